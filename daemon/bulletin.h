@@ -1,0 +1,73 @@
+#ifndef DISTD_BULLETIN_H
+#define DISTD_BULLETIN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/*
+ * The parsed form of one bulletin issue (简报, 快报 …): header, body and
+ * the recipient tiers of its footer (报 / 送 / 发).
+ *
+ * Parsing is pure: UTF-8 text in, struct out. Anything the text does not
+ * state is NULL (strings) or -1 (numbers), never guessed.
+ */
+
+/* A tier label as it may be printed (抄送) and the tier keyword it means (送). */
+struct bulletin_label {
+	const char *label;
+	const char *keyword;
+};
+
+/* Built-in labels, used when no configuration supplies its own. */
+extern const struct bulletin_label bulletin_default_labels[];
+extern const size_t bulletin_default_labels_count;
+
+struct bulletin_tier {
+	char *label;		/* as printed, inner spaces removed: "抄送" */
+	char *keyword;		/* from the label table: "送" */
+	size_t line;		/* 1-based line of the label */
+	char *text;		/* the whole tier text after the colon */
+	char **units;		/* split on ，,；;。 — 、-lists stay inside a unit */
+	size_t n_units;
+};
+
+/* An editor or contact line entry: 责编, 核稿, 电话, 邮箱 … */
+struct bulletin_field {
+	char *key;
+	char *value;
+};
+
+struct bulletin {
+	char *title;			/* "门头沟区创建全国文明城市工作快报" */
+	long issue_no;			/* 第 29 期 → 29; -1 when absent */
+	long total_issue_no;		/* 总第 2138 期 → 2138; -1 when absent */
+	char *issuer;			/* issuing office */
+	char *date;			/* ISO 8601 "2020-06-12" */
+	char *classification;		/* 秘密 / 机密 / 绝密, or NULL */
+	char *classification_period;	/* what follows ★, e.g. "1年" */
+	char *internal;			/* 内部资料 / 内部刊物 (not secret), or NULL */
+	char *urgency;			/* 特急 / 加急, or NULL */
+	struct bulletin_tier *tiers;	/* in footer order */
+	size_t n_tiers;
+	struct bulletin_field *fields;	/* in document order */
+	size_t n_fields;
+	char *body;			/* the text to mail, page breaks repaired */
+};
+
+/*
+ * Parses text[0..len) (UTF-8, e.g. from decode_to_utf8). labels/n_labels
+ * name the tier labels to recognise; NULL means bulletin_default_labels.
+ * Returns 0 and *out (free with bulletin_free), or -1 with a message in err
+ * when the text is not valid UTF-8. A text without recognisable parts is
+ * not an error: the parts are simply absent.
+ */
+int bulletin_parse(const char *text, size_t len,
+    const struct bulletin_label *labels, size_t n_labels,
+    struct bulletin **out, char *err, size_t errsz);
+
+/* The value of the first field named key, or NULL. */
+const char *bulletin_field(const struct bulletin *b, const char *key);
+
+void bulletin_free(struct bulletin *b);
+
+#endif
