@@ -46,6 +46,8 @@ LIB         = $(BUILD)/libdistd.a
 UNIT_SRC    = $(wildcard tests/unit/test_*.c)
 UNIT_BIN    = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
+.SECONDARY:
+
 .PHONY: all deps check unit integration demo fuzz bench install uninstall clean
 
 all: $(PROGRAMS:%=$(BUILD)/%)
@@ -80,6 +82,31 @@ integration: all
 check: deps
 	$(MAKE) unit
 	$(MAKE) integration
+
+# ---- fuzzing (clang's libFuzzer) -------------------------------------------
+FUZZ_BUILD   = build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS   = -std=gnu11 -g -O1 -fno-omit-frame-pointer $(PKG_CFLAGS) -Idaemon -Iqueue
+FUZZ_SRC     = $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN     = $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
+FUZZ_LIB_OBJ = $(LIB_SRC:%.c=$(FUZZ_BUILD)/%.o)
+
+$(FUZZ_BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link,address,undefined -c -o $@ $<
+
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_OBJ)
+	clang $(FUZZ_FLAGS) -fsanitize=fuzzer,address,undefined -o $@ $^ $(LIBS)
+
+# Each target runs FUZZ_SECONDS; new inputs land in tests/fuzz/corpus/TARGET.
+fuzz: deps $(FUZZ_BIN)
+	@for f in $(FUZZ_BIN); do \
+		t=$$(basename $$f); mkdir -p tests/fuzz/corpus/$$t; \
+		echo "== $$t for $(FUZZ_SECONDS) s"; \
+		$$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 \
+			-rss_limit_mb=2048 -print_final_stats=1 \
+			tests/fuzz/corpus/$$t $$(ls -d tests/fuzz/seed/$$t 2>/dev/null) || exit 1; \
+	done
 
 clean:
 	rm -rf build build-san build-fuzz

@@ -616,11 +616,11 @@ parse_numbers(const char *p, const char *end, struct bulletin *b,
 	return found;
 }
 
-/* An issuer string without brackets and a trailing "编"/"编印"/"主办". */
+/* An issuer string without brackets and a trailing " 编"/" 编印"/" 主办". */
 static void
 set_issuer(struct bulletin *b, const char *p, const char *end)
 {
-	static const char *const suffixes[] = { " 编印", " 主办", " 编", " 印" };
+	static const char *const suffixes[] = { "编印", "主办", "编", "印" };
 	char *s;
 
 	while (p < end) {
@@ -631,19 +631,23 @@ set_issuer(struct bulletin *b, const char *p, const char *end)
 		else
 			break;
 	}
-	s = header_text(p, end);
+	s = text_strip(p, (size_t)(end - p));
 	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
 		size_t sl = strlen(suffixes[i]), n = strlen(s);
-		if (n > sl && strcmp(s + n - sl, suffixes[i]) == 0) {
+		if (n > sl && strcmp(s + n - sl, suffixes[i]) == 0 &&
+		    (s[n - sl - 1] == ' ' || s[n - sl - 1] == '\t' ||
+		    (n >= sl + 3 && memcmp(s + n - sl - 3, "\xE3\x80\x80", 3) == 0))) {
 			s[n - sl] = '\0';
 			break;
 		}
 	}
-	if (*s) {
+	char *t = header_text(s, s + strlen(s));
+	free(s);
+	if (*t) {
 		free(b->issuer);
-		b->issuer = s;
+		b->issuer = t;
 	} else {
-		free(s);
+		free(t);
 	}
 }
 

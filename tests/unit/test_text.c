@@ -1,0 +1,104 @@
+#include "testutil.h"
+
+#include "sbuf.h"
+#include "text.h"
+
+static void
+test_next_and_valid(void **state)
+{
+	(void)state;
+	const char *s = "a中\xF0\x9F\x98\x80";
+	size_t i = 0, n = strlen(s), bad = 99;
+
+	assert_int_equal(text_next(s, n, &i), 'a');
+	assert_int_equal(text_next(s, n, &i), 0x4E2D);
+	assert_int_equal(text_next(s, n, &i), 0x1F600);
+	assert_int_equal(i, n);
+	assert_true(text_valid_utf8(s, n, &bad));
+
+	/* overlong, surrogate, truncated, stray continuation */
+	assert_false(text_valid_utf8("ab\xC0\xAF", 4, &bad));
+	assert_int_equal(bad, 2);
+	assert_false(text_valid_utf8("\xED\xA0\x80", 3, &bad));
+	assert_int_equal(bad, 0);
+	assert_false(text_valid_utf8("x\xE4\xB8", 3, &bad));
+	assert_int_equal(bad, 1);
+	assert_false(text_valid_utf8("\x80", 1, &bad));
+}
+
+static void
+test_fold_and_key(void **state)
+{
+	(void)state;
+	char *f = text_fold("\xE3\x80\x80 抄　送：ＡＢＣ１ ", strlen("\xE3\x80\x80 抄　送：ＡＢＣ１ "));
+	assert_string_equal(f, "抄 送:ABC1");
+	free(f);
+
+	char *k1 = text_key("区 政　协"), *k2 = text_key("区政协"), *k3 = text_key("Office A");
+	assert_string_equal(k1, k2);
+	assert_string_equal(k3, "officea");
+	free(k1);
+	free(k2);
+	free(k3);
+}
+
+static void
+test_width_and_strip(void **state)
+{
+	(void)state;
+	assert_int_equal(text_width("abc"), 3);
+	assert_int_equal(text_width("简报"), 4);
+	assert_int_equal(text_width("第29期"), 6);
+	assert_int_equal(text_width("（）"), 4);
+
+	char *s = text_strip("\xE3\x80\x80 中 文 \t", strlen("\xE3\x80\x80 中 文 \t"));
+	assert_string_equal(s, "中 文");
+	free(s);
+	s = text_strip("   ", 3);
+	assert_string_equal(s, "");
+	free(s);
+}
+
+static void
+test_ideograph(void **state)
+{
+	(void)state;
+	assert_true(text_is_ideograph(0x4E2D));		/* 中 */
+	assert_true(text_is_ideograph(0x3007));		/* 〇 */
+	assert_false(text_is_ideograph(0x3002));	/* 。 */
+	assert_false(text_is_ideograph(0xFF0C));	/* ， */
+	assert_false(text_is_ideograph('a'));
+}
+
+static void
+test_sbuf(void **state)
+{
+	(void)state;
+	struct sbuf b = SBUF_INIT;
+
+	assert_string_equal(sbuf_str(&b), "");
+	sbuf_puts(&b, "第");
+	sbuf_printf(&b, "%d期", 29);
+	for (int i = 0; i < 1000; i++)
+		sbuf_putc(&b, 'x');
+	assert_int_equal(b.len, strlen("第29期") + 1000);
+	assert_memory_equal(sbuf_str(&b), "第29期x", strlen("第29期x"));
+	char *s = sbuf_steal(&b);
+	assert_null(b.data);
+	assert_int_equal(strlen(s), strlen("第29期") + 1000);
+	free(s);
+	sbuf_free(&b);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_next_and_valid),
+		cmocka_unit_test(test_fold_and_key),
+		cmocka_unit_test(test_width_and_strip),
+		cmocka_unit_test(test_ideograph),
+		cmocka_unit_test(test_sbuf),
+	};
+	return cmocka_run_group_tests_name("text", tests, NULL, NULL);
+}

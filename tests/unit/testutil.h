@@ -1,0 +1,46 @@
+#ifndef DISTD_TESTUTIL_H
+#define DISTD_TESTUTIL_H
+
+/* Helpers shared by the unit tests (header-only; each test is one program). */
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+/* The seed bulletins live beside the repository: ../shared/seeds, or $DISTD_SEEDS. */
+static inline char *
+read_seed(const char *name, size_t *len)
+{
+	const char *dir = getenv("DISTD_SEEDS");
+	char path[1024];
+	FILE *f;
+	char *buf;
+	long n;
+
+	snprintf(path, sizeof(path), "%s/%s", dir ? dir : "../shared/seeds", name);
+	f = fopen(path, "rb");
+	if (f == NULL) {
+		fail_msg("cannot open seed %s (set DISTD_SEEDS)", path);
+		return NULL;
+	}
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	buf = malloc((size_t)n + 1);
+	assert_non_null(buf);
+	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+	buf[n] = '\0';
+	fclose(f);
+	*len = (size_t)n;
+	return buf;
+}
+
+#define SEED_CAPITAL "000_320506797a6b7d3b.txt"
+#define SEED_MENTOUGOU "003_b2bbb6446a891427.txt"
+
+#endif
