@@ -83,6 +83,16 @@ check: deps
 	$(MAKE) unit
 	$(MAKE) integration
 
+# ---- benchmarks --------------------------------------------------------------
+SEEDS ?= ../shared/seeds
+
+$(BUILD)/bench/%: $(BUILD)/tests/bench/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+bench: deps all $(BUILD)/bench/bench_parse
+	$(BUILD)/bench/bench_parse $(SEEDS)/000_320506797a6b7d3b.txt
+
 # ---- fuzzing (clang's libFuzzer) -------------------------------------------
 FUZZ_BUILD   = build-fuzz
 FUZZ_SECONDS ?= 60

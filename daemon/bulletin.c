@@ -361,17 +361,19 @@ classify(struct line *l, const struct bulletin_label *labels, size_t n_labels)
 	size_t key;
 
 	l->tier_label = -1;
+	/* Labels and keys are prefixes, cheap on any line; a tier with a
+	 * long list of units is a long line. The rest only on short lines. */
 	if (p == end)
 		l->kind = L_BLANK;
-	else if (l->n > HEADER_LINE_MAX)
-		l->kind = L_TEXT;
-	else if (is_rule(p, end))
-		l->kind = L_RULE;
 	else if ((l->tier_label = match_label(p, end, labels, n_labels,
 	    &l->after)) >= 0)
 		l->kind = L_TIER;
 	else if (match_field_key(skip_markup(p, end), end, &key) != NULL)
 		l->kind = L_FIELD;
+	else if (l->n > HEADER_LINE_MAX)
+		l->kind = L_TEXT;
+	else if (is_rule(p, end))
+		l->kind = L_RULE;
 	else if (is_print_run(p, end) || is_printing_office(p, end))
 		l->kind = L_PRINT;
 	else

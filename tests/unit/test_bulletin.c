@@ -4,6 +4,7 @@
 
 #include "bulletin.h"
 #include "decode.h"
+#include "sbuf.h"
 
 static struct bulletin *
 parse(const char *text)
@@ -419,6 +420,25 @@ test_body_page_breaks(void **state)
 }
 
 static void
+test_long_tier_line(void **state)
+{
+	(void)state;
+	struct sbuf text = SBUF_INIT;
+	struct bulletin *b;
+
+	sbuf_puts(&text, HEADER "发：");
+	for (int i = 0; i < 300; i++)
+		sbuf_printf(&text, "第%d单位，", i);
+	sbuf_puts(&text, "最后单位。\n");
+	b = parse(sbuf_str(&text));
+	assert_int_equal(b->n_tiers, 1);
+	assert_int_equal(b->tiers[0].n_units, 301);
+	assert_string_equal(b->tiers[0].units[299], "第299单位");
+	bulletin_free(b);
+	sbuf_free(&text);
+}
+
+static void
 test_markdown_bold_label(void **state)
 {
 	(void)state;
@@ -487,6 +507,7 @@ main(void)
 		cmocka_unit_test(test_fields_end_tiers),
 		cmocka_unit_test(test_blank_line_inside_tier),
 		cmocka_unit_test(test_body_page_breaks),
+		cmocka_unit_test(test_long_tier_line),
 		cmocka_unit_test(test_markdown_bold_label),
 		cmocka_unit_test(test_custom_labels),
 		cmocka_unit_test(test_invalid_utf8_and_empty),
