@@ -10,62 +10,85 @@
 #include <string.h>
 
 #include "bulletin.h"
+#include "compose.h"
+#include "conf.h"
 #include "decode.h"
 #include "fileio.h"
 #include "preview.h"
+#include "route.h"
 #include "sbuf.h"
 
 #define EXIT_USAGE 2
 #define EXIT_ATTENTION 3
-
-/* Preview reads at most this much when no configuration says otherwise. */
-#define PREVIEW_MAX_BYTES (64u << 20)
 
 struct ctl {
 	const char *conf_path;
 	bool json;
 };
 
+/* Loads the configuration named by -c / $DISTD_CONF / the default; prints errors. */
+static struct conf *
+load_conf(const struct ctl *ctl, int flags)
+{
+	struct sbuf errors = SBUF_INIT;
+	struct conf *c;
+
+	if (conf_load(ctl->conf_path, flags, &c, &errors) < 0) {
+		fprintf(stderr, "%s", sbuf_str(&errors));
+		sbuf_free(&errors);
+		return NULL;
+	}
+	sbuf_free(&errors);
+	return c;
+}
+
 static int
 do_preview(struct ctl *ctl, int argc, char **argv)
 {
-	char err[512], *raw = NULL, *text = NULL;
+	char err[512], *raw = NULL, *text = NULL, *subject = NULL;
 	size_t raw_len, text_len;
 	const char *encoding;
 	struct bulletin *b = NULL;
+	struct route *r = NULL;
+	struct conf *c;
 	struct sbuf out = SBUF_INIT;
 	int rc = 1;
 
-	(void)ctl;
 	if (argc != 1) {
 		fprintf(stderr, "usage: distctl preview FILE [--json]\n");
 		return EXIT_USAGE;
 	}
-	if (fileio_read_all(argv[0], PREVIEW_MAX_BYTES, 0, &raw, &raw_len,
-	    err, sizeof(err)) < 0) {
+	if ((c = load_conf(ctl, 0)) == NULL)
+		return 1;
+	if (fileio_read_all(argv[0], (size_t)c->limits.max_issue_bytes, 0, &raw,
+	    &raw_len, err, sizeof(err)) < 0) {
 		fprintf(stderr, "distctl: %s\n", err);
 		goto out;
 	}
 	if (decode_to_utf8(raw, raw_len, &text, &text_len, &encoding, err,
+	    sizeof(err)) < 0 ||
+	    bulletin_parse(text, text_len, c->labels, c->n_labels, &b, err,
 	    sizeof(err)) < 0) {
 		fprintf(stderr, "distctl: %s: %s\n", argv[0], err);
 		goto out;
 	}
-	if (bulletin_parse(text, text_len, NULL, 0, &b, err, sizeof(err)) < 0) {
-		fprintf(stderr, "distctl: %s: %s\n", argv[0], err);
-		goto out;
-	}
+	r = route_resolve(c, b);
+	subject = compose_subject(c->sender.subject, b);
 	if (ctl->json)
-		preview_json(&out, b);
+		preview_json(&out, b, r, subject);
 	else
-		preview_text(&out, b);
+		preview_text(&out, b, r, subject);
 	fputs(sbuf_str(&out), stdout);
-	rc = 0;
+	rc = r->n_unresolved > 0 || r->hold_reason || b->classification ?
+	    EXIT_ATTENTION : 0;
 out:
 	sbuf_free(&out);
+	free(subject);
+	route_free(r);
 	bulletin_free(b);
 	free(text);
 	free(raw);
+	conf_free(c);
 	return rc;
 }
 
@@ -118,10 +141,7 @@ main(int argc, char **argv)
 			rest[nrest++] = argv[i];
 		}
 	}
-	if (ctl.conf_path == NULL)
-		ctl.conf_path = getenv("DISTD_CONF");
-	if (ctl.conf_path == NULL)
-		ctl.conf_path = "/etc/distd/distd.conf";
+	ctl.conf_path = conf_path(ctl.conf_path);
 	if (nrest == 0) {
 		usage(stderr);
 		free(rest);

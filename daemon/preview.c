@@ -1,5 +1,7 @@
 #include "preview.h"
 
+#include <string.h>
+
 #include "json.h"
 #include "text.h"
 
@@ -9,43 +11,92 @@ or_dash(const char *s)
 	return s ? s : "-";
 }
 
-void
-preview_text(struct sbuf *out, const struct bulletin *b)
+/* "key:" padded to a column by display width, so Chinese keys line up. */
+static void
+label(struct sbuf *out, const char *key)
 {
-	sbuf_printf(out, "title:          %s\n", or_dash(b->title));
-	if (b->issue_no >= 0)
-		sbuf_printf(out, "issue:          第%ld期", b->issue_no);
-	else
-		sbuf_puts(out, "issue:          -");
-	if (b->total_issue_no >= 0)
-		sbuf_printf(out, " (总第%ld期)", b->total_issue_no);
-	sbuf_putc(out, '\n');
-	sbuf_printf(out, "issuer:         %s\n", or_dash(b->issuer));
-	sbuf_printf(out, "date:           %s\n", or_dash(b->date));
-	if (b->classification)
-		sbuf_printf(out, "classification: %s%s%s\n", b->classification,
-		    b->classification_period ? "★" : "",
-		    b->classification_period ? b->classification_period : "");
-	if (b->internal)
-		sbuf_printf(out, "circulation:    %s\n", b->internal);
-	if (b->urgency)
-		sbuf_printf(out, "urgency:        %s\n", b->urgency);
-	for (size_t i = 0; i < b->n_fields; i++)
-		sbuf_printf(out, "%s:%*s%s\n", b->fields[i].key,
-		    14 - text_width(b->fields[i].key), "", b->fields[i].value);
-	if (b->n_tiers == 0)
-		sbuf_puts(out, "tiers:          none in the footer\n");
-	for (size_t i = 0; i < b->n_tiers; i++) {
-		const struct bulletin_tier *t = &b->tiers[i];
-		sbuf_printf(out, "\n%s (%s, line %zu): %zu unit%s\n", t->keyword,
-		    t->label, t->line, t->n_units, t->n_units == 1 ? "" : "s");
-		for (size_t j = 0; j < t->n_units; j++)
-			sbuf_printf(out, "  - %s\n", t->units[j]);
-	}
+	int pad = 16 - text_width(key) - 1;
+
+	sbuf_printf(out, "%s:%*s", key, pad > 0 ? pad : 1, "");
 }
 
 void
-preview_json(struct sbuf *out, const struct bulletin *b)
+preview_text(struct sbuf *out, const struct bulletin *b, const struct route *r,
+    const char *subject)
+{
+	label(out, "title");
+	sbuf_printf(out, "%s\n", or_dash(b->title));
+	label(out, "issue");
+	if (b->issue_no >= 0)
+		sbuf_printf(out, "第%ld期", b->issue_no);
+	else
+		sbuf_puts(out, "-");
+	if (b->total_issue_no >= 0)
+		sbuf_printf(out, " (总第%ld期)", b->total_issue_no);
+	sbuf_putc(out, '\n');
+	label(out, "issuer");
+	sbuf_printf(out, "%s\n", or_dash(b->issuer));
+	label(out, "date");
+	sbuf_printf(out, "%s\n", or_dash(b->date));
+	if (b->classification) {
+		label(out, "classification");
+		sbuf_printf(out, "%s%s%s: REFUSED, classified issues are never "
+		    "sent by e-mail\n", b->classification,
+		    b->classification_period ? "★" : "",
+		    b->classification_period ? b->classification_period : "");
+	}
+	if (b->internal) {
+		label(out, "circulation");
+		sbuf_printf(out, "%s\n", b->internal);
+	}
+	if (b->urgency) {
+		label(out, "urgency");
+		sbuf_printf(out, "%s\n", b->urgency);
+	}
+	for (size_t i = 0; i < b->n_fields; i++) {
+		label(out, b->fields[i].key);
+		sbuf_printf(out, "%s\n", b->fields[i].value);
+	}
+	label(out, "subject");
+	sbuf_printf(out, "%s\n", subject);
+	if (r->from_series)
+		sbuf_puts(out, "\nNo tiers in the footer: using the series defaults "
+		    "from the configuration.\n");
+
+	for (size_t i = 0; i < r->n_tiers; i++) {
+		const struct route_tier *t = &r->tiers[i];
+		sbuf_printf(out, "\n%s", t->keyword);
+		if (strcmp(t->label, t->keyword) != 0)
+			sbuf_printf(out, " (printed %s)", t->label);
+		if (t->conf_tier < 0)
+			sbuf_puts(out, " — not a configured tier");
+		sbuf_putc(out, '\n');
+		for (size_t j = 0; j < t->n_units; j++) {
+			const struct route_unit *u = &t->units[j];
+			sbuf_printf(out, "  %s %s\n", u->resolved ? "ok" : "??", u->text);
+			for (size_t k = 0; k < u->n_targets; k++)
+				sbuf_printf(out, "       %s <%s>\n", u->targets[k].name,
+				    u->targets[k].address);
+			for (size_t k = 0; k < u->n_missing; k++)
+				if (u->n_missing > 1 || strcmp(u->missing[k], u->text) != 0)
+					sbuf_printf(out, "       unresolved: %s\n", u->missing[k]);
+		}
+	}
+	sbuf_printf(out, "\n%zu recipient%s", r->n_recipients,
+	    r->n_recipients == 1 ? "" : "s");
+	if (r->n_unresolved > 0)
+		sbuf_printf(out, ", %zu unresolved:\n", r->n_unresolved);
+	else
+		sbuf_puts(out, ", everything resolved\n");
+	for (size_t i = 0; i < r->n_unresolved; i++)
+		sbuf_printf(out, "  %s\n", r->unresolved[i]);
+	if (r->hold_reason)
+		sbuf_printf(out, "would be held: %s\n", r->hold_reason);
+}
+
+void
+preview_json(struct sbuf *out, const struct bulletin *b, const struct route *r,
+    const char *subject)
 {
 	int first = 1;
 
@@ -67,32 +118,79 @@ preview_json(struct sbuf *out, const struct bulletin *b)
 		json_str(out, b->fields[i].value);
 	}
 	sbuf_putc(out, '}');
+	json_key(out, "from_series", &first);
+	sbuf_puts(out, r->from_series ? "true" : "false");
 	json_key(out, "tiers", &first);
 	sbuf_putc(out, '[');
-	for (size_t i = 0; i < b->n_tiers; i++) {
-		const struct bulletin_tier *t = &b->tiers[i];
+	for (size_t i = 0; i < r->n_tiers; i++) {
+		const struct route_tier *t = &r->tiers[i];
 		int tf = 1;
 		if (i)
 			sbuf_putc(out, ',');
 		sbuf_putc(out, '{');
 		json_key(out, "tier", &tf); json_str(out, t->keyword);
 		json_key(out, "label", &tf); json_str(out, t->label);
-		json_key(out, "line", &tf); sbuf_printf(out, "%zu", t->line);
+		json_key(out, "configured", &tf); sbuf_puts(out, t->conf_tier >= 0 ? "true" : "false");
 		json_key(out, "units", &tf);
 		sbuf_putc(out, '[');
 		for (size_t j = 0; j < t->n_units; j++) {
+			const struct route_unit *u = &t->units[j];
 			int uf = 1;
 			if (j)
 				sbuf_putc(out, ',');
 			sbuf_putc(out, '{');
-			json_key(out, "text", &uf); json_str(out, t->units[j]);
-			json_key(out, "resolved", &uf); sbuf_puts(out, "false");
-			json_key(out, "recipients", &uf); sbuf_puts(out, "[]");
-			sbuf_putc(out, '}');
+			json_key(out, "text", &uf); json_str(out, u->text);
+			json_key(out, "resolved", &uf); sbuf_puts(out, u->resolved ? "true" : "false");
+			json_key(out, "recipients", &uf);
+			sbuf_putc(out, '[');
+			for (size_t k = 0; k < u->n_targets; k++) {
+				int rf = 1;
+				if (k)
+					sbuf_putc(out, ',');
+				sbuf_putc(out, '{');
+				json_key(out, "name", &rf); json_str(out, u->targets[k].name);
+				json_key(out, "address", &rf); json_str(out, u->targets[k].address);
+				sbuf_putc(out, '}');
+			}
+			sbuf_putc(out, ']');
+			json_key(out, "unresolved", &uf);
+			sbuf_putc(out, '[');
+			for (size_t k = 0; k < u->n_missing; k++) {
+				if (k)
+					sbuf_putc(out, ',');
+				json_str(out, u->missing[k]);
+			}
+			sbuf_puts(out, "]}");
 		}
 		sbuf_puts(out, "]}");
 	}
 	sbuf_putc(out, ']');
+	json_key(out, "recipients", &first);
+	sbuf_putc(out, '[');
+	for (size_t i = 0; i < r->n_recipients; i++) {
+		const struct route_recipient *rr = &r->recipients[i];
+		int rf = 1;
+		if (i)
+			sbuf_putc(out, ',');
+		sbuf_putc(out, '{');
+		json_key(out, "tier", &rf); json_str(out, rr->tier_keyword);
+		json_key(out, "unit", &rf); json_str(out, rr->unit);
+		json_key(out, "name", &rf); json_str(out, rr->name);
+		json_key(out, "address", &rf); json_str(out, rr->address);
+		json_key(out, "via", &rf); json_str(out, rr->via);
+		sbuf_putc(out, '}');
+	}
+	sbuf_putc(out, ']');
+	json_key(out, "unresolved", &first);
+	sbuf_putc(out, '[');
+	for (size_t i = 0; i < r->n_unresolved; i++) {
+		if (i)
+			sbuf_putc(out, ',');
+		json_str(out, r->unresolved[i]);
+	}
+	sbuf_putc(out, ']');
+	json_key(out, "hold_reason", &first); json_str(out, r->hold_reason);
+	json_key(out, "subject", &first); json_str(out, subject);
 	json_key(out, "body", &first); json_str(out, b->body);
 	sbuf_puts(out, "}\n");
 }

@@ -2,13 +2,17 @@
 #define DISTD_PREVIEW_H
 
 #include "bulletin.h"
+#include "route.h"
 #include "sbuf.h"
 
 /*
- * What `distctl preview` prints for a parsed bulletin: a readable report
- * or the JSON document of DESIGN.md. Pure formatting into out.
+ * What `distctl preview` prints: the parse, the resolution of every unit
+ * and the subject that would be sent; a readable report or the JSON
+ * document of DESIGN.md. Pure formatting into out.
  */
-void preview_text(struct sbuf *out, const struct bulletin *b);
-void preview_json(struct sbuf *out, const struct bulletin *b);
+void preview_text(struct sbuf *out, const struct bulletin *b,
+    const struct route *r, const char *subject);
+void preview_json(struct sbuf *out, const struct bulletin *b,
+    const struct route *r, const char *subject);
 
 #endif

@@ -43,4 +43,21 @@ read_seed(const char *name, size_t *len)
 #define SEED_CAPITAL "000_320506797a6b7d3b.txt"
 #define SEED_MENTOUGOU "003_b2bbb6446a891427.txt"
 
+#include <unistd.h>
+#include <sys/stat.h>
+
+/* Writes content to a new temporary file with the given mode; returns its path (free it). */
+static inline char *
+write_temp(const char *content, mode_t mode)
+{
+	char *path = strdup("/tmp/distd-test-XXXXXX");
+	int fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, content, strlen(content)), (ssize_t)strlen(content));
+	fchmod(fd, mode);
+	close(fd);
+	return path;
+}
+
 #endif

@@ -1,0 +1,151 @@
+#ifndef DISTD_CONF_H
+#define DISTD_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "bulletin.h"
+#include "sbuf.h"
+
+/*
+ * distd.conf (libconfig syntax), loaded into one immutable struct.
+ *
+ * Defaults first, then the file, then one validation pass that reports
+ * every error as "FILE:LINE: SETTING: what was expected", one per line.
+ * Nothing outside this module sees libconfig: every string here is a copy
+ * owned by the struct and freed by conf_free.
+ */
+
+enum conf_header { CONF_HEADER_TO, CONF_HEADER_CC, CONF_HEADER_BCC };
+enum conf_on_unresolved { CONF_UNRESOLVED_HOLD, CONF_UNRESOLVED_SEND };
+
+struct conf_tier {
+	char *keyword;		/* 报 */
+	char **aliases;		/* 抄报, 呈报 … */
+	size_t n_aliases;
+	enum conf_header header;
+};
+
+struct conf_recipient {
+	char *name;		/* as units name it: 中央文明办 */
+	char **aliases;
+	size_t n_aliases;
+	char *display;		/* for To/Cc; the name when not set */
+	char **addresses;
+	size_t n_addresses;
+	int line;		/* where it is defined, for messages */
+};
+
+struct conf_group {
+	char *name;
+	char **aliases;
+	size_t n_aliases;
+	char **members;		/* names or aliases of recipients and groups */
+	size_t n_members;
+	int line;
+};
+
+struct conf_series_tier {
+	char *tier;		/* a tier keyword */
+	char **units;
+	size_t n_units;
+};
+
+struct conf_series {
+	char *title;
+	struct conf_series_tier *tiers;
+	size_t n_tiers;
+};
+
+/* One name or alias of a recipient or group, for lookup by text_key. */
+struct conf_name {
+	char *key;			/* text_key(name) */
+	const struct conf_recipient *recipient;	/* exactly one of these two */
+	const struct conf_group *group;
+};
+
+struct conf {
+	char *path;
+
+	char *outbox, *archive, *rejected, *state, *delivery_log, *control_socket;
+
+	struct {
+		char *url;
+		char *host;		/* from the URL, for logs: mail.example.test */
+		int port;
+		bool implicit_tls;	/* smtps:// */
+		bool tls_none;		/* smtp.tls = "none" (loopback test relays) */
+		char *username;
+		char *password_file;
+		char *password;		/* loaded only with CONF_LOAD_SECRETS */
+		char *ca_file;
+		char *pinned_pubkey;
+		int connections;
+		int max_rcpt_per_message;
+		int timeout;
+	} smtp;
+
+	struct {
+		char *from;		/* as written */
+		char *from_address;	/* the address part */
+		char *from_display;	/* the name part or NULL */
+		char *subject;		/* template: %title% %issue% %total% %date% %issuer% */
+		char *admin;
+	} sender;
+
+	struct {
+		long min_backoff, max_backoff, lifetime;
+	} retry;
+
+	struct conf_tier *tiers;	/* delivery order */
+	size_t n_tiers;
+	struct conf_recipient *recipients;
+	size_t n_recipients;
+	struct conf_group *groups;
+	size_t n_groups;
+	struct conf_series *series;
+	size_t n_series;
+	enum conf_on_unresolved on_unresolved;
+
+	struct {
+		long max_issue_bytes;
+		int max_attachments;
+	} limits;
+
+	/* Derived: every name and alias, sorted by key, for conf_lookup. */
+	struct conf_name *names;
+	size_t n_names;
+	/* Derived: tier keywords and aliases as the parser's label table. */
+	struct bulletin_label *labels;
+	size_t n_labels;
+};
+
+#define CONF_DEFAULT_PATH "/etc/distd/distd.conf"
+
+/* Also read the SMTP password (distd, --check-config, distctl check). */
+#define CONF_LOAD_SECRETS 0x1
+
+/*
+ * Loads and validates path. Returns 0 and *out (conf_free), or -1 with
+ * every error appended to errors, one "file:line: setting: message" line
+ * each. The password comes from $CREDENTIALS_DIRECTORY/smtp-password
+ * (systemd LoadCredential) when present, else from smtp.password_file,
+ * which must not be readable by group or others.
+ */
+int conf_load(const char *path, int flags, struct conf **out, struct sbuf *errors);
+
+void conf_free(struct conf *c);
+
+/* The recipient or group called key (a text_key), or NULL. */
+const struct conf_name *conf_lookup(const struct conf *c, const char *key);
+
+/* The tier whose keyword or alias is label (compared by text_key), or -1. */
+int conf_tier_index(const struct conf *c, const char *label);
+
+/* "to", "cc" or "bcc". */
+const char *conf_header_name(enum conf_header h);
+
+/* Where the configuration is: -c, else $DISTD_CONF, else the default. */
+const char *conf_path(const char *from_option);
+
+#endif

@@ -1,0 +1,402 @@
+#include "route.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "address.h"
+#include "sbuf.h"
+#include "text.h"
+
+/* Address → index into the recipient list, so 10 000 recipients dedupe in linear time. */
+struct addr_index {
+	char **keys;
+	size_t *values;
+	size_t cap, n;
+};
+
+static uint64_t
+hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;	/* FNV-1a */
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+static void index_put(struct addr_index *ix, char *key, size_t value);
+
+static void
+index_grow(struct addr_index *ix)
+{
+	struct addr_index big = { NULL, NULL, ix->cap ? ix->cap * 2 : 64, 0 };
+
+	big.keys = xcalloc(big.cap, sizeof(char *));
+	big.values = xcalloc(big.cap, sizeof(size_t));
+	for (size_t i = 0; i < ix->cap; i++)
+		if (ix->keys[i])
+			index_put(&big, ix->keys[i], ix->values[i]);
+	free(ix->keys);
+	free(ix->values);
+	*ix = big;
+}
+
+/* Takes ownership of key. */
+static void
+index_put(struct addr_index *ix, char *key, size_t value)
+{
+	if ((ix->n + 1) * 2 > ix->cap)
+		index_grow(ix);
+	size_t i = hash(key) & (ix->cap - 1);
+	while (ix->keys[i])
+		i = (i + 1) & (ix->cap - 1);
+	ix->keys[i] = key;
+	ix->values[i] = value;
+	ix->n++;
+}
+
+static bool
+index_get(const struct addr_index *ix, const char *key, size_t *value)
+{
+	if (ix->cap == 0)
+		return false;
+	for (size_t i = hash(key) & (ix->cap - 1); ix->keys[i]; i = (i + 1) & (ix->cap - 1))
+		if (strcmp(ix->keys[i], key) == 0) {
+			*value = ix->values[i];
+			return true;
+		}
+	return false;
+}
+
+static void
+index_free(struct addr_index *ix)
+{
+	for (size_t i = 0; i < ix->cap; i++)
+		free(ix->keys[i]);
+	free(ix->keys);
+	free(ix->values);
+}
+
+/* ---- building the route ------------------------------------------------ */
+
+struct builder {
+	const struct conf *c;
+	struct route *r;
+	size_t rcap;
+	struct addr_index seen;
+	unsigned char *visiting;	/* groups on the current expansion path */
+};
+
+static void
+push_string(char ***list, size_t *n, char *s)
+{
+	*list = xreallocarray(*list, *n + 1, sizeof(char *));
+	(*list)[(*n)++] = s;
+}
+
+static void
+add_target(struct builder *B, struct route_unit *u, const struct route_tier *t,
+    const struct conf_recipient *rc, const char *address)
+{
+	struct route *r = B->r;
+	char *key = address_key(address);
+	size_t at;
+
+	u->targets = xreallocarray(u->targets, u->n_targets + 1, sizeof(*u->targets));
+	u->targets[u->n_targets].name = xstrdup(rc->name);
+	u->targets[u->n_targets].address = xstrdup(address);
+	u->n_targets++;
+
+	if (index_get(&B->seen, key, &at)) {
+		struct route_recipient *rr = &r->recipients[at];
+		struct sbuf via = SBUF_INIT;
+		free(key);
+		/* the first tier in delivery order wins; the units are all kept */
+		sbuf_printf(&via, "%s; %s:%s", rr->via, t->keyword, u->text);
+		free(rr->via);
+		rr->via = sbuf_steal(&via);
+		if ((size_t)t->conf_tier < rr->tier) {
+			rr->tier = (size_t)t->conf_tier;
+			free(rr->tier_keyword);
+			free(rr->unit);
+			rr->tier_keyword = xstrdup(t->keyword);
+			rr->unit = xstrdup(u->text);
+		}
+		return;
+	}
+	if (r->n_recipients == B->rcap) {
+		B->rcap = B->rcap ? B->rcap * 2 : 16;
+		r->recipients = xreallocarray(r->recipients, B->rcap, sizeof(*r->recipients));
+	}
+	struct route_recipient *rr = &r->recipients[r->n_recipients];
+	struct sbuf via = SBUF_INIT;
+	sbuf_printf(&via, "%s:%s", t->keyword, u->text);
+	rr->tier = (size_t)t->conf_tier;
+	rr->tier_keyword = xstrdup(t->keyword);
+	rr->unit = xstrdup(u->text);
+	rr->via = sbuf_steal(&via);
+	rr->name = xstrdup(rc->name);
+	rr->display = xstrdup(rc->display);
+	rr->address = xstrdup(address);
+	index_put(&B->seen, key, r->n_recipients);
+	r->n_recipients++;
+}
+
+static void
+expand(struct builder *B, struct route_unit *u, const struct route_tier *t,
+    const struct conf_name *n)
+{
+	if (n->recipient != NULL) {
+		for (size_t i = 0; i < n->recipient->n_addresses; i++)
+			add_target(B, u, t, n->recipient, n->recipient->addresses[i]);
+		return;
+	}
+	size_t gi = (size_t)(n->group - B->c->groups);
+	if (B->visiting[gi])
+		return;	/* a cycle; conf_load refuses them, this keeps routing total */
+	B->visiting[gi] = 1;
+	for (size_t i = 0; i < n->group->n_members; i++) {
+		char *key = text_key(n->group->members[i]);
+		const struct conf_name *m = conf_lookup(B->c, key);
+		free(key);
+		if (m != NULL)
+			expand(B, u, t, m);
+	}
+	B->visiting[gi] = 0;
+}
+
+static const struct conf_name *
+lookup(const struct conf *c, const char *text, size_t n)
+{
+	char *raw = xstrndup(text, n), *key = text_key(raw);
+	const struct conf_name *m = *key ? conf_lookup(c, key) : NULL;
+
+	free(raw);
+	free(key);
+	return m;
+}
+
+static void
+resolve_unit(struct builder *B, struct route_tier *t, struct route_unit *u)
+{
+	const struct conf_name *m = lookup(B->c, u->text, strlen(u->text));
+	static const char sep[] = "、";
+
+	if (m != NULL) {
+		u->resolved = true;
+		expand(B, u, t, m);
+		return;
+	}
+	/* 、 splits a list of bodies: "市委、市人大、市政府" */
+	const char *p = u->text;
+	bool any_missing = false, split = strstr(p, sep) != NULL;
+	while (split) {
+		const char *e = strstr(p, sep);
+		size_t len = e ? (size_t)(e - p) : strlen(p);
+		char *part = text_strip(p, len);
+		if (*part) {
+			m = lookup(B->c, part, strlen(part));
+			if (m != NULL)
+				expand(B, u, t, m);
+			else {
+				push_string(&u->missing, &u->n_missing, part);
+				part = NULL;
+				any_missing = true;
+			}
+		}
+		free(part);
+		if (e == NULL)
+			break;
+		p = e + strlen(sep);
+	}
+	if (!split) {
+		push_string(&u->missing, &u->n_missing, xstrdup(u->text));
+		any_missing = true;
+	}
+	u->resolved = !any_missing;
+}
+
+static struct route_tier *
+add_tier(struct builder *B, const char *label, const char *fallback_keyword)
+{
+	struct route *r = B->r;
+	struct route_tier *t;
+	int ci = conf_tier_index(B->c, label);
+
+	r->tiers = xreallocarray(r->tiers, r->n_tiers + 1, sizeof(*r->tiers));
+	t = &r->tiers[r->n_tiers++];
+	memset(t, 0, sizeof(*t));
+	t->conf_tier = ci;
+	t->label = xstrdup(label);
+	t->keyword = xstrdup(ci >= 0 ? B->c->tiers[ci].keyword : fallback_keyword);
+	return t;
+}
+
+static void
+add_units(struct builder *B, struct route_tier *t, char *const *units, size_t n)
+{
+	struct sbuf msg = SBUF_INIT;
+
+	t->units = xcalloc(n, sizeof(*t->units));
+	t->n_units = n;
+	for (size_t i = 0; i < n; i++) {
+		struct route_unit *u = &t->units[i];
+		u->text = xstrdup(units[i]);
+		if (t->conf_tier < 0)
+			continue;	/* reported once for the tier */
+		resolve_unit(B, t, u);
+		for (size_t j = 0; j < u->n_missing; j++) {
+			sbuf_reset(&msg);
+			if (u->n_missing == 1 && strcmp(u->missing[j], u->text) == 0)
+				sbuf_printf(&msg, "%s: %s", t->label, u->text);
+			else
+				sbuf_printf(&msg, "%s: %s (in %s)", t->label,
+				    u->missing[j], u->text);
+			push_string(&B->r->unresolved, &B->r->n_unresolved,
+			    xstrdup(sbuf_str(&msg)));
+		}
+	}
+	sbuf_free(&msg);
+}
+
+/* Delivery order: by configured tier, first seen first within a tier (stable). */
+static void
+sort_recipients(struct route *r, size_t n_tiers)
+{
+	size_t n = r->n_recipients, k = 0;
+	struct route_recipient *sorted = xcalloc(n, sizeof(*sorted));
+
+	for (size_t t = 0; t < n_tiers; t++)
+		for (size_t i = 0; i < n; i++)
+			if (r->recipients[i].tier == t)
+				sorted[k++] = r->recipients[i];
+	free(r->recipients);
+	r->recipients = sorted;
+}
+
+static const struct conf_series *
+find_series(const struct conf *c, const char *title)
+{
+	char *key;
+	const struct conf_series *found = NULL;
+
+	if (title == NULL)
+		return NULL;
+	key = text_key(title);
+	for (size_t i = 0; i < c->n_series && !found; i++) {
+		char *k = text_key(c->series[i].title);
+		if (strcmp(k, key) == 0)
+			found = &c->series[i];
+		free(k);
+	}
+	free(key);
+	return found;
+}
+
+struct route *
+route_resolve(const struct conf *c, const struct bulletin *b)
+{
+	struct builder B = { 0 };
+	struct route *r = xcalloc(1, sizeof(*r));
+	struct sbuf reason = SBUF_INIT;
+	size_t undefined = 0;
+
+	B.c = c;
+	B.r = r;
+	B.visiting = xcalloc(c->n_groups + 1, 1);
+
+	if (b->n_tiers > 0) {
+		for (size_t i = 0; i < b->n_tiers; i++) {
+			const struct bulletin_tier *bt = &b->tiers[i];
+			struct route_tier *t = add_tier(&B, bt->label, bt->keyword);
+			if (t->conf_tier < 0) {
+				struct sbuf msg = SBUF_INIT;
+				sbuf_printf(&msg, "tier '%s' (line %zu) is not defined in "
+				    "the configuration's tiers", bt->label, bt->line);
+				push_string(&r->unresolved, &r->n_unresolved, sbuf_steal(&msg));
+				undefined++;
+			}
+			add_units(&B, t, bt->units, bt->n_units);
+		}
+	} else {
+		const struct conf_series *s = find_series(c, b->title);
+		if (s != NULL) {
+			r->from_series = true;
+			for (size_t i = 0; i < s->n_tiers; i++) {
+				struct route_tier *t = add_tier(&B, s->tiers[i].tier,
+				    s->tiers[i].tier);
+				add_units(&B, t, s->tiers[i].units, s->tiers[i].n_units);
+			}
+		}
+	}
+	sort_recipients(r, c->n_tiers);
+
+	if (b->n_tiers == 0 && !r->from_series) {
+		if (b->title)
+			sbuf_printf(&reason, "no recipient tiers (报/送/发) in the footer "
+			    "and no series entry for the title '%s'", b->title);
+		else
+			sbuf_puts(&reason, "no recipient tiers (报/送/发) in the footer "
+			    "and no title to find a series entry by");
+	} else if (undefined > 0) {
+		sbuf_printf(&reason, "%s", r->unresolved[0]);
+	} else if (r->n_unresolved > 0 && c->on_unresolved == CONF_UNRESOLVED_HOLD) {
+		sbuf_printf(&reason, "%zu unresolved unit%s (on_unresolved = \"hold\"): ",
+		    r->n_unresolved, r->n_unresolved == 1 ? "" : "s");
+		for (size_t i = 0; i < r->n_unresolved && i < 5; i++)
+			sbuf_printf(&reason, "%s%s", i ? "; " : "", r->unresolved[i]);
+		if (r->n_unresolved > 5)
+			sbuf_puts(&reason, "; …");
+	} else if (r->n_recipients == 0) {
+		sbuf_puts(&reason, "no unit resolved to any recipient");
+	}
+	if (reason.len > 0)
+		r->hold_reason = sbuf_steal(&reason);
+	sbuf_free(&reason);
+	index_free(&B.seen);
+	free(B.visiting);
+	return r;
+}
+
+void
+route_free(struct route *r)
+{
+	if (r == NULL)
+		return;
+	for (size_t i = 0; i < r->n_tiers; i++) {
+		struct route_tier *t = &r->tiers[i];
+		for (size_t j = 0; j < t->n_units; j++) {
+			struct route_unit *u = &t->units[j];
+			free(u->text);
+			for (size_t k = 0; k < u->n_targets; k++) {
+				free(u->targets[k].name);
+				free(u->targets[k].address);
+			}
+			free(u->targets);
+			for (size_t k = 0; k < u->n_missing; k++)
+				free(u->missing[k]);
+			free(u->missing);
+		}
+		free(t->units);
+		free(t->keyword);
+		free(t->label);
+	}
+	free(r->tiers);
+	for (size_t i = 0; i < r->n_recipients; i++) {
+		struct route_recipient *rr = &r->recipients[i];
+		free(rr->tier_keyword);
+		free(rr->unit);
+		free(rr->via);
+		free(rr->name);
+		free(rr->display);
+		free(rr->address);
+	}
+	free(r->recipients);
+	for (size_t i = 0; i < r->n_unresolved; i++)
+		free(r->unresolved[i]);
+	free(r->unresolved);
+	free(r->hold_reason);
+	free(r);
+}

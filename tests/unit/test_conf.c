@@ -1,0 +1,389 @@
+#include "testutil.h"
+
+#include "conf.h"
+
+#define MINIMAL \
+	"smtp = { url = \"smtps://mail.example.test\"; };\n" \
+	"sender = { from = \"办公室 <bulletin@example.test>\"; };\n" \
+	"recipients = ( { name = \"中央文明办\"; address = \"office@wmb.example.test\"; } );\n"
+
+/* Loads text as a config file; returns the conf or NULL with errors in *errs. */
+static struct conf *
+load(const char *text, int flags, char **errs)
+{
+	char *path = write_temp(text, 0644);
+	struct sbuf e = SBUF_INIT;
+	struct conf *c = NULL;
+
+	if (conf_load(path, flags, &c, &e) < 0)
+		c = NULL;
+	unlink(path);
+	free(path);
+	*errs = sbuf_steal(&e);
+	return c;
+}
+
+static void
+expect_error(const char *text, const char *needle)
+{
+	char *errs;
+	struct conf *c = load(text, 0, &errs);
+
+	if (c != NULL)
+		fail_msg("config was accepted; expected error '%s'", needle);
+	if (strstr(errs, needle) == NULL)
+		fail_msg("errors:\n%s\ndo not contain '%s'", errs, needle);
+	free(errs);
+}
+
+static void
+test_minimal_defaults(void **state)
+{
+	(void)state;
+	char *errs;
+	struct conf *c = load(MINIMAL, 0, &errs);
+
+	if (c == NULL)
+		fail_msg("%s", errs);
+	assert_string_equal(errs, "");
+	assert_string_equal(c->outbox, "/var/spool/distd/outbox");
+	assert_string_equal(c->state, "/var/lib/distd/queue.db");
+	assert_string_equal(c->control_socket, "/run/distd/control");
+	assert_int_equal(c->smtp.connections, 4);
+	assert_int_equal(c->smtp.max_rcpt_per_message, 50);
+	assert_int_equal(c->smtp.port, 465);
+	assert_true(c->smtp.implicit_tls);
+	assert_string_equal(c->smtp.host, "mail.example.test");
+	assert_string_equal(c->sender.from_address, "bulletin@example.test");
+	assert_string_equal(c->sender.from_display, "办公室");
+	assert_string_equal(c->sender.admin, "bulletin@example.test");
+	assert_string_equal(c->sender.subject, "%title% 第%issue%期");
+	assert_int_equal(c->retry.min_backoff, 300);
+	assert_int_equal(c->retry.lifetime, 432000);
+	assert_int_equal(c->limits.max_issue_bytes, 20 << 20);
+	assert_int_equal(c->n_tiers, 3);
+	assert_string_equal(c->tiers[1].keyword, "送");
+	assert_int_equal(c->tiers[2].header, CONF_HEADER_BCC);
+	assert_int_equal(conf_tier_index(c, "抄送"), 1);
+	assert_int_equal(conf_tier_index(c, "抄 报"), 0);
+	assert_int_equal(conf_tier_index(c, "印发"), -1);
+	assert_int_equal(c->on_unresolved, CONF_UNRESOLVED_HOLD);
+	assert_string_equal(c->recipients[0].display, "中央文明办");
+	assert_non_null(conf_lookup(c, "中央文明办"));
+	free(errs);
+	conf_free(c);
+}
+
+static void
+test_bad_address_names_line_and_setting(void **state)
+{
+	(void)state;
+	char *errs;
+	struct conf *c = load(
+	    "smtp = { url = \"smtps://mail.example.test\"; };\n"
+	    "sender = { from = \"bulletin@example.test\"; };\n"
+	    "recipients = (\n"
+	    "  { name = \"甲\"; address = \"a@example.test\"; },\n"
+	    "  { name = \"乙\";\n"
+	    "    address = [ \"b@example.test\",\n"
+	    "                \"office@\" ]; }\n"
+	    ");\n", 0, &errs);
+	assert_null(c);
+	assert_non_null(strstr(errs, ":7: recipients[1].address[1]: 'office@' is not "
+	    "an e-mail address: the domain after '@' is empty"));
+	assert_memory_equal(errs, "/tmp/distd-test-", 16);
+	free(errs);
+}
+
+static void
+test_address_rules(void **state)
+{
+	(void)state;
+	expect_error(MINIMAL "groups = ();\n"
+	    "series = ();\n"
+	    "tiers = ( { keyword = \"报\"; } );\n"
+	    "limits = { max_attachments = 1; };\n"
+	    "retry = { min_backoff = 1; };\n"
+	    "on_unresolved = \"hold\";\n"
+	    "outbox = \"/x\";\n"
+	    "state = \"/x/q.db\";\n"
+	    "delivery_log = \"/x/l\";\n"
+	    "control_socket = \"/x/c\";\n"
+	    "archive = \"/x/a\";\n"
+	    "rejected = \"/x/r\";\n"
+	    "extra = ( { name = \"丙\"; address = \"张三@example.test\"; } );\n",
+	    "extra: unknown setting");
+	expect_error("smtp = { url = \"smtps://mail.example.test\"; };\n"
+	    "sender = { from = \"bulletin@example.test\"; };\n"
+	    "recipients = ( { name = \"丙\"; address = \"张三@example.test\"; } );\n",
+	    "non-ASCII local part (SMTPUTF8 is not supported)");
+	expect_error("smtp = { url = \"smtps://mail.example.test\"; };\n"
+	    "sender = { from = \"bulletin@example.test\"; };\n"
+	    "recipients = ( { name = \"丙\"; address = \"a@邮件.example\"; } );\n",
+	    "non-ASCII domain");
+	expect_error("smtp = { url = \"smtps://mail.example.test\"; };\n"
+	    "sender = { from = \"not an address\"; };\n"
+	    "recipients = ( { name = \"丙\"; address = \"a@example.test\"; } );\n",
+	    "sender.from: 'not an address' is not a mailbox");
+}
+
+static void
+test_duplicate_names(void **state)
+{
+	(void)state;
+	expect_error(MINIMAL "groups = ( { name = \"中 央文明办\"; members = [ \"中央文明办\" ]; } );\n",
+	    ":4: groups[0].name: '中央文明办' is already defined by recipients[0].name (line 3)");
+	expect_error("smtp = { url = \"smtps://mail.example.test\"; };\n"
+	    "sender = { from = \"bulletin@example.test\"; };\n"
+	    "recipients = ( { name = \"甲\"; address = \"a@example.test\"; },\n"
+	    "  { name = \"乙\"; aliases = [ \"甲\" ]; address = \"b@example.test\"; } );\n",
+	    ":4: recipients[1].aliases[0]: '甲' is already defined by recipients[0].name (line 3)");
+}
+
+static void
+test_groups_members_and_cycles(void **state)
+{
+	(void)state;
+	expect_error(MINIMAL "groups = ( { name = \"各区\"; members = [ \"中央文明办\", \"东城区\" ]; } );\n",
+	    "groups[0].members[1]: '东城区' is neither a recipient nor a group");
+	expect_error(MINIMAL "groups = (\n"
+	    "  { name = \"甲组\"; members = [ \"乙组\" ]; },\n"
+	    "  { name = \"乙组\"; members = [ \"丙组\", \"中央文明办\" ]; },\n"
+	    "  { name = \"丙组\"; members = [ \"甲组\" ]; } );\n",
+	    "groups: cycle: 甲组 → 乙组 → 丙组 → 甲组");
+	expect_error(MINIMAL "groups = ( { name = \"自己\"; members = [ \"自己\" ]; } );\n",
+	    "cycle: 自己 → 自己");
+}
+
+static void
+test_tier_rules(void **state)
+{
+	(void)state;
+	expect_error(MINIMAL "tiers = ( { keyword = \"报\"; aliases = [ \"抄送\" ]; },\n"
+	    "  { keyword = \"送\"; aliases = [ \"抄送\" ]; } );\n",
+	    "tiers: '抄送' names two tiers (报 and 送)");
+	expect_error(MINIMAL "tiers = ( { keyword = \"报\"; header = \"from\"; } );\n",
+	    "tiers[0]: header 'from': expected \"to\", \"cc\" or \"bcc\"");
+	expect_error(MINIMAL "tiers = ( );\n", "tiers: the list is empty");
+	expect_error(MINIMAL "series = ( { title = \"简报\"; tiers = ( { tier = \"抄\"; units = [ \"中央文明办\" ]; } ); } );\n",
+	    "series[0].tiers[0]: tier '抄' is not defined in tiers");
+}
+
+static void
+test_url_and_tls(void **state)
+{
+	(void)state;
+	char *errs;
+	struct conf *c;
+
+	expect_error("smtp = { url = \"http://mail.example.test\"; };\n"
+	    "sender = { from = \"bulletin@example.test\"; };\n"
+	    "recipients = ( { name = \"丙\"; address = \"a@example.test\"; } );\n",
+	    "smtp.url: 'http://mail.example.test': expected smtps://");
+	expect_error("smtp = { url = \"smtp://mail.example.test\"; tls = \"none\"; };\n"
+	    "sender = { from = \"bulletin@example.test\"; };\n"
+	    "recipients = ( { name = \"丙\"; address = \"a@example.test\"; } );\n",
+	    "smtp.tls: \"none\" is only allowed for a relay on 127.0.0.1");
+	expect_error("smtp = { url = \"smtps://127.0.0.1:2465\"; tls = \"none\"; };\n"
+	    "sender = { from = \"bulletin@example.test\"; };\n"
+	    "recipients = ( { name = \"丙\"; address = \"a@example.test\"; } );\n",
+	    "contradicts smtps://");
+	expect_error("smtp = { url = \"smtps://mail.example.test:99999\"; };\n"
+	    "sender = { from = \"bulletin@example.test\"; };\n"
+	    "recipients = ( { name = \"丙\"; address = \"a@example.test\"; } );\n",
+	    "bad port");
+
+	c = load("smtp = { url = \"smtp://127.0.0.1:2525\"; tls = \"none\"; };\n"
+	    "sender = { from = \"bulletin@example.test\"; };\n"
+	    "recipients = ( { name = \"丙\"; address = \"a@example.test\"; } );\n", 0, &errs);
+	if (c == NULL)
+		fail_msg("%s", errs);
+	assert_true(c->smtp.tls_none);
+	assert_false(c->smtp.implicit_tls);
+	assert_int_equal(c->smtp.port, 2525);
+	conf_free(c);
+	free(errs);
+}
+
+static void
+test_numbers_in_range(void **state)
+{
+	(void)state;
+	expect_error(MINIMAL "smtp2 = 1;\n", "smtp2: unknown setting");
+	expect_error("smtp = { url = \"smtps://mail.example.test\"; connections = 0; };\n"
+	    "sender = { from = \"bulletin@example.test\"; };\n"
+	    "recipients = ( { name = \"丙\"; address = \"a@example.test\"; } );\n",
+	    "smtp.connections: 0 is out of range (expected 1 to 32)");
+	expect_error(MINIMAL "retry = { min_backoff = 600; max_backoff = 60; };\n",
+	    "retry.max_backoff: 60 is below retry.min_backoff (600)");
+	expect_error(MINIMAL "retry = { lifetime = \"5d\"; };\n",
+	    "retry.lifetime: expected a whole number");
+	expect_error(MINIMAL "outbox = \"spool/outbox\";\n",
+	    "outbox: 'spool/outbox' is not an absolute path");
+	expect_error(MINIMAL "on_unresolved = \"drop\";\n",
+	    "on_unresolved: 'drop': expected \"hold\" or \"send\"");
+	expect_error(MINIMAL "sender2 = 1;\n", "unknown setting");
+}
+
+static void
+test_subject_template(void **state)
+{
+	(void)state;
+	expect_error("smtp = { url = \"smtps://mail.example.test\"; };\n"
+	    "sender = { from = \"bulletin@example.test\"; subject = \"%title% %number%\"; };\n"
+	    "recipients = ( { name = \"丙\"; address = \"a@example.test\"; } );\n",
+	    "sender.subject: unknown placeholder '%number%'");
+}
+
+static void
+test_every_error_reported(void **state)
+{
+	(void)state;
+	char *errs;
+	struct conf *c = load("smtp = { url = \"ftp://x\"; connections = 99; };\n"
+	    "sender = { from = \"@\"; };\n"
+	    "recipients = ( { name = \"丙\"; address = \"bad\"; } );\n"
+	    "on_unresolved = \"maybe\";\n", 0, &errs);
+	size_t lines = 0;
+
+	assert_null(c);
+	for (const char *p = errs; *p; p++)
+		lines += *p == '\n';
+	assert_true(lines >= 5);
+	assert_non_null(strstr(errs, ":1: smtp.url"));
+	assert_non_null(strstr(errs, ":1: smtp.connections"));
+	assert_non_null(strstr(errs, ":2: sender.from"));
+	assert_non_null(strstr(errs, ":3: recipients[0].address[0]"));
+	assert_non_null(strstr(errs, ":4: on_unresolved"));
+	free(errs);
+}
+
+static void
+test_syntax_error(void **state)
+{
+	(void)state;
+	expect_error("smtp = { url = \"smtps://x.example.test\" }\nsender = {;\n", ":");
+	char *errs;
+	struct conf *c = load("a = 1;\nb = ;\n", 0, &errs);
+	assert_null(c);
+	assert_non_null(strstr(errs, ":2: syntax error"));
+	free(errs);
+
+	struct sbuf e = SBUF_INIT;
+	assert_int_equal(conf_load("/nonexistent/distd.conf", 0, &c, &e), -1);
+	assert_non_null(strstr(sbuf_str(&e), "/nonexistent/distd.conf: cannot read"));
+	sbuf_free(&e);
+}
+
+static void
+test_secrets(void **state)
+{
+	(void)state;
+	char *open_secret = write_temp("hunter2\n", 0644);
+	char *secret = write_temp("s3cret\r\n", 0600);
+	char text[1024], *errs;
+	struct conf *c;
+
+	snprintf(text, sizeof(text), "smtp = { url = \"smtps://mail.example.test\"; "
+	    "username = \"u@example.test\"; password_file = \"%s\"; };\n"
+	    "sender = { from = \"bulletin@example.test\"; };\n"
+	    "recipients = ( { name = \"丙\"; address = \"a@example.test\"; } );\n",
+	    open_secret);
+	c = load(text, CONF_LOAD_SECRETS, &errs);
+	assert_null(c);
+	assert_non_null(strstr(errs, "is readable by group or others (mode 644); chmod 600 it"));
+	free(errs);
+
+	snprintf(text, sizeof(text), "smtp = { url = \"smtps://mail.example.test\"; "
+	    "username = \"u@example.test\"; password_file = \"%s\"; };\n"
+	    "sender = { from = \"bulletin@example.test\"; };\n"
+	    "recipients = ( { name = \"丙\"; address = \"a@example.test\"; } );\n", secret);
+	c = load(text, CONF_LOAD_SECRETS, &errs);
+	if (c == NULL)
+		fail_msg("%s", errs);
+	assert_string_equal(c->smtp.password, "s3cret");
+	conf_free(c);
+	free(errs);
+
+	/* without CONF_LOAD_SECRETS nothing is read */
+	c = load(text, 0, &errs);
+	assert_non_null(c);
+	assert_null(c->smtp.password);
+	conf_free(c);
+	free(errs);
+
+	/* systemd's LoadCredential wins over password_file */
+	char dir[] = "/tmp/distd-creds-XXXXXX", cred[256];
+	assert_non_null(mkdtemp(dir));
+	snprintf(cred, sizeof(cred), "%s/smtp-password", dir);
+	FILE *f = fopen(cred, "w");
+	fputs("from-credentials\n", f);
+	fclose(f);
+	setenv("CREDENTIALS_DIRECTORY", dir, 1);
+	c = load(text, CONF_LOAD_SECRETS, &errs);
+	unsetenv("CREDENTIALS_DIRECTORY");
+	assert_non_null(c);
+	assert_string_equal(c->smtp.password, "from-credentials");
+	conf_free(c);
+	free(errs);
+	unlink(cred);
+	rmdir(dir);
+
+	/* the password itself is refused in the file */
+	expect_error("smtp = { url = \"smtps://mail.example.test\"; password = \"x\"; };\n"
+	    "sender = { from = \"bulletin@example.test\"; };\n"
+	    "recipients = ( { name = \"丙\"; address = \"a@example.test\"; } );\n",
+	    "smtp.password: the password never goes into this file");
+
+	/* a username without any password */
+	c = load("smtp = { url = \"smtps://mail.example.test\"; username = \"u@example.test\"; };\n"
+	    "sender = { from = \"bulletin@example.test\"; };\n"
+	    "recipients = ( { name = \"丙\"; address = \"a@example.test\"; } );\n",
+	    CONF_LOAD_SECRETS, &errs);
+	assert_null(c);
+	assert_non_null(strstr(errs, "smtp.username: is set but there is no password"));
+	free(errs);
+
+	unlink(open_secret);
+	unlink(secret);
+	free(open_secret);
+	free(secret);
+}
+
+static void
+test_example_config(void **state)
+{
+	(void)state;
+	struct sbuf e = SBUF_INIT;
+	struct conf *c;
+
+	/* the shipped example is valid (its password file lives on the server) */
+	if (conf_load("conf/distd.conf", 0, &c, &e) < 0)
+		fail_msg("%s", sbuf_str(&e));
+	assert_true(c->n_recipients > 40);
+	assert_int_equal(c->n_tiers, 3);
+	assert_int_equal(c->tiers[2].header, CONF_HEADER_BCC);
+	conf_free(c);
+	sbuf_free(&e);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_minimal_defaults),
+		cmocka_unit_test(test_bad_address_names_line_and_setting),
+		cmocka_unit_test(test_address_rules),
+		cmocka_unit_test(test_duplicate_names),
+		cmocka_unit_test(test_groups_members_and_cycles),
+		cmocka_unit_test(test_tier_rules),
+		cmocka_unit_test(test_url_and_tls),
+		cmocka_unit_test(test_numbers_in_range),
+		cmocka_unit_test(test_subject_template),
+		cmocka_unit_test(test_every_error_reported),
+		cmocka_unit_test(test_syntax_error),
+		cmocka_unit_test(test_secrets),
+		cmocka_unit_test(test_example_config),
+	};
+	return cmocka_run_group_tests_name("conf", tests, NULL, NULL);
+}
