@@ -63,7 +63,7 @@ compose_subject(const char *tmpl, const struct bulletin *b)
 	bool space = false;
 	while (i < n) {
 		size_t at = i;
-		int32_t cp = text_next(s, n, &i);
+		int32_t cp = text_next(s, n, &i);	/* invalid bytes: -1, a space */
 		if (cp < 0x20 || cp == 0x7F || text_is_space(cp) ||
 		    cp == 0x2028 || cp == 0x2029 || cp == 0x85) {
 			space = out.len > 0;
@@ -72,10 +72,7 @@ compose_subject(const char *tmpl, const struct bulletin *b)
 		if (space)
 			sbuf_putc(&out, ' ');
 		space = false;
-		if (cp < 0)
-			sbuf_puts(&out, "\xEF\xBF\xBD");
-		else
-			sbuf_append(&out, s + at, i - at);
+		sbuf_append(&out, s + at, i - at);
 	}
 	free(s);
 	return sbuf_steal(&out);

@@ -1010,8 +1010,9 @@ conf_load(const char *path, int flags, struct conf **out, struct sbuf *errors)
 	build_labels(&L);
 	load_recipients(&L, root);
 	load_groups(&L, root);
+	int before = L.n_errors;
 	build_names(&L);
-	if (L.n_errors == 0)	/* members of duplicated names would mislead */
+	if (L.n_errors == before)	/* members of duplicated names would mislead */
 		check_groups(&L);
 	load_series(&L, root);
 	get_string(&L, root, "on_unresolved", "", &on_unresolved);

@@ -1,0 +1,113 @@
+#include "testutil.h"
+
+#include "address.h"
+#include "json.h"
+
+static void
+test_valid(void **state)
+{
+	(void)state;
+	char why[128];
+	const char *ok[] = { "office@wmb.example.test", "a.b+c@example.test",
+		"\"quoted name\"@example.test", "x@[127.0.0.1]", "o'neil@sub-1.example.test" };
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+		if (!address_valid(ok[i], why, sizeof(why)))
+			fail_msg("%s: %s", ok[i], why);
+}
+
+static void
+test_invalid(void **state)
+{
+	(void)state;
+	char why[128];
+	struct { const char *addr, *why; } bad[] = {
+		{ "office@", "the domain after '@' is empty" },
+		{ "@example.test", "the part before '@' is empty" },
+		{ "office", "no '@'" },
+		{ "a..b@example.test", "misplaced '.'" },
+		{ "a@localhost", "the domain has no dot" },
+		{ "a@-x.example.test", "starts with '-'" },
+		{ "a b@example.test", "white space" },
+		{ "张三@example.test", "non-ASCII local part" },
+		{ "a@例子.test", "non-ASCII domain" },
+		{ "a@x_y.example.test", "'_' is not allowed" },
+		{ "a@[300.1.1.1]", "not [IPv4]" },
+		{ "a\r\nBcc: x@example.test", "white space or a control character" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (address_valid(bad[i].addr, why, sizeof(why)))
+			fail_msg("%s accepted", bad[i].addr);
+		if (strstr(why, bad[i].why) == NULL)
+			fail_msg("%s: '%s' lacks '%s'", bad[i].addr, why, bad[i].why);
+	}
+}
+
+static void
+test_mailbox(void **state)
+{
+	(void)state;
+	char why[128], *display, *addr;
+
+	assert_int_equal(address_parse_mailbox("首都精神文明办 <bulletin@example.test>",
+	    &display, &addr, why, sizeof(why)), 0);
+	assert_string_equal(display, "首都精神文明办");
+	assert_string_equal(addr, "bulletin@example.test");
+	free(display);
+	free(addr);
+
+	assert_int_equal(address_parse_mailbox("\"Office, Main\" <o@example.test>",
+	    &display, &addr, why, sizeof(why)), 0);
+	assert_string_equal(display, "Office, Main");
+	free(display);
+	free(addr);
+
+	assert_int_equal(address_parse_mailbox(" o@example.test ", &display, &addr,
+	    why, sizeof(why)), 0);
+	assert_null(display);
+	assert_string_equal(addr, "o@example.test");
+	free(addr);
+
+	assert_int_equal(address_parse_mailbox("Name <o@example.test> trailing",
+	    &display, &addr, why, sizeof(why)), -1);
+	assert_int_equal(address_parse_mailbox("Name <o@>", &display, &addr, why,
+	    sizeof(why)), -1);
+	assert_null(addr);
+
+	char *k = address_key("Office@Example.TEST");
+	assert_string_equal(k, "office@example.test");
+	free(k);
+}
+
+static void
+test_json(void **state)
+{
+	(void)state;
+	struct sbuf b = SBUF_INIT;
+	int first = 1;
+
+	sbuf_putc(&b, '{');
+	json_key(&b, "title", &first);
+	json_str(&b, "简报\"\\\n\x01");
+	json_key(&b, "n", &first);
+	json_num_or_null(&b, -1);
+	json_key(&b, "m", &first);
+	json_num_or_null(&b, 29);
+	json_key(&b, "s", &first);
+	json_str(&b, NULL);
+	sbuf_putc(&b, '}');
+	assert_string_equal(sbuf_str(&b),
+	    "{\"title\":\"简报\\\"\\\\\\n\\u0001\",\"n\":null,\"m\":29,\"s\":null}");
+	sbuf_free(&b);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_valid),
+		cmocka_unit_test(test_invalid),
+		cmocka_unit_test(test_mailbox),
+		cmocka_unit_test(test_json),
+	};
+	return cmocka_run_group_tests_name("address", tests, NULL, NULL);
+}
