@@ -1,0 +1,90 @@
+#ifndef DISTD_SMTP_H
+#define DISTD_SMTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "conf.h"
+#include "queue.h"
+
+/*
+ * SMTP transport: libcurl over SMTPS or SMTP+STARTTLS.
+ *
+ * curl 7.88's SMTP blocks on the end-of-data reply even inside a multi
+ * handle, so parallelism comes from worker threads, each with one easy
+ * handle that keeps its connection open between transactions. The thread
+ * that owns the queue submits jobs and collects finished ones; an eventfd
+ * (smtp_pool_fd) becomes readable when there is something to collect.
+ *
+ * One job is one transaction: one message to a batch of recipients. Each
+ * recipient's own RCPT reply is recovered from curl's protocol trace
+ * (CURLOPT_DEBUGFUNCTION), since libcurl has no per-recipient result API.
+ */
+
+/* What the server said, as recovered from the trace. */
+struct smtp_transcript {
+	int greeting_code;
+	int ehlo_code;
+	int auth_code;
+	int mail_code;
+	char *mail_text;
+	size_t n_rcpt;		/* RCPT commands sent */
+	size_t cap_rcpt;
+	int *rcpt_code;
+	char **rcpt_text;
+	int data_code;		/* the end-of-data reply (or DATA refused) */
+	char *data_text;
+	int last_code;
+	char *last_text;
+	int phase;		/* internal */
+};
+
+void smtp_transcript_reset(struct smtp_transcript *t);
+/* Feeds one chunk of curl's trace: out = a command we sent, else a reply. */
+void smtp_transcript_feed(struct smtp_transcript *t, bool out, const char *data,
+    size_t len);
+
+/*
+ * Turns a finished transfer into one result per recipient (pure).
+ * curl_code is the CURLcode, curl_error curl's error text (may be empty).
+ * Strings in res point into t or to static text; they live until t is reset.
+ */
+void smtp_outcome(const struct smtp_transcript *t, int curl_code,
+    const char *curl_error, size_t n, struct queue_result *res);
+
+struct smtp_job {
+	struct queue_batch *batch;	/* owned by the job */
+	struct smtp_transcript transcript;
+	int curl_code;
+	char curl_error[256];
+	double duration;
+	int retried_fresh;		/* a stale reused connection was replaced */
+	struct smtp_job *next;
+};
+
+struct smtp_pool;
+
+/* Starts conf->smtp.connections workers. Returns NULL with err. */
+struct smtp_pool *smtp_pool_new(const struct conf *c, char *err, size_t errsz);
+/* New settings for transfers that start from now on (after a reload). */
+void smtp_pool_configure(struct smtp_pool *p, const struct conf *c);
+/* Readable when finished jobs wait in smtp_pool_collect. */
+int smtp_pool_fd(const struct smtp_pool *p);
+void smtp_pool_submit(struct smtp_pool *p, struct smtp_job *job);
+/* Finished jobs, oldest first (a list through ->next); NULL when none. */
+struct smtp_job *smtp_pool_collect(struct smtp_pool *p);
+/* Jobs submitted and not yet collected. */
+size_t smtp_pool_busy(const struct smtp_pool *p);
+/* "mail.example.test:465", for logs. */
+const char *smtp_pool_relay(const struct smtp_pool *p);
+/*
+ * Stops the workers after their current transfer; jobs that never
+ * started are returned (a list through ->next) for the caller to give
+ * back to the queue. Finished ones must have been collected first.
+ */
+struct smtp_job *smtp_pool_stop(struct smtp_pool *p);
+void smtp_pool_free(struct smtp_pool *p);
+
+void smtp_job_free(struct smtp_job *j);
+
+#endif

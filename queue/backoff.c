@@ -1,0 +1,33 @@
+#include "backoff.h"
+
+int64_t
+backoff_delay(int attempts, int64_t min_backoff, int64_t max_backoff, double jitter)
+{
+	int64_t d = min_backoff;
+
+	for (int i = 1; i < attempts && d < max_backoff; i++)
+		d *= 2;
+	if (d > max_backoff)
+		d = max_backoff;
+	if (jitter < 0)
+		jitter = 0;
+	if (jitter >= 1)
+		jitter = 0.999999;
+	d = (int64_t)((double)d * (0.8 + 0.4 * jitter) + 0.5);
+	if (d > max_backoff)
+		d = max_backoff;
+	return d < 1 ? 1 : d;
+}
+
+int64_t
+backoff_next_attempt(int64_t now, int64_t received, int attempts,
+    int64_t min_backoff, int64_t max_backoff, int64_t lifetime, double jitter)
+{
+	int64_t deadline = received + lifetime;
+	int64_t next;
+
+	if (now >= deadline)
+		return -1;
+	next = now + backoff_delay(attempts, min_backoff, max_backoff, jitter);
+	return next > deadline ? deadline : next;
+}

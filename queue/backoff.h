@@ -1,0 +1,29 @@
+#ifndef DISTD_BACKOFF_H
+#define DISTD_BACKOFF_H
+
+#include <stdint.h>
+
+/*
+ * Retry timing (pure). The queue stores facts (when the issue arrived,
+ * how many attempts a recipient had); the next try is computed from them.
+ */
+
+/*
+ * Delay before retry number `attempts` (1 = after the first failure):
+ * min_backoff doubled per attempt, capped at max_backoff, then spread by
+ * ±20 % with jitter in [0, 1) so that recipients deferred together do not
+ * retry in lock-step. Never below 1 s or above max_backoff.
+ */
+int64_t backoff_delay(int attempts, int64_t min_backoff, int64_t max_backoff,
+    double jitter);
+
+/*
+ * When to try again after a temporary failure at `now`, or -1 when the
+ * recipient has expired: its issue arrived at `received` and `lifetime`
+ * seconds have passed. The last try is scheduled at the lifetime's end,
+ * never after it.
+ */
+int64_t backoff_next_attempt(int64_t now, int64_t received, int attempts,
+    int64_t min_backoff, int64_t max_backoff, int64_t lifetime, double jitter);
+
+#endif

@@ -1,0 +1,728 @@
+#include "queue.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backoff.h"
+#include "sbuf.h"
+
+struct queue {
+	sqlite3 *db;
+	char *path;
+};
+
+const char *const queue_state_names[QUEUE_STATES] = {
+	"queued", "sending", "deferred", "delivered", "failed", "held", "cancelled",
+};
+
+/* Version 1. Later versions append a migration step to `migrations`. */
+static const char schema_v1[] =
+    "CREATE TABLE issues ("
+    "  id INTEGER PRIMARY KEY,"
+    "  kind TEXT NOT NULL DEFAULT 'bulletin',"
+    "  sha256 TEXT NOT NULL,"
+    "  source TEXT NOT NULL,"
+    "  title TEXT, issue_no INTEGER, total_issue_no INTEGER,"
+    "  issuer TEXT, date TEXT, urgency TEXT,"
+    "  subject TEXT NOT NULL,"
+    "  message_id TEXT NOT NULL,"
+    "  message BLOB,"
+    "  priority INTEGER NOT NULL DEFAULT 0,"
+    "  state TEXT NOT NULL CHECK (state IN ('active','held','done','cancelled')),"
+    "  hold_reason TEXT,"
+    "  duplicate_of INTEGER REFERENCES issues(id),"
+    "  report_for INTEGER REFERENCES issues(id),"
+    "  reported INTEGER NOT NULL DEFAULT 0,"
+    "  received INTEGER NOT NULL,"
+    "  finished INTEGER"
+    ");"
+    "CREATE INDEX issues_sha256 ON issues(sha256);"
+    "CREATE TABLE recipients ("
+    "  id INTEGER PRIMARY KEY,"
+    "  issue INTEGER NOT NULL REFERENCES issues(id),"
+    "  tier INTEGER NOT NULL,"
+    "  tier_keyword TEXT NOT NULL,"
+    "  header TEXT NOT NULL,"
+    "  unit TEXT NOT NULL,"
+    "  via TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  display TEXT NOT NULL,"
+    "  address TEXT NOT NULL,"
+    "  state TEXT NOT NULL CHECK (state IN ('queued','sending','deferred',"
+    "    'delivered','failed','held','cancelled')),"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  next_attempt INTEGER NOT NULL,"
+    "  last_code INTEGER, last_dsn TEXT, last_reply TEXT, last_class TEXT,"
+    "  delivered INTEGER,"
+    "  possible_duplicate INTEGER NOT NULL DEFAULT 0"
+    ");"
+    "CREATE INDEX recipients_due ON recipients(state, next_attempt);"
+    "CREATE INDEX recipients_issue ON recipients(issue);"
+    "CREATE TABLE attempts ("
+    "  id INTEGER PRIMARY KEY,"
+    "  recipient INTEGER NOT NULL REFERENCES recipients(id),"
+    "  issue INTEGER NOT NULL REFERENCES issues(id),"
+    "  time INTEGER NOT NULL,"
+    "  relay TEXT,"
+    "  status TEXT NOT NULL,"
+    "  class TEXT,"
+    "  code INTEGER, dsn TEXT, reply TEXT,"
+    "  duration REAL,"
+    "  attempt INTEGER NOT NULL,"
+    "  possible_duplicate INTEGER NOT NULL DEFAULT 0"
+    ");"
+    "CREATE INDEX attempts_issue ON attempts(issue);"
+    "CREATE TABLE alerts ("
+    "  kind TEXT PRIMARY KEY,"
+    "  text TEXT NOT NULL,"
+    "  since INTEGER NOT NULL,"
+    "  last INTEGER NOT NULL"
+    ");";
+
+static const char *const migrations[] = { schema_v1 };
+
+static int
+fail(struct queue *q, char *err, size_t errsz, const char *what)
+{
+	snprintf(err, errsz, "%s: %s: %s", q->path, what, sqlite3_errmsg(q->db));
+	return -1;
+}
+
+static int
+exec(struct queue *q, const char *sql, char *err, size_t errsz)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(q->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		snprintf(err, errsz, "%s: %s", q->path, msg ? msg : "error");
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+rollback(struct queue *q)
+{
+	sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static sqlite3_stmt *
+prepare(struct queue *q, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+
+	if (sqlite3_prepare_v2(q->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return NULL;
+	return st;
+}
+
+static void
+bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+	if (s)
+		sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+static void
+bind_long(sqlite3_stmt *st, int i, long v)
+{
+	if (v >= 0)
+		sqlite3_bind_int64(st, i, v);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+static char *
+col_text(sqlite3_stmt *st, int i)
+{
+	const unsigned char *s = sqlite3_column_text(st, i);
+	return s ? xstrdup((const char *)s) : NULL;
+}
+
+int
+queue_open(const char *path, struct queue **out, char *err, size_t errsz)
+{
+	struct queue *q = xcalloc(1, sizeof(*q));
+	int version = 0;
+	sqlite3_stmt *st;
+
+	*out = NULL;
+	q->path = xstrdup(path);
+	if (sqlite3_open_v2(path, &q->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+	    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		fail(q, err, errsz, "open");
+		queue_close(q);
+		return -1;
+	}
+	sqlite3_busy_timeout(q->db, 5000);
+	/* WAL lets distctl read while distd writes; FULL syncs every commit,
+	 * because a committed row is a promise that a file may leave the outbox. */
+	if (exec(q, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+	    "PRAGMA foreign_keys=ON;", err, errsz) < 0) {
+		queue_close(q);
+		return -1;
+	}
+	st = prepare(q, "PRAGMA user_version");
+	if (st && sqlite3_step(st) == SQLITE_ROW)
+		version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	int latest = (int)(sizeof(migrations) / sizeof(migrations[0]));
+	if (version > latest) {
+		snprintf(err, errsz, "%s: schema version %d is newer than this "
+		    "distd understands (%d)", path, version, latest);
+		queue_close(q);
+		return -1;
+	}
+	for (int v = version; v < latest; v++) {
+		char sql[64];
+		snprintf(sql, sizeof(sql), "PRAGMA user_version=%d;", v + 1);
+		if (exec(q, "BEGIN IMMEDIATE", err, errsz) < 0 ||
+		    exec(q, migrations[v], err, errsz) < 0 ||
+		    exec(q, sql, err, errsz) < 0 ||
+		    exec(q, "COMMIT", err, errsz) < 0) {
+			rollback(q);
+			queue_close(q);
+			return -1;
+		}
+	}
+	*out = q;
+	return 0;
+}
+
+void
+queue_close(struct queue *q)
+{
+	if (q == NULL)
+		return;
+	sqlite3_close(q->db);
+	free(q->path);
+	free(q);
+}
+
+struct sqlite3 *
+queue_db(struct queue *q)
+{
+	return q->db;
+}
+
+/* ---- enqueue ------------------------------------------------------------- */
+
+static int64_t
+find_original(struct queue *q, const char *sha256)
+{
+	sqlite3_stmt *st = prepare(q, "SELECT id FROM issues WHERE sha256 = ? AND "
+	    "kind = 'bulletin' AND duplicate_of IS NULL ORDER BY id LIMIT 1");
+	int64_t id = 0;
+
+	if (st == NULL)
+		return 0;
+	bind_text(st, 1, sha256);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		id = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return id;
+}
+
+int
+queue_enqueue(struct queue *q, const struct queue_issue_in *in,
+    const struct queue_recipient_in *r, size_t n, const char *id_domain,
+    queue_render_fn render, void *arg, int64_t *id, int64_t *dup_of,
+    char *err, size_t errsz)
+{
+	sqlite3_stmt *st = NULL;
+	char *message = NULL, mid[320];
+	size_t len = 0;
+	int64_t original = 0;
+
+	*id = 0;
+	*dup_of = 0;
+	if (exec(q, "BEGIN IMMEDIATE", err, errsz) < 0)
+		return -1;
+	if (strcmp(in->kind, "bulletin") == 0)
+		original = find_original(q, in->sha256);
+
+	st = prepare(q, "INSERT INTO issues (kind, sha256, source, title, issue_no,"
+	    " total_issue_no, issuer, date, urgency, subject, message_id, priority,"
+	    " state, hold_reason, duplicate_of, report_for, received, finished)"
+	    " VALUES (?,?,?,?,?,?,?,?,?,?,'',?,?,?,?,?,?,?)");
+	if (st == NULL)
+		goto sqlfail;
+	bind_text(st, 1, in->kind);
+	bind_text(st, 2, in->sha256);
+	bind_text(st, 3, in->source);
+	bind_text(st, 4, in->title);
+	bind_long(st, 5, in->issue_no);
+	bind_long(st, 6, in->total_issue_no);
+	bind_text(st, 7, in->issuer);
+	bind_text(st, 8, in->date);
+	bind_text(st, 9, in->urgency);
+	bind_text(st, 10, in->subject);
+	sqlite3_bind_int(st, 11, in->priority);
+	bind_text(st, 12, original ? "done" : in->hold_reason ? "held" : "active");
+	bind_text(st, 13, original ? "duplicate content" : in->hold_reason);
+	if (original)
+		sqlite3_bind_int64(st, 14, original);
+	else
+		sqlite3_bind_null(st, 14);
+	if (in->report_for)
+		sqlite3_bind_int64(st, 15, in->report_for);
+	else
+		sqlite3_bind_null(st, 15);
+	sqlite3_bind_int64(st, 16, in->received);
+	if (original)
+		sqlite3_bind_int64(st, 17, in->received);
+	else
+		sqlite3_bind_null(st, 17);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		goto sqlfail;
+	sqlite3_finalize(st);
+	st = NULL;
+	*id = sqlite3_last_insert_rowid(q->db);
+
+	if (original) {
+		*dup_of = original;
+		if (exec(q, "COMMIT", err, errsz) < 0)
+			goto fail;
+		return 0;
+	}
+
+	/* stable for the issue's life: a retry carries the same Message-ID */
+	snprintf(mid, sizeof(mid), "distd.%lld.%.16s@%s", (long long)*id,
+	    in->sha256, id_domain);
+	message = render(arg, *id, mid, &len, err, errsz);
+	if (message == NULL)
+		goto fail;
+	st = prepare(q, "UPDATE issues SET message = ?, message_id = ? WHERE id = ?");
+	if (st == NULL)
+		goto sqlfail;
+	sqlite3_bind_blob(st, 1, message, (int)len, SQLITE_TRANSIENT);
+	bind_text(st, 2, mid);
+	sqlite3_bind_int64(st, 3, *id);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		goto sqlfail;
+	sqlite3_finalize(st);
+	free(message);
+	message = NULL;
+
+	st = prepare(q, "INSERT INTO recipients (issue, tier, tier_keyword, header,"
+	    " unit, via, name, display, address, state, next_attempt)"
+	    " VALUES (?,?,?,?,?,?,?,?,?,?,?)");
+	if (st == NULL)
+		goto sqlfail;
+	for (size_t i = 0; i < n; i++) {
+		sqlite3_reset(st);
+		sqlite3_bind_int64(st, 1, *id);
+		sqlite3_bind_int(st, 2, r[i].tier);
+		bind_text(st, 3, r[i].tier_keyword);
+		bind_text(st, 4, r[i].header);
+		bind_text(st, 5, r[i].unit);
+		bind_text(st, 6, r[i].via);
+		bind_text(st, 7, r[i].name);
+		bind_text(st, 8, r[i].display);
+		bind_text(st, 9, r[i].address);
+		bind_text(st, 10, in->hold_reason ? "held" : "queued");
+		sqlite3_bind_int64(st, 11, in->received);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			goto sqlfail;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (in->report_for) {
+		char sql[128];
+		snprintf(sql, sizeof(sql), "UPDATE issues SET reported = 1 WHERE id = %lld",
+		    (long long)in->report_for);
+		if (exec(q, sql, err, errsz) < 0)
+			goto fail;
+	}
+	if (exec(q, "COMMIT", err, errsz) < 0)
+		goto fail;
+	return 0;
+
+sqlfail:
+	fail(q, err, errsz, "enqueue");
+fail:
+	sqlite3_finalize(st);
+	free(message);
+	rollback(q);
+	*id = 0;
+	return -1;
+}
+
+int
+queue_recover(struct queue *q, int *count, char *err, size_t errsz)
+{
+	*count = 0;
+	if (exec(q, "UPDATE recipients SET state = 'queued', possible_duplicate = 1"
+	    " WHERE state = 'sending'", err, errsz) < 0)
+		return -1;
+	*count = sqlite3_changes(q->db);
+	return 0;
+}
+
+/* ---- scheduling ------------------------------------------------------- */
+
+static struct queue_batch *
+new_batch(int64_t issue, int64_t received, size_t cap)
+{
+	struct queue_batch *b = xcalloc(1, sizeof(*b));
+
+	b->issue = issue;
+	b->received = received;
+	b->ids = xcalloc(cap, sizeof(*b->ids));
+	b->addresses = xcalloc(cap, sizeof(*b->addresses));
+	b->tiers = xcalloc(cap, sizeof(*b->tiers));
+	b->attempts = xcalloc(cap, sizeof(*b->attempts));
+	b->possible_duplicate = xcalloc(cap, sizeof(*b->possible_duplicate));
+	return b;
+}
+
+void
+queue_batch_free(struct queue_batch *b)
+{
+	if (b == NULL)
+		return;
+	for (size_t i = 0; i < b->n; i++) {
+		free(b->addresses[i]);
+		free(b->tiers[i]);
+	}
+	free(b->addresses);
+	free(b->tiers);
+	free(b->ids);
+	free(b->attempts);
+	free(b->possible_duplicate);
+	free(b->message);
+	free(b);
+}
+
+int
+queue_take(struct queue *q, int64_t now, size_t max_batches, size_t max_rcpt,
+    struct queue_batch **batches, size_t *n, char *err, size_t errsz)
+{
+	sqlite3_stmt *st = NULL, *msg = NULL, *mark = NULL;
+	struct queue_batch *cur = NULL;
+
+	*n = 0;
+	if (exec(q, "BEGIN IMMEDIATE", err, errsz) < 0)
+		return -1;
+	st = prepare(q, "SELECT r.id, r.issue, r.address, r.attempts, r.tier_keyword,"
+	    " r.possible_duplicate, i.received FROM recipients r JOIN issues i ON i.id = r.issue"
+	    " WHERE r.state IN ('queued','deferred') AND r.next_attempt <= ?"
+	    " AND i.state = 'active'"
+	    " ORDER BY i.priority DESC, i.id, r.tier, r.id LIMIT ?");
+	msg = prepare(q, "SELECT message FROM issues WHERE id = ?");
+	mark = prepare(q, "UPDATE recipients SET state = 'sending' WHERE id = ?");
+	if (st == NULL || msg == NULL || mark == NULL)
+		goto sqlfail;
+	sqlite3_bind_int64(st, 1, now);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)(max_batches * max_rcpt));
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t issue = sqlite3_column_int64(st, 1);
+		if (cur == NULL || cur->issue != issue || cur->n == max_rcpt) {
+			if (*n == max_batches)
+				break;
+			cur = new_batch(issue, sqlite3_column_int64(st, 6), max_rcpt);
+			batches[(*n)++] = cur;
+			sqlite3_reset(msg);
+			sqlite3_bind_int64(msg, 1, issue);
+			if (sqlite3_step(msg) != SQLITE_ROW)
+				goto sqlfail;
+			cur->len = (size_t)sqlite3_column_bytes(msg, 0);
+			cur->message = xmalloc(cur->len + 1);
+			if (cur->len)
+				memcpy(cur->message, sqlite3_column_blob(msg, 0), cur->len);
+			cur->message[cur->len] = '\0';
+		}
+		cur->ids[cur->n] = sqlite3_column_int64(st, 0);
+		cur->addresses[cur->n] = col_text(st, 2);
+		cur->attempts[cur->n] = sqlite3_column_int(st, 3);
+		cur->tiers[cur->n] = col_text(st, 4);
+		cur->possible_duplicate[cur->n] = sqlite3_column_int(st, 5) != 0;
+		cur->n++;
+		sqlite3_reset(mark);
+		sqlite3_bind_int64(mark, 1, sqlite3_column_int64(st, 0));
+		if (sqlite3_step(mark) != SQLITE_DONE)
+			goto sqlfail;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		goto sqlfail;
+	sqlite3_finalize(st);
+	sqlite3_finalize(msg);
+	sqlite3_finalize(mark);
+	st = msg = mark = NULL;
+	if (exec(q, "COMMIT", err, errsz) < 0)
+		goto fail;
+	return 0;
+
+sqlfail:
+	fail(q, err, errsz, "take");
+fail:
+	sqlite3_finalize(st);
+	sqlite3_finalize(msg);
+	sqlite3_finalize(mark);
+	rollback(q);
+	for (size_t i = 0; i < *n; i++)
+		queue_batch_free(batches[i]);
+	*n = 0;
+	return -1;
+}
+
+int
+queue_record(struct queue *q, const struct queue_batch *b, struct queue_result *res,
+    int64_t now, double duration, const char *relay,
+    const struct queue_retry *retry, double (*jitter)(void), char *err, size_t errsz)
+{
+	sqlite3_stmt *up = NULL, *at = NULL;
+
+	if (exec(q, "BEGIN IMMEDIATE", err, errsz) < 0)
+		return -1;
+	up = prepare(q, "UPDATE recipients SET state = ?, attempts = ?, next_attempt = ?,"
+	    " last_code = ?, last_dsn = ?, last_reply = ?, last_class = ?,"
+	    " delivered = ?, possible_duplicate = 0 WHERE id = ?");
+	at = prepare(q, "INSERT INTO attempts (recipient, issue, time, relay, status,"
+	    " class, code, dsn, reply, duration, attempt, possible_duplicate)"
+	    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
+	if (up == NULL || at == NULL)
+		goto sqlfail;
+	for (size_t i = 0; i < b->n; i++) {
+		struct queue_result *r = &res[i];
+		const char *state;
+
+		r->attempt = b->attempts[i] + 1;
+		r->possible_duplicate = b->possible_duplicate[i];
+		r->next_attempt = 0;
+		if (r->outcome == QUEUE_OK) {
+			state = "delivered";
+			r->status = "sent";
+		} else if (r->outcome == QUEUE_PERM) {
+			state = "failed";
+			r->status = "failed";
+		} else {
+			r->next_attempt = backoff_next_attempt(now, b->received, r->attempt,
+			    retry->min_backoff, retry->max_backoff, retry->lifetime,
+			    jitter());
+			if (r->next_attempt < 0) {
+				state = "failed";
+				r->status = "expired";
+				r->next_attempt = 0;
+			} else {
+				state = "deferred";
+				r->status = "deferred";
+			}
+		}
+		sqlite3_reset(up);
+		bind_text(up, 1, state);
+		sqlite3_bind_int(up, 2, r->attempt);
+		sqlite3_bind_int64(up, 3, r->next_attempt ? r->next_attempt : now);
+		if (r->code)
+			sqlite3_bind_int(up, 4, r->code);
+		else
+			sqlite3_bind_null(up, 4);
+		bind_text(up, 5, r->dsn);
+		bind_text(up, 6, r->reply);
+		bind_text(up, 7, r->class);
+		if (r->outcome == QUEUE_OK)
+			sqlite3_bind_int64(up, 8, now);
+		else
+			sqlite3_bind_null(up, 8);
+		sqlite3_bind_int64(up, 9, r->id);
+		if (sqlite3_step(up) != SQLITE_DONE)
+			goto sqlfail;
+
+		sqlite3_reset(at);
+		sqlite3_bind_int64(at, 1, r->id);
+		sqlite3_bind_int64(at, 2, b->issue);
+		sqlite3_bind_int64(at, 3, now);
+		bind_text(at, 4, relay);
+		bind_text(at, 5, r->status);
+		bind_text(at, 6, r->class);
+		if (r->code)
+			sqlite3_bind_int(at, 7, r->code);
+		else
+			sqlite3_bind_null(at, 7);
+		bind_text(at, 8, r->dsn);
+		bind_text(at, 9, r->reply);
+		sqlite3_bind_double(at, 10, duration);
+		sqlite3_bind_int(at, 11, r->attempt);
+		sqlite3_bind_int(at, 12, r->possible_duplicate);
+		if (sqlite3_step(at) != SQLITE_DONE)
+			goto sqlfail;
+	}
+	sqlite3_finalize(up);
+	sqlite3_finalize(at);
+	return exec(q, "COMMIT", err, errsz) < 0 ? (rollback(q), -1) : 0;
+
+sqlfail:
+	fail(q, err, errsz, "record");
+	sqlite3_finalize(up);
+	sqlite3_finalize(at);
+	rollback(q);
+	return -1;
+}
+
+int
+queue_release_batch(struct queue *q, const struct queue_batch *b, char *err,
+    size_t errsz)
+{
+	sqlite3_stmt *st;
+
+	if (exec(q, "BEGIN IMMEDIATE", err, errsz) < 0)
+		return -1;
+	st = prepare(q, "UPDATE recipients SET state = 'queued' WHERE id = ? AND state = 'sending'");
+	for (size_t i = 0; st && i < b->n; i++) {
+		sqlite3_reset(st);
+		sqlite3_bind_int64(st, 1, b->ids[i]);
+		sqlite3_step(st);
+	}
+	sqlite3_finalize(st);
+	return exec(q, "COMMIT", err, errsz);
+}
+
+int
+queue_next_due(struct queue *q, int64_t *when)
+{
+	sqlite3_stmt *st = prepare(q, "SELECT MIN(r.next_attempt) FROM recipients r"
+	    " JOIN issues i ON i.id = r.issue"
+	    " WHERE r.state IN ('queued','deferred') AND i.state = 'active'");
+	int rc = 1;
+
+	if (st && sqlite3_step(st) == SQLITE_ROW &&
+	    sqlite3_column_type(st, 0) != SQLITE_NULL) {
+		*when = sqlite3_column_int64(st, 0);
+		rc = 0;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int
+queue_finish(struct queue *q, int64_t now, int64_t **report, size_t *n,
+    char *err, size_t errsz)
+{
+	sqlite3_stmt *st;
+	char sql[512];
+
+	*report = NULL;
+	*n = 0;
+	snprintf(sql, sizeof(sql), "UPDATE issues SET state = 'done', finished = %lld"
+	    " WHERE state = 'active' AND NOT EXISTS (SELECT 1 FROM recipients r"
+	    " WHERE r.issue = issues.id AND r.state NOT IN"
+	    " ('delivered','failed','cancelled'))", (long long)now);
+	if (exec(q, sql, err, errsz) < 0)
+		return -1;
+	st = prepare(q, "SELECT i.id FROM issues i WHERE i.state = 'done'"
+	    " AND i.kind = 'bulletin' AND i.reported = 0 AND EXISTS (SELECT 1"
+	    " FROM recipients r WHERE r.issue = i.id AND r.state = 'failed')");
+	if (st == NULL)
+		return fail(q, err, errsz, "finish");
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		*report = xreallocarray(*report, *n + 1, sizeof(**report));
+		(*report)[(*n)++] = sqlite3_column_int64(st, 0);
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+int
+queue_failures(struct queue *q, int64_t issue, struct queue_failure **f,
+    size_t *n, char **title, long *issue_no)
+{
+	sqlite3_stmt *st;
+
+	*f = NULL;
+	*n = 0;
+	*title = NULL;
+	*issue_no = -1;
+	st = prepare(q, "SELECT title, issue_no FROM issues WHERE id = ?");
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, issue);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		*title = col_text(st, 0);
+		if (sqlite3_column_type(st, 1) != SQLITE_NULL)
+			*issue_no = sqlite3_column_int(st, 1);
+	}
+	sqlite3_finalize(st);
+	st = prepare(q, "SELECT tier_keyword, name, address, last_reply, attempts"
+	    " FROM recipients WHERE issue = ? AND state = 'failed' ORDER BY tier, id");
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, issue);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		*f = xreallocarray(*f, *n + 1, sizeof(**f));
+		struct queue_failure *x = &(*f)[(*n)++];
+		x->tier = col_text(st, 0);
+		x->name = col_text(st, 1);
+		x->address = col_text(st, 2);
+		x->reply = col_text(st, 3);
+		x->attempts = sqlite3_column_int(st, 4);
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+void
+queue_failures_free(struct queue_failure *f, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(f[i].tier);
+		free(f[i].name);
+		free(f[i].address);
+		free(f[i].reply);
+	}
+	free(f);
+}
+
+int
+queue_alert(struct queue *q, const char *kind, const char *text, int64_t now)
+{
+	sqlite3_stmt *st = prepare(q, "INSERT INTO alerts (kind, text, since, last)"
+	    " VALUES (?1, ?2, ?3, ?3) ON CONFLICT(kind) DO UPDATE SET text = ?2, last = ?3");
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	bind_text(st, 1, kind);
+	bind_text(st, 2, text);
+	sqlite3_bind_int64(st, 3, now);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int
+queue_clear_alert(struct queue *q, const char *kind)
+{
+	sqlite3_stmt *st = prepare(q, "DELETE FROM alerts WHERE kind = ?");
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	bind_text(st, 1, kind);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int
+queue_counts(struct queue *q, long counts[QUEUE_STATES])
+{
+	sqlite3_stmt *st = prepare(q, "SELECT state, COUNT(*) FROM recipients GROUP BY state");
+
+	memset(counts, 0, sizeof(long) * QUEUE_STATES);
+	if (st == NULL)
+		return -1;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *s = (const char *)sqlite3_column_text(st, 0);
+		for (int i = 0; i < QUEUE_STATES; i++)
+			if (s && strcmp(s, queue_state_names[i]) == 0)
+				counts[i] = sqlite3_column_int64(st, 1);
+	}
+	sqlite3_finalize(st);
+	return 0;
+}

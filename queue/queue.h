@@ -1,0 +1,157 @@
+#ifndef DISTD_QUEUE_H
+#define DISTD_QUEUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * The persistent queue: issues, their recipients and every delivery
+ * attempt, in SQLite (WAL mode, synchronous=FULL). One process writes
+ * (distd); distctl reads concurrently and makes small changes under the
+ * busy timeout.
+ *
+ * Recipient states: queued → sending → delivered | deferred → … | failed,
+ * plus held and cancelled. `sending` is committed before a transfer starts;
+ * queue_recover() turns leftovers back into queued after a crash and marks
+ * them possible duplicates (at-least-once delivery).
+ *
+ * Errors: functions return 0 on success and -1 on failure with a message
+ * in err (naming the database and the SQLite error).
+ */
+
+struct queue;
+
+enum queue_outcome { QUEUE_OK, QUEUE_TEMP, QUEUE_PERM };
+
+/* Everything known about an issue when it is enqueued. */
+struct queue_issue_in {
+	const char *sha256;		/* content hash, hex */
+	const char *source;		/* file name as dropped */
+	const char *kind;		/* "bulletin" or "report" */
+	const char *title, *issuer, *date, *urgency, *subject;
+	long issue_no, total_issue_no;	/* -1 when absent */
+	int priority;			/* 1 for 特急/加急, else 0 */
+	const char *hold_reason;	/* non-NULL: enqueue held */
+	int64_t received;		/* unix time */
+	int64_t report_for;		/* kind "report": the issue reported on, else 0 */
+};
+
+struct queue_recipient_in {
+	int tier;			/* delivery order index */
+	const char *tier_keyword, *header, *unit, *via, *name, *display, *address;
+};
+
+/*
+ * Renders the message once the issue id is known (it goes into the
+ * Message-ID and X-Distd-Issue). Returns malloc'd bytes or NULL with err.
+ */
+typedef char *(*queue_render_fn)(void *arg, int64_t id, const char *message_id,
+    size_t *len, char *err, size_t errsz);
+
+/* A batch of recipients of one issue, taken for one SMTP transaction. */
+struct queue_batch {
+	int64_t issue;
+	char *message;
+	size_t len;
+	size_t n;
+	int64_t *ids;
+	char **addresses;
+	char **tiers;
+	int *attempts;		/* attempts before this one */
+	bool *possible_duplicate;
+	int64_t received;
+};
+
+/* The outcome of one recipient in a batch, and what the queue made of it. */
+struct queue_result {
+	int64_t id;
+	enum queue_outcome outcome;
+	int code;		/* SMTP reply code, 0 when none */
+	const char *dsn;	/* enhanced status "2.0.0" or NULL */
+	char dsn_store[16];	/* where dsn may point */
+	const char *reply;	/* the reply text or a transport error */
+	const char *class;	/* ok dns connect tls auth protocol 4xx 5xx */
+	/* filled in by queue_record: */
+	const char *status;	/* sent deferred failed expired */
+	int attempt;
+	int64_t next_attempt;	/* for deferred */
+	bool possible_duplicate;
+};
+
+struct queue_retry {
+	int64_t min_backoff, max_backoff, lifetime;
+};
+
+int queue_open(const char *path, struct queue **q, char *err, size_t errsz);
+void queue_close(struct queue *q);
+
+/*
+ * Enqueues an issue with its recipients and its rendered message in one
+ * transaction. When an issue of kind "bulletin" with the same sha256 is
+ * already queued, a duplicate row is recorded (state done, no recipients)
+ * and *dup_of is set to the original's id. *id is the new row's id.
+ */
+int queue_enqueue(struct queue *q, const struct queue_issue_in *in,
+    const struct queue_recipient_in *r, size_t n, const char *id_domain,
+    queue_render_fn render, void *arg, int64_t *id, int64_t *dup_of,
+    char *err, size_t errsz);
+
+/* Crash recovery: sending → queued, flagged possible duplicate. Returns the count. */
+int queue_recover(struct queue *q, int *count, char *err, size_t errsz);
+
+/*
+ * Takes up to max_batches batches of at most max_rcpt due recipients,
+ * urgent issues first, then by issue and tier order, and marks them
+ * sending (committed before returning).
+ */
+int queue_take(struct queue *q, int64_t now, size_t max_batches, size_t max_rcpt,
+    struct queue_batch **batches, size_t *n, char *err, size_t errsz);
+void queue_batch_free(struct queue_batch *b);
+
+/*
+ * Records one attempt for every result (attempts row, recipient state),
+ * computing deferrals and expiry from retry; jitter() returns [0, 1).
+ */
+int queue_record(struct queue *q, const struct queue_batch *b,
+    struct queue_result *res, int64_t now, double duration, const char *relay,
+    const struct queue_retry *retry, double (*jitter)(void), char *err,
+    size_t errsz);
+
+/* Gives a batch back untried (shutdown before it was sent): sending → queued. */
+int queue_release_batch(struct queue *q, const struct queue_batch *b, char *err,
+    size_t errsz);
+
+/* The earliest next attempt of a waiting recipient; returns 0, or 1 when none. */
+int queue_next_due(struct queue *q, int64_t *when);
+
+/*
+ * Marks active issues with every recipient final as done. Returns in
+ * *report the ids of finished bulletins with failed recipients that have
+ * had no report yet (caller frees).
+ */
+int queue_finish(struct queue *q, int64_t now, int64_t **report, size_t *n,
+    char *err, size_t errsz);
+
+/* Failed recipients of an issue, for the admin report. */
+struct queue_failure {
+	char *tier, *name, *address, *reply;
+	int attempts;
+};
+int queue_failures(struct queue *q, int64_t issue, struct queue_failure **f,
+    size_t *n, char **title, long *issue_no);
+void queue_failures_free(struct queue_failure *f, size_t n);
+
+/* Alerts (auth, tls): raised with a text, cleared when deliveries succeed again. */
+int queue_alert(struct queue *q, const char *kind, const char *text, int64_t now);
+int queue_clear_alert(struct queue *q, const char *kind);
+
+/* Recipient counts by state, indexed like queue_state_names. */
+#define QUEUE_STATES 7
+extern const char *const queue_state_names[QUEUE_STATES];
+int queue_counts(struct queue *q, long counts[QUEUE_STATES]);
+
+/* The underlying handle, for read-only reports in distctl. */
+struct sqlite3 *queue_db(struct queue *q);
+
+#endif
