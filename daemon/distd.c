@@ -1,24 +1,70 @@
 /*
- * distd — bulletin distribution daemon: options, configuration check.
+ * distd — bulletin distribution daemon: options, start-up, the event loop.
  *
- * Exit codes (sysexits.h): 0 ok, 1 invalid configuration, 64 usage.
+ * One loop in the thread that owns the queue waits (epoll) on the outbox
+ * (inotify), signals (signalfd), the control socket, transport completions
+ * (eventfd) and the next retry time (timerfd). It sleeps when there is
+ * nothing to do; the only periodic wake-up is the systemd watchdog, when
+ * the unit asks for one.
+ *
+ * Exit codes (sysexits.h): 0 ok, 1 invalid configuration or start-up
+ * failure, 64 usage.
  */
+#include <errno.h>
 #include <getopt.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/inotify.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <sysexits.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "conf.h"
+#include "control.h"
+#include "log.h"
+#include "outbox.h"
+#include "queue.h"
 #include "sbuf.h"
+#include "scheduler.h"
+#include "smtp.h"
+
+/* How long SIGTERM waits for transfers in flight before leaving them to recovery. */
+#define DRAIN_SECONDS 30
+/* A passing ingest failure (disk full, database busy) is retried after this. */
+#define RESCAN_SECONDS 30
+
+struct daemon {
+	const char *conf_path;
+	struct conf *conf;
+	struct queue *queue;
+	struct smtp_pool *pool;
+	struct scheduler sched;
+	int epfd, ifd, iwatch, sfd, tfd, cfd;
+	int64_t rescan_at;	/* 0: none pending */
+	uint64_t watchdog_usec;
+	time_t since;
+	bool stop;
+};
 
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: distd [-c FILE] [-f]\n"
+	fprintf(f, "usage: distd [-c FILE] [-f] [-d]\n"
 	    "       distd [-c FILE] --check-config\n"
 	    "  -c, --config FILE   configuration (default $DISTD_CONF, else %s)\n"
-	    "  -f, --foreground    log to stderr (the daemon never forks itself)\n"
+	    "  -f, --foreground    stay in the foreground, log to stderr (always so:\n"
+	    "                      distd never forks; systemd supervises it)\n"
+	    "  -d, --debug         log each transaction\n"
 	    "      --check-config  validate the configuration, print a summary, exit 0/1\n",
 	    CONF_DEFAULT_PATH);
 }
@@ -57,24 +103,361 @@ print_summary(const struct conf *c)
 	    "hold the issue" : "send to what resolved, report the rest");
 }
 
+static int64_t
+now_unix(void)
+{
+	return (int64_t)time(NULL);
+}
+
+static void
+notify_status(struct daemon *d)
+{
+	long counts[QUEUE_STATES];
+
+	if (queue_counts(d->queue, counts) < 0)
+		return;
+	sd_notifyf(0, "STATUS=queued %ld, sending %ld, deferred %ld, delivered %ld, "
+	    "failed %ld, held %ld", counts[0], counts[1], counts[2], counts[3],
+	    counts[4], counts[5]);
+}
+
+static int
+watch_outbox(struct daemon *d)
+{
+	if (d->iwatch >= 0)
+		inotify_rm_watch(d->ifd, d->iwatch);
+	d->iwatch = inotify_add_watch(d->ifd, d->conf->outbox,
+	    IN_CLOSE_WRITE | IN_MOVED_TO | IN_ONLYDIR);
+	if (d->iwatch < 0) {
+		log_warn("cannot watch the outbox %s", d->conf->outbox);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+scan(struct daemon *d)
+{
+	int retry = outbox_scan(d->conf, d->queue, now_unix());
+
+	d->rescan_at = retry != 0 ? now_unix() + RESCAN_SECONDS : 0;
+}
+
+static void
+ingest(struct daemon *d, const char *name)
+{
+	struct sbuf msg = SBUF_INIT;
+	int64_t id;
+	enum outbox_result r = outbox_ingest(d->conf, d->queue, name, now_unix(), &id, &msg);
+
+	if (r == OUTBOX_REJECTED || r == OUTBOX_RETRY)
+		log_warnx("%s", sbuf_str(&msg));
+	else if (r != OUTBOX_IGNORED)
+		log_info("%s", sbuf_str(&msg));
+	if (r == OUTBOX_RETRY && d->rescan_at == 0)
+		d->rescan_at = now_unix() + RESCAN_SECONDS;
+	sbuf_free(&msg);
+}
+
+/* Re-reads the configuration; on any error the running one stays. */
+static int
+reload(struct daemon *d, char *why, size_t whysz)
+{
+	struct sbuf errors = SBUF_INIT;
+	struct conf *c;
+
+	sd_notify(0, "RELOADING=1");
+	if (conf_load(d->conf_path, CONF_LOAD_SECRETS, &c, &errors) < 0) {
+		const char *e = sbuf_str(&errors);
+		log_warnx("reload: %s is invalid, still running on the previous "
+		    "configuration:\n%s", d->conf_path, e);
+		snprintf(why, whysz, "%.*s", (int)strcspn(e, "\n"), e);
+		sbuf_free(&errors);
+		sd_notify(0, "READY=1");
+		return -1;
+	}
+	sbuf_free(&errors);
+	bool outbox_moved = strcmp(c->outbox, d->conf->outbox) != 0;
+	if (c->smtp.connections != d->conf->smtp.connections)
+		log_warnx("reload: smtp.connections changes at the next restart");
+	smtp_pool_configure(d->pool, c);
+	d->sched.conf = c;
+	conf_free(d->conf);
+	d->conf = c;
+	if (strcmp(c->delivery_log, "") != 0 && delivery_log_open(c->delivery_log) < 0)
+		log_warn("delivery log %s", c->delivery_log);
+	char err[512];
+	if (outbox_prepare(c, err, sizeof(err)) < 0)
+		log_warnx("%s", err);
+	if (outbox_moved)
+		watch_outbox(d);
+	log_info("configuration reloaded from %s", d->conf_path);
+	sd_notify(0, "READY=1");
+	scan(d);
+	return 0;
+}
+
+static void
+handle_inotify(struct daemon *d)
+{
+	char buf[64 * 1024] __attribute__((aligned(__alignof__(struct inotify_event))));
+	ssize_t n;
+
+	while ((n = read(d->ifd, buf, sizeof(buf))) > 0) {
+		for (char *p = buf; p < buf + n;) {
+			struct inotify_event *ev = (struct inotify_event *)p;
+			if (ev->mask & IN_Q_OVERFLOW) {
+				log_warnx("outbox events overflowed; rescanning %s",
+				    d->conf->outbox);
+				scan(d);
+			} else if (ev->len > 0 && ev->wd == d->iwatch) {
+				ingest(d, ev->name);
+			}
+			p += sizeof(*ev) + ev->len;
+		}
+	}
+}
+
+static void
+handle_signal(struct daemon *d)
+{
+	struct signalfd_siginfo si;
+	char why[512];
+
+	while (read(d->sfd, &si, sizeof(si)) == sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGTERM:
+		case SIGINT:
+			log_info("signal %d: stopping", (int)si.ssi_signo);
+			d->stop = true;
+			break;
+		case SIGHUP:
+			reload(d, why, sizeof(why));
+			delivery_log_reopen();
+			break;
+		case SIGUSR1:
+			delivery_log_reopen();
+			break;
+		}
+	}
+}
+
+static void
+handle_control(struct daemon *d)
+{
+	int fd;
+
+	while ((fd = accept4(d->cfd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
+		char line[256], reply[600], why[512];
+		if (control_read_request(fd, line, sizeof(line)) == 0) {
+			if (strcmp(line, "ping") == 0)
+				snprintf(reply, sizeof(reply), "ok %d %lld\n", (int)getpid(),
+				    (long long)d->since);
+			else if (strcmp(line, "wake") == 0) {
+				scan(d);
+				scheduler_run(&d->sched, now_unix());
+				snprintf(reply, sizeof(reply), "ok\n");
+			} else if (strcmp(line, "reload") == 0) {
+				if (reload(d, why, sizeof(why)) == 0)
+					snprintf(reply, sizeof(reply), "ok reloaded\n");
+				else
+					snprintf(reply, sizeof(reply), "error %s\n", why);
+			} else
+				snprintf(reply, sizeof(reply), "error unknown request '%s'\n", line);
+			ssize_t unused = write(fd, reply, strlen(reply));
+			(void)unused;
+		}
+		close(fd);
+	}
+}
+
+/* Arms the timer for the next retry or rescan; disarms it when there is none. */
+static void
+arm_timer(struct daemon *d)
+{
+	int64_t now = now_unix(), next = scheduler_next_wakeup(&d->sched, now);
+	struct itimerspec its = { { 0, 0 }, { 0, 0 } };
+
+	if (d->rescan_at > 0 && (next < 0 || d->rescan_at < next))
+		next = d->rescan_at;
+	if (next == 0)
+		next = now;
+	if (next > 0) {
+		/* CLOCK_REALTIME absolute: queue times are wall-clock seconds */
+		its.it_value.tv_sec = (time_t)next;
+		its.it_value.tv_nsec = next <= now ? 1 : 0;
+	}
+	timerfd_settime(d->tfd, TFD_TIMER_ABSTIME, &its, NULL);
+}
+
+static int
+add_fd(struct daemon *d, int fd)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+
+	return epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+static void
+drain(struct daemon *d)
+{
+	char err[512];
+	time_t until = time(NULL) + DRAIN_SECONDS;
+
+	d->sched.draining = true;
+	sd_notify(0, "STOPPING=1");
+	/* give back what never started, then wait for transfers in flight */
+	struct smtp_job *unstarted = NULL;
+	while (smtp_pool_busy(d->pool) > 0 && time(NULL) < until) {
+		struct epoll_event ev;
+		int n = epoll_wait(d->epfd, &ev, 1, 1000);
+		if (n > 0 && ev.data.fd == smtp_pool_fd(d->pool))
+			scheduler_collect(&d->sched, now_unix());
+	}
+	unstarted = smtp_pool_stop(d->pool);
+	scheduler_collect(&d->sched, now_unix());
+	while (unstarted) {
+		struct smtp_job *next = unstarted->next;
+		if (queue_release_batch(d->queue, unstarted->batch, err, sizeof(err)) < 0)
+			log_warnx("%s", err);
+		smtp_job_free(unstarted);
+		unstarted = next;
+	}
+}
+
+static void
+run(struct daemon *d)
+{
+	while (!d->stop) {
+		struct epoll_event evs[8];
+		int timeout = -1;
+
+		scheduler_run(&d->sched, now_unix());
+		arm_timer(d);
+		notify_status(d);
+		if (d->watchdog_usec > 0)
+			timeout = (int)(d->watchdog_usec / 2000);
+		int n = epoll_wait(d->epfd, evs, 8, timeout);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			fatal("epoll_wait: %s", strerror(errno));
+		}
+		if (d->watchdog_usec > 0)
+			sd_notify(0, "WATCHDOG=1");
+		for (int i = 0; i < n; i++) {
+			int fd = evs[i].data.fd;
+			if (fd == d->ifd)
+				handle_inotify(d);
+			else if (fd == d->sfd)
+				handle_signal(d);
+			else if (fd == d->cfd)
+				handle_control(d);
+			else if (fd == smtp_pool_fd(d->pool))
+				scheduler_collect(&d->sched, now_unix());
+			else if (fd == d->tfd) {
+				uint64_t ticks;
+				ssize_t unused = read(d->tfd, &ticks, sizeof(ticks));
+				(void)unused;
+				if (d->rescan_at > 0 && d->rescan_at <= now_unix())
+					scan(d);
+			}
+		}
+	}
+}
+
+static int
+start(struct daemon *d)
+{
+	char err[1024];
+	sigset_t mask;
+	int recovered;
+
+	/* Blocked before any thread starts, so that the transport threads
+	 * inherit the mask and every signal arrives through the signalfd. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (outbox_prepare(d->conf, err, sizeof(err)) < 0) {
+		log_warnx("%s", err);
+		return -1;
+	}
+	if (queue_open(d->conf->state, &d->queue, err, sizeof(err)) < 0) {
+		log_warnx("%s", err);
+		return -1;
+	}
+	if (queue_recover(d->queue, &recovered, err, sizeof(err)) < 0) {
+		log_warnx("%s", err);
+		return -1;
+	}
+	if (recovered > 0)
+		log_warnx("%d recipient(s) were in flight when distd stopped; they are "
+		    "queued again and may receive the issue twice (possible-duplicate)",
+		    recovered);
+	if (delivery_log_open(d->conf->delivery_log) < 0)
+		log_warn("delivery log %s (attempts still go to the journal)",
+		    d->conf->delivery_log);
+	d->pool = smtp_pool_new(d->conf, err, sizeof(err));
+	if (d->pool == NULL) {
+		log_warnx("%s", err);
+		return -1;
+	}
+	d->sched = (struct scheduler){ d->conf, d->queue, d->pool, false };
+
+	d->sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	d->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	d->tfd = timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK | TFD_CLOEXEC);
+	d->epfd = epoll_create1(EPOLL_CLOEXEC);
+	d->iwatch = -1;
+	if (d->sfd < 0 || d->ifd < 0 || d->tfd < 0 || d->epfd < 0) {
+		log_warn("cannot set up the event loop");
+		return -1;
+	}
+	if (watch_outbox(d) < 0)
+		return -1;
+	d->cfd = control_listen(d->conf->control_socket, err, sizeof(err));
+	if (d->cfd < 0) {
+		log_warnx("control socket: %s", err);
+		return -1;
+	}
+	add_fd(d, d->sfd);
+	add_fd(d, d->ifd);
+	add_fd(d, d->tfd);
+	add_fd(d, d->cfd);
+	add_fd(d, smtp_pool_fd(d->pool));
+	if (sd_watchdog_enabled(0, &d->watchdog_usec) <= 0)
+		d->watchdog_usec = 0;
+	d->since = time(NULL);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
 	static const struct option options[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "foreground", no_argument, NULL, 'f' },
+		{ "debug", no_argument, NULL, 'd' },
 		{ "check-config", no_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *config = NULL;
-	int check = 0, opt;
+	struct daemon d = { .ifd = -1, .iwatch = -1, .sfd = -1, .tfd = -1, .cfd = -1,
+		.epfd = -1 };
+	bool check = false, debug = false;
+	int opt, rc = 0;
 
-	while ((opt = getopt_long(argc, argv, "c:fh", options, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:fdh", options, NULL)) != -1) {
 		switch (opt) {
-		case 'c': config = optarg; break;
+		case 'c': d.conf_path = optarg; break;
 		case 'f': break;
-		case 'C': check = 1; break;
+		case 'd': debug = true; break;
+		case 'C': check = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return EX_USAGE;
 		}
@@ -83,23 +466,49 @@ main(int argc, char **argv)
 		usage(stderr);
 		return EX_USAGE;
 	}
-	config = conf_path(config);
+	d.conf_path = conf_path(d.conf_path);
+	log_init(debug);
 
 	struct sbuf errors = SBUF_INIT;
-	struct conf *c;
-	if (conf_load(config, CONF_LOAD_SECRETS, &c, &errors) < 0) {
+	if (conf_load(d.conf_path, CONF_LOAD_SECRETS, &d.conf, &errors) < 0) {
 		fputs(sbuf_str(&errors), stderr);
 		sbuf_free(&errors);
 		return 1;
 	}
 	sbuf_free(&errors);
 	if (check) {
-		print_summary(c);
-		conf_free(c);
+		print_summary(d.conf);
+		conf_free(d.conf);
 		return 0;
 	}
-	conf_free(c);
-	fprintf(stderr, "distd: the delivery loop is not part of this build yet; "
-	    "only --check-config works\n");
-	return 1;
+
+	if (start(&d) < 0) {
+		rc = 1;
+		goto out;
+	}
+	log_info("started: outbox %s, relay %s, %d connection(s)", d.conf->outbox,
+	    smtp_pool_relay(d.pool), d.conf->smtp.connections);
+	scan(&d);
+	sd_notify(0, "READY=1");
+	run(&d);
+	drain(&d);
+	log_info("stopped");
+out:
+	if (d.cfd >= 0) {
+		close(d.cfd);
+		unlink(d.conf->control_socket);
+	}
+	smtp_pool_free(d.pool);
+	queue_close(d.queue);
+	delivery_log_close();
+	conf_free(d.conf);
+	if (d.epfd >= 0)
+		close(d.epfd);
+	if (d.ifd >= 0)
+		close(d.ifd);
+	if (d.sfd >= 0)
+		close(d.sfd);
+	if (d.tfd >= 0)
+		close(d.tfd);
+	return rc;
 }

@@ -1,0 +1,24 @@
+#ifndef DISTD_CONTROL_H
+#define DISTD_CONTROL_H
+
+#include <stddef.h>
+
+/*
+ * The control socket: a Unix stream socket, one request line per
+ * connection, one reply line back ("ok …" or "error …").
+ *   ping    → ok PID
+ *   wake    → ok            (run the scheduler and rescan the outbox now)
+ *   reload  → ok | error …  (re-read the configuration)
+ */
+
+/* Creates the listening socket (mode 0660), replacing a stale one. Returns the fd or -1. */
+int control_listen(const char *path, char *err, size_t errsz);
+
+/* Reads one request line from an accepted connection (bounded by a 1 s timeout). */
+int control_read_request(int fd, char *line, size_t linesz);
+
+/* Client side: sends cmd, puts the reply line in reply. Returns 0, or -1 with err. */
+int control_request(const char *path, const char *cmd, char *reply, size_t replysz,
+    char *err, size_t errsz);
+
+#endif

@@ -1,0 +1,514 @@
+#include "outbox.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bulletin.h"
+#include "compose.h"
+#include "decode.h"
+#include "fileio.h"
+#include "log.h"
+#include "route.h"
+#include "text.h"
+
+bool
+outbox_ignored_name(const char *name)
+{
+	size_t n = strlen(name);
+
+	return name[0] == '.' || (n >= 4 && strcmp(name + n - 4, ".tmp") == 0) ||
+	    (n >= 5 && strcmp(name + n - 5, ".part") == 0);
+}
+
+static bool
+is_issue_text(const char *name)
+{
+	const char *dot = strrchr(name, '.');
+
+	return dot && (strcasecmp(dot, ".txt") == 0 || strcasecmp(dot, ".md") == 0);
+}
+
+static int
+mkdir_p(const char *path, mode_t mode)
+{
+	char *p = xstrdup(path);
+
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, mode) < 0 && errno != EEXIST) {
+			free(p);
+			return -1;
+		}
+		*s = '/';
+	}
+	int rc = mkdir(p, mode) < 0 && errno != EEXIST ? -1 : 0;
+	free(p);
+	return rc;
+}
+
+int
+outbox_prepare(const struct conf *c, char *err, size_t errsz)
+{
+	const char *dirs[] = { c->outbox, c->archive, c->rejected };
+
+	for (size_t i = 0; i < 3; i++)
+		if (mkdir_p(dirs[i], 0750) < 0) {
+			snprintf(err, errsz, "%s: %s", dirs[i], strerror(errno));
+			return -1;
+		}
+	return 0;
+}
+
+static void
+fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+}
+
+/*
+ * Moves outbox/NAME into dir, keeping the name and adding .1, .2 … on a
+ * collision (renameat2 NOREPLACE never overwrites). Sets *final.
+ */
+static int
+move_into(const char *from_dir, const char *name, const char *dir, char **final)
+{
+	char from[4096], to[4096];
+
+	snprintf(from, sizeof(from), "%s/%s", from_dir, name);
+	for (int i = 0; i < 10000; i++) {
+		if (i == 0)
+			snprintf(to, sizeof(to), "%s/%s", dir, name);
+		else
+			snprintf(to, sizeof(to), "%s/%s.%d", dir, name, i);
+		if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0) {
+			fsync_dir(dir);
+			fsync_dir(from_dir);
+			if (final)
+				*final = xstrdup(to);
+			return 0;
+		}
+		if (errno != EEXIST)
+			return -1;
+	}
+	errno = EEXIST;
+	return -1;
+}
+
+static int
+archive(const struct conf *c, const char *name, int64_t now, char **final)
+{
+	char dir[4096];
+	struct tm tm;
+	time_t t = (time_t)now;
+
+	localtime_r(&t, &tm);
+	snprintf(dir, sizeof(dir), "%s/%04d/%02d", c->archive, tm.tm_year + 1900,
+	    tm.tm_mon + 1);
+	if (mkdir_p(dir, 0750) < 0)
+		return -1;
+	return move_into(c->outbox, name, dir, final);
+}
+
+/* Writes text to path atomically (temporary file, fsync, rename). */
+static int
+write_file_atomic(const char *path, const char *text)
+{
+	char tmp[4200];
+	int fd;
+	size_t n = strlen(text);
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
+	if (fd < 0)
+		return -1;
+	if (write(fd, text, n) != (ssize_t)n || fsync(fd) < 0) {
+		close(fd);
+		unlink(tmp);
+		return -1;
+	}
+	close(fd);
+	return rename(tmp, path);
+}
+
+static enum outbox_result
+reject(const struct conf *c, const char *name, const char *reason, struct sbuf *msg)
+{
+	char *final = NULL;
+	struct sbuf text = SBUF_INIT, path = SBUF_INIT;
+
+	if (move_into(c->outbox, name, c->rejected, &final) < 0) {
+		log_warn("cannot move %s/%s to %s", c->outbox, name, c->rejected);
+		sbuf_printf(msg, "%s: %s (and it could not be moved to %s: %s)", name,
+		    reason, c->rejected, strerror(errno));
+		return OUTBOX_RETRY;
+	}
+	sbuf_printf(&text, "%s\n\nThe issue was refused and nothing was sent. Correct "
+	    "it and drop it into the outbox again (%s).\n", reason, c->outbox);
+	sbuf_printf(&path, "%s.reason", final);
+	if (write_file_atomic(sbuf_str(&path), sbuf_str(&text)) < 0)
+		log_warn("cannot write %s", sbuf_str(&path));
+	sbuf_printf(msg, "%s rejected: %s (see %s)", name, reason, sbuf_str(&path));
+	free(final);
+	sbuf_free(&text);
+	sbuf_free(&path);
+	return OUTBOX_REJECTED;
+}
+
+/* ---- reading an issue ---------------------------------------------------- */
+
+struct issue_files {
+	char *text_name;		/* the issue text's file name */
+	char *raw;			/* its bytes */
+	size_t raw_len;
+	struct compose_attachment *att;
+	size_t n_att;
+};
+
+static void
+files_free(struct issue_files *f)
+{
+	free(f->text_name);
+	free(f->raw);
+	for (size_t i = 0; i < f->n_att; i++) {
+		free((char *)f->att[i].name);
+		free((char *)f->att[i].data);
+	}
+	free(f->att);
+	memset(f, 0, sizeof(*f));
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Reads a folder issue: one .txt/.md text plus attachments. */
+static int
+read_folder(const struct conf *c, const char *path, struct issue_files *f,
+    char *why, size_t whysz)
+{
+	DIR *d = opendir(path);
+	struct dirent *e;
+	char **names = NULL;
+	size_t n = 0, total = 0;
+	int rc = -1;
+
+	if (d == NULL) {
+		snprintf(why, whysz, "the folder cannot be read: %s", strerror(errno));
+		return -1;
+	}
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		names = xreallocarray(names, n + 1, sizeof(*names));
+		names[n++] = xstrdup(e->d_name);
+	}
+	closedir(d);
+	if (n > 0)
+		qsort(names, n, sizeof(*names), cmp_str);
+	for (size_t i = 0; i < n; i++) {
+		if (is_issue_text(names[i])) {
+			if (f->text_name != NULL) {
+				snprintf(why, whysz, "the folder holds more than one issue "
+				    "text (%s and %s); it must hold exactly one .txt or .md "
+				    "file", f->text_name, names[i]);
+				goto out;
+			}
+			f->text_name = xstrdup(names[i]);
+		}
+	}
+	if (f->text_name == NULL) {
+		snprintf(why, whysz, "the folder holds no issue text (.txt or .md)");
+		goto out;
+	}
+	if (n - 1 > (size_t)c->limits.max_attachments) {
+		snprintf(why, whysz, "%zu attachments; the limit is %d "
+		    "(limits.max_attachments)", n - 1, c->limits.max_attachments);
+		goto out;
+	}
+	f->att = xcalloc(n, sizeof(*f->att));
+	for (size_t i = 0; i < n; i++) {
+		char p[4096], err[512], *data;
+		size_t len;
+		snprintf(p, sizeof(p), "%s/%s", path, names[i]);
+		if (fileio_read_all(p, (size_t)c->limits.max_issue_bytes - total, 1,
+		    &data, &len, err, sizeof(err)) < 0) {
+			snprintf(why, whysz, "%s", err);
+			goto out;
+		}
+		total += len;
+		if (strcmp(names[i], f->text_name) == 0) {
+			f->raw = data;
+			f->raw_len = len;
+		} else {
+			f->att[f->n_att].name = xstrdup(names[i]);
+			f->att[f->n_att].data = data;
+			f->att[f->n_att].len = len;
+			f->n_att++;
+		}
+	}
+	rc = 0;
+out:
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	return rc;
+}
+
+static void
+sha256_hex(const struct issue_files *f, char out[65])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+
+	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+	EVP_DigestUpdate(ctx, f->raw, f->raw_len);
+	for (size_t i = 0; i < f->n_att; i++) {
+		/* names and sizes too: the same bytes under another name differ */
+		char head[64];
+		EVP_DigestUpdate(ctx, f->att[i].name, strlen(f->att[i].name) + 1);
+		snprintf(head, sizeof(head), "%zu:", f->att[i].len);
+		EVP_DigestUpdate(ctx, head, strlen(head));
+		EVP_DigestUpdate(ctx, f->att[i].data, f->att[i].len);
+	}
+	EVP_DigestFinal_ex(ctx, md, &mdlen);
+	EVP_MD_CTX_free(ctx);
+	for (unsigned int i = 0; i < mdlen && i < 32; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	out[64] = '\0';
+}
+
+/* ---- enqueueing ------------------------------------------------------- */
+
+struct render_ctx {
+	const struct conf *c;
+	const struct bulletin *b;
+	const struct route *r;
+	const char *subject;
+	const struct issue_files *f;
+	int64_t date;
+};
+
+static char *
+render(void *arg, int64_t id, const char *message_id, size_t *len, char *err,
+    size_t errsz)
+{
+	struct render_ctx *x = arg;
+	struct compose_rcpt *rc = xcalloc(x->r->n_recipients + 1, sizeof(*rc));
+	char *msg;
+
+	for (size_t i = 0; i < x->r->n_recipients; i++) {
+		const struct route_recipient *rr = &x->r->recipients[i];
+		rc[i].display = rr->display;
+		rc[i].address = rr->address;
+		rc[i].header = x->c->tiers[rr->tier].header;
+	}
+	struct compose_input in = {
+		.from_display = x->c->sender.from_display,
+		.from_address = x->c->sender.from_address,
+		.subject = x->subject,
+		.message_id = message_id,
+		.issue_id = id,
+		.date = x->date,
+		.body = x->b->body,
+		.urgent = x->b->urgency != NULL,
+		.rcpts = rc,
+		.n_rcpts = x->r->n_recipients,
+		.attachments = x->f->att,
+		.n_attachments = x->f->n_att,
+	};
+	msg = compose_message(&in, len, err, errsz);
+	free(rc);
+	return msg;
+}
+
+static const char *
+domain_of(const char *address)
+{
+	const char *at = strrchr(address, '@');
+	return at ? at + 1 : "localhost";
+}
+
+enum outbox_result
+outbox_ingest(const struct conf *c, struct queue *q, const char *name, int64_t now,
+    int64_t *id, struct sbuf *msg)
+{
+	char path[4096], why[1024], err[1024], *text = NULL, *subject = NULL;
+	char *final = NULL, hash[65];
+	struct issue_files f = { 0 };
+	struct bulletin *b = NULL;
+	struct route *r = NULL;
+	struct stat st;
+	size_t text_len;
+	const char *encoding;
+	enum outbox_result result;
+
+	*id = 0;
+	if (outbox_ignored_name(name))
+		return OUTBOX_IGNORED;
+	snprintf(path, sizeof(path), "%s/%s", c->outbox, name);
+	if (lstat(path, &st) < 0)
+		return OUTBOX_IGNORED;	/* gone already */
+	if (S_ISLNK(st.st_mode)) {
+		result = reject(c, name, "it is a symbolic link; drop the issue "
+		    "itself, not a link to it", msg);
+		goto out;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		if (read_folder(c, path, &f, why, sizeof(why)) < 0) {
+			result = reject(c, name, why, msg);
+			goto out;
+		}
+	} else if (S_ISREG(st.st_mode)) {
+		if (!is_issue_text(name)) {
+			result = reject(c, name, "not an issue file: an issue is a .txt "
+			    "or .md file, or a folder holding one with its attachments", msg);
+			goto out;
+		}
+		if (fileio_read_all(path, (size_t)c->limits.max_issue_bytes, 1, &f.raw,
+		    &f.raw_len, err, sizeof(err)) < 0) {
+			result = reject(c, name, err, msg);
+			goto out;
+		}
+		f.text_name = xstrdup(name);
+	} else {
+		result = reject(c, name, "neither a regular file nor a folder", msg);
+		goto out;
+	}
+
+	if (decode_to_utf8(f.raw, f.raw_len, &text, &text_len, &encoding, err,
+	    sizeof(err)) < 0) {
+		snprintf(why, sizeof(why), "%s: cannot decode the text: %s", f.text_name, err);
+		result = reject(c, name, why, msg);
+		goto out;
+	}
+	if (bulletin_parse(text, text_len, c->labels, c->n_labels, &b, err,
+	    sizeof(err)) < 0) {
+		snprintf(why, sizeof(why), "%s: %s", f.text_name, err);
+		result = reject(c, name, why, msg);
+		goto out;
+	}
+	if (b->classification != NULL) {
+		snprintf(why, sizeof(why), "the issue is marked %s%s%s: classified "
+		    "issues (秘密, 机密, 绝密) are never sent by e-mail",
+		    b->classification, b->classification_period ? "★" : "",
+		    b->classification_period ? b->classification_period : "");
+		result = reject(c, name, why, msg);
+		goto out;
+	}
+	r = route_resolve(c, b);
+	subject = compose_subject(c->sender.subject, b);
+	sha256_hex(&f, hash);
+
+	struct queue_recipient_in *rin = xcalloc(r->n_recipients + 1, sizeof(*rin));
+	for (size_t i = 0; i < r->n_recipients; i++) {
+		const struct route_recipient *rr = &r->recipients[i];
+		rin[i] = (struct queue_recipient_in){ (int)rr->tier, rr->tier_keyword,
+		    conf_header_name(c->tiers[rr->tier].header), rr->unit, rr->via,
+		    rr->name, rr->display, rr->address };
+	}
+	struct queue_issue_in in = {
+		.sha256 = hash, .source = name, .kind = "bulletin",
+		.title = b->title, .issuer = b->issuer, .date = b->date,
+		.urgency = b->urgency, .subject = subject,
+		.issue_no = b->issue_no, .total_issue_no = b->total_issue_no,
+		.priority = b->urgency ? 1 : 0, .hold_reason = r->hold_reason,
+		.received = now, .report_for = 0,
+	};
+	struct render_ctx rx = { c, b, r, subject, &f, now };
+	int64_t dup = 0;
+	int qrc = queue_enqueue(q, &in, rin, r->n_recipients,
+	    domain_of(c->sender.from_address), render, &rx, id, &dup, err, sizeof(err));
+	free(rin);
+	if (qrc < 0) {
+		/* the database (or disk) failed: the file stays for a retry */
+		sbuf_printf(msg, "%s: not queued yet, will retry: %s", name, err);
+		result = OUTBOX_RETRY;
+		goto out;
+	}
+	if (archive(c, name, now, &final) < 0) {
+		/* queued; the next scan sees the same content and records a duplicate */
+		log_warn("issue %lld queued but %s could not be archived", (long long)*id, path);
+	}
+	if (dup) {
+		sbuf_printf(msg, "%s: same content as issue %lld, recorded as duplicate "
+		    "issue %lld and not sent again", name, (long long)dup, (long long)*id);
+		result = OUTBOX_DUPLICATE;
+	} else if (r->hold_reason) {
+		sbuf_printf(msg, "%s: issue %lld \"%s\" queued but held: %s", name,
+		    (long long)*id, subject, r->hold_reason);
+		result = OUTBOX_HELD;
+	} else {
+		sbuf_printf(msg, "%s: issue %lld \"%s\" queued for %zu recipient%s%s%s",
+		    name, (long long)*id, subject, r->n_recipients,
+		    r->n_recipients == 1 ? "" : "s",
+		    r->n_unresolved ? "; unresolved, reported: " : "",
+		    r->n_unresolved ? r->unresolved[0] : "");
+		result = OUTBOX_QUEUED;
+	}
+out:
+	free(final);
+	free(subject);
+	route_free(r);
+	bulletin_free(b);
+	free(text);
+	files_free(&f);
+	return result;
+}
+
+int
+outbox_scan(const struct conf *c, struct queue *q, int64_t now)
+{
+	DIR *d = opendir(c->outbox);
+	struct dirent *e;
+	char **names = NULL;
+	size_t n = 0;
+	int retry = 0;
+
+	if (d == NULL) {
+		log_warn("cannot read the outbox %s", c->outbox);
+		return -1;
+	}
+	while ((e = readdir(d)) != NULL) {
+		if (outbox_ignored_name(e->d_name))
+			continue;
+		names = xreallocarray(names, n + 1, sizeof(*names));
+		names[n++] = xstrdup(e->d_name);
+	}
+	closedir(d);
+	if (n > 0)
+		qsort(names, n, sizeof(*names), cmp_str);
+	for (size_t i = 0; i < n; i++) {
+		struct sbuf msg = SBUF_INIT;
+		int64_t id;
+		enum outbox_result r = outbox_ingest(c, q, names[i], now, &id, &msg);
+		if (r == OUTBOX_RETRY)
+			retry++;
+		if (r == OUTBOX_REJECTED || r == OUTBOX_RETRY)
+			log_warnx("%s", sbuf_str(&msg));
+		else if (r != OUTBOX_IGNORED)
+			log_info("%s", sbuf_str(&msg));
+		sbuf_free(&msg);
+		free(names[i]);
+	}
+	free(names);
+	return retry;
+}

@@ -1,0 +1,89 @@
+#include "report.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compose.h"
+#include "sbuf.h"
+
+struct report_ctx {
+	const struct conf *c;
+	const char *subject;
+	const char *body;
+	int64_t date;
+};
+
+static char *
+render(void *arg, int64_t id, const char *message_id, size_t *len, char *err,
+    size_t errsz)
+{
+	struct report_ctx *x = arg;
+	struct compose_rcpt to = { NULL, x->c->sender.admin, CONF_HEADER_TO };
+	struct compose_input in = {
+		.from_display = x->c->sender.from_display,
+		.from_address = x->c->sender.from_address,
+		.subject = x->subject,
+		.message_id = message_id,
+		.issue_id = id,
+		.date = x->date,
+		.body = x->body,
+		.rcpts = &to,
+		.n_rcpts = 1,
+	};
+	return compose_message(&in, len, err, errsz);
+}
+
+int
+report_enqueue(const struct conf *c, struct queue *q, int64_t issue, int64_t now,
+    char *err, size_t errsz)
+{
+	struct queue_failure *f;
+	size_t n;
+	char *title, sha[80], source[64];
+	long issue_no;
+	struct sbuf subject = SBUF_INIT, body = SBUF_INIT;
+	int rc;
+
+	if (queue_failures(q, issue, &f, &n, &title, &issue_no) < 0) {
+		snprintf(err, errsz, "cannot read the failures of issue %lld", (long long)issue);
+		return -1;
+	}
+	sbuf_printf(&subject, "投递失败报告 / Delivery failure report: %s",
+	    title ? title : "(untitled)");
+	if (issue_no >= 0)
+		sbuf_printf(&subject, " 第%ld期", issue_no);
+
+	sbuf_printf(&body, "以下收件人未能收到简报《%s》%s（队列编号 %lld）。\n\n"
+	    "The bulletin above (queue id %lld) could not be delivered to the "
+	    "recipients below.\n\n", title ? title : "", issue_no >= 0 ? "" : "",
+	    (long long)issue, (long long)issue);
+	for (size_t i = 0; i < n; i++)
+		sbuf_printf(&body, "- %s　%s <%s>\n  尝试 / attempts: %d\n  服务器答复 / "
+		    "server reply: %s\n\n", f[i].tier, f[i].name, f[i].address,
+		    f[i].attempts, f[i].reply ? f[i].reply : "(none)");
+	sbuf_printf(&body, "查看详情 / Details: distctl show %lld\n"
+	    "重新投递 / To send again: distctl resend %lld\n",
+	    (long long)issue, (long long)issue);
+
+	snprintf(sha, sizeof(sha), "report-%lld", (long long)issue);
+	snprintf(source, sizeof(source), "report for issue %lld", (long long)issue);
+	struct queue_recipient_in admin = { 0, "报告", "to", "sender.admin",
+	    "sender.admin", "admin", c->sender.admin, c->sender.admin };
+	struct queue_issue_in in = {
+		.sha256 = sha, .source = source, .kind = "report",
+		.title = sbuf_str(&subject), .subject = sbuf_str(&subject),
+		.issue_no = -1, .total_issue_no = -1, .received = now,
+		.report_for = issue,
+	};
+	struct report_ctx x = { c, sbuf_str(&subject), sbuf_str(&body), now };
+	int64_t id, dup;
+	const char *at = strrchr(c->sender.from_address, '@');
+	rc = queue_enqueue(q, &in, &admin, 1, at ? at + 1 : "localhost", render, &x,
+	    &id, &dup, err, errsz);
+	queue_failures_free(f, n);
+	free(title);
+	sbuf_free(&subject);
+	sbuf_free(&body);
+	return rc;
+}

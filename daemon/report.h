@@ -1,0 +1,19 @@
+#ifndef DISTD_REPORT_H
+#define DISTD_REPORT_H
+
+#include <stdint.h>
+
+#include "conf.h"
+#include "queue.h"
+
+/*
+ * The failure report: when an issue ends with failed recipients, one
+ * plain, bilingual e-mail to sender.admin lists them with the server's
+ * replies. It is queued like any issue (kind "report"), so it is retried
+ * and logged the same way, and the issue is marked reported in the same
+ * transaction. Returns 0, or -1 with err.
+ */
+int report_enqueue(const struct conf *c, struct queue *q, int64_t issue,
+    int64_t now, char *err, size_t errsz);
+
+#endif
