@@ -54,3 +54,157 @@ def smtp_server(certificate):
     yield start
     for server in started:
         server.stop()
+
+
+# ---- a real distd on a temporary spool ---------------------------------------
+
+import signal
+import sqlite3
+import time
+
+DIRECTORY = """
+recipients = (
+{recipients}
+);
+groups = (
+{groups}
+);
+"""
+
+
+def wait_for(predicate, timeout=20.0, interval=0.05, what="condition"):
+    """Polls predicate until it returns a true value; bounded in time."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+class Distd:
+    """One distd process with its own spool, state, log and socket under a folder."""
+
+    def __init__(self, binaries, root, server=None, conf_text=None):
+        self.binaries = binaries
+        self.root = pathlib.Path(root)
+        self.server = server
+        self.conf = self.root / "distd.conf"
+        self.outbox = self.root / "spool" / "outbox"
+        self.archive = self.root / "spool" / "archive"
+        self.rejected = self.root / "spool" / "rejected"
+        self.db = self.root / "queue.db"
+        self.log = self.root / "delivery.log"
+        self.socket = self.root / "control"
+        self.stderr_path = self.root / "distd.stderr"
+        self.proc = None
+        if conf_text is not None:
+            self.conf.write_text(conf_text, encoding="utf-8")
+
+    def paths(self):
+        return (f'outbox = "{self.outbox}";\narchive = "{self.archive}";\n'
+                f'rejected = "{self.rejected}";\nstate = "{self.db}";\n'
+                f'delivery_log = "{self.log}";\ncontrol_socket = "{self.socket}";\n')
+
+    def write_conf(self, recipients, groups=(), smtp_extra="", extra="",
+                   retry="retry = { min_backoff = 1; max_backoff = 2; lifetime = 600; };"):
+        rs = ",\n".join(f'  {{ name = "{n}"; address = "{a}"; }}' for n, a in recipients)
+        gs = ",\n".join(f'  {{ name = "{n}"; members = [ {", ".join(chr(34) + m + chr(34) for m in ms)} ]; }}'
+                        for n, ms in groups)
+        url = self.server.url if self.server else "smtps://127.0.0.1:9"
+        ca = f'ca_file = "{self.server.cafile}";' if self.server else ""
+        text = (self.paths()
+                + f'smtp = {{ url = "{url}"; {ca} timeout = 5; {smtp_extra} }};\n'
+                + 'sender = { from = "办公室 <bulletin@example.test>"; '
+                  'admin = "postmaster@example.test"; };\n'
+                + retry + "\n"
+                + DIRECTORY.format(recipients=rs, groups=gs if gs else "") + extra)
+        if not groups:
+            text = text.replace("groups = (\n\n);\n", "")
+        self.conf.write_text(text, encoding="utf-8")
+        return self.conf
+
+    def start(self, *extra_args):
+        self.stderr = open(self.stderr_path, "ab")
+        self.proc = subprocess.Popen([self.binaries["distd"], "-c", str(self.conf), "-f",
+                                      *extra_args], stdout=self.stderr, stderr=self.stderr)
+        wait_for(lambda: self.socket.exists() or self.proc.poll() is not None,
+                 what="distd control socket")
+        assert self.proc.poll() is None, self.stderr_text()
+        return self
+
+    def stop(self, sig=signal.SIGTERM, timeout=40):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        rc = self.proc.returncode if self.proc else None
+        if self.proc:
+            self.stderr.close()
+        self.proc = None
+        return rc
+
+    def kill(self):
+        return self.stop(signal.SIGKILL)
+
+    def stderr_text(self):
+        return self.stderr_path.read_text(errors="replace") if self.stderr_path.exists() else ""
+
+    def drop(self, name, data):
+        """Drops an issue the way the README says: write a dotfile, then rename."""
+        tmp = self.outbox / f".{name}.tmp"
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        tmp.write_bytes(data)
+        os.rename(tmp, self.outbox / name)
+
+    def query(self, sql, *args):
+        con = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=10)
+        try:
+            return con.execute(sql, args).fetchall()
+        finally:
+            con.close()
+
+    def states(self, issue=None):
+        sql = "SELECT address, state FROM recipients"
+        rows = self.query(sql + (" WHERE issue = ?" if issue else ""), *([issue] if issue else []))
+        return dict(rows)
+
+    def wait_states(self, done=("delivered", "failed"), timeout=30, count=None, issue=None):
+        def check():
+            if not self.db.exists():
+                return False
+            s = self.states(issue)
+            return s and all(v in done for v in s.values()) and (count is None or len(s) >= count)
+        return wait_for(check, timeout=timeout, what=f"all recipients in {done}")
+
+    def log_lines(self):
+        return self.log.read_text(encoding="utf-8").splitlines() if self.log.exists() else []
+
+    def ctl(self, *args, **kw):
+        return run([self.binaries["distctl"], "-c", self.conf, *args], **kw)
+
+
+@pytest.fixture
+def distd(binaries, tmp_path):
+    """Factory: distd(server, recipients=[(name, address)], …) → a configured Distd.
+    Every daemon started is stopped (SIGTERM, then SIGKILL) when the test ends."""
+    made = []
+
+    def make(server=None, sub="d", **conf):
+        d = Distd(binaries, tmp_path / sub, server)
+        d.root.mkdir(parents=True, exist_ok=True)
+        if conf.get("conf_text") is not None:
+            d.conf.write_text(conf["conf_text"], encoding="utf-8")
+        elif "recipients" in conf:
+            d.write_conf(**conf)
+        made.append(d)
+        return d
+
+    yield make
+    for d in made:
+        d.stop()

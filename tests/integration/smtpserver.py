@@ -63,6 +63,7 @@ class Recorder:
         self.transactions = 0
         self.rcpt_replies = {}   # address -> list of replies, first used first
         self.data_replies = []   # replies to DATA, first used first
+        self.mail_replies = []   # replies to MAIL FROM, first used first
         self.maildir = maildir
 
     def _scripted(self, table, key):
@@ -71,6 +72,17 @@ class Recorder:
             if replies:
                 return replies.pop(0)
         return None
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        with self.lock:
+            reply = self.mail_replies.pop(0) if self.mail_replies else None
+        if reply and not reply.startswith("250"):
+            if reply.startswith("421"):
+                server.transport.close()   # 421 ends the session
+            return reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 2.1.0 Ok"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         reply = self._scripted(self.rcpt_replies, address)
@@ -84,7 +96,7 @@ class Recorder:
             self.transactions += 1
             reply = self.data_replies.pop(0) if self.data_replies else None
         if reply == "drop":
-            session.transport.close()
+            server.transport.close()
             return "421 dropped"
         if reply and not reply.startswith("250"):
             return reply
