@@ -61,6 +61,78 @@ test_subject_is_one_line(void **state)
 	free(s);
 }
 
+static void
+check_wire_format(const char *m, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		if ((unsigned char)m[i] >= 0x80)
+			fail_msg("8-bit byte at %zu", i);
+		if (m[i] == '\n' && (i == 0 || m[i - 1] != '\r'))
+			fail_msg("bare LF at %zu", i);
+	}
+}
+
+static void
+test_message(void **state)
+{
+	(void)state;
+	struct compose_rcpt rc[] = {
+		{ "中央文明办", "office@wmb.example.test", CONF_HEADER_TO },
+		{ "市总工会", "gh@example.test", CONF_HEADER_CC },
+		{ "东城区文明办", "dc@example.test", CONF_HEADER_BCC },
+	};
+	struct compose_attachment att = { "附件一：名单.pdf", "%PDF-1.4 test", 13 };
+	struct compose_input in = {
+		.from_display = "首都精神文明办", .from_address = "bulletin@example.test",
+		.subject = "首都精神文明建设情况简报 第29期", .message_id = "distd.1.abc@example.test",
+		.issue_id = 1, .date = 1591925401, .body = "## 标题\n\n正文。\n",
+		.urgent = true, .rcpts = rc, .n_rcpts = 3, .attachments = &att, .n_attachments = 1,
+	};
+	char err[128];
+	size_t len;
+	char *m = compose_message(&in, &len, err, sizeof(err));
+
+	assert_non_null(m);
+	check_wire_format(m, len);
+	assert_non_null(strstr(m, "Subject: =?"));
+	assert_non_null(strstr(m, "Message-Id: <distd.1.abc@example.test>"));
+	assert_non_null(strstr(m, "X-Distd-Issue: 1\r\n"));
+	assert_non_null(strstr(m, "Importance: high\r\n"));
+	assert_non_null(strstr(m, "Priority: urgent\r\n"));
+	assert_non_null(strstr(m, "<office@wmb.example.test>"));
+	assert_non_null(strstr(m, "Cc: "));
+	assert_null(strstr(m, "dc@example.test"));	/* bcc stays out of the headers */
+	assert_non_null(strstr(m, "multipart/mixed"));
+	assert_non_null(strstr(m, "multipart/alternative"));
+	assert_non_null(strstr(m, "text/html"));
+	assert_non_null(strstr(m, "application/pdf"));
+	assert_non_null(strstr(m, "filename*=UTF-8''%E9%99%84%E4%BB%B6"));	/* RFC 2231 */
+	assert_null(strstr(m, "Auto-Submitted"));
+	free(m);
+
+	/* only bcc recipients: undisclosed-recipients, no attachments → alternative only */
+	in.rcpts = &rc[2];
+	in.n_rcpts = 1;
+	in.n_attachments = 0;
+	in.urgent = false;
+	m = compose_message(&in, &len, err, sizeof(err));
+	check_wire_format(m, len);
+	assert_non_null(strstr(m, "To: undisclosed-recipients:;\r\n"));
+	assert_null(strstr(m, "multipart/mixed"));
+	assert_null(strstr(m, "Importance"));
+	free(m);
+}
+
+static void
+test_content_types(void **state)
+{
+	(void)state;
+	assert_string_equal(compose_content_type("a.PDF"), "application/pdf");
+	assert_string_equal(compose_content_type("名单.docx"),
+	    "application/vnd.openxmlformats-officedocument.wordprocessingml.document");
+	assert_string_equal(compose_content_type("noext"), "application/octet-stream");
+}
+
 int
 main(void)
 {
@@ -68,6 +140,8 @@ main(void)
 		cmocka_unit_test(test_subject_placeholders),
 		cmocka_unit_test(test_subject_missing_values),
 		cmocka_unit_test(test_subject_is_one_line),
+		cmocka_unit_test(test_message),
+		cmocka_unit_test(test_content_types),
 	};
 	return cmocka_run_group_tests_name("compose", tests, NULL, NULL);
 }

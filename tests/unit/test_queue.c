@@ -1,0 +1,349 @@
+#include "testutil.h"
+
+#include <sqlite3.h>
+
+#include "backoff.h"
+#include "queue.h"
+
+static char dbpath[64];
+
+static int
+setup(void **state)
+{
+	struct queue *q;
+	char err[256];
+
+	snprintf(dbpath, sizeof(dbpath), "/tmp/distd-queue-%d.db", (int)getpid());
+	unlink(dbpath);
+	if (queue_open(dbpath, &q, err, sizeof(err)) < 0)
+		fail_msg("%s", err);
+	*state = q;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	char p[80];
+
+	queue_close(*state);
+	unlink(dbpath);
+	snprintf(p, sizeof(p), "%s-wal", dbpath);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s-shm", dbpath);
+	unlink(p);
+	return 0;
+}
+
+static char *
+render_ok(void *arg, int64_t id, const char *mid, size_t *len, char *err, size_t errsz)
+{
+	(void)arg; (void)err; (void)errsz;
+	char *m = malloc(128);
+	snprintf(m, 128, "Message-ID: <%s>\r\nX-Distd-Issue: %lld\r\n\r\nbody\r\n", mid,
+	    (long long)id);
+	*len = strlen(m);
+	return m;
+}
+
+static char *
+render_fail(void *arg, int64_t id, const char *mid, size_t *len, char *err, size_t errsz)
+{
+	(void)arg; (void)id; (void)mid; (void)len;
+	snprintf(err, errsz, "composition failed");
+	return NULL;
+}
+
+static int64_t
+enqueue(struct queue *q, const char *sha, size_t n, const char *hold, int64_t now)
+{
+	struct queue_recipient_in r[16];
+	char addr[16][32];
+	int64_t id, dup;
+	char err[256];
+
+	for (size_t i = 0; i < n; i++) {
+		snprintf(addr[i], sizeof(addr[i]), "r%zu@example.test", i);
+		r[i] = (struct queue_recipient_in){ (int)(i % 3), i % 3 == 0 ? "报" :
+		    i % 3 == 1 ? "送" : "发", "to", "单位", "报:单位", "单位", "单位", addr[i] };
+	}
+	struct queue_issue_in in = { .sha256 = sha, .source = "a.txt", .kind = "bulletin",
+		.title = "简报", .subject = "简报 第1期", .issue_no = 1, .total_issue_no = -1,
+		.hold_reason = hold, .received = now };
+	if (queue_enqueue(q, &in, r, n, "example.test", render_ok, NULL, &id, &dup,
+	    err, sizeof(err)) < 0)
+		fail_msg("%s", err);
+	return dup ? -dup : id;
+}
+
+static long
+count(struct queue *q, const char *sql)
+{
+	sqlite3_stmt *st;
+	long v = -1;
+
+	sqlite3_prepare_v2(queue_db(q), sql, -1, &st, NULL);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+static double
+zero(void)
+{
+	return 0.5;
+}
+
+static const struct queue_retry retry = { 10, 100, 1000 };
+
+static void
+test_enqueue_and_take_in_tier_order(void **state)
+{
+	struct queue *q = *state;
+	struct queue_batch *b[4];
+	size_t n;
+	char err[256];
+
+	assert_int_equal(enqueue(q, "aaaa", 7, NULL, 1000), 1);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM recipients WHERE state = 'queued'"), 7);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM issues WHERE message_id LIKE 'distd.1.aaaa@example.test'"), 1);
+
+	/* batches of at most 3, ordered by tier: 报 (0,3,6) first */
+	assert_int_equal(queue_take(q, 1000, 2, 3, b, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(b[0]->n, 3);
+	assert_string_equal(b[0]->addresses[0], "r0@example.test");
+	assert_string_equal(b[0]->addresses[2], "r6@example.test");
+	assert_string_equal(b[0]->tiers[0], "报");
+	assert_string_equal(b[1]->tiers[0], "送");
+	assert_non_null(strstr(b[0]->message, "X-Distd-Issue: 1"));
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM recipients WHERE state = 'sending'"), 6);
+	/* nothing due twice */
+	struct queue_batch *more[4];
+	assert_int_equal(queue_take(q, 1000, 4, 3, more, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(more[0]->n, 1);
+	queue_batch_free(more[0]);
+	queue_batch_free(b[0]);
+	queue_batch_free(b[1]);
+}
+
+static void
+test_record_transitions(void **state)
+{
+	struct queue *q = *state;
+	struct queue_batch *b[1];
+	size_t n;
+	char err[256];
+
+	enqueue(q, "bbbb", 3, NULL, 1000);
+	assert_int_equal(queue_take(q, 1000, 1, 3, b, &n, err, sizeof(err)), 0);
+	struct queue_result res[3] = {
+		{ .id = b[0]->ids[0], .outcome = QUEUE_OK, .code = 250, .reply = "250 ok", .class = "ok" },
+		{ .id = b[0]->ids[1], .outcome = QUEUE_TEMP, .code = 451, .reply = "451 later", .class = "4xx" },
+		{ .id = b[0]->ids[2], .outcome = QUEUE_PERM, .code = 550, .reply = "550 no", .class = "5xx" },
+	};
+	assert_int_equal(queue_record(q, b[0], res, 1005, 0.1, "relay:465", &retry, zero,
+	    err, sizeof(err)), 0);
+	assert_string_equal(res[0].status, "sent");
+	assert_string_equal(res[1].status, "deferred");
+	assert_int_equal(res[1].next_attempt, 1015);	/* 10 s, jitter 0.5 → ×1.0 */
+	assert_string_equal(res[2].status, "failed");
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM attempts"), 3);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM recipients WHERE state = 'deferred' AND next_attempt = 1015"), 1);
+
+	int64_t when;
+	assert_int_equal(queue_next_due(q, &when), 0);
+	assert_int_equal(when, 1015);
+	/* not due before its time */
+	struct queue_batch *c[1];
+	assert_int_equal(queue_take(q, 1014, 1, 3, c, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(queue_take(q, 1015, 1, 3, c, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(c[0]->attempts[0], 1);
+	struct queue_result ok = { .id = c[0]->ids[0], .outcome = QUEUE_OK, .code = 250,
+		.reply = "250 ok", .class = "ok" };
+	assert_int_equal(queue_record(q, c[0], &ok, 1016, 0.1, "relay:465", &retry, zero,
+	    err, sizeof(err)), 0);
+	assert_int_equal(ok.attempt, 2);
+
+	int64_t *report;
+	size_t nr;
+	assert_int_equal(queue_finish(q, 1020, &report, &nr, err, sizeof(err)), 0);
+	assert_int_equal(nr, 1);	/* finished with a failed recipient */
+	assert_int_equal(report[0], 1);
+	free(report);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM issues WHERE state = 'done'"), 1);
+	queue_batch_free(b[0]);
+	queue_batch_free(c[0]);
+
+	struct queue_failure *f;
+	size_t nf;
+	char *title;
+	long no;
+	assert_int_equal(queue_failures(q, 1, &f, &nf, &title, &no), 0);
+	assert_int_equal(nf, 1);
+	assert_string_equal(f[0].reply, "550 no");
+	assert_string_equal(title, "简报");
+	queue_failures_free(f, nf);
+	free(title);
+}
+
+static void
+test_expiry(void **state)
+{
+	struct queue *q = *state;
+	struct queue_batch *b[1];
+	size_t n;
+	char err[256];
+
+	enqueue(q, "cccc", 1, NULL, 1000);
+	assert_int_equal(queue_take(q, 1000, 1, 1, b, &n, err, sizeof(err)), 0);
+	struct queue_result r = { .id = b[0]->ids[0], .outcome = QUEUE_TEMP, .code = 451,
+		.reply = "451", .class = "4xx" };
+	/* past the lifetime: expired, not deferred */
+	assert_int_equal(queue_record(q, b[0], &r, 2000, 0.1, "relay", &retry, zero,
+	    err, sizeof(err)), 0);
+	assert_string_equal(r.status, "expired");
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM recipients WHERE state = 'failed'"), 1);
+	queue_batch_free(b[0]);
+}
+
+static void
+test_recover_sending(void **state)
+{
+	struct queue *q = *state;
+	struct queue_batch *b[1];
+	size_t n;
+	int recovered;
+	char err[256];
+
+	enqueue(q, "dddd", 2, NULL, 1000);
+	assert_int_equal(queue_take(q, 1000, 1, 2, b, &n, err, sizeof(err)), 0);
+	queue_batch_free(b[0]);
+	/* the daemon died here: both are 'sending' */
+	assert_int_equal(queue_recover(q, &recovered, err, sizeof(err)), 0);
+	assert_int_equal(recovered, 2);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM recipients WHERE state = 'queued' AND possible_duplicate = 1"), 2);
+	assert_int_equal(queue_take(q, 1000, 1, 2, b, &n, err, sizeof(err)), 0);
+	assert_true(b[0]->possible_duplicate[0]);
+	struct queue_result r[2] = {
+		{ .id = b[0]->ids[0], .outcome = QUEUE_OK, .code = 250, .reply = "250", .class = "ok" },
+		{ .id = b[0]->ids[1], .outcome = QUEUE_OK, .code = 250, .reply = "250", .class = "ok" },
+	};
+	assert_int_equal(queue_record(q, b[0], r, 1001, 0.1, "relay", &retry, zero, err, sizeof(err)), 0);
+	assert_true(r[0].possible_duplicate);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM attempts WHERE possible_duplicate = 1"), 2);
+	queue_batch_free(b[0]);
+}
+
+static void
+test_duplicates_and_holds(void **state)
+{
+	struct queue *q = *state;
+	struct queue_batch *b[1];
+	size_t n;
+	char err[256];
+
+	assert_int_equal(enqueue(q, "eeee", 2, NULL, 1000), 1);
+	assert_int_equal(enqueue(q, "eeee", 2, NULL, 1001), -1);	/* duplicate of 1 */
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM recipients"), 2);
+	assert_int_equal(enqueue(q, "ffff", 2, "unresolved", 1002), 3);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM recipients WHERE state = 'held'"), 2);
+	assert_int_equal(queue_take(q, 5000, 4, 10, b, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 1);	/* only the active issue */
+	assert_int_equal(b[0]->issue, 1);
+	queue_batch_free(b[0]);
+
+	long counts[QUEUE_STATES];
+	assert_int_equal(queue_counts(q, counts), 0);
+	assert_int_equal(counts[1], 2);	/* sending */
+	assert_int_equal(counts[5], 2);	/* held */
+}
+
+static void
+test_enqueue_is_atomic(void **state)
+{
+	struct queue *q = *state;
+	struct queue_recipient_in r = { 0, "报", "to", "u", "v", "n", "d", "a@example.test" };
+	struct queue_issue_in in = { .sha256 = "gggg", .source = "x", .kind = "bulletin",
+		.subject = "s", .issue_no = -1, .total_issue_no = -1, .received = 1 };
+	int64_t id, dup;
+	char err[256];
+
+	assert_int_equal(queue_enqueue(q, &in, &r, 1, "example.test", render_fail, NULL,
+	    &id, &dup, err, sizeof(err)), -1);
+	assert_string_equal(err, "composition failed");
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM issues"), 0);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM recipients"), 0);
+}
+
+static void
+test_alerts(void **state)
+{
+	struct queue *q = *state;
+
+	assert_int_equal(queue_alert(q, "auth", "535 denied", 10), 0);
+	assert_int_equal(queue_alert(q, "auth", "535 denied again", 20), 0);
+	assert_int_equal(count(q, "SELECT since FROM alerts WHERE kind = 'auth'"), 10);
+	assert_int_equal(count(q, "SELECT last FROM alerts WHERE kind = 'auth'"), 20);
+	assert_int_equal(queue_clear_alert(q, "auth"), 0);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM alerts"), 0);
+}
+
+static void
+test_reopen_keeps_schema(void **state)
+{
+	struct queue *q = *state, *q2;
+	char err[256];
+
+	enqueue(q, "hhhh", 1, NULL, 1);
+	assert_int_equal(queue_open(dbpath, &q2, err, sizeof(err)), 0);
+	assert_int_equal(count(q2, "PRAGMA user_version"), 1);
+	assert_int_equal(count(q2, "SELECT COUNT(*) FROM issues"), 1);
+	queue_close(q2);
+}
+
+static void
+test_backoff(void **state)
+{
+	(void)state;
+	/* doubling from min to max, ±20 % jitter, never above max or below 1 */
+	assert_int_equal(backoff_delay(1, 300, 3600, 0.5), 300);
+	assert_int_equal(backoff_delay(2, 300, 3600, 0.5), 600);
+	assert_int_equal(backoff_delay(4, 300, 3600, 0.5), 2400);
+	assert_int_equal(backoff_delay(5, 300, 3600, 0.5), 3600);
+	assert_int_equal(backoff_delay(50, 300, 3600, 0.0), 2880);
+	assert_int_equal(backoff_delay(50, 300, 3600, 0.999), 3600);
+	assert_int_equal(backoff_delay(1, 300, 3600, 0.0), 240);
+	assert_int_equal(backoff_delay(1, 300, 3600, 0.99), 359);
+	assert_int_equal(backoff_delay(1, 1, 1, 0.0), 1);
+	for (int a = 1; a < 40; a++)
+		for (double j = 0; j < 1; j += 0.1) {
+			int64_t d = backoff_delay(a, 2, 10, j);
+			assert_true(d >= 1 && d <= 10);
+		}
+	/* the last try lands on the lifetime's end; after it, expiry */
+	assert_int_equal(backoff_next_attempt(100, 0, 1, 300, 3600, 200, 0.5), 200);
+	assert_int_equal(backoff_next_attempt(200, 0, 2, 300, 3600, 200, 0.5), -1);
+	assert_int_equal(backoff_next_attempt(100, 0, 1, 10, 3600, 1000, 0.5), 110);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_enqueue_and_take_in_tier_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_record_transitions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_expiry, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_recover_sending, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_duplicates_and_holds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_enqueue_is_atomic, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_alerts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reopen_keeps_schema, setup, teardown),
+		cmocka_unit_test(test_backoff),
+	};
+	return cmocka_run_group_tests_name("queue", tests, NULL, NULL);
+}
