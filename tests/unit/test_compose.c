@@ -117,7 +117,7 @@ test_message(void **state)
 	in.urgent = false;
 	m = compose_message(&in, &len, err, sizeof(err));
 	check_wire_format(m, len);
-	assert_non_null(strstr(m, "To: undisclosed-recipients:;\r\n"));
+	assert_non_null(strstr(m, "To: undisclosed-recipients: ;\r\n"));
 	assert_null(strstr(m, "multipart/mixed"));
 	assert_null(strstr(m, "Importance"));
 	free(m);
