@@ -126,8 +126,10 @@ watch_outbox(struct daemon *d)
 {
 	if (d->iwatch >= 0)
 		inotify_rm_watch(d->ifd, d->iwatch);
+	/* IN_CREATE only for symbolic links (refused at once): a file or
+	 * folder created in place is still being written. */
 	d->iwatch = inotify_add_watch(d->ifd, d->conf->outbox,
-	    IN_CLOSE_WRITE | IN_MOVED_TO | IN_ONLYDIR);
+	    IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_ONLYDIR);
 	if (d->iwatch < 0) {
 		log_warn("cannot watch the outbox %s", d->conf->outbox);
 		return -1;
@@ -197,6 +199,16 @@ reload(struct daemon *d, char *why, size_t whysz)
 	return 0;
 }
 
+static bool
+is_symlink(const struct daemon *d, const char *name)
+{
+	char path[4096];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/%s", d->conf->outbox, name);
+	return lstat(path, &st) == 0 && S_ISLNK(st.st_mode);
+}
+
 static void
 handle_inotify(struct daemon *d)
 {
@@ -211,7 +223,8 @@ handle_inotify(struct daemon *d)
 				    d->conf->outbox);
 				scan(d);
 			} else if (ev->len > 0 && ev->wd == d->iwatch) {
-				ingest(d, ev->name);
+				if (!(ev->mask & IN_CREATE) || is_symlink(d, ev->name))
+					ingest(d, ev->name);
 			}
 			p += sizeof(*ev) + ev->len;
 		}

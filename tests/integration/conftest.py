@@ -206,5 +206,15 @@ def distd(binaries, tmp_path):
         return d
 
     yield make
+    problems = []
     for d in made:
-        d.stop()
+        was_running = d.proc is not None and d.proc.poll() is None
+        rc = d.stop()
+        text = d.stderr_text()
+        # under `make check SANITIZE=1` a sanitizer report fails the test
+        for marker in ("AddressSanitizer", "LeakSanitizer", "runtime error:"):
+            if marker in text:
+                problems.append(f"{d.root}: {marker}:\n{text[-4000:]}")
+        if was_running and rc != 0:
+            problems.append(f"{d.root}: distd exited {rc} on SIGTERM:\n{text[-2000:]}")
+    assert not problems, "\n".join(problems)

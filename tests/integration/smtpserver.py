@@ -11,6 +11,7 @@ prints "port N" once listening and serves until SIGTERM.
 """
 
 import argparse
+import asyncio
 import os
 import signal
 import socket
@@ -64,6 +65,7 @@ class Recorder:
         self.rcpt_replies = {}   # address -> list of replies, first used first
         self.data_replies = []   # replies to DATA, first used first
         self.mail_replies = []   # replies to MAIL FROM, first used first
+        self.data_delay = 0.0    # seconds before answering the end of DATA
         self.maildir = maildir
 
     def _scripted(self, table, key):
@@ -92,6 +94,8 @@ class Recorder:
         return "250 2.1.5 Ok"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.data_delay:
+            await asyncio.sleep(self.data_delay)
         with self.lock:
             self.transactions += 1
             reply = self.data_replies.pop(0) if self.data_replies else None

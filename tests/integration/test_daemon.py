@@ -1,0 +1,199 @@
+"""The daemon as a service: outbox protocol, folders, rejects, signals, reloads."""
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import ROOT, wait_for
+from test_delivery import TEN, issue_text
+
+
+def test_files_present_before_start_are_picked_up(smtp_server, distd):
+    server = smtp_server()
+    d = distd(server, recipients=TEN[:2])
+    d.outbox.mkdir(parents=True)
+    (d.outbox / "early.txt").write_text(issue_text([TEN[0][0]], no=1), encoding="utf-8")
+    d.start()
+    d.wait_states(("delivered",), count=1)
+    d.drop("later.txt", issue_text([TEN[1][0]], no=2))
+    d.wait_states(("delivered",), count=2)
+    assert sorted(server.handler.received()) == ["u0@example.test", "u1@example.test"]
+
+
+def test_dotfiles_and_partial_names_wait_for_rename(smtp_server, distd):
+    server = smtp_server()
+    d = distd(server, recipients=TEN[:1])
+    d.start()
+    for name in (".hidden.txt", "issue.txt.tmp", "issue.txt.part"):
+        (d.outbox / name).write_text(issue_text([TEN[0][0]]), encoding="utf-8")
+    time.sleep(1.0)
+    assert not d.db.exists() or d.query("SELECT COUNT(*) FROM issues") == [(0,)]
+    assert len(list(d.outbox.iterdir())) == 3
+    os.rename(d.outbox / "issue.txt.part", d.outbox / "issue.txt")
+    d.wait_states(("delivered",), count=1)
+    assert sorted(p.name for p in d.outbox.iterdir()) == [".hidden.txt", "issue.txt.tmp"]
+
+
+def test_folder_issue_with_attachments(smtp_server, distd, tmp_path):
+    server = smtp_server()
+    d = distd(server, recipients=TEN[:2])
+    d.start()
+    folder = tmp_path / "第7期"
+    folder.mkdir()
+    (folder / "简报.txt").write_text(issue_text([n for n, _ in TEN[:2]]), encoding="utf-8")
+    (folder / "附件一：名单.pdf").write_bytes(b"%PDF-1.4\n" + bytes(range(256)) * 40)
+    (folder / "统计表.xlsx").write_bytes(b"PK\x03\x04" + b"\x00" * 100)
+    shutil.move(str(folder), str(d.outbox / "第7期"))
+    d.wait_states(("delivered",), count=2)
+    msg = server.messages[0].parsed()
+    atts = {a.get_filename(): a for a in msg.iter_attachments()}
+    assert set(atts) == {"附件一：名单.pdf", "统计表.xlsx"}
+    assert atts["附件一：名单.pdf"].get_content_type() == "application/pdf"
+    assert atts["附件一：名单.pdf"].get_content() == b"%PDF-1.4\n" + bytes(range(256)) * 40
+    assert atts["统计表.xlsx"].get_content_type() == \
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    assert msg.get_body(("plain",)).get_content().startswith("正文第一段")
+    assert (d.archive / time.strftime("%Y/%m") / "第7期" / "简报.txt").exists()
+
+
+def test_rejects_with_reasons(smtp_server, distd, tmp_path):
+    server = smtp_server()
+    d = distd(server, recipients=TEN[:1])
+    d.start()
+    target = tmp_path / "real.txt"
+    target.write_text(issue_text([TEN[0][0]]), encoding="utf-8")
+    os.symlink(target, d.outbox / "link.txt")
+    secret = ("机密★1年\n" + issue_text([TEN[0][0]])).encode("gbk")
+    d.drop("secret.txt", secret)
+    d.drop("binary.txt", b"\x00\x01\x02 binary")
+    d.drop("notes.docx", b"PK")
+    wait_for(lambda: len(list(d.rejected.glob("*.reason"))) == 4, what="four rejects")
+    reasons = {p.name: p.read_text(encoding="utf-8") for p in d.rejected.glob("*.reason")}
+    assert "symbolic link" in reasons["link.txt.reason"]
+    assert "marked 机密★1年" in reasons["secret.txt.reason"]
+    assert "never sent by e-mail" in reasons["secret.txt.reason"]
+    assert "byte 0: NUL byte" in reasons["binary.txt.reason"]
+    assert "not an issue file" in reasons["notes.docx.reason"]
+    # the refused files themselves are kept beside their reasons, nothing deleted
+    assert (d.rejected / "secret.txt").read_bytes() == secret
+    assert target.exists()
+    assert server.messages == []
+    assert d.proc.poll() is None
+    # a second reject of the same name does not overwrite the first
+    d.drop("binary.txt", b"\x00again")
+    wait_for(lambda: (d.rejected / "binary.txt.1.reason").exists(), what="second reject")
+
+
+def test_invalid_config_on_sighup_keeps_the_old_one(smtp_server, distd):
+    server = smtp_server()
+    d = distd(server, recipients=TEN[:1])
+    d.start()
+    good = d.conf.read_text()
+    d.conf.write_text(good.replace('address = "u0@example.test"', 'address = "u0@"'))
+    d.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: "still running on the previous configuration" in d.stderr_text(),
+             what="reload refusal")
+    assert "recipients[0].address[0]: 'u0@' is not an e-mail address" in d.stderr_text()
+    assert d.proc.poll() is None
+    d.drop("a.txt", issue_text([TEN[0][0]], no=1))
+    d.wait_states(("delivered",), count=1)
+    assert server.handler.received() == ["u0@example.test"]
+
+    # a valid change takes effect: a new recipient name resolves
+    d.conf.write_text(good.replace('name = "单位0"', 'name = "新单位"'))
+    d.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: "configuration reloaded" in d.stderr_text(), what="reload")
+    d.drop("b.txt", issue_text(["新单位"], no=2))
+    d.wait_states(("delivered",), count=1, issue=2)
+    assert len(server.messages) == 2
+
+
+def test_sigterm_during_delivery_loses_nothing(smtp_server, distd):
+    server = smtp_server()
+    server.handler.data_delay = 1.5
+    d = distd(server, recipients=TEN, smtp_extra="max_rcpt_per_message = 2; connections = 2;")
+    d.start()
+    d.drop("issue.txt", issue_text([n for n, _ in TEN]))
+    wait_for(lambda: d.db.exists() and "sending" in d.states().values(), what="sending")
+    assert d.stop() == 0
+    states = d.states()
+    assert "sending" not in states.values()   # in flight finished or handed back
+    server.handler.data_delay = 0
+    d.start()
+    d.wait_states(("delivered",), count=10)
+    received = server.handler.received()
+    assert sorted(set(received)) == sorted(a for _, a in TEN)
+    assert len(received) == 10   # a clean stop sends nobody twice
+
+
+def test_kill_during_delivery_is_retried_as_possible_duplicate(smtp_server, distd):
+    server = smtp_server()
+    server.handler.data_delay = 1.0
+    d = distd(server, recipients=TEN[:4], smtp_extra="max_rcpt_per_message = 2; connections = 1;")
+    d.start()
+    d.drop("issue.txt", issue_text([n for n, _ in TEN[:4]]))
+    wait_for(lambda: d.db.exists() and "sending" in d.states().values(), what="sending")
+    d.kill()
+    assert "sending" in d.states().values()
+    server.handler.data_delay = 0
+    d.start()
+    d.wait_states(("delivered",), count=4)
+    assert "may receive the issue twice" in d.stderr_text()
+    assert any("note=possible-duplicate" in l for l in d.log_lines())
+    assert sorted(set(server.handler.received())) == sorted(a for _, a in TEN[:4])
+    assert d.query("PRAGMA integrity_check") == [("ok",)]
+
+
+def test_delivery_log_reopens_for_logrotate(smtp_server, distd):
+    server = smtp_server()
+    d = distd(server, recipients=TEN[:2])
+    d.start()
+    d.drop("a.txt", issue_text([TEN[0][0]], no=1))
+    d.wait_states(("delivered",), count=1)
+    os.rename(d.log, d.root / "delivery.log.1")
+    d.proc.send_signal(signal.SIGUSR1)
+    wait_for(lambda: d.log.exists(), what="new log file")
+    d.drop("b.txt", issue_text([TEN[1][0]], no=2))
+    d.wait_states(("delivered",), count=2)
+    wait_for(lambda: any("u1@example.test" in l for l in d.log_lines()), what="line in new log")
+    assert "u1@example.test" not in (d.root / "delivery.log.1").read_text()
+
+
+def test_idle_daemon_does_not_wake_up(smtp_server, distd):
+    if shutil.which("strace") is None:
+        pytest.skip("strace is not installed")
+    server = smtp_server()
+    d = distd(server, recipients=TEN[:1])
+    d.start()
+    d.drop("a.txt", issue_text([TEN[0][0]]))
+    d.wait_states(("delivered",), count=1)
+    out = d.root / "strace.out"
+    tracer = subprocess.Popen(["strace", "-f", "-p", str(d.proc.pid), "-e",
+                               "trace=epoll_wait,epoll_pwait,poll,select,nanosleep,"
+                               "clock_nanosleep,futex", "-o", str(out)],
+                              stderr=subprocess.DEVNULL)
+    time.sleep(3)
+    tracer.send_signal(signal.SIGINT)
+    tracer.wait(10)
+    calls = [l for l in out.read_text().splitlines() if "resumed" in l or "= " in l]
+    # attaching interrupts the blocked calls once; after that nothing returns
+    returned = [l for l in calls if "epoll_wait" in l and "= " in l and "ERESTART" not in l
+                and "<unfinished" not in l]
+    assert len(returned) <= 1, calls
+
+
+def test_unit_files_verify():
+    if shutil.which("systemd-analyze") is None:
+        pytest.skip("systemd-analyze is not installed (no systemd on this machine)")
+    unit = ROOT / "systemd" / "distd.service"
+    r = subprocess.run(["systemd-analyze", "verify", "--man=no", str(unit)],
+                       capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, SYSTEMD_LOG_LEVEL="warning"))
+    # the binary path of an uninstalled tree is the only thing allowed to be missing
+    problems = [l for l in (r.stdout + r.stderr).splitlines()
+                if l.strip() and "/usr/local/sbin/distd" not in l and "is not executable" not in l]
+    assert not problems, r.stdout + r.stderr
