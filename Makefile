@@ -86,6 +86,37 @@ check: deps
 	$(MAKE) unit
 	$(MAKE) integration
 
+demo: deps
+	$(MAKE) all
+	DISTD_BUILD=$(abspath $(BUILD)) scripts/demo
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR)/distd \
+		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) \
+		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions
+	install -m 0755 $(BUILD)/distd $(DESTDIR)$(SBINDIR)/distd
+	install -m 0755 $(BUILD)/distctl $(DESTDIR)$(BINDIR)/distctl
+	# an existing configuration is never overwritten
+	[ -e $(DESTDIR)$(SYSCONFDIR)/distd/distd.conf ] || \
+		install -m 0640 conf/distd.conf $(DESTDIR)$(SYSCONFDIR)/distd/distd.conf
+	sed 's|/usr/local/sbin/distd|$(SBINDIR)/distd|g' systemd/distd.service \
+		> $(DESTDIR)$(UNITDIR)/distd.service
+	install -m 0644 systemd/distd.sysusers $(DESTDIR)$(SYSUSERSDIR)/distd.conf
+	install -m 0644 systemd/distd.tmpfiles $(DESTDIR)$(TMPFILESDIR)/distd.conf
+	install -m 0644 man/distctl.1 $(DESTDIR)$(MANDIR)/man1/distctl.1
+	install -m 0644 man/distd.conf.5 $(DESTDIR)$(MANDIR)/man5/distd.conf.5
+	install -m 0644 man/distd.8 $(DESTDIR)$(MANDIR)/man8/distd.8
+	install -m 0644 contrib/distctl.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/distctl
+
+# The configuration stays: it is the admin's, not ours.
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/distd $(DESTDIR)$(BINDIR)/distctl \
+		$(DESTDIR)$(UNITDIR)/distd.service $(DESTDIR)$(SYSUSERSDIR)/distd.conf \
+		$(DESTDIR)$(TMPFILESDIR)/distd.conf $(DESTDIR)$(MANDIR)/man1/distctl.1 \
+		$(DESTDIR)$(MANDIR)/man5/distd.conf.5 $(DESTDIR)$(MANDIR)/man8/distd.8 \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/distctl
+
 # ---- benchmarks --------------------------------------------------------------
 SEEDS ?= ../shared/seeds
 

@@ -431,13 +431,19 @@ outbox_ingest(const struct conf *c, struct queue *q, const char *name, int64_t n
 		.urgency = b->urgency, .subject = subject,
 		.issue_no = b->issue_no, .total_issue_no = b->total_issue_no,
 		.priority = b->urgency ? 1 : 0, .hold_reason = r->hold_reason,
-		.received = now, .report_for = 0,
+		.received = now, .report_for = 0, .text = text,
 	};
+	struct queue_attachment *qa = xcalloc(f.n_att + 1, sizeof(*qa));
+	for (size_t i = 0; i < f.n_att; i++)
+		qa[i] = (struct queue_attachment){ f.att[i].name, f.att[i].data, f.att[i].len };
+	in.attachments = qa;
+	in.n_attachments = f.n_att;
 	struct render_ctx rx = { c, b, r, subject, &f, now };
 	int64_t dup = 0;
 	int qrc = queue_enqueue(q, &in, rin, r->n_recipients,
 	    domain_of(c->sender.from_address), render, &rx, id, &dup, err, sizeof(err));
 	free(rin);
+	free(qa);
 	if (qrc < 0) {
 		/* the database (or disk) failed: the file stays for a retry */
 		sbuf_printf(msg, "%s: not queued yet, will retry: %s", name, err);

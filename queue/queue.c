@@ -8,10 +8,7 @@
 #include "backoff.h"
 #include "sbuf.h"
 
-struct queue {
-	sqlite3 *db;
-	char *path;
-};
+#include "queue_private.h"
 
 const char *const queue_state_names[QUEUE_STATES] = {
 	"queued", "sending", "deferred", "delivered", "failed", "held", "cancelled",
@@ -36,8 +33,15 @@ static const char schema_v1[] =
     "  report_for INTEGER REFERENCES issues(id),"
     "  reported INTEGER NOT NULL DEFAULT 0,"
     "  received INTEGER NOT NULL,"
-    "  finished INTEGER"
+    "  finished INTEGER,"
+    "  text TEXT"
     ");"
+    "CREATE TABLE attachments ("
+    "  issue INTEGER NOT NULL REFERENCES issues(id),"
+    "  name TEXT NOT NULL,"
+    "  data BLOB NOT NULL"
+    ");"
+    "CREATE INDEX attachments_issue ON attachments(issue);"
     "CREATE INDEX issues_sha256 ON issues(sha256);"
     "CREATE TABLE recipients ("
     "  id INTEGER PRIMARY KEY,"
@@ -83,15 +87,15 @@ static const char schema_v1[] =
 
 static const char *const migrations[] = { schema_v1 };
 
-static int
-fail(struct queue *q, char *err, size_t errsz, const char *what)
+int
+queue_fail(struct queue *q, char *err, size_t errsz, const char *what)
 {
 	snprintf(err, errsz, "%s: %s: %s", q->path, what, sqlite3_errmsg(q->db));
 	return -1;
 }
 
-static int
-exec(struct queue *q, const char *sql, char *err, size_t errsz)
+int
+queue_exec(struct queue *q, const char *sql, char *err, size_t errsz)
 {
 	char *msg = NULL;
 
@@ -103,14 +107,14 @@ exec(struct queue *q, const char *sql, char *err, size_t errsz)
 	return 0;
 }
 
-static void
-rollback(struct queue *q)
+void
+queue_rollback(struct queue *q)
 {
 	sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
-static sqlite3_stmt *
-prepare(struct queue *q, const char *sql)
+sqlite3_stmt *
+queue_prepare(struct queue *q, const char *sql)
 {
 	sqlite3_stmt *st = NULL;
 
@@ -119,8 +123,8 @@ prepare(struct queue *q, const char *sql)
 	return st;
 }
 
-static void
-bind_text(sqlite3_stmt *st, int i, const char *s)
+void
+queue_bind_text(sqlite3_stmt *st, int i, const char *s)
 {
 	if (s)
 		sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
@@ -137,8 +141,8 @@ bind_long(sqlite3_stmt *st, int i, long v)
 		sqlite3_bind_null(st, i);
 }
 
-static char *
-col_text(sqlite3_stmt *st, int i)
+char *
+queue_col_text(sqlite3_stmt *st, int i)
 {
 	const unsigned char *s = sqlite3_column_text(st, i);
 	return s ? xstrdup((const char *)s) : NULL;
@@ -147,45 +151,60 @@ col_text(sqlite3_stmt *st, int i)
 int
 queue_open(const char *path, struct queue **out, char *err, size_t errsz)
 {
+	return queue_open_mode(path, QUEUE_CREATE, out, err, errsz);
+}
+
+int
+queue_open_mode(const char *path, enum queue_mode mode, struct queue **out,
+    char *err, size_t errsz)
+{
 	struct queue *q = xcalloc(1, sizeof(*q));
-	int version = 0;
+	int version = 0, flags = SQLITE_OPEN_NOMUTEX;
 	sqlite3_stmt *st;
 
 	*out = NULL;
 	q->path = xstrdup(path);
-	if (sqlite3_open_v2(path, &q->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-	    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-		fail(q, err, errsz, "open");
+	flags |= mode == QUEUE_READONLY ? SQLITE_OPEN_READONLY :
+	    mode == QUEUE_EXISTING ? SQLITE_OPEN_READWRITE :
+	    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+	if (sqlite3_open_v2(path, &q->db, flags, NULL) != SQLITE_OK) {
+		queue_fail(q, err, errsz, "open");
 		queue_close(q);
 		return -1;
 	}
 	sqlite3_busy_timeout(q->db, 5000);
 	/* WAL lets distctl read while distd writes; FULL syncs every commit,
 	 * because a committed row is a promise that a file may leave the outbox. */
-	if (exec(q, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-	    "PRAGMA foreign_keys=ON;", err, errsz) < 0) {
+	if (mode != QUEUE_READONLY && queue_exec(q, "PRAGMA journal_mode=WAL;"
+	    " PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;", err, errsz) < 0) {
 		queue_close(q);
 		return -1;
 	}
-	st = prepare(q, "PRAGMA user_version");
+	st = queue_prepare(q, "PRAGMA user_version");
 	if (st && sqlite3_step(st) == SQLITE_ROW)
 		version = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
 	int latest = (int)(sizeof(migrations) / sizeof(migrations[0]));
+	if (mode != QUEUE_CREATE && version == 0) {
+		snprintf(err, errsz, "%s: no queue there yet (has distd run with "
+		    "this configuration?)", path);
+		queue_close(q);
+		return -1;
+	}
 	if (version > latest) {
 		snprintf(err, errsz, "%s: schema version %d is newer than this "
 		    "distd understands (%d)", path, version, latest);
 		queue_close(q);
 		return -1;
 	}
-	for (int v = version; v < latest; v++) {
+	for (int v = version; mode != QUEUE_READONLY && v < latest; v++) {
 		char sql[64];
 		snprintf(sql, sizeof(sql), "PRAGMA user_version=%d;", v + 1);
-		if (exec(q, "BEGIN IMMEDIATE", err, errsz) < 0 ||
-		    exec(q, migrations[v], err, errsz) < 0 ||
-		    exec(q, sql, err, errsz) < 0 ||
-		    exec(q, "COMMIT", err, errsz) < 0) {
-			rollback(q);
+		if (queue_exec(q, "BEGIN IMMEDIATE", err, errsz) < 0 ||
+		    queue_exec(q, migrations[v], err, errsz) < 0 ||
+		    queue_exec(q, sql, err, errsz) < 0 ||
+		    queue_exec(q, "COMMIT", err, errsz) < 0) {
+			queue_rollback(q);
 			queue_close(q);
 			return -1;
 		}
@@ -215,13 +234,13 @@ queue_db(struct queue *q)
 static int64_t
 find_original(struct queue *q, const char *sha256)
 {
-	sqlite3_stmt *st = prepare(q, "SELECT id FROM issues WHERE sha256 = ? AND "
+	sqlite3_stmt *st = queue_prepare(q, "SELECT id FROM issues WHERE sha256 = ? AND "
 	    "kind = 'bulletin' AND duplicate_of IS NULL ORDER BY id LIMIT 1");
 	int64_t id = 0;
 
 	if (st == NULL)
 		return 0;
-	bind_text(st, 1, sha256);
+	queue_bind_text(st, 1, sha256);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		id = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
@@ -241,30 +260,30 @@ queue_enqueue(struct queue *q, const struct queue_issue_in *in,
 
 	*id = 0;
 	*dup_of = 0;
-	if (exec(q, "BEGIN IMMEDIATE", err, errsz) < 0)
+	if (queue_exec(q, "BEGIN IMMEDIATE", err, errsz) < 0)
 		return -1;
 	if (strcmp(in->kind, "bulletin") == 0)
 		original = find_original(q, in->sha256);
 
-	st = prepare(q, "INSERT INTO issues (kind, sha256, source, title, issue_no,"
+	st = queue_prepare(q, "INSERT INTO issues (kind, sha256, source, title, issue_no,"
 	    " total_issue_no, issuer, date, urgency, subject, message_id, priority,"
-	    " state, hold_reason, duplicate_of, report_for, received, finished)"
-	    " VALUES (?,?,?,?,?,?,?,?,?,?,'',?,?,?,?,?,?,?)");
+	    " state, hold_reason, duplicate_of, report_for, received, finished, text)"
+	    " VALUES (?,?,?,?,?,?,?,?,?,?,'',?,?,?,?,?,?,?,?)");
 	if (st == NULL)
 		goto sqlfail;
-	bind_text(st, 1, in->kind);
-	bind_text(st, 2, in->sha256);
-	bind_text(st, 3, in->source);
-	bind_text(st, 4, in->title);
+	queue_bind_text(st, 1, in->kind);
+	queue_bind_text(st, 2, in->sha256);
+	queue_bind_text(st, 3, in->source);
+	queue_bind_text(st, 4, in->title);
 	bind_long(st, 5, in->issue_no);
 	bind_long(st, 6, in->total_issue_no);
-	bind_text(st, 7, in->issuer);
-	bind_text(st, 8, in->date);
-	bind_text(st, 9, in->urgency);
-	bind_text(st, 10, in->subject);
+	queue_bind_text(st, 7, in->issuer);
+	queue_bind_text(st, 8, in->date);
+	queue_bind_text(st, 9, in->urgency);
+	queue_bind_text(st, 10, in->subject);
 	sqlite3_bind_int(st, 11, in->priority);
-	bind_text(st, 12, original ? "done" : in->hold_reason ? "held" : "active");
-	bind_text(st, 13, original ? "duplicate content" : in->hold_reason);
+	queue_bind_text(st, 12, original ? "done" : in->hold_reason ? "held" : "active");
+	queue_bind_text(st, 13, original ? "duplicate content" : in->hold_reason);
 	if (original)
 		sqlite3_bind_int64(st, 14, original);
 	else
@@ -278,15 +297,33 @@ queue_enqueue(struct queue *q, const struct queue_issue_in *in,
 		sqlite3_bind_int64(st, 17, in->received);
 	else
 		sqlite3_bind_null(st, 17);
+	queue_bind_text(st, 18, original ? NULL : in->text);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		goto sqlfail;
 	sqlite3_finalize(st);
 	st = NULL;
 	*id = sqlite3_last_insert_rowid(q->db);
+	if (!original && in->n_attachments > 0) {
+		/* kept so that a held issue can be rendered again on release */
+		st = queue_prepare(q, "INSERT INTO attachments (issue, name, data) VALUES (?,?,?)");
+		if (st == NULL)
+			goto sqlfail;
+		for (size_t i = 0; i < in->n_attachments; i++) {
+			sqlite3_reset(st);
+			sqlite3_bind_int64(st, 1, *id);
+			queue_bind_text(st, 2, in->attachments[i].name);
+			sqlite3_bind_blob(st, 3, in->attachments[i].data,
+			    (int)in->attachments[i].len, SQLITE_TRANSIENT);
+			if (sqlite3_step(st) != SQLITE_DONE)
+				goto sqlfail;
+		}
+		sqlite3_finalize(st);
+		st = NULL;
+	}
 
 	if (original) {
 		*dup_of = original;
-		if (exec(q, "COMMIT", err, errsz) < 0)
+		if (queue_exec(q, "COMMIT", err, errsz) < 0)
 			goto fail;
 		return 0;
 	}
@@ -297,11 +334,11 @@ queue_enqueue(struct queue *q, const struct queue_issue_in *in,
 	message = render(arg, *id, mid, &len, err, errsz);
 	if (message == NULL)
 		goto fail;
-	st = prepare(q, "UPDATE issues SET message = ?, message_id = ? WHERE id = ?");
+	st = queue_prepare(q, "UPDATE issues SET message = ?, message_id = ? WHERE id = ?");
 	if (st == NULL)
 		goto sqlfail;
 	sqlite3_bind_blob(st, 1, message, (int)len, SQLITE_TRANSIENT);
-	bind_text(st, 2, mid);
+	queue_bind_text(st, 2, mid);
 	sqlite3_bind_int64(st, 3, *id);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		goto sqlfail;
@@ -309,7 +346,7 @@ queue_enqueue(struct queue *q, const struct queue_issue_in *in,
 	free(message);
 	message = NULL;
 
-	st = prepare(q, "INSERT INTO recipients (issue, tier, tier_keyword, header,"
+	st = queue_prepare(q, "INSERT INTO recipients (issue, tier, tier_keyword, header,"
 	    " unit, via, name, display, address, state, next_attempt)"
 	    " VALUES (?,?,?,?,?,?,?,?,?,?,?)");
 	if (st == NULL)
@@ -318,14 +355,14 @@ queue_enqueue(struct queue *q, const struct queue_issue_in *in,
 		sqlite3_reset(st);
 		sqlite3_bind_int64(st, 1, *id);
 		sqlite3_bind_int(st, 2, r[i].tier);
-		bind_text(st, 3, r[i].tier_keyword);
-		bind_text(st, 4, r[i].header);
-		bind_text(st, 5, r[i].unit);
-		bind_text(st, 6, r[i].via);
-		bind_text(st, 7, r[i].name);
-		bind_text(st, 8, r[i].display);
-		bind_text(st, 9, r[i].address);
-		bind_text(st, 10, in->hold_reason ? "held" : "queued");
+		queue_bind_text(st, 3, r[i].tier_keyword);
+		queue_bind_text(st, 4, r[i].header);
+		queue_bind_text(st, 5, r[i].unit);
+		queue_bind_text(st, 6, r[i].via);
+		queue_bind_text(st, 7, r[i].name);
+		queue_bind_text(st, 8, r[i].display);
+		queue_bind_text(st, 9, r[i].address);
+		queue_bind_text(st, 10, in->hold_reason ? "held" : "queued");
 		sqlite3_bind_int64(st, 11, in->received);
 		if (sqlite3_step(st) != SQLITE_DONE)
 			goto sqlfail;
@@ -336,19 +373,19 @@ queue_enqueue(struct queue *q, const struct queue_issue_in *in,
 		char sql[128];
 		snprintf(sql, sizeof(sql), "UPDATE issues SET reported = 1 WHERE id = %lld",
 		    (long long)in->report_for);
-		if (exec(q, sql, err, errsz) < 0)
+		if (queue_exec(q, sql, err, errsz) < 0)
 			goto fail;
 	}
-	if (exec(q, "COMMIT", err, errsz) < 0)
+	if (queue_exec(q, "COMMIT", err, errsz) < 0)
 		goto fail;
 	return 0;
 
 sqlfail:
-	fail(q, err, errsz, "enqueue");
+	queue_fail(q, err, errsz, "enqueue");
 fail:
 	sqlite3_finalize(st);
 	free(message);
-	rollback(q);
+	queue_rollback(q);
 	*id = 0;
 	return -1;
 }
@@ -357,7 +394,7 @@ int
 queue_recover(struct queue *q, int *count, char *err, size_t errsz)
 {
 	*count = 0;
-	if (exec(q, "UPDATE recipients SET state = 'queued', possible_duplicate = 1"
+	if (queue_exec(q, "UPDATE recipients SET state = 'queued', possible_duplicate = 1"
 	    " WHERE state = 'sending'", err, errsz) < 0)
 		return -1;
 	*count = sqlite3_changes(q->db);
@@ -407,15 +444,15 @@ queue_take(struct queue *q, int64_t now, size_t max_batches, size_t max_rcpt,
 	struct queue_batch *cur = NULL;
 
 	*n = 0;
-	if (exec(q, "BEGIN IMMEDIATE", err, errsz) < 0)
+	if (queue_exec(q, "BEGIN IMMEDIATE", err, errsz) < 0)
 		return -1;
-	st = prepare(q, "SELECT r.id, r.issue, r.address, r.attempts, r.tier_keyword,"
+	st = queue_prepare(q, "SELECT r.id, r.issue, r.address, r.attempts, r.tier_keyword,"
 	    " r.possible_duplicate, i.received FROM recipients r JOIN issues i ON i.id = r.issue"
 	    " WHERE r.state IN ('queued','deferred') AND r.next_attempt <= ?"
 	    " AND i.state = 'active'"
 	    " ORDER BY i.priority DESC, i.id, r.tier, r.id LIMIT ?");
-	msg = prepare(q, "SELECT message FROM issues WHERE id = ?");
-	mark = prepare(q, "UPDATE recipients SET state = 'sending' WHERE id = ?");
+	msg = queue_prepare(q, "SELECT message FROM issues WHERE id = ?");
+	mark = queue_prepare(q, "UPDATE recipients SET state = 'sending' WHERE id = ?");
 	if (st == NULL || msg == NULL || mark == NULL)
 		goto sqlfail;
 	sqlite3_bind_int64(st, 1, now);
@@ -439,9 +476,9 @@ queue_take(struct queue *q, int64_t now, size_t max_batches, size_t max_rcpt,
 			cur->message[cur->len] = '\0';
 		}
 		cur->ids[cur->n] = sqlite3_column_int64(st, 0);
-		cur->addresses[cur->n] = col_text(st, 2);
+		cur->addresses[cur->n] = queue_col_text(st, 2);
 		cur->attempts[cur->n] = sqlite3_column_int(st, 3);
-		cur->tiers[cur->n] = col_text(st, 4);
+		cur->tiers[cur->n] = queue_col_text(st, 4);
 		cur->possible_duplicate[cur->n] = sqlite3_column_int(st, 5) != 0;
 		cur->n++;
 		sqlite3_reset(mark);
@@ -455,17 +492,17 @@ queue_take(struct queue *q, int64_t now, size_t max_batches, size_t max_rcpt,
 	sqlite3_finalize(msg);
 	sqlite3_finalize(mark);
 	st = msg = mark = NULL;
-	if (exec(q, "COMMIT", err, errsz) < 0)
+	if (queue_exec(q, "COMMIT", err, errsz) < 0)
 		goto fail;
 	return 0;
 
 sqlfail:
-	fail(q, err, errsz, "take");
+	queue_fail(q, err, errsz, "take");
 fail:
 	sqlite3_finalize(st);
 	sqlite3_finalize(msg);
 	sqlite3_finalize(mark);
-	rollback(q);
+	queue_rollback(q);
 	for (size_t i = 0; i < *n; i++)
 		queue_batch_free(batches[i]);
 	*n = 0;
@@ -479,12 +516,12 @@ queue_record(struct queue *q, const struct queue_batch *b, struct queue_result *
 {
 	sqlite3_stmt *up = NULL, *at = NULL;
 
-	if (exec(q, "BEGIN IMMEDIATE", err, errsz) < 0)
+	if (queue_exec(q, "BEGIN IMMEDIATE", err, errsz) < 0)
 		return -1;
-	up = prepare(q, "UPDATE recipients SET state = ?, attempts = ?, next_attempt = ?,"
+	up = queue_prepare(q, "UPDATE recipients SET state = ?, attempts = ?, next_attempt = ?,"
 	    " last_code = ?, last_dsn = ?, last_reply = ?, last_class = ?,"
 	    " delivered = ?, possible_duplicate = 0 WHERE id = ?");
-	at = prepare(q, "INSERT INTO attempts (recipient, issue, time, relay, status,"
+	at = queue_prepare(q, "INSERT INTO attempts (recipient, issue, time, relay, status,"
 	    " class, code, dsn, reply, duration, attempt, possible_duplicate)"
 	    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
 	if (up == NULL || at == NULL)
@@ -516,16 +553,16 @@ queue_record(struct queue *q, const struct queue_batch *b, struct queue_result *
 			}
 		}
 		sqlite3_reset(up);
-		bind_text(up, 1, state);
+		queue_bind_text(up, 1, state);
 		sqlite3_bind_int(up, 2, r->attempt);
 		sqlite3_bind_int64(up, 3, r->next_attempt ? r->next_attempt : now);
 		if (r->code)
 			sqlite3_bind_int(up, 4, r->code);
 		else
 			sqlite3_bind_null(up, 4);
-		bind_text(up, 5, r->dsn);
-		bind_text(up, 6, r->reply);
-		bind_text(up, 7, r->class);
+		queue_bind_text(up, 5, r->dsn);
+		queue_bind_text(up, 6, r->reply);
+		queue_bind_text(up, 7, r->class);
 		if (r->outcome == QUEUE_OK)
 			sqlite3_bind_int64(up, 8, now);
 		else
@@ -538,15 +575,15 @@ queue_record(struct queue *q, const struct queue_batch *b, struct queue_result *
 		sqlite3_bind_int64(at, 1, r->id);
 		sqlite3_bind_int64(at, 2, b->issue);
 		sqlite3_bind_int64(at, 3, now);
-		bind_text(at, 4, relay);
-		bind_text(at, 5, r->status);
-		bind_text(at, 6, r->class);
+		queue_bind_text(at, 4, relay);
+		queue_bind_text(at, 5, r->status);
+		queue_bind_text(at, 6, r->class);
 		if (r->code)
 			sqlite3_bind_int(at, 7, r->code);
 		else
 			sqlite3_bind_null(at, 7);
-		bind_text(at, 8, r->dsn);
-		bind_text(at, 9, r->reply);
+		queue_bind_text(at, 8, r->dsn);
+		queue_bind_text(at, 9, r->reply);
 		sqlite3_bind_double(at, 10, duration);
 		sqlite3_bind_int(at, 11, r->attempt);
 		sqlite3_bind_int(at, 12, r->possible_duplicate);
@@ -555,13 +592,13 @@ queue_record(struct queue *q, const struct queue_batch *b, struct queue_result *
 	}
 	sqlite3_finalize(up);
 	sqlite3_finalize(at);
-	return exec(q, "COMMIT", err, errsz) < 0 ? (rollback(q), -1) : 0;
+	return queue_exec(q, "COMMIT", err, errsz) < 0 ? (queue_rollback(q), -1) : 0;
 
 sqlfail:
-	fail(q, err, errsz, "record");
+	queue_fail(q, err, errsz, "record");
 	sqlite3_finalize(up);
 	sqlite3_finalize(at);
-	rollback(q);
+	queue_rollback(q);
 	return -1;
 }
 
@@ -571,22 +608,22 @@ queue_release_batch(struct queue *q, const struct queue_batch *b, char *err,
 {
 	sqlite3_stmt *st;
 
-	if (exec(q, "BEGIN IMMEDIATE", err, errsz) < 0)
+	if (queue_exec(q, "BEGIN IMMEDIATE", err, errsz) < 0)
 		return -1;
-	st = prepare(q, "UPDATE recipients SET state = 'queued' WHERE id = ? AND state = 'sending'");
+	st = queue_prepare(q, "UPDATE recipients SET state = 'queued' WHERE id = ? AND state = 'sending'");
 	for (size_t i = 0; st && i < b->n; i++) {
 		sqlite3_reset(st);
 		sqlite3_bind_int64(st, 1, b->ids[i]);
 		sqlite3_step(st);
 	}
 	sqlite3_finalize(st);
-	return exec(q, "COMMIT", err, errsz);
+	return queue_exec(q, "COMMIT", err, errsz);
 }
 
 int
 queue_next_due(struct queue *q, int64_t *when)
 {
-	sqlite3_stmt *st = prepare(q, "SELECT MIN(r.next_attempt) FROM recipients r"
+	sqlite3_stmt *st = queue_prepare(q, "SELECT MIN(r.next_attempt) FROM recipients r"
 	    " JOIN issues i ON i.id = r.issue"
 	    " WHERE r.state IN ('queued','deferred') AND i.state = 'active'");
 	int rc = 1;
@@ -613,13 +650,13 @@ queue_finish(struct queue *q, int64_t now, int64_t **report, size_t *n,
 	    " WHERE state = 'active' AND NOT EXISTS (SELECT 1 FROM recipients r"
 	    " WHERE r.issue = issues.id AND r.state NOT IN"
 	    " ('delivered','failed','cancelled'))", (long long)now);
-	if (exec(q, sql, err, errsz) < 0)
+	if (queue_exec(q, sql, err, errsz) < 0)
 		return -1;
-	st = prepare(q, "SELECT i.id FROM issues i WHERE i.state = 'done'"
+	st = queue_prepare(q, "SELECT i.id FROM issues i WHERE i.state = 'done'"
 	    " AND i.kind = 'bulletin' AND i.reported = 0 AND EXISTS (SELECT 1"
 	    " FROM recipients r WHERE r.issue = i.id AND r.state = 'failed')");
 	if (st == NULL)
-		return fail(q, err, errsz, "finish");
+		return queue_fail(q, err, errsz, "finish");
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		*report = xreallocarray(*report, *n + 1, sizeof(**report));
 		(*report)[(*n)++] = sqlite3_column_int64(st, 0);
@@ -638,17 +675,17 @@ queue_failures(struct queue *q, int64_t issue, struct queue_failure **f,
 	*n = 0;
 	*title = NULL;
 	*issue_no = -1;
-	st = prepare(q, "SELECT title, issue_no FROM issues WHERE id = ?");
+	st = queue_prepare(q, "SELECT title, issue_no FROM issues WHERE id = ?");
 	if (st == NULL)
 		return -1;
 	sqlite3_bind_int64(st, 1, issue);
 	if (sqlite3_step(st) == SQLITE_ROW) {
-		*title = col_text(st, 0);
+		*title = queue_col_text(st, 0);
 		if (sqlite3_column_type(st, 1) != SQLITE_NULL)
 			*issue_no = sqlite3_column_int(st, 1);
 	}
 	sqlite3_finalize(st);
-	st = prepare(q, "SELECT tier_keyword, name, address, last_reply, attempts"
+	st = queue_prepare(q, "SELECT tier_keyword, name, address, last_reply, attempts"
 	    " FROM recipients WHERE issue = ? AND state = 'failed' ORDER BY tier, id");
 	if (st == NULL)
 		return -1;
@@ -656,10 +693,10 @@ queue_failures(struct queue *q, int64_t issue, struct queue_failure **f,
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		*f = xreallocarray(*f, *n + 1, sizeof(**f));
 		struct queue_failure *x = &(*f)[(*n)++];
-		x->tier = col_text(st, 0);
-		x->name = col_text(st, 1);
-		x->address = col_text(st, 2);
-		x->reply = col_text(st, 3);
+		x->tier = queue_col_text(st, 0);
+		x->name = queue_col_text(st, 1);
+		x->address = queue_col_text(st, 2);
+		x->reply = queue_col_text(st, 3);
 		x->attempts = sqlite3_column_int(st, 4);
 	}
 	sqlite3_finalize(st);
@@ -681,14 +718,14 @@ queue_failures_free(struct queue_failure *f, size_t n)
 int
 queue_alert(struct queue *q, const char *kind, const char *text, int64_t now)
 {
-	sqlite3_stmt *st = prepare(q, "INSERT INTO alerts (kind, text, since, last)"
+	sqlite3_stmt *st = queue_prepare(q, "INSERT INTO alerts (kind, text, since, last)"
 	    " VALUES (?1, ?2, ?3, ?3) ON CONFLICT(kind) DO UPDATE SET text = ?2, last = ?3");
 	int rc;
 
 	if (st == NULL)
 		return -1;
-	bind_text(st, 1, kind);
-	bind_text(st, 2, text);
+	queue_bind_text(st, 1, kind);
+	queue_bind_text(st, 2, text);
 	sqlite3_bind_int64(st, 3, now);
 	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
 	sqlite3_finalize(st);
@@ -698,12 +735,12 @@ queue_alert(struct queue *q, const char *kind, const char *text, int64_t now)
 int
 queue_clear_alert(struct queue *q, const char *kind)
 {
-	sqlite3_stmt *st = prepare(q, "DELETE FROM alerts WHERE kind = ?");
+	sqlite3_stmt *st = queue_prepare(q, "DELETE FROM alerts WHERE kind = ?");
 	int rc;
 
 	if (st == NULL)
 		return -1;
-	bind_text(st, 1, kind);
+	queue_bind_text(st, 1, kind);
 	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
 	sqlite3_finalize(st);
 	return rc;
@@ -712,7 +749,7 @@ queue_clear_alert(struct queue *q, const char *kind)
 int
 queue_counts(struct queue *q, long counts[QUEUE_STATES])
 {
-	sqlite3_stmt *st = prepare(q, "SELECT state, COUNT(*) FROM recipients GROUP BY state");
+	sqlite3_stmt *st = queue_prepare(q, "SELECT state, COUNT(*) FROM recipients GROUP BY state");
 
 	memset(counts, 0, sizeof(long) * QUEUE_STATES);
 	if (st == NULL)

@@ -24,6 +24,12 @@ struct queue;
 
 enum queue_outcome { QUEUE_OK, QUEUE_TEMP, QUEUE_PERM };
 
+struct queue_attachment {
+	const char *name;
+	const char *data;
+	size_t len;
+};
+
 /* Everything known about an issue when it is enqueued. */
 struct queue_issue_in {
 	const char *sha256;		/* content hash, hex */
@@ -35,6 +41,9 @@ struct queue_issue_in {
 	const char *hold_reason;	/* non-NULL: enqueue held */
 	int64_t received;		/* unix time */
 	int64_t report_for;		/* kind "report": the issue reported on, else 0 */
+	const char *text;		/* the decoded issue text, kept for re-routing */
+	const struct queue_attachment *attachments;
+	size_t n_attachments;
 };
 
 struct queue_recipient_in {
@@ -83,7 +92,12 @@ struct queue_retry {
 	int64_t min_backoff, max_backoff, lifetime;
 };
 
+/* Opens (creating and migrating) the queue: distd. */
 int queue_open(const char *path, struct queue **q, char *err, size_t errsz);
+/* distctl: an existing queue only, read-only or not. */
+enum queue_mode { QUEUE_CREATE, QUEUE_EXISTING, QUEUE_READONLY };
+int queue_open_mode(const char *path, enum queue_mode mode, struct queue **q,
+    char *err, size_t errsz);
 void queue_close(struct queue *q);
 
 /*

@@ -1,0 +1,21 @@
+#ifndef DISTD_QUEUE_PRIVATE_H
+#define DISTD_QUEUE_PRIVATE_H
+
+/* Shared by the files of the queue module only. */
+
+#include <sqlite3.h>
+#include <stddef.h>
+
+struct queue {
+	sqlite3 *db;
+	char *path;
+};
+
+int queue_fail(struct queue *q, char *err, size_t errsz, const char *what);
+int queue_exec(struct queue *q, const char *sql, char *err, size_t errsz);
+void queue_rollback(struct queue *q);
+sqlite3_stmt *queue_prepare(struct queue *q, const char *sql);
+void queue_bind_text(sqlite3_stmt *st, int i, const char *s);
+char *queue_col_text(sqlite3_stmt *st, int i);
+
+#endif
