@@ -168,4 +168,45 @@ int queue_counts(struct queue *q, long counts[QUEUE_STATES]);
 /* The underlying handle, for read-only reports in distctl. */
 struct sqlite3 *queue_db(struct queue *q);
 
+/* ---- steering (distctl) ----------------------------------------------------
+ * Each returns the number of recipients changed, or -1 with err; an
+ * unknown issue is an error naming it.
+ */
+
+/* Holds an active issue: waiting recipients become held. */
+int queue_hold(struct queue *q, int64_t issue, const char *reason, char *err, size_t errsz);
+/* Releases a held issue: held recipients are due now. */
+int queue_release(struct queue *q, int64_t issue, int64_t now, char *err, size_t errsz);
+/* Cancels an issue: every recipient not yet final is cancelled. */
+int queue_cancel(struct queue *q, int64_t issue, int64_t now, char *err, size_t errsz);
+/* Makes deferred and queued recipients of an issue (0: of all active issues) due now. */
+int queue_retry(struct queue *q, int64_t issue, int64_t now, char *err, size_t errsz);
+/*
+ * Sends an issue again to its delivered and failed recipients (only those
+ * of tier, or only address, when given); each is recorded in the history
+ * as a resend.
+ */
+int queue_resend(struct queue *q, int64_t issue, const char *tier, const char *address,
+    int64_t now, char *err, size_t errsz);
+
+/* What release needs to route a held issue again. Caller frees. */
+struct queue_source {
+	char *text;
+	char *message_id;
+	char *state;
+	int64_t received;
+	int tried;			/* recipients with attempts */
+	struct queue_attachment *attachments;
+	size_t n_attachments;
+};
+int queue_load_source(struct queue *q, int64_t issue, struct queue_source *src,
+    char *err, size_t errsz);
+void queue_source_free(struct queue_source *src);
+/*
+ * Replaces the recipients and message of a never-tried issue (routing
+ * again after the configuration changed) and activates it.
+ */
+int queue_reroute(struct queue *q, int64_t issue, const struct queue_recipient_in *r,
+    size_t n, const char *message, size_t len, int64_t now, char *err, size_t errsz);
+
 #endif

@@ -1,0 +1,318 @@
+/* Steering the queue from distctl: hold, release, cancel, retry, resend, re-route. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "queue.h"
+#include "queue_private.h"
+#include "sbuf.h"
+
+static int
+issue_state(struct queue *q, int64_t issue, char *state, size_t n, char *err, size_t errsz)
+{
+	sqlite3_stmt *st = queue_prepare(q, "SELECT state FROM issues WHERE id = ?");
+	int rc = -1;
+
+	sqlite3_bind_int64(st, 1, issue);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		snprintf(state, n, "%s", (const char *)sqlite3_column_text(st, 0));
+		rc = 0;
+	} else {
+		snprintf(err, errsz, "no issue %lld in the queue", (long long)issue);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Runs UPDATE statements with ?1 = issue, ?2 = now, ?3 = text in one transaction. */
+static int
+update(struct queue *q, int64_t issue, int64_t now, const char *text,
+    const char *const *sqls, char *err, size_t errsz)
+{
+	int changed = 0;
+
+	if (queue_exec(q, "BEGIN IMMEDIATE", err, errsz) < 0)
+		return -1;
+	for (size_t i = 0; sqls[i]; i++) {
+		sqlite3_stmt *st = queue_prepare(q, sqls[i]);
+		if (st == NULL) {
+			queue_fail(q, err, errsz, "update");
+			queue_rollback(q);
+			return -1;
+		}
+		sqlite3_bind_int64(st, 1, issue);
+		sqlite3_bind_int64(st, 2, now);
+		queue_bind_text(st, 3, text);
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			queue_fail(q, err, errsz, "update");
+			sqlite3_finalize(st);
+			queue_rollback(q);
+			return -1;
+		}
+		if (i == 0)
+			changed = sqlite3_changes(q->db);
+		sqlite3_finalize(st);
+	}
+	if (queue_exec(q, "COMMIT", err, errsz) < 0) {
+		queue_rollback(q);
+		return -1;
+	}
+	return changed;
+}
+
+int
+queue_hold(struct queue *q, int64_t issue, const char *reason, char *err, size_t errsz)
+{
+	static const char *const sqls[] = {
+		"UPDATE recipients SET state = 'held' WHERE issue = ?1"
+		" AND state IN ('queued','deferred') AND ?2 = ?2",
+		"UPDATE issues SET state = 'held', hold_reason = ?3 WHERE id = ?1", NULL };
+	char state[16];
+
+	if (issue_state(q, issue, state, sizeof(state), err, errsz) < 0)
+		return -1;
+	if (strcmp(state, "active") != 0) {
+		snprintf(err, errsz, "issue %lld is %s, not active", (long long)issue, state);
+		return -1;
+	}
+	return update(q, issue, 0, reason, sqls, err, errsz);
+}
+
+int
+queue_release(struct queue *q, int64_t issue, int64_t now, char *err, size_t errsz)
+{
+	static const char *const sqls[] = {
+		"UPDATE recipients SET state = 'queued', next_attempt = ?2"
+		" WHERE issue = ?1 AND state = 'held' AND ?3 IS NULL",
+		"UPDATE issues SET state = 'active', hold_reason = NULL WHERE id = ?1", NULL };
+	char state[16];
+
+	if (issue_state(q, issue, state, sizeof(state), err, errsz) < 0)
+		return -1;
+	if (strcmp(state, "held") != 0) {
+		snprintf(err, errsz, "issue %lld is %s, not held", (long long)issue, state);
+		return -1;
+	}
+	return update(q, issue, now, NULL, sqls, err, errsz);
+}
+
+int
+queue_cancel(struct queue *q, int64_t issue, int64_t now, char *err, size_t errsz)
+{
+	static const char *const sqls[] = {
+		"UPDATE recipients SET state = 'cancelled' WHERE issue = ?1"
+		" AND state IN ('queued','deferred','held') AND ?3 IS NULL",
+		"UPDATE issues SET state = 'cancelled', finished = ?2 WHERE id = ?1", NULL };
+	char state[16];
+
+	if (issue_state(q, issue, state, sizeof(state), err, errsz) < 0)
+		return -1;
+	if (strcmp(state, "cancelled") == 0) {
+		snprintf(err, errsz, "issue %lld is already cancelled", (long long)issue);
+		return -1;
+	}
+	return update(q, issue, now, NULL, sqls, err, errsz);
+}
+
+int
+queue_retry(struct queue *q, int64_t issue, int64_t now, char *err, size_t errsz)
+{
+	static const char *const one[] = {
+		"UPDATE recipients SET next_attempt = ?2 WHERE issue = ?1"
+		" AND state IN ('queued','deferred') AND ?3 IS NULL", NULL };
+	static const char *const all[] = {
+		"UPDATE recipients SET next_attempt = ?2 WHERE state IN ('queued','deferred')"
+		" AND issue IN (SELECT id FROM issues WHERE state = 'active')"
+		" AND ?1 = 0 AND ?3 IS NULL", NULL };
+	char state[16];
+
+	if (issue != 0 && issue_state(q, issue, state, sizeof(state), err, errsz) < 0)
+		return -1;
+	return update(q, issue, now, NULL, issue ? one : all, err, errsz);
+}
+
+int
+queue_resend(struct queue *q, int64_t issue, const char *tier, const char *address,
+    int64_t now, char *err, size_t errsz)
+{
+	char state[16], sql[600];
+	struct sbuf where = SBUF_INIT;
+	int changed;
+
+	if (issue_state(q, issue, state, sizeof(state), err, errsz) < 0)
+		return -1;
+	if (strcmp(state, "cancelled") == 0 || strcmp(state, "held") == 0) {
+		snprintf(err, errsz, "issue %lld is %s; release it first", (long long)issue, state);
+		return -1;
+	}
+	sbuf_puts(&where, "issue = ?1 AND state IN ('delivered','failed')");
+	if (tier)
+		sbuf_puts(&where, " AND tier_keyword = ?3");
+	if (address)
+		sbuf_printf(&where, " AND address = ?%d", tier ? 4 : 3);
+	if (queue_exec(q, "BEGIN IMMEDIATE", err, errsz) < 0) {
+		sbuf_free(&where);
+		return -1;
+	}
+	/* the history says why these go out again */
+	snprintf(sql, sizeof(sql), "INSERT INTO attempts (recipient, issue, time, status,"
+	    " reply, attempt) SELECT id, issue, ?2, 'resend', 'resend requested with distctl',"
+	    " attempts FROM recipients WHERE %s", sbuf_str(&where));
+	sqlite3_stmt *st = queue_prepare(q, sql);
+	snprintf(sql, sizeof(sql), "UPDATE recipients SET state = 'queued', next_attempt = ?2,"
+	    " delivered = NULL WHERE %s", sbuf_str(&where));
+	sqlite3_stmt *up = queue_prepare(q, sql);
+	sqlite3_stmt *is = queue_prepare(q, "UPDATE issues SET state = 'active', finished = NULL,"
+	    " reported = 0 WHERE id = ?1");
+	sbuf_free(&where);
+	if (st == NULL || up == NULL || is == NULL)
+		goto fail;
+	sqlite3_stmt *both[2] = { st, up };
+	for (int i = 0; i < 2; i++) {
+		sqlite3_bind_int64(both[i], 1, issue);
+		sqlite3_bind_int64(both[i], 2, now);
+		if (tier)
+			queue_bind_text(both[i], 3, tier);
+		if (address)
+			queue_bind_text(both[i], tier ? 4 : 3, address);
+		if (sqlite3_step(both[i]) != SQLITE_DONE)
+			goto fail;
+	}
+	changed = sqlite3_changes(q->db);
+	if (changed > 0) {
+		sqlite3_bind_int64(is, 1, issue);
+		if (sqlite3_step(is) != SQLITE_DONE)
+			goto fail;
+	}
+	sqlite3_finalize(st);
+	sqlite3_finalize(up);
+	sqlite3_finalize(is);
+	if (queue_exec(q, "COMMIT", err, errsz) < 0) {
+		queue_rollback(q);
+		return -1;
+	}
+	return changed;
+fail:
+	queue_fail(q, err, errsz, "resend");
+	sqlite3_finalize(st);
+	sqlite3_finalize(up);
+	sqlite3_finalize(is);
+	queue_rollback(q);
+	return -1;
+}
+
+int
+queue_load_source(struct queue *q, int64_t issue, struct queue_source *src,
+    char *err, size_t errsz)
+{
+	sqlite3_stmt *st;
+
+	memset(src, 0, sizeof(*src));
+	st = queue_prepare(q, "SELECT text, message_id, state, received, (SELECT COUNT(*)"
+	    " FROM recipients WHERE issue = issues.id AND attempts > 0) FROM issues WHERE id = ?");
+	sqlite3_bind_int64(st, 1, issue);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		snprintf(err, errsz, "no issue %lld in the queue", (long long)issue);
+		sqlite3_finalize(st);
+		return -1;
+	}
+	src->text = queue_col_text(st, 0);
+	src->message_id = queue_col_text(st, 1);
+	src->state = queue_col_text(st, 2);
+	src->received = sqlite3_column_int64(st, 3);
+	src->tried = sqlite3_column_int(st, 4);
+	sqlite3_finalize(st);
+	st = queue_prepare(q, "SELECT name, data FROM attachments WHERE issue = ? ORDER BY rowid");
+	sqlite3_bind_int64(st, 1, issue);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		src->attachments = xreallocarray(src->attachments, src->n_attachments + 1,
+		    sizeof(*src->attachments));
+		struct queue_attachment *a = &src->attachments[src->n_attachments++];
+		size_t len = (size_t)sqlite3_column_bytes(st, 1);
+		char *data = xmalloc(len + 1);
+		if (len)
+			memcpy(data, sqlite3_column_blob(st, 1), len);
+		a->name = queue_col_text(st, 0);
+		a->data = data;
+		a->len = len;
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+void
+queue_source_free(struct queue_source *src)
+{
+	free(src->text);
+	free(src->message_id);
+	free(src->state);
+	for (size_t i = 0; i < src->n_attachments; i++) {
+		free((char *)src->attachments[i].name);
+		free((char *)src->attachments[i].data);
+	}
+	free(src->attachments);
+	memset(src, 0, sizeof(*src));
+}
+
+int
+queue_reroute(struct queue *q, int64_t issue, const struct queue_recipient_in *r,
+    size_t n, const char *message, size_t len, int64_t now, char *err, size_t errsz)
+{
+	sqlite3_stmt *st = NULL;
+
+	if (queue_exec(q, "BEGIN IMMEDIATE", err, errsz) < 0)
+		return -1;
+	st = queue_prepare(q, "DELETE FROM recipients WHERE issue = ? AND attempts = 0"
+	    " AND state IN ('held','queued')");
+	sqlite3_bind_int64(st, 1, issue);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		goto fail;
+	sqlite3_finalize(st);
+	st = queue_prepare(q, "INSERT INTO recipients (issue, tier, tier_keyword, header,"
+	    " unit, via, name, display, address, state, next_attempt)"
+	    " SELECT ?,?,?,?,?,?,?,?,?,'queued',? WHERE NOT EXISTS (SELECT 1 FROM"
+	    " recipients WHERE issue = ?1 AND address = ?9)");
+	for (size_t i = 0; st && i < n; i++) {
+		sqlite3_reset(st);
+		sqlite3_bind_int64(st, 1, issue);
+		sqlite3_bind_int(st, 2, r[i].tier);
+		queue_bind_text(st, 3, r[i].tier_keyword);
+		queue_bind_text(st, 4, r[i].header);
+		queue_bind_text(st, 5, r[i].unit);
+		queue_bind_text(st, 6, r[i].via);
+		queue_bind_text(st, 7, r[i].name);
+		queue_bind_text(st, 8, r[i].display);
+		queue_bind_text(st, 9, r[i].address);
+		sqlite3_bind_int64(st, 10, now);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			goto fail;
+	}
+	sqlite3_finalize(st);
+	st = queue_prepare(q, "UPDATE issues SET message = ?, state = 'active',"
+	    " hold_reason = NULL WHERE id = ?");
+	if (st == NULL)
+		goto fail;
+	sqlite3_bind_blob(st, 1, message, (int)len, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, issue);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		goto fail;
+	sqlite3_finalize(st);
+	/* recipients held by hand before (none when never tried) come back too */
+	st = queue_prepare(q, "UPDATE recipients SET state = 'queued', next_attempt = ?"
+	    " WHERE issue = ? AND state = 'held'");
+	sqlite3_bind_int64(st, 1, now);
+	sqlite3_bind_int64(st, 2, issue);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		goto fail;
+	sqlite3_finalize(st);
+	if (queue_exec(q, "COMMIT", err, errsz) < 0) {
+		queue_rollback(q);
+		return -1;
+	}
+	return (int)n;
+fail:
+	queue_fail(q, err, errsz, "reroute");
+	sqlite3_finalize(st);
+	queue_rollback(q);
+	return -1;
+}
