@@ -1,0 +1,27 @@
+# bash completion for distctl
+_distctl() {
+	local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
+	local commands="status show preview log retry hold release cancel resend reload check"
+	case $prev in
+	-c|--config|preview) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	--state) COMPREPLY=($(compgen -W "queued sending deferred delivered failed held cancelled" -- "$cur")); return ;;
+	--tier) COMPREPLY=($(compgen -W "报 送 发" -- "$cur")); return ;;
+	esac
+	local i cmd=
+	for ((i = 1; i < COMP_CWORD; i++)); do
+		case ${COMP_WORDS[i]} in -c|--config) ((i++)) ;; -*) ;; *) cmd=${COMP_WORDS[i]}; break ;; esac
+	done
+	if [ -z "$cmd" ]; then
+		COMPREPLY=($(compgen -W "$commands -c --json --help" -- "$cur"))
+		return
+	fi
+	case $cmd in
+	show) COMPREPLY=($(compgen -W "--state --json" -- "$cur")) ;;
+	log) COMPREPLY=($(compgen -W "-n -f --issue --json" -- "$cur")) ;;
+	retry) COMPREPLY=($(compgen -W "all" -- "$cur")) ;;
+	cancel) COMPREPLY=($(compgen -W "--yes" -- "$cur")) ;;
+	resend) COMPREPLY=($(compgen -W "--tier --to" -- "$cur")) ;;
+	*) COMPREPLY=($(compgen -W "--json --help" -- "$cur")) ;;
+	esac
+}
+complete -F _distctl distctl

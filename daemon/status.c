@@ -1,0 +1,532 @@
+#include "status.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "json.h"
+#include "text.h"
+
+#define BOLD(st) ((st)->color ? "\033[1m" : "")
+#define RED(st) ((st)->color ? "\033[31m" : "")
+#define OFF(st) ((st)->color ? "\033[0m" : "")
+
+static const char *
+col(sqlite3_stmt *st, int i)
+{
+	const unsigned char *s = sqlite3_column_text(st, i);
+	return s ? (const char *)s : NULL;
+}
+
+static long long
+col_ll(sqlite3_stmt *st, int i)
+{
+	return sqlite3_column_type(st, i) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, i);
+}
+
+static void
+timestamp(char *buf, size_t n, int64_t t, const char *fmt)
+{
+	struct tm tm;
+	time_t tt = (time_t)t;
+
+	if (t <= 0) {
+		snprintf(buf, n, "-");
+		return;
+	}
+	localtime_r(&tt, &tm);
+	strftime(buf, n, fmt, &tm);
+}
+
+static void
+iso(char *buf, size_t n, int64_t t)
+{
+	timestamp(buf, n, t, "%Y-%m-%dT%H:%M:%S%z");
+}
+
+static void
+json_time(struct sbuf *b, int64_t t)
+{
+	char s[40];
+
+	if (t <= 0) {
+		sbuf_puts(b, "null");
+		return;
+	}
+	iso(s, sizeof(s), t);
+	json_str(b, s);
+}
+
+void
+status_pad(struct sbuf *out, const char *s, int width)
+{
+	int w = 0;
+	size_t n = strlen(s), i = 0;
+
+	if (text_width(s) <= width) {
+		sbuf_puts(out, s);
+		for (int k = text_width(s); k < width; k++)
+			sbuf_putc(out, ' ');
+		return;
+	}
+	/* cut at a character boundary, leaving room for "…" */
+	while (i < n) {
+		size_t at = i;
+		text_next(s, n, &i);
+		char one[8];
+		memcpy(one, s + at, i - at);
+		one[i - at] = '\0';
+		int cw = text_width(one);
+		if (w + cw > width - 1) {
+			i = at;
+			break;
+		}
+		w += cw;
+	}
+	sbuf_append(out, s, i);
+	sbuf_puts(out, "…");
+	for (w++; w < width; w++)
+		sbuf_putc(out, ' ');
+}
+
+static sqlite3_stmt *
+prep(sqlite3 *db, const char *sql, char *err, size_t errsz)
+{
+	sqlite3_stmt *st = NULL;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+		snprintf(err, errsz, "reading the queue: %s", sqlite3_errmsg(db));
+		return NULL;
+	}
+	return st;
+}
+
+/* ---- status --------------------------------------------------------------- */
+
+struct tier_count {
+	char tier[32];
+	long total, delivered, deferred, failed;
+};
+
+static size_t
+issue_tiers(sqlite3 *db, int64_t issue, struct tier_count *tc, size_t max)
+{
+	sqlite3_stmt *st = NULL;
+	size_t n = 0;
+
+	sqlite3_prepare_v2(db, "SELECT tier_keyword, COUNT(*),"
+	    " SUM(state = 'delivered'), SUM(state = 'deferred'), SUM(state = 'failed')"
+	    " FROM recipients WHERE issue = ? GROUP BY tier, tier_keyword ORDER BY tier", -1,
+	    &st, NULL);
+	sqlite3_bind_int64(st, 1, issue);
+	while (st && sqlite3_step(st) == SQLITE_ROW && n < max) {
+		snprintf(tc[n].tier, sizeof(tc[n].tier), "%s", col(st, 0));
+		tc[n].total = sqlite3_column_int64(st, 1);
+		tc[n].delivered = sqlite3_column_int64(st, 2);
+		tc[n].deferred = sqlite3_column_int64(st, 3);
+		tc[n].failed = sqlite3_column_int64(st, 4);
+		n++;
+	}
+	sqlite3_finalize(st);
+	return n;
+}
+
+int
+status_report(struct sbuf *out, struct queue *q, const struct conf *c,
+    const struct status_daemon *d, const struct status_style *style, bool json,
+    bool *attention, char *err, size_t errsz)
+{
+	sqlite3 *db = queue_db(q);
+	long counts[QUEUE_STATES];
+	sqlite3_stmt *st;
+	char t1[40], t2[40];
+	int first = 1;
+
+	*attention = false;
+	if (queue_counts(q, counts) < 0) {
+		snprintf(err, errsz, "reading the queue: %s", sqlite3_errmsg(db));
+		return -1;
+	}
+	if (json) {
+		sbuf_putc(out, '{');
+		json_key(out, "daemon", &first);
+		int df = 1;
+		sbuf_putc(out, '{');
+		json_key(out, "running", &df); sbuf_puts(out, d->running ? "true" : "false");
+		json_key(out, "pid", &df); json_num_or_null(out, d->running ? d->pid : -1);
+		json_key(out, "since", &df); json_time(out, d->running ? d->since : 0);
+		sbuf_putc(out, '}');
+		json_key(out, "config", &first); json_str(out, c->path);
+		json_key(out, "relay", &first); json_str(out, c->smtp.url);
+		json_key(out, "counts", &first);
+		sbuf_putc(out, '{');
+		int cf = 1;
+		for (int i = 0; i < QUEUE_STATES; i++) {
+			json_key(out, queue_state_names[i], &cf);
+			sbuf_printf(out, "%ld", counts[i]);
+		}
+		sbuf_putc(out, '}');
+	} else {
+		if (d->running) {
+			timestamp(t1, sizeof(t1), d->since, "%Y-%m-%d %H:%M");
+			sbuf_printf(out, "%sdistd:%s   running (pid %ld, since %s)\n", BOLD(style),
+			    OFF(style), d->pid, t1);
+		} else {
+			sbuf_printf(out, "%sdistd:%s   %snot running%s (changes take effect when "
+			    "it starts)\n", BOLD(style), OFF(style), RED(style), OFF(style));
+		}
+		sbuf_printf(out, "config:  %s\nrelay:   %s\n", c->path, c->smtp.url);
+		sbuf_printf(out, "queue:   queued %ld  sending %ld  deferred %ld  delivered %ld"
+		    "  failed %ld  held %ld\n", counts[0], counts[1], counts[2], counts[3],
+		    counts[4], counts[5]);
+	}
+
+	/* the oldest deferred recipient and what the server last said */
+	st = prep(db, "SELECT r.address, r.issue, r.attempts, r.next_attempt, r.last_reply,"
+	    " i.received FROM recipients r JOIN issues i ON i.id = r.issue"
+	    " WHERE r.state = 'deferred' ORDER BY i.received, r.id LIMIT 1", err, errsz);
+	if (st == NULL)
+		return -1;
+	if (json)
+		json_key(out, "oldest_deferred", &first);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		if (json) {
+			int of = 1;
+			sbuf_putc(out, '{');
+			json_key(out, "address", &of); json_str(out, col(st, 0));
+			json_key(out, "issue", &of); sbuf_printf(out, "%lld", col_ll(st, 1));
+			json_key(out, "attempts", &of); sbuf_printf(out, "%lld", col_ll(st, 2));
+			json_key(out, "next_attempt", &of); json_time(out, col_ll(st, 3));
+			json_key(out, "last_reply", &of); json_str(out, col(st, 4));
+			json_key(out, "received", &of); json_time(out, col_ll(st, 5));
+			sbuf_putc(out, '}');
+		} else {
+			timestamp(t1, sizeof(t1), col_ll(st, 3), "%m-%d %H:%M");
+			sbuf_printf(out, "oldest deferred: %s (issue %lld, %lld attempt%s, next %s)"
+			    "\n  last reply: %s\n", col(st, 0), col_ll(st, 1), col_ll(st, 2),
+			    col_ll(st, 2) == 1 ? "" : "s", t1, col(st, 4) ? col(st, 4) : "-");
+		}
+	} else if (json) {
+		sbuf_puts(out, "null");
+	}
+	sqlite3_finalize(st);
+
+	/* alerts: authentication or TLS failures, and held issues */
+	st = prep(db, "SELECT kind, text, since FROM alerts ORDER BY since", err, errsz);
+	if (st == NULL)
+		return -1;
+	if (json) {
+		json_key(out, "alerts", &first);
+		sbuf_putc(out, '[');
+	}
+	int na = 0;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		*attention = true;
+		if (json) {
+			int af = 1;
+			if (na)
+				sbuf_putc(out, ',');
+			sbuf_putc(out, '{');
+			json_key(out, "kind", &af); json_str(out, col(st, 0));
+			json_key(out, "text", &af); json_str(out, col(st, 1));
+			json_key(out, "since", &af); json_time(out, col_ll(st, 2));
+			sbuf_putc(out, '}');
+		} else {
+			timestamp(t1, sizeof(t1), col_ll(st, 2), "%m-%d %H:%M");
+			sbuf_printf(out, "%s! %s alert since %s:%s %s\n", RED(style), col(st, 0), t1,
+			    OFF(style), col(st, 1));
+		}
+		na++;
+	}
+	sqlite3_finalize(st);
+	st = prep(db, "SELECT id, title, hold_reason FROM issues WHERE state = 'held' ORDER BY id",
+	    err, errsz);
+	if (st == NULL)
+		return -1;
+	int nh = 0;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		*attention = true;
+		if (json) {
+			int af = 1;
+			if (na + nh)
+				sbuf_putc(out, ',');
+			sbuf_putc(out, '{');
+			json_key(out, "kind", &af); json_str(out, "held");
+			json_key(out, "issue", &af); sbuf_printf(out, "%lld", col_ll(st, 0));
+			json_key(out, "text", &af); json_str(out, col(st, 2));
+			sbuf_putc(out, '}');
+		} else {
+			sbuf_printf(out, "%s! issue %lld held:%s %s\n", RED(style), col_ll(st, 0),
+			    OFF(style), col(st, 2) ? col(st, 2) : "by distctl hold");
+		}
+		nh++;
+	}
+	sqlite3_finalize(st);
+	if (json)
+		sbuf_putc(out, ']');
+
+	/* failed recipients of the last day need a look too */
+	st = prep(db, "SELECT COUNT(*) FROM recipients r JOIN issues i ON i.id = r.issue"
+	    " WHERE r.state = 'failed' AND i.state != 'cancelled' AND i.received >= ?", err, errsz);
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, style->now - 86400);
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) > 0)
+		*attention = true;
+	sqlite3_finalize(st);
+
+	/* recent issues with per-tier progress */
+	st = prep(db, "SELECT id, title, issue_no, state, received, kind FROM issues"
+	    " WHERE duplicate_of IS NULL ORDER BY id DESC LIMIT 10", err, errsz);
+	if (st == NULL)
+		return -1;
+	if (json) {
+		json_key(out, "issues", &first);
+		sbuf_putc(out, '[');
+	} else {
+		sbuf_printf(out, "\n%s  ID  %-26s %-8s %-11s  DELIVERED/TOTAL BY TIER%s\n",
+		    BOLD(style), "TITLE", "ISSUE", "RECEIVED", OFF(style));
+	}
+	int ni = 0;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		struct tier_count tc[16];
+		size_t nt = issue_tiers(db, sqlite3_column_int64(st, 0), tc, 16);
+		const char *title = col(st, 1) ? col(st, 1) : "(untitled)";
+		if (json) {
+			int f2 = 1;
+			if (ni)
+				sbuf_putc(out, ',');
+			sbuf_putc(out, '{');
+			json_key(out, "id", &f2); sbuf_printf(out, "%lld", col_ll(st, 0));
+			json_key(out, "title", &f2); json_str(out, col(st, 1));
+			json_key(out, "issue_no", &f2); json_num_or_null(out, col_ll(st, 2));
+			json_key(out, "state", &f2); json_str(out, col(st, 3));
+			json_key(out, "kind", &f2); json_str(out, col(st, 5));
+			json_key(out, "received", &f2); json_time(out, col_ll(st, 4));
+			json_key(out, "tiers", &f2);
+			sbuf_putc(out, '[');
+			for (size_t k = 0; k < nt; k++) {
+				int tf = 1;
+				if (k)
+					sbuf_putc(out, ',');
+				sbuf_putc(out, '{');
+				json_key(out, "tier", &tf); json_str(out, tc[k].tier);
+				json_key(out, "total", &tf); sbuf_printf(out, "%ld", tc[k].total);
+				json_key(out, "delivered", &tf); sbuf_printf(out, "%ld", tc[k].delivered);
+				json_key(out, "deferred", &tf); sbuf_printf(out, "%ld", tc[k].deferred);
+				json_key(out, "failed", &tf); sbuf_printf(out, "%ld", tc[k].failed);
+				sbuf_putc(out, '}');
+			}
+			sbuf_puts(out, "]}");
+		} else {
+			char no[24];
+			if (col_ll(st, 2) >= 0)
+				snprintf(no, sizeof(no), "第%lld期", col_ll(st, 2));
+			else
+				snprintf(no, sizeof(no), "%s", strcmp(col(st, 5), "report") == 0 ?
+				    "report" : "-");
+			timestamp(t2, sizeof(t2), col_ll(st, 4), "%m-%d %H:%M");
+			sbuf_printf(out, "%4lld  ", col_ll(st, 0));
+			status_pad(out, title, 26);
+			sbuf_putc(out, ' ');
+			status_pad(out, no, 8);
+			sbuf_printf(out, " %-11s ", t2);
+			if (strcmp(col(st, 3), "active") != 0 && strcmp(col(st, 3), "done") != 0)
+				sbuf_printf(out, " %s%s%s", RED(style), col(st, 3), OFF(style));
+			for (size_t k = 0; k < nt; k++) {
+				sbuf_printf(out, " %s %ld/%ld", tc[k].tier, tc[k].delivered, tc[k].total);
+				if (tc[k].failed)
+					sbuf_printf(out, " %s✗%ld%s", RED(style), tc[k].failed, OFF(style));
+				if (tc[k].deferred)
+					sbuf_printf(out, " ~%ld", tc[k].deferred);
+			}
+			sbuf_putc(out, '\n');
+		}
+		ni++;
+	}
+	sqlite3_finalize(st);
+	if (json)
+		sbuf_puts(out, "]}\n");
+	else if (ni == 0)
+		sbuf_puts(out, "   (no issues yet)\n");
+	else
+		sbuf_puts(out, "\n✗ failed  ~ deferred; details: distctl show ID\n");
+	return 0;
+}
+
+/* ---- show ------------------------------------------------------------------- */
+
+int
+status_show(struct sbuf *out, struct queue *q, int64_t issue, const char *state,
+    const struct status_style *style, bool json, char *err, size_t errsz)
+{
+	sqlite3 *db = queue_db(q);
+	sqlite3_stmt *st;
+	char t1[40];
+	int first = 1;
+
+	st = prep(db, "SELECT id, title, issue_no, total_issue_no, issuer, date, urgency,"
+	    " subject, message_id, state, hold_reason, source, received, finished, kind,"
+	    " duplicate_of FROM issues WHERE id = ?", err, errsz);
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, issue);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		snprintf(err, errsz, "no issue %lld in the queue", (long long)issue);
+		sqlite3_finalize(st);
+		return -1;
+	}
+	if (json) {
+		sbuf_putc(out, '{');
+		json_key(out, "id", &first); sbuf_printf(out, "%lld", col_ll(st, 0));
+		json_key(out, "title", &first); json_str(out, col(st, 1));
+		json_key(out, "issue_no", &first); json_num_or_null(out, col_ll(st, 2));
+		json_key(out, "total_issue_no", &first); json_num_or_null(out, col_ll(st, 3));
+		json_key(out, "issuer", &first); json_str(out, col(st, 4));
+		json_key(out, "date", &first); json_str(out, col(st, 5));
+		json_key(out, "urgency", &first); json_str(out, col(st, 6));
+		json_key(out, "subject", &first); json_str(out, col(st, 7));
+		json_key(out, "message_id", &first); json_str(out, col(st, 8));
+		json_key(out, "state", &first); json_str(out, col(st, 9));
+		json_key(out, "hold_reason", &first); json_str(out, col(st, 10));
+		json_key(out, "source", &first); json_str(out, col(st, 11));
+		json_key(out, "received", &first); json_time(out, col_ll(st, 12));
+		json_key(out, "finished", &first); json_time(out, col_ll(st, 13));
+		json_key(out, "kind", &first); json_str(out, col(st, 14));
+		json_key(out, "duplicate_of", &first); json_num_or_null(out, col_ll(st, 15));
+	} else {
+		sbuf_printf(out, "%sissue %lld:%s %s (%s)\n", BOLD(style), col_ll(st, 0),
+		    OFF(style), col(st, 7), col(st, 9));
+		timestamp(t1, sizeof(t1), col_ll(st, 12), "%Y-%m-%d %H:%M:%S");
+		sbuf_printf(out, "  source:     %s, received %s\n", col(st, 11), t1);
+		sbuf_printf(out, "  title:      %s", col(st, 1) ? col(st, 1) : "-");
+		if (col_ll(st, 2) >= 0)
+			sbuf_printf(out, " 第%lld期", col_ll(st, 2));
+		if (col_ll(st, 3) >= 0)
+			sbuf_printf(out, " (总第%lld期)", col_ll(st, 3));
+		sbuf_printf(out, "\n  issuer:     %s, dated %s%s%s\n", col(st, 4) ? col(st, 4) : "-",
+		    col(st, 5) ? col(st, 5) : "-", col(st, 6) ? ", " : "",
+		    col(st, 6) ? col(st, 6) : "");
+		sbuf_printf(out, "  message-id: <%s>\n", col(st, 8));
+		if (col(st, 10))
+			sbuf_printf(out, "  %sheld:%s       %s\n", RED(style), OFF(style), col(st, 10));
+		if (col_ll(st, 15) > 0)
+			sbuf_printf(out, "  duplicate of issue %lld: not sent again\n", col_ll(st, 15));
+	}
+	sqlite3_finalize(st);
+
+	st = prep(db, "SELECT tier_keyword, unit, name, address, state, attempts, next_attempt,"
+	    " last_code, last_reply, via FROM recipients WHERE issue = ?1"
+	    " AND (?2 IS NULL OR state = ?2) ORDER BY tier, id", err, errsz);
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, issue);
+	if (state)
+		sqlite3_bind_text(st, 2, state, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(st, 2);
+	if (json) {
+		json_key(out, "recipients", &first);
+		sbuf_putc(out, '[');
+	} else {
+		sbuf_printf(out, "\n%sTIER  %-14s %-30s %-10s TRIES  LAST REPLY%s\n", BOLD(style),
+		    "NAME", "ADDRESS", "STATE", OFF(style));
+	}
+	int n = 0;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		bool waiting = strcmp(col(st, 4), "deferred") == 0 || strcmp(col(st, 4), "queued") == 0;
+		if (json) {
+			int rf = 1;
+			if (n)
+				sbuf_putc(out, ',');
+			sbuf_putc(out, '{');
+			json_key(out, "tier", &rf); json_str(out, col(st, 0));
+			json_key(out, "unit", &rf); json_str(out, col(st, 1));
+			json_key(out, "name", &rf); json_str(out, col(st, 2));
+			json_key(out, "address", &rf); json_str(out, col(st, 3));
+			json_key(out, "state", &rf); json_str(out, col(st, 4));
+			json_key(out, "attempts", &rf); sbuf_printf(out, "%lld", col_ll(st, 5));
+			json_key(out, "next_attempt", &rf); json_time(out, waiting ? col_ll(st, 6) : 0);
+			json_key(out, "last_code", &rf); json_num_or_null(out, col_ll(st, 7));
+			json_key(out, "last_reply", &rf); json_str(out, col(st, 8));
+			json_key(out, "via", &rf); json_str(out, col(st, 9));
+			sbuf_putc(out, '}');
+		} else {
+			sbuf_printf(out, "%s  ", col(st, 0));
+			status_pad(out, col(st, 2), 14);
+			sbuf_putc(out, ' ');
+			status_pad(out, col(st, 3), 30);
+			sbuf_printf(out, " %-10s %5lld  %s", col(st, 4), col_ll(st, 5),
+			    col(st, 8) ? col(st, 8) : "-");
+			if (waiting && col_ll(st, 5) > 0) {
+				timestamp(t1, sizeof(t1), col_ll(st, 6), "%H:%M:%S");
+				sbuf_printf(out, " (next %s)", t1);
+			}
+			sbuf_putc(out, '\n');
+		}
+		n++;
+	}
+	sqlite3_finalize(st);
+	if (json)
+		sbuf_puts(out, "]}\n");
+	return 0;
+}
+
+/* ---- log -------------------------------------------------------------------- */
+
+int
+status_log(struct sbuf *out, struct queue *q, int64_t *after, long n, int64_t issue,
+    bool json, char *err, size_t errsz)
+{
+	sqlite3 *db = queue_db(q);
+	sqlite3_stmt *st;
+	char t1[40];
+
+	/* the last n (or everything after *after), printed oldest first */
+	st = prep(db, "SELECT * FROM (SELECT a.id, a.time, a.issue, r.tier_keyword, r.address,"
+	    " a.status, a.class, a.code, a.reply, a.attempt, a.relay, a.duration,"
+	    " a.possible_duplicate FROM attempts a JOIN recipients r ON r.id = a.recipient"
+	    " WHERE a.id > ?1 AND (?2 = 0 OR a.issue = ?2) ORDER BY a.id DESC LIMIT ?3)"
+	    " ORDER BY id", err, errsz);
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, *after);
+	sqlite3_bind_int64(st, 2, issue);
+	sqlite3_bind_int64(st, 3, n);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		*after = sqlite3_column_int64(st, 0);
+		if (json) {
+			int f = 1;
+			sbuf_putc(out, '{');
+			json_key(out, "id", &f); sbuf_printf(out, "%lld", col_ll(st, 0));
+			json_key(out, "time", &f); json_time(out, col_ll(st, 1));
+			json_key(out, "issue", &f); sbuf_printf(out, "%lld", col_ll(st, 2));
+			json_key(out, "tier", &f); json_str(out, col(st, 3));
+			json_key(out, "address", &f); json_str(out, col(st, 4));
+			json_key(out, "status", &f); json_str(out, col(st, 5));
+			json_key(out, "class", &f); json_str(out, col(st, 6));
+			json_key(out, "code", &f); json_num_or_null(out, col_ll(st, 7));
+			json_key(out, "reply", &f); json_str(out, col(st, 8));
+			json_key(out, "attempt", &f); sbuf_printf(out, "%lld", col_ll(st, 9));
+			json_key(out, "relay", &f); json_str(out, col(st, 10));
+			json_key(out, "possible_duplicate", &f);
+			sbuf_puts(out, col_ll(st, 12) > 0 ? "true" : "false");
+			sbuf_puts(out, "}\n");
+		} else {
+			iso(t1, sizeof(t1), col_ll(st, 1));
+			sbuf_printf(out, "%s issue=%lld tier=%s to=<%s> status=%s", t1, col_ll(st, 2),
+			    col(st, 3), col(st, 4), col(st, 5));
+			if (col(st, 6) && strcmp(col(st, 6), "ok") != 0)
+				sbuf_printf(out, " class=%s", col(st, 6));
+			if (col_ll(st, 7) > 0)
+				sbuf_printf(out, " code=%lld", col_ll(st, 7));
+			sbuf_printf(out, " attempt=%lld%s reply=\"%s\"\n", col_ll(st, 9),
+			    col_ll(st, 12) > 0 ? " note=possible-duplicate" : "",
+			    col(st, 8) ? col(st, 8) : "");
+		}
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
