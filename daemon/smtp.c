@@ -69,6 +69,9 @@ command(struct smtp_transcript *t, const char *s, size_t n)
 		t->n_rcpt++;
 	} else if (starts(s, n, "DATA"))
 		t->phase = P_DATA;
+	else if (t->phase == P_AUTH && !starts(s, n, "QUIT") && !starts(s, n, "RSET") &&
+	    !starts(s, n, "NOOP") && !starts(s, n, "HELP") && !starts(s, n, "VRFY"))
+		;	/* AUTH LOGIN's answers to 334 challenges: still AUTH */
 	else
 		t->phase = P_OTHER;
 }
