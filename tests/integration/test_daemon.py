@@ -197,3 +197,28 @@ def test_unit_files_verify():
     problems = [l for l in (r.stdout + r.stderr).splitlines()
                 if l.strip() and "/usr/local/sbin/distd" not in l and "is not executable" not in l]
     assert not problems, r.stdout + r.stderr
+
+
+def test_make_install_and_uninstall(tmp_path):
+    dest = tmp_path / "root"
+    conf = dest / "etc" / "distd" / "distd.conf"
+    conf.parent.mkdir(parents=True)
+    conf.write_text("# the admin's own\n")
+    env = dict(os.environ, MAKEFLAGS="")
+    r = subprocess.run(["make", "-C", str(ROOT), "install", f"DESTDIR={dest}", "PREFIX=/usr"],
+                       capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stderr
+    for f in ("usr/sbin/distd", "usr/bin/distctl", "usr/lib/systemd/system/distd.service",
+              "usr/lib/sysusers.d/distd.conf", "usr/lib/tmpfiles.d/distd.conf",
+              "usr/share/man/man8/distd.8", "usr/share/man/man1/distctl.1",
+              "usr/share/man/man5/distd.conf.5",
+              "usr/share/bash-completion/completions/distctl"):
+        assert (dest / f).exists(), f
+    assert conf.read_text() == "# the admin's own\n"   # never overwritten
+    unit = (dest / "usr/lib/systemd/system/distd.service").read_text()
+    assert "ExecStart=/usr/sbin/distd -f" in unit
+    r = subprocess.run(["make", "-C", str(ROOT), "uninstall", f"DESTDIR={dest}", "PREFIX=/usr"],
+                       capture_output=True, text=True, timeout=60, env=env)
+    assert r.returncode == 0, r.stderr
+    left = sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file())
+    assert left == ["etc/distd/distd.conf"]
