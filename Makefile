@@ -126,6 +126,7 @@ $(BUILD)/bench/%: $(BUILD)/tests/bench/%.o $(LIB)
 
 bench: deps all $(BUILD)/bench/bench_parse
 	$(BUILD)/bench/bench_parse $(SEEDS)/000_320506797a6b7d3b.txt
+	DISTD_BUILD=$(abspath $(BUILD)) $(PYTHON) tests/bench/bench_delivery.py
 
 # ---- fuzzing (clang's libFuzzer) -------------------------------------------
 FUZZ_BUILD   = build-fuzz
