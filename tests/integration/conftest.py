@@ -115,7 +115,7 @@ class Distd:
         url = self.server.url if self.server else "smtps://127.0.0.1:9"
         ca = f'ca_file = "{self.server.cafile}";' if self.server else ""
         text = (self.paths()
-                + f'smtp = {{ url = "{url}"; {ca} timeout = 5; {smtp_extra} }};\n'
+                + f'smtp = {{ url = "{url}"; {ca} {"" if "timeout" in smtp_extra else "timeout = 5;"} {smtp_extra} }};\n'
                 + 'sender = { from = "办公室 <bulletin@example.test>"; '
                   'admin = "postmaster@example.test"; };\n'
                 + retry + "\n"
@@ -218,3 +218,24 @@ def distd(binaries, tmp_path):
         if was_running and rc != 0:
             problems.append(f"{d.root}: distd exited {rc} on SIGTERM:\n{text[-2000:]}")
     assert not problems, "\n".join(problems)
+
+
+@pytest.fixture
+def fault_server(certificate):
+    """Factory: fault_server(mode="implicit"|"starttls", cert=(crt, key), port=0)."""
+    from faultserver import FaultServer
+    started = []
+
+    def start(mode="implicit", cert=None, port=0):
+        s = FaultServer(*(cert or certificate), mode=mode, port=port)
+        started.append(s)
+        return s
+
+    yield start
+    for s in started:
+        s.stop()
+
+
+def free_port_for_tests():
+    from smtpserver import free_port
+    return free_port()
