@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -450,6 +451,9 @@ outbox_ingest(const struct conf *c, struct queue *q, const char *name, int64_t n
 		result = OUTBOX_RETRY;
 		goto out;
 	}
+	/* Crash tests kill the daemon exactly here, between commit and archive. */
+	if (getenv("DISTD_TEST_KILL_AFTER_ENQUEUE") != NULL)
+		raise(SIGKILL);
 	if (archive(c, name, now, &final) < 0) {
 		/* queued; the next scan sees the same content and records a duplicate */
 		log_warn("issue %lld queued but %s could not be archived", (long long)*id, path);

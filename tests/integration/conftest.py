@@ -126,6 +126,9 @@ class Distd:
         return self.conf
 
     def start(self, *extra_args):
+        # a socket left by a killed daemon must not pass for the new one's
+        if self.socket.exists():
+            self.socket.unlink()
         self.stderr = open(self.stderr_path, "ab")
         self.proc = subprocess.Popen([self.binaries["distd"], "-c", str(self.conf), "-f",
                                       *extra_args], stdout=self.stderr, stderr=self.stderr)
