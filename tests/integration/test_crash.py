@@ -77,7 +77,7 @@ def test_full_disk_leaves_the_file_and_retries(smtp_server, distd, tmp_path):
         pytest.skip("mounting a tmpfs needs root")
     state = tmp_path / "small"
     state.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(state)],
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(state)],
                        capture_output=True, text=True)
     if r.returncode != 0:
         pytest.skip(f"mounting a tmpfs is not allowed here: {r.stderr.strip()}")
@@ -88,7 +88,7 @@ def test_full_disk_leaves_the_file_and_retries(smtp_server, distd, tmp_path):
         d.db = state / "q.db"
         d.start()
         filler = state / "filler"
-        subprocess.run(["dd", "if=/dev/zero", f"of={filler}", "bs=64k", "count=100"],
+        subprocess.run(["dd", "if=/dev/zero", f"of={filler}", "bs=64k", "count=1000"],
                        capture_output=True)
         big = issue_text(["单位0"]).replace("正文第一段，说明情况。", "正文。" * 60000)
         d.drop("issue.txt", big)
