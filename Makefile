@@ -51,7 +51,7 @@ UNIT_BIN    = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 .SECONDARY:
 
-.PHONY: all deps check unit integration demo fuzz bench install uninstall clean
+.PHONY: all deps check check-valgrind unit integration demo fuzz bench install uninstall clean
 
 all: $(PROGRAMS:%=$(BUILD)/%)
 
@@ -85,6 +85,15 @@ integration: all
 check: deps
 	$(MAKE) unit
 	$(MAKE) integration
+
+# The daemon under valgrind memcheck in the main scenarios: any error or a
+# definitely lost byte makes distd exit 99, which fails the test.
+VALGRIND = valgrind --quiet --error-exitcode=99 --leak-check=full \
+	--errors-for-leak-kinds=definite --show-leak-kinds=definite --track-fds=no
+check-valgrind: deps all
+	DISTD_BUILD=$(abspath $(BUILD)) DISTD_WRAPPER="$(VALGRIND)" $(PYTHON) -m pytest -q \
+		tests/integration/test_delivery.py tests/integration/test_daemon.py \
+		-k "seeds or refused_and_deferred or folder or rejects or sighup or sigterm or wrong_password"
 
 demo: deps
 	$(MAKE) all
@@ -148,6 +157,7 @@ fuzz: deps $(FUZZ_BIN)
 	@for f in $(FUZZ_BIN); do \
 		t=$$(basename $$f); mkdir -p tests/fuzz/corpus/$$t; \
 		echo "== $$t for $(FUZZ_SECONDS) s"; \
+		LSAN_OPTIONS=suppressions=tests/fuzz/lsan.supp \
 		$$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 \
 			-rss_limit_mb=2048 -print_final_stats=1 \
 			tests/fuzz/corpus/$$t $$(ls -d tests/fuzz/seed/$$t 2>/dev/null) || exit 1; \

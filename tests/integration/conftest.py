@@ -130,10 +130,12 @@ class Distd:
         if self.socket.exists():
             self.socket.unlink()
         self.stderr = open(self.stderr_path, "ab")
-        self.proc = subprocess.Popen([self.binaries["distd"], "-c", str(self.conf), "-f",
-                                      *extra_args], stdout=self.stderr, stderr=self.stderr)
+        # make check-valgrind runs the daemon under memcheck
+        wrapper = os.environ.get("DISTD_WRAPPER", "").split()
+        self.proc = subprocess.Popen([*wrapper, self.binaries["distd"], "-c", str(self.conf),
+                                      "-f", *extra_args], stdout=self.stderr, stderr=self.stderr)
         wait_for(lambda: self.socket.exists() or self.proc.poll() is not None,
-                 what="distd control socket")
+                 timeout=60, what="distd control socket")
         assert self.proc.poll() is None, self.stderr_text()
         return self
 

@@ -159,8 +159,9 @@ def test_wrong_password_defers_alerts_never_bounces(smtp_server, distd, tmp_path
               smtp_extra=f'username = "bulletin@example.test"; password_file = "{secret}";')
     d.start()
     d.drop("issue.txt", issue_text([n for n, _ in TEN[:2]]))
-    wait_for(lambda: d.query("SELECT kind FROM alerts WHERE kind = 'auth'"), what="auth alert")
-    wait_for(lambda: len([l for l in d.log_lines() if "class=auth" in l]) >= 4,
+    wait_for(lambda: d.query("SELECT kind FROM alerts WHERE kind = 'auth'"), timeout=60,
+             what="auth alert")
+    wait_for(lambda: len([l for l in d.log_lines() if "class=auth" in l]) >= 4, timeout=60,
              what="two rounds of auth failures")
     assert server.messages == []
     assert "failed" not in d.states().values()
@@ -169,7 +170,7 @@ def test_wrong_password_defers_alerts_never_bounces(smtp_server, distd, tmp_path
     # the admin fixes the password and reloads: delivered, alert cleared
     secret.write_text("right\n")
     d.proc.send_signal(1)  # SIGHUP: reload
-    d.wait_states(("delivered",), count=2)
+    d.wait_states(("delivered",), count=2, timeout=60)
     assert d.query("SELECT COUNT(*) FROM alerts") == [(0,)]
     assert len(server.messages) == 1
 
