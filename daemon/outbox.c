@@ -200,30 +200,45 @@ cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/*
+ * The entries of a folder in name order, without the ones the drop
+ * protocol ignores (dotfiles, .tmp, .part). Caller frees.
+ */
+static int
+list_names(const char *dir, char ***names, size_t *n)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	*names = NULL;
+	*n = 0;
+	if (d == NULL)
+		return -1;
+	while ((e = readdir(d)) != NULL) {
+		if (outbox_ignored_name(e->d_name))
+			continue;
+		*names = xreallocarray(*names, *n + 1, sizeof(**names));
+		(*names)[(*n)++] = xstrdup(e->d_name);
+	}
+	closedir(d);
+	if (*n > 0)
+		qsort(*names, *n, sizeof(**names), cmp_str);
+	return 0;
+}
+
 /* Reads a folder issue: one .txt/.md text plus attachments. */
 static int
 read_folder(const struct conf *c, const char *path, struct issue_files *f,
     char *why, size_t whysz)
 {
-	DIR *d = opendir(path);
-	struct dirent *e;
 	char **names = NULL;
 	size_t n = 0, total = 0;
 	int rc = -1;
 
-	if (d == NULL) {
+	if (list_names(path, &names, &n) < 0) {
 		snprintf(why, whysz, "the folder cannot be read: %s", strerror(errno));
 		return -1;
 	}
-	while ((e = readdir(d)) != NULL) {
-		if (e->d_name[0] == '.')
-			continue;
-		names = xreallocarray(names, n + 1, sizeof(*names));
-		names[n++] = xstrdup(e->d_name);
-	}
-	closedir(d);
-	if (n > 0)
-		qsort(names, n, sizeof(*names), cmp_str);
 	for (size_t i = 0; i < n; i++) {
 		if (is_issue_text(names[i])) {
 			if (f->text_name != NULL) {
@@ -487,25 +502,14 @@ out:
 int
 outbox_scan(const struct conf *c, struct queue *q, int64_t now)
 {
-	DIR *d = opendir(c->outbox);
-	struct dirent *e;
 	char **names = NULL;
 	size_t n = 0;
 	int retry = 0;
 
-	if (d == NULL) {
+	if (list_names(c->outbox, &names, &n) < 0) {
 		log_warn("cannot read the outbox %s", c->outbox);
 		return -1;
 	}
-	while ((e = readdir(d)) != NULL) {
-		if (outbox_ignored_name(e->d_name))
-			continue;
-		names = xreallocarray(names, n + 1, sizeof(*names));
-		names[n++] = xstrdup(e->d_name);
-	}
-	closedir(d);
-	if (n > 0)
-		qsort(names, n, sizeof(*names), cmp_str);
 	for (size_t i = 0; i < n; i++) {
 		struct sbuf msg = SBUF_INIT;
 		int64_t id;

@@ -141,6 +141,20 @@ bind_long(sqlite3_stmt *st, int i, long v)
 		sqlite3_bind_null(st, i);
 }
 
+void
+queue_bind_recipient(sqlite3_stmt *st, int64_t issue, const struct queue_recipient_in *r)
+{
+	sqlite3_bind_int64(st, 1, issue);
+	sqlite3_bind_int(st, 2, r->tier);
+	queue_bind_text(st, 3, r->tier_keyword);
+	queue_bind_text(st, 4, r->header);
+	queue_bind_text(st, 5, r->unit);
+	queue_bind_text(st, 6, r->via);
+	queue_bind_text(st, 7, r->name);
+	queue_bind_text(st, 8, r->display);
+	queue_bind_text(st, 9, r->address);
+}
+
 char *
 queue_col_text(sqlite3_stmt *st, int i)
 {
@@ -353,15 +367,7 @@ queue_enqueue(struct queue *q, const struct queue_issue_in *in,
 		goto sqlfail;
 	for (size_t i = 0; i < n; i++) {
 		sqlite3_reset(st);
-		sqlite3_bind_int64(st, 1, *id);
-		sqlite3_bind_int(st, 2, r[i].tier);
-		queue_bind_text(st, 3, r[i].tier_keyword);
-		queue_bind_text(st, 4, r[i].header);
-		queue_bind_text(st, 5, r[i].unit);
-		queue_bind_text(st, 6, r[i].via);
-		queue_bind_text(st, 7, r[i].name);
-		queue_bind_text(st, 8, r[i].display);
-		queue_bind_text(st, 9, r[i].address);
+		queue_bind_recipient(st, *id, &r[i]);
 		queue_bind_text(st, 10, in->hold_reason ? "held" : "queued");
 		sqlite3_bind_int64(st, 11, in->received);
 		if (sqlite3_step(st) != SQLITE_DONE)

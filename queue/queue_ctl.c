@@ -274,15 +274,7 @@ queue_reroute(struct queue *q, int64_t issue, const struct queue_recipient_in *r
 	    " recipients WHERE issue = ?1 AND address = ?9)");
 	for (size_t i = 0; st && i < n; i++) {
 		sqlite3_reset(st);
-		sqlite3_bind_int64(st, 1, issue);
-		sqlite3_bind_int(st, 2, r[i].tier);
-		queue_bind_text(st, 3, r[i].tier_keyword);
-		queue_bind_text(st, 4, r[i].header);
-		queue_bind_text(st, 5, r[i].unit);
-		queue_bind_text(st, 6, r[i].via);
-		queue_bind_text(st, 7, r[i].name);
-		queue_bind_text(st, 8, r[i].display);
-		queue_bind_text(st, 9, r[i].address);
+		queue_bind_recipient(st, issue, &r[i]);
 		sqlite3_bind_int64(st, 10, now);
 		if (sqlite3_step(st) != SQLITE_DONE)
 			goto fail;

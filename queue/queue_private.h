@@ -5,6 +5,7 @@
 
 #include <sqlite3.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct queue {
 	sqlite3 *db;
@@ -17,5 +18,8 @@ void queue_rollback(struct queue *q);
 sqlite3_stmt *queue_prepare(struct queue *q, const char *sql);
 void queue_bind_text(sqlite3_stmt *st, int i, const char *s);
 char *queue_col_text(sqlite3_stmt *st, int i);
+/* Binds ?1..?9 of a recipients INSERT: issue, tier … address. */
+struct queue_recipient_in;
+void queue_bind_recipient(sqlite3_stmt *st, int64_t issue, const struct queue_recipient_in *r);
 
 #endif
