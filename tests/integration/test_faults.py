@@ -228,3 +228,27 @@ def test_relay_down_longer_than_lifetime(fault_server, distd, certificate):
     body = server.messages[0].data.decode(errors="replace")
     assert "Delivery failure report" in body or "=?" in body
     assert d.query("SELECT COUNT(*) FROM issues WHERE kind = 'report'") == [(1,)]
+
+
+def pin_of(cert):
+    pub = subprocess.run(["openssl", "x509", "-in", cert, "-pubkey", "-noout"],
+                         check=True, capture_output=True).stdout
+    der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "der"], input=pub,
+                         check=True, capture_output=True).stdout
+    digest = subprocess.run(["openssl", "dgst", "-sha256", "-binary"], input=der,
+                            check=True, capture_output=True).stdout
+    import base64
+    return "sha256//" + base64.b64encode(digest).decode()
+
+
+@pytest.mark.parametrize("right", [True, False])
+def test_pinned_public_key(fault_server, distd, certificate, tmp_path, right):
+    server = fault_server()
+    pin = pin_of(certificate[0]) if right else pin_of(
+        make_certificate(str(tmp_path), name="other")[0])
+    d = start(distd, server, smtp_extra=f'pinned_pubkey = "{pin}";')
+    if right:
+        d.wait_states(("delivered",), count=2)
+    else:
+        wait_for(lambda: d.query("SELECT kind FROM alerts") == [("tls",)], what="tls alert")
+        assert server.messages == []
