@@ -409,6 +409,44 @@ queue_recover(struct queue *q, int *count, char *err, size_t errsz)
 
 /* ---- scheduling ------------------------------------------------------- */
 
+/*
+ * Delivery bookkeeping commits without fsync (WAL with synchronous=NORMAL):
+ * a process crash loses nothing, and a power loss can at worst roll back
+ * the last results, so those recipients are sent again — the
+ * at-least-once promise holds. Enqueueing stays synchronous=FULL, because
+ * after it the source file leaves the outbox.
+ */
+static int
+begin_light(struct queue *q, char *err, size_t errsz)
+{
+	if (queue_exec(q, "PRAGMA synchronous=NORMAL", err, errsz) < 0)
+		return -1;
+	if (queue_exec(q, "BEGIN IMMEDIATE", err, errsz) < 0) {
+		queue_exec(q, "PRAGMA synchronous=FULL", err, errsz);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+restore_full(struct queue *q)
+{
+	char ignore[64];
+
+	queue_exec(q, "PRAGMA synchronous=FULL", ignore, sizeof(ignore));
+}
+
+static int
+commit_light(struct queue *q, char *err, size_t errsz)
+{
+	int rc = queue_exec(q, "COMMIT", err, errsz);
+
+	if (rc < 0)
+		queue_rollback(q);
+	restore_full(q);
+	return rc;
+}
+
 static struct queue_batch *
 new_batch(int64_t issue, int64_t received, size_t cap)
 {
@@ -450,7 +488,7 @@ queue_take(struct queue *q, int64_t now, size_t max_batches, size_t max_rcpt,
 	struct queue_batch *cur = NULL;
 
 	*n = 0;
-	if (queue_exec(q, "BEGIN IMMEDIATE", err, errsz) < 0)
+	if (begin_light(q, err, errsz) < 0)
 		return -1;
 	st = queue_prepare(q, "SELECT r.id, r.issue, r.address, r.attempts, r.tier_keyword,"
 	    " r.possible_duplicate, i.received FROM recipients r JOIN issues i ON i.id = r.issue"
@@ -498,17 +536,18 @@ queue_take(struct queue *q, int64_t now, size_t max_batches, size_t max_rcpt,
 	sqlite3_finalize(msg);
 	sqlite3_finalize(mark);
 	st = msg = mark = NULL;
-	if (queue_exec(q, "COMMIT", err, errsz) < 0)
+	if (commit_light(q, err, errsz) < 0)
 		goto fail;
 	return 0;
 
 sqlfail:
 	queue_fail(q, err, errsz, "take");
+	queue_rollback(q);
+	restore_full(q);
 fail:
 	sqlite3_finalize(st);
 	sqlite3_finalize(msg);
 	sqlite3_finalize(mark);
-	queue_rollback(q);
 	for (size_t i = 0; i < *n; i++)
 		queue_batch_free(batches[i]);
 	*n = 0;
@@ -522,7 +561,7 @@ queue_record(struct queue *q, const struct queue_batch *b, struct queue_result *
 {
 	sqlite3_stmt *up = NULL, *at = NULL;
 
-	if (queue_exec(q, "BEGIN IMMEDIATE", err, errsz) < 0)
+	if (begin_light(q, err, errsz) < 0)
 		return -1;
 	up = queue_prepare(q, "UPDATE recipients SET state = ?, attempts = ?, next_attempt = ?,"
 	    " last_code = ?, last_dsn = ?, last_reply = ?, last_class = ?,"
@@ -598,13 +637,14 @@ queue_record(struct queue *q, const struct queue_batch *b, struct queue_result *
 	}
 	sqlite3_finalize(up);
 	sqlite3_finalize(at);
-	return queue_exec(q, "COMMIT", err, errsz) < 0 ? (queue_rollback(q), -1) : 0;
+	return commit_light(q, err, errsz);
 
 sqlfail:
 	queue_fail(q, err, errsz, "record");
 	sqlite3_finalize(up);
 	sqlite3_finalize(at);
 	queue_rollback(q);
+	restore_full(q);
 	return -1;
 }
 
