@@ -144,7 +144,8 @@ def main():
         for n in ns:
             floors[n] = run_floor(sink, cert, n)
             print(f"floor: curl, one transaction to {n} recipients: {floors[n]:.3f} s "
-                  f"(sink ceiling >= {n / floors[n]:.0f} recipient acceptances/s)")
+                  f"(the sink on one lock-step connection: {n / floors[n]:.0f} "
+                  f"recipient acceptances/s)")
         idle = None
         print(f"{'N':>6} {'conns':>5} {'seconds':>8} {'deliv/s':>8} {'tx':>5} {'tls':>4} "
               f"{'cpu s':>6} {'rss MB':>6} {'anon':>5} {'x floor':>7}")
