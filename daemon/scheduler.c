@@ -121,7 +121,7 @@ alerts(struct scheduler *s, const struct queue_result *res, size_t n, int64_t no
 			log_warnx("ALERT %s", text);
 			return;
 		} else if (strcmp(r->class, "auth") == 0 &&
-		    (r->code == 535 || r->code == 0)) {
+		    (r->code == 535 || r->code == 530 || r->code == 0)) {
 			snprintf(text, sizeof(text), "the relay %s refused our credentials "
 			    "(%s); check smtp.username and the password; recipients are "
 			    "deferred, not bounced", smtp_pool_relay(s->pool),

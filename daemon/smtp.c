@@ -231,6 +231,9 @@ smtp_outcome(const struct smtp_transcript *t, int curl_code, const char *curl_er
 			else	/* accepted, then no verdict on the data: dropped */
 				set_result(r, QUEUE_TEMP, 0, err_text,
 				    curl_code == CURLE_OK ? "protocol" : curl_class(curl_code));
+		} else if (t->mail_code == 530) {
+			/* "authentication required": our credentials, not the recipient */
+			set_result(r, QUEUE_TEMP, t->mail_code, t->mail_text, "auth");
 		} else if (t->mail_code >= 500) {
 			set_result(r, QUEUE_PERM, t->mail_code, t->mail_text, "5xx");
 		} else if (t->mail_code >= 400) {

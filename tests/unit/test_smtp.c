@@ -129,6 +129,15 @@ test_transaction_failures(void **state)
 	assert_int_equal(r[0].code, 535);
 	smtp_transcript_reset(&t);
 
+	/* a relay that wants AUTH refuses MAIL with 530: never the recipients' fault */
+	static const char *const mail530[] = { "220 hi", "> EHLO x", "250 ok",
+		"> MAIL FROM:<a@example.test>", "530 5.7.0 Authentication required", NULL };
+	feed(&t, mail530);
+	smtp_outcome(&t, CURLE_SEND_ERROR, "", 1, r);
+	assert_int_equal(r[0].outcome, QUEUE_TEMP);
+	assert_string_equal(r[0].class, "auth");
+	smtp_transcript_reset(&t);
+
 	static const char *const greet[] = { "554 5.3.2 go away", NULL };
 	feed(&t, greet);
 	smtp_outcome(&t, CURLE_WEIRD_SERVER_REPLY, "", 1, r);
