@@ -399,9 +399,12 @@ perform(struct worker *w, struct smtp_job *job, const struct settings *s)
 	struct upload up = { b->message, b->len, 0 };
 	double t0 = now_seconds();
 
-	if (w->curl == NULL)
-		w->curl = curl_easy_init();
 	if (w->generation != s->generation) {
+		/* a new handle: connections opened (and authenticated) under the
+		 * old settings must not be reused under the new ones */
+		if (w->curl)
+			curl_easy_cleanup(w->curl);
+		w->curl = curl_easy_init();
 		setup_handle(w->curl, s);
 		w->generation = s->generation;
 	}
