@@ -175,6 +175,8 @@ scheduler_collect(struct scheduler *s, int64_t now)
 		smtp_outcome(&job->transcript, job->curl_code, job->curl_error, b->n, res);
 		for (size_t i = 0; i < b->n; i++)
 			res[i].id = b->ids[i];
+		/* alerts first: whoever sees the new states sees the alerts that go with them */
+		alerts(s, res, b->n, now);
 		if (queue_record(s->queue, b, res, now, job->duration,
 		    smtp_pool_relay(s->pool), &retry, jitter, err, sizeof(err)) < 0) {
 			/* they stay 'sending' and are retried after a restart */
@@ -189,7 +191,6 @@ scheduler_collect(struct scheduler *s, int64_t now)
 				free(line);
 			}
 		}
-		alerts(s, res, b->n, now);
 		free(res);
 		smtp_job_free(job);
 	}

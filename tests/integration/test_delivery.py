@@ -146,7 +146,7 @@ def test_certificate_mismatch_defers_and_alerts(smtp_server, distd):
     assert server.handler.transactions == 0
     assert set(d.states().values()) <= {"deferred", "sending", "queued"}
     assert "tls" in [k for (k,) in d.query("SELECT kind FROM alerts")]
-    assert any("class=tls" in l for l in d.log_lines())
+    wait_for(lambda: any("class=tls" in l for l in d.log_lines()), what="tls log line")
     assert "ALERT TLS" in d.stderr_text()
 
 
