@@ -223,6 +223,18 @@ style_for(const struct ctl *ctl)
 	return s;
 }
 
+/* Prints a finished report, or the error that stopped it; frees out. Returns 0 or 1. */
+static int
+print_report(int rc, struct sbuf *out, const char *err)
+{
+	if (rc < 0)
+		fprintf(stderr, "distctl: %s\n", err);
+	else
+		fputs(sbuf_str(out), stdout);
+	sbuf_free(out);
+	return rc < 0 ? 1 : 0;
+}
+
 static int
 do_status(struct ctl *ctl, int argc, char **argv)
 {
@@ -248,13 +260,8 @@ do_status(struct ctl *ctl, int argc, char **argv)
 	rc = status_report(&out, q, ctl->conf, &d, &style, ctl->json, &attention, err,
 	    sizeof(err));
 	queue_close(q);
-	if (rc < 0) {
-		fprintf(stderr, "distctl: %s\n", err);
-		sbuf_free(&out);
+	if (print_report(rc, &out, err) != 0)
 		return 1;
-	}
-	fputs(sbuf_str(&out), stdout);
-	sbuf_free(&out);
 	return attention || !d.running ? EXIT_ATTENTION : 0;
 }
 
@@ -276,14 +283,7 @@ do_show(struct ctl *ctl, int argc, char **argv)
 		return 1;
 	rc = status_show(&out, q, id, state, &style, ctl->json, err, sizeof(err));
 	queue_close(q);
-	if (rc < 0) {
-		fprintf(stderr, "distctl: %s\n", err);
-		sbuf_free(&out);
-		return 1;
-	}
-	fputs(sbuf_str(&out), stdout);
-	sbuf_free(&out);
-	return 0;
+	return print_report(rc, &out, err);
 }
 
 static volatile sig_atomic_t interrupted;
