@@ -267,6 +267,7 @@ handle_control(struct daemon *d)
 				snprintf(reply, sizeof(reply), "ok %d %lld\n", (int)getpid(),
 				    (long long)d->since);
 			else if (strcmp(line, "wake") == 0) {
+				d->sched.paused_until = 0;	/* the admin asks for a try now */
 				scan(d);
 				scheduler_run(&d->sched, now_unix());
 				snprintf(reply, sizeof(reply), "ok\n");
@@ -420,7 +421,7 @@ start(struct daemon *d)
 		log_warnx("%s", err);
 		return -1;
 	}
-	d->sched = (struct scheduler){ d->conf, d->queue, d->pool, false };
+	d->sched = (struct scheduler){ d->conf, d->queue, d->pool, false, 0 };
 
 	d->sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	d->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);

@@ -27,13 +27,19 @@ scheduler_run(struct scheduler *s, int64_t now)
 	struct queue_batch **batches;
 	char err[512];
 
-	if (s->draining)
+	if (s->draining || now < s->paused_until)
 		return;
 	size_t busy = smtp_pool_busy(s->pool);
 	size_t connections = (size_t)s->conf->smtp.connections;
 	if (busy >= connections)
 		return;
 	room = connections - busy;
+	if (s->paused_until > 0) {
+		/* probing after an AUTH/TLS failure: one transaction at a time */
+		if (busy > 0)
+			return;
+		room = 1;
+	}
 	batches = xcalloc(room, sizeof(*batches));
 	if (queue_take(s->queue, now, room, (size_t)s->conf->smtp.max_rcpt_per_message,
 	    batches, &n, err, sizeof(err)) < 0)
@@ -103,6 +109,17 @@ scheduler_log_line(int64_t when, int64_t issue, const char *tier, const char *ad
 	return sbuf_steal(&b);
 }
 
+/*
+ * A relay that refuses our credentials or our TLS refuses every batch:
+ * defer everything and send one probe per min_backoff instead of hammering
+ * it (repeated failed logins can lock the account).
+ */
+static void
+pause(struct scheduler *s, int64_t now)
+{
+	s->paused_until = now + s->conf->retry.min_backoff;
+}
+
 static void
 alerts(struct scheduler *s, const struct queue_result *res, size_t n, int64_t now)
 {
@@ -119,6 +136,7 @@ alerts(struct scheduler *s, const struct queue_result *res, size_t n, int64_t no
 			    r->reply ? r->reply : "");
 			queue_alert(s->queue, "tls", text, now);
 			log_warnx("ALERT %s", text);
+			pause(s, now);
 			return;
 		} else if (strcmp(r->class, "auth") == 0 &&
 		    (r->code == 535 || r->code == 530 || r->code == 0)) {
@@ -128,12 +146,14 @@ alerts(struct scheduler *s, const struct queue_result *res, size_t n, int64_t no
 			    r->reply ? r->reply : "");
 			queue_alert(s->queue, "auth", text, now);
 			log_warnx("ALERT %s", text);
+			pause(s, now);
 			return;
 		}
 	}
 	if (ok) {
 		queue_clear_alert(s->queue, "tls");
 		queue_clear_alert(s->queue, "auth");
+		s->paused_until = 0;
 	}
 }
 
@@ -208,5 +228,7 @@ scheduler_next_wakeup(struct scheduler *s, int64_t now)
 		return -1;	/* a completion will wake us */
 	if (queue_next_due(s->queue, &when) != 0)
 		return -1;
+	if (when < s->paused_until)
+		when = s->paused_until;
 	return when <= now ? 0 : when;
 }

@@ -20,6 +20,7 @@ struct scheduler {
 	struct queue *queue;
 	struct smtp_pool *pool;
 	bool draining;			/* shutting down: take nothing new */
+	int64_t paused_until;		/* after an AUTH or TLS failure: one probe per backoff */
 };
 
 /* Takes due batches while there is room in the pool. */

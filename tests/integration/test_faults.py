@@ -252,3 +252,25 @@ def test_pinned_public_key(fault_server, distd, certificate, tmp_path, right):
     else:
         wait_for(lambda: d.query("SELECT kind FROM alerts") == [("tls",)], what="tls alert")
         assert server.messages == []
+
+
+def test_auth_failure_pauses_instead_of_hammering(fault_server, distd, tmp_path):
+    server = fault_server()
+    server.add("AUTH", *["535 5.7.8 bad credentials"] * 100)
+    secret = tmp_path / "pw"
+    secret.write_text("pw\n")
+    secret.chmod(0o600)
+    people = [(f"单位{i}", f"p{i}@example.test") for i in range(40)]
+    d = distd(server, recipients=people,
+              smtp_extra=f'username = "u@example.test"; password_file = "{secret}"; '
+                         'max_rcpt_per_message = 2; connections = 4;',
+              retry="retry = { min_backoff = 2; max_backoff = 2; lifetime = 600; };")
+    d.start()
+    d.drop("issue.txt", issue_text([n for n, _ in people]))
+    wait_for(lambda: d.query("SELECT kind FROM alerts") == [("auth",)], what="auth alert")
+    import time
+    time.sleep(3)
+    # 20 batches are waiting, but only a probe per backoff goes out (plus what was in flight)
+    logins = server.commands.count("AUTH")
+    assert logins <= 4 + 3, logins
+    assert d.query("SELECT COUNT(*) FROM recipients WHERE state = 'failed'") == [(0,)]
