@@ -179,7 +179,10 @@ def test_idle_daemon_does_not_wake_up(smtp_server, distd):
     time.sleep(3)
     tracer.send_signal(signal.SIGINT)
     tracer.wait(10)
-    calls = [l for l in out.read_text().splitlines() if "resumed" in l or "= " in l]
+    lines = out.read_text().splitlines() if out.exists() else []
+    if not lines:
+        pytest.skip("strace could not attach to the daemon here (ptrace not permitted)")
+    calls = [l for l in lines if "resumed" in l or "= " in l]
     # attaching interrupts the blocked calls once; after that nothing returns
     returned = [l for l in calls if "epoll_wait" in l and "= " in l and "ERESTART" not in l
                 and "<unfinished" not in l]
