@@ -229,3 +229,27 @@ def test_status_golden(smtp_server, distd):
     if os.environ.get("DISTD_UPDATE_GOLDEN"):
         GOLDEN.write_text(text, encoding="utf-8")
     assert text == GOLDEN.read_text(encoding="utf-8")
+
+
+def test_log_follows(smtp_server, distd):
+    import subprocess
+    import time
+    server = smtp_server()
+    d = distd(server, recipients=TEN[:2])
+    d.start()
+    d.drop("a.txt", issue_text([TEN[0][0]], no=1))
+    d.wait_states(("delivered",), count=1)
+    follower = subprocess.Popen([d.binaries["distctl"], "-c", str(d.conf), "log", "-f", "-n", "5"],
+                                stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1.0)
+        d.drop("b.txt", issue_text([TEN[1][0]], no=2))
+        d.wait_states(("delivered",), count=2)
+        time.sleep(1.5)
+    finally:
+        follower.terminate()
+        out, _ = follower.communicate(timeout=10)
+    lines = out.splitlines()
+    assert any("u0@example.test" in l for l in lines)   # the history first
+    assert any("u1@example.test" in l and "status=sent" in l for l in lines)   # then new ones
+    assert follower.returncode == 0
