@@ -22,6 +22,7 @@
 #include "control.h"
 #include "decode.h"
 #include "fileio.h"
+#include "issue.h"
 #include "preflight.h"
 #include "preview.h"
 #include "queue.h"
@@ -440,27 +441,13 @@ release_rerouted(struct ctl *ctl, struct queue *q, int64_t id, struct queue_sour
 		goto out;
 	}
 	subject = compose_subject(c->sender.subject, b);
-	struct compose_rcpt *rc2 = xcalloc(r->n_recipients, sizeof(*rc2));
-	struct queue_recipient_in *rin = xcalloc(r->n_recipients, sizeof(*rin));
-	for (size_t i = 0; i < r->n_recipients; i++) {
-		const struct route_recipient *rr = &r->recipients[i];
-		rc2[i] = (struct compose_rcpt){ rr->display, rr->address, c->tiers[rr->tier].header };
-		rin[i] = (struct queue_recipient_in){ (int)rr->tier, rr->tier_keyword,
-		    conf_header_name(c->tiers[rr->tier].header), rr->unit, rr->via, rr->name,
-		    rr->display, rr->address };
-	}
+	struct queue_recipient_in *rin = issue_recipients(c, r);
 	struct compose_attachment *att = xcalloc(src->n_attachments + 1, sizeof(*att));
 	for (size_t i = 0; i < src->n_attachments; i++)
 		att[i] = (struct compose_attachment){ src->attachments[i].name,
 		    src->attachments[i].data, src->attachments[i].len };
-	struct compose_input in = {
-		.from_display = c->sender.from_display, .from_address = c->sender.from_address,
-		.subject = subject, .message_id = src->message_id, .issue_id = id,
-		.date = src->received, .body = b->body, .urgent = b->urgency != NULL,
-		.rcpts = rc2, .n_rcpts = r->n_recipients, .attachments = att,
-		.n_attachments = src->n_attachments,
-	};
-	msg = compose_message(&in, &len, err, sizeof(err));
+	msg = issue_render(c, b, r, subject, src->message_id, id, src->received, att,
+	    src->n_attachments, &len, err, sizeof(err));
 	if (msg == NULL || queue_reroute(q, id, rin, r->n_recipients, msg, len,
 	    (int64_t)time(NULL), err, sizeof(err)) < 0)
 		fprintf(stderr, "distctl: %s\n", err);
@@ -471,7 +458,6 @@ release_rerouted(struct ctl *ctl, struct queue *q, int64_t id, struct queue_sour
 			printf("  still unresolved, not sent: %s\n", r->unresolved[i]);
 		rc = r->n_unresolved ? EXIT_ATTENTION : 0;
 	}
-	free(rc2);
 	free(rin);
 	free(att);
 out:

@@ -17,6 +17,7 @@
 #include "compose.h"
 #include "decode.h"
 #include "fileio.h"
+#include "issue.h"
 #include "log.h"
 #include "route.h"
 #include "text.h"
@@ -328,32 +329,9 @@ render(void *arg, int64_t id, const char *message_id, size_t *len, char *err,
     size_t errsz)
 {
 	struct render_ctx *x = arg;
-	struct compose_rcpt *rc = xcalloc(x->r->n_recipients + 1, sizeof(*rc));
-	char *msg;
 
-	for (size_t i = 0; i < x->r->n_recipients; i++) {
-		const struct route_recipient *rr = &x->r->recipients[i];
-		rc[i].display = rr->display;
-		rc[i].address = rr->address;
-		rc[i].header = x->c->tiers[rr->tier].header;
-	}
-	struct compose_input in = {
-		.from_display = x->c->sender.from_display,
-		.from_address = x->c->sender.from_address,
-		.subject = x->subject,
-		.message_id = message_id,
-		.issue_id = id,
-		.date = x->date,
-		.body = x->b->body,
-		.urgent = x->b->urgency != NULL,
-		.rcpts = rc,
-		.n_rcpts = x->r->n_recipients,
-		.attachments = x->f->att,
-		.n_attachments = x->f->n_att,
-	};
-	msg = compose_message(&in, len, err, errsz);
-	free(rc);
-	return msg;
+	return issue_render(x->c, x->b, x->r, x->subject, message_id, id, x->date,
+	    x->f->att, x->f->n_att, len, err, errsz);
 }
 
 static const char *
@@ -434,13 +412,7 @@ outbox_ingest(const struct conf *c, struct queue *q, const char *name, int64_t n
 	subject = compose_subject(c->sender.subject, b);
 	sha256_hex(&f, hash);
 
-	struct queue_recipient_in *rin = xcalloc(r->n_recipients + 1, sizeof(*rin));
-	for (size_t i = 0; i < r->n_recipients; i++) {
-		const struct route_recipient *rr = &r->recipients[i];
-		rin[i] = (struct queue_recipient_in){ (int)rr->tier, rr->tier_keyword,
-		    conf_header_name(c->tiers[rr->tier].header), rr->unit, rr->via,
-		    rr->name, rr->display, rr->address };
-	}
+	struct queue_recipient_in *rin = issue_recipients(c, r);
 	struct queue_issue_in in = {
 		.sha256 = hash, .source = name, .kind = "bulletin",
 		.title = b->title, .issuer = b->issuer, .date = b->date,
