@@ -161,7 +161,11 @@ ingest(struct daemon *d, const char *name)
 	sbuf_free(&msg);
 }
 
-/* Re-reads the configuration; on any error the running one stays. */
+/*
+ * Re-reads the configuration; on any error the running one stays. Either
+ * way the delivery log is opened afresh (SIGHUP doubles as logrotate's
+ * signal), at the path of the configuration in force.
+ */
 static int
 reload(struct daemon *d, char *why, size_t whysz)
 {
@@ -175,18 +179,20 @@ reload(struct daemon *d, char *why, size_t whysz)
 		    "configuration:\n%s", d->conf_path, e);
 		snprintf(why, whysz, "%.*s", (int)strcspn(e, "\n"), e);
 		sbuf_free(&errors);
+		delivery_log_reopen();
 		sd_notify(0, "READY=1");
 		return -1;
 	}
 	sbuf_free(&errors);
 	bool outbox_moved = strcmp(c->outbox, d->conf->outbox) != 0;
 	if (c->smtp.connections != d->conf->smtp.connections)
-		log_warnx("reload: smtp.connections changes at the next restart");
+		log_warnx("reload: smtp.connections: the transport keeps its %d "
+		    "connection(s) until the next restart", d->conf->smtp.connections);
 	smtp_pool_configure(d->pool, c);
 	d->sched.conf = c;
 	conf_free(d->conf);
 	d->conf = c;
-	if (strcmp(c->delivery_log, "") != 0 && delivery_log_open(c->delivery_log) < 0)
+	if (delivery_log_open(c->delivery_log) < 0)
 		log_warn("delivery log %s", c->delivery_log);
 	char err[512];
 	if (outbox_prepare(c, err, sizeof(err)) < 0)
@@ -246,7 +252,6 @@ handle_signal(struct daemon *d)
 			break;
 		case SIGHUP:
 			reload(d, why, sizeof(why));
-			delivery_log_reopen();
 			break;
 		case SIGUSR1:
 			delivery_log_reopen();

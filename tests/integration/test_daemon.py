@@ -225,3 +225,17 @@ def test_make_install_and_uninstall(tmp_path):
     assert r.returncode == 0, r.stderr
     left = sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file())
     assert left == ["etc/distd/distd.conf"]
+
+
+def test_sighup_also_reopens_the_delivery_log(smtp_server, distd):
+    server = smtp_server()
+    d = distd(server, recipients=TEN[:2])
+    d.start()
+    d.drop("a.txt", issue_text([TEN[0][0]], no=1))
+    d.wait_states(("delivered",), count=1)
+    os.rename(d.log, d.root / "delivery.log.1")
+    d.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: d.log.exists(), what="new log file after SIGHUP")
+    d.drop("b.txt", issue_text([TEN[1][0]], no=2))
+    d.wait_states(("delivered",), count=2)
+    wait_for(lambda: any("u1@example.test" in l for l in d.log_lines()), what="line in new log")
