@@ -30,7 +30,8 @@ scheduler_run(struct scheduler *s, int64_t now)
 	if (s->draining || now < s->paused_until)
 		return;
 	size_t busy = smtp_pool_busy(s->pool);
-	size_t connections = (size_t)s->conf->smtp.connections;
+	/* the pool's size, not the configuration's: a reload does not add threads */
+	size_t connections = smtp_pool_size(s->pool);
 	if (busy >= connections)
 		return;
 	room = connections - busy;
@@ -224,7 +225,7 @@ scheduler_next_wakeup(struct scheduler *s, int64_t now)
 
 	if (s->draining)
 		return -1;
-	if (smtp_pool_busy(s->pool) >= (size_t)s->conf->smtp.connections)
+	if (smtp_pool_busy(s->pool) >= smtp_pool_size(s->pool))
 		return -1;	/* a completion will wake us */
 	if (queue_next_due(s->queue, &when) != 0)
 		return -1;

@@ -596,6 +596,12 @@ smtp_pool_collect(struct smtp_pool *p)
 }
 
 size_t
+smtp_pool_size(const struct smtp_pool *p)
+{
+	return p->n_workers;
+}
+
+size_t
 smtp_pool_busy(const struct smtp_pool *p)
 {
 	size_t n;

@@ -73,6 +73,8 @@ int smtp_pool_fd(const struct smtp_pool *p);
 void smtp_pool_submit(struct smtp_pool *p, struct smtp_job *job);
 /* Finished jobs, oldest first (a list through ->next); NULL when none. */
 struct smtp_job *smtp_pool_collect(struct smtp_pool *p);
+/* How many transfers can run at once (the worker threads started). */
+size_t smtp_pool_size(const struct smtp_pool *p);
 /* Jobs submitted and not yet collected. */
 size_t smtp_pool_busy(const struct smtp_pool *p);
 /* "mail.example.test:465", for logs. */
