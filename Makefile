@@ -23,8 +23,13 @@ CFLAGS   ?= -O2 -g
 PKGS      = libcurl libconfig gmime-3.0 sqlite3 libsystemd libcmark openssl
 # Messages are built with snprintf into fixed buffers on purpose: a cut
 # message is better than none, so truncation is not an error here.
-WARNINGS  = -Wall -Wextra -Werror -Wmissing-prototypes -Wstrict-prototypes -Wshadow \
+WARNINGS  = -Wall -Wextra -Wmissing-prototypes -Wstrict-prototypes -Wshadow \
             -Wno-format-truncation
+# Warnings are errors for developers and CI (WERROR=1), not for packagers
+# whose newer compilers may warn about things ours does not know yet.
+ifeq ($(WERROR),1)
+WARNINGS += -Werror
+endif
 
 ifeq ($(SANITIZE),1)
 BUILD    ?= build-san
@@ -36,7 +41,7 @@ endif
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-ALL_CFLAGS  = -std=gnu11 -D_GNU_SOURCE $(WARNINGS) $(CFLAGS) $(SANFLAGS) $(PKG_CFLAGS) \
+ALL_CFLAGS  = -std=gnu11 -D_GNU_SOURCE $(CPPFLAGS) $(WARNINGS) $(CFLAGS) $(SANFLAGS) $(PKG_CFLAGS) \
               -Idaemon -Iqueue -MMD -MP
 ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS)
 LIBS        = $(PKG_LIBS) -lpthread -lm
@@ -127,7 +132,7 @@ uninstall:
 		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/distctl
 
 # ---- benchmarks --------------------------------------------------------------
-SEEDS ?= ../shared/seeds
+SEEDS ?= tests/data/seeds
 
 $(BUILD)/bench/%: $(BUILD)/tests/bench/%.o $(LIB)
 	@mkdir -p $(dir $@)

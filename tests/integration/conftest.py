@@ -12,7 +12,7 @@ from smtpserver import SMTPServer, make_certificate  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BUILD = pathlib.Path(os.environ.get("DISTD_BUILD", ROOT / "build"))
-SEEDS = pathlib.Path(os.environ.get("DISTD_SEEDS", ROOT.parent / "shared" / "seeds"))
+SEEDS = pathlib.Path(os.environ.get("DISTD_SEEDS", ROOT / "tests" / "data" / "seeds"))
 SEED_CAPITAL = SEEDS / "000_320506797a6b7d3b.txt"
 SEED_MENTOUGOU = SEEDS / "003_b2bbb6446a891427.txt"
 

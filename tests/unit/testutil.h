@@ -12,7 +12,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-/* The seed bulletins live beside the repository: ../shared/seeds, or $DISTD_SEEDS. */
+/* The seed bulletins are kept in tests/data/seeds (or $DISTD_SEEDS); tests run from the top folder. */
 static inline char *
 read_seed(const char *name, size_t *len)
 {
@@ -22,7 +22,7 @@ read_seed(const char *name, size_t *len)
 	char *buf;
 	long n;
 
-	snprintf(path, sizeof(path), "%s/%s", dir ? dir : "../shared/seeds", name);
+	snprintf(path, sizeof(path), "%s/%s", dir ? dir : "tests/data/seeds", name);
 	f = fopen(path, "rb");
 	if (f == NULL) {
 		fail_msg("cannot open seed %s (set DISTD_SEEDS)", path);
