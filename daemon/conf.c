@@ -344,10 +344,18 @@ load_password(struct loader *L, config_setting_t *smtp)
 	if (source == NULL && c->smtp.password_file != NULL) {
 		source = c->smtp.password_file;
 		if (stat(source, &st) == 0) {
-			if (st.st_mode & (S_IRWXG | S_IRWXO))
-				report(L, line, "smtp.password_file", "%s is readable "
-				    "by group or others (mode %03o); chmod 600 it",
-				    source, (unsigned)(st.st_mode & 0777));
+			/* Group read is a grant only root can make (root:distd
+			 * 0640), so that the distd group's admins can run
+			 * `distctl check`; anything wider is refused. */
+			bool group_ok = st.st_uid == 0 &&
+			    !(st.st_mode & (S_IWGRP | S_IXGRP));
+			if ((st.st_mode & S_IRWXO) ||
+			    ((st.st_mode & S_IRWXG) && !group_ok))
+				report(L, line, "smtp.password_file", "%s is open to "
+				    "group or others (mode %03o, owner uid %u); chmod 600 "
+				    "it, or chown root:distd and chmod 640",
+				    source, (unsigned)(st.st_mode & 0777),
+				    (unsigned)st.st_uid);
 		} else if (L->flags & CONF_LOAD_SECRETS) {
 			report(L, line, "smtp.password_file", "%s: %s", source,
 			    strerror(errno));
