@@ -115,13 +115,18 @@ class Container:
         return r
 
     def write(self, path, text, mode="0644", owner="root:root"):
-        self.run(f"install -m {mode} -o {owner.split(':')[0]} -g {owner.split(':')[1]} "
+        self.run(f"install -D -m {mode} -o {owner.split(':')[0]} -g {owner.split(':')[1]} "
                  f"/dev/stdin {path}", input=text)
 
     def show(self, unit, *props):
         """systemctl show UNIT → {property: value}."""
         r = self.run(f"systemctl show {unit} " + " ".join(f"-p {p}" for p in props))
         return dict(line.split("=", 1) for line in r.stdout.splitlines() if "=" in line)
+
+    def remove_layers(self):
+        """Removes the writable layers (after poweroff); keeps nspawn.log."""
+        for layer in self.dir.glob("layer-*"):
+            shutil.rmtree(layer, ignore_errors=True)
 
     def poweroff(self, timeout=30):
         """Orderly shutdown (SIGTERM to nspawn), SIGKILL when it hangs; by PID."""

@@ -78,9 +78,11 @@ def container(tmp_path):
         c.boot()
     except Unavailable as e:
         c.poweroff()
+        c.remove_layers()
         pytest.skip(f"systemd-nspawn cannot boot a container here: {e}")
     yield c
     rc = c.poweroff()
+    c.remove_layers()
     assert rc is not None
 
 
@@ -246,4 +248,7 @@ def test_installed_unit_under_systemd(container, smtp_server, certificate):
     st = c.run("systemctl status --no-pager distd", check=False).stdout
     assert "AssertPathExists=/etc/distd/smtp.secret was not met" in st, st
 
+    j = journal(c)
+    for marker in ("AddressSanitizer", "LeakSanitizer", "runtime error:"):
+        assert marker not in j, j[-4000:]
     print(f"\nnspawn test: {time.monotonic() - started:.1f} s in the container")
