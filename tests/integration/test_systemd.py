@@ -248,6 +248,17 @@ def test_installed_unit_under_systemd(container, smtp_server, certificate):
     st = c.run("systemctl status --no-pager distd", check=False).stdout
     assert "AssertPathExists=/etc/distd/smtp.secret was not met" in st, st
 
+    # ---- a relay without AUTH: the README's drop-in, no secret needed --------
+    c.write("/etc/systemd/system/distd.service.d/no-auth.conf",
+            "[Unit]\nAssertPathExists=\n[Service]\nLoadCredential=\n")
+    c.run(f"sed -i -e '/^  username = /d' -e '/^  password_file = /d' {CONF} && "
+          "systemctl daemon-reload")
+    r = c.run("systemctl start distd", timeout=60, check=False)
+    assert r.returncode == 0, r.stdout + r.stderr + journal(c)
+    u = unit(c, "ActiveState", "SubState", "NRestarts")
+    assert (u["ActiveState"], u["SubState"], u["NRestarts"]) == ("active", "running", "0"), u
+    c.run("systemctl stop distd", timeout=90)
+
     j = journal(c)
     for marker in ("AddressSanitizer", "LeakSanitizer", "runtime error:"):
         assert marker not in j, j[-4000:]
