@@ -132,7 +132,10 @@ install: all
 	install -m 0644 man/distd.conf.5 $(DESTDIR)$(MANDIR)/man5/distd.conf.5
 	install -m 0644 man/distd.8 $(DESTDIR)$(MANDIR)/man8/distd.8
 	install -m 0644 contrib/distctl.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/distctl
-	@if [ -z "$(DESTDIR)" ]; then \
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" != 0 ]; then \
+		echo "note: not root: run systemd-sysusers $(SYSUSERSDIR)/distd.conf and" \
+		     "systemd-tmpfiles --create $(TMPFILESDIR)/distd.conf as root"; \
+	elif [ -z "$(DESTDIR)" ]; then \
 		echo "systemd-sysusers $(SYSUSERSDIR)/distd.conf"; \
 		systemd-sysusers $(SYSUSERSDIR)/distd.conf || exit 1; \
 		echo "systemd-tmpfiles --create $(TMPFILESDIR)/distd.conf"; \
@@ -145,14 +148,14 @@ install: all
 			echo "warning: $$conf is $$(stat -c %U:%G\ %a $$conf); the service" \
 			     "reads it as group distd: chgrp distd $$conf && chmod 0640 $$conf"; \
 		fi; \
-	elif [ -z "$(DESTDIR)" ]; then \
+	elif [ -z "$(DESTDIR)" ] && getent group distd >/dev/null; then \
 		echo "install -m 0640 -g distd conf/distd.conf $$conf"; \
 		install -m 0640 -g distd conf/distd.conf $$conf; \
 	else \
-		echo "install -m 0640 conf/distd.conf $$conf (postinst: chgrp distd)"; \
+		echo "install -m 0640 conf/distd.conf $$conf (then: chgrp distd $$conf)"; \
 		install -m 0640 conf/distd.conf $$conf; \
 	fi
-	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then \
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && [ -d /run/systemd/system ]; then \
 		echo "systemctl daemon-reload"; systemctl daemon-reload; \
 	fi
 

@@ -5,8 +5,9 @@ The container boots this machine's own /usr (read-only) over a tmpfs root
 are overlays of the host's folders whose writable layers live in a folder
 of the test: whatever is installed in the container is gone with it. The
 container shares the host's network namespace, so it reaches a test relay
-on 127.0.0.1. It boots to basic.target only, so none of the services
-enabled on the host (databases, mail servers) start in it.
+on 127.0.0.1. It boots to a target of its own that wants sysinit.target
+only: none of the services, sockets or timers enabled on the host
+(databases, mail servers, apt-daily) start in it.
 
 Commands run inside with nsenter(1) into the namespaces of the container's
 PID 1; the container is powered off with SIGTERM to systemd-nspawn (an
@@ -23,6 +24,8 @@ import time
 ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
        "LANG": "C.UTF-8", "SYSTEMD_COLORS": "0", "SYSTEMD_PAGER": "",
        "SYSTEMD_LESS": ""}
+
+BOOT_TARGET = "nspawn-test.target"
 
 
 class Unavailable(Exception):
@@ -57,6 +60,11 @@ class Container:
             up = self.dir / ("layer" + dest.replace("/", "-"))
             (up / "upper").mkdir(parents=True)
             uppers[dest] = up / "upper"
+        units = uppers["/etc"] / "systemd" / "system"
+        units.mkdir(parents=True)
+        (units / BOOT_TARGET).write_text(
+            "[Unit]\nDescription=Test container: sysinit.target and nothing else\n"
+            "Requires=sysinit.target\nAfter=sysinit.target\nAllowIsolate=yes\n")
         args = ["systemd-nspawn", "--quiet", "--directory=/", "--volatile=yes",
                 f"--machine={self.name}",
                 # no machined nor a host systemd to ask for a scope: stay in
@@ -69,7 +77,7 @@ class Container:
             args.insert(-2, f"--overlay={dest}:{up}:{dest}")
         for b in self.binds:
             args.insert(-2, f"--bind-ro={b}")
-        args.append("systemd.unit=basic.target")
+        args.append(f"systemd.unit={BOOT_TARGET}")
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=self.log,
                                      stderr=subprocess.STDOUT, start_new_session=True)

@@ -237,6 +237,16 @@ def test_installed_unit_under_systemd(container, smtp_server, certificate):
     assert "status=78/CONFIG" in st, st
     assert "/etc/distd/distd.conf:" in st, st   # distd's own error, file:line
 
+    # ---- the case: a configuration distd cannot read ------------------
+    c.write(CONF, good_b, mode="0640", owner="root:root")
+    c.run("systemctl reset-failed distd")
+    r = c.run("systemctl start distd", timeout=60, check=False)
+    assert r.returncode != 0
+    time.sleep(6.5)
+    u = unit(c, "ActiveState", "ExecMainStatus", "NRestarts")
+    assert (u["ActiveState"], u["ExecMainStatus"], u["NRestarts"]) == ("failed", "78", "0"), u
+    assert "/etc/distd/distd.conf: cannot read: Permission denied" in journal(c)
+
     # ---- no secret: the assertion says which file, nothing loops -------------
     c.write(CONF, good_b, mode="0640", owner="root:distd")
     c.run("rm /etc/distd/smtp.secret && systemctl reset-failed distd")
