@@ -135,6 +135,10 @@ def test_installed_unit_under_systemd(container, smtp_server, certificate):
         c.run("systemctl daemon-reload")
     r = c.run("systemd-analyze verify distd.service", check=False)
     assert r.returncode == 0, r.stdout + r.stderr
+    r = c.run("systemd-analyze security --no-pager distd.service", check=False)
+    m = re.search(r"Overall exposure level for distd.service: ([0-9.]+)", r.stdout)
+    assert m and float(m.group(1)) <= 1.5, r.stdout[-3000:]
+    print(f"\nsystemd-analyze security (in the container): {m.group(1)}")
 
     # ---- the README's first steps: secret, relay, enable --now ---------------
     c.write("/etc/distd/smtp.secret", PASSWORD + "\n", mode="0600")
@@ -216,6 +220,8 @@ def test_installed_unit_under_systemd(container, smtp_server, certificate):
     assert "issue=2" in log and "issue=1 " not in log, log
     assert unit(c, "MainPID")["MainPID"] == pid
 
+    print(c.run("systemctl status --no-pager -n 0 distd").stdout)
+
     # ---- stop: clean ---------------------------------------------------------
     c.run("systemctl stop distd", timeout=90)
     u = unit(c, "ActiveState", "SubState", "Result", "ExecMainStatus", "NRestarts")
@@ -272,4 +278,5 @@ def test_installed_unit_under_systemd(container, smtp_server, certificate):
     j = journal(c)
     for marker in ("AddressSanitizer", "LeakSanitizer", "runtime error:"):
         assert marker not in j, j[-4000:]
+    print("\n".join(line for line in j.splitlines() if "issue=" not in line))
     print(f"\nnspawn test: {time.monotonic() - started:.1f} s in the container")
