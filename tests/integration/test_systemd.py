@@ -160,6 +160,9 @@ def test_installed_unit_under_systemd(container, smtp_server, certificate):
     assert int(pid) > 0
     wd0 = int(u["WatchdogTimestampMonotonic"])
     assert wd0 > 0    # set at READY=1
+    # the README's first distctl check, as root: DNS, connect, TLS, EHLO, AUTH
+    r = c.run("distctl check", timeout=60, check=False)
+    assert r.returncode == 0, r.stdout + r.stderr
     stat = c.run("stat -c '%U:%G %a' /var/lib/distd /run/distd /run/distd/control "
                  "/var/log/distd").stdout.split("\n")
     assert stat[:4] == ["distd:distd 2770", "distd:distd 750", "distd:distd 660",
