@@ -67,12 +67,14 @@ class Container:
             "Requires=sysinit.target\nAfter=sysinit.target\nAllowIsolate=yes\n")
         args = ["systemd-nspawn", "--quiet", "--directory=/", "--volatile=yes",
                 f"--machine={self.name}",
-                # no machined nor a host systemd to ask for a scope: stay in
-                # our own cgroup and do not register
-                "--register=no", "--keep-unit",
+                # no need for machined
+                "--register=no",
                 # the container shares the host's machine id
                 "--link-journal=no",
                 "--console=pipe", "--boot"]
+        if not os.path.isdir("/run/systemd/system"):
+            # no systemd on the host to ask for a scope: stay in our cgroup
+            args.insert(-2, "--keep-unit")
         for dest, up in uppers.items():
             args.insert(-2, f"--overlay={dest}:{up}:{dest}")
         for b in self.binds:

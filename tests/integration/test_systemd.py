@@ -83,7 +83,7 @@ def container(tmp_path):
     yield c
     rc = c.poweroff()
     c.remove_layers()
-    assert rc is not None
+    assert rc == 0, f"the container did not power off cleanly ({rc}):\n{c.log_text()[-2000:]}"
 
 
 def unit(c, *props):
