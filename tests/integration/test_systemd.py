@@ -104,10 +104,8 @@ def wait_status(c, delivered, timeout=60):
                     what=f"StatusText with {delivered} delivered")
 
 
-def drop(c, seed, name, replace=None):
+def drop(c, seed, name):
     text = seed.read_text(encoding="utf-8")
-    if replace:
-        text = text.replace(*replace)
     c.write(f"/var/spool/distd/outbox/.{name}.tmp", text, mode="0640", owner="root:distd")
     c.run(f"mv /var/spool/distd/outbox/.{name}.tmp /var/spool/distd/outbox/{name}")
 
@@ -266,6 +264,23 @@ def test_installed_unit_under_systemd(container, smtp_server, certificate):
     assert u["ActiveState"] in ("inactive", "failed"), u
     st = c.run("systemctl status --no-pager distd", check=False).stdout
     assert "AssertPathExists=/etc/distd/smtp.secret was not met" in st, st
+
+    # ---- a failure a restart cannot fix: a few tries, then the start limit ----
+    # (the spool is missing, so ReadWritePaths= cannot be set up; RestartSec
+    # is shortened here only to keep the test short)
+    c.write("/etc/distd/smtp.secret", PASSWORD + "\n", mode="0600")
+    c.write("/etc/systemd/system/distd.service.d/fast.conf", "[Service]\nRestartSec=1s\n")
+    c.run("mv /var/spool/distd /var/spool/distd.away && systemctl daemon-reload && "
+          "systemctl reset-failed distd")
+    c.run("systemctl start distd", timeout=60, check=False)
+    wait_for(lambda: "distd.service: Start request repeated too quickly." in journal(c),
+             timeout=30, interval=0.5, what="the start limit")
+    u = unit(c, "ActiveState", "SubState", "Result", "NRestarts")
+    assert (u["ActiveState"], u["SubState"], u["NRestarts"]) == ("failed", "failed", "4"), u
+    assert "status=226/NAMESPACE" in journal(c)
+    c.run("mv /var/spool/distd.away /var/spool/distd && "
+          "rm /etc/systemd/system/distd.service.d/fast.conf && systemctl daemon-reload && "
+          "systemctl reset-failed distd")
 
     # ---- a relay without AUTH: the README's drop-in, no secret needed --------
     c.write("/etc/systemd/system/distd.service.d/no-auth.conf",
