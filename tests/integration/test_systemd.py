@@ -25,7 +25,7 @@ CONF = "/etc/distd/distd.conf"
 STATUS_RE = re.compile(r"queued 0, sending 0, deferred 0, delivered (\d+), failed 0, held 0")
 
 
-def test_staged_install_layout(tmp_path):
+def test_staged_install_layout(binaries, tmp_path):
     """make install DESTDIR=… copies what the unit needs, paths substituted."""
     stage = tmp_path / "stage"
     r = run(["make", "-C", ROOT, "-o", "all", "--no-print-directory", "install",
@@ -114,7 +114,7 @@ def subjects(server):
     return [m.parsed()["Subject"] for m in server.messages]
 
 
-def test_installed_unit_under_systemd(container, smtp_server, certificate):
+def test_installed_unit_under_systemd(binaries, container, smtp_server, certificate):
     started = time.monotonic()
     c = container
     server = smtp_server("implicit", auth=(USER, PASSWORD))
