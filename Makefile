@@ -16,6 +16,7 @@ SYSCONFDIR ?= /etc
 UNITDIR    ?= $(PREFIX)/lib/systemd/system
 SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+LOGROTATEDIR ?= $(SYSCONFDIR)/logrotate.d
 PYTHON     ?= /usr/bin/python3
 
 CC       ?= cc
@@ -104,32 +105,70 @@ demo: deps
 	$(MAKE) all
 	DISTD_BUILD=$(abspath $(BUILD)) scripts/demo
 
+# make install with DESTDIR empty installs onto this system and finishes the
+# job a Debian postinst would do: creates the distd user (systemd-sysusers),
+# the spool folders (systemd-tmpfiles), gives the new configuration to group
+# distd (root:distd 0640: the service reads it, the admin edits it) and
+# reloads systemd. With DESTDIR set (packages, staging) it only copies; the
+# package's postinst runs sysusers, tmpfiles and the chgrp.
+# An existing configuration or logrotate file is never overwritten.
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR)/distd \
 		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) \
+		$(DESTDIR)$(LOGROTATEDIR) \
 		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
 		$(DESTDIR)$(PREFIX)/share/bash-completion/completions
 	install -m 0755 $(BUILD)/distd $(DESTDIR)$(SBINDIR)/distd
 	install -m 0755 $(BUILD)/distctl $(DESTDIR)$(BINDIR)/distctl
-	# an existing configuration is never overwritten
-	[ -e $(DESTDIR)$(SYSCONFDIR)/distd/distd.conf ] || \
-		install -m 0640 conf/distd.conf $(DESTDIR)$(SYSCONFDIR)/distd/distd.conf
-	sed 's|/usr/local/sbin/distd|$(SBINDIR)/distd|g' systemd/distd.service \
+	sed -e 's|/usr/local/sbin/distd|$(SBINDIR)/distd|g' \
+		-e 's|/etc/distd/|$(SYSCONFDIR)/distd/|g' systemd/distd.service \
 		> $(DESTDIR)$(UNITDIR)/distd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/distd.service
 	install -m 0644 systemd/distd.sysusers $(DESTDIR)$(SYSUSERSDIR)/distd.conf
 	install -m 0644 systemd/distd.tmpfiles $(DESTDIR)$(TMPFILESDIR)/distd.conf
+	[ -e $(DESTDIR)$(LOGROTATEDIR)/distd ] || \
+		install -m 0644 contrib/distd.logrotate $(DESTDIR)$(LOGROTATEDIR)/distd
 	install -m 0644 man/distctl.1 $(DESTDIR)$(MANDIR)/man1/distctl.1
 	install -m 0644 man/distd.conf.5 $(DESTDIR)$(MANDIR)/man5/distd.conf.5
 	install -m 0644 man/distd.8 $(DESTDIR)$(MANDIR)/man8/distd.8
 	install -m 0644 contrib/distctl.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/distctl
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" != 0 ]; then \
+		echo "note: not root: run systemd-sysusers $(SYSUSERSDIR)/distd.conf and" \
+		     "systemd-tmpfiles --create $(TMPFILESDIR)/distd.conf as root"; \
+	elif [ -z "$(DESTDIR)" ]; then \
+		echo "systemd-sysusers $(SYSUSERSDIR)/distd.conf"; \
+		systemd-sysusers $(SYSUSERSDIR)/distd.conf || exit 1; \
+		echo "systemd-tmpfiles --create $(TMPFILESDIR)/distd.conf"; \
+		systemd-tmpfiles --create $(TMPFILESDIR)/distd.conf || exit 1; \
+	fi
+	@conf=$(DESTDIR)$(SYSCONFDIR)/distd/distd.conf; \
+	if [ -e $$conf ]; then \
+		echo "$$conf exists: left as it is"; \
+		if [ -z "$(DESTDIR)" ] && [ "$$(stat -c %G:%a $$conf)" != distd:640 ]; then \
+			echo "warning: $$conf is $$(stat -c %U:%G\ %a $$conf); the service" \
+			     "reads it as group distd: chgrp distd $$conf && chmod 0640 $$conf"; \
+		fi; \
+	elif [ -z "$(DESTDIR)" ] && getent group distd >/dev/null; then \
+		echo "install -m 0640 -g distd conf/distd.conf $$conf"; \
+		install -m 0640 -g distd conf/distd.conf $$conf; \
+	else \
+		echo "install -m 0640 conf/distd.conf $$conf (then: chgrp distd $$conf)"; \
+		install -m 0640 conf/distd.conf $$conf; \
+	fi
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && [ -d /run/systemd/system ]; then \
+		echo "systemctl daemon-reload"; systemctl daemon-reload; \
+	fi
 
-# The configuration stays: it is the admin's, not ours.
+# The configuration stays: it is the admin's, not ours. So does the
+# logrotate file when the admin changed it.
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/distd $(DESTDIR)$(BINDIR)/distctl \
 		$(DESTDIR)$(UNITDIR)/distd.service $(DESTDIR)$(SYSUSERSDIR)/distd.conf \
 		$(DESTDIR)$(TMPFILESDIR)/distd.conf $(DESTDIR)$(MANDIR)/man1/distctl.1 \
 		$(DESTDIR)$(MANDIR)/man5/distd.conf.5 $(DESTDIR)$(MANDIR)/man8/distd.8 \
 		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/distctl
+	! cmp -s contrib/distd.logrotate $(DESTDIR)$(LOGROTATEDIR)/distd || \
+		rm -f $(DESTDIR)$(LOGROTATEDIR)/distd
 
 # ---- benchmarks --------------------------------------------------------------
 SEEDS ?= tests/data/seeds

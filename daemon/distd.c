@@ -7,8 +7,10 @@
  * nothing to do; the only periodic wake-up is the systemd watchdog, when
  * the unit asks for one.
  *
- * Exit codes (sysexits.h): 0 ok, 1 invalid configuration or start-up
- * failure, 64 usage.
+ * Exit codes (sysexits.h): 0 ok, 1 start-up failure (or, with
+ * --check-config, an invalid configuration), 64 usage, 78 (EX_CONFIG) the
+ * daemon refused to start on an invalid configuration. The unit maps 78 to
+ * RestartPreventExitStatus: restarting cannot fix a file only an admin can.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -492,7 +494,7 @@ main(int argc, char **argv)
 	if (conf_load(d.conf_path, CONF_LOAD_SECRETS, &d.conf, &errors) < 0) {
 		fputs(sbuf_str(&errors), stderr);
 		sbuf_free(&errors);
-		return 1;
+		return check ? 1 : EX_CONFIG;
 	}
 	sbuf_free(&errors);
 	if (check) {
