@@ -17,6 +17,8 @@ UNITDIR    ?= $(PREFIX)/lib/systemd/system
 SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
 PYTHON     ?= /usr/bin/python3
+# The one place the version lives: distd --version and distctl --version print it.
+VERSION     = 0.9.0
 
 CC       ?= cc
 CFLAGS   ?= -O2 -g
@@ -41,7 +43,7 @@ endif
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-ALL_CFLAGS  = -std=gnu11 -D_GNU_SOURCE $(CPPFLAGS) $(WARNINGS) $(CFLAGS) $(SANFLAGS) $(PKG_CFLAGS) \
+ALL_CFLAGS  = -std=gnu11 -D_GNU_SOURCE -DDISTD_VERSION='"$(VERSION)"' $(CPPFLAGS) $(WARNINGS) $(CFLAGS) $(SANFLAGS) $(PKG_CFLAGS) \
               -Idaemon -Iqueue -MMD -MP
 ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS)
 LIBS        = $(PKG_LIBS) -lpthread -lm

@@ -814,7 +814,7 @@ static const struct command commands[] = {
 	{ "resend", do_resend, STEER | OPT_TO | OPT_REPLACE,
 	  "ISSUE [--tier T] [--to NEW [--replace OLD]]", "send again, or to a correction" },
 	{ "reload", do_reload, 0, "", "make distd re-read its configuration" },
-	{ "check", do_check, 0, "", "preflight the relay: DNS, connect, TLS, EHLO, AUTH" },
+	{ "check", do_check, 0, "", "preflight the relay: DNS, TLS, EHLO, AUTH" },
 };
 
 static const struct command *
@@ -834,10 +834,10 @@ usage(FILE *f)
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		char left[96];
 		snprintf(left, sizeof(left), "%s %s", commands[i].name, commands[i].args);
-		if (strlen(left) > 40)
-			fprintf(f, "  %s\n  %-40s %s\n", left, "", commands[i].help);
+		if (strlen(left) > 30)
+			fprintf(f, "  %s\n  %-30s %s\n", left, "", commands[i].help);
 		else
-			fprintf(f, "  %-40s %s\n", left, commands[i].help);
+			fprintf(f, "  %-30s %s\n", left, commands[i].help);
 	}
 	fprintf(f, "\nThe configuration is -c FILE, else $DISTD_CONF, else %s.\n"
 	    "Exit: 0 ok, 1 error, 2 usage, 3 needs attention. See distctl(1).\n",

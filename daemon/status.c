@@ -208,7 +208,7 @@ prep(sqlite3 *db, const char *sql, char *err, size_t errsz)
 /* ---- status --------------------------------------------------------------- */
 
 /* Where the tier column of the issue table starts (see the header line). */
-#define ISSUE_TIERS_AT 54
+#define ISSUE_TIERS_AT 50
 
 struct tier_count {
 	char tier[32];
@@ -449,7 +449,7 @@ status_report(struct sbuf *out, struct queue *q, const struct status_where *w,
 		json_key(out, "issues", &first);
 		sbuf_putc(out, '[');
 	} else {
-		sbuf_printf(out, "\n%s  ID  %-26s %-8s %-11s  DELIVERED/TOTAL BY TIER%s\n",
+		sbuf_printf(out, "\n%s  ID %-24s %-8s %-11s DELIVERED/TOTAL BY TIER%s\n",
 		    BOLD(style), "TITLE", "ISSUE", "RECEIVED", OFF(style));
 	}
 	int ni = 0;
@@ -491,8 +491,8 @@ status_report(struct sbuf *out, struct queue *q, const struct status_where *w,
 				snprintf(no, sizeof(no), "%s", strcmp(col(st, 5), "report") == 0 ?
 				    "report" : "-");
 			timestamp(t2, sizeof(t2), col_ll(st, 4), "%m-%d %H:%M");
-			sbuf_printf(out, "%4lld  ", col_ll(st, 0));
-			status_pad(out, title, 26);
+			sbuf_printf(out, "%4lld ", col_ll(st, 0));
+			status_pad(out, title, 24);
 			sbuf_putc(out, ' ');
 			status_pad(out, no, 8);
 			sbuf_printf(out, " %-11s ", t2);
@@ -521,8 +521,8 @@ status_report(struct sbuf *out, struct queue *q, const struct status_where *w,
 
 /* Columns of show's recipient table; the header and the rows share them. */
 #define SHOW_TIER 4
-#define SHOW_NAME 14
-#define SHOW_ADDRESS 28
+#define SHOW_NAME 16
+#define SHOW_ADDRESS 35
 #define SHOW_STATE 9
 #define SHOW_REPLY_AT (SHOW_TIER + 1 + SHOW_NAME + 1 + SHOW_ADDRESS + 1 + SHOW_STATE + 8)
 
@@ -625,7 +625,7 @@ status_show(struct sbuf *out, struct queue *q, int64_t issue,
 		status_pad(out, "ADDRESS", SHOW_ADDRESS);
 		sbuf_putc(out, ' ');
 		status_pad(out, "STATE", SHOW_STATE);
-		sbuf_printf(out, " TRIES  LAST REPLY%s\n", OFF(style));
+		sbuf_printf(out, " TRIES  REPLY%s\n", OFF(style));
 	}
 	int n = 0;
 	while (sqlite3_step(st) == SQLITE_ROW) {
@@ -658,23 +658,31 @@ status_show(struct sbuf *out, struct queue *q, int64_t issue,
 			status_pad(out, by ? "replaced" : state, SHOW_STATE);
 			sbuf_printf(out, " %5lld  ", col_ll(st, 5));
 			/*
-			 * A delivered row's reply is routine: cut to the line. Anything
-			 * else is why it has not arrived: wrapped in full below.
+			 * A delivered row's reply is routine: its code says enough (the
+			 * full text is in --json and the log). Anything
+			 * else says why it has not arrived: in full, on a line of its own
+			 * when it does not fit, with the next attempt.
 			 */
 			bool routine = strcmp(state, "delivered") == 0 && !by;
-			if (routine || reply == NULL) {
-				status_cut(out, reply ? reply : "-", STATUS_COLUMNS - SHOW_REPLY_AT);
+			char next[40] = "";
+			if (waiting && col_ll(st, 5) > 0)
+				timestamp(next, sizeof(next), col_ll(st, 6), "%m-%d %H:%M:%S");
+			if (reply == NULL)
+				reply = "-";
+			if (routine && col_ll(st, 7) > 0) {
+				sbuf_printf(out, "%lld\n", col_ll(st, 7));
+			} else if (routine || (text_width(reply) <= STATUS_COLUMNS - SHOW_REPLY_AT &&
+			    !*next)) {
+				status_cut(out, reply, STATUS_COLUMNS - SHOW_REPLY_AT);
 				sbuf_putc(out, '\n');
 			} else {
-				wrap(out, SHOW_REPLY_AT, SHOW_REPLY_AT, reply);
+				sbuf_putc(out, '\n');
+				wrapf(out, 0, SHOW_TIER + 1, "%*s%s%s%s", SHOW_TIER + 1, "", reply,
+				    *next ? "; next attempt " : "", next);
 			}
 			if (by)
 				wrapf(out, 0, SHOW_TIER + 1, "%*s→ replaced by %s", SHOW_TIER + 1, "",
 				    by);
-			if (waiting && col_ll(st, 5) > 0) {
-				timestamp(t1, sizeof(t1), col_ll(st, 6), "%m-%d %H:%M:%S");
-				sbuf_printf(out, "%*snext attempt %s\n", SHOW_TIER + 1, "", t1);
-			}
 		}
 		n++;
 	}
