@@ -656,7 +656,7 @@ status_show(struct sbuf *out, struct queue *q, int64_t issue,
 			status_pad(out, col(st, 3), SHOW_ADDRESS);
 			sbuf_putc(out, ' ');
 			status_pad(out, by ? "replaced" : state, SHOW_STATE);
-			sbuf_printf(out, " %5lld  ", col_ll(st, 5));
+			sbuf_printf(out, " %5lld", col_ll(st, 5));
 			/*
 			 * A delivered row's reply is routine: its code says enough (the
 			 * full text is in --json and the log). Anything
@@ -670,9 +670,10 @@ status_show(struct sbuf *out, struct queue *q, int64_t issue,
 			if (reply == NULL)
 				reply = "-";
 			if (routine && col_ll(st, 7) > 0) {
-				sbuf_printf(out, "%lld\n", col_ll(st, 7));
+				sbuf_printf(out, "  %lld\n", col_ll(st, 7));
 			} else if (routine || (text_width(reply) <= STATUS_COLUMNS - SHOW_REPLY_AT &&
 			    !*next)) {
+				sbuf_puts(out, "  ");
 				status_cut(out, reply, STATUS_COLUMNS - SHOW_REPLY_AT);
 				sbuf_putc(out, '\n');
 			} else {
