@@ -208,6 +208,9 @@ load_conf(struct ctl *ctl, int flags)
 	}
 	if (conf_load(ctl->conf_path, flags, &ctl->conf, &errors) < 0) {
 		fprintf(stderr, "%s", sbuf_str(&errors));
+		if (access(ctl->conf_path, R_OK) == 0)
+			fprintf(stderr, "distctl: this needs a valid configuration; fix it first "
+			    "(status, show, log and reload work meanwhile)\n");
 		ctl->conf = NULL;
 	} else {
 		ctl->state_path = xstrdup(ctl->conf->state);
@@ -249,9 +252,13 @@ locate(struct ctl *ctl)
 	ctl->state_path = salvage(ctl->conf_path, "state");
 	ctl->socket_path = salvage(ctl->conf_path, "control_socket");
 	fprintf(stderr, "distctl: %s is invalid (distd keeps running on the configuration "
-	    "it loaded last):\n%sdistctl: reading the queue at %s (%s)\n", ctl->conf_path, e,
+	    "it loaded last):\n%s", ctl->conf_path, e);
+	fprintf(stderr, "distctl: going on with the queue %s and the socket %s (%s)\n",
 	    ctl->state_path ? ctl->state_path : DEFAULT_STATE,
-	    ctl->state_path ? "its state setting" : "the default");
+	    ctl->socket_path ? ctl->socket_path : DEFAULT_SOCKET,
+	    ctl->state_path && ctl->socket_path ? "as the file sets them" :
+	    ctl->state_path || ctl->socket_path ? "as the file sets one, the default other" :
+	    "the defaults");
 	if (ctl->state_path == NULL)
 		ctl->state_path = xstrdup(DEFAULT_STATE);
 	if (ctl->socket_path == NULL)
