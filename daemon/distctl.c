@@ -434,10 +434,10 @@ do_status(struct ctl *ctl, int argc, char **argv)
 		return usage_of("status");
 	if (locate(ctl) < 0)
 		return 1;
-	daemon_state(ctl, &d);
 	/* before distd's first start there is no queue: that is a state, not an error */
 	if ((q = open_queue(ctl, false, &missing)) == NULL && !missing)
 		return 1;
+	daemon_state(ctl, &d);
 	struct status_where w = { ctl->conf_path, ctl->conf ? ctl->conf->smtp.url : NULL,
 		ctl->state_path, ctl->conf_error };
 	rc = status_report(&out, q, &w, &d, &style, ctl->json, &attention, err, sizeof(err));

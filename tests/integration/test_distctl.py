@@ -2,6 +2,7 @@
 
 import json
 import os
+import pathlib
 import sqlite3
 import subprocess
 import unicodedata
@@ -491,3 +492,124 @@ def test_status_and_show_golden_at_80_columns(smtp_server, distd):
     # the legend is the manual's
     assert "✗ failed" in GOLDEN.read_text(encoding="utf-8")
     assert "\\[u2717] failed" in (ROOT / "man" / "distctl.1").read_text()
+
+
+# ---- admins in the daemon's group ----------------------------------------------
+
+import contextlib
+import grp
+import pwd
+import secrets
+import shutil
+import tempfile
+
+from conftest import Distd
+
+
+@contextlib.contextmanager
+def throwaway_accounts():
+    """A group of the test's own, a user in it and a user outside it; removed after."""
+    if os.geteuid() != 0 or not shutil.which("useradd") or not shutil.which("setpriv"):
+        import pytest
+        pytest.skip("needs root, useradd and setpriv to create throw-away accounts")
+    tag = secrets.token_hex(3)
+    group, admin, outsider = f"dtg{tag}", f"dta{tag}", f"dto{tag}"
+    made = []
+    try:
+        subprocess.run(["groupadd", "--system", group], check=True)
+        made.append(("groupdel", group))
+        for user, extra in ((admin, ["-G", group]), (outsider, [])):
+            subprocess.run(["useradd", "--system", "--no-create-home", "--shell",
+                            "/usr/sbin/nologin", *extra, user], check=True)
+            made.insert(0, ("userdel", user))
+        yield group, admin, outsider
+    finally:
+        for cmd, name in made:
+            subprocess.run([cmd, name], capture_output=True)
+
+
+def as_user(user, d, *args):
+    return run(["setpriv", f"--reuid={user}", f"--regid={pwd.getpwnam(user).pw_gid}",
+                "--init-groups", d.binaries["distctl"], "-c", d.conf, *args])
+
+
+def test_group_admin_runs_every_steering_command(smtp_server, binaries):
+    server = smtp_server()
+    server.handler.rcpt_replies["u1@example.test"] = ["451 4.7.1 later"] * 1000
+    server.handler.rcpt_replies["u3@example.test"] = ["550 5.1.1 no such mailbox"]
+    base = pathlib.Path(tempfile.mkdtemp(prefix="distd-group-", dir="/tmp"))
+    with throwaway_accounts() as (group, admin, outsider):
+        try:
+            base.chmod(0o755)
+            # the state directory as installed: setgid, group-writable, the daemon's group
+            root = base / "state"
+            root.mkdir()
+            os.chown(root, 0, grp.getgrnam(group).gr_gid)
+            root.chmod(0o2770)
+            d = Distd(binaries, root, server)
+            d.write_conf(TEN[:4],
+                         retry="retry = { min_backoff = 600; max_backoff = 600; lifetime = 6000; };")
+            # the relay's CA where the admin can read it, as /etc/ssl is
+            ca = base / "ca.pem"
+            shutil.copy(server.cafile, ca)
+            ca.chmod(0o644)
+            d.conf.write_text(d.conf.read_text().replace(server.cafile, str(ca)))
+            d.conf.chmod(0o640)
+            d.start()
+            d.drop("t.txt", TIERED.replace("单位4，单位5", "单位3").replace("单位2，单位3", "单位2"))
+            wait_for(lambda: d.db.exists() and len(d.states()) == 4 and
+                     "queued" not in d.states().values() and
+                     "sending" not in d.states().values(), what="first attempts")
+            for name in ("queue.db", "queue.db-wal", "queue.db-shm"):
+                st = (root / name).stat()
+                assert st.st_mode & 0o777 == 0o660, name
+                assert st.st_gid == grp.getgrnam(group).gr_gid, name
+
+            steps = [("status",), ("show", "1"), ("show", "1", "--pending"),
+                     ("log", "-n", "5"),
+                     ("hold", "1", "--tier", "报"), ("release", "1", "--tier", "报"),
+                     ("hold", "1"), ("release", "1"),
+                     ("retry", "1"), ("retry", "1", "--tier", "报"), ("retry", "all"),
+                     ("resend", "1", "--to", "u9@example.test", "--replace", "u3@example.test"),
+                     ("resend", "1", "--tier", "送"),
+                     ("cancel", "1", "--tier", "报"),
+                     ("reload",)]
+            for step in steps:
+                r = as_user(admin, d, *step)
+                assert r.returncode in (0, 3), (step, r.stdout, r.stderr)
+                assert "readonly" not in r.stderr and "denied" not in r.stderr, (step, r.stderr)
+            st = d.states(1)
+            assert st["u0@example.test"] == "delivered" and st["u1@example.test"] == "cancelled"
+            assert "u9@example.test" in st
+            assert d.query("SELECT COUNT(*) FROM recipients WHERE replaced_by IS NOT NULL") == [(1,)]
+
+            # with the daemon down the admin opens the queue alone: the files it
+            # creates are the group's, 0660, and distd can use them afterwards
+            d.stop()
+            for name in ("queue.db-wal", "queue.db-shm"):
+                assert not (root / name).exists()
+            r = as_user(admin, d, "resend", "1", "--tier", "发")
+            assert r.returncode == 0, r.stderr
+            assert "takes effect when it starts" in r.stdout
+            r = as_user(admin, d, "cancel", "1", "--yes")
+            assert r.returncode == 0, r.stderr
+
+            # someone outside the group: one sentence naming the file and the group
+            r = as_user(outsider, d, "status")
+            assert r.returncode == 1
+            assert r.stderr == (f"distctl: permission denied on {d.conf}: "
+                                f"add yourself to the {group} group\n")
+            readable = base / "outsider.conf"
+            shutil.copy(d.conf, readable)
+            readable.chmod(0o644)
+            for args in (("status",), ("hold", "1")):
+                r = run(["setpriv", f"--reuid={outsider}",
+                         f"--regid={pwd.getpwnam(outsider).pw_gid}", "--init-groups",
+                         binaries["distctl"], "-c", readable, *args])
+                assert r.returncode == 1, (args, r.stdout)
+                assert r.stderr.splitlines()[-1] == (
+                    f"distctl: permission denied on {d.db}: add yourself to the {group} group")
+                assert len(r.stderr.splitlines()) == 1, r.stderr
+        finally:
+            d.stop()
+            shutil.rmtree(base, ignore_errors=True)
