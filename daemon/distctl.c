@@ -635,7 +635,7 @@ do_resend(struct ctl *ctl, int argc, char **argv)
 		return 1;
 	int64_t now = (int64_t)time(NULL);
 	bool correction = ctl->to && (ctl->replace ||
-	    !queue_has_recipient(q, id, ctl->tier, ctl->to));
+	    !queue_has_recipient(q, id, NULL, ctl->to));
 	if (correction)
 		n = queue_resend_to(q, id, ctl->tier, ctl->to, ctl->replace, now, err,
 		    sizeof(err));

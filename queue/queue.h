@@ -212,7 +212,8 @@ int queue_resend(struct queue *q, int64_t issue, const char *tier, const char *a
  * With old NULL, address is added to tier (required when the issue has
  * more than one) as a recipient of its own. Both are recorded in the
  * history. Errors: no such recipient, address already a live recipient
- * of that tier (use queue_resend), the issue held or cancelled. Returns 1.
+ * of the issue in any tier (use queue_resend), the issue held or
+ * cancelled. Returns 1.
  */
 int queue_resend_to(struct queue *q, int64_t issue, const char *tier, const char *address,
     const char *old, int64_t now, char *err, size_t errsz);

@@ -369,7 +369,8 @@ queue_resend_to(struct queue *q, int64_t issue, const char *tier, const char *ad
 			    " gets <%s> with --tier", (long long)issue, address);
 		goto refused;
 	}
-	if (queue_has_recipient(q, issue, tier, address)) {
+	/* in any tier: the same address twice in one issue would get it twice */
+	if (queue_has_recipient(q, issue, NULL, address)) {
 		snprintf(err, errsz, "<%s> is already a recipient of issue %lld: "
 		    "distctl resend %lld --to %s sends it again", address, (long long)issue,
 		    (long long)issue, address);
