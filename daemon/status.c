@@ -361,10 +361,10 @@ status_report(struct sbuf *out, struct queue *q, const struct status_where *w,
 			sbuf_putc(out, '}');
 		} else {
 			timestamp(t1, sizeof(t1), col_ll(st, 3), "%m-%d %H:%M");
-			wrapf(out, 0, 2, "oldest deferred: %s (issue %lld, %lld attempt%s, next %s)",
-			    col(st, 0), col_ll(st, 1), col_ll(st, 2), col_ll(st, 2) == 1 ? "" : "s",
-			    t1);
-			wrapf(out, 0, 14, "  last reply: %s", col(st, 4) ? col(st, 4) : "-");
+			wrapf(out, 0, 2, "oldest deferred: %s (issue %lld)", col(st, 0),
+			    col_ll(st, 1));
+			wrapf(out, 0, 2, "  %lld attempt%s, next %s, last reply: %s", col_ll(st, 2),
+			    col_ll(st, 2) == 1 ? "" : "s", t1, col(st, 4) ? col(st, 4) : "-");
 		}
 	} else if (json) {
 		sbuf_puts(out, "null");
