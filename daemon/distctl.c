@@ -97,17 +97,17 @@ usage_of(const char *name)
 	return EXIT_USAGE;
 }
 
-/* The group owning path or its nearest existing parent: the one to join. */
-static void
-group_of(const char *path, char *name, size_t n)
+/* The nearest of path and its parents that exists (stat succeeds); 0 or -1. */
+static int
+nearest(const char *path, char *found, size_t n, struct stat *st)
 {
 	char *p = xstrdup(path);
-	struct stat st;
-	int found = -1;
+	int rc = -1;
 
 	for (;;) {
-		if (stat(p, &st) == 0) {
-			found = 0;
+		if (stat(p, st) == 0) {
+			snprintf(found, n, "%s", p);
+			rc = 0;
 			break;
 		}
 		if (strcmp(p, "/") == 0 || strcmp(p, ".") == 0)
@@ -117,19 +117,45 @@ group_of(const char *path, char *name, size_t n)
 		p = parent;
 	}
 	free(p);
-	struct group *g = found == 0 && st.st_gid != 0 ? getgrgid(st.st_gid) : NULL;
-	snprintf(name, n, "%s", g ? g->gr_name : "distd");
+	return rc;
 }
 
-/* The one sentence for someone who is neither root nor in distd's group. */
+static bool
+in_group(gid_t gid)
+{
+	gid_t groups[256];
+	int n = getgroups(256, groups);
+
+	if (getegid() == gid)
+		return true;
+	for (int i = 0; i < n; i++)
+		if (groups[i] == gid)
+			return true;
+	return false;
+}
+
+/*
+ * The one sentence for someone who is neither root nor in the group that
+ * owns path (or its nearest existing parent): which group to join. A
+ * member whom the file still refuses is told the mode instead.
+ */
 static int
 denied(const char *path)
 {
-	char group[128];
+	char where[4096];
+	struct stat st;
+	struct group *g = NULL;
 
-	group_of(path, group, sizeof(group));
-	fprintf(stderr, "distctl: permission denied on %s: add yourself to the %s group\n",
-	    path, group);
+	if (nearest(path, where, sizeof(where), &st) == 0 && st.st_gid != 0)
+		g = getgrgid(st.st_gid);
+	if (g != NULL && in_group(st.st_gid))
+		fprintf(stderr, "distctl: permission denied on %s although you are in the %s "
+		    "group: %s is mode %04o (distd makes its queue 0660 when it starts; the "
+		    "state folder should be 2770)\n", path, g->gr_name, where,
+		    (unsigned)(st.st_mode & 07777));
+	else
+		fprintf(stderr, "distctl: permission denied on %s: add yourself to the %s "
+		    "group\n", path, g ? g->gr_name : "distd");
 	return 1;
 }
 

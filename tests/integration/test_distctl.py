@@ -594,6 +594,13 @@ def test_group_admin_runs_every_steering_command(smtp_server, binaries):
             r = as_user(admin, d, "cancel", "1", "--yes")
             assert r.returncode == 0, r.stderr
 
+            # a member facing a queue an older distd left 0640 is told the mode
+            (root / "queue.db").chmod(0o640)
+            r = as_user(admin, d, "retry", "1")
+            assert r.returncode == 1
+            assert f"although you are in the {group} group" in r.stderr and "0640" in r.stderr
+            (root / "queue.db").chmod(0o660)
+
             # someone outside the group: one sentence naming the file and the group
             r = as_user(outsider, d, "status")
             assert r.returncode == 1
