@@ -17,8 +17,6 @@ UNITDIR    ?= $(PREFIX)/lib/systemd/system
 SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
 PYTHON     ?= /usr/bin/python3
-# The one place the version lives: distd --version and distctl --version print it.
-VERSION     = 0.9.0
 
 CC       ?= cc
 CFLAGS   ?= -O2 -g
@@ -49,6 +47,8 @@ ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS)
 LIBS        = $(PKG_LIBS) -lpthread -lm
 
 PROGRAMS    = distd distctl
+# The one place the version lives: distd --version and distctl --version print it.
+VERSION     = 0.9.0
 LIB_SRC     = $(filter-out $(PROGRAMS:%=daemon/%.c),$(wildcard daemon/*.c)) \
               $(wildcard queue/*.c)
 LIB_OBJ     = $(LIB_SRC:%.c=$(BUILD)/%.o)
