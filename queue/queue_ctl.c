@@ -38,8 +38,8 @@ check_tier(struct queue *q, int64_t issue, const char *tier, char *err, size_t e
 
 	if (tier == NULL)
 		return 0;
-	st = queue_prepare(q, "SELECT DISTINCT tier_keyword FROM recipients WHERE issue = ?"
-	    " ORDER BY tier");
+	st = queue_prepare(q, "SELECT tier_keyword FROM recipients WHERE issue = ?"
+	    " GROUP BY tier, tier_keyword ORDER BY tier");
 	if (st == NULL)
 		return queue_fail(q, err, errsz, "tiers");
 	sqlite3_bind_int64(st, 1, issue);
@@ -299,12 +299,12 @@ queue_has_recipient(struct queue *q, int64_t issue, const char *tier, const char
 }
 
 /*
- * Runs one statement with ?1 = a, ?2 = b, ?3 = t1, ?4 = t2 (a statement
+ * Runs one statement with ?1 = a, ?2 = b, ?3 = t (a statement
  * need not use them all: binding an absent index is a harmless
  * SQLITE_RANGE). Returns 0, or -1 for the caller's queue_fail().
  */
 static int
-run1(struct queue *q, const char *sql, int64_t a, int64_t b, const char *t1, const char *t2)
+run1(struct queue *q, const char *sql, int64_t a, int64_t b, const char *t)
 {
 	sqlite3_stmt *st = queue_prepare(q, sql);
 	int rc;
@@ -313,8 +313,7 @@ run1(struct queue *q, const char *sql, int64_t a, int64_t b, const char *t1, con
 		return -1;
 	sqlite3_bind_int64(st, 1, a);
 	sqlite3_bind_int64(st, 2, b);
-	queue_bind_text(st, 3, t1);
-	queue_bind_text(st, 4, t2);
+	queue_bind_text(st, 3, t);
 	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
 	sqlite3_finalize(st);
 	return rc;
@@ -384,17 +383,17 @@ queue_resend_to(struct queue *q, int64_t issue, const char *tier, const char *ad
 	    "INSERT INTO recipients (issue, tier, tier_keyword, header, unit, via, name,"
 	    " display, address, state, next_attempt) SELECT issue, tier, tier_keyword, header,"
 	    " '(added with distctl)', 'distctl', ?3, ?3, ?3, 'queued', ?2 FROM recipients"
-	    " WHERE id = ?1", from, now, address, NULL) < 0)
+	    " WHERE id = ?1", from, now, address) < 0)
 		goto fail;
 	added = sqlite3_last_insert_rowid(q->db);
 	/* the history of both rows says what happened */
 	snprintf(note, sizeof(note), "replaced by <%s> with distctl resend --replace", address);
 	if (old && (run1(q, "UPDATE recipients SET replaced_by = ?2, state = CASE WHEN state"
 	    " IN ('queued','deferred','held') THEN 'cancelled' ELSE state END WHERE id = ?1",
-	    from, added, NULL, NULL) < 0 ||
+	    from, added, NULL) < 0 ||
 	    run1(q, "INSERT INTO attempts (recipient, issue, time, status, reply, attempt)"
 	    " SELECT id, issue, ?2, 'replaced', ?3, attempts FROM recipients WHERE id = ?1",
-	    from, now, note, NULL) < 0))
+	    from, now, note) < 0))
 		goto fail;
 	if (old)
 		snprintf(note, sizeof(note), "replaces <%s>: resend requested with distctl", old);
@@ -402,9 +401,9 @@ queue_resend_to(struct queue *q, int64_t issue, const char *tier, const char *ad
 		snprintf(note, sizeof(note), "added with distctl resend --to");
 	if (run1(q, "INSERT INTO attempts (recipient, issue, time, status, reply, attempt)"
 	    " SELECT id, issue, ?2, 'resend', ?3, 0 FROM recipients WHERE id = ?1",
-	    added, now, note, NULL) < 0 ||
+	    added, now, note) < 0 ||
 	    run1(q, "UPDATE issues SET state = 'active', finished = NULL, reported = 0"
-	    " WHERE id = ?1", issue, 0, NULL, NULL) < 0)
+	    " WHERE id = ?1", issue, 0, NULL) < 0)
 		goto fail;
 	if (queue_exec(q, "COMMIT", err, errsz) < 0) {
 		queue_rollback(q);
