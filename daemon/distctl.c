@@ -146,8 +146,17 @@ denied(const char *path)
 	struct stat st;
 	struct group *g = NULL;
 
-	if (nearest(path, where, sizeof(where), &st) == 0 && st.st_gid != 0)
-		g = getgrgid(st.st_gid);
+	if (nearest(path, where, sizeof(where), &st) < 0) {
+		fprintf(stderr, "distctl: permission denied on %s\n", path);
+		return 1;
+	}
+	if (st.st_gid == 0) {
+		/* joining a group will not help: the file is root's alone */
+		fprintf(stderr, "distctl: permission denied on %s: %s is root's (mode %04o): "
+		    "run distctl as root\n", path, where, (unsigned)(st.st_mode & 07777));
+		return 1;
+	}
+	g = getgrgid(st.st_gid);
 	if (g != NULL && in_group(st.st_gid))
 		fprintf(stderr, "distctl: permission denied on %s although you are in the %s "
 		    "group: %s is mode %04o (distd makes its queue 0660 when it starts; the "
@@ -239,6 +248,8 @@ load_conf(struct ctl *ctl, int flags)
 			    "(status, show, log and reload work meanwhile)\n");
 		ctl->conf = NULL;
 	} else {
+		free(ctl->state_path);
+		free(ctl->socket_path);
 		ctl->state_path = xstrdup(ctl->conf->state);
 		ctl->socket_path = xstrdup(ctl->conf->control_socket);
 	}
@@ -823,9 +834,19 @@ do_reload(struct ctl *ctl, int argc, char **argv)
 static int
 do_check(struct ctl *ctl, int argc, char **argv)
 {
+	const char *pw;
+
 	(void)argv;
 	if (argc != 0)
 		return usage_of("check");
+	/* first without the password, to say which file refuses us when it does */
+	if (load_conf(ctl, 0) == NULL)
+		return 1;
+	pw = ctl->conf->smtp.password_file;
+	if (pw != NULL && getenv("CREDENTIALS_DIRECTORY") == NULL && refused(pw, R_OK))
+		return denied(pw);
+	conf_free(ctl->conf);
+	ctl->conf = NULL;
 	if (load_conf(ctl, CONF_LOAD_SECRETS) == NULL)
 		return 1;
 	return preflight_run(ctl->conf, stdout) == 0 ? 0 : 1;

@@ -547,7 +547,14 @@ def test_group_admin_runs_every_steering_command(smtp_server, binaries):
             os.chown(root, 0, grp.getgrnam(group).gr_gid)
             root.chmod(0o2770)
             d = Distd(binaries, root, server)
+            # the SMTP password as installed: root's alone (the service gets it
+            # through LoadCredential); check says so to an admin in the group
+            secret = base / "smtp.secret"
+            secret.write_text("pw\n")
+            secret.chmod(0o600)
             d.write_conf(TEN[:4],
+                         smtp_extra=f'username = "bulletin@example.test"; '
+                                    f'password_file = "{secret}";',
                          retry="retry = { min_backoff = 600; max_backoff = 600; lifetime = 6000; };")
             # the relay's CA where the admin can read it, as /etc/ssl is
             ca = base / "ca.pem"
@@ -578,6 +585,10 @@ def test_group_admin_runs_every_steering_command(smtp_server, binaries):
                 r = as_user(admin, d, *step)
                 assert r.returncode in (0, 3), (step, r.stdout, r.stderr)
                 assert "readonly" not in r.stderr and "denied" not in r.stderr, (step, r.stderr)
+            r = as_user(admin, d, "check")
+            assert r.returncode == 1
+            assert r.stderr == (f"distctl: permission denied on {secret}: {secret} is root's "
+                                "(mode 0600): run distctl as root\n")
             st = d.states(1)
             assert st["u0@example.test"] == "delivered" and st["u1@example.test"] == "cancelled"
             assert "u9@example.test" in st
