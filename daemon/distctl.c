@@ -186,9 +186,12 @@ refused(const char *path, int mode)
 }
 
 /*
- * Reads the top-level string setting `name` from a configuration file that
- * libconfig refuses, line by line, outside any group or list: what can
- * still be read of `state` and `control_socket`. Returns a copy or NULL.
+ * Reads the string setting `name` from a configuration file that libconfig
+ * refuses, line by line: what can still be read of `state` and
+ * `control_socket`. Both names are unique in the file's schema (no group
+ * has a member called so), so a line that starts with one of them is that
+ * setting, whatever an unbalanced brace before it did to the nesting.
+ * Returns a copy of the last such value, or NULL.
  */
 static char *
 salvage(const char *path, const char *name)
@@ -196,33 +199,21 @@ salvage(const char *path, const char *name)
 	FILE *f = fopen(path, "re");
 	char *line = NULL, *found = NULL;
 	size_t cap = 0, len = strlen(name);
-	int depth = 0;
 
 	if (f == NULL)
 		return NULL;
 	while (getline(&line, &cap, f) > 0) {
-		char *p = line + strspn(line, " \t");
-		if (depth == 0 && strncmp(p, name, len) == 0) {
-			char *v = p + len + strspn(p + len, " \t");
-			if (*v == '=' || *v == ':') {
-				v += 1 + strspn(v + 1, " \t");
-				char *end = *v == '"' ? strchr(v + 1, '"') : NULL;
-				if (end != NULL && end > v + 1) {
-					free(found);
-					found = xstrndup(v + 1, (size_t)(end - v - 1));
-				}
-			}
-		}
-		bool quoted = false;
-		for (char *c = p; *c; c++) {
-			if (*c == '"' && (c == p || c[-1] != '\\'))
-				quoted = !quoted;
-			else if (!quoted && (*c == '#' || (c[0] == '/' && c[1] == '/')))
-				break;
-			else if (!quoted && strchr("{([", *c))
-				depth++;
-			else if (!quoted && strchr("})]", *c) && depth > 0)
-				depth--;
+		char *p = line + strspn(line, " \t{(,;");
+		if (strncmp(p, name, len) != 0)
+			continue;
+		char *v = p + len + strspn(p + len, " \t");
+		if (*v != '=' && *v != ':')
+			continue;
+		v += 1 + strspn(v + 1, " \t");
+		char *end = *v == '"' ? strchr(v + 1, '"') : NULL;
+		if (end != NULL && end > v + 1) {
+			free(found);
+			found = xstrndup(v + 1, (size_t)(end - v - 1));
 		}
 	}
 	free(line);

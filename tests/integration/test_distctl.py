@@ -406,9 +406,15 @@ def test_status_and_show_survive_a_typo_and_reload_refuses_it(smtp_server, distd
     assert r.returncode == 1 and "fix it first" in r.stderr
 
     # reload: distd refuses the file, keeps running, and distctl says why
+    # an unbalanced brace above the paths: they are still found
+    d.conf.write_text("smtp = {{\n" + good)
+    r = d.ctl("status")
+    assert r.returncode == 3 and f"{d.conf}:1:" in r.stderr and "报 2/2" in r.stdout
+    assert f"the queue {d.db} and the socket {d.socket}" in r.stderr
+
     r = d.ctl("reload")
     assert r.returncode == 1
-    assert "refused" in r.stderr and f"{d.conf}:{typo}" in r.stderr
+    assert "refused" in r.stderr and f"{d.conf}:1" in r.stderr
     assert d.proc.poll() is None
     d.conf.write_text(good)
     r = d.ctl("reload")
