@@ -183,9 +183,9 @@ struct sqlite3 *queue_db(struct queue *q);
 int queue_hold(struct queue *q, int64_t issue, const char *tier, const char *reason,
     char *err, size_t errsz);
 /*
- * Releases held recipients (of tier): they are due now. The issue becomes
- * active again once none of its recipients is held. An issue with nothing
- * held is an error.
+ * Releases held recipients (of tier): they are due now, and a held issue
+ * becomes active (the recipients of other tiers stay held, one by one).
+ * An issue with nothing held (in tier) is an error.
  */
 int queue_release(struct queue *q, int64_t issue, const char *tier, int64_t now,
     char *err, size_t errsz);

@@ -133,9 +133,13 @@ queue_release(struct queue *q, int64_t issue, const char *tier, int64_t now,
 	static const char *const sqls[] = {
 		"UPDATE recipients SET state = 'queued', next_attempt = ?2"
 		" WHERE issue = ?1 AND state = 'held'" IN_TIER,
+		/*
+		 * Recipients carry their own held state, so the issue goes active
+		 * as soon as any of them may go out (only active issues are taken);
+		 * the rest stay held one by one.
+		 */
 		"UPDATE issues SET state = 'active', hold_reason = NULL WHERE id = ?1"
-		" AND state = 'held' AND NOT EXISTS (SELECT 1 FROM recipients"
-		" WHERE issue = ?1 AND state = 'held')", NULL };
+		" AND state = 'held'", NULL };
 	char state[16];
 	sqlite3_stmt *st;
 	int held = 0;

@@ -297,10 +297,20 @@ def test_tier_on_every_steering_command(smtp_server, distd):
     assert r.returncode == 1 and "no recipients in tier 抄" in r.stderr
     assert "报, 送, 发" in r.stderr
 
-    # the rest goes out; resend one tier: exactly its two addresses again
+    # the whole issue held, then one tier released: it goes out, the other waits
     for i in range(2, 6):
         server.handler.rcpt_replies[f"u{i}@example.test"] = []
-    assert d.ctl("retry", "1").returncode == 0
+    r = d.ctl("hold", "1")
+    assert r.returncode == 0 and "hold: 4 recipients" in r.stdout, r.stderr
+    assert d.query("SELECT state FROM issues WHERE id = 1") == [("held",)]
+    r = d.ctl("release", "1", "--tier", "发")
+    assert r.returncode == 0 and "release: 2 recipients in tier 发" in r.stdout, r.stderr
+    wait_for(lambda: d.states(1)["u4@example.test"] == d.states(1)["u5@example.test"] ==
+             "delivered", what="发 delivered")
+    assert d.states(1)["u2@example.test"] == d.states(1)["u3@example.test"] == "held"
+
+    # the rest goes out; resend one tier: exactly its two addresses again
+    assert d.ctl("release", "1").returncode == 0
     wait_for(lambda: sorted(d.states(1).values()) ==
              ["cancelled"] * 2 + ["delivered"] * 4, what="delivered")
     before = server.handler.received()

@@ -372,10 +372,13 @@ test_steering_per_tier(void **state)
 	assert_int_equal(state_of(q, "r3@example.test"), 0);
 	assert_int_equal(count(q, "SELECT state = 'active' FROM issues WHERE id = 1"), 1);
 
-	/* whole-issue hold and release as before */
+	/* whole-issue hold; one tier released: it goes out, the other stays held */
 	assert_int_equal(queue_hold(q, 1, NULL, "all", err, sizeof(err)), 4);
 	assert_int_equal(count(q, "SELECT state = 'held' FROM issues WHERE id = 1"), 1);
-	assert_int_equal(queue_release(q, 1, NULL, 4000, err, sizeof(err)), 4);
+	assert_int_equal(queue_release(q, 1, "报", 4000, err, sizeof(err)), 2);
+	assert_int_equal(count(q, "SELECT state = 'active' FROM issues WHERE id = 1"), 1);
+	assert_int_equal(state_of(q, "r4@example.test"), 1);
+	assert_int_equal(queue_release(q, 1, NULL, 4000, err, sizeof(err)), 2);
 	assert_int_equal(count(q, "SELECT state = 'active' FROM issues WHERE id = 1"), 1);
 	assert_int_equal(queue_release(q, 1, NULL, 4000, err, sizeof(err)), -1);
 	assert_string_equal(err, "issue 1 is active, not held");
