@@ -42,12 +42,14 @@ endif
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-ALL_CFLAGS  = -std=gnu11 -D_GNU_SOURCE $(CPPFLAGS) $(WARNINGS) $(CFLAGS) $(SANFLAGS) $(PKG_CFLAGS) \
+ALL_CFLAGS  = -std=gnu11 -D_GNU_SOURCE -DDISTD_VERSION='"$(VERSION)"' $(CPPFLAGS) $(WARNINGS) $(CFLAGS) $(SANFLAGS) $(PKG_CFLAGS) \
               -Idaemon -Iqueue -MMD -MP
 ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS)
 LIBS        = $(PKG_LIBS) -lpthread -lm
 
 PROGRAMS    = distd distctl
+# The one place the version lives: distd --version and distctl --version print it.
+VERSION     = 0.9.0
 LIB_SRC     = $(filter-out $(PROGRAMS:%=daemon/%.c),$(wildcard daemon/*.c)) \
               $(wildcard queue/*.c)
 LIB_OBJ     = $(LIB_SRC:%.c=$(BUILD)/%.o)

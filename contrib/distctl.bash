@@ -6,21 +6,27 @@ _distctl() {
 	-c|--config|preview) COMPREPLY=($(compgen -f -- "$cur")); return ;;
 	--state) COMPREPLY=($(compgen -W "queued sending deferred delivered failed held cancelled" -- "$cur")); return ;;
 	--tier) COMPREPLY=($(compgen -W "报 送 发" -- "$cur")); return ;;
+	--to|--replace|-n|--lines|--issue) return ;;
 	esac
 	local i cmd=
 	for ((i = 1; i < COMP_CWORD; i++)); do
-		case ${COMP_WORDS[i]} in -c|--config) ((i++)) ;; -*) ;; *) cmd=${COMP_WORDS[i]}; break ;; esac
+		case ${COMP_WORDS[i]} in
+		-c|--config|--state|--tier|--to|--replace|-n|--lines|--issue) ((i++)) ;;
+		-*) ;;
+		*) cmd=${COMP_WORDS[i]}; break ;;
+		esac
 	done
 	if [ -z "$cmd" ]; then
-		COMPREPLY=($(compgen -W "$commands -c --json --help" -- "$cur"))
+		COMPREPLY=($(compgen -W "$commands -c --config --json --help --version" -- "$cur"))
 		return
 	fi
 	case $cmd in
-	show) COMPREPLY=($(compgen -W "--state --json" -- "$cur")) ;;
-	log) COMPREPLY=($(compgen -W "-n -f --issue --json" -- "$cur")) ;;
-	retry) COMPREPLY=($(compgen -W "all" -- "$cur")) ;;
-	cancel) COMPREPLY=($(compgen -W "--yes" -- "$cur")) ;;
-	resend) COMPREPLY=($(compgen -W "--tier --to" -- "$cur")) ;;
+	show) COMPREPLY=($(compgen -W "--state --pending --tier --json" -- "$cur")) ;;
+	log) COMPREPLY=($(compgen -W "-n --lines -f --follow --issue --json" -- "$cur")) ;;
+	retry) COMPREPLY=($(compgen -W "all --tier" -- "$cur")) ;;
+	hold|release) COMPREPLY=($(compgen -W "--tier" -- "$cur")) ;;
+	cancel) COMPREPLY=($(compgen -W "--tier --yes" -- "$cur")) ;;
+	resend) COMPREPLY=($(compgen -W "--tier --to --replace" -- "$cur")) ;;
 	*) COMPREPLY=($(compgen -W "--json --help" -- "$cur")) ;;
 	esac
 }

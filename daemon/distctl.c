@@ -6,13 +6,28 @@
  * with the daemon down they take effect when it starts.
  *
  * Exit codes: 0 ok, 1 error, 2 usage, 3 something needs attention.
+ *
+ * Admins in distd's group run distctl as themselves: the queue is
+ * group-writable (see queue_open), so every command works for them as for
+ * root, with the daemon up or down. Anyone else gets one sentence saying
+ * which file refused them and which group to join.
+ *
+ * A configuration that no longer parses (a typo while editing) does not
+ * blind distctl: status, show, log and reload fall back to the `state` and
+ * `control_socket` settings that can still be read from the file, else to
+ * the defaults, and say on stderr what is wrong with it (file:line). The
+ * daemon meanwhile runs on the configuration it loaded last.
  */
 #include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <libgen.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -29,20 +44,43 @@
 #include "route.h"
 #include "sbuf.h"
 #include "status.h"
+#include "text.h"
+
+#ifndef DISTD_VERSION
+#define DISTD_VERSION "unknown"
+#endif
 
 #define EXIT_USAGE 2
 #define EXIT_ATTENTION 3
+
+/* The same defaults as conf.c's, for a configuration that does not parse. */
+#define DEFAULT_STATE "/var/lib/distd/queue.db"
+#define DEFAULT_SOCKET "/run/distd/control"
+
+/* Options after getopt_long; `given` says which were on the command line. */
+enum {
+	OPT_STATE = 1 << 0, OPT_TIER = 1 << 1, OPT_TO = 1 << 2, OPT_REPLACE = 1 << 3,
+	OPT_PENDING = 1 << 4, OPT_LINES = 1 << 5, OPT_FOLLOW = 1 << 6, OPT_ISSUE = 1 << 7,
+	OPT_YES = 1 << 8,
+};
 
 struct ctl {
 	const char *conf_path;
 	bool json;
 	bool yes;
 	struct conf *conf;
+	unsigned given;
+	const char *state, *tier, *to, *replace, *lines, *issue;
+	bool pending, follow;
+	/* where the queue and the daemon are: from conf, or salvaged */
+	char *state_path, *socket_path;
+	char *conf_error;	/* first error of an invalid configuration, else NULL */
 };
 
 struct command {
 	const char *name;
 	int (*run)(struct ctl *, int, char **);
+	unsigned opts;		/* OPT_* the command takes */
 	const char *args;
 	const char *help;
 };
@@ -59,35 +97,128 @@ usage_of(const char *name)
 	return EXIT_USAGE;
 }
 
-/* "--opt VALUE" style options out of argv; the rest stays in order. */
-static bool
-take_option(int *argc, char **argv, const char *name, const char **value)
+/* The nearest of path and its parents that exists (stat succeeds); 0 or -1. */
+static int
+nearest(const char *path, char *found, size_t n, struct stat *st)
 {
-	for (int i = 0; i < *argc; i++) {
-		if (strcmp(argv[i], name) != 0)
-			continue;
-		if (value != NULL) {
-			if (i + 1 >= *argc)
-				return false;
-			*value = argv[i + 1];
-			memmove(&argv[i], &argv[i + 2], sizeof(char *) * (size_t)(*argc - i - 2));
-			*argc -= 2;
-		} else {
-			memmove(&argv[i], &argv[i + 1], sizeof(char *) * (size_t)(*argc - i - 1));
-			*argc -= 1;
+	char *p = xstrdup(path);
+	int rc = -1;
+
+	for (;;) {
+		if (stat(p, st) == 0) {
+			snprintf(found, n, "%s", p);
+			rc = 0;
+			break;
 		}
+		if (strcmp(p, "/") == 0 || strcmp(p, ".") == 0)
+			break;
+		char *parent = xstrdup(dirname(p));
+		free(p);
+		p = parent;
+	}
+	free(p);
+	return rc;
+}
+
+static bool
+in_group(gid_t gid)
+{
+	gid_t groups[256];
+	int n = getgroups(256, groups);
+
+	if (getegid() == gid)
 		return true;
+	for (int i = 0; i < n; i++)
+		if (groups[i] == gid)
+			return true;
+	return false;
+}
+
+/*
+ * The one sentence for someone who is neither root nor in the group that
+ * owns path (or its nearest existing parent): which group to join. A
+ * member whom the file still refuses is told the mode instead.
+ */
+static int
+denied(const char *path)
+{
+	char where[4096];
+	struct stat st;
+	struct group *g = NULL;
+
+	if (nearest(path, where, sizeof(where), &st) < 0) {
+		fprintf(stderr, "distctl: permission denied on %s\n", path);
+		return 1;
+	}
+	if (st.st_gid == 0) {
+		/* joining a group will not help: the file is root's alone */
+		fprintf(stderr, "distctl: permission denied on %s: %s is root's (mode %04o): "
+		    "run distctl as root\n", path, where, (unsigned)(st.st_mode & 07777));
+		return 1;
+	}
+	g = getgrgid(st.st_gid);
+	if (g != NULL && in_group(st.st_gid))
+		fprintf(stderr, "distctl: permission denied on %s although you are in the %s "
+		    "group: %s is mode %04o (distd makes its queue 0660 when it starts; the "
+		    "state folder should be 2770)\n", path, g->gr_name, where,
+		    (unsigned)(st.st_mode & 07777));
+	else
+		fprintf(stderr, "distctl: permission denied on %s: add yourself to the %s "
+		    "group\n", path, g ? g->gr_name : "distd");
+	return 1;
+}
+
+/* True when path (or the folder it would be created in) refuses us mode. */
+static bool
+refused(const char *path, int mode)
+{
+	if (access(path, mode) == 0)
+		return false;
+	if (errno == EACCES)
+		return true;
+	if (errno == ENOENT) {
+		char *p = xstrdup(path);
+		bool r = access(dirname(p), X_OK) < 0 && errno == EACCES;
+		free(p);
+		return r;
 	}
 	return false;
 }
 
-static bool
-wants_help(int argc, char **argv)
+/*
+ * Reads the string setting `name` from a configuration file that libconfig
+ * refuses, line by line: what can still be read of `state` and
+ * `control_socket`. Both names are unique in the file's schema (no group
+ * has a member called so), so a line that starts with one of them is that
+ * setting, whatever an unbalanced brace before it did to the nesting.
+ * Returns a copy of the last such value, or NULL.
+ */
+static char *
+salvage(const char *path, const char *name)
 {
-	for (int i = 0; i < argc; i++)
-		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
-			return true;
-	return false;
+	FILE *f = fopen(path, "re");
+	char *line = NULL, *found = NULL;
+	size_t cap = 0, len = strlen(name);
+
+	if (f == NULL)
+		return NULL;
+	while (getline(&line, &cap, f) > 0) {
+		char *p = line + strspn(line, " \t{(,;");
+		if (strncmp(p, name, len) != 0)
+			continue;
+		char *v = p + len + strspn(p + len, " \t");
+		if (*v != '=' && *v != ':')
+			continue;
+		v += 1 + strspn(v + 1, " \t");
+		char *end = *v == '"' ? strchr(v + 1, '"') : NULL;
+		if (end != NULL && end > v + 1) {
+			free(found);
+			found = xstrndup(v + 1, (size_t)(end - v - 1));
+		}
+	}
+	free(line);
+	fclose(f);
+	return found;
 }
 
 static struct conf *
@@ -95,31 +226,111 @@ load_conf(struct ctl *ctl, int flags)
 {
 	struct sbuf errors = SBUF_INIT;
 
-	if (ctl->conf == NULL && conf_load(ctl->conf_path, flags, &ctl->conf, &errors) < 0) {
+	if (ctl->conf != NULL)
+		return ctl->conf;
+	if (refused(ctl->conf_path, R_OK)) {
+		denied(ctl->conf_path);
+		return NULL;
+	}
+	if (conf_load(ctl->conf_path, flags, &ctl->conf, &errors) < 0) {
 		fprintf(stderr, "%s", sbuf_str(&errors));
+		if (access(ctl->conf_path, R_OK) == 0)
+			fprintf(stderr, "distctl: this needs a valid configuration; fix it first "
+			    "(status, show, log and reload work meanwhile)\n");
 		ctl->conf = NULL;
+	} else {
+		free(ctl->state_path);
+		free(ctl->socket_path);
+		ctl->state_path = xstrdup(ctl->conf->state);
+		ctl->socket_path = xstrdup(ctl->conf->control_socket);
 	}
 	sbuf_free(&errors);
 	return ctl->conf;
 }
 
+/*
+ * Finds the queue and the daemon even when the configuration is invalid:
+ * see the comment at the top. Returns 0, or -1 when the file cannot be
+ * read at all (nothing then says which queue is meant).
+ */
+static int
+locate(struct ctl *ctl)
+{
+	struct sbuf errors = SBUF_INIT;
+
+	if (ctl->state_path != NULL)
+		return 0;
+	if (refused(ctl->conf_path, R_OK)) {
+		denied(ctl->conf_path);
+		return -1;
+	}
+	if (conf_load(ctl->conf_path, 0, &ctl->conf, &errors) == 0) {
+		ctl->state_path = xstrdup(ctl->conf->state);
+		ctl->socket_path = xstrdup(ctl->conf->control_socket);
+		sbuf_free(&errors);
+		return 0;
+	}
+	const char *e = sbuf_str(&errors);
+	if (access(ctl->conf_path, R_OK) < 0) {
+		fprintf(stderr, "%s", e);
+		sbuf_free(&errors);
+		return -1;
+	}
+	ctl->conf_error = xstrndup(e, strcspn(e, "\n"));
+	ctl->state_path = salvage(ctl->conf_path, "state");
+	ctl->socket_path = salvage(ctl->conf_path, "control_socket");
+	fprintf(stderr, "distctl: %s is invalid (distd keeps running on the configuration "
+	    "it loaded last):\n%s", ctl->conf_path, e);
+	fprintf(stderr, "distctl: going on with the queue %s and the socket %s (%s)\n",
+	    ctl->state_path ? ctl->state_path : DEFAULT_STATE,
+	    ctl->socket_path ? ctl->socket_path : DEFAULT_SOCKET,
+	    ctl->state_path && ctl->socket_path ? "as the file sets them" :
+	    ctl->state_path || ctl->socket_path ? "as the file sets one, the default other" :
+	    "the defaults");
+	if (ctl->state_path == NULL)
+		ctl->state_path = xstrdup(DEFAULT_STATE);
+	if (ctl->socket_path == NULL)
+		ctl->socket_path = xstrdup(DEFAULT_SOCKET);
+	sbuf_free(&errors);
+	return 0;
+}
+
+/* Opens the queue; *missing (when not NULL) is set instead of an error before distd's first start. */
 static struct queue *
-open_queue(struct ctl *ctl, bool write)
+open_queue(struct ctl *ctl, bool write, bool *missing)
 {
 	struct queue *q;
 	char err[1024];
 
-	if (load_conf(ctl, 0) == NULL)
+	if (missing)
+		*missing = false;
+	if (ctl->state_path == NULL && (write ? load_conf(ctl, 0) == NULL : locate(ctl) < 0))
 		return NULL;
-	if (queue_open_mode(ctl->conf->state, write ? QUEUE_EXISTING : QUEUE_READONLY, &q,
+	const char *path = ctl->state_path;
+	if (refused(path, write ? R_OK | W_OK : R_OK)) {
+		denied(path);
+		return NULL;
+	}
+	if (access(path, F_OK) < 0 && errno == ENOENT) {
+		if (missing) {
+			*missing = true;
+			return NULL;
+		}
+		fprintf(stderr, "distctl: %s: no queue there yet (has distd run with this "
+		    "configuration?)\n", path);
+		return NULL;
+	}
+	/* changing the queue writes -wal/-shm beside it: the folder must let us */
+	char *dir = xstrdup(path);
+	bool dir_refused = write && refused(dirname(dir), W_OK | X_OK);
+	if (dir_refused)
+		denied(dir);
+	free(dir);
+	if (dir_refused)
+		return NULL;
+	if (queue_open_mode(path, write ? QUEUE_EXISTING : QUEUE_READONLY, &q,
 	    err, sizeof(err)) < 0) {
-		if (access(ctl->conf->state, F_OK) == 0 && access(ctl->conf->state,
-		    write ? W_OK : R_OK) != 0)
-			fprintf(stderr, "distctl: cannot %s the queue %s: permission denied "
-			    "(are you in the distd group?)\n", write ? "change" : "read",
-			    ctl->conf->state);
-		else
-			fprintf(stderr, "distctl: %s\n", err);
+		fprintf(stderr, "distctl: %s\n", err);
 		return NULL;
 	}
 	return q;
@@ -131,14 +342,13 @@ daemon_state(const struct ctl *ctl, struct status_daemon *d)
 	char reply[256], err[512];
 
 	memset(d, 0, sizeof(*d));
-	if (control_request(ctl->conf->control_socket, "ping", reply, sizeof(reply),
+	if (control_request(ctl->socket_path, "ping", reply, sizeof(reply),
 	    err, sizeof(err)) == 0) {
 		long long since = 0;
 		d->running = sscanf(reply, "ok %ld %lld", &d->pid, &since) >= 1;
 		d->since = since;
 	} else if (strstr(err, "Permission denied") != NULL) {
-		fprintf(stderr, "distctl: cannot reach the daemon: %s (are you in the "
-		    "distd group?)\n", err);
+		denied(ctl->socket_path);
 	}
 }
 
@@ -148,7 +358,7 @@ wake(const struct ctl *ctl)
 {
 	char reply[256], err[512];
 
-	if (control_request(ctl->conf->control_socket, "wake", reply, sizeof(reply),
+	if (control_request(ctl->socket_path, "wake", reply, sizeof(reply),
 	    err, sizeof(err)) < 0 && !ctl->json)
 		printf("distd is not running: this takes effect when it starts\n");
 }
@@ -244,45 +454,43 @@ do_status(struct ctl *ctl, int argc, char **argv)
 	struct status_style style = style_for(ctl);
 	struct sbuf out = SBUF_INIT;
 	char err[512];
-	bool attention;
+	bool attention, missing;
 	int rc;
 
 	(void)argv;
 	if (argc != 0)
 		return usage_of("status");
-	if (load_conf(ctl, 0) == NULL)
+	if (locate(ctl) < 0)
+		return 1;
+	/* before distd's first start there is no queue: that is a state, not an error */
+	if ((q = open_queue(ctl, false, &missing)) == NULL && !missing)
 		return 1;
 	daemon_state(ctl, &d);
-	if ((q = open_queue(ctl, false)) == NULL) {
-		if (!d.running)
-			fprintf(stderr, "distd is not running\n");
-		return 1;
-	}
-	rc = status_report(&out, q, ctl->conf, &d, &style, ctl->json, &attention, err,
-	    sizeof(err));
+	struct status_where w = { ctl->conf_path, ctl->conf ? ctl->conf->smtp.url : NULL,
+		ctl->state_path, ctl->conf_error };
+	rc = status_report(&out, q, &w, &d, &style, ctl->json, &attention, err, sizeof(err));
 	queue_close(q);
 	if (print_report(rc, &out, err) != 0)
 		return 1;
-	return attention || !d.running ? EXIT_ATTENTION : 0;
+	return attention || !d.running || ctl->conf_error ? EXIT_ATTENTION : 0;
 }
 
 static int
 do_show(struct ctl *ctl, int argc, char **argv)
 {
-	const char *state = NULL;
 	struct status_style style = style_for(ctl);
+	struct status_filter f = { ctl->state, ctl->tier, ctl->pending };
 	struct sbuf out = SBUF_INIT;
 	struct queue *q;
 	char err[512];
 	int64_t id;
 	int rc;
 
-	take_option(&argc, argv, "--state", &state);
-	if (argc != 1 || !parse_issue(argv[0], &id))
+	if (argc != 1 || !parse_issue(argv[0], &id) || (ctl->state && ctl->pending))
 		return usage_of("show");
-	if ((q = open_queue(ctl, false)) == NULL)
+	if ((q = open_queue(ctl, false, NULL)) == NULL)
 		return 1;
-	rc = status_show(&out, q, id, state, &style, ctl->json, err, sizeof(err));
+	rc = status_show(&out, q, id, &f, &style, ctl->json, err, sizeof(err));
 	queue_close(q);
 	return print_report(rc, &out, err);
 }
@@ -299,25 +507,26 @@ on_interrupt(int sig)
 static int
 do_log(struct ctl *ctl, int argc, char **argv)
 {
-	const char *n_arg = "20", *issue_arg = NULL;
-	bool follow;
 	struct queue *q;
 	int64_t after = 0, issue = 0;
-	char err[512];
+	char err[512], *end;
+	long n = 20;
 
-	take_option(&argc, argv, "-n", &n_arg);
-	take_option(&argc, argv, "--issue", &issue_arg);
-	follow = take_option(&argc, argv, "-f", NULL);
-	long n = atol(n_arg);
-	if (argc != 0 || n <= 0 || (issue_arg && !parse_issue(issue_arg, &issue)))
+	(void)argv;
+	if (ctl->lines) {
+		n = strtol(ctl->lines, &end, 10);
+		if (*ctl->lines == '\0' || *end != '\0')
+			n = 0;
+	}
+	if (argc != 0 || n <= 0 || (ctl->issue && !parse_issue(ctl->issue, &issue)))
 		return usage_of("log");
-	if ((q = open_queue(ctl, false)) == NULL)
+	if ((q = open_queue(ctl, false, NULL)) == NULL)
 		return 1;
 	signal(SIGINT, on_interrupt);
 	signal(SIGTERM, on_interrupt);
 	do {
 		struct sbuf out = SBUF_INIT;
-		if (status_log(&out, q, &after, follow && after ? 1000 : n, issue, ctl->json,
+		if (status_log(&out, q, &after, ctl->follow && after ? 1000 : n, issue, ctl->json,
 		    err, sizeof(err)) < 0) {
 			fprintf(stderr, "distctl: %s\n", err);
 			sbuf_free(&out);
@@ -327,9 +536,9 @@ do_log(struct ctl *ctl, int argc, char **argv)
 		fputs(sbuf_str(&out), stdout);
 		fflush(stdout);
 		sbuf_free(&out);
-		if (follow && !interrupted)
+		if (ctl->follow && !interrupted)
 			sleep(1);
-	} while (follow && !interrupted);
+	} while (ctl->follow && !interrupted);
 	queue_close(q);
 	return 0;
 }
@@ -347,41 +556,10 @@ confirm(const struct ctl *ctl, const char *what)
 	return fgets(line, sizeof(line), stdin) && (line[0] == 'y' || line[0] == 'Y');
 }
 
+/* Prints what a steering command changed; wakes the daemon. Returns the exit code. */
 static int
-steer(struct ctl *ctl, const char *name, int argc, char **argv)
+steered(struct ctl *ctl, const char *name, int64_t id, int changed, const char *err)
 {
-	const char *tier = NULL, *to = NULL;
-	struct queue *q;
-	char err[512], what[64];
-	int64_t id = 0;
-	int changed;
-
-	if (strcmp(name, "resend") == 0) {
-		take_option(&argc, argv, "--tier", &tier);
-		take_option(&argc, argv, "--to", &to);
-	}
-	if (argc != 1 || (!(strcmp(name, "retry") == 0 && strcmp(argv[0], "all") == 0) &&
-	    !parse_issue(argv[0], &id)))
-		return usage_of(name);
-	if (strcmp(name, "cancel") == 0) {
-		snprintf(what, sizeof(what), "Cancel issue %lld", (long long)id);
-		if (!confirm(ctl, what)) {
-			printf("nothing cancelled\n");
-			return 1;
-		}
-	}
-	if ((q = open_queue(ctl, true)) == NULL)
-		return 1;
-	int64_t now = (int64_t)time(NULL);
-	if (strcmp(name, "hold") == 0)
-		changed = queue_hold(q, id, "held with distctl hold", err, sizeof(err));
-	else if (strcmp(name, "cancel") == 0)
-		changed = queue_cancel(q, id, now, err, sizeof(err));
-	else if (strcmp(name, "retry") == 0)
-		changed = queue_retry(q, id, now, err, sizeof(err));
-	else
-		changed = queue_resend(q, id, tier, to, now, err, sizeof(err));
-	queue_close(q);
 	if (changed < 0) {
 		fprintf(stderr, "distctl: %s\n", err);
 		return 1;
@@ -390,20 +568,123 @@ steer(struct ctl *ctl, const char *name, int argc, char **argv)
 		printf("{\"command\":\"%s\",\"issue\":%lld,\"recipients\":%d}\n", name,
 		    (long long)id, changed);
 	else
-		printf("%s: %d recipient%s\n", name, changed, changed == 1 ? "" : "s");
+		printf("%s: %d recipient%s%s%s\n", name, changed, changed == 1 ? "" : "s",
+		    ctl->tier ? " in tier " : "", ctl->tier ? ctl->tier : "");
 	wake(ctl);
-	if (strcmp(name, "resend") == 0 && changed == 0) {
+	return 0;
+}
+
+/* ISSUE, or ISSUE|all for retry; 0 stands for all. */
+static bool
+steer_args(const char *name, int argc, char **argv, int64_t *id)
+{
+	*id = 0;
+	if (argc != 1)
+		return false;
+	if (strcmp(name, "retry") == 0 && strcmp(argv[0], "all") == 0)
+		return true;
+	return parse_issue(argv[0], id);
+}
+
+static int
+do_hold(struct ctl *ctl, int argc, char **argv)
+{
+	struct queue *q;
+	char err[512], reason[128];
+	int64_t id;
+
+	if (!steer_args("hold", argc, argv, &id))
+		return usage_of("hold");
+	if ((q = open_queue(ctl, true, NULL)) == NULL)
+		return 1;
+	snprintf(reason, sizeof(reason), "held with distctl hold");
+	int n = queue_hold(q, id, ctl->tier, reason, err, sizeof(err));
+	queue_close(q);
+	return steered(ctl, "hold", id, n, err);
+}
+
+static int
+do_cancel(struct ctl *ctl, int argc, char **argv)
+{
+	struct queue *q;
+	char err[512], what[96];
+	int64_t id;
+
+	if (!steer_args("cancel", argc, argv, &id))
+		return usage_of("cancel");
+	if (ctl->tier)
+		snprintf(what, sizeof(what), "Cancel tier %s of issue %lld", ctl->tier,
+		    (long long)id);
+	else
+		snprintf(what, sizeof(what), "Cancel issue %lld", (long long)id);
+	if (!confirm(ctl, what)) {
+		printf("nothing cancelled\n");
+		return 1;
+	}
+	if ((q = open_queue(ctl, true, NULL)) == NULL)
+		return 1;
+	int n = queue_cancel(q, id, ctl->tier, (int64_t)time(NULL), err, sizeof(err));
+	queue_close(q);
+	return steered(ctl, "cancel", id, n, err);
+}
+
+static int
+do_retry(struct ctl *ctl, int argc, char **argv)
+{
+	struct queue *q;
+	char err[512];
+	int64_t id;
+
+	if (!steer_args("retry", argc, argv, &id))
+		return usage_of("retry");
+	if ((q = open_queue(ctl, true, NULL)) == NULL)
+		return 1;
+	int n = queue_retry(q, id, ctl->tier, (int64_t)time(NULL), err, sizeof(err));
+	queue_close(q);
+	return steered(ctl, "retry", id, n, err);
+}
+
+/*
+ * resend ID [--tier T]: delivered and failed recipients again.
+ * resend ID --to A: A again when it is a recipient; else A is added (to
+ * tier T). resend ID --to NEW --replace OLD: the correction of an address.
+ */
+static int
+do_resend(struct ctl *ctl, int argc, char **argv)
+{
+	struct queue *q;
+	char err[512];
+	int64_t id;
+	int n;
+
+	if (!steer_args("resend", argc, argv, &id) || (ctl->replace && !ctl->to))
+		return usage_of("resend");
+	if ((q = open_queue(ctl, true, NULL)) == NULL)
+		return 1;
+	int64_t now = (int64_t)time(NULL);
+	bool correction = ctl->to && (ctl->replace ||
+	    !queue_has_recipient(q, id, NULL, ctl->to));
+	if (correction)
+		n = queue_resend_to(q, id, ctl->tier, ctl->to, ctl->replace, now, err,
+		    sizeof(err));
+	else
+		n = queue_resend(q, id, ctl->tier, ctl->to, now, err, sizeof(err));
+	queue_close(q);
+	if (n > 0 && correction && !ctl->json) {
+		if (ctl->replace)
+			printf("resend: <%s> replaces <%s> in issue %lld\n", ctl->to, ctl->replace,
+			    (long long)id);
+		else
+			printf("resend: <%s> added to issue %lld\n", ctl->to, (long long)id);
+	}
+	int rc = steered(ctl, "resend", id, n, err);
+	if (rc == 0 && n == 0) {
 		fprintf(stderr, "distctl: nothing to resend (only delivered or failed "
 		    "recipients are sent again)\n");
 		return 1;
 	}
-	return 0;
+	return rc;
 }
-
-static int do_hold(struct ctl *c, int n, char **v) { return steer(c, "hold", n, v); }
-static int do_cancel(struct ctl *c, int n, char **v) { return steer(c, "cancel", n, v); }
-static int do_retry(struct ctl *c, int n, char **v) { return steer(c, "retry", n, v); }
-static int do_resend(struct ctl *c, int n, char **v) { return steer(c, "resend", n, v); }
 
 struct rerender {
 	const struct conf *c;
@@ -479,25 +760,28 @@ do_release(struct ctl *ctl, int argc, char **argv)
 
 	if (argc != 1 || !parse_issue(argv[0], &id))
 		return usage_of("release");
-	if ((q = open_queue(ctl, true)) == NULL)
+	if (load_conf(ctl, 0) == NULL || (q = open_queue(ctl, true, NULL)) == NULL)
 		return 1;
 	if (queue_load_source(q, id, &src, err, sizeof(err)) < 0) {
 		fprintf(stderr, "distctl: %s\n", err);
 		queue_close(q);
 		return 1;
 	}
-	if (strcmp(src.state, "held") != 0) {
-		fprintf(stderr, "distctl: issue %lld is %s, not held\n", (long long)id, src.state);
-		rc = 1;
-	} else if (src.tried == 0 && src.text != NULL) {
-		rc = release_rerouted(ctl, q, id, &src);
+	if (strcmp(src.state, "held") == 0 && src.tried == 0 && src.text != NULL) {
+		/* held on arrival: routing again concerns every tier at once */
+		if (ctl->tier) {
+			fprintf(stderr, "distctl: issue %lld was held on arrival, before any "
+			    "delivery: release it whole (distctl release %lld) so that it is "
+			    "routed again\n", (long long)id, (long long)id);
+			rc = 1;
+		} else {
+			rc = release_rerouted(ctl, q, id, &src);
+		}
 	} else {
-		int n = queue_release(q, id, (int64_t)time(NULL), err, sizeof(err));
-		if (n < 0)
-			fprintf(stderr, "distctl: %s\n", err);
-		else
-			printf("release: %d recipient%s\n", n, n == 1 ? "" : "s");
-		rc = n < 0;
+		int n = queue_release(q, id, ctl->tier, (int64_t)time(NULL), err, sizeof(err));
+		queue_source_free(&src);
+		queue_close(q);
+		return steered(ctl, "release", id, n, err);
 	}
 	queue_source_free(&src);
 	queue_close(q);
@@ -506,6 +790,12 @@ do_release(struct ctl *ctl, int argc, char **argv)
 	return rc;
 }
 
+/*
+ * Asks the daemon to re-read its configuration and prints its answer: a
+ * refused file exits 1 with distd's reason (file:line), so that
+ * `systemctl reload` (ExecReload) fails visibly. Works with an invalid
+ * file too: the socket's path is salvaged (see locate()).
+ */
 static int
 do_reload(struct ctl *ctl, int argc, char **argv)
 {
@@ -514,16 +804,18 @@ do_reload(struct ctl *ctl, int argc, char **argv)
 	(void)argv;
 	if (argc != 0)
 		return usage_of("reload");
-	if (load_conf(ctl, 0) == NULL)
+	if (locate(ctl) < 0)
 		return 1;
-	if (control_request(ctl->conf->control_socket, "reload", reply, sizeof(reply),
+	if (control_request(ctl->socket_path, "reload", reply, sizeof(reply),
 	    err, sizeof(err)) < 0) {
+		if (strstr(err, "Permission denied") != NULL)
+			return denied(ctl->socket_path);
 		fprintf(stderr, "distctl: cannot reach distd: %s\n", err);
 		return 1;
 	}
 	if (strncmp(reply, "ok", 2) != 0) {
-		fprintf(stderr, "distctl: distd kept its configuration: %s\n",
-		    strncmp(reply, "error ", 6) == 0 ? reply + 6 : reply);
+		fprintf(stderr, "distctl: distd refused the configuration and keeps the one "
+		    "it runs on: %s\n", strncmp(reply, "error ", 6) == 0 ? reply + 6 : reply);
 		return 1;
 	}
 	printf("configuration reloaded\n");
@@ -533,26 +825,41 @@ do_reload(struct ctl *ctl, int argc, char **argv)
 static int
 do_check(struct ctl *ctl, int argc, char **argv)
 {
+	const char *pw;
+
 	(void)argv;
 	if (argc != 0)
 		return usage_of("check");
+	/* first without the password, to say which file refuses us when it does */
+	if (load_conf(ctl, 0) == NULL)
+		return 1;
+	pw = ctl->conf->smtp.password_file;
+	if (pw != NULL && getenv("CREDENTIALS_DIRECTORY") == NULL && refused(pw, R_OK))
+		return denied(pw);
+	conf_free(ctl->conf);
+	ctl->conf = NULL;
 	if (load_conf(ctl, CONF_LOAD_SECRETS) == NULL)
 		return 1;
 	return preflight_run(ctl->conf, stdout) == 0 ? 0 : 1;
 }
 
+#define STEER (OPT_TIER | OPT_YES)
+
 static const struct command commands[] = {
-	{ "status", do_status, "", "queue counts, alerts and recent issues" },
-	{ "show", do_show, "ISSUE [--state STATE]", "one issue and every recipient" },
-	{ "preview", do_preview, "FILE", "parse and route a bulletin without queueing it" },
-	{ "log", do_log, "[-n N] [-f] [--issue ID]", "recent delivery attempts (-f follows)" },
-	{ "retry", do_retry, "ISSUE|all", "try deferred recipients now" },
-	{ "hold", do_hold, "ISSUE", "stop sending an issue until released" },
-	{ "release", do_release, "ISSUE", "send a held issue (routing it again if never tried)" },
-	{ "cancel", do_cancel, "ISSUE [--yes]", "stop an issue for good" },
-	{ "resend", do_resend, "ISSUE [--tier T] [--to ADDRESS]", "send an issue again" },
-	{ "reload", do_reload, "", "make distd re-read its configuration" },
-	{ "check", do_check, "", "preflight the relay: DNS, connect, TLS, EHLO, AUTH" },
+	{ "status", do_status, 0, "", "queue counts, alerts and recent issues" },
+	{ "show", do_show, OPT_STATE | OPT_PENDING | OPT_TIER,
+	  "ISSUE [--state S | --pending] [--tier T]", "one issue and its recipients" },
+	{ "preview", do_preview, 0, "FILE", "parse and route a bulletin, queue nothing" },
+	{ "log", do_log, OPT_LINES | OPT_FOLLOW | OPT_ISSUE, "[-n N] [-f] [--issue ID]",
+	  "recent delivery attempts (-f follows)" },
+	{ "retry", do_retry, STEER, "ISSUE|all [--tier T]", "try deferred recipients now" },
+	{ "hold", do_hold, STEER, "ISSUE [--tier T]", "stop sending until released" },
+	{ "release", do_release, STEER, "ISSUE [--tier T]", "send what is held" },
+	{ "cancel", do_cancel, STEER, "ISSUE [--tier T] [--yes]", "stop for good" },
+	{ "resend", do_resend, STEER | OPT_TO | OPT_REPLACE,
+	  "ISSUE [--tier T] [--to NEW [--replace OLD]]", "send again, or to a correction" },
+	{ "reload", do_reload, 0, "", "make distd re-read its configuration" },
+	{ "check", do_check, 0, "", "preflight the relay: DNS, TLS, EHLO, AUTH" },
 };
 
 static const struct command *
@@ -564,67 +871,98 @@ find_command(const char *name)
 	return NULL;
 }
 
+/* One help line, cut to 80 columns by display width. */
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: distctl [-c FILE] COMMAND [--json] [ARGS]\n\n");
+	fprintf(f, "usage: distctl [-c FILE] [--json] COMMAND [ARGS]\n\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
-		char left[64];
+		char left[96];
 		snprintf(left, sizeof(left), "%s %s", commands[i].name, commands[i].args);
-		fprintf(f, "  %-40s %s\n", left, commands[i].help);
+		if (strlen(left) > 30)
+			fprintf(f, "  %s\n  %-30s %s\n", left, "", commands[i].help);
+		else
+			fprintf(f, "  %-30s %s\n", left, commands[i].help);
 	}
 	fprintf(f, "\nThe configuration is -c FILE, else $DISTD_CONF, else %s.\n"
 	    "Exit: 0 ok, 1 error, 2 usage, 3 needs attention. See distctl(1).\n",
 	    CONF_DEFAULT_PATH);
 }
 
+static void
+ctl_free(struct ctl *ctl)
+{
+	conf_free(ctl->conf);
+	free(ctl->state_path);
+	free(ctl->socket_path);
+	free(ctl->conf_error);
+}
+
 int
 main(int argc, char **argv)
 {
-	struct ctl ctl = { NULL, false, false, NULL };
-	char **rest;
-	int nrest = 0, rc;
+	enum { LONG_JSON = 256, LONG_STATE, LONG_TIER, LONG_TO, LONG_REPLACE, LONG_PENDING,
+		LONG_ISSUE };
+	static const struct option options[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "json", no_argument, NULL, LONG_JSON },
+		{ "yes", no_argument, NULL, 'y' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "state", required_argument, NULL, LONG_STATE },
+		{ "tier", required_argument, NULL, LONG_TIER },
+		{ "to", required_argument, NULL, LONG_TO },
+		{ "replace", required_argument, NULL, LONG_REPLACE },
+		{ "pending", no_argument, NULL, LONG_PENDING },
+		{ "lines", required_argument, NULL, 'n' },
+		{ "follow", no_argument, NULL, 'f' },
+		{ "issue", required_argument, NULL, LONG_ISSUE },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct ctl ctl = { 0 };
+	bool help = false;
+	int opt, rc;
 
-	rest = xcalloc((size_t)argc + 1, sizeof(*rest));
-	/* --json, --yes and -c may stand anywhere; the rest keeps its order */
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--json") == 0) {
-			ctl.json = true;
-		} else if (strcmp(argv[i], "--yes") == 0 || strcmp(argv[i], "-y") == 0) {
-			ctl.yes = true;
-		} else if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) {
-			if (++i == argc) {
-				usage(stderr);
-				free(rest);
-				return EXIT_USAGE;
-			}
-			ctl.conf_path = argv[i];
-		} else {
-			rest[nrest++] = argv[i];
+	/* options may stand before or after the command (GNU getopt permutes); -- ends them */
+	while ((opt = getopt_long(argc, argv, "c:yhVn:f", options, NULL)) != -1) {
+		switch (opt) {
+		case 'c': ctl.conf_path = optarg; break;
+		case LONG_JSON: ctl.json = true; break;
+		case 'y': ctl.yes = true; ctl.given |= OPT_YES; break;
+		case 'h': help = true; break;
+		case 'V': printf("distctl %s\n", DISTD_VERSION); return 0;
+		case LONG_STATE: ctl.state = optarg; ctl.given |= OPT_STATE; break;
+		case LONG_TIER: ctl.tier = optarg; ctl.given |= OPT_TIER; break;
+		case LONG_TO: ctl.to = optarg; ctl.given |= OPT_TO; break;
+		case LONG_REPLACE: ctl.replace = optarg; ctl.given |= OPT_REPLACE; break;
+		case LONG_PENDING: ctl.pending = true; ctl.given |= OPT_PENDING; break;
+		case 'n': ctl.lines = optarg; ctl.given |= OPT_LINES; break;
+		case 'f': ctl.follow = true; ctl.given |= OPT_FOLLOW; break;
+		case LONG_ISSUE: ctl.issue = optarg; ctl.given |= OPT_ISSUE; break;
+		default: usage(stderr); return EXIT_USAGE;
 		}
 	}
 	ctl.conf_path = conf_path(ctl.conf_path);
-	if (nrest == 0 || strcmp(rest[0], "--help") == 0 || strcmp(rest[0], "-h") == 0 ||
-	    strcmp(rest[0], "help") == 0) {
-		usage(nrest ? stdout : stderr);
-		free(rest);
-		return nrest ? 0 : EXIT_USAGE;
+	if (optind == argc || strcmp(argv[optind], "help") == 0) {
+		usage(help || optind < argc ? stdout : stderr);
+		return help || optind < argc ? 0 : EXIT_USAGE;
 	}
-	const struct command *cmd = find_command(rest[0]);
+	const struct command *cmd = find_command(argv[optind]);
 	if (cmd == NULL) {
-		fprintf(stderr, "distctl: unknown command '%s'\n", rest[0]);
+		fprintf(stderr, "distctl: unknown command '%s'\n", argv[optind]);
 		usage(stderr);
-		free(rest);
 		return EXIT_USAGE;
 	}
-	if (wants_help(nrest - 1, rest + 1)) {
+	if (help) {
 		printf("usage: distctl %s%s%s [--json]\n  %s\n", cmd->name, *cmd->args ? " " : "",
 		    cmd->args, cmd->help);
-		free(rest);
 		return 0;
 	}
-	rc = cmd->run(&ctl, nrest - 1, rest + 1);
-	conf_free(ctl.conf);
-	free(rest);
+	if (ctl.given & ~cmd->opts) {
+		fprintf(stderr, "distctl: %s does not take that option\n", cmd->name);
+		return usage_of(cmd->name);
+	}
+	rc = cmd->run(&ctl, argc - optind - 1, argv + optind + 1);
+	ctl_free(&ctl);
 	return rc;
 }

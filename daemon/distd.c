@@ -40,6 +40,10 @@
 #include "scheduler.h"
 #include "smtp.h"
 
+#ifndef DISTD_VERSION
+#define DISTD_VERSION "unknown"
+#endif
+
 /* How long SIGTERM waits for transfers in flight before leaving them to recovery. */
 #define DRAIN_SECONDS 30
 /* A passing ingest failure (disk full, database busy) is retried after this. */
@@ -67,7 +71,8 @@ usage(FILE *f)
 	    "  -f, --foreground    stay in the foreground, log to stderr (always so:\n"
 	    "                      distd never forks; systemd supervises it)\n"
 	    "  -d, --debug         log each transaction\n"
-	    "      --check-config  validate the configuration, print a summary, exit 0/1\n",
+	    "      --check-config  validate the configuration, print a summary, exit 0/1\n"
+	    "  -V, --version       print the version\n",
 	    CONF_DEFAULT_PATH);
 }
 
@@ -466,6 +471,7 @@ main(int argc, char **argv)
 		{ "debug", no_argument, NULL, 'd' },
 		{ "check-config", no_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct daemon d = { .ifd = -1, .iwatch = -1, .sfd = -1, .tfd = -1, .cfd = -1,
@@ -473,13 +479,14 @@ main(int argc, char **argv)
 	bool check = false, debug = false;
 	int opt, rc = 0;
 
-	while ((opt = getopt_long(argc, argv, "c:fdh", options, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:fdhV", options, NULL)) != -1) {
 		switch (opt) {
 		case 'c': d.conf_path = optarg; break;
 		case 'f': break;
 		case 'd': debug = true; break;
 		case 'C': check = true; break;
 		case 'h': usage(stdout); return 0;
+		case 'V': printf("distd %s\n", DISTD_VERSION); return 0;
 		default: usage(stderr); return EX_USAGE;
 		}
 	}

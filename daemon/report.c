@@ -60,11 +60,15 @@ report_enqueue(const struct conf *c, struct queue *q, int64_t issue, int64_t now
 	    (long long)issue, (long long)issue);
 	for (size_t i = 0; i < n; i++)
 		sbuf_printf(&body, "- %s　%s <%s>\n  尝试 / attempts: %d\n  服务器答复 / "
-		    "server reply: %s\n\n", f[i].tier, f[i].name, f[i].address,
-		    f[i].attempts, f[i].reply ? f[i].reply : "(none)");
-	sbuf_printf(&body, "查看详情 / Details: distctl show %lld\n"
-	    "重新投递 / To send again: distctl resend %lld\n",
-	    (long long)issue, (long long)issue);
+		    "server reply: %s\n  地址有误时 / If the address was wrong:\n"
+		    "    distctl resend %lld --to NEW-ADDRESS --replace %s\n"
+		    "  原地址重发 / To try the same address again:\n"
+		    "    distctl resend %lld --to %s\n\n", f[i].tier, f[i].name, f[i].address,
+		    f[i].attempts, f[i].reply ? f[i].reply : "(none)", (long long)issue,
+		    f[i].address, (long long)issue, f[i].address);
+	/* precise commands: a bare `resend ID` would send to everyone again */
+	sbuf_printf(&body, "尚未收到的收件人 / Who has not got it: distctl show %lld --pending\n",
+	    (long long)issue);
 
 	snprintf(sha, sizeof(sha), "report-%lld", (long long)issue);
 	snprintf(source, sizeof(source), "report for issue %lld", (long long)issue);

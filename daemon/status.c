@@ -1,6 +1,7 @@
 #include "status.h"
 
 #include <sqlite3.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,9 @@
 
 #include "json.h"
 #include "text.h"
+
+/* Text output fits a terminal of this many columns (Chinese is 2 wide). */
+#define STATUS_COLUMNS 80
 
 #define BOLD(st) ((st)->color ? "\033[1m" : "")
 #define RED(st) ((st)->color ? "\033[31m" : "")
@@ -91,6 +95,104 @@ status_pad(struct sbuf *out, const char *s, int width)
 		sbuf_putc(out, ' ');
 }
 
+/* Display columns of the character at s[*i] (advancing *i past it). */
+static int
+char_width(const char *s, size_t n, size_t *i)
+{
+	size_t at = *i;
+	char one[8];
+
+	text_next(s, n, i);
+	if (*i - at >= sizeof(one))
+		return 1;
+	memcpy(one, s + at, *i - at);
+	one[*i - at] = '\0';
+	return text_width(one);
+}
+
+void
+status_cut(struct sbuf *out, const char *s, int width)
+{
+	size_t n = strlen(s), i = 0;
+	int w = 0;
+
+	if (text_width(s) <= width) {
+		sbuf_puts(out, s);
+		return;
+	}
+	while (i < n) {
+		size_t at = i;
+		int cw = char_width(s, n, &i);
+		if (w + cw > width - 1) {
+			i = at;
+			break;
+		}
+		w += cw;
+	}
+	sbuf_append(out, s, i);
+	sbuf_puts(out, "…");
+}
+
+/*
+ * Appends text to a line that already holds `col` columns, breaking it
+ * at STATUS_COLUMNS by display width: at a space when one is in reach,
+ * else between two characters (Chinese has no spaces). Continuation
+ * lines start with `indent` spaces. Ends the last line.
+ */
+static void
+wrap(struct sbuf *out, int col, int indent, const char *text)
+{
+	size_t n = strlen(text), i = 0;
+
+	while (i < n) {
+		size_t j = i, space = 0;
+		int w = col;
+		while (j < n) {
+			size_t k = j;
+			int cw = char_width(text, n, &k);
+			if (w + cw > STATUS_COLUMNS)
+				break;
+			if (text[j] == ' ')
+				space = j;
+			w += cw;
+			j = k;
+		}
+		if (j == i)		/* not even one character fits: take it anyway */
+			char_width(text, n, &j);
+		if (j < n && space > i) {
+			sbuf_append(out, text + i, space - i);
+			i = space + 1;
+		} else {
+			sbuf_append(out, text + i, j - i);
+			i = j;
+		}
+		sbuf_putc(out, '\n');
+		while (i < n && text[i] == ' ')
+			i++;
+		if (i < n) {
+			for (int k = 0; k < indent; k++)
+				sbuf_putc(out, ' ');
+			col = indent;
+		}
+	}
+	if (n == 0)
+		sbuf_putc(out, '\n');
+}
+
+/* wrap() for a printf format. */
+static void __attribute__((format(printf, 4, 5)))
+wrapf(struct sbuf *out, int col, int indent, const char *fmt, ...)
+{
+	struct sbuf b = SBUF_INIT;
+	va_list ap;
+
+	va_start(ap, fmt);
+	sbuf_vprintf(&b, fmt, ap);
+	va_end(ap);
+	wrap(out, col, indent, sbuf_str(&b));
+	sbuf_free(&b);
+}
+
 static sqlite3_stmt *
 prep(sqlite3 *db, const char *sql, char *err, size_t errsz)
 {
@@ -105,6 +207,9 @@ prep(sqlite3 *db, const char *sql, char *err, size_t errsz)
 
 /* ---- status --------------------------------------------------------------- */
 
+/* Where the tier column of the issue table starts (see the header line). */
+#define ISSUE_TIERS_AT 50
+
 struct tier_count {
 	char tier[32];
 	long total, delivered, deferred, failed;
@@ -118,7 +223,8 @@ issue_tiers(sqlite3 *db, int64_t issue, struct tier_count *tc, size_t max)
 
 	sqlite3_prepare_v2(db, "SELECT tier_keyword, COUNT(*),"
 	    " SUM(state = 'delivered'), SUM(state = 'deferred'), SUM(state = 'failed')"
-	    " FROM recipients WHERE issue = ? GROUP BY tier, tier_keyword ORDER BY tier", -1,
+	    " FROM recipients WHERE issue = ? AND replaced_by IS NULL"
+	    " GROUP BY tier, tier_keyword ORDER BY tier", -1,
 	    &st, NULL);
 	sqlite3_bind_int64(st, 1, issue);
 	while (st && sqlite3_step(st) == SQLITE_ROW && n < max) {
@@ -133,19 +239,44 @@ issue_tiers(sqlite3 *db, int64_t issue, struct tier_count *tc, size_t max)
 	return n;
 }
 
+/* Appends one unbreakable group of the tier column, wrapping at 80 columns. */
+static void
+tier_group(struct sbuf *out, int *col, const struct tier_count *tc,
+    const struct status_style *style)
+{
+	char plain[96], fail[32] = "", defer[32] = "";
+
+	if (tc->failed)
+		snprintf(fail, sizeof(fail), " ✗%ld", tc->failed);
+	if (tc->deferred)
+		snprintf(defer, sizeof(defer), " ~%ld", tc->deferred);
+	snprintf(plain, sizeof(plain), "%s %ld/%ld%s%s", tc->tier, tc->delivered, tc->total,
+	    fail, defer);
+	int w = text_width(plain);
+	if (*col + 1 + w > STATUS_COLUMNS) {
+		sbuf_printf(out, "\n%*s", ISSUE_TIERS_AT, "");
+		*col = ISSUE_TIERS_AT;
+	}
+	sbuf_printf(out, " %s %ld/%ld", tc->tier, tc->delivered, tc->total);
+	if (tc->failed)
+		sbuf_printf(out, "%s%s%s", RED(style), fail, OFF(style));
+	sbuf_puts(out, defer);
+	*col += 1 + w;
+}
+
 int
-status_report(struct sbuf *out, struct queue *q, const struct conf *c,
+status_report(struct sbuf *out, struct queue *q, const struct status_where *w,
     const struct status_daemon *d, const struct status_style *style, bool json,
     bool *attention, char *err, size_t errsz)
 {
-	sqlite3 *db = queue_db(q);
-	long counts[QUEUE_STATES];
+	sqlite3 *db = q ? queue_db(q) : NULL;
+	long counts[QUEUE_STATES] = { 0 };
 	sqlite3_stmt *st;
 	char t1[40], t2[40];
 	int first = 1;
 
 	*attention = false;
-	if (queue_counts(q, counts) < 0) {
+	if (q && queue_counts(q, counts) < 0) {
 		snprintf(err, errsz, "reading the queue: %s", sqlite3_errmsg(db));
 		return -1;
 	}
@@ -158,8 +289,11 @@ status_report(struct sbuf *out, struct queue *q, const struct conf *c,
 		json_key(out, "pid", &df); json_num_or_null(out, d->running ? d->pid : -1);
 		json_key(out, "since", &df); json_time(out, d->running ? d->since : 0);
 		sbuf_putc(out, '}');
-		json_key(out, "config", &first); json_str(out, c->path);
-		json_key(out, "relay", &first); json_str(out, c->smtp.url);
+		json_key(out, "config", &first); json_str(out, w->config);
+		json_key(out, "config_error", &first); json_str(out, w->config_error);
+		json_key(out, "relay", &first); json_str(out, w->relay);
+		json_key(out, "queue", &first); json_str(out, w->state);
+		json_key(out, "queue_exists", &first); sbuf_puts(out, q ? "true" : "false");
 		json_key(out, "counts", &first);
 		sbuf_putc(out, '{');
 		int cf = 1;
@@ -177,10 +311,33 @@ status_report(struct sbuf *out, struct queue *q, const struct conf *c,
 			sbuf_printf(out, "%sdistd:%s   %snot running%s (changes take effect when "
 			    "it starts)\n", BOLD(style), OFF(style), RED(style), OFF(style));
 		}
-		sbuf_printf(out, "config:  %s\nrelay:   %s\n", c->path, c->smtp.url);
-		sbuf_printf(out, "queue:   queued %ld  sending %ld  deferred %ld  delivered %ld"
-		    "  failed %ld  held %ld\n", counts[0], counts[1], counts[2], counts[3],
-		    counts[4], counts[5]);
+		sbuf_puts(out, "config:  ");
+		status_cut(out, w->config, STATUS_COLUMNS - 9);
+		sbuf_putc(out, '\n');
+		if (w->config_error) {
+			sbuf_printf(out, "%s  invalid:%s ", RED(style), OFF(style));
+			wrap(out, 11, 11, w->config_error);
+		}
+		sbuf_puts(out, "relay:   ");
+		status_cut(out, w->relay ? w->relay : "? (the configuration does not parse)",
+		    STATUS_COLUMNS - 9);
+		sbuf_putc(out, '\n');
+		if (q == NULL) {
+			sbuf_puts(out, "queue:   none yet: ");
+			wrapf(out, 19, 9, "%s is created when distd first starts", w->state);
+		} else {
+			wrapf(out, 0, 9, "queue:   queued %ld  sending %ld  deferred %ld  "
+			    "delivered %ld  failed %ld  held %ld", counts[0], counts[1], counts[2],
+			    counts[3], counts[4], counts[5]);
+		}
+	}
+	if (q == NULL) {
+		/* nothing queued yet: the same shape, empty */
+		if (json)
+			sbuf_puts(out, ",\"oldest_deferred\":null,\"alerts\":[],\"issues\":[]}\n");
+		else
+			sbuf_puts(out, "\n   (no issues yet)\n");
+		return 0;
 	}
 
 	/* the oldest deferred recipient and what the server last said */
@@ -204,8 +361,9 @@ status_report(struct sbuf *out, struct queue *q, const struct conf *c,
 			sbuf_putc(out, '}');
 		} else {
 			timestamp(t1, sizeof(t1), col_ll(st, 3), "%m-%d %H:%M");
-			sbuf_printf(out, "oldest deferred: %s (issue %lld, %lld attempt%s, next %s)"
-			    "\n  last reply: %s\n", col(st, 0), col_ll(st, 1), col_ll(st, 2),
+			wrapf(out, 0, 2, "oldest deferred: %s (issue %lld)", col(st, 0),
+			    col_ll(st, 1));
+			wrapf(out, 0, 2, "  %lld attempt%s, next %s, last reply: %s", col_ll(st, 2),
 			    col_ll(st, 2) == 1 ? "" : "s", t1, col(st, 4) ? col(st, 4) : "-");
 		}
 	} else if (json) {
@@ -234,9 +392,11 @@ status_report(struct sbuf *out, struct queue *q, const struct conf *c,
 			json_key(out, "since", &af); json_time(out, col_ll(st, 2));
 			sbuf_putc(out, '}');
 		} else {
+			char head[96];
 			timestamp(t1, sizeof(t1), col_ll(st, 2), "%m-%d %H:%M");
-			sbuf_printf(out, "%s! %s alert since %s:%s %s\n", RED(style), col(st, 0), t1,
-			    OFF(style), col(st, 1));
+			snprintf(head, sizeof(head), "! %s alert since %s:", col(st, 0), t1);
+			sbuf_printf(out, "%s%s%s ", RED(style), head, OFF(style));
+			wrap(out, text_width(head) + 1, 2, col(st, 1) ? col(st, 1) : "");
 		}
 		na++;
 	}
@@ -258,8 +418,10 @@ status_report(struct sbuf *out, struct queue *q, const struct conf *c,
 			json_key(out, "text", &af); json_str(out, col(st, 2));
 			sbuf_putc(out, '}');
 		} else {
-			sbuf_printf(out, "%s! issue %lld held:%s %s\n", RED(style), col_ll(st, 0),
-			    OFF(style), col(st, 2) ? col(st, 2) : "by distctl hold");
+			char head[64];
+			snprintf(head, sizeof(head), "! issue %lld held:", col_ll(st, 0));
+			sbuf_printf(out, "%s%s%s ", RED(style), head, OFF(style));
+			wrap(out, text_width(head) + 1, 2, col(st, 2) ? col(st, 2) : "by distctl hold");
 		}
 		nh++;
 	}
@@ -267,9 +429,10 @@ status_report(struct sbuf *out, struct queue *q, const struct conf *c,
 	if (json)
 		sbuf_putc(out, ']');
 
-	/* failed recipients of the last day need a look too */
+	/* failed recipients of the last day need a look too (a corrected one no more) */
 	st = prep(db, "SELECT COUNT(*) FROM recipients r JOIN issues i ON i.id = r.issue"
-	    " WHERE r.state = 'failed' AND i.state != 'cancelled' AND i.received >= ?", err, errsz);
+	    " WHERE r.state = 'failed' AND r.replaced_by IS NULL AND i.state != 'cancelled'"
+	    " AND i.received >= ?", err, errsz);
 	if (st == NULL)
 		return -1;
 	sqlite3_bind_int64(st, 1, style->now - 86400);
@@ -286,7 +449,7 @@ status_report(struct sbuf *out, struct queue *q, const struct conf *c,
 		json_key(out, "issues", &first);
 		sbuf_putc(out, '[');
 	} else {
-		sbuf_printf(out, "\n%s  ID  %-26s %-8s %-11s  DELIVERED/TOTAL BY TIER%s\n",
+		sbuf_printf(out, "\n%s  ID %-24s %-8s %-11s DELIVERED/TOTAL BY TIER%s\n",
 		    BOLD(style), "TITLE", "ISSUE", "RECEIVED", OFF(style));
 	}
 	int ni = 0;
@@ -328,20 +491,18 @@ status_report(struct sbuf *out, struct queue *q, const struct conf *c,
 				snprintf(no, sizeof(no), "%s", strcmp(col(st, 5), "report") == 0 ?
 				    "report" : "-");
 			timestamp(t2, sizeof(t2), col_ll(st, 4), "%m-%d %H:%M");
-			sbuf_printf(out, "%4lld  ", col_ll(st, 0));
-			status_pad(out, title, 26);
+			sbuf_printf(out, "%4lld ", col_ll(st, 0));
+			status_pad(out, title, 24);
 			sbuf_putc(out, ' ');
 			status_pad(out, no, 8);
 			sbuf_printf(out, " %-11s ", t2);
-			if (strcmp(col(st, 3), "active") != 0 && strcmp(col(st, 3), "done") != 0)
+			int at = ISSUE_TIERS_AT;
+			if (strcmp(col(st, 3), "active") != 0 && strcmp(col(st, 3), "done") != 0) {
 				sbuf_printf(out, " %s%s%s", RED(style), col(st, 3), OFF(style));
-			for (size_t k = 0; k < nt; k++) {
-				sbuf_printf(out, " %s %ld/%ld", tc[k].tier, tc[k].delivered, tc[k].total);
-				if (tc[k].failed)
-					sbuf_printf(out, " %s✗%ld%s", RED(style), tc[k].failed, OFF(style));
-				if (tc[k].deferred)
-					sbuf_printf(out, " ~%ld", tc[k].deferred);
+				at += 1 + (int)strlen(col(st, 3));
 			}
+			for (size_t k = 0; k < nt; k++)
+				tier_group(out, &at, &tc[k], style);
 			sbuf_putc(out, '\n');
 		}
 		ni++;
@@ -352,15 +513,23 @@ status_report(struct sbuf *out, struct queue *q, const struct conf *c,
 	else if (ni == 0)
 		sbuf_puts(out, "   (no issues yet)\n");
 	else
-		sbuf_puts(out, "\n✗ failed  ~ deferred; details: distctl show ID\n");
+		sbuf_puts(out, "\n✗ failed  ~ deferred; details: distctl show ID [--pending]\n");
 	return 0;
 }
 
 /* ---- show ------------------------------------------------------------------- */
 
+/* Columns of show's recipient table; the header and the rows share them. */
+#define SHOW_TIER 4
+#define SHOW_NAME 16
+#define SHOW_ADDRESS 35
+#define SHOW_STATE 9
+#define SHOW_REPLY_AT (SHOW_TIER + 1 + SHOW_NAME + 1 + SHOW_ADDRESS + 1 + SHOW_STATE + 8)
+
 int
-status_show(struct sbuf *out, struct queue *q, int64_t issue, const char *state,
-    const struct status_style *style, bool json, char *err, size_t errsz)
+status_show(struct sbuf *out, struct queue *q, int64_t issue,
+    const struct status_filter *f, const struct status_style *style, bool json,
+    char *err, size_t errsz)
 {
 	sqlite3 *db = queue_db(q);
 	sqlite3_stmt *st;
@@ -397,46 +566,71 @@ status_show(struct sbuf *out, struct queue *q, int64_t issue, const char *state,
 		json_key(out, "kind", &first); json_str(out, col(st, 14));
 		json_key(out, "duplicate_of", &first); json_num_or_null(out, col_ll(st, 15));
 	} else {
-		sbuf_printf(out, "%sissue %lld:%s %s (%s)\n", BOLD(style), col_ll(st, 0),
-		    OFF(style), col(st, 7), col(st, 9));
+		char head[64];
+		snprintf(head, sizeof(head), "issue %lld:", col_ll(st, 0));
+		sbuf_printf(out, "%s%s%s ", BOLD(style), head, OFF(style));
+		wrapf(out, text_width(head) + 1, 2, "%s (%s)", col(st, 7), col(st, 9));
 		timestamp(t1, sizeof(t1), col_ll(st, 12), "%Y-%m-%d %H:%M:%S");
-		sbuf_printf(out, "  source:     %s, received %s\n", col(st, 11), t1);
-		sbuf_printf(out, "  title:      %s", col(st, 1) ? col(st, 1) : "-");
+		wrapf(out, 0, 14, "  source:     %s, received %s", col(st, 11), t1);
+		struct sbuf title = SBUF_INIT;
+		sbuf_puts(&title, col(st, 1) ? col(st, 1) : "-");
 		if (col_ll(st, 2) >= 0)
-			sbuf_printf(out, " 第%lld期", col_ll(st, 2));
+			sbuf_printf(&title, " 第%lld期", col_ll(st, 2));
 		if (col_ll(st, 3) >= 0)
-			sbuf_printf(out, " (总第%lld期)", col_ll(st, 3));
-		sbuf_printf(out, "\n  issuer:     %s, dated %s%s%s\n", col(st, 4) ? col(st, 4) : "-",
+			sbuf_printf(&title, " (总第%lld期)", col_ll(st, 3));
+		wrapf(out, 0, 14, "  title:      %s", sbuf_str(&title));
+		sbuf_free(&title);
+		wrapf(out, 0, 14, "  issuer:     %s, dated %s%s%s", col(st, 4) ? col(st, 4) : "-",
 		    col(st, 5) ? col(st, 5) : "-", col(st, 6) ? ", " : "",
 		    col(st, 6) ? col(st, 6) : "");
-		sbuf_printf(out, "  message-id: <%s>\n", col(st, 8));
-		if (col(st, 10))
-			sbuf_printf(out, "  %sheld:%s       %s\n", RED(style), OFF(style), col(st, 10));
+		wrapf(out, 0, 14, "  message-id: <%s>", col(st, 8));
+		if (col(st, 10)) {
+			sbuf_printf(out, "  %sheld:%s       ", RED(style), OFF(style));
+			wrap(out, 14, 14, col(st, 10));
+		}
 		if (col_ll(st, 15) > 0)
 			sbuf_printf(out, "  duplicate of issue %lld: not sent again\n", col_ll(st, 15));
 	}
 	sqlite3_finalize(st);
 
-	st = prep(db, "SELECT tier_keyword, unit, name, address, state, attempts, next_attempt,"
-	    " last_code, last_reply, via FROM recipients WHERE issue = ?1"
-	    " AND (?2 IS NULL OR state = ?2) ORDER BY tier, id", err, errsz);
+	/* --pending: who has not got it — anything but delivered, cancelled or replaced */
+	st = prep(db, "SELECT r.tier_keyword, r.unit, r.name, r.address, r.state, r.attempts,"
+	    " r.next_attempt, r.last_code, r.last_reply, r.via, n.address"
+	    " FROM recipients r LEFT JOIN recipients n ON n.id = r.replaced_by"
+	    " WHERE r.issue = ?1 AND (?2 IS NULL OR r.state = ?2)"
+	    " AND (?3 IS NULL OR r.tier_keyword = ?3)"
+	    " AND (?4 = 0 OR (r.state NOT IN ('delivered','cancelled')"
+	    " AND r.replaced_by IS NULL)) ORDER BY r.tier, r.id", err, errsz);
 	if (st == NULL)
 		return -1;
 	sqlite3_bind_int64(st, 1, issue);
-	if (state)
-		sqlite3_bind_text(st, 2, state, -1, SQLITE_TRANSIENT);
+	if (f->state)
+		sqlite3_bind_text(st, 2, f->state, -1, SQLITE_TRANSIENT);
 	else
 		sqlite3_bind_null(st, 2);
+	if (f->tier)
+		sqlite3_bind_text(st, 3, f->tier, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(st, 3);
+	sqlite3_bind_int(st, 4, f->pending);
 	if (json) {
 		json_key(out, "recipients", &first);
 		sbuf_putc(out, '[');
 	} else {
-		sbuf_printf(out, "\n%sTIER  %-14s %-30s %-10s TRIES  LAST REPLY%s\n", BOLD(style),
-		    "NAME", "ADDRESS", "STATE", OFF(style));
+		sbuf_printf(out, "\n%s", BOLD(style));
+		status_pad(out, "TIER", SHOW_TIER);
+		sbuf_putc(out, ' ');
+		status_pad(out, "NAME", SHOW_NAME);
+		sbuf_putc(out, ' ');
+		status_pad(out, "ADDRESS", SHOW_ADDRESS);
+		sbuf_putc(out, ' ');
+		status_pad(out, "STATE", SHOW_STATE);
+		sbuf_printf(out, " TRIES  REPLY%s\n", OFF(style));
 	}
 	int n = 0;
 	while (sqlite3_step(st) == SQLITE_ROW) {
-		bool waiting = strcmp(col(st, 4), "deferred") == 0 || strcmp(col(st, 4), "queued") == 0;
+		const char *state = col(st, 4), *reply = col(st, 8), *by = col(st, 10);
+		bool waiting = strcmp(state, "deferred") == 0 || strcmp(state, "queued") == 0;
 		if (json) {
 			int rf = 1;
 			if (n)
@@ -446,31 +640,58 @@ status_show(struct sbuf *out, struct queue *q, int64_t issue, const char *state,
 			json_key(out, "unit", &rf); json_str(out, col(st, 1));
 			json_key(out, "name", &rf); json_str(out, col(st, 2));
 			json_key(out, "address", &rf); json_str(out, col(st, 3));
-			json_key(out, "state", &rf); json_str(out, col(st, 4));
+			json_key(out, "state", &rf); json_str(out, state);
 			json_key(out, "attempts", &rf); sbuf_printf(out, "%lld", col_ll(st, 5));
 			json_key(out, "next_attempt", &rf); json_time(out, waiting ? col_ll(st, 6) : 0);
 			json_key(out, "last_code", &rf); json_num_or_null(out, col_ll(st, 7));
-			json_key(out, "last_reply", &rf); json_str(out, col(st, 8));
+			json_key(out, "last_reply", &rf); json_str(out, reply);
 			json_key(out, "via", &rf); json_str(out, col(st, 9));
+			json_key(out, "replaced_by", &rf); json_str(out, by);
 			sbuf_putc(out, '}');
 		} else {
-			sbuf_printf(out, "%s  ", col(st, 0));
-			status_pad(out, col(st, 2), 14);
+			status_pad(out, col(st, 0), SHOW_TIER);
 			sbuf_putc(out, ' ');
-			status_pad(out, col(st, 3), 30);
-			sbuf_printf(out, " %-10s %5lld  %s", col(st, 4), col_ll(st, 5),
-			    col(st, 8) ? col(st, 8) : "-");
-			if (waiting && col_ll(st, 5) > 0) {
-				timestamp(t1, sizeof(t1), col_ll(st, 6), "%H:%M:%S");
-				sbuf_printf(out, " (next %s)", t1);
+			status_pad(out, col(st, 2), SHOW_NAME);
+			sbuf_putc(out, ' ');
+			status_pad(out, col(st, 3), SHOW_ADDRESS);
+			sbuf_putc(out, ' ');
+			status_pad(out, by ? "replaced" : state, SHOW_STATE);
+			sbuf_printf(out, " %5lld", col_ll(st, 5));
+			/*
+			 * A delivered row's reply is routine: its code says enough (the
+			 * full text is in --json and the log). Anything
+			 * else says why it has not arrived: in full, on a line of its own
+			 * when it does not fit, with the next attempt.
+			 */
+			bool routine = strcmp(state, "delivered") == 0 && !by;
+			char next[40] = "";
+			if (waiting && col_ll(st, 5) > 0)
+				timestamp(next, sizeof(next), col_ll(st, 6), "%m-%d %H:%M:%S");
+			if (reply == NULL)
+				reply = "-";
+			if (routine && col_ll(st, 7) > 0) {
+				sbuf_printf(out, "  %lld\n", col_ll(st, 7));
+			} else if (routine || (text_width(reply) <= STATUS_COLUMNS - SHOW_REPLY_AT &&
+			    !*next)) {
+				sbuf_puts(out, "  ");
+				status_cut(out, reply, STATUS_COLUMNS - SHOW_REPLY_AT);
+				sbuf_putc(out, '\n');
+			} else {
+				sbuf_putc(out, '\n');
+				wrapf(out, 0, SHOW_TIER + 1, "%*s%s%s%s", SHOW_TIER + 1, "", reply,
+				    *next ? "; next attempt " : "", next);
 			}
-			sbuf_putc(out, '\n');
+			if (by)
+				wrapf(out, 0, SHOW_TIER + 1, "%*s→ replaced by %s", SHOW_TIER + 1, "",
+				    by);
 		}
 		n++;
 	}
 	sqlite3_finalize(st);
 	if (json)
 		sbuf_puts(out, "]}\n");
+	else if (n == 0)
+		sbuf_puts(out, f->pending ? "(every recipient has got it)\n" : "(no recipients)\n");
 	return 0;
 }
 

@@ -4,7 +4,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "conf.h"
 #include "queue.h"
 #include "sbuf.h"
 
@@ -25,17 +24,34 @@ struct status_style {
 	int64_t now;
 };
 
+/* Where status looked: the configuration, the relay and the queue. */
+struct status_where {
+	const char *config;	/* the configuration file */
+	const char *relay;	/* smtp.url, or NULL when the file is invalid */
+	const char *state;	/* the queue's path */
+	const char *config_error;	/* first error of an invalid file, else NULL */
+};
+
 /*
- * distctl status. Sets *attention when something needs an admin: an
+ * distctl status. q is NULL before distd's first start (no queue yet:
+ * every count is 0). Sets *attention when something needs an admin: an
  * alert, a held issue, or failed recipients among issues of the last 24 hours.
  */
-int status_report(struct sbuf *out, struct queue *q, const struct conf *c,
+int status_report(struct sbuf *out, struct queue *q, const struct status_where *w,
     const struct status_daemon *d, const struct status_style *style, bool json,
     bool *attention, char *err, size_t errsz);
 
-/* distctl show ISSUE [--state S]. */
-int status_show(struct sbuf *out, struct queue *q, int64_t issue, const char *state,
-    const struct status_style *style, bool json, char *err, size_t errsz);
+/* Which recipients show lists; every field may be NULL/false. */
+struct status_filter {
+	const char *state;	/* only this state */
+	const char *tier;	/* only this tier keyword */
+	bool pending;		/* only who has not got it: not delivered, cancelled or replaced */
+};
+
+/* distctl show ISSUE [--state S | --pending] [--tier T]. */
+int status_show(struct sbuf *out, struct queue *q, int64_t issue,
+    const struct status_filter *f, const struct status_style *style, bool json,
+    char *err, size_t errsz);
 
 /*
  * distctl log: attempts after id *after (0: the last n), oldest first;
@@ -46,5 +62,11 @@ int status_log(struct sbuf *out, struct queue *q, int64_t *after, long n, int64_
 
 /* Pads s with spaces to `width` display columns, cutting with "…" when longer. */
 void status_pad(struct sbuf *out, const char *s, int width);
+
+/*
+ * Appends s cut to `width` display columns (with "…" when it was longer),
+ * without padding.
+ */
+void status_cut(struct sbuf *out, const char *s, int width);
 
 #endif

@@ -1,9 +1,13 @@
 #include "queue.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "backoff.h"
 #include "sbuf.h"
@@ -85,7 +89,15 @@ static const char schema_v1[] =
     "  last INTEGER NOT NULL"
     ");";
 
-static const char *const migrations[] = { schema_v1 };
+/*
+ * Version 2: a recipient corrected with `distctl resend ID --to NEW --replace
+ * OLD` points at the row that replaced it. A column rather than a state, so
+ * that the old row keeps what really happened to it (failed, delivered).
+ */
+static const char schema_v2[] =
+    "ALTER TABLE recipients ADD COLUMN replaced_by INTEGER REFERENCES recipients(id);";
+
+static const char *const migrations[] = { schema_v1, schema_v2 };
 
 int
 queue_fail(struct queue *q, char *err, size_t errsz, const char *what)
@@ -162,6 +174,45 @@ queue_col_text(sqlite3_stmt *st, int i)
 	return s ? xstrdup((const char *)s) : NULL;
 }
 
+/*
+ * The queue is group-writable: admins in distd's group run distctl as
+ * themselves and change the queue directly (hold, retry, resend …), as
+ * distctl did for root, rather than through the daemon, so that steering
+ * works the same whether distd runs or not. So queue.db is 0660 whatever
+ * the umask; SQLite creates -wal and -shm with the database file's mode,
+ * and the state directory (tmpfiles: 2770 distd:distd) gives new files
+ * its group. Files of ours with a narrower mode (an older install) are
+ * widened once here. Returns 0, or -1 with err.
+ */
+static int
+group_writable(const char *path, char *err, size_t errsz)
+{
+	static const char *const suffix[] = { "", "-wal", "-shm" };
+	char p[4096];
+	struct stat st;
+	int fd;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0660);
+	if (fd >= 0) {
+		int rc = fchmod(fd, 0660);
+		close(fd);
+		if (rc < 0) {
+			snprintf(err, errsz, "%s: chmod: %s", path, strerror(errno));
+			return -1;
+		}
+	} else if (errno != EEXIST) {
+		snprintf(err, errsz, "%s: cannot create: %s", path, strerror(errno));
+		return -1;
+	}
+	for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+		snprintf(p, sizeof(p), "%s%s", path, suffix[i]);
+		if (lstat(p, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+		    (st.st_mode & 0660) != 0660)
+			chmod(p, (st.st_mode & 07777) | 0660);
+	}
+	return 0;
+}
+
 int
 queue_open(const char *path, struct queue **out, char *err, size_t errsz)
 {
@@ -178,6 +229,10 @@ queue_open_mode(const char *path, enum queue_mode mode, struct queue **out,
 
 	*out = NULL;
 	q->path = xstrdup(path);
+	if (mode == QUEUE_CREATE && group_writable(path, err, errsz) < 0) {
+		queue_close(q);
+		return -1;
+	}
 	flags |= mode == QUEUE_READONLY ? SQLITE_OPEN_READONLY :
 	    mode == QUEUE_EXISTING ? SQLITE_OPEN_READWRITE :
 	    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
@@ -202,6 +257,12 @@ queue_open_mode(const char *path, enum queue_mode mode, struct queue **out,
 	if (mode != QUEUE_CREATE && version == 0) {
 		snprintf(err, errsz, "%s: no queue there yet (has distd run with "
 		    "this configuration?)", path);
+		queue_close(q);
+		return -1;
+	}
+	if (mode == QUEUE_READONLY && version < latest) {
+		snprintf(err, errsz, "%s: the queue is from an older distd (schema %d, "
+		    "this is %d): start distd once to upgrade it", path, version, latest);
 		queue_close(q);
 		return -1;
 	}
@@ -695,12 +756,14 @@ queue_finish(struct queue *q, int64_t now, int64_t **report, size_t *n,
 	snprintf(sql, sizeof(sql), "UPDATE issues SET state = 'done', finished = %lld"
 	    " WHERE state = 'active' AND NOT EXISTS (SELECT 1 FROM recipients r"
 	    " WHERE r.issue = issues.id AND r.state NOT IN"
-	    " ('delivered','failed','cancelled'))", (long long)now);
+	    " ('delivered','failed','cancelled') AND r.replaced_by IS NULL)",
+	    (long long)now);
 	if (queue_exec(q, sql, err, errsz) < 0)
 		return -1;
 	st = queue_prepare(q, "SELECT i.id FROM issues i WHERE i.state = 'done'"
 	    " AND i.kind = 'bulletin' AND i.reported = 0 AND EXISTS (SELECT 1"
-	    " FROM recipients r WHERE r.issue = i.id AND r.state = 'failed')");
+	    " FROM recipients r WHERE r.issue = i.id AND r.state = 'failed'"
+	    " AND r.replaced_by IS NULL)");
 	if (st == NULL)
 		return queue_fail(q, err, errsz, "finish");
 	while (sqlite3_step(st) == SQLITE_ROW) {
@@ -732,7 +795,8 @@ queue_failures(struct queue *q, int64_t issue, struct queue_failure **f,
 	}
 	sqlite3_finalize(st);
 	st = queue_prepare(q, "SELECT tier_keyword, name, address, last_reply, attempts"
-	    " FROM recipients WHERE issue = ? AND state = 'failed' ORDER BY tier, id");
+	    " FROM recipients WHERE issue = ? AND state = 'failed' AND replaced_by IS NULL"
+	    " ORDER BY tier, id");
 	if (st == NULL)
 		return -1;
 	sqlite3_bind_int64(st, 1, issue);
@@ -795,7 +859,8 @@ queue_clear_alert(struct queue *q, const char *kind)
 int
 queue_counts(struct queue *q, long counts[QUEUE_STATES])
 {
-	sqlite3_stmt *st = queue_prepare(q, "SELECT state, COUNT(*) FROM recipients GROUP BY state");
+	sqlite3_stmt *st = queue_prepare(q, "SELECT state, COUNT(*) FROM recipients"
+	    " WHERE replaced_by IS NULL GROUP BY state");
 
 	memset(counts, 0, sizeof(long) * QUEUE_STATES);
 	if (st == NULL)

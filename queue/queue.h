@@ -170,17 +170,34 @@ struct sqlite3 *queue_db(struct queue *q);
 
 /* ---- steering (distctl) ----------------------------------------------------
  * Each returns the number of recipients changed, or -1 with err; an
- * unknown issue is an error naming it.
+ * unknown issue is an error naming it. tier, when not NULL, limits the
+ * change to the recipients of that tier keyword (报, 送, 发); an issue
+ * with no recipient in that tier is an error naming the tiers it has.
  */
 
-/* Holds an active issue: waiting recipients become held. */
-int queue_hold(struct queue *q, int64_t issue, const char *reason, char *err, size_t errsz);
-/* Releases a held issue: held recipients are due now. */
-int queue_release(struct queue *q, int64_t issue, int64_t now, char *err, size_t errsz);
-/* Cancels an issue: every recipient not yet final is cancelled. */
-int queue_cancel(struct queue *q, int64_t issue, int64_t now, char *err, size_t errsz);
-/* Makes deferred and queued recipients of an issue (0: of all active issues) due now. */
-int queue_retry(struct queue *q, int64_t issue, int64_t now, char *err, size_t errsz);
+/*
+ * Holds an active issue: waiting recipients become held. Without a tier
+ * the issue becomes held; with one, only that tier's recipients wait and
+ * the other tiers go on.
+ */
+int queue_hold(struct queue *q, int64_t issue, const char *tier, const char *reason,
+    char *err, size_t errsz);
+/*
+ * Releases held recipients (of tier): they are due now, and a held issue
+ * becomes active (the recipients of other tiers stay held, one by one).
+ * An issue with nothing held (in tier) is an error.
+ */
+int queue_release(struct queue *q, int64_t issue, const char *tier, int64_t now,
+    char *err, size_t errsz);
+/*
+ * Cancels every recipient not yet final (of tier). Without a tier the
+ * issue is cancelled; with one it finishes when the other tiers do.
+ */
+int queue_cancel(struct queue *q, int64_t issue, const char *tier, int64_t now,
+    char *err, size_t errsz);
+/* Makes deferred and queued recipients (of tier) of an issue (0: of all active issues) due now. */
+int queue_retry(struct queue *q, int64_t issue, const char *tier, int64_t now,
+    char *err, size_t errsz);
 /*
  * Sends an issue again to its delivered and failed recipients (only those
  * of tier, or only address, when given); each is recorded in the history
@@ -188,6 +205,21 @@ int queue_retry(struct queue *q, int64_t issue, int64_t now, char *err, size_t e
  */
 int queue_resend(struct queue *q, int64_t issue, const char *tier, const char *address,
     int64_t now, char *err, size_t errsz);
+/*
+ * Records a corrected address: the recipient `old` (of tier, when given)
+ * is marked replaced by a new row for `address` in the same tier, unit and
+ * name, which is due now; old's waiting delivery, if any, is cancelled.
+ * With old NULL, address is added to tier (required when the issue has
+ * more than one) as a recipient of its own. Both are recorded in the
+ * history. Errors: no such recipient, address already a live recipient
+ * of the issue in any tier (use queue_resend), the issue held or
+ * cancelled. Returns 1.
+ */
+int queue_resend_to(struct queue *q, int64_t issue, const char *tier, const char *address,
+    const char *old, int64_t now, char *err, size_t errsz);
+/* True when address is a recipient (not replaced) of issue, of tier when given. */
+bool queue_has_recipient(struct queue *q, int64_t issue, const char *tier,
+    const char *address);
 
 /* What release needs to route a held issue again. Caller frees. */
 struct queue_source {

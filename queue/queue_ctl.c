@@ -1,4 +1,5 @@
 /* Steering the queue from distctl: hold, release, cancel, retry, resend, re-route. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,9 +25,46 @@ issue_state(struct queue *q, int64_t issue, char *state, size_t n, char *err, si
 	return rc;
 }
 
-/* Runs UPDATE statements with ?1 = issue, ?2 = now, ?3 = text in one transaction. */
+/*
+ * An issue with no recipient in tier is an error that names the tiers it
+ * has, so that a typo (送 for 发) never passes for "nothing to do".
+ */
 static int
-update(struct queue *q, int64_t issue, int64_t now, const char *text,
+check_tier(struct queue *q, int64_t issue, const char *tier, char *err, size_t errsz)
+{
+	struct sbuf have = SBUF_INIT;
+	sqlite3_stmt *st;
+	bool found = false;
+
+	if (tier == NULL)
+		return 0;
+	st = queue_prepare(q, "SELECT tier_keyword FROM recipients WHERE issue = ?"
+	    " GROUP BY tier, tier_keyword ORDER BY tier");
+	if (st == NULL)
+		return queue_fail(q, err, errsz, "tiers");
+	sqlite3_bind_int64(st, 1, issue);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *t = (const char *)sqlite3_column_text(st, 0);
+		if (t && strcmp(t, tier) == 0)
+			found = true;
+		sbuf_printf(&have, "%s%s", have.len ? ", " : "", t ? t : "");
+	}
+	sqlite3_finalize(st);
+	if (!found)
+		snprintf(err, errsz, "issue %lld has no recipients in tier %s (its tiers: %s)",
+		    (long long)issue, tier, have.len ? sbuf_str(&have) : "none");
+	sbuf_free(&have);
+	return found ? 0 : -1;
+}
+
+/*
+ * Runs UPDATE statements with ?1 = issue, ?2 = now, ?3 = text, ?4 = tier
+ * (NULL: every tier) in one transaction; returns the changes of the first.
+ * A statement need not use every parameter (an absent index only makes
+ * sqlite3_bind_* return SQLITE_RANGE).
+ */
+static int
+update(struct queue *q, int64_t issue, int64_t now, const char *text, const char *tier,
     const char *const *sqls, char *err, size_t errsz)
 {
 	int changed = 0;
@@ -43,6 +81,7 @@ update(struct queue *q, int64_t issue, int64_t now, const char *text,
 		sqlite3_bind_int64(st, 1, issue);
 		sqlite3_bind_int64(st, 2, now);
 		queue_bind_text(st, 3, text);
+		queue_bind_text(st, 4, tier);
 		if (sqlite3_step(st) != SQLITE_DONE) {
 			queue_fail(q, err, errsz, "update");
 			sqlite3_finalize(st);
@@ -60,75 +99,117 @@ update(struct queue *q, int64_t issue, int64_t now, const char *text,
 	return changed;
 }
 
+#define IN_TIER " AND (?4 IS NULL OR tier_keyword = ?4)"
+
 int
-queue_hold(struct queue *q, int64_t issue, const char *reason, char *err, size_t errsz)
+queue_hold(struct queue *q, int64_t issue, const char *tier, const char *reason,
+    char *err, size_t errsz)
 {
-	static const char *const sqls[] = {
+	static const char *const whole[] = {
 		"UPDATE recipients SET state = 'held' WHERE issue = ?1"
-		" AND state IN ('queued','deferred') AND ?2 = ?2",
-		"UPDATE issues SET state = 'held', hold_reason = ?3 WHERE id = ?1", NULL };
+		" AND state IN ('queued','deferred')",
+		"UPDATE issues SET state = 'held', hold_reason = ?3 WHERE id = ?1",
+		NULL };
+	/* one tier waits, the others go on: the issue stays active */
+	static const char *const part[] = {
+		"UPDATE recipients SET state = 'held' WHERE issue = ?1"
+		" AND state IN ('queued','deferred')" IN_TIER, NULL };
 	char state[16];
 
-	if (issue_state(q, issue, state, sizeof(state), err, errsz) < 0)
+	if (issue_state(q, issue, state, sizeof(state), err, errsz) < 0 ||
+	    check_tier(q, issue, tier, err, errsz) < 0)
 		return -1;
 	if (strcmp(state, "active") != 0) {
 		snprintf(err, errsz, "issue %lld is %s, not active", (long long)issue, state);
 		return -1;
 	}
-	return update(q, issue, 0, reason, sqls, err, errsz);
+	return update(q, issue, 0, reason, tier, tier ? part : whole, err, errsz);
 }
 
 int
-queue_release(struct queue *q, int64_t issue, int64_t now, char *err, size_t errsz)
+queue_release(struct queue *q, int64_t issue, const char *tier, int64_t now,
+    char *err, size_t errsz)
 {
 	static const char *const sqls[] = {
 		"UPDATE recipients SET state = 'queued', next_attempt = ?2"
-		" WHERE issue = ?1 AND state = 'held' AND ?3 IS NULL",
-		"UPDATE issues SET state = 'active', hold_reason = NULL WHERE id = ?1", NULL };
+		" WHERE issue = ?1 AND state = 'held'" IN_TIER,
+		/*
+		 * Recipients carry their own held state, so the issue goes active
+		 * as soon as any of them may go out (only active issues are taken);
+		 * the rest stay held one by one.
+		 */
+		"UPDATE issues SET state = 'active', hold_reason = NULL WHERE id = ?1"
+		" AND state = 'held'", NULL };
 	char state[16];
+	sqlite3_stmt *st;
+	int held = 0;
 
-	if (issue_state(q, issue, state, sizeof(state), err, errsz) < 0)
+	if (issue_state(q, issue, state, sizeof(state), err, errsz) < 0 ||
+	    check_tier(q, issue, tier, err, errsz) < 0)
 		return -1;
-	if (strcmp(state, "held") != 0) {
-		snprintf(err, errsz, "issue %lld is %s, not held", (long long)issue, state);
+	st = queue_prepare(q, "SELECT COUNT(*) FROM recipients WHERE issue = ?1"
+	    " AND state = 'held' AND (?2 IS NULL OR tier_keyword = ?2)");
+	if (st == NULL)
+		return queue_fail(q, err, errsz, "release");
+	sqlite3_bind_int64(st, 1, issue);
+	queue_bind_text(st, 2, tier);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		held = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	/* a held issue with nothing held (all delivered before the hold) still reopens */
+	if (strcmp(state, "held") != 0 && held == 0) {
+		if (tier)
+			snprintf(err, errsz, "issue %lld has no held recipients in tier %s",
+			    (long long)issue, tier);
+		else
+			snprintf(err, errsz, "issue %lld is %s, not held", (long long)issue, state);
 		return -1;
 	}
-	return update(q, issue, now, NULL, sqls, err, errsz);
+	return update(q, issue, now, NULL, tier, sqls, err, errsz);
 }
 
 int
-queue_cancel(struct queue *q, int64_t issue, int64_t now, char *err, size_t errsz)
+queue_cancel(struct queue *q, int64_t issue, const char *tier, int64_t now,
+    char *err, size_t errsz)
 {
-	static const char *const sqls[] = {
+	static const char *const whole[] = {
 		"UPDATE recipients SET state = 'cancelled' WHERE issue = ?1"
-		" AND state IN ('queued','deferred','held') AND ?3 IS NULL",
-		"UPDATE issues SET state = 'cancelled', finished = ?2 WHERE id = ?1", NULL };
+		" AND state IN ('queued','deferred','held')",
+		"UPDATE issues SET state = 'cancelled', finished = ?2 WHERE id = ?1",
+		NULL };
+	/* the issue finishes (queue_finish) when its other tiers do */
+	static const char *const part[] = {
+		"UPDATE recipients SET state = 'cancelled' WHERE issue = ?1"
+		" AND state IN ('queued','deferred','held')" IN_TIER, NULL };
 	char state[16];
 
-	if (issue_state(q, issue, state, sizeof(state), err, errsz) < 0)
+	if (issue_state(q, issue, state, sizeof(state), err, errsz) < 0 ||
+	    check_tier(q, issue, tier, err, errsz) < 0)
 		return -1;
 	if (strcmp(state, "cancelled") == 0) {
 		snprintf(err, errsz, "issue %lld is already cancelled", (long long)issue);
 		return -1;
 	}
-	return update(q, issue, now, NULL, sqls, err, errsz);
+	return update(q, issue, now, NULL, tier, tier ? part : whole, err, errsz);
 }
 
 int
-queue_retry(struct queue *q, int64_t issue, int64_t now, char *err, size_t errsz)
+queue_retry(struct queue *q, int64_t issue, const char *tier, int64_t now,
+    char *err, size_t errsz)
 {
 	static const char *const one[] = {
 		"UPDATE recipients SET next_attempt = ?2 WHERE issue = ?1"
-		" AND state IN ('queued','deferred') AND ?3 IS NULL", NULL };
+		" AND state IN ('queued','deferred')" IN_TIER, NULL };
 	static const char *const all[] = {
 		"UPDATE recipients SET next_attempt = ?2 WHERE state IN ('queued','deferred')"
 		" AND issue IN (SELECT id FROM issues WHERE state = 'active')"
-		" AND ?1 = 0 AND ?3 IS NULL", NULL };
+		IN_TIER, NULL };
 	char state[16];
 
-	if (issue != 0 && issue_state(q, issue, state, sizeof(state), err, errsz) < 0)
+	if (issue != 0 && (issue_state(q, issue, state, sizeof(state), err, errsz) < 0 ||
+	    check_tier(q, issue, tier, err, errsz) < 0))
 		return -1;
-	return update(q, issue, now, NULL, issue ? one : all, err, errsz);
+	return update(q, issue, now, NULL, tier, issue ? one : all, err, errsz);
 }
 
 int
@@ -139,13 +220,16 @@ queue_resend(struct queue *q, int64_t issue, const char *tier, const char *addre
 	struct sbuf where = SBUF_INIT;
 	int changed;
 
-	if (issue_state(q, issue, state, sizeof(state), err, errsz) < 0)
+	if (issue_state(q, issue, state, sizeof(state), err, errsz) < 0 ||
+	    check_tier(q, issue, tier, err, errsz) < 0)
 		return -1;
 	if (strcmp(state, "cancelled") == 0 || strcmp(state, "held") == 0) {
 		snprintf(err, errsz, "issue %lld is %s; release it first", (long long)issue, state);
 		return -1;
 	}
-	sbuf_puts(&where, "issue = ?1 AND state IN ('delivered','failed')");
+	/* a replaced address stays replaced: its correction is the one to resend */
+	sbuf_puts(&where, "issue = ?1 AND state IN ('delivered','failed')"
+	    " AND replaced_by IS NULL");
 	if (tier)
 		sbuf_puts(&where, " AND tier_keyword = ?3");
 	if (address)
@@ -197,6 +281,143 @@ fail:
 	sqlite3_finalize(st);
 	sqlite3_finalize(up);
 	sqlite3_finalize(is);
+	queue_rollback(q);
+	return -1;
+}
+
+bool
+queue_has_recipient(struct queue *q, int64_t issue, const char *tier, const char *address)
+{
+	sqlite3_stmt *st = queue_prepare(q, "SELECT 1 FROM recipients WHERE issue = ?1"
+	    " AND address = ?2 AND replaced_by IS NULL AND (?3 IS NULL OR tier_keyword = ?3)");
+	bool found;
+
+	if (st == NULL)
+		return false;
+	sqlite3_bind_int64(st, 1, issue);
+	queue_bind_text(st, 2, address);
+	queue_bind_text(st, 3, tier);
+	found = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	return found;
+}
+
+/*
+ * Runs one statement with ?1 = a, ?2 = b, ?3 = t (a statement
+ * need not use them all: binding an absent index is a harmless
+ * SQLITE_RANGE). Returns 0, or -1 for the caller's queue_fail().
+ */
+static int
+run1(struct queue *q, const char *sql, int64_t a, int64_t b, const char *t)
+{
+	sqlite3_stmt *st = queue_prepare(q, sql);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, a);
+	sqlite3_bind_int64(st, 2, b);
+	queue_bind_text(st, 3, t);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int
+queue_resend_to(struct queue *q, int64_t issue, const char *tier, const char *address,
+    const char *old, int64_t now, char *err, size_t errsz)
+{
+	char state[16], note[400];
+	sqlite3_stmt *st = NULL;
+	int64_t from = 0, added;
+	int n = 0;
+
+	if (issue_state(q, issue, state, sizeof(state), err, errsz) < 0 ||
+	    check_tier(q, issue, tier, err, errsz) < 0)
+		return -1;
+	if (strcmp(state, "cancelled") == 0 || strcmp(state, "held") == 0) {
+		snprintf(err, errsz, "issue %lld is %s; release it first", (long long)issue, state);
+		return -1;
+	}
+	if (queue_exec(q, "BEGIN IMMEDIATE", err, errsz) < 0)
+		return -1;
+	/* the row whose tier, unit and name the new address takes over */
+	st = queue_prepare(q, old ?
+	    "SELECT id, tier_keyword FROM recipients WHERE issue = ?1 AND address = ?2"
+	    " AND replaced_by IS NULL AND (?3 IS NULL OR tier_keyword = ?3) ORDER BY tier, id" :
+	    "SELECT id, tier_keyword FROM recipients WHERE issue = ?1 AND ?2 = ?2"
+	    " AND (?3 IS NULL OR tier_keyword = ?3) GROUP BY tier ORDER BY tier, id");
+	if (st == NULL)
+		goto fail;
+	sqlite3_bind_int64(st, 1, issue);
+	queue_bind_text(st, 2, old ? old : "");
+	queue_bind_text(st, 3, tier);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		if (n++ == 0)
+			from = sqlite3_column_int64(st, 0);
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (n == 0) {
+		snprintf(err, errsz, "issue %lld has no recipient%s%s%s%s", (long long)issue,
+		    old ? " <" : "s", old ? old : "", old ? ">" : "", tier ? " in that tier" : "");
+		goto refused;
+	}
+	if (n > 1) {
+		if (old)
+			snprintf(err, errsz, "<%s> is a recipient in more than one tier of issue"
+			    " %lld: say which with --tier", old, (long long)issue);
+		else
+			snprintf(err, errsz, "issue %lld has more than one tier: say which one"
+			    " gets <%s> with --tier", (long long)issue, address);
+		goto refused;
+	}
+	/* in any tier: the same address twice in one issue would get it twice */
+	if (queue_has_recipient(q, issue, NULL, address)) {
+		snprintf(err, errsz, "<%s> is already a recipient of issue %lld: "
+		    "distctl resend %lld --to %s sends it again", address, (long long)issue,
+		    (long long)issue, address);
+		goto refused;
+	}
+	if (run1(q, old ?
+	    "INSERT INTO recipients (issue, tier, tier_keyword, header, unit, via, name,"
+	    " display, address, state, next_attempt) SELECT issue, tier, tier_keyword, header,"
+	    " unit, via, name, display, ?3, 'queued', ?2 FROM recipients WHERE id = ?1" :
+	    /* an address of its own: named by itself, in the tier's header */
+	    "INSERT INTO recipients (issue, tier, tier_keyword, header, unit, via, name,"
+	    " display, address, state, next_attempt) SELECT issue, tier, tier_keyword, header,"
+	    " '(added with distctl)', 'distctl', ?3, ?3, ?3, 'queued', ?2 FROM recipients"
+	    " WHERE id = ?1", from, now, address) < 0)
+		goto fail;
+	added = sqlite3_last_insert_rowid(q->db);
+	/* the history of both rows says what happened */
+	snprintf(note, sizeof(note), "replaced by <%s> with distctl resend --replace", address);
+	if (old && (run1(q, "UPDATE recipients SET replaced_by = ?2, state = CASE WHEN state"
+	    " IN ('queued','deferred','held') THEN 'cancelled' ELSE state END WHERE id = ?1",
+	    from, added, NULL) < 0 ||
+	    run1(q, "INSERT INTO attempts (recipient, issue, time, status, reply, attempt)"
+	    " SELECT id, issue, ?2, 'replaced', ?3, attempts FROM recipients WHERE id = ?1",
+	    from, now, note) < 0))
+		goto fail;
+	if (old)
+		snprintf(note, sizeof(note), "replaces <%s>: resend requested with distctl", old);
+	else
+		snprintf(note, sizeof(note), "added with distctl resend --to");
+	if (run1(q, "INSERT INTO attempts (recipient, issue, time, status, reply, attempt)"
+	    " SELECT id, issue, ?2, 'resend', ?3, 0 FROM recipients WHERE id = ?1",
+	    added, now, note) < 0 ||
+	    run1(q, "UPDATE issues SET state = 'active', finished = NULL, reported = 0"
+	    " WHERE id = ?1", issue, 0, NULL) < 0)
+		goto fail;
+	if (queue_exec(q, "COMMIT", err, errsz) < 0) {
+		queue_rollback(q);
+		return -1;
+	}
+	return 1;
+fail:
+	queue_fail(q, err, errsz, "resend --to");
+refused:
+	sqlite3_finalize(st);
 	queue_rollback(q);
 	return -1;
 }

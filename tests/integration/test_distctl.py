@@ -2,14 +2,18 @@
 
 import json
 import os
+import pathlib
 import sqlite3
+import subprocess
 import unicodedata
 
-from conftest import ROOT, wait_for
+from conftest import ROOT, run, wait_for
 from test_delivery import TEN, issue_text, demo_conf
 from conftest import SEED_CAPITAL, SEED_MENTOUGOU
 
 GOLDEN = ROOT / "tests" / "data" / "status.golden"
+SHOW_GOLDEN = ROOT / "tests" / "data" / "show.golden"
+SHOW3_GOLDEN = ROOT / "tests" / "data" / "show-mentougou.golden"
 
 
 def width(line):
@@ -167,11 +171,18 @@ def test_daemon_down(smtp_server, distd):
     wait_for(lambda: len(server.handler.received()) == 4, what="resend after start")
 
 
-def test_unreadable_queue_and_missing_queue(distd, tmp_path, binaries):
+def test_status_before_the_first_start(distd):
+    """No queue yet: status says so and exits 3 (daemon down), as the manual says."""
     d = distd(None, recipients=TEN[:1])
     r = d.ctl("status")
-    assert r.returncode == 1
-    assert "no queue there yet" in r.stderr or "unable to open" in r.stderr
+    assert r.returncode == 3, r.stderr
+    assert "not running" in r.stdout and "none yet" in r.stdout
+    assert str(d.db) in r.stdout.replace("\n         ", "")
+    rc, s = ctl_json(d, "status")
+    assert rc == 3 and s["queue_exists"] is False and s["issues"] == []
+    assert s["counts"]["delivered"] == 0 and s["daemon"]["running"] is False
+    r = d.ctl("show", "1")
+    assert r.returncode == 1 and "no queue there yet" in r.stderr
 
 
 def test_check_preflight(smtp_server, distd, tmp_path):
@@ -202,35 +213,6 @@ def test_check_preflight(smtp_server, distd, tmp_path):
     assert "tls      FAILED:" in r.stdout and "certificate" in r.stdout
 
 
-def test_status_golden(smtp_server, distd):
-    """distctl status on a fixed queue, compared with tests/data/status.golden."""
-    server = smtp_server()
-    server.handler.rcpt_replies["office@wmb.example.test"] = ["550 5.1.1 no such mailbox"]
-    d = distd(server)
-    demo_conf(d, server)
-    d.start()
-    d.drop("capital.txt", SEED_CAPITAL.read_bytes())
-    d.wait_states(count=41, issue=1)
-    wait_for(lambda: d.query("SELECT COUNT(*) FROM issues WHERE kind = 'report'")[0][0] == 1,
-             what="report")
-    d.wait_states(count=42)
-    d.drop("mtg.txt", SEED_MENTOUGOU.read_bytes())
-    d.wait_states(count=50)
-    d.stop()
-    con = sqlite3.connect(d.db)
-    con.execute("UPDATE issues SET received = 1591925401 + id * 60")
-    con.execute("UPDATE alerts SET since = 1591925401")
-    con.commit()
-    con.close()
-    env = dict(os.environ, TZ="Asia/Shanghai", NO_COLOR="1")
-    r = d.ctl("status", env=env)
-    assert r.returncode == 3   # a failed recipient today, daemon down
-    text = r.stdout.replace(str(d.conf), "CONF").replace(str(server.port), "PORT")
-    if os.environ.get("DISTD_UPDATE_GOLDEN"):
-        GOLDEN.write_text(text, encoding="utf-8")
-    assert text == GOLDEN.read_text(encoding="utf-8")
-
-
 def test_log_follows(smtp_server, distd):
     import subprocess
     import time
@@ -253,3 +235,415 @@ def test_log_follows(smtp_server, distd):
     assert any("u0@example.test" in l for l in lines)   # the history first
     assert any("u1@example.test" in l and "status=sent" in l for l in lines)   # then new ones
     assert follower.returncode == 0
+
+
+# ---- steering per tier and per address ---------------------------------------
+
+TIERED = ("工作简报\n\n第 8 期\n\n某某办公室\n\n2021年3月4日\n\n---\n\n正文。\n\n"
+          "报：单位0，单位1\n送：单位2，单位3\n发：单位4，单位5\n")
+
+
+def attempts_of(d, address):
+    return d.query("SELECT attempts FROM recipients WHERE address = ?", address)[0][0]
+
+
+def test_tier_on_every_steering_command(smtp_server, distd):
+    server = smtp_server()
+    for _, a in TEN[:6]:
+        server.handler.rcpt_replies[a] = ["451 4.7.1 try later"] * 100
+    d = distd(server, recipients=TEN[:6],
+              retry="retry = { min_backoff = 600; max_backoff = 600; lifetime = 6000; };")
+    d.start()
+    d.drop("t.txt", TIERED)
+    wait_for(lambda: list(d.states().values()).count("deferred") == 6, what="6 deferred")
+
+    # hold one tier: only its recipients wait, the issue stays active
+    r = d.ctl("hold", "1", "--tier", "送")
+    assert r.returncode == 0 and "hold: 2 recipients in tier 送" in r.stdout, r.stderr
+    st = d.states(1)
+    assert [st[f"u{i}@example.test"] for i in range(6)] == \
+        ["deferred", "deferred", "held", "held", "deferred", "deferred"]
+    assert d.query("SELECT state FROM issues WHERE id = 1") == [("active",)]
+
+    # who has not got it, per tier
+    rc, shown = ctl_json(d, "show", "1", "--pending", "--tier", "送")
+    assert rc == 0
+    assert [(x["address"], x["state"]) for x in shown["recipients"]] == \
+        [("u2@example.test", "held"), ("u3@example.test", "held")]
+    rc, shown = ctl_json(d, "show", "1", "--pending")
+    assert len(shown["recipients"]) == 6
+
+    # retry one tier: only its recipients are tried again at once
+    r = d.ctl("retry", "1", "--tier=发")
+    assert r.returncode == 0 and "retry: 2 recipients in tier 发" in r.stdout
+    wait_for(lambda: attempts_of(d, "u4@example.test") == 2 and
+             attempts_of(d, "u5@example.test") == 2, what="发 tried again")
+    assert attempts_of(d, "u0@example.test") == 1
+    assert attempts_of(d, "u2@example.test") == 1
+
+    # release that tier; cancel another
+    r = d.ctl("release", "1", "--tier", "送")
+    assert r.returncode == 0 and "release: 2 recipients in tier 送" in r.stdout, r.stderr
+    assert d.states(1)["u2@example.test"] != "held"
+    r = d.ctl("cancel", "1", "--tier", "报")
+    assert r.returncode == 0 and "cancel: 2 recipients in tier 报" in r.stdout
+    st = d.states(1)
+    assert st["u0@example.test"] == st["u1@example.test"] == "cancelled"
+    assert "cancelled" not in (st["u2@example.test"], st["u4@example.test"])
+    assert d.query("SELECT state FROM issues WHERE id = 1") == [("active",)]
+
+    # a tier the issue does not have is an error naming the ones it has
+    r = d.ctl("hold", "1", "--tier", "抄")
+    assert r.returncode == 1 and "no recipients in tier 抄" in r.stderr
+    assert "报, 送, 发" in r.stderr
+
+    # the whole issue held, then one tier released: it goes out, the other waits
+    for i in range(2, 6):
+        server.handler.rcpt_replies[f"u{i}@example.test"] = []
+    r = d.ctl("hold", "1")
+    assert r.returncode == 0 and "hold: 4 recipients" in r.stdout, r.stderr
+    assert d.query("SELECT state FROM issues WHERE id = 1") == [("held",)]
+    r = d.ctl("release", "1", "--tier", "发")
+    assert r.returncode == 0 and "release: 2 recipients in tier 发" in r.stdout, r.stderr
+    wait_for(lambda: d.states(1)["u4@example.test"] == d.states(1)["u5@example.test"] ==
+             "delivered", what="发 delivered")
+    assert d.states(1)["u2@example.test"] == d.states(1)["u3@example.test"] == "held"
+
+    # the rest goes out; resend one tier: exactly its two addresses again
+    assert d.ctl("release", "1").returncode == 0
+    wait_for(lambda: sorted(d.states(1).values()) ==
+             ["cancelled"] * 2 + ["delivered"] * 4, what="delivered")
+    before = server.handler.received()
+    r = d.ctl("resend", "1", "--tier", "发")
+    assert r.returncode == 0 and "resend: 2 recipients in tier 发" in r.stdout
+    wait_for(lambda: len(server.handler.received()) == len(before) + 2, what="resend 发")
+    assert sorted(server.handler.received()[len(before):]) == \
+        ["u4@example.test", "u5@example.test"]
+    rc, shown = ctl_json(d, "show", "1", "--pending")
+    assert shown["recipients"] == []
+    assert "(every recipient has got it)" in d.ctl("show", "1", "--pending").stdout
+
+
+def test_resend_to_a_corrected_address(smtp_server, distd):
+    server = smtp_server()
+    server.handler.rcpt_replies["u1@example.test"] = ["550 5.1.1 no such mailbox"]
+    d = distd(server, recipients=TEN[:2])
+    d.start()
+    d.drop("a.txt", issue_text([n for n, _ in TEN[:2]]))
+    d.wait_states(count=2, issue=1)
+    rc, shown = ctl_json(d, "show", "1", "--pending")
+    assert [(x["address"], x["state"]) for x in shown["recipients"]] == \
+        [("u1@example.test", "failed")]
+
+    # the failure report names the precise commands, not a resend to everyone
+    wait_for(lambda: any("postmaster@example.test" in m.rcpt_tos for m in server.messages),
+             what="failure report")
+    report = next(m for m in server.messages if "postmaster@example.test" in m.rcpt_tos)
+    body = report.parsed().get_body(("plain",)).get_content()
+    assert "distctl resend 1 --to NEW-ADDRESS --replace u1@example.test" in body
+    assert "distctl show 1 --pending" in body
+    assert "distctl resend 1\n" not in body
+
+    r = d.ctl("resend", "1", "--to", "fixed@example.test", "--replace", "u1@example.test")
+    assert r.returncode == 0, r.stderr
+    assert "<fixed@example.test> replaces <u1@example.test>" in r.stdout
+    wait_for(lambda: "fixed@example.test" in server.handler.received(), what="correction sent")
+    d.wait_states(count=3, issue=1)
+    rows = d.query("SELECT address, tier_keyword, unit, name, state, replaced_by IS NOT NULL"
+                   " FROM recipients WHERE issue = 1 ORDER BY id")
+    assert rows == [("u0@example.test", "报", "单位0", "单位0", "delivered", 0),
+                    ("u1@example.test", "报", "单位1", "单位1", "failed", 1),
+                    ("fixed@example.test", "报", "单位1", "单位1", "delivered", 0)]
+    rc, shown = ctl_json(d, "show", "1")
+    old = next(x for x in shown["recipients"] if x["address"] == "u1@example.test")
+    assert old["replaced_by"] == "fixed@example.test"
+    text = d.ctl("show", "1").stdout
+    assert "replaced" in text and "→ replaced by fixed@example.test" in text
+    rc, shown = ctl_json(d, "show", "1", "--pending")
+    assert shown["recipients"] == []
+    rc, s = ctl_json(d, "status")
+    assert s["counts"]["failed"] == 0 and s["counts"]["delivered"] >= 3
+    assert d.query("SELECT COUNT(*) FROM attempts WHERE status = 'replaced'") == [(1,)]
+    assert u0_sent_once(server)
+
+    # the same correction twice, or an address that is not there, is refused
+    r = d.ctl("resend", "1", "--to", "other@example.test", "--replace", "u1@example.test")
+    assert r.returncode == 1 and "no recipient <u1@example.test>" in r.stderr
+    r = d.ctl("resend", "1", "--to", "fixed@example.test", "--replace", "u0@example.test")
+    assert r.returncode == 1 and "already a recipient" in r.stderr
+    assert d.ctl("resend", "1", "--replace", "u0@example.test").returncode == 2
+
+    # --to an address of the issue sends it again; a new one is added to the tier
+    r = d.ctl("resend", "1", "--to", "u0@example.test")
+    assert r.returncode == 0 and "resend: 1 recipient" in r.stdout
+    r = d.ctl("resend", "1", "--to", "extra@example.test", "--tier", "报")
+    assert r.returncode == 0 and "<extra@example.test> added" in r.stdout
+    wait_for(lambda: server.handler.received().count("u0@example.test") == 2 and
+             "extra@example.test" in server.handler.received(), what="resend and added")
+
+
+def u0_sent_once(server):
+    return server.handler.received().count("u0@example.test") == 1
+
+
+# ---- a broken configuration ---------------------------------------------------
+
+def test_status_and_show_survive_a_typo_and_reload_refuses_it(smtp_server, distd):
+    server = smtp_server()
+    d = distd(server, recipients=TEN[:2])
+    d.start()
+    d.drop("a.txt", issue_text([n for n, _ in TEN[:2]]))
+    d.wait_states(("delivered",), count=2)
+    good = d.conf.read_text()
+    lines = good.splitlines()
+    typo = next(i for i, l in enumerate(lines) if l.startswith("sender = {")) + 1
+    lines[typo - 1] = lines[typo - 1].replace("sender = {", "sender = {{")
+    d.conf.write_text("\n".join(lines) + "\n")
+
+    r = d.ctl("status")
+    assert r.returncode == 3, r.stderr         # an invalid configuration needs attention
+    assert f"{d.conf}:{typo}:" in r.stderr     # says what is wrong, file:line
+    assert "running (pid" in r.stdout and "报 2/2" in r.stdout
+    assert f"invalid: {d.conf}:{typo}" in r.stdout.replace("\n           ", "")
+    rc, s = ctl_json(d, "status")
+    assert s["daemon"]["running"] is True and s["counts"]["delivered"] == 2
+    assert s["config_error"].startswith(f"{d.conf}:{typo}:")
+    r = d.ctl("show", "1")
+    assert r.returncode == 0 and "u1@example.test" in r.stdout
+    assert f"{d.conf}:{typo}:" in r.stderr
+    # steering needs a valid file: it says so instead of guessing
+    r = d.ctl("hold", "1")
+    assert r.returncode == 1 and "fix it first" in r.stderr
+
+    # reload: distd refuses the file, keeps running, and distctl says why
+    # an unbalanced brace above the paths: they are still found
+    d.conf.write_text("smtp = {{\n" + good)
+    r = d.ctl("status")
+    assert r.returncode == 3 and f"{d.conf}:1:" in r.stderr and "报 2/2" in r.stdout
+    assert f"the queue {d.db} and the socket {d.socket}" in r.stderr
+
+    r = d.ctl("reload")
+    assert r.returncode == 1
+    assert "refused" in r.stderr and f"{d.conf}:1" in r.stderr
+    assert d.proc.poll() is None
+    d.conf.write_text(good)
+    r = d.ctl("reload")
+    assert r.returncode == 0 and "reloaded" in r.stdout
+
+
+# ---- CLI conventions ------------------------------------------------------------
+
+def test_version_and_option_spellings(smtp_server, distd, binaries):
+    import re
+    version = re.search(r"^VERSION\s*=\s*(\S+)", (ROOT / "Makefile").read_text(), re.M).group(1)
+    for prog in ("distd", "distctl"):
+        r = subprocess.run([binaries[prog], "--version"], capture_output=True, text=True)
+        assert r.returncode == 0 and r.stdout == f"{prog} {version}\n"
+
+    server = smtp_server()
+    d = distd(server, recipients=TEN[:2])
+    d.start()
+    d.drop("a.txt", issue_text([n for n, _ in TEN[:2]]))
+    d.wait_states(("delivered",), count=2)
+    ctl = binaries["distctl"]
+
+    def run(*args):
+        return subprocess.run([ctl, *args], capture_output=True, text=True, timeout=30)
+
+    conf = str(d.conf)
+    for args in (["--config=" + conf, "status"], ["-c", conf, "status"], ["-c" + conf, "status"],
+                 ["status", "--config", conf], ["-c", conf, "--", "status"]):
+        r = run(*args)
+        assert r.returncode == 0 and "running (pid" in r.stdout, (args, r.stderr)
+    for args in (["log", "-n1"], ["log", "-n", "1"], ["log", "--lines=1"], ["--json", "log", "-n1"]):
+        r = run("-c", conf, *args)
+        assert r.returncode == 0 and len(r.stdout.splitlines()) == 1, (args, r.stderr)
+    r = run("-c", conf, "show", "1", "--state=delivered", "--json")
+    assert r.returncode == 0 and len(json.loads(r.stdout)["recipients"]) == 2
+    r = run("-c", conf, "show", "--tier=报", "--", "1")
+    assert r.returncode == 0 and "u0@example.test" in r.stdout
+    assert run("-c", conf, "status", "--tier", "报").returncode == 2   # status takes none
+    assert run("-c", conf, "show", "1", "--frobnicate").returncode == 2
+    assert run("-c", conf, "log", "-nx").returncode == 2
+    assert run("-c", conf, "show", "1", "--pending", "--state", "failed").returncode == 2
+    r = run("--help")
+    assert r.returncode == 0 and max(width(l) for l in r.stdout.splitlines()) <= 80
+
+
+# ---- 80 columns -------------------------------------------------------------------
+
+def test_status_and_show_golden_at_80_columns(smtp_server, distd):
+    """Both seeds delivered, one address refused: status and show as an admin sees them."""
+    server = smtp_server()
+    server.handler.rcpt_replies["office@wmb.example.test"] = ["550 5.1.1 no such mailbox"]
+    d = distd(server)
+    demo_conf(d, server)
+    d.start()
+    d.drop("capital.txt", SEED_CAPITAL.read_bytes())
+    d.wait_states(count=41, issue=1)
+    wait_for(lambda: d.query("SELECT COUNT(*) FROM issues WHERE kind = 'report'")[0][0] == 1,
+             what="report")
+    d.wait_states(count=42)
+    d.drop("mtg.txt", SEED_MENTOUGOU.read_bytes())
+    d.wait_states(count=50)
+    d.stop()
+    con = sqlite3.connect(d.db)
+    con.execute("UPDATE issues SET received = 1591925401 + id * 60")
+    con.execute("UPDATE alerts SET since = 1591925401")
+    con.execute("UPDATE issues SET message_id = 'distd.' || id || '.0@example.test'")
+    con.commit()
+    con.close()
+    env = dict(os.environ, TZ="Asia/Shanghai", NO_COLOR="1")
+    for args, golden, rc in ((["status"], GOLDEN, 3), (["show", "1"], SHOW_GOLDEN, 0),
+                             (["show", "3"], SHOW3_GOLDEN, 0)):
+        # -c relative to the spool: the golden files do not depend on pytest's tmp path
+        r = run([d.binaries["distctl"], "-c", d.conf.name, *args], env=env, cwd=d.root)
+        assert r.returncode == rc, r.stderr
+        # every line fits 80 columns by display width (Chinese is 2 wide)
+        assert max(width(l) for l in r.stdout.splitlines()) <= 80, r.stdout
+        text = r.stdout.replace(str(server.port), "PORT")
+        if os.environ.get("DISTD_UPDATE_GOLDEN"):
+            golden.write_text(text, encoding="utf-8")
+        assert text == golden.read_text(encoding="utf-8")
+    # the legend is the manual's
+    assert "✗ failed" in GOLDEN.read_text(encoding="utf-8")
+    assert "\\[u2717] failed" in (ROOT / "man" / "distctl.1").read_text()
+
+
+# ---- admins in the daemon's group ----------------------------------------------
+
+import contextlib
+import grp
+import pwd
+import secrets
+import shutil
+import tempfile
+
+from conftest import Distd
+
+
+@contextlib.contextmanager
+def throwaway_accounts():
+    """A group of the test's own, a user in it and a user outside it; removed after."""
+    if os.geteuid() != 0 or not shutil.which("useradd") or not shutil.which("setpriv"):
+        import pytest
+        pytest.skip("needs root, useradd and setpriv to create throw-away accounts")
+    tag = secrets.token_hex(3)
+    group, admin, outsider = f"dtg{tag}", f"dta{tag}", f"dto{tag}"
+    made = []
+    try:
+        subprocess.run(["groupadd", "--system", group], check=True)
+        made.append(("groupdel", group))
+        for user, extra in ((admin, ["-G", group]), (outsider, [])):
+            subprocess.run(["useradd", "--system", "--no-create-home", "--shell",
+                            "/usr/sbin/nologin", *extra, user], check=True)
+            made.insert(0, ("userdel", user))
+        yield group, admin, outsider
+    finally:
+        for cmd, name in made:
+            subprocess.run([cmd, name], capture_output=True)
+
+
+def as_user(user, d, *args):
+    return run(["setpriv", f"--reuid={user}", f"--regid={pwd.getpwnam(user).pw_gid}",
+                "--init-groups", d.binaries["distctl"], "-c", d.conf, *args])
+
+
+def test_group_admin_runs_every_steering_command(smtp_server, binaries):
+    server = smtp_server()
+    server.handler.rcpt_replies["u1@example.test"] = ["451 4.7.1 later"] * 1000
+    server.handler.rcpt_replies["u3@example.test"] = ["550 5.1.1 no such mailbox"]
+    base = pathlib.Path(tempfile.mkdtemp(prefix="distd-group-", dir="/tmp"))
+    with throwaway_accounts() as (group, admin, outsider):
+        try:
+            base.chmod(0o755)
+            # the state directory as installed: setgid, group-writable, the daemon's group
+            root = base / "state"
+            root.mkdir()
+            os.chown(root, 0, grp.getgrnam(group).gr_gid)
+            root.chmod(0o2770)
+            d = Distd(binaries, root, server)
+            # the SMTP password as installed: root's alone (the service gets it
+            # through LoadCredential); check says so to an admin in the group
+            secret = base / "smtp.secret"
+            secret.write_text("pw\n")
+            secret.chmod(0o600)
+            d.write_conf(TEN[:4],
+                         smtp_extra=f'username = "bulletin@example.test"; '
+                                    f'password_file = "{secret}";',
+                         retry="retry = { min_backoff = 600; max_backoff = 600; lifetime = 6000; };")
+            # the relay's CA where the admin can read it, as /etc/ssl is
+            ca = base / "ca.pem"
+            shutil.copy(server.cafile, ca)
+            ca.chmod(0o644)
+            d.conf.write_text(d.conf.read_text().replace(server.cafile, str(ca)))
+            d.conf.chmod(0o640)
+            d.start()
+            d.drop("t.txt", TIERED.replace("单位4，单位5", "单位3").replace("单位2，单位3", "单位2"))
+            wait_for(lambda: d.db.exists() and len(d.states()) == 4 and
+                     "queued" not in d.states().values() and
+                     "sending" not in d.states().values(), what="first attempts")
+            for name in ("queue.db", "queue.db-wal", "queue.db-shm"):
+                st = (root / name).stat()
+                assert st.st_mode & 0o777 == 0o660, name
+                assert st.st_gid == grp.getgrnam(group).gr_gid, name
+
+            steps = [("status",), ("show", "1"), ("show", "1", "--pending"),
+                     ("log", "-n", "5"),
+                     ("hold", "1", "--tier", "报"), ("release", "1", "--tier", "报"),
+                     ("hold", "1"), ("release", "1"),
+                     ("retry", "1"), ("retry", "1", "--tier", "报"), ("retry", "all"),
+                     ("resend", "1", "--to", "u9@example.test", "--replace", "u3@example.test"),
+                     ("resend", "1", "--tier", "送"),
+                     ("cancel", "1", "--tier", "报"),
+                     ("reload",)]
+            for step in steps:
+                r = as_user(admin, d, *step)
+                assert r.returncode in (0, 3), (step, r.stdout, r.stderr)
+                assert "readonly" not in r.stderr and "denied" not in r.stderr, (step, r.stderr)
+            r = as_user(admin, d, "check")
+            assert r.returncode == 1
+            assert r.stderr == (f"distctl: permission denied on {secret}: {secret} is root's "
+                                "(mode 0600): run distctl as root\n")
+            st = d.states(1)
+            assert st["u0@example.test"] == "delivered" and st["u1@example.test"] == "cancelled"
+            assert "u9@example.test" in st
+            assert d.query("SELECT COUNT(*) FROM recipients WHERE replaced_by IS NOT NULL") == [(1,)]
+
+            # with the daemon down the admin opens the queue alone: the files it
+            # creates are the group's, 0660, and distd can use them afterwards
+            d.stop()
+            for name in ("queue.db-wal", "queue.db-shm"):
+                assert not (root / name).exists()
+            r = as_user(admin, d, "resend", "1", "--tier", "发")
+            assert r.returncode == 0, r.stderr
+            assert "takes effect when it starts" in r.stdout
+            r = as_user(admin, d, "cancel", "1", "--yes")
+            assert r.returncode == 0, r.stderr
+
+            # a member facing a queue an older distd left 0640 is told the mode
+            (root / "queue.db").chmod(0o640)
+            r = as_user(admin, d, "retry", "1")
+            assert r.returncode == 1
+            assert f"although you are in the {group} group" in r.stderr and "0640" in r.stderr
+            (root / "queue.db").chmod(0o660)
+
+            # someone outside the group: one sentence naming the file and the group
+            r = as_user(outsider, d, "status")
+            assert r.returncode == 1
+            assert r.stderr == (f"distctl: permission denied on {d.conf}: "
+                                f"add yourself to the {group} group\n")
+            readable = base / "outsider.conf"
+            shutil.copy(d.conf, readable)
+            readable.chmod(0o644)
+            for args in (("status",), ("hold", "1")):
+                r = run(["setpriv", f"--reuid={outsider}",
+                         f"--regid={pwd.getpwnam(outsider).pw_gid}", "--init-groups",
+                         binaries["distctl"], "-c", readable, *args])
+                assert r.returncode == 1, (args, r.stdout)
+                assert r.stderr.splitlines()[-1] == (
+                    f"distctl: permission denied on {d.db}: add yourself to the {group} group")
+                assert len(r.stderr.splitlines()) == 1, r.stderr
+        finally:
+            d.stop()
+            shutil.rmtree(base, ignore_errors=True)

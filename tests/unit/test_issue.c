@@ -97,13 +97,15 @@ test_ingest_and_status(void **state)
 	struct status_daemon d = { false, 0, 0 };
 	struct status_style st = { false, 1000 };
 	bool attention;
-	assert_int_equal(status_report(&out, q, c, &d, &st, true, &attention, err, sizeof(err)), 0);
+	struct status_where w = { c->path, c->smtp.url, c->state, NULL };
+	assert_int_equal(status_report(&out, q, &w, &d, &st, true, &attention, err, sizeof(err)), 0);
 	assert_non_null(strstr(sbuf_str(&out), "\"queued\":2"));
 	assert_non_null(strstr(sbuf_str(&out), "\"tier\":\"报\",\"total\":2"));
 	sbuf_reset(&out);
-	assert_int_equal(status_show(&out, q, 1, "queued", &st, false, err, sizeof(err)), 0);
+	struct status_filter queued = { "queued", NULL, false }, all = { NULL, NULL, false };
+	assert_int_equal(status_show(&out, q, 1, &queued, &st, false, err, sizeof(err)), 0);
 	assert_non_null(strstr(sbuf_str(&out), "a@example.test"));
-	assert_int_equal(status_show(&out, q, 9, NULL, &st, false, err, sizeof(err)), -1);
+	assert_int_equal(status_show(&out, q, 9, &all, &st, false, err, sizeof(err)), -1);
 	assert_string_equal(err, "no issue 9 in the queue");
 
 	sbuf_reset(&out);

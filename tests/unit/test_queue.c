@@ -1,6 +1,8 @@
 #include "testutil.h"
 
 #include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "backoff.h"
 #include "queue.h"
@@ -301,7 +303,7 @@ test_reopen_keeps_schema(void **state)
 
 	enqueue(q, "hhhh", 1, NULL, 1);
 	assert_int_equal(queue_open(dbpath, &q2, err, sizeof(err)), 0);
-	assert_int_equal(count(q2, "PRAGMA user_version"), 1);
+	assert_int_equal(count(q2, "PRAGMA user_version"), 2);
 	assert_int_equal(count(q2, "SELECT COUNT(*) FROM issues"), 1);
 	queue_close(q2);
 }
@@ -331,6 +333,153 @@ test_backoff(void **state)
 	assert_int_equal(backoff_next_attempt(100, 0, 1, 10, 3600, 1000, 0.5), 110);
 }
 
+static long
+state_of(struct queue *q, const char *address)
+{
+	char sql[400];
+
+	snprintf(sql, sizeof(sql), "SELECT CASE state WHEN 'queued' THEN 0 WHEN 'held' THEN 1"
+	    " WHEN 'cancelled' THEN 2 WHEN 'failed' THEN 3 WHEN 'delivered' THEN 4 ELSE 9 END"
+	    " FROM recipients WHERE address = '%s' AND replaced_by IS NULL", address);
+	return count(q, sql);
+}
+
+static void
+test_steering_per_tier(void **state)
+{
+	struct queue *q = *state;
+	char err[256];
+
+	/* r0 r3 报, r1 r4 送, r2 r5 发 */
+	assert_int_equal(enqueue(q, "tier", 6, NULL, 1000), 1);
+	assert_int_equal(queue_hold(q, 1, "送", "by hand", err, sizeof(err)), 2);
+	assert_int_equal(state_of(q, "r1@example.test"), 1);
+	assert_int_equal(state_of(q, "r0@example.test"), 0);
+	assert_int_equal(count(q, "SELECT state = 'active' FROM issues WHERE id = 1"), 1);
+	/* the other tiers are still taken; 送 is not */
+	assert_int_equal(queue_retry(q, 1, "报", 2000, err, sizeof(err)), 2);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM recipients WHERE next_attempt = 2000"), 2);
+
+	assert_int_equal(queue_hold(q, 1, "抄", "x", err, sizeof(err)), -1);
+	assert_string_equal(err, "issue 1 has no recipients in tier 抄 (its tiers: 报, 送, 发)");
+	assert_int_equal(queue_release(q, 1, "发", 3000, err, sizeof(err)), -1);
+	assert_string_equal(err, "issue 1 has no held recipients in tier 发");
+
+	assert_int_equal(queue_release(q, 1, "送", 3000, err, sizeof(err)), 2);
+	assert_int_equal(state_of(q, "r4@example.test"), 0);
+	assert_int_equal(queue_cancel(q, 1, "发", 3000, err, sizeof(err)), 2);
+	assert_int_equal(state_of(q, "r5@example.test"), 2);
+	assert_int_equal(state_of(q, "r3@example.test"), 0);
+	assert_int_equal(count(q, "SELECT state = 'active' FROM issues WHERE id = 1"), 1);
+
+	/* whole-issue hold; one tier released: it goes out, the other stays held */
+	assert_int_equal(queue_hold(q, 1, NULL, "all", err, sizeof(err)), 4);
+	assert_int_equal(count(q, "SELECT state = 'held' FROM issues WHERE id = 1"), 1);
+	assert_int_equal(queue_release(q, 1, "报", 4000, err, sizeof(err)), 2);
+	assert_int_equal(count(q, "SELECT state = 'active' FROM issues WHERE id = 1"), 1);
+	assert_int_equal(state_of(q, "r4@example.test"), 1);
+	assert_int_equal(queue_release(q, 1, NULL, 4000, err, sizeof(err)), 2);
+	assert_int_equal(count(q, "SELECT state = 'active' FROM issues WHERE id = 1"), 1);
+	assert_int_equal(queue_release(q, 1, NULL, 4000, err, sizeof(err)), -1);
+	assert_string_equal(err, "issue 1 is active, not held");
+}
+
+static void
+test_resend_to_a_correction(void **state)
+{
+	struct queue *q = *state;
+	struct queue_failure *f;
+	char err[256], *title;
+	long no, counts[QUEUE_STATES];
+	size_t n;
+
+	assert_int_equal(enqueue(q, "corr", 3, NULL, 1000), 1);
+	count(q, "UPDATE recipients SET state = 'failed', attempts = 1 WHERE address = 'r1@example.test'");
+	count(q, "UPDATE recipients SET state = 'delivered', attempts = 1 WHERE address != 'r1@example.test'");
+	count(q, "UPDATE issues SET state = 'done', reported = 1");
+
+	assert_int_equal(queue_resend_to(q, 1, NULL, "fix@example.test", "r1@example.test", 5000,
+	    err, sizeof(err)), 1);
+	/* same tier, unit and name; due now; the old row points at it and keeps its state */
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM recipients n JOIN recipients o"
+	    " ON o.replaced_by = n.id WHERE o.address = 'r1@example.test' AND o.state = 'failed'"
+	    " AND n.address = 'fix@example.test' AND n.tier = o.tier AND n.tier_keyword = '送'"
+	    " AND n.unit = o.unit AND n.name = o.name AND n.state = 'queued'"
+	    " AND n.next_attempt = 5000"), 1);
+	assert_int_equal(count(q, "SELECT state = 'active' AND reported = 0 FROM issues"), 1);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM attempts WHERE status = 'replaced'"), 1);
+	assert_int_equal(queue_counts(q, counts), 0);
+	assert_int_equal(counts[4], 0);		/* failed: the replaced row no more */
+	assert_int_equal(queue_failures(q, 1, &f, &n, &title, &no), 0);
+	assert_int_equal(n, 0);
+	queue_failures_free(f, n);
+	free(title);
+
+	assert_int_equal(queue_resend_to(q, 1, NULL, "x@example.test", "r1@example.test", 5000,
+	    err, sizeof(err)), -1);
+	assert_string_equal(err, "issue 1 has no recipient <r1@example.test>");
+	assert_int_equal(queue_resend_to(q, 1, NULL, "r0@example.test", "fix@example.test",
+	    5000, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "already a recipient"));
+	assert_int_equal(queue_resend_to(q, 1, NULL, "new@example.test", NULL, 5000, err,
+	    sizeof(err)), -1);
+	assert_string_equal(err, "issue 1 has more than one tier: say which one gets"
+	    " <new@example.test> with --tier");
+	assert_int_equal(queue_resend_to(q, 1, "发", "new@example.test", NULL, 5000, err,
+	    sizeof(err)), 1);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM recipients WHERE address ="
+	    " 'new@example.test' AND tier_keyword = '发' AND via = 'distctl'"), 1);
+	/* a replaced address is not resent by a plain resend */
+	assert_int_equal(queue_resend(q, 1, "送", NULL, 6000, err, sizeof(err)), 0);
+}
+
+static void
+test_queue_files_are_group_writable(void **state)
+{
+	struct queue *q;
+	struct stat st;
+	char err[256], p[96], path[64];
+	mode_t old = umask(077);
+
+	(void)state;
+	snprintf(path, sizeof(path), "/tmp/distd-mode-%d.db", (int)getpid());
+	unlink(path);
+	assert_int_equal(queue_open(path, &q, err, sizeof(err)), 0);
+	assert_int_equal(enqueue(q, "mode", 1, NULL, 1), 1);
+	umask(old);
+	static const char *const suffix[] = { "", "-wal", "-shm" };
+	for (int i = 0; i < 3; i++) {
+		snprintf(p, sizeof(p), "%s%s", path, suffix[i]);
+		assert_int_equal(stat(p, &st), 0);
+		assert_int_equal(st.st_mode & 0777, 0660);
+	}
+	queue_close(q);
+	for (int i = 0; i < 3; i++) {
+		snprintf(p, sizeof(p), "%s%s", path, suffix[i]);
+		unlink(p);
+	}
+}
+
+static void
+test_older_schema_is_upgraded_not_misread(void **state)
+{
+	struct queue *q = *state, *q2;
+	char err[256];
+
+	assert_int_equal(enqueue(q, "old", 1, NULL, 1), 1);
+	/* as the version before the one that added replaced_by (the last one) */
+	char sql[64];
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %ld",
+	    count(q, "PRAGMA user_version") - 1);
+	count(q, "ALTER TABLE recipients DROP COLUMN replaced_by");
+	count(q, sql);
+	assert_int_equal(queue_open_mode(dbpath, QUEUE_READONLY, &q2, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "start distd once to upgrade it"));
+	assert_int_equal(queue_open_mode(dbpath, QUEUE_EXISTING, &q2, err, sizeof(err)), 0);
+	assert_int_equal(count(q2, "SELECT COUNT(replaced_by) + 1 FROM recipients"), 1);
+	queue_close(q2);
+}
+
 int
 main(void)
 {
@@ -343,6 +492,11 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_enqueue_is_atomic, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_alerts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_keeps_schema, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_steering_per_tier, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_resend_to_a_correction, setup, teardown),
+		cmocka_unit_test(test_queue_files_are_group_writable),
+		cmocka_unit_test_setup_teardown(test_older_schema_is_upgraded_not_misread, setup,
+		    teardown),
 		cmocka_unit_test(test_backoff),
 	};
 	return cmocka_run_group_tests_name("queue", tests, NULL, NULL);
