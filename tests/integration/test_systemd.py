@@ -40,7 +40,7 @@ def test_staged_install_layout(binaries, tmp_path):
     assert mode("usr/sbin/distd") == "0o755"
     unit = (stage / "usr/lib/systemd/system/distd.service").read_text()
     assert "ExecStart=/usr/sbin/distd -f\n" in unit
-    assert "ExecReload=+/usr/sbin/distd --check-config\n" in unit
+    assert "ExecReload=/usr/sbin/distd --check-config\n" in unit
     assert "/usr/local" not in unit
     assert "RestartPreventExitStatus=78" in unit
     rot = (stage / "etc/logrotate.d/distd").read_text()
@@ -139,14 +139,14 @@ def test_installed_unit_under_systemd(binaries, container, smtp_server, certific
     print(f"\nsystemd-analyze security (in the container): {m.group(1)}")
 
     # ---- the README's first steps: secret, relay, enable --now ---------------
-    c.write("/etc/distd/smtp.secret", PASSWORD + "\n", mode="0600")
+    c.write("/etc/distd/smtp.secret", PASSWORD + "\n", mode="0640", owner="root:distd")
     c.write("/etc/distd/relay-ca.pem", pathlib.Path(certificate[0]).read_text())
     c.run(f"sed -i -e 's|^  url = .*|  url = \"{server.url}\";|' "
           f"-e 's|^  # ca_file = .*|  ca_file = \"/etc/distd/relay-ca.pem\";|' "
           f"-e 's|^  timeout = 60;|  timeout = 10;|' {CONF}")
     good_a = c.run(f"cat {CONF}").stdout
     assert server.url in good_a and "relay-ca.pem" in good_a
-    c.run("distd --check-config")   # as root: reads smtp.password_file (0600)
+    c.run("distd --check-config")   # reads smtp.password_file (root:distd 0640)
     r = c.run("systemctl enable --now distd", timeout=60, check=False)
     assert r.returncode == 0, r.stdout + r.stderr + journal(c)
     u = unit(c, "ActiveState", "SubState", "NRestarts", "MainPID", "WatchdogUSec",
@@ -165,6 +165,17 @@ def test_installed_unit_under_systemd(binaries, container, smtp_server, certific
                  "/var/log/distd").stdout.split("\n")
     assert stat[:4] == ["distd:distd 2770", "distd:distd 750", "distd:distd 660",
                         "distd:distd 750"], stat
+
+    # an admin in group distd (README step 3) runs the preflight and reads the
+    # queue that the daemon created group-writable
+    c.run("useradd --no-create-home --groups distd alice")
+    as_alice = "setpriv --reuid alice --regid alice --init-groups "
+    r = c.run(as_alice + "distctl check", timeout=60, check=False)
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = c.run(as_alice + "distctl status --json", check=False)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert c.run("stat -c '%U:%G %a' /var/lib/distd/queue.db").stdout.strip() == \
+        "distd:distd 660"
 
     # ---- a seed bulletin, delivered over TLS with the credential --------------
     drop(c, SEED_CAPITAL, "第29期.txt")
@@ -268,7 +279,7 @@ def test_installed_unit_under_systemd(binaries, container, smtp_server, certific
     # ---- a failure a restart cannot fix: a few tries, then the start limit ----
     # (the spool is missing, so ReadWritePaths= cannot be set up; RestartSec
     # is shortened here only to keep the test short)
-    c.write("/etc/distd/smtp.secret", PASSWORD + "\n", mode="0600")
+    c.write("/etc/distd/smtp.secret", PASSWORD + "\n", mode="0640", owner="root:distd")
     c.write("/etc/systemd/system/distd.service.d/fast.conf", "[Service]\nRestartSec=1s\n")
     c.run("mv /var/spool/distd /var/spool/distd.away && systemctl daemon-reload && "
           "systemctl reset-failed distd")
