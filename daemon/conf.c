@@ -277,7 +277,7 @@ load_paths(struct loader *L, config_setting_t *root)
 		static const char *const known[] = { "path", "settle", NULL };
 		check_known(L, ob, "outbox", known);
 		get_string(L, ob, "path", "outbox", &c->outbox);
-		get_long(L, ob, "settle", "outbox", &c->outbox_settle, 0, 3600);
+		get_long(L, ob, "settle", "outbox", &c->outbox_settle, 1, 3600);
 		if (c->outbox[0] != '/')
 			report(L, line_of(config_setting_get_member(ob, "path")),
 			    "outbox.path", "'%s' is not an absolute path", c->outbox);

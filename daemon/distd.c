@@ -207,7 +207,8 @@ settle_start(struct daemon *d, const char *name, bool folder)
 
 	if (outbox_print(d->conf, name, &p) < 0)
 		return;		/* gone again */
-	e = settle_touch(&d->settle, name, now_unix() + d->conf->outbox_settle, &p);
+	/* +1: deadlines are whole seconds, and the quiet time is a minimum */
+	e = settle_touch(&d->settle, name, now_unix() + d->conf->outbox_settle + 1, &p);
 	if (e == NULL) {
 		if (d->rescan_at == 0)
 			d->rescan_at = now_unix() + RESCAN_SECONDS;
@@ -244,7 +245,7 @@ settle_run(struct daemon *d)
 		}
 		if (!settle_print_equal(&p, &e->print)) {
 			e->print = p;
-			e->due = now + d->conf->outbox_settle;
+			e->due = now + d->conf->outbox_settle + 1;
 			continue;
 		}
 		char *name = xstrdup(e->name);
@@ -355,7 +356,7 @@ handle_inotify(struct daemon *d)
 				if (ev->mask & IN_IGNORED)
 					e->wd = -1;
 				else
-					e->due = now_unix() + d->conf->outbox_settle;
+					e->due = now_unix() + d->conf->outbox_settle + 1;
 			}
 			p += sizeof(*ev) + ev->len;
 		}
