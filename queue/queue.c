@@ -976,7 +976,7 @@ int
 queue_notices_since(struct queue *q, int64_t since, long *count, int64_t *oldest)
 {
 	sqlite3_stmt *st = queue_prepare(q, "SELECT COUNT(*), MIN(received) FROM issues"
-	    " WHERE kind = 'notice' AND received >= ?");
+	    " WHERE kind = 'notice' AND received > ?");
 	int rc = -1;
 
 	*count = 0;

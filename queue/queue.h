@@ -198,7 +198,7 @@ struct queue_notice_due {
 int queue_notices_due(struct queue *q, struct queue_notice_due **out, size_t *n,
     char *err, size_t errsz);
 void queue_notices_due_free(struct queue_notice_due *d, size_t n);
-/* How many notices were enqueued at or after since, and the oldest of them. */
+/* How many notices were enqueued after since, and the oldest of them. */
 int queue_notices_since(struct queue *q, int64_t since, long *count, int64_t *oldest);
 
 /* Recipient counts by state, indexed like queue_state_names. */
