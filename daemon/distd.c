@@ -99,6 +99,8 @@ print_summary(const struct conf *c)
 	    c->smtp.implicit_tls ? "implicit TLS" :
 	    c->smtp.tls_none ? "NO TLS, loopback test relay" : "STARTTLS required",
 	    c->smtp.username ? ", AUTH" : "");
+	printf("  outbox:     %s (written in place: read after %ld quiet s)\n", c->outbox,
+	    c->outbox_settle);
 	printf("  sender:     %s\n", c->sender.from);
 	printf("  tiers:     ");
 	for (size_t i = 0; i < c->n_tiers; i++) {
