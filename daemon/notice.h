@@ -8,8 +8,9 @@
 #include "sbuf.h"
 
 /*
- * Admin notices: what needs a human is mailed to sender.admin — a held
- * issue, units that did not resolve of an issue sent anyway
+ * Admin notices: what needs a human is mailed to sender.admin — an issue
+ * distd held on arrival (unresolved units or any other reason; not one an
+ * admin held with distctl), units that did not resolve of an issue sent anyway
  * (on_unresolved = "send"), a standing alert (the relay refused our
  * credentials or our TLS). One small, bilingual, auto-generated e-mail
  * each (adminmail.h), never a storm:

@@ -86,16 +86,30 @@ static const char schema_v1[] =
     ");";
 
 /*
- * Version 2: where each source went (archived: NULL while the source may
- * still be in the outbox), the units that did not resolve of an issue
- * sent anyway (on_unresolved = "send"), and admin notices, whose sha256
- * column holds their key ("held:17") — unique, so that one cause is
- * notified once whatever fails between the check and the insert.
+ * Version 2. sources: where each bulletin's source went, in a table of its
+ * own because an issue row is large (text, message) and SQLite rewrites a
+ * whole row on any update; archived is NULL while the source may still be
+ * in the outbox ('' for issues queued before version 2). On issues: the
+ * units that did not resolve of an issue sent anyway (on_unresolved =
+ * "send"), whether distd held the issue when it arrived (an admin's own
+ * `distctl hold` is not mailed back to them), and for admin notices the
+ * issue they are about; a notice's sha256 column holds its key ("held:17"),
+ * unique, so that one cause is notified once whatever fails between the
+ * check and the insert.
  */
 static const char schema_v2[] =
-    "ALTER TABLE issues ADD COLUMN archived TEXT;"
+    "CREATE TABLE sources ("
+    "  issue INTEGER PRIMARY KEY REFERENCES issues(id),"
+    "  sha256 TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  archived TEXT"
+    ");"
+    "CREATE INDEX sources_pending ON sources(sha256, name) WHERE archived IS NULL;"
+    "INSERT INTO sources (issue, sha256, name, archived)"
+    "  SELECT id, sha256, source, '' FROM issues WHERE kind = 'bulletin';"
     "ALTER TABLE issues ADD COLUMN unresolved TEXT;"
     "ALTER TABLE issues ADD COLUMN notice_for INTEGER REFERENCES issues(id);"
+    "ALTER TABLE issues ADD COLUMN held_on_arrival INTEGER NOT NULL DEFAULT 0;"
     "CREATE UNIQUE INDEX issues_notice_key ON issues(sha256) WHERE kind = 'notice';";
 
 static const char *const migrations[] = { schema_v1, schema_v2 };
@@ -294,8 +308,8 @@ int
 queue_source_pending(struct queue *q, const char *sha256, const char *source,
     int64_t *id, char *err, size_t errsz)
 {
-	sqlite3_stmt *st = queue_prepare(q, "SELECT id FROM issues WHERE kind = 'bulletin'"
-	    " AND sha256 = ? AND source = ? AND archived IS NULL ORDER BY id LIMIT 1");
+	sqlite3_stmt *st = queue_prepare(q, "SELECT issue FROM sources WHERE sha256 = ?"
+	    " AND name = ? AND archived IS NULL ORDER BY issue LIMIT 1");
 	int rc;
 
 	*id = 0;
@@ -316,8 +330,8 @@ int
 queue_source_archived(struct queue *q, const char *sha256, const char *source,
     const char *where, char *err, size_t errsz)
 {
-	sqlite3_stmt *st = queue_prepare(q, "UPDATE issues SET archived = ? WHERE"
-	    " kind = 'bulletin' AND sha256 = ? AND source = ? AND archived IS NULL");
+	sqlite3_stmt *st = queue_prepare(q, "UPDATE sources SET archived = ? WHERE"
+	    " sha256 = ? AND name = ? AND archived IS NULL");
 	int rc;
 
 	if (st == NULL)
@@ -362,8 +376,8 @@ queue_enqueue(struct queue *q, const struct queue_issue_in *in,
 	st = queue_prepare(q, "INSERT INTO issues (kind, sha256, source, title, issue_no,"
 	    " total_issue_no, issuer, date, urgency, subject, message_id, priority,"
 	    " state, hold_reason, duplicate_of, report_for, received, finished, text,"
-	    " unresolved, notice_for)"
-	    " VALUES (?,?,?,?,?,?,?,?,?,?,'',?,?,?,?,?,?,?,?,?,?)");
+	    " unresolved, notice_for, held_on_arrival)"
+	    " VALUES (?,?,?,?,?,?,?,?,?,?,'',?,?,?,?,?,?,?,?,?,?,?)");
 	if (st == NULL)
 		goto sqlfail;
 	queue_bind_text(st, 1, in->kind);
@@ -398,11 +412,25 @@ queue_enqueue(struct queue *q, const struct queue_issue_in *in,
 		sqlite3_bind_int64(st, 20, in->notice_for);
 	else
 		sqlite3_bind_null(st, 20);
+	sqlite3_bind_int(st, 21, !original && in->hold_reason != NULL);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		goto sqlfail;
 	sqlite3_finalize(st);
 	st = NULL;
 	*id = sqlite3_last_insert_rowid(q->db);
+	if (strcmp(in->kind, "bulletin") == 0) {
+		/* the source's identity, committed with the issue: see queue_source_pending */
+		st = queue_prepare(q, "INSERT INTO sources (issue, sha256, name) VALUES (?,?,?)");
+		if (st == NULL)
+			goto sqlfail;
+		sqlite3_bind_int64(st, 1, *id);
+		queue_bind_text(st, 2, in->sha256);
+		queue_bind_text(st, 3, in->source);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			goto sqlfail;
+		sqlite3_finalize(st);
+		st = NULL;
+	}
 	if (!original && in->n_attachments > 0) {
 		/* kept so that a held issue can be rendered again on release */
 		st = queue_prepare(q, "INSERT INTO attachments (issue, name, data) VALUES (?,?,?)");
@@ -912,7 +940,8 @@ queue_notices_due(struct queue *q, struct queue_notice_due **out, size_t *n,
 	static const char sql[] =
 	    "SELECT 0, 'held:' || i.id, i.id, i.title, i.issue_no, i.source,"
 	    "  i.hold_reason, NULL, 0 FROM issues i"
-	    " WHERE i.kind = 'bulletin' AND i.state = 'held' AND NOT EXISTS"
+	    " WHERE i.kind = 'bulletin' AND i.state = 'held' AND i.held_on_arrival = 1"
+	    " AND NOT EXISTS"
 	    "  (SELECT 1 FROM issues n WHERE n.kind = 'notice' AND n.sha256 = 'held:' || i.id)"
 	    " UNION ALL "
 	    "SELECT 1, 'unresolved:' || i.id, i.id, i.title, i.issue_no, i.source,"

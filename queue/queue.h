@@ -116,9 +116,9 @@ int queue_enqueue(struct queue *q, const struct queue_issue_in *in,
     char *err, size_t errsz);
 
 /*
- * Outbox sources. An issue records its source's content hash and name in
- * the enqueue transaction; `archived` stays NULL until the source has left
- * the outbox. queue_source_pending finds a committed issue whose source
+ * Outbox sources. A bulletin records its source's content hash and name
+ * in the enqueue transaction (table sources); `archived` stays NULL until
+ * the source has left the outbox. queue_source_pending finds a committed issue whose source
  * was not archived yet (returns 1 and *id; 0 when none; -1 with err), so a
  * source left behind by a failed archive is never queued a second time.
  * queue_source_archived records where it went (every such row).
@@ -178,8 +178,10 @@ int queue_alert(struct queue *q, const char *kind, const char *text, int64_t now
 int queue_clear_alert(struct queue *q, const char *kind);
 
 /*
- * Admin notices: what needs a human and has no notice row yet — held
- * issues, unresolved units of issues sent anyway, standing alerts. Each
+ * Admin notices: what needs a human and has no notice row yet — issues
+ * distd held on arrival (whatever the reason) and still held, unresolved
+ * units of issues sent anyway, standing alerts. An issue an admin held
+ * with distctl is not notified: they know. Each
  * comes with the key its notice must be enqueued under (kind "notice",
  * sha256 = key). At most 1000 per call. Caller frees with
  * queue_notices_due_free.

@@ -82,8 +82,7 @@ def test_tmpfs_outbox_twenty_files_each_queued_once_and_archived(smtp_server, tm
     d.proc.send_signal(signal.SIGHUP)
     wait_for(lambda: "configuration reloaded" in d.stderr_text(), what="reload")
     assert sources(d) == {n: 1 for n in names}
-    assert d.query("SELECT COUNT(*) FROM issues WHERE archived IS NULL"
-                   " AND kind = 'bulletin'") == [(0,)]
+    assert d.query("SELECT COUNT(*) FROM sources WHERE archived IS NULL") == [(0,)]
     assert archived_files(d) == sorted(names)
     # nothing dot-named is left behind on either side
     assert not [p for p in d.archive.rglob(".*")]

@@ -238,7 +238,7 @@ test_unarchived_source_is_not_queued_again(void **state)
 	assert_int_equal(outbox_ingest(c, q, "a.txt", 1000, &id, &msg), OUTBOX_ARCHIVED);
 	assert_non_null(strstr(sbuf_str(&msg), "archived now"));
 	assert_int_equal(count(q, "SELECT COUNT(*) FROM issues"), 1);
-	assert_int_equal(count(q, "SELECT COUNT(*) FROM issues WHERE archived IS NOT NULL"), 1);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM sources WHERE archived IS NOT NULL"), 1);
 	assert_int_equal(access(path, F_OK), -1);
 	/* dropped again after it was archived: a duplicate as before, not a leftover */
 	write_file(path, ISSUE);
