@@ -316,10 +316,9 @@ domain_of(const char *address)
  */
 static enum outbox_result
 finish_archive(const struct conf *c, struct queue *q, const char *name,
-    const char *hash, int64_t now, struct sbuf *msg, const char *done)
+    const char *hash, int64_t id, int64_t now, struct sbuf *msg, const char *done)
 {
 	char *final = NULL, err[1024], qerr[512];
-	int64_t id = 0;
 
 	/* Crash tests kill the daemon exactly here, between commit and archive. */
 	if (done != NULL && getenv("DISTD_TEST_KILL_AFTER_ENQUEUE") != NULL)
@@ -327,11 +326,9 @@ finish_archive(const struct conf *c, struct queue *q, const char *name,
 	if (archive(c, name, now, &final, err, sizeof(err)) < 0) {
 		if (done)
 			sbuf_printf(msg, "%s; but ", done);
-		else if (queue_source_pending(q, hash, name, &id, qerr, sizeof(qerr)) > 0)
+		else
 			sbuf_printf(msg, "%s: already queued as issue %lld, but ", name,
 			    (long long)id);
-		else
-			sbuf_printf(msg, "%s: already queued, but ", name);
 		sbuf_printf(msg, "it cannot leave the outbox: %s. It will not be "
 		    "queued again; distd keeps trying to archive it", err);
 		return OUTBOX_UNARCHIVED;
@@ -341,8 +338,8 @@ finish_archive(const struct conf *c, struct queue *q, const char *name,
 	if (done)
 		sbuf_puts(msg, done);
 	else
-		sbuf_printf(msg, "%s: queued earlier and not queued again; archived now "
-		    "as %s", name, final);
+		sbuf_printf(msg, "%s: queued earlier as issue %lld and not queued again; "
+		    "archived now as %s", name, (long long)id, final);
 	free(final);
 	return OUTBOX_ARCHIVED;
 }
@@ -409,7 +406,7 @@ outbox_ingest(const struct conf *c, struct queue *q, const char *name, int64_t n
 	}
 	if (pending > 0) {
 		*id = earlier;
-		result = finish_archive(c, q, name, hash, now, msg, NULL);
+		result = finish_archive(c, q, name, hash, earlier, now, msg, NULL);
 		goto out;
 	}
 
@@ -486,7 +483,7 @@ outbox_ingest(const struct conf *c, struct queue *q, const char *name, int64_t n
 		    r->n_unresolved ? r->unresolved[0] : "");
 		result = OUTBOX_QUEUED;
 	}
-	if (finish_archive(c, q, name, hash, now, msg, sbuf_str(&what)) ==
+	if (finish_archive(c, q, name, hash, *id, now, msg, sbuf_str(&what)) ==
 	    OUTBOX_UNARCHIVED)
 		result = OUTBOX_UNARCHIVED;
 	sbuf_free(&what);

@@ -70,7 +70,7 @@ def test_kill_between_enqueue_and_archive(smtp_server, distd):
     # (content hash and name) and only archives it
     assert d.query("SELECT i.id, i.duplicate_of, i.state, s.archived IS NOT NULL"
                    " FROM issues i JOIN sources s ON s.issue = i.id") == [(1, None, "done", 1)]
-    assert "queued earlier and not queued again; archived now" in d.stderr_text()
+    assert "queued earlier as issue 1 and not queued again; archived now" in d.stderr_text()
     assert server.handler.received() == ["u0@example.test"]
 
 
