@@ -68,8 +68,9 @@ def test_kill_between_enqueue_and_archive(smtp_server, distd):
     wait_for(lambda: not (d.outbox / "issue.txt").exists(), what="archive")
     # neither lost nor queued twice: the second sight recognises the committed source
     # (content hash and name) and only archives it
-    assert d.query("SELECT i.id, i.duplicate_of, i.state, s.archived IS NOT NULL"
-                   " FROM issues i JOIN sources s ON s.issue = i.id") == [(1, None, "done", 1)]
+    wait_for(lambda: d.query("SELECT state FROM issues") == [("done",)], what="done")
+    assert d.query("SELECT i.id, i.duplicate_of, s.archived IS NOT NULL"
+                   " FROM issues i JOIN sources s ON s.issue = i.id") == [(1, None, 1)]
     assert "queued earlier as issue 1 and not queued again; archived now" in d.stderr_text()
     assert server.handler.received() == ["u0@example.test"]
 
