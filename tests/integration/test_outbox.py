@@ -120,7 +120,8 @@ def test_archive_failure_then_fixed_each_queued_once(smtp_server, tmpfs_outbox):
     wait_for(lambda: list(d.outbox.iterdir()) == [], what="outbox emptied")
     assert sorted(archived_files(d)) == names
     assert sources(d) == {n: 1 for n in names}
-    assert d.stderr_text().count("archived now") == 5
+    # the journal says so once per file, after the move
+    wait_for(lambda: d.stderr_text().count("archived now") == 5, what="five archived now")
     d.wait_states(("delivered",), count=1)
     wait_for(lambda: len(server.messages) == 5, what="five messages")
     time.sleep(0.5)
@@ -171,7 +172,7 @@ def test_folder_written_slowly_waits_until_quiet(smtp_server, distd):
     time.sleep(2)
     assert not d.db.exists() or sources(d) == {}, "activity inside did not restart the wait"
     d.wait_states(("delivered",), count=2, timeout=20)
-    assert time.monotonic() - last_write >= 3
+    assert time.monotonic() - last_write >= 2.9   # whole-second timer, quiet time a minimum
     msg = server.messages[0].parsed()
     assert [a.get_filename() for a in msg.iter_attachments()] == ["附件.pdf"]
 
