@@ -483,7 +483,12 @@ run(struct daemon *d)
 		int timeout = -1;
 
 		/* cheap when there is nothing new: a few indexed queries */
-		d->notice_at = notice_sweep(d->conf, d->queue, now_unix());
+		int64_t notice_at = notice_sweep(d->conf, d->queue, now_unix());
+		if (notice_at != 0 && notice_at != d->notice_at)
+			log_warnx("more than %d admin notices in an hour: the rest wait "
+			    "(next in %lld s)", NOTICE_PER_HOUR,
+			    (long long)(notice_at - now_unix()));
+		d->notice_at = notice_at;
 		scheduler_run(&d->sched, now_unix());
 		arm_timer(d);
 		notify_status(d);

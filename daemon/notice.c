@@ -131,7 +131,8 @@ notice_sweep(const struct conf *c, struct queue *q, int64_t now)
 		if (recent >= NOTICE_PER_HOUR) {
 			/* the rest waits until the oldest of the hour is an hour old */
 			next = (oldest > 0 ? oldest : now) + 3600;
-			log_warnx("admin notices: %zu held back (at most %d an hour); "
+			/* the caller says so once; this runs at every loop turn */
+			log_debug("admin notices: %zu held back (at most %d an hour); "
 			    "next at %lld", n - i, NOTICE_PER_HOUR, (long long)next);
 			break;
 		}
