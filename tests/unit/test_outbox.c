@@ -356,6 +356,38 @@ test_notices_once_each_and_rate_limited(void **state)
 	sh("rm -rf %s", root);
 }
 
+/* A version 1 queue gains sources for its old issues, taken as archived. */
+static void
+test_upgrade_from_version_1(void **state)
+{
+	(void)state;
+	struct conf *c = spool_conf("");
+	struct queue *q;
+	char err[512];
+	int64_t id;
+
+	sh("rm -rf %s", root);
+	assert_int_equal(outbox_prepare(c, err, sizeof(err)), 0);
+	assert_int_equal(queue_open(c->state, &q, err, sizeof(err)), 0);
+	enqueue(q, "old", NULL, NULL);
+	/* back to version 1: what version 2 added goes */
+	assert_int_equal(sqlite3_exec(queue_db(q), "DROP TABLE sources;"
+	    " DROP INDEX issues_notice_key; ALTER TABLE issues DROP COLUMN unresolved;"
+	    " ALTER TABLE issues DROP COLUMN notice_for;"
+	    " ALTER TABLE issues DROP COLUMN held_on_arrival; PRAGMA user_version = 1;",
+	    NULL, NULL, NULL), SQLITE_OK);
+	queue_close(q);
+	assert_int_equal(queue_open(c->state, &q, err, sizeof(err)), 0);
+	assert_int_equal(count(q, "PRAGMA user_version"), 2);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM sources WHERE issue = 1"
+	    " AND archived = ''"), 1);
+	/* so the same content under the same name again is a duplicate, as before */
+	assert_int_equal(queue_source_pending(q, "old", "s.txt", &id, err, sizeof(err)), 0);
+	queue_close(q);
+	conf_free(c);
+	sh("rm -rf %s", root);
+}
+
 int
 main(void)
 {
@@ -366,6 +398,7 @@ main(void)
 		cmocka_unit_test(test_unarchived_source_is_not_queued_again),
 		cmocka_unit_test(test_notice_render),
 		cmocka_unit_test(test_notices_once_each_and_rate_limited),
+		cmocka_unit_test(test_upgrade_from_version_1),
 	};
 	log_init(false);
 	return cmocka_run_group_tests(tests, NULL, NULL);
