@@ -212,6 +212,10 @@ compose_message(const struct compose_input *in, size_t *len, char *err, size_t e
 	g_mime_message_set_message_id(m, in->message_id);
 	snprintf(id, sizeof(id), "%lld", (long long)in->issue_id);
 	g_mime_object_set_header(GMIME_OBJECT(m), "X-Distd-Issue", id, NULL);
+	/* distd's own mail to the admin: no auto-replies back to it (RFC 3834) */
+	if (in->auto_submitted)
+		g_mime_object_set_header(GMIME_OBJECT(m), "Auto-Submitted", "auto-generated",
+		    NULL);
 	if (in->urgent) {
 		g_mime_object_set_header(GMIME_OBJECT(m), "Importance", "high", NULL);
 		g_mime_object_set_header(GMIME_OBJECT(m), "Priority", "urgent", NULL);

@@ -45,6 +45,7 @@ struct compose_input {
 	int64_t date;			/* unix time */
 	const char *body;		/* UTF-8, Markdown-ish; NULL for none */
 	bool urgent;			/* Importance: high, Priority: urgent */
+	bool auto_submitted;		/* Auto-Submitted: auto-generated (RFC 3834) */
 	const struct compose_rcpt *rcpts;
 	size_t n_rcpts;
 	const struct compose_attachment *attachments;

@@ -268,7 +268,23 @@ load_paths(struct loader *L, config_setting_t *root)
 		{ "control_socket", &c->control_socket },
 	};
 
+	/*
+	 * outbox is a path, or a group with the path and how the outbox is
+	 * watched: outbox = { path = "…"; settle = 5; };
+	 */
+	config_setting_t *ob = config_setting_get_member(root, "outbox");
+	if (ob != NULL && config_setting_is_group(ob)) {
+		static const char *const known[] = { "path", "settle", NULL };
+		check_known(L, ob, "outbox", known);
+		get_string(L, ob, "path", "outbox", &c->outbox);
+		get_long(L, ob, "settle", "outbox", &c->outbox_settle, 1, 3600);
+		if (c->outbox[0] != '/')
+			report(L, line_of(config_setting_get_member(ob, "path")),
+			    "outbox.path", "'%s' is not an absolute path", c->outbox);
+	}
 	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		if (i == 0 && ob != NULL && config_setting_is_group(ob))
+			continue;
 		get_string(L, root, paths[i].name, "", paths[i].dst);
 		if ((*paths[i].dst)[0] != '/')
 			report(L, line_of(config_setting_get_member(root, paths[i].name)),
@@ -966,6 +982,7 @@ set_defaults(struct conf *c)
 	c->retry.max_backoff = 3600;
 	c->retry.lifetime = 432000;
 	c->on_unresolved = CONF_UNRESOLVED_HOLD;
+	c->outbox_settle = 5;
 	c->limits.max_issue_bytes = 20L << 20;
 	c->limits.max_attachments = 16;
 	c->n_tiers = 3;

@@ -68,6 +68,11 @@ struct conf {
 	char *path;
 
 	char *outbox, *archive, *rejected, *state, *delivery_log, *control_socket;
+	/*
+	 * outbox.settle: seconds a file or folder written in place (not
+	 * renamed in) must stay unchanged before it is read (default 5).
+	 */
+	long outbox_settle;
 
 	struct {
 		char *url;

@@ -3,9 +3,16 @@
  *
  * One loop in the thread that owns the queue waits (epoll) on the outbox
  * (inotify), signals (signalfd), the control socket, transport completions
- * (eventfd) and the next retry time (timerfd). It sleeps when there is
- * nothing to do; the only periodic wake-up is the systemd watchdog, when
- * the unit asks for one.
+ * (eventfd) and the next retry, settle or notice time (timerfd). It sleeps
+ * when there is nothing to do; the only periodic wake-up is the systemd
+ * watchdog, when the unit asks for one.
+ *
+ * Renamed into the outbox (IN_MOVED_TO) is the fast path: read at once.
+ * Written in place (a file closed after writing, a folder made by cp -r)
+ * waits until it has been quiet for outbox.settle seconds: a folder gets
+ * its own watch, whose events restart its quiet time, and when the time
+ * is up what it looks like (size, mtime, inode; a folder's entries) must
+ * not have changed either.
  *
  * Exit codes (sysexits.h): 0 ok, 1 start-up failure (or, with
  * --check-config, an invalid configuration), 64 usage, 78 (EX_CONFIG) the
@@ -34,10 +41,12 @@
 #include "conf.h"
 #include "control.h"
 #include "log.h"
+#include "notice.h"
 #include "outbox.h"
 #include "queue.h"
 #include "sbuf.h"
 #include "scheduler.h"
+#include "settle.h"
 #include "smtp.h"
 
 #ifndef DISTD_VERSION
@@ -57,6 +66,9 @@ struct daemon {
 	struct scheduler sched;
 	int epfd, ifd, iwatch, sfd, tfd, cfd;
 	int64_t rescan_at;	/* 0: none pending */
+	int64_t notice_at;	/* notices held back by the rate limit: 0 none */
+	struct settle settle;	/* written in place, waiting to be quiet */
+	struct outbox_memo *memo;	/* what the journal was told about sources */
 	uint64_t watchdog_usec;
 	time_t since;
 	bool stop;
@@ -94,6 +106,8 @@ print_summary(const struct conf *c)
 	    c->smtp.implicit_tls ? "implicit TLS" :
 	    c->smtp.tls_none ? "NO TLS, loopback test relay" : "STARTTLS required",
 	    c->smtp.username ? ", AUTH" : "");
+	printf("  outbox:     %s (written in place: read after %ld quiet s)\n", c->outbox,
+	    c->outbox_settle);
 	printf("  sender:     %s\n", c->sender.from);
 	printf("  tiers:     ");
 	for (size_t i = 0; i < c->n_tiers; i++) {
@@ -144,10 +158,18 @@ watch_outbox(struct daemon *d)
 	return 0;
 }
 
+static bool
+is_settling(void *arg, const char *name)
+{
+	struct daemon *d = arg;
+
+	return settle_find(&d->settle, name) != NULL;
+}
+
 static void
 scan(struct daemon *d)
 {
-	int retry = outbox_scan(d->conf, d->queue, now_unix());
+	int retry = outbox_scan(d->conf, d->queue, now_unix(), d->memo, is_settling, d);
 
 	d->rescan_at = retry != 0 ? now_unix() + RESCAN_SECONDS : 0;
 }
@@ -159,13 +181,87 @@ ingest(struct daemon *d, const char *name)
 	int64_t id;
 	enum outbox_result r = outbox_ingest(d->conf, d->queue, name, now_unix(), &id, &msg);
 
-	if (r == OUTBOX_REJECTED || r == OUTBOX_RETRY)
-		log_warnx("%s", sbuf_str(&msg));
-	else if (r != OUTBOX_IGNORED)
-		log_info("%s", sbuf_str(&msg));
-	if (r == OUTBOX_RETRY && d->rescan_at == 0)
+	outbox_log(d->memo, name, r, sbuf_str(&msg));
+	if ((r == OUTBOX_RETRY || r == OUTBOX_UNARCHIVED) && d->rescan_at == 0)
 		d->rescan_at = now_unix() + RESCAN_SECONDS;
 	sbuf_free(&msg);
+}
+
+/* Forgets a settling name and its folder watch. */
+static void
+unsettle(struct daemon *d, struct settle_entry *e)
+{
+	if (e->wd >= 0)
+		inotify_rm_watch(d->ifd, e->wd);
+	settle_remove(&d->settle, e);
+}
+
+static void
+unsettle_all(struct daemon *d)
+{
+	while (d->settle.n > 0)
+		unsettle(d, &d->settle.e[0]);
+	settle_free(&d->settle);
+}
+
+/*
+ * Something was written in place: (re)start its quiet time. A name that
+ * cannot wait (SETTLE_MAX reached) is left to a rescan.
+ */
+static void
+settle_start(struct daemon *d, const char *name, bool folder)
+{
+	struct settle_print p;
+	struct settle_entry *e;
+
+	if (outbox_print(d->conf, name, &p) < 0)
+		return;		/* gone again */
+	/* +1: deadlines are whole seconds, and the quiet time is a minimum */
+	e = settle_touch(&d->settle, name, now_unix() + d->conf->outbox_settle + 1, &p);
+	if (e == NULL) {
+		if (d->rescan_at == 0)
+			d->rescan_at = now_unix() + RESCAN_SECONDS;
+		return;
+	}
+	if (folder && e->wd < 0) {
+		char path[4096];
+		snprintf(path, sizeof(path), "%s/%s", d->conf->outbox, name);
+		/* files copied in before this watch existed show in the print */
+		e->wd = inotify_add_watch(d->ifd, path, IN_CREATE | IN_CLOSE_WRITE |
+		    IN_MODIFY | IN_ATTRIB | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE |
+		    IN_ONLYDIR | IN_DONT_FOLLOW);
+		if (e->wd < 0)
+			log_warn("cannot watch %s; it is read after %ld quiet seconds "
+			    "all the same", path, d->conf->outbox_settle);
+	}
+	log_debug("%s is written in place; read when quiet for %ld s", name,
+	    d->conf->outbox_settle);
+}
+
+/* Reads what has been quiet long enough; what changed waits again. */
+static void
+settle_run(struct daemon *d)
+{
+	int64_t now = now_unix();
+	struct settle_entry *e;
+	size_t bound = d->settle.n;
+
+	for (size_t i = 0; i < bound && (e = settle_due(&d->settle, now)) != NULL; i++) {
+		struct settle_print p;
+		if (outbox_print(d->conf, e->name, &p) < 0) {
+			unsettle(d, e);
+			continue;
+		}
+		if (!settle_print_equal(&p, &e->print)) {
+			e->print = p;
+			e->due = now + d->conf->outbox_settle + 1;
+			continue;
+		}
+		char *name = xstrdup(e->name);
+		unsettle(d, e);
+		ingest(d, name);
+		free(name);
+	}
 }
 
 /*
@@ -204,8 +300,10 @@ reload(struct daemon *d, char *why, size_t whysz)
 	char err[512];
 	if (outbox_prepare(c, err, sizeof(err)) < 0)
 		log_warnx("%s", err);
-	if (outbox_moved)
+	if (outbox_moved) {
+		unsettle_all(d);
 		watch_outbox(d);
+	}
 	log_info("configuration reloaded from %s", d->conf_path);
 	sd_notify(0, "READY=1");
 	scan(d);
@@ -223,6 +321,29 @@ is_symlink(const struct daemon *d, const char *name)
 }
 
 static void
+outbox_event(struct daemon *d, const struct inotify_event *ev)
+{
+	struct settle_entry *e;
+
+	if (outbox_ignored_name(ev->name))
+		return;
+	if (ev->mask & IN_MOVED_TO) {
+		/* renamed in: complete by the drop protocol, read at once */
+		if ((e = settle_find(&d->settle, ev->name)) != NULL)
+			unsettle(d, e);
+		ingest(d, ev->name);
+	} else if (ev->mask & IN_CREATE) {
+		if (ev->mask & IN_ISDIR)
+			settle_start(d, ev->name, true);
+		else if (is_symlink(d, ev->name))
+			ingest(d, ev->name);	/* refused at once */
+		/* a file created in place waits for IN_CLOSE_WRITE */
+	} else if (ev->mask & IN_CLOSE_WRITE) {
+		settle_start(d, ev->name, false);
+	}
+}
+
+static void
 handle_inotify(struct daemon *d)
 {
 	char buf[64 * 1024] __attribute__((aligned(__alignof__(struct inotify_event))));
@@ -231,13 +352,20 @@ handle_inotify(struct daemon *d)
 	while ((n = read(d->ifd, buf, sizeof(buf))) > 0) {
 		for (char *p = buf; p < buf + n;) {
 			struct inotify_event *ev = (struct inotify_event *)p;
+			struct settle_entry *e;
 			if (ev->mask & IN_Q_OVERFLOW) {
 				log_warnx("outbox events overflowed; rescanning %s",
 				    d->conf->outbox);
 				scan(d);
-			} else if (ev->len > 0 && ev->wd == d->iwatch) {
-				if (!(ev->mask & IN_CREATE) || is_symlink(d, ev->name))
-					ingest(d, ev->name);
+			} else if (ev->wd == d->iwatch) {
+				if (ev->len > 0)
+					outbox_event(d, ev);
+			} else if ((e = settle_find_wd(&d->settle, ev->wd)) != NULL) {
+				/* activity inside a folder being copied in */
+				if (ev->mask & IN_IGNORED)
+					e->wd = -1;
+				else
+					e->due = now_unix() + d->conf->outbox_settle + 1;
 			}
 			p += sizeof(*ev) + ev->len;
 		}
@@ -304,8 +432,11 @@ arm_timer(struct daemon *d)
 	int64_t now = now_unix(), next = scheduler_next_wakeup(&d->sched, now);
 	struct itimerspec its = { { 0, 0 }, { 0, 0 } };
 
-	if (d->rescan_at > 0 && (next < 0 || d->rescan_at < next))
-		next = d->rescan_at;
+	int64_t also[] = { d->rescan_at, d->notice_at, settle_next(&d->settle) };
+
+	for (size_t i = 0; i < sizeof(also) / sizeof(also[0]); i++)
+		if (also[i] > 0 && (next < 0 || also[i] < next))
+			next = also[i];
 	if (next == 0)
 		next = now;
 	if (next > 0) {
@@ -358,6 +489,13 @@ run(struct daemon *d)
 		struct epoll_event evs[8];
 		int timeout = -1;
 
+		/* cheap when there is nothing new: a few indexed queries */
+		int64_t notice_at = notice_sweep(d->conf, d->queue, now_unix());
+		if (notice_at != 0 && notice_at != d->notice_at)
+			log_warnx("more than %d admin notices in an hour: the rest wait "
+			    "(next in %lld s)", NOTICE_PER_HOUR,
+			    (long long)(notice_at - now_unix()));
+		d->notice_at = notice_at;
 		scheduler_run(&d->sched, now_unix());
 		arm_timer(d);
 		notify_status(d);
@@ -387,6 +525,7 @@ run(struct daemon *d)
 				(void)unused;
 				if (d->rescan_at > 0 && d->rescan_at <= now_unix())
 					scan(d);
+				settle_run(d);
 			}
 		}
 	}
@@ -434,6 +573,7 @@ start(struct daemon *d)
 		return -1;
 	}
 	d->sched = (struct scheduler){ d->conf, d->queue, d->pool, false, 0 };
+	d->memo = outbox_memo_new();
 
 	d->sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	d->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
@@ -526,6 +666,8 @@ out:
 		close(d.cfd);
 		unlink(d.conf->control_socket);
 	}
+	unsettle_all(&d);
+	outbox_memo_free(d.memo);
 	smtp_pool_free(d.pool);
 	queue_close(d.queue);
 	delivery_log_close();

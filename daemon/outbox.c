@@ -72,59 +72,27 @@ outbox_prepare(const struct conf *c, char *err, size_t errsz)
 	return 0;
 }
 
-static void
-fsync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-	if (fd >= 0) {
-		fsync(fd);
-		close(fd);
-	}
-}
-
 /*
- * Moves outbox/NAME into dir, keeping the name and adding .1, .2 … on a
- * collision (renameat2 NOREPLACE never overwrites). Sets *final.
+ * Moves outbox/NAME into archive/YYYY/MM/ (another filesystem too: see
+ * fileio_move). Sets *final, or err.
  */
 static int
-move_into(const char *from_dir, const char *name, const char *dir, char **final)
-{
-	char from[4096], to[4096];
-
-	snprintf(from, sizeof(from), "%s/%s", from_dir, name);
-	for (int i = 0; i < 10000; i++) {
-		if (i == 0)
-			snprintf(to, sizeof(to), "%s/%s", dir, name);
-		else
-			snprintf(to, sizeof(to), "%s/%s.%d", dir, name, i);
-		if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0) {
-			fsync_dir(dir);
-			fsync_dir(from_dir);
-			if (final)
-				*final = xstrdup(to);
-			return 0;
-		}
-		if (errno != EEXIST)
-			return -1;
-	}
-	errno = EEXIST;
-	return -1;
-}
-
-static int
-archive(const struct conf *c, const char *name, int64_t now, char **final)
+archive(const struct conf *c, const char *name, int64_t now, char **final, char *err,
+    size_t errsz)
 {
 	char dir[4096];
 	struct tm tm;
 	time_t t = (time_t)now;
 
+	*final = NULL;
 	localtime_r(&t, &tm);
 	snprintf(dir, sizeof(dir), "%s/%04d/%02d", c->archive, tm.tm_year + 1900,
 	    tm.tm_mon + 1);
-	if (mkdir_p(dir, 0750) < 0)
+	if (mkdir_p(dir, 0750) < 0) {
+		snprintf(err, errsz, "cannot create %s: %s", dir, strerror(errno));
 		return -1;
-	return move_into(c->outbox, name, dir, final);
+	}
+	return fileio_move(c->outbox, name, dir, final, err, errsz);
 }
 
 /* Writes text to path atomically (temporary file, fsync, rename). */
@@ -151,13 +119,12 @@ write_file_atomic(const char *path, const char *text)
 static enum outbox_result
 reject(const struct conf *c, const char *name, const char *reason, struct sbuf *msg)
 {
-	char *final = NULL;
+	char *final = NULL, err[1024];
 	struct sbuf text = SBUF_INIT, path = SBUF_INIT;
 
-	if (move_into(c->outbox, name, c->rejected, &final) < 0) {
-		log_warn("cannot move %s/%s to %s", c->outbox, name, c->rejected);
+	if (fileio_move(c->outbox, name, c->rejected, &final, err, sizeof(err)) < 0) {
 		sbuf_printf(msg, "%s: %s (and it could not be moved to %s: %s)", name,
-		    reason, c->rejected, strerror(errno));
+		    reason, c->rejected, err);
 		return OUTBOX_RETRY;
 	}
 	sbuf_printf(&text, "%s\n\nThe issue was refused and nothing was sent. Correct "
@@ -341,12 +308,48 @@ domain_of(const char *address)
 	return at ? at + 1 : "localhost";
 }
 
+/*
+ * Archives the source of a committed issue and records where it went.
+ * With done (the sentence of a fresh enqueue) msg gets that sentence;
+ * without, this is a source left behind earlier. Returns OUTBOX_ARCHIVED,
+ * or OUTBOX_UNARCHIVED when the source had to stay in the outbox.
+ */
+static enum outbox_result
+finish_archive(const struct conf *c, struct queue *q, const char *name,
+    const char *hash, int64_t id, int64_t now, struct sbuf *msg, const char *done)
+{
+	char *final = NULL, err[1024], qerr[512];
+
+	/* Crash tests kill the daemon exactly here, between commit and archive. */
+	if (done != NULL && getenv("DISTD_TEST_KILL_AFTER_ENQUEUE") != NULL)
+		raise(SIGKILL);
+	if (archive(c, name, now, &final, err, sizeof(err)) < 0) {
+		if (done)
+			sbuf_printf(msg, "%s; but ", done);
+		else
+			sbuf_printf(msg, "%s: already queued as issue %lld, but ", name,
+			    (long long)id);
+		sbuf_printf(msg, "it cannot leave the outbox: %s. It will not be "
+		    "queued again; distd keeps trying to archive it", err);
+		return OUTBOX_UNARCHIVED;
+	}
+	if (queue_source_archived(q, hash, name, final, qerr, sizeof(qerr)) < 0)
+		log_warnx("%s archived as %s, but not recorded: %s", name, final, qerr);
+	if (done)
+		sbuf_puts(msg, done);
+	else
+		sbuf_printf(msg, "%s: queued earlier as issue %lld and not queued again; "
+		    "archived now as %s", name, (long long)id, final);
+	free(final);
+	return OUTBOX_ARCHIVED;
+}
+
 enum outbox_result
 outbox_ingest(const struct conf *c, struct queue *q, const char *name, int64_t now,
     int64_t *id, struct sbuf *msg)
 {
 	char path[4096], why[1024], err[1024], *text = NULL, *subject = NULL;
-	char *final = NULL, hash[65];
+	char hash[65];
 	struct issue_files f = { 0 };
 	struct bulletin *b = NULL;
 	struct route *r = NULL;
@@ -388,6 +391,25 @@ outbox_ingest(const struct conf *c, struct queue *q, const char *name, int64_t n
 		goto out;
 	}
 
+	/*
+	 * A source whose issue is already committed (its archiving failed
+	 * after the commit, or distd died in between) is only archived now,
+	 * never queued again; its content hash and name identify it.
+	 */
+	sha256_hex(&f, hash);
+	int64_t earlier = 0;
+	int pending = queue_source_pending(q, hash, name, &earlier, err, sizeof(err));
+	if (pending < 0) {
+		sbuf_printf(msg, "%s: not queued yet, will retry: %s", name, err);
+		result = OUTBOX_RETRY;
+		goto out;
+	}
+	if (pending > 0) {
+		*id = earlier;
+		result = finish_archive(c, q, name, hash, earlier, now, msg, NULL);
+		goto out;
+	}
+
 	if (decode_to_utf8(f.raw, f.raw_len, &text, &text_len, &encoding, err,
 	    sizeof(err)) < 0) {
 		snprintf(why, sizeof(why), "%s: cannot decode the text: %s", f.text_name, err);
@@ -410,7 +432,11 @@ outbox_ingest(const struct conf *c, struct queue *q, const char *name, int64_t n
 	}
 	r = route_resolve(c, b);
 	subject = compose_subject(c->sender.subject, b);
-	sha256_hex(&f, hash);
+	/* units sent without (send mode) are kept for the admin's notice; a
+	 * held issue's reason already names them */
+	struct sbuf unresolved = SBUF_INIT;
+	for (size_t i = 0; r->hold_reason == NULL && i < r->n_unresolved; i++)
+		sbuf_printf(&unresolved, "%s%s", i ? "\n" : "", r->unresolved[i]);
 
 	struct queue_recipient_in *rin = issue_recipients(c, r);
 	struct queue_issue_in in = {
@@ -420,6 +446,7 @@ outbox_ingest(const struct conf *c, struct queue *q, const char *name, int64_t n
 		.issue_no = b->issue_no, .total_issue_no = b->total_issue_no,
 		.priority = b->urgency ? 1 : 0, .hold_reason = r->hold_reason,
 		.received = now, .report_for = 0, .text = text,
+		.unresolved = unresolved.len > 0 ? sbuf_str(&unresolved) : NULL,
 	};
 	struct queue_attachment *qa = xcalloc(f.n_att + 1, sizeof(*qa));
 	for (size_t i = 0; i < f.n_att; i++)
@@ -432,37 +459,35 @@ outbox_ingest(const struct conf *c, struct queue *q, const char *name, int64_t n
 	    domain_of(c->sender.from_address), render, &rx, id, &dup, err, sizeof(err));
 	free(rin);
 	free(qa);
+	sbuf_free(&unresolved);
 	if (qrc < 0) {
 		/* the database (or disk) failed: the file stays for a retry */
 		sbuf_printf(msg, "%s: not queued yet, will retry: %s", name, err);
 		result = OUTBOX_RETRY;
 		goto out;
 	}
-	/* Crash tests kill the daemon exactly here, between commit and archive. */
-	if (getenv("DISTD_TEST_KILL_AFTER_ENQUEUE") != NULL)
-		raise(SIGKILL);
-	if (archive(c, name, now, &final) < 0) {
-		/* queued; the next scan sees the same content and records a duplicate */
-		log_warn("issue %lld queued but %s could not be archived", (long long)*id, path);
-	}
+	struct sbuf what = SBUF_INIT;
 	if (dup) {
-		sbuf_printf(msg, "%s: same content as issue %lld, recorded as duplicate "
+		sbuf_printf(&what, "%s: same content as issue %lld, recorded as duplicate "
 		    "issue %lld and not sent again", name, (long long)dup, (long long)*id);
 		result = OUTBOX_DUPLICATE;
 	} else if (r->hold_reason) {
-		sbuf_printf(msg, "%s: issue %lld \"%s\" queued but held: %s", name,
+		sbuf_printf(&what, "%s: issue %lld \"%s\" queued but held: %s", name,
 		    (long long)*id, subject, r->hold_reason);
 		result = OUTBOX_HELD;
 	} else {
-		sbuf_printf(msg, "%s: issue %lld \"%s\" queued for %zu recipient%s%s%s",
+		sbuf_printf(&what, "%s: issue %lld \"%s\" queued for %zu recipient%s%s%s",
 		    name, (long long)*id, subject, r->n_recipients,
 		    r->n_recipients == 1 ? "" : "s",
-		    r->n_unresolved ? "; unresolved, reported: " : "",
+		    r->n_unresolved ? "; unresolved, the admin is told: " : "",
 		    r->n_unresolved ? r->unresolved[0] : "");
 		result = OUTBOX_QUEUED;
 	}
+	if (finish_archive(c, q, name, hash, *id, now, msg, sbuf_str(&what)) ==
+	    OUTBOX_UNARCHIVED)
+		result = OUTBOX_UNARCHIVED;
+	sbuf_free(&what);
 out:
-	free(final);
 	free(subject);
 	route_free(r);
 	bulletin_free(b);
@@ -471,13 +496,78 @@ out:
 	return result;
 }
 
+/* ---- what the admin reads in the journal -------------------------------- */
+
+/* Names whose archiving failure was logged: bounded, then said again. */
+#define MEMO_MAX 256
+
+struct outbox_memo {
+	char *names[MEMO_MAX];
+	size_t n;
+};
+
+struct outbox_memo *
+outbox_memo_new(void)
+{
+	return xcalloc(1, sizeof(struct outbox_memo));
+}
+
+void
+outbox_memo_free(struct outbox_memo *m)
+{
+	if (m == NULL)
+		return;
+	for (size_t i = 0; i < m->n; i++)
+		free(m->names[i]);
+	free(m);
+}
+
+static ssize_t
+memo_find(const struct outbox_memo *m, const char *name)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (strcmp(m->names[i], name) == 0)
+			return (ssize_t)i;
+	return -1;
+}
+
+void
+outbox_log(struct outbox_memo *m, const char *name, enum outbox_result r,
+    const char *msg)
+{
+	ssize_t at = memo_find(m, name);
+
+	if (r == OUTBOX_UNARCHIVED) {
+		/* said once, clearly; the retries after it stay quiet */
+		if (at >= 0) {
+			log_debug("%s", msg);
+			return;
+		}
+		if (m->n < MEMO_MAX)
+			m->names[m->n++] = xstrdup(name);
+		log_warnx("%s (said once; distd logs again when it is archived)", msg);
+		return;
+	}
+	if (at >= 0) {
+		free(m->names[at]);
+		m->names[at] = m->names[--m->n];
+	}
+	if (r == OUTBOX_REJECTED || r == OUTBOX_RETRY)
+		log_warnx("%s", msg);
+	else if (r != OUTBOX_IGNORED)
+		log_info("%s", msg);
+}
+
 int
-outbox_scan(const struct conf *c, struct queue *q, int64_t now)
+outbox_scan(const struct conf *c, struct queue *q, int64_t now, struct outbox_memo *m,
+    bool (*skip)(void *arg, const char *name), void *arg)
 {
 	char **names = NULL;
 	size_t n = 0;
 	int retry = 0;
 
+	/* leftovers of a move across filesystems cut short by a crash */
+	fileio_move_cleanup(c->outbox);
 	if (list_names(c->outbox, &names, &n) < 0) {
 		log_warn("cannot read the outbox %s", c->outbox);
 		return -1;
@@ -485,16 +575,76 @@ outbox_scan(const struct conf *c, struct queue *q, int64_t now)
 	for (size_t i = 0; i < n; i++) {
 		struct sbuf msg = SBUF_INIT;
 		int64_t id;
-		enum outbox_result r = outbox_ingest(c, q, names[i], now, &id, &msg);
-		if (r == OUTBOX_RETRY)
+		enum outbox_result r = OUTBOX_IGNORED;
+		if (skip == NULL || !skip(arg, names[i]))
+			r = outbox_ingest(c, q, names[i], now, &id, &msg);
+		if (r == OUTBOX_RETRY || r == OUTBOX_UNARCHIVED)
 			retry++;
-		if (r == OUTBOX_REJECTED || r == OUTBOX_RETRY)
-			log_warnx("%s", sbuf_str(&msg));
-		else if (r != OUTBOX_IGNORED)
-			log_info("%s", sbuf_str(&msg));
+		outbox_log(m, names[i], r, sbuf_str(&msg));
 		sbuf_free(&msg);
 		free(names[i]);
 	}
+	/* names no longer in the outbox are forgotten */
+	for (size_t i = 0; i < m->n;) {
+		char p[4096];
+		struct stat st;
+		snprintf(p, sizeof(p), "%s/%s", c->outbox, m->names[i]);
+		if (lstat(p, &st) < 0) {
+			free(m->names[i]);
+			m->names[i] = m->names[--m->n];
+		} else {
+			i++;
+		}
+	}
 	free(names);
 	return retry;
+}
+
+/* ---- written in place ------------------------------------------------------ */
+
+static int64_t
+mtime_ns(const struct stat *st)
+{
+	return (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+}
+
+int
+outbox_print(const struct conf *c, const char *name, struct settle_print *p)
+{
+	char path[4096];
+	struct stat st;
+
+	memset(p, 0, sizeof(*p));
+	snprintf(path, sizeof(path), "%s/%s", c->outbox, name);
+	if (lstat(path, &st) < 0)
+		return -1;
+	p->dev = st.st_dev;
+	p->ino = st.st_ino;
+	p->mtime_ns = mtime_ns(&st);
+	if (!S_ISDIR(st.st_mode)) {
+		p->size = (int64_t)st.st_size;
+		p->entries = -1;
+		return 0;
+	}
+	/* a folder: one level, as an issue folder is read (bounded by the
+	 * attachment limit it must meet anyway) */
+	DIR *d = opendir(path);
+	struct dirent *e;
+	if (d == NULL)
+		return -1;
+	while ((e = readdir(d)) != NULL && p->entries <= 100000) {
+		char sub[4096 + 256];
+		struct stat es;
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
+		p->entries++;
+		if (lstat(sub, &es) < 0)
+			continue;
+		p->size += (int64_t)es.st_size;
+		if (mtime_ns(&es) > p->mtime_ns)
+			p->mtime_ns = mtime_ns(&es);
+	}
+	closedir(d);
+	return 0;
 }

@@ -7,6 +7,7 @@
 #include "conf.h"
 #include "queue.h"
 #include "sbuf.h"
+#include "settle.h"
 
 /*
  * The outbox: where finished issues are dropped, Maildir-style.
@@ -17,6 +18,13 @@
  * renamed. After the enqueue transaction commits, the source moves to
  * archive/YYYY/MM/; refused input moves to rejected/ with NAME.reason
  * beside it. Nothing is deleted.
+ *
+ * The outbox may be on another filesystem than the archive (a share, a
+ * second disk): sources are then copied and removed (fileio_move). The
+ * enqueue transaction records the source's content hash and name; a
+ * source whose issue is committed but which is still in the outbox
+ * (archiving failed, or distd died in between) is recognised by them and
+ * only archived, never queued a second time.
  */
 
 enum outbox_result {
@@ -26,6 +34,9 @@ enum outbox_result {
 	OUTBOX_REJECTED,	/* moved to rejected/ with a reason */
 	OUTBOX_IGNORED,		/* a name still being written, or gone */
 	OUTBOX_RETRY,		/* a passing failure (disk, database): left in place */
+	OUTBOX_ARCHIVED,	/* queued earlier, its source left behind; archived now */
+	OUTBOX_UNARCHIVED,	/* queued (now or earlier) but the source cannot leave the
+				   outbox yet; it is never queued again; retry later */
 };
 
 /* True for names the drop protocol says to leave alone for now. */
@@ -39,11 +50,32 @@ enum outbox_result outbox_ingest(const struct conf *c, struct queue *q,
     const char *name, int64_t now, int64_t *id, struct sbuf *msg);
 
 /*
- * Ingests every entry of the outbox, oldest name first. Returns how many
- * were left for a retry (OUTBOX_RETRY), or -1 when the outbox cannot be
- * read.
+ * What the journal has been told, so that a source that cannot be
+ * archived is reported once, not at every retry. outbox_memo_free(NULL)
+ * is a no-op.
  */
-int outbox_scan(const struct conf *c, struct queue *q, int64_t now);
+struct outbox_memo;
+struct outbox_memo *outbox_memo_new(void);
+void outbox_memo_free(struct outbox_memo *m);
+
+/* Logs the sentence of an ingest at the level its result deserves. */
+void outbox_log(struct outbox_memo *m, const char *name, enum outbox_result r,
+    const char *msg);
+
+/*
+ * Ingests every entry of the outbox, in name order, except those skip
+ * (when given) says are still settling. Returns how many were left for a
+ * retry (OUTBOX_RETRY, OUTBOX_UNARCHIVED), or -1 when the outbox cannot
+ * be read.
+ */
+int outbox_scan(const struct conf *c, struct queue *q, int64_t now,
+    struct outbox_memo *m, bool (*skip)(void *arg, const char *name), void *arg);
+
+/*
+ * What outbox/NAME looks like now (see settle.h): for a folder, also its
+ * entries. Returns 0, or -1 when it cannot be seen (gone).
+ */
+int outbox_print(const struct conf *c, const char *name, struct settle_print *p);
 
 /* Creates outbox, archive and rejected when missing (mode 0750). */
 int outbox_prepare(const struct conf *c, char *err, size_t errsz);

@@ -4,35 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "compose.h"
+#include "adminmail.h"
 #include "sbuf.h"
-
-struct report_ctx {
-	const struct conf *c;
-	const char *subject;
-	const char *body;
-	int64_t date;
-};
-
-static char *
-render(void *arg, int64_t id, const char *message_id, size_t *len, char *err,
-    size_t errsz)
-{
-	struct report_ctx *x = arg;
-	struct compose_rcpt to = { NULL, x->c->sender.admin, CONF_HEADER_TO };
-	struct compose_input in = {
-		.from_display = x->c->sender.from_display,
-		.from_address = x->c->sender.from_address,
-		.subject = x->subject,
-		.message_id = message_id,
-		.issue_id = id,
-		.date = x->date,
-		.body = x->body,
-		.rcpts = &to,
-		.n_rcpts = 1,
-	};
-	return compose_message(&in, len, err, errsz);
-}
 
 int
 report_enqueue(const struct conf *c, struct queue *q, int64_t issue, int64_t now,
@@ -72,19 +45,10 @@ report_enqueue(const struct conf *c, struct queue *q, int64_t issue, int64_t now
 
 	snprintf(sha, sizeof(sha), "report-%lld", (long long)issue);
 	snprintf(source, sizeof(source), "report for issue %lld", (long long)issue);
-	struct queue_recipient_in admin = { 0, "报告", "to", "sender.admin",
-	    "sender.admin", "admin", c->sender.admin, c->sender.admin };
-	struct queue_issue_in in = {
-		.sha256 = sha, .source = source, .kind = "report",
-		.title = sbuf_str(&subject), .subject = sbuf_str(&subject),
-		.issue_no = -1, .total_issue_no = -1, .received = now,
-		.report_for = issue,
-	};
-	struct report_ctx x = { c, sbuf_str(&subject), sbuf_str(&body), now };
+	struct adminmail m = { "report", sha, source, sbuf_str(&subject), sbuf_str(&body),
+	    issue, 0 };
 	int64_t id, dup;
-	const char *at = strrchr(c->sender.from_address, '@');
-	rc = queue_enqueue(q, &in, &admin, 1, at ? at + 1 : "localhost", render, &x,
-	    &id, &dup, err, errsz);
+	rc = adminmail_enqueue(c, q, &m, now, &id, &dup, err, errsz);
 	queue_failures_free(f, n);
 	free(title);
 	sbuf_free(&subject);

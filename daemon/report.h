@@ -9,9 +9,11 @@
 /*
  * The failure report: when an issue ends with failed recipients, one
  * plain, bilingual e-mail to sender.admin lists them with the server's
- * replies. It is queued like any issue (kind "report"), so it is retried
- * and logged the same way, and the issue is marked reported in the same
- * transaction. Returns 0, or -1 with err.
+ * replies. It is queued like any issue (kind "report", see adminmail.h),
+ * so it is retried and logged the same way, and the issue is marked
+ * reported in the same transaction. "Report" means this and only this;
+ * what else the admin is told is a notice (notice.h). Returns 0, or -1
+ * with err.
  */
 int report_enqueue(const struct conf *c, struct queue *q, int64_t issue,
     int64_t now, char *err, size_t errsz);

@@ -90,14 +90,41 @@ static const char schema_v1[] =
     ");";
 
 /*
- * Version 2: a recipient corrected with `distctl resend ID --to NEW --replace
+ * Version 2. sources: where each bulletin's source went, in a table of its
+ * own because an issue row is large (text, message) and SQLite rewrites a
+ * whole row on any update; archived is NULL while the source may still be
+ * in the outbox ('' for issues queued before version 2). On issues: the
+ * units that did not resolve of an issue sent anyway (on_unresolved =
+ * "send"), whether distd held the issue when it arrived (an admin's own
+ * `distctl hold` is not mailed back to them), and for admin notices the
+ * issue they are about; a notice's sha256 column holds its key ("held:17"),
+ * unique, so that one cause is notified once whatever fails between the
+ * check and the insert.
+ */
+static const char schema_v2[] =
+    "CREATE TABLE sources ("
+    "  issue INTEGER PRIMARY KEY REFERENCES issues(id),"
+    "  sha256 TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  archived TEXT"
+    ");"
+    "CREATE INDEX sources_pending ON sources(sha256, name) WHERE archived IS NULL;"
+    "INSERT INTO sources (issue, sha256, name, archived)"
+    "  SELECT id, sha256, source, '' FROM issues WHERE kind = 'bulletin';"
+    "ALTER TABLE issues ADD COLUMN unresolved TEXT;"
+    "ALTER TABLE issues ADD COLUMN notice_for INTEGER REFERENCES issues(id);"
+    "ALTER TABLE issues ADD COLUMN held_on_arrival INTEGER NOT NULL DEFAULT 0;"
+    "CREATE UNIQUE INDEX issues_notice_key ON issues(sha256) WHERE kind = 'notice';";
+
+/*
+ * Version 3: a recipient corrected with `distctl resend ID --to NEW --replace
  * OLD` points at the row that replaced it. A column rather than a state, so
  * that the old row keeps what really happened to it (failed, delivered).
  */
-static const char schema_v2[] =
+static const char schema_v3[] =
     "ALTER TABLE recipients ADD COLUMN replaced_by INTEGER REFERENCES recipients(id);";
 
-static const char *const migrations[] = { schema_v1, schema_v2 };
+static const char *const migrations[] = { schema_v1, schema_v2, schema_v3 };
 
 int
 queue_fail(struct queue *q, char *err, size_t errsz, const char *what)
@@ -322,6 +349,64 @@ find_original(struct queue *q, const char *sha256)
 	return id;
 }
 
+static int64_t
+find_notice(struct queue *q, const char *key)
+{
+	sqlite3_stmt *st = queue_prepare(q, "SELECT id FROM issues WHERE kind = 'notice'"
+	    " AND sha256 = ?");
+	int64_t id = 0;
+
+	if (st == NULL)
+		return 0;
+	queue_bind_text(st, 1, key);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		id = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return id;
+}
+
+int
+queue_source_pending(struct queue *q, const char *sha256, const char *source,
+    int64_t *id, char *err, size_t errsz)
+{
+	sqlite3_stmt *st = queue_prepare(q, "SELECT issue FROM sources WHERE sha256 = ?"
+	    " AND name = ? AND archived IS NULL ORDER BY issue LIMIT 1");
+	int rc;
+
+	*id = 0;
+	if (st == NULL)
+		return queue_fail(q, err, errsz, "source lookup");
+	queue_bind_text(st, 1, sha256);
+	queue_bind_text(st, 2, source);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*id = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return queue_fail(q, err, errsz, "source lookup");
+	return *id != 0 ? 1 : 0;
+}
+
+int
+queue_source_archived(struct queue *q, const char *sha256, const char *source,
+    const char *where, char *err, size_t errsz)
+{
+	sqlite3_stmt *st = queue_prepare(q, "UPDATE sources SET archived = ? WHERE"
+	    " sha256 = ? AND name = ? AND archived IS NULL");
+	int rc;
+
+	if (st == NULL)
+		return queue_fail(q, err, errsz, "archived");
+	queue_bind_text(st, 1, where);
+	queue_bind_text(st, 2, sha256);
+	queue_bind_text(st, 3, source);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return queue_fail(q, err, errsz, "archived");
+	return 0;
+}
+
 int
 queue_enqueue(struct queue *q, const struct queue_issue_in *in,
     const struct queue_recipient_in *r, size_t n, const char *id_domain,
@@ -339,11 +424,21 @@ queue_enqueue(struct queue *q, const struct queue_issue_in *in,
 		return -1;
 	if (strcmp(in->kind, "bulletin") == 0)
 		original = find_original(q, in->sha256);
+	if (strcmp(in->kind, "notice") == 0) {
+		/* one notice per key, checked inside the transaction that inserts it */
+		int64_t sent = find_notice(q, in->sha256);
+		if (sent != 0) {
+			*dup_of = sent;
+			queue_rollback(q);
+			return 0;
+		}
+	}
 
 	st = queue_prepare(q, "INSERT INTO issues (kind, sha256, source, title, issue_no,"
 	    " total_issue_no, issuer, date, urgency, subject, message_id, priority,"
-	    " state, hold_reason, duplicate_of, report_for, received, finished, text)"
-	    " VALUES (?,?,?,?,?,?,?,?,?,?,'',?,?,?,?,?,?,?,?)");
+	    " state, hold_reason, duplicate_of, report_for, received, finished, text,"
+	    " unresolved, notice_for, held_on_arrival)"
+	    " VALUES (?,?,?,?,?,?,?,?,?,?,'',?,?,?,?,?,?,?,?,?,?,?)");
 	if (st == NULL)
 		goto sqlfail;
 	queue_bind_text(st, 1, in->kind);
@@ -373,11 +468,30 @@ queue_enqueue(struct queue *q, const struct queue_issue_in *in,
 	else
 		sqlite3_bind_null(st, 17);
 	queue_bind_text(st, 18, original ? NULL : in->text);
+	queue_bind_text(st, 19, original ? NULL : in->unresolved);
+	if (in->notice_for)
+		sqlite3_bind_int64(st, 20, in->notice_for);
+	else
+		sqlite3_bind_null(st, 20);
+	sqlite3_bind_int(st, 21, !original && in->hold_reason != NULL);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		goto sqlfail;
 	sqlite3_finalize(st);
 	st = NULL;
 	*id = sqlite3_last_insert_rowid(q->db);
+	if (strcmp(in->kind, "bulletin") == 0) {
+		/* the source's identity, committed with the issue: see queue_source_pending */
+		st = queue_prepare(q, "INSERT INTO sources (issue, sha256, name) VALUES (?,?,?)");
+		if (st == NULL)
+			goto sqlfail;
+		sqlite3_bind_int64(st, 1, *id);
+		queue_bind_text(st, 2, in->sha256);
+		queue_bind_text(st, 3, in->source);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			goto sqlfail;
+		sqlite3_finalize(st);
+		st = NULL;
+	}
 	if (!original && in->n_attachments > 0) {
 		/* kept so that a held issue can be rendered again on release */
 		st = queue_prepare(q, "INSERT INTO attachments (issue, name, data) VALUES (?,?,?)");
@@ -873,4 +987,102 @@ queue_counts(struct queue *q, long counts[QUEUE_STATES])
 	}
 	sqlite3_finalize(st);
 	return 0;
+}
+
+/* ---- admin notices -------------------------------------------------------- */
+
+/*
+ * What needs a human and has not been notified yet. The key of each cause
+ * is made here, in SQL, so that the query and the uniqueness of the
+ * notice rows agree on it: held issues once per issue, unresolved units
+ * of issues sent anyway once per issue, alerts once per raising (an alert
+ * keeps its `since` until it clears).
+ */
+int
+queue_notices_due(struct queue *q, struct queue_notice_due **out, size_t *n,
+    char *err, size_t errsz)
+{
+	static const char sql[] =
+	    "SELECT 0, 'held:' || i.id, i.id, i.title, i.issue_no, i.source,"
+	    "  i.hold_reason, NULL, 0 FROM issues i"
+	    " WHERE i.kind = 'bulletin' AND i.state = 'held' AND i.held_on_arrival = 1"
+	    " AND NOT EXISTS"
+	    "  (SELECT 1 FROM issues n WHERE n.kind = 'notice' AND n.sha256 = 'held:' || i.id)"
+	    " UNION ALL "
+	    "SELECT 1, 'unresolved:' || i.id, i.id, i.title, i.issue_no, i.source,"
+	    "  i.unresolved, NULL, 0 FROM issues i"
+	    " WHERE i.kind = 'bulletin' AND i.unresolved IS NOT NULL"
+	    "  AND i.state IN ('active', 'done') AND i.duplicate_of IS NULL AND NOT EXISTS"
+	    "  (SELECT 1 FROM issues n WHERE n.kind = 'notice'"
+	    "   AND n.sha256 = 'unresolved:' || i.id)"
+	    " UNION ALL "
+	    "SELECT 2, 'alert:' || a.kind || ':' || a.since, 0, NULL, NULL, NULL,"
+	    "  a.text, a.kind, a.since FROM alerts a WHERE NOT EXISTS"
+	    "  (SELECT 1 FROM issues n WHERE n.kind = 'notice'"
+	    "   AND n.sha256 = 'alert:' || a.kind || ':' || a.since)"
+	    " ORDER BY 1, 3 LIMIT 1000";
+	sqlite3_stmt *st = queue_prepare(q, sql);
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if (st == NULL)
+		return queue_fail(q, err, errsz, "notices");
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		*out = xreallocarray(*out, *n + 1, sizeof(**out));
+		struct queue_notice_due *x = &(*out)[(*n)++];
+		memset(x, 0, sizeof(*x));
+		x->cause = (enum queue_notice_cause)sqlite3_column_int(st, 0);
+		x->key = queue_col_text(st, 1);
+		x->issue = sqlite3_column_int64(st, 2);
+		x->title = queue_col_text(st, 3);
+		x->issue_no = sqlite3_column_type(st, 4) == SQLITE_NULL ? -1 :
+		    (long)sqlite3_column_int64(st, 4);
+		x->source = queue_col_text(st, 5);
+		x->reason = queue_col_text(st, 6);
+		x->alert_kind = queue_col_text(st, 7);
+		x->since = sqlite3_column_int64(st, 8);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		queue_notices_due_free(*out, *n);
+		*out = NULL;
+		*n = 0;
+		return queue_fail(q, err, errsz, "notices");
+	}
+	return 0;
+}
+
+void
+queue_notices_due_free(struct queue_notice_due *d, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(d[i].key);
+		free(d[i].title);
+		free(d[i].source);
+		free(d[i].reason);
+		free(d[i].alert_kind);
+	}
+	free(d);
+}
+
+int
+queue_notices_since(struct queue *q, int64_t since, long *count, int64_t *oldest)
+{
+	sqlite3_stmt *st = queue_prepare(q, "SELECT COUNT(*), MIN(received) FROM issues"
+	    " WHERE kind = 'notice' AND received > ?");
+	int rc = -1;
+
+	*count = 0;
+	*oldest = 0;
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, since);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		*count = (long)sqlite3_column_int64(st, 0);
+		*oldest = sqlite3_column_int64(st, 1);
+		rc = 0;
+	}
+	sqlite3_finalize(st);
+	return rc;
 }

@@ -34,13 +34,15 @@ struct queue_attachment {
 struct queue_issue_in {
 	const char *sha256;		/* content hash, hex */
 	const char *source;		/* file name as dropped */
-	const char *kind;		/* "bulletin" or "report" */
+	const char *kind;		/* "bulletin", "report" (failure report) or "notice" */
 	const char *title, *issuer, *date, *urgency, *subject;
 	long issue_no, total_issue_no;	/* -1 when absent */
 	int priority;			/* 1 for 特急/加急, else 0 */
 	const char *hold_reason;	/* non-NULL: enqueue held */
 	int64_t received;		/* unix time */
 	int64_t report_for;		/* kind "report": the issue reported on, else 0 */
+	int64_t notice_for;		/* kind "notice": the issue it is about, else 0 */
+	const char *unresolved;		/* units sent without (one a line), or NULL */
 	const char *text;		/* the decoded issue text, kept for re-routing */
 	const struct queue_attachment *attachments;
 	size_t n_attachments;
@@ -105,11 +107,26 @@ void queue_close(struct queue *q);
  * transaction. When an issue of kind "bulletin" with the same sha256 is
  * already queued, a duplicate row is recorded (state done, no recipients)
  * and *dup_of is set to the original's id. *id is the new row's id.
+ * Kind "notice" carries its key in sha256: when a notice with that key
+ * exists, nothing is inserted, *id stays 0 and *dup_of is the existing one.
  */
 int queue_enqueue(struct queue *q, const struct queue_issue_in *in,
     const struct queue_recipient_in *r, size_t n, const char *id_domain,
     queue_render_fn render, void *arg, int64_t *id, int64_t *dup_of,
     char *err, size_t errsz);
+
+/*
+ * Outbox sources. A bulletin records its source's content hash and name
+ * in the enqueue transaction (table sources); `archived` stays NULL until
+ * the source has left the outbox. queue_source_pending finds a committed issue whose source
+ * was not archived yet (returns 1 and *id; 0 when none; -1 with err), so a
+ * source left behind by a failed archive is never queued a second time.
+ * queue_source_archived records where it went (every such row).
+ */
+int queue_source_pending(struct queue *q, const char *sha256, const char *source,
+    int64_t *id, char *err, size_t errsz);
+int queue_source_archived(struct queue *q, const char *sha256, const char *source,
+    const char *where, char *err, size_t errsz);
 
 /* Crash recovery: sending → queued, flagged possible duplicate. Returns the count. */
 int queue_recover(struct queue *q, int *count, char *err, size_t errsz);
@@ -159,6 +176,32 @@ void queue_failures_free(struct queue_failure *f, size_t n);
 /* Alerts (auth, tls): raised with a text, cleared when deliveries succeed again. */
 int queue_alert(struct queue *q, const char *kind, const char *text, int64_t now);
 int queue_clear_alert(struct queue *q, const char *kind);
+
+/*
+ * Admin notices: what needs a human and has no notice row yet — issues
+ * distd held on arrival (whatever the reason) and still held, unresolved
+ * units of issues sent anyway, standing alerts. An issue an admin held
+ * with distctl is not notified: they know. Each
+ * comes with the key its notice must be enqueued under (kind "notice",
+ * sha256 = key). At most 1000 per call. Caller frees with
+ * queue_notices_due_free.
+ */
+enum queue_notice_cause { QUEUE_NOTICE_HELD, QUEUE_NOTICE_UNRESOLVED, QUEUE_NOTICE_ALERT };
+struct queue_notice_due {
+	enum queue_notice_cause cause;
+	char *key;
+	int64_t issue;		/* held and unresolved: the issue; alerts: 0 */
+	char *title, *source;
+	long issue_no;		/* -1 when absent */
+	char *reason;		/* hold reason, unresolved units, or the alert's text */
+	char *alert_kind;	/* alerts: "auth", "tls" */
+	int64_t since;		/* alerts: raised at */
+};
+int queue_notices_due(struct queue *q, struct queue_notice_due **out, size_t *n,
+    char *err, size_t errsz);
+void queue_notices_due_free(struct queue_notice_due *d, size_t n);
+/* How many notices were enqueued after since, and the oldest of them. */
+int queue_notices_since(struct queue *q, int64_t since, long *count, int64_t *oldest);
 
 /* Recipient counts by state, indexed like queue_state_names. */
 #define QUEUE_STATES 7

@@ -66,9 +66,12 @@ def test_kill_between_enqueue_and_archive(smtp_server, distd):
     d.start()
     d.wait_states(("delivered",), count=1)
     wait_for(lambda: not (d.outbox / "issue.txt").exists(), what="archive")
-    # neither lost nor queued twice: the second sight is a recorded duplicate
-    assert d.query("SELECT id, duplicate_of, state FROM issues ORDER BY id") == \
-        [(1, None, "done"), (2, 1, "done")]
+    # neither lost nor queued twice: the second sight recognises the committed source
+    # (content hash and name) and only archives it
+    wait_for(lambda: d.query("SELECT state FROM issues") == [("done",)], what="done")
+    assert d.query("SELECT i.id, i.duplicate_of, s.archived IS NOT NULL"
+                   " FROM issues i JOIN sources s ON s.issue = i.id") == [(1, None, 1)]
+    assert "queued earlier as issue 1 and not queued again; archived now" in d.stderr_text()
     assert server.handler.received() == ["u0@example.test"]
 
 

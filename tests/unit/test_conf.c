@@ -68,6 +68,7 @@ test_minimal_defaults(void **state)
 	assert_int_equal(conf_tier_index(c, "抄 报"), 0);
 	assert_int_equal(conf_tier_index(c, "印发"), -1);
 	assert_int_equal(c->on_unresolved, CONF_UNRESOLVED_HOLD);
+	assert_int_equal(c->outbox_settle, 5);
 	assert_string_equal(c->recipients[0].display, "中央文明办");
 	assert_non_null(conf_lookup(c, "中央文明办"));
 	free(errs);
@@ -223,6 +224,34 @@ test_numbers_in_range(void **state)
 	expect_error(MINIMAL "on_unresolved = \"drop\";\n",
 	    "on_unresolved: 'drop': expected \"hold\" or \"send\"");
 	expect_error(MINIMAL "sender2 = 1;\n", "unknown setting");
+}
+
+/* outbox is a path, or a group with its path and settle time */
+static void
+test_outbox_group(void **state)
+{
+	(void)state;
+	char *errs;
+	struct conf *c = load(MINIMAL "outbox = { path = \"/srv/share/outbox\"; settle = 12; };\n",
+	    0, &errs);
+
+	if (c == NULL)
+		fail_msg("%s", errs);
+	assert_string_equal(c->outbox, "/srv/share/outbox");
+	assert_int_equal(c->outbox_settle, 12);
+	free(errs);
+	conf_free(c);
+	c = load(MINIMAL "outbox = { settle = 2; };\n", 0, &errs);
+	assert_non_null(c);
+	assert_string_equal(c->outbox, "/var/spool/distd/outbox");
+	free(errs);
+	conf_free(c);
+	expect_error(MINIMAL "outbox = { path = \"/o\"; settle = 0; };\n",
+	    "outbox.settle: 0 is out of range (expected 1 to 3600)");
+	expect_error(MINIMAL "outbox = { path = \"o\"; };\n",
+	    "outbox.path: 'o' is not an absolute path");
+	expect_error(MINIMAL "outbox = { paht = \"/o\"; };\n",
+	    "outbox.paht: unknown setting (expected one of: path, settle)");
 }
 
 static void
@@ -403,6 +432,7 @@ main(void)
 		cmocka_unit_test(test_tier_rules),
 		cmocka_unit_test(test_url_and_tls),
 		cmocka_unit_test(test_numbers_in_range),
+		cmocka_unit_test(test_outbox_group),
 		cmocka_unit_test(test_subject_template),
 		cmocka_unit_test(test_every_error_reported),
 		cmocka_unit_test(test_syntax_error),

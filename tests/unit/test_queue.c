@@ -303,7 +303,7 @@ test_reopen_keeps_schema(void **state)
 
 	enqueue(q, "hhhh", 1, NULL, 1);
 	assert_int_equal(queue_open(dbpath, &q2, err, sizeof(err)), 0);
-	assert_int_equal(count(q2, "PRAGMA user_version"), 2);
+	assert_int_equal(count(q2, "PRAGMA user_version"), 3);
 	assert_int_equal(count(q2, "SELECT COUNT(*) FROM issues"), 1);
 	queue_close(q2);
 }

@@ -1,0 +1,33 @@
+#ifndef DISTD_ADMINMAIL_H
+#define DISTD_ADMINMAIL_H
+
+#include <stdint.h>
+
+#include "conf.h"
+#include "queue.h"
+
+/*
+ * One small, plain, auto-generated message to sender.admin, queued like
+ * any issue (so it is retried and logged the same way): no attachments,
+ * never a copy of an issue, marked "Auto-Submitted: auto-generated" so
+ * that vacation responders and ticket systems do not answer it.
+ * Used by the failure report (report.c) and the admin notices (notice.c).
+ */
+struct adminmail {
+	const char *kind;	/* queue kind: "report" or "notice" */
+	const char *key;	/* queue sha256: the report's or the notice's key */
+	const char *source;	/* what distctl shows as the source */
+	const char *subject;	/* UTF-8, one line */
+	const char *body;	/* UTF-8 plain text */
+	int64_t report_for;	/* kind "report": the issue reported on */
+	int64_t notice_for;	/* kind "notice": the issue it is about, or 0 */
+};
+
+/*
+ * Queues m. Returns 0 with *id (0 when a notice with that key exists,
+ * *existing then set), or -1 with err.
+ */
+int adminmail_enqueue(const struct conf *c, struct queue *q, const struct adminmail *m,
+    int64_t now, int64_t *id, int64_t *existing, char *err, size_t errsz);
+
+#endif

@@ -1,0 +1,406 @@
+/*
+ * The outbox anywhere and the admin notices: settle bookkeeping (pure),
+ * moves across filesystems, a committed source never queued twice, and
+ * notices once per cause under a rate limit.
+ */
+#include "testutil.h"
+
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fileio.h"
+#include "log.h"
+#include "notice.h"
+#include "outbox.h"
+#include "settle.h"
+
+static char root[64];
+
+static void
+sh(const char *fmt, const char *arg)
+{
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd), fmt, arg);
+	assert_int_equal(system(cmd), 0);
+}
+
+static long
+count(struct queue *q, const char *sql)
+{
+	sqlite3_stmt *st;
+	long v = -1;
+
+	assert_int_equal(sqlite3_prepare_v2(queue_db(q), sql, -1, &st, NULL), SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+static void
+write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static struct conf *
+spool_conf(const char *extra)
+{
+	char text[2048];
+	struct sbuf errs = SBUF_INIT;
+	struct conf *c;
+
+	snprintf(root, sizeof(root), "/tmp/distd-outbox-%d", (int)getpid());
+	snprintf(text, sizeof(text),
+	    "outbox = \"%s/outbox\"; archive = \"%s/archive\"; rejected = \"%s/rejected\";\n"
+	    "state = \"%s/q.db\";\n"
+	    "smtp = { url = \"smtps://mail.example.test\"; };\n"
+	    "sender = { from = \"办公室 <bulletin@example.test>\"; admin = \"pm@example.test\"; };\n"
+	    "recipients = ( { name = \"甲\"; address = \"a@example.test\"; } );\n%s",
+	    root, root, root, root, extra);
+	char *path = write_temp(text, 0644);
+	if (conf_load(path, 0, &c, &errs) < 0)
+		fail_msg("%s", sbuf_str(&errs));
+	unlink(path);
+	free(path);
+	sbuf_free(&errs);
+	return c;
+}
+
+/* ---- settle (pure) ------------------------------------------------------- */
+
+static void
+test_settle_table(void **state)
+{
+	(void)state;
+	struct settle s = { 0 };
+	struct settle_print p1 = { 1, 2, 10, 100, -1 }, p2 = p1;
+
+	assert_int_equal(settle_next(&s), -1);
+	assert_null(settle_due(&s, 1000));
+	assert_non_null(settle_touch(&s, "a.txt", 105, &p1));
+	assert_non_null(settle_touch(&s, "folder", 103, NULL));
+	assert_int_equal(settle_next(&s), 103);
+	/* touching again restarts the quiet time, it does not add a name */
+	assert_non_null(settle_touch(&s, "folder", 110, NULL));
+	assert_int_equal(s.n, 2);
+	assert_int_equal(settle_next(&s), 105);
+	assert_null(settle_due(&s, 104));
+	assert_string_equal(settle_due(&s, 105)->name, "a.txt");
+	settle_find(&s, "folder")->wd = 7;
+	assert_string_equal(settle_find_wd(&s, 7)->name, "folder");
+	assert_null(settle_find_wd(&s, -1));
+	settle_remove(&s, settle_find(&s, "a.txt"));
+	assert_null(settle_find(&s, "a.txt"));
+	assert_int_equal(settle_next(&s), 110);
+	/* any field that changed is activity */
+	assert_true(settle_print_equal(&p1, &p2));
+	p2.size = 11;
+	assert_false(settle_print_equal(&p1, &p2));
+	p2 = p1;
+	p2.mtime_ns++;
+	assert_false(settle_print_equal(&p1, &p2));
+	p2 = p1;
+	p2.ino++;
+	assert_false(settle_print_equal(&p1, &p2));
+	/* bounded */
+	for (int i = 0; i < SETTLE_MAX + 5; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "n%d", i);
+		struct settle_entry *e = settle_touch(&s, name, 1, NULL);
+		if (s.n == SETTLE_MAX && e == NULL)
+			break;
+	}
+	assert_int_equal(s.n, SETTLE_MAX);
+	assert_null(settle_touch(&s, "one-more", 1, NULL));
+	settle_free(&s);
+	assert_int_equal(s.n, 0);
+}
+
+/* ---- moves --------------------------------------------------------------- */
+
+static void
+test_move_same_filesystem_never_overwrites(void **state)
+{
+	(void)state;
+	char from[128], to[128], p[256], err[512], *final;
+
+	snprintf(from, sizeof(from), "/tmp/distd-mv-%d-a", (int)getpid());
+	snprintf(to, sizeof(to), "/tmp/distd-mv-%d-b", (int)getpid());
+	mkdir(from, 0750);
+	mkdir(to, 0750);
+	snprintf(p, sizeof(p), "%s/x.txt", to);
+	write_file(p, "old");
+	snprintf(p, sizeof(p), "%s/x.txt", from);
+	write_file(p, "new");
+	assert_int_equal(fileio_move(from, "x.txt", to, &final, err, sizeof(err)), 0);
+	assert_non_null(strstr(final, "/x.txt.1"));
+	assert_int_equal(access(p, F_OK), -1);
+	free(final);
+	assert_int_equal(fileio_move(from, "gone.txt", to, &final, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "gone.txt"));
+	assert_null(final);
+	sh("rm -rf %s", from);
+	sh("rm -rf %s", to);
+}
+
+static void
+test_move_across_filesystems(void **state)
+{
+	(void)state;
+	char from[128], to[128], p[300], err[512], *final, *data;
+	struct stat a, b;
+	size_t len;
+
+	snprintf(from, sizeof(from), "/dev/shm/distd-mv-%d", (int)getpid());
+	snprintf(to, sizeof(to), "/var/tmp/distd-mv-%d", (int)getpid());
+	if (mkdir(from, 0750) < 0 || mkdir(to, 0750) < 0 || stat(from, &a) < 0 ||
+	    stat(to, &b) < 0 || a.st_dev == b.st_dev) {
+		rmdir(from);
+		rmdir(to);
+		skip();	/* /dev/shm and /var/tmp are one filesystem here */
+	}
+	/* a folder issue with an attachment */
+	snprintf(p, sizeof(p), "%s/第7期", from);
+	mkdir(p, 0750);
+	snprintf(p, sizeof(p), "%s/第7期/简报.txt", from);
+	write_file(p, "正文");
+	snprintf(p, sizeof(p), "%s/第7期/附件.pdf", from);
+	write_file(p, "%PDF");
+	assert_int_equal(fileio_move(from, "第7期", to, &final, err, sizeof(err)), 0);
+	snprintf(p, sizeof(p), "%s/简报.txt", final);
+	assert_int_equal(fileio_read_all(p, 100, 1, &data, &len, err, sizeof(err)), 0);
+	assert_string_equal(data, "正文");
+	free(data);
+	free(final);
+	snprintf(p, sizeof(p), "%s/第7期", from);
+	assert_int_equal(access(p, F_OK), -1);		/* the source is gone */
+	/* a file, onto a name that is taken */
+	snprintf(p, sizeof(p), "%s/第7期", from);
+	write_file(p, "a file now");
+	assert_int_equal(fileio_move(from, "第7期", to, &final, err, sizeof(err)), 0);
+	assert_non_null(strstr(final, "第7期.1"));
+	free(final);
+	/* nothing dot-named is left on either side */
+	sh("test -z \"$(ls -A %s)\"", from);
+	sh("test -z \"$(ls -A %s | grep '^\\.')\"", to);
+	/* a leftover of an interrupted move is cleaned up */
+	snprintf(p, sizeof(p), "%s/.x.txt.distd-moved", from);
+	write_file(p, "archived already");
+	fileio_move_cleanup(from);
+	assert_int_equal(access(p, F_OK), -1);
+	sh("rm -rf %s", from);
+	sh("rm -rf %s", to);
+}
+
+/* ---- a committed source is never queued twice ----------------------------- */
+
+static const char ISSUE[] = "简报\n第1期\n2021年1月1日\n\n正文。\n\n报：甲\n";
+
+static void
+test_unarchived_source_is_not_queued_again(void **state)
+{
+	(void)state;
+	struct conf *c = spool_conf("");
+	struct queue *q;
+	struct sbuf msg = SBUF_INIT;
+	char err[512], path[200], blocker[200];
+	int64_t id;
+
+	sh("rm -rf %s", root);
+	assert_int_equal(outbox_prepare(c, err, sizeof(err)), 0);
+	assert_int_equal(queue_open(c->state, &q, err, sizeof(err)), 0);
+	snprintf(path, sizeof(path), "%s/outbox/a.txt", root);
+	write_file(path, ISSUE);
+	/* the archive is a file, not a folder: archiving fails after the commit */
+	char *good = c->archive;
+	snprintf(blocker, sizeof(blocker), "%s/blocker", root);
+	write_file(blocker, "");
+	c->archive = blocker;
+	for (int i = 0; i < 3; i++) {
+		sbuf_free(&msg);
+		assert_int_equal(outbox_ingest(c, q, "a.txt", 1000, &id, &msg),
+		    OUTBOX_UNARCHIVED);
+		assert_int_equal(id, 1);
+		assert_non_null(strstr(sbuf_str(&msg), "will not be queued again"));
+		assert_non_null(strstr(sbuf_str(&msg), "blocker"));
+	}
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM issues"), 1);
+	assert_int_equal(access(path, F_OK), 0);
+	c->archive = good;
+	sbuf_free(&msg);
+	assert_int_equal(outbox_ingest(c, q, "a.txt", 1000, &id, &msg), OUTBOX_ARCHIVED);
+	assert_non_null(strstr(sbuf_str(&msg), "archived now"));
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM issues"), 1);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM sources WHERE archived IS NOT NULL"), 1);
+	assert_int_equal(access(path, F_OK), -1);
+	/* dropped again after it was archived: a duplicate as before, not a leftover */
+	write_file(path, ISSUE);
+	sbuf_free(&msg);
+	assert_int_equal(outbox_ingest(c, q, "a.txt", 1000, &id, &msg), OUTBOX_DUPLICATE);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM issues"), 2);
+	sbuf_free(&msg);
+	queue_close(q);
+	conf_free(c);
+	sh("rm -rf %s", root);
+}
+
+/* ---- notices ----------------------------------------------------------------- */
+
+static char *
+render_ok(void *arg, int64_t id, const char *mid, size_t *len, char *err, size_t errsz)
+{
+	(void)arg; (void)id; (void)mid; (void)err; (void)errsz;
+	*len = 2;
+	return strdup("x\n");
+}
+
+static int64_t
+enqueue(struct queue *q, const char *sha, const char *hold, const char *unresolved)
+{
+	struct queue_recipient_in r = { 0, "报", "to", "甲", "报:甲", "甲", "甲",
+	    "a@example.test" };
+	struct queue_issue_in in = { .sha256 = sha, .source = "s.txt", .kind = "bulletin",
+		.title = "简报", .subject = "简报 第1期", .issue_no = 1, .total_issue_no = -1,
+		.hold_reason = hold, .unresolved = unresolved, .received = 1000 };
+	int64_t id, dup;
+	char err[256];
+
+	if (queue_enqueue(q, &in, &r, 1, "example.test", render_ok, NULL, &id, &dup, err,
+	    sizeof(err)) < 0)
+		fail_msg("%s", err);
+	return id;
+}
+
+static void
+test_notice_render(void **state)
+{
+	(void)state;
+	struct conf *c = spool_conf("");
+	struct sbuf s = SBUF_INIT, b = SBUF_INIT;
+	struct queue_notice_due held = { QUEUE_NOTICE_HELD, "held:17", 17, "工作简报",
+	    "第7期.txt", 7, "1 unresolved unit: 报: 某单位", NULL, 0 };
+	struct queue_notice_due un = { QUEUE_NOTICE_UNRESOLVED, "unresolved:18", 18, NULL,
+	    "x.txt", -1, "报: 甲单位\n送: 乙单位", NULL, 0 };
+	struct queue_notice_due al = { QUEUE_NOTICE_ALERT, "alert:auth:5", 0, NULL, NULL, -1,
+	    "the relay refused our credentials", "auth", 5 };
+
+	notice_render(c, &held, &s, &b);
+	assert_string_equal(sbuf_str(&s), "需要处理：简报暂停发送 / Action needed: issue "
+	    "held: 工作简报 第7期");
+	assert_non_null(strstr(sbuf_str(&b), "distctl release 17"));
+	assert_non_null(strstr(sbuf_str(&b), "报: 某单位"));
+	assert_non_null(strstr(sbuf_str(&b), "第7期.txt"));
+	sbuf_free(&s);
+	sbuf_free(&b);
+	notice_render(c, &un, &s, &b);
+	assert_non_null(strstr(sbuf_str(&s), "units not sent: (untitled)"));
+	assert_non_null(strstr(sbuf_str(&b), "- 报: 甲单位\n- 送: 乙单位\n"));
+	sbuf_free(&s);
+	sbuf_free(&b);
+	notice_render(c, &al, &s, &b);
+	assert_non_null(strstr(sbuf_str(&s), "Alert"));
+	assert_non_null(strstr(sbuf_str(&b), "the relay refused our credentials"));
+	sbuf_free(&s);
+	sbuf_free(&b);
+	conf_free(c);
+}
+
+static void
+test_notices_once_each_and_rate_limited(void **state)
+{
+	(void)state;
+	struct conf *c = spool_conf("");
+	struct queue *q;
+	char err[512], sha[16];
+
+	sh("rm -rf %s", root);
+	assert_int_equal(outbox_prepare(c, err, sizeof(err)), 0);
+	assert_int_equal(queue_open(c->state, &q, err, sizeof(err)), 0);
+	enqueue(q, "h1", "held for a reason", NULL);
+	enqueue(q, "u1", NULL, "报: 某单位");
+	enqueue(q, "ok", NULL, NULL);
+	assert_int_equal(queue_alert(q, "auth", "refused", 900), 0);
+	assert_int_equal(notice_sweep(c, q, 1000), 0);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM issues WHERE kind = 'notice'"), 3);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM recipients r JOIN issues i ON"
+	    " i.id = r.issue WHERE i.kind = 'notice' AND r.address = 'pm@example.test'"), 3);
+	/* again, later: nothing new */
+	assert_int_equal(notice_sweep(c, q, 1100), 0);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM issues WHERE kind = 'notice'"), 3);
+	/* the alert clears and comes back: that is a new alert */
+	queue_clear_alert(q, "auth");
+	assert_int_equal(queue_alert(q, "auth", "refused again", 1200), 0);
+	assert_int_equal(notice_sweep(c, q, 1200), 0);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM issues WHERE kind = 'notice'"), 4);
+	/* a storm of held issues: at most NOTICE_PER_HOUR in an hour, the rest later */
+	for (int i = 0; i < 20; i++) {
+		snprintf(sha, sizeof(sha), "storm%d", i);
+		enqueue(q, sha, "held", NULL);
+	}
+	int64_t next = notice_sweep(c, q, 1300);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM issues WHERE kind = 'notice'"),
+	    NOTICE_PER_HOUR);
+	assert_int_equal(next, 1000 + 3600);
+	/* an hour after the first three: three slots are free again */
+	assert_int_equal(notice_sweep(c, q, 1000 + 3600), 1200 + 3600);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM issues WHERE kind = 'notice'"), 13);
+	queue_close(q);
+	conf_free(c);
+	sh("rm -rf %s", root);
+}
+
+/* A version 1 queue gains sources for its old issues, taken as archived. */
+static void
+test_upgrade_from_version_1(void **state)
+{
+	(void)state;
+	struct conf *c = spool_conf("");
+	struct queue *q;
+	char err[512];
+	int64_t id;
+
+	sh("rm -rf %s", root);
+	assert_int_equal(outbox_prepare(c, err, sizeof(err)), 0);
+	assert_int_equal(queue_open(c->state, &q, err, sizeof(err)), 0);
+	enqueue(q, "old", NULL, NULL);
+	/* back to version 1: what versions 2 and 3 added goes */
+	assert_int_equal(sqlite3_exec(queue_db(q), "DROP TABLE sources;"
+	    " DROP INDEX issues_notice_key; ALTER TABLE issues DROP COLUMN unresolved;"
+	    " ALTER TABLE issues DROP COLUMN notice_for;"
+	    " ALTER TABLE issues DROP COLUMN held_on_arrival;"
+	    " ALTER TABLE recipients DROP COLUMN replaced_by; PRAGMA user_version = 1;",
+	    NULL, NULL, NULL), SQLITE_OK);
+	queue_close(q);
+	assert_int_equal(queue_open(c->state, &q, err, sizeof(err)), 0);
+	assert_int_equal(count(q, "PRAGMA user_version"), 3);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM sources WHERE issue = 1"
+	    " AND archived = ''"), 1);
+	/* so the same content under the same name again is a duplicate, as before */
+	assert_int_equal(queue_source_pending(q, "old", "s.txt", &id, err, sizeof(err)), 0);
+	queue_close(q);
+	conf_free(c);
+	sh("rm -rf %s", root);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_settle_table),
+		cmocka_unit_test(test_move_same_filesystem_never_overwrites),
+		cmocka_unit_test(test_move_across_filesystems),
+		cmocka_unit_test(test_unarchived_source_is_not_queued_again),
+		cmocka_unit_test(test_notice_render),
+		cmocka_unit_test(test_notices_once_each_and_rate_limited),
+		cmocka_unit_test(test_upgrade_from_version_1),
+	};
+	log_init(false);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
