@@ -401,9 +401,11 @@ test_blank_line_inside_tier(void **state)
 {
 	(void)state;
 	/* a page break inside a tier that stops mid-list */
-	struct bulletin *b = parse(HEADER "送：甲单位，乙\n\n单位。\n\n发：丙单位。\n\n这一行不是名单\n");
+	struct bulletin *b = parse(HEADER "送：甲单位，乙\n\n单位。\n\n发：丙单位。\n\n印发单位：某某办公室\n");
+	assert_int_equal(b->n_tiers, 2);
 	UNITS(&b->tiers[0], "送", "甲单位", "乙单位");
 	UNITS(&b->tiers[1], "发", "丙单位");
+	assert_string_equal(bulletin_field(b, "印发单位"), "某某办公室");
 	bulletin_free(b);
 }
 
@@ -454,7 +456,7 @@ test_custom_labels(void **state)
 	static const struct bulletin_label labels[] = { { "主送", "送" }, { "报", "报" } };
 	struct bulletin *b;
 	char err[64];
-	const char *text = HEADER "主送：甲单位。\n\n发：乙单位\n";
+	const char *text = HEADER "发：乙单位\n\n主送：甲单位。\n";
 
 	assert_int_equal(bulletin_parse(text, strlen(text), labels, 2, &b, err, sizeof(err)), 0);
 	/* 发 is not a label here, so its line is body text, not a tier */
