@@ -3,7 +3,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -289,30 +288,6 @@ out:
 	return rc;
 }
 
-static void
-sha256_hex(const struct issue_files *f, char out[65])
-{
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-
-	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
-	EVP_DigestUpdate(ctx, f->raw, f->raw_len);
-	for (size_t i = 0; i < f->n_att; i++) {
-		/* names and sizes too: the same bytes under another name differ */
-		char head[64];
-		EVP_DigestUpdate(ctx, f->att[i].name, strlen(f->att[i].name) + 1);
-		snprintf(head, sizeof(head), "%zu:", f->att[i].len);
-		EVP_DigestUpdate(ctx, head, strlen(head));
-		EVP_DigestUpdate(ctx, f->att[i].data, f->att[i].len);
-	}
-	EVP_DigestFinal_ex(ctx, md, &mdlen);
-	EVP_MD_CTX_free(ctx);
-	for (unsigned int i = 0; i < mdlen && i < 32; i++)
-		snprintf(out + 2 * i, 3, "%02x", md[i]);
-	out[64] = '\0';
-}
-
 /* ---- enqueueing ------------------------------------------------------- */
 
 struct render_ctx {
@@ -400,17 +375,15 @@ outbox_ingest(const struct conf *c, struct queue *q, const char *name, int64_t n
 		result = reject(c, name, why, msg);
 		goto out;
 	}
-	if (b->classification != NULL) {
-		snprintf(why, sizeof(why), "the issue is marked %s%s%s: classified "
-		    "issues (秘密, 机密, 绝密) are never sent by e-mail",
-		    b->classification, b->classification_period ? "★" : "",
-		    b->classification_period ? b->classification_period : "");
+	enum issue_verdict verdict = issue_check_marks(c, b, why, sizeof(why));
+	if (verdict == ISSUE_REFUSE) {
 		result = reject(c, name, why, msg);
 		goto out;
 	}
 	r = route_resolve(c, b);
 	subject = compose_subject(c->sender.subject, b);
-	sha256_hex(&f, hash);
+	issue_digest(text, text_len, f.att, f.n_att, hash);
+	const char *hold = verdict == ISSUE_HOLD ? why : r->hold_reason;
 
 	struct queue_recipient_in *rin = issue_recipients(c, r);
 	struct queue_issue_in in = {
@@ -418,7 +391,7 @@ outbox_ingest(const struct conf *c, struct queue *q, const char *name, int64_t n
 		.title = b->title, .issuer = b->issuer, .date = b->date,
 		.urgency = b->urgency, .subject = subject,
 		.issue_no = b->issue_no, .total_issue_no = b->total_issue_no,
-		.priority = b->urgency ? 1 : 0, .hold_reason = r->hold_reason,
+		.priority = b->urgency ? 1 : 0, .hold_reason = hold,
 		.received = now, .report_for = 0, .text = text,
 	};
 	struct queue_attachment *qa = xcalloc(f.n_att + 1, sizeof(*qa));
@@ -449,9 +422,9 @@ outbox_ingest(const struct conf *c, struct queue *q, const char *name, int64_t n
 		sbuf_printf(msg, "%s: same content as issue %lld, recorded as duplicate "
 		    "issue %lld and not sent again", name, (long long)dup, (long long)*id);
 		result = OUTBOX_DUPLICATE;
-	} else if (r->hold_reason) {
+	} else if (hold) {
 		sbuf_printf(msg, "%s: issue %lld \"%s\" queued but held: %s", name,
-		    (long long)*id, subject, r->hold_reason);
+		    (long long)*id, subject, hold);
 		result = OUTBOX_HELD;
 	} else {
 		sbuf_printf(msg, "%s: issue %lld \"%s\" queued for %zu recipient%s%s%s",
