@@ -356,18 +356,39 @@ is_print_run(const char *p, const char *end)
 	return skip_spaces(p, end) == end;
 }
 
-/* "XX办公室  2011年11月21日印发": the printing date, not a tier. */
+/*
+ * "XX办公室  2011年11月21日印发", also with a template's placeholder date
+ * (20××年×月×日印发) or a print run after it (…印发（共印1份）): the
+ * printing office and date of the 版记, not a tier.
+ */
 static bool
 is_printing_office(const char *p, const char *end)
 {
-	const char *ds, *de;
-	char iso[32];
+	const char *q, *stop = end, *at = NULL;
+	bool nian = false, yue = false, ri = false;
 
-	if (!find_date(p, end, &ds, &de, iso))
+	if (end - p > HEADER_LINE_MAX / 2)
 		return false;
-	de = skip_spaces(de, end);
-	const char *q = match_word(de, end, "印发", false);
-	return q != NULL && skip_spaces(q, end) == end;
+	for (const char *r = p; r < end; peek(r, end, &r))
+		if (peek(r, end, &q) == '(' && is_print_run(r, end)) {
+			stop = r;
+			break;
+		}
+	stop = p + (size_t)(stop - p);
+	while (stop > p && (stop[-1] == ' ' || stop[-1] == '\t'))
+		stop--;
+	for (const char *r = p; r < stop; r = q) {
+		int32_t cp = peek(r, stop, &q);
+		if (cp == 0x5E74)		/* 年 */
+			nian = true;
+		else if (cp == 0x6708 && nian)	/* 月 */
+			yue = true;
+		else if (cp == 0x65E5 && yue)	/* 日 */
+			ri = true;
+		if (ri && match_word(r, stop, "日印发", false) == stop)
+			at = r;
+	}
+	return at != NULL;
 }
 
 static void
@@ -1167,7 +1188,7 @@ find_field(const char *p, const char *end)
 
 /* A short line that starts with a field label: 制作：…, 值班员：… */
 static bool
-is_field_line(const struct line *l)
+starts_field(const struct line *l)
 {
 	char *key = NULL;
 	bool known;
@@ -1181,6 +1202,27 @@ is_field_line(const struct line *l)
 	free(key);
 	/* "区教委：29日，召开…。" is a body sentence, not a field */
 	return v != NULL && last_cp_of(l->s, l->n) != 0x3002;
+}
+
+/*
+ * Where the fields of a short footer line begin: at its start (制作：…) or
+ * after a gap ("某市气象台      分析：…  审核：…"); NULL when it has none.
+ */
+static const char *
+field_start(const struct line *l)
+{
+	if (starts_field(l))
+		return l->s;
+	if (l->kind != L_TEXT || l->n > FIELD_LINE_MAX ||
+	    last_cp_of(l->s, l->n) == 0x3002)
+		return NULL;
+	return find_field(l->s, l->s + l->n);
+}
+
+static bool
+is_field_line(const struct line *l)
+{
+	return field_start(l) != NULL;
 }
 
 /* "- 2 -", "— 3 —", "第 2 页", "第2页 共3页": a page number left by printing. */
@@ -1312,6 +1354,13 @@ read_tier(struct line *lines, size_t n, size_t i, bool mark, struct sbuf *text,
 {
 	struct line *l = &lines[i];
 	const char *end = l->s + l->n, *f = find_field(l->after, end);
+	char *key = NULL;
+	bool known;
+
+	/* "抄报：      审核：…": the tier was left empty and fields follow */
+	if (match_any_label(l->after, end, &key, &known) != NULL)
+		f = l->after;
+	free(key);
 
 	if (mark) {
 		l->in_tier = true;
@@ -1328,7 +1377,7 @@ read_tier(struct line *lines, size_t n, size_t i, bool mark, struct sbuf *text,
 			j++;
 		if (j >= n || lines[j].kind != L_TEXT ||
 		    (j > i + 1 && ends_sentence(text)) ||
-		    lines[j].n > CONTINUATION_MAX || is_field_line(&lines[j]) ||
+		    lines[j].n > CONTINUATION_MAX || starts_field(&lines[j]) ||
 		    is_page_number(&lines[j]))
 			break;
 		end = lines[j].s + lines[j].n;
@@ -1452,7 +1501,10 @@ parse_fields(const char *p, const char *end, size_t line_no, struct bulletin *b,
 		const char *e = v, *q, *nv = NULL;
 		char *nkey = NULL;
 		bool nknown = false;
-		while (e < end) {
+		/* "审核：        审定：": an empty value, the next label follows */
+		if ((nv = match_any_label(v, end, &nkey, &nknown)) != NULL)
+			e = v;
+		while (nv == NULL && e < end) {
 			int32_t cp = peek(e, end, &q);
 			if (text_is_space(cp)) {
 				const char *k = skip_spaces(q, end);
@@ -1641,10 +1693,13 @@ bulletin_parse(const char *text, size_t len, const struct bulletin_label *labels
 	parse_tiers(lines, n, footer, labels, b);
 	for (size_t i = header_end; i < n; i++) {
 		const struct line *l = &lines[i];
-		if (l->kind == L_FIELD || (i >= footer && is_field_line(l)))
+		const char *f;
+		if (l->kind == L_FIELD)
 			parse_fields(l->s, l->s + l->n, i + 1, b, &fcap);
 		else if (l->fields != NULL)
 			parse_fields(l->fields, l->s + l->n, i + 1, b, &fcap);
+		else if (i >= footer && !l->in_tier && (f = field_start(l)) != NULL)
+			parse_fields(f, l->s + l->n, i + 1, b, &fcap);
 	}
 
 	/* Rules inside the body are kept; the ones around it are framing. */
