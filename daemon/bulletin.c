@@ -680,7 +680,16 @@ match_secret(const char *p, const char *end, const char **level,
 		if (r == NULL)
 			r = skip_spaces(q, end);
 	}
-	if ((pend = match_period(r, end, star)) != NULL) {
+	if ((pend = match_period(r, end, star)) == NULL && star) {
+		/* 密级★解密条件: "机密★会议开始前", up to a space or bracket */
+		const char *e = r;
+		while (e < end && !text_is_space(peek(e, end, &q)) &&
+		    !is_close(peek(e, end, &q)) && !is_open(peek(e, end, &q)))
+			e = q;
+		if (e > r)
+			pend = e;
+	}
+	if (pend != NULL) {
 		*ps = r;
 		*pe = pend;
 		r = pend;
@@ -1350,7 +1359,7 @@ add_tier(struct bulletin *b, size_t *cap, const struct bulletin_label *label,
  */
 static size_t
 read_tier(struct line *lines, size_t n, size_t i, bool mark, struct sbuf *text,
-    struct soft_breaks *sb)
+    struct soft_breaks *sb, bool *crossed)
 {
 	struct line *l = &lines[i];
 	const char *end = l->s + l->n, *f = find_field(l->after, end);
@@ -1382,6 +1391,8 @@ read_tier(struct line *lines, size_t n, size_t i, bool mark, struct sbuf *text,
 			break;
 		end = lines[j].s + lines[j].n;
 		f = find_field(lines[j].s, end);
+		if (j > i + 1 && crossed != NULL)
+			*crossed = true;
 		char *piece = text_strip(lines[j].s, (size_t)((f ? f : end) - lines[j].s));
 		int32_t first = first_cp(piece, strlen(piece)), last = last_cp(text);
 		if (text->len > 0 && *piece && !is_separator(first) && !is_separator(last)) {
@@ -1411,20 +1422,22 @@ static size_t
 find_footer(struct line *lines, size_t n, size_t from, enum bulletin_footer_start *how)
 {
 	size_t *last = xcalloc(n + 1, sizeof(*last)), start = n;
-	bool content = false;
+	bool *crossed = xcalloc(n + 1, sizeof(*crossed));
+	bool content = false, ruled = false;
 
 	/* where each tier line's text would end */
 	for (size_t i = from; i < n; i++)
 		if (lines[i].kind == L_TIER) {
 			struct sbuf t = SBUF_INIT;
 			struct soft_breaks sb = { NULL, 0 };
-			last[i] = read_tier(lines, n, i, false, &t, &sb);
+			last[i] = read_tier(lines, n, i, false, &t, &sb, &crossed[i]);
 			sbuf_free(&t);
 			free(sb.at);
 		}
 	for (size_t k = n; k > from;) {
 		struct line *l = &lines[k - 1];
 		if (l->kind == L_BLANK || l->kind == L_RULE) {
+			ruled = ruled || l->kind == L_RULE;
 			k--;
 		} else if (l->kind != L_TEXT || is_field_line(l) || is_page_number(l)) {
 			k--;
@@ -1436,12 +1449,21 @@ find_footer(struct line *lines, size_t n, size_t from, enum bulletin_footer_star
 				t--;
 			if (t == from || last[t - 1] < k - 1)
 				break;
+			/*
+			 * A tier read on over a blank line (a page break inside the
+			 * list) could as well be a quoted 报： line and the body
+			 * paragraph after it: never above a rule of the 版记, and
+			 * never as the last thing in the issue.
+			 */
+			if (crossed[t - 1] && (ruled || !content))
+				break;
 			k = t - 1;
 			content = true;
 		}
 		start = k;
 	}
 	free(last);
+	free(crossed);
 	while (start < n && lines[start].kind == L_BLANK)
 		start++;
 	if (!content) {
@@ -1477,7 +1499,7 @@ parse_tiers(struct line *lines, size_t n, size_t from,
 		struct sbuf text = SBUF_INIT;
 		struct soft_breaks sb = { NULL, 0 };
 		size_t start = i;
-		i = read_tier(lines, n, i, true, &text, &sb);
+		i = read_tier(lines, n, i, true, &text, &sb, NULL);
 		add_tier(b, &cap, &labels[lines[start].tier_label], start + 1, &text, &sb);
 		sbuf_free(&text);
 		free(sb.at);
