@@ -1647,13 +1647,19 @@ scan_masthead(const struct line *lines, size_t n, size_t header_end,
 				nonblank++;
 			to++;
 		}
-	} else if (lines[to - 1].kind != L_RULE) {
+	} else {
+		size_t last = to;
+		while (last > 0 && lines[last - 1].kind == L_BLANK)
+			last--;
+		if (last > 0 && lines[last - 1].kind == L_RULE)
+			goto scan;	/* the masthead's rule closed it */
 		/* the header ended on a line that was neither mark nor rule:
 		 * short lines up to the first blank still belong to the top */
 		while (to < n && lines[to].kind == L_TEXT &&
 		    lines[to].n <= MASTHEAD_GUESS_LINE_MAX / 2)
 			to++;
 	}
+scan:
 	for (size_t i = 0; i < to; i++) {
 		const struct line *l = &lines[i];
 		if (l->kind == L_BLANK || l->kind == L_RULE)

@@ -53,8 +53,9 @@ convert(const char *from, const char *in, size_t n, char **out, size_t *out_len,
  * uchardet 0.0.7 (Debian 12) does not recognise UTF-16 without a byte-order
  * mark, so that one case is told by where the NUL bytes fall: text written
  * as UTF-16 has its ASCII (digits, newlines, spaces, which every bulletin
- * has) with a zero high byte, i.e. NUL at every odd offset (LE) or every even
- * one (BE); a binary file has them anywhere.
+ * has) with a zero high byte, i.e. NUL at odd offsets (LE) or even ones
+ * (BE); a binary file has them anywhere. The decoded text must then have
+ * lines and no control characters.
  */
 static const char *
 utf16_by_nuls(const unsigned char *u, size_t n)
@@ -68,9 +69,11 @@ utf16_by_nuls(const unsigned char *u, size_t n)
 			odd++;
 		else if (u[i] == 0)
 			even++;
-	if (odd > 0 && even == 0)
+	/* a CJK character such as 一 (U+4E00) has a zero low byte: the other
+	 * parity may see a few NULs too, but far fewer */
+	if (odd > 0 && odd >= 3 * even)
 		return "UTF-16LE";
-	if (even > 0 && odd == 0)
+	if (even > 0 && even >= 3 * odd)
 		return "UTF-16BE";
 	return NULL;
 }
@@ -168,10 +171,16 @@ decode_to_utf8(const char *in, size_t n, char **out, size_t *out_len,
 	if (nul != NULL) {
 		if ((enc = utf16_by_nuls(u, n)) != NULL &&
 		    convert(enc, in, n, out, out_len, &bad) == 0) {
-			if (finish(out, out_len, err, errsz) < 0)
-				return -1;
-			*encoding = enc;
-			return 0;
+			/* an issue has lines: a few bytes that happen to decode
+			 * but hold no line break are not one */
+			if (memchr(*out, '\n', *out_len) != NULL &&
+			    finish(out, out_len, err, errsz) == 0) {
+				*encoding = enc;
+				return 0;
+			}
+			free(*out);	/* binary after all, said as such below */
+			*out = NULL;
+			*out_len = 0;
 		}
 		snprintf(err, errsz, "byte %zu: NUL byte; this is not a text file "
 		    "(nor UTF-16 without a byte-order mark)", (size_t)(nul - in));

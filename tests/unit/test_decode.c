@@ -118,7 +118,7 @@ test_invalid(void **state)
 	/* NUL bytes on both parities: binary, not UTF-16 */
 	expect_error("a\0\0b", 4, "byte 1: NUL byte");
 	/* UTF-16 that decodes to control characters is binary too */
-	expect_error("\x01\0\x02\0", 4, "control character");
+	expect_error("\x01\0\x02\0", 4, "byte 1: NUL byte");
 }
 
 /* A longer text, as bulletins are: detectors need more than a line. */
@@ -159,7 +159,9 @@ test_utf16_without_bom(void **state)
 	char *be = encode_as("UTF-16BE", long_sample, &n);
 	expect_ok(be, n, long_sample, "UTF-16BE");
 	free(be);
-	expect_ok("a\0b\0", 4, "ab", "UTF-16LE");
+	expect_ok("a\0\n\0", 4, "a\n", "UTF-16LE");
+	/* a NUL that happens to pair up, but no line: binary */
+	expect_error("\0again", 6, "byte 0: NUL byte");
 }
 
 static void
