@@ -14,10 +14,17 @@
  *   1. split into lines and classify each (blank, rule, tier label,
  *      editor/contact field, print-run or printing-office line, text);
  *   2. read the header from the top until the date line or the first rule;
- *   3. every tier label line starts a tier, which runs on over wrapped
- *      lines until a terminator (next tier, rule, field, print line);
- *   4. the body is what lies between header and footer, minus tier and
- *      field lines, with page-break artefacts rejoined.
+ *      every line of it (the masthead) is scanned for classification marks,
+ *      failing closed: a secret-like word that is not a mark is reported;
+ *   3. find the 版记: the trailing run of lines that are not body text
+ *      (rules, tiers and their wrapped lines, field lines, print lines);
+ *      tier lines count only there, so a quoted 报： in the body is body;
+ *   4. every tier label line of the 版记 starts a tier, which runs on over
+ *      wrapped lines until a terminator (next tier, rule, a line or a gap
+ *      starting with any short label and a colon, print line); a wrap with
+ *      no separator is kept as a soft break for routing to decide;
+ *   5. the body is what lies between header and 版记, minus known field
+ *      and print lines, with page-break artefacts rejoined.
  * All matching folds full-width forms and ignores spaces inside labels
  * ("抄　送："), but the text kept for mailing is never folded.
  */
@@ -434,14 +441,20 @@ last_cp(const struct sbuf *b)
 	return text_fold_cp(text_next(b->data, b->len, &j));
 }
 
+/* The last code point of s[0..n) before trailing spaces and tabs, folded. */
 static int32_t
 last_cp_of(const char *s, size_t n)
 {
-	struct sbuf b = { (char *)s, n, n };
+	size_t i;
 
-	while (b.len > 0 && (s[b.len - 1] == ' ' || s[b.len - 1] == '\t'))
-		b.len--;
-	return last_cp(&b);
+	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+		n--;
+	if (n == 0)
+		return -1;
+	i = n - 1;
+	while (i > 0 && ((unsigned char)s[i] & 0xC0) == 0x80)
+		i--;
+	return text_fold_cp(text_next(s, n, &i));
 }
 
 static int32_t
@@ -602,11 +615,11 @@ match_period(const char *p, const char *end, bool allow_date)
 	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
 		if ((q = match_word(p, end, words[i], true)) != NULL)
 			return q;
-	if (match_number(p, end, 4, &n) == NULL)
+	if ((q = match_number(p, end, 4, &n)) == NULL)
 		return NULL;
 	if (allow_date && find_date(p, end, &ds, &de, iso) && ds == p)
 		return de;
-	q = skip_spaces(match_number(p, end, 4, &n), end);
+	q = skip_spaces(q, end);
 	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
 		const char *r = match_word(q, end, units[i], true);
 		if (r != NULL)
@@ -733,15 +746,12 @@ clean_line(const char *p, const char *end)
 static bool
 find_secret_like(const char *p, const char *end, const char **at)
 {
-	const char *q;
-
 	for (; p < end; peek(p, end, &p))
 		for (size_t i = 0; i < sizeof(secret_like) / sizeof(secret_like[0]); i++)
 			if (match_word(p, end, secret_like[i], true) != NULL) {
 				*at = p;
 				return true;
 			}
-	(void)q;
 	return false;
 }
 
@@ -796,7 +806,7 @@ scan_secret_line(const char *raw, size_t n, size_t line_no, struct bulletin *b)
 	const char *end = line + strlen(line), *p = line, *at;
 
 	while (find_secret_like(p, end, &at)) {
-		const char *hit = NULL, *e = NULL, *level, *ps, *pe, *q;
+		const char *hit = NULL, *e = NULL, *level, *ps, *pe;
 		/* the mark may begin before the word: 密级：, ★, 【 */
 		for (const char *s = line; s <= at && hit == NULL; peek(s, end, &s)) {
 			const char *ms = skip_spaces(s, end);
@@ -815,7 +825,6 @@ scan_secret_line(const char *raw, size_t n, size_t line_no, struct bulletin *b)
 		}
 		set_secret(b, level, ps, pe, hit, e, line_no);
 		p = e;
-		(void)q;
 	}
 	free(line);
 }
