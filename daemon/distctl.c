@@ -437,6 +437,11 @@ release_rerouted(struct ctl *ctl, struct queue *q, int64_t id, struct queue_sour
 		fprintf(stderr, "distctl: issue %lld: %s\n", (long long)id, err);
 		return 1;
 	}
+	/* an issue held before distd knew its mark (an older parser) stays unsent */
+	if (issue_check_marks(c, b, err, sizeof(err)) == ISSUE_REFUSE) {
+		fprintf(stderr, "distctl: issue %lld is not released: %s\n", (long long)id, err);
+		return 1;
+	}
 	r = route_resolve(c, b);
 	if (r->n_recipients == 0) {
 		fprintf(stderr, "distctl: issue %lld still resolves to nobody: %s\n",
