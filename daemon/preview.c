@@ -115,7 +115,11 @@ preview_text(struct sbuf *out, const struct bulletin *b, const struct route *r,
 		sbuf_puts(out, ", everything resolved\n");
 	for (size_t i = 0; i < r->n_unresolved; i++)
 		sbuf_printf(out, "  %s\n", r->unresolved[i]);
-	if (r->hold_reason)
+	if (strcmp(verdict, "refuse") == 0)
+		sbuf_puts(out, "would be refused: nothing is sent (see REFUSED above)\n");
+	else if (strcmp(verdict, "hold") == 0)
+		sbuf_printf(out, "would be held: %s\n", why);
+	else if (r->hold_reason)
 		sbuf_printf(out, "would be held: %s\n", r->hold_reason);
 }
 
