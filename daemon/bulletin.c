@@ -341,7 +341,24 @@ match_field_key(const char *p, const char *end, size_t *key)
 	return NULL;
 }
 
-/* (共印16份), 本期共印 30 份 … */
+/* Template placeholders for a number: XX, ××, ＿＿, □□, ○○. */
+static const char *
+match_placeholder(const char *p, const char *end)
+{
+	const char *q, *start = p;
+
+	for (;;) {
+		int32_t cp = peek(p, end, &q);
+		if (cp == 'X' || cp == 'x' || cp == 0x00D7 || cp == '_' ||
+		    cp == 0x25A1 || cp == 0x25CB || cp == '?' || cp == 0x2573)
+			p = q;
+		else
+			break;
+	}
+	return p > start ? p : NULL;
+}
+
+/* (共印16份), 本期共印 30 份, a template's (共印××份) … */
 static bool
 is_print_run(const char *p, const char *end)
 {
@@ -353,9 +370,13 @@ is_print_run(const char *p, const char *end)
 		p = skip_spaces(q, end);
 	if ((q = match_word(p, end, "本期", false)) != NULL)
 		p = q;
-	if ((p = match_word(p, end, "共印", false)) == NULL ||
-	    (p = match_number(skip_spaces(p, end), end, 6, &n)) == NULL ||
-	    (p = match_word(skip_spaces(p, end), end, "份", false)) == NULL)
+	if ((p = match_word(p, end, "共印", false)) == NULL)
+		return false;
+	p = skip_spaces(p, end);
+	if ((q = match_number(p, end, 6, &n)) == NULL &&
+	    (q = match_placeholder(p, end)) == NULL)
+		return false;
+	if ((p = match_word(skip_spaces(q, end), end, "份", false)) == NULL)
 		return false;
 	p = skip_spaces(p, end);
 	if (peek(p, end, &q) == ')')
@@ -904,23 +925,6 @@ secret_like_line(const char *p, const char *end)
 	const char *at;
 
 	return find_secret_like(p, end, &at);
-}
-
-/* Template placeholders for a number: XX, ××, ＿＿, □□, ○○. */
-static const char *
-match_placeholder(const char *p, const char *end)
-{
-	const char *q, *start = p;
-
-	for (;;) {
-		int32_t cp = peek(p, end, &q);
-		if (cp == 'X' || cp == 'x' || cp == 0x00D7 || cp == '_' ||
-		    cp == 0x25A1 || cp == 0x25CB || cp == '?' || cp == 0x2573)
-			p = q;
-		else
-			break;
-	}
-	return p > start ? p : NULL;
 }
 
 /*

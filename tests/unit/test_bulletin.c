@@ -377,6 +377,12 @@ test_print_lines_end_tiers(void **state)
 	UNITS(&b->tiers[0], "发", "各区文明办");
 	bulletin_free(b);
 
+	/* a template's print run ends the 版记 like a real one */
+	b = parse(HEADER "发：各区文明办\n（共印××份）\n");
+	assert_int_equal(b->n_tiers, 1);
+	UNITS(&b->tiers[0], "发", "各区文明办");
+	bulletin_free(b);
+
 	/* 印发 is the printing date, not a 发 tier */
 	b = parse(HEADER "报：甲单位\n某某办公室  2011年11月21日印发\n");
 	assert_int_equal(b->n_tiers, 1);
