@@ -103,6 +103,9 @@ struct bulletin {
 /*
  * Parses text[0..len) (UTF-8, e.g. from decode_to_utf8). labels/n_labels
  * name the tier labels to recognise; NULL means bulletin_default_labels.
+ * Tiers are read only in the 版记 (footer_line); classification marks only
+ * in the masthead, failing closed (unrecognised_mark). Deciding what a mark
+ * means for sending is issue_check_marks' job (issue.h), not the parser's.
  * Returns 0 and *out (free with bulletin_free), or -1 with a message in err
  * when the text is not valid UTF-8. A text without recognisable parts is
  * not an error: the parts are simply absent.
