@@ -749,6 +749,58 @@ load_series(struct loader *L, config_setting_t *root)
 	}
 }
 
+/*
+ * classification = { extra_marks = ( { mark = "内部"; action = "refuse"; } ); };
+ * The built-in marks (秘密, 机密, 绝密) are always refused; these only add.
+ */
+static void
+load_classification(struct loader *L, config_setting_t *root)
+{
+	static const char *const known[] = { "extra_marks", NULL };
+	static const char *const mark_known[] = { "mark", "action", NULL };
+	struct conf *c = L->c;
+	config_setting_t *g = get_group(L, root, "classification", "");
+	config_setting_t *list;
+
+	if (g == NULL)
+		return;
+	check_known(L, g, "classification", known);
+	list = config_setting_get_member(g, "extra_marks");
+	if (list == NULL)
+		return;
+	if (!config_setting_is_list(list)) {
+		report(L, line_of(list), "classification.extra_marks",
+		    "expected a list ( { mark = \"…\"; action = \"refuse\"; }, … )");
+		return;
+	}
+	c->n_extra_marks = (size_t)config_setting_length(list);
+	c->extra_marks = xcalloc(c->n_extra_marks + 1, sizeof(*c->extra_marks));
+	for (size_t i = 0; i < c->n_extra_marks; i++) {
+		struct conf_mark *m = &c->extra_marks[i];
+		char *p = index_path("classification.extra_marks", (int)i), *action = NULL;
+		config_setting_t *e = list_elem(L, list, (int)i, p);
+
+		if (e != NULL) {
+			check_known(L, e, p, mark_known);
+			get_string(L, e, "mark", p, &m->mark);
+			get_string(L, e, "action", p, &action);
+			if (m->mark == NULL || *m->mark == '\0')
+				report(L, line_of(e), p, "missing mark");
+			if (action == NULL || strcmp(action, "refuse") == 0)
+				m->action = CONF_MARK_REFUSE;
+			else if (strcmp(action, "hold") == 0)
+				m->action = CONF_MARK_HOLD;
+			else
+				report(L, line_of(config_setting_get_member(e, "action")),
+				    p, "action '%s': expected \"refuse\" or \"hold\"", action);
+		}
+		if (m->mark == NULL)
+			m->mark = xstrdup("?");
+		free(action);
+		free(p);
+	}
+}
+
 /* ---- derived indexes and cross-field rules ------------------------------ */
 
 struct name_origin {
@@ -1003,7 +1055,7 @@ conf_load(const char *path, int flags, struct conf **out, struct sbuf *errors)
 	static const char *const known[] = { "outbox", "archive", "rejected",
 		"state", "delivery_log", "control_socket", "smtp", "sender",
 		"retry", "tiers", "recipients", "groups", "series",
-		"on_unresolved", "limits", NULL };
+		"on_unresolved", "limits", "classification", NULL };
 	struct loader L = { path, errors, 0, NULL, flags };
 	config_t cfg;
 	config_setting_t *root;
@@ -1040,6 +1092,7 @@ conf_load(const char *path, int flags, struct conf **out, struct sbuf *errors)
 	if (L.n_errors == before)	/* members of duplicated names would mislead */
 		check_groups(&L);
 	load_series(&L, root);
+	load_classification(&L, root);
 	get_string(&L, root, "on_unresolved", "", &on_unresolved);
 	if (on_unresolved == NULL || strcmp(on_unresolved, "hold") == 0)
 		L.c->on_unresolved = CONF_UNRESOLVED_HOLD;
@@ -1112,6 +1165,9 @@ conf_free(struct conf *c)
 		free(c->series[i].title);
 	}
 	free(c->series);
+	for (size_t i = 0; i < c->n_extra_marks; i++)
+		free(c->extra_marks[i].mark);
+	free(c->extra_marks);
 	for (size_t i = 0; i < c->n_names; i++)
 		free(c->names[i].key);
 	free(c->names);

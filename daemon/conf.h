@@ -19,6 +19,15 @@
 enum conf_header { CONF_HEADER_TO, CONF_HEADER_CC, CONF_HEADER_BCC };
 enum conf_on_unresolved { CONF_UNRESOLVED_HOLD, CONF_UNRESOLVED_SEND };
 
+/* What an office-defined masthead mark does to an issue. */
+enum conf_mark_action { CONF_MARK_REFUSE, CONF_MARK_HOLD };
+
+/* classification.extra_marks: { mark = "限阅"; action = "hold"; } */
+struct conf_mark {
+	char *mark;
+	enum conf_mark_action action;
+};
+
 struct conf_tier {
 	char *keyword;		/* 报 */
 	char **aliases;		/* 抄报, 呈报 … */
@@ -111,6 +120,8 @@ struct conf {
 	struct conf_series *series;
 	size_t n_series;
 	enum conf_on_unresolved on_unresolved;
+	struct conf_mark *extra_marks;	/* classification.extra_marks, in order */
+	size_t n_extra_marks;
 
 	struct {
 		long max_issue_bytes;

@@ -407,12 +407,15 @@ do_preview(struct ctl *ctl, int argc, char **argv)
 	}
 	r = route_resolve(c, b);
 	subject = compose_subject(c->sender.subject, b);
+	char why[1024];
+	enum issue_verdict verdict = issue_check_marks(c, b, why, sizeof(why));
+	const char *vname = issue_verdict_name(verdict);
 	if (ctl->json)
-		preview_json(&out, b, r, subject);
+		preview_json(&out, b, r, subject, vname, why);
 	else
-		preview_text(&out, b, r, subject);
+		preview_text(&out, b, r, subject, vname, why);
 	fputs(sbuf_str(&out), stdout);
-	rc = r->n_unresolved > 0 || r->hold_reason || b->classification ?
+	rc = r->n_unresolved > 0 || r->hold_reason || verdict != ISSUE_SEND ?
 	    EXIT_ATTENTION : 0;
 out:
 	sbuf_free(&out);
@@ -713,6 +716,11 @@ release_rerouted(struct ctl *ctl, struct queue *q, int64_t id, struct queue_sour
 	if (bulletin_parse(src->text, strlen(src->text), c->labels, c->n_labels, &b, err,
 	    sizeof(err)) < 0) {
 		fprintf(stderr, "distctl: issue %lld: %s\n", (long long)id, err);
+		return 1;
+	}
+	/* an issue held before distd knew its mark (an older parser) stays unsent */
+	if (issue_check_marks(c, b, err, sizeof(err)) == ISSUE_REFUSE) {
+		fprintf(stderr, "distctl: issue %lld is not released: %s\n", (long long)id, err);
 		return 1;
 	}
 	r = route_resolve(c, b);

@@ -25,4 +25,36 @@ char *issue_render(const struct conf *c, const struct bulletin *b, const struct 
 /* One queue row per routed recipient; the strings point into r. Caller frees the array. */
 struct queue_recipient_in *issue_recipients(const struct conf *c, const struct route *r);
 
+/* What the masthead marks allow. */
+enum issue_verdict {
+	ISSUE_SEND,	/* no mark that stops it */
+	ISSUE_HOLD,	/* an office mark with action "hold": queued but held */
+	ISSUE_REFUSE,	/* never sent by e-mail: moved to rejected/ */
+};
+
+/*
+ * The one place that decides what a classification mark does (outbox on
+ * arrival, distctl preview): 秘密/机密/绝密 in any printed form, and
+ * anything in the masthead that looks like a classification but was not
+ * understood (fail closed), refuse; classification.extra_marks refuse or
+ * hold as configured, matched in any masthead line ignoring spaces and
+ * widths. Returns the verdict; for HOLD and REFUSE, why gets one sentence
+ * naming the mark as printed and its line.
+ */
+enum issue_verdict issue_check_marks(const struct conf *c, const struct bulletin *b,
+    char *why, size_t whysz);
+
+/* "send", "hold" or "refuse". */
+const char *issue_verdict_name(enum issue_verdict v);
+
+/*
+ * The duplicate check's key: SHA-256 (64 hex digits and NUL into out) of
+ * the decoded text, normalised (a BOM dropped, NFC, CRLF and CR as LF,
+ * white space at line ends and blank lines at the end dropped), then of
+ * each attachment's name, size and bytes. The same issue re-saved in
+ * another encoding or with other line ends has the same digest.
+ */
+void issue_digest(const char *text, size_t len, const struct compose_attachment *att,
+    size_t n_att, char out[65]);
+
 #endif

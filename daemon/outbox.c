@@ -3,7 +3,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -256,30 +255,6 @@ out:
 	return rc;
 }
 
-static void
-sha256_hex(const struct issue_files *f, char out[65])
-{
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-
-	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
-	EVP_DigestUpdate(ctx, f->raw, f->raw_len);
-	for (size_t i = 0; i < f->n_att; i++) {
-		/* names and sizes too: the same bytes under another name differ */
-		char head[64];
-		EVP_DigestUpdate(ctx, f->att[i].name, strlen(f->att[i].name) + 1);
-		snprintf(head, sizeof(head), "%zu:", f->att[i].len);
-		EVP_DigestUpdate(ctx, head, strlen(head));
-		EVP_DigestUpdate(ctx, f->att[i].data, f->att[i].len);
-	}
-	EVP_DigestFinal_ex(ctx, md, &mdlen);
-	EVP_MD_CTX_free(ctx);
-	for (unsigned int i = 0; i < mdlen && i < 32; i++)
-		snprintf(out + 2 * i, 3, "%02x", md[i]);
-	out[64] = '\0';
-}
-
 /* ---- enqueueing ------------------------------------------------------- */
 
 struct render_ctx {
@@ -391,12 +366,20 @@ outbox_ingest(const struct conf *c, struct queue *q, const char *name, int64_t n
 		goto out;
 	}
 
+	if (decode_to_utf8(f.raw, f.raw_len, &text, &text_len, &encoding, err,
+	    sizeof(err)) < 0) {
+		snprintf(why, sizeof(why), "%s: cannot decode the text: %s", f.text_name, err);
+		result = reject(c, name, why, msg);
+		goto out;
+	}
+
 	/*
 	 * A source whose issue is already committed (its archiving failed
 	 * after the commit, or distd died in between) is only archived now,
-	 * never queued again; its content hash and name identify it.
+	 * never queued again; its content digest (the decoded text, so the
+	 * same one the queue's duplicate check uses) and name identify it.
 	 */
-	sha256_hex(&f, hash);
+	issue_digest(text, text_len, f.att, f.n_att, hash);
 	int64_t earlier = 0;
 	int pending = queue_source_pending(q, hash, name, &earlier, err, sizeof(err));
 	if (pending < 0) {
@@ -409,33 +392,24 @@ outbox_ingest(const struct conf *c, struct queue *q, const char *name, int64_t n
 		result = finish_archive(c, q, name, hash, earlier, now, msg, NULL);
 		goto out;
 	}
-
-	if (decode_to_utf8(f.raw, f.raw_len, &text, &text_len, &encoding, err,
-	    sizeof(err)) < 0) {
-		snprintf(why, sizeof(why), "%s: cannot decode the text: %s", f.text_name, err);
-		result = reject(c, name, why, msg);
-		goto out;
-	}
 	if (bulletin_parse(text, text_len, c->labels, c->n_labels, &b, err,
 	    sizeof(err)) < 0) {
 		snprintf(why, sizeof(why), "%s: %s", f.text_name, err);
 		result = reject(c, name, why, msg);
 		goto out;
 	}
-	if (b->classification != NULL) {
-		snprintf(why, sizeof(why), "the issue is marked %s%s%s: classified "
-		    "issues (秘密, 机密, 绝密) are never sent by e-mail",
-		    b->classification, b->classification_period ? "★" : "",
-		    b->classification_period ? b->classification_period : "");
+	enum issue_verdict verdict = issue_check_marks(c, b, why, sizeof(why));
+	if (verdict == ISSUE_REFUSE) {
 		result = reject(c, name, why, msg);
 		goto out;
 	}
 	r = route_resolve(c, b);
 	subject = compose_subject(c->sender.subject, b);
+	const char *hold = verdict == ISSUE_HOLD ? why : r->hold_reason;
 	/* units sent without (send mode) are kept for the admin's notice; a
 	 * held issue's reason already names them */
 	struct sbuf unresolved = SBUF_INIT;
-	for (size_t i = 0; r->hold_reason == NULL && i < r->n_unresolved; i++)
+	for (size_t i = 0; hold == NULL && i < r->n_unresolved; i++)
 		sbuf_printf(&unresolved, "%s%s", i ? "\n" : "", r->unresolved[i]);
 
 	struct queue_recipient_in *rin = issue_recipients(c, r);
@@ -444,7 +418,7 @@ outbox_ingest(const struct conf *c, struct queue *q, const char *name, int64_t n
 		.title = b->title, .issuer = b->issuer, .date = b->date,
 		.urgency = b->urgency, .subject = subject,
 		.issue_no = b->issue_no, .total_issue_no = b->total_issue_no,
-		.priority = b->urgency ? 1 : 0, .hold_reason = r->hold_reason,
+		.priority = b->urgency ? 1 : 0, .hold_reason = hold,
 		.received = now, .report_for = 0, .text = text,
 		.unresolved = unresolved.len > 0 ? sbuf_str(&unresolved) : NULL,
 	};
@@ -471,9 +445,9 @@ outbox_ingest(const struct conf *c, struct queue *q, const char *name, int64_t n
 		sbuf_printf(&what, "%s: same content as issue %lld, recorded as duplicate "
 		    "issue %lld and not sent again", name, (long long)dup, (long long)*id);
 		result = OUTBOX_DUPLICATE;
-	} else if (r->hold_reason) {
+	} else if (hold) {
 		sbuf_printf(&what, "%s: issue %lld \"%s\" queued but held: %s", name,
-		    (long long)*id, subject, r->hold_reason);
+		    (long long)*id, subject, hold);
 		result = OUTBOX_HELD;
 	} else {
 		sbuf_printf(&what, "%s: issue %lld \"%s\" queued for %zu recipient%s%s%s",

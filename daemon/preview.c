@@ -22,7 +22,7 @@ label(struct sbuf *out, const char *key)
 
 void
 preview_text(struct sbuf *out, const struct bulletin *b, const struct route *r,
-    const char *subject)
+    const char *subject, const char *verdict, const char *why)
 {
 	label(out, "title");
 	sbuf_printf(out, "%s\n", or_dash(b->title));
@@ -40,10 +40,22 @@ preview_text(struct sbuf *out, const struct bulletin *b, const struct route *r,
 	sbuf_printf(out, "%s\n", or_dash(b->date));
 	if (b->classification) {
 		label(out, "classification");
-		sbuf_printf(out, "%s%s%s: REFUSED, classified issues are never "
-		    "sent by e-mail\n", b->classification,
-		    b->classification_period ? "★" : "",
-		    b->classification_period ? b->classification_period : "");
+		sbuf_printf(out, "%s%s%s (printed \"%s\", line %zu)\n", b->classification,
+		    b->classification_period ? ", 保密期限 " : "",
+		    b->classification_period ? b->classification_period : "",
+		    b->classification_mark, b->classification_line);
+	}
+	if (b->unrecognised_mark) {
+		label(out, "unrecognised");
+		sbuf_printf(out, "line %zu: \"%s\" looks like a classification\n",
+		    b->unrecognised_line, b->unrecognised_mark);
+	}
+	if (strcmp(verdict, "refuse") == 0) {
+		label(out, "REFUSED");
+		sbuf_printf(out, "%s\n", why);
+	} else if (strcmp(verdict, "hold") == 0) {
+		label(out, "HELD");
+		sbuf_printf(out, "%s\n", why);
 	}
 	if (b->internal) {
 		label(out, "circulation");
@@ -55,8 +67,15 @@ preview_text(struct sbuf *out, const struct bulletin *b, const struct route *r,
 	}
 	for (size_t i = 0; i < b->n_fields; i++) {
 		label(out, b->fields[i].key);
-		sbuf_printf(out, "%s\n", b->fields[i].value);
+		sbuf_printf(out, "%s%s\n", b->fields[i].value,
+		    b->fields[i].known ? "" : "   (field, label not known)");
 	}
+	label(out, "footer");
+	if (b->footer_line > 0)
+		sbuf_printf(out, "版记 from line %zu (starts with %s); tiers are read only there\n",
+		    b->footer_line, bulletin_footer_start_name(b->footer_start));
+	else
+		sbuf_puts(out, "no 版记 found: no tiers read\n");
 	label(out, "subject");
 	sbuf_printf(out, "%s\n", subject);
 	if (r->from_series)
@@ -74,6 +93,12 @@ preview_text(struct sbuf *out, const struct bulletin *b, const struct route *r,
 		for (size_t j = 0; j < t->n_units; j++) {
 			const struct route_unit *u = &t->units[j];
 			sbuf_printf(out, "  %s %s\n", u->resolved ? "ok" : "??", u->text);
+			if (u->reading == ROUTE_READ_LINES) {
+				sbuf_puts(out, "       read as its lines apart (no separator at the line break):");
+				for (size_t k = 0; k < u->n_sides; k++)
+					sbuf_printf(out, "%s %s", k ? " |" : "", u->sides[k]);
+				sbuf_putc(out, '\n');
+			}
 			for (size_t k = 0; k < u->n_targets; k++)
 				sbuf_printf(out, "       %s <%s>\n", u->targets[k].name,
 				    u->targets[k].address);
@@ -90,13 +115,17 @@ preview_text(struct sbuf *out, const struct bulletin *b, const struct route *r,
 		sbuf_puts(out, ", everything resolved\n");
 	for (size_t i = 0; i < r->n_unresolved; i++)
 		sbuf_printf(out, "  %s\n", r->unresolved[i]);
-	if (r->hold_reason)
+	if (strcmp(verdict, "refuse") == 0)
+		sbuf_puts(out, "would be refused: nothing is sent (see REFUSED above)\n");
+	else if (strcmp(verdict, "hold") == 0)
+		sbuf_printf(out, "would be held: %s\n", why);
+	else if (r->hold_reason)
 		sbuf_printf(out, "would be held: %s\n", r->hold_reason);
 }
 
 void
 preview_json(struct sbuf *out, const struct bulletin *b, const struct route *r,
-    const char *subject)
+    const char *subject, const char *verdict, const char *why)
 {
 	int first = 1;
 
@@ -108,6 +137,10 @@ preview_json(struct sbuf *out, const struct bulletin *b, const struct route *r,
 	json_key(out, "date", &first); json_str(out, b->date);
 	json_key(out, "classification", &first); json_str(out, b->classification);
 	json_key(out, "classification_period", &first); json_str(out, b->classification_period);
+	json_key(out, "classification_mark", &first); json_str(out, b->classification_mark);
+	json_key(out, "unrecognised_mark", &first); json_str(out, b->unrecognised_mark);
+	json_key(out, "verdict", &first); json_str(out, verdict);
+	json_key(out, "verdict_reason", &first); json_str(out, *why ? why : NULL);
 	json_key(out, "internal", &first); json_str(out, b->internal);
 	json_key(out, "urgency", &first); json_str(out, b->urgency);
 	json_key(out, "fields", &first);
@@ -118,6 +151,31 @@ preview_json(struct sbuf *out, const struct bulletin *b, const struct route *r,
 		json_str(out, b->fields[i].value);
 	}
 	sbuf_putc(out, '}');
+	json_key(out, "field_list", &first);
+	sbuf_putc(out, '[');
+	for (size_t i = 0; i < b->n_fields; i++) {
+		int fl = 1;
+		if (i)
+			sbuf_putc(out, ',');
+		sbuf_putc(out, '{');
+		json_key(out, "key", &fl); json_str(out, b->fields[i].key);
+		json_key(out, "value", &fl); json_str(out, b->fields[i].value);
+		json_key(out, "known", &fl); sbuf_puts(out, b->fields[i].known ? "true" : "false");
+		json_key(out, "line", &fl); json_num_or_null(out, (long)b->fields[i].line);
+		sbuf_putc(out, '}');
+	}
+	sbuf_putc(out, ']');
+	json_key(out, "footer", &first);
+	if (b->footer_line > 0) {
+		int ff2 = 1;
+		sbuf_putc(out, '{');
+		json_key(out, "line", &ff2); json_num_or_null(out, (long)b->footer_line);
+		json_key(out, "starts_with", &ff2);
+		json_str(out, bulletin_footer_start_name(b->footer_start));
+		sbuf_putc(out, '}');
+	} else {
+		sbuf_puts(out, "null");
+	}
 	json_key(out, "from_series", &first);
 	sbuf_puts(out, r->from_series ? "true" : "false");
 	json_key(out, "tiers", &first);
@@ -141,6 +199,15 @@ preview_json(struct sbuf *out, const struct bulletin *b, const struct route *r,
 			sbuf_putc(out, '{');
 			json_key(out, "text", &uf); json_str(out, u->text);
 			json_key(out, "resolved", &uf); sbuf_puts(out, u->resolved ? "true" : "false");
+			json_key(out, "reading", &uf); json_str(out, route_reading_name(u->reading));
+			json_key(out, "sides", &uf);
+			sbuf_putc(out, '[');
+			for (size_t k = 0; k < u->n_sides; k++) {
+				if (k)
+					sbuf_putc(out, ',');
+				json_str(out, u->sides[k]);
+			}
+			sbuf_putc(out, ']');
 			json_key(out, "recipients", &uf);
 			sbuf_putc(out, '[');
 			for (size_t k = 0; k < u->n_targets; k++) {

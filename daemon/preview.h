@@ -8,11 +8,14 @@
 /*
  * What `distctl preview` prints: the parse, the resolution of every unit
  * and the subject that would be sent; a readable report or the JSON
- * document of DESIGN.md. Pure formatting into out.
+ * document of DESIGN.md. Pure formatting into out. verdict and why are
+ * what issue_check_marks decided ("send", "hold", "refuse"; why may be "").
  */
 void preview_text(struct sbuf *out, const struct bulletin *b,
-    const struct route *r, const char *subject);
+    const struct route *r, const char *subject, const char *verdict,
+    const char *why);
 void preview_json(struct sbuf *out, const struct bulletin *b,
-    const struct route *r, const char *subject);
+    const struct route *r, const char *subject, const char *verdict,
+    const char *why);
 
 #endif

@@ -181,19 +181,51 @@ lookup(const struct conf *c, const char *text, size_t n)
 	return m;
 }
 
-static void
-resolve_unit(struct builder *B, struct route_tier *t, struct route_unit *u)
+/* Would text resolve completely, whole or by its 、-parts? */
+static bool
+resolvable(const struct conf *c, const char *text)
 {
-	const struct conf_name *m = lookup(B->c, u->text, strlen(u->text));
+	static const char sep[] = "、";
+	const char *p = text;
+	bool ok = true;
+
+	if (lookup(c, text, strlen(text)) != NULL)
+		return true;
+	if (strstr(text, sep) == NULL)
+		return false;
+	for (;;) {
+		const char *e = strstr(p, sep);
+		size_t len = e ? (size_t)(e - p) : strlen(p);
+		char *part = text_strip(p, len);
+		if (*part && lookup(c, part, strlen(part)) == NULL)
+			ok = false;
+		free(part);
+		if (e == NULL || !ok)
+			break;
+		p = e + strlen(sep);
+	}
+	return ok;
+}
+
+/*
+ * Expands text into u's targets: whole when it is a name, else each of its
+ * 、-parts, recording the parts that match nothing. Returns true when
+ * everything matched; *whole says which reading it was.
+ */
+static bool
+apply_text(struct builder *B, struct route_tier *t, struct route_unit *u,
+    const char *text, bool *whole)
+{
+	const struct conf_name *m = lookup(B->c, text, strlen(text));
 	static const char sep[] = "、";
 
+	*whole = m != NULL;
 	if (m != NULL) {
-		u->resolved = true;
 		expand(B, u, t, m);
-		return;
+		return true;
 	}
 	/* 、 splits a list of bodies: "市委、市人大、市政府" */
-	const char *p = u->text;
+	const char *p = text;
 	bool any_missing = false, split = strstr(p, sep) != NULL;
 	while (split) {
 		const char *e = strstr(p, sep);
@@ -215,10 +247,49 @@ resolve_unit(struct builder *B, struct route_tier *t, struct route_unit *u)
 		p = e + strlen(sep);
 	}
 	if (!split) {
-		push_string(&u->missing, &u->n_missing, xstrdup(u->text));
+		push_string(&u->missing, &u->n_missing, xstrdup(text));
 		any_missing = true;
 	}
-	u->resolved = !any_missing;
+	return !any_missing;
+}
+
+static void
+resolve_unit(struct builder *B, struct route_tier *t, struct route_unit *u,
+    const size_t *breaks, size_t n_breaks)
+{
+	bool whole;
+
+	if (n_breaks > 0 && !resolvable(B->c, u->text)) {
+		/* the joined text does not match: try the lines apart */
+		char **sides = xcalloc(n_breaks + 1, sizeof(*sides));
+		size_t from = 0, n = 0;
+		bool ok = true;
+		for (size_t i = 0; i <= n_breaks; i++) {
+			size_t to = i < n_breaks ? breaks[i] : strlen(u->text);
+			if (to <= from)
+				continue;
+			sides[n] = text_strip(u->text + from, to - from);
+			if (*sides[n] == '\0')
+				free(sides[n]);
+			else if (!resolvable(B->c, sides[n++]))
+				ok = false;
+			from = to;
+		}
+		if (ok && n > 1) {
+			for (size_t i = 0; i < n; i++)
+				apply_text(B, t, u, sides[i], &whole);
+			u->resolved = true;
+			u->reading = ROUTE_READ_LINES;
+			u->sides = sides;
+			u->n_sides = n;
+			return;
+		}
+		for (size_t i = 0; i < n; i++)
+			free(sides[i]);
+		free(sides);
+	}
+	u->resolved = apply_text(B, t, u, u->text, &whole);
+	u->reading = whole ? ROUTE_READ_WHOLE : ROUTE_READ_PARTS;
 }
 
 static struct route_tier *
@@ -238,9 +309,11 @@ add_tier(struct builder *B, const char *label, const char *fallback_keyword)
 }
 
 static void
-add_units(struct builder *B, struct route_tier *t, char *const *units, size_t n)
+add_units(struct builder *B, struct route_tier *t, char *const *units, size_t n,
+    const struct bulletin_break *breaks, size_t n_breaks)
 {
 	struct sbuf msg = SBUF_INIT;
+	size_t *offsets = xcalloc(n_breaks + 1, sizeof(*offsets));
 
 	t->units = xcalloc(n, sizeof(*t->units));
 	t->n_units = n;
@@ -249,7 +322,11 @@ add_units(struct builder *B, struct route_tier *t, char *const *units, size_t n)
 		u->text = xstrdup(units[i]);
 		if (t->conf_tier < 0)
 			continue;	/* reported once for the tier */
-		resolve_unit(B, t, u);
+		size_t k = 0;
+		for (size_t j = 0; j < n_breaks; j++)
+			if (breaks[j].unit == i)
+				offsets[k++] = breaks[j].offset;
+		resolve_unit(B, t, u, offsets, k);
 		for (size_t j = 0; j < u->n_missing; j++) {
 			sbuf_reset(&msg);
 			if (u->n_missing == 1 && strcmp(u->missing[j], u->text) == 0)
@@ -261,6 +338,7 @@ add_units(struct builder *B, struct route_tier *t, char *const *units, size_t n)
 			    xstrdup(sbuf_str(&msg)));
 		}
 	}
+	free(offsets);
 	sbuf_free(&msg);
 }
 
@@ -321,7 +399,7 @@ route_resolve(const struct conf *c, const struct bulletin *b)
 				push_string(&r->unresolved, &r->n_unresolved, sbuf_steal(&msg));
 				undefined++;
 			}
-			add_units(&B, t, bt->units, bt->n_units);
+			add_units(&B, t, bt->units, bt->n_units, bt->breaks, bt->n_breaks);
 		}
 	} else {
 		const struct conf_series *s = find_series(c, b->title);
@@ -330,7 +408,7 @@ route_resolve(const struct conf *c, const struct bulletin *b)
 			for (size_t i = 0; i < s->n_tiers; i++) {
 				struct route_tier *t = add_tier(&B, s->tiers[i].tier,
 				    s->tiers[i].tier);
-				add_units(&B, t, s->tiers[i].units, s->tiers[i].n_units);
+				add_units(&B, t, s->tiers[i].units, s->tiers[i].n_units, NULL, 0);
 			}
 		}
 	}
@@ -363,6 +441,20 @@ route_resolve(const struct conf *c, const struct bulletin *b)
 	return r;
 }
 
+const char *
+route_reading_name(enum route_reading r)
+{
+	switch (r) {
+	case ROUTE_READ_WHOLE:
+		return "whole";
+	case ROUTE_READ_LINES:
+		return "lines";
+	case ROUTE_READ_PARTS:
+		break;
+	}
+	return "parts";
+}
+
 void
 route_free(struct route *r)
 {
@@ -381,6 +473,9 @@ route_free(struct route *r)
 			for (size_t k = 0; k < u->n_missing; k++)
 				free(u->missing[k]);
 			free(u->missing);
+			for (size_t k = 0; k < u->n_sides; k++)
+				free(u->sides[k]);
+			free(u->sides);
 		}
 		free(t->units);
 		free(t->keyword);

@@ -13,9 +13,23 @@
  *
  * Each unit is matched whole against recipient and group names and
  * aliases (after width folding, spaces ignored); failing that it is split
- * on 、 and each part is matched. There is no fuzzy or substring matching:
- * a wrong recipient for an official document is worse than a missing one.
+ * on 、 and each part is matched. A unit the footer wrapped over two lines
+ * with no separator at the break (a soft break, bulletin.h) is read joined
+ * first, as above; only when that leaves something unmatched are the lines
+ * read apart, each side whole then by 、, and that reading is taken when it
+ * matches everything. There is no fuzzy or substring matching: a wrong
+ * recipient for an official document is worse than a missing one.
  */
+
+/* How a unit was read. */
+enum route_reading {
+	ROUTE_READ_WHOLE,	/* the unit text is one name */
+	ROUTE_READ_PARTS,	/* its 、-parts are names (or it did not resolve) */
+	ROUTE_READ_LINES,	/* split at its soft line breaks, each side read alone */
+};
+
+/* "whole", "parts", "lines". */
+const char *route_reading_name(enum route_reading r);
 
 /* One (name, address) a unit reached. */
 struct route_target {
@@ -30,6 +44,9 @@ struct route_unit {
 	size_t n_targets;
 	char **missing;			/* parts that matched nothing */
 	size_t n_missing;
+	enum route_reading reading;
+	char **sides;			/* ROUTE_READ_LINES: the texts read, in order */
+	size_t n_sides;
 };
 
 struct route_tier {

@@ -239,3 +239,61 @@ def test_sighup_also_reopens_the_delivery_log(smtp_server, distd):
     d.drop("b.txt", issue_text([TEN[1][0]], no=2))
     d.wait_states(("delivered",), count=2)
     wait_for(lambda: any("u1@example.test" in l for l in d.log_lines()), what="line in new log")
+
+
+# Marks as real issues print them; each must be refused and named in its reason.
+CLASSIFIED = {
+    "first-line.txt": ("密级：秘密\n", "密级：秘密"),
+    "star-first.txt": ("★机密\n", "★机密"),
+    "bracketed.txt": ("秘密（★6个月）\n", "秘密（★6个月）"),
+    "ideographic-space.txt": ("绝\u3000密\n", "绝\u3000密"),
+    "condition.txt": ("机密★会议开始前\n", "机密★会议开始前"),
+    "unknown.txt": ("核心商密★10年\n", "unrecognised classification-like mark: \"核心商密★10年\""),
+}
+
+
+def test_classified_issues_never_reach_the_relay(smtp_server, distd):
+    server = smtp_server()
+    d = distd(server, recipients=TEN[:2])
+    d.start()
+    for name, (mark, _) in CLASSIFIED.items():
+        d.drop(name, mark + issue_text([TEN[0][0]]))
+    on_issue_line = issue_text([TEN[0][0]], no=11).replace("第 11 期", "第 11 期  秘密")
+    d.drop("issue-line.txt", on_issue_line.encode("gb18030"))
+    # the control: without a mark, and with 保守国家秘密 in its body, it is sent
+    body_mention = issue_text([TEN[1][0]], no=12).replace(
+        "正文第一段，说明情况。", "正文第一段，要求保守国家秘密。")
+    d.drop("control.txt", body_mention)
+    wait_for(lambda: len(list(d.rejected.glob("*.reason"))) == len(CLASSIFIED) + 1,
+             what="every classified issue rejected")
+    d.wait_states(("delivered",), count=1)
+    time.sleep(0.5)
+    assert server.handler.received() == ["u1@example.test"]
+    assert d.query("SELECT COUNT(*) FROM issues") == [(1,)]
+    reasons = {p.name[:-len(".reason")]: p.read_text(encoding="utf-8")
+               for p in d.rejected.glob("*.reason")}
+    for name, (_, named) in CLASSIFIED.items():
+        assert named in reasons[name], reasons[name]
+        assert "never sent by e-mail" in reasons[name]
+        assert (d.rejected / name).exists()
+    assert "marked 秘密" in reasons["issue-line.txt"]
+    assert "line 3" in reasons["issue-line.txt"]
+    # the subject of what was sent carries no mark
+    assert server.messages[0].parsed()["Subject"] == "工作简报 第12期"
+
+
+def test_gb18030_resave_of_a_seed_is_a_duplicate(smtp_server, distd):
+    from test_delivery import demo_conf
+    from conftest import SEED_MENTOUGOU
+    server = smtp_server()
+    d = distd(server)
+    demo_conf(d, server)
+    d.start()
+    d.drop("mentougou.txt", SEED_MENTOUGOU.read_bytes())
+    d.wait_states(("delivered",), count=8)
+    resaved = SEED_MENTOUGOU.read_text(encoding="utf-8").replace("\n", "\r\n")
+    d.drop("mentougou-gbk.txt", resaved.encode("gb18030"))
+    wait_for(lambda: d.query("SELECT COUNT(*) FROM issues")[0][0] == 2, what="duplicate row")
+    assert d.query("SELECT duplicate_of, state FROM issues WHERE id = 2") == [(1, "done")]
+    time.sleep(0.5)
+    assert len(server.messages) == 1

@@ -651,3 +651,22 @@ def test_group_admin_runs_every_steering_command(smtp_server, binaries):
         finally:
             d.stop()
             shutil.rmtree(base, ignore_errors=True)
+
+
+def test_release_never_sends_a_classified_issue(smtp_server, distd):
+    # an issue held by an older distd that did not know its mark
+    server = smtp_server()
+    d = distd(server, recipients=TEN[:1])
+    d.start()
+    d.drop("a.txt", issue_text(["单位0", "新设单位"]))
+    wait_for(lambda: d.query("SELECT state FROM issues") == [("held",)], what="held")
+    d.stop()
+    con = sqlite3.connect(d.db)
+    con.execute("UPDATE issues SET text = '密级：秘密' || char(10) || text WHERE id = 1")
+    con.commit()
+    con.close()
+    r = d.ctl("release", "1")
+    assert r.returncode == 1
+    assert "is not released" in r.stderr and "密级：秘密" in r.stderr
+    assert d.query("SELECT state FROM issues") == [("held",)]
+    assert server.messages == []

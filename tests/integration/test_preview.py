@@ -147,3 +147,69 @@ def test_check_config_example_needs_its_secret(binaries):
     r = run([binaries["distd"], "-c", EXAMPLE_CONF, "--check-config"])
     assert r.returncode == 1
     assert "smtp.password_file: /etc/distd/smtp.secret" in r.stderr
+
+
+def test_footer_is_located(binaries):
+    r = preview(binaries, SEED_CAPITAL, "--json")
+    d = json.loads(r.stdout)
+    assert d["footer"] == {"line": 39, "starts_with": "fields"}
+    assert d["classification_mark"] is None and d["unrecognised_mark"] is None
+    assert d["verdict"] == "send"
+    r = preview(binaries, SEED_MENTOUGOU)
+    assert "版记 from line 45 (starts with fields)" in r.stdout
+
+
+def test_body_paragraph_adds_no_recipient(binaries, tmp_path):
+    issue = tmp_path / "issue.txt"
+    issue.write_text("工作简报\n第1期\n某办公室\n2021年1月1日\n\n正文。\n\n"
+                     "报：不存在的单位、另一个单位\n\n这一段正文引用了上面那一行。\n\n"
+                     "---\n\n报：中央文明办\n", encoding="utf-8")
+    r = preview(binaries, issue, "--json")
+    assert r.returncode == 0, r.stdout
+    d = json.loads(r.stdout)
+    assert [u["text"] for t in d["tiers"] for u in t["units"]] == ["中央文明办"]
+    assert "报：不存在的单位" in d["body"]
+    assert d["footer"]["starts_with"] == "rule"
+
+
+def test_unknown_fields_and_soft_break_shown(binaries, tmp_path):
+    issue = tmp_path / "issue.txt"
+    issue.write_text("工作简报\n第1期\n某办公室\n2021年1月1日\n\n正文。\n\n"
+                     "送：首都文明委委员，市委、市政府各部委办局\n各总公司、高等院校。\n"
+                     "制作：王五  审核：李四\n", encoding="utf-8")
+    r = preview(binaries, issue, "--json")
+    assert r.returncode == 0, r.stdout
+    d = json.loads(r.stdout)
+    unit = d["tiers"][0]["units"][1]
+    assert unit["text"] == "市委、市政府各部委办局各总公司、高等院校"
+    assert unit["resolved"] and unit["reading"] == "lines"
+    assert unit["sides"] == ["市委、市政府各部委办局", "各总公司、高等院校"]
+    assert {"key": "制作", "value": "王五", "known": False, "line": 10} in d["field_list"]
+    r = preview(binaries, issue)
+    assert "read as its lines apart" in r.stdout
+    assert "(field, label not known)" in r.stdout
+
+
+def test_encodings_without_bom(binaries, tmp_path):
+    text = SEED_MENTOUGOU.read_text(encoding="utf-8")
+    for enc in ("utf-16-le", "utf-16-be"):
+        f = tmp_path / f"{enc}.txt"
+        f.write_bytes(text.encode(enc))
+        r = preview(binaries, f, "--json")
+        assert r.returncode == 0, r.stderr
+        d = json.loads(r.stdout)
+        assert d["title"] == "门头沟区创建全国文明城市工作快报"
+        assert d["unresolved"] == []
+    big5 = tmp_path / "big5.txt"
+    big5.write_bytes(("台北市政府工作簡報\n第 3 期\n台北市政府秘書處\n2021年3月4日\n\n"
+                      "本期報導各區推動文明城市創建的進展，並說明下一步的工作重點。\n\n"
+                      "抄送：中央文明辦、市政府各局處。\n").encode("big5"))
+    r = preview(binaries, big5, "--json")
+    d = json.loads(r.stdout)
+    assert d["title"] == "台北市政府工作簡報"
+    assert [u["text"] for u in d["tiers"][0]["units"]] == ["中央文明辦、市政府各局處"]
+    unsure = tmp_path / "unsure.txt"
+    unsure.write_bytes(b"\x81\x40")
+    r = preview(binaries, unsure)
+    assert r.returncode == 1
+    assert "cannot be told apart" in r.stderr

@@ -420,6 +420,35 @@ test_example_config(void **state)
 	sbuf_free(&e);
 }
 
+
+static void
+test_classification_extra_marks(void **state)
+{
+	(void)state;
+	char *errs;
+	struct conf *c = load(MINIMAL "classification = { extra_marks = (\n"
+	    "  { mark = \"内部\"; action = \"refuse\"; },\n"
+	    "  { mark = \"限阅\"; action = \"hold\"; },\n"
+	    "  { mark = \"传阅\"; } ); };\n", 0, &errs);
+	if (c == NULL)
+		fail_msg("%s", errs);
+	free(errs);
+	assert_int_equal(c->n_extra_marks, 3);
+	assert_string_equal(c->extra_marks[0].mark, "内部");
+	assert_int_equal(c->extra_marks[0].action, CONF_MARK_REFUSE);
+	assert_int_equal(c->extra_marks[1].action, CONF_MARK_HOLD);
+	assert_int_equal(c->extra_marks[2].action, CONF_MARK_REFUSE);	/* default */
+	conf_free(c);
+
+	expect_error(MINIMAL "classification = { extra_marks = ( { mark = \"内部\"; action = \"send\"; } ); };\n",
+	    "classification.extra_marks[0]: action 'send': expected \"refuse\" or \"hold\"");
+	expect_error(MINIMAL "classification = { extra_marks = ( { action = \"hold\"; } ); };\n",
+	    "classification.extra_marks[0]: missing mark");
+	expect_error(MINIMAL "classification = { extra_marks = \"内部\"; };\n",
+	    "classification.extra_marks: expected a list");
+	expect_error(MINIMAL "classification = { marks = ( ); };\n", "classification.marks");
+}
+
 int
 main(void)
 {
@@ -437,6 +466,7 @@ main(void)
 		cmocka_unit_test(test_every_error_reported),
 		cmocka_unit_test(test_syntax_error),
 		cmocka_unit_test(test_secrets),
+		cmocka_unit_test(test_classification_extra_marks),
 		cmocka_unit_test(test_example_config),
 	};
 	return cmocka_run_group_tests_name("conf", tests, NULL, NULL);

@@ -1,7 +1,10 @@
 /* issue (render + queue rows), status (reports) and outbox ingestion over a temporary spool. */
 #include "testutil.h"
 
+#include <iconv.h>
 #include <sqlite3.h>
+
+#include "fileio.h"
 
 #include "issue.h"
 #include "log.h"
@@ -11,7 +14,7 @@
 static char root[64];
 
 static struct conf *
-spool_conf(void)
+spool_conf_with(const char *extra)
 {
 	char text[2048], errs_path[128];
 	struct sbuf errs = SBUF_INIT;
@@ -24,7 +27,8 @@ spool_conf(void)
 	    "smtp = { url = \"smtps://mail.example.test\"; };\n"
 	    "sender = { from = \"办公室 <bulletin@example.test>\"; };\n"
 	    "recipients = ( { name = \"甲\"; display = \"甲单位\"; address = \"a@example.test\"; },\n"
-	    "  { name = \"乙\"; address = \"b@example.test\"; } );\n", root, root, root, root);
+	    "  { name = \"乙\"; address = \"b@example.test\"; } );\n%s", root, root, root,
+	    root, extra);
 	char *path = write_temp(text, 0644);
 	if (conf_load(path, 0, &c, &errs) < 0)
 		fail_msg("%s", sbuf_str(&errs));
@@ -33,6 +37,12 @@ spool_conf(void)
 	sbuf_free(&errs);
 	(void)errs_path;
 	return c;
+}
+
+static struct conf *
+spool_conf(void)
+{
+	return spool_conf_with("");
 }
 
 static void
@@ -124,12 +134,115 @@ test_ingest_and_status(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+
+static char *
+to_gb18030(const char *utf8, size_t *n)
+{
+	iconv_t cd = iconv_open("GB18030", "UTF-8");
+	size_t inleft = strlen(utf8), cap = inleft * 2 + 8, outleft = cap;
+	char *in = (char *)utf8, *buf = malloc(cap), *out = buf;
+
+	assert_true(cd != (iconv_t)-1);
+	assert_int_not_equal(iconv(cd, &in, &inleft, &out, &outleft), (size_t)-1);
+	iconv_close(cd);
+	*n = cap - outleft;
+	return buf;
+}
+
+static void
+test_digest_is_of_the_text(void **state)
+{
+	(void)state;
+	char a[65], b[65], c[65], d[65];
+	const char *unix_text = "简报\n第1期\n\n正文。\n\n报：甲\n";
+	const char *dos_text = "\xEF\xBB\xBF简报\r\n第1期  \r\n\r\n正文。\u3000\r\n\r\n报：甲\r\n\r\n";
+
+	issue_digest(unix_text, strlen(unix_text), NULL, 0, a);
+	issue_digest(dos_text, strlen(dos_text), NULL, 0, b);
+	assert_string_equal(a, b);
+	/* NFC: a decomposed é is the same text as the composed one */
+	issue_digest("caf\xC3\xA9", 5, NULL, 0, c);
+	issue_digest("cafe\xCC\x81", 6, NULL, 0, d);
+	assert_string_equal(c, d);
+	issue_digest("简报\n第2期\n", strlen("简报\n第2期\n"), NULL, 0, c);
+	assert_string_not_equal(a, c);
+	struct compose_attachment att = { "附件.pdf", "%PDF", 4 };
+	issue_digest(unix_text, strlen(unix_text), &att, 1, d);
+	assert_string_not_equal(a, d);
+}
+
+static void
+test_ingest_resaved_and_marked(void **state)
+{
+	(void)state;
+	struct conf *c = spool_conf_with("classification = { extra_marks = (\n"
+	    "  { mark = \"限阅\"; action = \"hold\"; } ); };\n");
+	struct queue *q;
+	struct sbuf msg = SBUF_INIT;
+	char err[512], path[200];
+	int64_t id;
+	const char *text = "简报\n第1期\n2021年1月1日\n\n正文。\n\n报：甲，乙\n";
+	size_t n;
+
+	assert_int_equal(outbox_prepare(c, err, sizeof(err)), 0);
+	assert_int_equal(queue_open(c->state, &q, err, sizeof(err)), 0);
+	snprintf(path, sizeof(path), "%s/outbox/a.txt", root);
+	FILE *f = fopen(path, "w");
+	fputs(text, f);
+	fclose(f);
+	assert_int_equal(outbox_ingest(c, q, "a.txt", 1000, &id, &msg), OUTBOX_QUEUED);
+
+	/* the same issue saved again as GB18030 is the same issue */
+	char *gb = to_gb18030(text, &n);
+	snprintf(path, sizeof(path), "%s/outbox/a-gbk.txt", root);
+	f = fopen(path, "wb");
+	fwrite(gb, 1, n, f);
+	fclose(f);
+	free(gb);
+	sbuf_reset(&msg);
+	assert_int_equal(outbox_ingest(c, q, "a-gbk.txt", 1000, &id, &msg), OUTBOX_DUPLICATE);
+	assert_non_null(strstr(sbuf_str(&msg), "same content as issue 1"));
+
+	/* an office mark with action hold: queued, held, the mark named */
+	snprintf(path, sizeof(path), "%s/outbox/b.txt", root);
+	f = fopen(path, "w");
+	fputs("限阅\n简报\n第2期\n2021年1月1日\n\n正文。\n\n报：甲\n", f);
+	fclose(f);
+	sbuf_reset(&msg);
+	assert_int_equal(outbox_ingest(c, q, "b.txt", 1000, &id, &msg), OUTBOX_HELD);
+	assert_non_null(strstr(sbuf_str(&msg), "限阅"));
+
+	/* an unrecognised classification-like mark is refused, never sent */
+	snprintf(path, sizeof(path), "%s/outbox/c.txt", root);
+	f = fopen(path, "w");
+	fputs("核心商密★10年\n简报\n第3期\n2021年1月1日\n\n正文。\n\n报：甲\n", f);
+	fclose(f);
+	sbuf_reset(&msg);
+	assert_int_equal(outbox_ingest(c, q, "c.txt", 1000, &id, &msg), OUTBOX_REJECTED);
+	snprintf(path, sizeof(path), "%s/rejected/c.txt.reason", root);
+	char *reason = NULL;
+	size_t rlen;
+	assert_int_equal(fileio_read_all(path, 1 << 20, 0, &reason, &rlen, err, sizeof(err)), 0);
+	assert_non_null(strstr(reason, "unrecognised classification-like mark"));
+	assert_non_null(strstr(reason, "核心商密★10年"));
+	free(reason);
+
+	queue_close(q);
+	sbuf_free(&msg);
+	conf_free(c);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
+	assert_int_equal(system(cmd), 0);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_render_and_rows),
 		cmocka_unit_test(test_ingest_and_status),
+		cmocka_unit_test(test_digest_is_of_the_text),
+		cmocka_unit_test(test_ingest_resaved_and_marked),
 	};
 	log_init(false);
 	return cmocka_run_group_tests_name("issue", tests, NULL, NULL);

@@ -308,6 +308,53 @@ test_seeds_with_example_config(void **state)
 	sbuf_free(&errs);
 }
 
+
+static void
+test_soft_break_readings(void **state)
+{
+	(void)state;
+	struct conf *c = make_conf("");
+	struct bulletin *b;
+
+	/* joined, the wrap does not match; read apart, both lines do */
+	struct route *r = route_text(c, "发：各区文明办、北京日报中央文明办\n", &b);
+	assert_int_equal(r->tiers[0].units[0].resolved, false);
+	route_free(r);
+	bulletin_free(b);
+
+	r = route_text(c, "发：各区文明办、北京日报\n中央文明办\n", &b);
+	const struct route_unit *u = &r->tiers[0].units[0];
+	assert_true(u->resolved);
+	assert_int_equal(u->reading, ROUTE_READ_LINES);
+	assert_int_equal(u->n_sides, 2);
+	assert_string_equal(u->sides[0], "各区文明办、北京日报");
+	assert_string_equal(u->sides[1], "中央文明办");
+	assert_int_equal(r->n_unresolved, 0);
+	assert_int_equal(r->n_recipients, 4);
+	route_free(r);
+	bulletin_free(b);
+
+	/* the joined text wins when it is a name: 市\n委 is 市委, not 市 + 委 */
+	r = route_text(c, "报：中央文明办，市\n委\n", &b);
+	u = &r->tiers[0].units[1];
+	assert_true(u->resolved);
+	assert_int_equal(u->reading, ROUTE_READ_WHOLE);
+	assert_int_equal(u->n_sides, 0);
+	route_free(r);
+	bulletin_free(b);
+
+	/* neither reading matches everything: reported as joined, never fuzzy */
+	r = route_text(c, "报：市委、某某\n单位\n", &b);
+	u = &r->tiers[0].units[0];
+	assert_false(u->resolved);
+	assert_int_equal(u->reading, ROUTE_READ_PARTS);
+	assert_int_equal(u->n_missing, 1);
+	assert_string_equal(u->missing[0], "某某单位");
+	route_free(r);
+	bulletin_free(b);
+	conf_free(c);
+}
+
 int
 main(void)
 {
@@ -322,6 +369,7 @@ main(void)
 		cmocka_unit_test(test_series_defaults),
 		cmocka_unit_test(test_many_recipients),
 		cmocka_unit_test(test_seeds_with_example_config),
+		cmocka_unit_test(test_soft_break_readings),
 	};
 	return cmocka_run_group_tests_name("route", tests, NULL, NULL);
 }
