@@ -542,12 +542,12 @@ close_cjk_gaps(const char *s)
 	return sbuf_steal(&b);
 }
 
-/* Header text without Markdown decoration ("# title", "**title**"). */
+/* Text of a masthead line without Markdown bold and leading markup. */
 static char *
-header_text(const char *p, const char *end)
+clean_line(const char *p, const char *end)
 {
 	struct sbuf b = SBUF_INIT;
-	char *stripped, *out;
+	char *out;
 
 	p = skip_markup(p, end);
 	while (p < end) {
@@ -557,9 +557,18 @@ header_text(const char *p, const char *end)
 		}
 		sbuf_putc(&b, *p++);
 	}
-	stripped = text_strip(sbuf_str(&b), b.len);
+	out = text_strip(sbuf_str(&b), b.len);
 	sbuf_free(&b);
-	out = close_cjk_gaps(stripped);
+	return out;
+}
+
+/* Header text: a clean line whose CJK letters spread for print are closed up. */
+static char *
+header_text(const char *p, const char *end)
+{
+	char *stripped = clean_line(p, end);
+	char *out = close_cjk_gaps(stripped);
+
 	free(stripped);
 	return out;
 }
@@ -743,25 +752,6 @@ match_secret(const char *p, const char *end, const char **level,
 	return p;
 }
 
-/* Text of a masthead line without Markdown bold and leading markup. */
-static char *
-clean_line(const char *p, const char *end)
-{
-	struct sbuf b = SBUF_INIT;
-	char *out;
-
-	p = skip_markup(p, end);
-	while (p < end) {
-		if (p + 1 < end && p[0] == '*' && p[1] == '*') {
-			p += 2;
-			continue;
-		}
-		sbuf_putc(&b, *p++);
-	}
-	out = text_strip(sbuf_str(&b), b.len);
-	sbuf_free(&b);
-	return out;
-}
 
 /* A secret-like word at or after p; sets *at to where it starts. */
 static bool
