@@ -109,6 +109,7 @@ def test_rcpt_refused_and_deferred_in_one_batch(smtp_server, distd):
     body = report[0].parsed().get_body(("plain",)).get_content()
     assert "u3@example.test" in body and "550 5.1.1" in body
     assert "投递失败报告" in report[0].parsed()["Subject"]
+    assert report[0].parsed()["Auto-Submitted"] == "auto-generated"
 
 
 def test_data_451_then_250(smtp_server, distd):

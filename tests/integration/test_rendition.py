@@ -242,3 +242,25 @@ def test_long_chinese_subject_folds_into_valid_words(smtp_server, distd):
         assert len(w) <= 75, w
     head = data.split(b"\r\n\r\n", 1)[0]
     assert max(len(line) for line in head.split(b"\r\n")) <= 78
+
+
+def test_series_admin_gets_its_failure_report(smtp_server, distd):
+    """A failed recipient of seed 003: the report goes to the 门头沟区 series'
+    admin, auto-generated, as plain text (distd's own mail is not Markdown)."""
+    server = smtp_server()
+    server.handler.rcpt_replies["office@qw.mentougou.example.test"] = [
+        "550 5.1.1 <office@qw.mentougou.example.test>: no such user"]
+    d = distd(server)
+    demo_conf(d, server)
+    d.start()
+    d.drop("mentougou.txt", SEED_MENTOUGOU.read_bytes())
+    d.wait_states(count=8)
+    report = wait_for(lambda: [m for m in server.messages
+                               if m.rcpt_tos == ["postmaster@mentougou.example.test"]],
+                      what="the report to the series' admin")
+    msg = parse(report[0].data)
+    assert msg["Auto-Submitted"] == "auto-generated"
+    assert msg["To"].addresses[0].addr_spec == "postmaster@mentougou.example.test"
+    assert msg.get_content_type() == "text/plain"
+    assert "office@qw.mentougou.example.test" in msg.get_content()
+    assert not [m for m in server.messages if "postmaster@example.test" in m.rcpt_tos]
