@@ -444,6 +444,33 @@ test_body_markup(void **state)
 	free(text);
 }
 
+/* Marks above the title and a tier under the label it was printed with. */
+static void
+test_marks_and_labels(void **state)
+{
+	(void)state;
+	struct bulletin *b = issue("内部资料\n特急\n工作简报\n第3期\n某某办公室\n2021年1月1日\n"
+	    "---\n\n正文第一段。\n\n---\n\n抄送：甲单位，乙单位\n\n---\n");
+	char *text = compose_text(b), *html = compose_html(b);
+
+	assert_non_null(b->internal);
+	assert_non_null(b->urgency);
+	assert_non_null(strstr(text, "内部资料　特急\n工作简报\n第3期\n某某办公室　2021年1月1日\n"));
+	assert_non_null(strstr(html, "内部资料　特急"));
+	assert_true(strstr(html, "内部资料") < strstr(html, "<h1"));
+	assert_non_null(strstr(text, "\n抄送：甲单位，乙单位\n"));
+	assert_non_null(strstr(html, "抄送：甲单位，乙单位</p>"));
+	free(text);
+	free(html);
+	bulletin_free(b);
+
+	/* nothing stated, nothing invented: no masthead, no rules */
+	struct bulletin bare = { .issue_no = -1, .total_issue_no = -1, .body = "正文。" };
+	text = compose_text(&bare);
+	assert_string_equal(text, "正文。\n");
+	free(text);
+}
+
 /* A series sends as itself: from, reply_to, subject, admin (conf_identity). */
 static void
 test_series_identity(void **state)
@@ -525,6 +552,7 @@ main(void)
 		cmocka_unit_test(test_seed_mentougou),
 		cmocka_unit_test(test_body_markup),
 		cmocka_unit_test(test_series_identity),
+		cmocka_unit_test(test_marks_and_labels),
 		cmocka_unit_test(test_content_types),
 	};
 	return cmocka_run_group_tests_name("compose", tests, NULL, NULL);
