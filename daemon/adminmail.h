@@ -10,7 +10,8 @@
  * One small, plain, auto-generated message to sender.admin, queued like
  * any issue (so it is retried and logged the same way): no attachments,
  * never a copy of an issue, marked "Auto-Submitted: auto-generated" so
- * that vacation responders and ticket systems do not answer it.
+ * that vacation responders and ticket systems do not answer it (every
+ * message distd writes itself goes through here, so every one is marked).
  * Used by the failure report (report.c) and the admin notices (notice.c).
  */
 struct adminmail {
@@ -21,7 +22,12 @@ struct adminmail {
 	const char *body;	/* UTF-8 plain text */
 	int64_t report_for;	/* kind "report": the issue reported on */
 	int64_t notice_for;	/* kind "notice": the issue it is about, or 0 */
+	const char *title;	/* the title of the issue it is about (its series'
+				 * admin gets it), or NULL: sender.admin */
 };
+
+/* Where mail about an issue titled title goes: the series' admin, else sender.admin. */
+const char *adminmail_to(const struct conf *c, const char *title);
 
 /*
  * Queues m. Returns 0 with *id (0 when a notice with that key exists,

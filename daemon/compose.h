@@ -14,8 +14,9 @@
  */
 
 /*
- * Renders a sender.subject template: %title%, %issue% (第N期's N),
- * %total%, %date%, %issuer%, %% for a literal percent sign. A value the
+ * Renders a subject template: %title%, %issue% (第N期's N), %total%,
+ * %date%, %issuer%, %urgency% (【特急】 or 【加急】 when the masthead says
+ * so, else nothing), %% for a literal percent sign. A value the
  * issue does not state renders empty, and the "第期" / "总第期" it would
  * leave behind is dropped, so "%title% 第%issue%期" on an issue without a
  * number gives just the title. Control characters (CR, LF, TAB …) become
@@ -24,6 +25,26 @@
  */
 char *compose_subject(const char *tmpl, const struct bulletin *b);
 
+/* The subject of b with its series' template, else sender.subject (conf_identity). */
+char *compose_subject_for(const struct conf *c, const struct bulletin *b);
+
+/*
+ * The bulletin as a recipient reads it, whole and in the document's order:
+ * the masthead (marks such as 内部资料 and 特急, the title, 第N期（总第N期）,
+ * the issuing office and the date), the body, and the 版记 (editor and
+ * contact lines, 报/送/发 with their labels as printed). The body's
+ * Markdown is read with cmark; "**" pairs are bold whatever punctuation
+ * surrounds them, and a paragraph that is only 【栏目】 is a heading.
+ *
+ * compose_text: plain text without Markdown marks: headings are lines of
+ * their own, bold is plain, paragraphs are kept, rules are box-drawing lines.
+ * compose_html: a complete HTML page laid out like the printed bulletin,
+ * inline CSS only, nothing remote, raw HTML in the bulletin shown as text.
+ * Both return a new string (caller frees).
+ */
+char *compose_text(const struct bulletin *b);
+char *compose_html(const struct bulletin *b);
+
 struct compose_rcpt {
 	const char *display;
 	const char *address;
@@ -31,7 +52,10 @@ struct compose_rcpt {
 };
 
 struct compose_attachment {
-	const char *name;		/* file name, may be Chinese (RFC 2231) */
+	/* file name, may be Chinese: Content-Disposition filename in RFC 2231
+	 * form and Content-Type name in RFC 2047 form; controls and invalid
+	 * UTF-8 are replaced, never written raw */
+	const char *name;
 	const char *data;
 	size_t len;
 };
@@ -39,11 +63,17 @@ struct compose_attachment {
 struct compose_input {
 	const char *from_display;	/* may be NULL */
 	const char *from_address;
+	const char *reply_to_display;	/* may be NULL */
+	const char *reply_to_address;	/* NULL: no Reply-To */
 	const char *subject;
 	const char *message_id;		/* without <> */
 	int64_t issue_id;		/* X-Distd-Issue */
 	int64_t date;			/* unix time */
-	const char *body;		/* UTF-8, Markdown-ish; NULL for none */
+	/* An issue: rendered whole (compose_text and compose_html) as
+	 * multipart/alternative. NULL for distd's own mail: then body is plain
+	 * text, mailed as text/plain as it is. */
+	const struct bulletin *issue;
+	const char *body;		/* UTF-8 plain text, with issue NULL */
 	bool urgent;			/* Importance: high, Priority: urgent */
 	bool auto_submitted;		/* Auto-Submitted: auto-generated (RFC 3834) */
 	const struct compose_rcpt *rcpts;
@@ -53,10 +83,14 @@ struct compose_input {
 };
 
 /*
- * The whole message: multipart/alternative (text/plain + text/html), in
- * multipart/mixed when there are attachments; every part 7-bit encoded,
- * CRLF line endings, not dot-stuffed (the transport does that). Returns
- * malloc'd bytes and *len, or NULL with a message in err.
+ * The whole message: multipart/alternative (text/plain + text/html) for an
+ * issue, text/plain otherwise, in multipart/mixed when there are
+ * attachments; every part 7-bit encoded, CRLF line endings, not
+ * dot-stuffed (the transport does that). Header values are one line each
+ * (controls become spaces) and non-ASCII text is RFC 2047 encoded words of
+ * at most 72 characters, folded at 78 columns. Returns malloc'd bytes and
+ * *len, or NULL with a message in err (an address that is not a plain
+ * ASCII address without spaces, controls or specials is refused).
  */
 char *compose_message(const struct compose_input *in, size_t *len, char *err,
     size_t errsz);

@@ -463,16 +463,16 @@ load_smtp(struct loader *L, config_setting_t *root)
 }
 
 static void
-check_template(struct loader *L, int line, const char *t)
+check_template(struct loader *L, int line, const char *path, const char *t)
 {
 	static const char *const names[] = { "title", "issue", "total", "date",
-		"issuer", NULL };
+		"issuer", "urgency", NULL };
 
 	for (const char *p = strchr(t, '%'); p; p = strchr(p, '%')) {
 		const char *e = strchr(p + 1, '%');
 		bool ok = false;
 		if (e == NULL) {
-			report(L, line, "sender.subject", "unmatched '%%' (write "
+			report(L, line, path, "unmatched '%%' (write "
 			    "%%%% for a literal one)");
 			return;
 		}
@@ -483,17 +483,46 @@ check_template(struct loader *L, int line, const char *t)
 			    strncmp(p + 1, *n, strlen(*n)) == 0)
 				ok = true;
 		if (!ok)
-			report(L, line, "sender.subject", "unknown placeholder "
+			report(L, line, path, "unknown placeholder "
 			    "'%.*s' (expected %%title%%, %%issue%%, %%total%%, "
-			    "%%date%% or %%issuer%%)", (int)(e - p + 1), p);
+			    "%%date%%, %%issuer%% or %%urgency%%)", (int)(e - p + 1), p);
 		p = e + 1;
 	}
+}
+
+/*
+ * from or reply_to of sender or a series entry: a mailbox, split into its
+ * display name and address. A header value is one line: a control
+ * character (a CR or LF would start a header of its own) is refused here,
+ * before anything is mailed.
+ */
+static void
+load_mailbox(struct loader *L, config_setting_t *group, const char *path,
+    const char *name, char **whole, char **display, char **address)
+{
+	char why[256], *p;
+
+	get_string(L, group, name, path, whole);
+	if (*whole == NULL)
+		return;
+	p = join_path(path, name);
+	for (const unsigned char *q = (const unsigned char *)*whole; *q; q++)
+		if (*q < 0x20 || *q == 0x7F) {
+			report(L, line_of(config_setting_get_member(group, name)), p,
+			    "control character (byte 0x%02X) in a header value", *q);
+			free(p);
+			return;
+		}
+	if (address_parse_mailbox(*whole, display, address, why, sizeof(why)) < 0)
+		report(L, line_of(config_setting_get_member(group, name)), p,
+		    "'%s' is not a mailbox: %s", *whole, why);
+	free(p);
 }
 
 static void
 load_sender(struct loader *L, config_setting_t *root)
 {
-	static const char *const known[] = { "from", "subject", "admin", NULL };
+	static const char *const known[] = { "from", "reply_to", "subject", "admin", NULL };
 	struct conf *c = L->c;
 	config_setting_t *s = get_group(L, root, "sender", "");
 	char why[256];
@@ -503,19 +532,17 @@ load_sender(struct loader *L, config_setting_t *root)
 		return;
 	}
 	check_known(L, s, "sender", known);
-	get_string(L, s, "from", "sender", &c->sender.from);
 	get_string(L, s, "subject", "sender", &c->sender.subject);
 	get_string(L, s, "admin", "sender", &c->sender.admin);
-	if (c->sender.from == NULL) {
+	if (config_setting_get_member(s, "from") == NULL)
 		report(L, line_of(s), "sender.from", "missing (e.g. "
 		    "\"Office <bulletin@example.test>\")");
-	} else if (address_parse_mailbox(c->sender.from, &c->sender.from_display,
-	    &c->sender.from_address, why, sizeof(why)) < 0) {
-		report(L, line_of(config_setting_get_member(s, "from")), "sender.from",
-		    "'%s' is not a mailbox: %s", c->sender.from, why);
-	}
+	load_mailbox(L, s, "sender", "from", &c->sender.from, &c->sender.from_display,
+	    &c->sender.from_address);
+	load_mailbox(L, s, "sender", "reply_to", &c->sender.reply_to,
+	    &c->sender.reply_to_display, &c->sender.reply_to_address);
 	check_template(L, line_of(config_setting_get_member(s, "subject")),
-	    c->sender.subject);
+	    "sender.subject", c->sender.subject);
 	if (c->sender.admin == NULL && c->sender.from_address != NULL)
 		c->sender.admin = xstrdup(c->sender.from_address);
 	else if (c->sender.admin != NULL && !address_valid(c->sender.admin, why, sizeof(why)))
@@ -691,8 +718,10 @@ load_groups(struct loader *L, config_setting_t *root)
 static void
 load_series(struct loader *L, config_setting_t *root)
 {
-	static const char *const known[] = { "title", "tiers", NULL };
+	static const char *const known[] = { "title", "tiers", "from", "reply_to",
+		"subject", "admin", NULL };
 	static const char *const tier_known[] = { "tier", "units", NULL };
+	char why[256];
 	struct conf *c = L->c;
 	config_setting_t *list = get_list(L, root, "series");
 
@@ -710,9 +739,31 @@ load_series(struct loader *L, config_setting_t *root)
 			get_string(L, e, "title", p, &s->title);
 			if (s->title == NULL)
 				report(L, line_of(e), p, "missing title");
+			/* who sends this series: each setting falls back to sender's */
+			load_mailbox(L, e, p, "from", &s->from, &s->from_display,
+			    &s->from_address);
+			load_mailbox(L, e, p, "reply_to", &s->reply_to, &s->reply_to_display,
+			    &s->reply_to_address);
+			get_string(L, e, "subject", p, &s->subject);
+			if (s->subject != NULL) {
+				char *sp = join_path(p, "subject");
+				check_template(L, line_of(config_setting_get_member(e,
+				    "subject")), sp, s->subject);
+				free(sp);
+			}
+			get_string(L, e, "admin", p, &s->admin);
+			if (s->admin != NULL && !address_valid(s->admin, why, sizeof(why))) {
+				char *ap = join_path(p, "admin");
+				report(L, line_of(config_setting_get_member(e, "admin")), ap,
+				    "'%s' is not an e-mail address: %s", s->admin, why);
+				free(ap);
+			}
 			char *tp = join_path(p, "tiers");
 			config_setting_t *tl = config_setting_get_member(e, "tiers");
-			if (tl == NULL || !config_setting_is_list(tl) ||
+			bool sets_identity = s->from || s->reply_to || s->subject || s->admin;
+			if (tl == NULL && sets_identity) {
+				/* an entry only for who sends: issues print their tiers */
+			} else if (tl == NULL || !config_setting_is_list(tl) ||
 			    config_setting_length(tl) == 0) {
 				report(L, line_of(tl ? tl : e), tp, "expected a list "
 				    "( { tier = \"报\"; units = [ … ]; }, … )");
@@ -1132,7 +1183,9 @@ conf_free(struct conf *c)
 	    c->delivery_log, c->control_socket, c->smtp.url, c->smtp.host,
 	    c->smtp.username, c->smtp.password_file, c->smtp.ca_file,
 	    c->smtp.pinned_pubkey, c->sender.from, c->sender.from_address,
-	    c->sender.from_display, c->sender.subject, c->sender.admin, (char *)-1);
+	    c->sender.from_display, c->sender.subject, c->sender.admin,
+	    c->sender.reply_to, c->sender.reply_to_display, c->sender.reply_to_address,
+	    (char *)-1);
 	if (c->smtp.password != NULL) {
 		explicit_bzero(c->smtp.password, strlen(c->smtp.password));
 		free(c->smtp.password);
@@ -1162,7 +1215,10 @@ conf_free(struct conf *c)
 			free_list(c->series[i].tiers[j].units, c->series[i].tiers[j].n_units);
 		}
 		free(c->series[i].tiers);
-		free(c->series[i].title);
+		free_strings(c->series[i].title, c->series[i].from, c->series[i].from_display,
+		    c->series[i].from_address, c->series[i].reply_to,
+		    c->series[i].reply_to_display, c->series[i].reply_to_address,
+		    c->series[i].subject, c->series[i].admin, (char *)-1);
 	}
 	free(c->series);
 	for (size_t i = 0; i < c->n_extra_marks; i++)
@@ -1223,4 +1279,53 @@ conf_path(const char *from_option)
 	if (env != NULL && *env)
 		return env;
 	return CONF_DEFAULT_PATH;
+}
+
+const struct conf_series *
+conf_series_find(const struct conf *c, const char *title)
+{
+	const struct conf_series *found = NULL;
+	char *key;
+
+	if (title == NULL)
+		return NULL;
+	key = text_key(title);
+	for (size_t i = 0; i < c->n_series && found == NULL; i++) {
+		char *k = text_key(c->series[i].title);
+		if (strcmp(k, key) == 0)
+			found = &c->series[i];
+		free(k);
+	}
+	free(key);
+	return found;
+}
+
+void
+conf_identity(const struct conf *c, const char *title, struct conf_identity *out)
+{
+	const struct conf_series *s = conf_series_find(c, title);
+
+	*out = (struct conf_identity){ c->sender.from_display, c->sender.from_address,
+	    c->sender.reply_to_display, c->sender.reply_to_address, c->sender.subject,
+	    c->sender.admin, false };
+	if (s == NULL)
+		return;
+	/* a series' from comes with its own reply_to or none: the office's
+	 * replies must not go to another office's mailbox */
+	if (s->from_address != NULL) {
+		out->from_display = s->from_display;
+		out->from_address = s->from_address;
+		out->reply_to_display = NULL;
+		out->reply_to_address = NULL;
+	}
+	if (s->reply_to_address != NULL) {
+		out->reply_to_display = s->reply_to_display;
+		out->reply_to_address = s->reply_to_address;
+	}
+	if (s->subject != NULL)
+		out->subject = s->subject;
+	if (s->admin != NULL) {
+		out->admin = s->admin;
+		out->series_admin = true;
+	}
 }

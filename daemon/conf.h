@@ -60,10 +60,21 @@ struct conf_series_tier {
 	size_t n_units;
 };
 
+/*
+ * series = ( { title = "…"; tiers = ( … ); from = "…"; reply_to = "…";
+ * subject = "…"; admin = "…"; } ): default tiers for issues printed without
+ * a footer, and who sends the series. Every setting but title is optional
+ * (an entry sets tiers or at least one of the others); what is not set is
+ * sender's (conf_identity).
+ */
 struct conf_series {
 	char *title;
-	struct conf_series_tier *tiers;
+	struct conf_series_tier *tiers;	/* none: the entry only says who sends */
 	size_t n_tiers;
+	char *from, *from_display, *from_address;		/* NULL: sender.from */
+	char *reply_to, *reply_to_display, *reply_to_address;	/* NULL: see conf_identity */
+	char *subject;		/* template; NULL: sender.subject */
+	char *admin;		/* NULL: sender.admin */
 };
 
 /* One name or alias of a recipient or group, for lookup by text_key. */
@@ -103,7 +114,11 @@ struct conf {
 		char *from;		/* as written */
 		char *from_address;	/* the address part */
 		char *from_display;	/* the name part or NULL */
-		char *subject;		/* template: %title% %issue% %total% %date% %issuer% */
+		char *reply_to;		/* as written, or NULL */
+		char *reply_to_address;
+		char *reply_to_display;	/* the name part or NULL */
+		/* template: %title% %issue% %total% %date% %issuer% %urgency% */
+		char *subject;
 		char *admin;
 	} sender;
 
@@ -157,6 +172,27 @@ const struct conf_name *conf_lookup(const struct conf *c, const char *key);
 
 /* The tier whose keyword or alias is label (compared by text_key), or -1. */
 int conf_tier_index(const struct conf *c, const char *label);
+
+/* The series entry whose title is title (compared by text_key), or NULL. */
+const struct conf_series *conf_series_find(const struct conf *c, const char *title);
+
+/* Who sends an issue and who hears about it: strings owned by the conf. */
+struct conf_identity {
+	const char *from_display;	/* may be NULL */
+	const char *from_address;
+	const char *reply_to_display;	/* may be NULL */
+	const char *reply_to_address;	/* NULL: no Reply-To */
+	const char *subject;		/* the subject template */
+	const char *admin;		/* failure reports and notices */
+	bool series_admin;		/* admin is the series' own */
+};
+
+/*
+ * The identity for an issue titled title (NULL: sender's): the series
+ * entry's from, reply_to, subject and admin where it sets them, sender's
+ * otherwise. A series that sets from gets no Reply-To but its own.
+ */
+void conf_identity(const struct conf *c, const char *title, struct conf_identity *out);
 
 /* "to", "cc" or "bcc". */
 const char *conf_header_name(enum conf_header h);

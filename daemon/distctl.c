@@ -406,7 +406,7 @@ do_preview(struct ctl *ctl, int argc, char **argv)
 		goto out;
 	}
 	r = route_resolve(c, b);
-	subject = compose_subject(c->sender.subject, b);
+	subject = compose_subject_for(c, b);
 	char why[1024];
 	enum issue_verdict verdict = issue_check_marks(c, b, why, sizeof(why));
 	const char *vname = issue_verdict_name(verdict);
@@ -729,7 +729,7 @@ release_rerouted(struct ctl *ctl, struct queue *q, int64_t id, struct queue_sour
 		    (long long)id, r->hold_reason ? r->hold_reason : "no recipients");
 		goto out;
 	}
-	subject = compose_subject(c->sender.subject, b);
+	subject = compose_subject_for(c, b);
 	struct queue_recipient_in *rin = issue_recipients(c, r);
 	struct compose_attachment *att = xcalloc(src->n_attachments + 1, sizeof(*att));
 	for (size_t i = 0; i < src->n_attachments; i++)

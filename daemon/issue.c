@@ -17,7 +17,10 @@ issue_render(const struct conf *c, const struct bulletin *b, const struct route 
     size_t errsz)
 {
 	struct compose_rcpt *rc = xcalloc(r->n_recipients + 1, sizeof(*rc));
+	struct conf_identity who;
 	char *msg;
+
+	conf_identity(c, b->title, &who);
 
 	for (size_t i = 0; i < r->n_recipients; i++) {
 		const struct route_recipient *rr = &r->recipients[i];
@@ -25,13 +28,15 @@ issue_render(const struct conf *c, const struct bulletin *b, const struct route 
 		    c->tiers[rr->tier].header };
 	}
 	struct compose_input in = {
-		.from_display = c->sender.from_display,
-		.from_address = c->sender.from_address,
+		.from_display = who.from_display,
+		.from_address = who.from_address,
+		.reply_to_display = who.reply_to_display,
+		.reply_to_address = who.reply_to_address,
 		.subject = subject,
 		.message_id = message_id,
 		.issue_id = id,
 		.date = date,
-		.body = b->body,
+		.issue = b,
 		.urgent = b->urgency != NULL,
 		.rcpts = rc,
 		.n_rcpts = r->n_recipients,

@@ -16,7 +16,11 @@
  * one is routed again (distctl release), so both render the same way.
  */
 
-/* The message: directory display names in To/Cc by each tier's header. */
+/*
+ * The message: the whole issue (compose_text, compose_html), From and
+ * Reply-To as the series says (conf_identity), directory display names in
+ * To/Cc by each tier's header.
+ */
 char *issue_render(const struct conf *c, const struct bulletin *b, const struct route *r,
     const char *subject, const char *message_id, int64_t id, int64_t date,
     const struct compose_attachment *att, size_t n_att, size_t *len, char *err,

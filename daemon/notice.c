@@ -141,13 +141,13 @@ notice_sweep(const struct conf *c, struct queue *q, int64_t now)
 		char source[128];
 		snprintf(source, sizeof(source), "notice %s", due[i].key);
 		struct adminmail m = { "notice", due[i].key, source, sbuf_str(&subject),
-		    sbuf_str(&body), 0, due[i].issue };
+		    sbuf_str(&body), 0, due[i].issue, due[i].title };
 		int64_t id, existing;
 		if (adminmail_enqueue(c, q, &m, now, &id, &existing, err, sizeof(err)) < 0)
 			log_warnx("admin notice %s: %s", due[i].key, err);
 		else if (id != 0) {
 			log_info("notice %s queued for %s as issue %lld: %s", due[i].key,
-			    c->sender.admin, (long long)id, sbuf_str(&subject));
+			    adminmail_to(c, due[i].title), (long long)id, sbuf_str(&subject));
 			if (recent++ == 0)
 				oldest = now;
 		}

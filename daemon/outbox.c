@@ -404,7 +404,7 @@ outbox_ingest(const struct conf *c, struct queue *q, const char *name, int64_t n
 		goto out;
 	}
 	r = route_resolve(c, b);
-	subject = compose_subject(c->sender.subject, b);
+	subject = compose_subject_for(c, b);
 	const char *hold = verdict == ISSUE_HOLD ? why : r->hold_reason;
 	/* units sent without (send mode) are kept for the admin's notice; a
 	 * held issue's reason already names them */

@@ -367,6 +367,8 @@ find_series(const struct conf *c, const char *title)
 		return NULL;
 	key = text_key(title);
 	for (size_t i = 0; i < c->n_series && !found; i++) {
+		if (c->series[i].n_tiers == 0)
+			continue;	/* an entry that only says who sends */
 		char *k = text_key(c->series[i].title);
 		if (strcmp(k, key) == 0)
 			found = &c->series[i];

@@ -56,7 +56,9 @@ def test_folder_issue_with_attachments(smtp_server, distd, tmp_path):
     assert atts["附件一：名单.pdf"].get_content() == b"%PDF-1.4\n" + bytes(range(256)) * 40
     assert atts["统计表.xlsx"].get_content_type() == \
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    assert msg.get_body(("plain",)).get_content().startswith("正文第一段")
+    # the masthead first, then the body (the whole issue: test_rendition.py)
+    text = msg.get_body(("plain",)).get_content()
+    assert text.startswith("工作简报\n第7期\n") and "\n正文第一段" in text
     assert (d.archive / time.strftime("%Y/%m") / "第7期" / "简报.txt").exists()
 
 

@@ -1,6 +1,7 @@
 """The delivery engine end to end: real distd, real TLS SMTP server on 127.0.0.1."""
 
 import email.policy
+import re
 import subprocess
 
 from conftest import ROOT, SEED_CAPITAL, SEED_MENTOUGOU, wait_for
@@ -54,8 +55,10 @@ def test_seeds_delivered_end_to_end(smtp_server, distd):
     text = msg.get_body(("plain",)).get_content()
     html = msg.get_body(("html",)).get_content()
     assert "重点调度机制" in text
-    assert "<h3>大兴区齐心协力 吹响全国文明城区创建冲锋号</h3>" in html
-    assert "中央文明办" not in text  # the footer is not mailed as body
+    assert re.search(r'<h3 style="[^"]*">大兴区齐心协力 吹响全国文明城区创建冲锋号</h3>', html)
+    # the 版记 is mailed as printed, once, after the body (test_rendition.py has the rest)
+    assert text.count("报：中央文明办") == 1
+    assert text.index("重点调度机制") < text.index("报：中央文明办")
 
     # 发 only, no To: undisclosed-recipients
     m2 = mtg.parsed()
@@ -106,6 +109,7 @@ def test_rcpt_refused_and_deferred_in_one_batch(smtp_server, distd):
     body = report[0].parsed().get_body(("plain",)).get_content()
     assert "u3@example.test" in body and "550 5.1.1" in body
     assert "投递失败报告" in report[0].parsed()["Subject"]
+    assert report[0].parsed()["Auto-Submitted"] == "auto-generated"
 
 
 def test_data_451_then_250(smtp_server, distd):

@@ -2,6 +2,10 @@
 
 #include "bulletin.h"
 #include "compose.h"
+#include "sbuf.h"
+
+#include <glib.h>
+#include <strings.h>
 
 static struct bulletin *
 issue(const char *text)
@@ -33,6 +37,11 @@ test_subject_placeholders(void **state)
 	expect_subject("%title% 第%issue%期", FULL, "首都精神文明建设情况简报 第29期");
 	expect_subject("%title%（总第%total%期）%date% %issuer% 100%%", FULL,
 	    "首都精神文明建设情况简报（总第2138期）2020-06-12 首都精神文明办 100%");
+	/* %urgency%: 【特急】 when the masthead says so, nothing otherwise */
+	expect_subject("%urgency%%title% 第%issue%期", "特急\n工作简报\n第3期\n2021年1月1日\n",
+	    "【特急】工作简报 第3期");
+	expect_subject("%urgency%%title% 第%issue%期", "工作简报\n第3期\n2021年1月1日\n",
+	    "工作简报 第3期");
 }
 
 static void
@@ -72,6 +81,44 @@ check_wire_format(const char *m, size_t len)
 	}
 }
 
+/* Every RFC 2047 encoded word in m, none longer than 75 characters. */
+static size_t
+longest_encoded_word(const char *m)
+{
+	size_t longest = 0;
+
+	for (const char *p = strstr(m, "=?"); p != NULL; p = strstr(p + 2, "=?")) {
+		const char *q = strchr(p + 2, '?');
+		if (q == NULL || (q[1] != 'B' && q[1] != 'b' && q[1] != 'Q' && q[1] != 'q') ||
+		    q[2] != '?')
+			continue;
+		const char *e = strstr(q + 3, "?=");
+		assert_non_null(e);
+		size_t n = (size_t)(e + 2 - p);
+		if (n > longest)
+			longest = n;
+		p = e;
+	}
+	return longest;
+}
+
+/* The header block: no line over 78 columns, none that is not a header or a fold. */
+static void
+check_headers(const char *m)
+{
+	const char *end = strstr(m, "\r\n\r\n");
+
+	assert_non_null(end);
+	for (const char *l = m; l < end;) {
+		const char *e = strstr(l, "\r\n");
+		if ((size_t)(e - l) > 78)
+			fail_msg("header line over 78 columns: %.*s", (int)(e - l), l);
+		if (*l != ' ' && *l != '\t' && memchr(l, ':', (size_t)(e - l)) == NULL)
+			fail_msg("not a header line: %.*s", (int)(e - l), l);
+		l = e + 2;
+	}
+}
+
 static void
 test_message(void **state)
 {
@@ -82,10 +129,11 @@ test_message(void **state)
 		{ "东城区文明办", "dc@example.test", CONF_HEADER_BCC },
 	};
 	struct compose_attachment att = { "附件一：名单.pdf", "%PDF-1.4 test", 13 };
+	struct bulletin *b = issue(FULL "\n## 标题\n\n正文。\n");
 	struct compose_input in = {
 		.from_display = "首都精神文明办", .from_address = "bulletin@example.test",
 		.subject = "首都精神文明建设情况简报 第29期", .message_id = "distd.1.abc@example.test",
-		.issue_id = 1, .date = 1591925401, .body = "## 标题\n\n正文。\n",
+		.issue_id = 1, .date = 1591925401, .issue = b,
 		.urgent = true, .rcpts = rc, .n_rcpts = 3, .attachments = &att, .n_attachments = 1,
 	};
 	char err[128];
@@ -94,6 +142,7 @@ test_message(void **state)
 
 	assert_non_null(m);
 	check_wire_format(m, len);
+	check_headers(m);
 	assert_non_null(strstr(m, "Subject: =?"));
 	assert_non_null(strstr(m, "Message-Id: <distd.1.abc@example.test>"));
 	assert_non_null(strstr(m, "X-Distd-Issue: 1\r\n"));
@@ -102,11 +151,13 @@ test_message(void **state)
 	assert_non_null(strstr(m, "<office@wmb.example.test>"));
 	assert_non_null(strstr(m, "Cc: "));
 	assert_null(strstr(m, "dc@example.test"));	/* bcc stays out of the headers */
+	assert_null(strstr(m, "Reply-To"));
 	assert_non_null(strstr(m, "multipart/mixed"));
 	assert_non_null(strstr(m, "multipart/alternative"));
 	assert_non_null(strstr(m, "text/html"));
 	assert_non_null(strstr(m, "application/pdf"));
 	assert_non_null(strstr(m, "filename*=UTF-8''%E9%99%84%E4%BB%B6"));	/* RFC 2231 */
+	assert_non_null(strstr(m, "name=\"=?UTF-8?B?"));			/* RFC 2047 */
 	assert_null(strstr(m, "Auto-Submitted"));
 	free(m);
 
@@ -115,12 +166,366 @@ test_message(void **state)
 	in.n_rcpts = 1;
 	in.n_attachments = 0;
 	in.urgent = false;
+	in.reply_to_display = "编辑部";
+	in.reply_to_address = "editor@example.test";
 	m = compose_message(&in, &len, err, sizeof(err));
 	check_wire_format(m, len);
 	assert_non_null(strstr(m, "To: undisclosed-recipients: ;\r\n"));
+	assert_non_null(strstr(m, "Reply-To: =?UTF-8?B?57yW6L6R6YOo?= <editor@example.test>\r\n"));
 	assert_null(strstr(m, "multipart/mixed"));
 	assert_null(strstr(m, "Importance"));
 	free(m);
+
+	/* distd's own mail: plain text as it is, no HTML made of it */
+	in.issue = NULL;
+	in.body = "- 单位一\n**不是 Markdown**\n";
+	in.auto_submitted = true;
+	m = compose_message(&in, &len, err, sizeof(err));
+	check_wire_format(m, len);
+	assert_non_null(strstr(m, "Auto-Submitted: auto-generated\r\n"));
+	assert_non_null(strstr(m, "Content-Type: text/plain; charset=utf-8"));
+	assert_null(strstr(m, "text/html"));
+	assert_null(strstr(m, "multipart"));
+	free(m);
+	bulletin_free(b);
+}
+
+/* A long Chinese subject and long display names: encoded words of at most 75 characters. */
+static void
+test_encoded_words(void **state)
+{
+	(void)state;
+	const char *subject = "门头沟区创建全国文明城市工作快报 第439期 关于开展创建全国文明城市"
+	    "百日冲刺暨接诉即办比学赶超擂台赛情况的通报（特急）ABC def";
+	struct compose_rcpt rc[] = {
+		{ "门头沟区创建全国文明城市总指挥部办公室综合协调组", "a@example.test",
+		    CONF_HEADER_TO },
+		{ "Office \"A\" (B)", "b@example.test", CONF_HEADER_TO },
+		{ NULL, "c@example.test", CONF_HEADER_CC },
+	};
+	struct compose_input in = {
+		.from_display = "门头沟区创建全国文明城市总指挥部办公室",
+		.from_address = "kuaibao@example.test", .subject = subject,
+		.message_id = "distd.2.x@example.test", .issue_id = 2, .date = 1591925401,
+		.body = "x", .rcpts = rc, .n_rcpts = 3,
+	};
+	char err[128];
+	size_t len;
+	char *m = compose_message(&in, &len, err, sizeof(err));
+
+	assert_non_null(m);
+	check_wire_format(m, len);
+	check_headers(m);
+	size_t longest = longest_encoded_word(m);
+	assert_true(longest > 60);	/* the words are there, and … */
+	assert_true(longest <= 75);	/* … none is over RFC 2047's limit */
+	assert_non_null(strstr(m, "\"Office \\\"A\\\" (B)\" <b@example.test>"));
+	assert_non_null(strstr(m, "Cc: c@example.test\r\n"));
+	/* issue 439's subject: GMime made a 76-character word of it */
+	in.subject = "门头沟区创建全国文明城市工作快报 第439期";
+	free(m);
+	m = compose_message(&in, &len, err, sizeof(err));
+	assert_true(longest_encoded_word(m) <= 75);
+	free(m);
+}
+
+/* CR and LF never reach a header: not from a file name, a name or a subject. */
+static void
+test_header_injection(void **state)
+{
+	(void)state;
+	struct compose_rcpt rc = { "单位\r\nBcc: evil@example.test", "a@example.test",
+		CONF_HEADER_TO };
+	struct compose_attachment att[] = {
+		{ "名单\r\nBcc: evil@example.test.pdf", "x", 1 },
+		{ "report\nContent-Type: text/html.pdf", "y", 1 },
+		{ "\r\n", "z", 1 },
+	};
+	struct compose_input in = {
+		.from_display = "办公室\nX-Evil: 1", .from_address = "bulletin@example.test",
+		.subject = "简报\r\nBcc: evil@example.test", .message_id = "distd.3.x@example.test",
+		.issue_id = 3, .date = 1591925401, .body = "x", .rcpts = &rc, .n_rcpts = 1,
+		.attachments = att, .n_attachments = 3,
+	};
+	char err[128];
+	size_t len;
+	char *m = compose_message(&in, &len, err, sizeof(err));
+
+	assert_non_null(m);
+	check_wire_format(m, len);
+	check_headers(m);
+	/* no line anywhere starts a header that was not written on purpose */
+	for (const char *l = m; l != NULL; l = strstr(l, "\r\n")) {
+		l += l == m ? 0 : 2;
+		if (strncasecmp(l, "Bcc:", 4) == 0 || strncasecmp(l, "X-Evil:", 7) == 0)
+			fail_msg("injected header line: %.40s", l);
+		if (strncmp(l, "Content-Type: text/html", 23) == 0)
+			fail_msg("injected content type");
+	}
+	/* the ASCII name is kept (as one line) and quoted by GMime */
+	assert_non_null(strstr(m, "report Content-Type: text/html.pdf"));
+	assert_non_null(strstr(m, "filename=attachment"));	/* nothing left: a name */
+	free(m);
+
+	/* an address is refused, not mended */
+	rc.address = "a@example.test\r\nBcc: evil@example.test";
+	assert_null(compose_message(&in, &len, err, sizeof(err)));
+	assert_non_null(strstr(err, "recipient 1"));
+	rc.address = "a@example.test";
+	in.reply_to_address = "r@example.test>, evil@example.test";
+	assert_null(compose_message(&in, &len, err, sizeof(err)));
+}
+
+static struct bulletin *
+seed(const char *name)
+{
+	size_t n = 0;
+	char *text = read_seed(name, &n), err[128];
+	struct bulletin *b;
+
+	assert_int_equal(bulletin_parse(text, n, NULL, 0, &b, err, sizeof(err)), 0);
+	free(text);
+	return b;
+}
+
+static void
+expect_all(const char *what, const char *doc, const char *const *want)
+{
+	for (; *want; want++)
+		if (strstr(doc, *want) == NULL)
+			fail_msg("%s lacks \"%s\"", what, *want);
+	if (strstr(doc, "**") || strstr(doc, "##"))
+		fail_msg("%s has Markdown marks", what);
+}
+
+/*
+ * SpamAssassin's obfuscation count (HTML_OBFUSCATE_*): a tag between two
+ * text runs where the one before ends and the one after begins with a
+ * character that is not ASCII white space or punctuation.
+ */
+static size_t
+obfuscation_splits(const char *html)
+{
+	size_t splits = 0;
+	int last = -1;		/* last byte of the last text run, -1 before any */
+	bool tag = false;
+
+	for (const char *p = html; *p;) {
+		if (*p == '<') {
+			p = strchr(p, '>');
+			assert_non_null(p);
+			p++;
+			tag = true;
+			continue;
+		}
+		const char *e = strchr(p, '<');
+		if (e == NULL)
+			e = p + strlen(p);
+		unsigned char first = (unsigned char)*p;
+		bool word_first = first >= 0x80 || (first > 0x20 && g_ascii_isalnum(first));
+		bool word_last = last >= 0x80 || (last > 0x20 && g_ascii_isalnum(last));
+		if (tag && word_first && word_last)
+			splits++;
+		last = (unsigned char)e[-1];
+		tag = false;
+		p = e;
+	}
+	return splits;
+}
+
+/* <strong>what</strong> in html, with the newline the writer may put after
+ * the tag (see obfuscation_splits). */
+static bool
+has_strong(const char *html, const char *what)
+{
+	char a[256], b[256];
+
+	snprintf(a, sizeof(a), "<strong>%s</strong>", what);
+	snprintf(b, sizeof(b), "<strong>\n%s</strong>", what);
+	return strstr(html, a) != NULL || strstr(html, b) != NULL;
+}
+
+static void
+test_seed_capital(void **state)
+{
+	(void)state;
+	struct bulletin *b = seed(SEED_CAPITAL);
+	char *text = compose_text(b), *html = compose_html(b);
+	const char *const both[] = { "首都精神文明建设情况简报", "第29期", "总第2138期",
+		"首都精神文明办", "2020年6月12日", "大兴区齐心协力 吹响全国文明城区创建冲锋号",
+		"重点调度机制", "报：中央文明办,首都文明委主任、副主任,市委、市人大、市政府、市政协。",
+		"送：首都文明委委员,市委、市政府各部委办局,各总公司、高等院校,市级群众团体。",
+		"发：各区委书记、区长、宣传部长,各区文明办,有关新闻单位。",
+		"责编：梅雪峰", "核稿：田文松", "电话：55569506", "邮箱：jswmzhxctc@163.com", NULL };
+
+	expect_all("text", text, both);
+	expect_all("html", html, both);
+	/* in the document's order: masthead, body, 版记 (fields, then tiers) */
+	assert_true(strstr(text, "第29期") < strstr(text, "【文明创建】"));
+	assert_true(strstr(text, "(延庆区文明办)") < strstr(text, "责编"));
+	assert_true(strstr(text, "邮箱") < strstr(text, "报："));
+	assert_true(strstr(html, "(延庆区文明办)") < strstr(html, "责编"));
+	/* headings and bold are plain lines and plain text */
+	assert_non_null(strstr(text, "\n【文明创建】\n\n大兴区齐心协力 吹响全国文明城区创建冲锋号\n\n"));
+	assert_non_null(strstr(text, "\n部门联动，凝聚合力。各部门齐抓共管"));
+	/* the three bold lead-ins, whatever punctuation surrounds them */
+	assert_true(has_strong(html, "部门联动，凝聚合力。"));
+	assert_true(has_strong(html, "常态管理,狠抓落实。"));
+	assert_true(has_strong(html, "守土有责,创建有方。"));
+	/* the masthead: a red h1, a red rule; nothing remote, no <style> */
+	assert_non_null(strstr(html, "<h1 style=\"") );
+	assert_non_null(strstr(html, "color:#c8161d"));
+	assert_null(strstr(html, "<style"));
+	assert_null(strstr(html, "<img"));
+	assert_null(strstr(html, "src="));
+	assert_null(strstr(html, "url("));
+	assert_int_equal(obfuscation_splits(html), 0);
+	free(text);
+	free(html);
+	bulletin_free(b);
+}
+
+static void
+test_seed_mentougou(void **state)
+{
+	(void)state;
+	struct bulletin *b = seed(SEED_MENTOUGOU);
+	char *text = compose_text(b), *html = compose_html(b);
+	const char *const both[] = { "门头沟区创建全国文明城市工作快报", "第439期",
+		"门头沟区创建全国文明城市总指挥部办公室", "2020年6月30日",
+		"编校：史佳怡　核签：李争三", "报：首都文明办、区委、区人大、区政府、区政协领导同志",
+		"发：全区各单位主要领导、创城工作主管领导、信息员",
+		"电子邮箱：mtgccbxcz@bjmtg.gov.cn　电话：69822006", NULL };
+	const char *const bold[] = { "区教委：", "潭柘寺镇：", "清水镇：", "东辛房街道：",
+		"军庄镇：", "妙峰山镇：", "龙泉镇：", "永定镇：", NULL };
+
+	expect_all("text", text, both);
+	expect_all("html", html, both);
+	assert_null(strstr(text, "总第"));	/* not printed: not invented */
+	for (const char *const *w = bold; *w; w++) {
+		if (!has_strong(html, *w))
+			fail_msg("html lacks <strong>%s</strong>", *w);
+	}
+	/* 【指挥调度】 alone is a column heading */
+	assert_non_null(strstr(html, "<h2 style="));
+	assert_non_null(strstr(html, "【指挥调度】</h2>"));
+	/* seed 003's 简讯 is full of bold lead-ins inside sentences: issue 439
+	 * scored HTML_OBFUSCATE_20_30 for them */
+	assert_int_equal(obfuscation_splits(html), 0);
+	free(text);
+	free(html);
+	bulletin_free(b);
+}
+
+/* The bulletin's own markup is text, never HTML; code keeps its asterisks. */
+static void
+test_body_markup(void **state)
+{
+	(void)state;
+	struct bulletin b = { .issue_no = -1, .total_issue_no = -1,
+		.body = "<script>alert(1)</script>\n\n甲。**乙：**丙**丁**戊 `a**b**c` "
+		    "[链接](javascript:alert(1)) ![图](http://example.test/x.png)\n\n"
+		    "**孤**单**\n\n\\*\\*转义\\*\\*" };
+	char *html = compose_html(&b), *text = compose_text(&b);
+
+	assert_null(strstr(html, "<script"));
+	assert_non_null(strstr(html, "&lt;script&gt;"));
+	assert_true(has_strong(html, "乙："));
+	assert_true(has_strong(html, "丁"));
+	assert_non_null(strstr(html, "<code style=\"font-family:monospace\">a**b**c</code>"));
+	assert_null(strstr(html, "javascript:"));
+	assert_null(strstr(html, "<img"));
+	assert_true(has_strong(html, "孤"));	/* a lone ** is dropped: */
+	assert_null(strstr(html, "单*"));
+	assert_non_null(strstr(html, "**转义**"));		/* an escaped one is text */
+	assert_non_null(strstr(text, "甲。乙：丙丁戊 a**b**c 链接"));
+	assert_int_equal(obfuscation_splits(html), 0);
+	free(html);
+	free(text);
+}
+
+/* Marks above the title and a tier under the label it was printed with. */
+static void
+test_marks_and_labels(void **state)
+{
+	(void)state;
+	struct bulletin *b = issue("内部资料\n特急\n工作简报\n第3期\n某某办公室\n2021年1月1日\n"
+	    "---\n\n正文第一段。\n\n---\n\n抄送：甲单位，乙单位\n\n---\n");
+	char *text = compose_text(b), *html = compose_html(b);
+
+	assert_non_null(b->internal);
+	assert_non_null(b->urgency);
+	assert_non_null(strstr(text, "内部资料　特急\n工作简报\n第3期\n某某办公室　2021年1月1日\n"));
+	assert_non_null(strstr(html, "内部资料　特急"));
+	assert_true(strstr(html, "内部资料") < strstr(html, "<h1"));
+	assert_non_null(strstr(text, "\n抄送：甲单位，乙单位\n"));
+	assert_non_null(strstr(html, "抄送：甲单位，乙单位</p>"));
+	free(text);
+	free(html);
+	bulletin_free(b);
+
+	/* nothing stated, nothing invented: no masthead, no rules */
+	struct bulletin bare = { .issue_no = -1, .total_issue_no = -1, .body = "正文。" };
+	text = compose_text(&bare);
+	assert_string_equal(text, "正文。\n");
+	free(text);
+}
+
+/* A series sends as itself: from, reply_to, subject, admin (conf_identity). */
+static void
+test_series_identity(void **state)
+{
+	(void)state;
+	char *path = write_temp(
+	    "smtp = { url = \"smtps://127.0.0.1:465\"; };\n"
+	    "sender = { from = \"办公室 <bulletin@example.test>\"; admin = \"pm@example.test\";\n"
+	    "  reply_to = \"编辑 <ed@example.test>\"; };\n"
+	    "tiers = ( { keyword = \"报\"; header = \"to\"; } );\n"
+	    "recipients = ( { name = \"甲\"; address = \"a@example.test\"; } );\n"
+	    "series = ( { title = \"门头沟区 工作快报\";\n"
+	    "  from = \"门头沟区办公室 <mtg@example.test>\";\n"
+	    "  subject = \"%urgency%%title%（第%issue%期）\"; admin = \"mtg-pm@example.test\"; } );\n",
+	    0644);
+	struct conf *c = NULL;
+	struct sbuf e = SBUF_INIT;
+	struct conf_identity id;
+
+	if (conf_load(path, 0, &c, &e) < 0)
+		fail_msg("%s", sbuf_str(&e));
+	conf_identity(c, "门头沟区工作快报", &id);
+	assert_string_equal(id.from_display, "门头沟区办公室");
+	assert_string_equal(id.from_address, "mtg@example.test");
+	assert_null(id.reply_to_address);	/* sender's Reply-To is another office's */
+	assert_string_equal(id.admin, "mtg-pm@example.test");
+	assert_true(id.series_admin);
+	struct bulletin *b = issue("特急\n门头沟区工作快报\n第439期\n2020年6月30日\n");
+	char *s = compose_subject_for(c, b);
+	assert_string_equal(s, "【特急】门头沟区工作快报（第439期）");
+	free(s);
+	bulletin_free(b);
+	conf_identity(c, "别的简报", &id);
+	assert_string_equal(id.from_address, "bulletin@example.test");
+	assert_string_equal(id.reply_to_address, "ed@example.test");
+	assert_string_equal(id.admin, "pm@example.test");
+	assert_false(id.series_admin);
+	conf_free(c);
+	unlink(path);
+	free(path);
+
+	/* a header value with a control character is refused when loading */
+	path = write_temp("smtp = { url = \"smtps://127.0.0.1:465\"; };\n"
+	    "sender = { from = \"bulletin@example.test\"; };\n"
+	    "tiers = ( { keyword = \"报\"; header = \"to\"; } );\n"
+	    "recipients = ( { name = \"甲\"; address = \"a@example.test\"; } );\n"
+	    "series = ( { title = \"快报\"; reply_to = \"x\\r\\nBcc: y@example.test\"; "
+	    "subject = \"%title% %bogus%\"; } );\n", 0644);
+	sbuf_reset(&e);
+	assert_int_equal(conf_load(path, 0, &c, &e), -1);
+	assert_non_null(strstr(sbuf_str(&e), "series[0].reply_to: control character"));
+	assert_non_null(strstr(sbuf_str(&e), "series[0].subject: unknown placeholder '%bogus%'"));
+	sbuf_free(&e);
+	unlink(path);
+	free(path);
 }
 
 static void
@@ -141,6 +546,13 @@ main(void)
 		cmocka_unit_test(test_subject_missing_values),
 		cmocka_unit_test(test_subject_is_one_line),
 		cmocka_unit_test(test_message),
+		cmocka_unit_test(test_encoded_words),
+		cmocka_unit_test(test_header_injection),
+		cmocka_unit_test(test_seed_capital),
+		cmocka_unit_test(test_seed_mentougou),
+		cmocka_unit_test(test_body_markup),
+		cmocka_unit_test(test_series_identity),
+		cmocka_unit_test(test_marks_and_labels),
 		cmocka_unit_test(test_content_types),
 	};
 	return cmocka_run_group_tests_name("compose", tests, NULL, NULL);
