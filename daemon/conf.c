@@ -409,7 +409,9 @@ load_smtp(struct loader *L, config_setting_t *root)
 {
 	static const char *const known[] = { "url", "username", "password_file",
 		"ca_file", "pinned_pubkey", "connections", "max_rcpt_per_message",
-		"timeout", "tls", "password", NULL };
+		"timeout", "tls", "password", "helo", "idle_timeout",
+		"max_message_bytes", "max_messages_per_minute",
+		"max_recipients_per_hour", NULL };
 	struct conf *c = L->c;
 	config_setting_t *smtp = get_group(L, root, "smtp", "");
 	char *tls = NULL;
@@ -433,6 +435,22 @@ load_smtp(struct loader *L, config_setting_t *root)
 	get_int(L, smtp, "max_rcpt_per_message", "smtp",
 	    &c->smtp.max_rcpt_per_message, 1, 1000);
 	get_int(L, smtp, "timeout", "smtp", &c->smtp.timeout, 1, 3600);
+	get_string(L, smtp, "helo", "smtp", &c->smtp.helo);
+	get_int(L, smtp, "idle_timeout", "smtp", &c->smtp.idle_timeout, 1, 3600);
+	get_long(L, smtp, "max_message_bytes", "smtp", &c->smtp.max_message_bytes,
+	    1024, 1L << 31);
+	get_int(L, smtp, "max_messages_per_minute", "smtp",
+	    &c->smtp.max_messages_per_minute, 1, 100000);
+	get_long(L, smtp, "max_recipients_per_hour", "smtp",
+	    &c->smtp.max_recipients_per_hour, 1, 10000000);
+	/* relays with reject_non_fqdn_helo_hostname refuse a bare "vm" */
+	if (c->smtp.helo != NULL && c->smtp.helo[0] != '[' &&
+	    (strchr(c->smtp.helo, '.') == NULL ||
+	    strspn(c->smtp.helo, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789.-") != strlen(c->smtp.helo)))
+		report(L, line_of(config_setting_get_member(smtp, "helo")), "smtp.helo",
+		    "'%s': expected a fully qualified name (host.example.test) or an "
+		    "address literal ([192.0.2.1])", c->smtp.helo);
 
 	if (c->smtp.url == NULL)
 		report(L, line_of(smtp), "smtp.url", "missing (e.g. "
@@ -530,9 +548,17 @@ load_numbers(struct loader *L, config_setting_t *root)
 		"lifetime", NULL };
 	static const char *const limits_known[] = { "max_issue_bytes",
 		"max_attachments", NULL };
+	static const char *const alerts_known[] = { "deferred_after", NULL };
 	struct conf *c = L->c;
 	config_setting_t *r = get_group(L, root, "retry", "");
 	config_setting_t *l = get_group(L, root, "limits", "");
+	config_setting_t *a = get_group(L, root, "alerts", "");
+
+	if (a != NULL) {
+		check_known(L, a, "alerts", alerts_known);
+		get_long(L, a, "deferred_after", "alerts", &c->alerts.deferred_after,
+		    1, 60 * 86400);
+	}
 
 	if (r != NULL) {
 		check_known(L, r, "retry", retry_known);
@@ -1029,6 +1055,8 @@ set_defaults(struct conf *c)
 	c->smtp.connections = 4;
 	c->smtp.max_rcpt_per_message = 50;
 	c->smtp.timeout = 60;
+	c->smtp.idle_timeout = 60;
+	c->alerts.deferred_after = 3600;
 	c->sender.subject = xstrdup("%title% 第%issue%期");
 	c->retry.min_backoff = 300;
 	c->retry.max_backoff = 3600;
@@ -1055,7 +1083,7 @@ conf_load(const char *path, int flags, struct conf **out, struct sbuf *errors)
 	static const char *const known[] = { "outbox", "archive", "rejected",
 		"state", "delivery_log", "control_socket", "smtp", "sender",
 		"retry", "tiers", "recipients", "groups", "series",
-		"on_unresolved", "limits", "classification", NULL };
+		"on_unresolved", "limits", "classification", "alerts", NULL };
 	struct loader L = { path, errors, 0, NULL, flags };
 	config_t cfg;
 	config_setting_t *root;
@@ -1131,7 +1159,7 @@ conf_free(struct conf *c)
 	free_strings(c->path, c->outbox, c->archive, c->rejected, c->state,
 	    c->delivery_log, c->control_socket, c->smtp.url, c->smtp.host,
 	    c->smtp.username, c->smtp.password_file, c->smtp.ca_file,
-	    c->smtp.pinned_pubkey, c->sender.from, c->sender.from_address,
+	    c->smtp.pinned_pubkey, c->smtp.helo, c->sender.from, c->sender.from_address,
 	    c->sender.from_display, c->sender.subject, c->sender.admin, (char *)-1);
 	if (c->smtp.password != NULL) {
 		explicit_bzero(c->smtp.password, strlen(c->smtp.password));

@@ -97,7 +97,26 @@ struct conf {
 		int connections;
 		int max_rcpt_per_message;
 		int timeout;
+		/*
+		 * smtp.helo: the EHLO name; NULL = the host's fully qualified
+		 * name, else its address literal (smtp_helo_default).
+		 */
+		char *helo;
+		/* smtp.idle_timeout: seconds before an idle connection is
+		 * closed with QUIT (default 60, below relays' 300 s). */
+		int idle_timeout;
+		/* smtp.max_message_bytes: 0 = only the relay's SIZE. */
+		long max_message_bytes;
+		/* Rate limits; 0 = none. Reaching one defers, never fails. */
+		int max_messages_per_minute;
+		long max_recipients_per_hour;
 	} smtp;
+
+	struct {
+		/* alerts.deferred_after: a recipient deferred this long raises
+		 * the "deferred" alert (default 3600 s). */
+		long deferred_after;
+	} alerts;
 
 	struct {
 		char *from;		/* as written */

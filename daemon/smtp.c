@@ -1,14 +1,20 @@
 #include "smtp.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -91,6 +97,14 @@ reply_line(struct smtp_transcript *t, const char *s, size_t n)
 
 	while (n > 0 && (s[n - 1] == '\r' || s[n - 1] == '\n'))
 		n--;
+	/* "250-SIZE 10240000" (any line of the EHLO reply): the relay's limit */
+	if (t->phase == P_EHLO && n > 9 && strncmp(s, "250", 3) == 0 &&
+	    starts(s + 4, n - 4, "SIZE")) {
+		const char *v = s + 8;
+		while (v < s + n && *v == ' ')
+			v++;
+		t->size_limit = isdigit((unsigned char)*v) ? strtol(v, NULL, 10) : 0;
+	}
 	if (n < 3 || !isdigit((unsigned char)s[0]) || !isdigit((unsigned char)s[1]) ||
 	    !isdigit((unsigned char)s[2]) || (n > 3 && s[3] == '-'))
 		return;
@@ -99,7 +113,11 @@ reply_line(struct smtp_transcript *t, const char *s, size_t n)
 	set_text(&t->last_text, s, n);
 	switch (t->phase) {
 	case P_GREETING: t->greeting_code = code; break;
-	case P_EHLO: t->ehlo_code = code; break;
+	case P_EHLO:
+		t->ehlo_code = code;
+		if (code >= 200 && code < 300)
+			t->size_seen = true;
+		break;
 	case P_AUTH:
 		if (code != 334)	/* 334 is a challenge, not the verdict */
 			t->auth_code = code;
@@ -219,6 +237,8 @@ smtp_outcome(const struct smtp_transcript *t, int curl_code, const char *curl_er
 
 		if (rc >= 500) {
 			set_result(r, QUEUE_PERM, rc, t->rcpt_text[i], "5xx");
+		} else if (rc >= 400 && smtp_is_rcpt_limit(rc, t->rcpt_text[i])) {
+			set_result(r, QUEUE_TEMP, rc, t->rcpt_text[i], "limit");
 		} else if (rc >= 400) {
 			set_result(r, QUEUE_TEMP, rc, t->rcpt_text[i], "4xx");
 		} else if (rc >= 200 && rc < 300) {
@@ -250,12 +270,115 @@ smtp_outcome(const struct smtp_transcript *t, int curl_code, const char *curl_er
 	}
 }
 
+bool
+smtp_is_rcpt_limit(int code, const char *text)
+{
+	char dsn[16];
+
+	if (code != 452 && code != 451)
+		return false;
+	/* RFC 5321 4.5.3.1.10: 452 is the reply for too many recipients;
+	 * 4.5.3 is its enhanced code (Postfix, Exim with DSN codes) */
+	if (dsn_of(text, dsn, sizeof(dsn)) && strcmp(dsn, "4.5.3") == 0)
+		return true;
+	return text != NULL && strcasestr(text, "too many recipients") != NULL;
+}
+
+/* ---- the EHLO name ---------------------------------------------------- */
+
+static bool
+fqdn_ok(const char *name)
+{
+	return name && strchr(name, '.') != NULL && name[strlen(name) - 1] != '.' &&
+	    strcmp(name, "localhost.localdomain") != 0;
+}
+
+void
+smtp_helo_default(char *buf, size_t bufsz)
+{
+	char host[256] = "";
+	struct addrinfo hints = { .ai_flags = AI_CANONNAME, .ai_socktype = SOCK_STREAM };
+	struct addrinfo *ai = NULL;
+	struct ifaddrs *ifs = NULL;
+
+	if (gethostname(host, sizeof(host) - 1) == 0 && fqdn_ok(host)) {
+		snprintf(buf, bufsz, "%s", host);
+		return;
+	}
+	if (host[0] && getaddrinfo(host, NULL, &hints, &ai) == 0) {
+		bool done = ai && fqdn_ok(ai->ai_canonname);
+		if (done)
+			snprintf(buf, bufsz, "%s", ai->ai_canonname);
+		freeaddrinfo(ai);
+		if (done)
+			return;
+	}
+	/* no FQDN: an address literal (RFC 5321 4.1.3), preferring an
+	 * address that is not loopback, IPv4 before IPv6 */
+	snprintf(buf, bufsz, "[127.0.0.1]");
+	if (getifaddrs(&ifs) != 0)
+		return;
+	for (int pass = 0; pass < 2; pass++) {
+		for (struct ifaddrs *i = ifs; i; i = i->ifa_next) {
+			char a[INET6_ADDRSTRLEN];
+			if (i->ifa_addr == NULL || (i->ifa_flags & IFF_LOOPBACK))
+				continue;
+			if (pass == 0 && i->ifa_addr->sa_family == AF_INET) {
+				inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)
+				    i->ifa_addr)->sin_addr, a, sizeof(a));
+				snprintf(buf, bufsz, "[%s]", a);
+				freeifaddrs(ifs);
+				return;
+			}
+			if (pass == 1 && i->ifa_addr->sa_family == AF_INET6) {
+				struct sockaddr_in6 *s6 = (void *)i->ifa_addr;
+				if (IN6_IS_ADDR_LINKLOCAL(&s6->sin6_addr))
+					continue;
+				inet_ntop(AF_INET6, &s6->sin6_addr, a, sizeof(a));
+				snprintf(buf, bufsz, "[IPv6:%s]", a);
+				freeifaddrs(ifs);
+				return;
+			}
+		}
+	}
+	freeifaddrs(ifs);
+}
+
+char *
+smtp_url_with_helo(const struct conf *c)
+{
+	const char *u = c->smtp.url;
+	const char *host = strstr(u, "://");
+	struct sbuf b = SBUF_INIT;
+	char def[300];
+	const char *helo = c->smtp.helo;
+
+	host = host ? host + 3 : u;
+	const char *path = strchr(host, '/');
+	if (helo == NULL && path != NULL && path[1] != '\0')
+		return xstrdup(u);	/* the URL names it already */
+	if (helo == NULL) {
+		smtp_helo_default(def, sizeof(def));
+		helo = def;
+	}
+	sbuf_append(&b, u, path ? (size_t)(path - u) : strlen(u));
+	sbuf_putc(&b, '/');
+	/* curl URL-decodes the path into the EHLO name */
+	for (const char *p = helo; *p; p++) {
+		if (isalnum((unsigned char)*p) || *p == '.' || *p == '-')
+			sbuf_putc(&b, *p);
+		else
+			sbuf_printf(&b, "%%%02X", (unsigned char)*p);
+	}
+	return sbuf_steal(&b);
+}
+
 /* ---- worker pool ------------------------------------------------------ */
 
 struct settings {
 	char *url, *from, *username, *password, *ca_file, *pinned;
 	bool starttls, tls_none;
-	long timeout;
+	long timeout, idle_timeout;
 	unsigned generation;
 };
 
@@ -276,6 +399,7 @@ struct smtp_pool {
 	int efd;
 	struct settings *settings;	/* under lock; replaced on reload */
 	char relay[300];
+	long relay_size;		/* under lock: see smtp_pool_relay_size */
 	struct worker *workers;
 	size_t n_workers;
 };
@@ -286,7 +410,7 @@ settings_new(const struct conf *c, unsigned generation)
 	struct settings *s = xcalloc(1, sizeof(*s));
 	struct sbuf from = SBUF_INIT;
 
-	s->url = xstrdup(c->smtp.url);
+	s->url = smtp_url_with_helo(c);
 	sbuf_printf(&from, "<%s>", c->sender.from_address);
 	s->from = sbuf_steal(&from);
 	s->username = c->smtp.username ? xstrdup(c->smtp.username) : NULL;
@@ -296,6 +420,7 @@ settings_new(const struct conf *c, unsigned generation)
 	s->starttls = !c->smtp.implicit_tls;
 	s->tls_none = c->smtp.tls_none;
 	s->timeout = c->smtp.timeout;
+	s->idle_timeout = c->smtp.idle_timeout > 0 ? c->smtp.idle_timeout : 60;
 	s->generation = generation;
 	return s;
 }
@@ -375,9 +500,10 @@ setup_handle(CURL *h, const struct settings *s)
 	/* a relay that stops reading mid-message */
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, s->timeout);
-	/* below common relay idle timeouts (60-300 s), so a reused
-	 * connection is rarely one the server has already closed */
-	curl_easy_setopt(h, CURLOPT_MAXAGE_CONN, 50L);
+	/* the worker closes a connection idle for idle_timeout with QUIT;
+	 * should it miss, curl itself will not reuse one idle that long */
+	curl_easy_setopt(h, CURLOPT_MAXAGE_CONN,
+	    s->idle_timeout > 1 ? s->idle_timeout - 1 : 1L);
 	curl_easy_setopt(h, CURLOPT_VERBOSE, 1L);
 	curl_easy_setopt(h, CURLOPT_DEBUGFUNCTION, debug_cb);
 }
@@ -453,8 +579,27 @@ worker_main(void *arg)
 		struct smtp_job *job;
 		struct settings *s;
 		pthread_mutex_lock(&p->lock);
-		while (p->todo == NULL && !p->stopping)
-			pthread_cond_wait(&p->wake, &p->lock);
+		while (p->todo == NULL && !p->stopping) {
+			if (w->curl == NULL) {
+				pthread_cond_wait(&p->wake, &p->lock);
+				continue;
+			}
+			/* an open connection: close it with QUIT once idle for
+			 * idle_timeout, before the relay times it out (Postfix
+			 * logs "timeout after END-OF-MESSAGE" at 300 s) */
+			struct timespec until;
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_sec += p->settings->idle_timeout;
+			if (pthread_cond_timedwait(&p->wake, &p->lock, &until) == ETIMEDOUT &&
+			    p->todo == NULL && !p->stopping) {
+				CURL *idle = w->curl;
+				w->curl = NULL;
+				w->generation = 0;
+				pthread_mutex_unlock(&p->lock);
+				curl_easy_cleanup(idle);	/* QUIT, then close */
+				pthread_mutex_lock(&p->lock);
+			}
+		}
 		if (p->stopping) {
 			pthread_mutex_unlock(&p->lock);
 			break;
@@ -472,6 +617,8 @@ worker_main(void *arg)
 		perform(w, job, s);
 
 		pthread_mutex_lock(&p->lock);
+		if (job->transcript.size_seen)
+			p->relay_size = job->transcript.size_limit;
 		if (p->done_tail)
 			p->done_tail->next = job;
 		else
@@ -518,6 +665,7 @@ smtp_pool_new(const struct conf *c, char *err, size_t errsz)
 		return NULL;
 	}
 	p->settings = settings_new(c, 1);
+	p->relay_size = -1;
 	snprintf(p->relay, sizeof(p->relay), "%s:%d", c->smtp.host, c->smtp.port);
 	p->n_workers = (size_t)c->smtp.connections;
 	p->workers = xcalloc(p->n_workers, sizeof(*p->workers));
@@ -542,6 +690,7 @@ smtp_pool_configure(struct smtp_pool *p, const struct conf *c)
 	struct settings *old = p->settings;
 	p->settings = settings_new(c, old->generation + 1);
 	snprintf(p->relay, sizeof(p->relay), "%s:%d", c->smtp.host, c->smtp.port);
+	p->relay_size = -1;	/* maybe another relay now */
 	pthread_mutex_unlock(&p->lock);
 	struct retired *r = xcalloc(1, sizeof(*r));
 	r->s = old;
@@ -593,6 +742,17 @@ smtp_pool_collect(struct smtp_pool *p)
 		p->busy--;
 	pthread_mutex_unlock(&p->lock);
 	return list;
+}
+
+long
+smtp_pool_relay_size(struct smtp_pool *p)
+{
+	long n;
+
+	pthread_mutex_lock(&p->lock);
+	n = p->relay_size;
+	pthread_mutex_unlock(&p->lock);
+	return n;
 }
 
 size_t
