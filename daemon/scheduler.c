@@ -149,10 +149,13 @@ scheduler_run(struct scheduler *s, int64_t now)
 
 	if (s->paused_until > 0 && s->login_failures > 0 &&
 	    cred_hash(s->conf) != s->cred_hash) {
-		/* distctl reload read a new secret: probe it now */
+		/* distctl reload read a new secret: try it now, with the
+		 * recipients the old one deferred (not after their backoff) */
 		log_info("new credentials after reload: trying the relay again");
 		s->paused_until = 0;
 		s->login_failures = 0;
+		if (queue_retry(s->queue, 0, NULL, now, err, sizeof(err)) < 0)
+			log_warnx("%s", err);
 	}
 	if (now != s->deferred_checked)
 		deferred_alert(s, now);
