@@ -110,6 +110,20 @@ struct conf {
 		/* Rate limits; 0 = none. Reaching one defers, never fails. */
 		int max_messages_per_minute;
 		long max_recipients_per_hour;
+		/*
+		 * smtp.fallback: a second relay with its own credentials,
+		 * used when the first cannot be reached or refuses our TLS
+		 * or login; url NULL = none. The password comes from
+		 * $CREDENTIALS_DIRECTORY/smtp-fallback-password or
+		 * password_file (CONF_LOAD_SECRETS).
+		 */
+		struct {
+			char *url, *host;
+			int port;
+			bool implicit_tls;
+			char *username, *password_file, *password, *ca_file;
+			char *pinned_pubkey;
+		} fallback;
 	} smtp;
 
 	struct {

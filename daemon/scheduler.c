@@ -260,6 +260,15 @@ scheduler_log_line(int64_t when, int64_t issue, const char *tier, const char *ad
  * in a row up to max_backoff — one login every min_backoff (288 a day)
  * is enough for fail2ban to ban the office's address.
  */
+/* The relay a job went to, for logs and alerts. */
+static const char *
+job_relay(struct scheduler *s, const struct smtp_job *job)
+{
+	const char *fb = smtp_pool_fallback_relay(s->pool);
+
+	return job->via_fallback && fb ? fb : smtp_pool_relay(s->pool);
+}
+
 static void
 pause(struct scheduler *s, int64_t now)
 {
@@ -273,9 +282,14 @@ pause(struct scheduler *s, int64_t now)
 }
 
 static void
-alerts(struct scheduler *s, const struct queue_result *res, size_t n, int64_t now)
+alerts(struct scheduler *s, const struct smtp_job *job, const struct queue_result *res,
+    size_t n, int64_t now)
 {
 	bool ok = false;
+	const char *relay = job_relay(s, job);
+	const char *secret = job->via_fallback ? s->conf->smtp.fallback.password_file :
+	    s->conf->smtp.password_file;
+	const char *user = job->via_fallback ? "smtp.fallback.username" : "smtp.username";
 
 	for (size_t i = 0; i < n; i++) {
 		const struct queue_result *r = &res[i];
@@ -284,7 +298,7 @@ alerts(struct scheduler *s, const struct queue_result *res, size_t n, int64_t no
 			ok = true;
 		} else if (strcmp(r->class, "tls") == 0) {
 			snprintf(text, sizeof(text), "TLS with the relay %s failed: %s; "
-			    "nothing is sent until it works", smtp_pool_relay(s->pool),
+			    "nothing is sent until it works", relay,
 			    r->reply ? r->reply : "");
 			queue_alert(s->queue, "tls", text, now);
 			log_warnx("ALERT %s", text);
@@ -294,10 +308,9 @@ alerts(struct scheduler *s, const struct queue_result *res, size_t n, int64_t no
 		    (r->code == 535 || r->code == 530 || r->code == 0)) {
 			snprintf(text, sizeof(text), "the relay %s refused our credentials "
 			    "(%s); recipients are deferred, not bounced, and the relay is "
-			    "probed with backoff; fix smtp.username or the password in %s, "
-			    "then run `distctl reload`", smtp_pool_relay(s->pool),
-			    r->reply ? r->reply : "", s->conf->smtp.password_file ?
-			    s->conf->smtp.password_file : "the smtp-password credential");
+			    "probed with backoff; fix %s or the password in %s, "
+			    "then run `distctl reload`", relay, r->reply ? r->reply : "",
+			    user, secret ? secret : "the systemd credential");
 			queue_alert(s->queue, "auth", text, now);
 			log_warnx("ALERT %s", text);
 			pause(s, now);
@@ -309,6 +322,18 @@ alerts(struct scheduler *s, const struct queue_result *res, size_t n, int64_t no
 		queue_clear_alert(s->queue, "auth");
 		s->paused_until = 0;
 		s->login_failures = 0;
+	}
+	/* delivered through the fallback: the admin must still hear that the
+	 * primary failed; a delivery through the primary ends it */
+	if (ok && job->via_fallback && job->primary_error[0]) {
+		char text[700];
+		snprintf(text, sizeof(text), "the relay %s failed (%s): mail goes through "
+		    "the fallback %s until it works again", smtp_pool_relay(s->pool),
+		    job->primary_error, relay);
+		queue_alert(s->queue, "fallback", text, now);
+		log_warnx("ALERT %s", text);
+	} else if (ok && !job->via_fallback) {
+		queue_clear_alert(s->queue, "fallback");
 	}
 }
 
@@ -337,6 +362,8 @@ rcpt_limit(struct scheduler *s, const struct smtp_job *job, struct queue_result 
 	for (size_t i = 0; i < job->batch->n; i++)
 		if (res[i].outcome == QUEUE_TEMP && strcmp(res[i].class, "limit") == 0)
 			res[i].again = true;
+	if (job->via_fallback)
+		return;		/* the primary's batch size stays its own */
 	relay_facts(s);
 	if (s->relay_max_rcpt == 0 || (long)accepted < s->relay_max_rcpt) {
 		s->relay_max_rcpt = (long)accepted;
@@ -433,9 +460,9 @@ scheduler_collect(struct scheduler *s, int64_t now)
 			res[i].id = b->ids[i];
 		rcpt_limit(s, job, res, now);
 		/* alerts first: whoever sees the new states sees the alerts that go with them */
-		alerts(s, res, b->n, now);
+		alerts(s, job, res, b->n, now);
 		if (queue_record(s->queue, b, res, now, job->duration,
-		    smtp_pool_relay(s->pool), &retry, scheduler_group_jitter, err,
+		    job_relay(s, job), &retry, scheduler_group_jitter, err,
 		    sizeof(err)) < 0) {
 			/* they stay 'sending' and are retried after a restart */
 			log_warnx("cannot record results of issue %lld: %s",
@@ -443,7 +470,7 @@ scheduler_collect(struct scheduler *s, int64_t now)
 		} else {
 			for (size_t i = 0; i < b->n; i++) {
 				char *line = scheduler_log_line(now, b->issue, b->tiers[i],
-				    b->addresses[i], smtp_pool_relay(s->pool), &res[i],
+				    b->addresses[i], job_relay(s, job), &res[i],
 				    job->duration);
 				delivery_log_write(line);
 				free(line);

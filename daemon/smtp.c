@@ -375,10 +375,17 @@ smtp_url_with_helo(const struct conf *c)
 
 /* ---- worker pool ------------------------------------------------------ */
 
-struct settings {
-	char *url, *from, *username, *password, *ca_file, *pinned;
+/* One relay's connection settings. */
+struct relay {
+	char *url, *username, *password, *ca_file, *pinned;
 	bool starttls, tls_none;
+};
+
+struct settings {
+	struct relay primary, fallback;	/* fallback.url NULL: none */
+	char *from;
 	long timeout, idle_timeout;
+	long fallback_hold;		/* seconds to go straight to the fallback */
 	unsigned generation;
 };
 
@@ -386,6 +393,7 @@ struct worker {
 	struct smtp_pool *pool;
 	pthread_t thread;
 	CURL *curl;
+	CURL *curl_fb;			/* to the fallback relay, when used */
 	unsigned generation;
 };
 
@@ -399,7 +407,9 @@ struct smtp_pool {
 	int efd;
 	struct settings *settings;	/* under lock; replaced on reload */
 	char relay[300];
+	char fallback_relay[300];	/* "" when none */
 	long relay_size;		/* under lock: see smtp_pool_relay_size */
+	double primary_down_until;	/* under lock: monotonic; fallback first until then */
 	struct worker *workers;
 	size_t n_workers;
 };
@@ -410,19 +420,48 @@ settings_new(const struct conf *c, unsigned generation)
 	struct settings *s = xcalloc(1, sizeof(*s));
 	struct sbuf from = SBUF_INIT;
 
-	s->url = smtp_url_with_helo(c);
+	s->primary.url = smtp_url_with_helo(c);
+	s->primary.username = c->smtp.username ? xstrdup(c->smtp.username) : NULL;
+	s->primary.password = c->smtp.password ? xstrdup(c->smtp.password) : NULL;
+	s->primary.ca_file = c->smtp.ca_file ? xstrdup(c->smtp.ca_file) : NULL;
+	s->primary.pinned = c->smtp.pinned_pubkey ? xstrdup(c->smtp.pinned_pubkey) : NULL;
+	s->primary.starttls = !c->smtp.implicit_tls;
+	s->primary.tls_none = c->smtp.tls_none;
+	if (c->smtp.fallback.url) {
+		/* the same EHLO name: it names this host, whichever relay */
+		struct conf fb = *c;
+		fb.smtp.url = c->smtp.fallback.url;
+		s->fallback.url = smtp_url_with_helo(&fb);
+		s->fallback.username = c->smtp.fallback.username ?
+		    xstrdup(c->smtp.fallback.username) : NULL;
+		s->fallback.password = c->smtp.fallback.password ?
+		    xstrdup(c->smtp.fallback.password) : NULL;
+		s->fallback.ca_file = c->smtp.fallback.ca_file ?
+		    xstrdup(c->smtp.fallback.ca_file) : NULL;
+		s->fallback.pinned = c->smtp.fallback.pinned_pubkey ?
+		    xstrdup(c->smtp.fallback.pinned_pubkey) : NULL;
+		s->fallback.starttls = !c->smtp.fallback.implicit_tls;
+	}
 	sbuf_printf(&from, "<%s>", c->sender.from_address);
 	s->from = sbuf_steal(&from);
-	s->username = c->smtp.username ? xstrdup(c->smtp.username) : NULL;
-	s->password = c->smtp.password ? xstrdup(c->smtp.password) : NULL;
-	s->ca_file = c->smtp.ca_file ? xstrdup(c->smtp.ca_file) : NULL;
-	s->pinned = c->smtp.pinned_pubkey ? xstrdup(c->smtp.pinned_pubkey) : NULL;
-	s->starttls = !c->smtp.implicit_tls;
-	s->tls_none = c->smtp.tls_none;
 	s->timeout = c->smtp.timeout;
 	s->idle_timeout = c->smtp.idle_timeout > 0 ? c->smtp.idle_timeout : 60;
+	s->fallback_hold = c->retry.min_backoff;
 	s->generation = generation;
 	return s;
+}
+
+static void
+relay_free(struct relay *r)
+{
+	if (r->password) {
+		explicit_bzero(r->password, strlen(r->password));
+		free(r->password);
+	}
+	free(r->url);
+	free(r->username);
+	free(r->ca_file);
+	free(r->pinned);
 }
 
 static void
@@ -430,15 +469,9 @@ settings_free(struct settings *s)
 {
 	if (s == NULL)
 		return;
-	if (s->password) {
-		explicit_bzero(s->password, strlen(s->password));
-		free(s->password);
-	}
-	free(s->url);
+	relay_free(&s->primary);
+	relay_free(&s->fallback);
 	free(s->from);
-	free(s->username);
-	free(s->ca_file);
-	free(s->pinned);
 	free(s);
 }
 
@@ -472,10 +505,10 @@ debug_cb(CURL *h, curl_infotype type, char *data, size_t size, void *arg)
 }
 
 static void
-setup_handle(CURL *h, const struct settings *s)
+setup_handle(CURL *h, const struct settings *s, const struct relay *r)
 {
 	curl_easy_reset(h);
-	curl_easy_setopt(h, CURLOPT_URL, s->url);
+	curl_easy_setopt(h, CURLOPT_URL, r->url);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_MAIL_FROM, s->from);
 	curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
@@ -485,15 +518,15 @@ setup_handle(CURL *h, const struct settings *s)
 #else
 	curl_easy_setopt(h, CURLOPT_MAIL_RCPT_ALLLOWFAILS, 1L);
 #endif
-	if (s->starttls && !s->tls_none)
+	if (r->starttls && !r->tls_none)
 		curl_easy_setopt(h, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
-	if (s->ca_file)
-		curl_easy_setopt(h, CURLOPT_CAINFO, s->ca_file);
-	if (s->pinned)
-		curl_easy_setopt(h, CURLOPT_PINNEDPUBLICKEY, s->pinned);
-	if (s->username) {
-		curl_easy_setopt(h, CURLOPT_USERNAME, s->username);
-		curl_easy_setopt(h, CURLOPT_PASSWORD, s->password ? s->password : "");
+	if (r->ca_file)
+		curl_easy_setopt(h, CURLOPT_CAINFO, r->ca_file);
+	if (r->pinned)
+		curl_easy_setopt(h, CURLOPT_PINNEDPUBLICKEY, r->pinned);
+	if (r->username) {
+		curl_easy_setopt(h, CURLOPT_USERNAME, r->username);
+		curl_easy_setopt(h, CURLOPT_PASSWORD, r->password ? r->password : "");
 	}
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, s->timeout);
 	curl_easy_setopt(h, CURLOPT_SERVER_RESPONSE_TIMEOUT, s->timeout);
@@ -517,42 +550,27 @@ now_seconds(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* One transaction on h, with one retry on a fresh connection when a reused
+ * one turns out to be closed already. */
 static void
-perform(struct worker *w, struct smtp_job *job, const struct settings *s)
+transfer(CURL *h, struct smtp_job *job, struct curl_slist *rcpts, struct upload *up)
 {
 	struct queue_batch *b = job->batch;
-	struct curl_slist *rcpts = NULL;
-	struct upload up = { b->message, b->len, 0 };
-	double t0 = now_seconds();
 
-	if (w->generation != s->generation) {
-		/* a new handle: connections opened (and authenticated) under the
-		 * old settings must not be reused under the new ones */
-		if (w->curl)
-			curl_easy_cleanup(w->curl);
-		w->curl = curl_easy_init();
-		setup_handle(w->curl, s);
-		w->generation = s->generation;
-	}
-	for (size_t i = 0; i < b->n; i++) {
-		char addr[400];
-		snprintf(addr, sizeof(addr), "<%s>", b->addresses[i]);
-		rcpts = curl_slist_append(rcpts, addr);
-	}
-	curl_easy_setopt(w->curl, CURLOPT_MAIL_RCPT, rcpts);
-	curl_easy_setopt(w->curl, CURLOPT_READDATA, &up);
-	curl_easy_setopt(w->curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t)b->len);
-	curl_easy_setopt(w->curl, CURLOPT_ERRORBUFFER, job->curl_error);
-	curl_easy_setopt(w->curl, CURLOPT_DEBUGDATA, &job->transcript);
+	curl_easy_setopt(h, CURLOPT_MAIL_RCPT, rcpts);
+	curl_easy_setopt(h, CURLOPT_READDATA, up);
+	curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)b->len);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, job->curl_error);
+	curl_easy_setopt(h, CURLOPT_DEBUGDATA, &job->transcript);
 
 	for (int round = 0; round < 2; round++) {
 		long connects = 0;
 		job->curl_error[0] = '\0';
 		smtp_transcript_reset(&job->transcript);
-		up.off = 0;
-		curl_easy_setopt(w->curl, CURLOPT_FRESH_CONNECT, (long)round);
-		job->curl_code = (int)curl_easy_perform(w->curl);
-		curl_easy_getinfo(w->curl, CURLINFO_NUM_CONNECTS, &connects);
+		up->off = 0;
+		curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, (long)round);
+		job->curl_code = (int)curl_easy_perform(h);
+		curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &connects);
 		/* A reused connection the server had already closed fails
 		 * before any recipient was named: safe to retry at once. */
 		bool stale = connects == 0 && job->transcript.n_rcpt == 0 &&
@@ -564,7 +582,84 @@ perform(struct worker *w, struct smtp_job *job, const struct settings *s)
 		}
 		break;
 	}
-	curl_easy_setopt(w->curl, CURLOPT_MAIL_RCPT, NULL);
+	curl_easy_setopt(h, CURLOPT_MAIL_RCPT, NULL);
+}
+
+/*
+ * The primary relay failed before MAIL FROM — not reached, or it refused
+ * our TLS or login: no recipient was named, so the fallback cannot send
+ * anything twice.
+ */
+static bool
+primary_unusable(const struct smtp_job *job)
+{
+	const struct smtp_transcript *t = &job->transcript;
+
+	if (job->curl_code == CURLE_OK || t->n_rcpt > 0 || t->mail_code != 0)
+		return false;
+	if (t->auth_code >= 400)
+		return true;
+	const char *class = curl_class(job->curl_code);
+	return strcmp(class, "connect") == 0 || strcmp(class, "dns") == 0 ||
+	    strcmp(class, "tls") == 0 || strcmp(class, "auth") == 0 ||
+	    t->greeting_code >= 400;
+}
+
+static CURL *
+handle_for(CURL **slot, const struct settings *s, const struct relay *r)
+{
+	if (*slot == NULL) {
+		*slot = curl_easy_init();
+		setup_handle(*slot, s, r);
+	}
+	return *slot;
+}
+
+static void
+perform(struct worker *w, struct smtp_job *job, const struct settings *s)
+{
+	struct smtp_pool *p = w->pool;
+	struct queue_batch *b = job->batch;
+	struct curl_slist *rcpts = NULL;
+	struct upload up = { b->message, b->len, 0 };
+	double t0 = now_seconds();
+
+	if (w->generation != s->generation) {
+		/* new handles: connections opened (and authenticated) under the
+		 * old settings must not be reused under the new ones */
+		if (w->curl)
+			curl_easy_cleanup(w->curl);
+		if (w->curl_fb)
+			curl_easy_cleanup(w->curl_fb);
+		w->curl = w->curl_fb = NULL;
+		w->generation = s->generation;
+	}
+	for (size_t i = 0; i < b->n; i++) {
+		char addr[400];
+		snprintf(addr, sizeof(addr), "<%s>", b->addresses[i]);
+		rcpts = curl_slist_append(rcpts, addr);
+	}
+	pthread_mutex_lock(&p->lock);
+	bool skip_primary = s->fallback.url && t0 < p->primary_down_until;
+	pthread_mutex_unlock(&p->lock);
+	if (!skip_primary) {
+		transfer(handle_for(&w->curl, s, &s->primary), job, rcpts, &up);
+		if (s->fallback.url && primary_unusable(job)) {
+			const char *e = job->curl_error[0] ? job->curl_error :
+			    job->transcript.last_text ? job->transcript.last_text :
+			    curl_easy_strerror((CURLcode)job->curl_code);
+			snprintf(job->primary_error, sizeof(job->primary_error), "%s", e);
+			pthread_mutex_lock(&p->lock);
+			p->primary_down_until = now_seconds() + (double)s->fallback_hold;
+			pthread_mutex_unlock(&p->lock);
+			skip_primary = true;
+		}
+	}
+	if (skip_primary) {
+		job->via_fallback = true;
+		job->retried_fresh = 0;
+		transfer(handle_for(&w->curl_fb, s, &s->fallback), job, rcpts, &up);
+	}
 	curl_slist_free_all(rcpts);
 	job->duration = now_seconds() - t0;
 }
@@ -580,7 +675,7 @@ worker_main(void *arg)
 		struct settings *s;
 		pthread_mutex_lock(&p->lock);
 		while (p->todo == NULL && !p->stopping) {
-			if (w->curl == NULL) {
+			if (w->curl == NULL && w->curl_fb == NULL) {
 				pthread_cond_wait(&p->wake, &p->lock);
 				continue;
 			}
@@ -592,11 +687,14 @@ worker_main(void *arg)
 			until.tv_sec += p->settings->idle_timeout;
 			if (pthread_cond_timedwait(&p->wake, &p->lock, &until) == ETIMEDOUT &&
 			    p->todo == NULL && !p->stopping) {
-				CURL *idle = w->curl;
-				w->curl = NULL;
-				w->generation = 0;
+				CURL *idle = w->curl, *idle_fb = w->curl_fb;
+				w->curl = w->curl_fb = NULL;
 				pthread_mutex_unlock(&p->lock);
-				curl_easy_cleanup(idle);	/* QUIT, then close */
+				/* QUIT, then close */
+				if (idle)
+					curl_easy_cleanup(idle);
+				if (idle_fb)
+					curl_easy_cleanup(idle_fb);
 				pthread_mutex_lock(&p->lock);
 			}
 		}
@@ -617,7 +715,7 @@ worker_main(void *arg)
 		perform(w, job, s);
 
 		pthread_mutex_lock(&p->lock);
-		if (job->transcript.size_seen)
+		if (job->transcript.size_seen && !job->via_fallback)
 			p->relay_size = job->transcript.size_limit;
 		if (p->done_tail)
 			p->done_tail->next = job;
@@ -631,6 +729,8 @@ worker_main(void *arg)
 	}
 	if (w->curl)
 		curl_easy_cleanup(w->curl);
+	if (w->curl_fb)
+		curl_easy_cleanup(w->curl_fb);
 	return NULL;
 }
 
@@ -650,6 +750,16 @@ struct retired {
 static pthread_mutex_t retired_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct retired *retired_list;
 
+static void
+fallback_name(struct smtp_pool *p, const struct conf *c)
+{
+	if (c->smtp.fallback.url)
+		snprintf(p->fallback_relay, sizeof(p->fallback_relay), "%s:%d",
+		    c->smtp.fallback.host, c->smtp.fallback.port);
+	else
+		p->fallback_relay[0] = '\0';
+}
+
 struct smtp_pool *
 smtp_pool_new(const struct conf *c, char *err, size_t errsz)
 {
@@ -667,6 +777,7 @@ smtp_pool_new(const struct conf *c, char *err, size_t errsz)
 	p->settings = settings_new(c, 1);
 	p->relay_size = -1;
 	snprintf(p->relay, sizeof(p->relay), "%s:%d", c->smtp.host, c->smtp.port);
+	fallback_name(p, c);
 	p->n_workers = (size_t)c->smtp.connections;
 	p->workers = xcalloc(p->n_workers, sizeof(*p->workers));
 	for (size_t i = 0; i < p->n_workers; i++) {
@@ -690,7 +801,9 @@ smtp_pool_configure(struct smtp_pool *p, const struct conf *c)
 	struct settings *old = p->settings;
 	p->settings = settings_new(c, old->generation + 1);
 	snprintf(p->relay, sizeof(p->relay), "%s:%d", c->smtp.host, c->smtp.port);
+	fallback_name(p, c);
 	p->relay_size = -1;	/* maybe another relay now */
+	p->primary_down_until = 0;	/* new settings: try the primary again */
 	pthread_mutex_unlock(&p->lock);
 	struct retired *r = xcalloc(1, sizeof(*r));
 	r->s = old;
@@ -742,6 +855,12 @@ smtp_pool_collect(struct smtp_pool *p)
 		p->busy--;
 	pthread_mutex_unlock(&p->lock);
 	return list;
+}
+
+const char *
+smtp_pool_fallback_relay(const struct smtp_pool *p)
+{
+	return p->fallback_relay[0] ? p->fallback_relay : NULL;
 }
 
 long

@@ -80,6 +80,10 @@ struct smtp_job {
 	char curl_error[256];
 	double duration;
 	int retried_fresh;		/* a stale reused connection was replaced */
+	/* sent through smtp.fallback; primary_error says why ("" when the
+	 * primary was skipped, being known down) */
+	bool via_fallback;
+	char primary_error[300];
 	struct smtp_job *next;
 };
 
@@ -100,6 +104,8 @@ size_t smtp_pool_size(const struct smtp_pool *p);
 size_t smtp_pool_busy(const struct smtp_pool *p);
 /* "mail.example.test:465", for logs. */
 const char *smtp_pool_relay(const struct smtp_pool *p);
+/* The fallback relay, "backup.example.test:465", or NULL when none. */
+const char *smtp_pool_fallback_relay(const struct smtp_pool *p);
 /*
  * The relay's SIZE as last read from an EHLO reply: >0 the limit, 0 the
  * relay announced none, -1 no EHLO seen yet.

@@ -213,3 +213,41 @@ def test_check_does_mail_rcpt_rset_quit(fault_server, distd):
     r = d.ctl("check")
     assert r.returncode == 1 and "rcpt     FAILED: 550 5.7.1 relaying denied" in r.stdout
     assert server.times("close-quit") and len(server.times("close-quit")) == 2
+
+
+def test_fallback_taken_when_the_first_refuses(fault_server, distd, tmp_path):
+    primary = fault_server(auth_fail=True)
+    backup = fault_server()
+    secret = tmp_path / "secret"
+    secret.write_text("pw\n")
+    secret.chmod(0o600)
+    backup_secret = tmp_path / "backup-secret"
+    backup_secret.write_text("other\n")
+    backup_secret.chmod(0o600)
+    fallback = (f'fallback = {{ url = "{backup.url}"; username = "backup@example.test"; '
+                f'password_file = "{backup_secret}"; ca_file = "{backup.cafile}"; }};')
+    d = distd(primary, recipients=MANY[:5], retry="retry = { min_backoff = 30; max_backoff = 60; lifetime = 600; };",
+              smtp_extra=f'username = "bulletin@example.test"; password_file = "{secret}"; '
+                         f'connections = 1; {fallback}')
+    d.start()
+    d.drop("issue.txt", issue_text([name for name, _ in MANY[:3]]))
+    d.wait_states(("delivered",), count=3, timeout=15)
+    people = lambda: sorted(a for a in backup.received() if not a.startswith("postmaster"))
+    assert people() == sorted(a for _, a in MANY[:3])
+    assert primary.received() == [] and primary.transactions() == 0
+    # one refused login on the primary, then straight to the fallback
+    assert len(primary.times("AUTH")) == 1
+    assert all(f"relay=127.0.0.1:{backup.port}" in l for l in d.log_lines())
+    rc, s = status(d)
+    kinds = [a["kind"] for a in s["alerts"]]
+    assert rc == 3 and "fallback" in kinds and "auth" not in kinds
+
+    # a primary that cannot be reached at all
+    d.stop()
+    from conftest import free_port_for_tests
+    dead = free_port_for_tests()
+    text = d.conf.read_text().replace(primary.url, f"smtps://127.0.0.1:{dead}")
+    d.conf.write_text(text)
+    d.start()
+    d.drop("again.txt", issue_text([name for name, _ in MANY[3:5]], no=9))
+    wait_for(lambda: len(people()) == 5, timeout=15, what="two more via the fallback")
