@@ -251,3 +251,19 @@ def test_fallback_taken_when_the_first_refuses(fault_server, distd, tmp_path):
     d.start()
     d.drop("again.txt", issue_text([name for name, _ in MANY[3:5]], no=9))
     wait_for(lambda: len(people()) == 5, timeout=15, what="two more via the fallback")
+
+
+def test_check_names_the_certificate_when_the_host_does_not_match(fault_server, distd, tmp_path):
+    from smtpserver import make_certificate
+    cert = make_certificate(str(tmp_path), name="mail.example.test",
+                            san="DNS:mail.example.test,DNS:smtp.example.test")
+    server = fault_server(cert=cert)
+    d = distd(server, recipients=MANY[:1])
+    r = d.ctl("check")
+    assert r.returncode == 1
+    assert "tls      FAILED:" in r.stdout
+    assert "the certificate is for: subject CN = mail.example.test; names " \
+           "DNS:mail.example.test, DNS:smtp.example.test (smtp.url names 127.0.0.1)" in r.stdout
+    # the look at the certificate ends with QUIT too, and sends no credentials
+    wait_for(lambda: server.times("close-quit"), timeout=5, what="QUIT")
+    assert "AUTH" not in server.commands and "MAIL" not in server.commands
