@@ -154,6 +154,7 @@ scheduler_run(struct scheduler *s, int64_t now)
 		log_info("new credentials after reload: trying the relay again");
 		s->paused_until = 0;
 		s->login_failures = 0;
+		s->login_proven = false;
 		if (queue_retry(s->queue, 0, NULL, now, err, sizeof(err)) < 0)
 			log_warnx("%s", err);
 	}
@@ -168,6 +169,13 @@ scheduler_run(struct scheduler *s, int64_t now)
 	if (busy >= connections)
 		return;
 	room = connections - busy;
+	if (!s->login_proven && s->conf->smtp.username != NULL) {
+		/* until one login has worked, one at a time: wrong credentials
+		 * cost one failed login, not one per connection */
+		if (busy > 0)
+			return;
+		room = 1;
+	}
 	if (s->paused_until > 0) {
 		/* probing after an AUTH/TLS failure: one transaction at a time */
 		if (busy > 0)
@@ -272,6 +280,10 @@ job_relay(struct scheduler *s, const struct smtp_job *job)
 static void
 pause(struct scheduler *s, int64_t now)
 {
+	/* a transaction started before the pause failed too: the same
+	 * failure, not one more probe */
+	if (s->paused_until > now)
+		return;
 	s->login_failures++;
 	s->cred_hash = cred_hash(s->conf);
 	/* jitter 0.5 is the exact doubling: one probe, nothing to spread */
@@ -400,24 +412,34 @@ deferred_alert(struct scheduler *s, int64_t now)
 	long count;
 	char text[600];
 
+	bool first = s->deferred_checked == 0;
+
 	s->deferred_checked = now;
 	s->deferred_wake = 0;
-	if (queue_oldest_deferral(s->queue, &since, &count) != 0) {
-		queue_clear_alert(s->queue, "deferred");
+	int none = queue_oldest_deferral(s->queue, &since, &count);
+	if (none || now - since < s->conf->alerts.deferred_after) {
+		/* cleared once, not written every second (one left by an
+		 * earlier run is cleared at the first check) */
+		if (s->deferred_raised || first)
+			queue_clear_alert(s->queue, "deferred");
+		s->deferred_raised = false;
+		if (!none)
+			s->deferred_wake = since + s->conf->alerts.deferred_after;
 		return;
 	}
-	if (now - since < s->conf->alerts.deferred_after) {
-		queue_clear_alert(s->queue, "deferred");
-		s->deferred_wake = since + s->conf->alerts.deferred_after;
+	/* standing: its text is brought up to date once a minute */
+	if (s->deferred_raised && now - s->deferred_updated < 60)
 		return;
-	}
 	snprintf(text, sizeof(text), "%ld recipient(s) deferred for more than %ld s "
 	    "(the first since %lld s ago) by the relay %s: see distctl status and "
 	    "distctl log", count, s->conf->alerts.deferred_after,
 	    (long long)(now - since), smtp_pool_relay(s->pool));
-	/* raised once per standing (the notice goes out once); the text
-	 * is brought up to date each time */
+	/* one notice per standing: the queue keys it by when it was raised */
+	if (!s->deferred_raised)
+		log_warnx("ALERT %s", text);
 	queue_alert(s->queue, "deferred", text, now);
+	s->deferred_raised = true;
+	s->deferred_updated = now;
 }
 
 static void
@@ -455,6 +477,8 @@ scheduler_collect(struct scheduler *s, int64_t now)
 		struct queue_result *res = xcalloc(b->n, sizeof(*res));
 		list = job->next;
 
+		if (job->transcript.mail_code != 0)
+			s->login_proven = true;	/* AUTH, if any, passed */
 		smtp_outcome(&job->transcript, job->curl_code, job->curl_error, b->n, res);
 		for (size_t i = 0; i < b->n; i++)
 			res[i].id = b->ids[i];

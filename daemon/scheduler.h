@@ -23,6 +23,9 @@ struct scheduler {
 	int64_t paused_until;		/* after an AUTH or TLS failure: one probe per backoff */
 	/* zero-initialised by the caller; the scheduler's own from here */
 	int login_failures;		/* in a row: the probe interval doubles */
+	bool login_proven;		/* a transaction got past AUTH since start or reload */
+	bool deferred_raised;		/* the "deferred" alert stands (as far as we know) */
+	int64_t deferred_updated;
 	uint64_t cred_hash;		/* of the credentials that failed */
 	char relay[300];		/* what relay_size and relay_max_rcpt are of */
 	long relay_size;		/* EHLO SIZE as stored: -1 unknown */
