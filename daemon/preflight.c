@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <curl/curl.h>
+#include <openssl/evp.h>
 #include <stdlib.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -161,6 +162,91 @@ cert_field(struct curl_certinfo *ci, const char *name)
 	return NULL;
 }
 
+/* "PLAIN" or "LOGIN" when the EHLO capabilities offer it, else NULL. */
+static const char *
+auth_offered(const char *caps)
+{
+	const char *a = strstr(caps, "AUTH ");
+	const char *end;
+
+	if (a == NULL)
+		return NULL;
+	end = strchr(a, ',');
+	if (end == NULL)
+		end = a + strlen(a);
+	for (const char *m = "PLAIN"; ; m = "LOGIN") {
+		size_t n = strlen(m);
+		for (const char *p = a + 5; p + n <= end; p++)
+			if (strncasecmp(p, m, n) == 0 && (p[n] == ' ' || p + n == end ||
+			    p[n] == ','))
+				return m;
+		if (strcmp(m, "LOGIN") == 0)
+			return NULL;
+	}
+}
+
+static char *
+b64(const char *s, size_t n)
+{
+	char *out = xmalloc(4 * ((n + 2) / 3) + 1);
+
+	EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)s, (int)n);
+	return out;
+}
+
+/* Scrubs and frees a buffer that held a secret. */
+static void
+scrub(char *s)
+{
+	if (s) {
+		explicit_bzero(s, strlen(s));
+		free(s);
+	}
+}
+
+/*
+ * AUTH PLAIN (or LOGIN) on the open connection; returns the final reply
+ * code (235 = ok) or -1, with the reply in reply. Nothing secret is
+ * printed: replies only.
+ */
+static int
+login(CURL *h, const struct conf *c, const char *caps, char *reply, size_t replysz)
+{
+	const char *user = c->smtp.username, *pw = c->smtp.password ? c->smtp.password : "";
+	const char *mech = auth_offered(caps);
+	struct sbuf cmd = SBUF_INIT;
+	int code;
+
+	if (mech != NULL && strcmp(mech, "PLAIN") == 0) {
+		size_t ul = strlen(user), pl = strlen(pw);
+		char *raw = xmalloc(ul + pl + 3);
+		raw[0] = '\0';
+		memcpy(raw + 1, user, ul + 1);
+		memcpy(raw + ul + 2, pw, pl);
+		char *enc = b64(raw, ul + pl + 2);
+		explicit_bzero(raw, ul + pl + 2);
+		free(raw);
+		sbuf_printf(&cmd, "AUTH PLAIN %s\r\n", enc);
+		scrub(enc);
+		code = exchange(h, c->smtp.timeout, sbuf_str(&cmd), reply, replysz);
+	} else {
+		code = exchange(h, c->smtp.timeout, "AUTH LOGIN\r\n", reply, replysz);
+		for (int step = 0; step < 2 && code == 334; step++) {
+			char *enc = b64(step == 0 ? user : pw, strlen(step == 0 ? user : pw));
+			if (cmd.data)
+				explicit_bzero(cmd.data, cmd.cap);
+			sbuf_reset(&cmd);
+			sbuf_printf(&cmd, "%s\r\n", enc);
+			scrub(enc);
+			code = exchange(h, c->smtp.timeout, sbuf_str(&cmd), reply, replysz);
+		}
+	}
+	if (cmd.data)
+		explicit_bzero(cmd.data, cmd.cap);
+	sbuf_free(&cmd);
+	return code;
+}
+
 /*
  * The relay's certificate did not match its name: connect once more with
  * the chain still verified but the name not, no credentials, and print
@@ -221,12 +307,24 @@ preflight_run(const struct conf *c, FILE *out)
 	CURL *h = curl_easy_init();
 	char errbuf[CURL_ERROR_SIZE] = "";
 	common_options(h, c, url, errbuf, &tr);
-	if (c->smtp.username) {
-		curl_easy_setopt(h, CURLOPT_USERNAME, c->smtp.username);
-		curl_easy_setopt(h, CURLOPT_PASSWORD, c->smtp.password ? c->smtp.password : "");
-	}
+	/* AUTH is ours too (PLAIN or LOGIN), so that a refused login still
+	 * ends with QUIT; curl would just drop the connection */
 	CURLcode rc = curl_easy_perform(h);
 	bool open = rc == CURLE_OK;
+	bool own_auth = c->smtp.username && open && auth_offered(sbuf_str(&tr.ehlo)) != NULL;
+	if (c->smtp.username && open && !own_auth) {
+		/* a mechanism we do not speak here (CRAM-MD5 …): let curl log
+		 * in as delivery does, on a second connection */
+		exchange(h, c->smtp.timeout, "QUIT\r\n", reply, sizeof(reply));
+		curl_easy_cleanup(h);
+		smtp_transcript_reset(&tr.t);
+		h = curl_easy_init();
+		common_options(h, c, url, errbuf, &tr);
+		curl_easy_setopt(h, CURLOPT_USERNAME, c->smtp.username);
+		curl_easy_setopt(h, CURLOPT_PASSWORD, c->smtp.password ? c->smtp.password : "");
+		rc = curl_easy_perform(h);
+		open = rc == CURLE_OK;
+	}
 
 	/* connect: from curl's own connection, not a bare TCP probe (which
 	 * leaves "lost connection after CONNECT" in the relay's log) */
@@ -279,7 +377,15 @@ preflight_run(const struct conf *c, FILE *out)
 	if (ok == 0) {
 		if (c->smtp.username == NULL)
 			fprintf(out, "auth     skipped: no smtp.username\n");
-		else if (tr.t.auth_code == 235)
+		else if (own_auth) {
+			code = login(h, c, sbuf_str(&tr.ehlo), reply, sizeof(reply));
+			if (code == 235)
+				fprintf(out, "auth     ok: %s\n", c->smtp.username);
+			else {
+				fprintf(out, "auth     FAILED: %s\n", reply);
+				ok = -1;
+			}
+		} else if (tr.t.auth_code == 235)
 			fprintf(out, "auth     ok: %s\n", c->smtp.username);
 		else {
 			fprintf(out, "auth     FAILED: %s\n", tr.t.auth_code ? tr.t.last_text :

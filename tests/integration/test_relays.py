@@ -148,8 +148,8 @@ def test_retries_after_an_outage_are_grouped(fault_server, distd):
     server = fault_server()
     # the relay is down for the first round: 2 issues x 4 batches of 5
     server.add("MAIL", *(["451 4.3.0 try again later"] * 8))
-    # a backoff of 5 s: per-recipient jitter (±20 %) would spread the retries over 4-6 s
-    d = start(distd, server, MANY[:20], "retry = { min_backoff = 5; max_backoff = 5; lifetime = 600; };",
+    # a backoff of 10 s: per-recipient jitter (±20 %) would spread the retries over 8-12 s
+    d = start(distd, server, MANY[:20], "retry = { min_backoff = 10; max_backoff = 10; lifetime = 600; };",
               n_issues=2, smtp_extra="max_rcpt_per_message = 5;")
     wait_for(lambda: d.query("SELECT COUNT(*) FROM recipients WHERE state = 'delivered'")
              == [(40,)], timeout=20, what="40 deliveries")
@@ -268,3 +268,17 @@ def test_check_names_the_certificate_when_the_host_does_not_match(fault_server, 
     # the look at the certificate ends with QUIT too, and sends no credentials
     wait_for(lambda: server.times("close-quit"), timeout=5, what="QUIT")
     assert "AUTH" not in server.commands and "MAIL" not in server.commands
+
+
+def test_check_ends_with_quit_when_the_login_fails(fault_server, distd, tmp_path):
+    server = fault_server(auth_fail=True)
+    secret = tmp_path / "secret"
+    secret.write_text("wrong\n")
+    secret.chmod(0o600)
+    d = distd(server, recipients=MANY[:1],
+              smtp_extra=f'username = "bulletin@example.test"; password_file = "{secret}";')
+    r = d.ctl("check")
+    assert r.returncode == 1 and "auth     FAILED: 535" in r.stdout
+    wait_for(lambda: server.times("close-quit") or server.times("close-eof"), timeout=5,
+             what="the connection closed")
+    assert server.commands[-1] == "QUIT" and server.times("close-quit")
