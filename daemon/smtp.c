@@ -683,7 +683,7 @@ worker_main(void *arg)
 			 * idle_timeout, before the relay times it out (Postfix
 			 * logs "timeout after END-OF-MESSAGE" at 300 s) */
 			struct timespec until;
-			clock_gettime(CLOCK_REALTIME, &until);
+			clock_gettime(CLOCK_MONOTONIC, &until);
 			until.tv_sec += p->settings->idle_timeout;
 			if (pthread_cond_timedwait(&p->wake, &p->lock, &until) == ETIMEDOUT &&
 			    p->todo == NULL && !p->stopping) {
@@ -767,7 +767,13 @@ smtp_pool_new(const struct conf *c, char *err, size_t errsz)
 
 	pthread_once(&curl_once, curl_start);
 	pthread_mutex_init(&p->lock, NULL);
-	pthread_cond_init(&p->wake, NULL);
+	/* the idle timeout counts on the monotonic clock: a clock step must
+	 * neither close connections early nor keep them open for hours */
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&p->wake, &ca);
+	pthread_condattr_destroy(&ca);
 	p->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (p->efd < 0) {
 		snprintf(err, errsz, "eventfd: %s", strerror(errno));
