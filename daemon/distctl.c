@@ -435,7 +435,9 @@ do_preview(struct ctl *ctl, int argc, char **argv)
 		preview_json(&out, b, r, subject, vname, why);
 	else
 		preview_text(&out, b, r, subject, vname, why);
-	if (!ctl->json && rendered)
+	if (ctl->json && rendered)
+		preview_json_size(&out, msg_len, limit);
+	else if (rendered)
 		preview_size(&out, msg_len, limit, limit == relay_size);
 	fputs(sbuf_str(&out), stdout);
 	rc = r->n_unresolved > 0 || r->hold_reason || verdict != ISSUE_SEND ?

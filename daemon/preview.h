@@ -27,5 +27,10 @@ void preview_json(struct sbuf *out, const struct bulletin *b,
  * smtp.max_message_bytes).
  */
 void preview_size(struct sbuf *out, size_t bytes, long limit, bool from_relay);
+/*
+ * The same as keys of the object preview_json just wrote into out:
+ * "message_bytes" and "size_limit" (null when none is known).
+ */
+void preview_json_size(struct sbuf *out, size_t bytes, long limit);
 
 #endif

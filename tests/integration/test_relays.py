@@ -87,6 +87,9 @@ def test_size_too_small_holds_at_ingest(fault_server, distd):
     (d.root / "big.txt").write_text(big, encoding="utf-8")
     r = d.ctl("preview", str(d.root / "big.txt"))
     assert r.returncode == 3 and "limit 4000 (the relay's SIZE)" in r.stdout
+    r = d.ctl("preview", str(d.root / "big.txt"), "--json")
+    p = json.loads(r.stdout)
+    assert p["verdict"] == "hold" and p["size_limit"] == 4000 and p["message_bytes"] > 4000
 
     # smtp.max_message_bytes holds without any SIZE learnt
     d.stop()
