@@ -291,6 +291,19 @@ preflight_run(const struct conf *c, FILE *out)
 	}
 	snprintf(port, sizeof(port), "%d", c->smtp.port);
 	char *url = smtp_url_with_helo(c);
+	/* the EHLO name as the relay sees it: the URL's path, decoded */
+	char helo[300];
+	size_t hn = 0;
+	for (const char *p = strrchr(url, '/') + 1; *p && hn + 1 < sizeof(helo); p++) {
+		unsigned v;
+		if (p[0] == '%' && sscanf(p + 1, "%2x", &v) == 1 && isxdigit((unsigned char)p[1]) &&
+		    isxdigit((unsigned char)p[2])) {
+			helo[hn++] = (char)v;
+			p += 2;
+		} else
+			helo[hn++] = *p;
+	}
+	helo[hn] = '\0';
 	fprintf(out, "relay    %s\n", c->smtp.url);
 	int gai = getaddrinfo(host, port, &hints, &ai);
 	if (gai != 0) {
@@ -365,12 +378,12 @@ preflight_run(const struct conf *c, FILE *out)
 	}
 	if (ok == 0) {
 		if (tr.t.ehlo_code >= 200 && tr.t.ehlo_code < 300)
-			fprintf(out, "ehlo     ok: %s; as %s\n", tr.ehlo.len ?
-			    sbuf_str(&tr.ehlo) : "-", strrchr(url, '/') + 1);
+			fprintf(out, "ehlo     ok: as %s: %s\n", helo, tr.ehlo.len ?
+			    sbuf_str(&tr.ehlo) : "-");
 		else {
 			fprintf(out, "ehlo     FAILED: %s (as %s)\n", tr.t.last_text ?
 			    tr.t.last_text : (*errbuf ? errbuf : curl_easy_strerror(rc)),
-			    strrchr(url, '/') + 1);
+			    helo);
 			ok = -1;
 		}
 	}
