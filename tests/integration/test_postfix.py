@@ -17,6 +17,7 @@ import ctypes
 import ctypes.util
 import email
 import email.policy
+import glob
 import os
 import pathlib
 import pwd
@@ -35,6 +36,9 @@ pytestmark = [
                        reason="Postfix is not installed (scripts/install-deps installs it "
                               "without starting a system mail service)"),
     pytest.mark.skipif(os.geteuid() != 0, reason="Postfix's master must be started as root"),
+    pytest.mark.skipif(not glob.glob("/usr/lib/*/sasl2/libsasldb.so*"),
+                       reason="Cyrus SASL's sasldb module is not installed "
+                              "(libsasl2-modules-db; scripts/install-deps installs it)"),
 ]
 
 
