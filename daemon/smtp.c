@@ -385,7 +385,8 @@ struct settings {
 	struct relay primary, fallback;	/* fallback.url NULL: none */
 	char *from;
 	long timeout, idle_timeout;
-	long fallback_hold;		/* seconds to go straight to the fallback */
+	long fallback_hold;		/* seconds to go straight to the fallback … */
+	long fallback_hold_max;		/* … doubled per failure in a row up to this */
 	unsigned generation;
 };
 
@@ -410,6 +411,8 @@ struct smtp_pool {
 	char fallback_relay[300];	/* "" when none */
 	long relay_size;		/* under lock: see smtp_pool_relay_size */
 	double primary_down_until;	/* under lock: monotonic; fallback first until then */
+	int primary_failures;		/* under lock: in a row */
+	bool primary_probing;		/* under lock: one worker tries it again */
 	struct worker *workers;
 	size_t n_workers;
 };
@@ -447,6 +450,7 @@ settings_new(const struct conf *c, unsigned generation)
 	s->timeout = c->smtp.timeout;
 	s->idle_timeout = c->smtp.idle_timeout > 0 ? c->smtp.idle_timeout : 60;
 	s->fallback_hold = c->retry.min_backoff;
+	s->fallback_hold_max = c->retry.max_backoff;
 	s->generation = generation;
 	return s;
 }
@@ -640,7 +644,11 @@ perform(struct worker *w, struct smtp_job *job, const struct settings *s)
 		rcpts = curl_slist_append(rcpts, addr);
 	}
 	pthread_mutex_lock(&p->lock);
-	bool skip_primary = s->fallback.url && t0 < p->primary_down_until;
+	bool skip_primary = s->fallback.url && (t0 < p->primary_down_until ||
+	    (p->primary_failures > 0 && p->primary_probing));
+	bool probe = s->fallback.url && !skip_primary && p->primary_failures > 0;
+	if (probe)
+		p->primary_probing = true;	/* the others keep to the fallback */
 	pthread_mutex_unlock(&p->lock);
 	if (!skip_primary) {
 		transfer(handle_for(&w->curl, s, &s->primary), job, rcpts, &up);
@@ -649,10 +657,27 @@ perform(struct worker *w, struct smtp_job *job, const struct settings *s)
 			    job->transcript.last_text ? job->transcript.last_text :
 			    curl_easy_strerror((CURLcode)job->curl_code);
 			snprintf(job->primary_error, sizeof(job->primary_error), "%s", e);
+			/* a primary that refuses our login is not asked again
+			 * at a steady pace (fail2ban): the hold doubles */
 			pthread_mutex_lock(&p->lock);
-			p->primary_down_until = now_seconds() + (double)s->fallback_hold;
+			long hold = s->fallback_hold;
+			for (int i = 1; i < p->primary_failures && hold < s->fallback_hold_max; i++)
+				hold *= 2;
+			if (hold > s->fallback_hold_max)
+				hold = s->fallback_hold_max;
+			p->primary_failures++;
+			p->primary_down_until = now_seconds() + (double)hold;
+			if (probe)
+				p->primary_probing = false;
 			pthread_mutex_unlock(&p->lock);
 			skip_primary = true;
+		} else {
+			pthread_mutex_lock(&p->lock);
+			if (job->transcript.mail_code != 0)
+				p->primary_failures = 0;
+			if (probe)
+				p->primary_probing = false;
+			pthread_mutex_unlock(&p->lock);
 		}
 	}
 	if (skip_primary) {
@@ -810,6 +835,8 @@ smtp_pool_configure(struct smtp_pool *p, const struct conf *c)
 	fallback_name(p, c);
 	p->relay_size = -1;	/* maybe another relay now */
 	p->primary_down_until = 0;	/* new settings: try the primary again */
+	p->primary_failures = 0;
+	p->primary_probing = false;
 	pthread_mutex_unlock(&p->lock);
 	struct retired *r = xcalloc(1, sizeof(*r));
 	r->s = old;
