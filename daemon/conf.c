@@ -299,23 +299,31 @@ is_loopback(const char *host)
 	    strcmp(host, "[::1]") == 0 || strncmp(host, "127.", 4) == 0;
 }
 
+/* A relay's URL, parsed: smtp.url or smtp.fallback.url. */
+struct relay_url {
+	char **host;
+	int *port;
+	bool *implicit_tls;
+	const char *setting;
+};
+
 /* smtps://host[:port][/ehlo-name] or smtp://… */
 static void
-parse_url(struct loader *L, config_setting_t *s)
+parse_relay_url(struct loader *L, config_setting_t *s, const char *u,
+    const struct relay_url *out)
 {
-	struct conf *c = L->c;
-	const char *u = c->smtp.url, *host, *end;
+	const char *host, *end;
 	int line = line_of(s);
 
 	if (strncmp(u, "smtps://", 8) == 0) {
-		c->smtp.implicit_tls = true;
+		*out->implicit_tls = true;
 		host = u + 8;
-		c->smtp.port = 465;
+		*out->port = 465;
 	} else if (strncmp(u, "smtp://", 7) == 0) {
 		host = u + 7;
-		c->smtp.port = 25;
+		*out->port = 25;
 	} else {
-		report(L, line, "smtp.url", "'%s': expected smtps://HOST[:PORT] "
+		report(L, line, out->setting, "'%s': expected smtps://HOST[:PORT] "
 		    "(implicit TLS) or smtp://HOST[:PORT] (STARTTLS)", u);
 		return;
 	}
@@ -326,39 +334,59 @@ parse_url(struct loader *L, config_setting_t *s)
 		end = host + strcspn(host, ":/");
 	}
 	if (end == host) {
-		report(L, line, "smtp.url", "'%s': no host name", u);
+		report(L, line, out->setting, "'%s': no host name", u);
 		return;
 	}
-	c->smtp.host = xstrndup(host, (size_t)(end - host));
+	*out->host = xstrndup(host, (size_t)(end - host));
 	if (*end == ':') {
 		char *stop;
 		long port = strtol(end + 1, &stop, 10);
 		if (stop == end + 1 || port < 1 || port > 65535 ||
 		    (*stop != '\0' && *stop != '/')) {
-			report(L, line, "smtp.url", "'%s': bad port", u);
+			report(L, line, out->setting, "'%s': bad port", u);
 			return;
 		}
-		c->smtp.port = (int)port;
+		*out->port = (int)port;
 	}
 }
 
 static void
-load_password(struct loader *L, config_setting_t *smtp)
+parse_url(struct loader *L, config_setting_t *s)
 {
 	struct conf *c = L->c;
+	struct relay_url out = { &c->smtp.host, &c->smtp.port, &c->smtp.implicit_tls,
+		"smtp.url" };
+
+	parse_relay_url(L, s, c->smtp.url, &out);
+}
+
+/* Where a relay's secret comes from, and where it goes. */
+struct relay_secret {
+	const char *credential;		/* systemd LoadCredential name */
+	const char *username, *password_file;
+	char **password;
+	const char *prefix;		/* "smtp" or "smtp.fallback" */
+};
+
+static void
+load_secret(struct loader *L, config_setting_t *smtp, const struct relay_secret *rs)
+{
 	const char *creds = getenv("CREDENTIALS_DIRECTORY");
+	char setting[64], user_setting[64];
 	char path[4096];
 	const char *source = NULL;
 	int line = line_of(config_setting_get_member(smtp, "password_file"));
 	struct stat st;
 
+	snprintf(setting, sizeof(setting), "%s.password_file", rs->prefix);
+	snprintf(user_setting, sizeof(user_setting), "%s.username", rs->prefix);
 	if (creds != NULL) {
-		snprintf(path, sizeof(path), "%s/smtp-password", creds);
+		snprintf(path, sizeof(path), "%s/%s", creds, rs->credential);
 		if (access(path, F_OK) == 0)
 			source = path;
 	}
-	if (source == NULL && c->smtp.password_file != NULL) {
-		source = c->smtp.password_file;
+	if (source == NULL && rs->password_file != NULL) {
+		source = rs->password_file;
 		if (stat(source, &st) == 0) {
 			/* Group read is a grant only root can make (root:distd
 			 * 0640), so that the distd group's admins can run
@@ -367,13 +395,13 @@ load_password(struct loader *L, config_setting_t *smtp)
 			    !(st.st_mode & (S_IWGRP | S_IXGRP));
 			if ((st.st_mode & S_IRWXO) ||
 			    ((st.st_mode & S_IRWXG) && !group_ok))
-				report(L, line, "smtp.password_file", "%s is open to "
+				report(L, line, setting, "%s is open to "
 				    "group or others (mode %03o, owner uid %u); chmod 600 "
 				    "it, or chown root:distd and chmod 640",
 				    source, (unsigned)(st.st_mode & 0777),
 				    (unsigned)st.st_uid);
 		} else if (L->flags & CONF_LOAD_SECRETS) {
-			report(L, line, "smtp.password_file", "%s: %s", source,
+			report(L, line, setting, "%s: %s", source,
 			    strerror(errno));
 			return;
 		}
@@ -381,15 +409,15 @@ load_password(struct loader *L, config_setting_t *smtp)
 	if (!(L->flags & CONF_LOAD_SECRETS))
 		return;
 	if (source == NULL) {
-		if (c->smtp.username != NULL)
+		if (rs->username != NULL)
 			report(L, line_of(config_setting_get_member(smtp, "username")),
-			    "smtp.username", "is set but there is no password: set "
-			    "smtp.password_file or LoadCredential=smtp-password");
+			    user_setting, "is set but there is no password: set "
+			    "%s or LoadCredential=%s", setting, rs->credential);
 		return;
 	}
 	FILE *f = fopen(source, "re");
 	if (f == NULL) {
-		report(L, line, "smtp.password_file", "%s: %s", source, strerror(errno));
+		report(L, line, setting, "%s: %s", source, strerror(errno));
 		return;
 	}
 	char buf[1024];
@@ -398,10 +426,63 @@ load_password(struct loader *L, config_setting_t *smtp)
 	buf[n] = '\0';
 	buf[strcspn(buf, "\r\n")] = '\0';
 	if (buf[0] == '\0')
-		report(L, line, "smtp.password_file", "%s holds no password", source);
+		report(L, line, setting, "%s holds no password", source);
 	else
-		c->smtp.password = xstrdup(buf);
+		*rs->password = xstrdup(buf);
 	explicit_bzero(buf, sizeof(buf));
+}
+
+static void
+load_password(struct loader *L, config_setting_t *smtp)
+{
+	struct conf *c = L->c;
+	struct relay_secret rs = { "smtp-password", c->smtp.username,
+		c->smtp.password_file, &c->smtp.password, "smtp" };
+
+	load_secret(L, smtp, &rs);
+}
+
+/*
+ * smtp.fallback = { url; username; password_file; ca_file; }: a second
+ * relay with its own credentials, for when the first cannot be reached or
+ * refuses our TLS or login.
+ */
+static void
+load_fallback(struct loader *L, config_setting_t *smtp)
+{
+	static const char *const known[] = { "url", "username", "password_file",
+		"ca_file", "pinned_pubkey", "password", NULL };
+	struct conf *c = L->c;
+	config_setting_t *f = get_group(L, smtp, "fallback", "smtp");
+
+	if (f == NULL)
+		return;
+	check_known(L, f, "smtp.fallback", known);
+	if (config_setting_get_member(f, "password") != NULL)
+		report(L, line_of(config_setting_get_member(f, "password")),
+		    "smtp.fallback.password", "the password never goes into this file; "
+		    "use smtp.fallback.password_file or LoadCredential=smtp-fallback-password");
+	get_string(L, f, "url", "smtp.fallback", &c->smtp.fallback.url);
+	get_string(L, f, "username", "smtp.fallback", &c->smtp.fallback.username);
+	get_string(L, f, "password_file", "smtp.fallback", &c->smtp.fallback.password_file);
+	get_string(L, f, "ca_file", "smtp.fallback", &c->smtp.fallback.ca_file);
+	get_string(L, f, "pinned_pubkey", "smtp.fallback", &c->smtp.fallback.pinned_pubkey);
+	if (c->smtp.fallback.url == NULL) {
+		report(L, line_of(f), "smtp.fallback.url", "missing (e.g. "
+		    "\"smtps://backup.example.test:465\")");
+		return;
+	}
+	struct relay_url out = { &c->smtp.fallback.host, &c->smtp.fallback.port,
+		&c->smtp.fallback.implicit_tls, "smtp.fallback.url" };
+	parse_relay_url(L, config_setting_get_member(f, "url"), c->smtp.fallback.url, &out);
+	if (c->smtp.fallback.ca_file != NULL && access(c->smtp.fallback.ca_file, R_OK) != 0)
+		report(L, line_of(config_setting_get_member(f, "ca_file")),
+		    "smtp.fallback.ca_file", "%s: %s", c->smtp.fallback.ca_file,
+		    strerror(errno));
+	struct relay_secret rs = { "smtp-fallback-password", c->smtp.fallback.username,
+		c->smtp.fallback.password_file, &c->smtp.fallback.password,
+		"smtp.fallback" };
+	load_secret(L, f, &rs);
 }
 
 static void
@@ -409,7 +490,9 @@ load_smtp(struct loader *L, config_setting_t *root)
 {
 	static const char *const known[] = { "url", "username", "password_file",
 		"ca_file", "pinned_pubkey", "connections", "max_rcpt_per_message",
-		"timeout", "tls", "password", NULL };
+		"timeout", "tls", "password", "helo", "idle_timeout",
+		"max_message_bytes", "max_messages_per_minute",
+		"max_recipients_per_hour", "fallback", NULL };
 	struct conf *c = L->c;
 	config_setting_t *smtp = get_group(L, root, "smtp", "");
 	char *tls = NULL;
@@ -433,6 +516,22 @@ load_smtp(struct loader *L, config_setting_t *root)
 	get_int(L, smtp, "max_rcpt_per_message", "smtp",
 	    &c->smtp.max_rcpt_per_message, 1, 1000);
 	get_int(L, smtp, "timeout", "smtp", &c->smtp.timeout, 1, 3600);
+	get_string(L, smtp, "helo", "smtp", &c->smtp.helo);
+	get_int(L, smtp, "idle_timeout", "smtp", &c->smtp.idle_timeout, 1, 3600);
+	get_long(L, smtp, "max_message_bytes", "smtp", &c->smtp.max_message_bytes,
+	    1024, 1L << 31);
+	get_int(L, smtp, "max_messages_per_minute", "smtp",
+	    &c->smtp.max_messages_per_minute, 1, 100000);
+	get_long(L, smtp, "max_recipients_per_hour", "smtp",
+	    &c->smtp.max_recipients_per_hour, 1, 10000000);
+	/* relays with reject_non_fqdn_helo_hostname refuse a bare "vm" */
+	if (c->smtp.helo != NULL && c->smtp.helo[0] != '[' &&
+	    (strchr(c->smtp.helo, '.') == NULL ||
+	    strspn(c->smtp.helo, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789.-") != strlen(c->smtp.helo)))
+		report(L, line_of(config_setting_get_member(smtp, "helo")), "smtp.helo",
+		    "'%s': expected a fully qualified name (host.example.test) or an "
+		    "address literal ([192.0.2.1])", c->smtp.helo);
 
 	if (c->smtp.url == NULL)
 		report(L, line_of(smtp), "smtp.url", "missing (e.g. "
@@ -460,6 +559,7 @@ load_smtp(struct loader *L, config_setting_t *root)
 		report(L, line_of(config_setting_get_member(smtp, "ca_file")),
 		    "smtp.ca_file", "%s: %s", c->smtp.ca_file, strerror(errno));
 	load_password(L, smtp);
+	load_fallback(L, smtp);
 }
 
 static void
@@ -557,9 +657,17 @@ load_numbers(struct loader *L, config_setting_t *root)
 		"lifetime", NULL };
 	static const char *const limits_known[] = { "max_issue_bytes",
 		"max_attachments", NULL };
+	static const char *const alerts_known[] = { "deferred_after", NULL };
 	struct conf *c = L->c;
 	config_setting_t *r = get_group(L, root, "retry", "");
 	config_setting_t *l = get_group(L, root, "limits", "");
+	config_setting_t *a = get_group(L, root, "alerts", "");
+
+	if (a != NULL) {
+		check_known(L, a, "alerts", alerts_known);
+		get_long(L, a, "deferred_after", "alerts", &c->alerts.deferred_after,
+		    1, 60 * 86400);
+	}
 
 	if (r != NULL) {
 		check_known(L, r, "retry", retry_known);
@@ -1080,6 +1188,8 @@ set_defaults(struct conf *c)
 	c->smtp.connections = 4;
 	c->smtp.max_rcpt_per_message = 50;
 	c->smtp.timeout = 60;
+	c->smtp.idle_timeout = 60;
+	c->alerts.deferred_after = 3600;
 	c->sender.subject = xstrdup("%title% 第%issue%期");
 	c->retry.min_backoff = 300;
 	c->retry.max_backoff = 3600;
@@ -1106,7 +1216,7 @@ conf_load(const char *path, int flags, struct conf **out, struct sbuf *errors)
 	static const char *const known[] = { "outbox", "archive", "rejected",
 		"state", "delivery_log", "control_socket", "smtp", "sender",
 		"retry", "tiers", "recipients", "groups", "series",
-		"on_unresolved", "limits", "classification", NULL };
+		"on_unresolved", "limits", "classification", "alerts", NULL };
 	struct loader L = { path, errors, 0, NULL, flags };
 	config_t cfg;
 	config_setting_t *root;
@@ -1182,13 +1292,20 @@ conf_free(struct conf *c)
 	free_strings(c->path, c->outbox, c->archive, c->rejected, c->state,
 	    c->delivery_log, c->control_socket, c->smtp.url, c->smtp.host,
 	    c->smtp.username, c->smtp.password_file, c->smtp.ca_file,
-	    c->smtp.pinned_pubkey, c->sender.from, c->sender.from_address,
+	    c->smtp.pinned_pubkey, c->smtp.helo, c->smtp.fallback.url,
+	    c->smtp.fallback.host, c->smtp.fallback.username,
+	    c->smtp.fallback.password_file, c->smtp.fallback.ca_file,
+	    c->smtp.fallback.pinned_pubkey, c->sender.from, c->sender.from_address,
 	    c->sender.from_display, c->sender.subject, c->sender.admin,
 	    c->sender.reply_to, c->sender.reply_to_display, c->sender.reply_to_address,
 	    (char *)-1);
 	if (c->smtp.password != NULL) {
 		explicit_bzero(c->smtp.password, strlen(c->smtp.password));
 		free(c->smtp.password);
+	}
+	if (c->smtp.fallback.password != NULL) {
+		explicit_bzero(c->smtp.fallback.password, strlen(c->smtp.fallback.password));
+		free(c->smtp.fallback.password);
 	}
 	for (size_t i = 0; i < c->n_tiers; i++) {
 		free(c->tiers[i].keyword);

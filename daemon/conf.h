@@ -108,7 +108,40 @@ struct conf {
 		int connections;
 		int max_rcpt_per_message;
 		int timeout;
+		/*
+		 * smtp.helo: the EHLO name; NULL = the host's fully qualified
+		 * name, else its address literal (smtp_helo_default).
+		 */
+		char *helo;
+		/* smtp.idle_timeout: seconds before an idle connection is
+		 * closed with QUIT (default 60, below relays' 300 s). */
+		int idle_timeout;
+		/* smtp.max_message_bytes: 0 = only the relay's SIZE. */
+		long max_message_bytes;
+		/* Rate limits; 0 = none. Reaching one defers, never fails. */
+		int max_messages_per_minute;
+		long max_recipients_per_hour;
+		/*
+		 * smtp.fallback: a second relay with its own credentials,
+		 * used when the first cannot be reached or refuses our TLS
+		 * or login; url NULL = none. The password comes from
+		 * $CREDENTIALS_DIRECTORY/smtp-fallback-password or
+		 * password_file (CONF_LOAD_SECRETS).
+		 */
+		struct {
+			char *url, *host;
+			int port;
+			bool implicit_tls;
+			char *username, *password_file, *password, *ca_file;
+			char *pinned_pubkey;
+		} fallback;
 	} smtp;
+
+	struct {
+		/* alerts.deferred_after: a recipient deferred this long raises
+		 * the "deferred" alert (default 3600 s). */
+		long deferred_after;
+	} alerts;
 
 	struct {
 		char *from;		/* as written */

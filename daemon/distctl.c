@@ -409,11 +409,36 @@ do_preview(struct ctl *ctl, int argc, char **argv)
 	subject = compose_subject_for(c, b);
 	char why[1024];
 	enum issue_verdict verdict = issue_check_marks(c, b, why, sizeof(why));
+	/* the size check distd makes on arrival, against the relay's SIZE as
+	 * the queue last recorded it (when there is a queue to read) */
+	size_t msg_len = 0;
+	long relay_size = -1, limit;
+	struct queue *sq = NULL;
+	char qerr[256], relay[300];
+	snprintf(relay, sizeof(relay), "%s:%d", c->smtp.host, c->smtp.port);
+	if (access(c->state, R_OK) == 0 &&
+	    queue_open_mode(c->state, QUEUE_READONLY, &sq, qerr, sizeof(qerr)) == 0) {
+		long max_rcpt;
+		queue_relay_get(sq, relay, &relay_size, &max_rcpt);
+		queue_close(sq);
+	}
+	limit = issue_size_limit(c, relay_size);
+	char *msg = issue_render(c, b, r, subject, "<preview@localhost>", 0, 0, NULL, 0,
+	    &msg_len, qerr, sizeof(qerr));
+	bool rendered = msg != NULL;
+	free(msg);
+	if (verdict == ISSUE_SEND && r->hold_reason == NULL && rendered &&
+	    issue_check_size(c, relay_size, msg_len, why, sizeof(why)) == ISSUE_HOLD)
+		verdict = ISSUE_HOLD;
 	const char *vname = issue_verdict_name(verdict);
 	if (ctl->json)
 		preview_json(&out, b, r, subject, vname, why);
 	else
 		preview_text(&out, b, r, subject, vname, why);
+	if (ctl->json && rendered)
+		preview_json_size(&out, msg_len, limit);
+	else if (rendered)
+		preview_size(&out, msg_len, limit, limit == relay_size);
 	fputs(sbuf_str(&out), stdout);
 	rc = r->n_unresolved > 0 || r->hold_reason || verdict != ISSUE_SEND ?
 	    EXIT_ATTENTION : 0;

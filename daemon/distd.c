@@ -572,7 +572,7 @@ start(struct daemon *d)
 		log_warnx("%s", err);
 		return -1;
 	}
-	d->sched = (struct scheduler){ d->conf, d->queue, d->pool, false, 0 };
+	d->sched = (struct scheduler){ .conf = d->conf, .queue = d->queue, .pool = d->pool };
 	d->memo = outbox_memo_new();
 
 	d->sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);

@@ -181,3 +181,29 @@ issue_digest(const char *text, size_t len, const struct compose_attachment *att,
 		snprintf(out + 2 * i, 3, "%02x", md[i]);
 	out[64] = '\0';
 }
+
+long
+issue_size_limit(const struct conf *c, long relay_size)
+{
+	long limit = c->smtp.max_message_bytes;
+
+	if (relay_size > 0 && (limit == 0 || relay_size < limit))
+		limit = relay_size;
+	return limit;
+}
+
+enum issue_verdict
+issue_check_size(const struct conf *c, long relay_size, size_t len, char *why,
+    size_t whysz)
+{
+	long limit = issue_size_limit(c, relay_size);
+
+	if (limit <= 0 || len + ISSUE_SIZE_MARGIN <= (size_t)limit)
+		return ISSUE_SEND;
+	snprintf(why, whysz, "the message would be %zu bytes encoded (attachments grow "
+	    "by a third in base64), over the %ld bytes %s accepts: nothing was sent; "
+	    "send smaller or fewer attachments, or raise the relay's limit and "
+	    "distctl release it", len, limit,
+	    limit == relay_size ? "the relay's SIZE" : "smtp.max_message_bytes");
+	return ISSUE_HOLD;
+}

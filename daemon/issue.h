@@ -61,4 +61,18 @@ const char *issue_verdict_name(enum issue_verdict v);
 void issue_digest(const char *text, size_t len, const struct compose_attachment *att,
     size_t n_att, char out[65]);
 
+/*
+ * The size check (outbox on arrival, distctl preview): an encoded message
+ * larger than smtp.max_message_bytes or the relay's SIZE as last seen in
+ * EHLO (relay_size > 0; the smaller of the two wins) would be refused by
+ * the relay for every recipient (552), so the issue is held before
+ * anything is sent. len is the rendered message; ISSUE_SIZE_MARGIN is
+ * the margin for what changes once the issue has its id (Message-ID).
+ * Returns ISSUE_HOLD with why, else ISSUE_SEND.
+ */
+#define ISSUE_SIZE_MARGIN 256
+long issue_size_limit(const struct conf *c, long relay_size);
+enum issue_verdict issue_check_size(const struct conf *c, long relay_size, size_t len,
+    char *why, size_t whysz);
+
 #endif

@@ -284,6 +284,32 @@ domain_of(const char *address)
 }
 
 /*
+ * Too big for the relay (its SIZE as distd last saw it, or
+ * smtp.max_message_bytes): true with why, so that the issue is held
+ * before any recipient gets a 552. Rendered once more to measure it.
+ */
+static bool
+check_size(const struct conf *c, struct queue *q, const struct bulletin *b,
+    const struct route *r, const char *subject, const struct issue_files *f,
+    int64_t now, char *why, size_t whysz)
+{
+	char relay[300], err[256];
+	long relay_size = -1, max_rcpt;
+	size_t len = 0;
+
+	snprintf(relay, sizeof(relay), "%s:%d", c->smtp.host, c->smtp.port);
+	queue_relay_get(q, relay, &relay_size, &max_rcpt);
+	if (issue_size_limit(c, relay_size) <= 0)
+		return false;
+	struct render_ctx x = { c, b, r, subject, f, now };
+	char *msg = render(&x, 0, "<size-check@localhost>", &len, err, sizeof(err));
+	if (msg == NULL)
+		return false;	/* the real render reports it */
+	free(msg);
+	return issue_check_size(c, relay_size, len, why, whysz) == ISSUE_HOLD;
+}
+
+/*
  * Archives the source of a committed issue and records where it went.
  * With done (the sentence of a fresh enqueue) msg gets that sentence;
  * without, this is a source left behind earlier. Returns OUTBOX_ARCHIVED,
@@ -406,6 +432,8 @@ outbox_ingest(const struct conf *c, struct queue *q, const char *name, int64_t n
 	r = route_resolve(c, b);
 	subject = compose_subject_for(c, b);
 	const char *hold = verdict == ISSUE_HOLD ? why : r->hold_reason;
+	if (hold == NULL && check_size(c, q, b, r, subject, &f, now, why, sizeof(why)))
+		hold = why;
 	/* units sent without (send mode) are kept for the admin's notice; a
 	 * held issue's reason already names them */
 	struct sbuf unresolved = SBUF_INIT;

@@ -261,3 +261,34 @@ preview_json(struct sbuf *out, const struct bulletin *b, const struct route *r,
 	json_key(out, "body", &first); json_str(out, b->body);
 	sbuf_puts(out, "}\n");
 }
+
+void
+preview_size(struct sbuf *out, size_t bytes, long limit, bool from_relay)
+{
+	sbuf_printf(out, "message: %zu bytes encoded", bytes);
+	if (limit > 0)
+		sbuf_printf(out, "; limit %ld (%s)", limit, from_relay ?
+		    "the relay's SIZE" : "smtp.max_message_bytes");
+	else
+		sbuf_puts(out, "; no size limit known (the relay's SIZE is "
+		    "learnt on the first delivery)");
+	sbuf_putc(out, '\n');
+}
+
+void
+preview_json_size(struct sbuf *out, size_t bytes, long limit)
+{
+	/* reopen the object preview_json closed with "}\n" */
+	bool nl = out->len > 0 && out->data[out->len - 1] == '\n';
+	size_t end = out->len - (nl ? 1 : 0);
+	if (end == 0 || out->data[end - 1] != '}')
+		return;
+	out->len = end - 1;
+	out->data[out->len] = '\0';
+	sbuf_printf(out, ",\"message_bytes\":%zu,\"size_limit\":", bytes);
+	if (limit > 0)
+		sbuf_printf(out, "%ld", limit);
+	else
+		sbuf_puts(out, "null");
+	sbuf_puts(out, nl ? "}\n" : "}");
+}

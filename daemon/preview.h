@@ -1,6 +1,9 @@
 #ifndef DISTD_PREVIEW_H
 #define DISTD_PREVIEW_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 #include "bulletin.h"
 #include "route.h"
 #include "sbuf.h"
@@ -17,5 +20,17 @@ void preview_text(struct sbuf *out, const struct bulletin *b,
 void preview_json(struct sbuf *out, const struct bulletin *b,
     const struct route *r, const char *subject, const char *verdict,
     const char *why);
+
+/*
+ * One line: the encoded message's size and the limit it is checked
+ * against (limit 0: none; from_relay: the relay's SIZE, else
+ * smtp.max_message_bytes).
+ */
+void preview_size(struct sbuf *out, size_t bytes, long limit, bool from_relay);
+/*
+ * The same as keys of the object preview_json just wrote into out:
+ * "message_bytes" and "size_limit" (null when none is known).
+ */
+void preview_json_size(struct sbuf *out, size_t bytes, long limit);
 
 #endif

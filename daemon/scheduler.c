@@ -6,19 +6,139 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "backoff.h"
 #include "log.h"
 #include "report.h"
 #include "sbuf.h"
 
-static double
-jitter(void)
+static uint64_t
+fnv(uint64_t h, const void *data, size_t n)
 {
-	uint32_t v = 0;
+	const unsigned char *p = data;
 
-	if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != sizeof(v))
-		v = (uint32_t)rand();
-	return (double)v / 4294967296.0;
+	for (size_t i = 0; i < n; i++) {
+		h ^= p[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
 }
+
+/*
+ * Per-recipient jitter split one outage's retries into many transactions
+ * (2 messages became 13). The spread is per issue, tier and attempt
+ * instead: recipients deferred together retry together, and different
+ * issues still spread apart. A random seed per process keeps issues of
+ * different offices' daemons from lining up.
+ */
+double
+scheduler_group_jitter(int64_t issue, const char *tier, int attempt)
+{
+	static uint64_t seed;
+	uint64_t h;
+
+	if (seed == 0 && getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != sizeof(seed))
+		seed = (uint64_t)time(NULL) | 1;
+	h = fnv(0xcbf29ce484222325ULL ^ seed, &issue, sizeof(issue));
+	h = fnv(h, tier ? tier : "", tier ? strlen(tier) : 0);
+	h = fnv(h, &attempt, sizeof(attempt));
+	return (double)(h >> 11) / 9007199254740992.0;	/* 53 bits → [0, 1) */
+}
+
+static uint64_t
+cred_hash(const struct conf *c)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	if (c->smtp.username)
+		h = fnv(h, c->smtp.username, strlen(c->smtp.username) + 1);
+	if (c->smtp.password)
+		h = fnv(h, c->smtp.password, strlen(c->smtp.password) + 1);
+	return fnv(h, c->smtp.url, strlen(c->smtp.url));
+}
+
+/* What the queue knows of the relay, read again when the relay changes. */
+static void
+relay_facts(struct scheduler *s)
+{
+	const char *relay = smtp_pool_relay(s->pool);
+
+	if (strcmp(relay, s->relay) == 0)
+		return;
+	snprintf(s->relay, sizeof(s->relay), "%s", relay);
+	if (queue_relay_get(s->queue, relay, &s->relay_size, &s->relay_max_rcpt) != 0) {
+		s->relay_size = -1;
+		s->relay_max_rcpt = 0;
+	}
+}
+
+/* Transactions started in the last minute, recipients in the last hour. */
+static long
+window_sum(const struct scheduler *s, bool rcpt, int64_t now, int64_t *oldest)
+{
+	long sum = 0;
+
+	*oldest = 0;
+	for (size_t i = 0; i < 60; i++) {
+		int64_t t = rcpt ? s->rcpt_min[i].t : s->msg_sec[i].t;
+		long n = rcpt ? s->rcpt_min[i].n : s->msg_sec[i].n;
+		int64_t age = rcpt ? now / 60 - t : now - t;
+		if (n == 0 || age >= 60 || age < 0)
+			continue;
+		sum += n;
+		if (*oldest == 0 || t < *oldest)
+			*oldest = t;
+	}
+	return sum;
+}
+
+static void
+count_sent(struct scheduler *s, int64_t now, size_t rcpts)
+{
+	size_t i = (size_t)(now % 60), j = (size_t)((now / 60) % 60);
+
+	if (s->msg_sec[i].t != now)
+		s->msg_sec[i].t = now, s->msg_sec[i].n = 0;
+	s->msg_sec[i].n++;
+	if (s->rcpt_min[j].t != now / 60)
+		s->rcpt_min[j].t = now / 60, s->rcpt_min[j].n = 0;
+	s->rcpt_min[j].n += (long)rcpts;
+}
+
+/*
+ * How many transactions of how many recipients the rate limits allow now
+ * (*max_rcpt lowered); 0 with *until the time a slot frees up.
+ */
+static size_t
+rate_room(struct scheduler *s, int64_t now, size_t room, size_t *max_rcpt, int64_t *until)
+{
+	const struct conf *c = s->conf;
+	int64_t oldest;
+
+	*until = 0;
+	if (c->smtp.max_messages_per_minute > 0) {
+		long used = window_sum(s, false, now, &oldest);
+		if (used >= c->smtp.max_messages_per_minute) {
+			*until = oldest + 60;
+			return 0;
+		}
+		if ((long)room > c->smtp.max_messages_per_minute - used)
+			room = (size_t)(c->smtp.max_messages_per_minute - used);
+	}
+	if (c->smtp.max_recipients_per_hour > 0) {
+		long used = window_sum(s, true, now, &oldest);
+		if (used >= c->smtp.max_recipients_per_hour) {
+			*until = (oldest + 60) * 60;
+			return 0;
+		}
+		if ((long)*max_rcpt > c->smtp.max_recipients_per_hour - used)
+			*max_rcpt = (size_t)(c->smtp.max_recipients_per_hour - used);
+		/* one transaction at a time so that the hour's count stays exact */
+		room = 1;
+	}
+	return room;
+}
+
+static void deferred_alert(struct scheduler *s, int64_t now);
 
 void
 scheduler_run(struct scheduler *s, int64_t now)
@@ -27,26 +147,58 @@ scheduler_run(struct scheduler *s, int64_t now)
 	struct queue_batch **batches;
 	char err[512];
 
+	if (s->paused_until > 0 && s->login_failures > 0 &&
+	    cred_hash(s->conf) != s->cred_hash) {
+		/* distctl reload read a new secret: try it now, with the
+		 * recipients the old one deferred (not after their backoff) */
+		log_info("new credentials after reload: trying the relay again");
+		s->paused_until = 0;
+		s->login_failures = 0;
+		s->login_proven = false;
+		if (queue_retry(s->queue, 0, NULL, now, err, sizeof(err)) < 0)
+			log_warnx("%s", err);
+	}
+	if (now != s->deferred_checked)
+		deferred_alert(s, now);
 	if (s->draining || now < s->paused_until)
 		return;
+	relay_facts(s);
 	size_t busy = smtp_pool_busy(s->pool);
 	/* the pool's size, not the configuration's: a reload does not add threads */
 	size_t connections = smtp_pool_size(s->pool);
 	if (busy >= connections)
 		return;
 	room = connections - busy;
+	if (!s->login_proven && s->conf->smtp.username != NULL) {
+		/* until one login has worked, one at a time: wrong credentials
+		 * cost one failed login, not one per connection */
+		if (busy > 0)
+			return;
+		room = 1;
+	}
 	if (s->paused_until > 0) {
 		/* probing after an AUTH/TLS failure: one transaction at a time */
 		if (busy > 0)
 			return;
 		room = 1;
 	}
+	size_t max_rcpt = (size_t)s->conf->smtp.max_rcpt_per_message;
+	if (s->relay_max_rcpt > 0 && (size_t)s->relay_max_rcpt < max_rcpt)
+		max_rcpt = (size_t)s->relay_max_rcpt;	/* what a 452 taught */
+	int64_t until;
+	room = rate_room(s, now, room, &max_rcpt, &until);
+	s->rate_until = until;
+	if (room == 0) {
+		log_debug("rate limit reached: nothing more is sent before %lld",
+		    (long long)until);
+		return;
+	}
 	batches = xcalloc(room, sizeof(*batches));
-	if (queue_take(s->queue, now, room, (size_t)s->conf->smtp.max_rcpt_per_message,
-	    batches, &n, err, sizeof(err)) < 0)
+	if (queue_take(s->queue, now, room, max_rcpt, batches, &n, err, sizeof(err)) < 0)
 		log_warnx("scheduler: %s", err);
 	for (size_t i = 0; i < n; i++) {
 		struct smtp_job *job = xcalloc(1, sizeof(*job));
+		count_sent(s, now, batches[i]->n);
 		job->batch = batches[i];
 		log_debug("issue %lld: transaction to %zu recipient(s)",
 		    (long long)batches[i]->issue, batches[i]->n);
@@ -112,19 +264,44 @@ scheduler_log_line(int64_t when, int64_t issue, const char *tier, const char *ad
 
 /*
  * A relay that refuses our credentials or our TLS refuses every batch:
- * defer everything and send one probe per min_backoff instead of hammering
- * it (repeated failed logins can lock the account).
+ * defer everything and probe once, after min_backoff doubled per failure
+ * in a row up to max_backoff — one login every min_backoff (288 a day)
+ * is enough for fail2ban to ban the office's address.
  */
-static void
-pause(struct scheduler *s, int64_t now)
+/* The relay a job went to, for logs and alerts. */
+static const char *
+job_relay(struct scheduler *s, const struct smtp_job *job)
 {
-	s->paused_until = now + s->conf->retry.min_backoff;
+	const char *fb = smtp_pool_fallback_relay(s->pool);
+
+	return job->via_fallback && fb ? fb : smtp_pool_relay(s->pool);
 }
 
 static void
-alerts(struct scheduler *s, const struct queue_result *res, size_t n, int64_t now)
+pause(struct scheduler *s, int64_t now)
+{
+	/* a transaction started before the pause failed too: the same
+	 * failure, not one more probe */
+	if (s->paused_until > now)
+		return;
+	s->login_failures++;
+	s->cred_hash = cred_hash(s->conf);
+	/* jitter 0.5 is the exact doubling: one probe, nothing to spread */
+	s->paused_until = now + backoff_delay(s->login_failures, s->conf->retry.min_backoff,
+	    s->conf->retry.max_backoff, 0.5);
+	log_info("relay paused after %d failure(s) in a row: next probe in %lld s",
+	    s->login_failures, (long long)(s->paused_until - now));
+}
+
+static void
+alerts(struct scheduler *s, const struct smtp_job *job, const struct queue_result *res,
+    size_t n, int64_t now)
 {
 	bool ok = false;
+	const char *relay = job_relay(s, job);
+	const char *secret = job->via_fallback ? s->conf->smtp.fallback.password_file :
+	    s->conf->smtp.password_file;
+	const char *user = job->via_fallback ? "smtp.fallback.username" : "smtp.username";
 
 	for (size_t i = 0; i < n; i++) {
 		const struct queue_result *r = &res[i];
@@ -133,7 +310,7 @@ alerts(struct scheduler *s, const struct queue_result *res, size_t n, int64_t no
 			ok = true;
 		} else if (strcmp(r->class, "tls") == 0) {
 			snprintf(text, sizeof(text), "TLS with the relay %s failed: %s; "
-			    "nothing is sent until it works", smtp_pool_relay(s->pool),
+			    "nothing is sent until it works", relay,
 			    r->reply ? r->reply : "");
 			queue_alert(s->queue, "tls", text, now);
 			log_warnx("ALERT %s", text);
@@ -142,9 +319,10 @@ alerts(struct scheduler *s, const struct queue_result *res, size_t n, int64_t no
 		} else if (strcmp(r->class, "auth") == 0 &&
 		    (r->code == 535 || r->code == 530 || r->code == 0)) {
 			snprintf(text, sizeof(text), "the relay %s refused our credentials "
-			    "(%s); check smtp.username and the password; recipients are "
-			    "deferred, not bounced", smtp_pool_relay(s->pool),
-			    r->reply ? r->reply : "");
+			    "(%s); recipients are deferred, not bounced, and the relay is "
+			    "probed with backoff; fix %s or the password in %s, "
+			    "then run `distctl reload`", relay, r->reply ? r->reply : "",
+			    user, secret ? secret : "the systemd credential");
 			queue_alert(s->queue, "auth", text, now);
 			log_warnx("ALERT %s", text);
 			pause(s, now);
@@ -155,7 +333,113 @@ alerts(struct scheduler *s, const struct queue_result *res, size_t n, int64_t no
 		queue_clear_alert(s->queue, "tls");
 		queue_clear_alert(s->queue, "auth");
 		s->paused_until = 0;
+		s->login_failures = 0;
 	}
+	/* delivered through the fallback: the admin must still hear that the
+	 * primary failed; a delivery through the primary ends it */
+	if (ok && job->via_fallback && job->primary_error[0]) {
+		char text[700];
+		snprintf(text, sizeof(text), "the relay %s failed (%s): mail goes through "
+		    "the fallback %s until it works again", smtp_pool_relay(s->pool),
+		    job->primary_error, relay);
+		queue_alert(s->queue, "fallback", text, now);
+		log_warnx("ALERT %s", text);
+	} else if (ok && !job->via_fallback) {
+		queue_clear_alert(s->queue, "fallback");
+	}
+}
+
+/*
+ * "452 4.5.3 Too many recipients" is the relay's batch size, not a verdict:
+ * those recipients go again at once (not counted as an attempt) and later
+ * batches to this relay are no larger than what it accepted. When it
+ * accepted none, they defer as usual, so a relay that refuses every
+ * recipient this way cannot make us loop.
+ */
+static void
+rcpt_limit(struct scheduler *s, const struct smtp_job *job, struct queue_result *res,
+    int64_t now)
+{
+	const struct smtp_transcript *t = &job->transcript;
+	size_t accepted = 0, limited = 0;
+
+	for (size_t i = 0; i < t->n_rcpt; i++)
+		if (t->rcpt_code[i] >= 200 && t->rcpt_code[i] < 300)
+			accepted++;
+	for (size_t i = 0; i < job->batch->n; i++)
+		if (res[i].outcome == QUEUE_TEMP && strcmp(res[i].class, "limit") == 0)
+			limited++;
+	if (limited == 0 || accepted == 0)
+		return;
+	for (size_t i = 0; i < job->batch->n; i++)
+		if (res[i].outcome == QUEUE_TEMP && strcmp(res[i].class, "limit") == 0)
+			res[i].again = true;
+	if (job->via_fallback)
+		return;		/* the primary's batch size stays its own */
+	relay_facts(s);
+	if (s->relay_max_rcpt == 0 || (long)accepted < s->relay_max_rcpt) {
+		s->relay_max_rcpt = (long)accepted;
+		if (queue_relay_set_max_rcpt(s->queue, s->relay, s->relay_max_rcpt, now) < 0)
+			log_warnx("cannot store the recipient limit of %s", s->relay);
+		log_info("relay %s takes %zu recipients per transaction: later batches "
+		    "are no larger", s->relay, accepted);
+	}
+}
+
+/* The SIZE the relay announced, kept for the size check at ingest. */
+static void
+relay_size(struct scheduler *s, int64_t now)
+{
+	long size = smtp_pool_relay_size(s->pool);
+
+	relay_facts(s);
+	if (size < 0 || size == s->relay_size)
+		return;
+	s->relay_size = size;
+	if (queue_relay_set_size(s->queue, s->relay, size, now) < 0)
+		log_warnx("cannot store the SIZE of %s", s->relay);
+}
+
+/*
+ * Recipients deferred longer than alerts.deferred_after raise the
+ * "deferred" alert (distctl status exits 3 while it stands): a relay down
+ * for hours must not stay silent until recipients expire days later.
+ */
+static void
+deferred_alert(struct scheduler *s, int64_t now)
+{
+	int64_t since;
+	long count;
+	char text[600];
+
+	bool first = s->deferred_checked == 0;
+
+	s->deferred_checked = now;
+	s->deferred_wake = 0;
+	int none = queue_oldest_deferral(s->queue, &since, &count);
+	if (none || now - since < s->conf->alerts.deferred_after) {
+		/* cleared once, not written every second (one left by an
+		 * earlier run is cleared at the first check) */
+		if (s->deferred_raised || first)
+			queue_clear_alert(s->queue, "deferred");
+		s->deferred_raised = false;
+		if (!none)
+			s->deferred_wake = since + s->conf->alerts.deferred_after;
+		return;
+	}
+	/* standing: its text is brought up to date once a minute */
+	if (s->deferred_raised && now - s->deferred_updated < 60)
+		return;
+	snprintf(text, sizeof(text), "%ld recipient(s) deferred for more than %ld s "
+	    "(the first since %lld s ago) by the relay %s: see distctl status and "
+	    "distctl log", count, s->conf->alerts.deferred_after,
+	    (long long)(now - since), smtp_pool_relay(s->pool));
+	/* one notice per standing: the queue keys it by when it was raised */
+	if (!s->deferred_raised)
+		log_warnx("ALERT %s", text);
+	queue_alert(s->queue, "deferred", text, now);
+	s->deferred_raised = true;
+	s->deferred_updated = now;
 }
 
 static void
@@ -193,20 +477,24 @@ scheduler_collect(struct scheduler *s, int64_t now)
 		struct queue_result *res = xcalloc(b->n, sizeof(*res));
 		list = job->next;
 
+		if (job->transcript.mail_code != 0)
+			s->login_proven = true;	/* AUTH, if any, passed */
 		smtp_outcome(&job->transcript, job->curl_code, job->curl_error, b->n, res);
 		for (size_t i = 0; i < b->n; i++)
 			res[i].id = b->ids[i];
+		rcpt_limit(s, job, res, now);
 		/* alerts first: whoever sees the new states sees the alerts that go with them */
-		alerts(s, res, b->n, now);
+		alerts(s, job, res, b->n, now);
 		if (queue_record(s->queue, b, res, now, job->duration,
-		    smtp_pool_relay(s->pool), &retry, jitter, err, sizeof(err)) < 0) {
+		    job_relay(s, job), &retry, scheduler_group_jitter, err,
+		    sizeof(err)) < 0) {
 			/* they stay 'sending' and are retried after a restart */
 			log_warnx("cannot record results of issue %lld: %s",
 			    (long long)b->issue, err);
 		} else {
 			for (size_t i = 0; i < b->n; i++) {
 				char *line = scheduler_log_line(now, b->issue, b->tiers[i],
-				    b->addresses[i], smtp_pool_relay(s->pool), &res[i],
+				    b->addresses[i], job_relay(s, job), &res[i],
 				    job->duration);
 				delivery_log_write(line);
 				free(line);
@@ -215,7 +503,9 @@ scheduler_collect(struct scheduler *s, int64_t now)
 		free(res);
 		smtp_job_free(job);
 	}
+	relay_size(s, now);
 	finish_issues(s, now);
+	deferred_alert(s, now);
 }
 
 int64_t
@@ -231,5 +521,9 @@ scheduler_next_wakeup(struct scheduler *s, int64_t now)
 		return -1;
 	if (when < s->paused_until)
 		when = s->paused_until;
+	if (when < s->rate_until)
+		when = s->rate_until;
+	if (s->deferred_wake > 0 && s->deferred_wake < when)
+		when = s->deferred_wake;
 	return when <= now ? 0 : when;
 }

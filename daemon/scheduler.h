@@ -21,6 +21,21 @@ struct scheduler {
 	struct smtp_pool *pool;
 	bool draining;			/* shutting down: take nothing new */
 	int64_t paused_until;		/* after an AUTH or TLS failure: one probe per backoff */
+	/* zero-initialised by the caller; the scheduler's own from here */
+	int login_failures;		/* in a row: the probe interval doubles */
+	bool login_proven;		/* a transaction got past AUTH since start or reload */
+	bool deferred_raised;		/* the "deferred" alert stands (as far as we know) */
+	int64_t deferred_updated;
+	uint64_t cred_hash;		/* of the credentials that failed */
+	char relay[300];		/* what relay_size and relay_max_rcpt are of */
+	long relay_size;		/* EHLO SIZE as stored: -1 unknown */
+	long relay_max_rcpt;		/* recipients accepted before a 452; 0 none */
+	int64_t deferred_wake;		/* when the "deferred" alert falls due */
+	int64_t deferred_checked;
+	int64_t rate_until;		/* a rate limit holds until then */
+	/* rate limits: transactions per second of the last minute, recipients
+	 * per minute of the last hour (ring buffers stamped with their time) */
+	struct { int64_t t; long n; } msg_sec[60], rcpt_min[60];
 };
 
 /* Takes due batches while there is room in the pool. */
@@ -32,6 +47,12 @@ void scheduler_collect(struct scheduler *s, int64_t now);
  * time, -1 = nothing waiting (sleep until an event).
  */
 int64_t scheduler_next_wakeup(struct scheduler *s, int64_t now);
+
+/*
+ * The retry spread of one issue, tier and attempt (queue_jitter_fn):
+ * the same for all of them within this process, different across.
+ */
+double scheduler_group_jitter(int64_t issue, const char *tier, int attempt);
 
 /* Formats one delivery log line (pure; exposed for tests). */
 char *scheduler_log_line(int64_t when, int64_t issue, const char *tier,

@@ -1,14 +1,20 @@
 #include "smtp.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -91,6 +97,14 @@ reply_line(struct smtp_transcript *t, const char *s, size_t n)
 
 	while (n > 0 && (s[n - 1] == '\r' || s[n - 1] == '\n'))
 		n--;
+	/* "250-SIZE 10240000" (any line of the EHLO reply): the relay's limit */
+	if (t->phase == P_EHLO && n > 9 && strncmp(s, "250", 3) == 0 &&
+	    starts(s + 4, n - 4, "SIZE")) {
+		const char *v = s + 8;
+		while (v < s + n && *v == ' ')
+			v++;
+		t->size_limit = isdigit((unsigned char)*v) ? strtol(v, NULL, 10) : 0;
+	}
 	if (n < 3 || !isdigit((unsigned char)s[0]) || !isdigit((unsigned char)s[1]) ||
 	    !isdigit((unsigned char)s[2]) || (n > 3 && s[3] == '-'))
 		return;
@@ -99,7 +113,11 @@ reply_line(struct smtp_transcript *t, const char *s, size_t n)
 	set_text(&t->last_text, s, n);
 	switch (t->phase) {
 	case P_GREETING: t->greeting_code = code; break;
-	case P_EHLO: t->ehlo_code = code; break;
+	case P_EHLO:
+		t->ehlo_code = code;
+		if (code >= 200 && code < 300)
+			t->size_seen = true;
+		break;
 	case P_AUTH:
 		if (code != 334)	/* 334 is a challenge, not the verdict */
 			t->auth_code = code;
@@ -219,6 +237,8 @@ smtp_outcome(const struct smtp_transcript *t, int curl_code, const char *curl_er
 
 		if (rc >= 500) {
 			set_result(r, QUEUE_PERM, rc, t->rcpt_text[i], "5xx");
+		} else if (rc >= 400 && smtp_is_rcpt_limit(rc, t->rcpt_text[i])) {
+			set_result(r, QUEUE_TEMP, rc, t->rcpt_text[i], "limit");
 		} else if (rc >= 400) {
 			set_result(r, QUEUE_TEMP, rc, t->rcpt_text[i], "4xx");
 		} else if (rc >= 200 && rc < 300) {
@@ -250,12 +270,123 @@ smtp_outcome(const struct smtp_transcript *t, int curl_code, const char *curl_er
 	}
 }
 
+bool
+smtp_is_rcpt_limit(int code, const char *text)
+{
+	char dsn[16];
+
+	if (code != 452 && code != 451)
+		return false;
+	/* RFC 5321 4.5.3.1.10: 452 is the reply for too many recipients;
+	 * 4.5.3 is its enhanced code (Postfix, Exim with DSN codes) */
+	if (dsn_of(text, dsn, sizeof(dsn)) && strcmp(dsn, "4.5.3") == 0)
+		return true;
+	return text != NULL && strcasestr(text, "too many recipients") != NULL;
+}
+
+/* ---- the EHLO name ---------------------------------------------------- */
+
+static bool
+fqdn_ok(const char *name)
+{
+	return name && strchr(name, '.') != NULL && name[strlen(name) - 1] != '.' &&
+	    strcmp(name, "localhost.localdomain") != 0;
+}
+
+void
+smtp_helo_default(char *buf, size_t bufsz)
+{
+	char host[256] = "";
+	struct addrinfo hints = { .ai_flags = AI_CANONNAME, .ai_socktype = SOCK_STREAM };
+	struct addrinfo *ai = NULL;
+	struct ifaddrs *ifs = NULL;
+
+	if (gethostname(host, sizeof(host) - 1) == 0 && fqdn_ok(host)) {
+		snprintf(buf, bufsz, "%s", host);
+		return;
+	}
+	if (host[0] && getaddrinfo(host, NULL, &hints, &ai) == 0) {
+		bool done = ai && fqdn_ok(ai->ai_canonname);
+		if (done)
+			snprintf(buf, bufsz, "%s", ai->ai_canonname);
+		freeaddrinfo(ai);
+		if (done)
+			return;
+	}
+	/* no FQDN: an address literal (RFC 5321 4.1.3), preferring an
+	 * address that is not loopback, IPv4 before IPv6 */
+	snprintf(buf, bufsz, "[127.0.0.1]");
+	if (getifaddrs(&ifs) != 0)
+		return;
+	for (int pass = 0; pass < 2; pass++) {
+		for (struct ifaddrs *i = ifs; i; i = i->ifa_next) {
+			char a[INET6_ADDRSTRLEN];
+			if (i->ifa_addr == NULL || (i->ifa_flags & IFF_LOOPBACK))
+				continue;
+			if (pass == 0 && i->ifa_addr->sa_family == AF_INET) {
+				inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)
+				    i->ifa_addr)->sin_addr, a, sizeof(a));
+				snprintf(buf, bufsz, "[%s]", a);
+				freeifaddrs(ifs);
+				return;
+			}
+			if (pass == 1 && i->ifa_addr->sa_family == AF_INET6) {
+				struct sockaddr_in6 *s6 = (void *)i->ifa_addr;
+				if (IN6_IS_ADDR_LINKLOCAL(&s6->sin6_addr))
+					continue;
+				inet_ntop(AF_INET6, &s6->sin6_addr, a, sizeof(a));
+				snprintf(buf, bufsz, "[IPv6:%s]", a);
+				freeifaddrs(ifs);
+				return;
+			}
+		}
+	}
+	freeifaddrs(ifs);
+}
+
+char *
+smtp_url_with_helo(const struct conf *c)
+{
+	const char *u = c->smtp.url;
+	const char *host = strstr(u, "://");
+	struct sbuf b = SBUF_INIT;
+	char def[300];
+	const char *helo = c->smtp.helo;
+
+	host = host ? host + 3 : u;
+	const char *path = strchr(host, '/');
+	if (helo == NULL && path != NULL && path[1] != '\0')
+		return xstrdup(u);	/* the URL names it already */
+	if (helo == NULL) {
+		smtp_helo_default(def, sizeof(def));
+		helo = def;
+	}
+	sbuf_append(&b, u, path ? (size_t)(path - u) : strlen(u));
+	sbuf_putc(&b, '/');
+	/* curl URL-decodes the path into the EHLO name */
+	for (const char *p = helo; *p; p++) {
+		if (isalnum((unsigned char)*p) || *p == '.' || *p == '-')
+			sbuf_putc(&b, *p);
+		else
+			sbuf_printf(&b, "%%%02X", (unsigned char)*p);
+	}
+	return sbuf_steal(&b);
+}
+
 /* ---- worker pool ------------------------------------------------------ */
 
-struct settings {
-	char *url, *from, *username, *password, *ca_file, *pinned;
+/* One relay's connection settings. */
+struct relay {
+	char *url, *username, *password, *ca_file, *pinned;
 	bool starttls, tls_none;
-	long timeout;
+};
+
+struct settings {
+	struct relay primary, fallback;	/* fallback.url NULL: none */
+	char *from;
+	long timeout, idle_timeout;
+	long fallback_hold;		/* seconds to go straight to the fallback … */
+	long fallback_hold_max;		/* … doubled per failure in a row up to this */
 	unsigned generation;
 };
 
@@ -263,6 +394,7 @@ struct worker {
 	struct smtp_pool *pool;
 	pthread_t thread;
 	CURL *curl;
+	CURL *curl_fb;			/* to the fallback relay, when used */
 	unsigned generation;
 };
 
@@ -276,6 +408,11 @@ struct smtp_pool {
 	int efd;
 	struct settings *settings;	/* under lock; replaced on reload */
 	char relay[300];
+	char fallback_relay[300];	/* "" when none */
+	long relay_size;		/* under lock: see smtp_pool_relay_size */
+	double primary_down_until;	/* under lock: monotonic; fallback first until then */
+	int primary_failures;		/* under lock: in a row */
+	bool primary_probing;		/* under lock: one worker tries it again */
 	struct worker *workers;
 	size_t n_workers;
 };
@@ -286,18 +423,49 @@ settings_new(const struct conf *c, unsigned generation)
 	struct settings *s = xcalloc(1, sizeof(*s));
 	struct sbuf from = SBUF_INIT;
 
-	s->url = xstrdup(c->smtp.url);
+	s->primary.url = smtp_url_with_helo(c);
+	s->primary.username = c->smtp.username ? xstrdup(c->smtp.username) : NULL;
+	s->primary.password = c->smtp.password ? xstrdup(c->smtp.password) : NULL;
+	s->primary.ca_file = c->smtp.ca_file ? xstrdup(c->smtp.ca_file) : NULL;
+	s->primary.pinned = c->smtp.pinned_pubkey ? xstrdup(c->smtp.pinned_pubkey) : NULL;
+	s->primary.starttls = !c->smtp.implicit_tls;
+	s->primary.tls_none = c->smtp.tls_none;
+	if (c->smtp.fallback.url) {
+		/* the same EHLO name: it names this host, whichever relay */
+		struct conf fb = *c;
+		fb.smtp.url = c->smtp.fallback.url;
+		s->fallback.url = smtp_url_with_helo(&fb);
+		s->fallback.username = c->smtp.fallback.username ?
+		    xstrdup(c->smtp.fallback.username) : NULL;
+		s->fallback.password = c->smtp.fallback.password ?
+		    xstrdup(c->smtp.fallback.password) : NULL;
+		s->fallback.ca_file = c->smtp.fallback.ca_file ?
+		    xstrdup(c->smtp.fallback.ca_file) : NULL;
+		s->fallback.pinned = c->smtp.fallback.pinned_pubkey ?
+		    xstrdup(c->smtp.fallback.pinned_pubkey) : NULL;
+		s->fallback.starttls = !c->smtp.fallback.implicit_tls;
+	}
 	sbuf_printf(&from, "<%s>", c->sender.from_address);
 	s->from = sbuf_steal(&from);
-	s->username = c->smtp.username ? xstrdup(c->smtp.username) : NULL;
-	s->password = c->smtp.password ? xstrdup(c->smtp.password) : NULL;
-	s->ca_file = c->smtp.ca_file ? xstrdup(c->smtp.ca_file) : NULL;
-	s->pinned = c->smtp.pinned_pubkey ? xstrdup(c->smtp.pinned_pubkey) : NULL;
-	s->starttls = !c->smtp.implicit_tls;
-	s->tls_none = c->smtp.tls_none;
 	s->timeout = c->smtp.timeout;
+	s->idle_timeout = c->smtp.idle_timeout > 0 ? c->smtp.idle_timeout : 60;
+	s->fallback_hold = c->retry.min_backoff;
+	s->fallback_hold_max = c->retry.max_backoff;
 	s->generation = generation;
 	return s;
+}
+
+static void
+relay_free(struct relay *r)
+{
+	if (r->password) {
+		explicit_bzero(r->password, strlen(r->password));
+		free(r->password);
+	}
+	free(r->url);
+	free(r->username);
+	free(r->ca_file);
+	free(r->pinned);
 }
 
 static void
@@ -305,15 +473,9 @@ settings_free(struct settings *s)
 {
 	if (s == NULL)
 		return;
-	if (s->password) {
-		explicit_bzero(s->password, strlen(s->password));
-		free(s->password);
-	}
-	free(s->url);
+	relay_free(&s->primary);
+	relay_free(&s->fallback);
 	free(s->from);
-	free(s->username);
-	free(s->ca_file);
-	free(s->pinned);
 	free(s);
 }
 
@@ -347,10 +509,10 @@ debug_cb(CURL *h, curl_infotype type, char *data, size_t size, void *arg)
 }
 
 static void
-setup_handle(CURL *h, const struct settings *s)
+setup_handle(CURL *h, const struct settings *s, const struct relay *r)
 {
 	curl_easy_reset(h);
-	curl_easy_setopt(h, CURLOPT_URL, s->url);
+	curl_easy_setopt(h, CURLOPT_URL, r->url);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_MAIL_FROM, s->from);
 	curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
@@ -360,24 +522,25 @@ setup_handle(CURL *h, const struct settings *s)
 #else
 	curl_easy_setopt(h, CURLOPT_MAIL_RCPT_ALLLOWFAILS, 1L);
 #endif
-	if (s->starttls && !s->tls_none)
+	if (r->starttls && !r->tls_none)
 		curl_easy_setopt(h, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
-	if (s->ca_file)
-		curl_easy_setopt(h, CURLOPT_CAINFO, s->ca_file);
-	if (s->pinned)
-		curl_easy_setopt(h, CURLOPT_PINNEDPUBLICKEY, s->pinned);
-	if (s->username) {
-		curl_easy_setopt(h, CURLOPT_USERNAME, s->username);
-		curl_easy_setopt(h, CURLOPT_PASSWORD, s->password ? s->password : "");
+	if (r->ca_file)
+		curl_easy_setopt(h, CURLOPT_CAINFO, r->ca_file);
+	if (r->pinned)
+		curl_easy_setopt(h, CURLOPT_PINNEDPUBLICKEY, r->pinned);
+	if (r->username) {
+		curl_easy_setopt(h, CURLOPT_USERNAME, r->username);
+		curl_easy_setopt(h, CURLOPT_PASSWORD, r->password ? r->password : "");
 	}
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, s->timeout);
 	curl_easy_setopt(h, CURLOPT_SERVER_RESPONSE_TIMEOUT, s->timeout);
 	/* a relay that stops reading mid-message */
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, s->timeout);
-	/* below common relay idle timeouts (60-300 s), so a reused
-	 * connection is rarely one the server has already closed */
-	curl_easy_setopt(h, CURLOPT_MAXAGE_CONN, 50L);
+	/* the worker closes a connection idle for idle_timeout with QUIT;
+	 * should it miss, curl itself will not reuse one idle that long */
+	curl_easy_setopt(h, CURLOPT_MAXAGE_CONN,
+	    s->idle_timeout > 1 ? s->idle_timeout - 1 : 1L);
 	curl_easy_setopt(h, CURLOPT_VERBOSE, 1L);
 	curl_easy_setopt(h, CURLOPT_DEBUGFUNCTION, debug_cb);
 }
@@ -391,42 +554,27 @@ now_seconds(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* One transaction on h, with one retry on a fresh connection when a reused
+ * one turns out to be closed already. */
 static void
-perform(struct worker *w, struct smtp_job *job, const struct settings *s)
+transfer(CURL *h, struct smtp_job *job, struct curl_slist *rcpts, struct upload *up)
 {
 	struct queue_batch *b = job->batch;
-	struct curl_slist *rcpts = NULL;
-	struct upload up = { b->message, b->len, 0 };
-	double t0 = now_seconds();
 
-	if (w->generation != s->generation) {
-		/* a new handle: connections opened (and authenticated) under the
-		 * old settings must not be reused under the new ones */
-		if (w->curl)
-			curl_easy_cleanup(w->curl);
-		w->curl = curl_easy_init();
-		setup_handle(w->curl, s);
-		w->generation = s->generation;
-	}
-	for (size_t i = 0; i < b->n; i++) {
-		char addr[400];
-		snprintf(addr, sizeof(addr), "<%s>", b->addresses[i]);
-		rcpts = curl_slist_append(rcpts, addr);
-	}
-	curl_easy_setopt(w->curl, CURLOPT_MAIL_RCPT, rcpts);
-	curl_easy_setopt(w->curl, CURLOPT_READDATA, &up);
-	curl_easy_setopt(w->curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t)b->len);
-	curl_easy_setopt(w->curl, CURLOPT_ERRORBUFFER, job->curl_error);
-	curl_easy_setopt(w->curl, CURLOPT_DEBUGDATA, &job->transcript);
+	curl_easy_setopt(h, CURLOPT_MAIL_RCPT, rcpts);
+	curl_easy_setopt(h, CURLOPT_READDATA, up);
+	curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)b->len);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, job->curl_error);
+	curl_easy_setopt(h, CURLOPT_DEBUGDATA, &job->transcript);
 
 	for (int round = 0; round < 2; round++) {
 		long connects = 0;
 		job->curl_error[0] = '\0';
 		smtp_transcript_reset(&job->transcript);
-		up.off = 0;
-		curl_easy_setopt(w->curl, CURLOPT_FRESH_CONNECT, (long)round);
-		job->curl_code = (int)curl_easy_perform(w->curl);
-		curl_easy_getinfo(w->curl, CURLINFO_NUM_CONNECTS, &connects);
+		up->off = 0;
+		curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, (long)round);
+		job->curl_code = (int)curl_easy_perform(h);
+		curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &connects);
 		/* A reused connection the server had already closed fails
 		 * before any recipient was named: safe to retry at once. */
 		bool stale = connects == 0 && job->transcript.n_rcpt == 0 &&
@@ -438,7 +586,105 @@ perform(struct worker *w, struct smtp_job *job, const struct settings *s)
 		}
 		break;
 	}
-	curl_easy_setopt(w->curl, CURLOPT_MAIL_RCPT, NULL);
+	curl_easy_setopt(h, CURLOPT_MAIL_RCPT, NULL);
+}
+
+/*
+ * The primary relay failed before MAIL FROM — not reached, or it refused
+ * our TLS or login: no recipient was named, so the fallback cannot send
+ * anything twice.
+ */
+static bool
+primary_unusable(const struct smtp_job *job)
+{
+	const struct smtp_transcript *t = &job->transcript;
+
+	if (job->curl_code == CURLE_OK || t->n_rcpt > 0 || t->mail_code != 0)
+		return false;
+	if (t->auth_code >= 400)
+		return true;
+	const char *class = curl_class(job->curl_code);
+	return strcmp(class, "connect") == 0 || strcmp(class, "dns") == 0 ||
+	    strcmp(class, "tls") == 0 || strcmp(class, "auth") == 0 ||
+	    t->greeting_code >= 400;
+}
+
+static CURL *
+handle_for(CURL **slot, const struct settings *s, const struct relay *r)
+{
+	if (*slot == NULL) {
+		*slot = curl_easy_init();
+		setup_handle(*slot, s, r);
+	}
+	return *slot;
+}
+
+static void
+perform(struct worker *w, struct smtp_job *job, const struct settings *s)
+{
+	struct smtp_pool *p = w->pool;
+	struct queue_batch *b = job->batch;
+	struct curl_slist *rcpts = NULL;
+	struct upload up = { b->message, b->len, 0 };
+	double t0 = now_seconds();
+
+	if (w->generation != s->generation) {
+		/* new handles: connections opened (and authenticated) under the
+		 * old settings must not be reused under the new ones */
+		if (w->curl)
+			curl_easy_cleanup(w->curl);
+		if (w->curl_fb)
+			curl_easy_cleanup(w->curl_fb);
+		w->curl = w->curl_fb = NULL;
+		w->generation = s->generation;
+	}
+	for (size_t i = 0; i < b->n; i++) {
+		char addr[400];
+		snprintf(addr, sizeof(addr), "<%s>", b->addresses[i]);
+		rcpts = curl_slist_append(rcpts, addr);
+	}
+	pthread_mutex_lock(&p->lock);
+	bool skip_primary = s->fallback.url && (t0 < p->primary_down_until ||
+	    (p->primary_failures > 0 && p->primary_probing));
+	bool probe = s->fallback.url && !skip_primary && p->primary_failures > 0;
+	if (probe)
+		p->primary_probing = true;	/* the others keep to the fallback */
+	pthread_mutex_unlock(&p->lock);
+	if (!skip_primary) {
+		transfer(handle_for(&w->curl, s, &s->primary), job, rcpts, &up);
+		if (s->fallback.url && primary_unusable(job)) {
+			const char *e = job->curl_error[0] ? job->curl_error :
+			    job->transcript.last_text ? job->transcript.last_text :
+			    curl_easy_strerror((CURLcode)job->curl_code);
+			snprintf(job->primary_error, sizeof(job->primary_error), "%s", e);
+			/* a primary that refuses our login is not asked again
+			 * at a steady pace (fail2ban): the hold doubles */
+			pthread_mutex_lock(&p->lock);
+			long hold = s->fallback_hold;
+			for (int i = 1; i < p->primary_failures && hold < s->fallback_hold_max; i++)
+				hold *= 2;
+			if (hold > s->fallback_hold_max)
+				hold = s->fallback_hold_max;
+			p->primary_failures++;
+			p->primary_down_until = now_seconds() + (double)hold;
+			if (probe)
+				p->primary_probing = false;
+			pthread_mutex_unlock(&p->lock);
+			skip_primary = true;
+		} else {
+			pthread_mutex_lock(&p->lock);
+			if (job->transcript.mail_code != 0)
+				p->primary_failures = 0;
+			if (probe)
+				p->primary_probing = false;
+			pthread_mutex_unlock(&p->lock);
+		}
+	}
+	if (skip_primary) {
+		job->via_fallback = true;
+		job->retried_fresh = 0;
+		transfer(handle_for(&w->curl_fb, s, &s->fallback), job, rcpts, &up);
+	}
 	curl_slist_free_all(rcpts);
 	job->duration = now_seconds() - t0;
 }
@@ -453,8 +699,30 @@ worker_main(void *arg)
 		struct smtp_job *job;
 		struct settings *s;
 		pthread_mutex_lock(&p->lock);
-		while (p->todo == NULL && !p->stopping)
-			pthread_cond_wait(&p->wake, &p->lock);
+		while (p->todo == NULL && !p->stopping) {
+			if (w->curl == NULL && w->curl_fb == NULL) {
+				pthread_cond_wait(&p->wake, &p->lock);
+				continue;
+			}
+			/* an open connection: close it with QUIT once idle for
+			 * idle_timeout, before the relay times it out (Postfix
+			 * logs "timeout after END-OF-MESSAGE" at 300 s) */
+			struct timespec until;
+			clock_gettime(CLOCK_MONOTONIC, &until);
+			until.tv_sec += p->settings->idle_timeout;
+			if (pthread_cond_timedwait(&p->wake, &p->lock, &until) == ETIMEDOUT &&
+			    p->todo == NULL && !p->stopping) {
+				CURL *idle = w->curl, *idle_fb = w->curl_fb;
+				w->curl = w->curl_fb = NULL;
+				pthread_mutex_unlock(&p->lock);
+				/* QUIT, then close */
+				if (idle)
+					curl_easy_cleanup(idle);
+				if (idle_fb)
+					curl_easy_cleanup(idle_fb);
+				pthread_mutex_lock(&p->lock);
+			}
+		}
 		if (p->stopping) {
 			pthread_mutex_unlock(&p->lock);
 			break;
@@ -472,6 +740,8 @@ worker_main(void *arg)
 		perform(w, job, s);
 
 		pthread_mutex_lock(&p->lock);
+		if (job->transcript.size_seen && !job->via_fallback)
+			p->relay_size = job->transcript.size_limit;
 		if (p->done_tail)
 			p->done_tail->next = job;
 		else
@@ -484,6 +754,8 @@ worker_main(void *arg)
 	}
 	if (w->curl)
 		curl_easy_cleanup(w->curl);
+	if (w->curl_fb)
+		curl_easy_cleanup(w->curl_fb);
 	return NULL;
 }
 
@@ -503,6 +775,16 @@ struct retired {
 static pthread_mutex_t retired_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct retired *retired_list;
 
+static void
+fallback_name(struct smtp_pool *p, const struct conf *c)
+{
+	if (c->smtp.fallback.url)
+		snprintf(p->fallback_relay, sizeof(p->fallback_relay), "%s:%d",
+		    c->smtp.fallback.host, c->smtp.fallback.port);
+	else
+		p->fallback_relay[0] = '\0';
+}
+
 struct smtp_pool *
 smtp_pool_new(const struct conf *c, char *err, size_t errsz)
 {
@@ -510,7 +792,13 @@ smtp_pool_new(const struct conf *c, char *err, size_t errsz)
 
 	pthread_once(&curl_once, curl_start);
 	pthread_mutex_init(&p->lock, NULL);
-	pthread_cond_init(&p->wake, NULL);
+	/* the idle timeout counts on the monotonic clock: a clock step must
+	 * neither close connections early nor keep them open for hours */
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&p->wake, &ca);
+	pthread_condattr_destroy(&ca);
 	p->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (p->efd < 0) {
 		snprintf(err, errsz, "eventfd: %s", strerror(errno));
@@ -518,7 +806,9 @@ smtp_pool_new(const struct conf *c, char *err, size_t errsz)
 		return NULL;
 	}
 	p->settings = settings_new(c, 1);
+	p->relay_size = -1;
 	snprintf(p->relay, sizeof(p->relay), "%s:%d", c->smtp.host, c->smtp.port);
+	fallback_name(p, c);
 	p->n_workers = (size_t)c->smtp.connections;
 	p->workers = xcalloc(p->n_workers, sizeof(*p->workers));
 	for (size_t i = 0; i < p->n_workers; i++) {
@@ -542,6 +832,11 @@ smtp_pool_configure(struct smtp_pool *p, const struct conf *c)
 	struct settings *old = p->settings;
 	p->settings = settings_new(c, old->generation + 1);
 	snprintf(p->relay, sizeof(p->relay), "%s:%d", c->smtp.host, c->smtp.port);
+	fallback_name(p, c);
+	p->relay_size = -1;	/* maybe another relay now */
+	p->primary_down_until = 0;	/* new settings: try the primary again */
+	p->primary_failures = 0;
+	p->primary_probing = false;
 	pthread_mutex_unlock(&p->lock);
 	struct retired *r = xcalloc(1, sizeof(*r));
 	r->s = old;
@@ -593,6 +888,23 @@ smtp_pool_collect(struct smtp_pool *p)
 		p->busy--;
 	pthread_mutex_unlock(&p->lock);
 	return list;
+}
+
+const char *
+smtp_pool_fallback_relay(const struct smtp_pool *p)
+{
+	return p->fallback_relay[0] ? p->fallback_relay : NULL;
+}
+
+long
+smtp_pool_relay_size(struct smtp_pool *p)
+{
+	long n;
+
+	pthread_mutex_lock(&p->lock);
+	n = p->relay_size;
+	pthread_mutex_unlock(&p->lock);
+	return n;
 }
 
 size_t

@@ -36,6 +36,8 @@ struct smtp_transcript {
 	char *data_text;
 	int last_code;
 	char *last_text;
+	long size_limit;	/* EHLO's SIZE (0: none or not seen) */
+	bool size_seen;		/* an EHLO reply was read (SIZE or not) */
 	int phase;		/* internal */
 };
 
@@ -52,6 +54,25 @@ void smtp_transcript_feed(struct smtp_transcript *t, bool out, const char *data,
 void smtp_outcome(const struct smtp_transcript *t, int curl_code,
     const char *curl_error, size_t n, struct queue_result *res);
 
+/*
+ * True for a recipient-limit reply ("452 4.5.3 Too many recipients"):
+ * not a verdict on the recipient, who goes again at once in another
+ * transaction. smtp_outcome gives such results the class "limit".
+ */
+bool smtp_is_rcpt_limit(int code, const char *text);
+
+/*
+ * The EHLO name when smtp.helo is not set: the host's fully qualified
+ * name (getaddrinfo AI_CANONNAME on gethostname), else the address
+ * literal of a local address ("[192.0.2.7]"), never a bare short name.
+ */
+void smtp_helo_default(char *buf, size_t bufsz);
+/*
+ * The URL curl is given: smtp.url with the EHLO name as its path (curl
+ * takes the EHLO name from there), percent-encoded. Caller frees.
+ */
+char *smtp_url_with_helo(const struct conf *c);
+
 struct smtp_job {
 	struct queue_batch *batch;	/* owned by the job */
 	struct smtp_transcript transcript;
@@ -59,6 +80,10 @@ struct smtp_job {
 	char curl_error[256];
 	double duration;
 	int retried_fresh;		/* a stale reused connection was replaced */
+	/* sent through smtp.fallback; primary_error says why ("" when the
+	 * primary was skipped, being known down) */
+	bool via_fallback;
+	char primary_error[300];
 	struct smtp_job *next;
 };
 
@@ -79,6 +104,13 @@ size_t smtp_pool_size(const struct smtp_pool *p);
 size_t smtp_pool_busy(const struct smtp_pool *p);
 /* "mail.example.test:465", for logs. */
 const char *smtp_pool_relay(const struct smtp_pool *p);
+/* The fallback relay, "backup.example.test:465", or NULL when none. */
+const char *smtp_pool_fallback_relay(const struct smtp_pool *p);
+/*
+ * The relay's SIZE as last read from an EHLO reply: >0 the limit, 0 the
+ * relay announced none, -1 no EHLO seen yet.
+ */
+long smtp_pool_relay_size(struct smtp_pool *p);
 /*
  * Stops the workers after their current transfer; jobs that never
  * started are returned (a list through ->next) for the caller to give

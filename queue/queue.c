@@ -124,7 +124,23 @@ static const char schema_v2[] =
 static const char schema_v3[] =
     "ALTER TABLE recipients ADD COLUMN replaced_by INTEGER REFERENCES recipients(id);";
 
-static const char *const migrations[] = { schema_v1, schema_v2, schema_v3 };
+/*
+ * Version 4: what distd learnt about each relay ("host:port"): the SIZE
+ * it announced in EHLO (0: none), so that an issue too big for it is
+ * held at ingest, and how many recipients it took in one transaction
+ * before answering 452 (NULL: no limit seen), so that later batches fit.
+ * The index on attempts(recipient) serves the "deferred since" alert.
+ */
+static const char schema_v4[] =
+    "CREATE TABLE relays ("
+    "  relay TEXT PRIMARY KEY,"
+    "  size INTEGER,"
+    "  max_rcpt INTEGER,"
+    "  updated INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX attempts_recipient ON attempts(recipient);";
+
+static const char *const migrations[] = { schema_v1, schema_v2, schema_v3, schema_v4 };
 
 int
 queue_fail(struct queue *q, char *err, size_t errsz, const char *what)
@@ -665,17 +681,24 @@ queue_take(struct queue *q, int64_t now, size_t max_batches, size_t max_rcpt,
 	*n = 0;
 	if (begin_light(q, err, errsz) < 0)
 		return -1;
+	/* A deferred recipient due within QUEUE_GROUP_GRACE seconds joins the
+	 * transaction its issue and tier make now: recipients deferred by one
+	 * outage but recorded a moment apart go out together again. */
 	st = queue_prepare(q, "SELECT r.id, r.issue, r.address, r.attempts, r.tier_keyword,"
 	    " r.possible_duplicate, i.received FROM recipients r JOIN issues i ON i.id = r.issue"
-	    " WHERE r.state IN ('queued','deferred') AND r.next_attempt <= ?"
-	    " AND i.state = 'active'"
-	    " ORDER BY i.priority DESC, i.id, r.tier, r.id LIMIT ?");
+	    " WHERE r.state IN ('queued','deferred') AND i.state = 'active'"
+	    " AND (r.next_attempt <= ?1 OR (r.state = 'deferred' AND r.next_attempt <= ?1 + ?3"
+	    "  AND EXISTS (SELECT 1 FROM recipients d WHERE d.issue = r.issue"
+	    "   AND d.tier = r.tier AND d.state IN ('queued','deferred')"
+	    "   AND d.next_attempt <= ?1)))"
+	    " ORDER BY i.priority DESC, i.id, r.tier, r.id LIMIT ?2");
 	msg = queue_prepare(q, "SELECT message FROM issues WHERE id = ?");
 	mark = queue_prepare(q, "UPDATE recipients SET state = 'sending' WHERE id = ?");
 	if (st == NULL || msg == NULL || mark == NULL)
 		goto sqlfail;
 	sqlite3_bind_int64(st, 1, now);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)(max_batches * max_rcpt));
+	sqlite3_bind_int64(st, 3, QUEUE_GROUP_GRACE);
 	int rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		int64_t issue = sqlite3_column_int64(st, 1);
@@ -732,7 +755,7 @@ fail:
 int
 queue_record(struct queue *q, const struct queue_batch *b, struct queue_result *res,
     int64_t now, double duration, const char *relay,
-    const struct queue_retry *retry, double (*jitter)(void), char *err, size_t errsz)
+    const struct queue_retry *retry, queue_jitter_fn jitter, char *err, size_t errsz)
 {
 	sqlite3_stmt *up = NULL, *at = NULL;
 
@@ -753,7 +776,13 @@ queue_record(struct queue *q, const struct queue_batch *b, struct queue_result *
 		r->attempt = b->attempts[i] + 1;
 		r->possible_duplicate = b->possible_duplicate[i];
 		r->next_attempt = 0;
-		if (r->outcome == QUEUE_OK) {
+		if (r->again && r->outcome == QUEUE_TEMP) {
+			/* not tried (a recipient limit): due now, no attempt counted */
+			state = "queued";
+			r->status = "deferred";
+			r->attempt = b->attempts[i];
+			r->next_attempt = now;
+		} else if (r->outcome == QUEUE_OK) {
 			state = "delivered";
 			r->status = "sent";
 		} else if (r->outcome == QUEUE_PERM) {
@@ -762,7 +791,7 @@ queue_record(struct queue *q, const struct queue_batch *b, struct queue_result *
 		} else {
 			r->next_attempt = backoff_next_attempt(now, b->received, r->attempt,
 			    retry->min_backoff, retry->max_backoff, retry->lifetime,
-			    jitter());
+			    jitter(b->issue, b->tiers[i], r->attempt));
 			if (r->next_attempt < 0) {
 				state = "failed";
 				r->status = "expired";
@@ -776,6 +805,8 @@ queue_record(struct queue *q, const struct queue_batch *b, struct queue_result *
 		queue_bind_text(up, 1, state);
 		sqlite3_bind_int(up, 2, r->attempt);
 		sqlite3_bind_int64(up, 3, r->next_attempt ? r->next_attempt : now);
+		/* recorded as an attempt all the same: every transaction is in
+		 * the history, the 452 included */
 		if (r->code)
 			sqlite3_bind_int(up, 4, r->code);
 		else
@@ -1081,6 +1112,80 @@ queue_notices_since(struct queue *q, int64_t since, long *count, int64_t *oldest
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		*count = (long)sqlite3_column_int64(st, 0);
 		*oldest = sqlite3_column_int64(st, 1);
+		rc = 0;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int
+queue_relay_get(struct queue *q, const char *relay, long *size, long *max_rcpt)
+{
+	sqlite3_stmt *st = queue_prepare(q, "SELECT size, max_rcpt FROM relays WHERE relay = ?");
+	int rc = 1;
+
+	*size = -1;
+	*max_rcpt = 0;
+	if (st == NULL)
+		return 1;
+	queue_bind_text(st, 1, relay);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		if (sqlite3_column_type(st, 0) != SQLITE_NULL)
+			*size = (long)sqlite3_column_int64(st, 0);
+		if (sqlite3_column_type(st, 1) != SQLITE_NULL)
+			*max_rcpt = (long)sqlite3_column_int64(st, 1);
+		rc = 0;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int
+relay_set(struct queue *q, const char *sql, const char *relay, long v, int64_t now)
+{
+	sqlite3_stmt *st = queue_prepare(q, sql);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	queue_bind_text(st, 1, relay);
+	sqlite3_bind_int64(st, 2, v);
+	sqlite3_bind_int64(st, 3, now);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int
+queue_relay_set_size(struct queue *q, const char *relay, long size, int64_t now)
+{
+	return relay_set(q, "INSERT INTO relays (relay, size, updated) VALUES (?1, ?2, ?3)"
+	    " ON CONFLICT(relay) DO UPDATE SET size = ?2, updated = ?3", relay, size, now);
+}
+
+int
+queue_relay_set_max_rcpt(struct queue *q, const char *relay, long max_rcpt, int64_t now)
+{
+	return relay_set(q, "INSERT INTO relays (relay, max_rcpt, updated) VALUES (?1, ?2, ?3)"
+	    " ON CONFLICT(relay) DO UPDATE SET max_rcpt = ?2, updated = ?3", relay,
+	    max_rcpt, now);
+}
+
+int
+queue_oldest_deferral(struct queue *q, int64_t *since, long *count)
+{
+	sqlite3_stmt *st = queue_prepare(q, "SELECT MIN((SELECT MIN(a.time) FROM attempts a"
+	    "  WHERE a.recipient = r.id AND a.status = 'deferred')), COUNT(*)"
+	    " FROM recipients r JOIN issues i ON i.id = r.issue"
+	    " WHERE r.state = 'deferred' AND i.state = 'active'");
+	int rc = 1;
+
+	*since = 0;
+	*count = 0;
+	if (st && sqlite3_step(st) == SQLITE_ROW &&
+	    sqlite3_column_type(st, 0) != SQLITE_NULL) {
+		*since = sqlite3_column_int64(st, 0);
+		*count = (long)sqlite3_column_int64(st, 1);
 		rc = 0;
 	}
 	sqlite3_finalize(st);

@@ -82,7 +82,10 @@ struct queue_result {
 	const char *dsn;	/* enhanced status "2.0.0" or NULL */
 	char dsn_store[16];	/* where dsn may point */
 	const char *reply;	/* the reply text or a transport error */
-	const char *class;	/* ok dns connect tls auth protocol 4xx 5xx */
+	const char *class;	/* ok dns connect tls auth protocol 4xx 5xx limit */
+	/* QUEUE_TEMP only: not tried (a recipient-limit reply): due again at
+	 * once, and the attempt does not count towards the backoff */
+	bool again;
 	/* filled in by queue_record: */
 	const char *status;	/* sent deferred failed expired */
 	int attempt;
@@ -141,12 +144,23 @@ int queue_take(struct queue *q, int64_t now, size_t max_batches, size_t max_rcpt
 void queue_batch_free(struct queue_batch *b);
 
 /*
+ * The spread of a retry in [0, 1), for one issue, tier and attempt number:
+ * recipients of one issue and tier deferred together get the same value,
+ * so they retry in one transaction, not one each.
+ */
+typedef double (*queue_jitter_fn)(int64_t issue, const char *tier, int attempt);
+
+/* A deferred recipient due within this many seconds joins a transaction
+ * its issue and tier make now (queue_take). */
+#define QUEUE_GROUP_GRACE 60
+
+/*
  * Records one attempt for every result (attempts row, recipient state),
- * computing deferrals and expiry from retry; jitter() returns [0, 1).
+ * computing deferrals and expiry from retry and jitter.
  */
 int queue_record(struct queue *q, const struct queue_batch *b,
     struct queue_result *res, int64_t now, double duration, const char *relay,
-    const struct queue_retry *retry, double (*jitter)(void), char *err,
+    const struct queue_retry *retry, queue_jitter_fn jitter, char *err,
     size_t errsz);
 
 /* Gives a batch back untried (shutdown before it was sent): sending → queued. */
@@ -173,7 +187,24 @@ int queue_failures(struct queue *q, int64_t issue, struct queue_failure **f,
     size_t *n, char **title, long *issue_no);
 void queue_failures_free(struct queue_failure *f, size_t n);
 
-/* Alerts (auth, tls): raised with a text, cleared when deliveries succeed again. */
+/*
+ * Relays ("host:port"): the SIZE announced in EHLO (*size: >0 the limit,
+ * 0 none announced, -1 unknown) and the most recipients accepted before a
+ * 452 (*max_rcpt: 0 when no limit was seen). Returns 0, or 1 when nothing
+ * is known of relay. The setters return 0 or -1.
+ */
+int queue_relay_get(struct queue *q, const char *relay, long *size, long *max_rcpt);
+int queue_relay_set_size(struct queue *q, const char *relay, long size, int64_t now);
+int queue_relay_set_max_rcpt(struct queue *q, const char *relay, long max_rcpt,
+    int64_t now);
+
+/*
+ * The first deferral of the longest-deferred recipient of an active issue
+ * (*since) and how many are deferred (*count); returns 0, or 1 when none.
+ */
+int queue_oldest_deferral(struct queue *q, int64_t *since, long *count);
+
+/* Alerts (auth, tls, deferred): raised with a text, cleared when deliveries succeed again. */
 int queue_alert(struct queue *q, const char *kind, const char *text, int64_t now);
 int queue_clear_alert(struct queue *q, const char *kind);
 

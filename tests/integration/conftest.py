@@ -231,8 +231,8 @@ def fault_server(certificate):
     from faultserver import FaultServer
     started = []
 
-    def start(mode="implicit", cert=None, port=0):
-        s = FaultServer(*(cert or certificate), mode=mode, port=port)
+    def start(mode="implicit", cert=None, port=0, **policy):
+        s = FaultServer(*(cert or certificate), mode=mode, port=port, **policy)
         started.append(s)
         return s
 

@@ -5,11 +5,20 @@ AUTH, MAIL, RCPT, DATA, DOT) can be given a list of scripted replies used
 first-come; a reply may also be an action: "drop" closes the connection,
 "hang" never answers, "drop-mid-data" closes while the message is being
 sent. Accepted messages are recorded with their envelope.
+
+Relay policies, as real relays have them: fqdn_helo (504 to an EHLO name
+that is neither a dotted name nor an address literal, like Postfix's
+reject_non_fqdn_helo_hostname), rcpt_limit (452 4.5.3 after N recipients in
+one transaction, like smtpd_recipient_limit), size (the SIZE announced in
+EHLO), auth_fail (535 to every AUTH). Events are logged with a monotonic
+time: (time, connection, what) where what is a verb, "close-quit" (the
+client said QUIT) or "close-eof" (it just went away).
 """
 
 import asyncio
 import ssl
 import threading
+import time
 
 
 class Accepted:
@@ -18,7 +27,12 @@ class Accepted:
 
 
 class FaultServer:
-    def __init__(self, cert, key, mode="implicit", port=0):
+    def __init__(self, cert, key, mode="implicit", port=0, fqdn_helo=False,
+                 rcpt_limit=0, size=100000000, auth_fail=False):
+        self.fqdn_helo, self.rcpt_limit, self.size = fqdn_helo, rcpt_limit, size
+        self.auth_fail = auth_fail
+        self.events = []
+        self.helo_names = []
         self.ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self.ctx.load_cert_chain(cert, key)
         self.mode = mode
@@ -52,6 +66,19 @@ class FaultServer:
         with self.lock:
             return [r for m in self.messages for r in m.rcpt_tos]
 
+    def event(self, conn, what):
+        with self.lock:
+            self.events.append((time.monotonic(), conn, what))
+
+    def times(self, what):
+        with self.lock:
+            return [t for t, _, w in self.events if w == what]
+
+    def transactions(self):
+        """MAIL commands that were accepted: one per transaction."""
+        with self.lock:
+            return sum(1 for _, _, w in self.events if w == "MAIL-ok")
+
     def _next(self, verb, default):
         with self.lock:
             replies = self.script.get(verb)
@@ -81,8 +108,11 @@ class FaultServer:
 
     async def _client(self, reader, writer):
         self.connections += 1
+        conn = self.connections
         tls = self.mode == "implicit"
         mail_from, rcpts = None, []
+        quit_seen = False
+        self.event(conn, "connect")
         try:
             if not await self._reply(writer, self._next("GREETING", "220 fault ESMTP")):
                 return
@@ -94,8 +124,16 @@ class FaultServer:
                 verb = text.split(" ")[0].split(":")[0].upper()
                 with self.lock:
                     self.commands.append(verb)
+                self.event(conn, verb)
                 if verb in ("EHLO", "HELO"):
-                    caps = "250-fault\r\n250-SIZE 100000000\r\n"
+                    name = text.split(" ", 1)[1] if " " in text else ""
+                    with self.lock:
+                        self.helo_names.append(name)
+                    if self.fqdn_helo and not name.startswith("[") and "." not in name:
+                        await self._reply(writer, f"504 5.5.2 <{name}>: Helo command "
+                                          "rejected: need fully-qualified hostname")
+                        continue
+                    caps = f"250-fault\r\n250-SIZE {self.size}\r\n"
                     if not tls and self.mode == "starttls":
                         caps += "250-STARTTLS\r\n"
                     default = caps + "250 AUTH PLAIN LOGIN"
@@ -109,7 +147,8 @@ class FaultServer:
                         await writer.start_tls(self.ctx)
                         tls = True
                 elif verb == "AUTH":
-                    reply = self._next("AUTH", "235 2.7.0 ok")
+                    reply = self._next("AUTH", "535 5.7.8 Error: authentication failed"
+                                       if self.auth_fail else "235 2.7.0 ok")
                     if reply.startswith("235"):
                         # LOGIN asks twice, PLAIN without an initial response once
                         words = text.split()
@@ -126,11 +165,14 @@ class FaultServer:
                     reply = self._next("MAIL", "250 2.1.0 ok")
                     if reply.startswith("250"):
                         mail_from, rcpts = text, []
+                        self.event(conn, "MAIL-ok")
                     if not await self._reply(writer, reply):
                         return
                 elif verb == "RCPT":
                     addr = text.split("<", 1)[1].split(">", 1)[0]
                     reply = self._next(f"RCPT {addr}", None) or self._next("RCPT", "250 2.1.5 ok")
+                    if self.rcpt_limit and len(rcpts) >= self.rcpt_limit:
+                        reply = "452 4.5.3 Error: too many recipients"
                     if reply.startswith("250"):
                         rcpts.append(addr)
                     if not await self._reply(writer, reply):
@@ -153,13 +195,18 @@ class FaultServer:
                     if not await self._reply(writer, reply):
                         return
                 elif verb == "QUIT":
+                    quit_seen = True
                     await self._reply(writer, "221 bye")
                     return
+                elif verb == "RSET":
+                    mail_from, rcpts = None, []
+                    await self._reply(writer, "250 2.0.0 ok")
                 else:
                     await self._reply(writer, "250 ok")
         except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError, OSError):
             pass
         finally:
+            self.event(conn, "close-quit" if quit_seen else "close-eof")
             writer.close()
 
     def stop(self):

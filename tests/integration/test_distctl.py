@@ -199,7 +199,8 @@ def test_check_preflight(smtp_server, distd, tmp_path):
     r = d.ctl("check")
     assert r.returncode == 0, r.stdout + r.stderr
     lines = r.stdout.splitlines()
-    assert [l.split()[0] for l in lines] == ["relay", "dns", "connect", "tls", "ehlo", "auth", "quit"]
+    assert [l.split()[0] for l in lines] == ["relay", "dns", "connect", "tls", "ehlo", "auth",
+                                            "mail", "rcpt", "rset", "quit"]
     assert "subject CN = localhost" in r.stdout
     assert "AUTH" in r.stdout
     assert "auth     ok: bulletin@example.test" in r.stdout

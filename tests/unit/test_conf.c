@@ -226,6 +226,73 @@ test_numbers_in_range(void **state)
 	expect_error(MINIMAL "sender2 = 1;\n", "unknown setting");
 }
 
+/* issue 13's relay settings: defaults, values, and what is refused */
+static void
+test_relay_settings(void **state)
+{
+	(void)state;
+	char *errs;
+	struct conf *c = load(MINIMAL, 0, &errs);
+
+	assert_non_null(c);
+	assert_null(c->smtp.helo);
+	assert_int_equal(c->smtp.idle_timeout, 60);
+	assert_int_equal(c->smtp.max_message_bytes, 0);
+	assert_int_equal(c->smtp.max_messages_per_minute, 0);
+	assert_int_equal(c->smtp.max_recipients_per_hour, 0);
+	assert_null(c->smtp.fallback.url);
+	assert_int_equal(c->alerts.deferred_after, 3600);
+	conf_free(c);
+	free(errs);
+
+	char *pw = write_temp("backup-secret\n", 0600);
+	char text[1024];
+	snprintf(text, sizeof(text), "smtp = { url = \"smtps://mail.example.test\";"
+	    " helo = \"bulletin.example.test\"; idle_timeout = 20;"
+	    " max_message_bytes = 10000000; max_messages_per_minute = 30;"
+	    " max_recipients_per_hour = 500;"
+	    " fallback = { url = \"smtp://backup.example.test:587\";"
+	    " username = \"b@example.test\"; password_file = \"%s\"; }; };\n"
+	    "sender = { from = \"bulletin@example.test\"; };\n"
+	    "recipients = ( { name = \"丙\"; address = \"a@example.test\"; } );\n"
+	    "alerts = { deferred_after = 900; };\n", pw);
+	c = load(text, CONF_LOAD_SECRETS, &errs);
+	if (c == NULL)
+		fail_msg("%s", errs);
+	assert_string_equal(c->smtp.helo, "bulletin.example.test");
+	assert_int_equal(c->smtp.idle_timeout, 20);
+	assert_int_equal(c->smtp.max_message_bytes, 10000000);
+	assert_int_equal(c->smtp.max_messages_per_minute, 30);
+	assert_int_equal(c->smtp.max_recipients_per_hour, 500);
+	assert_string_equal(c->smtp.fallback.host, "backup.example.test");
+	assert_int_equal(c->smtp.fallback.port, 587);
+	assert_false(c->smtp.fallback.implicit_tls);
+	assert_string_equal(c->smtp.fallback.password, "backup-secret");
+	assert_int_equal(c->alerts.deferred_after, 900);
+	conf_free(c);
+	free(errs);
+	unlink(pw);
+	free(pw);
+
+	expect_error(MINIMAL "smtp2 = 1;\n", "smtp2");
+	expect_error("smtp = { url = \"smtps://mail.example.test\"; helo = \"vm\"; };\n"
+	    "sender = { from = \"bulletin@example.test\"; };\n"
+	    "recipients = ( { name = \"丙\"; address = \"a@example.test\"; } );\n",
+	    "smtp.helo: 'vm': expected a fully qualified name");
+	expect_error("smtp = { url = \"smtps://mail.example.test\";"
+	    " fallback = { username = \"b@example.test\"; }; };\n"
+	    "sender = { from = \"bulletin@example.test\"; };\n"
+	    "recipients = ( { name = \"丙\"; address = \"a@example.test\"; } );\n",
+	    "smtp.fallback.url: missing");
+	expect_error("smtp = { url = \"smtps://mail.example.test\";"
+	    " fallback = { url = \"https://backup.example.test\"; }; };\n"
+	    "sender = { from = \"bulletin@example.test\"; };\n"
+	    "recipients = ( { name = \"丙\"; address = \"a@example.test\"; } );\n",
+	    "smtp.fallback.url: 'https://backup.example.test': expected smtps://");
+	expect_error(MINIMAL "alerts = { deferred_after = 0; };\n",
+	    "alerts.deferred_after: 0 is out of range");
+}
+
 /* outbox is a path, or a group with its path and settle time */
 static void
 test_outbox_group(void **state)
@@ -461,6 +528,7 @@ main(void)
 		cmocka_unit_test(test_tier_rules),
 		cmocka_unit_test(test_url_and_tls),
 		cmocka_unit_test(test_numbers_in_range),
+		cmocka_unit_test(test_relay_settings),
 		cmocka_unit_test(test_outbox_group),
 		cmocka_unit_test(test_subject_template),
 		cmocka_unit_test(test_every_error_reported),

@@ -235,6 +235,53 @@ test_ingest_resaved_and_marked(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* Too big for the relay's SIZE (kept in the queue) or max_message_bytes: held at ingest. */
+static void
+test_size_held_at_ingest(void **state)
+{
+	(void)state;
+	struct conf *c = spool_conf();
+	struct queue *q;
+	struct sbuf msg = SBUF_INIT;
+	char err[512], path[200], why[512];
+	int64_t id;
+
+	/* the pure check: the smaller limit wins, the margin counts */
+	assert_int_equal(issue_size_limit(c, -1), 0);
+	assert_int_equal(issue_size_limit(c, 5000), 5000);
+	assert_int_equal(issue_check_size(c, 5000, 5000 - ISSUE_SIZE_MARGIN, why,
+	    sizeof(why)), ISSUE_SEND);
+	assert_int_equal(issue_check_size(c, 5000, 5000, why, sizeof(why)), ISSUE_HOLD);
+	assert_non_null(strstr(why, "over the 5000 bytes the relay's SIZE accepts"));
+
+	assert_int_equal(outbox_prepare(c, err, sizeof(err)), 0);
+	assert_int_equal(queue_open(c->state, &q, err, sizeof(err)), 0);
+	assert_int_equal(queue_relay_set_size(q, "mail.example.test:465", 3000, 1), 0);
+	snprintf(path, sizeof(path), "%s/outbox/big.txt", root);
+	FILE *f = fopen(path, "w");
+	fputs("简报\n第1期\n2021年1月1日\n\n", f);
+	for (int i = 0; i < 300; i++)
+		fputs("正文很长。", f);
+	fputs("\n\n报：甲，乙\n", f);
+	fclose(f);
+	assert_int_equal(outbox_ingest(c, q, "big.txt", 1000, &id, &msg), OUTBOX_HELD);
+	assert_non_null(strstr(sbuf_str(&msg), "the relay's SIZE"));
+	long n = 0;
+	sqlite3_stmt *st;
+	sqlite3_prepare_v2(queue_db(q), "SELECT COUNT(*) FROM recipients WHERE state = 'held'",
+	    -1, &st, NULL);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	assert_int_equal(n, 2);
+	queue_close(q);
+	sbuf_free(&msg);
+	conf_free(c);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
+	assert_int_equal(system(cmd), 0);
+}
+
 int
 main(void)
 {
@@ -243,6 +290,7 @@ main(void)
 		cmocka_unit_test(test_ingest_and_status),
 		cmocka_unit_test(test_digest_is_of_the_text),
 		cmocka_unit_test(test_ingest_resaved_and_marked),
+		cmocka_unit_test(test_size_held_at_ingest),
 	};
 	log_init(false);
 	return cmocka_run_group_tests_name("issue", tests, NULL, NULL);

@@ -375,11 +375,12 @@ test_upgrade_from_version_1(void **state)
 	    " DROP INDEX issues_notice_key; ALTER TABLE issues DROP COLUMN unresolved;"
 	    " ALTER TABLE issues DROP COLUMN notice_for;"
 	    " ALTER TABLE issues DROP COLUMN held_on_arrival;"
-	    " ALTER TABLE recipients DROP COLUMN replaced_by; PRAGMA user_version = 1;",
+	    " ALTER TABLE recipients DROP COLUMN replaced_by;"
+	    " DROP TABLE relays; DROP INDEX attempts_recipient; PRAGMA user_version = 1;",
 	    NULL, NULL, NULL), SQLITE_OK);
 	queue_close(q);
 	assert_int_equal(queue_open(c->state, &q, err, sizeof(err)), 0);
-	assert_int_equal(count(q, "PRAGMA user_version"), 3);
+	assert_int_equal(count(q, "PRAGMA user_version"), 4);
 	assert_int_equal(count(q, "SELECT COUNT(*) FROM sources WHERE issue = 1"
 	    " AND archived = ''"), 1);
 	/* so the same content under the same name again is a duplicate, as before */

@@ -92,8 +92,11 @@ count(struct queue *q, const char *sql)
 }
 
 static double
-zero(void)
+zero(int64_t issue, const char *tier, int attempt)
 {
+	(void)issue;
+	(void)tier;
+	(void)attempt;
 	return 0.5;
 }
 
@@ -303,7 +306,7 @@ test_reopen_keeps_schema(void **state)
 
 	enqueue(q, "hhhh", 1, NULL, 1);
 	assert_int_equal(queue_open(dbpath, &q2, err, sizeof(err)), 0);
-	assert_int_equal(count(q2, "PRAGMA user_version"), 3);
+	assert_int_equal(count(q2, "PRAGMA user_version"), 4);
 	assert_int_equal(count(q2, "SELECT COUNT(*) FROM issues"), 1);
 	queue_close(q2);
 }
@@ -467,10 +470,12 @@ test_older_schema_is_upgraded_not_misread(void **state)
 	char err[256];
 
 	assert_int_equal(enqueue(q, "old", 1, NULL, 1), 1);
-	/* as the version before the one that added replaced_by (the last one) */
+	/* as the version before the one that added replaced_by (3; 4 added relays) */
 	char sql[64];
 	snprintf(sql, sizeof(sql), "PRAGMA user_version = %ld",
-	    count(q, "PRAGMA user_version") - 1);
+	    count(q, "PRAGMA user_version") - 2);
+	count(q, "DROP TABLE relays");
+	count(q, "DROP INDEX attempts_recipient");
 	count(q, "ALTER TABLE recipients DROP COLUMN replaced_by");
 	count(q, sql);
 	assert_int_equal(queue_open_mode(dbpath, QUEUE_READONLY, &q2, err, sizeof(err)), -1);
@@ -480,12 +485,104 @@ test_older_schema_is_upgraded_not_misread(void **state)
 	queue_close(q2);
 }
 
+/* A recipient-limit result is due again at once and not counted as an attempt. */
+static void
+test_again_and_grouping(void **state)
+{
+	struct queue *q = *state;
+	struct queue_batch *b[2];
+	size_t n;
+	char err[256];
+
+	enqueue(q, "gggg", 3, NULL, 1000);
+	assert_int_equal(queue_take(q, 1000, 1, 3, b, &n, err, sizeof(err)), 0);
+	struct queue_result res[3] = {
+		{ .id = b[0]->ids[0], .outcome = QUEUE_OK, .code = 250, .reply = "250 ok", .class = "ok" },
+		{ .id = b[0]->ids[1], .outcome = QUEUE_TEMP, .code = 452, .class = "limit",
+		  .reply = "452 4.5.3 too many recipients", .again = true },
+		{ .id = b[0]->ids[2], .outcome = QUEUE_TEMP, .code = 451, .class = "4xx",
+		  .reply = "451 later" },
+	};
+	assert_int_equal(queue_record(q, b[0], res, 1001, 0.1, "relay:465", &retry, zero,
+	    err, sizeof(err)), 0);
+	assert_string_equal(res[1].status, "deferred");
+	assert_int_equal(res[1].attempt, 0);
+	assert_int_equal(res[1].next_attempt, 1001);
+	assert_int_equal(count(q, "SELECT attempts FROM recipients WHERE state = 'queued'"), 0);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM attempts"), 3);	/* all in the history */
+	queue_batch_free(b[0]);
+
+	/* the 452 one is due at once; the 451 one (another tier) is not */
+	assert_int_equal(queue_take(q, 1001, 2, 3, b, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(b[0]->n, 1);
+	assert_int_equal(b[0]->attempts[0], 0);
+	struct queue_result ok = { .id = b[0]->ids[0], .outcome = QUEUE_OK, .code = 250,
+		.reply = "250 ok", .class = "ok" };
+	assert_int_equal(queue_record(q, b[0], &ok, 1001, 0.1, "relay:465", &retry, zero,
+	    err, sizeof(err)), 0);
+	queue_batch_free(b[0]);
+	assert_int_equal(queue_take(q, 1011, 2, 3, b, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 1);
+	ok.id = b[0]->ids[0];
+	assert_int_equal(queue_record(q, b[0], &ok, 1011, 0.1, "relay:465", &retry, zero,
+	    err, sizeof(err)), 0);
+	queue_batch_free(b[0]);
+
+	/* same issue and tier: a deferred one due within the grace joins */
+	enqueue(q, "hhhh", 4, NULL, 1100);	/* r0 and r3 are both 报 */
+	assert_int_equal(queue_take(q, 1100, 1, 4, b, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(b[0]->n, 4);
+	struct queue_result d[4];
+	for (size_t i = 0; i < 4; i++)
+		d[i] = (struct queue_result){ .id = b[0]->ids[i], .outcome = QUEUE_TEMP,
+		    .code = 451, .class = "4xx", .reply = "451 later" };
+	assert_int_equal(queue_record(q, b[0], d, 1100, 0.1, "relay:465", &retry, zero,
+	    err, sizeof(err)), 0);
+	queue_batch_free(b[0]);
+
+	int64_t since;
+	long deferred;
+	assert_int_equal(queue_oldest_deferral(q, &since, &deferred), 0);
+	assert_int_equal(since, 1100);
+	assert_int_equal(deferred, 4);
+
+	count(q, "UPDATE recipients SET next_attempt = 1140 WHERE issue = 2 AND address = 'r3@example.test'");
+	assert_int_equal(queue_take(q, 1110, 4, 4, b, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(b[0]->issue, 2);
+	assert_int_equal(b[0]->n, 4);		/* r3, due 30 s later, goes with r0 */
+	queue_batch_free(b[0]);
+}
+
+static void
+test_relays(void **state)
+{
+	struct queue *q = *state;
+	long size, max_rcpt;
+
+	assert_int_equal(queue_relay_get(q, "mail.example.test:465", &size, &max_rcpt), 1);
+	assert_int_equal(size, -1);
+	assert_int_equal(queue_relay_set_size(q, "mail.example.test:465", 10240000, 5), 0);
+	assert_int_equal(queue_relay_set_max_rcpt(q, "mail.example.test:465", 10, 6), 0);
+	assert_int_equal(queue_relay_get(q, "mail.example.test:465", &size, &max_rcpt), 0);
+	assert_int_equal(size, 10240000);
+	assert_int_equal(max_rcpt, 10);
+	assert_int_equal(queue_relay_set_size(q, "mail.example.test:465", 0, 7), 0);
+	assert_int_equal(queue_relay_get(q, "mail.example.test:465", &size, &max_rcpt), 0);
+	assert_int_equal(size, 0);
+	assert_int_equal(max_rcpt, 10);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_enqueue_and_take_in_tier_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_record_transitions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_again_and_grouping, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_relays, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expiry, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recover_sending, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_duplicates_and_holds, setup, teardown),

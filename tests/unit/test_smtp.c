@@ -178,6 +178,102 @@ test_log_line(void **state)
 	free(line);
 }
 
+/* 452 4.5.3 after the relay's recipient limit: class "limit", not "4xx". */
+static void
+test_recipient_limit_and_size(void **state)
+{
+	(void)state;
+	static const char *const trace[] = {
+		"220 mail.example.test ESMTP",
+		"> EHLO host.example.test",
+		"250-mail.example.test", "250-SIZE 10240000", "250 8BITMIME",
+		"> MAIL FROM:<bulletin@example.test> SIZE=100",
+		"250 2.1.0 Ok",
+		"> RCPT TO:<a@example.test>", "250 2.1.5 Ok",
+		"> RCPT TO:<b@example.test>", "452 4.5.3 Error: too many recipients",
+		"> RCPT TO:<c@example.test>", "452 too many recipients",
+		"> RCPT TO:<d@example.test>", "452 4.2.2 mailbox full",
+		"> DATA", "354 go ahead",
+		"250 2.0.0 Ok: queued as 4F2A",
+		NULL,
+	};
+	struct smtp_transcript t = { 0 };
+	struct queue_result r[4];
+
+	feed(&t, trace);
+	assert_true(t.size_seen);
+	assert_int_equal(t.size_limit, 10240000);
+	smtp_outcome(&t, CURLE_OK, "", 4, r);
+	assert_int_equal(r[0].outcome, QUEUE_OK);
+	assert_string_equal(r[1].class, "limit");
+	assert_string_equal(r[2].class, "limit");	/* Exim: no enhanced code */
+	assert_string_equal(r[3].class, "4xx");		/* a 452 about the mailbox */
+	assert_int_equal(r[1].outcome, QUEUE_TEMP);
+	assert_true(smtp_is_rcpt_limit(452, "452 4.5.3 Error: too many recipients"));
+	assert_false(smtp_is_rcpt_limit(550, "550 5.5.3 too many recipients"));
+	assert_false(smtp_is_rcpt_limit(452, NULL));
+	smtp_transcript_reset(&t);
+
+	/* an EHLO without SIZE says there is none */
+	static const char *const nosize[] = {
+		"220 x ESMTP", "> EHLO host.example.test", "250-x", "250 PIPELINING", NULL,
+	};
+	feed(&t, nosize);
+	assert_true(t.size_seen);
+	assert_int_equal(t.size_limit, 0);
+	smtp_transcript_reset(&t);
+}
+
+/* The EHLO name rides in the URL's path, percent-encoded. */
+static void
+test_helo_in_url(void **state)
+{
+	(void)state;
+	struct conf c;
+	char def[300];
+	char *u;
+
+	memset(&c, 0, sizeof(c));
+	c.smtp.url = "smtps://mail.example.test:465";
+	c.smtp.helo = "bulletin.example.test";
+	u = smtp_url_with_helo(&c);
+	assert_string_equal(u, "smtps://mail.example.test:465/bulletin.example.test");
+	free(u);
+	c.smtp.helo = "[192.0.2.7]";
+	u = smtp_url_with_helo(&c);
+	assert_string_equal(u, "smtps://mail.example.test:465/%5B192.0.2.7%5D");
+	free(u);
+	/* smtp.helo replaces a name written in the URL */
+	c.smtp.url = "smtps://mail.example.test/old.example.test";
+	c.smtp.helo = "new.example.test";
+	u = smtp_url_with_helo(&c);
+	assert_string_equal(u, "smtps://mail.example.test/new.example.test");
+	free(u);
+	/* without smtp.helo a name in the URL stands */
+	c.smtp.helo = NULL;
+	u = smtp_url_with_helo(&c);
+	assert_string_equal(u, "smtps://mail.example.test/old.example.test");
+	free(u);
+	/* the default: a dotted name or an address literal, never a short name */
+	smtp_helo_default(def, sizeof(def));
+	assert_true(def[0] == '[' || strchr(def, '.') != NULL);
+}
+
+/* Retries spread per issue, tier and attempt, not per recipient. */
+static void
+test_group_jitter(void **state)
+{
+	(void)state;
+	double a = scheduler_group_jitter(7, "报", 1);
+	int differ = 0;
+
+	assert_true(a >= 0 && a < 1);
+	assert_true(scheduler_group_jitter(7, "报", 1) == a);
+	for (int64_t issue = 8; issue < 40; issue++)
+		differ += scheduler_group_jitter(issue, "报", 1) != a;
+	assert_true(differ >= 30);	/* other issues still spread apart */
+}
+
 int
 main(void)
 {
@@ -186,6 +282,9 @@ main(void)
 		cmocka_unit_test(test_data_replies),
 		cmocka_unit_test(test_transaction_failures),
 		cmocka_unit_test(test_log_line),
+		cmocka_unit_test(test_recipient_limit_and_size),
+		cmocka_unit_test(test_helo_in_url),
+		cmocka_unit_test(test_group_jitter),
 	};
 	return cmocka_run_group_tests_name("smtp", tests, NULL, NULL);
 }
