@@ -1,6 +1,9 @@
 #include "conf.h"
 
+#include <arpa/inet.h>
+#include <curl/curl.h>
 #include <errno.h>
+#include <glib.h>
 #include <libconfig.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -292,54 +295,106 @@ load_paths(struct loader *L, config_setting_t *root)
 	}
 }
 
+/*
+ * Is host (as libcurl's URL parser gives it: "127.0.0.1", "[::1]",
+ * "localhost") a loopback address? Only literal addresses and the name
+ * localhost count: anything that needs a resolver to tell is not
+ * loopback, so a doubtful host fails closed.
+ */
 static bool
 is_loopback(const char *host)
 {
-	return strcmp(host, "127.0.0.1") == 0 || strcmp(host, "localhost") == 0 ||
-	    strcmp(host, "[::1]") == 0 || strncmp(host, "127.", 4) == 0;
+	struct in_addr a4;
+	struct in6_addr a6;
+	char inner[INET6_ADDRSTRLEN + 1];
+	size_t n = strlen(host);
+
+	if (g_ascii_strcasecmp(host, "localhost") == 0)
+		return true;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;	/* 127.0.0.0/8 */
+	if (n < 3 || host[0] != '[' || host[n - 1] != ']' || n - 2 >= sizeof(inner))
+		return false;
+	memcpy(inner, host + 1, n - 2);
+	inner[n - 2] = '\0';
+	if (inet_pton(AF_INET6, inner, &a6) != 1)
+		return false;
+	if (IN6_IS_ADDR_LOOPBACK(&a6))
+		return true;
+	/* ::ffff:127.x.y.z is IPv4 loopback too */
+	return IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127;
 }
 
-/* smtps://host[:port][/ehlo-name] or smtp://… */
+/*
+ * smtps://host[:port][/ehlo-name] or smtp://…, read by libcurl's own URL
+ * parser: the host checked here (for tls = "none", for the logs) is then
+ * exactly the host curl connects to. A hand parser read the userinfo of
+ * smtp://127.0.0.1@evil.example.test as the host.
+ */
 static void
 parse_url(struct loader *L, config_setting_t *s)
 {
 	struct conf *c = L->c;
-	const char *u = c->smtp.url, *host, *end;
+	const char *u = c->smtp.url;
 	int line = line_of(s);
+	CURLU *h = curl_url();
+	char *scheme = NULL, *host = NULL, *port = NULL, *part = NULL;
+	CURLUcode rc;
 
-	if (strncmp(u, "smtps://", 8) == 0) {
-		c->smtp.implicit_tls = true;
-		host = u + 8;
-		c->smtp.port = 465;
-	} else if (strncmp(u, "smtp://", 7) == 0) {
-		host = u + 7;
-		c->smtp.port = 25;
-	} else {
-		report(L, line, "smtp.url", "'%s': expected smtps://HOST[:PORT] "
-		    "(implicit TLS) or smtp://HOST[:PORT] (STARTTLS)", u);
+	if (h == NULL) {
+		report(L, line, "smtp.url", "'%s': out of memory reading it", u);
 		return;
 	}
-	if (*host == '[') {
-		end = strchr(host, ']');
-		end = end ? end + 1 : host + strlen(host);
-	} else {
-		end = host + strcspn(host, ":/");
+	/* other schemes parse too, so that the message can name them */
+	rc = curl_url_set(h, CURLUPART_URL, u, CURLU_NON_SUPPORT_SCHEME);
+	if (rc == CURLUE_OK)
+		rc = curl_url_get(h, CURLUPART_SCHEME, &scheme, 0);
+	if (rc == CURLUE_BAD_PORT_NUMBER) {
+		report(L, line, "smtp.url", "'%s': bad port", u);
+		goto out;
 	}
-	if (end == host) {
+	if (rc == CURLUE_NO_HOST) {
 		report(L, line, "smtp.url", "'%s': no host name", u);
-		return;
+		goto out;
 	}
-	c->smtp.host = xstrndup(host, (size_t)(end - host));
-	if (*end == ':') {
-		char *stop;
-		long port = strtol(end + 1, &stop, 10);
-		if (stop == end + 1 || port < 1 || port > 65535 ||
-		    (*stop != '\0' && *stop != '/')) {
-			report(L, line, "smtp.url", "'%s': bad port", u);
-			return;
-		}
-		c->smtp.port = (int)port;
+	if (rc != CURLUE_OK || (strcmp(scheme, "smtps") != 0 && strcmp(scheme, "smtp") != 0)) {
+		report(L, line, "smtp.url", "'%s': expected smtps://HOST[:PORT] "
+		    "(implicit TLS) or smtp://HOST[:PORT] (STARTTLS)%s%s", u,
+		    rc != CURLUE_OK ? ": " : "", rc != CURLUE_OK ? curl_url_strerror(rc) : "");
+		goto out;
 	}
+	c->smtp.implicit_tls = strcmp(scheme, "smtps") == 0;
+	/* user@, user:password@ or ;options@: credentials never go in the URL */
+	if (curl_url_get(h, CURLUPART_USER, &part, 0) == CURLUE_OK ||
+	    curl_url_get(h, CURLUPART_PASSWORD, &part, 0) == CURLUE_OK ||
+	    curl_url_get(h, CURLUPART_OPTIONS, &part, 0) == CURLUE_OK) {
+		report(L, line, "smtp.url", "'%s': user information (before '@') is "
+		    "not allowed in the URL; the relay is the host after it: set "
+		    "smtp.username and smtp.password_file instead", u);
+		goto out;
+	}
+	if (curl_url_get(h, CURLUPART_HOST, &host, 0) != CURLUE_OK || *host == '\0') {
+		report(L, line, "smtp.url", "'%s': no host name", u);
+		goto out;
+	}
+	if (curl_url_get(h, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK) {
+		report(L, line, "smtp.url", "'%s': bad port", u);
+		goto out;
+	}
+	char *stop;
+	long pn = strtol(port, &stop, 10);
+	if (*stop != '\0' || pn < 1 || pn > 65535) {
+		report(L, line, "smtp.url", "'%s': bad port", u);
+		goto out;
+	}
+	c->smtp.host = xstrdup(host);
+	c->smtp.port = (int)pn;
+out:
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+	curl_free(part);
+	curl_url_cleanup(h);
 }
 
 static void
@@ -446,7 +501,8 @@ load_smtp(struct loader *L, config_setting_t *root)
 			report(L, tls_line, "smtp.tls", "\"none\" contradicts smtps://");
 		else if (c->smtp.host && !is_loopback(c->smtp.host))
 			report(L, tls_line, "smtp.tls", "\"none\" is only allowed for "
-			    "a relay on 127.0.0.1, not %s", c->smtp.host);
+			    "a relay on 127.0.0.1 (or another loopback address: "
+			    "127.0.0.0/8, [::1], localhost), not %s", c->smtp.host);
 		else if (c->smtp.username != NULL)
 			report(L, tls_line, "smtp.tls", "\"none\" with smtp.username "
 			    "would send the password in clear");
