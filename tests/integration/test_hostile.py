@@ -125,23 +125,34 @@ def test_repeated_unit_does_not_block_the_loop(smtp_server, distd):
                     ("after.txt", "u1@example.test", "报:单位1")]
 
 
-def test_deep_group_chain_refused_without_crash(smtp_server, distd):
+def sanitized(binaries):
+    """Built with AddressSanitizer (make check SANITIZE=1)?"""
+    with open(binaries["distd"], "rb") as f:
+        return b"__asan_init" in f.read()
+
+
+def test_deep_group_chain_refused_without_crash(smtp_server, distd, binaries):
     """A 200 000-deep chain crashed distd with SIGSEGV in --check-config, on SIGHUP and
-    on distctl reload. Now: one clear error, and the running daemon keeps its config."""
+    on distctl reload. Now: one clear error, and the running daemon keeps its config.
+    Under AddressSanitizer libconfig alone needs a minute to read 200 000 groups (its
+    lists grow by realloc, which ASan always copies), so the chain is 50 000 deep
+    there: still far deeper than the old recursion survived (the unit test in
+    test_conf.c reads the full 200 000 in both builds)."""
+    n = 50000 if sanitized(binaries) else 200000
     server = smtp_server()
     d = distd(server, recipients=TEN[:2])
     good = d.conf.read_text(encoding="utf-8")
     d.start()
-    d.write_conf(TEN[:2], groups=chain_groups(200000, "单位0"))
+    d.write_conf(TEN[:2], groups=chain_groups(n, "单位0"))
     rc = run([d.binaries["distd"], "-c", d.conf, "--check-config"])
     assert rc.returncode == 1, rc.returncode     # not -11 (SIGSEGV)
     out = rc.stdout + rc.stderr
-    assert "groups[0]: 'G0' nests groups 200000 levels deep; the limit is 32" in out
+    assert f"groups[0]: 'G0' nests groups {n} levels deep; the limit is 32" in out
     assert len(out.splitlines()) < 5
 
     rc = d.ctl("reload")
     assert rc.returncode == 1
-    assert "nests groups 200000 levels deep" in rc.stderr
+    assert f"nests groups {n} levels deep" in rc.stderr
     assert d.proc.poll() is None
     d.proc.send_signal(signal.SIGHUP)
     time.sleep(3)       # a reload of 200 000 groups takes about a second
