@@ -1076,11 +1076,13 @@ walk_groups(struct loader *L, size_t *order, size_t *depth, size_t *reach, size_
 /*
  * The distinct addresses group gi reaches, counted up to limit + 1: a
  * walk that visits every group and recipient once (marks of generation
- * gen), stopping as soon as the limit is passed.
+ * gen), stopping as soon as the limit is passed. *steps is what the walk
+ * cost: the member entries it read.
  */
 static size_t
 count_addresses(const struct conf *c, size_t gi, size_t limit, unsigned gen,
-    unsigned *group_mark, unsigned *rcpt_mark, struct group_frame *stack)
+    unsigned *group_mark, unsigned *rcpt_mark, struct group_frame *stack,
+    size_t *steps)
 {
 	size_t sp = 0, n = 0;
 
@@ -1094,6 +1096,7 @@ count_addresses(const struct conf *c, size_t gi, size_t limit, unsigned gen,
 			continue;
 		}
 		const struct conf_name *m = g->member_refs[f->next++];
+		(*steps)++;
 		if (m == NULL)
 			continue;
 		if (m->recipient != NULL) {
@@ -1158,13 +1161,25 @@ check_depth(struct loader *L, const size_t *depth)
  * counts are only taken where the cheap upper bound passes the limit, and
  * a group holding a group already too large is too large without a count;
  * only the innermost such groups are named.
+ *
+ * What routing may cost is bounded too: a footer naming every group walks
+ * each once, and a walk reads every member entry of what the group nests.
+ * Where the upper bound is within the limit it bounds that walk as well
+ * (every entry lies on some path to an address); elsewhere the exact
+ * count's walk is measured. The sum over all groups must stay within
+ * GROUP_WORK_MAX, which also bounds this check: wide levels of groups that
+ * each hold every group of the level below are refused here, in bounded
+ * time, instead of costing seconds in every reload and every route.
  */
+#define GROUP_WORK_MAX ((size_t)50000000)
+
 static void
 check_size(struct loader *L, const size_t *order, const size_t *depth,
     const size_t *reach)
 {
 	const struct conf *c = L->c;
 	size_t ng = c->n_groups, limit = (size_t)c->limits.max_group_addresses, n = 0;
+	size_t work = 0;
 	unsigned char *over = xcalloc(ng + 1, 1);
 	unsigned *group_mark = xcalloc(ng + 1, sizeof(unsigned));
 	unsigned *rcpt_mark = xcalloc(c->n_recipients + 1, sizeof(unsigned));
@@ -1174,23 +1189,41 @@ check_size(struct loader *L, const size_t *order, const size_t *depth,
 	for (size_t k = 0; k < ng; k++) {
 		size_t gi = order[k];
 		const struct conf_group *g = &c->groups[gi];
-		if (reach[gi] <= limit || depth[gi] > (size_t)c->limits.max_group_depth)
-			continue;
-		for (size_t j = 0; j < g->n_members && !over[gi]; j++)
-			if (g->member_refs[j] != NULL && g->member_refs[j]->group != NULL &&
-			    over[g->member_refs[j]->group - c->groups])
-				over[gi] = 2;	/* said by its member */
-		if (over[gi])
-			continue;
-		if (count_addresses(c, gi, limit, ++gen, group_mark, rcpt_mark,
-		    stack) <= limit)
-			continue;
-		over[gi] = 1;
-		if (++n <= GROUP_REPORTS_MAX) {
+		if (depth[gi] > (size_t)c->limits.max_group_depth)
+			continue;	/* refused already, and its bound may be huge */
+		if (reach[gi] <= limit) {
+			work += reach[gi] + g->n_members;
+		} else {
+			for (size_t j = 0; j < g->n_members && !over[gi]; j++)
+				if (g->member_refs[j] != NULL &&
+				    g->member_refs[j]->group != NULL &&
+				    over[g->member_refs[j]->group - c->groups])
+					over[gi] = 2;	/* said by its member */
+			if (over[gi])
+				continue;
+			size_t steps = 0;
+			size_t found = count_addresses(c, gi, limit, ++gen, group_mark,
+			    rcpt_mark, stack, &steps);
+			work += steps;
+			if (found > limit) {
+				over[gi] = 1;
+				if (++n <= GROUP_REPORTS_MAX) {
+					char *p = index_path("groups", (int)gi);
+					report(L, g->line, p, "'%s' reaches more than %zu "
+					    "addresses (limits.max_group_addresses)", g->name,
+					    limit);
+					free(p);
+				}
+			}
+		}
+		if (work > GROUP_WORK_MAX) {
 			char *p = index_path("groups", (int)gi);
-			report(L, g->line, p, "'%s' reaches more than %zu addresses "
-			    "(limits.max_group_addresses)", g->name, limit);
+			report(L, g->line, p, "'%s': with this group, expanding every group "
+			    "once reads more than %zu member entries (groups holding "
+			    "many groups that overlap); nest the groups with less "
+			    "overlap", g->name, GROUP_WORK_MAX);
 			free(p);
+			break;
 		}
 	}
 	report_more(L, n, "reach too many addresses");

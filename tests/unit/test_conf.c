@@ -622,6 +622,55 @@ test_deep_chain_refused(void **state)
 	sbuf_free(&text);
 }
 
+
+/*
+ * Levels of 60 groups, each holding all 60 groups of the level below:
+ * within the depth limit and, by distinct addresses, tiny, but walking
+ * every group once reads ~10^8 member entries. Refused, in bounded time.
+ */
+static void
+test_entangled_groups_refused(void **state)
+{
+	(void)state;
+	struct sbuf text = SBUF_INIT;
+	enum { W = 60, LEVELS = 30 };
+	char *errs;
+
+	sbuf_puts(&text, "smtp = { url = \"smtps://mail.example.test\"; };\n"
+	    "sender = { from = \"bulletin@example.test\"; };\nrecipients = (\n");
+	for (int i = 0; i < W; i++)
+		sbuf_printf(&text, "%s{ name = \"R%d\"; address = \"r%d@example.test\"; }",
+		    i ? ",\n" : "", i, i);
+	sbuf_puts(&text, " );\ngroups = (\n");
+	for (int lv = 0; lv < LEVELS; lv++)
+		for (int k = 0; k < W; k++) {
+			sbuf_printf(&text, "%s{ name = \"L%d_%d\"; members = [ ", lv || k ? ",\n" : "",
+			    lv, k);
+			for (int m = 0; m < W; m++) {
+				if (lv == 0)
+					sbuf_printf(&text, "%s\"R%d\"", m ? ", " : "", m);
+				else
+					sbuf_printf(&text, "%s\"L%d_%d\"", m ? ", " : "", lv - 1, m);
+			}
+			sbuf_puts(&text, " ]; }");
+		}
+	sbuf_puts(&text, " );\n");
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	struct conf *c = load(sbuf_str(&text), 0, &errs);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_null(c);
+	if (strstr(errs, "expanding every group once reads more than 50000000 member "
+	    "entries") == NULL)
+		fail_msg("%s", errs);
+	assert_non_null(strstr(errs, ": groups["));
+	double took = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+	if (took > 20.0)	/* ~0.5 s; without the bound the check alone took seconds */
+		fail_msg("took %.1f s", took);
+	free(errs);
+	sbuf_free(&text);
+}
+
 int
 main(void)
 {
@@ -644,6 +693,7 @@ main(void)
 		cmocka_unit_test(test_url_read_as_curl_reads_it),
 		cmocka_unit_test(test_group_depth_and_size_limits),
 		cmocka_unit_test(test_deep_chain_refused),
+		cmocka_unit_test(test_entangled_groups_refused),
 	};
 	return cmocka_run_group_tests_name("conf", tests, NULL, NULL);
 }
