@@ -1,6 +1,9 @@
 #include "conf.h"
 
+#include <arpa/inet.h>
+#include <curl/curl.h>
 #include <errno.h>
+#include <glib.h>
 #include <libconfig.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -292,11 +295,34 @@ load_paths(struct loader *L, config_setting_t *root)
 	}
 }
 
+/*
+ * Is host (as libcurl's URL parser gives it: "127.0.0.1", "[::1]",
+ * "localhost") a loopback address? Only literal addresses and the name
+ * localhost count: anything that needs a resolver to tell is not
+ * loopback, so a doubtful host fails closed.
+ */
 static bool
 is_loopback(const char *host)
 {
-	return strcmp(host, "127.0.0.1") == 0 || strcmp(host, "localhost") == 0 ||
-	    strcmp(host, "[::1]") == 0 || strncmp(host, "127.", 4) == 0;
+	struct in_addr a4;
+	struct in6_addr a6;
+	char inner[INET6_ADDRSTRLEN + 1];
+	size_t n = strlen(host);
+
+	if (g_ascii_strcasecmp(host, "localhost") == 0)
+		return true;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;	/* 127.0.0.0/8 */
+	if (n < 3 || host[0] != '[' || host[n - 1] != ']' || n - 2 >= sizeof(inner))
+		return false;
+	memcpy(inner, host + 1, n - 2);
+	inner[n - 2] = '\0';
+	if (inet_pton(AF_INET6, inner, &a6) != 1)
+		return false;
+	if (IN6_IS_ADDR_LOOPBACK(&a6))
+		return true;
+	/* ::ffff:127.x.y.z is IPv4 loopback too */
+	return IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127;
 }
 
 /* A relay's URL, parsed: smtp.url or smtp.fallback.url. */
@@ -307,47 +333,75 @@ struct relay_url {
 	const char *setting;
 };
 
-/* smtps://host[:port][/ehlo-name] or smtp://… */
+/*
+ * smtps://host[:port][/ehlo-name] or smtp://…, read by libcurl's own URL
+ * parser: the host checked here (for tls = "none", for the logs) is then
+ * exactly the host curl connects to. A hand parser read the userinfo of
+ * smtp://127.0.0.1@evil.example.test as the host.
+ */
 static void
 parse_relay_url(struct loader *L, config_setting_t *s, const char *u,
     const struct relay_url *out)
 {
-	const char *host, *end;
 	int line = line_of(s);
+	CURLU *h = curl_url();
+	char *scheme = NULL, *host = NULL, *port = NULL, *part = NULL;
+	CURLUcode rc;
 
-	if (strncmp(u, "smtps://", 8) == 0) {
-		*out->implicit_tls = true;
-		host = u + 8;
-		*out->port = 465;
-	} else if (strncmp(u, "smtp://", 7) == 0) {
-		host = u + 7;
-		*out->port = 25;
-	} else {
-		report(L, line, out->setting, "'%s': expected smtps://HOST[:PORT] "
-		    "(implicit TLS) or smtp://HOST[:PORT] (STARTTLS)", u);
+	if (h == NULL) {
+		report(L, line, out->setting, "'%s': out of memory reading it", u);
 		return;
 	}
-	if (*host == '[') {
-		end = strchr(host, ']');
-		end = end ? end + 1 : host + strlen(host);
-	} else {
-		end = host + strcspn(host, ":/");
+	/* other schemes parse too, so that the message can name them */
+	rc = curl_url_set(h, CURLUPART_URL, u, CURLU_NON_SUPPORT_SCHEME);
+	if (rc == CURLUE_OK)
+		rc = curl_url_get(h, CURLUPART_SCHEME, &scheme, 0);
+	if (rc == CURLUE_BAD_PORT_NUMBER) {
+		report(L, line, out->setting, "'%s': bad port", u);
+		goto out;
 	}
-	if (end == host) {
+	if (rc == CURLUE_NO_HOST) {
 		report(L, line, out->setting, "'%s': no host name", u);
-		return;
+		goto out;
 	}
-	*out->host = xstrndup(host, (size_t)(end - host));
-	if (*end == ':') {
-		char *stop;
-		long port = strtol(end + 1, &stop, 10);
-		if (stop == end + 1 || port < 1 || port > 65535 ||
-		    (*stop != '\0' && *stop != '/')) {
-			report(L, line, out->setting, "'%s': bad port", u);
-			return;
-		}
-		*out->port = (int)port;
+	if (rc != CURLUE_OK || (strcmp(scheme, "smtps") != 0 && strcmp(scheme, "smtp") != 0)) {
+		report(L, line, out->setting, "'%s': expected smtps://HOST[:PORT] "
+		    "(implicit TLS) or smtp://HOST[:PORT] (STARTTLS)%s%s", u,
+		    rc != CURLUE_OK ? ": " : "", rc != CURLUE_OK ? curl_url_strerror(rc) : "");
+		goto out;
 	}
+	*out->implicit_tls = strcmp(scheme, "smtps") == 0;
+	/* user@, user:password@ or ;options@: credentials never go in the URL */
+	if (curl_url_get(h, CURLUPART_USER, &part, 0) == CURLUE_OK ||
+	    curl_url_get(h, CURLUPART_PASSWORD, &part, 0) == CURLUE_OK ||
+	    curl_url_get(h, CURLUPART_OPTIONS, &part, 0) == CURLUE_OK) {
+		report(L, line, out->setting, "'%s': user information (before '@') is "
+		    "not allowed in the URL; the relay is the host after it: set "
+		    "smtp.username and smtp.password_file instead", u);
+		goto out;
+	}
+	if (curl_url_get(h, CURLUPART_HOST, &host, 0) != CURLUE_OK || *host == '\0') {
+		report(L, line, out->setting, "'%s': no host name", u);
+		goto out;
+	}
+	if (curl_url_get(h, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK) {
+		report(L, line, out->setting, "'%s': bad port", u);
+		goto out;
+	}
+	char *stop;
+	long pn = strtol(port, &stop, 10);
+	if (*stop != '\0' || pn < 1 || pn > 65535) {
+		report(L, line, out->setting, "'%s': bad port", u);
+		goto out;
+	}
+	*out->host = xstrdup(host);
+	*out->port = (int)pn;
+out:
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+	curl_free(part);
+	curl_url_cleanup(h);
 }
 
 static void
@@ -545,7 +599,8 @@ load_smtp(struct loader *L, config_setting_t *root)
 			report(L, tls_line, "smtp.tls", "\"none\" contradicts smtps://");
 		else if (c->smtp.host && !is_loopback(c->smtp.host))
 			report(L, tls_line, "smtp.tls", "\"none\" is only allowed for "
-			    "a relay on 127.0.0.1, not %s", c->smtp.host);
+			    "a relay on 127.0.0.1 (or another loopback address: "
+			    "127.0.0.0/8, [::1], localhost), not %s", c->smtp.host);
 		else if (c->smtp.username != NULL)
 			report(L, tls_line, "smtp.tls", "\"none\" with smtp.username "
 			    "would send the password in clear");
@@ -656,7 +711,7 @@ load_numbers(struct loader *L, config_setting_t *root)
 	static const char *const retry_known[] = { "min_backoff", "max_backoff",
 		"lifetime", NULL };
 	static const char *const limits_known[] = { "max_issue_bytes",
-		"max_attachments", NULL };
+		"max_attachments", "max_group_depth", "max_group_addresses", NULL };
 	static const char *const alerts_known[] = { "deferred_after", NULL };
 	struct conf *c = L->c;
 	config_setting_t *r = get_group(L, root, "retry", "");
@@ -685,6 +740,10 @@ load_numbers(struct loader *L, config_setting_t *root)
 		    1024, 1L << 30);
 		get_int(L, l, "max_attachments", "limits", &c->limits.max_attachments,
 		    0, 1000);
+		get_int(L, l, "max_group_depth", "limits", &c->limits.max_group_depth,
+		    1, 1000);
+		get_long(L, l, "max_group_addresses", "limits",
+		    &c->limits.max_group_addresses, 1, 10000000);
 	}
 }
 
@@ -1057,66 +1116,311 @@ build_names(struct loader *L)
 	free(o);
 }
 
-/* Depth-first walk over groups; state 1 = on the current path, 2 = done. */
-static bool
-visit_group(struct loader *L, const struct conf_group *g, unsigned char *state,
-    const struct conf_group **stack, size_t depth)
-{
-	struct conf *c = L->c;
-	size_t gi = (size_t)(g - c->groups);
+/*
+ * Group checks. A directory is admin input and may be hostile or just
+ * careless: a chain of 200 000 groups, diamonds whose paths double at
+ * every level. So nothing here recurses (an explicit stack of at most
+ * every group once), every walk visits a group once, and how deep groups
+ * nest and how many addresses one reaches are bounded (limits.*), which
+ * is what keeps route_resolve fast on any directory conf_load accepts.
+ */
 
-	if (state[gi] == 2)
-		return true;
-	if (state[gi] == 1) {
-		struct sbuf cycle = SBUF_INIT;
-		size_t from = 0;
-		while (stack[from] != g)
-			from++;
-		for (size_t i = from; i < depth; i++)
-			sbuf_printf(&cycle, "%s → ", stack[i]->name);
-		sbuf_puts(&cycle, g->name);
-		report(L, g->line, "groups", "cycle: %s", sbuf_str(&cycle));
-		sbuf_free(&cycle);
-		return false;
+/* How many groups one kind of error names before it counts the rest. */
+#define GROUP_REPORTS_MAX 10
+/* How many names of a cycle are printed before it is cut. */
+#define CYCLE_NAMES_MAX 12
+
+struct group_frame {
+	size_t gi;	/* index into c->groups */
+	size_t next;	/* the member to look at next */
+};
+
+static size_t
+add_capped(size_t a, size_t b, size_t cap)
+{
+	return a >= cap || b >= cap || a + b >= cap ? cap : a + b;
+}
+
+/* "甲 → 乙 → 丙 → 甲", the middle cut when the cycle is long. */
+static void
+report_cycle(struct loader *L, const struct group_frame *stack, size_t from, size_t sp)
+{
+	const struct conf *c = L->c;
+	struct sbuf cycle = SBUF_INIT;
+	size_t n = sp - from;
+	const struct conf_group *g = &c->groups[stack[from].gi];
+
+	for (size_t i = 0; i < n; i++) {
+		if (n > CYCLE_NAMES_MAX && i == CYCLE_NAMES_MAX / 2) {
+			sbuf_printf(&cycle, "… (%zu more) … → ", n - CYCLE_NAMES_MAX);
+			i = n - CYCLE_NAMES_MAX / 2;
+		}
+		sbuf_printf(&cycle, "%s → ", c->groups[stack[from + i].gi].name);
 	}
-	state[gi] = 1;
-	stack[depth] = g;
-	for (size_t i = 0; i < g->n_members; i++) {
-		char *key = text_key(g->members[i]);
-		const struct conf_name *m = conf_lookup(c, key);
-		free(key);
-		if (m != NULL && m->group != NULL &&
-		    !visit_group(L, m->group, state, stack, depth + 1)) {
-			state[gi] = 2;
-			return false;
+	sbuf_puts(&cycle, g->name);
+	report(L, g->line, "groups", "cycle: %s", sbuf_str(&cycle));
+	sbuf_free(&cycle);
+}
+
+/*
+ * One depth-first pass over every group: finds a cycle (reported, and
+ * the pass stops: one is enough to act on), else leaves in order[] the
+ * groups children first, in depth[] how many levels each nests and in
+ * reach[] an upper bound of the addresses it reaches (paths counted, so
+ * it may count one address many times; capped). Returns 0, or -1 on a
+ * cycle.
+ */
+static int
+walk_groups(struct loader *L, size_t *order, size_t *depth, size_t *reach, size_t cap)
+{
+	const struct conf *c = L->c;
+	size_t ng = c->n_groups, no = 0;
+	unsigned char *state = xcalloc(ng + 1, 1);	/* 1 on the stack, 2 done */
+	struct group_frame *stack = xcalloc(ng + 1, sizeof(*stack));
+	int rc = 0;
+
+	for (size_t root = 0; root < ng && rc == 0; root++) {
+		size_t sp = 0;
+		if (state[root])
+			continue;
+		state[root] = 1;
+		stack[sp++] = (struct group_frame){ root, 0 };
+		while (sp > 0 && rc == 0) {
+			struct group_frame *f = &stack[sp - 1];
+			const struct conf_group *g = &c->groups[f->gi];
+			if (f->next == g->n_members) {
+				size_t gi = f->gi;
+				state[gi] = 2;
+				depth[gi]++;	/* its own level over its deepest member */
+				order[no++] = gi;
+				if (--sp > 0) {
+					size_t pi = stack[sp - 1].gi;
+					if (depth[gi] > depth[pi])
+						depth[pi] = depth[gi];
+					reach[pi] = add_capped(reach[pi], reach[gi], cap);
+				}
+				continue;
+			}
+			const struct conf_name *m = g->member_refs[f->next++];
+			if (m == NULL)
+				continue;
+			if (m->recipient != NULL) {
+				reach[f->gi] = add_capped(reach[f->gi],
+				    m->recipient->n_addresses, cap);
+				continue;
+			}
+			size_t ci = (size_t)(m->group - c->groups);
+			if (state[ci] == 0) {
+				state[ci] = 1;
+				stack[sp++] = (struct group_frame){ ci, 0 };
+			} else if (state[ci] == 1) {
+				size_t from = sp - 1;
+				while (stack[from].gi != ci)
+					from--;
+				report_cycle(L, stack, from, sp);
+				rc = -1;
+			} else {
+				if (depth[ci] > depth[f->gi])
+					depth[f->gi] = depth[ci];
+				reach[f->gi] = add_capped(reach[f->gi], reach[ci], cap);
+			}
 		}
 	}
-	state[gi] = 2;
-	return true;
+	free(state);
+	free(stack);
+	return rc;
+}
+
+/*
+ * The distinct addresses group gi reaches, counted up to limit + 1: a
+ * walk that visits every group and recipient once (marks of generation
+ * gen), stopping as soon as the limit is passed. *steps is what the walk
+ * cost: the member entries it read.
+ */
+static size_t
+count_addresses(const struct conf *c, size_t gi, size_t limit, unsigned gen,
+    unsigned *group_mark, unsigned *rcpt_mark, struct group_frame *stack,
+    size_t *steps)
+{
+	size_t sp = 0, n = 0;
+
+	group_mark[gi] = gen;
+	stack[sp++] = (struct group_frame){ gi, 0 };
+	while (sp > 0 && n <= limit) {
+		struct group_frame *f = &stack[sp - 1];
+		const struct conf_group *g = &c->groups[f->gi];
+		if (f->next == g->n_members) {
+			sp--;
+			continue;
+		}
+		const struct conf_name *m = g->member_refs[f->next++];
+		(*steps)++;
+		if (m == NULL)
+			continue;
+		if (m->recipient != NULL) {
+			size_t ri = (size_t)(m->recipient - c->recipients);
+			if (rcpt_mark[ri] != gen) {
+				rcpt_mark[ri] = gen;
+				n += m->recipient->n_addresses;
+			}
+			continue;
+		}
+		size_t ci = (size_t)(m->group - c->groups);
+		if (group_mark[ci] != gen) {
+			group_mark[ci] = gen;
+			stack[sp++] = (struct group_frame){ ci, 0 };
+		}
+	}
+	return n;
+}
+
+static void
+report_more(struct loader *L, size_t n, const char *what)
+{
+	if (n > GROUP_REPORTS_MAX)
+		report(L, 0, "groups", "%zu more group%s %s (not listed)",
+		    n - GROUP_REPORTS_MAX, n - GROUP_REPORTS_MAX == 1 ? "" : "s", what);
+}
+
+/* Groups nested deeper than limits.max_group_depth: the outermost ones. */
+static void
+check_depth(struct loader *L, const size_t *depth)
+{
+	const struct conf *c = L->c;
+	size_t max = (size_t)c->limits.max_group_depth, n = 0;
+	unsigned char *inside = xcalloc(c->n_groups + 1, 1);
+
+	/* a too-deep group inside another too-deep one is said by its outer group */
+	for (size_t i = 0; i < c->n_groups; i++) {
+		const struct conf_group *g = &c->groups[i];
+		if (depth[i] <= max)
+			continue;
+		for (size_t j = 0; j < g->n_members; j++)
+			if (g->member_refs[j] != NULL && g->member_refs[j]->group != NULL)
+				inside[g->member_refs[j]->group - c->groups] = 1;
+	}
+	for (size_t i = 0; i < c->n_groups; i++) {
+		if (depth[i] <= max || inside[i])
+			continue;
+		if (++n <= GROUP_REPORTS_MAX) {
+			char *p = index_path("groups", (int)i);
+			report(L, c->groups[i].line, p, "'%s' nests groups %zu levels deep; "
+			    "the limit is %zu (limits.max_group_depth)", c->groups[i].name,
+			    depth[i], max);
+			free(p);
+		}
+	}
+	report_more(L, n, "nested too deep");
+	free(inside);
+}
+
+/*
+ * Groups reaching more than limits.max_group_addresses addresses. Exact
+ * counts are only taken where the cheap upper bound passes the limit, and
+ * a group holding a group already too large is too large without a count;
+ * only the innermost such groups are named.
+ *
+ * What routing may cost is bounded too: a footer naming every group walks
+ * each once, and a walk reads every member entry of what the group nests.
+ * Where the upper bound is within the limit it bounds that walk as well
+ * (every entry lies on some path to an address); elsewhere the exact
+ * count's walk is measured. The sum over all groups must stay within
+ * GROUP_WORK_MAX, which also bounds this check: wide levels of groups that
+ * each hold every group of the level below are refused here, in bounded
+ * time, instead of costing seconds in every reload and every route.
+ */
+#define GROUP_WORK_MAX ((size_t)50000000)
+
+static void
+check_size(struct loader *L, const size_t *order, const size_t *depth,
+    const size_t *reach)
+{
+	const struct conf *c = L->c;
+	size_t ng = c->n_groups, limit = (size_t)c->limits.max_group_addresses, n = 0;
+	size_t work = 0;
+	unsigned char *over = xcalloc(ng + 1, 1);
+	unsigned *group_mark = xcalloc(ng + 1, sizeof(unsigned));
+	unsigned *rcpt_mark = xcalloc(c->n_recipients + 1, sizeof(unsigned));
+	struct group_frame *stack = xcalloc(ng + 1, sizeof(*stack));
+	unsigned gen = 0;
+
+	for (size_t k = 0; k < ng; k++) {
+		size_t gi = order[k];
+		const struct conf_group *g = &c->groups[gi];
+		if (depth[gi] > (size_t)c->limits.max_group_depth)
+			continue;	/* refused already, and its bound may be huge */
+		if (reach[gi] <= limit) {
+			work += reach[gi] + g->n_members;
+		} else {
+			for (size_t j = 0; j < g->n_members && !over[gi]; j++)
+				if (g->member_refs[j] != NULL &&
+				    g->member_refs[j]->group != NULL &&
+				    over[g->member_refs[j]->group - c->groups])
+					over[gi] = 2;	/* said by its member */
+			if (over[gi])
+				continue;
+			size_t steps = 0;
+			size_t found = count_addresses(c, gi, limit, ++gen, group_mark,
+			    rcpt_mark, stack, &steps);
+			work += steps;
+			if (found > limit) {
+				over[gi] = 1;
+				if (++n <= GROUP_REPORTS_MAX) {
+					char *p = index_path("groups", (int)gi);
+					report(L, g->line, p, "'%s' reaches more than %zu "
+					    "addresses (limits.max_group_addresses)", g->name,
+					    limit);
+					free(p);
+				}
+			}
+		}
+		if (work > GROUP_WORK_MAX) {
+			char *p = index_path("groups", (int)gi);
+			report(L, g->line, p, "'%s': with this group, expanding every group "
+			    "once reads more than %zu member entries (groups holding "
+			    "many groups that overlap); nest the groups with less "
+			    "overlap", g->name, GROUP_WORK_MAX);
+			free(p);
+			break;
+		}
+	}
+	report_more(L, n, "reach too many addresses");
+	free(over);
+	free(group_mark);
+	free(rcpt_mark);
+	free(stack);
 }
 
 static void
 check_groups(struct loader *L)
 {
 	struct conf *c = L->c;
+	size_t ng = c->n_groups;
 
-	for (size_t i = 0; i < c->n_groups; i++) {
-		const struct conf_group *g = &c->groups[i];
+	/* members are resolved once, here: the walks below and routing use them */
+	for (size_t i = 0; i < ng; i++) {
+		struct conf_group *g = &c->groups[i];
+		g->member_refs = xcalloc(g->n_members + 1, sizeof(*g->member_refs));
 		for (size_t j = 0; j < g->n_members; j++) {
 			char *key = text_key(g->members[j]);
-			if (conf_lookup(c, key) == NULL)
+			g->member_refs[j] = conf_lookup(c, key);
+			if (g->member_refs[j] == NULL)
 				report(L, g->line, NULL, "groups[%zu].members[%zu]: '%s' is "
 				    "neither a recipient nor a group", i, j, g->members[j]);
 			free(key);
 		}
 	}
-	unsigned char *state = xcalloc(c->n_groups + 1, 1);
-	const struct conf_group **stack = xcalloc(c->n_groups + 1, sizeof(*stack));
-	for (size_t i = 0; i < c->n_groups; i++)
-		if (!visit_group(L, &c->groups[i], state, stack, 0))
-			break;	/* one cycle report is enough to act on */
-	free(state);
-	free(stack);
+	size_t *order = xcalloc(ng + 1, sizeof(size_t));
+	size_t *depth = xcalloc(ng + 1, sizeof(size_t));
+	size_t *reach = xcalloc(ng + 1, sizeof(size_t));
+	if (walk_groups(L, order, depth, reach,
+	    (size_t)c->limits.max_group_addresses + 1) == 0) {
+		check_depth(L, depth);
+		check_size(L, order, depth, reach);
+	}
+	free(order);
+	free(depth);
+	free(reach);
 }
 
 static void
@@ -1198,6 +1502,8 @@ set_defaults(struct conf *c)
 	c->outbox_settle = 5;
 	c->limits.max_issue_bytes = 20L << 20;
 	c->limits.max_attachments = 16;
+	c->limits.max_group_depth = CONF_MAX_GROUP_DEPTH;
+	c->limits.max_group_addresses = CONF_MAX_GROUP_ADDRESSES;
 	c->n_tiers = 3;
 	c->tiers = xcalloc(3, sizeof(*c->tiers));
 	for (size_t i = 0; i < 3; i++) {
@@ -1324,6 +1630,7 @@ conf_free(struct conf *c)
 		free(c->groups[i].name);
 		free_list(c->groups[i].aliases, c->groups[i].n_aliases);
 		free_list(c->groups[i].members, c->groups[i].n_members);
+		free(c->groups[i].member_refs);
 	}
 	free(c->groups);
 	for (size_t i = 0; i < c->n_series; i++) {

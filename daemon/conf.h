@@ -52,6 +52,8 @@ struct conf_group {
 	char **members;		/* names or aliases of recipients and groups */
 	size_t n_members;
 	int line;
+	/* Derived: members[i] as the directory resolves it (NULL: unknown). */
+	const struct conf_name **member_refs;
 };
 
 struct conf_series_tier {
@@ -174,6 +176,13 @@ struct conf {
 	struct {
 		long max_issue_bytes;
 		int max_attachments;
+		/*
+		 * Groups: how many levels they may nest (a group of recipients
+		 * is 1 level) and how many addresses one may reach. Both keep
+		 * routing bounded; conf_load refuses a directory beyond them.
+		 */
+		int max_group_depth;
+		long max_group_addresses;
 	} limits;
 
 	/* Derived: every name and alias, sorted by key, for conf_lookup. */
@@ -185,6 +194,10 @@ struct conf {
 };
 
 #define CONF_DEFAULT_PATH "/etc/distd/distd.conf"
+
+/* Defaults of limits.max_group_depth and limits.max_group_addresses. */
+#define CONF_MAX_GROUP_DEPTH 32
+#define CONF_MAX_GROUP_ADDRESSES 100000
 
 /* Also read the SMTP password (distd, --check-config, distctl check). */
 #define CONF_LOAD_SECRETS 0x1

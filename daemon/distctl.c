@@ -87,6 +87,23 @@ struct command {
 
 static const struct command *find_command(const char *name);
 
+/*
+ * Writes text that carries other people's bytes (issue titles and units,
+ * the daemon's and libconfig's messages quoting them) to a terminal or a
+ * pipe, with control characters and non-UTF-8 bytes made visible
+ * (text_escape) and line breaks kept: an escape sequence in a title must
+ * not act on the admin's terminal.
+ */
+static void
+put_visible(FILE *f, const char *text)
+{
+	struct sbuf b = SBUF_INIT;
+
+	text_escape(&b, text, strlen(text), true);
+	fputs(sbuf_str(&b), f);
+	sbuf_free(&b);
+}
+
 static int
 usage_of(const char *name)
 {
@@ -233,7 +250,7 @@ load_conf(struct ctl *ctl, int flags)
 		return NULL;
 	}
 	if (conf_load(ctl->conf_path, flags, &ctl->conf, &errors) < 0) {
-		fprintf(stderr, "%s", sbuf_str(&errors));
+		put_visible(stderr, sbuf_str(&errors));
 		if (access(ctl->conf_path, R_OK) == 0)
 			fprintf(stderr, "distctl: this needs a valid configuration; fix it first "
 			    "(status, show, log and reload work meanwhile)\n");
@@ -272,7 +289,7 @@ locate(struct ctl *ctl)
 	}
 	const char *e = sbuf_str(&errors);
 	if (access(ctl->conf_path, R_OK) < 0) {
-		fprintf(stderr, "%s", e);
+		put_visible(stderr, e);
 		sbuf_free(&errors);
 		return -1;
 	}
@@ -280,7 +297,8 @@ locate(struct ctl *ctl)
 	ctl->state_path = salvage(ctl->conf_path, "state");
 	ctl->socket_path = salvage(ctl->conf_path, "control_socket");
 	fprintf(stderr, "distctl: %s is invalid (distd keeps running on the configuration "
-	    "it loaded last):\n%s", ctl->conf_path, e);
+	    "it loaded last):\n", ctl->conf_path);
+	put_visible(stderr, e);
 	fprintf(stderr, "distctl: going on with the queue %s and the socket %s (%s)\n",
 	    ctl->state_path ? ctl->state_path : DEFAULT_STATE,
 	    ctl->socket_path ? ctl->socket_path : DEFAULT_SOCKET,
@@ -431,15 +449,18 @@ do_preview(struct ctl *ctl, int argc, char **argv)
 	    issue_check_size(c, relay_size, msg_len, why, sizeof(why)) == ISSUE_HOLD)
 		verdict = ISSUE_HOLD;
 	const char *vname = issue_verdict_name(verdict);
-	if (ctl->json)
+	if (ctl->json) {
 		preview_json(&out, b, r, subject, vname, why);
-	else
+		if (rendered)
+			preview_json_size(&out, msg_len, limit);
+		fputs(sbuf_str(&out), stdout);
+	} else {
+		/* the issue's own text: its control characters shown, not obeyed */
 		preview_text(&out, b, r, subject, vname, why);
-	if (ctl->json && rendered)
-		preview_json_size(&out, msg_len, limit);
-	else if (rendered)
-		preview_size(&out, msg_len, limit, limit == relay_size);
-	fputs(sbuf_str(&out), stdout);
+		if (rendered)
+			preview_size(&out, msg_len, limit, limit == relay_size);
+		put_visible(stdout, sbuf_str(&out));
+	}
 	rc = r->n_unresolved > 0 || r->hold_reason || verdict != ISSUE_SEND ?
 	    EXIT_ATTENTION : 0;
 out:
@@ -750,8 +771,9 @@ release_rerouted(struct ctl *ctl, struct queue *q, int64_t id, struct queue_sour
 	}
 	r = route_resolve(c, b);
 	if (r->n_recipients == 0) {
-		fprintf(stderr, "distctl: issue %lld still resolves to nobody: %s\n",
-		    (long long)id, r->hold_reason ? r->hold_reason : "no recipients");
+		fprintf(stderr, "distctl: issue %lld still resolves to nobody: ", (long long)id);
+		put_visible(stderr, r->hold_reason ? r->hold_reason : "no recipients");
+		fputc('\n', stderr);
 		goto out;
 	}
 	subject = compose_subject_for(c, b);
@@ -768,8 +790,11 @@ release_rerouted(struct ctl *ctl, struct queue *q, int64_t id, struct queue_sour
 	else {
 		printf("release: issue %lld routed again: %zu recipient%s\n", (long long)id,
 		    r->n_recipients, r->n_recipients == 1 ? "" : "s");
-		for (size_t i = 0; i < r->n_unresolved; i++)
-			printf("  still unresolved, not sent: %s\n", r->unresolved[i]);
+		for (size_t i = 0; i < r->n_unresolved; i++) {
+			printf("  still unresolved, not sent: ");
+			put_visible(stdout, r->unresolved[i]);
+			putchar('\n');
+		}
 		rc = r->n_unresolved ? EXIT_ATTENTION : 0;
 	}
 	free(rin);
@@ -848,7 +873,9 @@ do_reload(struct ctl *ctl, int argc, char **argv)
 	}
 	if (strncmp(reply, "ok", 2) != 0) {
 		fprintf(stderr, "distctl: distd refused the configuration and keeps the one "
-		    "it runs on: %s\n", strncmp(reply, "error ", 6) == 0 ? reply + 6 : reply);
+		    "it runs on: ");
+		put_visible(stderr, strncmp(reply, "error ", 6) == 0 ? reply + 6 : reply);
+		fputc('\n', stderr);
 		return 1;
 	}
 	printf("configuration reloaded\n");

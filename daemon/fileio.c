@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,9 +15,10 @@
 #include "sbuf.h"
 
 int
-fileio_read_all(const char *path, size_t max, int nofollow, char **data,
+fileio_read_all(const char *path, size_t max, int flags, char **data,
     size_t *len, char *err, size_t errsz)
 {
+	int nofollow = flags & FILEIO_NOFOLLOW;
 	struct stat st;
 	char *buf = NULL;
 	size_t have = 0;
@@ -39,6 +41,17 @@ fileio_read_all(const char *path, size_t max, int nofollow, char **data,
 	}
 	if (!S_ISREG(st.st_mode)) {
 		snprintf(err, errsz, "%s: not a regular file", path);
+		goto fail;
+	}
+	/*
+	 * A second name of the same file is how a local user hands distd
+	 * (root, or the distd user) a file it may read and they may not: a
+	 * link to /etc/shadow dropped in an issue folder would be mailed.
+	 */
+	if ((flags & FILEIO_ONE_LINK) && st.st_nlink > 1) {
+		snprintf(err, errsz, "%s: is one of %ju hard links to the same file; "
+		    "distd reads only files that have no other name (drop a copy, "
+		    "not a link)", path, (uintmax_t)st.st_nlink);
 		goto fail;
 	}
 	if ((unsigned long long)st.st_size > max) {

@@ -3,13 +3,18 @@
 
 #include <stddef.h>
 
+/* fileio_read_all flags (1 stays "no follow" for the callers that pass it). */
+#define FILEIO_NOFOLLOW 0x1	/* a symbolic link is refused (O_NOFOLLOW) */
+#define FILEIO_ONE_LINK 0x2	/* a file with more than one hard link is refused */
+
 /*
  * Reads a whole regular file into memory (NUL-terminated; caller frees).
- * With nofollow, a symbolic link is refused (O_NOFOLLOW). Files larger
- * than max bytes are refused without being read. Returns 0, or -1 with a
- * message naming the path in err.
+ * flags: FILEIO_NOFOLLOW, FILEIO_ONE_LINK (checked on the open file, so
+ * no link can be swapped in between). Files larger than max bytes are
+ * refused without being read. Returns 0, or -1 with a message naming the
+ * path in err.
  */
-int fileio_read_all(const char *path, size_t max, int nofollow, char **data,
+int fileio_read_all(const char *path, size_t max, int flags, char **data,
     size_t *len, char *err, size_t errsz);
 
 /*

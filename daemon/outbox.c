@@ -231,8 +231,11 @@ read_folder(const struct conf *c, const char *path, struct issue_files *f,
 		char p[4096], err[512], *data;
 		size_t len;
 		snprintf(p, sizeof(p), "%s/%s", path, names[i]);
-		if (fileio_read_all(p, (size_t)c->limits.max_issue_bytes - total, 1,
-		    &data, &len, err, sizeof(err)) < 0) {
+		/* no links: a symbolic or hard link to a file the daemon may
+		 * read would mail it (it runs as root or distd, not as the
+		 * user who dropped the folder) */
+		if (fileio_read_all(p, (size_t)c->limits.max_issue_bytes - total,
+		    FILEIO_NOFOLLOW | FILEIO_ONE_LINK, &data, &len, err, sizeof(err)) < 0) {
 			snprintf(why, whysz, "%s", err);
 			goto out;
 		}
@@ -381,8 +384,9 @@ outbox_ingest(const struct conf *c, struct queue *q, const char *name, int64_t n
 			    "or .md file, or a folder holding one with its attachments", msg);
 			goto out;
 		}
-		if (fileio_read_all(path, (size_t)c->limits.max_issue_bytes, 1, &f.raw,
-		    &f.raw_len, err, sizeof(err)) < 0) {
+		if (fileio_read_all(path, (size_t)c->limits.max_issue_bytes,
+		    FILEIO_NOFOLLOW | FILEIO_ONE_LINK, &f.raw, &f.raw_len, err,
+		    sizeof(err)) < 0) {
 			result = reject(c, name, err, msg);
 			goto out;
 		}

@@ -1,5 +1,6 @@
 #include "route.h"
 
+#include <glib.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,18 +82,54 @@ index_free(struct addr_index *ix)
 
 /* ---- building the route ------------------------------------------------ */
 
+/*
+ * Why routing is linear in the footer and the directory: a footer may
+ * repeat one unit 80 000 times and groups may nest as diamonds (every
+ * group of a level holding both groups of the level below: 2^depth paths
+ * to the same recipients). So units are deduplicated per configured tier
+ * before anything is expanded, each name is taken once per unit, each
+ * group the footer names is flattened once per route (a walk with an
+ * explicit stack that visits every group and recipient it reaches once),
+ * and a unit lists a recipient once. conf_load bounds how deep groups nest
+ * and how many addresses one reaches (limits.max_group_depth,
+ * limits.max_group_addresses).
+ */
+
+/* One group's expansion: the recipients it reaches, in first-seen order. */
+struct expansion {
+	const struct conf_recipient **rcs;
+	size_t n;
+	bool done;
+};
+
+/* Per recipient of the route while it is built. */
+struct via {
+	struct sbuf text;			/* "报:中央文明办; 发:各区文明办" */
+	const struct route_unit *last;		/* the unit that last reached it */
+};
+
 struct builder {
 	const struct conf *c;
 	struct route *r;
 	size_t rcap;
 	struct addr_index seen;
-	unsigned char *visiting;	/* groups on the current expansion path */
+	struct via *via;			/* parallel to r->recipients */
+	struct expansion *groups;		/* per conf group, filled on first use */
+	/* visit marks: a slot equal to the current generation was seen */
+	unsigned *group_mark, *walk_rcpt_mark;	/* in this group walk */
+	unsigned *unit_rcpt_mark, *name_mark;	/* in this unit */
+	unsigned walk_gen, unit_gen;
+	GHashTable *missing;			/* keys of this unit's missing parts */
+	struct { size_t gi, next; } *stack;	/* the walk's explicit stack */
+	GHashTable *units;			/* "tier\037key" of units already routed */
 };
 
+/* Appends s to a list that grows by doubling (n is its length). */
 static void
 push_string(char ***list, size_t *n, char *s)
 {
-	*list = xreallocarray(*list, *n + 1, sizeof(char *));
+	if ((*n & (*n - 1)) == 0)
+		*list = xreallocarray(*list, *n ? *n * 2 : 1, sizeof(char *));
 	(*list)[(*n)++] = s;
 }
 
@@ -114,12 +151,13 @@ add_target(struct builder *B, struct route_unit *u, const struct route_tier *t,
 
 	if (index_get(&B->seen, key, &at)) {
 		struct route_recipient *rr = &r->recipients[at];
-		struct sbuf via = SBUF_INIT;
+		struct via *v = &B->via[at];
 		free(key);
+		if (v->last == u)
+			return;	/* the same unit again (two entries share the address) */
+		v->last = u;
 		/* the first tier in delivery order wins; the units are all kept */
-		sbuf_printf(&via, "%s; %s:%s", rr->via, t->keyword, u->text);
-		free(rr->via);
-		rr->via = sbuf_steal(&via);
+		sbuf_printf(&v->text, "; %s:%s", t->keyword, u->text);
 		if ((size_t)t->conf_tier < rr->tier) {
 			rr->tier = (size_t)t->conf_tier;
 			free(rr->tier_keyword);
@@ -132,14 +170,16 @@ add_target(struct builder *B, struct route_unit *u, const struct route_tier *t,
 	if (r->n_recipients == B->rcap) {
 		B->rcap = B->rcap ? B->rcap * 2 : 16;
 		r->recipients = xreallocarray(r->recipients, B->rcap, sizeof(*r->recipients));
+		B->via = xreallocarray(B->via, B->rcap, sizeof(*B->via));
 	}
 	struct route_recipient *rr = &r->recipients[r->n_recipients];
-	struct sbuf via = SBUF_INIT;
-	sbuf_printf(&via, "%s:%s", t->keyword, u->text);
+	struct via *v = &B->via[r->n_recipients];
+	memset(rr, 0, sizeof(*rr));
+	*v = (struct via){ SBUF_INIT, u };
+	sbuf_printf(&v->text, "%s:%s", t->keyword, u->text);
 	rr->tier = (size_t)t->conf_tier;
 	rr->tier_keyword = xstrdup(t->keyword);
 	rr->unit = xstrdup(u->text);
-	rr->via = sbuf_steal(&via);
 	rr->name = xstrdup(rc->name);
 	rr->display = xstrdup(rc->display);
 	rr->address = xstrdup(address);
@@ -147,27 +187,103 @@ add_target(struct builder *B, struct route_unit *u, const struct route_tier *t,
 	r->n_recipients++;
 }
 
+/* A group member as the directory resolves it (NULL: it names nothing). */
+static const struct conf_name *
+member(const struct conf *c, const struct conf_group *g, size_t i)
+{
+	if (g->member_refs != NULL)
+		return g->member_refs[i];
+	char *key = text_key(g->members[i]);
+	const struct conf_name *m = conf_lookup(c, key);
+	free(key);
+	return m;
+}
+
+/*
+ * Flattens group gi once per route: depth first in member order, as the
+ * recursion it replaces did, but every group and recipient is visited once
+ * (marks of this walk's generation), so a diamond costs its size, not its
+ * paths, and the stack holds at most every group once.
+ */
+static const struct expansion *
+expand_group(struct builder *B, size_t gi)
+{
+	const struct conf *c = B->c;
+	struct expansion *e = &B->groups[gi];
+	size_t depth = 0, cap = 0;
+
+	if (e->done)
+		return e;
+	e->done = true;
+	B->walk_gen++;
+	B->group_mark[gi] = B->walk_gen;
+	B->stack[depth].gi = gi;
+	B->stack[depth++].next = 0;
+	while (depth > 0) {
+		const struct conf_group *g = &c->groups[B->stack[depth - 1].gi];
+		size_t i = B->stack[depth - 1].next++;
+		if (i >= g->n_members) {
+			depth--;
+			continue;
+		}
+		const struct conf_name *m = member(c, g, i);
+		if (m == NULL)
+			continue;
+		if (m->recipient != NULL) {
+			size_t ri = (size_t)(m->recipient - c->recipients);
+			if (B->walk_rcpt_mark[ri] == B->walk_gen)
+				continue;
+			B->walk_rcpt_mark[ri] = B->walk_gen;
+			if (e->n == cap) {
+				cap = cap ? cap * 2 : 8;
+				e->rcs = xreallocarray(e->rcs, cap, sizeof(*e->rcs));
+			}
+			e->rcs[e->n++] = m->recipient;
+			continue;
+		}
+		size_t ci = (size_t)(m->group - c->groups);
+		/* seen in this walk, or on the path: a cycle (conf_load refuses
+		 * them; this keeps routing total) */
+		if (B->group_mark[ci] == B->walk_gen)
+			continue;
+		B->group_mark[ci] = B->walk_gen;
+		B->stack[depth].gi = ci;
+		B->stack[depth++].next = 0;
+	}
+	return e;
+}
+
+/* Adds every address of rc to u, unless u already has rc. */
+static void
+add_recipient(struct builder *B, struct route_unit *u, const struct route_tier *t,
+    const struct conf_recipient *rc)
+{
+	size_t ri = (size_t)(rc - B->c->recipients);
+
+	if (B->unit_rcpt_mark[ri] == B->unit_gen)
+		return;
+	B->unit_rcpt_mark[ri] = B->unit_gen;
+	for (size_t i = 0; i < rc->n_addresses; i++)
+		add_target(B, u, t, rc, rc->addresses[i]);
+}
+
 static void
 expand(struct builder *B, struct route_unit *u, const struct route_tier *t,
     const struct conf_name *n)
 {
+	size_t ni = (size_t)(n - B->c->names);
+
+	/* a name twice in one unit ("甲、甲") adds nothing the first did not */
+	if (B->name_mark[ni] == B->unit_gen)
+		return;
+	B->name_mark[ni] = B->unit_gen;
 	if (n->recipient != NULL) {
-		for (size_t i = 0; i < n->recipient->n_addresses; i++)
-			add_target(B, u, t, n->recipient, n->recipient->addresses[i]);
+		add_recipient(B, u, t, n->recipient);
 		return;
 	}
-	size_t gi = (size_t)(n->group - B->c->groups);
-	if (B->visiting[gi])
-		return;	/* a cycle; conf_load refuses them, this keeps routing total */
-	B->visiting[gi] = 1;
-	for (size_t i = 0; i < n->group->n_members; i++) {
-		char *key = text_key(n->group->members[i]);
-		const struct conf_name *m = conf_lookup(B->c, key);
-		free(key);
-		if (m != NULL)
-			expand(B, u, t, m);
-	}
-	B->visiting[gi] = 0;
+	const struct expansion *e = expand_group(B, (size_t)(n->group - B->c->groups));
+	for (size_t i = 0; i < e->n; i++)
+		add_recipient(B, u, t, e->rcs[i]);
 }
 
 static const struct conf_name *
@@ -181,28 +297,43 @@ lookup(const struct conf *c, const char *text, size_t n)
 	return m;
 }
 
+/* 、 (U+3001) splits a list of bodies: "市委、市人大、市政府". */
+#define DUNHAO_LEN 3
+
+/*
+ * The next 、 in p[0..end), or end. A plain scan, not strstr: a unit of
+ * 80 000 parts must be read once, and strstr under AddressSanitizer
+ * measures the whole rest of the string at every call.
+ */
+static const char *
+next_dunhao(const char *p, const char *end)
+{
+	for (; end - p >= DUNHAO_LEN; p++)
+		if (p[0] == '\xe3' && p[1] == '\x80' && p[2] == '\x81')
+			return p;
+	return end;
+}
+
 /* Would text resolve completely, whole or by its 、-parts? */
 static bool
 resolvable(const struct conf *c, const char *text)
 {
-	static const char sep[] = "、";
-	const char *p = text;
+	const char *p = text, *end = text + strlen(text);
 	bool ok = true;
 
-	if (lookup(c, text, strlen(text)) != NULL)
+	if (lookup(c, text, (size_t)(end - text)) != NULL)
 		return true;
-	if (strstr(text, sep) == NULL)
+	if (next_dunhao(text, end) == end)
 		return false;
 	for (;;) {
-		const char *e = strstr(p, sep);
-		size_t len = e ? (size_t)(e - p) : strlen(p);
-		char *part = text_strip(p, len);
+		const char *e = next_dunhao(p, end);
+		char *part = text_strip(p, (size_t)(e - p));
 		if (*part && lookup(c, part, strlen(part)) == NULL)
 			ok = false;
 		free(part);
-		if (e == NULL || !ok)
+		if (e == end || !ok)
 			break;
-		p = e + strlen(sep);
+		p = e + DUNHAO_LEN;
 	}
 	return ok;
 }
@@ -216,35 +347,37 @@ static bool
 apply_text(struct builder *B, struct route_tier *t, struct route_unit *u,
     const char *text, bool *whole)
 {
-	const struct conf_name *m = lookup(B->c, text, strlen(text));
-	static const char sep[] = "、";
+	const char *p = text, *end = text + strlen(text);
+	const struct conf_name *m = lookup(B->c, text, (size_t)(end - text));
 
 	*whole = m != NULL;
 	if (m != NULL) {
 		expand(B, u, t, m);
 		return true;
 	}
-	/* 、 splits a list of bodies: "市委、市人大、市政府" */
-	const char *p = text;
-	bool any_missing = false, split = strstr(p, sep) != NULL;
+	bool any_missing = false, split = next_dunhao(p, end) != end;
 	while (split) {
-		const char *e = strstr(p, sep);
-		size_t len = e ? (size_t)(e - p) : strlen(p);
-		char *part = text_strip(p, len);
+		const char *e = next_dunhao(p, end);
+		char *part = text_strip(p, (size_t)(e - p));
 		if (*part) {
 			m = lookup(B->c, part, strlen(part));
-			if (m != NULL)
+			if (m != NULL) {
 				expand(B, u, t, m);
-			else {
-				push_string(&u->missing, &u->n_missing, part);
+			} else {
+				/* "某、某、某…": each missing part is reported once */
+				char *key = text_key(part);
+				if (g_hash_table_add(B->missing, key))
+					push_string(&u->missing, &u->n_missing, part);
+				else
+					free(part);
 				part = NULL;
 				any_missing = true;
 			}
 		}
 		free(part);
-		if (e == NULL)
+		if (e == end)
 			break;
-		p = e + strlen(sep);
+		p = e + DUNHAO_LEN;
 	}
 	if (!split) {
 		push_string(&u->missing, &u->n_missing, xstrdup(text));
@@ -259,6 +392,8 @@ resolve_unit(struct builder *B, struct route_tier *t, struct route_unit *u,
 {
 	bool whole;
 
+	B->unit_gen++;
+	g_hash_table_remove_all(B->missing);
 	if (n_breaks > 0 && !resolvable(B->c, u->text)) {
 		/* the joined text does not match: try the lines apart */
 		char **sides = xcalloc(n_breaks + 1, sizeof(*sides));
@@ -308,36 +443,97 @@ add_tier(struct builder *B, const char *label, const char *fallback_keyword)
 	return t;
 }
 
+/*
+ * The unit as it appears in a message: cut to a readable length, so that
+ * a footer of one 780 KB unit with thousands of missing parts does not
+ * repeat the whole unit in every message.
+ */
+#define UNIT_QUOTE_BYTES 200
+
+static void
+quote_unit(struct sbuf *b, const char *text)
+{
+	size_t n = strlen(text), i = 0;
+
+	if (n <= UNIT_QUOTE_BYTES) {
+		sbuf_puts(b, text);
+		return;
+	}
+	while (i < n) {
+		size_t at = i;
+		text_next(text, n, &i);
+		if (i > UNIT_QUOTE_BYTES) {
+			i = at;
+			break;
+		}
+	}
+	sbuf_append(b, text, i);
+	sbuf_puts(b, "…");
+}
+
+/*
+ * The identity of a unit for deduplication: its configured tier, its
+ * matching key and where its soft breaks are (a wrapped unit may read
+ * otherwise than the same text unwrapped).
+ */
+static char *
+unit_id(const struct route_tier *t, const char *text, const size_t *breaks, size_t n)
+{
+	struct sbuf b = SBUF_INIT;
+	char *key = text_key(text);
+
+	sbuf_printf(&b, "%d\037%s", t->conf_tier, key);
+	for (size_t i = 0; i < n; i++)
+		sbuf_printf(&b, "\037%zu", breaks[i]);
+	free(key);
+	return sbuf_steal(&b);
+}
+
 static void
 add_units(struct builder *B, struct route_tier *t, char *const *units, size_t n,
     const struct bulletin_break *breaks, size_t n_breaks)
 {
 	struct sbuf msg = SBUF_INIT;
 	size_t *offsets = xcalloc(n_breaks + 1, sizeof(*offsets));
+	size_t *first = xcalloc(n + 1, sizeof(*first)), bi = 0;
 
+	/* the breaks of unit i, in one pass: they come in unit order */
+	for (size_t i = 0; i <= n; i++) {
+		while (bi < n_breaks && breaks[bi].unit < i)
+			bi++;
+		first[i] = bi;
+	}
 	t->units = xcalloc(n, sizeof(*t->units));
-	t->n_units = n;
 	for (size_t i = 0; i < n; i++) {
-		struct route_unit *u = &t->units[i];
+		size_t k = 0;
+		for (size_t j = first[i]; j < n_breaks && breaks[j].unit == i; j++)
+			offsets[k++] = breaks[j].offset;
+		if (t->conf_tier >= 0) {
+			/* a unit printed twice under one tier is one unit: routed once */
+			char *id = unit_id(t, units[i], offsets, k);
+			if (!g_hash_table_add(B->units, id))
+				continue;
+		}
+		struct route_unit *u = &t->units[t->n_units++];
 		u->text = xstrdup(units[i]);
 		if (t->conf_tier < 0)
 			continue;	/* reported once for the tier */
-		size_t k = 0;
-		for (size_t j = 0; j < n_breaks; j++)
-			if (breaks[j].unit == i)
-				offsets[k++] = breaks[j].offset;
 		resolve_unit(B, t, u, offsets, k);
 		for (size_t j = 0; j < u->n_missing; j++) {
 			sbuf_reset(&msg);
-			if (u->n_missing == 1 && strcmp(u->missing[j], u->text) == 0)
-				sbuf_printf(&msg, "%s: %s", t->label, u->text);
-			else
-				sbuf_printf(&msg, "%s: %s (in %s)", t->label,
-				    u->missing[j], u->text);
+			if (u->n_missing == 1 && strcmp(u->missing[j], u->text) == 0) {
+				sbuf_printf(&msg, "%s: ", t->label);
+				quote_unit(&msg, u->text);
+			} else {
+				sbuf_printf(&msg, "%s: %s (in ", t->label, u->missing[j]);
+				quote_unit(&msg, u->text);
+				sbuf_putc(&msg, ')');
+			}
 			push_string(&B->r->unresolved, &B->r->n_unresolved,
 			    xstrdup(sbuf_str(&msg)));
 		}
 	}
+	free(first);
 	free(offsets);
 	sbuf_free(&msg);
 }
@@ -388,7 +584,14 @@ route_resolve(const struct conf *c, const struct bulletin *b)
 
 	B.c = c;
 	B.r = r;
-	B.visiting = xcalloc(c->n_groups + 1, 1);
+	B.groups = xcalloc(c->n_groups + 1, sizeof(*B.groups));
+	B.group_mark = xcalloc(c->n_groups + 1, sizeof(unsigned));
+	B.walk_rcpt_mark = xcalloc(c->n_recipients + 1, sizeof(unsigned));
+	B.unit_rcpt_mark = xcalloc(c->n_recipients + 1, sizeof(unsigned));
+	B.name_mark = xcalloc(c->n_names + 1, sizeof(unsigned));
+	B.stack = xcalloc(c->n_groups + 1, sizeof(*B.stack));
+	B.units = g_hash_table_new_full(g_str_hash, g_str_equal, free, NULL);
+	B.missing = g_hash_table_new_full(g_str_hash, g_str_equal, free, NULL);
 
 	if (b->n_tiers > 0) {
 		for (size_t i = 0; i < b->n_tiers; i++) {
@@ -414,6 +617,8 @@ route_resolve(const struct conf *c, const struct bulletin *b)
 			}
 		}
 	}
+	for (size_t i = 0; i < r->n_recipients; i++)
+		r->recipients[i].via = sbuf_steal(&B.via[i].text);
 	sort_recipients(r, c->n_tiers);
 
 	if (b->n_tiers == 0 && !r->from_series) {
@@ -439,7 +644,17 @@ route_resolve(const struct conf *c, const struct bulletin *b)
 		r->hold_reason = sbuf_steal(&reason);
 	sbuf_free(&reason);
 	index_free(&B.seen);
-	free(B.visiting);
+	free(B.via);
+	for (size_t i = 0; i < c->n_groups; i++)
+		free(B.groups[i].rcs);
+	free(B.groups);
+	free(B.group_mark);
+	free(B.walk_rcpt_mark);
+	free(B.unit_rcpt_mark);
+	free(B.name_mark);
+	free(B.stack);
+	g_hash_table_destroy(B.units);
+	g_hash_table_destroy(B.missing);
 	return r;
 }
 

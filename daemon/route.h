@@ -19,6 +19,12 @@
  * read apart, each side whole then by 、, and that reading is taken when it
  * matches everything. There is no fuzzy or substring matching: a wrong
  * recipient for an official document is worse than a missing one.
+ *
+ * A unit printed more than once under one configured tier (same matching
+ * key) is one unit: only its first appearance is in the tier's units. A
+ * unit lists each recipient once, and a missing part once. Routing takes
+ * time linear in the footer and the part of the directory it reaches
+ * (conf_load bounds group depth and size).
  */
 
 /* How a unit was read. */
@@ -40,7 +46,7 @@ struct route_target {
 struct route_unit {
 	char *text;
 	bool resolved;			/* every part matched */
-	struct route_target *targets;	/* in directory order */
+	struct route_target *targets;	/* in the order its names and groups list them */
 	size_t n_targets;
 	char **missing;			/* parts that matched nothing */
 	size_t n_missing;

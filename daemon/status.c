@@ -24,6 +24,34 @@ col(sqlite3_stmt *st, int i)
 	return s ? (const char *)s : NULL;
 }
 
+/*
+ * Text output only: a value from the queue as a terminal may show it.
+ * Titles and file names come from whoever can write the outbox, replies
+ * from the relay; text_escape makes their control characters and
+ * non-UTF-8 bytes visible instead of acting on the terminal. Returns s
+ * when it is safe as it is, else the escaped copy held in slot (valid
+ * until the slot is used again); NULL stays NULL.
+ */
+static const char *
+vis(struct sbuf *slot, const char *s)
+{
+	if (s == NULL || text_printable(s, strlen(s)))
+		return s;
+	sbuf_reset(slot);
+	text_escape(slot, s, strlen(s), false);
+	return sbuf_str(slot);
+}
+
+/* Slots for vis(): one per value shown at once. */
+#define VIS_SLOTS 12
+
+static void
+vis_free(struct sbuf *slots)
+{
+	for (int i = 0; i < VIS_SLOTS; i++)
+		sbuf_free(&slots[i]);
+}
+
 static long long
 col_ll(sqlite3_stmt *st, int i)
 {
@@ -244,24 +272,27 @@ static void
 tier_group(struct sbuf *out, int *col, const struct tier_count *tc,
     const struct status_style *style)
 {
-	char plain[96], fail[32] = "", defer[32] = "";
+	char plain[160], fail[32] = "", defer[32] = "";
+	struct sbuf slot = SBUF_INIT;
+	const char *tier = vis(&slot, tc->tier);
 
 	if (tc->failed)
 		snprintf(fail, sizeof(fail), " ✗%ld", tc->failed);
 	if (tc->deferred)
 		snprintf(defer, sizeof(defer), " ~%ld", tc->deferred);
-	snprintf(plain, sizeof(plain), "%s %ld/%ld%s%s", tc->tier, tc->delivered, tc->total,
+	snprintf(plain, sizeof(plain), "%s %ld/%ld%s%s", tier, tc->delivered, tc->total,
 	    fail, defer);
 	int w = text_width(plain);
 	if (*col + 1 + w > STATUS_COLUMNS) {
 		sbuf_printf(out, "\n%*s", ISSUE_TIERS_AT, "");
 		*col = ISSUE_TIERS_AT;
 	}
-	sbuf_printf(out, " %s %ld/%ld", tc->tier, tc->delivered, tc->total);
+	sbuf_printf(out, " %s %ld/%ld", tier, tc->delivered, tc->total);
 	if (tc->failed)
 		sbuf_printf(out, "%s%s%s", RED(style), fail, OFF(style));
 	sbuf_puts(out, defer);
 	*col += 1 + w;
+	sbuf_free(&slot);
 }
 
 int
@@ -273,7 +304,8 @@ status_report(struct sbuf *out, struct queue *q, const struct status_where *w,
 	long counts[QUEUE_STATES] = { 0 };
 	sqlite3_stmt *st;
 	char t1[40], t2[40];
-	int first = 1;
+	int first = 1, rc = -1;
+	struct sbuf v[VIS_SLOTS] = { SBUF_INIT };
 
 	*attention = false;
 	if (q && queue_counts(q, counts) < 0) {
@@ -312,19 +344,20 @@ status_report(struct sbuf *out, struct queue *q, const struct status_where *w,
 			    "it starts)\n", BOLD(style), OFF(style), RED(style), OFF(style));
 		}
 		sbuf_puts(out, "config:  ");
-		status_cut(out, w->config, STATUS_COLUMNS - 9);
+		status_cut(out, vis(&v[0], w->config), STATUS_COLUMNS - 9);
 		sbuf_putc(out, '\n');
 		if (w->config_error) {
 			sbuf_printf(out, "%s  invalid:%s ", RED(style), OFF(style));
-			wrap(out, 11, 11, w->config_error);
+			wrap(out, 11, 11, vis(&v[0], w->config_error));
 		}
 		sbuf_puts(out, "relay:   ");
-		status_cut(out, w->relay ? w->relay : "? (the configuration does not parse)",
-		    STATUS_COLUMNS - 9);
+		status_cut(out, w->relay ? vis(&v[0], w->relay) :
+		    "? (the configuration does not parse)", STATUS_COLUMNS - 9);
 		sbuf_putc(out, '\n');
 		if (q == NULL) {
 			sbuf_puts(out, "queue:   none yet: ");
-			wrapf(out, 19, 9, "%s is created when distd first starts", w->state);
+			wrapf(out, 19, 9, "%s is created when distd first starts",
+			    vis(&v[0], w->state));
 		} else {
 			wrapf(out, 0, 9, "queue:   queued %ld  sending %ld  deferred %ld  "
 			    "delivered %ld  failed %ld  held %ld", counts[0], counts[1], counts[2],
@@ -337,7 +370,8 @@ status_report(struct sbuf *out, struct queue *q, const struct status_where *w,
 			sbuf_puts(out, ",\"oldest_deferred\":null,\"alerts\":[],\"issues\":[]}\n");
 		else
 			sbuf_puts(out, "\n   (no issues yet)\n");
-		return 0;
+		rc = 0;
+		goto out;
 	}
 
 	/* the oldest deferred recipient and what the server last said */
@@ -345,7 +379,7 @@ status_report(struct sbuf *out, struct queue *q, const struct status_where *w,
 	    " i.received FROM recipients r JOIN issues i ON i.id = r.issue"
 	    " WHERE r.state = 'deferred' ORDER BY i.received, r.id LIMIT 1", err, errsz);
 	if (st == NULL)
-		return -1;
+		goto out;
 	if (json)
 		json_key(out, "oldest_deferred", &first);
 	if (sqlite3_step(st) == SQLITE_ROW) {
@@ -361,10 +395,11 @@ status_report(struct sbuf *out, struct queue *q, const struct status_where *w,
 			sbuf_putc(out, '}');
 		} else {
 			timestamp(t1, sizeof(t1), col_ll(st, 3), "%m-%d %H:%M");
-			wrapf(out, 0, 2, "oldest deferred: %s (issue %lld)", col(st, 0),
+			wrapf(out, 0, 2, "oldest deferred: %s (issue %lld)", vis(&v[0], col(st, 0)),
 			    col_ll(st, 1));
 			wrapf(out, 0, 2, "  %lld attempt%s, next %s, last reply: %s", col_ll(st, 2),
-			    col_ll(st, 2) == 1 ? "" : "s", t1, col(st, 4) ? col(st, 4) : "-");
+			    col_ll(st, 2) == 1 ? "" : "s", t1,
+			    col(st, 4) ? vis(&v[1], col(st, 4)) : "-");
 		}
 	} else if (json) {
 		sbuf_puts(out, "null");
@@ -374,7 +409,7 @@ status_report(struct sbuf *out, struct queue *q, const struct status_where *w,
 	/* alerts: authentication or TLS failures, and held issues */
 	st = prep(db, "SELECT kind, text, since FROM alerts ORDER BY since", err, errsz);
 	if (st == NULL)
-		return -1;
+		goto out;
 	if (json) {
 		json_key(out, "alerts", &first);
 		sbuf_putc(out, '[');
@@ -394,9 +429,10 @@ status_report(struct sbuf *out, struct queue *q, const struct status_where *w,
 		} else {
 			char head[96];
 			timestamp(t1, sizeof(t1), col_ll(st, 2), "%m-%d %H:%M");
-			snprintf(head, sizeof(head), "! %s alert since %s:", col(st, 0), t1);
+			snprintf(head, sizeof(head), "! %s alert since %s:", vis(&v[0], col(st, 0)),
+			    t1);
 			sbuf_printf(out, "%s%s%s ", RED(style), head, OFF(style));
-			wrap(out, text_width(head) + 1, 2, col(st, 1) ? col(st, 1) : "");
+			wrap(out, text_width(head) + 1, 2, col(st, 1) ? vis(&v[1], col(st, 1)) : "");
 		}
 		na++;
 	}
@@ -404,7 +440,7 @@ status_report(struct sbuf *out, struct queue *q, const struct status_where *w,
 	st = prep(db, "SELECT id, title, hold_reason FROM issues WHERE state = 'held' ORDER BY id",
 	    err, errsz);
 	if (st == NULL)
-		return -1;
+		goto out;
 	int nh = 0;
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		*attention = true;
@@ -421,7 +457,8 @@ status_report(struct sbuf *out, struct queue *q, const struct status_where *w,
 			char head[64];
 			snprintf(head, sizeof(head), "! issue %lld held:", col_ll(st, 0));
 			sbuf_printf(out, "%s%s%s ", RED(style), head, OFF(style));
-			wrap(out, text_width(head) + 1, 2, col(st, 2) ? col(st, 2) : "by distctl hold");
+			wrap(out, text_width(head) + 1, 2, col(st, 2) ? vis(&v[0], col(st, 2)) :
+			    "by distctl hold");
 		}
 		nh++;
 	}
@@ -434,7 +471,7 @@ status_report(struct sbuf *out, struct queue *q, const struct status_where *w,
 	    " WHERE r.state = 'failed' AND r.replaced_by IS NULL AND i.state != 'cancelled'"
 	    " AND i.received >= ?", err, errsz);
 	if (st == NULL)
-		return -1;
+		goto out;
 	sqlite3_bind_int64(st, 1, style->now - 86400);
 	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) > 0)
 		*attention = true;
@@ -444,7 +481,7 @@ status_report(struct sbuf *out, struct queue *q, const struct status_where *w,
 	st = prep(db, "SELECT id, title, issue_no, state, received, kind FROM issues"
 	    " WHERE duplicate_of IS NULL ORDER BY id DESC LIMIT 10", err, errsz);
 	if (st == NULL)
-		return -1;
+		goto out;
 	if (json) {
 		json_key(out, "issues", &first);
 		sbuf_putc(out, '[');
@@ -492,7 +529,7 @@ status_report(struct sbuf *out, struct queue *q, const struct status_where *w,
 				    "report" : "-");
 			timestamp(t2, sizeof(t2), col_ll(st, 4), "%m-%d %H:%M");
 			sbuf_printf(out, "%4lld ", col_ll(st, 0));
-			status_pad(out, title, 24);
+			status_pad(out, vis(&v[0], title), 24);
 			sbuf_putc(out, ' ');
 			status_pad(out, no, 8);
 			sbuf_printf(out, " %-11s ", t2);
@@ -514,7 +551,10 @@ status_report(struct sbuf *out, struct queue *q, const struct status_where *w,
 		sbuf_puts(out, "   (no issues yet)\n");
 	else
 		sbuf_puts(out, "\n✗ failed  ~ deferred; details: distctl show ID [--pending]\n");
-	return 0;
+	rc = 0;
+out:
+	vis_free(v);
+	return rc;
 }
 
 /* ---- show ------------------------------------------------------------------- */
@@ -534,18 +574,19 @@ status_show(struct sbuf *out, struct queue *q, int64_t issue,
 	sqlite3 *db = queue_db(q);
 	sqlite3_stmt *st;
 	char t1[40];
-	int first = 1;
+	int first = 1, rc = -1;
+	struct sbuf v[VIS_SLOTS] = { SBUF_INIT };
 
 	st = prep(db, "SELECT id, title, issue_no, total_issue_no, issuer, date, urgency,"
 	    " subject, message_id, state, hold_reason, source, received, finished, kind,"
 	    " duplicate_of FROM issues WHERE id = ?", err, errsz);
 	if (st == NULL)
-		return -1;
+		goto out;
 	sqlite3_bind_int64(st, 1, issue);
 	if (sqlite3_step(st) != SQLITE_ROW) {
 		snprintf(err, errsz, "no issue %lld in the queue", (long long)issue);
 		sqlite3_finalize(st);
-		return -1;
+		goto out;
 	}
 	if (json) {
 		sbuf_putc(out, '{');
@@ -561,6 +602,14 @@ status_show(struct sbuf *out, struct queue *q, int64_t issue,
 		json_key(out, "state", &first); json_str(out, col(st, 9));
 		json_key(out, "hold_reason", &first); json_str(out, col(st, 10));
 		json_key(out, "source", &first); json_str(out, col(st, 11));
+		/* a file name that is not UTF-8 (GBK from a Windows share):
+		 * "source" has U+FFFD for its bad bytes, this has them all */
+		const char *src = col(st, 11);
+		json_key(out, "source_bytes", &first);
+		if (src != NULL && !text_valid_utf8(src, strlen(src), NULL))
+			json_hex(out, src);
+		else
+			sbuf_puts(out, "null");
 		json_key(out, "received", &first); json_time(out, col_ll(st, 12));
 		json_key(out, "finished", &first); json_time(out, col_ll(st, 13));
 		json_key(out, "kind", &first); json_str(out, col(st, 14));
@@ -569,24 +618,26 @@ status_show(struct sbuf *out, struct queue *q, int64_t issue,
 		char head[64];
 		snprintf(head, sizeof(head), "issue %lld:", col_ll(st, 0));
 		sbuf_printf(out, "%s%s%s ", BOLD(style), head, OFF(style));
-		wrapf(out, text_width(head) + 1, 2, "%s (%s)", col(st, 7), col(st, 9));
+		wrapf(out, text_width(head) + 1, 2, "%s (%s)", vis(&v[0], col(st, 7)),
+		    vis(&v[1], col(st, 9)));
 		timestamp(t1, sizeof(t1), col_ll(st, 12), "%Y-%m-%d %H:%M:%S");
-		wrapf(out, 0, 14, "  source:     %s, received %s", col(st, 11), t1);
+		wrapf(out, 0, 14, "  source:     %s, received %s", vis(&v[2], col(st, 11)), t1);
 		struct sbuf title = SBUF_INIT;
-		sbuf_puts(&title, col(st, 1) ? col(st, 1) : "-");
+		sbuf_puts(&title, col(st, 1) ? vis(&v[3], col(st, 1)) : "-");
 		if (col_ll(st, 2) >= 0)
 			sbuf_printf(&title, " 第%lld期", col_ll(st, 2));
 		if (col_ll(st, 3) >= 0)
 			sbuf_printf(&title, " (总第%lld期)", col_ll(st, 3));
 		wrapf(out, 0, 14, "  title:      %s", sbuf_str(&title));
 		sbuf_free(&title);
-		wrapf(out, 0, 14, "  issuer:     %s, dated %s%s%s", col(st, 4) ? col(st, 4) : "-",
-		    col(st, 5) ? col(st, 5) : "-", col(st, 6) ? ", " : "",
-		    col(st, 6) ? col(st, 6) : "");
-		wrapf(out, 0, 14, "  message-id: <%s>", col(st, 8));
+		wrapf(out, 0, 14, "  issuer:     %s, dated %s%s%s",
+		    col(st, 4) ? vis(&v[4], col(st, 4)) : "-",
+		    col(st, 5) ? vis(&v[5], col(st, 5)) : "-", col(st, 6) ? ", " : "",
+		    col(st, 6) ? vis(&v[6], col(st, 6)) : "");
+		wrapf(out, 0, 14, "  message-id: <%s>", vis(&v[7], col(st, 8)));
 		if (col(st, 10)) {
 			sbuf_printf(out, "  %sheld:%s       ", RED(style), OFF(style));
-			wrap(out, 14, 14, col(st, 10));
+			wrap(out, 14, 14, vis(&v[8], col(st, 10)));
 		}
 		if (col_ll(st, 15) > 0)
 			sbuf_printf(out, "  duplicate of issue %lld: not sent again\n", col_ll(st, 15));
@@ -602,7 +653,7 @@ status_show(struct sbuf *out, struct queue *q, int64_t issue,
 	    " AND (?4 = 0 OR (r.state NOT IN ('delivered','cancelled')"
 	    " AND r.replaced_by IS NULL)) ORDER BY r.tier, r.id", err, errsz);
 	if (st == NULL)
-		return -1;
+		goto out;
 	sqlite3_bind_int64(st, 1, issue);
 	if (f->state)
 		sqlite3_bind_text(st, 2, f->state, -1, SQLITE_TRANSIENT);
@@ -649,11 +700,11 @@ status_show(struct sbuf *out, struct queue *q, int64_t issue,
 			json_key(out, "replaced_by", &rf); json_str(out, by);
 			sbuf_putc(out, '}');
 		} else {
-			status_pad(out, col(st, 0), SHOW_TIER);
+			status_pad(out, vis(&v[0], col(st, 0)), SHOW_TIER);
 			sbuf_putc(out, ' ');
-			status_pad(out, col(st, 2), SHOW_NAME);
+			status_pad(out, vis(&v[1], col(st, 2)), SHOW_NAME);
 			sbuf_putc(out, ' ');
-			status_pad(out, col(st, 3), SHOW_ADDRESS);
+			status_pad(out, vis(&v[2], col(st, 3)), SHOW_ADDRESS);
 			sbuf_putc(out, ' ');
 			status_pad(out, by ? "replaced" : state, SHOW_STATE);
 			sbuf_printf(out, " %5lld", col_ll(st, 5));
@@ -667,8 +718,8 @@ status_show(struct sbuf *out, struct queue *q, int64_t issue,
 			char next[40] = "";
 			if (waiting && col_ll(st, 5) > 0)
 				timestamp(next, sizeof(next), col_ll(st, 6), "%m-%d %H:%M:%S");
-			if (reply == NULL)
-				reply = "-";
+			reply = reply ? vis(&v[3], reply) : "-";
+			by = vis(&v[4], by);
 			if (routine && col_ll(st, 7) > 0) {
 				sbuf_printf(out, "  %lld\n", col_ll(st, 7));
 			} else if (routine || (text_width(reply) <= STATUS_COLUMNS - SHOW_REPLY_AT &&
@@ -692,7 +743,10 @@ status_show(struct sbuf *out, struct queue *q, int64_t issue,
 		sbuf_puts(out, "]}\n");
 	else if (n == 0)
 		sbuf_puts(out, f->pending ? "(every recipient has got it)\n" : "(no recipients)\n");
-	return 0;
+	rc = 0;
+out:
+	vis_free(v);
+	return rc;
 }
 
 /* ---- log -------------------------------------------------------------------- */
@@ -704,6 +758,7 @@ status_log(struct sbuf *out, struct queue *q, int64_t *after, long n, int64_t is
 	sqlite3 *db = queue_db(q);
 	sqlite3_stmt *st;
 	char t1[40];
+	struct sbuf v[VIS_SLOTS] = { SBUF_INIT };
 
 	/* the last n (or everything after *after), printed oldest first */
 	st = prep(db, "SELECT * FROM (SELECT a.id, a.time, a.issue, r.tier_keyword, r.address,"
@@ -738,16 +793,17 @@ status_log(struct sbuf *out, struct queue *q, int64_t *after, long n, int64_t is
 		} else {
 			iso(t1, sizeof(t1), col_ll(st, 1));
 			sbuf_printf(out, "%s issue=%lld tier=%s to=<%s> status=%s", t1, col_ll(st, 2),
-			    col(st, 3), col(st, 4), col(st, 5));
+			    vis(&v[0], col(st, 3)), vis(&v[1], col(st, 4)), vis(&v[2], col(st, 5)));
 			if (col(st, 6) && strcmp(col(st, 6), "ok") != 0)
-				sbuf_printf(out, " class=%s", col(st, 6));
+				sbuf_printf(out, " class=%s", vis(&v[3], col(st, 6)));
 			if (col_ll(st, 7) > 0)
 				sbuf_printf(out, " code=%lld", col_ll(st, 7));
 			sbuf_printf(out, " attempt=%lld%s reply=\"%s\"\n", col_ll(st, 9),
 			    col_ll(st, 12) > 0 ? " note=possible-duplicate" : "",
-			    col(st, 8) ? col(st, 8) : "");
+			    col(st, 8) ? vis(&v[4], col(st, 8)) : "");
 		}
 	}
 	sqlite3_finalize(st);
+	vis_free(v);
 	return 0;
 }

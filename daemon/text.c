@@ -226,3 +226,53 @@ text_strip(const char *s, size_t n)
 		return xstrdup("");
 	return xstrndup(s + start, end - start);
 }
+
+/* Code points that move or hide text on a terminal although they are valid UTF-8. */
+static bool
+is_invisible_control(int32_t cp)
+{
+	return (cp >= 0x80 && cp <= 0x9F) ||		/* C1: 0x9B is CSI on some terminals */
+	    cp == 0x061C || cp == 0x200E || cp == 0x200F ||	/* bidi marks */
+	    (cp >= 0x202A && cp <= 0x202E) ||		/* bidi embeddings, overrides */
+	    (cp >= 0x2066 && cp <= 0x2069) ||		/* bidi isolates */
+	    cp == 0x2028 || cp == 0x2029;		/* line, paragraph separators */
+}
+
+bool
+text_printable(const char *s, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		unsigned char c = (unsigned char)s[i];
+		if (c >= 0x20 && c < 0x7F) {
+			i++;
+			continue;
+		}
+		int32_t cp = text_next(s, n, &i);
+		if (cp < 0x20 || cp == 0x7F || is_invisible_control(cp))
+			return false;
+	}
+	return true;
+}
+
+void
+text_escape(struct sbuf *out, const char *s, size_t n, bool keep_newlines)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		size_t at = i;
+		int32_t cp = text_next(s, n, &i);
+		if (cp < 0)
+			sbuf_printf(out, "\\x%02x", (unsigned char)s[at]);
+		else if (cp == '\n' && keep_newlines)
+			sbuf_putc(out, '\n');
+		else if (cp < 0x20 || cp == 0x7F)
+			sbuf_printf(out, "\\x%02x", (unsigned)cp);
+		else if (is_invisible_control(cp))
+			sbuf_printf(out, "\\u%04x", (unsigned)cp);
+		else
+			sbuf_append(out, s + at, i - at);
+	}
+}

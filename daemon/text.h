@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sbuf.h"
+
 /*
  * UTF-8 helpers shared by the parser, the router and distctl.
  * All functions are pure. Strings returned by text_* allocators are
@@ -51,5 +53,21 @@ int text_width(const char *s);
 
 /* Copy of s[0..n) with leading and trailing white space (incl. U+3000) removed. */
 char *text_strip(const char *s, size_t n);
+
+/*
+ * Terminal-safe text for distctl's text output. Queue values come from
+ * files anyone who can write the outbox controls (titles, file names) and
+ * from relays (replies): printed raw, an escape sequence in a title could
+ * retitle the admin's terminal, hide lines or forge output. text_escape
+ * appends s[0..n) with everything that is not printable text made
+ * visible: C0 controls and DEL as \x1b, C1 controls, line separators and
+ * the bidirectional overrides as \u202e, and every byte that is not UTF-8
+ * (a GBK file name) as \xNN, so its bytes stay readable. With
+ * keep_newlines, '\n' passes (multi-line messages); tabs never do.
+ */
+void text_escape(struct sbuf *out, const char *s, size_t n, bool keep_newlines);
+
+/* True when text_escape(s, n, false) would append s unchanged. */
+bool text_printable(const char *s, size_t n);
 
 #endif

@@ -1,5 +1,7 @@
 #include "testutil.h"
 
+#include <time.h>
+
 #include "conf.h"
 
 #define MINIMAL \
@@ -516,6 +518,227 @@ test_classification_extra_marks(void **state)
 	expect_error(MINIMAL "classification = { marks = ( ); };\n", "classification.marks");
 }
 
+
+/* smtp.url is read by libcurl's URL parser: the host checked is the one curl connects to */
+static void
+test_url_read_as_curl_reads_it(void **state)
+{
+	(void)state;
+#define RELAY(url, tls) "smtp = { url = \"" url "\"; " tls " };\n" \
+	"sender = { from = \"bulletin@example.test\"; };\n" \
+	"recipients = ( { name = \"丙\"; address = \"a@example.test\"; } );\n"
+	/* userinfo that looks like a loopback host: curl goes to evil.example.test */
+	expect_error(RELAY("smtp://127.0.0.1@evil.example.test:2525", "tls = \"none\";"),
+	    "smtp.url: 'smtp://127.0.0.1@evil.example.test:2525': user information");
+	expect_error(RELAY("smtp://127.0.0.1:25@evil.example.test", "tls = \"none\";"),
+	    "user information (before '@') is not allowed");
+	expect_error(RELAY("smtps://u:secret@mail.example.test", ""),
+	    "user information (before '@') is not allowed");
+	expect_error(RELAY("smtp://localhost.evil.example.test", "tls = \"none\";"),
+	    "not localhost.evil.example.test");
+	expect_error(RELAY("smtp://127.0.0.1.evil.example.test", "tls = \"none\";"),
+	    "not 127.0.0.1.evil.example.test");
+	expect_error(RELAY("smtp://[::2]:2525", "tls = \"none\";"),
+	    "smtp.tls: \"none\" is only allowed for a relay on 127.0.0.1");
+	expect_error(RELAY("smtp://", ""), "smtp.url: 'smtp://'");
+	expect_error(RELAY("mail.example.test", ""), "expected smtps://HOST[:PORT]");
+	expect_error(RELAY("smtps://mail.example.test:0", ""), "bad port");
+
+	/* every loopback form passes, and host and port are curl's */
+	static const struct { const char *url; const char *host; int port; } ok[] = {
+		{ "smtp://127.0.0.1:2525", "127.0.0.1", 2525 },
+		{ "smtp://127.8.9.10", "127.8.9.10", 25 },
+		{ "smtp://localhost:2525/ehlo.example.test", "localhost", 2525 },
+		{ "smtp://[::1]:2525", "[::1]", 2525 },
+	};
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		char text[512], *errs;
+		snprintf(text, sizeof(text), "smtp = { url = \"%s\"; tls = \"none\"; };\n"
+		    "sender = { from = \"bulletin@example.test\"; };\n"
+		    "recipients = ( { name = \"丙\"; address = \"a@example.test\"; } );\n",
+		    ok[i].url);
+		struct conf *c = load(text, 0, &errs);
+		if (c == NULL)
+			fail_msg("%s: %s", ok[i].url, errs);
+		assert_true(c->smtp.tls_none);
+		assert_string_equal(c->smtp.host, ok[i].host);
+		assert_int_equal(c->smtp.port, ok[i].port);
+		conf_free(c);
+		free(errs);
+	}
+#undef RELAY
+}
+
+/* Groups "L<level>A/B", each holding both groups of the level below: 2^depth paths. */
+static char *
+diamond_groups(int depth)
+{
+	struct sbuf b = SBUF_INIT;
+
+	sbuf_puts(&b, "groups = (\n");
+	for (int lv = 0; lv < depth; lv++)
+		for (int k = 0; k < 2; k++) {
+			if (lv == 0)
+				sbuf_printf(&b, "%s{ name = \"L0%c\"; members = [ \"中央文明办\" ]; }",
+				    k ? ",\n" : "", 'A' + k);
+			else
+				sbuf_printf(&b, ",\n{ name = \"L%d%c\"; members = [ \"L%dA\", \"L%dB\" ]; }",
+				    lv, 'A' + k, lv - 1, lv - 1);
+		}
+	sbuf_puts(&b, " );\n");
+	return sbuf_steal(&b);
+}
+
+static void
+test_group_depth_and_size_limits(void **state)
+{
+	(void)state;
+	struct sbuf text = SBUF_INIT;
+	char *groups = diamond_groups(24), *errs;
+
+	/* 24 levels of diamonds: within the default depth, checked without
+	 * following 2^24 paths */
+	sbuf_printf(&text, MINIMAL "%s", groups);
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	struct conf *c = load(sbuf_str(&text), 0, &errs);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (c == NULL)
+		fail_msg("%s", errs);
+	assert_true((t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9 < 1.0);
+	assert_int_equal(c->limits.max_group_depth, CONF_MAX_GROUP_DEPTH);
+	assert_int_equal(c->limits.max_group_addresses, CONF_MAX_GROUP_ADDRESSES);
+	conf_free(c);
+	free(errs);
+
+	/* one level over a lower limit: the outermost groups are named */
+	sbuf_reset(&text);
+	sbuf_printf(&text, MINIMAL "limits = { max_group_depth = 23; };\n%s", groups);
+	c = load(sbuf_str(&text), 0, &errs);
+	assert_null(c);
+	assert_non_null(strstr(errs, ": groups[46]: 'L23A' nests groups 24 levels deep; "
+	    "the limit is 23 (limits.max_group_depth)"));
+	assert_non_null(strstr(errs, "groups[47]: 'L23B'"));
+	assert_null(strstr(errs, "'L22A'"));	/* said by its outer groups */
+	free(errs);
+	free(groups);
+
+	/* size: distinct addresses count, not paths */
+	sbuf_reset(&text);
+	sbuf_puts(&text, "smtp = { url = \"smtps://mail.example.test\"; };\n"
+	    "sender = { from = \"bulletin@example.test\"; };\n"
+	    "limits = { max_group_addresses = 3; };\n"
+	    "recipients = ( { name = \"甲\"; address = [ \"a@example.test\", \"b@example.test\" ]; },\n"
+	    "  { name = \"乙\"; address = \"c@example.test\"; },\n"
+	    "  { name = \"丙\"; address = \"d@example.test\"; } );\n"
+	    "groups = ( { name = \"两组\"; members = [ \"甲\", \"乙\" ]; },\n"
+	    "  { name = \"重复\"; members = [ \"两组\", \"两组\", \"甲\", \"乙\" ]; },\n"
+	    "  { name = \"太多\"; members = [ \"重复\", \"丙\" ]; },\n"
+	    "  { name = \"外层\"; members = [ \"太多\" ]; } );\n");
+	c = load(sbuf_str(&text), 0, &errs);
+	assert_null(c);
+	assert_non_null(strstr(errs, ":9: groups[2]: '太多' reaches more than 3 addresses "
+	    "(limits.max_group_addresses)"));
+	assert_null(strstr(errs, "'重复'"));	/* 3 distinct, though 9 by paths */
+	assert_null(strstr(errs, "'外层'"));	/* said by 太多 */
+	free(errs);
+	sbuf_free(&text);
+
+	expect_error(MINIMAL "limits = { max_group_depth = 0; };\n",
+	    "limits.max_group_depth: 0 is out of range (expected 1 to 1000)");
+}
+
+/* A 200 000-deep chain is refused with a message, not a crash (no recursion). */
+static void
+test_deep_chain_refused(void **state)
+{
+	(void)state;
+	struct sbuf text = SBUF_INIT;
+	enum { N = 200000 };
+	char *errs;
+
+	sbuf_puts(&text, MINIMAL "groups = (\n");
+	for (int i = 0; i < N; i++) {
+		if (i == N - 1)
+			sbuf_printf(&text, "{ name = \"G%d\"; members = [ \"中央文明办\" ]; }", i);
+		else
+			sbuf_printf(&text, "{ name = \"G%d\"; members = [ \"G%d\" ]; },\n", i, i + 1);
+	}
+	sbuf_puts(&text, " );\n");
+	struct conf *c = load(sbuf_str(&text), 0, &errs);
+	assert_null(c);
+	assert_non_null(strstr(errs, ":5: groups[0]: 'G0' nests groups 200000 levels deep; "
+	    "the limit is 32 (limits.max_group_depth)"));
+	/* one line, not one per group */
+	assert_null(strchr(strchr(errs, '\n') + 1, '\n'));
+	free(errs);
+
+	/* a long chain closed into a cycle: reported, its middle cut (20 000
+	 * are enough to show it; libconfig reads 200 000 slowly under ASan) */
+	sbuf_reset(&text);
+	sbuf_puts(&text, MINIMAL "groups = (\n");
+	for (int i = 0; i < N / 10; i++)
+		sbuf_printf(&text, "%s{ name = \"G%d\"; members = [ \"G%d\" ]; }", i ? ",\n" : "",
+		    i, (i + 1) % (N / 10));
+	sbuf_puts(&text, " );\n");
+	c = load(sbuf_str(&text), 0, &errs);
+	assert_null(c);
+	assert_non_null(strstr(errs, "groups: cycle: G0 → G1 → "));
+	assert_non_null(strstr(errs, "… (19988 more) … → "));
+	assert_true(strlen(errs) < 1000);
+	free(errs);
+	sbuf_free(&text);
+}
+
+
+/*
+ * Levels of 60 groups, each holding all 60 groups of the level below:
+ * within the depth limit and, by distinct addresses, tiny, but walking
+ * every group once reads ~10^8 member entries. Refused, in bounded time.
+ */
+static void
+test_entangled_groups_refused(void **state)
+{
+	(void)state;
+	struct sbuf text = SBUF_INIT;
+	enum { W = 60, LEVELS = 30 };
+	char *errs;
+
+	sbuf_puts(&text, "smtp = { url = \"smtps://mail.example.test\"; };\n"
+	    "sender = { from = \"bulletin@example.test\"; };\nrecipients = (\n");
+	for (int i = 0; i < W; i++)
+		sbuf_printf(&text, "%s{ name = \"R%d\"; address = \"r%d@example.test\"; }",
+		    i ? ",\n" : "", i, i);
+	sbuf_puts(&text, " );\ngroups = (\n");
+	for (int lv = 0; lv < LEVELS; lv++)
+		for (int k = 0; k < W; k++) {
+			sbuf_printf(&text, "%s{ name = \"L%d_%d\"; members = [ ", lv || k ? ",\n" : "",
+			    lv, k);
+			for (int m = 0; m < W; m++) {
+				if (lv == 0)
+					sbuf_printf(&text, "%s\"R%d\"", m ? ", " : "", m);
+				else
+					sbuf_printf(&text, "%s\"L%d_%d\"", m ? ", " : "", lv - 1, m);
+			}
+			sbuf_puts(&text, " ]; }");
+		}
+	sbuf_puts(&text, " );\n");
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	struct conf *c = load(sbuf_str(&text), 0, &errs);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_null(c);
+	if (strstr(errs, "expanding every group once reads more than 50000000 member "
+	    "entries") == NULL)
+		fail_msg("%s", errs);
+	assert_non_null(strstr(errs, ": groups["));
+	double took = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+	if (took > 20.0)	/* ~0.5 s; without the bound the check alone took seconds */
+		fail_msg("took %.1f s", took);
+	free(errs);
+	sbuf_free(&text);
+}
+
 int
 main(void)
 {
@@ -536,6 +759,10 @@ main(void)
 		cmocka_unit_test(test_secrets),
 		cmocka_unit_test(test_classification_extra_marks),
 		cmocka_unit_test(test_example_config),
+		cmocka_unit_test(test_url_read_as_curl_reads_it),
+		cmocka_unit_test(test_group_depth_and_size_limits),
+		cmocka_unit_test(test_deep_chain_refused),
+		cmocka_unit_test(test_entangled_groups_refused),
 	};
 	return cmocka_run_group_tests_name("conf", tests, NULL, NULL);
 }

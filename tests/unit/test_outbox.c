@@ -251,6 +251,77 @@ test_unarchived_source_is_not_queued_again(void **state)
 	sh("rm -rf %s", root);
 }
 
+
+/* ---- hard links are refused --------------------------------------------------- */
+
+/*
+ * A hard link to a file only the daemon may read, dropped as an
+ * attachment or as the issue text, is refused with the reason beside it;
+ * nothing is queued and the linked file stays where it was.
+ */
+static void
+test_hard_links_refused(void **state)
+{
+	(void)state;
+	struct conf *c = spool_conf("");
+	struct queue *q;
+	struct sbuf msg = SBUF_INIT;
+	char err[512], p[300], secret[200], *data = NULL;
+	size_t len;
+	int64_t id;
+
+	sh("rm -rf %s", root);
+	assert_int_equal(outbox_prepare(c, err, sizeof(err)), 0);
+	assert_int_equal(queue_open(c->state, &q, err, sizeof(err)), 0);
+	snprintf(secret, sizeof(secret), "%s/secret", root);
+	write_file(secret, "root only\n");
+	assert_int_equal(chmod(secret, 0600), 0);
+
+	/* a folder issue whose attachment is a second name of the secret */
+	snprintf(p, sizeof(p), "%s/outbox/issue", root);
+	assert_int_equal(mkdir(p, 0755), 0);
+	snprintf(p, sizeof(p), "%s/outbox/issue/issue.txt", root);
+	write_file(p, ISSUE);
+	snprintf(p, sizeof(p), "%s/outbox/issue/shadow.pdf", root);
+	assert_int_equal(link(secret, p), 0);
+	assert_int_equal(outbox_ingest(c, q, "issue", 1000, &id, &msg), OUTBOX_REJECTED);
+	assert_non_null(strstr(sbuf_str(&msg), "shadow.pdf: is one of 2 hard links"));
+	snprintf(p, sizeof(p), "%s/rejected/issue.reason", root);
+	assert_int_equal(fileio_read_all(p, 4096, 0, &data, &len, err, sizeof(err)), 0);
+	assert_non_null(strstr(data, "drop a copy, not a link"));
+	free(data);
+
+	/* the issue text itself, in a folder and alone */
+	snprintf(p, sizeof(p), "%s/outbox/two", root);
+	assert_int_equal(mkdir(p, 0755), 0);
+	snprintf(p, sizeof(p), "%s/outbox/two/issue.txt", root);
+	assert_int_equal(link(secret, p), 0);
+	sbuf_reset(&msg);
+	assert_int_equal(outbox_ingest(c, q, "two", 1000, &id, &msg), OUTBOX_REJECTED);
+	assert_non_null(strstr(sbuf_str(&msg), "issue.txt: is one of"));
+	snprintf(p, sizeof(p), "%s/outbox/alone.txt", root);
+	assert_int_equal(link(secret, p), 0);
+	sbuf_reset(&msg);
+	assert_int_equal(outbox_ingest(c, q, "alone.txt", 1000, &id, &msg), OUTBOX_REJECTED);
+	assert_non_null(strstr(sbuf_str(&msg), "hard links"));
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM issues"), 0);
+
+	/* the same folder with a copy instead of the link is taken */
+	snprintf(p, sizeof(p), "%s/outbox/copy", root);
+	assert_int_equal(mkdir(p, 0755), 0);
+	snprintf(p, sizeof(p), "%s/outbox/copy/issue.txt", root);
+	write_file(p, ISSUE);
+	snprintf(p, sizeof(p), "%s/outbox/copy/a.pdf", root);
+	write_file(p, "%PDF-1.4\n");
+	sbuf_reset(&msg);
+	assert_int_equal(outbox_ingest(c, q, "copy", 1000, &id, &msg), OUTBOX_QUEUED);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM issues"), 1);
+	sbuf_free(&msg);
+	queue_close(q);
+	conf_free(c);
+	sh("rm -rf %s", root);
+}
+
 /* ---- notices ----------------------------------------------------------------- */
 
 static char *
@@ -398,6 +469,7 @@ main(void)
 		cmocka_unit_test(test_move_same_filesystem_never_overwrites),
 		cmocka_unit_test(test_move_across_filesystems),
 		cmocka_unit_test(test_unarchived_source_is_not_queued_again),
+		cmocka_unit_test(test_hard_links_refused),
 		cmocka_unit_test(test_notice_render),
 		cmocka_unit_test(test_notices_once_each_and_rate_limited),
 		cmocka_unit_test(test_upgrade_from_version_1),

@@ -1,5 +1,7 @@
 #include "testutil.h"
 
+#include <time.h>
+
 #include "bulletin.h"
 #include "conf.h"
 #include "route.h"
@@ -40,8 +42,8 @@ make_conf(const char *extra)
 	return c;
 }
 
-static struct route *
-route_text(const struct conf *c, const char *footer, struct bulletin **bp)
+static void
+parse_text(const struct conf *c, const char *footer, struct bulletin **bp)
 {
 	struct sbuf text = SBUF_INIT;
 	char err[128];
@@ -50,6 +52,12 @@ route_text(const struct conf *c, const char *footer, struct bulletin **bp)
 	assert_int_equal(bulletin_parse(text.data, text.len, c->labels, c->n_labels,
 	    bp, err, sizeof(err)), 0);
 	sbuf_free(&text);
+}
+
+static struct route *
+route_text(const struct conf *c, const char *footer, struct bulletin **bp)
+{
+	parse_text(c, footer, bp);
 	return route_resolve(c, *bp);
 }
 
@@ -355,6 +363,134 @@ test_soft_break_readings(void **state)
 	conf_free(c);
 }
 
+
+static double
+seconds_since(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) + (t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/*
+ * 80 000 repeats of one unit: routed once (it was quadratic: 87 s in the
+ * daemon's loop). The bound is generous; the point is that it is not
+ * minutes.
+ */
+static void
+test_repeated_unit_routed_once(void **state)
+{
+	(void)state;
+	struct conf *c = make_conf("");
+	struct sbuf footer = SBUF_INIT;
+	struct bulletin *b;
+	struct timespec t0;
+
+	sbuf_puts(&footer, "报：");
+	for (int i = 0; i < 80000; i++)
+		sbuf_puts(&footer, i % 2 ? "中央文明办，" : "各区文明办，");
+	sbuf_puts(&footer, "中 央文明办\n发：各区文明办\n");
+	parse_text(c, sbuf_str(&footer), &b);
+	assert_true(b->n_tiers == 2 && b->tiers[0].n_units == 80001);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	struct route *r = route_resolve(c, b);
+	double took = seconds_since(&t0);
+	if (took > 3.0)		/* well under 0.1 s here; minutes when quadratic */
+		fail_msg("routing took %.2f s", took);
+	assert_null(r->hold_reason);
+	assert_int_equal(r->n_tiers, 2);
+	assert_int_equal(r->tiers[0].n_units, 2);		/* 各区文明办, 中央文明办 */
+	assert_int_equal(r->tiers[1].n_units, 1);		/* another tier: kept */
+	assert_int_equal(r->n_recipients, 3);
+	assert_string_equal(r->recipients[0].via, "报:各区文明办; 发:各区文明办");
+	assert_string_equal(r->recipients[2].via, "报:中央文明办");
+	route_free(r);
+	bulletin_free(b);
+
+	/* one unit of 80 000 parts, some missing: each part counted once,
+	 * and the messages quote the unit cut short */
+	sbuf_reset(&footer);
+	sbuf_puts(&footer, "报：");
+	for (int i = 0; i < 80000; i++)
+		sbuf_puts(&footer, i % 2 ? "市委、" : "无名、");
+	sbuf_puts(&footer, "北京日报\n");
+	parse_text(c, sbuf_str(&footer), &b);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	r = route_resolve(c, b);
+	took = seconds_since(&t0);
+	if (took > 3.0)
+		fail_msg("routing took %.2f s", took);
+	const struct route_unit *u = &r->tiers[0].units[0];
+	assert_false(u->resolved);
+	assert_int_equal(u->n_missing, 1);
+	assert_int_equal(u->n_targets, 2);			/* 市委, 北京日报 */
+	assert_int_equal(r->n_unresolved, 1);
+	assert_true(strlen(r->unresolved[0]) < 300);
+	assert_memory_equal(r->unresolved[0], "报: 无名 (in 无名、市委、", 31);
+	assert_non_null(strstr(r->unresolved[0], "…)"));
+	route_free(r);
+	bulletin_free(b);
+	conf_free(c);
+	sbuf_free(&footer);
+}
+
+/*
+ * Diamonds: every group of a level holds both groups of the level below,
+ * 2^24 paths to the same two recipients. Each group is walked once.
+ */
+static void
+test_diamond_groups(void **state)
+{
+	(void)state;
+	struct sbuf groups = SBUF_INIT;
+	struct bulletin *b;
+	struct timespec t0;
+
+	sbuf_puts(&groups, "groups = (\n"
+	    "{ name = \"L0A\"; members = [ \"东城区文明办\", \"西城区文明办\" ]; },\n"
+	    "{ name = \"L0B\"; members = [ \"西城区文明办\", \"北京日报\" ]; }");
+	for (int lv = 1; lv < 24; lv++)
+		for (int k = 0; k < 2; k++)
+			sbuf_printf(&groups, ",\n{ name = \"L%d%c\"; members = [ \"L%dA\", \"L%dB\" ]; }",
+			    lv, 'A' + k, lv - 1, lv - 1);
+	sbuf_puts(&groups, " );\n");
+	/* make_conf's directory has groups of its own: a second list would clash */
+	struct sbuf text = SBUF_INIT, errs = SBUF_INIT;
+	const char *dir = DIRECTORY;
+	const char *cut = strstr(dir, "groups = (");
+	sbuf_append(&text, dir, (size_t)(cut - dir));
+	sbuf_puts(&text, sbuf_str(&groups));
+	char *path = write_temp(sbuf_str(&text), 0644);
+	struct conf *c;
+	if (conf_load(path, 0, &c, &errs) < 0)
+		fail_msg("%s", sbuf_str(&errs));
+	parse_text(c, "报：L23A，L23B、L20A\n送：L22B\n", &b);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	struct route *r = route_resolve(c, b);
+	double took = seconds_since(&t0);
+	if (took > 1.0)		/* microseconds here; minutes when every path is walked */
+		fail_msg("routing took %.2f s", took);
+	assert_null(r->hold_reason);
+	assert_int_equal(r->n_recipients, 3);
+	/* a unit lists each recipient once, in the order the walk meets them */
+	const struct route_unit *u = &r->tiers[0].units[0];
+	assert_int_equal(u->n_targets, 3);
+	assert_string_equal(u->targets[0].address, "dc@example.test");
+	assert_string_equal(u->targets[1].address, "xc@example.test");
+	assert_string_equal(u->targets[2].address, "news@example.test");
+	assert_int_equal(r->tiers[0].units[1].n_targets, 3);
+	assert_string_equal(r->recipients[0].via, "报:L23A; 报:L23B、L20A; 送:L22B");
+	route_free(r);
+	bulletin_free(b);
+	conf_free(c);
+	unlink(path);
+	free(path);
+	sbuf_free(&text);
+	sbuf_free(&errs);
+	sbuf_free(&groups);
+}
+
 int
 main(void)
 {
@@ -370,6 +506,8 @@ main(void)
 		cmocka_unit_test(test_many_recipients),
 		cmocka_unit_test(test_seeds_with_example_config),
 		cmocka_unit_test(test_soft_break_readings),
+		cmocka_unit_test(test_repeated_unit_routed_once),
+		cmocka_unit_test(test_diamond_groups),
 	};
 	return cmocka_run_group_tests_name("route", tests, NULL, NULL);
 }

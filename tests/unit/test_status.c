@@ -174,6 +174,96 @@ test_status_without_a_queue(void **state)
 	sbuf_free(&b);
 }
 
+
+/* No byte below 0x20 but '\n', no DEL, no C1 (as UTF-8: C2 80..C2 9F). */
+static void
+assert_terminal_safe(const char *text)
+{
+	for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+		if ((*p < 0x20 && *p != '\n') || *p == 0x7F)
+			fail_msg("control byte 0x%02x in:\n%s", *p, text);
+		if (*p == 0xC2 && p[1] >= 0x80 && p[1] <= 0x9F)
+			fail_msg("C1 control in:\n%s", text);
+	}
+}
+
+/*
+ * A title with terminal escape sequences, a GBK file name and a relay
+ * reply with a C1 CSI: text output shows them escaped, JSON stays valid
+ * UTF-8 and keeps the name's bytes in source_bytes.
+ */
+static void
+test_hostile_values_escaped(void **state)
+{
+	struct queue *q = *state;
+	struct status_style style = { false, 100 };
+	struct status_filter all = { NULL, NULL, false };
+	struct status_where w = { "/etc/distd/distd.conf", "smtps://mail.example.test",
+		dbpath, NULL };
+	struct status_daemon d = { false, 0, 0 };
+	struct sbuf b = SBUF_INIT;
+	char err[256];
+	int64_t id, dup;
+	bool attention;
+	/* 第29期 in GBK: b5da 3239 c6da */
+	static const char gbk[] = "\xb5\xda" "29\xc6\xda.txt";
+	struct queue_recipient_in r[] = {
+		{ 0, "报", "to", "中央\x1b[8m文明办", "报", "中央文明办", "x",
+		  "office@wmb.example.test" },
+	};
+	struct queue_issue_in in = { .sha256 = "t", .source = gbk, .kind = "bulletin",
+		.title = "简报\x1b]0;owned\x07\x1b[2J\xe2\x80\xae", .subject = "s\x1b[31m",
+		.issue_no = 30, .total_issue_no = -1, .received = 2 };
+	if (queue_enqueue(q, &in, r, 1, "example.test", render, NULL, &id, &dup, err,
+	    sizeof(err)) < 0)
+		fail_msg("%s", err);
+	sqlite3_exec(queue_db(q), "UPDATE recipients SET state = 'deferred', attempts = 1,"
+	    " last_code = 451, last_reply = '451 busy ' || char(155) || '31m' WHERE issue = 2",
+	    NULL, NULL, NULL);
+
+	assert_int_equal(status_show(&b, q, id, &all, &style, false, err, sizeof(err)), 0);
+	assert_terminal_safe(sbuf_str(&b));
+	assert_non_null(strstr(sbuf_str(&b), "简报\\x1b]0;owned\\x07\\x1b[2J\\u202e"));
+	assert_non_null(strstr(sbuf_str(&b), "source:     \\xb5\\xda29\\xc6\\xda.txt"));
+	assert_non_null(strstr(sbuf_str(&b), "\\u009b31m"));
+	assert_true(text_valid_utf8(sbuf_str(&b), b.len, NULL));
+
+	sbuf_reset(&b);
+	assert_int_equal(status_show(&b, q, id, &all, &style, true, err, sizeof(err)), 0);
+	assert_true(text_valid_utf8(sbuf_str(&b), b.len, NULL));
+	assert_terminal_safe(sbuf_str(&b));
+	assert_non_null(strstr(sbuf_str(&b), "\"source\":\"\xef\xbf\xbd\xef\xbf\xbd" "29"));
+	assert_non_null(strstr(sbuf_str(&b), "\"source_bytes\":\"b5da3239c6da2e747874\""));
+	assert_non_null(strstr(sbuf_str(&b), "\"title\":\"简报\\u001b]0;owned\\u0007"));
+
+	/* a UTF-8 name has no source_bytes */
+	sbuf_reset(&b);
+	assert_int_equal(status_show(&b, q, 1, &all, &style, true, err, sizeof(err)), 0);
+	assert_non_null(strstr(sbuf_str(&b), "\"source\":\"a.txt\",\"source_bytes\":null"));
+
+	sbuf_reset(&b);
+	assert_int_equal(status_report(&b, q, &w, &d, &style, false, &attention, err,
+	    sizeof(err)), 0);
+	assert_terminal_safe(sbuf_str(&b));
+	assert_non_null(strstr(sbuf_str(&b), "简报\\x1b]0;"));
+	sbuf_reset(&b);
+	assert_int_equal(status_report(&b, q, &w, &d, &style, true, &attention, err,
+	    sizeof(err)), 0);
+	assert_true(text_valid_utf8(sbuf_str(&b), b.len, NULL));
+	assert_terminal_safe(sbuf_str(&b));
+
+	sbuf_reset(&b);
+	int64_t after = 0;
+	sqlite3_exec(queue_db(q), "INSERT INTO attempts (time, issue, recipient, status, class,"
+	    " code, reply, attempt, relay) SELECT 3, issue, id, 'deferred', 'temporary', 451,"
+	    " last_reply, 1, 'mail.example.test:465' FROM recipients WHERE issue = 2",
+	    NULL, NULL, NULL);
+	assert_int_equal(status_log(&b, q, &after, 10, 0, false, err, sizeof(err)), 0);
+	assert_terminal_safe(sbuf_str(&b));
+	assert_non_null(strstr(sbuf_str(&b), "reply=\"451 busy \\u009b31m\""));
+	sbuf_free(&b);
+}
+
 int
 main(void)
 {
@@ -181,6 +271,7 @@ main(void)
 		cmocka_unit_test(test_pad_and_cut_by_display_width),
 		cmocka_unit_test_setup_teardown(test_show_pending_and_tier, setup, teardown),
 		cmocka_unit_test(test_status_without_a_queue),
+		cmocka_unit_test_setup_teardown(test_hostile_values_escaped, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("status", tests, NULL, NULL);
 }

@@ -1,5 +1,6 @@
 #include "testutil.h"
 
+#include "json.h"
 #include "sbuf.h"
 #include "text.h"
 
@@ -90,6 +91,47 @@ test_sbuf(void **state)
 	sbuf_free(&b);
 }
 
+
+static void
+test_escape_for_terminal(void **state)
+{
+	(void)state;
+	struct sbuf b = SBUF_INIT;
+	static const char hostile[] = "标题\x1b]0;x\x07\t\x7f\xc2\x9b" "1m\xe2\x80\xae" "a\n\xb5\xda";
+
+	assert_true(text_printable("首都精神文明建设情况简报 第29期", strlen("首都精神文明建设情况简报 第29期")));
+	assert_false(text_printable(hostile, strlen(hostile)));
+	assert_false(text_printable("a\nb", 3));
+	assert_false(text_printable("\xb5\xda", 2));
+	text_escape(&b, hostile, strlen(hostile), false);
+	assert_string_equal(sbuf_str(&b),
+	    "标题\\x1b]0;x\\x07\\x09\\x7f\\u009b1m\\u202ea\\x0a\\xb5\\xda");
+	sbuf_reset(&b);
+	text_escape(&b, "a\nb\x1b", 4, true);
+	assert_string_equal(sbuf_str(&b), "a\nb\\x1b");
+	sbuf_free(&b);
+}
+
+static void
+test_json_always_valid_utf8(void **state)
+{
+	(void)state;
+	struct sbuf b = SBUF_INIT;
+
+	json_str(&b, "简报\x1b[2J\"\\\n\xb5\xda\xc2\x9b\xe2\x80\xa8");
+	assert_string_equal(sbuf_str(&b),
+	    "\"简报\\u001b[2J\\\"\\\\\\n\xef\xbf\xbd\xef\xbf\xbd\\u009b\\u2028\"");
+	assert_true(text_valid_utf8(sbuf_str(&b), b.len, NULL));
+	sbuf_reset(&b);
+	json_hex(&b, "\xb5\xda" "29");
+	assert_string_equal(sbuf_str(&b), "\"b5da3239\"");
+	sbuf_reset(&b);
+	json_hex(&b, NULL);
+	json_str(&b, NULL);
+	assert_string_equal(sbuf_str(&b), "nullnull");
+	sbuf_free(&b);
+}
+
 int
 main(void)
 {
@@ -99,6 +141,8 @@ main(void)
 		cmocka_unit_test(test_width_and_strip),
 		cmocka_unit_test(test_ideograph),
 		cmocka_unit_test(test_sbuf),
+		cmocka_unit_test(test_escape_for_terminal),
+		cmocka_unit_test(test_json_always_valid_utf8),
 	};
 	return cmocka_run_group_tests_name("text", tests, NULL, NULL);
 }
