@@ -4,6 +4,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,6 +148,13 @@ smtp_transcript_feed(struct smtp_transcript *t, bool out, const char *data, size
 	}
 }
 
+bool
+smtp_transcript_data_sent(const struct smtp_transcript *t)
+{
+	/* after 354 the message went out; no verdict yet means it may have arrived */
+	return t->phase == P_DATA_END && t->data_code == 0;
+}
+
 /* "250 2.1.5 Ok" → "2.1.5" into buf, or NULL. */
 static const char *
 dsn_of(const char *reply, char *buf, size_t bufsz)
@@ -257,6 +265,7 @@ struct settings {
 	bool starttls, tls_none;
 	long timeout;
 	unsigned generation;
+	unsigned refs;		/* workers using it, under the pool's lock */
 };
 
 struct worker {
@@ -274,6 +283,7 @@ struct smtp_pool {
 	size_t busy;
 	bool stopping;
 	int efd;
+	atomic_bool aborting;		/* smtp_pool_abort: cut transfers now */
 	struct settings *settings;	/* under lock; replaced on reload */
 	char relay[300];
 	struct worker *workers;
@@ -344,6 +354,21 @@ debug_cb(CURL *h, curl_infotype type, char *data, size_t size, void *arg)
 	else if (type == CURLINFO_HEADER_IN)
 		smtp_transcript_feed(arg, false, data, size);
 	return 0;
+}
+
+/*
+ * Called by curl at least once a second while a transfer waits, so a
+ * shutdown can cut a transfer hung in the relay without waiting for the
+ * (long) server timeouts.
+ */
+static int
+progress_cb(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+    curl_off_t ulnow)
+{
+	struct smtp_pool *p = arg;
+
+	(void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+	return atomic_load(&p->aborting) ? 1 : 0;
 }
 
 static void
@@ -418,6 +443,9 @@ perform(struct worker *w, struct smtp_job *job, const struct settings *s)
 	curl_easy_setopt(w->curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t)b->len);
 	curl_easy_setopt(w->curl, CURLOPT_ERRORBUFFER, job->curl_error);
 	curl_easy_setopt(w->curl, CURLOPT_DEBUGDATA, &job->transcript);
+	curl_easy_setopt(w->curl, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(w->curl, CURLOPT_XFERINFOFUNCTION, progress_cb);
+	curl_easy_setopt(w->curl, CURLOPT_XFERINFODATA, w->pool);
 
 	for (int round = 0; round < 2; round++) {
 		long connects = 0;
@@ -432,7 +460,8 @@ perform(struct worker *w, struct smtp_job *job, const struct settings *s)
 		bool stale = connects == 0 && job->transcript.n_rcpt == 0 &&
 		    (job->transcript.mail_code == 421 ||
 		    (job->curl_code != CURLE_OK && job->transcript.mail_code == 0));
-		if (round == 0 && stale && job->curl_code != CURLE_OK) {
+		if (round == 0 && stale && job->curl_code != CURLE_OK &&
+		    !atomic_load(&w->pool->aborting)) {
 			job->retried_fresh = 1;
 			continue;
 		}
@@ -464,14 +493,17 @@ worker_main(void *arg)
 		if (p->todo == NULL)
 			p->todo_tail = NULL;
 		job->next = NULL;
-		/* a copy of the pointer is safe: settings are freed only in
-		 * smtp_pool_free, after the workers have stopped */
+		/* counted, so that a reload frees the settings it replaces as
+		 * soon as no transfer uses them (they leaked once per SIGHUP) */
 		s = p->settings;
+		s->refs++;
 		pthread_mutex_unlock(&p->lock);
 
 		perform(w, job, s);
 
 		pthread_mutex_lock(&p->lock);
+		if (--s->refs == 0 && s != p->settings)
+			settings_free(s);
 		if (p->done_tail)
 			p->done_tail->next = job;
 		else
@@ -494,14 +526,6 @@ curl_start(void)
 {
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 }
-
-/* Old settings stay alive until the pool is freed (workers may hold them). */
-struct retired {
-	struct settings *s;
-	struct retired *next;
-};
-static pthread_mutex_t retired_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct retired *retired_list;
 
 struct smtp_pool *
 smtp_pool_new(const struct conf *c, char *err, size_t errsz)
@@ -542,13 +566,16 @@ smtp_pool_configure(struct smtp_pool *p, const struct conf *c)
 	struct settings *old = p->settings;
 	p->settings = settings_new(c, old->generation + 1);
 	snprintf(p->relay, sizeof(p->relay), "%s:%d", c->smtp.host, c->smtp.port);
+	/* in use: the last worker to finish with it frees it */
+	if (old->refs == 0)
+		settings_free(old);
 	pthread_mutex_unlock(&p->lock);
-	struct retired *r = xcalloc(1, sizeof(*r));
-	r->s = old;
-	pthread_mutex_lock(&retired_lock);
-	r->next = retired_list;
-	retired_list = r;
-	pthread_mutex_unlock(&retired_lock);
+}
+
+void
+smtp_pool_abort(struct smtp_pool *p)
+{
+	atomic_store(&p->aborting, true);
 }
 
 int
@@ -648,14 +675,6 @@ smtp_pool_free(struct smtp_pool *p)
 		j = next;
 	}
 	settings_free(p->settings);
-	pthread_mutex_lock(&retired_lock);
-	while (retired_list) {
-		struct retired *r = retired_list;
-		retired_list = r->next;
-		settings_free(r->s);
-		free(r);
-	}
-	pthread_mutex_unlock(&retired_lock);
 	close(p->efd);
 	pthread_mutex_destroy(&p->lock);
 	pthread_cond_destroy(&p->wake);
