@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "backoff.h"
 #include "conf.h"
 #include "queue.h"
 #include "smtp.h"
@@ -15,12 +16,30 @@
  * alerts, finishes issues and queues failure reports. It runs in the
  * thread that owns the queue.
  */
+#define SCHEDULER_JUMPS 16
+/* How often a failing queue is tried again. */
+#define SCHEDULER_STORAGE_RETRY 5
+
+struct scheduler_unrecorded;
+
 struct scheduler {
 	const struct conf *conf;	/* replaced on reload */
 	struct queue *queue;
 	struct smtp_pool *pool;
 	bool draining;			/* shutting down: take nothing new */
 	int64_t paused_until;		/* after an AUTH or TLS failure: one probe per backoff */
+	/*
+	 * The queue cannot be written (disk full, I/O error): delivery and
+	 * intake pause, results that could not be recorded wait here (in
+	 * order) and are written when the storage works again, so that no
+	 * recipient stays `sending` and nothing is sent twice.
+	 */
+	bool storage_down;
+	int64_t storage_retry_at;
+	struct scheduler_unrecorded *unrecorded, *unrecorded_tail;
+	/* wall-clock steps seen while running (the oldest first) */
+	struct backoff_jump jumps[SCHEDULER_JUMPS];
+	size_t n_jumps;
 };
 
 /* Takes due batches while there is room in the pool. */
@@ -32,6 +51,15 @@ void scheduler_collect(struct scheduler *s, int64_t now);
  * time, -1 = nothing waiting (sleep until an event).
  */
 int64_t scheduler_next_wakeup(struct scheduler *s, int64_t now);
+
+/*
+ * The wall clock stepped by `by` seconds (now reads `wall`): waiting
+ * recipients keep their waits and the step is not counted toward their
+ * lifetime.
+ */
+void scheduler_clock_jump(struct scheduler *s, int64_t wall, int64_t by);
+/* Tries once more to record what could not be (shutdown); frees what is left. */
+void scheduler_flush(struct scheduler *s, int64_t now);
 
 /* Formats one delivery log line (pure; exposed for tests). */
 char *scheduler_log_line(int64_t when, int64_t issue, const char *tier,

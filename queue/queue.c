@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -269,6 +270,11 @@ queue_open_mode(const char *path, enum queue_mode mode, struct queue **out,
 		return -1;
 	}
 	sqlite3_busy_timeout(q->db, 5000);
+	struct stat st_file;
+	if (stat(path, &st_file) == 0) {
+		q->dev = st_file.st_dev;
+		q->ino = st_file.st_ino;
+	}
 	/* WAL lets distctl read while distd writes; FULL syncs every commit,
 	 * because a committed row is a promise that a file may leave the outbox. */
 	if (mode != QUEUE_READONLY && queue_exec(q, "PRAGMA journal_mode=WAL;"
@@ -312,6 +318,65 @@ queue_open_mode(const char *path, enum queue_mode mode, struct queue **out,
 		}
 	}
 	*out = q;
+	return 0;
+}
+
+int
+queue_lock(const char *path, int *fd, char *err, size_t errsz)
+{
+	char lock[4096], pid[32];
+	ssize_t n;
+
+	*fd = -1;
+	snprintf(lock, sizeof(lock), "%s.lock", path);
+	int f = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+	if (f < 0) {
+		snprintf(err, errsz, "%s: cannot open the queue lock: %s", lock,
+		    strerror(errno));
+		return -1;
+	}
+	/*
+	 * flock, not fcntl: the lock belongs to the open file, so no other
+	 * close() in this process (SQLite closes descriptors of its own) can
+	 * drop it, and the kernel drops it when distd dies however it dies.
+	 */
+	if (flock(f, LOCK_EX | LOCK_NB) < 0) {
+		int e = errno;
+		n = pread(f, pid, sizeof(pid) - 1, 0);
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		if (e == EWOULDBLOCK)
+			snprintf(err, errsz, "%s is in use by another distd (PID %s, "
+			    "lock %s): only one daemon may run on a queue", path,
+			    pid[0] ? pid : "unknown", lock);
+		else
+			snprintf(err, errsz, "%s: cannot lock: %s", lock, strerror(e));
+		close(f);
+		return -1;
+	}
+	n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(f, 0) < 0 || pwrite(f, pid, (size_t)n, 0) != n) {
+		/* the lock holds all the same; only the PID in messages is missing */
+	}
+	*fd = f;
+	return 0;
+}
+
+int
+queue_check_file(struct queue *q, char *err, size_t errsz)
+{
+	struct stat st;
+
+	if (stat(q->path, &st) < 0) {
+		snprintf(err, errsz, "%s: the queue file is gone (%s) while distd runs; "
+		    "what is queued cannot be kept", q->path, strerror(errno));
+		return -1;
+	}
+	if (st.st_dev != q->dev || st.st_ino != q->ino) {
+		snprintf(err, errsz, "%s was replaced by another file while distd runs",
+		    q->path);
+		return -1;
+	}
 	return 0;
 }
 
@@ -734,26 +799,37 @@ queue_record(struct queue *q, const struct queue_batch *b, struct queue_result *
     int64_t now, double duration, const char *relay,
     const struct queue_retry *retry, double (*jitter)(void), char *err, size_t errsz)
 {
-	sqlite3_stmt *up = NULL, *at = NULL;
+	sqlite3_stmt *up = NULL, *at = NULL, *cur = NULL;
 
 	if (begin_light(q, err, errsz) < 0)
 		return -1;
 	up = queue_prepare(q, "UPDATE recipients SET state = ?, attempts = ?, next_attempt = ?,"
 	    " last_code = ?, last_dsn = ?, last_reply = ?, last_class = ?,"
-	    " delivered = ?, possible_duplicate = 0 WHERE id = ?");
+	    " delivered = ?, possible_duplicate = ?10 WHERE id = ?9");
+	/* cancelled while the transaction ran (distctl cancel takes `sending` too) */
+	cur = queue_prepare(q, "SELECT state = 'cancelled' FROM recipients WHERE id = ?");
 	at = queue_prepare(q, "INSERT INTO attempts (recipient, issue, time, relay, status,"
 	    " class, code, dsn, reply, duration, attempt, possible_duplicate)"
 	    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
-	if (up == NULL || at == NULL)
+	if (up == NULL || at == NULL || cur == NULL)
 		goto sqlfail;
 	for (size_t i = 0; i < b->n; i++) {
 		struct queue_result *r = &res[i];
 		const char *state;
+		bool cancelled = false;
 
+		sqlite3_reset(cur);
+		sqlite3_bind_int64(cur, 1, r->id);
+		if (sqlite3_step(cur) == SQLITE_ROW)
+			cancelled = sqlite3_column_int(cur, 0) != 0;
 		r->attempt = b->attempts[i] + 1;
 		r->possible_duplicate = b->possible_duplicate[i];
 		r->next_attempt = 0;
-		if (r->outcome == QUEUE_OK) {
+		/* what happened stands (delivered, failed); a retry would not be wanted */
+		if (cancelled && r->outcome == QUEUE_TEMP) {
+			state = "cancelled";
+			r->status = "cancelled";
+		} else if (r->outcome == QUEUE_OK) {
 			state = "delivered";
 			r->status = "sent";
 		} else if (r->outcome == QUEUE_PERM) {
@@ -788,6 +864,9 @@ queue_record(struct queue *q, const struct queue_batch *b, struct queue_result *
 		else
 			sqlite3_bind_null(up, 8);
 		sqlite3_bind_int64(up, 9, r->id);
+		/* a deferral after the data went out keeps the flag for the next try */
+		sqlite3_bind_int(up, 10, strcmp(state, "deferred") == 0 &&
+		    r->possible_duplicate);
 		if (sqlite3_step(up) != SQLITE_DONE)
 			goto sqlfail;
 
@@ -812,12 +891,14 @@ queue_record(struct queue *q, const struct queue_batch *b, struct queue_result *
 	}
 	sqlite3_finalize(up);
 	sqlite3_finalize(at);
+	sqlite3_finalize(cur);
 	return commit_light(q, err, errsz);
 
 sqlfail:
 	queue_fail(q, err, errsz, "record");
 	sqlite3_finalize(up);
 	sqlite3_finalize(at);
+	sqlite3_finalize(cur);
 	queue_rollback(q);
 	restore_full(q);
 	return -1;
@@ -839,6 +920,16 @@ queue_release_batch(struct queue *q, const struct queue_batch *b, char *err,
 	}
 	sqlite3_finalize(st);
 	return queue_exec(q, "COMMIT", err, errsz);
+}
+
+int
+queue_clock_step(struct queue *q, int64_t by, char *err, size_t errsz)
+{
+	char sql[200];
+
+	snprintf(sql, sizeof(sql), "UPDATE recipients SET next_attempt = next_attempt + %lld"
+	    " WHERE state IN ('queued','deferred')", (long long)by);
+	return queue_exec(q, sql, err, errsz);
 }
 
 int

@@ -101,6 +101,19 @@ enum queue_mode { QUEUE_CREATE, QUEUE_EXISTING, QUEUE_READONLY };
 int queue_open_mode(const char *path, enum queue_mode mode, struct queue **q,
     char *err, size_t errsz);
 void queue_close(struct queue *q);
+/*
+ * distd: takes an exclusive lock on PATH.lock (flock, created 0640) and
+ * writes the PID into it, for the daemon's whole life (*fd stays open),
+ * so that no second daemon runs on the same queue whatever happened to
+ * the control socket. distctl does not take it. Returns 0, or -1 with err
+ * naming the PID that holds it.
+ */
+int queue_lock(const char *path, int *fd, char *err, size_t errsz);
+/*
+ * Whether the queue file is still the one opened (same device and inode):
+ * -1 with err when it was deleted or replaced under the daemon. One stat().
+ */
+int queue_check_file(struct queue *q, char *err, size_t errsz);
 
 /*
  * Enqueues an issue with its recipients and its rendered message in one
@@ -152,6 +165,12 @@ int queue_record(struct queue *q, const struct queue_batch *b,
 /* Gives a batch back untried (shutdown before it was sent): sending → queued. */
 int queue_release_batch(struct queue *q, const struct queue_batch *b, char *err,
     size_t errsz);
+
+/*
+ * The wall clock stepped by `by` seconds: the next attempts of waiting
+ * recipients move with it, so that their waits keep their length.
+ */
+int queue_clock_step(struct queue *q, int64_t by, char *err, size_t errsz);
 
 /* The earliest next attempt of a waiting recipient; returns 0, or 1 when none. */
 int queue_next_due(struct queue *q, int64_t *when);

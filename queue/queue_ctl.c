@@ -172,15 +172,20 @@ int
 queue_cancel(struct queue *q, int64_t issue, const char *tier, int64_t now,
     char *err, size_t errsz)
 {
+	/*
+	 * `sending` too: queue_record keeps what the transaction really did
+	 * (delivered, failed) and leaves a temporary failure cancelled, so no
+	 * row of a cancelled issue waits for ever.
+	 */
 	static const char *const whole[] = {
 		"UPDATE recipients SET state = 'cancelled' WHERE issue = ?1"
-		" AND state IN ('queued','deferred','held')",
+		" AND state IN ('queued','deferred','held','sending')",
 		"UPDATE issues SET state = 'cancelled', finished = ?2 WHERE id = ?1",
 		NULL };
 	/* the issue finishes (queue_finish) when its other tiers do */
 	static const char *const part[] = {
 		"UPDATE recipients SET state = 'cancelled' WHERE issue = ?1"
-		" AND state IN ('queued','deferred','held')" IN_TIER, NULL };
+		" AND state IN ('queued','deferred','held','sending')" IN_TIER, NULL };
 	char state[16];
 
 	if (issue_state(q, issue, state, sizeof(state), err, errsz) < 0 ||
