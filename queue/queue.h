@@ -268,6 +268,13 @@ int queue_retry(struct queue *q, int64_t issue, const char *tier, int64_t now,
 int queue_resend(struct queue *q, int64_t issue, const char *tier, const char *address,
     int64_t now, char *err, size_t errsz);
 /*
+ * Sends an issue again on purpose to every recipient (of tier) that is
+ * delivered, failed or cancelled — the way to send a cancelled issue
+ * again, which queue_resend refuses. The issue becomes active again.
+ */
+int queue_resend_all(struct queue *q, int64_t issue, const char *tier, int64_t now,
+    char *err, size_t errsz);
+/*
  * Records a corrected address: the recipient `old` (of tier, when given)
  * is marked replaced by a new row for `address` in the same tier, unit and
  * name, which is due now; old's waiting delivery, if any, is cancelled.
