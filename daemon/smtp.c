@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -466,6 +467,17 @@ perform(struct worker *w, struct smtp_job *job, const struct settings *s)
 			continue;
 		}
 		break;
+	}
+	if (job->curl_code == CURLE_ABORTED_BY_CALLBACK) {
+		/*
+		 * Cut by a shutdown: curl may keep the connection and say QUIT on
+		 * it at cleanup, waiting for the very relay that hangs. Shut the
+		 * socket so that the cleanup finds it dead at once.
+		 */
+		curl_socket_t sock = CURL_SOCKET_BAD;
+		if (curl_easy_getinfo(w->curl, CURLINFO_ACTIVESOCKET, &sock) == CURLE_OK &&
+		    sock != CURL_SOCKET_BAD)
+			shutdown(sock, SHUT_RDWR);
 	}
 	curl_easy_setopt(w->curl, CURLOPT_MAIL_RCPT, NULL);
 	curl_slist_free_all(rcpts);
