@@ -174,6 +174,10 @@ scheduler_run(struct scheduler *s, int64_t now)
 	if (queue_take(s->queue, now, room, (size_t)s->conf->smtp.max_rcpt_per_message,
 	    batches, &n, err, sizeof(err)) < 0)
 		storage_failed(s, err, now);
+	/* taking nothing wrote nothing: only a write says the outage is over */
+	else if (s->storage_down && n == 0 && queue_probe_write(s->queue, err,
+	    sizeof(err)) < 0)
+		storage_failed(s, err, now);
 	else
 		storage_ok(s);
 	for (size_t i = 0; i < n; i++) {

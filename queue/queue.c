@@ -923,6 +923,21 @@ queue_release_batch(struct queue *q, const struct queue_batch *b, char *err,
 }
 
 int
+queue_probe_write(struct queue *q, char *err, size_t errsz)
+{
+	/* a row in and out again: the pages are dirtied and written at commit */
+	if (queue_exec(q, "BEGIN IMMEDIATE", err, errsz) < 0)
+		return -1;
+	if (queue_exec(q, "INSERT OR REPLACE INTO alerts (kind, text, since, last)"
+	    " VALUES ('write-probe', '', 0, 0); DELETE FROM alerts WHERE kind = 'write-probe';"
+	    " COMMIT", err, errsz) < 0) {
+		queue_rollback(q);
+		return -1;
+	}
+	return 0;
+}
+
+int
 queue_clock_step(struct queue *q, int64_t by, char *err, size_t errsz)
 {
 	char sql[200];

@@ -166,6 +166,8 @@ int queue_record(struct queue *q, const struct queue_batch *b,
 int queue_release_batch(struct queue *q, const struct queue_batch *b, char *err,
     size_t errsz);
 
+/* Whether the queue can be written now (a small transaction that writes). */
+int queue_probe_write(struct queue *q, char *err, size_t errsz);
 /*
  * The wall clock stepped by `by` seconds: the next attempts of waiting
  * recipients move with it, so that their waits keep their length.

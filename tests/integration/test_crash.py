@@ -84,6 +84,7 @@ def test_full_disk_leaves_the_file_and_retries(smtp_server, distd, tmp_path):
                        capture_output=True, text=True)
     if r.returncode != 0:
         pytest.skip(f"mounting a tmpfs is not allowed here: {r.stderr.strip()}")
+    d = None
     try:
         server = smtp_server()
         d = distd(server, recipients=[("单位0", "u0@example.test")])
@@ -103,6 +104,9 @@ def test_full_disk_leaves_the_file_and_retries(smtp_server, distd, tmp_path):
         d.wait_states(("delivered",), count=1)
         assert not (d.outbox / "issue.txt").exists()
     finally:
+        # stop first: a queue file vanishing under the daemon stops it with exit 74
+        if d is not None:
+            d.stop()
         subprocess.run(["umount", "-l", str(state)], capture_output=True)
 
 
@@ -118,6 +122,7 @@ def test_full_disk_during_delivery_bookkeeping(smtp_server, distd, tmp_path):
                        capture_output=True, text=True)
     if r.returncode != 0:
         pytest.skip(f"mounting a tmpfs is not allowed here: {r.stderr.strip()}")
+    d = None
     try:
         server = smtp_server()
         server.handler.data_delay = 0.5
@@ -165,4 +170,7 @@ def test_full_disk_during_delivery_bookkeeping(smtp_server, distd, tmp_path):
         assert d.query("SELECT COUNT(*) FROM attempts") == [(200,)]
         assert d.query("PRAGMA integrity_check") == [("ok",)]
     finally:
+        # stop first: a queue file vanishing under the daemon stops it with exit 74
+        if d is not None:
+            d.stop()
         subprocess.run(["umount", "-l", str(state)], capture_output=True)
