@@ -869,7 +869,7 @@ static const struct command commands[] = {
 	{ "cancel", do_cancel, STEER, "ISSUE [--tier T] [--yes]", "stop for good" },
 	{ "resend", do_resend, STEER | OPT_TO | OPT_REPLACE | OPT_ALL,
 	  "ISSUE [--tier T] [--to NEW [--replace OLD] | --all]",
-	  "send again, or to a correction; --all: a cancelled issue too, to everyone" },
+	  "send again (--all: a cancelled one too)" },
 	{ "reload", do_reload, 0, "", "make distd re-read its configuration" },
 	{ "check", do_check, 0, "", "preflight the relay: DNS, TLS, EHLO, AUTH" },
 };
