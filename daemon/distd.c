@@ -170,12 +170,17 @@ now_unix(void)
 	return t;
 }
 
+/*
+ * The monotonic clock that also counts a suspend (CLOCK_BOOTTIME): a
+ * laptop-style suspend is time that passed, not a step of the wall clock,
+ * and a retry that fell due during it is due at resume.
+ */
 static int64_t
 mono_ms(void)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(CLOCK_BOOTTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
@@ -532,6 +537,13 @@ client_event(struct daemon *d, struct control_client *c)
 			continue;
 		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return;		/* wait for more, until the deadline */
+		if (r == 0 && c->len > 0) {
+			/* a last line without its newline, then the end: still a request */
+			c->buf[c->len] = '\0';
+			control_answer(d, c->fd, c->buf);
+			client_close(d, c, NULL);
+			return;
+		}
 		if (r <= 0) {
 			client_close(d, c, NULL);
 			return;
@@ -589,8 +601,8 @@ arm_timer(struct daemon *d)
 		next = now;
 	if (next > 0) {
 		/*
-		 * CLOCK_MONOTONIC, relative: a wait is a duration, so a step of
-		 * the wall clock (either way) neither stalls nor hurries it.
+		 * Monotonic (CLOCK_BOOTTIME), relative: a wait is a duration, so a
+		 * step of the wall clock (either way) neither stalls nor hurries it.
 		 */
 		if (next <= now)
 			its.it_value.tv_nsec = 1;
@@ -821,7 +833,7 @@ start(struct daemon *d)
 
 	d->sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	d->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	d->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	d->tfd = timerfd_create(CLOCK_BOOTTIME, TFD_NONBLOCK | TFD_CLOEXEC);
 	d->epfd = epoll_create1(EPOLL_CLOEXEC);
 	d->iwatch = -1;
 	if (d->sfd < 0 || d->ifd < 0 || d->tfd < 0 || d->epfd < 0) {

@@ -118,6 +118,14 @@ def test_long_control_request_is_refused(smtp_server, distd):
     s.close()
     assert b"too long" in data
     assert d.ctl("status").returncode == 0
+    # a request whose newline never comes but whose end does is still answered
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(10)
+    s.connect(str(d.socket))
+    s.sendall(b"ping")
+    s.shutdown(socket.SHUT_WR)
+    assert s.recv(256).startswith(b"ok ")
+    s.close()
 
 
 def test_sigterm_with_a_slow_client_stops_promptly(smtp_server, distd):
