@@ -650,7 +650,8 @@ drain(struct daemon *d)
 	sd_notify(0, "STOPPING=1");
 	/* give back what never started, then wait for transfers in flight */
 	struct smtp_job *unstarted = NULL;
-	wait_transfers(d, mono_ms() + d->conf->shutdown_timeout * 1000);
+	int64_t deadline = mono_ms() + d->conf->shutdown_timeout * 1000;
+	wait_transfers(d, deadline);
 	if (smtp_pool_busy(d->pool) > 0) {
 		log_warnx("stopping: cutting %zu transfer(s) still running after %ld s "
 		    "(shutdown_timeout); their recipients stay deferred",
@@ -660,6 +661,14 @@ drain(struct daemon *d)
 	}
 	unstarted = smtp_pool_stop(d->pool);
 	scheduler_collect(&d->sched, now_unix());
+	/* results kept through a storage outage: the rest of the time is theirs,
+	 * since each one lost now is a recipient sent twice after the restart */
+	while (scheduler_record_kept(&d->sched, now_unix()) < 0 && mono_ms() < deadline) {
+		struct timespec pause = { 1, 0 };
+		if (d->watchdog_usec > 0)
+			sd_notify(0, "WATCHDOG=1");
+		nanosleep(&pause, NULL);
+	}
 	scheduler_flush(&d->sched, now_unix());
 	while (unstarted) {
 		struct smtp_job *next = unstarted->next;

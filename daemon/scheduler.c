@@ -105,6 +105,12 @@ flush_unrecorded(struct scheduler *s, int64_t now)
 	return 0;
 }
 
+int
+scheduler_record_kept(struct scheduler *s, int64_t now)
+{
+	return flush_unrecorded(s, now);
+}
+
 void
 scheduler_flush(struct scheduler *s, int64_t now)
 {

@@ -58,6 +58,8 @@ int64_t scheduler_next_wakeup(struct scheduler *s, int64_t now);
  * lifetime.
  */
 void scheduler_clock_jump(struct scheduler *s, int64_t wall, int64_t by);
+/* Records the results kept during a storage outage: 0 when none is left, else -1. */
+int scheduler_record_kept(struct scheduler *s, int64_t now);
 /* Tries once more to record what could not be (shutdown); frees what is left. */
 void scheduler_flush(struct scheduler *s, int64_t now);
 
