@@ -764,6 +764,8 @@ run(struct daemon *d)
 				continue;
 			fatal("epoll_wait: %s", strerror(errno));
 		}
+		/* before the events write anything on the new clock */
+		clock_check(d);
 		if (d->watchdog_usec > 0)
 			sd_notify(0, "WATCHDOG=1");
 		for (int i = 0; i < n; i++) {

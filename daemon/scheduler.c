@@ -147,7 +147,15 @@ scheduler_clock_jump(struct scheduler *s, int64_t wall, int64_t by)
 		s->paused_until += by;
 	if (s->storage_retry_at > 0)
 		s->storage_retry_at += by;
-	if (queue_clock_step(s->queue, by, err, sizeof(err)) < 0)
+	/*
+	 * Only what was set on the old clock moves. After a forward step, a
+	 * time set on the new one (a distctl retry before this was seen) is
+	 * at least the old clock's now + by; the old clock's times reach at
+	 * most its now + max_backoff (a backward step may move anything: it
+	 * only makes it due sooner).
+	 */
+	int64_t before = by > 0 ? wall - by + s->conf->retry.max_backoff + 1 : INT64_MAX;
+	if (queue_clock_step(s->queue, by, before, err, sizeof(err)) < 0)
 		log_warnx("retry times not moved with the clock: %s", err);
 }
 

@@ -938,12 +938,13 @@ queue_probe_write(struct queue *q, char *err, size_t errsz)
 }
 
 int
-queue_clock_step(struct queue *q, int64_t by, char *err, size_t errsz)
+queue_clock_step(struct queue *q, int64_t by, int64_t before, char *err, size_t errsz)
 {
-	char sql[200];
+	char sql[300];
 
 	snprintf(sql, sizeof(sql), "UPDATE recipients SET next_attempt = next_attempt + %lld"
-	    " WHERE state IN ('queued','deferred')", (long long)by);
+	    " WHERE state IN ('queued','deferred') AND next_attempt < %lld", (long long)by,
+	    (long long)before);
 	return queue_exec(q, sql, err, errsz);
 }
 

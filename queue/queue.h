@@ -170,9 +170,11 @@ int queue_release_batch(struct queue *q, const struct queue_batch *b, char *err,
 int queue_probe_write(struct queue *q, char *err, size_t errsz);
 /*
  * The wall clock stepped by `by` seconds: the next attempts of waiting
- * recipients move with it, so that their waits keep their length.
+ * recipients (those before `before`, i.e. set on the old clock) move with
+ * it, so that their waits keep their length.
  */
-int queue_clock_step(struct queue *q, int64_t by, char *err, size_t errsz);
+int queue_clock_step(struct queue *q, int64_t by, int64_t before, char *err,
+    size_t errsz);
 
 /* The earliest next attempt of a waiting recipient; returns 0, or 1 when none. */
 int queue_next_due(struct queue *q, int64_t *when);

@@ -441,10 +441,15 @@ test_clock_step_moves_waits(void **state)
 	char err[256];
 
 	enqueue(q, "dddd", 2, NULL, 100000);
-	assert_int_equal(queue_clock_step(q, -86400, err, sizeof(err)), 0);
+	assert_int_equal(queue_clock_step(q, -86400, INT64_MAX, err, sizeof(err)), 0);
 	int64_t when;
 	assert_int_equal(queue_next_due(q, &when), 0);
 	assert_int_equal(when, 100000 - 86400);
+	/* forward: what was set on the new clock already (not before `before`) stays */
+	enqueue(q, "eeee", 1, NULL, 500000);
+	assert_int_equal(queue_clock_step(q, 86400, 400000, err, sizeof(err)), 0);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM recipients WHERE next_attempt = 100000"), 2);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM recipients WHERE next_attempt = 500000"), 1);
 }
 
 static long
