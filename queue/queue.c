@@ -330,6 +330,10 @@ queue_lock(const char *path, int *fd, char *err, size_t errsz)
 	*fd = -1;
 	snprintf(lock, sizeof(lock), "%s.lock", path);
 	int f = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+	bool writable = f >= 0;
+	/* left by a distd run as another user: flock works on a read-only file too */
+	if (f < 0 && errno == EACCES)
+		f = open(lock, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (f < 0) {
 		snprintf(err, errsz, "%s: cannot open the queue lock: %s", lock,
 		    strerror(errno));
@@ -355,7 +359,7 @@ queue_lock(const char *path, int *fd, char *err, size_t errsz)
 		return -1;
 	}
 	n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
-	if (ftruncate(f, 0) < 0 || pwrite(f, pid, (size_t)n, 0) != n) {
+	if (writable && (ftruncate(f, 0) < 0 || pwrite(f, pid, (size_t)n, 0) != n)) {
 		/* the lock holds all the same; only the PID in messages is missing */
 	}
 	*fd = f;
