@@ -191,8 +191,9 @@ notify_status(struct daemon *d)
 
 	if (queue_counts(d->queue, counts) < 0)
 		return;
-	sd_notifyf(0, "STATUS=queued %ld, sending %ld, deferred %ld, delivered %ld, "
-	    "failed %ld, held %ld", counts[0], counts[1], counts[2], counts[3],
+	sd_notifyf(0, "STATUS=%squeued %ld, sending %ld, deferred %ld, delivered %ld, "
+	    "failed %ld, held %ld", d->sched.storage_down ? "PAUSED, the queue cannot be "
+	    "written; " : "", counts[0], counts[1], counts[2], counts[3],
 	    counts[4], counts[5]);
 }
 
