@@ -71,9 +71,10 @@ struct smtp_pool *smtp_pool_new(const struct conf *c, char *err, size_t errsz);
 /* New settings for transfers that start from now on (after a reload). */
 void smtp_pool_configure(struct smtp_pool *p, const struct conf *c);
 /*
- * Cuts every transfer in flight within about a second (shutdown past its
- * deadline): they finish with CURLE_ABORTED_BY_CALLBACK, a temporary
- * failure. Workers take no new job after this only once stopped.
+ * Cuts every transfer in flight within about a second (a shutdown past
+ * its deadline): they finish with CURLE_ABORTED_BY_CALLBACK, a temporary
+ * failure, and their connections are closed without QUIT. For the stop
+ * path only: a job started after this is cut at once too.
  */
 void smtp_pool_abort(struct smtp_pool *p);
 /* Readable when finished jobs wait in smtp_pool_collect. */
