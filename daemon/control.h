@@ -9,6 +9,8 @@
  *   ping    → ok PID
  *   wake    → ok            (run the scheduler and rescan the outbox now)
  *   reload  → ok | error …  (re-read the configuration)
+ * distd gives a client 2 s for its line (at most 255 bytes) and keeps at
+ * most 16 open; beyond that the reply is "error too many control clients".
  */
 
 /* Creates the listening socket (mode 0660), replacing a stale one. Returns the fd or -1. */

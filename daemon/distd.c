@@ -14,8 +14,18 @@
  * is up what it looks like (size, mtime, inode; a folder's entries) must
  * not have changed either.
  *
+ * Nothing in the loop waits on anyone else: control clients are read
+ * without blocking (a deadline and a size per request, a cap on how many
+ * are open), a stop cuts transfers after shutdown_timeout, a queue that
+ * cannot be written pauses delivery and intake instead of spinning, and
+ * waits are timed on a monotonic clock, with wall-clock steps taken out.
+ * One daemon per queue (queue_lock); a queue file deleted or replaced
+ * under it stops it.
+ *
  * Exit codes (sysexits.h): 0 ok, 1 start-up failure (or, with
- * --check-config, an invalid configuration), 64 usage, 78 (EX_CONFIG) the
+ * --check-config, an invalid configuration; or the queue locked by
+ * another distd), 64 usage, 74 (EX_IOERR) the queue file was deleted or
+ * replaced while running, 78 (EX_CONFIG) the
  * daemon refused to start on an invalid configuration. The unit maps 78 to
  * RestartPreventExitStatus: restarting cannot fix a file only an admin can.
  */
