@@ -324,7 +324,8 @@ def heap_bytes(pid):
 
 
 def test_reload_memory_does_not_grow(smtp_server, distd):
-    """2 000 reloads after 200 of warm-up: the heap grew by ~540 kB before the fix."""
+    """2 000 reloads after 200 of warm-up: the heap grew by 610-680 kB before the fix
+    (~300 B a reload); after it, by 0-100 kB of allocator noise. The bound sits between."""
     d = distd(smtp_server(), recipients=TEN[:1], retry=FAST)
     d.start()
     for _ in range(200):
@@ -334,7 +335,7 @@ def test_reload_memory_does_not_grow(smtp_server, distd):
         assert control(d.socket, "reload").startswith("ok reloaded")
     grown = heap_bytes(d.proc.pid) - before
     print(f"heap growth over 2000 reloads: {grown} bytes")
-    assert grown < 64 * 1024
+    assert grown < 256 * 1024
 
 
 def test_reload_does_not_leak(smtp_server, distd):
