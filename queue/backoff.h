@@ -20,7 +20,7 @@ int64_t backoff_delay(int attempts, int64_t min_backoff, int64_t max_backoff,
 
 /*
  * When to try again after a temporary failure at `now`, or -1 when the
- * recipient has expired: its issue arrived at `received` and `lifetime`
+ * recipient has expired: its lifetime started at `received` and `lifetime`
  * seconds have passed. The last try is scheduled at the lifetime's end,
  * never after it.
  */

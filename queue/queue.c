@@ -735,11 +735,20 @@ queue_take(struct queue *q, int64_t now, size_t max_batches, size_t max_rcpt,
 	if (begin_light(q, err, errsz) < 0)
 		return -1;
 	st = queue_prepare(q, "SELECT r.id, r.issue, r.address, r.attempts, r.tier_keyword,"
-	    " r.possible_duplicate, i.received FROM recipients r JOIN issues i ON i.id = r.issue"
+	    " r.possible_duplicate FROM recipients r JOIN issues i ON i.id = r.issue"
 	    " WHERE r.state IN ('queued','deferred') AND r.next_attempt <= ?"
 	    " AND i.state = 'active'"
 	    " ORDER BY i.priority DESC, i.id, r.tier, r.id LIMIT ?");
-	msg = queue_prepare(q, "SELECT message FROM issues WHERE id = ?");
+	/*
+	 * The lifetime runs from the issue's first attempt (since its last
+	 * resend), not from its arrival: an issue held for days, or a clock
+	 * corrected by days before it was first tried, must not expire on its
+	 * first temporary failure. One indexed look-up per batch.
+	 */
+	msg = queue_prepare(q, "SELECT message, (SELECT MIN(a.time) FROM attempts a"
+	    " WHERE a.issue = ?1 AND a.status IN ('sent','deferred','failed','expired')"
+	    " AND a.time >= COALESCE((SELECT MAX(time) FROM attempts WHERE issue = ?1"
+	    " AND status = 'resend'), 0)) FROM issues WHERE id = ?1");
 	mark = queue_prepare(q, "UPDATE recipients SET state = 'sending' WHERE id = ?");
 	if (st == NULL || msg == NULL || mark == NULL)
 		goto sqlfail;
@@ -751,12 +760,15 @@ queue_take(struct queue *q, int64_t now, size_t max_batches, size_t max_rcpt,
 		if (cur == NULL || cur->issue != issue || cur->n == max_rcpt) {
 			if (*n == max_batches)
 				break;
-			cur = new_batch(issue, sqlite3_column_int64(st, 6), max_rcpt);
+			cur = new_batch(issue, now, max_rcpt);
 			batches[(*n)++] = cur;
 			sqlite3_reset(msg);
 			sqlite3_bind_int64(msg, 1, issue);
 			if (sqlite3_step(msg) != SQLITE_ROW)
 				goto sqlfail;
+			if (sqlite3_column_type(msg, 1) != SQLITE_NULL &&
+			    sqlite3_column_int64(msg, 1) < now)
+				cur->received = sqlite3_column_int64(msg, 1);
 			cur->len = (size_t)sqlite3_column_bytes(msg, 0);
 			cur->message = xmalloc(cur->len + 1);
 			if (cur->len)

@@ -71,7 +71,8 @@ struct queue_batch {
 	char **tiers;
 	int *attempts;		/* attempts before this one */
 	bool *possible_duplicate;
-	int64_t received;
+	int64_t received;	/* when the lifetime started: the issue's first
+				 * attempt since its last resend, else the take */
 };
 
 /* The outcome of one recipient in a batch, and what the queue made of it. */

@@ -213,6 +213,37 @@ test_expiry(void **state)
 	queue_batch_free(b[0]);
 }
 
+/* The lifetime runs from the first attempt: an issue tried late is not expired at once. */
+static void
+test_lifetime_from_first_attempt(void **state)
+{
+	struct queue *q = *state;
+	struct queue_batch *b[1];
+	size_t n;
+	char err[256];
+
+	enqueue(q, "ffff", 1, NULL, 1000);
+	/* first tried at 5000, long after arrival + lifetime (1000) */
+	assert_int_equal(queue_take(q, 5000, 1, 1, b, &n, err, sizeof(err)), 0);
+	assert_int_equal(b[0]->received, 5000);
+	struct queue_result r = { .id = b[0]->ids[0], .outcome = QUEUE_TEMP, .code = 451,
+		.reply = "451", .class = "4xx" };
+	assert_int_equal(queue_record(q, b[0], &r, 5000, 0.1, "relay", &retry, zero,
+	    err, sizeof(err)), 0);
+	assert_string_equal(r.status, "deferred");
+	queue_batch_free(b[0]);
+	/* the next take counts from that first attempt */
+	assert_int_equal(queue_take(q, 6001, 1, 1, b, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(b[0]->received, 5000);
+	r = (struct queue_result){ .id = b[0]->ids[0], .outcome = QUEUE_TEMP, .code = 451,
+		.reply = "451", .class = "4xx" };
+	assert_int_equal(queue_record(q, b[0], &r, 6001, 0.1, "relay", &retry, zero,
+	    err, sizeof(err)), 0);
+	assert_string_equal(r.status, "expired");
+	queue_batch_free(b[0]);
+}
+
 static void
 test_recover_sending(void **state)
 {
@@ -606,6 +637,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_enqueue_and_take_in_tier_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_record_transitions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expiry, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lifetime_from_first_attempt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recover_sending, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_duplicates_and_holds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_enqueue_is_atomic, setup, teardown),
