@@ -1500,6 +1500,7 @@ set_defaults(struct conf *c)
 	c->retry.lifetime = 432000;
 	c->on_unresolved = CONF_UNRESOLVED_HOLD;
 	c->outbox_settle = 5;
+	c->shutdown_timeout = 20;
 	c->limits.max_issue_bytes = 20L << 20;
 	c->limits.max_attachments = 16;
 	c->limits.max_group_depth = CONF_MAX_GROUP_DEPTH;
@@ -1522,7 +1523,8 @@ conf_load(const char *path, int flags, struct conf **out, struct sbuf *errors)
 	static const char *const known[] = { "outbox", "archive", "rejected",
 		"state", "delivery_log", "control_socket", "smtp", "sender",
 		"retry", "tiers", "recipients", "groups", "series",
-		"on_unresolved", "limits", "classification", "alerts", NULL };
+		"on_unresolved", "limits", "classification", "alerts",
+		"shutdown_timeout", NULL };
 	struct loader L = { path, errors, 0, NULL, flags };
 	config_t cfg;
 	config_setting_t *root;
@@ -1560,6 +1562,8 @@ conf_load(const char *path, int flags, struct conf **out, struct sbuf *errors)
 		check_groups(&L);
 	load_series(&L, root);
 	load_classification(&L, root);
+	/* under systemd's TimeoutStopSec (60 s), with room for the last writes */
+	get_long(&L, root, "shutdown_timeout", "", &L.c->shutdown_timeout, 1, 50);
 	get_string(&L, root, "on_unresolved", "", &on_unresolved);
 	if (on_unresolved == NULL || strcmp(on_unresolved, "hold") == 0)
 		L.c->on_unresolved = CONF_UNRESOLVED_HOLD;

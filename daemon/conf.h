@@ -95,6 +95,11 @@ struct conf {
 	 * renamed in) must stay unchanged before it is read (default 5).
 	 */
 	long outbox_settle;
+	/*
+	 * shutdown_timeout: seconds SIGTERM waits for transfers in flight
+	 * before cutting them (default 20); what is cut stays deferred.
+	 */
+	long shutdown_timeout;
 
 	struct {
 		char *url;

@@ -9,12 +9,18 @@
  *   ping    → ok PID
  *   wake    → ok            (run the scheduler and rescan the outbox now)
  *   reload  → ok | error …  (re-read the configuration)
+ * distd gives a client 2 s for its line (at most 255 bytes) and keeps at
+ * most 16 open; beyond that the reply is "error too many control clients".
  */
 
 /* Creates the listening socket (mode 0660), replacing a stale one. Returns the fd or -1. */
 int control_listen(const char *path, char *err, size_t errsz);
 
-/* Reads one request line from an accepted connection (bounded by a 1 s timeout). */
+/*
+ * Reads one request line from an accepted connection (bounded by a 1 s
+ * timeout per byte). For simple servers and tests: distd's own loop reads
+ * its clients without blocking, with a deadline per request.
+ */
 int control_read_request(int fd, char *line, size_t linesz);
 
 /* Client side: sends cmd, puts the reply line in reply. Returns 0, or -1 with err. */

@@ -61,7 +61,7 @@
 enum {
 	OPT_STATE = 1 << 0, OPT_TIER = 1 << 1, OPT_TO = 1 << 2, OPT_REPLACE = 1 << 3,
 	OPT_PENDING = 1 << 4, OPT_LINES = 1 << 5, OPT_FOLLOW = 1 << 6, OPT_ISSUE = 1 << 7,
-	OPT_YES = 1 << 8,
+	OPT_YES = 1 << 8, OPT_ALL = 1 << 9,
 };
 
 struct ctl {
@@ -71,7 +71,7 @@ struct ctl {
 	struct conf *conf;
 	unsigned given;
 	const char *state, *tier, *to, *replace, *lines, *issue;
-	bool pending, follow;
+	bool pending, follow, all;
 	/* where the queue and the daemon are: from conf, or salvaged */
 	char *state_path, *socket_path;
 	char *conf_error;	/* first error of an invalid configuration, else NULL */
@@ -706,14 +706,17 @@ do_resend(struct ctl *ctl, int argc, char **argv)
 	int64_t id;
 	int n;
 
-	if (!steer_args("resend", argc, argv, &id) || (ctl->replace && !ctl->to))
+	if (!steer_args("resend", argc, argv, &id) || (ctl->replace && !ctl->to) ||
+	    (ctl->all && ctl->to))
 		return usage_of("resend");
 	if ((q = open_queue(ctl, true, NULL)) == NULL)
 		return 1;
 	int64_t now = (int64_t)time(NULL);
 	bool correction = ctl->to && (ctl->replace ||
 	    !queue_has_recipient(q, id, NULL, ctl->to));
-	if (correction)
+	if (ctl->all)
+		n = queue_resend_all(q, id, ctl->tier, now, err, sizeof(err));
+	else if (correction)
 		n = queue_resend_to(q, id, ctl->tier, ctl->to, ctl->replace, now, err,
 		    sizeof(err));
 	else
@@ -916,8 +919,9 @@ static const struct command commands[] = {
 	{ "hold", do_hold, STEER, "ISSUE [--tier T]", "stop sending until released" },
 	{ "release", do_release, STEER, "ISSUE [--tier T]", "send what is held" },
 	{ "cancel", do_cancel, STEER, "ISSUE [--tier T] [--yes]", "stop for good" },
-	{ "resend", do_resend, STEER | OPT_TO | OPT_REPLACE,
-	  "ISSUE [--tier T] [--to NEW [--replace OLD]]", "send again, or to a correction" },
+	{ "resend", do_resend, STEER | OPT_TO | OPT_REPLACE | OPT_ALL,
+	  "ISSUE [--tier T] [--to NEW [--replace OLD] | --all]",
+	  "send again (--all: a cancelled one too)" },
 	{ "reload", do_reload, 0, "", "make distd re-read its configuration" },
 	{ "check", do_check, 0, "", "preflight the relay: DNS, TLS, EHLO, AUTH" },
 };
@@ -962,7 +966,7 @@ int
 main(int argc, char **argv)
 {
 	enum { LONG_JSON = 256, LONG_STATE, LONG_TIER, LONG_TO, LONG_REPLACE, LONG_PENDING,
-		LONG_ISSUE };
+		LONG_ISSUE, LONG_ALL };
 	static const struct option options[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "json", no_argument, NULL, LONG_JSON },
@@ -977,6 +981,7 @@ main(int argc, char **argv)
 		{ "lines", required_argument, NULL, 'n' },
 		{ "follow", no_argument, NULL, 'f' },
 		{ "issue", required_argument, NULL, LONG_ISSUE },
+		{ "all", no_argument, NULL, LONG_ALL },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ctl ctl = { 0 };
@@ -999,6 +1004,7 @@ main(int argc, char **argv)
 		case 'n': ctl.lines = optarg; ctl.given |= OPT_LINES; break;
 		case 'f': ctl.follow = true; ctl.given |= OPT_FOLLOW; break;
 		case LONG_ISSUE: ctl.issue = optarg; ctl.given |= OPT_ISSUE; break;
+		case LONG_ALL: ctl.all = true; ctl.given |= OPT_ALL; break;
 		default: usage(stderr); return EXIT_USAGE;
 		}
 	}

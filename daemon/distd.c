@@ -14,8 +14,18 @@
  * is up what it looks like (size, mtime, inode; a folder's entries) must
  * not have changed either.
  *
+ * Nothing in the loop waits on anyone else: control clients are read
+ * without blocking (a deadline and a size per request, a cap on how many
+ * are open), a stop cuts transfers after shutdown_timeout, a queue that
+ * cannot be written pauses delivery and intake instead of spinning, and
+ * waits are timed on a monotonic clock, with wall-clock steps taken out.
+ * One daemon per queue (queue_lock); a queue file deleted or replaced
+ * under it stops it.
+ *
  * Exit codes (sysexits.h): 0 ok, 1 start-up failure (or, with
- * --check-config, an invalid configuration), 64 usage, 78 (EX_CONFIG) the
+ * --check-config, an invalid configuration; or the queue locked by
+ * another distd), 64 usage, 74 (EX_IOERR) the queue file was deleted or
+ * replaced while running, 78 (EX_CONFIG) the
  * daemon refused to start on an invalid configuration. The unit maps 78 to
  * RestartPreventExitStatus: restarting cannot fix a file only an admin can.
  */
@@ -53,10 +63,27 @@
 #define DISTD_VERSION "unknown"
 #endif
 
-/* How long SIGTERM waits for transfers in flight before leaving them to recovery. */
-#define DRAIN_SECONDS 30
+/* After shutdown_timeout, how long cut transfers get to report back. */
+#define ABORT_GRACE_MS 5000
+/*
+ * Control connections: a client gets this long to send its one request
+ * line, and at most this many are open at once, so that no local client,
+ * however slow or numerous, holds the loop (or starves the watchdog).
+ */
+#define CONTROL_DEADLINE_MS 2000
+#define CONTROL_CLIENTS 16
+#define CONTROL_LINE 256
+/* A wall-clock step larger than this (beyond the monotonic time) is a jump. */
+#define CLOCK_JUMP_SECONDS 30
 /* A passing ingest failure (disk full, database busy) is retried after this. */
 #define RESCAN_SECONDS 30
+
+struct control_client {
+	int fd;			/* -1: free slot */
+	size_t len;
+	int64_t deadline;	/* monotonic ms */
+	char buf[CONTROL_LINE];
+};
 
 struct daemon {
 	const char *conf_path;
@@ -72,6 +99,10 @@ struct daemon {
 	uint64_t watchdog_usec;
 	time_t since;
 	bool stop;
+	int rc;			/* exit code when the loop stops on its own */
+	int lockfd;		/* queue lock, held for the daemon's life */
+	struct control_client clients[CONTROL_CLIENTS];
+	int64_t clock_wall, clock_mono;	/* the last clock reading (jump detection) */
 };
 
 static void
@@ -124,10 +155,43 @@ print_summary(const struct conf *c)
 	    "hold the issue" : "send to what resolved, report the rest");
 }
 
+/*
+ * The one test seam for the wall clock: with DISTD_TEST_CLOCK_FILE set,
+ * the number of seconds in that file is added to the wall clock, so that
+ * tests can step the clock without root or faketime. Unset in production.
+ */
+static const char *test_clock_file;
+
 static int64_t
 now_unix(void)
 {
-	return (int64_t)time(NULL);
+	int64_t t = (int64_t)time(NULL);
+
+	if (test_clock_file != NULL) {
+		FILE *f = fopen(test_clock_file, "re");
+		long long off = 0;
+		if (f != NULL) {
+			if (fscanf(f, "%lld", &off) != 1)
+				off = 0;
+			fclose(f);
+		}
+		t += off;
+	}
+	return t;
+}
+
+/*
+ * The monotonic clock that also counts a suspend (CLOCK_BOOTTIME): a
+ * laptop-style suspend is time that passed, not a step of the wall clock,
+ * and a retry that fell due during it is due at resume.
+ */
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void
@@ -137,8 +201,9 @@ notify_status(struct daemon *d)
 
 	if (queue_counts(d->queue, counts) < 0)
 		return;
-	sd_notifyf(0, "STATUS=queued %ld, sending %ld, deferred %ld, delivered %ld, "
-	    "failed %ld, held %ld", counts[0], counts[1], counts[2], counts[3],
+	sd_notifyf(0, "STATUS=%squeued %ld, sending %ld, deferred %ld, delivered %ld, "
+	    "failed %ld, held %ld", d->sched.storage_down ? "PAUSED, the queue cannot be "
+	    "written; " : "", counts[0], counts[1], counts[2], counts[3],
 	    counts[4], counts[5]);
 }
 
@@ -179,7 +244,15 @@ ingest(struct daemon *d, const char *name)
 {
 	struct sbuf msg = SBUF_INIT;
 	int64_t id;
-	enum outbox_result r = outbox_ingest(d->conf, d->queue, name, now_unix(), &id, &msg);
+	enum outbox_result r;
+
+	if (d->sched.storage_down) {
+		/* the file stays in the outbox; intake resumes with the storage */
+		if (d->rescan_at == 0)
+			d->rescan_at = now_unix() + RESCAN_SECONDS;
+		return;
+	}
+	r = outbox_ingest(d->conf, d->queue, name, now_unix(), &id, &msg);
 
 	outbox_log(d->memo, name, r, sbuf_str(&msg));
 	if ((r == OUTBOX_RETRY || r == OUTBOX_UNARCHIVED) && d->rescan_at == 0)
@@ -396,13 +469,10 @@ handle_signal(struct daemon *d)
 }
 
 static void
-handle_control(struct daemon *d)
+control_answer(struct daemon *d, int fd, const char *line)
 {
-	int fd;
+	char reply[600], why[512];
 
-	while ((fd = accept4(d->cfd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
-		char line[256], reply[600], why[512];
-		if (control_read_request(fd, line, sizeof(line)) == 0) {
 			if (strcmp(line, "ping") == 0)
 				snprintf(reply, sizeof(reply), "ok %d %lld\n", (int)getpid(),
 				    (long long)d->since);
@@ -418,11 +488,112 @@ handle_control(struct daemon *d)
 					snprintf(reply, sizeof(reply), "error %s\n", why);
 			} else
 				snprintf(reply, sizeof(reply), "error unknown request '%s'\n", line);
-			ssize_t unused = write(fd, reply, strlen(reply));
-			(void)unused;
-		}
-		close(fd);
+	/* non-blocking: a client that does not read loses its reply, not our time */
+	ssize_t unused = write(fd, reply, strlen(reply));
+	(void)unused;
+}
+
+static void
+client_close(struct daemon *d, struct control_client *c, const char *reply)
+{
+	if (reply != NULL) {
+		ssize_t unused = write(c->fd, reply, strlen(reply));
+		(void)unused;
 	}
+	epoll_ctl(d->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	c->fd = -1;
+	c->len = 0;
+}
+
+static struct control_client *
+client_find(struct daemon *d, int fd)
+{
+	for (size_t i = 0; i < CONTROL_CLIENTS; i++)
+		if (d->clients[i].fd == fd)
+			return &d->clients[i];
+	return NULL;
+}
+
+/* New connections: each waits in the loop for its line, none is read in a blocking way. */
+static void
+handle_control(struct daemon *d)
+{
+	int fd;
+
+	for (int i = 0; i < 64 && (fd = accept4(d->cfd, NULL, NULL,
+	    SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0; i++) {
+		struct control_client *c = client_find(d, -1);
+		struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.fd = fd };
+		if (c == NULL || epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+			static const char busy[] = "error too many control clients; try again\n";
+			ssize_t unused = write(fd, busy, sizeof(busy) - 1);
+			(void)unused;
+			close(fd);
+			continue;
+		}
+		c->fd = fd;
+		c->len = 0;
+		c->deadline = mono_ms() + CONTROL_DEADLINE_MS;
+	}
+}
+
+/* A client sent something (or went away): answer once its line is complete. */
+static void
+client_event(struct daemon *d, struct control_client *c)
+{
+	for (int i = 0; i < 8; i++) {
+		ssize_t r = read(c->fd, c->buf + c->len, sizeof(c->buf) - 1 - c->len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;		/* wait for more, until the deadline */
+		if (r == 0 && c->len > 0) {
+			/* a last line without its newline, then the end: still a request */
+			c->buf[c->len] = '\0';
+			control_answer(d, c->fd, c->buf);
+			client_close(d, c, NULL);
+			return;
+		}
+		if (r <= 0) {
+			client_close(d, c, NULL);
+			return;
+		}
+		c->len += (size_t)r;
+		char *nl = memchr(c->buf, '\n', c->len);
+		if (nl != NULL) {
+			*nl = '\0';
+			if (nl > c->buf && nl[-1] == '\r')
+				nl[-1] = '\0';
+			control_answer(d, c->fd, c->buf);
+			client_close(d, c, NULL);
+			return;
+		}
+		if (c->len == sizeof(c->buf) - 1) {
+			client_close(d, c, "error request too long\n");
+			return;
+		}
+	}
+}
+
+/* Closes clients past their deadline; returns ms until the next deadline, or -1. */
+static int
+clients_expire(struct daemon *d)
+{
+	int64_t now = mono_ms(), next = -1;
+
+	for (size_t i = 0; i < CONTROL_CLIENTS; i++) {
+		struct control_client *c = &d->clients[i];
+		if (c->fd < 0)
+			continue;
+		if (c->deadline <= now) {
+			client_close(d, c, "error request timed out\n");
+			continue;
+		}
+		if (next < 0 || c->deadline - now < next)
+			next = c->deadline - now;
+	}
+	return (int)next;
 }
 
 /* Arms the timer for the next retry or rescan; disarms it when there is none. */
@@ -440,11 +611,16 @@ arm_timer(struct daemon *d)
 	if (next == 0)
 		next = now;
 	if (next > 0) {
-		/* CLOCK_REALTIME absolute: queue times are wall-clock seconds */
-		its.it_value.tv_sec = (time_t)next;
-		its.it_value.tv_nsec = next <= now ? 1 : 0;
+		/*
+		 * Monotonic (CLOCK_BOOTTIME), relative: a wait is a duration, so a
+		 * step of the wall clock (either way) neither stalls nor hurries it.
+		 */
+		if (next <= now)
+			its.it_value.tv_nsec = 1;
+		else
+			its.it_value.tv_sec = (time_t)(next - now);
 	}
-	timerfd_settime(d->tfd, TFD_TIMER_ABSTIME, &its, NULL);
+	timerfd_settime(d->tfd, 0, &its, NULL);
 }
 
 static int
@@ -455,24 +631,56 @@ add_fd(struct daemon *d, int fd)
 	return epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev);
 }
 
+/* Collects finished transfers until none is busy or the monotonic deadline passes. */
+static void
+wait_transfers(struct daemon *d, int64_t until)
+{
+	int64_t left;
+
+	while (smtp_pool_busy(d->pool) > 0 && (left = until - mono_ms()) > 0) {
+		struct epoll_event ev;
+		int n = epoll_wait(d->epfd, &ev, 1, left > 500 ? 500 : (int)left);
+		if (d->watchdog_usec > 0)
+			sd_notify(0, "WATCHDOG=1");
+		if (n > 0 && ev.data.fd == smtp_pool_fd(d->pool))
+			scheduler_collect(&d->sched, now_unix());
+	}
+}
+
+/*
+ * Stops within shutdown_timeout (+ a short grace): transfers still in
+ * flight then are cut; they end as temporary failures, deferred (flagged
+ * possible duplicates when the message data had gone out).
+ */
 static void
 drain(struct daemon *d)
 {
 	char err[512];
-	time_t until = time(NULL) + DRAIN_SECONDS;
 
 	d->sched.draining = true;
 	sd_notify(0, "STOPPING=1");
 	/* give back what never started, then wait for transfers in flight */
 	struct smtp_job *unstarted = NULL;
-	while (smtp_pool_busy(d->pool) > 0 && time(NULL) < until) {
-		struct epoll_event ev;
-		int n = epoll_wait(d->epfd, &ev, 1, 1000);
-		if (n > 0 && ev.data.fd == smtp_pool_fd(d->pool))
-			scheduler_collect(&d->sched, now_unix());
+	int64_t deadline = mono_ms() + d->conf->shutdown_timeout * 1000;
+	wait_transfers(d, deadline);
+	if (smtp_pool_busy(d->pool) > 0) {
+		log_warnx("stopping: cutting %zu transfer(s) still running after %ld s "
+		    "(shutdown_timeout); their recipients stay deferred",
+		    smtp_pool_busy(d->pool), d->conf->shutdown_timeout);
+		smtp_pool_abort(d->pool);
+		wait_transfers(d, mono_ms() + ABORT_GRACE_MS);
 	}
 	unstarted = smtp_pool_stop(d->pool);
 	scheduler_collect(&d->sched, now_unix());
+	/* results kept through a storage outage: the rest of the time is theirs,
+	 * since each one lost now is a recipient sent twice after the restart */
+	while (scheduler_record_kept(&d->sched, now_unix()) < 0 && mono_ms() < deadline) {
+		struct timespec pause = { 1, 0 };
+		if (d->watchdog_usec > 0)
+			sd_notify(0, "WATCHDOG=1");
+		nanosleep(&pause, NULL);
+	}
+	scheduler_flush(&d->sched, now_unix());
 	while (unstarted) {
 		struct smtp_job *next = unstarted->next;
 		if (queue_release_batch(d->queue, unstarted->batch, err, sizeof(err)) < 0)
@@ -482,6 +690,54 @@ drain(struct daemon *d)
 	}
 }
 
+/*
+ * A queue file deleted or replaced under the daemon: carrying on would
+ * write every result into a file nobody will read again. Stop loudly.
+ */
+static bool
+queue_file_lost(struct daemon *d)
+{
+	char err[1024];
+
+	if (queue_check_file(d->queue, err, sizeof(err)) == 0)
+		return false;
+	log_warnx("FATAL %s; stopping: restore the queue file and restart distd", err);
+	sd_notifyf(0, "STATUS=stopped: %s", err);
+	d->stop = true;
+	d->rc = EX_IOERR;
+	return true;
+}
+
+/*
+ * Compares the wall clock's progress with the monotonic clock's since the
+ * last turn: a difference beyond CLOCK_JUMP_SECONDS is a step of the wall
+ * clock, which the scheduler takes out of waits and lifetimes.
+ */
+static void
+clock_check(struct daemon *d)
+{
+	int64_t wall = now_unix(), mono = mono_ms();
+
+	if (d->clock_mono != 0) {
+		int64_t jump = (wall - d->clock_wall) - (mono - d->clock_mono) / 1000;
+		if (jump > CLOCK_JUMP_SECONDS || jump < -CLOCK_JUMP_SECONDS) {
+			log_warnx("the wall clock stepped by %+lld s; retry times move with "
+			    "it and the step does not count toward any lifetime",
+			    (long long)jump);
+			scheduler_clock_jump(&d->sched, wall, jump);
+			/* our own deadlines are waits too */
+			if (d->rescan_at > 0)
+				d->rescan_at += jump;
+			if (d->notice_at > 0)
+				d->notice_at += jump;
+			for (size_t i = 0; i < d->settle.n; i++)
+				d->settle.e[i].due += jump;
+		}
+	}
+	d->clock_wall = wall;
+	d->clock_mono = mono;
+}
+
 static void
 run(struct daemon *d)
 {
@@ -489,24 +745,38 @@ run(struct daemon *d)
 		struct epoll_event evs[8];
 		int timeout = -1;
 
-		/* cheap when there is nothing new: a few indexed queries */
-		int64_t notice_at = notice_sweep(d->conf, d->queue, now_unix());
-		if (notice_at != 0 && notice_at != d->notice_at)
-			log_warnx("more than %d admin notices in an hour: the rest wait "
-			    "(next in %lld s)", NOTICE_PER_HOUR,
-			    (long long)(notice_at - now_unix()));
-		d->notice_at = notice_at;
+		if (queue_file_lost(d))
+			break;
+		clock_check(d);
+		/* cheap when there is nothing new: a few indexed queries; nothing
+		 * can be written while the storage is failing */
+		if (!d->sched.storage_down) {
+			int64_t notice_at = notice_sweep(d->conf, d->queue, now_unix());
+			if (notice_at != 0 && notice_at != d->notice_at)
+				log_warnx("more than %d admin notices in an hour: the rest wait "
+				    "(next in %lld s)", NOTICE_PER_HOUR,
+				    (long long)(notice_at - now_unix()));
+			d->notice_at = notice_at;
+		}
+		bool was_down = d->sched.storage_down;
 		scheduler_run(&d->sched, now_unix());
+		if (was_down && !d->sched.storage_down)
+			scan(d);	/* intake resumes with delivery */
 		arm_timer(d);
 		notify_status(d);
 		if (d->watchdog_usec > 0)
 			timeout = (int)(d->watchdog_usec / 2000);
+		int due = clients_expire(d);
+		if (due >= 0 && (timeout < 0 || due < timeout))
+			timeout = due;
 		int n = epoll_wait(d->epfd, evs, 8, timeout);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			fatal("epoll_wait: %s", strerror(errno));
 		}
+		/* before the events write anything on the new clock */
+		clock_check(d);
 		if (d->watchdog_usec > 0)
 			sd_notify(0, "WATCHDOG=1");
 		for (int i = 0; i < n; i++) {
@@ -517,6 +787,8 @@ run(struct daemon *d)
 				handle_signal(d);
 			else if (fd == d->cfd)
 				handle_control(d);
+			else if (client_find(d, fd) != NULL)
+				client_event(d, client_find(d, fd));
 			else if (fd == smtp_pool_fd(d->pool))
 				scheduler_collect(&d->sched, now_unix());
 			else if (fd == d->tfd) {
@@ -552,6 +824,12 @@ start(struct daemon *d)
 		log_warnx("%s", err);
 		return -1;
 	}
+	/* before anything touches the queue: recovery would reset the in-flight
+	 * rows of a daemon still running */
+	if (queue_lock(d->conf->state, &d->lockfd, err, sizeof(err)) < 0) {
+		log_warnx("%s", err);
+		return -1;
+	}
 	if (queue_open(d->conf->state, &d->queue, err, sizeof(err)) < 0) {
 		log_warnx("%s", err);
 		return -1;
@@ -577,7 +855,7 @@ start(struct daemon *d)
 
 	d->sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	d->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	d->tfd = timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK | TFD_CLOEXEC);
+	d->tfd = timerfd_create(CLOCK_BOOTTIME, TFD_NONBLOCK | TFD_CLOEXEC);
 	d->epfd = epoll_create1(EPOLL_CLOEXEC);
 	d->iwatch = -1;
 	if (d->sfd < 0 || d->ifd < 0 || d->tfd < 0 || d->epfd < 0) {
@@ -586,6 +864,11 @@ start(struct daemon *d)
 	}
 	if (watch_outbox(d) < 0)
 		return -1;
+	/* an unlink or rename of the queue file wakes the loop, which then
+	 * sees it gone (queue_file_lost) even when nothing else happens */
+	if (inotify_add_watch(d->ifd, d->conf->state, IN_ATTRIB | IN_DELETE_SELF |
+	    IN_MOVE_SELF) < 0)
+		log_warn("cannot watch %s; its loss is seen at the next event", d->conf->state);
 	d->cfd = control_listen(d->conf->control_socket, err, sizeof(err));
 	if (d->cfd < 0) {
 		log_warnx("control socket: %s", err);
@@ -615,7 +898,7 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct daemon d = { .ifd = -1, .iwatch = -1, .sfd = -1, .tfd = -1, .cfd = -1,
-		.epfd = -1 };
+		.epfd = -1, .lockfd = -1 };
 	bool check = false, debug = false;
 	int opt, rc = 0;
 
@@ -636,6 +919,9 @@ main(int argc, char **argv)
 	}
 	d.conf_path = conf_path(d.conf_path);
 	log_init(debug);
+	for (size_t i = 0; i < CONTROL_CLIENTS; i++)
+		d.clients[i].fd = -1;
+	test_clock_file = getenv("DISTD_TEST_CLOCK_FILE");
 
 	struct sbuf errors = SBUF_INIT;
 	if (conf_load(d.conf_path, CONF_LOAD_SECRETS, &d.conf, &errors) < 0) {
@@ -660,8 +946,12 @@ main(int argc, char **argv)
 	sd_notify(0, "READY=1");
 	run(&d);
 	drain(&d);
-	log_info("stopped");
+	rc = d.rc;
+	log_info("%s", rc == 0 ? "stopped" : "stopped on an error");
 out:
+	for (size_t i = 0; i < CONTROL_CLIENTS; i++)
+		if (d.clients[i].fd >= 0)
+			close(d.clients[i].fd);
 	if (d.cfd >= 0) {
 		close(d.cfd);
 		unlink(d.conf->control_socket);
@@ -680,5 +970,7 @@ out:
 		close(d.sfd);
 	if (d.tfd >= 0)
 		close(d.tfd);
+	if (d.lockfd >= 0)
+		close(d.lockfd);	/* the lock goes with the last close */
 	return rc;
 }

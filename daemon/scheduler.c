@@ -6,6 +6,8 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include <systemd/sd-daemon.h>
+
 #include "backoff.h"
 #include "log.h"
 #include "report.h"
@@ -139,6 +141,146 @@ rate_room(struct scheduler *s, int64_t now, size_t room, size_t *max_rcpt, int64
 }
 
 static void deferred_alert(struct scheduler *s, int64_t now);
+struct scheduler_unrecorded {
+	struct smtp_job *job;		/* res points into its transcript */
+	struct queue_result *res;
+	int64_t when;
+	struct scheduler_unrecorded *next;
+};
+
+/*
+ * One alert per outage, not one line per try: a full disk used to log
+ * thousands of lines a second while the loop spun on the failing queue.
+ */
+static void
+storage_failed(struct scheduler *s, const char *err, int64_t now)
+{
+	if (!s->storage_down) {
+		log_warnx("ALERT the queue cannot be written: %s; delivery and intake "
+		    "pause, results not yet recorded are kept and written when it "
+		    "works again (tried every %d s)", err, SCHEDULER_STORAGE_RETRY);
+		sd_notifyf(0, "STATUS=paused: the queue cannot be written: %s", err);
+	}
+	s->storage_down = true;
+	s->storage_retry_at = now + SCHEDULER_STORAGE_RETRY;
+}
+
+static void
+storage_ok(struct scheduler *s)
+{
+	if (s->storage_down)
+		log_info("the queue can be written again: delivery and intake resume");
+	s->storage_down = false;
+	s->storage_retry_at = 0;
+}
+
+static const char *job_relay(struct scheduler *s, const struct smtp_job *job);
+
+static void
+log_results(struct scheduler *s, const struct smtp_job *job,
+    const struct queue_result *res, int64_t when)
+{
+	const struct queue_batch *b = job->batch;
+
+	for (size_t i = 0; i < b->n; i++) {
+		char *line = scheduler_log_line(when, b->issue, b->tiers[i],
+		    b->addresses[i], job_relay(s, job), &res[i], job->duration);
+		delivery_log_write(line);
+		free(line);
+	}
+}
+
+/* Records one finished transaction; 0, or -1 with err (nothing written). */
+static int
+record(struct scheduler *s, struct smtp_job *job, struct queue_result *res, int64_t when,
+    char *err, size_t errsz)
+{
+	struct queue_batch *b = job->batch;
+	struct queue_retry retry = { s->conf->retry.min_backoff,
+		s->conf->retry.max_backoff, s->conf->retry.lifetime };
+
+	if (queue_record(s->queue, b, res, when, job->duration,
+	    job_relay(s, job), &retry, scheduler_group_jitter, err, errsz) < 0)
+		return -1;
+	log_results(s, job, res, when);
+	return 0;
+}
+
+/* Writes the results kept during an outage, oldest first; 0 when none is left. */
+static int
+flush_unrecorded(struct scheduler *s, int64_t now)
+{
+	char err[512];
+
+	while (s->unrecorded != NULL) {
+		struct scheduler_unrecorded *u = s->unrecorded;
+		if (record(s, u->job, u->res, u->when, err, sizeof(err)) < 0) {
+			storage_failed(s, err, now);
+			return -1;
+		}
+		s->unrecorded = u->next;
+		if (s->unrecorded == NULL)
+			s->unrecorded_tail = NULL;
+		free(u->res);
+		smtp_job_free(u->job);
+		free(u);
+	}
+	return 0;
+}
+
+int
+scheduler_record_kept(struct scheduler *s, int64_t now)
+{
+	return flush_unrecorded(s, now);
+}
+
+void
+scheduler_flush(struct scheduler *s, int64_t now)
+{
+	size_t left = 0;
+
+	flush_unrecorded(s, now);
+	while (s->unrecorded != NULL) {
+		struct scheduler_unrecorded *u = s->unrecorded;
+		left += u->job->batch->n;
+		s->unrecorded = u->next;
+		free(u->res);
+		smtp_job_free(u->job);
+		free(u);
+	}
+	s->unrecorded_tail = NULL;
+	if (left > 0)
+		log_warnx("the results of %zu recipient(s) could not be recorded before "
+		    "stopping; they stay in flight and are retried as possible duplicates "
+		    "at the next start", left);
+}
+
+void
+scheduler_clock_jump(struct scheduler *s, int64_t wall, int64_t by)
+{
+	char err[512];
+
+	if (s->n_jumps == SCHEDULER_JUMPS) {
+		/* the oldest step matters to the fewest issues: drop it */
+		memmove(s->jumps, s->jumps + 1, (SCHEDULER_JUMPS - 1) * sizeof(s->jumps[0]));
+		s->n_jumps--;
+	}
+	s->jumps[s->n_jumps++] = (struct backoff_jump){ wall, by };
+	if (s->paused_until > 0)
+		s->paused_until += by;
+	if (s->storage_retry_at > 0)
+		s->storage_retry_at += by;
+	/*
+	 * Only what was set on the old clock moves. After a forward step, a
+	 * time set on the new one (a distctl retry before this was seen) is
+	 * at least the old clock's now + by; the old clock's times reach at
+	 * most its now + max_backoff (a backward step may move anything: it
+	 * only makes it due sooner).
+	 */
+	int64_t before = by > 0 ? wall - by + s->conf->retry.max_backoff + 1 : INT64_MAX;
+	if (queue_clock_step(s->queue, by, before, err, sizeof(err)) < 0)
+		log_warnx("retry times not moved with the clock: %s", err);
+}
 
 void
 scheduler_run(struct scheduler *s, int64_t now)
@@ -162,6 +304,10 @@ scheduler_run(struct scheduler *s, int64_t now)
 		deferred_alert(s, now);
 	if (s->draining || now < s->paused_until)
 		return;
+	if (s->storage_down) {
+		if (now < s->storage_retry_at || flush_unrecorded(s, now) < 0)
+			return;
+	}
 	relay_facts(s);
 	size_t busy = smtp_pool_busy(s->pool);
 	/* the pool's size, not the configuration's: a reload does not add threads */
@@ -195,7 +341,13 @@ scheduler_run(struct scheduler *s, int64_t now)
 	}
 	batches = xcalloc(room, sizeof(*batches));
 	if (queue_take(s->queue, now, room, max_rcpt, batches, &n, err, sizeof(err)) < 0)
-		log_warnx("scheduler: %s", err);
+		storage_failed(s, err, now);
+	/* taking nothing wrote nothing: only a write says the outage is over */
+	else if (s->storage_down && n == 0 && queue_probe_write(s->queue, err,
+	    sizeof(err)) < 0)
+		storage_failed(s, err, now);
+	else
+		storage_ok(s);
 	for (size_t i = 0; i < n; i++) {
 		struct smtp_job *job = xcalloc(1, sizeof(*job));
 		count_sent(s, now, batches[i]->n);
@@ -467,44 +619,53 @@ void
 scheduler_collect(struct scheduler *s, int64_t now)
 {
 	struct smtp_job *list = smtp_pool_collect(s->pool);
-	struct queue_retry retry = { s->conf->retry.min_backoff,
-		s->conf->retry.max_backoff, s->conf->retry.lifetime };
 	char err[512];
 
+	/* earlier results first, so that the history keeps its order */
+	if (s->unrecorded != NULL)
+		flush_unrecorded(s, now);
 	while (list) {
 		struct smtp_job *job = list;
 		struct queue_batch *b = job->batch;
 		struct queue_result *res = xcalloc(b->n, sizeof(*res));
 		list = job->next;
+		job->next = NULL;
 
 		if (job->transcript.mail_code != 0)
 			s->login_proven = true;	/* AUTH, if any, passed */
 		smtp_outcome(&job->transcript, job->curl_code, job->curl_error, b->n, res);
-		for (size_t i = 0; i < b->n; i++)
+		bool data_sent = smtp_transcript_data_sent(&job->transcript);
+		for (size_t i = 0; i < b->n; i++) {
 			res[i].id = b->ids[i];
+			/* cut after the data went out: it may have arrived */
+			if (data_sent && res[i].outcome == QUEUE_TEMP)
+				b->possible_duplicate[i] = true;
+		}
+		/* the lifetime runs on the arrival time with clock steps taken out */
+		b->received = backoff_received(b->received, s->jumps, s->n_jumps);
 		rcpt_limit(s, job, res, now);
 		/* alerts first: whoever sees the new states sees the alerts that go with them */
 		alerts(s, job, res, b->n, now);
-		if (queue_record(s->queue, b, res, now, job->duration,
-		    job_relay(s, job), &retry, scheduler_group_jitter, err,
-		    sizeof(err)) < 0) {
-			/* they stay 'sending' and are retried after a restart */
-			log_warnx("cannot record results of issue %lld: %s",
-			    (long long)b->issue, err);
-		} else {
-			for (size_t i = 0; i < b->n; i++) {
-				char *line = scheduler_log_line(now, b->issue, b->tiers[i],
-				    b->addresses[i], job_relay(s, job), &res[i],
-				    job->duration);
-				delivery_log_write(line);
-				free(line);
-			}
+		if (s->unrecorded != NULL ||
+		    record(s, job, res, now, err, sizeof(err)) < 0) {
+			/* kept, not dropped: the rows stay 'sending' until written */
+			if (s->unrecorded == NULL)
+				storage_failed(s, err, now);
+			struct scheduler_unrecorded *u = xcalloc(1, sizeof(*u));
+			*u = (struct scheduler_unrecorded){ job, res, now, NULL };
+			if (s->unrecorded_tail)
+				s->unrecorded_tail->next = u;
+			else
+				s->unrecorded = u;
+			s->unrecorded_tail = u;
+			continue;
 		}
 		free(res);
 		smtp_job_free(job);
 	}
 	relay_size(s, now);
-	finish_issues(s, now);
+	if (!s->storage_down)
+		finish_issues(s, now);
 	deferred_alert(s, now);
 }
 
@@ -515,6 +676,8 @@ scheduler_next_wakeup(struct scheduler *s, int64_t now)
 
 	if (s->draining)
 		return -1;
+	if (s->storage_down)
+		return s->storage_retry_at <= now ? 0 : s->storage_retry_at;
 	if (smtp_pool_busy(s->pool) >= smtp_pool_size(s->pool))
 		return -1;	/* a completion will wake us */
 	if (queue_next_due(s->queue, &when) != 0)

@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "backoff.h"
 #include "conf.h"
 #include "queue.h"
 #include "smtp.h"
@@ -15,6 +16,12 @@
  * alerts, finishes issues and queues failure reports. It runs in the
  * thread that owns the queue.
  */
+#define SCHEDULER_JUMPS 16
+/* How often a failing queue is tried again. */
+#define SCHEDULER_STORAGE_RETRY 5
+
+struct scheduler_unrecorded;
+
 struct scheduler {
 	const struct conf *conf;	/* replaced on reload */
 	struct queue *queue;
@@ -36,6 +43,18 @@ struct scheduler {
 	/* rate limits: transactions per second of the last minute, recipients
 	 * per minute of the last hour (ring buffers stamped with their time) */
 	struct { int64_t t; long n; } msg_sec[60], rcpt_min[60];
+	/*
+	 * The queue cannot be written (disk full, I/O error): delivery and
+	 * intake pause, results that could not be recorded wait here (in
+	 * order) and are written when the storage works again, so that no
+	 * recipient stays `sending` and nothing is sent twice.
+	 */
+	bool storage_down;
+	int64_t storage_retry_at;
+	struct scheduler_unrecorded *unrecorded, *unrecorded_tail;
+	/* wall-clock steps seen while running (the oldest first) */
+	struct backoff_jump jumps[SCHEDULER_JUMPS];
+	size_t n_jumps;
 };
 
 /* Takes due batches while there is room in the pool. */
@@ -53,6 +72,17 @@ int64_t scheduler_next_wakeup(struct scheduler *s, int64_t now);
  * the same for all of them within this process, different across.
  */
 double scheduler_group_jitter(int64_t issue, const char *tier, int attempt);
+
+/*
+ * The wall clock stepped by `by` seconds (now reads `wall`): waiting
+ * recipients keep their waits and the step is not counted toward their
+ * lifetime.
+ */
+void scheduler_clock_jump(struct scheduler *s, int64_t wall, int64_t by);
+/* Records the results kept during a storage outage: 0 when none is left, else -1. */
+int scheduler_record_kept(struct scheduler *s, int64_t now);
+/* Tries once more to record what could not be (shutdown); frees what is left. */
+void scheduler_flush(struct scheduler *s, int64_t now);
 
 /* Formats one delivery log line (pure; exposed for tests). */
 char *scheduler_log_line(int64_t when, int64_t issue, const char *tier,

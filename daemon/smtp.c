@@ -9,6 +9,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -163,6 +164,13 @@ smtp_transcript_feed(struct smtp_transcript *t, bool out, const char *data, size
 			reply_line(t, data, n);
 		data += n;
 	}
+}
+
+bool
+smtp_transcript_data_sent(const struct smtp_transcript *t)
+{
+	/* after 354 the message went out; no verdict yet means it may have arrived */
+	return t->phase == P_DATA_END && t->data_code == 0;
 }
 
 /* "250 2.1.5 Ok" → "2.1.5" into buf, or NULL. */
@@ -388,6 +396,7 @@ struct settings {
 	long fallback_hold;		/* seconds to go straight to the fallback … */
 	long fallback_hold_max;		/* … doubled per failure in a row up to this */
 	unsigned generation;
+	unsigned refs;		/* workers using it, under the pool's lock */
 };
 
 struct worker {
@@ -406,6 +415,7 @@ struct smtp_pool {
 	size_t busy;
 	bool stopping;
 	int efd;
+	atomic_bool aborting;		/* smtp_pool_abort: cut transfers now */
 	struct settings *settings;	/* under lock; replaced on reload */
 	char relay[300];
 	char fallback_relay[300];	/* "" when none */
@@ -508,6 +518,21 @@ debug_cb(CURL *h, curl_infotype type, char *data, size_t size, void *arg)
 	return 0;
 }
 
+/*
+ * Called by curl at least once a second while a transfer waits, so a
+ * shutdown can cut a transfer hung in the relay without waiting for the
+ * (long) server timeouts.
+ */
+static int
+progress_cb(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+    curl_off_t ulnow)
+{
+	struct smtp_pool *p = arg;
+
+	(void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+	return atomic_load(&p->aborting) ? 1 : 0;
+}
+
 static void
 setup_handle(CURL *h, const struct settings *s, const struct relay *r)
 {
@@ -557,7 +582,8 @@ now_seconds(void)
 /* One transaction on h, with one retry on a fresh connection when a reused
  * one turns out to be closed already. */
 static void
-transfer(CURL *h, struct smtp_job *job, struct curl_slist *rcpts, struct upload *up)
+transfer(struct smtp_pool *p, CURL *h, struct smtp_job *job, struct curl_slist *rcpts,
+    struct upload *up)
 {
 	struct queue_batch *b = job->batch;
 
@@ -566,6 +592,10 @@ transfer(CURL *h, struct smtp_job *job, struct curl_slist *rcpts, struct upload 
 	curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)b->len);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, job->curl_error);
 	curl_easy_setopt(h, CURLOPT_DEBUGDATA, &job->transcript);
+	/* a shutdown past its deadline cuts the transfer (smtp_pool_abort) */
+	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, progress_cb);
+	curl_easy_setopt(h, CURLOPT_XFERINFODATA, p);
 
 	for (int round = 0; round < 2; round++) {
 		long connects = 0;
@@ -580,11 +610,23 @@ transfer(CURL *h, struct smtp_job *job, struct curl_slist *rcpts, struct upload 
 		bool stale = connects == 0 && job->transcript.n_rcpt == 0 &&
 		    (job->transcript.mail_code == 421 ||
 		    (job->curl_code != CURLE_OK && job->transcript.mail_code == 0));
-		if (round == 0 && stale && job->curl_code != CURLE_OK) {
+		if (round == 0 && stale && job->curl_code != CURLE_OK &&
+		    !atomic_load(&p->aborting)) {
 			job->retried_fresh = 1;
 			continue;
 		}
 		break;
+	}
+	if (job->curl_code == CURLE_ABORTED_BY_CALLBACK) {
+		/*
+		 * Cut by a shutdown: curl may keep the connection and say QUIT on
+		 * it at cleanup, waiting for the very relay that hangs. Shut the
+		 * socket so that the cleanup finds it dead at once.
+		 */
+		curl_socket_t sock = CURL_SOCKET_BAD;
+		if (curl_easy_getinfo(h, CURLINFO_ACTIVESOCKET, &sock) == CURLE_OK &&
+		    sock != CURL_SOCKET_BAD)
+			shutdown(sock, SHUT_RDWR);
 	}
 	curl_easy_setopt(h, CURLOPT_MAIL_RCPT, NULL);
 }
@@ -651,8 +693,8 @@ perform(struct worker *w, struct smtp_job *job, const struct settings *s)
 		p->primary_probing = true;	/* the others keep to the fallback */
 	pthread_mutex_unlock(&p->lock);
 	if (!skip_primary) {
-		transfer(handle_for(&w->curl, s, &s->primary), job, rcpts, &up);
-		if (s->fallback.url && primary_unusable(job)) {
+		transfer(p, handle_for(&w->curl, s, &s->primary), job, rcpts, &up);
+		if (s->fallback.url && !atomic_load(&p->aborting) && primary_unusable(job)) {
 			const char *e = job->curl_error[0] ? job->curl_error :
 			    job->transcript.last_text ? job->transcript.last_text :
 			    curl_easy_strerror((CURLcode)job->curl_code);
@@ -683,7 +725,7 @@ perform(struct worker *w, struct smtp_job *job, const struct settings *s)
 	if (skip_primary) {
 		job->via_fallback = true;
 		job->retried_fresh = 0;
-		transfer(handle_for(&w->curl_fb, s, &s->fallback), job, rcpts, &up);
+		transfer(p, handle_for(&w->curl_fb, s, &s->fallback), job, rcpts, &up);
 	}
 	curl_slist_free_all(rcpts);
 	job->duration = now_seconds() - t0;
@@ -732,9 +774,10 @@ worker_main(void *arg)
 		if (p->todo == NULL)
 			p->todo_tail = NULL;
 		job->next = NULL;
-		/* a copy of the pointer is safe: settings are freed only in
-		 * smtp_pool_free, after the workers have stopped */
+		/* counted, so that a reload frees the settings it replaces as
+		 * soon as no transfer uses them (they leaked once per SIGHUP) */
 		s = p->settings;
+		s->refs++;
 		pthread_mutex_unlock(&p->lock);
 
 		perform(w, job, s);
@@ -742,6 +785,8 @@ worker_main(void *arg)
 		pthread_mutex_lock(&p->lock);
 		if (job->transcript.size_seen && !job->via_fallback)
 			p->relay_size = job->transcript.size_limit;
+		if (--s->refs == 0 && s != p->settings)
+			settings_free(s);
 		if (p->done_tail)
 			p->done_tail->next = job;
 		else
@@ -766,14 +811,6 @@ curl_start(void)
 {
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 }
-
-/* Old settings stay alive until the pool is freed (workers may hold them). */
-struct retired {
-	struct settings *s;
-	struct retired *next;
-};
-static pthread_mutex_t retired_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct retired *retired_list;
 
 static void
 fallback_name(struct smtp_pool *p, const struct conf *c)
@@ -837,13 +874,16 @@ smtp_pool_configure(struct smtp_pool *p, const struct conf *c)
 	p->primary_down_until = 0;	/* new settings: try the primary again */
 	p->primary_failures = 0;
 	p->primary_probing = false;
+	/* in use: the last worker to finish with it frees it */
+	if (old->refs == 0)
+		settings_free(old);
 	pthread_mutex_unlock(&p->lock);
-	struct retired *r = xcalloc(1, sizeof(*r));
-	r->s = old;
-	pthread_mutex_lock(&retired_lock);
-	r->next = retired_list;
-	retired_list = r;
-	pthread_mutex_unlock(&retired_lock);
+}
+
+void
+smtp_pool_abort(struct smtp_pool *p)
+{
+	atomic_store(&p->aborting, true);
 }
 
 int
@@ -960,14 +1000,6 @@ smtp_pool_free(struct smtp_pool *p)
 		j = next;
 	}
 	settings_free(p->settings);
-	pthread_mutex_lock(&retired_lock);
-	while (retired_list) {
-		struct retired *r = retired_list;
-		retired_list = r->next;
-		settings_free(r->s);
-		free(r);
-	}
-	pthread_mutex_unlock(&retired_lock);
 	close(p->efd);
 	pthread_mutex_destroy(&p->lock);
 	pthread_cond_destroy(&p->wake);

@@ -45,6 +45,8 @@ void smtp_transcript_reset(struct smtp_transcript *t);
 /* Feeds one chunk of curl's trace: out = a command we sent, else a reply. */
 void smtp_transcript_feed(struct smtp_transcript *t, bool out, const char *data,
     size_t len);
+/* True when the message data went out and no verdict came back (cut after DATA). */
+bool smtp_transcript_data_sent(const struct smtp_transcript *t);
 
 /*
  * Turns a finished transfer into one result per recipient (pure).
@@ -93,6 +95,13 @@ struct smtp_pool;
 struct smtp_pool *smtp_pool_new(const struct conf *c, char *err, size_t errsz);
 /* New settings for transfers that start from now on (after a reload). */
 void smtp_pool_configure(struct smtp_pool *p, const struct conf *c);
+/*
+ * Cuts every transfer in flight within about a second (a shutdown past
+ * its deadline): they finish with CURLE_ABORTED_BY_CALLBACK, a temporary
+ * failure, and their connections are closed without QUIT. For the stop
+ * path only: a job started after this is cut at once too.
+ */
+void smtp_pool_abort(struct smtp_pool *p);
 /* Readable when finished jobs wait in smtp_pool_collect. */
 int smtp_pool_fd(const struct smtp_pool *p);
 void smtp_pool_submit(struct smtp_pool *p, struct smtp_job *job);

@@ -31,3 +31,23 @@ backoff_next_attempt(int64_t now, int64_t received, int attempts,
 	next = now + backoff_delay(attempts, min_backoff, max_backoff, jitter);
 	return next > deadline ? deadline : next;
 }
+
+int64_t
+backoff_received(int64_t received, const struct backoff_jump *jumps, size_t n)
+{
+	int64_t r = received;
+
+	/*
+	 * Jumps in the order seen; `at` is on the clock after each. Before a
+	 * forward step the clock read at most at - by, after it at least at:
+	 * unambiguous. A backward step makes the hour before it and the hour
+	 * after look alike; only what is surely older (before at) moves, so
+	 * that a doubt prolongs a lifetime, never cuts it short.
+	 */
+	for (size_t i = 0; i < n; i++) {
+		const struct backoff_jump *j = &jumps[i];
+		if (j->by > 0 ? r <= j->at - j->by : r < j->at)
+			r += j->by;
+	}
+	return r;
+}

@@ -1,6 +1,7 @@
 #ifndef DISTD_BACKOFF_H
 #define DISTD_BACKOFF_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /*
@@ -19,11 +20,24 @@ int64_t backoff_delay(int attempts, int64_t min_backoff, int64_t max_backoff,
 
 /*
  * When to try again after a temporary failure at `now`, or -1 when the
- * recipient has expired: its issue arrived at `received` and `lifetime`
+ * recipient has expired: its lifetime started at `received` and `lifetime`
  * seconds have passed. The last try is scheduled at the lifetime's end,
  * never after it.
  */
 int64_t backoff_next_attempt(int64_t now, int64_t received, int attempts,
     int64_t min_backoff, int64_t max_backoff, int64_t lifetime, double jitter);
+
+/* A step of the wall clock seen while running: at `at` (wall time after it), by `by` s. */
+struct backoff_jump {
+	int64_t at, by;
+};
+
+/*
+ * The arrival time to count a lifetime from, with the clock steps taken
+ * out: every step seen after `received` moves it by the step, so that a
+ * forward correction of days does not expire a recipient and a backward
+ * one does not prolong it. Pure.
+ */
+int64_t backoff_received(int64_t received, const struct backoff_jump *jumps, size_t n);
 
 #endif

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -285,6 +286,11 @@ queue_open_mode(const char *path, enum queue_mode mode, struct queue **out,
 		return -1;
 	}
 	sqlite3_busy_timeout(q->db, 5000);
+	struct stat st_file;
+	if (stat(path, &st_file) == 0) {
+		q->dev = st_file.st_dev;
+		q->ino = st_file.st_ino;
+	}
 	/* WAL lets distctl read while distd writes; FULL syncs every commit,
 	 * because a committed row is a promise that a file may leave the outbox. */
 	if (mode != QUEUE_READONLY && queue_exec(q, "PRAGMA journal_mode=WAL;"
@@ -328,6 +334,69 @@ queue_open_mode(const char *path, enum queue_mode mode, struct queue **out,
 		}
 	}
 	*out = q;
+	return 0;
+}
+
+int
+queue_lock(const char *path, int *fd, char *err, size_t errsz)
+{
+	char lock[4096], pid[32];
+	ssize_t n;
+
+	*fd = -1;
+	snprintf(lock, sizeof(lock), "%s.lock", path);
+	int f = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+	bool writable = f >= 0;
+	/* left by a distd run as another user: flock works on a read-only file too */
+	if (f < 0 && errno == EACCES)
+		f = open(lock, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (f < 0) {
+		snprintf(err, errsz, "%s: cannot open the queue lock: %s", lock,
+		    strerror(errno));
+		return -1;
+	}
+	/*
+	 * flock, not fcntl: the lock belongs to the open file, so no other
+	 * close() in this process (SQLite closes descriptors of its own) can
+	 * drop it, and the kernel drops it when distd dies however it dies.
+	 */
+	if (flock(f, LOCK_EX | LOCK_NB) < 0) {
+		int e = errno;
+		n = pread(f, pid, sizeof(pid) - 1, 0);
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		if (e == EWOULDBLOCK)
+			snprintf(err, errsz, "%s is in use by another distd (PID %s, "
+			    "lock %s): only one daemon may run on a queue", path,
+			    pid[0] ? pid : "unknown", lock);
+		else
+			snprintf(err, errsz, "%s: cannot lock: %s", lock, strerror(e));
+		close(f);
+		return -1;
+	}
+	n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (writable && (ftruncate(f, 0) < 0 || pwrite(f, pid, (size_t)n, 0) != n)) {
+		/* the lock holds all the same; only the PID in messages is missing */
+	}
+	*fd = f;
+	return 0;
+}
+
+int
+queue_check_file(struct queue *q, char *err, size_t errsz)
+{
+	struct stat st;
+
+	if (stat(q->path, &st) < 0) {
+		snprintf(err, errsz, "%s: the queue file is gone (%s) while distd runs; "
+		    "what is queued cannot be kept", q->path, strerror(errno));
+		return -1;
+	}
+	if (st.st_dev != q->dev || st.st_ino != q->ino) {
+		snprintf(err, errsz, "%s was replaced by another file while distd runs",
+		    q->path);
+		return -1;
+	}
 	return 0;
 }
 
@@ -685,14 +754,23 @@ queue_take(struct queue *q, int64_t now, size_t max_batches, size_t max_rcpt,
 	 * transaction its issue and tier make now: recipients deferred by one
 	 * outage but recorded a moment apart go out together again. */
 	st = queue_prepare(q, "SELECT r.id, r.issue, r.address, r.attempts, r.tier_keyword,"
-	    " r.possible_duplicate, i.received FROM recipients r JOIN issues i ON i.id = r.issue"
+	    " r.possible_duplicate FROM recipients r JOIN issues i ON i.id = r.issue"
 	    " WHERE r.state IN ('queued','deferred') AND i.state = 'active'"
 	    " AND (r.next_attempt <= ?1 OR (r.state = 'deferred' AND r.next_attempt <= ?1 + ?3"
 	    "  AND EXISTS (SELECT 1 FROM recipients d WHERE d.issue = r.issue"
 	    "   AND d.tier = r.tier AND d.state IN ('queued','deferred')"
 	    "   AND d.next_attempt <= ?1)))"
 	    " ORDER BY i.priority DESC, i.id, r.tier, r.id LIMIT ?2");
-	msg = queue_prepare(q, "SELECT message FROM issues WHERE id = ?");
+	/*
+	 * The lifetime runs from the issue's first attempt (since its last
+	 * resend), not from its arrival: an issue held for days, or a clock
+	 * corrected by days before it was first tried, must not expire on its
+	 * first temporary failure. One indexed look-up per batch.
+	 */
+	msg = queue_prepare(q, "SELECT message, (SELECT MIN(a.time) FROM attempts a"
+	    " WHERE a.issue = ?1 AND a.status IN ('sent','deferred','failed','expired')"
+	    " AND a.time >= COALESCE((SELECT MAX(time) FROM attempts WHERE issue = ?1"
+	    " AND status = 'resend'), 0)) FROM issues WHERE id = ?1");
 	mark = queue_prepare(q, "UPDATE recipients SET state = 'sending' WHERE id = ?");
 	if (st == NULL || msg == NULL || mark == NULL)
 		goto sqlfail;
@@ -705,12 +783,15 @@ queue_take(struct queue *q, int64_t now, size_t max_batches, size_t max_rcpt,
 		if (cur == NULL || cur->issue != issue || cur->n == max_rcpt) {
 			if (*n == max_batches)
 				break;
-			cur = new_batch(issue, sqlite3_column_int64(st, 6), max_rcpt);
+			cur = new_batch(issue, now, max_rcpt);
 			batches[(*n)++] = cur;
 			sqlite3_reset(msg);
 			sqlite3_bind_int64(msg, 1, issue);
 			if (sqlite3_step(msg) != SQLITE_ROW)
 				goto sqlfail;
+			if (sqlite3_column_type(msg, 1) != SQLITE_NULL &&
+			    sqlite3_column_int64(msg, 1) < now)
+				cur->received = sqlite3_column_int64(msg, 1);
 			cur->len = (size_t)sqlite3_column_bytes(msg, 0);
 			cur->message = xmalloc(cur->len + 1);
 			if (cur->len)
@@ -757,26 +838,37 @@ queue_record(struct queue *q, const struct queue_batch *b, struct queue_result *
     int64_t now, double duration, const char *relay,
     const struct queue_retry *retry, queue_jitter_fn jitter, char *err, size_t errsz)
 {
-	sqlite3_stmt *up = NULL, *at = NULL;
+	sqlite3_stmt *up = NULL, *at = NULL, *cur = NULL;
 
 	if (begin_light(q, err, errsz) < 0)
 		return -1;
 	up = queue_prepare(q, "UPDATE recipients SET state = ?, attempts = ?, next_attempt = ?,"
 	    " last_code = ?, last_dsn = ?, last_reply = ?, last_class = ?,"
-	    " delivered = ?, possible_duplicate = 0 WHERE id = ?");
+	    " delivered = ?, possible_duplicate = ?10 WHERE id = ?9");
+	/* cancelled while the transaction ran (distctl cancel takes `sending` too) */
+	cur = queue_prepare(q, "SELECT state = 'cancelled' FROM recipients WHERE id = ?");
 	at = queue_prepare(q, "INSERT INTO attempts (recipient, issue, time, relay, status,"
 	    " class, code, dsn, reply, duration, attempt, possible_duplicate)"
 	    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
-	if (up == NULL || at == NULL)
+	if (up == NULL || at == NULL || cur == NULL)
 		goto sqlfail;
 	for (size_t i = 0; i < b->n; i++) {
 		struct queue_result *r = &res[i];
 		const char *state;
+		bool cancelled = false;
 
+		sqlite3_reset(cur);
+		sqlite3_bind_int64(cur, 1, r->id);
+		if (sqlite3_step(cur) == SQLITE_ROW)
+			cancelled = sqlite3_column_int(cur, 0) != 0;
 		r->attempt = b->attempts[i] + 1;
 		r->possible_duplicate = b->possible_duplicate[i];
 		r->next_attempt = 0;
-		if (r->again && r->outcome == QUEUE_TEMP) {
+		/* what happened stands (delivered, failed); a retry would not be wanted */
+		if (cancelled && r->outcome == QUEUE_TEMP) {
+			state = "cancelled";
+			r->status = "cancelled";
+		} else if (r->again && r->outcome == QUEUE_TEMP) {
 			/* not tried (a recipient limit): due now, no attempt counted */
 			state = "queued";
 			r->status = "deferred";
@@ -819,6 +911,9 @@ queue_record(struct queue *q, const struct queue_batch *b, struct queue_result *
 		else
 			sqlite3_bind_null(up, 8);
 		sqlite3_bind_int64(up, 9, r->id);
+		/* a deferral after the data went out keeps the flag for the next try */
+		sqlite3_bind_int(up, 10, (strcmp(state, "deferred") == 0 ||
+		    strcmp(state, "queued") == 0) && r->possible_duplicate);
 		if (sqlite3_step(up) != SQLITE_DONE)
 			goto sqlfail;
 
@@ -843,12 +938,14 @@ queue_record(struct queue *q, const struct queue_batch *b, struct queue_result *
 	}
 	sqlite3_finalize(up);
 	sqlite3_finalize(at);
+	sqlite3_finalize(cur);
 	return commit_light(q, err, errsz);
 
 sqlfail:
 	queue_fail(q, err, errsz, "record");
 	sqlite3_finalize(up);
 	sqlite3_finalize(at);
+	sqlite3_finalize(cur);
 	queue_rollback(q);
 	restore_full(q);
 	return -1;
@@ -870,6 +967,32 @@ queue_release_batch(struct queue *q, const struct queue_batch *b, char *err,
 	}
 	sqlite3_finalize(st);
 	return queue_exec(q, "COMMIT", err, errsz);
+}
+
+int
+queue_probe_write(struct queue *q, char *err, size_t errsz)
+{
+	/* a row in and out again: the pages are dirtied and written at commit */
+	if (queue_exec(q, "BEGIN IMMEDIATE", err, errsz) < 0)
+		return -1;
+	if (queue_exec(q, "INSERT OR REPLACE INTO alerts (kind, text, since, last)"
+	    " VALUES ('write-probe', '', 0, 0); DELETE FROM alerts WHERE kind = 'write-probe';"
+	    " COMMIT", err, errsz) < 0) {
+		queue_rollback(q);
+		return -1;
+	}
+	return 0;
+}
+
+int
+queue_clock_step(struct queue *q, int64_t by, int64_t before, char *err, size_t errsz)
+{
+	char sql[300];
+
+	snprintf(sql, sizeof(sql), "UPDATE recipients SET next_attempt = next_attempt + %lld"
+	    " WHERE state IN ('queued','deferred') AND next_attempt < %lld", (long long)by,
+	    (long long)before);
+	return queue_exec(q, sql, err, errsz);
 }
 
 int

@@ -71,7 +71,8 @@ struct queue_batch {
 	char **tiers;
 	int *attempts;		/* attempts before this one */
 	bool *possible_duplicate;
-	int64_t received;
+	int64_t received;	/* when the lifetime started: the issue's first
+				 * attempt since its last resend, else the take */
 };
 
 /* The outcome of one recipient in a batch, and what the queue made of it. */
@@ -104,6 +105,19 @@ enum queue_mode { QUEUE_CREATE, QUEUE_EXISTING, QUEUE_READONLY };
 int queue_open_mode(const char *path, enum queue_mode mode, struct queue **q,
     char *err, size_t errsz);
 void queue_close(struct queue *q);
+/*
+ * distd: takes an exclusive lock on PATH.lock (flock, created 0640) and
+ * writes the PID into it, for the daemon's whole life (*fd stays open),
+ * so that no second daemon runs on the same queue whatever happened to
+ * the control socket. distctl does not take it. Returns 0, or -1 with err
+ * naming the PID that holds it.
+ */
+int queue_lock(const char *path, int *fd, char *err, size_t errsz);
+/*
+ * Whether the queue file is still the one opened (same device and inode):
+ * -1 with err when it was deleted or replaced under the daemon. One stat().
+ */
+int queue_check_file(struct queue *q, char *err, size_t errsz);
 
 /*
  * Enqueues an issue with its recipients and its rendered message in one
@@ -165,6 +179,16 @@ int queue_record(struct queue *q, const struct queue_batch *b,
 
 /* Gives a batch back untried (shutdown before it was sent): sending → queued. */
 int queue_release_batch(struct queue *q, const struct queue_batch *b, char *err,
+    size_t errsz);
+
+/* Whether the queue can be written now (a small transaction that writes). */
+int queue_probe_write(struct queue *q, char *err, size_t errsz);
+/*
+ * The wall clock stepped by `by` seconds: the next attempts of waiting
+ * recipients (those before `before`, i.e. set on the old clock) move with
+ * it, so that their waits keep their length.
+ */
+int queue_clock_step(struct queue *q, int64_t by, int64_t before, char *err,
     size_t errsz);
 
 /* The earliest next attempt of a waiting recipient; returns 0, or 1 when none. */
@@ -279,6 +303,13 @@ int queue_retry(struct queue *q, int64_t issue, const char *tier, int64_t now,
  */
 int queue_resend(struct queue *q, int64_t issue, const char *tier, const char *address,
     int64_t now, char *err, size_t errsz);
+/*
+ * Sends an issue again on purpose to every recipient (of tier) that is
+ * delivered, failed or cancelled — the way to send a cancelled issue
+ * again, which queue_resend refuses. The issue becomes active again.
+ */
+int queue_resend_all(struct queue *q, int64_t issue, const char *tier, int64_t now,
+    char *err, size_t errsz);
 /*
  * Records a corrected address: the recipient `old` (of tier, when given)
  * is marked replaced by a new row for `address` in the same tier, unit and

@@ -161,6 +161,10 @@ queue_release(struct queue *q, int64_t issue, const char *tier, int64_t now,
 		if (tier)
 			snprintf(err, errsz, "issue %lld has no held recipients in tier %s",
 			    (long long)issue, tier);
+		else if (strcmp(state, "cancelled") == 0)
+			snprintf(err, errsz, "issue %lld is cancelled, not held; to send it "
+			    "again on purpose: distctl resend %lld --all", (long long)issue,
+			    (long long)issue);
 		else
 			snprintf(err, errsz, "issue %lld is %s, not held", (long long)issue, state);
 		return -1;
@@ -172,15 +176,20 @@ int
 queue_cancel(struct queue *q, int64_t issue, const char *tier, int64_t now,
     char *err, size_t errsz)
 {
+	/*
+	 * `sending` too: queue_record keeps what the transaction really did
+	 * (delivered, failed) and leaves a temporary failure cancelled, so no
+	 * row of a cancelled issue waits for ever.
+	 */
 	static const char *const whole[] = {
 		"UPDATE recipients SET state = 'cancelled' WHERE issue = ?1"
-		" AND state IN ('queued','deferred','held')",
+		" AND state IN ('queued','deferred','held','sending')",
 		"UPDATE issues SET state = 'cancelled', finished = ?2 WHERE id = ?1",
 		NULL };
 	/* the issue finishes (queue_finish) when its other tiers do */
 	static const char *const part[] = {
 		"UPDATE recipients SET state = 'cancelled' WHERE issue = ?1"
-		" AND state IN ('queued','deferred','held')" IN_TIER, NULL };
+		" AND state IN ('queued','deferred','held','sending')" IN_TIER, NULL };
 	char state[16];
 
 	if (issue_state(q, issue, state, sizeof(state), err, errsz) < 0 ||
@@ -212,8 +221,8 @@ queue_retry(struct queue *q, int64_t issue, const char *tier, int64_t now,
 	return update(q, issue, now, NULL, tier, issue ? one : all, err, errsz);
 }
 
-int
-queue_resend(struct queue *q, int64_t issue, const char *tier, const char *address,
+static int
+resend(struct queue *q, int64_t issue, const char *tier, const char *address, bool all,
     int64_t now, char *err, size_t errsz)
 {
 	char state[16], sql[600];
@@ -223,12 +232,20 @@ queue_resend(struct queue *q, int64_t issue, const char *tier, const char *addre
 	if (issue_state(q, issue, state, sizeof(state), err, errsz) < 0 ||
 	    check_tier(q, issue, tier, err, errsz) < 0)
 		return -1;
-	if (strcmp(state, "cancelled") == 0 || strcmp(state, "held") == 0) {
-		snprintf(err, errsz, "issue %lld is %s; release it first", (long long)issue, state);
+	if (strcmp(state, "held") == 0) {
+		snprintf(err, errsz, "issue %lld is held; release it first", (long long)issue);
+		return -1;
+	}
+	/* a cancel is meant for good: sending again is a decision of its own */
+	if (strcmp(state, "cancelled") == 0 && !all) {
+		snprintf(err, errsz, "issue %lld is cancelled; to send it again on purpose, "
+		    "to every recipient, use: distctl resend %lld --all", (long long)issue,
+		    (long long)issue);
 		return -1;
 	}
 	/* a replaced address stays replaced: its correction is the one to resend */
-	sbuf_puts(&where, "issue = ?1 AND state IN ('delivered','failed')"
+	sbuf_puts(&where, all ? "issue = ?1 AND state IN ('delivered','failed','cancelled')"
+	    " AND replaced_by IS NULL" : "issue = ?1 AND state IN ('delivered','failed')"
 	    " AND replaced_by IS NULL");
 	if (tier)
 		sbuf_puts(&where, " AND tier_keyword = ?3");
@@ -240,14 +257,14 @@ queue_resend(struct queue *q, int64_t issue, const char *tier, const char *addre
 	}
 	/* the history says why these go out again */
 	snprintf(sql, sizeof(sql), "INSERT INTO attempts (recipient, issue, time, status,"
-	    " reply, attempt) SELECT id, issue, ?2, 'resend', 'resend requested with distctl',"
-	    " attempts FROM recipients WHERE %s", sbuf_str(&where));
+	    " reply, attempt) SELECT id, issue, ?2, 'resend', 'resend requested with distctl%s',"
+	    " attempts FROM recipients WHERE %s", all ? " (--all)" : "", sbuf_str(&where));
 	sqlite3_stmt *st = queue_prepare(q, sql);
 	snprintf(sql, sizeof(sql), "UPDATE recipients SET state = 'queued', next_attempt = ?2,"
 	    " delivered = NULL WHERE %s", sbuf_str(&where));
 	sqlite3_stmt *up = queue_prepare(q, sql);
 	sqlite3_stmt *is = queue_prepare(q, "UPDATE issues SET state = 'active', finished = NULL,"
-	    " reported = 0 WHERE id = ?1");
+	    " reported = 0, hold_reason = NULL WHERE id = ?1");
 	sbuf_free(&where);
 	if (st == NULL || up == NULL || is == NULL)
 		goto fail;
@@ -283,6 +300,20 @@ fail:
 	sqlite3_finalize(is);
 	queue_rollback(q);
 	return -1;
+}
+
+int
+queue_resend(struct queue *q, int64_t issue, const char *tier, const char *address,
+    int64_t now, char *err, size_t errsz)
+{
+	return resend(q, issue, tier, address, false, now, err, errsz);
+}
+
+int
+queue_resend_all(struct queue *q, int64_t issue, const char *tier, int64_t now,
+    char *err, size_t errsz)
+{
+	return resend(q, issue, tier, NULL, true, now, err, errsz);
 }
 
 bool

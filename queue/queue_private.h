@@ -6,10 +6,13 @@
 #include <sqlite3.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct queue {
 	sqlite3 *db;
 	char *path;
+	dev_t dev;		/* the database file opened, for queue_check_file */
+	ino_t ino;
 };
 
 int queue_fail(struct queue *q, char *err, size_t errsz, const char *what);

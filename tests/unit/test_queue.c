@@ -216,6 +216,37 @@ test_expiry(void **state)
 	queue_batch_free(b[0]);
 }
 
+/* The lifetime runs from the first attempt: an issue tried late is not expired at once. */
+static void
+test_lifetime_from_first_attempt(void **state)
+{
+	struct queue *q = *state;
+	struct queue_batch *b[1];
+	size_t n;
+	char err[256];
+
+	enqueue(q, "ffff", 1, NULL, 1000);
+	/* first tried at 5000, long after arrival + lifetime (1000) */
+	assert_int_equal(queue_take(q, 5000, 1, 1, b, &n, err, sizeof(err)), 0);
+	assert_int_equal(b[0]->received, 5000);
+	struct queue_result r = { .id = b[0]->ids[0], .outcome = QUEUE_TEMP, .code = 451,
+		.reply = "451", .class = "4xx" };
+	assert_int_equal(queue_record(q, b[0], &r, 5000, 0.1, "relay", &retry, zero,
+	    err, sizeof(err)), 0);
+	assert_string_equal(r.status, "deferred");
+	queue_batch_free(b[0]);
+	/* the next take counts from that first attempt */
+	assert_int_equal(queue_take(q, 6001, 1, 1, b, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(b[0]->received, 5000);
+	r = (struct queue_result){ .id = b[0]->ids[0], .outcome = QUEUE_TEMP, .code = 451,
+		.reply = "451", .class = "4xx" };
+	assert_int_equal(queue_record(q, b[0], &r, 6001, 0.1, "relay", &retry, zero,
+	    err, sizeof(err)), 0);
+	assert_string_equal(r.status, "expired");
+	queue_batch_free(b[0]);
+}
+
 static void
 test_recover_sending(void **state)
 {
@@ -334,6 +365,125 @@ test_backoff(void **state)
 	assert_int_equal(backoff_next_attempt(100, 0, 1, 300, 3600, 200, 0.5), 200);
 	assert_int_equal(backoff_next_attempt(200, 0, 2, 300, 3600, 200, 0.5), -1);
 	assert_int_equal(backoff_next_attempt(100, 0, 1, 10, 3600, 1000, 0.5), 110);
+}
+
+/* Clock steps taken out of the arrival time a lifetime counts from (pure). */
+static void
+test_backoff_clock_jumps(void **state)
+{
+	(void)state;
+	/* six days forward at 1000 (the clock read 1000 - 518400 before) */
+	struct backoff_jump fwd[] = { { 1000 + 518400, 518400 } };
+	assert_int_equal(backoff_received(900, fwd, 1), 900 + 518400);
+	assert_int_equal(backoff_received(1000, fwd, 1), 1000 + 518400);
+	/* received after the step: untouched */
+	assert_int_equal(backoff_received(1000 + 518400, fwd, 1), 1000 + 518400);
+	/* so one 451 after the step does not expire a 5-day lifetime */
+	int64_t r = backoff_received(900, fwd, 1);
+	assert_true(backoff_next_attempt(1000 + 518400 + 5, r, 1, 300, 3600, 432000, 0.5) > 0);
+	assert_int_equal(backoff_next_attempt(1000 + 518400 + 5, 900, 1, 300, 3600, 432000,
+	    0.5), -1);
+	/* one day back at 5000 (the clock read 5000 + 86400 before) */
+	struct backoff_jump back[] = { { 5000, -86400 } };
+	assert_int_equal(backoff_received(4000, back, 1), 4000 - 86400);
+	/* in doubt (could be after the step): not moved, the lifetime is not cut */
+	assert_int_equal(backoff_received(5000, back, 1), 5000);
+	assert_int_equal(backoff_received(6000, back, 1), 6000);
+	/* two steps add up for what is older than both */
+	struct backoff_jump two[] = { { 2000, 1000 }, { 5000, -500 } };
+	assert_int_equal(backoff_received(500, two, 2), 1000);
+	assert_int_equal(backoff_received(3000, two, 2), 2500);
+	assert_int_equal(backoff_received(500, NULL, 0), 500);
+}
+
+static void
+test_lock_and_file_identity(void **state)
+{
+	struct queue *q = *state;
+	char err[512], lock[80];
+	int fd, fd2;
+
+	assert_int_equal(queue_check_file(q, err, sizeof(err)), 0);
+	assert_int_equal(queue_lock(dbpath, &fd, err, sizeof(err)), 0);
+	/* flock is per open file: a second open, even in this process, is refused */
+	assert_int_equal(queue_lock(dbpath, &fd2, err, sizeof(err)), -1);
+	assert_int_equal(fd2, -1);
+	char pid[32];
+	snprintf(pid, sizeof(pid), "PID %d", (int)getpid());
+	assert_non_null(strstr(err, pid));
+	close(fd);
+	assert_int_equal(queue_lock(dbpath, &fd2, err, sizeof(err)), 0);
+	close(fd2);
+	snprintf(lock, sizeof(lock), "%s.lock", dbpath);
+	unlink(lock);
+	/* a queue file renamed away or deleted is noticed */
+	char moved[80];
+	snprintf(moved, sizeof(moved), "%s.moved", dbpath);
+	assert_int_equal(rename(dbpath, moved), 0);
+	assert_int_equal(queue_check_file(q, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "gone"));
+	FILE *f = fopen(dbpath, "w");
+	fclose(f);
+	assert_int_equal(queue_check_file(q, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "replaced"));
+	assert_int_equal(rename(moved, dbpath), 0);
+	assert_int_equal(queue_check_file(q, err, sizeof(err)), 0);
+}
+
+/* A cancel during a transaction: every row ends final, and --all sends it again. */
+static void
+test_cancel_in_flight_then_resend_all(void **state)
+{
+	struct queue *q = *state;
+	struct queue_batch *b[1];
+	size_t n;
+	char err[256];
+
+	int64_t id = enqueue(q, "cccc", 3, NULL, 1000);
+	assert_int_equal(queue_take(q, 1000, 1, 3, b, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(queue_cancel(q, id, NULL, 1001, err, sizeof(err)), 3);
+	struct queue_result res[3] = {
+		{ .id = b[0]->ids[0], .outcome = QUEUE_OK, .code = 250, .reply = "250 ok", .class = "ok" },
+		{ .id = b[0]->ids[1], .outcome = QUEUE_TEMP, .code = 451, .reply = "451 later", .class = "4xx" },
+		{ .id = b[0]->ids[2], .outcome = QUEUE_PERM, .code = 550, .reply = "550 no", .class = "5xx" },
+	};
+	assert_int_equal(queue_record(q, b[0], res, 1005, 0.1, "relay:465", &retry, zero,
+	    err, sizeof(err)), 0);
+	queue_batch_free(b[0]);
+	assert_string_equal(res[0].status, "sent");
+	assert_string_equal(res[1].status, "cancelled");
+	assert_string_equal(res[2].status, "failed");
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM recipients WHERE state IN"
+	    " ('queued','sending','deferred')"), 0);
+	/* resend without --all and release say how to send it again */
+	assert_int_equal(queue_resend(q, id, NULL, NULL, 1010, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "--all"));
+	assert_int_equal(queue_release(q, id, NULL, 1010, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "--all"));
+	assert_int_equal(queue_resend_all(q, id, NULL, 1010, err, sizeof(err)), 3);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM recipients WHERE state = 'queued'"
+	    " AND next_attempt = 1010"), 3);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM issues WHERE state = 'active'"), 1);
+}
+
+/* A wall-clock step moves waiting recipients' next attempts with it. */
+static void
+test_clock_step_moves_waits(void **state)
+{
+	struct queue *q = *state;
+	char err[256];
+
+	enqueue(q, "dddd", 2, NULL, 100000);
+	assert_int_equal(queue_clock_step(q, -86400, INT64_MAX, err, sizeof(err)), 0);
+	int64_t when;
+	assert_int_equal(queue_next_due(q, &when), 0);
+	assert_int_equal(when, 100000 - 86400);
+	/* forward: what was set on the new clock already (not before `before`) stays */
+	enqueue(q, "eeee", 1, NULL, 500000);
+	assert_int_equal(queue_clock_step(q, 86400, 400000, err, sizeof(err)), 0);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM recipients WHERE next_attempt = 100000"), 2);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM recipients WHERE next_attempt = 500000"), 1);
 }
 
 static long
@@ -584,6 +734,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_again_and_grouping, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_relays, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expiry, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lifetime_from_first_attempt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recover_sending, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_duplicates_and_holds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_enqueue_is_atomic, setup, teardown),
@@ -595,6 +746,11 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_older_schema_is_upgraded_not_misread, setup,
 		    teardown),
 		cmocka_unit_test(test_backoff),
+		cmocka_unit_test(test_backoff_clock_jumps),
+		cmocka_unit_test_setup_teardown(test_lock_and_file_identity, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cancel_in_flight_then_resend_all, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_clock_step_moves_waits, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("queue", tests, NULL, NULL);
 }
