@@ -569,6 +569,9 @@ deferred_alert(struct scheduler *s, int64_t now)
 	s->deferred_checked = now;
 	s->deferred_wake = 0;
 	int none = queue_oldest_deferral(s->queue, &since, &count);
+	/* a clock step is not time spent deferred (nor is it for the lifetime) */
+	if (!none)
+		since = backoff_received(since, s->jumps, s->n_jumps);
 	if (none || now - since < s->conf->alerts.deferred_after) {
 		/* cleared once, not written every second (one left by an
 		 * earlier run is cleared at the first check) */
