@@ -302,12 +302,25 @@ scheduler_run(struct scheduler *s, int64_t now)
 	}
 	if (now != s->deferred_checked)
 		deferred_alert(s, now);
-	if (s->draining || now < s->paused_until)
+	if (s->draining)
 		return;
+	/*
+	 * The outage is tried first, whatever else holds sending back (a login
+	 * pause, a rate limit, a full pool): otherwise its retry time would
+	 * never move, next_wakeup would say "now" for ever and the loop spin.
+	 * Taking nothing writes nothing, so only a real write ends it.
+	 */
 	if (s->storage_down) {
 		if (now < s->storage_retry_at || flush_unrecorded(s, now) < 0)
 			return;
+		if (queue_probe_write(s->queue, err, sizeof(err)) < 0) {
+			storage_failed(s, err, now);
+			return;
+		}
+		storage_ok(s);
 	}
+	if (now < s->paused_until)
+		return;
 	relay_facts(s);
 	size_t busy = smtp_pool_busy(s->pool);
 	/* the pool's size, not the configuration's: a reload does not add threads */
@@ -342,12 +355,6 @@ scheduler_run(struct scheduler *s, int64_t now)
 	batches = xcalloc(room, sizeof(*batches));
 	if (queue_take(s->queue, now, room, max_rcpt, batches, &n, err, sizeof(err)) < 0)
 		storage_failed(s, err, now);
-	/* taking nothing wrote nothing: only a write says the outage is over */
-	else if (s->storage_down && n == 0 && queue_probe_write(s->queue, err,
-	    sizeof(err)) < 0)
-		storage_failed(s, err, now);
-	else
-		storage_ok(s);
 	for (size_t i = 0; i < n; i++) {
 		struct smtp_job *job = xcalloc(1, sizeof(*job));
 		count_sent(s, now, batches[i]->n);
@@ -545,11 +552,14 @@ relay_size(struct scheduler *s, int64_t now)
 	long size = smtp_pool_relay_size(s->pool);
 
 	relay_facts(s);
-	if (size < 0 || size == s->relay_size)
+	if (size < 0 || size == s->relay_size || s->storage_down)
 		return;
-	s->relay_size = size;
-	if (queue_relay_set_size(s->queue, s->relay, size, now) < 0)
+	/* remembered only once stored, so a failed write is tried again */
+	if (queue_relay_set_size(s->queue, s->relay, size, now) < 0) {
 		log_warnx("cannot store the SIZE of %s", s->relay);
+		return;
+	}
+	s->relay_size = size;
 }
 
 /*
@@ -640,8 +650,12 @@ scheduler_collect(struct scheduler *s, int64_t now)
 		bool data_sent = smtp_transcript_data_sent(&job->transcript);
 		for (size_t i = 0; i < b->n; i++) {
 			res[i].id = b->ids[i];
-			/* cut after the data went out: it may have arrived */
-			if (data_sent && res[i].outcome == QUEUE_TEMP)
+			/* cut after the data went out: it may have arrived, at
+			 * the recipients whose RCPT the relay accepted only */
+			const struct smtp_transcript *t = &job->transcript;
+			bool accepted = i < t->n_rcpt && t->rcpt_code[i] >= 200 &&
+			    t->rcpt_code[i] < 300;
+			if (data_sent && accepted && res[i].outcome == QUEUE_TEMP)
 				b->possible_duplicate[i] = true;
 		}
 		/* the lifetime runs on the arrival time with clock steps taken out */

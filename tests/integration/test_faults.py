@@ -153,6 +153,23 @@ def test_dropped_after_payload_counts_possible_duplicate(fault_server, distd):
     assert log_has(d, "status=deferred")
 
 
+def test_possible_duplicate_only_where_the_rcpt_was_accepted(fault_server, distd):
+    """No verdict after the data: the recipient the relay took may have it; the one
+    it refused at RCPT (451) never got it and must not be flagged."""
+    server = fault_server()
+    server.add("RCPT", "451 4.7.1 greylisted")
+    server.add("DOT", "hang")
+    d = start(distd, server, smtp_extra="timeout = 2;")
+    wait_for(lambda: sum("status=deferred" in l for l in d.log_lines()) >= 2,
+             what="both deferred")
+    first = [l for l in d.log_lines() if "status=deferred" in l][:2]
+    refused = next(l for l in first if "451 4.7.1" in l)
+    taken = next(l for l in first if l is not refused)
+    assert "note=possible-duplicate" not in refused, refused
+    assert "note=possible-duplicate" in taken, taken
+    d.wait_states(("delivered",), count=2, timeout=30)
+
+
 def test_server_that_stops_answering_times_out(fault_server, distd):
     server = fault_server()
     server.add("RCPT", "hang")
