@@ -174,17 +174,23 @@ storage_ok(struct scheduler *s)
 	s->storage_retry_at = 0;
 }
 
-static const char *job_relay(struct scheduler *s, const struct smtp_job *job);
+/* The relay a job went to, for logs and alerts. */
+static const char *
+job_relay(const struct smtp_job *job)
+{
+	return job->via_fallback && job->fallback_relay[0] ? job->fallback_relay :
+	    job->relay;
+}
 
 static void
-log_results(struct scheduler *s, const struct smtp_job *job,
+log_results(const struct smtp_job *job,
     const struct queue_result *res, int64_t when)
 {
 	const struct queue_batch *b = job->batch;
 
 	for (size_t i = 0; i < b->n; i++) {
 		char *line = scheduler_log_line(when, b->issue, b->tiers[i],
-		    b->addresses[i], job_relay(s, job), &res[i], job->duration);
+		    b->addresses[i], job_relay(job), &res[i], job->duration);
 		delivery_log_write(line);
 		free(line);
 	}
@@ -200,9 +206,9 @@ record(struct scheduler *s, struct smtp_job *job, struct queue_result *res, int6
 		s->conf->retry.max_backoff, s->conf->retry.lifetime };
 
 	if (queue_record(s->queue, b, res, when, job->duration,
-	    job_relay(s, job), &retry, scheduler_group_jitter, err, errsz) < 0)
+	    job_relay(job), &retry, scheduler_group_jitter, err, errsz) < 0)
 		return -1;
-	log_results(s, job, res, when);
+	log_results(job, res, when);
 	return 0;
 }
 
@@ -427,14 +433,6 @@ scheduler_log_line(int64_t when, int64_t issue, const char *tier, const char *ad
  * in a row up to max_backoff — one login every min_backoff (288 a day)
  * is enough for fail2ban to ban the office's address.
  */
-/* The relay a job went to, for logs and alerts. */
-static const char *
-job_relay(struct scheduler *s, const struct smtp_job *job)
-{
-	const char *fb = smtp_pool_fallback_relay(s->pool);
-
-	return job->via_fallback && fb ? fb : smtp_pool_relay(s->pool);
-}
 
 static void
 pause(struct scheduler *s, int64_t now)
@@ -457,7 +455,7 @@ alerts(struct scheduler *s, const struct smtp_job *job, const struct queue_resul
     size_t n, int64_t now)
 {
 	bool ok = false;
-	const char *relay = job_relay(s, job);
+	const char *relay = job_relay(job);
 	const char *secret = job->via_fallback ? s->conf->smtp.fallback.password_file :
 	    s->conf->smtp.password_file;
 	const char *user = job->via_fallback ? "smtp.fallback.username" : "smtp.username";

@@ -902,6 +902,8 @@ void
 smtp_pool_submit(struct smtp_pool *p, struct smtp_job *job)
 {
 	job->next = NULL;
+	snprintf(job->relay, sizeof(job->relay), "%s", p->relay);
+	snprintf(job->fallback_relay, sizeof(job->fallback_relay), "%s", p->fallback_relay);
 	pthread_mutex_lock(&p->lock);
 	if (p->todo_tail)
 		p->todo_tail->next = job;
@@ -928,12 +930,6 @@ smtp_pool_collect(struct smtp_pool *p)
 		p->busy--;
 	pthread_mutex_unlock(&p->lock);
 	return list;
-}
-
-const char *
-smtp_pool_fallback_relay(const struct smtp_pool *p)
-{
-	return p->fallback_relay[0] ? p->fallback_relay : NULL;
 }
 
 long

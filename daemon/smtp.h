@@ -86,6 +86,10 @@ struct smtp_job {
 	 * primary was skipped, being known down) */
 	bool via_fallback;
 	char primary_error[300];
+	/* the relays as configured when the job was submitted ("host:port";
+	 * fallback "" when none): its results name them even when they are
+	 * recorded after a reload changed the relay */
+	char relay[300], fallback_relay[300];
 	struct smtp_job *next;
 };
 
@@ -113,8 +117,6 @@ size_t smtp_pool_size(const struct smtp_pool *p);
 size_t smtp_pool_busy(const struct smtp_pool *p);
 /* "mail.example.test:465", for logs. */
 const char *smtp_pool_relay(const struct smtp_pool *p);
-/* The fallback relay, "backup.example.test:465", or NULL when none. */
-const char *smtp_pool_fallback_relay(const struct smtp_pool *p);
 /*
  * The relay's SIZE as last read from an EHLO reply: >0 the limit, 0 the
  * relay announced none, -1 no EHLO seen yet.
