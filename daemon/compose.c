@@ -338,7 +338,9 @@ is_attribution(const char *s)
 	    (ends_with(s, ")") || ends_with(s, "）"));
 }
 
-static void
+/* Returns the node that stands where node stood (a paragraph may become a
+ * heading, and the paragraph is freed). */
+static cmark_node *
 fix_tree(cmark_node *node)
 {
 	cmark_node *next;
@@ -351,7 +353,7 @@ fix_tree(cmark_node *node)
 		char *lit = unmark(cmark_node_get_literal(node));
 		cmark_node_set_literal(node, lit);
 		free(lit);
-		return;
+		return node;
 	}
 	case CMARK_NODE_LINK:
 	case CMARK_NODE_IMAGE: {
@@ -370,7 +372,7 @@ fix_tree(cmark_node *node)
 	pair_markers(node);
 	for (cmark_node *c = cmark_node_first_child(node); c != NULL; c = next) {
 		next = cmark_node_next(c);
-		fix_tree(c);
+		c = fix_tree(c);
 		if (cmark_node_get_type(c) == CMARK_NODE_STRONG)
 			colon_into_strong(c);
 	}
@@ -382,7 +384,9 @@ fix_tree(cmark_node *node)
 		cmark_node_append_child(h, cmark_node_first_child(node));
 		cmark_node_insert_before(node, h);
 		cmark_node_free(node);
+		return h;
 	}
+	return node;
 }
 
 static cmark_node *
