@@ -161,7 +161,9 @@ static const char schema_v4[] =
  * only what is still to do. issues_unsettled holds the finished bulletins
  * not yet examined for a failure report (reported = 0): queue_finish
  * marks those that need none (reported = 2) instead of walking every
- * finished issue's rows again at each completion.
+ * finished issue's rows again at each completion. issues_held serves
+ * distctl status: an issue row stores its state after the message, so a
+ * scan of issues for state reads every message ever queued.
  */
 static const char schema_v5[] =
     "CREATE TABLE recipient_counts ("
@@ -192,7 +194,8 @@ static const char schema_v5[] =
     "  WHERE state IN ('queued','deferred');"
     "CREATE INDEX issues_active ON issues(priority DESC, id) WHERE state = 'active';"
     "CREATE INDEX issues_unsettled ON issues(id)"
-    "  WHERE state = 'done' AND kind = 'bulletin' AND reported = 0;";
+    "  WHERE state = 'done' AND kind = 'bulletin' AND reported = 0;"
+    "CREATE INDEX issues_held ON issues(id) WHERE state = 'held';";
 
 static const char *const migrations[] = {
 	schema_v1, schema_v2, schema_v3, schema_v4, schema_v5,

@@ -224,12 +224,16 @@ def main():
               f"finished recipient rows (SQL fill); floor (curl) {floors[1000]:.3f} s")
         print(f"{'history':>8} {'seconds':>8} {'cpu s':>6} {'x floor':>7} {'status s':>8}")
         for h in (0, hist):
-            r, _ = run_distd(sink, cert, 1000, 4, history=h)
+            # the median of three: one run of 0.1-0.3 s is at the mercy of the machine
+            runs = sorted((run_distd(sink, cert, 1000, 4, history=h)[0] for _ in range(3)),
+                          key=lambda x: x["seconds"])
+            r = runs[1]
             st = f"{r['status']:>8.3f}" if "status" in r else f"{'-':>8}"
             print(f"{h:>8} {r['seconds']:>8.3f} {r['cpu']:>6.2f} "
                   f"{r['seconds'] / floors[1000]:>7.2f} {st}"
                   + ("" if r["got"] == 1000 else f"  (only {r['got']} accepted!)"))
-        print("status s: median of 5 `distctl status` runs at that history")
+        print("seconds, cpu s: the median of 3 runs; status s: median of 5 `distctl status` "
+              "runs at that history")
         if idle is not None:
             print(f"idle: {idle:.0f} wake-ups per minute (strace over 10 s, no mail, no watchdog)")
         sink.stop()

@@ -648,7 +648,7 @@ drop_v5(struct queue *q)
 		"DROP TRIGGER recipients_count_insert", "DROP TRIGGER recipients_count_delete",
 		"DROP TRIGGER recipients_count_update", "DROP TABLE recipient_counts",
 		"DROP INDEX recipients_pending", "DROP INDEX issues_active",
-		"DROP INDEX issues_unsettled",
+		"DROP INDEX issues_unsettled", "DROP INDEX issues_held",
 	};
 
 	for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++)
@@ -830,7 +830,7 @@ test_upgrade_to_v5_counts(void **state)
 	assert_int_equal(queue_open_mode(dbpath, QUEUE_EXISTING, &q2, err, sizeof(err)), 0);
 	assert_int_equal(count(q2, "PRAGMA user_version"), 5);
 	assert_int_equal(count(q2, "SELECT COUNT(*) FROM sqlite_master WHERE name IN"
-	    " ('recipients_pending', 'issues_active', 'issues_unsettled')"), 3);
+	    " ('recipients_pending', 'issues_active', 'issues_unsettled', 'issues_held')"), 4);
 	assert_counts_exact(q2);
 	assert_int_equal(count(q2, "SELECT n FROM recipient_counts WHERE state = 'sending'"), 2);
 	count(q2, "UPDATE recipients SET state = 'queued' WHERE state = 'sending'");
