@@ -443,7 +443,8 @@ test_upgrade_from_version_1(void **state)
 	enqueue(q, "old", NULL, NULL);
 	/* back to version 1: what versions 2 to 5 added goes */
 	assert_int_equal(sqlite3_exec(queue_db(q), "DROP TRIGGER recipients_count_insert;"
-	    " DROP TRIGGER recipients_count_delete; DROP TRIGGER recipients_count_update;"
+	    " DROP TRIGGER recipients_count_delete; DROP TRIGGER recipients_count_leave;"
+	    " DROP TRIGGER recipients_count_enter;"
 	    " DROP TABLE recipient_counts; DROP INDEX recipients_pending;"
 	    " DROP INDEX issues_active; DROP INDEX issues_unsettled; DROP INDEX issues_held;"
 	    " DROP TABLE sources;"

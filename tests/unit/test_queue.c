@@ -646,7 +646,8 @@ drop_v5(struct queue *q)
 {
 	static const char *const sql[] = {
 		"DROP TRIGGER recipients_count_insert", "DROP TRIGGER recipients_count_delete",
-		"DROP TRIGGER recipients_count_update", "DROP TABLE recipient_counts",
+		"DROP TRIGGER recipients_count_leave",
+		"DROP TRIGGER recipients_count_enter", "DROP TABLE recipient_counts",
 		"DROP INDEX recipients_pending", "DROP INDEX issues_active",
 		"DROP INDEX issues_unsettled", "DROP INDEX issues_held",
 	};
@@ -832,7 +833,8 @@ test_upgrade_to_v5_counts(void **state)
 	assert_int_equal(count(q2, "SELECT COUNT(*) FROM sqlite_master WHERE name IN"
 	    " ('recipients_pending', 'issues_active', 'issues_unsettled', 'issues_held')"), 4);
 	assert_counts_exact(q2);
-	assert_int_equal(count(q2, "SELECT n FROM recipient_counts WHERE state = 'sending'"), 2);
+	assert_int_equal(count(q2, "SELECT n FROM recipient_counts WHERE state = 'delivered'"), 1);
+	assert_int_equal(count(q2, "SELECT n FROM recipient_counts WHERE state = 'failed'"), 1);
 	count(q2, "UPDATE recipients SET state = 'queued' WHERE state = 'sending'");
 	assert_counts_exact(q2);
 	queue_close(q2);
