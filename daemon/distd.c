@@ -103,6 +103,10 @@ struct daemon {
 	int lockfd;		/* queue lock, held for the daemon's life */
 	struct control_client clients[CONTROL_CLIENTS];
 	int64_t clock_wall, clock_mono;	/* the last clock reading (jump detection) */
+	/* the last STATUS sent, and the change stamps it was built at */
+	char status_text[256];
+	int64_t status_own, status_others;
+	bool status_down, status_valid, notify_off;
 };
 
 static void
@@ -194,17 +198,43 @@ mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/*
+ * The STATUS line systemd shows. Only under systemd (NOTIFY_SOCKET set),
+ * only when a row may have changed since the last one (the loop runs at
+ * every event), and only sent when the text differs: each sd_notify is a
+ * new socket and a message.
+ */
 static void
 notify_status(struct daemon *d)
 {
 	long counts[QUEUE_STATES];
+	int64_t own, others;
+	char text[256];
 
+	if (d->notify_off)
+		return;
+	if (getenv("NOTIFY_SOCKET") == NULL) {
+		d->notify_off = true;
+		return;
+	}
+	if (queue_changes(d->queue, &own, &others) == 0 && d->status_valid &&
+	    own == d->status_own && others == d->status_others &&
+	    d->sched.storage_down == d->status_down)
+		return;
 	if (queue_counts(d->queue, counts) < 0)
 		return;
-	sd_notifyf(0, "STATUS=%squeued %ld, sending %ld, deferred %ld, delivered %ld, "
-	    "failed %ld, held %ld", d->sched.storage_down ? "PAUSED, the queue cannot be "
-	    "written; " : "", counts[0], counts[1], counts[2], counts[3],
+	snprintf(text, sizeof(text), "STATUS=%squeued %ld, sending %ld, deferred %ld, "
+	    "delivered %ld, failed %ld, held %ld", d->sched.storage_down ? "PAUSED, the "
+	    "queue cannot be written; " : "", counts[0], counts[1], counts[2], counts[3],
 	    counts[4], counts[5]);
+	d->status_own = own;
+	d->status_others = others;
+	d->status_down = d->sched.storage_down;
+	d->status_valid = true;
+	if (strcmp(text, d->status_text) == 0)
+		return;
+	snprintf(d->status_text, sizeof(d->status_text), "%s", text);
+	sd_notify(0, text);
 }
 
 static int

@@ -262,6 +262,12 @@ int queue_notices_since(struct queue *q, int64_t since, long *count, int64_t *ol
 #define QUEUE_STATES 7
 extern const char *const queue_state_names[QUEUE_STATES];
 int queue_counts(struct queue *q, long counts[QUEUE_STATES]);
+/*
+ * Change stamps: own, the rows this handle has changed so far; others, a
+ * number that moves when another connection commits. Equal stamps mean
+ * the counts cannot have changed. 0, or -1 when others cannot be read.
+ */
+int queue_changes(struct queue *q, int64_t *own, int64_t *others);
 
 /* The underlying handle, for read-only reports in distctl. */
 struct sqlite3 *queue_db(struct queue *q);

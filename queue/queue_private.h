@@ -25,4 +25,9 @@ char *queue_col_text(sqlite3_stmt *st, int i);
 struct queue_recipient_in;
 void queue_bind_recipient(sqlite3_stmt *st, int64_t issue, const struct queue_recipient_in *r);
 
+/* SQL of the hot paths, here so that tests can check their query plans. */
+extern const char queue_take_sql[];
+extern const char queue_finish_settle_sql[];
+extern const char queue_finish_report_sql[];
+
 #endif

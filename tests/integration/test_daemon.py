@@ -299,3 +299,48 @@ def test_gb18030_resave_of_a_seed_is_a_duplicate(smtp_server, distd):
     assert d.query("SELECT duplicate_of, state FROM issues WHERE id = 2") == [(1, "done")]
     time.sleep(0.5)
     assert len(server.messages) == 1
+
+
+def test_status_line_sent_on_change_only(smtp_server, distd, monkeypatch):
+    """Under systemd, STATUS= follows the counts, and is sent once per change,
+    not at every turn of the loop."""
+    import socket
+    server = smtp_server()
+    d = distd(server, recipients=TEN[:3])
+    path = d.root / "notify"
+    sink = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sink.bind(str(path))
+    sink.setblocking(False)
+    monkeypatch.setenv("NOTIFY_SOCKET", str(path))
+
+    def statuses():
+        out = []
+        while True:
+            try:
+                data = sink.recv(4096).decode()
+            except BlockingIOError:
+                return out
+            out += [l[len("STATUS="):] for l in data.split("\n") if l.startswith("STATUS=")]
+
+    try:
+        d.start()
+        d.drop("a.txt", issue_text([n for n, _ in TEN[:3]]))
+        d.wait_states(("delivered",), count=3)
+        seen = []
+        wait_for(lambda: seen.extend(statuses()) or
+                 (seen and "delivered 3," in seen[-1]), what="STATUS with 3 delivered")
+        # events that change nothing (control connections) send nothing new
+        d.ctl("status")
+        d.ctl("status")
+        d.ctl("hold", "1")       # a done issue: refused, nothing changes
+        seen += statuses()
+        assert all(a != b for a, b in zip(seen, seen[1:])), seen
+        assert "delivered 3," in seen[-1]
+        # a later change reaches it too
+        d.drop("b.txt", issue_text([TEN[0][0]], no=8))
+        wait_for(lambda: seen.extend(statuses()) or "delivered 4," in seen[-1],
+                 what="STATUS with 4 delivered")
+        assert all(a != b for a, b in zip(seen, seen[1:])), seen
+    finally:
+        d.stop()
+        sink.close()

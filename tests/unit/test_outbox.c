@@ -441,8 +441,13 @@ test_upgrade_from_version_1(void **state)
 	assert_int_equal(outbox_prepare(c, err, sizeof(err)), 0);
 	assert_int_equal(queue_open(c->state, &q, err, sizeof(err)), 0);
 	enqueue(q, "old", NULL, NULL);
-	/* back to version 1: what versions 2 and 3 added goes */
-	assert_int_equal(sqlite3_exec(queue_db(q), "DROP TABLE sources;"
+	/* back to version 1: what versions 2 to 5 added goes */
+	assert_int_equal(sqlite3_exec(queue_db(q), "DROP TRIGGER recipients_count_insert;"
+	    " DROP TRIGGER recipients_count_delete; DROP TRIGGER recipients_count_leave;"
+	    " DROP TRIGGER recipients_count_enter;"
+	    " DROP TABLE recipient_counts; DROP INDEX recipients_pending;"
+	    " DROP INDEX issues_active; DROP INDEX issues_unsettled; DROP INDEX issues_held;"
+	    " DROP TABLE sources;"
 	    " DROP INDEX issues_notice_key; ALTER TABLE issues DROP COLUMN unresolved;"
 	    " ALTER TABLE issues DROP COLUMN notice_for;"
 	    " ALTER TABLE issues DROP COLUMN held_on_arrival;"
@@ -451,7 +456,7 @@ test_upgrade_from_version_1(void **state)
 	    NULL, NULL, NULL), SQLITE_OK);
 	queue_close(q);
 	assert_int_equal(queue_open(c->state, &q, err, sizeof(err)), 0);
-	assert_int_equal(count(q, "PRAGMA user_version"), 4);
+	assert_int_equal(count(q, "PRAGMA user_version"), 5);
 	assert_int_equal(count(q, "SELECT COUNT(*) FROM sources WHERE issue = 1"
 	    " AND archived = ''"), 1);
 	/* so the same content under the same name again is a duplicate, as before */

@@ -6,6 +6,7 @@
 
 #include "backoff.h"
 #include "queue.h"
+#include "queue_private.h"
 
 static char dbpath[64];
 
@@ -90,6 +91,8 @@ count(struct queue *q, const char *sql)
 	sqlite3_finalize(st);
 	return v;
 }
+
+static void drop_v5(struct queue *q);
 
 static double
 zero(int64_t issue, const char *tier, int attempt)
@@ -337,7 +340,7 @@ test_reopen_keeps_schema(void **state)
 
 	enqueue(q, "hhhh", 1, NULL, 1);
 	assert_int_equal(queue_open(dbpath, &q2, err, sizeof(err)), 0);
-	assert_int_equal(count(q2, "PRAGMA user_version"), 4);
+	assert_int_equal(count(q2, "PRAGMA user_version"), 5);
 	assert_int_equal(count(q2, "SELECT COUNT(*) FROM issues"), 1);
 	queue_close(q2);
 }
@@ -620,10 +623,12 @@ test_older_schema_is_upgraded_not_misread(void **state)
 	char err[256];
 
 	assert_int_equal(enqueue(q, "old", 1, NULL, 1), 1);
-	/* as the version before the one that added replaced_by (3; 4 added relays) */
+	/* as the version before the one that added replaced_by (3; 4 added relays,
+	 * 5 the counts and the indexes of the hot paths) */
 	char sql[64];
 	snprintf(sql, sizeof(sql), "PRAGMA user_version = %ld",
-	    count(q, "PRAGMA user_version") - 2);
+	    count(q, "PRAGMA user_version") - 3);
+	drop_v5(q);
 	count(q, "DROP TABLE relays");
 	count(q, "DROP INDEX attempts_recipient");
 	count(q, "ALTER TABLE recipients DROP COLUMN replaced_by");
@@ -633,6 +638,232 @@ test_older_schema_is_upgraded_not_misread(void **state)
 	assert_int_equal(queue_open_mode(dbpath, QUEUE_EXISTING, &q2, err, sizeof(err)), 0);
 	assert_int_equal(count(q2, "SELECT COUNT(replaced_by) + 1 FROM recipients"), 1);
 	queue_close(q2);
+}
+
+/* The queue as version 4 left it: no counts, none of the version 5 indexes. */
+static void
+drop_v5(struct queue *q)
+{
+	static const char *const sql[] = {
+		"DROP TRIGGER recipients_count_insert", "DROP TRIGGER recipients_count_delete",
+		"DROP TRIGGER recipients_count_leave",
+		"DROP TRIGGER recipients_count_enter", "DROP TABLE recipient_counts",
+		"DROP INDEX recipients_pending", "DROP INDEX issues_active",
+		"DROP INDEX issues_unsettled", "DROP INDEX issues_held",
+	};
+
+	for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++)
+		if (sqlite3_exec(queue_db(q), sql[i], NULL, NULL, NULL) != SQLITE_OK)
+			fail_msg("%s: %s", sql[i], sqlite3_errmsg(queue_db(q)));
+}
+
+/* Fails unless queue_counts agrees with a full COUNT(*) of the rows. */
+static void
+assert_counts_exact(struct queue *q)
+{
+	long counts[QUEUE_STATES];
+	char sql[160];
+
+	assert_int_equal(queue_counts(q, counts), 0);
+	for (int i = 0; i < QUEUE_STATES; i++) {
+		snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM recipients WHERE state = '%s'"
+		    " AND replaced_by IS NULL", queue_state_names[i]);
+		long want = count(q, sql);
+		if (counts[i] != want)
+			fail_msg("%s: queue_counts %ld, COUNT(*) %ld", queue_state_names[i],
+			    counts[i], want);
+	}
+}
+
+/* The query plan of sql, one line per step, as EXPLAIN QUERY PLAN prints it. */
+static void
+plan(struct queue *q, const char *sql, char *out, size_t outsz)
+{
+	sqlite3_stmt *st;
+	char eqp[2048];
+	size_t at = 0;
+
+	snprintf(eqp, sizeof(eqp), "EXPLAIN QUERY PLAN %s", sql);
+	if (sqlite3_prepare_v2(queue_db(q), eqp, -1, &st, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", sql, sqlite3_errmsg(queue_db(q)));
+	out[0] = '\0';
+	while (sqlite3_step(st) == SQLITE_ROW && at < outsz)
+		at += (size_t)snprintf(out + at, outsz - at, "%s\n",
+		    (const char *)sqlite3_column_text(st, 3));
+	sqlite3_finalize(st);
+}
+
+/* queue_take walks indexes in delivery order: no sort of the due rows. */
+static void
+test_take_plan(void **state)
+{
+	struct queue *q = *state;
+	char p[4096];
+
+	plan(q, queue_take_sql, p, sizeof(p));
+	if (strstr(p, "TEMP B-TREE") != NULL || strstr(p, "issues_active") == NULL ||
+	    strstr(p, "recipients_pending") == NULL)
+		fail_msg("queue_take plan:\n%s", p);
+}
+
+/* Finishing examines only unsettled issues, never every finished one. */
+static void
+test_finish_plan_and_settling(void **state)
+{
+	struct queue *q = *state;
+	char p[4096], err[256];
+	int64_t *report;
+	size_t nr;
+
+	plan(q, queue_finish_report_sql, p, sizeof(p));
+	if (strstr(p, "issues_unsettled") == NULL || strstr(p, "SCAN i\n") != NULL)
+		fail_msg("report plan:\n%s", p);
+	plan(q, queue_finish_settle_sql, p, sizeof(p));
+	if (strstr(p, "issues_unsettled") == NULL)
+		fail_msg("settle plan:\n%s", p);
+
+	/* one issue all delivered, one with a failure */
+	assert_int_equal(enqueue(q, "ok", 2, NULL, 1000), 1);
+	assert_int_equal(enqueue(q, "bad", 2, NULL, 1000), 2);
+	count(q, "UPDATE recipients SET state = 'delivered'");
+	count(q, "UPDATE recipients SET state = 'failed' WHERE issue = 2 AND address = 'r1@example.test'");
+	assert_int_equal(queue_finish(q, 2000, &report, &nr, err, sizeof(err)), 0);
+	assert_int_equal(nr, 1);
+	assert_int_equal(report[0], 2);
+	free(report);
+	/* the clean one is settled and leaves the index; the other waits for its report */
+	assert_int_equal(count(q, "SELECT reported FROM issues WHERE id = 1"), 2);
+	assert_int_equal(count(q, "SELECT reported FROM issues WHERE id = 2"), 0);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM issues INDEXED BY issues_unsettled"
+	    " WHERE state = 'done' AND kind = 'bulletin' AND reported = 0"), 1);
+	/* a resend makes the settled issue active again; once finished with a
+	 * failure it is reported like any other */
+	assert_int_equal(queue_resend(q, 1, NULL, NULL, 3000, err, sizeof(err)), 2);
+	count(q, "UPDATE recipients SET state = 'failed' WHERE issue = 1");
+	assert_int_equal(queue_finish(q, 3100, &report, &nr, err, sizeof(err)), 0);
+	assert_int_equal(nr, 2);
+	assert_int_equal(report[0], 1);
+	free(report);
+}
+
+/* Counts kept by triggers match a full count through every kind of change. */
+static void
+test_counts_match_rows(void **state)
+{
+	struct queue *q = *state;
+	struct queue_batch *b[4];
+	size_t n;
+	char err[256];
+
+	assert_counts_exact(q);
+	int64_t a = enqueue(q, "cnt-a", 6, NULL, 1000);
+	int64_t h = enqueue(q, "cnt-h", 3, "held for a test", 1000);
+	enqueue(q, "cnt-c", 4, NULL, 1000);
+	assert_counts_exact(q);
+	/* deliveries, a temporary and a permanent failure, and a 452 "again" */
+	assert_int_equal(queue_take(q, 1000, 1, 6, b, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(b[0]->issue, a);
+	assert_counts_exact(q);
+	struct queue_result res[6] = {
+		{ .id = b[0]->ids[0], .outcome = QUEUE_OK, .code = 250, .reply = "250 ok", .class = "ok" },
+		{ .id = b[0]->ids[1], .outcome = QUEUE_OK, .code = 250, .reply = "250 ok", .class = "ok" },
+		{ .id = b[0]->ids[2], .outcome = QUEUE_TEMP, .code = 451, .reply = "451 later", .class = "4xx" },
+		{ .id = b[0]->ids[3], .outcome = QUEUE_PERM, .code = 550, .reply = "550 no", .class = "5xx" },
+		{ .id = b[0]->ids[4], .outcome = QUEUE_TEMP, .again = true, .code = 452, .reply = "452 too many", .class = "4xx" },
+		{ .id = b[0]->ids[5], .outcome = QUEUE_PERM, .code = 550, .reply = "550 no", .class = "5xx" },
+	};
+	assert_int_equal(queue_record(q, b[0], res, 1005, 0.1, "relay:465", &retry, zero,
+	    err, sizeof(err)), 0);
+	queue_batch_free(b[0]);
+	assert_counts_exact(q);
+	/* a crash while sending, then recovery */
+	assert_int_equal(queue_take(q, 1006, 4, 50, b, &n, err, sizeof(err)), 0);
+	assert_true(n >= 1);
+	for (size_t i = 0; i < n; i++)
+		queue_batch_free(b[i]);
+	assert_counts_exact(q);
+	int rec;
+	assert_int_equal(queue_recover(q, &rec, err, sizeof(err)), 0);
+	assert_true(rec > 0);
+	assert_counts_exact(q);
+	/* steering: release, hold, cancel, retry, resend, a correction */
+	assert_true(queue_release(q, h, NULL, 1010, err, sizeof(err)) > 0);
+	assert_counts_exact(q);
+	assert_true(queue_hold(q, h, NULL, "again", err, sizeof(err)) > 0);
+	assert_counts_exact(q);
+	assert_true(queue_cancel(q, h, NULL, 1020, err, sizeof(err)) > 0);
+	assert_counts_exact(q);
+	assert_true(queue_retry(q, 0, NULL, 1030, err, sizeof(err)) >= 0);
+	assert_counts_exact(q);
+	count(q, "UPDATE recipients SET state = 'delivered' WHERE issue = 1 AND state != 'failed'");
+	assert_counts_exact(q);
+	assert_int_equal(queue_resend_to(q, a, NULL, "fix@example.test", "r3@example.test",
+	    1040, err, sizeof(err)), 1);
+	assert_counts_exact(q);
+	assert_true(queue_resend(q, a, NULL, NULL, 1050, err, sizeof(err)) > 0);
+	assert_counts_exact(q);
+	assert_true(queue_resend_all(q, h, NULL, 1060, err, sizeof(err)) > 0);
+	assert_counts_exact(q);
+	/* and a row gone altogether (no path deletes one today; the trigger would) */
+	count(q, "DELETE FROM attempts WHERE recipient = 2");
+	count(q, "DELETE FROM recipients WHERE id = 2");
+	assert_counts_exact(q);
+}
+
+/* Version 5 counts what version 4 left, and the triggers take over from there. */
+static void
+test_upgrade_to_v5_counts(void **state)
+{
+	struct queue *q = *state, *q2;
+	struct queue_batch *b[1];
+	size_t n;
+	char err[256];
+
+	enqueue(q, "up-a", 5, NULL, 1000);
+	assert_int_equal(queue_take(q, 1000, 1, 2, b, &n, err, sizeof(err)), 0);
+	queue_batch_free(b[0]);
+	drop_v5(q);
+	count(q, "PRAGMA user_version = 4");
+	/* changes made by a version 4 distd, which kept no counts */
+	count(q, "UPDATE recipients SET state = 'delivered' WHERE id = 2");
+	count(q, "UPDATE recipients SET state = 'failed' WHERE id = 3");
+	assert_int_equal(queue_open_mode(dbpath, QUEUE_EXISTING, &q2, err, sizeof(err)), 0);
+	assert_int_equal(count(q2, "PRAGMA user_version"), 5);
+	assert_int_equal(count(q2, "SELECT COUNT(*) FROM sqlite_master WHERE name IN"
+	    " ('recipients_pending', 'issues_active', 'issues_unsettled', 'issues_held')"), 4);
+	assert_counts_exact(q2);
+	assert_int_equal(count(q2, "SELECT n FROM recipient_counts WHERE state = 'delivered'"), 1);
+	assert_int_equal(count(q2, "SELECT n FROM recipient_counts WHERE state = 'failed'"), 1);
+	count(q2, "UPDATE recipients SET state = 'queued' WHERE state = 'sending'");
+	assert_counts_exact(q2);
+	queue_close(q2);
+}
+
+/* The batches of one issue share one copy of its message. */
+static void
+test_take_shares_message(void **state)
+{
+	struct queue *q = *state;
+	struct queue_batch *b[4];
+	size_t n;
+	char err[256];
+
+	enqueue(q, "share-a", 6, NULL, 1000);
+	enqueue(q, "share-b", 2, NULL, 1000);
+	assert_int_equal(queue_take(q, 1000, 4, 2, b, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 4);
+	assert_ptr_equal(b[0]->message, b[1]->message);
+	assert_ptr_equal(b[1]->message, b[2]->message);
+	assert_int_equal(b[2]->len, b[0]->len);
+	assert_true(b[3]->message != b[0]->message);
+	assert_non_null(strstr(b[3]->message, "X-Distd-Issue: 2"));
+	/* freed in any order, the last one frees the copy (valgrind/ASan would see) */
+	queue_batch_free(b[1]);
+	queue_batch_free(b[0]);
+	assert_non_null(strstr(b[2]->message, "X-Distd-Issue: 1"));
+	queue_batch_free(b[2]);
+	queue_batch_free(b[3]);
 }
 
 /* A recipient-limit result is due again at once and not counted as an attempt. */
@@ -743,6 +974,11 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_steering_per_tier, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resend_to_a_correction, setup, teardown),
 		cmocka_unit_test(test_queue_files_are_group_writable),
+		cmocka_unit_test_setup_teardown(test_take_plan, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_finish_plan_and_settling, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_counts_match_rows, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_upgrade_to_v5_counts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_take_shares_message, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_older_schema_is_upgraded_not_misread, setup,
 		    teardown),
 		cmocka_unit_test(test_backoff),
