@@ -1449,17 +1449,22 @@ queue_relay_get(struct queue *q, const char *relay, long *size, long *max_rcpt)
 	return rc;
 }
 
-static int
-relay_set(struct queue *q, const char *sql, const char *relay, long v, int64_t now)
+/*
+ * Runs one statement with ?1 = a, ?2 = b, ?3 = t (a statement
+ * need not use them all: binding an absent index is a harmless
+ * SQLITE_RANGE). Returns 0, or -1 for the caller's queue_fail().
+ */
+int
+queue_run1(struct queue *q, const char *sql, int64_t a, int64_t b, const char *t)
 {
 	sqlite3_stmt *st = queue_prepare(q, sql);
 	int rc;
 
 	if (st == NULL)
 		return -1;
-	queue_bind_text(st, 1, relay);
-	sqlite3_bind_int64(st, 2, v);
-	sqlite3_bind_int64(st, 3, now);
+	sqlite3_bind_int64(st, 1, a);
+	sqlite3_bind_int64(st, 2, b);
+	queue_bind_text(st, 3, t);
 	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
 	sqlite3_finalize(st);
 	return rc;
@@ -1468,16 +1473,16 @@ relay_set(struct queue *q, const char *sql, const char *relay, long v, int64_t n
 int
 queue_relay_set_size(struct queue *q, const char *relay, long size, int64_t now)
 {
-	return relay_set(q, "INSERT INTO relays (relay, size, updated) VALUES (?1, ?2, ?3)"
-	    " ON CONFLICT(relay) DO UPDATE SET size = ?2, updated = ?3", relay, size, now);
+	return queue_run1(q, "INSERT INTO relays (relay, size, updated) VALUES (?3, ?1, ?2)"
+	    " ON CONFLICT(relay) DO UPDATE SET size = ?1, updated = ?2", size, now, relay);
 }
 
 int
 queue_relay_set_max_rcpt(struct queue *q, const char *relay, long max_rcpt, int64_t now)
 {
-	return relay_set(q, "INSERT INTO relays (relay, max_rcpt, updated) VALUES (?1, ?2, ?3)"
-	    " ON CONFLICT(relay) DO UPDATE SET max_rcpt = ?2, updated = ?3", relay,
-	    max_rcpt, now);
+	return queue_run1(q, "INSERT INTO relays (relay, max_rcpt, updated) VALUES (?3, ?1, ?2)"
+	    " ON CONFLICT(relay) DO UPDATE SET max_rcpt = ?1, updated = ?2", max_rcpt,
+	    now, relay);
 }
 
 int

@@ -333,27 +333,6 @@ queue_has_recipient(struct queue *q, int64_t issue, const char *tier, const char
 	return found;
 }
 
-/*
- * Runs one statement with ?1 = a, ?2 = b, ?3 = t (a statement
- * need not use them all: binding an absent index is a harmless
- * SQLITE_RANGE). Returns 0, or -1 for the caller's queue_fail().
- */
-static int
-run1(struct queue *q, const char *sql, int64_t a, int64_t b, const char *t)
-{
-	sqlite3_stmt *st = queue_prepare(q, sql);
-	int rc;
-
-	if (st == NULL)
-		return -1;
-	sqlite3_bind_int64(st, 1, a);
-	sqlite3_bind_int64(st, 2, b);
-	queue_bind_text(st, 3, t);
-	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
-	sqlite3_finalize(st);
-	return rc;
-}
-
 int
 queue_resend_to(struct queue *q, int64_t issue, const char *tier, const char *address,
     const char *old, int64_t now, char *err, size_t errsz)
@@ -410,7 +389,7 @@ queue_resend_to(struct queue *q, int64_t issue, const char *tier, const char *ad
 		    (long long)issue, address);
 		goto refused;
 	}
-	if (run1(q, old ?
+	if (queue_run1(q, old ?
 	    "INSERT INTO recipients (issue, tier, tier_keyword, header, unit, via, name,"
 	    " display, address, state, next_attempt) SELECT issue, tier, tier_keyword, header,"
 	    " unit, via, name, display, ?3, 'queued', ?2 FROM recipients WHERE id = ?1" :
@@ -423,10 +402,10 @@ queue_resend_to(struct queue *q, int64_t issue, const char *tier, const char *ad
 	added = sqlite3_last_insert_rowid(q->db);
 	/* the history of both rows says what happened */
 	snprintf(note, sizeof(note), "replaced by <%s> with distctl resend --replace", address);
-	if (old && (run1(q, "UPDATE recipients SET replaced_by = ?2, state = CASE WHEN state"
+	if (old && (queue_run1(q, "UPDATE recipients SET replaced_by = ?2, state = CASE WHEN state"
 	    " IN ('queued','deferred','held') THEN 'cancelled' ELSE state END WHERE id = ?1",
 	    from, added, NULL) < 0 ||
-	    run1(q, "INSERT INTO attempts (recipient, issue, time, status, reply, attempt)"
+	    queue_run1(q, "INSERT INTO attempts (recipient, issue, time, status, reply, attempt)"
 	    " SELECT id, issue, ?2, 'replaced', ?3, attempts FROM recipients WHERE id = ?1",
 	    from, now, note) < 0))
 		goto fail;
@@ -434,10 +413,10 @@ queue_resend_to(struct queue *q, int64_t issue, const char *tier, const char *ad
 		snprintf(note, sizeof(note), "replaces <%s>: resend requested with distctl", old);
 	else
 		snprintf(note, sizeof(note), "added with distctl resend --to");
-	if (run1(q, "INSERT INTO attempts (recipient, issue, time, status, reply, attempt)"
+	if (queue_run1(q, "INSERT INTO attempts (recipient, issue, time, status, reply, attempt)"
 	    " SELECT id, issue, ?2, 'resend', ?3, 0 FROM recipients WHERE id = ?1",
 	    added, now, note) < 0 ||
-	    run1(q, "UPDATE issues SET state = 'active', finished = NULL, reported = 0"
+	    queue_run1(q, "UPDATE issues SET state = 'active', finished = NULL, reported = 0"
 	    " WHERE id = ?1", issue, 0, NULL) < 0)
 		goto fail;
 	if (queue_exec(q, "COMMIT", err, errsz) < 0) {

@@ -20,6 +20,11 @@ int queue_exec(struct queue *q, const char *sql, char *err, size_t errsz);
 void queue_rollback(struct queue *q);
 sqlite3_stmt *queue_prepare(struct queue *q, const char *sql);
 void queue_bind_text(sqlite3_stmt *st, int i, const char *s);
+/*
+ * Runs one statement with ?1 = a, ?2 = b, ?3 = t (a statement need not use
+ * them all). Returns 0, or -1 for the caller's queue_fail().
+ */
+int queue_run1(struct queue *q, const char *sql, int64_t a, int64_t b, const char *t);
 char *queue_col_text(sqlite3_stmt *st, int i);
 /* Binds ?1..?9 of a recipients INSERT: issue, tier … address. */
 struct queue_recipient_in;
