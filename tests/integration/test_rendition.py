@@ -16,16 +16,10 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT, SEED_CAPITAL, SEED_MENTOUGOU, wait_for
+from conftest import SEED_CAPITAL, SEED_MENTOUGOU, wait_for
+from test_delivery import demo_conf
 
 ENCODED_WORD = re.compile(rb"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
-
-
-def demo_conf(d, server):
-    text = subprocess.run([ROOT / "scripts" / "demo-conf", d.root, str(server.port),
-                           server.cafile], check=True, capture_output=True,
-                          text=True).stdout
-    d.conf.write_text(text, encoding="utf-8")
 
 
 def deliver_seeds(smtp_server, distd):
