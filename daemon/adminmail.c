@@ -25,7 +25,7 @@ render(void *arg, int64_t id, const char *message_id, size_t *len, char *err,
     size_t errsz)
 {
 	struct render_ctx *x = arg;
-	struct compose_rcpt to = { NULL, x->admin, CONF_HEADER_TO };
+	struct compose_rcpt to = { NULL, x->admin, CONF_HEADER_TO, NULL };
 	struct compose_input in = {
 		.from_display = x->c->sender.from_display,
 		.from_address = x->c->sender.from_address,

@@ -1088,6 +1088,28 @@ addr_ok(const char *a)
 	return strchr(a, '@') != NULL;
 }
 
+/* A display name: atoms as they are, else quoted, non-ASCII as encoded words. */
+static void
+hdr_phrase(struct hdr *h, const char *name)
+{
+	if (needs_encoding(name)) {
+		hdr_words(h, name, true);
+	} else if (atext_phrase(name)) {
+		hdr_token(h, name, strlen(name), true);
+	} else {
+		struct sbuf q = SBUF_INIT;
+		sbuf_putc(&q, '"');
+		for (const char *p = name; *p; p++) {
+			if (*p == '"' || *p == '\\')
+				sbuf_putc(&q, '\\');
+			sbuf_putc(&q, *p);
+		}
+		sbuf_putc(&q, '"');
+		hdr_token(h, q.data, q.len, true);
+		sbuf_free(&q);
+	}
+}
+
 /* "Display <addr>" or "addr"; sep is "," between mailboxes of a list. */
 static void
 hdr_mailbox(struct hdr *h, const char *display, const char *addr, const char *sep)
@@ -1099,27 +1121,79 @@ hdr_mailbox(struct hdr *h, const char *display, const char *addr, const char *se
 		sbuf_printf(&tok, "%s%s", addr, sep);
 		hdr_token(h, tok.data, tok.len, true);
 	} else {
-		if (needs_encoding(name)) {
-			hdr_words(h, name, true);
-		} else if (atext_phrase(name)) {
-			hdr_token(h, name, strlen(name), true);
-		} else {
-			struct sbuf q = SBUF_INIT;
-			sbuf_putc(&q, '"');
-			for (const char *p = name; *p; p++) {
-				if (*p == '"' || *p == '\\')
-					sbuf_putc(&q, '\\');
-				sbuf_putc(&q, *p);
-			}
-			sbuf_putc(&q, '"');
-			hdr_token(h, q.data, q.len, true);
-			sbuf_free(&q);
-		}
+		hdr_phrase(h, name);
 		sbuf_printf(&tok, "<%s>%s", addr, sep);
 		hdr_token(h, tok.data, tok.len, true);
 	}
 	sbuf_free(&tok);
 	free(name);
+}
+
+/*
+ * A tier too large to list, as an empty RFC 5322 group: "报（1234 个地址，
+ * 见版记） :;". The space before the colon is RFC 2047's: an encoded word
+ * must not touch a special. The units are printed in the 版记 anyway.
+ */
+static void
+hdr_group(struct hdr *h, const char *tier, size_t count, const char *sep)
+{
+	char *name = g_strdup_printf("%s（%zu 个地址，见版记）", tier ? tier : "", count);
+	char *one = one_line(name, false);
+	char tok[8];
+
+	hdr_phrase(h, one);
+	snprintf(tok, sizeof(tok), ":;%s", sep);
+	hdr_token(h, tok, strlen(tok), true);
+	free(one);
+	g_free(name);
+}
+
+/*
+ * The To or Cc value: every mailbox of the tiers in that header, except
+ * that a tier of more than max names (max > 0) is one group. Linear in
+ * the recipients; tiers are few, so a tier's count is found by a scan of
+ * the distinct tiers seen.
+ */
+static bool
+hdr_visible(struct hdr *h, const struct compose_input *in, enum conf_header want)
+{
+	struct tier_count { const char *tier; size_t n; bool written; } *t = NULL;
+	size_t n_t = 0, items = 0, done = 0;
+
+	for (size_t i = 0; i < in->n_rcpts; i++) {
+		const char *tier = in->rcpts[i].tier ? in->rcpts[i].tier : "";
+		size_t k = 0;
+		if (in->rcpts[i].header != want)
+			continue;
+		while (k < n_t && strcmp(t[k].tier, tier) != 0)
+			k++;
+		if (k == n_t) {
+			t = xrealloc(t, (n_t + 1) * sizeof(*t));
+			t[n_t++] = (struct tier_count){ tier, 0, false };
+		}
+		t[k].n++;
+	}
+	for (size_t k = 0; k < n_t; k++)
+		items += in->max_header_names > 0 && t[k].n > in->max_header_names ?
+		    1 : t[k].n;
+	for (size_t i = 0; i < in->n_rcpts; i++) {
+		const char *tier = in->rcpts[i].tier ? in->rcpts[i].tier : "";
+		size_t k = 0;
+		if (in->rcpts[i].header != want)
+			continue;
+		while (strcmp(t[k].tier, tier) != 0)
+			k++;
+		if (in->max_header_names > 0 && t[k].n > in->max_header_names) {
+			if (!t[k].written)
+				hdr_group(h, t[k].tier, t[k].n, ++done < items ? "," : "");
+			t[k].written = true;
+		} else {
+			hdr_mailbox(h, in->rcpts[i].display, in->rcpts[i].address,
+			    ++done < items ? "," : "");
+		}
+	}
+	free(t);
+	return n_t > 0;
 }
 
 /* Replaces the value of header name on o with h's (GMime writes "\n" as CRLF). */
@@ -1296,21 +1370,16 @@ compose_message(const struct compose_input *in, size_t *len, char *err, size_t e
 		hdr_mailbox(&h, in->reply_to_display, in->reply_to_address, "");
 		set_raw(GMIME_OBJECT(m), "Reply-To", &h);
 	}
-	/* To and Cc written once each, in one pass: linear in the recipients */
+	/* To and Cc written once each */
 	for (int which = 0; which < 2; which++) {
-		enum conf_header want = which == 0 ? CONF_HEADER_TO : CONF_HEADER_CC;
-		size_t count = 0, seen = 0;
-		for (size_t i = 0; i < in->n_rcpts; i++)
-			count += in->rcpts[i].header == want;
-		if (count == 0)
-			continue;
-		any_to |= want == CONF_HEADER_TO;
-		hdr_start(&h, which == 0 ? "To" : "Cc");
-		for (size_t i = 0; i < in->n_rcpts; i++)
-			if (in->rcpts[i].header == want)
-				hdr_mailbox(&h, in->rcpts[i].display, in->rcpts[i].address,
-				    ++seen < count ? "," : "");
-		set_raw(GMIME_OBJECT(m), which == 0 ? "To" : "Cc", &h);
+		const char *name = which == 0 ? "To" : "Cc";
+		hdr_start(&h, name);
+		if (hdr_visible(&h, in, which == 0 ? CONF_HEADER_TO : CONF_HEADER_CC)) {
+			any_to |= which == 0;
+			set_raw(GMIME_OBJECT(m), name, &h);
+		} else {
+			sbuf_free(&h.b);
+		}
 	}
 	if (!any_to)
 		g_mime_object_set_header(GMIME_OBJECT(m), "To", "undisclosed-recipients:;",

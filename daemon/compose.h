@@ -49,6 +49,7 @@ struct compose_rcpt {
 	const char *display;
 	const char *address;
 	enum conf_header header;	/* to and cc are shown, bcc is not */
+	const char *tier;		/* keyword (报): names the group of a large tier */
 };
 
 struct compose_attachment {
@@ -78,6 +79,9 @@ struct compose_input {
 	bool auto_submitted;		/* Auto-Submitted: auto-generated (RFC 3834) */
 	const struct compose_rcpt *rcpts;
 	size_t n_rcpts;
+	/* A to/cc tier of more recipients than this is shown as an empty
+	 * RFC 5322 group named after it, not listed (0: always listed). */
+	size_t max_header_names;
 	const struct compose_attachment *attachments;
 	size_t n_attachments;
 };

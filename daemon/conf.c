@@ -713,11 +713,18 @@ load_numbers(struct loader *L, config_setting_t *root)
 	static const char *const limits_known[] = { "max_issue_bytes",
 		"max_attachments", "max_group_depth", "max_group_addresses", NULL };
 	static const char *const alerts_known[] = { "deferred_after", NULL };
+	static const char *const compose_known[] = { "max_header_names", NULL };
 	struct conf *c = L->c;
+	config_setting_t *m = get_group(L, root, "compose", "");
 	config_setting_t *r = get_group(L, root, "retry", "");
 	config_setting_t *l = get_group(L, root, "limits", "");
 	config_setting_t *a = get_group(L, root, "alerts", "");
 
+	if (m != NULL) {
+		check_known(L, m, "compose", compose_known);
+		get_int(L, m, "max_header_names", "compose", &c->compose.max_header_names,
+		    1, 100000);
+	}
 	if (a != NULL) {
 		check_known(L, a, "alerts", alerts_known);
 		get_long(L, a, "deferred_after", "alerts", &c->alerts.deferred_after,
@@ -1503,6 +1510,7 @@ set_defaults(struct conf *c)
 	c->shutdown_timeout = 20;
 	c->limits.max_issue_bytes = 20L << 20;
 	c->limits.max_attachments = 16;
+	c->compose.max_header_names = 100;
 	c->limits.max_group_depth = CONF_MAX_GROUP_DEPTH;
 	c->limits.max_group_addresses = CONF_MAX_GROUP_ADDRESSES;
 	c->n_tiers = 3;
@@ -1523,7 +1531,7 @@ conf_load(const char *path, int flags, struct conf **out, struct sbuf *errors)
 	static const char *const known[] = { "outbox", "archive", "rejected",
 		"state", "delivery_log", "control_socket", "smtp", "sender",
 		"retry", "tiers", "recipients", "groups", "series",
-		"on_unresolved", "limits", "classification", "alerts",
+		"on_unresolved", "limits", "classification", "alerts", "compose",
 		"shutdown_timeout", NULL };
 	struct loader L = { path, errors, 0, NULL, flags };
 	config_t cfg;

@@ -179,6 +179,12 @@ struct conf {
 	size_t n_extra_marks;
 
 	struct {
+		/* compose.max_header_names: a to/cc tier of more recipients
+		 * is shown as a group, not listed (default 100). */
+		int max_header_names;
+	} compose;
+
+	struct {
 		long max_issue_bytes;
 		int max_attachments;
 		/*

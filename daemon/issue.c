@@ -25,7 +25,7 @@ issue_render(const struct conf *c, const struct bulletin *b, const struct route 
 	for (size_t i = 0; i < r->n_recipients; i++) {
 		const struct route_recipient *rr = &r->recipients[i];
 		rc[i] = (struct compose_rcpt){ rr->display, rr->address,
-		    c->tiers[rr->tier].header };
+		    c->tiers[rr->tier].header, rr->tier_keyword };
 	}
 	struct compose_input in = {
 		.from_display = who.from_display,
@@ -40,6 +40,7 @@ issue_render(const struct conf *c, const struct bulletin *b, const struct route 
 		.urgent = b->urgency != NULL,
 		.rcpts = rc,
 		.n_rcpts = r->n_recipients,
+		.max_header_names = (size_t)c->compose.max_header_names,
 		.attachments = att,
 		.n_attachments = n_att,
 	};

@@ -229,3 +229,28 @@ def test_stale_reused_connection_is_retried_at_once(smtp_server, distd):
     assert [m.rcpt_tos for m in server.messages] == [["u0@example.test"], ["u1@example.test"]]
     assert d.query("SELECT attempts FROM recipients WHERE address = 'u1@example.test'") == [(1,)]
     assert not any("status=deferred" in l for l in d.log_lines())
+
+
+def test_large_visible_tier_is_a_group(smtp_server, distd):
+    """A 报 tier over compose.max_header_names arrives as one empty group; a small 送 is listed."""
+    server = smtp_server()
+    many = [(f"单位{i}", f"u{i}@example.test") for i in range(12)]
+    d = distd(server, recipients=many + [("市总工会", "gh@example.test")],
+              groups=[("各单位", [n for n, _ in many])],
+              extra="compose = { max_header_names = 10; };\n")
+    d.start()
+    d.drop("issue.txt", ISSUE.format(units="各单位") + "送：市总工会\n")
+    d.wait_states(("delivered",), count=13)
+
+    assert len(server.messages) == 1
+    m = server.messages[0]
+    assert sorted(m.rcpt_tos) == sorted([a for _, a in many] + ["gh@example.test"])
+    msg = m.parsed()
+    to = msg["To"]
+    assert [g.display_name for g in to.groups] == ["报（12 个地址，见版记）"]
+    assert to.groups[0].addresses == ()
+    assert [a.addr_spec for a in msg["Cc"].addresses] == ["gh@example.test"]
+    header_block = m.data.split(b"\r\n\r\n", 1)[0]
+    assert b"u0@example.test" not in header_block
+    # the units stay readable in the 版记 of the body
+    assert "报：各单位" in msg.get_body(("plain",)).get_content()

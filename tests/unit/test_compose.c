@@ -5,6 +5,7 @@
 #include "sbuf.h"
 
 #include <glib.h>
+#include <gmime/gmime.h>
 #include <strings.h>
 
 static struct bulletin *
@@ -124,9 +125,9 @@ test_message(void **state)
 {
 	(void)state;
 	struct compose_rcpt rc[] = {
-		{ "中央文明办", "office@wmb.example.test", CONF_HEADER_TO },
-		{ "市总工会", "gh@example.test", CONF_HEADER_CC },
-		{ "东城区文明办", "dc@example.test", CONF_HEADER_BCC },
+		{ "中央文明办", "office@wmb.example.test", CONF_HEADER_TO, "报" },
+		{ "市总工会", "gh@example.test", CONF_HEADER_CC, "送" },
+		{ "东城区文明办", "dc@example.test", CONF_HEADER_BCC, "发" },
 	};
 	struct compose_attachment att = { "附件一：名单.pdf", "%PDF-1.4 test", 13 };
 	struct bulletin *b = issue(FULL "\n## 标题\n\n正文。\n");
@@ -199,9 +200,9 @@ test_encoded_words(void **state)
 	    "百日冲刺暨接诉即办比学赶超擂台赛情况的通报（特急）ABC def";
 	struct compose_rcpt rc[] = {
 		{ "门头沟区创建全国文明城市总指挥部办公室综合协调组", "a@example.test",
-		    CONF_HEADER_TO },
-		{ "Office \"A\" (B)", "b@example.test", CONF_HEADER_TO },
-		{ NULL, "c@example.test", CONF_HEADER_CC },
+		    CONF_HEADER_TO, "报" },
+		{ "Office \"A\" (B)", "b@example.test", CONF_HEADER_TO, "报" },
+		{ NULL, "c@example.test", CONF_HEADER_CC, "送" },
 	};
 	struct compose_input in = {
 		.from_display = "门头沟区创建全国文明城市总指挥部办公室",
@@ -229,13 +230,86 @@ test_encoded_words(void **state)
 	free(m);
 }
 
+/*
+ * A tier over max_header_names is one empty group, as a reader's address
+ * parser sees it (GMime's): the names are in the 版记, and a 10 000-unit
+ * 报 tier must not make a 575 KB To header. A tier at the limit is listed.
+ */
+static void
+test_large_tier_is_a_group(void **state)
+{
+	(void)state;
+	enum { BIG = 150, AT_LIMIT = 100 };
+	struct compose_rcpt rc[BIG + AT_LIMIT + 1];
+	char addr[BIG + AT_LIMIT + 1][40];
+	struct compose_input in = {
+		.from_address = "bulletin@example.test", .subject = "简报",
+		.message_id = "distd.3.x@example.test", .issue_id = 3, .date = 1591925401,
+		.body = "x", .rcpts = rc, .n_rcpts = BIG + AT_LIMIT + 1,
+		.max_header_names = AT_LIMIT,
+	};
+	char err[128];
+	size_t len;
+
+	for (size_t i = 0; i < BIG + AT_LIMIT + 1; i++) {
+		snprintf(addr[i], sizeof(addr[i]), "u%zu@example.test", i);
+		/* 报 and 抄 interleaved (3 of 5 are 报): grouping needs no sort */
+		bool big = i % 5 < 3;
+		if (i == BIG + AT_LIMIT)
+			rc[i] = (struct compose_rcpt){ "市总工会", addr[i], CONF_HEADER_CC, "送" };
+		else
+			rc[i] = (struct compose_rcpt){ NULL, addr[i], CONF_HEADER_TO,
+			    big ? "报" : "抄" };
+	}
+	/* exactly BIG of 报 and AT_LIMIT of 抄: count them as built */
+	size_t n_bao = 0;
+	for (size_t i = 0; i < BIG + AT_LIMIT; i++)
+		n_bao += strcmp(rc[i].tier, "报") == 0;
+	assert_int_equal(n_bao, BIG);
+
+	char *m = compose_message(&in, &len, err, sizeof(err));
+	assert_non_null(m);
+	check_wire_format(m, len);
+	check_headers(m);
+
+	GMimeStream *st = g_mime_stream_mem_new_with_buffer(m, len);
+	GMimeParser *p = g_mime_parser_new_with_stream(st);
+	GMimeMessage *msg = g_mime_parser_construct_message(p, NULL);
+	assert_non_null(msg);
+	InternetAddressList *to = g_mime_message_get_to(msg);
+	size_t groups = 0, mailboxes = 0;
+	for (int i = 0; i < internet_address_list_length(to); i++) {
+		InternetAddress *a = internet_address_list_get_address(to, i);
+		if (INTERNET_ADDRESS_IS_GROUP(a)) {
+			groups++;
+			assert_string_equal(internet_address_get_name(a),
+			    "报（150 个地址，见版记）");
+			assert_int_equal(internet_address_list_length(
+			    internet_address_group_get_members(INTERNET_ADDRESS_GROUP(a))), 0);
+		} else {
+			mailboxes++;
+		}
+	}
+	assert_int_equal(groups, 1);
+	assert_int_equal(mailboxes, AT_LIMIT);
+	assert_int_equal(internet_address_list_length(g_mime_message_get_cc(msg)), 1);
+	/* no address of the grouped tier is anywhere in the header block */
+	const char *end = strstr(m, "\r\n\r\n");
+	assert_null(g_strstr_len(m, end - m, "u0@example.test"));
+	assert_non_null(g_strstr_len(m, end - m, "u3@example.test"));	/* 抄 */
+	g_object_unref(msg);
+	g_object_unref(p);
+	g_object_unref(st);
+	free(m);
+}
+
 /* CR and LF never reach a header: not from a file name, a name or a subject. */
 static void
 test_header_injection(void **state)
 {
 	(void)state;
 	struct compose_rcpt rc = { "单位\r\nBcc: evil@example.test", "a@example.test",
-		CONF_HEADER_TO };
+		CONF_HEADER_TO, "报" };
 	struct compose_attachment att[] = {
 		{ "名单\r\nBcc: evil@example.test.pdf", "x", 1 },
 		{ "report\nContent-Type: text/html.pdf", "y", 1 },
@@ -548,6 +622,7 @@ main(void)
 		cmocka_unit_test(test_message),
 		cmocka_unit_test(test_encoded_words),
 		cmocka_unit_test(test_header_injection),
+		cmocka_unit_test(test_large_tier_is_a_group),
 		cmocka_unit_test(test_seed_capital),
 		cmocka_unit_test(test_seed_mentougou),
 		cmocka_unit_test(test_body_markup),

@@ -244,6 +244,7 @@ test_relay_settings(void **state)
 	assert_int_equal(c->smtp.max_recipients_per_hour, 0);
 	assert_null(c->smtp.fallback.url);
 	assert_int_equal(c->alerts.deferred_after, 3600);
+	assert_int_equal(c->compose.max_header_names, 100);
 	conf_free(c);
 	free(errs);
 
@@ -257,7 +258,8 @@ test_relay_settings(void **state)
 	    " username = \"b@example.test\"; password_file = \"%s\"; }; };\n"
 	    "sender = { from = \"bulletin@example.test\"; };\n"
 	    "recipients = ( { name = \"丙\"; address = \"a@example.test\"; } );\n"
-	    "alerts = { deferred_after = 900; };\n", pw);
+	    "alerts = { deferred_after = 900; };\n"
+	    "compose = { max_header_names = 20; };\n", pw);
 	c = load(text, CONF_LOAD_SECRETS, &errs);
 	if (c == NULL)
 		fail_msg("%s", errs);
@@ -271,6 +273,7 @@ test_relay_settings(void **state)
 	assert_false(c->smtp.fallback.implicit_tls);
 	assert_string_equal(c->smtp.fallback.password, "backup-secret");
 	assert_int_equal(c->alerts.deferred_after, 900);
+	assert_int_equal(c->compose.max_header_names, 20);
 	conf_free(c);
 	free(errs);
 	unlink(pw);
@@ -293,6 +296,9 @@ test_relay_settings(void **state)
 	    "smtp.fallback.url: 'https://backup.example.test': expected smtps://");
 	expect_error(MINIMAL "alerts = { deferred_after = 0; };\n",
 	    "alerts.deferred_after: 0 is out of range");
+	expect_error(MINIMAL "compose = { max_header_names = 0; };\n",
+	    "compose.max_header_names: 0 is out of range");
+	expect_error(MINIMAL "compose = { max_names = 5; };\n", "compose.max_names");
 }
 
 /* outbox is a path, or a group with its path and settle time */
