@@ -32,6 +32,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -398,6 +399,7 @@ reload(struct daemon *d, char *why, size_t whysz)
 	d->sched.conf = c;
 	conf_free(d->conf);
 	d->conf = c;
+	malloc_trim(0);		/* the old directory and the parse tree: see main */
 	if (delivery_log_open(c->delivery_log) < 0)
 		log_warn("delivery log %s", c->delivery_log);
 	char err[512];
@@ -960,6 +962,12 @@ main(int argc, char **argv)
 		return check ? 1 : EX_CONFIG;
 	}
 	sbuf_free(&errors);
+	/*
+	 * libconfig's parse tree of a large directory is freed by now, but
+	 * glibc keeps the pages (8.8 MB for 10 000 recipients) for the rest of
+	 * a life that may last years: give them back.
+	 */
+	malloc_trim(0);
 	if (check) {
 		print_summary(d.conf);
 		conf_free(d.conf);
