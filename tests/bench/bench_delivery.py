@@ -55,8 +55,8 @@ HISTORY = int(knob("BENCH_HISTORY", "100000")) // HISTORY_ISSUE * HISTORY_ISSUE
 BURST = knob("BENCH_BURST", "200x50")
 BURST_ISSUES, BURST_RCPTS = ((int(x) for x in BURST.split("x")) if BURST != "0" else (0, 0))
 IDLE_SECONDS = float(knob("BENCH_IDLE_SECONDS", "10"))
-# the idle runs: the measured issue's configuration and the largest of BENCH_N
-IDLE_NS = sorted({HISTORY_ISSUE, max(NS)})
+# the idle and history runs: the measured issue's N and the largest of BENCH_N
+IDLE_NS = HISTORY_NS = sorted({HISTORY_ISSUE, max(NS)})
 
 
 # ---- printing ------------------------------------------------------------------
@@ -130,7 +130,8 @@ def print_settings(sink_port):
                                                  ": 4 connections, both tiers")),
         ("history", f"BENCH_HISTORY={HISTORY} rows" + (" (skipped)" if not HISTORY else
                     f": {HISTORY // HISTORY_ISSUE} issues x {HISTORY_ISSUE} recipients "
-                    f"through the daemon")),
+                    f"through the daemon; then one issue to N = "
+                    f"{' and '.join(map(str, HISTORY_NS))}")),
         ("burst", f"BENCH_BURST={BURST}" + (" (skipped)" if not BURST_ISSUES else
                   f": {BURST_ISSUES} issues x {BURST_RCPTS} recipients, tier 报, "
                   f"{BURST_CONNECTIONS} connections")),
@@ -238,36 +239,39 @@ def build_history(sink, cert, scratch):
 
 
 def history_section(sink, cert, scratch, floor):
+    """Returns {(n, history): median run}, for the measured issue's n and the
+    largest of BENCH_N."""
     started = time.monotonic()
     state, built = build_history(sink, cert, scratch)
     build_wall = time.monotonic() - started
+    combos = [(n, h) for n in HISTORY_NS for h in (0, HISTORY)]
+    runs = {k: [] for k in combos}
     try:
-        runs = {0: [], HISTORY: []}
         for _ in range(REPEAT):
-            runs[0].append(one_delivery(sink, cert, scratch, HISTORY_ISSUE, 4, "to",
-                                        state_from=None, time_status=True))
-            runs[HISTORY].append(one_delivery(sink, cert, scratch, HISTORY_ISSUE, 4, "to",
-                                              state_from=state, time_status=True))
+            for n, h in combos:
+                runs[n, h].append(one_delivery(sink, cert, scratch, n, 4, "to",
+                                               state_from=state if h else None,
+                                               time_status=True))
     finally:
         shutil.rmtree(state, ignore_errors=True)
-    results = {h: median_run(v) for h, v in runs.items()}
-    n = HISTORY_ISSUE
-    rows = [(h, r["seconds"], r["first"] * 1000, r["cpu"], r["seconds"] / n * 1e6,
+    results = {k: median_run(v) for k, v in runs.items()}
+    rows = [(n, h, r["seconds"], r["first"] * 1000, r["cpu"], r["seconds"] / n * 1e6,
              r["cpu"] / n * 1e6, r["seconds"] / floor[n], r["status"] * 1000,
              r["status_cpu"] * 1000)
-            for h, r in results.items()]
-    table(f"history: one {n}-recipient issue (tier 报, 4 connections) after a history "
-          f"of finished rows",
-          [("history", 8, ""), ("seconds", 8, ".3f"), ("first ms", 8, ".1f"),
+            for (n, h), r in results.items()]
+    table("history: one issue to N (tier 报, 4 connections) after a history of finished rows",
+          [("N", 6, ""), ("history", 7, ""), ("seconds", 7, ".3f"), ("first ms", 8, ".1f"),
            ("cpu s", 6, ".2f"), ("wall us/r", 9, ".0f"), ("cpu us/r", 8, ".0f"),
            ("x floor", 7, ".2f"), ("status ms", 9, ".1f"), ("st cpu ms", 9, ".1f")],
           rows,
-          [f"history built by distd: {HISTORY // n} issues x {n} recipients renamed in at "
-           f"once, {built['tx']:.0f} transactions, first rename -> last acceptance "
-           f"{built['seconds']:.1f} s ({build_wall:.1f} s with start-up and the books "
-           f"closed); each run starts on a copy of that queue",
-           f"floor (curl, one transaction to {n}): {floor[n]:.3f} s; status: `distctl "
-           f"status` wall and CPU, median of 5 calls"])
+          [f"history built by distd: {HISTORY // HISTORY_ISSUE} issues x {HISTORY_ISSUE} "
+           f"recipients renamed in at once, {built['tx']:.0f} transactions, first rename -> "
+           f"last acceptance {built['seconds']:.1f} s ({build_wall:.1f} s with start-up and "
+           f"the books closed); each run starts on a copy of that queue, under a "
+           f"configuration of N recipients",
+           "floor (curl, one transaction): " +
+           ", ".join(f"N {n}: {floor[n]:.3f} s" for n in HISTORY_NS) +
+           "; status: `distctl status` wall and CPU after the delivery, median of 5 calls"])
     return results
 
 
@@ -392,10 +396,10 @@ def targets_section(delivery, floor, history, flat, burst, idle):
     def add(what, measured, ok):
         rows.append((what, measured, verdict(ok) if ok is not None else "-"))
 
-    if history:
-        h0, h1 = history[0], history[HISTORY]
+    for n in HISTORY_NS if history else ():
+        h0, h1 = history[n, 0], history[n, HISTORY]
         wall, cpu = h1["seconds"] / h0["seconds"], h1["cpu"] / h0["cpu"]
-        add(f"cost/recipient, history 0 -> {HISTORY}: <= 1.2x",
+        add(f"cost/recipient, history 0 -> {HISTORY}, N {n}: <= 1.2x",
             f"wall {wall:.2f}x, cpu {cpu:.2f}x", wall <= 1.2 and cpu <= 1.2)
     for t, (small, large) in (flat or {}).items():
         wall = (large["seconds"] / FLAT_N) / (small["seconds"] / 1000)
@@ -419,9 +423,10 @@ def targets_section(delivery, floor, history, flat, burst, idle):
         add(f"idle wake-ups, {n} rcpts (shown, no target)",
             "? (no strace)" if wakeups is None else f"{wakeups:.0f} per minute", None)
     if history:
-        status = history[HISTORY]["status"]
+        n = HISTORY_ISSUE
+        status = history[n, HISTORY]["status"]
         add(f"distctl status < 50 ms at {HISTORY} rows",
-            f"{status * 1000:.1f} ms (at 0: {history[0]['status'] * 1000:.1f} ms)",
+            f"{status * 1000:.1f} ms (at 0: {history[n, 0]['status'] * 1000:.1f} ms)",
             status < 0.05)
     table("targets (issue 14)", [("target", 52, None), ("measured", 30, None),
                                  ("verdict", 8, None)],
