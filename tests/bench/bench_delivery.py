@@ -150,8 +150,7 @@ def print_settings(sink_port):
 # ---- runs ------------------------------------------------------------------------
 
 def fresh_folder(parent, name):
-    d = pathlib.Path(tempfile.mkdtemp(prefix=f"{name}.", dir=parent))
-    return d
+    return pathlib.Path(tempfile.mkdtemp(prefix=f"{name}.", dir=parent))
 
 
 def one_delivery(sink, cert, scratch, n, connections, tier, state_from=None,
@@ -292,7 +291,7 @@ def flat_section(sink, cert, scratch, floor, delivery):
         for n, r in ((1000, small), (FLAT_N, large)):
             rows.append((n, t, r["seconds"], r["sent"], r["cpu"], r["seconds"] / n * 1e6,
                          r["cpu"] / n * 1e6, r["anon"], r["peak"], r["seconds"] / floor[n]))
-    table(f"flatness in N: cost per recipient, 4 connections, fresh queue",
+    table("flatness in N: cost per recipient, 4 connections, fresh queue",
           [("N", 6, ""), ("tier", 4, None), ("seconds", 8, ".3f"), ("MB sent", 7, ".1f"),
            ("cpu s", 6, ".2f"),
            ("wall us/r", 9, ".0f"), ("cpu us/r", 8, ".0f"), ("anon MB", 7, ".1f"),
@@ -453,9 +452,9 @@ def main():
                       + (" [1]" if n > harness.TERSE_ABOVE else ""))
             if max(ns) > harness.TERSE_ABOVE:
                 print(textwrap.fill(
-                    f"[1] RCPT answered with a bare \"250\": curl 7.88 stops a transfer after "
-                    f"300 KB of replies, which \"250 2.1.5 Ok\" reaches at ~22 000 "
-                    f"recipients", WIDTH, initial_indent="   ", subsequent_indent="     "))
+                    "[1] RCPT answered with a bare \"250\": curl 7.88 stops a transfer after "
+                    "300 KB of replies, which \"250 2.1.5 Ok\" reaches at ~22 000 "
+                    "recipients", WIDTH, initial_indent="   ", subsequent_indent="     "))
             delivery = delivery_section(sink, cert, scratch, floor)
             history = history_section(sink, cert, scratch, floor) if HISTORY else None
             flat = flat_section(sink, cert, scratch, floor, delivery) if FLAT_N else None
