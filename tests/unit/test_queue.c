@@ -340,7 +340,7 @@ test_reopen_keeps_schema(void **state)
 
 	enqueue(q, "hhhh", 1, NULL, 1);
 	assert_int_equal(queue_open(dbpath, &q2, err, sizeof(err)), 0);
-	assert_int_equal(count(q2, "PRAGMA user_version"), 5);
+	assert_int_equal(count(q2, "PRAGMA user_version"), 6);
 	assert_int_equal(count(q2, "SELECT COUNT(*) FROM issues"), 1);
 	queue_close(q2);
 }
@@ -624,10 +624,10 @@ test_older_schema_is_upgraded_not_misread(void **state)
 
 	assert_int_equal(enqueue(q, "old", 1, NULL, 1), 1);
 	/* as the version before the one that added replaced_by (3; 4 added relays,
-	 * 5 the counts and the indexes of the hot paths) */
+	 * 5 the counts and the indexes of the hot paths, 6 retention's indexes) */
 	char sql[64];
 	snprintf(sql, sizeof(sql), "PRAGMA user_version = %ld",
-	    count(q, "PRAGMA user_version") - 3);
+	    count(q, "PRAGMA user_version") - 4);
 	drop_v5(q);
 	count(q, "DROP TABLE relays");
 	count(q, "DROP INDEX attempts_recipient");
@@ -650,6 +650,9 @@ drop_v5(struct queue *q)
 		"DROP TRIGGER recipients_count_enter", "DROP TABLE recipient_counts",
 		"DROP INDEX recipients_pending", "DROP INDEX issues_active",
 		"DROP INDEX issues_unsettled", "DROP INDEX issues_held",
+		/* and version 6 (retention), which comes after */
+		"DROP INDEX issues_finished", "DROP INDEX issues_report_for",
+		"DROP INDEX issues_notice_for", "DROP INDEX issues_duplicate_of",
 	};
 
 	for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++)
@@ -829,7 +832,7 @@ test_upgrade_to_v5_counts(void **state)
 	count(q, "UPDATE recipients SET state = 'delivered' WHERE id = 2");
 	count(q, "UPDATE recipients SET state = 'failed' WHERE id = 3");
 	assert_int_equal(queue_open_mode(dbpath, QUEUE_EXISTING, &q2, err, sizeof(err)), 0);
-	assert_int_equal(count(q2, "PRAGMA user_version"), 5);
+	assert_int_equal(count(q2, "PRAGMA user_version"), 6);
 	assert_int_equal(count(q2, "SELECT COUNT(*) FROM sqlite_master WHERE name IN"
 	    " ('recipients_pending', 'issues_active', 'issues_unsettled', 'issues_held')"), 4);
 	assert_counts_exact(q2);
