@@ -65,6 +65,8 @@ notes_of(struct sbuf *out, const struct queue_record_recipient *x, const char *s
 	}
 	if (x->replaces)
 		sbuf_printf(out, "%sreplaces <%s>", out->len > start ? sep : "", x->replaces);
+	if (x->added)
+		sbuf_printf(out, "%sadded with distctl resend --to", out->len > start ? sep : "");
 	if (x->replaced_by)
 		sbuf_printf(out, "%sreplaced by <%s>", out->len > start ? sep : "",
 		    x->replaced_by);
@@ -91,8 +93,8 @@ state_of(const struct queue_record_recipient *x)
 
 #define TEXT_WIDTH 79
 #define COL_TIER 4
-#define COL_UNIT 20
-#define COL_ADDRESS 36
+#define COL_NAME 22
+#define COL_ADDRESS 35
 #define COL_STATE 10
 #define DETAIL_INDENT 5
 
@@ -123,36 +125,44 @@ cell(struct sbuf *out, int *at, const char *s, int width)
 	*at = next;
 }
 
-/* Appends s indented, broken at character boundaries to fit TEXT_WIDTH. */
+/*
+ * Appends s indented and wrapped to TEXT_WIDTH by display width: at the
+ * last space when the line has one, else (a long address) anywhere.
+ */
 static void
 detail(struct sbuf *out, const char *s)
 {
+	const int room = TEXT_WIDTH - DETAIL_INDENT;
 	size_t n = strlen(s), i = 0;
-	int w = 0;
 
-	if (n == 0)
-		return;
-	spaces(out, DETAIL_INDENT);
 	while (i < n) {
-		size_t at = i;
-		char one[8];
-		text_next(s, n, &i);
-		if (i - at >= sizeof(one))
-			i = at + 1;
-		memcpy(one, s + at, i - at);
-		one[i - at] = '\0';
-		int cw = text_width(one);
-		if (w + cw > TEXT_WIDTH - DETAIL_INDENT) {
-			sbuf_putc(out, '\n');
-			spaces(out, DETAIL_INDENT);
-			w = 0;
-			if (one[0] == ' ')
-				continue;
+		size_t j = i, cut = 0;
+		int w = 0;
+		while (j < n) {
+			size_t at = j;
+			char one[8];
+			text_next(s, n, &j);
+			if (j - at >= sizeof(one))
+				j = at + 1;
+			memcpy(one, s + at, j - at);
+			one[j - at] = '\0';
+			w += text_width(one);
+			if (w > room) {
+				j = at;
+				break;
+			}
+			if (s[at] == ' ')
+				cut = at;
 		}
-		sbuf_append(out, one, i - at);
-		w += cw;
+		if (j < n && cut > i)
+			j = cut;
+		spaces(out, DETAIL_INDENT);
+		sbuf_append(out, s + i, j - i);
+		sbuf_putc(out, '\n');
+		i = j;
+		while (i < n && s[i] == ' ')
+			i++;
 	}
-	sbuf_putc(out, '\n');
 }
 
 static void
@@ -166,7 +176,7 @@ void
 record_text(struct sbuf *out, const struct queue_record *r)
 {
 	char num[96], received[40], finished[40], id[32];
-	long by_state[4] = { 0 };	/* delivered failed cancelled other */
+	long by_state[5] = { 0 };	/* delivered failed cancelled replaced other */
 
 	number_of(num, sizeof(num), r);
 	record_time(received, sizeof(received), r->received);
@@ -199,36 +209,55 @@ record_text(struct sbuf *out, const struct queue_record *r)
 	for (size_t i = 0; i < r->n_recipients; i++) {
 		const char *s = state_of(&r->recipients[i]);
 		by_state[strcmp(s, "delivered") == 0 ? 0 : strcmp(s, "failed") == 0 ? 1 :
-		    strcmp(s, "cancelled") == 0 ? 2 : 3]++;
+		    strcmp(s, "cancelled") == 0 ? 2 : strcmp(s, "replaced") == 0 ? 3 : 4]++;
 	}
-	sbuf_printf(out, "%-12s%zu: %ld delivered, %ld failed, %ld cancelled, %ld other\n\n",
+	sbuf_printf(out, "%-12s%zu: %ld delivered, %ld failed, %ld cancelled, %ld replaced",
 	    "Recipients:", r->n_recipients, by_state[0], by_state[1], by_state[2],
 	    by_state[3]);
+	if (by_state[4])
+		sbuf_printf(out, ", %ld not final", by_state[4]);
+	sbuf_puts(out, "\n\n");
 	if (r->n_recipients == 0)
 		return;
 
 	int at = 0;
 	cell(out, &at, "TIER", COL_TIER);
-	cell(out, &at, "UNIT", COL_UNIT);
+	cell(out, &at, "UNIT / NAME", COL_NAME);
 	cell(out, &at, "ADDRESS", COL_ADDRESS);
 	cell(out, &at, "STATE", COL_STATE);
 	sbuf_puts(out, "TRIES\n");
 	for (size_t i = 0; i < r->n_recipients; i++) {
 		const struct queue_record_recipient *x = &r->recipients[i];
+		const struct queue_record_recipient *prev = i ? &r->recipients[i - 1] : NULL;
 		struct sbuf line = SBUF_INIT;
 		char when[40];
+		const char *unit = nz(x->unit), *name = nz(x->name);
 
 		at = 0;
-		cell(out, &at, nz(x->tier), COL_TIER);
-		cell(out, &at, nz(x->unit), COL_UNIT);
+		/*
+		 * As the 版记 reads: a unit that stands for one body is one row;
+		 * a unit that names several ("市委、市人大…") is a line of its own
+		 * with its bodies indented under it.
+		 */
+		if (strcmp(name, unit) == 0) {
+			cell(out, &at, nz(x->tier), COL_TIER);
+			cell(out, &at, unit, COL_NAME);
+		} else {
+			if (prev == NULL || strcmp(nz(prev->unit), unit) != 0 ||
+			    strcmp(nz(prev->tier), nz(x->tier)) != 0) {
+				cell(out, &at, nz(x->tier), COL_TIER);
+				sbuf_printf(out, "%s\n", unit);
+				at = 0;
+			}
+			cell(out, &at, "", COL_TIER);
+			sbuf_puts(&line, "  ");
+			sbuf_puts(&line, name);
+			cell(out, &at, sbuf_str(&line), COL_NAME);
+			sbuf_reset(&line);
+		}
 		cell(out, &at, nz(x->address), COL_ADDRESS);
 		cell(out, &at, state_of(x), COL_STATE);
 		sbuf_printf(out, "%5d\n", x->attempts);
-		if (x->name && x->unit && strcmp(x->name, x->unit) != 0) {
-			sbuf_printf(&line, "name: %s", x->name);
-			detail(out, sbuf_str(&line));
-			sbuf_reset(&line);
-		}
 		record_time(when, sizeof(when), x->accepted);
 		if (*when)
 			sbuf_printf(&line, "accepted %s: ", when);
@@ -400,7 +429,8 @@ static const char html_style[] =
     " text-align: left; vertical-align: top; overflow-wrap: anywhere;"
     " word-break: break-word; }\n"
     "table.rcpt th { background: #eee; }\n"
-    "td.addr { font-family: \"DejaVu Sans Mono\", monospace; font-size: 8pt; }\n"
+    "td.addr { font-family: \"DejaVu Sans Mono\", monospace; font-size: 7.5pt; }\n"
+    "td.small, th.small { font-size: 8pt; }\n"
     "td.num { text-align: right; }\n"
     ".name { color: #444; }\n"
     "tr.failed td, tr.cancelled td { background: #f6f6f6; }\n";
@@ -442,12 +472,14 @@ record_html(struct sbuf *out, const struct queue_record *r)
 	html_row(out, "Recipients", id);
 	sbuf_puts(out, "</table>\n");
 
-	sbuf_puts(out, "<table class=\"rcpt\">\n<colgroup><col style=\"width:4%\">"
-	    "<col style=\"width:5%\"><col style=\"width:17%\"><col style=\"width:23%\">"
-	    "<col style=\"width:9%\"><col style=\"width:12%\"><col style=\"width:17%\">"
-	    "<col style=\"width:5%\"><col style=\"width:8%\"></colgroup>\n"
-	    "<thead><tr><th>#</th><th>Tier</th><th>Unit / name</th><th>Address</th>"
-	    "<th>State</th><th>Accepted</th><th>Relay reply</th><th>Tries</th>"
+	/* shares of the 186 mm between A4's margins: an address of ~28
+	 * characters fits its column on one line, longer ones wrap */
+	sbuf_puts(out, "<table class=\"rcpt\">\n<colgroup><col style=\"width:3%\">"
+	    "<col style=\"width:5%\"><col style=\"width:16%\"><col style=\"width:25%\">"
+	    "<col style=\"width:9%\"><col style=\"width:10.5%\"><col style=\"width:14%\">"
+	    "<col style=\"width:5.5%\"><col style=\"width:12%\"></colgroup>\n"
+	    "<thead><tr><th>#</th><th class=\"small\">Tier</th><th>Unit / name</th><th>Address</th>"
+	    "<th>State</th><th>Accepted</th><th>Relay reply</th><th class=\"small\">Tries</th>"
 	    "<th>Notes</th></tr></thead>\n<tbody>\n");
 	for (size_t i = 0; i < r->n_recipients; i++) {
 		const struct queue_record_recipient *x = &r->recipients[i];
@@ -466,14 +498,14 @@ record_html(struct sbuf *out, const struct queue_record *r)
 		record_html_escape(out, x->address);
 		sbuf_puts(out, "</td><td>");
 		record_html_escape(out, state_of(x));
-		sbuf_puts(out, "</td><td>");
+		sbuf_puts(out, "</td><td class=\"small\">");
 		record_time(when, sizeof(when), x->accepted);
 		record_html_escape(out, when);
-		sbuf_puts(out, "</td><td>");
+		sbuf_puts(out, "</td><td class=\"small\">");
 		reply_of(&t, x);
 		record_html_escape(out, sbuf_str(&t));
 		sbuf_reset(&t);
-		sbuf_printf(out, "</td><td class=\"num\">%d</td><td>", x->attempts);
+		sbuf_printf(out, "</td><td class=\"num\">%d</td><td class=\"small\">", x->attempts);
 		notes_of(&t, x, "; ");
 		record_html_escape(out, sbuf_str(&t));
 		sbuf_free(&t);

@@ -369,6 +369,7 @@ struct queue_record_recipient {
 	int64_t last_resend;		/* the last of them, else 0 */
 	char *replaced_by;		/* the address that replaced this one, or NULL */
 	char *replaces;			/* the address this one replaced, or NULL */
+	bool added;			/* added with distctl resend --to */
 };
 
 /* An issue and every recipient it ever had, for filing. */

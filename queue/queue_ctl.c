@@ -604,7 +604,7 @@ queue_record_read(struct queue *q, int64_t id, struct queue_record **out, char *
 	    " r.possible_duplicate, n.address, (SELECT o.address FROM recipients o"
 	    " WHERE o.replaced_by = r.id LIMIT 1), (SELECT COUNT(*) FROM attempts a"
 	    " WHERE a.recipient = r.id AND a.status = 'resend'), (SELECT MAX(a.time)"
-	    " FROM attempts a WHERE a.recipient = r.id AND a.status = 'resend')"
+	    " FROM attempts a WHERE a.recipient = r.id AND a.status = 'resend'), r.via"
 	    " FROM recipients r LEFT JOIN recipients n ON n.id = r.replaced_by"
 	    " WHERE r.issue = ? ORDER BY r.tier, r.id");
 	if (st == NULL) {
@@ -634,6 +634,12 @@ queue_record_read(struct queue *q, int64_t id, struct queue_record **out, char *
 		x->replaces = queue_col_text(st, 13);
 		x->resends = sqlite3_column_int(st, 14);
 		x->last_resend = col_id(st, 15);
+		/* a correction's row and an added address start with a 'resend'
+		 * row of their own (queue_resend_to): that one is their first send */
+		const char *via = (const char *)sqlite3_column_text(st, 16);
+		x->added = via && strcmp(via, "distctl") == 0;
+		if ((x->replaces || x->added) && x->resends > 0 && --x->resends == 0)
+			x->last_resend = 0;
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE) {

@@ -1,0 +1,170 @@
+"""The distribution record and retention, through the real daemon and the TLS test relay."""
+
+import csv
+import datetime
+import io
+import json
+import os
+import subprocess
+import time
+import unicodedata
+
+from conftest import SEED_CAPITAL, SEED_MENTOUGOU, wait_for
+from test_delivery import demo_conf
+
+UTC = dict(os.environ, TZ="UTC", NO_COLOR="1")
+
+
+def width(line):
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in line)
+
+
+def ctl(d, *args):
+    r = d.ctl(*args, env=UTC)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def ctl_bytes(d, *args):
+    """distctl's output as bytes: CSV's CRLF must not be translated on the way."""
+    r = subprocess.run([d.binaries["distctl"], "-c", str(d.conf), *args], env=UTC,
+                       capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def issue_ids(d):
+    return [i for (i,) in d.query("SELECT id FROM issues ORDER BY id")]
+
+
+def records(d):
+    folder = d.archive / "records"
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def test_record_then_purge_then_daemon_retention(smtp_server, distd):
+    server = smtp_server()
+    d = distd(server)
+    demo_conf(d, server)
+    d.start()
+    d.drop("capital.txt", SEED_CAPITAL.read_bytes())
+    d.drop("mentougou.txt", SEED_MENTOUGOU.read_bytes())
+    d.wait_states(("delivered",), count=49)
+    wait_for(lambda: {s for (s,) in d.query("SELECT state FROM issues")} == {"done"},
+             what="both issues done")
+    by_subject = {m.parsed()["Subject"]: m for m in server.messages}
+    capital_msg = by_subject["首都精神文明建设情况简报 第29期"]
+    capital = d.query("SELECT id FROM issues WHERE title = ?", "首都精神文明建设情况简报")[0][0]
+    message_id = d.query("SELECT message_id FROM issues WHERE id = ?", capital)[0][0]
+    delivered = set(capital_msg.rcpt_tos)
+    assert len(delivered) == 41
+
+    # text: every address the relay took, the issue's facts, 80 columns
+    text = ctl(d, "record", str(capital))
+    assert "首都精神文明建设情况简报" in text and "第29期" in text and message_id in text
+    for address in delivered:
+        assert address in text
+    assert "报   中央文明办" in text
+    assert text.count("delivered") >= 41
+    assert max(width(line) for line in text.splitlines()) <= 80
+
+    # CSV: what a spreadsheet reads, one row per recipient, the relay's reply
+    raw = ctl_bytes(d, "record", str(capital), "--csv")
+    assert raw.startswith(b"\xef\xbb\xbf")
+    assert raw.count(b"\r\n") == 42 and raw.count(b"\n") == 42
+    rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"), newline="")))
+    assert {r["address"] for r in rows} == delivered
+    assert {r["state"] for r in rows} == {"delivered"}
+    assert {r["code"] for r in rows} == {"250"}
+    assert all(r["accepted"].endswith("+0000") for r in rows)
+    assert {r["tier"] for r in rows} == {"报", "送", "发"}
+    by_address = {r["address"]: r for r in rows}
+    assert by_address["office@wmb.example.test"]["unit"] == "中央文明办"
+
+    # HTML: self-contained, escaped, for A4
+    html = ctl_bytes(d, "record", str(capital), "--html").decode("utf-8")
+    assert "size: A4" in html and "display: table-header-group" in html
+    assert "<script" not in html and "http" not in html.split("<body>")[0]
+    for address in delivered:
+        assert address in html
+    assert message_id.replace("<", "&lt;").replace(">", "&gt;") in html or message_id in html
+
+    as_json = json.loads(ctl(d, "record", str(capital), "--json"))
+    assert {r["address"] for r in as_json["recipients"]} == delivered
+    assert all(r["last_code"] == 250 for r in as_json["recipients"])
+
+    status = json.loads(ctl(d, "status", "--json"))
+    assert status["counts"]["delivered"] == 49
+    before_ids = issue_ids(d)
+    assert len(before_ids) == 2
+
+    # --dry-run says what would go and changes nothing
+    tomorrow = (datetime.datetime.now(datetime.timezone.utc).date()
+                + datetime.timedelta(days=1)).isoformat()
+    out = ctl(d, "purge", "--before", tomorrow, "--dry-run")
+    assert "2 issues would go" in out
+    assert issue_ids(d) == before_ids and records(d) == []
+    assert d.query("SELECT COUNT(*) FROM recipients")[0][0] == 49
+
+    out = ctl(d, "purge", "--before", tomorrow)
+    assert "2 issues left the queue" in out
+    assert issue_ids(d) == []
+    for table in ("recipients", "attempts", "sources", "attachments"):
+        assert d.query(f"SELECT COUNT(*) FROM {table}")[0][0] == 0, table
+    files = records(d)
+    assert len(files) == 4
+    stem = [f for f in files if f.startswith(f"{capital}-") and f.endswith(".html")]
+    assert len(stem) == 1
+    # the filed record is the one distctl record printed, byte for byte
+    assert (d.archive / "records" / stem[0]).read_text(encoding="utf-8") == html
+    assert (d.archive / "records" / stem[0].replace(".html", ".csv")).read_bytes() == raw
+    # the delivery log keeps every attempt
+    assert sum("status=sent" in line for line in d.log_lines()) == 49
+
+    # the totals count the live queue: what left is no longer counted
+    status = json.loads(ctl(d, "status", "--json"))
+    assert status["counts"]["delivered"] == 0 and status["issues"] == []
+    r = d.ctl("show", str(capital), env=UTC)
+    assert r.returncode == 1 and f"no issue {capital}" in r.stderr
+    r = d.ctl("record", str(capital), env=UTC)
+    assert r.returncode == 1 and f"no issue {capital}" in r.stderr
+
+    # the same bulletin again is a new issue now (its original has gone)
+    d.drop("mentougou-again.txt", SEED_MENTOUGOU.read_bytes())
+    wait_for(lambda: len(issue_ids(d)) == 1, what="the issue queued again")
+    d.wait_states(("delivered",), count=8)
+    again = issue_ids(d)[0]
+    wait_for(lambda: d.query("SELECT state FROM issues WHERE id = ?", again)[0][0] == "done",
+             what="done")
+    assert d.stop() == 0
+
+    # distd's own pass at start, with a short retention
+    d.conf.write_text(d.conf.read_text(encoding="utf-8")
+                      + '\nretention = { history = "1s"; };\n', encoding="utf-8")
+    time.sleep(2.1)
+    d.start()
+    wait_for(lambda: issue_ids(d) == [], what="distd's retention pass")
+    assert any(f.startswith(f"{again}-") and f.endswith(".html") for f in records(d))
+    assert "retention: 1 finished issue" in d.stderr_text()
+    status = json.loads(ctl(d, "status", "--json"))
+    assert status["counts"]["delivered"] == 0
+    assert d.ctl("purge", "--dry-run", env=UTC).stdout.startswith("purge: no finished issue")
+
+
+def test_purge_refused_without_write_access_and_bad_dates(smtp_server, distd):
+    server = smtp_server()
+    d = distd(server)
+    demo_conf(d, server)
+    d.start()
+    d.drop("mentougou.txt", SEED_MENTOUGOU.read_bytes())
+    d.wait_states(("delivered",), count=8)
+    r = d.ctl("purge", "--before", "2026-02-30", env=UTC)
+    assert r.returncode == 2 and "YYYY-MM-DD" in r.stderr
+    if os.geteuid() != 0:
+        os.chmod(d.db, 0o440)
+        try:
+            r = d.ctl("purge", "--before", "2999-01-01", env=UTC)
+        finally:
+            os.chmod(d.db, 0o660)
+        assert r.returncode == 1 and "permission denied" in r.stderr
+        assert len(issue_ids(d)) == 1
