@@ -213,8 +213,8 @@ static const char schema_v5[] =
  * report, a notice, a duplicate), which leave the queue together with it.
  */
 static const char schema_v6[] =
-    "CREATE INDEX issues_finished ON issues(finished, id, duplicate_of, report_for,"
-    "  notice_for) WHERE state IN ('done','cancelled');"
+    "CREATE INDEX issues_finished ON issues(finished, id, state, duplicate_of,"
+    "  report_for, notice_for) WHERE state IN ('done','cancelled');"
     "CREATE INDEX issues_report_for ON issues(report_for) WHERE report_for IS NOT NULL;"
     "CREATE INDEX issues_notice_for ON issues(notice_for) WHERE notice_for IS NOT NULL;"
     "CREATE INDEX issues_duplicate_of ON issues(duplicate_of)"

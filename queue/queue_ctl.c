@@ -713,9 +713,11 @@ family_of(struct queue *q, int64_t root, int64_t before, struct queue_purge_fami
 	if (rc != SQLITE_DONE)
 		return -1;
 	/* a failure report not yet sent (reported = 0 on a bulletin with failed
-	 * rows) keeps its issue: queue_finish still has to find it */
+	 * rows: queue_finish_report_sql) keeps its issue until it is */
 	st = queue_prepare(q, "SELECT i.state IN ('done','cancelled')"
-	    " AND NOT (i.kind = 'bulletin' AND i.state = 'done' AND i.reported = 0)"
+	    " AND NOT (i.kind = 'bulletin' AND i.state = 'done' AND i.reported = 0"
+	    "  AND EXISTS (SELECT 1 FROM recipients r WHERE r.issue = i.id"
+	    "  AND r.state = 'failed' AND r.replaced_by IS NULL))"
 	    " AND NOT EXISTS (SELECT 1 FROM recipients r WHERE r.issue = i.id"
 	    "  AND r.state NOT IN ('delivered','failed','cancelled'))"
 	    " AND COALESCE(i.finished, i.received) < ?2"
