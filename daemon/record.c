@@ -2,6 +2,7 @@
 #include "record.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -130,10 +131,16 @@ cell(struct sbuf *out, int *at, const char *s, int width)
  * last space when the line has one, else (a long address) anywhere.
  */
 static void
-detail(struct sbuf *out, const char *s)
+detail(struct sbuf *out, const char *text)
 {
 	const int room = TEXT_WIDTH - DETAIL_INDENT;
+	/* a multi-line reply reads as one paragraph under its row */
+	char *s = xstrdup(text);
 	size_t n = strlen(s), i = 0;
+
+	for (char *p = s; *p; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = ' ';
 
 	while (i < n) {
 		size_t j = i, cut = 0;
@@ -163,6 +170,7 @@ detail(struct sbuf *out, const char *s)
 		while (i < n && s[i] == ' ')
 			i++;
 	}
+	free(s);
 }
 
 static void
