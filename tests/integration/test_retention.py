@@ -5,11 +5,16 @@ import datetime
 import io
 import json
 import os
+import pathlib
+import shutil
 import subprocess
+import tempfile
 import time
 import unicodedata
 
-from conftest import SEED_CAPITAL, SEED_MENTOUGOU, wait_for
+import pytest
+
+from conftest import SEED_CAPITAL, SEED_MENTOUGOU, Distd, run, wait_for
 from test_delivery import demo_conf
 
 UTC = dict(os.environ, TZ="UTC", NO_COLOR="1")
@@ -151,20 +156,59 @@ def test_record_then_purge_then_daemon_retention(smtp_server, distd):
     assert d.ctl("purge", "--dry-run", env=UTC).stdout.startswith("purge: no finished issue")
 
 
-def test_purge_refused_without_write_access_and_bad_dates(smtp_server, distd):
+def test_purge_refuses_bad_dates_and_a_queue_it_cannot_write(smtp_server, binaries):
     server = smtp_server()
-    d = distd(server)
-    demo_conf(d, server)
-    d.start()
-    d.drop("mentougou.txt", SEED_MENTOUGOU.read_bytes())
-    d.wait_states(("delivered",), count=8)
-    r = d.ctl("purge", "--before", "2026-02-30", env=UTC)
-    assert r.returncode == 2 and "YYYY-MM-DD" in r.stderr
-    if os.geteuid() != 0:
-        os.chmod(d.db, 0o440)
-        try:
-            r = d.ctl("purge", "--before", "2999-01-01", env=UTC)
-        finally:
-            os.chmod(d.db, 0o660)
-        assert r.returncode == 1 and "permission denied" in r.stderr
-        assert len(issue_ids(d)) == 1
+    base = pathlib.Path(tempfile.mkdtemp(prefix="distd-purge-", dir="/tmp"))
+    try:
+        base.chmod(0o755)
+        d = Distd(binaries, base / "d", server)
+        d.root.mkdir()
+        demo_conf(d, server)
+        d.start()
+        d.drop("mentougou.txt", SEED_MENTOUGOU.read_bytes())
+        d.wait_states(("delivered",), count=8)
+        r = d.ctl("purge", "--before", "2026-02-30", env=UTC)
+        assert r.returncode == 2 and "expected a date as YYYY-MM-DD" in r.stderr
+        r = d.ctl("purge", "--before", "tomorrow", env=UTC)
+        assert r.returncode == 2
+        assert d.stop() == 0
+        if os.geteuid() != 0 or not shutil.which("setpriv"):
+            pytest.skip("needs root and setpriv to run distctl as another user")
+        # someone who may read the queue but not write it: told so, nothing done
+        d.root.chmod(0o755)
+        ca = base / "ca.pem"    # the relay's CA where anyone may read it, as /etc/ssl is
+        shutil.copy(server.cafile, ca)
+        ca.chmod(0o644)
+        d.conf.write_text(d.conf.read_text(encoding="utf-8").replace(server.cafile, str(ca)),
+                          encoding="utf-8")
+        d.conf.chmod(0o644)
+        d.db.chmod(0o644)
+        r = run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                 binaries["distctl"], "-c", d.conf, "purge", "--before", "2999-01-01"])
+        assert r.returncode == 1
+        assert f"distctl: permission denied on {d.db}" in r.stderr
+        assert len(issue_ids(d)) == 1 and records(d) == []
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_retention_setting_is_checked(binaries, tmp_path):
+    d = Distd(binaries, tmp_path)
+    d.write_conf([("单位0", "u0@example.test")])
+    base = d.conf.read_text(encoding="utf-8")
+    for value, ok in (('"400d"', True), ('"12h"', True), ("86400", True), ('"never"', True),
+                      ("0", True), ('"400x"', False), ('"-1d"', False), ("-5", False),
+                      ('"d"', False), ('"99999999d"', False)):
+        d.conf.write_text(base + f"\nretention = {{ history = {value}; }};\n",
+                          encoding="utf-8")
+        r = run([binaries["distd"], "-c", d.conf, "--check-config"])
+        assert (r.returncode == 0) == ok, (value, r.stdout, r.stderr)
+        if not ok:
+            assert "retention.history" in r.stderr, (value, r.stderr)
+    d.conf.write_text(base + "\nretention = { keep = 5; };\n", encoding="utf-8")
+    r = run([binaries["distd"], "-c", d.conf, "--check-config"])
+    assert r.returncode == 1 and "retention" in r.stderr
+    # with retention off, purge wants to be told how far back
+    d.conf.write_text(base + '\nretention = { history = "never"; };\n', encoding="utf-8")
+    r = d.ctl("purge", "--dry-run")
+    assert r.returncode == 2 and "--before" in r.stderr
