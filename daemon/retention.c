@@ -53,9 +53,10 @@ write_all(int fd, const char *p, size_t n)
 }
 
 /*
- * dir/name holds data once this returns 0, durably: a temporary file of
- * this process is written and fsynced, renamed over name, and the folder
- * fsynced, so a crash leaves the old file or the new one, never half.
+ * dir/name holds data once this returns 0: a temporary file of this
+ * process is written and fsynced, then renamed over name, so a crash
+ * leaves the old file or the new one, never half. The rename is durable
+ * once the caller fsyncs dir (once for both files of a record).
  */
 static int
 write_atomic(const char *dir, const char *name, const struct sbuf *data, char *err,
@@ -80,10 +81,6 @@ write_atomic(const char *dir, const char *name, const struct sbuf *data, char *e
 	if (close(fd) < 0 || rename(tmp, path) < 0) {
 		snprintf(err, errsz, "%s: cannot put in place: %s", path, strerror(errno));
 		unlink(tmp);
-		return -1;
-	}
-	if (fileio_fsync_dir(dir) < 0) {
-		snprintf(err, errsz, "%s: cannot sync the folder: %s", dir, strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -133,6 +130,11 @@ retention_write_record(const char *archive, const struct queue_record *r, char *
 		rc = write_atomic(dir, name, &b, err, errsz);
 	}
 	sbuf_free(&b);
+	/* before any row goes, both names are on disk */
+	if (rc == 0 && fileio_fsync_dir(dir) < 0) {
+		snprintf(err, errsz, "%s: cannot sync the folder: %s", dir, strerror(errno));
+		rc = -1;
+	}
 	return rc;
 }
 
