@@ -1052,7 +1052,7 @@ static const struct command commands[] = {
 	{ "record", do_record, OPT_CSV | OPT_HTML, "ISSUE [--csv | --html]",
 	  "the distribution record, for filing" },
 	{ "purge", do_purge, OPT_BEFORE | OPT_DRY_RUN, "[--before YYYY-MM-DD] [--dry-run]",
-	  "old finished issues leave the queue (records filed)" },
+	  "file and remove old finished issues" },
 	{ "reload", do_reload, 0, "", "make distd re-read its configuration" },
 	{ "check", do_check, 0, "", "preflight the relay: DNS, TLS, EHLO, AUTH" },
 };

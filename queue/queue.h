@@ -400,7 +400,8 @@ void queue_record_free(struct queue_record *r);
  * together, so that no reference is left dangling. A family may go when
  * every member is done or cancelled, every recipient final, no failure
  * report still pending, and its last activity (finish, last attempt) is
- * before `before`.
+ * before `before`; the family of the newest issue stays, so that no id is
+ * ever given to a second issue.
  */
 struct queue_purge_family {
 	int64_t root;

@@ -712,6 +712,22 @@ family_of(struct queue *q, int64_t root, int64_t before, struct queue_purge_fami
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
 		return -1;
+	/*
+	 * The newest issue stays whatever its age: SQLite numbers a new row
+	 * max(id) + 1, so deleting it would hand its id to the next issue, and
+	 * an id must name one issue for good (the delivery log, filed records).
+	 */
+	st = queue_prepare(q, "SELECT MAX(id) FROM issues");
+	if (st == NULL)
+		return -1;
+	rc = sqlite3_step(st);
+	int64_t newest = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW)
+		return -1;
+	for (size_t i = 0; i < f->n; i++)
+		if (f->ids[i] == newest)
+			return 0;
 	/* a failure report not yet sent (reported = 0 on a bulletin with failed
 	 * rows: queue_finish_report_sql) keeps its issue until it is */
 	st = queue_prepare(q, "SELECT i.state IN ('done','cancelled')"

@@ -103,21 +103,25 @@ def test_record_then_purge_then_daemon_retention(smtp_server, distd):
     before_ids = issue_ids(d)
     assert len(before_ids) == 2
 
-    # --dry-run says what would go and changes nothing
+    # --dry-run says what would go and changes nothing; the newest issue
+    # stays whatever its age (its id must never be handed out again)
+    mentougou = max(before_ids)
+    assert capital < mentougou
     tomorrow = (datetime.datetime.now(datetime.timezone.utc).date()
                 + datetime.timedelta(days=1)).isoformat()
     out = ctl(d, "purge", "--before", tomorrow, "--dry-run")
-    assert "2 issues would go" in out
+    assert "1 issue would go" in out
     assert issue_ids(d) == before_ids and records(d) == []
     assert d.query("SELECT COUNT(*) FROM recipients")[0][0] == 49
 
     out = ctl(d, "purge", "--before", tomorrow)
-    assert "2 issues left the queue" in out
-    assert issue_ids(d) == []
-    for table in ("recipients", "attempts", "sources", "attachments"):
-        assert d.query(f"SELECT COUNT(*) FROM {table}")[0][0] == 0, table
+    assert "1 issue left the queue" in out
+    assert issue_ids(d) == [mentougou]
+    for table in ("recipients", "attempts"):
+        assert d.query(f"SELECT COUNT(*) FROM {table} WHERE issue = ?", capital)[0][0] == 0
+    assert d.query("SELECT COUNT(*) FROM sources WHERE issue = ?", capital)[0][0] == 0
     files = records(d)
-    assert len(files) == 4
+    assert len(files) == 2
     stem = [f for f in files if f.startswith(f"{capital}-") and f.endswith(".html")]
     assert len(stem) == 1
     # the filed record is the one distctl record printed, byte for byte
@@ -128,31 +132,36 @@ def test_record_then_purge_then_daemon_retention(smtp_server, distd):
 
     # the totals count the live queue: what left is no longer counted
     status = json.loads(ctl(d, "status", "--json"))
-    assert status["counts"]["delivered"] == 0 and status["issues"] == []
+    assert status["counts"]["delivered"] == 8
+    assert [i["id"] for i in status["issues"]] == [mentougou]
     r = d.ctl("show", str(capital), env=UTC)
     assert r.returncode == 1 and f"no issue {capital}" in r.stderr
     r = d.ctl("record", str(capital), env=UTC)
     assert r.returncode == 1 and f"no issue {capital}" in r.stderr
+    assert f"{capital}" not in [line.split()[0] for line in
+                                ctl(d, "status").splitlines() if line.strip()]
 
-    # the same bulletin again is a new issue now (its original has gone)
-    d.drop("mentougou-again.txt", SEED_MENTOUGOU.read_bytes())
-    wait_for(lambda: len(issue_ids(d)) == 1, what="the issue queued again")
-    d.wait_states(("delivered",), count=8)
-    again = issue_ids(d)[0]
+    # the same bulletin again is a new issue now (its original has gone), with a new id
+    d.drop("capital-again.txt", SEED_CAPITAL.read_bytes())
+    wait_for(lambda: len(issue_ids(d)) == 2, what="the issue queued again")
+    again = max(issue_ids(d))
+    assert again > mentougou
+    d.wait_states(("delivered",), count=41, issue=again)
     wait_for(lambda: d.query("SELECT state FROM issues WHERE id = ?", again)[0][0] == "done",
              what="done")
     assert d.stop() == 0
 
-    # distd's own pass at start, with a short retention
-    d.conf.write_text(d.conf.read_text(encoding="utf-8")
-                      + '\nretention = { history = "1s"; };\n', encoding="utf-8")
+    # distd's own pass at start, with a short retention: mentougou goes, the newest stays
+    conf = d.conf.read_text(encoding="utf-8")
+    assert conf.count('history = "400d";') == 1     # the example configuration's
+    d.conf.write_text(conf.replace('history = "400d";', 'history = "1s";'), encoding="utf-8")
     time.sleep(2.1)
     d.start()
-    wait_for(lambda: issue_ids(d) == [], what="distd's retention pass")
-    assert any(f.startswith(f"{again}-") and f.endswith(".html") for f in records(d))
-    assert "retention: 1 finished issue" in d.stderr_text()
+    wait_for(lambda: issue_ids(d) == [again], what="distd's retention pass")
+    assert any(f.startswith(f"{mentougou}-") and f.endswith(".html") for f in records(d))
+    wait_for(lambda: "retention: 1 finished issue" in d.stderr_text(), what="log line")
     status = json.loads(ctl(d, "status", "--json"))
-    assert status["counts"]["delivered"] == 0
+    assert status["counts"]["delivered"] == 41
     assert d.ctl("purge", "--dry-run", env=UTC).stdout.startswith("purge: no finished issue")
 
 

@@ -1155,6 +1155,23 @@ test_purge_slices_and_counts(void **state)
 	assert_counts_exact(q);
 }
 
+/* SQLite numbers a row max(id) + 1: the newest issue stays, so ids never repeat. */
+static void
+test_purge_never_reuses_an_id(void **state)
+{
+	struct queue *q = *state;
+	size_t slices;
+
+	int64_t a = enqueue(q, "id-a", 1, NULL, 1000);
+	int64_t b = enqueue(q, "id-b", 1, NULL, 1000);
+	deliver_all(q, 1010, NULL);
+	assert_int_equal(purge_all(q, 100000, 50, &slices), 1);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM issues"), 1);
+	assert_int_equal(count(q, "SELECT id FROM issues"), b);
+	int64_t c = enqueue(q, "id-c", 1, NULL, 2000);
+	assert_true(c > b && b > a);
+}
+
 static void
 test_purge_keeps_references_whole(void **state)
 {
@@ -1175,6 +1192,9 @@ test_purge_keeps_references_whole(void **state)
 	/* the report still going keeps the whole family */
 	assert_int_equal(purge_all(q, 5000, 50, &slices), 0);
 	deliver_all(q, 1040, NULL);
+	/* the family holds the newest id, which stays: a later issue frees it */
+	assert_int_equal(purge_all(q, 5000, 50, &slices), 0);
+	enqueue(q, "later", 1, NULL, 1050);
 
 	assert_int_equal(queue_purge_list(q, 5000, 50, &cur, &f, &n, err, sizeof(err)), 0);
 	assert_int_equal(n, 1);
@@ -1188,10 +1208,13 @@ test_purge_keeps_references_whole(void **state)
 	assert_int_equal(queue_purge_delete(q, f, n, 5000, &deleted, err, sizeof(err)), 0);
 	assert_int_equal(deleted, 0);
 	queue_purge_families_free(f, n);
-	assert_int_equal(count(q, "SELECT COUNT(*) FROM issues"), 5);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM issues"), 6);
+	enqueue(q, "last", 1, NULL, 6500);
 	assert_int_equal(purge_all(q, 7000, 50, &slices), 5);
-	assert_int_equal(count(q, "SELECT COUNT(*) FROM issues"), 0);
-	assert_int_equal(count(q, "SELECT COUNT(*) FROM recipients"), 0);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM issues"), 2);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM recipients"), 2);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM issues WHERE report_for IS NOT NULL"
+	    " OR notice_for IS NOT NULL OR duplicate_of IS NOT NULL"), 0);
 	assert_counts_exact(q);
 	(void)report;
 	(void)notice;
@@ -1232,6 +1255,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_purge_slices_and_counts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_purge_keeps_references_whole, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_purge_never_reuses_an_id, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("queue", tests, NULL, NULL);
 }
