@@ -2,11 +2,13 @@
 
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "backoff.h"
 #include "queue.h"
 #include "queue_private.h"
+#include "retention.h"
 
 static char dbpath[64];
 
@@ -1220,6 +1222,89 @@ test_purge_keeps_references_whole(void **state)
 	(void)notice;
 }
 
+/* Files a record that reads back the same, whatever run wrote it. */
+static char *
+slurp(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t len = 0;
+
+	if (f == NULL)
+		return NULL;
+	FILE *m = open_memstream(&buf, &len);
+	int ch;
+	while ((ch = fgetc(f)) != EOF)
+		fputc(ch, m);
+	fclose(m);
+	fclose(f);
+	return buf;
+}
+
+static void
+test_retention_slice_files_then_deletes(void **state)
+{
+	struct queue *q = *state;
+	struct queue_purge_cursor cur = { 0 };
+	struct retention_tally t = { 0 };
+	struct queue_record *r;
+	char archive[64], name[128], path[300], err[512];
+
+	snprintf(archive, sizeof(archive), "/tmp/distd-archive-%d", (int)getpid());
+	mkdir(archive, 0700);
+	setenv("TZ", "UTC", 1);
+	tzset();
+	int64_t a = enqueue(q, "ret-a", 3, NULL, 86400 * 3);
+	enqueue(q, "ret-b", 1, NULL, 86400 * 3);	/* the newest: stays */
+	deliver_all(q, 86400 * 3 + 10, NULL);
+	assert_int_equal(queue_record_read(q, a, &r, err, sizeof(err)), 0);
+	retention_record_name(name, sizeof(name), r);
+	assert_int_equal(strncmp(name, "1-19700104-", 11), 0);
+	assert_int_equal(strlen(name), 11 + 8);
+	queue_record_free(r);
+
+	/* a dry run counts and writes nothing */
+	assert_int_equal(retention_slice(q, archive, 86400 * 10, 50, true, &cur, &t, err,
+	    sizeof(err)), 0);
+	assert_true(cur.end);
+	assert_int_equal(t.issues, 1);
+	assert_int_equal(t.oldest, 86400 * 3);
+	snprintf(path, sizeof(path), "%s/records", archive);
+	assert_int_equal(access(path, F_OK), -1);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM issues"), 2);
+
+	/* a record written before a crash is written again, identical */
+	assert_int_equal(queue_record_read(q, a, &r, err, sizeof(err)), 0);
+	assert_int_equal(retention_write_record(archive, r, err, sizeof(err)), 0);
+	queue_record_free(r);
+	snprintf(path, sizeof(path), "%s/records/%s.html", archive, name);
+	char *first = slurp(path);
+	assert_non_null(first);
+	assert_non_null(strstr(first, "r2@example.test"));
+	memset(&cur, 0, sizeof(cur));
+	memset(&t, 0, sizeof(t));
+	assert_int_equal(retention_slice(q, archive, 86400 * 10, 50, false, &cur, &t, err,
+	    sizeof(err)), 0);
+	assert_int_equal(t.issues, 1);
+	assert_int_equal(t.recipients, 3);
+	char *second = slurp(path);
+	assert_string_equal(first, second);
+	free(first);
+	free(second);
+	snprintf(path, sizeof(path), "%s/records/%s.csv", archive, name);
+	char *csv = slurp(path);
+	assert_non_null(csv);
+	assert_int_equal(strncmp(csv, "\xEF\xBB\xBFissue,", 9), 0);
+	free(csv);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM issues"), 1);
+	assert_counts_exact(q);
+	/* nothing left behind but the two files */
+	snprintf(path, sizeof(path), "ls -A %s/records | wc -l | grep -qx 2", archive);
+	assert_int_equal(system(path), 0);
+	snprintf(path, sizeof(path), "rm -rf %s", archive);
+	assert_int_equal(system(path), 0);
+}
+
 int
 main(void)
 {
@@ -1256,6 +1341,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_purge_keeps_references_whole, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_purge_never_reuses_an_id, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_retention_slice_files_then_deletes, setup,
+		    teardown),
 	};
 	return cmocka_run_group_tests_name("queue", tests, NULL, NULL);
 }
