@@ -221,3 +221,26 @@ def test_retention_setting_is_checked(binaries, tmp_path):
     d.conf.write_text(base + '\nretention = { history = "never"; };\n', encoding="utf-8")
     r = d.ctl("purge", "--dry-run")
     assert r.returncode == 2 and "--before" in r.stderr
+
+
+def test_retention_adds_one_wakeup_a_day(smtp_server, distd):
+    """Idle, distd sleeps until the next retention pass: a day, not less."""
+    if not shutil.which("strace"):
+        pytest.skip("needs strace to watch the daemon's waits")
+    server = smtp_server()
+    d = distd(server)
+    demo_conf(d, server)
+    d.start()
+    time.sleep(1.0)
+    trace = subprocess.Popen(["timeout", "3", "strace", "-e", "trace=epoll_wait", "-p",
+                              str(d.proc.pid)], stderr=subprocess.PIPE, text=True)
+    time.sleep(1.0)
+    assert d.ctl("retry", "all").returncode == 0      # one wake-up, to see the next wait
+    err = trace.communicate(timeout=30)[1]
+    if "Operation not permitted" in err:
+        pytest.skip("ptrace is not permitted here")
+    waits = [line for line in err.splitlines() if line.startswith("epoll_wait(")]
+    # the wait that the wake-up ended, then the control client's, then idle again
+    assert 2 <= len(waits) <= 4, err
+    timeout_ms = int(waits[0].rsplit(",", 1)[1].split(")")[0])
+    assert 86_390_000 <= timeout_ms <= 86_400_000, err
