@@ -482,8 +482,8 @@ record_html(struct sbuf *out, const struct queue_record *r)
 
 	/* shares of the 186 mm between A4's margins: an address of ~28
 	 * characters fits its column on one line, longer ones wrap */
-	sbuf_puts(out, "<table class=\"rcpt\">\n<colgroup><col style=\"width:3%\">"
-	    "<col style=\"width:5%\"><col style=\"width:16%\"><col style=\"width:25%\">"
+	sbuf_puts(out, "<table class=\"rcpt\">\n<colgroup><col style=\"width:4%\">"
+	    "<col style=\"width:4.5%\"><col style=\"width:15.5%\"><col style=\"width:25%\">"
 	    "<col style=\"width:9%\"><col style=\"width:10.5%\"><col style=\"width:14%\">"
 	    "<col style=\"width:5.5%\"><col style=\"width:12%\"></colgroup>\n"
 	    "<thead><tr><th>#</th><th class=\"small\">Tier</th><th>Unit / name</th><th>Address</th>"
@@ -492,7 +492,7 @@ record_html(struct sbuf *out, const struct queue_record *r)
 	for (size_t i = 0; i < r->n_recipients; i++) {
 		const struct queue_record_recipient *x = &r->recipients[i];
 		struct sbuf t = SBUF_INIT;
-		sbuf_printf(out, "<tr class=\"%s\"><td class=\"num\">%zu</td><td>",
+		sbuf_printf(out, "<tr class=\"%s\"><td class=\"num small\">%zu</td><td>",
 		    state_of(x), i + 1);
 		record_html_escape(out, x->tier);
 		sbuf_puts(out, "</td><td>");
