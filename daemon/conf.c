@@ -754,6 +754,64 @@ load_numbers(struct loader *L, config_setting_t *root)
 	}
 }
 
+/*
+ * A span of time: a whole number of seconds, like every other duration
+ * here, or a string with a unit ("400d", "12h", "30m", "1s"), because a
+ * retention of 34560000 seconds says nothing to whoever reads it; "never"
+ * (or 0) switches retention off. Nothing below a second, nothing beyond
+ * 100 years (a number that large is a typo).
+ */
+static void
+get_span(struct loader *L, config_setting_t *parent, const char *name,
+    const char *path, long *dst)
+{
+	static const long max = 100L * 366 * 86400;
+	config_setting_t *s = config_setting_get_member(parent, name);
+	char *p;
+
+	if (s == NULL)
+		return;
+	p = join_path(path, name);
+	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+		free(p);
+		get_long(L, parent, name, path, dst, 0, max);
+		return;
+	}
+	const char *v = config_setting_get_string(s);
+	char *end;
+	errno = 0;
+	long long n = strtoll(v, &end, 10);
+	long unit = 0;
+	if (strcmp(v, "never") == 0) {
+		*dst = 0;
+		free(p);
+		return;
+	}
+	if (end != v && errno == 0 && n >= 0 && end[0] != '\0' && end[1] == '\0')
+		unit = end[0] == 's' ? 1 : end[0] == 'm' ? 60 : end[0] == 'h' ? 3600 :
+		    end[0] == 'd' ? 86400 : 0;
+	if (unit == 0 || *v < '0' || *v > '9')
+		report(L, line_of(s), p, "'%s' is not a span of time (expected a number "
+		    "with s, m, h or d, e.g. \"400d\", or \"never\")", v);
+	else if (n > max / unit)
+		report(L, line_of(s), p, "'%s' is out of range (expected at most 100 years)", v);
+	else
+		*dst = (long)(n * unit);
+	free(p);
+}
+
+static void
+load_retention(struct loader *L, config_setting_t *root)
+{
+	static const char *const known[] = { "history", NULL };
+	config_setting_t *r = get_group(L, root, "retention", "");
+
+	if (r == NULL)
+		return;
+	check_known(L, r, "retention", known);
+	get_span(L, r, "history", "retention", &L->c->retention.history);
+}
+
 static void
 load_tiers(struct loader *L, config_setting_t *root)
 {
@@ -1505,6 +1563,7 @@ set_defaults(struct conf *c)
 	c->retry.min_backoff = 300;
 	c->retry.max_backoff = 3600;
 	c->retry.lifetime = 432000;
+	c->retention.history = CONF_RETENTION_DEFAULT;
 	c->on_unresolved = CONF_UNRESOLVED_HOLD;
 	c->outbox_settle = 5;
 	c->shutdown_timeout = 20;
@@ -1532,7 +1591,7 @@ conf_load(const char *path, int flags, struct conf **out, struct sbuf *errors)
 		"state", "delivery_log", "control_socket", "smtp", "sender",
 		"retry", "tiers", "recipients", "groups", "series",
 		"on_unresolved", "limits", "classification", "alerts", "compose",
-		"shutdown_timeout", NULL };
+		"shutdown_timeout", "retention", NULL };
 	struct loader L = { path, errors, 0, NULL, flags };
 	config_t cfg;
 	config_setting_t *root;
@@ -1560,6 +1619,7 @@ conf_load(const char *path, int flags, struct conf **out, struct sbuf *errors)
 	load_smtp(&L, root);
 	load_sender(&L, root);
 	load_numbers(&L, root);
+	load_retention(&L, root);
 	load_tiers(&L, root);
 	build_labels(&L);
 	load_recipients(&L, root);

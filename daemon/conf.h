@@ -86,6 +86,9 @@ struct conf_name {
 	const struct conf_group *group;
 };
 
+/* retention.history when the file does not set it: 400 days. */
+#define CONF_RETENTION_DEFAULT (400L * 86400)
+
 struct conf {
 	char *path;
 
@@ -165,6 +168,13 @@ struct conf {
 	struct {
 		long min_backoff, max_backoff, lifetime;
 	} retry;
+
+	struct {
+		/* retention.history: finished issues whose last activity is older
+		 * than this many seconds leave the live queue, their distribution
+		 * record filed in archive/records first; 0: kept for ever. */
+		long history;
+	} retention;
 
 	struct conf_tier *tiers;	/* delivery order */
 	size_t n_tiers;

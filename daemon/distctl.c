@@ -41,6 +41,8 @@
 #include "preflight.h"
 #include "preview.h"
 #include "queue.h"
+#include "record.h"
+#include "retention.h"
 #include "route.h"
 #include "sbuf.h"
 #include "status.h"
@@ -61,7 +63,8 @@
 enum {
 	OPT_STATE = 1 << 0, OPT_TIER = 1 << 1, OPT_TO = 1 << 2, OPT_REPLACE = 1 << 3,
 	OPT_PENDING = 1 << 4, OPT_LINES = 1 << 5, OPT_FOLLOW = 1 << 6, OPT_ISSUE = 1 << 7,
-	OPT_YES = 1 << 8, OPT_ALL = 1 << 9,
+	OPT_YES = 1 << 8, OPT_ALL = 1 << 9, OPT_CSV = 1 << 10, OPT_HTML = 1 << 11,
+	OPT_BEFORE = 1 << 12, OPT_DRY_RUN = 1 << 13,
 };
 
 struct ctl {
@@ -71,7 +74,8 @@ struct ctl {
 	struct conf *conf;
 	unsigned given;
 	const char *state, *tier, *to, *replace, *lines, *issue;
-	bool pending, follow, all;
+	bool pending, follow, all, csv, html, dry_run;
+	const char *before;
 	/* where the queue and the daemon are: from conf, or salvaged */
 	char *state_path, *socket_path;
 	char *conf_error;	/* first error of an invalid configuration, else NULL */
@@ -906,6 +910,129 @@ do_check(struct ctl *ctl, int argc, char **argv)
 	return preflight_run(ctl->conf, stdout) == 0 ? 0 : 1;
 }
 
+static int
+do_record(struct ctl *ctl, int argc, char **argv)
+{
+	struct queue_record *r = NULL;
+	struct sbuf out = SBUF_INIT;
+	struct queue *q;
+	char err[512];
+	int64_t id;
+	int rc;
+
+	if (argc != 1 || !parse_issue(argv[0], &id) || ctl->csv + ctl->html + ctl->json > 1)
+		return usage_of("record");
+	if ((q = open_queue(ctl, false, NULL)) == NULL)
+		return 1;
+	rc = queue_record_read(q, id, &r, err, sizeof(err));
+	queue_close(q);
+	if (rc < 0) {
+		fprintf(stderr, "distctl: %s\n", err);
+		return 1;
+	}
+	record_render(&out, r, ctl->csv ? RECORD_CSV : ctl->html ? RECORD_HTML :
+	    ctl->json ? RECORD_JSON : RECORD_TEXT);
+	queue_record_free(r);
+	/* CSV, HTML and JSON escape for themselves and go to files as they are;
+	 * text is for a terminal: its control characters shown, not obeyed */
+	if (ctl->csv || ctl->html || ctl->json)
+		fwrite(sbuf_str(&out), 1, out.len, stdout);
+	else
+		put_visible(stdout, sbuf_str(&out));
+	sbuf_free(&out);
+	return 0;
+}
+
+/* YYYY-MM-DD as the local midnight that starts it; false when not a date. */
+static bool
+parse_day(const char *s, int64_t *when)
+{
+	struct tm tm = { 0 };
+	char *end = strptime(s, "%Y-%m-%d", &tm);
+	int mday = tm.tm_mday, mon = tm.tm_mon;
+
+	if (end == NULL || *end != '\0')
+		return false;
+	tm.tm_isdst = -1;
+	time_t t = mktime(&tm);
+	/* mktime normalises 2026-02-30 into March: refuse it instead */
+	if (t == (time_t)-1 || tm.tm_mday != mday || tm.tm_mon != mon)
+		return false;
+	*when = (int64_t)t;
+	return true;
+}
+
+static int
+do_purge(struct ctl *ctl, int argc, char **argv)
+{
+	struct queue_purge_cursor cur = { 0 };
+	struct retention_tally t = { 0 };
+	struct queue *q;
+	struct conf *c;
+	char err[1024], oldest[40], newest[40], cut[40];
+	int64_t before;
+
+	(void)argv;
+	if (argc != 0)
+		return usage_of("purge");
+	if ((c = load_conf(ctl, 0)) == NULL)
+		return 1;
+	if (ctl->before) {
+		if (!parse_day(ctl->before, &before)) {
+			fprintf(stderr, "distctl: purge --before '%s': expected a date as "
+			    "YYYY-MM-DD\n", ctl->before);
+			return EXIT_USAGE;
+		}
+	} else if (c->retention.history > 0) {
+		before = (int64_t)time(NULL) - c->retention.history;
+	} else {
+		fprintf(stderr, "distctl: retention is off in %s (retention.history = "
+		    "\"never\"): say how far back with --before YYYY-MM-DD\n", ctl->conf_path);
+		return EXIT_USAGE;
+	}
+	/* a dry run only reads; a purge deletes rows, so it needs what distd has */
+	if ((q = open_queue(ctl, !ctl->dry_run, NULL)) == NULL)
+		return 1;
+	if (!ctl->dry_run && queue_probe_write(q, err, sizeof(err)) < 0) {
+		fprintf(stderr, "distctl: cannot write the queue, nothing purged: %s\n", err);
+		queue_close(q);
+		return 1;
+	}
+	/* bounded: each slice moves the cursor on, and the walk ends */
+	while (!cur.end) {
+		if (retention_slice(q, c->archive, before, RETENTION_SLICE, ctl->dry_run,
+		    &cur, &t, err, sizeof(err)) < 0) {
+			fprintf(stderr, "distctl: purge: %s (%zu issue%s purged before this)\n",
+			    err, t.issues, t.issues == 1 ? "" : "s");
+			queue_close(q);
+			return 1;
+		}
+	}
+	queue_close(q);
+	record_time(cut, sizeof(cut), before);
+	record_time(oldest, sizeof(oldest), t.oldest);
+	record_time(newest, sizeof(newest), t.newest);
+	if (ctl->json) {
+		printf("{\"command\":\"purge\",\"dry_run\":%s,\"before\":\"%s\","
+		    "\"issues\":%zu,\"oldest\":%s%s%s,\"newest\":%s%s%s}\n",
+		    ctl->dry_run ? "true" : "false", cut, t.issues,
+		    t.oldest ? "\"" : "", t.oldest ? oldest : "null", t.oldest ? "\"" : "",
+		    t.newest ? "\"" : "", t.newest ? newest : "null", t.newest ? "\"" : "");
+		return 0;
+	}
+	if (t.issues == 0)
+		printf("purge: no finished issue with its last activity before %s\n", cut);
+	else if (ctl->dry_run)
+		printf("purge --dry-run: %zu issue%s would go (received %s to %s; last "
+		    "activity before %s); nothing written or deleted\n", t.issues,
+		    t.issues == 1 ? "" : "s", oldest, newest, cut);
+	else
+		printf("purge: %zu issue%s left the queue (received %s to %s); records in "
+		    "%s/records\n", t.issues, t.issues == 1 ? "" : "s", oldest, newest,
+		    c->archive);
+	return 0;
+}
+
 #define STEER (OPT_TIER | OPT_YES)
 
 static const struct command commands[] = {
@@ -922,6 +1049,10 @@ static const struct command commands[] = {
 	{ "resend", do_resend, STEER | OPT_TO | OPT_REPLACE | OPT_ALL,
 	  "ISSUE [--tier T] [--to NEW [--replace OLD] | --all]",
 	  "send again (--all: a cancelled one too)" },
+	{ "record", do_record, OPT_CSV | OPT_HTML, "ISSUE [--csv | --html]",
+	  "the distribution record, for filing" },
+	{ "purge", do_purge, OPT_BEFORE | OPT_DRY_RUN, "[--before YYYY-MM-DD] [--dry-run]",
+	  "file and remove old finished issues" },
 	{ "reload", do_reload, 0, "", "make distd re-read its configuration" },
 	{ "check", do_check, 0, "", "preflight the relay: DNS, TLS, EHLO, AUTH" },
 };
@@ -966,7 +1097,7 @@ int
 main(int argc, char **argv)
 {
 	enum { LONG_JSON = 256, LONG_STATE, LONG_TIER, LONG_TO, LONG_REPLACE, LONG_PENDING,
-		LONG_ISSUE, LONG_ALL };
+		LONG_ISSUE, LONG_ALL, LONG_CSV, LONG_HTML, LONG_BEFORE, LONG_DRY_RUN };
 	static const struct option options[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "json", no_argument, NULL, LONG_JSON },
@@ -982,6 +1113,10 @@ main(int argc, char **argv)
 		{ "follow", no_argument, NULL, 'f' },
 		{ "issue", required_argument, NULL, LONG_ISSUE },
 		{ "all", no_argument, NULL, LONG_ALL },
+		{ "csv", no_argument, NULL, LONG_CSV },
+		{ "html", no_argument, NULL, LONG_HTML },
+		{ "before", required_argument, NULL, LONG_BEFORE },
+		{ "dry-run", no_argument, NULL, LONG_DRY_RUN },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ctl ctl = { 0 };
@@ -1005,6 +1140,10 @@ main(int argc, char **argv)
 		case 'f': ctl.follow = true; ctl.given |= OPT_FOLLOW; break;
 		case LONG_ISSUE: ctl.issue = optarg; ctl.given |= OPT_ISSUE; break;
 		case LONG_ALL: ctl.all = true; ctl.given |= OPT_ALL; break;
+		case LONG_CSV: ctl.csv = true; ctl.given |= OPT_CSV; break;
+		case LONG_HTML: ctl.html = true; ctl.given |= OPT_HTML; break;
+		case LONG_BEFORE: ctl.before = optarg; ctl.given |= OPT_BEFORE; break;
+		case LONG_DRY_RUN: ctl.dry_run = true; ctl.given |= OPT_DRY_RUN; break;
 		default: usage(stderr); return EXIT_USAGE;
 		}
 	}

@@ -55,6 +55,7 @@
 #include "notice.h"
 #include "outbox.h"
 #include "queue.h"
+#include "retention.h"
 #include "sbuf.h"
 #include "scheduler.h"
 #include "settle.h"
@@ -108,6 +109,7 @@ struct daemon {
 	char status_text[256];
 	int64_t status_own, status_others;
 	bool status_down, status_valid, notify_off;
+	struct retention retention;	/* at start, then a pass a day */
 };
 
 static void
@@ -799,6 +801,11 @@ run(struct daemon *d)
 		if (d->watchdog_usec > 0)
 			timeout = (int)(d->watchdog_usec / 2000);
 		int due = clients_expire(d);
+		if (due >= 0 && (timeout < 0 || due < timeout))
+			timeout = due;
+		/* one slice per turn of the loop, so delivery goes on between slices */
+		due = d->sched.storage_down ? -1 : retention_step(&d->retention, d->queue,
+		    d->conf->archive, d->conf->retention.history, now_unix());
 		if (due >= 0 && (timeout < 0 || due < timeout))
 			timeout = due;
 		int n = epoll_wait(d->epfd, evs, 8, timeout);

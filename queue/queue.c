@@ -204,8 +204,24 @@ static const char schema_v5[] =
     "  WHERE state = 'done' AND kind = 'bulletin' AND reported = 0;"
     "CREATE INDEX issues_held ON issues(id) WHERE state = 'held';";
 
+/*
+ * Version 6: retention. issues_finished lists the finished issues by when
+ * they finished, with the columns that say whether one stands alone (its
+ * references), so that a retention pass walks this index and never the
+ * issue rows, whose state and references are stored after the message.
+ * The three partial indexes find the issues that refer to one (a failure
+ * report, a notice, a duplicate), which leave the queue together with it.
+ */
+static const char schema_v6[] =
+    "CREATE INDEX issues_finished ON issues(finished, id, state, duplicate_of,"
+    "  report_for, notice_for) WHERE state IN ('done','cancelled');"
+    "CREATE INDEX issues_report_for ON issues(report_for) WHERE report_for IS NOT NULL;"
+    "CREATE INDEX issues_notice_for ON issues(notice_for) WHERE notice_for IS NOT NULL;"
+    "CREATE INDEX issues_duplicate_of ON issues(duplicate_of)"
+    "  WHERE duplicate_of IS NOT NULL;";
+
 static const char *const migrations[] = {
-	schema_v1, schema_v2, schema_v3, schema_v4, schema_v5,
+	schema_v1, schema_v2, schema_v3, schema_v4, schema_v5, schema_v6,
 };
 
 int

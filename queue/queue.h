@@ -352,4 +352,86 @@ void queue_source_free(struct queue_source *src);
 int queue_reroute(struct queue *q, int64_t issue, const struct queue_recipient_in *r,
     size_t n, const char *message, size_t len, int64_t now, char *err, size_t errsz);
 
+/* ---- distribution record and retention ------------------------------------ */
+
+/* One recipient row of an issue as the record files it. */
+struct queue_record_recipient {
+	int64_t id;
+	char *tier;			/* keyword: 报, 送, 发 … */
+	char *unit;			/* as printed in the 版记 */
+	char *name, *address, *state;
+	int attempts;
+	int64_t accepted;		/* when the relay took it (delivered), else 0 */
+	int code;			/* last SMTP reply code, 0 when none */
+	char *dsn, *reply;		/* last enhanced status and reply text, or NULL */
+	bool possible_duplicate;
+	int resends;			/* times sent again with distctl resend */
+	int64_t last_resend;		/* the last of them, else 0 */
+	char *replaced_by;		/* the address that replaced this one, or NULL */
+	char *replaces;			/* the address this one replaced, or NULL */
+	bool added;			/* added with distctl resend --to */
+};
+
+/* An issue and every recipient it ever had, for filing. */
+struct queue_record {
+	int64_t id;
+	char *kind, *title, *issuer, *date, *source, *subject, *message_id, *state;
+	char *sha256;
+	long issue_no, total_issue_no;	/* -1 when absent */
+	int64_t received, finished;	/* finished 0 while going */
+	int64_t duplicate_of, report_for, notice_for;	/* 0 when none */
+	struct queue_record_recipient *recipients;	/* tier order, then id */
+	size_t n_recipients;
+};
+
+/*
+ * Reads issue id and all its recipients (replaced ones too) into *out
+ * (caller frees with queue_record_free). An unknown id is an error naming
+ * it. Returns 0 or -1 with err.
+ */
+int queue_record_read(struct queue *q, int64_t id, struct queue_record **out,
+    char *err, size_t errsz);
+void queue_record_free(struct queue_record *r);
+
+/*
+ * Retention. A family is a finished issue that refers to no other (a
+ * bulletin, an alert's notice) with the issues that refer to it (its
+ * failure report, its notices, its duplicates): they leave the queue
+ * together, so that no reference is left dangling. A family may go when
+ * every member is done or cancelled, every recipient final, no failure
+ * report still pending, and its last activity (finish, last attempt) is
+ * before `before`; the family of the newest issue stays, so that no id is
+ * ever given to a second issue.
+ */
+struct queue_purge_family {
+	int64_t root;
+	int64_t *ids;			/* the root first, then its referrers */
+	size_t n;
+	int64_t received;		/* the root's */
+	int64_t last;			/* the family's last activity */
+};
+/* Where a walk over the finished issues has got to; start zeroed. */
+struct queue_purge_cursor {
+	int64_t finished, id;
+	bool end;			/* set when nothing is left to look at */
+};
+/*
+ * Lists up to max families that may go, walking on from *cur (which it
+ * advances; cur->end when the walk is over). Reads only. Caller frees
+ * with queue_purge_families_free. Returns 0 or -1 with err.
+ */
+int queue_purge_list(struct queue *q, int64_t before, size_t max,
+    struct queue_purge_cursor *cur, struct queue_purge_family **out, size_t *n,
+    char *err, size_t errsz);
+void queue_purge_families_free(struct queue_purge_family *f, size_t n);
+/*
+ * Deletes the families in one transaction — each only when it may still
+ * go and still has the same members (a resend or a new duplicate since
+ * the list keeps it) — with their recipients, attempts, attachments and
+ * sources. The final-state totals (queue_counts) count the live queue, so
+ * they go down with the rows. *deleted: the issues deleted. 0 or -1.
+ */
+int queue_purge_delete(struct queue *q, const struct queue_purge_family *f, size_t n,
+    int64_t before, size_t *deleted, char *err, size_t errsz);
+
 #endif

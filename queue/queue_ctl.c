@@ -539,3 +539,374 @@ fail:
 	queue_rollback(q);
 	return -1;
 }
+
+/* ---- distribution record ---------------------------------------------------- */
+
+static int64_t
+col_id(sqlite3_stmt *st, int i)
+{
+	return sqlite3_column_type(st, i) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, i);
+}
+
+static long
+col_long_or(sqlite3_stmt *st, int i, long none)
+{
+	return sqlite3_column_type(st, i) == SQLITE_NULL ? none :
+	    (long)sqlite3_column_int64(st, i);
+}
+
+int
+queue_record_read(struct queue *q, int64_t id, struct queue_record **out, char *err,
+    size_t errsz)
+{
+	struct queue_record *r;
+	sqlite3_stmt *st;
+	int rc;
+
+	*out = NULL;
+	st = queue_prepare(q, "SELECT kind, title, issuer, date, source, subject, message_id,"
+	    " state, sha256, issue_no, total_issue_no, received, finished, duplicate_of,"
+	    " report_for, notice_for FROM issues WHERE id = ?");
+	if (st == NULL)
+		return queue_fail(q, err, errsz, "record");
+	sqlite3_bind_int64(st, 1, id);
+	if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
+		sqlite3_finalize(st);
+		if (rc != SQLITE_DONE)
+			return queue_fail(q, err, errsz, "record");
+		snprintf(err, errsz, "no issue %lld in the queue", (long long)id);
+		return -1;
+	}
+	r = xcalloc(1, sizeof(*r));
+	r->id = id;
+	r->kind = queue_col_text(st, 0);
+	r->title = queue_col_text(st, 1);
+	r->issuer = queue_col_text(st, 2);
+	r->date = queue_col_text(st, 3);
+	r->source = queue_col_text(st, 4);
+	r->subject = queue_col_text(st, 5);
+	r->message_id = queue_col_text(st, 6);
+	r->state = queue_col_text(st, 7);
+	r->sha256 = queue_col_text(st, 8);
+	r->issue_no = col_long_or(st, 9, -1);
+	r->total_issue_no = col_long_or(st, 10, -1);
+	r->received = sqlite3_column_int64(st, 11);
+	r->finished = col_id(st, 12);
+	r->duplicate_of = col_id(st, 13);
+	r->report_for = col_id(st, 14);
+	r->notice_for = col_id(st, 15);
+	sqlite3_finalize(st);
+
+	/* resends are attempts rows of status 'resend'; a correction is a pair
+	 * of rows linked by replaced_by */
+	st = queue_prepare(q, "SELECT r.id, r.tier_keyword, r.unit, r.name, r.address, r.state,"
+	    " r.attempts, r.delivered, r.last_code, r.last_dsn, r.last_reply,"
+	    " r.possible_duplicate, n.address, (SELECT o.address FROM recipients o"
+	    " WHERE o.replaced_by = r.id LIMIT 1), (SELECT COUNT(*) FROM attempts a"
+	    " WHERE a.recipient = r.id AND a.status = 'resend'), (SELECT MAX(a.time)"
+	    " FROM attempts a WHERE a.recipient = r.id AND a.status = 'resend'), r.via"
+	    " FROM recipients r LEFT JOIN recipients n ON n.id = r.replaced_by"
+	    " WHERE r.issue = ? ORDER BY r.tier, r.id");
+	if (st == NULL) {
+		queue_record_free(r);
+		return queue_fail(q, err, errsz, "record");
+	}
+	sqlite3_bind_int64(st, 1, id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		r->recipients = xreallocarray(r->recipients, r->n_recipients + 1,
+		    sizeof(*r->recipients));
+		struct queue_record_recipient *x = &r->recipients[r->n_recipients++];
+		memset(x, 0, sizeof(*x));
+		x->id = sqlite3_column_int64(st, 0);
+		x->tier = queue_col_text(st, 1);
+		x->unit = queue_col_text(st, 2);
+		x->name = queue_col_text(st, 3);
+		x->address = queue_col_text(st, 4);
+		x->state = queue_col_text(st, 5);
+		x->attempts = sqlite3_column_int(st, 6);
+		/* delivered keeps the time of the last acceptance; a resend clears it */
+		x->accepted = strcmp(x->state, "delivered") == 0 ? col_id(st, 7) : 0;
+		x->code = (int)col_long_or(st, 8, 0);
+		x->dsn = queue_col_text(st, 9);
+		x->reply = queue_col_text(st, 10);
+		x->possible_duplicate = sqlite3_column_int(st, 11) != 0;
+		x->replaced_by = queue_col_text(st, 12);
+		x->replaces = queue_col_text(st, 13);
+		x->resends = sqlite3_column_int(st, 14);
+		x->last_resend = col_id(st, 15);
+		/* a correction's row and an added address start with a 'resend'
+		 * row of their own (queue_resend_to): that one is their first send */
+		const char *via = (const char *)sqlite3_column_text(st, 16);
+		x->added = via && strcmp(via, "distctl") == 0;
+		if ((x->replaces || x->added) && x->resends > 0 && --x->resends == 0)
+			x->last_resend = 0;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		queue_record_free(r);
+		return queue_fail(q, err, errsz, "record");
+	}
+	*out = r;
+	return 0;
+}
+
+void
+queue_record_free(struct queue_record *r)
+{
+	if (r == NULL)
+		return;
+	for (size_t i = 0; i < r->n_recipients; i++) {
+		struct queue_record_recipient *x = &r->recipients[i];
+		free(x->tier);
+		free(x->unit);
+		free(x->name);
+		free(x->address);
+		free(x->state);
+		free(x->dsn);
+		free(x->reply);
+		free(x->replaced_by);
+		free(x->replaces);
+	}
+	free(r->recipients);
+	free(r->kind);
+	free(r->title);
+	free(r->issuer);
+	free(r->date);
+	free(r->source);
+	free(r->subject);
+	free(r->message_id);
+	free(r->state);
+	free(r->sha256);
+	free(r);
+}
+
+/* ---- retention ---------------------------------------------------------------- */
+
+/*
+ * Whether the family of root may go now: returns 1 with its members (root
+ * first) and last activity, 0 when it must stay, -1 on an SQLite error.
+ * Each test reads through an index: the referrers through the partial
+ * indexes of version 6, recipients through recipients_issue, attempts
+ * through attempts_issue.
+ */
+static int
+family_of(struct queue *q, int64_t root, int64_t before, struct queue_purge_family *f)
+{
+	sqlite3_stmt *st;
+	int rc, ok = 1;
+
+	memset(f, 0, sizeof(*f));
+	f->root = root;
+	f->ids = xmalloc(sizeof(*f->ids));
+	f->ids[f->n++] = root;
+	st = queue_prepare(q, "SELECT id FROM issues WHERE report_for = ?1 UNION"
+	    " SELECT id FROM issues WHERE notice_for = ?1 UNION"
+	    " SELECT id FROM issues WHERE duplicate_of = ?1 ORDER BY 1");
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, root);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		f->ids = xreallocarray(f->ids, f->n + 1, sizeof(*f->ids));
+		f->ids[f->n++] = sqlite3_column_int64(st, 0);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return -1;
+	/*
+	 * The newest issue stays whatever its age: SQLite numbers a new row
+	 * max(id) + 1, so deleting it would hand its id to the next issue, and
+	 * an id must name one issue for good (the delivery log, filed records).
+	 */
+	st = queue_prepare(q, "SELECT MAX(id) FROM issues");
+	if (st == NULL)
+		return -1;
+	rc = sqlite3_step(st);
+	int64_t newest = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW)
+		return -1;
+	for (size_t i = 0; i < f->n; i++)
+		if (f->ids[i] == newest)
+			return 0;
+	/* a failure report not yet sent (reported = 0 on a bulletin with failed
+	 * rows: queue_finish_report_sql) keeps its issue until it is */
+	st = queue_prepare(q, "SELECT i.state IN ('done','cancelled')"
+	    " AND NOT (i.kind = 'bulletin' AND i.state = 'done' AND i.reported = 0"
+	    "  AND EXISTS (SELECT 1 FROM recipients r WHERE r.issue = i.id"
+	    "  AND r.state = 'failed' AND r.replaced_by IS NULL))"
+	    " AND NOT EXISTS (SELECT 1 FROM recipients r WHERE r.issue = i.id"
+	    "  AND r.state NOT IN ('delivered','failed','cancelled'))"
+	    " AND COALESCE(i.finished, i.received) < ?2"
+	    " AND COALESCE((SELECT MAX(a.time) FROM attempts a WHERE a.issue = i.id), 0) < ?2,"
+	    " MAX(COALESCE(i.finished, i.received),"
+	    "  COALESCE((SELECT MAX(a.time) FROM attempts a WHERE a.issue = i.id), 0)),"
+	    " i.received FROM issues i WHERE i.id = ?1");
+	if (st == NULL)
+		return -1;
+	for (size_t i = 0; i < f->n && ok; i++) {
+		sqlite3_reset(st);
+		sqlite3_bind_int64(st, 1, f->ids[i]);
+		sqlite3_bind_int64(st, 2, before);
+		if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
+			sqlite3_finalize(st);
+			return rc == SQLITE_DONE ? 0 : -1;
+		}
+		ok = sqlite3_column_int(st, 0);
+		if (sqlite3_column_int64(st, 1) > f->last)
+			f->last = sqlite3_column_int64(st, 1);
+		if (i == 0)
+			f->received = sqlite3_column_int64(st, 2);
+	}
+	sqlite3_finalize(st);
+	return ok ? 1 : 0;
+}
+
+static void
+family_clear(struct queue_purge_family *f)
+{
+	free(f->ids);
+	memset(f, 0, sizeof(*f));
+}
+
+void
+queue_purge_families_free(struct queue_purge_family *f, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(f[i].ids);
+	free(f);
+}
+
+/* How many finished issues one call looks at, at most: a bound on its time. */
+#define PURGE_LOOK 2000
+
+int
+queue_purge_list(struct queue *q, int64_t before, size_t max,
+    struct queue_purge_cursor *cur, struct queue_purge_family **out, size_t *n,
+    char *err, size_t errsz)
+{
+	/* issues_finished covers every column read here: no issue row is read */
+	sqlite3_stmt *st = queue_prepare(q, "SELECT id, finished FROM issues"
+	    " INDEXED BY issues_finished WHERE state IN ('done','cancelled')"
+	    " AND finished < ?1 AND (finished, id) > (?2, ?3) AND duplicate_of IS NULL"
+	    " AND report_for IS NULL AND notice_for IS NULL ORDER BY finished, id LIMIT ?4");
+	int64_t *roots = NULL;
+	size_t n_roots = 0;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if (cur->end)
+		return 0;
+	if (st == NULL)
+		return queue_fail(q, err, errsz, "purge");
+	sqlite3_bind_int64(st, 1, before);
+	sqlite3_bind_int64(st, 2, cur->finished);
+	sqlite3_bind_int64(st, 3, cur->id);
+	sqlite3_bind_int64(st, 4, PURGE_LOOK);
+	/* the walk reads first and examines after, so that no statement is
+	 * left open while family_of runs its own */
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		roots = xreallocarray(roots, n_roots + 1, sizeof(*roots));
+		roots[n_roots++] = sqlite3_column_int64(st, 0);
+		cur->id = sqlite3_column_int64(st, 0);
+		cur->finished = sqlite3_column_int64(st, 1);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		free(roots);
+		return queue_fail(q, err, errsz, "purge");
+	}
+	if (n_roots < PURGE_LOOK)
+		cur->end = true;
+	for (size_t i = 0; i < n_roots; i++) {
+		struct queue_purge_family f;
+		int ok = family_of(q, roots[i], before, &f);
+		if (ok < 0) {
+			family_clear(&f);
+			free(roots);
+			queue_purge_families_free(*out, *n);
+			*out = NULL;
+			*n = 0;
+			return queue_fail(q, err, errsz, "purge");
+		}
+		if (ok == 0) {
+			family_clear(&f);
+			continue;
+		}
+		*out = xreallocarray(*out, *n + 1, sizeof(**out));
+		(*out)[(*n)++] = f;
+		if (*n == max) {
+			/* the next call starts after the last family taken */
+			sqlite3_stmt *fin = queue_prepare(q, "SELECT finished FROM issues"
+			    " WHERE id = ?");
+			if (fin) {
+				sqlite3_bind_int64(fin, 1, roots[i]);
+				if (sqlite3_step(fin) == SQLITE_ROW)
+					cur->finished = sqlite3_column_int64(fin, 0);
+				sqlite3_finalize(fin);
+			}
+			cur->id = roots[i];
+			cur->end = false;
+			break;
+		}
+	}
+	free(roots);
+	return 0;
+}
+
+int
+queue_purge_delete(struct queue *q, const struct queue_purge_family *f, size_t n,
+    int64_t before, size_t *deleted, char *err, size_t errsz)
+{
+	/* referrers first, so that every reference is gone before its target;
+	 * the references are cleared too in case a deeper chain points here */
+	static const char *const sqls[] = {
+		"DELETE FROM attempts WHERE issue = ?1",
+		"DELETE FROM recipients WHERE issue = ?1",
+		"DELETE FROM attachments WHERE issue = ?1",
+		"DELETE FROM sources WHERE issue = ?1",
+		"UPDATE issues SET report_for = NULL WHERE report_for = ?1",
+		"UPDATE issues SET notice_for = NULL WHERE notice_for = ?1",
+		"UPDATE issues SET duplicate_of = NULL WHERE duplicate_of = ?1",
+		"DELETE FROM issues WHERE id = ?1",
+	};
+
+	*deleted = 0;
+	if (queue_exec(q, "BEGIN IMMEDIATE", err, errsz) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		struct queue_purge_family now;
+		int ok = family_of(q, f[i].root, before, &now);
+		bool same = ok == 1 && now.n == f[i].n &&
+		    memcmp(now.ids, f[i].ids, now.n * sizeof(*now.ids)) == 0;
+		family_clear(&now);
+		if (ok < 0)
+			goto fail;
+		if (!same)
+			continue;
+		for (size_t m = f[i].n; m-- > 0;) {
+			for (size_t s = 0; s < sizeof(sqls) / sizeof(sqls[0]); s++)
+				if (queue_run1(q, sqls[s], f[i].ids[m], 0, NULL) < 0)
+					goto fail;
+			(*deleted)++;
+		}
+	}
+	/*
+	 * The freed pages stay in the file for the rows that come next: the
+	 * queue was created without auto_vacuum, so incremental_vacuum would
+	 * need a one-time full VACUUM (which rewrites the whole file under an
+	 * exclusive lock) first, and after the first pass each day's purge
+	 * frees about what a day adds, so the file stops growing either way.
+	 */
+	if (queue_exec(q, "COMMIT", err, errsz) < 0) {
+		queue_rollback(q);
+		*deleted = 0;
+		return -1;
+	}
+	return 0;
+fail:
+	queue_fail(q, err, errsz, "purge");
+	queue_rollback(q);
+	*deleted = 0;
+	return -1;
+}

@@ -441,8 +441,10 @@ test_upgrade_from_version_1(void **state)
 	assert_int_equal(outbox_prepare(c, err, sizeof(err)), 0);
 	assert_int_equal(queue_open(c->state, &q, err, sizeof(err)), 0);
 	enqueue(q, "old", NULL, NULL);
-	/* back to version 1: what versions 2 to 5 added goes */
-	assert_int_equal(sqlite3_exec(queue_db(q), "DROP TRIGGER recipients_count_insert;"
+	/* back to version 1: what versions 2 to 6 added goes */
+	assert_int_equal(sqlite3_exec(queue_db(q), "DROP INDEX issues_finished;"
+	    " DROP INDEX issues_report_for; DROP INDEX issues_notice_for;"
+	    " DROP INDEX issues_duplicate_of; DROP TRIGGER recipients_count_insert;"
 	    " DROP TRIGGER recipients_count_delete; DROP TRIGGER recipients_count_leave;"
 	    " DROP TRIGGER recipients_count_enter;"
 	    " DROP TABLE recipient_counts; DROP INDEX recipients_pending;"
@@ -456,7 +458,7 @@ test_upgrade_from_version_1(void **state)
 	    NULL, NULL, NULL), SQLITE_OK);
 	queue_close(q);
 	assert_int_equal(queue_open(c->state, &q, err, sizeof(err)), 0);
-	assert_int_equal(count(q, "PRAGMA user_version"), 5);
+	assert_int_equal(count(q, "PRAGMA user_version"), 6);
 	assert_int_equal(count(q, "SELECT COUNT(*) FROM sources WHERE issue = 1"
 	    " AND archived = ''"), 1);
 	/* so the same content under the same name again is a duplicate, as before */

@@ -2,11 +2,13 @@
 
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "backoff.h"
 #include "queue.h"
 #include "queue_private.h"
+#include "retention.h"
 
 static char dbpath[64];
 
@@ -340,7 +342,7 @@ test_reopen_keeps_schema(void **state)
 
 	enqueue(q, "hhhh", 1, NULL, 1);
 	assert_int_equal(queue_open(dbpath, &q2, err, sizeof(err)), 0);
-	assert_int_equal(count(q2, "PRAGMA user_version"), 5);
+	assert_int_equal(count(q2, "PRAGMA user_version"), 6);
 	assert_int_equal(count(q2, "SELECT COUNT(*) FROM issues"), 1);
 	queue_close(q2);
 }
@@ -624,10 +626,10 @@ test_older_schema_is_upgraded_not_misread(void **state)
 
 	assert_int_equal(enqueue(q, "old", 1, NULL, 1), 1);
 	/* as the version before the one that added replaced_by (3; 4 added relays,
-	 * 5 the counts and the indexes of the hot paths) */
+	 * 5 the counts and the indexes of the hot paths, 6 retention's indexes) */
 	char sql[64];
 	snprintf(sql, sizeof(sql), "PRAGMA user_version = %ld",
-	    count(q, "PRAGMA user_version") - 3);
+	    count(q, "PRAGMA user_version") - 4);
 	drop_v5(q);
 	count(q, "DROP TABLE relays");
 	count(q, "DROP INDEX attempts_recipient");
@@ -650,6 +652,9 @@ drop_v5(struct queue *q)
 		"DROP TRIGGER recipients_count_enter", "DROP TABLE recipient_counts",
 		"DROP INDEX recipients_pending", "DROP INDEX issues_active",
 		"DROP INDEX issues_unsettled", "DROP INDEX issues_held",
+		/* and version 6 (retention), which comes after */
+		"DROP INDEX issues_finished", "DROP INDEX issues_report_for",
+		"DROP INDEX issues_notice_for", "DROP INDEX issues_duplicate_of",
 	};
 
 	for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++)
@@ -829,7 +834,7 @@ test_upgrade_to_v5_counts(void **state)
 	count(q, "UPDATE recipients SET state = 'delivered' WHERE id = 2");
 	count(q, "UPDATE recipients SET state = 'failed' WHERE id = 3");
 	assert_int_equal(queue_open_mode(dbpath, QUEUE_EXISTING, &q2, err, sizeof(err)), 0);
-	assert_int_equal(count(q2, "PRAGMA user_version"), 5);
+	assert_int_equal(count(q2, "PRAGMA user_version"), 6);
 	assert_int_equal(count(q2, "SELECT COUNT(*) FROM sqlite_master WHERE name IN"
 	    " ('recipients_pending', 'issues_active', 'issues_unsettled', 'issues_held')"), 4);
 	assert_counts_exact(q2);
@@ -956,6 +961,350 @@ test_relays(void **state)
 	assert_int_equal(max_rcpt, 10);
 }
 
+/* ---- distribution record and retention ----------------------------------- */
+
+/* Takes and records every due recipient at now (fail: the one address that
+ * gets a 550), then finishes: bounded, at most 50 rounds. */
+static void
+deliver_all(struct queue *q, int64_t now, const char *fail)
+{
+	struct queue_batch *b[8];
+	size_t n, nr;
+	int64_t *report;
+	char err[256];
+
+	for (int round = 0; round < 50; round++) {
+		assert_int_equal(queue_take(q, now, 8, 50, b, &n, err, sizeof(err)), 0);
+		if (n == 0)
+			break;
+		for (size_t i = 0; i < n; i++) {
+			struct queue_result *res = calloc(b[i]->n, sizeof(*res));
+			for (size_t k = 0; k < b[i]->n; k++) {
+				bool bad = fail && strcmp(b[i]->addresses[k], fail) == 0;
+				res[k] = (struct queue_result){ .id = b[i]->ids[k],
+					.outcome = bad ? QUEUE_PERM : QUEUE_OK, .code = bad ? 550 : 250,
+					.dsn = bad ? "5.1.1" : "2.0.0",
+					.reply = bad ? "550 5.1.1 no such user" : "250 2.0.0 Ok",
+					.class = bad ? "5xx" : "ok" };
+			}
+			if (queue_record(q, b[i], res, now, 0.1, "relay:465", &retry, zero, err,
+			    sizeof(err)) < 0)
+				fail_msg("%s", err);
+			free(res);
+			queue_batch_free(b[i]);
+		}
+	}
+	assert_int_equal(queue_finish(q, now, &report, &nr, err, sizeof(err)), 0);
+	free(report);
+}
+
+static int64_t
+enqueue_kind(struct queue *q, const char *kind, const char *key, int64_t report_for,
+    int64_t notice_for, int64_t now)
+{
+	struct queue_recipient_in r = { 0, "报", "to", "管理员", "管理员", "管理员", "管理员",
+		"postmaster@example.test" };
+	struct queue_issue_in in = { .sha256 = key, .source = kind, .kind = kind,
+		.title = "报告", .subject = "报告", .issue_no = -1, .total_issue_no = -1,
+		.received = now, .report_for = report_for, .notice_for = notice_for };
+	int64_t id, dup;
+	char err[256];
+
+	if (queue_enqueue(q, &in, &r, 1, "example.test", render_ok, NULL, &id, &dup,
+	    err, sizeof(err)) < 0)
+		fail_msg("%s", err);
+	return id;
+}
+
+static void
+test_record_read(void **state)
+{
+	struct queue *q = *state;
+	struct queue_record *r;
+	char err[256];
+
+	int64_t a = enqueue(q, "rec-a", 4, NULL, 1000);
+	deliver_all(q, 1010, "r1@example.test");
+	assert_int_equal(queue_resend_to(q, a, NULL, "fixed@example.test", "r1@example.test",
+	    1100, err, sizeof(err)), 1);
+	assert_int_equal(queue_resend(q, a, NULL, "r2@example.test", 1100, err, sizeof(err)), 1);
+	deliver_all(q, 1200, NULL);
+
+	assert_int_equal(queue_record_read(q, a, &r, err, sizeof(err)), 0);
+	assert_string_equal(r->title, "简报");
+	assert_string_equal(r->state, "done");
+	assert_int_equal(r->issue_no, 1);
+	assert_int_equal(r->total_issue_no, -1);
+	assert_int_equal(r->received, 1000);
+	assert_int_equal(r->finished, 1200);
+	assert_non_null(strstr(r->message_id, "rec-a"));
+	assert_int_equal(r->n_recipients, 5);
+	for (size_t i = 0; i < r->n_recipients; i++) {
+		struct queue_record_recipient *x = &r->recipients[i];
+		if (strcmp(x->address, "r1@example.test") == 0) {
+			/* what really happened to it stays: failed, then corrected */
+			assert_string_equal(x->state, "failed");
+			assert_int_equal(x->code, 550);
+			assert_string_equal(x->dsn, "5.1.1");
+			assert_int_equal(x->accepted, 0);
+			assert_string_equal(x->replaced_by, "fixed@example.test");
+		} else if (strcmp(x->address, "fixed@example.test") == 0) {
+			assert_string_equal(x->state, "delivered");
+			assert_string_equal(x->replaces, "r1@example.test");
+			assert_string_equal(x->unit, "单位");
+			assert_int_equal(x->resends, 0);
+			assert_int_equal(x->accepted, 1200);
+		} else if (strcmp(x->address, "r2@example.test") == 0) {
+			assert_int_equal(x->resends, 1);
+			assert_int_equal(x->last_resend, 1100);
+			assert_int_equal(x->attempts, 2);
+			assert_int_equal(x->accepted, 1200);
+		} else {
+			assert_string_equal(x->state, "delivered");
+			assert_int_equal(x->code, 250);
+			assert_string_equal(x->reply, "250 2.0.0 Ok");
+			assert_int_equal(x->accepted, 1010);
+			assert_null(x->replaced_by);
+			assert_int_equal(x->resends, 0);
+		}
+	}
+	/* tier order: 报 (r0, r3) first */
+	assert_string_equal(r->recipients[0].tier, "报");
+	queue_record_free(r);
+	queue_record_free(NULL);
+	assert_int_equal(queue_record_read(q, 99, &r, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "no issue 99"));
+	assert_null(r);
+}
+
+/* Lists and deletes everything that may go before `before`, slice by slice. */
+static size_t
+purge_all(struct queue *q, int64_t before, size_t slice, size_t *slices)
+{
+	struct queue_purge_cursor cur = { 0 };
+	size_t total = 0;
+	char err[256];
+
+	*slices = 0;
+	for (int guard = 0; !cur.end && guard < 1000; guard++) {
+		struct queue_purge_family *f;
+		size_t n, deleted;
+		assert_int_equal(queue_purge_list(q, before, slice, &cur, &f, &n, err,
+		    sizeof(err)), 0);
+		assert_true(n <= slice);
+		if (n > 0) {
+			assert_int_equal(queue_purge_delete(q, f, n, before, &deleted, err,
+			    sizeof(err)), 0);
+			total += deleted;
+			(*slices)++;
+		}
+		queue_purge_families_free(f, n);
+	}
+	assert_true(cur.end);
+	return total;
+}
+
+static void
+test_purge_slices_and_counts(void **state)
+{
+	struct queue *q = *state;
+	long counts[QUEUE_STATES];
+	char sha[32];
+	size_t slices;
+
+	for (int i = 0; i < 120; i++) {
+		snprintf(sha, sizeof(sha), "old-%d", i);
+		enqueue(q, sha, 2, NULL, 1000 + i);
+	}
+	deliver_all(q, 2000, NULL);
+	int64_t recent = enqueue(q, "recent", 2, NULL, 8000);
+	deliver_all(q, 9000, NULL);
+	int64_t going = enqueue(q, "going", 3, NULL, 1000);	/* old but not finished */
+	assert_int_equal(queue_counts(q, counts), 0);
+	assert_int_equal(counts[3], 242);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM attempts"), 242);
+
+	/* nothing finished before 2000 */
+	assert_int_equal(purge_all(q, 2000, 50, &slices), 0);
+	assert_int_equal(slices, 0);
+	assert_int_equal(purge_all(q, 5000, 50, &slices), 120);
+	assert_int_equal(slices, 3);
+	/* the totals count the live queue: they fall with the rows */
+	assert_counts_exact(q);
+	assert_int_equal(queue_counts(q, counts), 0);
+	assert_int_equal(counts[3], 2);
+	assert_int_equal(counts[0], 3);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM issues"), 2);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM recipients"), 5);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM attempts"), 2);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM sources"), 2);
+	assert_int_equal(count(q, "SELECT MIN(id) FROM issues"), recent);
+	assert_int_equal(count(q, "SELECT MAX(id) FROM issues"), going);
+	assert_int_equal(count(q, "PRAGMA foreign_key_check"), -1);
+	/* the walk reads the index, not the issue rows */
+	sqlite3_stmt *st;
+	sqlite3_prepare_v2(queue_db(q), "EXPLAIN QUERY PLAN SELECT id, finished FROM issues"
+	    " INDEXED BY issues_finished WHERE state IN ('done','cancelled') AND finished < 1"
+	    " AND (finished, id) > (0, 0) AND duplicate_of IS NULL AND report_for IS NULL"
+	    " AND notice_for IS NULL ORDER BY finished, id LIMIT 5", -1, &st, NULL);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_non_null(strstr((const char *)sqlite3_column_text(st, 3),
+	    "COVERING INDEX issues_finished"));
+	sqlite3_finalize(st);
+	/* later, the recent one goes too, the unfinished one never */
+	assert_int_equal(purge_all(q, 100000, 50, &slices), 1);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM issues"), 1);
+	assert_counts_exact(q);
+}
+
+/* SQLite numbers a row max(id) + 1: the newest issue stays, so ids never repeat. */
+static void
+test_purge_never_reuses_an_id(void **state)
+{
+	struct queue *q = *state;
+	size_t slices;
+
+	int64_t a = enqueue(q, "id-a", 1, NULL, 1000);
+	int64_t b = enqueue(q, "id-b", 1, NULL, 1000);
+	deliver_all(q, 1010, NULL);
+	assert_int_equal(purge_all(q, 100000, 50, &slices), 1);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM issues"), 1);
+	assert_int_equal(count(q, "SELECT id FROM issues"), b);
+	int64_t c = enqueue(q, "id-c", 1, NULL, 2000);
+	assert_true(c > b && b > a);
+}
+
+static void
+test_purge_keeps_references_whole(void **state)
+{
+	struct queue *q = *state;
+	struct queue_purge_cursor cur = { 0 };
+	struct queue_purge_family *f;
+	size_t n, deleted, slices;
+	char err[256];
+
+	int64_t a = enqueue(q, "ref-a", 3, NULL, 1000);
+	deliver_all(q, 1010, "r1@example.test");
+	/* a failure report not yet sent keeps its issue */
+	assert_int_equal(purge_all(q, 5000, 50, &slices), 0);
+	int64_t report = enqueue_kind(q, "report", "report-a", a, 0, 1020);
+	int64_t notice = enqueue_kind(q, "notice", "unresolved:1", 0, a, 1020);
+	int64_t dup = -enqueue(q, "ref-a", 3, NULL, 1030);
+	assert_int_equal(dup, a);
+	/* the report still going keeps the whole family */
+	assert_int_equal(purge_all(q, 5000, 50, &slices), 0);
+	deliver_all(q, 1040, NULL);
+	/* the family holds the newest id, which stays: a later issue frees it */
+	assert_int_equal(purge_all(q, 5000, 50, &slices), 0);
+	enqueue(q, "later", 1, NULL, 1050);
+
+	assert_int_equal(queue_purge_list(q, 5000, 50, &cur, &f, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(f[0].root, a);
+	assert_int_equal(f[0].n, 4);
+	assert_int_equal(f[0].ids[0], a);
+	assert_int_equal(f[0].last, 1040);
+	assert_int_equal(f[0].received, 1000);
+	/* a duplicate arriving between the list and the delete keeps it */
+	assert_true(enqueue(q, "ref-a", 3, NULL, 6000) < 0);
+	assert_int_equal(queue_purge_delete(q, f, n, 5000, &deleted, err, sizeof(err)), 0);
+	assert_int_equal(deleted, 0);
+	queue_purge_families_free(f, n);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM issues"), 6);
+	enqueue(q, "last", 1, NULL, 6500);
+	assert_int_equal(purge_all(q, 7000, 50, &slices), 5);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM issues"), 2);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM recipients"), 2);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM issues WHERE report_for IS NOT NULL"
+	    " OR notice_for IS NOT NULL OR duplicate_of IS NOT NULL"), 0);
+	assert_counts_exact(q);
+	(void)report;
+	(void)notice;
+}
+
+/* Files a record that reads back the same, whatever run wrote it. */
+static char *
+slurp(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t len = 0;
+
+	if (f == NULL)
+		return NULL;
+	FILE *m = open_memstream(&buf, &len);
+	int ch;
+	while ((ch = fgetc(f)) != EOF)
+		fputc(ch, m);
+	fclose(m);
+	fclose(f);
+	return buf;
+}
+
+static void
+test_retention_slice_files_then_deletes(void **state)
+{
+	struct queue *q = *state;
+	struct queue_purge_cursor cur = { 0 };
+	struct retention_tally t = { 0 };
+	struct queue_record *r;
+	char archive[64], name[128], path[300], err[512];
+
+	snprintf(archive, sizeof(archive), "/tmp/distd-archive-%d", (int)getpid());
+	mkdir(archive, 0700);
+	setenv("TZ", "UTC", 1);
+	tzset();
+	int64_t a = enqueue(q, "ret-a", 3, NULL, 86400 * 3);
+	enqueue(q, "ret-b", 1, NULL, 86400 * 3);	/* the newest: stays */
+	deliver_all(q, 86400 * 3 + 10, NULL);
+	assert_int_equal(queue_record_read(q, a, &r, err, sizeof(err)), 0);
+	retention_record_name(name, sizeof(name), r);
+	assert_int_equal(strncmp(name, "1-19700104-", 11), 0);
+	assert_int_equal(strlen(name), 11 + 8);
+	queue_record_free(r);
+
+	/* a dry run counts and writes nothing */
+	assert_int_equal(retention_slice(q, archive, 86400 * 10, 50, true, &cur, &t, err,
+	    sizeof(err)), 0);
+	assert_true(cur.end);
+	assert_int_equal(t.issues, 1);
+	assert_int_equal(t.oldest, 86400 * 3);
+	snprintf(path, sizeof(path), "%s/records", archive);
+	assert_int_equal(access(path, F_OK), -1);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM issues"), 2);
+
+	/* a record written before a crash is written again, identical */
+	assert_int_equal(queue_record_read(q, a, &r, err, sizeof(err)), 0);
+	assert_int_equal(retention_write_record(archive, r, err, sizeof(err)), 0);
+	queue_record_free(r);
+	snprintf(path, sizeof(path), "%s/records/%s.html", archive, name);
+	char *first = slurp(path);
+	assert_non_null(first);
+	assert_non_null(strstr(first, "r2@example.test"));
+	memset(&cur, 0, sizeof(cur));
+	memset(&t, 0, sizeof(t));
+	assert_int_equal(retention_slice(q, archive, 86400 * 10, 50, false, &cur, &t, err,
+	    sizeof(err)), 0);
+	assert_int_equal(t.issues, 1);
+	assert_int_equal(t.recipients, 3);
+	char *second = slurp(path);
+	assert_string_equal(first, second);
+	free(first);
+	free(second);
+	snprintf(path, sizeof(path), "%s/records/%s.csv", archive, name);
+	char *csv = slurp(path);
+	assert_non_null(csv);
+	assert_int_equal(strncmp(csv, "\xEF\xBB\xBFissue,", 9), 0);
+	free(csv);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM issues"), 1);
+	assert_counts_exact(q);
+	/* nothing left behind but the two files */
+	snprintf(path, sizeof(path), "ls -A %s/records | wc -l | grep -qx 2", archive);
+	assert_int_equal(system(path), 0);
+	snprintf(path, sizeof(path), "rm -rf %s", archive);
+	assert_int_equal(system(path), 0);
+}
+
 int
 main(void)
 {
@@ -987,6 +1336,13 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_cancel_in_flight_then_resend_all, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_clock_step_moves_waits, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_record_read, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_purge_slices_and_counts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_purge_keeps_references_whole, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_purge_never_reuses_an_id, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_retention_slice_files_then_deletes, setup,
+		    teardown),
 	};
 	return cmocka_run_group_tests_name("queue", tests, NULL, NULL);
 }
