@@ -1,17 +1,17 @@
 # bash completion for distctl
 _distctl() {
 	local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
-	local commands="status show preview log retry hold release cancel resend reload check"
+	local commands="status show preview log retry hold release cancel resend record purge reload check"
 	case $prev in
 	-c|--config|preview) COMPREPLY=($(compgen -f -- "$cur")); return ;;
 	--state) COMPREPLY=($(compgen -W "queued sending deferred delivered failed held cancelled" -- "$cur")); return ;;
 	--tier) COMPREPLY=($(compgen -W "报 送 发" -- "$cur")); return ;;
-	--to|--replace|-n|--lines|--issue) return ;;
+	--to|--replace|-n|--lines|--issue|--before) return ;;
 	esac
 	local i cmd=
 	for ((i = 1; i < COMP_CWORD; i++)); do
 		case ${COMP_WORDS[i]} in
-		-c|--config|--state|--tier|--to|--replace|-n|--lines|--issue) ((i++)) ;;
+		-c|--config|--state|--tier|--to|--replace|-n|--lines|--issue|--before) ((i++)) ;;
 		-*) ;;
 		*) cmd=${COMP_WORDS[i]}; break ;;
 		esac
@@ -26,7 +26,9 @@ _distctl() {
 	retry) COMPREPLY=($(compgen -W "all --tier" -- "$cur")) ;;
 	hold|release) COMPREPLY=($(compgen -W "--tier" -- "$cur")) ;;
 	cancel) COMPREPLY=($(compgen -W "--tier --yes" -- "$cur")) ;;
-	resend) COMPREPLY=($(compgen -W "--tier --to --replace" -- "$cur")) ;;
+	resend) COMPREPLY=($(compgen -W "--tier --to --replace --all" -- "$cur")) ;;
+	record) COMPREPLY=($(compgen -W "--csv --html --json" -- "$cur")) ;;
+	purge) COMPREPLY=($(compgen -W "--before --dry-run --json" -- "$cur")) ;;
 	*) COMPREPLY=($(compgen -W "--json --help" -- "$cur")) ;;
 	esac
 }
