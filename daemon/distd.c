@@ -827,6 +827,9 @@ run(struct daemon *d)
 		if (queue_file_lost(d))
 			break;
 		clock_check(d);
+		/* a bounded share of a burst, then notices and sending, then the
+		 * rest at the next turns */
+		ingest_some(d);
 		/* cheap when there is nothing new: a few indexed queries; nothing
 		 * can be written while the storage is failing */
 		if (!d->sched.storage_down) {
@@ -837,8 +840,6 @@ run(struct daemon *d)
 				    (long long)(notice_at - now_unix()));
 			d->notice_at = notice_at;
 		}
-		/* a bounded share of a burst, then sending, then the rest */
-		ingest_some(d);
 		bool was_down = d->sched.storage_down;
 		scheduler_run(&d->sched, now_unix());
 		if (was_down && !d->sched.storage_down)
