@@ -466,11 +466,54 @@ test_upgrade_from_version_1(void **state)
 	sh("rm -rf %s", root);
 }
 
+/* A burst waits in order, each name once, however many come. */
+static void
+test_pending_names(void **state)
+{
+	(void)state;
+	struct outbox_pending *p = outbox_pending_new();
+	char name[32];
+
+	assert_null(outbox_pending_next(p));
+	assert_true(outbox_pending_add(p, "a.txt"));
+	assert_true(outbox_pending_add(p, "b.txt"));
+	assert_false(outbox_pending_add(p, "a.txt"));	/* a rescan finds it again */
+	char *first = outbox_pending_next(p);
+	assert_string_equal(first, "a.txt");
+	free(first);
+	/* taken: a new drop of the same name is a new ingest */
+	assert_true(outbox_pending_add(p, "a.txt"));
+	/* past the first allocation, with the ring wrapped */
+	for (int i = 0; i < 200; i++) {
+		snprintf(name, sizeof(name), "i%03d.txt", i);
+		assert_true(outbox_pending_add(p, name));
+	}
+	assert_false(outbox_pending_add(p, "i150.txt"));
+	assert_int_equal(outbox_pending_count(p), 202);
+	char *n1 = outbox_pending_next(p), *n2 = outbox_pending_next(p);
+	assert_string_equal(n1, "b.txt");
+	assert_string_equal(n2, "a.txt");
+	free(n1);
+	free(n2);
+	for (int i = 0; i < 200; i++) {
+		char *n = outbox_pending_next(p);
+		snprintf(name, sizeof(name), "i%03d.txt", i);
+		assert_string_equal(n, name);
+		free(n);
+	}
+	assert_int_equal(outbox_pending_count(p), 0);
+	assert_null(outbox_pending_next(p));
+	assert_true(outbox_pending_add(p, "left.txt"));
+	outbox_pending_free(p);	/* frees what is still waiting */
+	outbox_pending_free(NULL);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_settle_table),
+		cmocka_unit_test(test_pending_names),
 		cmocka_unit_test(test_move_same_filesystem_never_overwrites),
 		cmocka_unit_test(test_move_across_filesystems),
 		cmocka_unit_test(test_unarchived_source_is_not_queued_again),

@@ -956,12 +956,87 @@ test_relays(void **state)
 	assert_int_equal(max_rcpt, 10);
 }
 
+/*
+ * Several finished transactions in one queue transaction: all recorded,
+ * or (a failing write) none, so that a storage outage keeps them all.
+ */
+static void
+test_record_many_all_or_nothing(void **state)
+{
+	struct queue *q = *state;
+	struct queue_batch *b[2];
+	size_t n;
+	char err[256];
+
+	enqueue(q, "rmany", 6, NULL, 1000);
+	assert_int_equal(queue_take(q, 1000, 2, 3, b, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 2);
+	struct queue_result r0[3], r1[3];
+	for (size_t i = 0; i < 3; i++) {
+		r0[i] = (struct queue_result){ .id = b[0]->ids[i], .outcome = QUEUE_OK,
+			.code = 250, .reply = "250 ok", .class = "ok" };
+		r1[i] = (struct queue_result){ .id = b[1]->ids[i], .outcome = QUEUE_TEMP,
+			.code = 451, .reply = "451 later", .class = "4xx" };
+	}
+	struct queue_record_in in[2] = {
+		{ b[0], r0, 1001, 0.1, "relay:465" },
+		{ b[1], r1, 1002, 0.2, "relay:465" },
+	};
+	/* a write that fails (as a full disk would) leaves every row sending */
+	assert_int_equal(sqlite3_exec(queue_db(q), "CREATE TRIGGER fail_second BEFORE INSERT"
+	    " ON attempts WHEN new.time = 1002 BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
+	    NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(queue_record_many(q, in, 2, &retry, zero, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "disk full"));
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM attempts"), 0);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM recipients WHERE state = 'sending'"), 6);
+	assert_int_equal(sqlite3_exec(queue_db(q), "DROP TRIGGER fail_second", NULL, NULL,
+	    NULL), SQLITE_OK);
+	/* then all of them, each with its own time */
+	assert_int_equal(queue_record_many(q, in, 2, &retry, zero, err, sizeof(err)), 0);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM attempts WHERE time = 1001"), 3);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM attempts WHERE time = 1002"), 3);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM recipients WHERE state = 'delivered'"), 3);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM recipients WHERE state = 'deferred'"
+	    " AND next_attempt = 1012"), 3);
+	assert_int_equal(count(q, "SELECT n FROM recipient_counts WHERE state = 'delivered'"), 3);
+	queue_batch_free(b[0]);
+	queue_batch_free(b[1]);
+}
+
+/* A batch taken and never sent goes back queued, untried, due again at once. */
+static void
+test_release_batch_untried(void **state)
+{
+	struct queue *q = *state;
+	struct queue_batch *b[2];
+	size_t n;
+	char err[256];
+
+	enqueue(q, "release", 4, NULL, 1000);
+	assert_int_equal(queue_take(q, 1000, 2, 2, b, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(queue_release_batch(q, b[1], err, sizeof(err)), 0);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM recipients WHERE state = 'sending'"), 2);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM attempts"), 0);
+	struct queue_batch *again[1];
+	assert_int_equal(queue_take(q, 1000, 1, 2, again, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(again[0]->ids[0], b[1]->ids[0]);
+	assert_int_equal(again[0]->attempts[0], 0);
+	queue_batch_free(again[0]);
+	queue_batch_free(b[0]);
+	queue_batch_free(b[1]);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_enqueue_and_take_in_tier_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_record_transitions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_record_many_all_or_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_release_batch_untried, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_again_and_grouping, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_relays, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expiry, setup, teardown),
