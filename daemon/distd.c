@@ -555,7 +555,7 @@ control_answer(struct daemon *d, int fd, const char *line)
 				d->sched.paused_until = 0;	/* the admin asks for a try now */
 				/* distctl changed the queue (cancel, hold): what was
 				 * taken before must not go out behind its back */
-				scheduler_requeue_unstarted(&d->sched);
+				scheduler_queue_changed(&d->sched);
 				scan(d);
 				scheduler_run(&d->sched, now_unix());
 				snprintf(reply, sizeof(reply), "ok\n");

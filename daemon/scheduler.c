@@ -353,6 +353,13 @@ scheduler_requeue_unstarted(struct scheduler *s)
 }
 
 void
+scheduler_queue_changed(struct scheduler *s)
+{
+	scheduler_requeue_unstarted(s);
+	s->finish_checked = false;
+}
+
+void
 scheduler_run(struct scheduler *s, int64_t now)
 {
 	size_t room, n = 0;
@@ -681,6 +688,12 @@ scheduler_collect(struct scheduler *s, int64_t now)
 {
 	struct smtp_job *list = smtp_pool_collect(s->pool);
 	long max_rcpt_before = s->relay_max_rcpt;
+	/*
+	 * queue_finish examines every active issue; run after each job of
+	 * a large issue it cost as much as recording the job. It can only
+	 * find something when an issue collected now has no job left.
+	 */
+	bool finish = !s->finish_checked;
 
 	while (list) {
 		struct smtp_job *job = list;
@@ -691,6 +704,8 @@ scheduler_collect(struct scheduler *s, int64_t now)
 
 		if (job->transcript.mail_code != 0)
 			s->login_proven = true;	/* AUTH, if any, passed */
+		if (!finish && !smtp_pool_carries(s->pool, b->issue))
+			finish = true;
 		smtp_outcome(&job->transcript, job->curl_code, job->curl_error, b->n, res);
 		bool data_sent = smtp_transcript_data_sent(&job->transcript);
 		for (size_t i = 0; i < b->n; i++) {
@@ -732,8 +747,12 @@ scheduler_collect(struct scheduler *s, int64_t now)
 		scheduler_requeue_unstarted(s);
 	smtp_pool_resume(s->pool);
 	relay_size(s, now);
-	if (!s->storage_down)
+	if (!s->storage_down && finish) {
 		finish_issues(s, now);
+		s->finish_checked = true;
+	} else if (finish) {
+		s->finish_checked = false;	/* not now: at the next collect */
+	}
 	deferred_alert(s, now);
 }
 

@@ -405,6 +405,7 @@ struct worker {
 	CURL *curl;
 	CURL *curl_fb;			/* to the fallback relay, when used */
 	unsigned generation;
+	const struct smtp_job *current;	/* under the pool's lock: running now */
 };
 
 struct smtp_pool {
@@ -790,11 +791,13 @@ worker_main(void *arg)
 		 * soon as no transfer uses them (they leaked once per SIGHUP) */
 		s = p->settings;
 		s->refs++;
+		w->current = job;
 		pthread_mutex_unlock(&p->lock);
 
 		perform(w, job, s);
 
 		pthread_mutex_lock(&p->lock);
+		w->current = NULL;
 		if (job->transcript.size_seen && !job->via_fallback)
 			p->relay_size = job->transcript.size_limit;
 		if (smtp_job_refused_session(job))
@@ -974,6 +977,22 @@ smtp_pool_resume(struct smtp_pool *p)
 		pthread_cond_broadcast(&p->wake);
 	}
 	pthread_mutex_unlock(&p->lock);
+}
+
+bool
+smtp_pool_carries(struct smtp_pool *p, int64_t issue)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&p->lock);
+	for (const struct smtp_job *j = p->todo; j && !found; j = j->next)
+		found = j->batch->issue == issue;
+	for (const struct smtp_job *j = p->done; j && !found; j = j->next)
+		found = j->batch->issue == issue;
+	for (size_t i = 0; i < p->n_workers && !found; i++)
+		found = p->workers[i].current && p->workers[i].current->batch->issue == issue;
+	pthread_mutex_unlock(&p->lock);
+	return found;
 }
 
 size_t

@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "conf.h"
 #include "queue.h"
@@ -120,6 +121,8 @@ void smtp_pool_submit(struct smtp_pool *p, struct smtp_job *job);
  * their batches back to the queue.
  */
 struct smtp_job *smtp_pool_reclaim(struct smtp_pool *p);
+/* Whether a job of that issue is queued, running or finished and not collected. */
+bool smtp_pool_carries(struct smtp_pool *p, int64_t issue);
 /* Jobs queued and not yet started. */
 size_t smtp_pool_queued(const struct smtp_pool *p);
 /*

@@ -204,9 +204,29 @@ static const char schema_v5[] =
     "  WHERE state = 'done' AND kind = 'bulletin' AND reported = 0;"
     "CREATE INDEX issues_held ON issues(id) WHERE state = 'held';";
 
+/*
+ * Version 6: queue_take reads when an issue was first tried since its
+ * last resend (the start of its lifetime) at every take; with only
+ * attempts(issue) that walked every attempt of the issue, 6 ms per take
+ * at 10 000 attempts, O(N²) over a large issue, as soon as each take is
+ * one batch (a job ready behind each running one). attempts(issue,
+ * status, time) answers it with a few seeks and serves every query by
+ * issue that attempts_issue served, so it replaces it: an attempt still
+ * costs two index entries. IF [NOT] EXISTS: safe to run again.
+ */
+static const char schema_v6[] =
+    "CREATE INDEX IF NOT EXISTS attempts_issue_status ON attempts(issue, status, time);"
+    "DROP INDEX IF EXISTS attempts_issue;";
+
 static const char *const migrations[] = {
-	schema_v1, schema_v2, schema_v3, schema_v4, schema_v5,
+	schema_v1, schema_v2, schema_v3, schema_v4, schema_v5, schema_v6,
 };
+
+int
+queue_schema_latest(void)
+{
+	return (int)(sizeof(migrations) / sizeof(migrations[0]));
+}
 
 int
 queue_fail(struct queue *q, char *err, size_t errsz, const char *what)
@@ -867,6 +887,13 @@ const char queue_take_sql[] =
     "   AND d.next_attempt <= ?1)))"
     " ORDER BY i.priority DESC, i.id, r.tier, r.id LIMIT ?2";
 
+/* attempts_issue_status (schema 6) answers both look-ups with seeks */
+const char queue_take_lifetime_sql[] =
+    "SELECT message, (SELECT MIN(a.time) FROM attempts a"
+    " WHERE a.issue = ?1 AND a.status IN ('sent','deferred','failed','expired')"
+    " AND a.time >= COALESCE((SELECT MAX(time) FROM attempts WHERE issue = ?1"
+    " AND status = 'resend'), 0)) FROM issues WHERE id = ?1";
+
 int
 queue_take(struct queue *q, int64_t now, size_t max_batches, size_t max_rcpt,
     struct queue_batch **batches, size_t *n, char *err, size_t errsz)
@@ -887,10 +914,7 @@ queue_take(struct queue *q, int64_t now, size_t max_batches, size_t max_rcpt,
 	 * corrected by days before it was first tried, must not expire on its
 	 * first temporary failure. One indexed look-up per batch.
 	 */
-	msg = queue_prepare(q, "SELECT message, (SELECT MIN(a.time) FROM attempts a"
-	    " WHERE a.issue = ?1 AND a.status IN ('sent','deferred','failed','expired')"
-	    " AND a.time >= COALESCE((SELECT MAX(time) FROM attempts WHERE issue = ?1"
-	    " AND status = 'resend'), 0)) FROM issues WHERE id = ?1");
+	msg = queue_prepare(q, queue_take_lifetime_sql);
 	mark = queue_prepare(q, "UPDATE recipients SET state = 'sending' WHERE id = ?");
 	if (st == NULL || msg == NULL || mark == NULL)
 		goto sqlfail;

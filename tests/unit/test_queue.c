@@ -340,7 +340,7 @@ test_reopen_keeps_schema(void **state)
 
 	enqueue(q, "hhhh", 1, NULL, 1);
 	assert_int_equal(queue_open(dbpath, &q2, err, sizeof(err)), 0);
-	assert_int_equal(count(q2, "PRAGMA user_version"), 5);
+	assert_int_equal(count(q2, "PRAGMA user_version"), queue_schema_latest());
 	assert_int_equal(count(q2, "SELECT COUNT(*) FROM issues"), 1);
 	queue_close(q2);
 }
@@ -626,8 +626,7 @@ test_older_schema_is_upgraded_not_misread(void **state)
 	/* as the version before the one that added replaced_by (3; 4 added relays,
 	 * 5 the counts and the indexes of the hot paths) */
 	char sql[64];
-	snprintf(sql, sizeof(sql), "PRAGMA user_version = %ld",
-	    count(q, "PRAGMA user_version") - 3);
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = 2");
 	drop_v5(q);
 	count(q, "DROP TABLE relays");
 	count(q, "DROP INDEX attempts_recipient");
@@ -829,7 +828,7 @@ test_upgrade_to_v5_counts(void **state)
 	count(q, "UPDATE recipients SET state = 'delivered' WHERE id = 2");
 	count(q, "UPDATE recipients SET state = 'failed' WHERE id = 3");
 	assert_int_equal(queue_open_mode(dbpath, QUEUE_EXISTING, &q2, err, sizeof(err)), 0);
-	assert_int_equal(count(q2, "PRAGMA user_version"), 5);
+	assert_int_equal(count(q2, "PRAGMA user_version"), queue_schema_latest());
 	assert_int_equal(count(q2, "SELECT COUNT(*) FROM sqlite_master WHERE name IN"
 	    " ('recipients_pending', 'issues_active', 'issues_unsettled', 'issues_held')"), 4);
 	assert_counts_exact(q2);
@@ -1029,6 +1028,48 @@ test_release_batch_untried(void **state)
 	queue_batch_free(b[1]);
 }
 
+/*
+ * Schema 6: the lifetime look-up of every take seeks attempts_issue_status
+ * instead of walking the issue's attempts; an upgraded queue has it, and
+ * no longer the index it replaces.
+ */
+static void
+test_upgrade_to_v6_take_lifetime_index(void **state)
+{
+	struct queue *q = *state, *q2;
+	char p[4096], err[256];
+	struct queue_batch *b[1];
+	size_t n;
+
+	plan(q, queue_take_lifetime_sql, p, sizeof(p));
+	if (strstr(p, "attempts_issue_status (issue=? AND status=?") == NULL ||
+	    strstr(p, "SCAN") != NULL)
+		fail_msg("lifetime look-up plan:\n%s", p);
+	/* back to version 5 with an attempt recorded there */
+	enqueue(q, "up6", 2, NULL, 1000);
+	assert_int_equal(queue_take(q, 1000, 1, 1, b, &n, err, sizeof(err)), 0);
+	struct queue_result r = { .id = b[0]->ids[0], .outcome = QUEUE_TEMP, .code = 451,
+		.reply = "451 later", .class = "4xx" };
+	assert_int_equal(queue_record(q, b[0], &r, 1005, 0.1, "relay", &retry, zero,
+	    err, sizeof(err)), 0);
+	queue_batch_free(b[0]);
+	count(q, "DROP INDEX attempts_issue_status");
+	count(q, "CREATE INDEX attempts_issue ON attempts(issue)");
+	count(q, "PRAGMA user_version = 5");
+	assert_int_equal(queue_open_mode(dbpath, QUEUE_EXISTING, &q2, err, sizeof(err)), 0);
+	assert_true(count(q2, "PRAGMA user_version") >= 6);
+	assert_int_equal(count(q2, "SELECT COUNT(*) FROM sqlite_master"
+	    " WHERE name = 'attempts_issue_status'"), 1);
+	assert_int_equal(count(q2, "SELECT COUNT(*) FROM sqlite_master"
+	    " WHERE name = 'attempts_issue'"), 0);
+	/* the lifetime still starts at the first attempt */
+	assert_int_equal(queue_take(q2, 2000, 1, 2, b, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(b[0]->received, 1005);
+	queue_batch_free(b[0]);
+	queue_close(q2);
+}
+
 int
 main(void)
 {
@@ -1037,6 +1078,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_record_transitions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_record_many_all_or_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_release_batch_untried, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_upgrade_to_v6_take_lifetime_index, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_again_and_grouping, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_relays, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expiry, setup, teardown),
