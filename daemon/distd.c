@@ -302,12 +302,22 @@ intake(struct daemon *d, const char *name)
  * and comes back for the rest. Names written in place and not yet quiet
  * are left to their settling.
  */
+static void handle_inotify(struct daemon *d);
+
 static void
 ingest_some(struct daemon *d)
 {
 	int64_t start = mono_ms();
 	char *name;
 
+	if (outbox_pending_count(d->pending) == 0)
+		return;
+	/*
+	 * Events first: a name a scan listed may have been created in place
+	 * since (a folder being copied in); its event puts it in settling,
+	 * where it waits to be quiet instead of being read half-written.
+	 */
+	handle_inotify(d);
 	while ((name = outbox_pending_next(d->pending)) != NULL) {
 		if (!is_settling(d, name))
 			ingest(d, name);
