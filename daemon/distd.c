@@ -79,6 +79,12 @@
 #define CLOCK_JUMP_SECONDS 30
 /* A passing ingest failure (disk full, database busy) is retried after this. */
 #define RESCAN_SECONDS 30
+/*
+ * Ingest work per turn of the loop: a burst of 200 issues took 0.5 s to
+ * ingest, and nothing was sent meanwhile. After this long the scheduler
+ * takes and submits what is ready, then ingest goes on.
+ */
+#define INGEST_TURN_MS 5
 
 struct control_client {
 	int fd;			/* -1: free slot */
@@ -98,6 +104,7 @@ struct daemon {
 	int64_t notice_at;	/* notices held back by the rate limit: 0 none */
 	struct settle settle;	/* written in place, waiting to be quiet */
 	struct outbox_memo *memo;	/* what the journal was told about sources */
+	struct outbox_pending *pending;	/* dropped, not yet ingested */
 	uint64_t watchdog_usec;
 	time_t since;
 	bool stop;
@@ -265,14 +272,6 @@ is_settling(void *arg, const char *name)
 }
 
 static void
-scan(struct daemon *d)
-{
-	int retry = outbox_scan(d->conf, d->queue, now_unix(), d->memo, is_settling, d);
-
-	d->rescan_at = retry != 0 ? now_unix() + RESCAN_SECONDS : 0;
-}
-
-static void
 ingest(struct daemon *d, const char *name)
 {
 	struct sbuf msg = SBUF_INIT;
@@ -291,6 +290,62 @@ ingest(struct daemon *d, const char *name)
 	if ((r == OUTBOX_RETRY || r == OUTBOX_UNARCHIVED) && d->rescan_at == 0)
 		d->rescan_at = now_unix() + RESCAN_SECONDS;
 	sbuf_free(&msg);
+}
+
+/* NAME is to be ingested: at the next turns of the loop (ingest_some). */
+static void
+intake(struct daemon *d, const char *name)
+{
+	outbox_pending_add(d->pending, name);
+}
+
+/*
+ * Ingests waiting names for about INGEST_TURN_MS (one at least), in the
+ * order they came: the loop then lets the scheduler send what is queued
+ * and comes back for the rest. Names written in place and not yet quiet
+ * are left to their settling.
+ */
+static void handle_inotify(struct daemon *d);
+
+static void
+ingest_some(struct daemon *d)
+{
+	int64_t start = mono_ms();
+	char *name;
+
+	if (outbox_pending_count(d->pending) == 0)
+		return;
+	/*
+	 * Events first: a name a scan listed may have been created in place
+	 * since (a folder being copied in); its event puts it in settling,
+	 * where it waits to be quiet instead of being read half-written.
+	 */
+	handle_inotify(d);
+	while ((name = outbox_pending_next(d->pending)) != NULL) {
+		if (!is_settling(d, name))
+			ingest(d, name);
+		free(name);
+		if (mono_ms() - start >= INGEST_TURN_MS)
+			break;
+	}
+}
+
+static void
+scan(struct daemon *d)
+{
+	char **names = NULL;
+	size_t n = 0;
+
+	if (outbox_list(d->conf, d->memo, &names, &n) < 0) {
+		d->rescan_at = now_unix() + RESCAN_SECONDS;
+		return;
+	}
+	d->rescan_at = 0;
+	for (size_t i = 0; i < n; i++) {
+		intake(d, names[i]);
+		free(names[i]);
+	}
+	free(names);
 }
 
 /* Forgets a settling name and its folder watch. */
@@ -438,12 +493,12 @@ outbox_event(struct daemon *d, const struct inotify_event *ev)
 		/* renamed in: complete by the drop protocol, read at once */
 		if ((e = settle_find(&d->settle, ev->name)) != NULL)
 			unsettle(d, e);
-		ingest(d, ev->name);
+		intake(d, ev->name);
 	} else if (ev->mask & IN_CREATE) {
 		if (ev->mask & IN_ISDIR)
 			settle_start(d, ev->name, true);
 		else if (is_symlink(d, ev->name))
-			ingest(d, ev->name);	/* refused at once */
+			intake(d, ev->name);	/* refused at once */
 		/* a file created in place waits for IN_CLOSE_WRITE */
 	} else if (ev->mask & IN_CLOSE_WRITE) {
 		settle_start(d, ev->name, false);
@@ -512,6 +567,9 @@ control_answer(struct daemon *d, int fd, const char *line)
 				    (long long)d->since);
 			else if (strcmp(line, "wake") == 0) {
 				d->sched.paused_until = 0;	/* the admin asks for a try now */
+				/* distctl changed the queue (cancel, hold): what was
+				 * taken before must not go out behind its back */
+				scheduler_queue_changed(&d->sched);
 				scan(d);
 				scheduler_run(&d->sched, now_unix());
 				snprintf(reply, sizeof(reply), "ok\n");
@@ -696,6 +754,7 @@ drain(struct daemon *d)
 	/* give back what never started, then wait for transfers in flight */
 	struct smtp_job *unstarted = NULL;
 	int64_t deadline = mono_ms() + d->conf->shutdown_timeout * 1000;
+	scheduler_requeue_unstarted(&d->sched);
 	wait_transfers(d, deadline);
 	if (smtp_pool_busy(d->pool) > 0) {
 		log_warnx("stopping: cutting %zu transfer(s) still running after %ld s "
@@ -782,6 +841,9 @@ run(struct daemon *d)
 		if (queue_file_lost(d))
 			break;
 		clock_check(d);
+		/* a bounded share of a burst, then notices and sending, then the
+		 * rest at the next turns */
+		ingest_some(d);
 		/* cheap when there is nothing new: a few indexed queries; nothing
 		 * can be written while the storage is failing */
 		if (!d->sched.storage_down) {
@@ -808,6 +870,8 @@ run(struct daemon *d)
 		    d->conf->archive, d->conf->retention.history, now_unix());
 		if (due >= 0 && (timeout < 0 || due < timeout))
 			timeout = due;
+		if (outbox_pending_count(d->pending) > 0)
+			timeout = 0;	/* more to ingest: only look for events */
 		int n = epoll_wait(d->epfd, evs, 8, timeout);
 		if (n < 0) {
 			if (errno == EINTR)
@@ -891,6 +955,7 @@ start(struct daemon *d)
 	}
 	d->sched = (struct scheduler){ .conf = d->conf, .queue = d->queue, .pool = d->pool };
 	d->memo = outbox_memo_new();
+	d->pending = outbox_pending_new();
 
 	d->sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	d->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
@@ -1003,6 +1068,7 @@ out:
 	}
 	unsettle_all(&d);
 	outbox_memo_free(d.memo);
+	outbox_pending_free(d.pending);
 	smtp_pool_free(d.pool);
 	queue_close(d.queue);
 	delivery_log_close();

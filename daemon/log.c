@@ -125,6 +125,32 @@ delivery_log_close(void)
 }
 
 void
+delivery_log_write_lines(const char *lines, size_t len)
+{
+	struct sbuf b = SBUF_INIT;
+
+	if (len == 0)
+		return;
+	if (dlog_fd >= 0 && write(dlog_fd, lines, len) < 0)
+		log_warn("delivery log");
+	/* the same lines for the journal, prefixed as emit() does, in one write too */
+	for (const char *p = lines, *end = lines + len; p < end;) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		if (journal)
+			sbuf_puts(&b, "<6>");
+		else
+			sbuf_puts(&b, "distd: ");
+		sbuf_append(&b, p, n);
+		sbuf_putc(&b, '\n');
+		p += n + 1;
+	}
+	ssize_t unused = write(STDERR_FILENO, b.data, b.len);
+	(void)unused;
+	sbuf_free(&b);
+}
+
+void
 delivery_log_write(const char *line)
 {
 	size_t n = strlen(line);

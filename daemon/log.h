@@ -2,6 +2,7 @@
 #define DISTD_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 /*
  * Diagnostics to stderr, one line each with a syslog priority prefix
@@ -25,5 +26,7 @@ int delivery_log_open(const char *path);
 void delivery_log_reopen(void);
 void delivery_log_close(void);
 void delivery_log_write(const char *line);
+/* Several lines, each ending in '\n', in one write (and one to the journal). */
+void delivery_log_write_lines(const char *lines, size_t len);
 
 #endif

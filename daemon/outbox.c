@@ -565,30 +565,13 @@ outbox_log(struct outbox_memo *m, const char *name, enum outbox_result r,
 }
 
 int
-outbox_scan(const struct conf *c, struct queue *q, int64_t now, struct outbox_memo *m,
-    bool (*skip)(void *arg, const char *name), void *arg)
+outbox_list(const struct conf *c, struct outbox_memo *m, char ***names, size_t *n)
 {
-	char **names = NULL;
-	size_t n = 0;
-	int retry = 0;
-
 	/* leftovers of a move across filesystems cut short by a crash */
 	fileio_move_cleanup(c->outbox);
-	if (list_names(c->outbox, &names, &n) < 0) {
+	if (list_names(c->outbox, names, n) < 0) {
 		log_warn("cannot read the outbox %s", c->outbox);
 		return -1;
-	}
-	for (size_t i = 0; i < n; i++) {
-		struct sbuf msg = SBUF_INIT;
-		int64_t id;
-		enum outbox_result r = OUTBOX_IGNORED;
-		if (skip == NULL || !skip(arg, names[i]))
-			r = outbox_ingest(c, q, names[i], now, &id, &msg);
-		if (r == OUTBOX_RETRY || r == OUTBOX_UNARCHIVED)
-			retry++;
-		outbox_log(m, names[i], r, sbuf_str(&msg));
-		sbuf_free(&msg);
-		free(names[i]);
 	}
 	/* names no longer in the outbox are forgotten */
 	for (size_t i = 0; i < m->n;) {
@@ -602,8 +585,100 @@ outbox_scan(const struct conf *c, struct queue *q, int64_t now, struct outbox_me
 			i++;
 		}
 	}
+	return 0;
+}
+
+int
+outbox_scan(const struct conf *c, struct queue *q, int64_t now, struct outbox_memo *m,
+    bool (*skip)(void *arg, const char *name), void *arg)
+{
+	char **names = NULL;
+	size_t n = 0;
+	int retry = 0;
+
+	if (outbox_list(c, m, &names, &n) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		struct sbuf msg = SBUF_INIT;
+		int64_t id;
+		enum outbox_result r = OUTBOX_IGNORED;
+		if (skip == NULL || !skip(arg, names[i]))
+			r = outbox_ingest(c, q, names[i], now, &id, &msg);
+		if (r == OUTBOX_RETRY || r == OUTBOX_UNARCHIVED)
+			retry++;
+		outbox_log(m, names[i], r, sbuf_str(&msg));
+		sbuf_free(&msg);
+		free(names[i]);
+	}
 	free(names);
 	return retry;
+}
+
+/* ---- waiting to be ingested ------------------------------------------------ */
+
+/*
+ * A ring of names. The duplicate check walks it: a burst is hundreds of
+ * names, and a name is checked once when it is added.
+ */
+struct outbox_pending {
+	char **names;
+	size_t head, n, cap;
+};
+
+struct outbox_pending *
+outbox_pending_new(void)
+{
+	return xcalloc(1, sizeof(struct outbox_pending));
+}
+
+void
+outbox_pending_free(struct outbox_pending *p)
+{
+	if (p == NULL)
+		return;
+	for (size_t i = 0; i < p->n; i++)
+		free(p->names[(p->head + i) % p->cap]);
+	free(p->names);
+	free(p);
+}
+
+bool
+outbox_pending_add(struct outbox_pending *p, const char *name)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (strcmp(p->names[(p->head + i) % p->cap], name) == 0)
+			return false;
+	if (p->n == p->cap) {
+		size_t cap = p->cap ? 2 * p->cap : 64;
+		char **names = xcalloc(cap, sizeof(*names));
+		for (size_t i = 0; i < p->n; i++)
+			names[i] = p->names[(p->head + i) % p->cap];
+		free(p->names);
+		p->names = names;
+		p->cap = cap;
+		p->head = 0;
+	}
+	p->names[(p->head + p->n) % p->cap] = xstrdup(name);
+	p->n++;
+	return true;
+}
+
+char *
+outbox_pending_next(struct outbox_pending *p)
+{
+	if (p->n == 0)
+		return NULL;
+	char *name = p->names[p->head];
+	p->names[p->head] = NULL;
+	p->head = (p->head + 1) % p->cap;
+	p->n--;
+	return name;
+}
+
+size_t
+outbox_pending_count(const struct outbox_pending *p)
+{
+	return p->n;
 }
 
 /* ---- written in place ------------------------------------------------------ */

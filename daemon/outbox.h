@@ -72,6 +72,29 @@ int outbox_scan(const struct conf *c, struct queue *q, int64_t now,
     struct outbox_memo *m, bool (*skip)(void *arg, const char *name), void *arg);
 
 /*
+ * The outbox's entries in name order (caller frees each and the array),
+ * after clearing what a crash left of a move and forgetting memo names
+ * no longer there: the listing half of outbox_scan, for a caller that
+ * ingests them a few at a time. 0, or -1 when the outbox cannot be read.
+ */
+int outbox_list(const struct conf *c, struct outbox_memo *m, char ***names, size_t *n);
+
+/*
+ * Names waiting to be ingested, oldest first, each at most once: the
+ * daemon ingests a burst a few files per turn of its loop so that sending
+ * starts while the rest is still being read. outbox_pending_free(NULL) is
+ * a no-op.
+ */
+struct outbox_pending;
+struct outbox_pending *outbox_pending_new(void);
+void outbox_pending_free(struct outbox_pending *p);
+/* Adds NAME at the end; false when it is already waiting. */
+bool outbox_pending_add(struct outbox_pending *p, const char *name);
+/* The oldest name, removed (caller frees); NULL when none. */
+char *outbox_pending_next(struct outbox_pending *p);
+size_t outbox_pending_count(const struct outbox_pending *p);
+
+/*
  * What outbox/NAME looks like now (see settle.h): for a folder, also its
  * entries. Returns 0, or -1 when it cannot be seen (gone).
  */

@@ -183,7 +183,7 @@ job_relay(const struct smtp_job *job)
 }
 
 static void
-log_results(const struct smtp_job *job,
+log_results(struct sbuf *out, const struct smtp_job *job,
     const struct queue_result *res, int64_t when)
 {
 	const struct queue_batch *b = job->batch;
@@ -191,46 +191,53 @@ log_results(const struct smtp_job *job,
 	for (size_t i = 0; i < b->n; i++) {
 		char *line = scheduler_log_line(when, b->issue, b->tiers[i],
 		    b->addresses[i], job_relay(job), &res[i], job->duration);
-		delivery_log_write(line);
+		sbuf_puts(out, line);
+		sbuf_putc(out, '\n');
 		free(line);
 	}
 }
 
-/* Records one finished transaction; 0, or -1 with err (nothing written). */
-static int
-record(struct scheduler *s, struct smtp_job *job, struct queue_result *res, int64_t when,
-    char *err, size_t errsz)
-{
-	struct queue_batch *b = job->batch;
-	struct queue_retry retry = { s->conf->retry.min_backoff,
-		s->conf->retry.max_backoff, s->conf->retry.lifetime };
-
-	if (queue_record(s->queue, b, res, when, job->duration,
-	    job_relay(job), &retry, scheduler_group_jitter, err, errsz) < 0)
-		return -1;
-	log_results(job, res, when);
-	return 0;
-}
-
-/* Writes the results kept during an outage, oldest first; 0 when none is left. */
+/*
+ * Writes every result waiting (the finished transactions just collected,
+ * and any kept through a storage outage), oldest first, in one queue
+ * transaction and their delivery log lines in one write; 0 when none is
+ * left. All or nothing: on failure they all stay kept, in order.
+ */
 static int
 flush_unrecorded(struct scheduler *s, int64_t now)
 {
 	char err[512];
+	size_t n = 0, i = 0;
+	struct queue_retry retry = { s->conf->retry.min_backoff,
+		s->conf->retry.max_backoff, s->conf->retry.lifetime };
 
+	for (struct scheduler_unrecorded *u = s->unrecorded; u; u = u->next)
+		n++;
+	if (n == 0)
+		return 0;
+	struct queue_record_in *in = xcalloc(n, sizeof(*in));
+	for (struct scheduler_unrecorded *u = s->unrecorded; u; u = u->next, i++)
+		in[i] = (struct queue_record_in){ u->job->batch, u->res, u->when,
+			u->job->duration, job_relay(u->job) };
+	int rc = queue_record_many(s->queue, in, n, &retry, scheduler_group_jitter,
+	    err, sizeof(err));
+	free(in);
+	if (rc < 0) {
+		storage_failed(s, err, now);
+		return -1;
+	}
+	struct sbuf lines = SBUF_INIT;
 	while (s->unrecorded != NULL) {
 		struct scheduler_unrecorded *u = s->unrecorded;
-		if (record(s, u->job, u->res, u->when, err, sizeof(err)) < 0) {
-			storage_failed(s, err, now);
-			return -1;
-		}
+		log_results(&lines, u->job, u->res, u->when);
 		s->unrecorded = u->next;
-		if (s->unrecorded == NULL)
-			s->unrecorded_tail = NULL;
 		free(u->res);
 		smtp_job_free(u->job);
 		free(u);
 	}
+	s->unrecorded_tail = NULL;
+	delivery_log_write_lines(lines.data, lines.len);
+	sbuf_free(&lines);
 	return 0;
 }
 
@@ -288,6 +295,70 @@ scheduler_clock_jump(struct scheduler *s, int64_t wall, int64_t by)
 		log_warnx("retry times not moved with the clock: %s", err);
 }
 
+size_t
+scheduler_capacity(size_t connections, bool one_at_a_time, bool rate_limited)
+{
+	if (one_at_a_time)
+		return 1;
+	/*
+	 * Rate limits count a transaction when it is taken; a job waiting
+	 * behind a running one would start later than it was counted, so
+	 * under a limit every job starts as it is submitted.
+	 */
+	if (rate_limited)
+		return connections;
+	/* one running and one ready per connection: a worker that finishes
+	 * starts the next transaction at once, while this thread records */
+	return 2 * connections;
+}
+
+/* How many jobs the pool may hold now, queued or running. */
+static size_t
+pool_capacity(const struct scheduler *s)
+{
+	const struct conf *c = s->conf;
+	/*
+	 * Until one login has worked, and while probing after an AUTH or TLS
+	 * failure: one transaction at a time, so that wrong credentials cost
+	 * one failed login, not one per connection.
+	 */
+	bool one = (!s->login_proven && c->smtp.username != NULL) || s->paused_until > 0;
+	bool limited = c->smtp.max_messages_per_minute > 0 ||
+	    c->smtp.max_recipients_per_hour > 0;
+
+	/* the pool's size, not the configuration's: a reload does not add threads */
+	return scheduler_capacity(smtp_pool_size(s->pool), one, limited);
+}
+
+void
+scheduler_requeue_unstarted(struct scheduler *s)
+{
+	struct smtp_job *list = smtp_pool_reclaim(s->pool);
+	char err[512];
+
+	while (list) {
+		struct smtp_job *job = list;
+		list = job->next;
+		job->next = NULL;
+		if (queue_release_batch(s->queue, job->batch, err, sizeof(err)) < 0) {
+			/* still `sending`: sent after all rather than left so */
+			log_warnx("%s; the transaction goes ahead", err);
+			smtp_pool_submit(s->pool, job);
+			continue;
+		}
+		log_debug("issue %lld: %zu recipient(s) given back before sending",
+		    (long long)job->batch->issue, job->batch->n);
+		smtp_job_free(job);
+	}
+}
+
+void
+scheduler_queue_changed(struct scheduler *s)
+{
+	scheduler_requeue_unstarted(s);
+	s->finish_checked = false;
+}
+
 void
 scheduler_run(struct scheduler *s, int64_t now)
 {
@@ -329,24 +400,10 @@ scheduler_run(struct scheduler *s, int64_t now)
 		return;
 	relay_facts(s);
 	size_t busy = smtp_pool_busy(s->pool);
-	/* the pool's size, not the configuration's: a reload does not add threads */
-	size_t connections = smtp_pool_size(s->pool);
-	if (busy >= connections)
+	size_t capacity = pool_capacity(s);
+	if (busy >= capacity)
 		return;
-	room = connections - busy;
-	if (!s->login_proven && s->conf->smtp.username != NULL) {
-		/* until one login has worked, one at a time: wrong credentials
-		 * cost one failed login, not one per connection */
-		if (busy > 0)
-			return;
-		room = 1;
-	}
-	if (s->paused_until > 0) {
-		/* probing after an AUTH/TLS failure: one transaction at a time */
-		if (busy > 0)
-			return;
-		room = 1;
-	}
+	room = capacity - busy;
 	size_t max_rcpt = (size_t)s->conf->smtp.max_rcpt_per_message;
 	if (s->relay_max_rcpt > 0 && (size_t)s->relay_max_rcpt < max_rcpt)
 		max_rcpt = (size_t)s->relay_max_rcpt;	/* what a 452 taught */
@@ -630,11 +687,14 @@ void
 scheduler_collect(struct scheduler *s, int64_t now)
 {
 	struct smtp_job *list = smtp_pool_collect(s->pool);
-	char err[512];
+	long max_rcpt_before = s->relay_max_rcpt;
+	/*
+	 * queue_finish examines every active issue; run after each job of
+	 * a large issue it cost as much as recording the job. It can only
+	 * find something when an issue collected now has no job left.
+	 */
+	bool finish = !s->finish_checked;
 
-	/* earlier results first, so that the history keeps its order */
-	if (s->unrecorded != NULL)
-		flush_unrecorded(s, now);
 	while (list) {
 		struct smtp_job *job = list;
 		struct queue_batch *b = job->batch;
@@ -644,6 +704,8 @@ scheduler_collect(struct scheduler *s, int64_t now)
 
 		if (job->transcript.mail_code != 0)
 			s->login_proven = true;	/* AUTH, if any, passed */
+		if (!finish && !smtp_pool_carries(s->pool, b->issue))
+			finish = true;
 		smtp_outcome(&job->transcript, job->curl_code, job->curl_error, b->n, res);
 		bool data_sent = smtp_transcript_data_sent(&job->transcript);
 		for (size_t i = 0; i < b->n; i++) {
@@ -661,26 +723,36 @@ scheduler_collect(struct scheduler *s, int64_t now)
 		rcpt_limit(s, job, res, now);
 		/* alerts first: whoever sees the new states sees the alerts that go with them */
 		alerts(s, job, res, b->n, now);
-		if (s->unrecorded != NULL ||
-		    record(s, job, res, now, err, sizeof(err)) < 0) {
-			/* kept, not dropped: the rows stay 'sending' until written */
-			if (s->unrecorded == NULL)
-				storage_failed(s, err, now);
-			struct scheduler_unrecorded *u = xcalloc(1, sizeof(*u));
-			*u = (struct scheduler_unrecorded){ job, res, now, NULL };
-			if (s->unrecorded_tail)
-				s->unrecorded_tail->next = u;
-			else
-				s->unrecorded = u;
-			s->unrecorded_tail = u;
-			continue;
-		}
-		free(res);
-		smtp_job_free(job);
+		/* queued behind earlier results (kept through an outage, if any):
+		 * the history keeps its order */
+		struct scheduler_unrecorded *u = xcalloc(1, sizeof(*u));
+		*u = (struct scheduler_unrecorded){ job, res, now, NULL };
+		if (s->unrecorded_tail)
+			s->unrecorded_tail->next = u;
+		else
+			s->unrecorded = u;
+		s->unrecorded_tail = u;
 	}
+	/* all of them in one commit; kept, not dropped, when the queue fails:
+	 * the rows stay 'sending' until written */
+	flush_unrecorded(s, now);
+	/*
+	 * Jobs queued behind these were taken with older facts: after a
+	 * refused login (a pause) they would each be one more failed login,
+	 * after a 452 they are larger than the relay takes. Given back, they
+	 * are taken again when and as the relay allows.
+	 */
+	if ((s->paused_until > now || s->relay_max_rcpt != max_rcpt_before) &&
+	    !s->storage_down)
+		scheduler_requeue_unstarted(s);
+	smtp_pool_resume(s->pool);
 	relay_size(s, now);
-	if (!s->storage_down)
+	if (!s->storage_down && finish) {
 		finish_issues(s, now);
+		s->finish_checked = true;
+	} else if (finish) {
+		s->finish_checked = false;	/* not now: at the next collect */
+	}
 	deferred_alert(s, now);
 }
 
@@ -693,7 +765,7 @@ scheduler_next_wakeup(struct scheduler *s, int64_t now)
 		return -1;
 	if (s->storage_down)
 		return s->storage_retry_at <= now ? 0 : s->storage_retry_at;
-	if (smtp_pool_busy(s->pool) >= smtp_pool_size(s->pool))
+	if (smtp_pool_busy(s->pool) >= pool_capacity(s))
 		return -1;	/* a completion will wake us */
 	if (queue_next_due(s->queue, &when) != 0)
 		return -1;

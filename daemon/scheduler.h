@@ -11,7 +11,8 @@
 
 /*
  * The scheduler moves due recipients from the queue to the transport and
- * results back: it keeps at most smtp.connections transactions in flight,
+ * results back: it keeps one transaction running and one ready per
+ * connection (scheduler_capacity),
  * records every attempt (queue history, delivery log), raises and clears
  * alerts, finishes issues and queues failure reports. It runs in the
  * thread that owns the queue.
@@ -31,6 +32,14 @@ struct scheduler {
 	/* zero-initialised by the caller; the scheduler's own from here */
 	int login_failures;		/* in a row: the probe interval doubles */
 	bool login_proven;		/* a transaction got past AUTH since start or reload */
+	/*
+	 * Look for finished issues at the next collect whatever it carried:
+	 * false at start (an issue left active by a crash) and after distctl
+	 * changed the queue; otherwise only when a collected issue has no
+	 * transaction left in the pool (while it has one, it has a row
+	 * `sending` and cannot be finished).
+	 */
+	bool finish_checked;
 	bool deferred_raised;		/* the "deferred" alert stands (as far as we know) */
 	int64_t deferred_updated;
 	uint64_t cred_hash;		/* of the credentials that failed */
@@ -57,6 +66,23 @@ struct scheduler {
 	size_t n_jumps;
 };
 
+/*
+ * How many jobs the pool may hold, queued and running (pure): two per
+ * connection, so that each has its next transaction ready; connections
+ * when a rate limit is set (a job is counted as it is taken and must
+ * start then); 1 while one transaction at a time is wanted (no login
+ * proven yet, probing after an AUTH/TLS failure).
+ */
+size_t scheduler_capacity(size_t connections, bool one_at_a_time, bool rate_limited);
+/*
+ * Gives the jobs that have not started back to the queue (queued again,
+ * untried): after a pause or a new recipient limit, and when distctl
+ * changed the queue (a cancel must not be followed by a send).
+ */
+void scheduler_requeue_unstarted(struct scheduler *s);
+/* distctl changed the queue: scheduler_requeue_unstarted, and finished
+ * issues are looked for at the next collect. */
+void scheduler_queue_changed(struct scheduler *s);
 /* Takes due batches while there is room in the pool. */
 void scheduler_run(struct scheduler *s, int64_t now);
 /* Records the finished jobs the pool reports (after its fd was readable). */

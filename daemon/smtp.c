@@ -405,6 +405,7 @@ struct worker {
 	CURL *curl;
 	CURL *curl_fb;			/* to the fallback relay, when used */
 	unsigned generation;
+	const struct smtp_job *current;	/* under the pool's lock: running now */
 };
 
 struct smtp_pool {
@@ -413,6 +414,13 @@ struct smtp_pool {
 	struct smtp_job *todo, *todo_tail;
 	struct smtp_job *done, *done_tail;
 	size_t busy;
+	/*
+	 * A transfer failed before the relay took a transaction (no MAIL
+	 * reply: refused login, TLS, connect): queued jobs wait until the
+	 * scheduler has seen the failure (smtp_pool_resume), since behind a
+	 * refused login every one of them would be one more failed login.
+	 */
+	bool held;
 	bool stopping;
 	int efd;
 	atomic_bool aborting;		/* smtp_pool_abort: cut transfers now */
@@ -741,7 +749,7 @@ worker_main(void *arg)
 		struct smtp_job *job;
 		struct settings *s;
 		pthread_mutex_lock(&p->lock);
-		while (p->todo == NULL && !p->stopping) {
+		while ((p->todo == NULL || p->held) && !p->stopping) {
 			if (w->curl == NULL && w->curl_fb == NULL) {
 				pthread_cond_wait(&p->wake, &p->lock);
 				continue;
@@ -753,7 +761,7 @@ worker_main(void *arg)
 			clock_gettime(CLOCK_MONOTONIC, &until);
 			until.tv_sec += p->settings->idle_timeout;
 			if (pthread_cond_timedwait(&p->wake, &p->lock, &until) == ETIMEDOUT &&
-			    p->todo == NULL && !p->stopping) {
+			    (p->todo == NULL || p->held) && !p->stopping) {
 				CURL *idle = w->curl, *idle_fb = w->curl_fb;
 				w->curl = w->curl_fb = NULL;
 				pthread_mutex_unlock(&p->lock);
@@ -774,17 +782,26 @@ worker_main(void *arg)
 		if (p->todo == NULL)
 			p->todo_tail = NULL;
 		job->next = NULL;
+		/* named when it starts, not when it was queued: a reload in
+		 * between changes the relay it goes to */
+		snprintf(job->relay, sizeof(job->relay), "%s", p->relay);
+		snprintf(job->fallback_relay, sizeof(job->fallback_relay), "%s",
+		    p->fallback_relay);
 		/* counted, so that a reload frees the settings it replaces as
 		 * soon as no transfer uses them (they leaked once per SIGHUP) */
 		s = p->settings;
 		s->refs++;
+		w->current = job;
 		pthread_mutex_unlock(&p->lock);
 
 		perform(w, job, s);
 
 		pthread_mutex_lock(&p->lock);
+		w->current = NULL;
 		if (job->transcript.size_seen && !job->via_fallback)
 			p->relay_size = job->transcript.size_limit;
+		if (smtp_job_refused_session(job))
+			p->held = true;
 		if (--s->refs == 0 && s != p->settings)
 			settings_free(s);
 		if (p->done_tail)
@@ -898,12 +915,17 @@ smtp_pool_relay(const struct smtp_pool *p)
 	return p->relay;
 }
 
+bool
+smtp_job_refused_session(const struct smtp_job *job)
+{
+	return job->curl_code != CURLE_OK && job->transcript.mail_code == 0 &&
+	    job->transcript.n_rcpt == 0;
+}
+
 void
 smtp_pool_submit(struct smtp_pool *p, struct smtp_job *job)
 {
 	job->next = NULL;
-	snprintf(job->relay, sizeof(job->relay), "%s", p->relay);
-	snprintf(job->fallback_relay, sizeof(job->fallback_relay), "%s", p->fallback_relay);
 	pthread_mutex_lock(&p->lock);
 	if (p->todo_tail)
 		p->todo_tail->next = job;
@@ -930,6 +952,59 @@ smtp_pool_collect(struct smtp_pool *p)
 		p->busy--;
 	pthread_mutex_unlock(&p->lock);
 	return list;
+}
+
+struct smtp_job *
+smtp_pool_reclaim(struct smtp_pool *p)
+{
+	struct smtp_job *unstarted;
+
+	pthread_mutex_lock(&p->lock);
+	unstarted = p->todo;
+	for (struct smtp_job *j = unstarted; j; j = j->next)
+		p->busy--;
+	p->todo = p->todo_tail = NULL;
+	pthread_mutex_unlock(&p->lock);
+	return unstarted;
+}
+
+void
+smtp_pool_resume(struct smtp_pool *p)
+{
+	pthread_mutex_lock(&p->lock);
+	if (p->held) {
+		p->held = false;
+		pthread_cond_broadcast(&p->wake);
+	}
+	pthread_mutex_unlock(&p->lock);
+}
+
+bool
+smtp_pool_carries(struct smtp_pool *p, int64_t issue)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&p->lock);
+	for (const struct smtp_job *j = p->todo; j && !found; j = j->next)
+		found = j->batch->issue == issue;
+	for (const struct smtp_job *j = p->done; j && !found; j = j->next)
+		found = j->batch->issue == issue;
+	for (size_t i = 0; i < p->n_workers && !found; i++)
+		found = p->workers[i].current && p->workers[i].current->batch->issue == issue;
+	pthread_mutex_unlock(&p->lock);
+	return found;
+}
+
+size_t
+smtp_pool_queued(const struct smtp_pool *p)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock((pthread_mutex_t *)&p->lock);
+	for (const struct smtp_job *j = p->todo; j; j = j->next)
+		n++;
+	pthread_mutex_unlock((pthread_mutex_t *)&p->lock);
+	return n;
 }
 
 long

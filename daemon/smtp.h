@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "conf.h"
 #include "queue.h"
@@ -86,7 +87,7 @@ struct smtp_job {
 	 * primary was skipped, being known down) */
 	bool via_fallback;
 	char primary_error[300];
-	/* the relays as configured when the job was submitted ("host:port";
+	/* the relays as configured when the job started ("host:port";
 	 * fallback "" when none): its results name them even when they are
 	 * recorded after a reload changed the relay */
 	char relay[300], fallback_relay[300];
@@ -108,12 +109,35 @@ void smtp_pool_configure(struct smtp_pool *p, const struct conf *c);
 void smtp_pool_abort(struct smtp_pool *p);
 /* Readable when finished jobs wait in smtp_pool_collect. */
 int smtp_pool_fd(const struct smtp_pool *p);
+/*
+ * Queues a job. Workers take queued jobs in order, each on its own
+ * connection, the next one as soon as its transfer ends: a job queued
+ * behind a running one starts without waiting for the submitting thread.
+ */
 void smtp_pool_submit(struct smtp_pool *p, struct smtp_job *job);
+/*
+ * Takes back the jobs that have not started (a list through ->next, in
+ * order; NULL when none): they leave smtp_pool_busy, and the caller gives
+ * their batches back to the queue.
+ */
+struct smtp_job *smtp_pool_reclaim(struct smtp_pool *p);
+/* Whether a job of that issue is queued, running or finished and not collected. */
+bool smtp_pool_carries(struct smtp_pool *p, int64_t issue);
+/* Jobs queued and not yet started. */
+size_t smtp_pool_queued(const struct smtp_pool *p);
+/*
+ * True when the relay refused the session before any transaction (login,
+ * TLS, connection: no MAIL FROM reply). After such a job the pool starts
+ * no queued job until smtp_pool_resume: the submitter sees the failure
+ * first and may reclaim them (a pause after a refused login).
+ */
+bool smtp_job_refused_session(const struct smtp_job *job);
+void smtp_pool_resume(struct smtp_pool *p);
 /* Finished jobs, oldest first (a list through ->next); NULL when none. */
 struct smtp_job *smtp_pool_collect(struct smtp_pool *p);
 /* How many transfers can run at once (the worker threads started). */
 size_t smtp_pool_size(const struct smtp_pool *p);
-/* Jobs submitted and not yet collected. */
+/* Jobs submitted and not yet collected (queued, running or finished). */
 size_t smtp_pool_busy(const struct smtp_pool *p);
 /* "mail.example.test:465", for logs. */
 const char *smtp_pool_relay(const struct smtp_pool *p);

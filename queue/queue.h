@@ -177,6 +177,23 @@ int queue_record(struct queue *q, const struct queue_batch *b,
     const struct queue_retry *retry, queue_jitter_fn jitter, char *err,
     size_t errsz);
 
+/* One finished transaction for queue_record_many. */
+struct queue_record_in {
+	const struct queue_batch *batch;
+	struct queue_result *res;	/* batch->n results */
+	int64_t when;
+	double duration;
+	const char *relay;
+};
+
+/*
+ * queue_record for several transactions in one queue transaction: all
+ * of them are recorded, or none (-1 with err).
+ */
+int queue_record_many(struct queue *q, const struct queue_record_in *in, size_t n,
+    const struct queue_retry *retry, queue_jitter_fn jitter, char *err,
+    size_t errsz);
+
 /* Gives a batch back untried (shutdown before it was sent): sending → queued. */
 int queue_release_batch(struct queue *q, const struct queue_batch *b, char *err,
     size_t errsz);

@@ -32,6 +32,9 @@ void queue_bind_recipient(sqlite3_stmt *st, int64_t issue, const struct queue_re
 
 /* SQL of the hot paths, here so that tests can check their query plans. */
 extern const char queue_take_sql[];
+extern const char queue_take_lifetime_sql[];
+/* The schema version this code writes (the number of migration steps). */
+int queue_schema_latest(void);
 extern const char queue_finish_settle_sql[];
 extern const char queue_finish_report_sql[];
 

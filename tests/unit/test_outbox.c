@@ -13,6 +13,7 @@
 #include "log.h"
 #include "notice.h"
 #include "outbox.h"
+#include "queue_private.h"
 #include "settle.h"
 
 static char root[64];
@@ -441,7 +442,7 @@ test_upgrade_from_version_1(void **state)
 	assert_int_equal(outbox_prepare(c, err, sizeof(err)), 0);
 	assert_int_equal(queue_open(c->state, &q, err, sizeof(err)), 0);
 	enqueue(q, "old", NULL, NULL);
-	/* back to version 1: what versions 2 to 6 added goes */
+	/* back to version 1: what versions 2 to 6 added goes (7 may run again) */
 	assert_int_equal(sqlite3_exec(queue_db(q), "DROP INDEX issues_finished;"
 	    " DROP INDEX issues_report_for; DROP INDEX issues_notice_for;"
 	    " DROP INDEX issues_duplicate_of; DROP TRIGGER recipients_count_insert;"
@@ -458,7 +459,7 @@ test_upgrade_from_version_1(void **state)
 	    NULL, NULL, NULL), SQLITE_OK);
 	queue_close(q);
 	assert_int_equal(queue_open(c->state, &q, err, sizeof(err)), 0);
-	assert_int_equal(count(q, "PRAGMA user_version"), 6);
+	assert_int_equal(count(q, "PRAGMA user_version"), queue_schema_latest());
 	assert_int_equal(count(q, "SELECT COUNT(*) FROM sources WHERE issue = 1"
 	    " AND archived = ''"), 1);
 	/* so the same content under the same name again is a duplicate, as before */
@@ -468,11 +469,54 @@ test_upgrade_from_version_1(void **state)
 	sh("rm -rf %s", root);
 }
 
+/* A burst waits in order, each name once, however many come. */
+static void
+test_pending_names(void **state)
+{
+	(void)state;
+	struct outbox_pending *p = outbox_pending_new();
+	char name[32];
+
+	assert_null(outbox_pending_next(p));
+	assert_true(outbox_pending_add(p, "a.txt"));
+	assert_true(outbox_pending_add(p, "b.txt"));
+	assert_false(outbox_pending_add(p, "a.txt"));	/* a rescan finds it again */
+	char *first = outbox_pending_next(p);
+	assert_string_equal(first, "a.txt");
+	free(first);
+	/* taken: a new drop of the same name is a new ingest */
+	assert_true(outbox_pending_add(p, "a.txt"));
+	/* past the first allocation, with the ring wrapped */
+	for (int i = 0; i < 200; i++) {
+		snprintf(name, sizeof(name), "i%03d.txt", i);
+		assert_true(outbox_pending_add(p, name));
+	}
+	assert_false(outbox_pending_add(p, "i150.txt"));
+	assert_int_equal(outbox_pending_count(p), 202);
+	char *n1 = outbox_pending_next(p), *n2 = outbox_pending_next(p);
+	assert_string_equal(n1, "b.txt");
+	assert_string_equal(n2, "a.txt");
+	free(n1);
+	free(n2);
+	for (int i = 0; i < 200; i++) {
+		char *n = outbox_pending_next(p);
+		snprintf(name, sizeof(name), "i%03d.txt", i);
+		assert_string_equal(n, name);
+		free(n);
+	}
+	assert_int_equal(outbox_pending_count(p), 0);
+	assert_null(outbox_pending_next(p));
+	assert_true(outbox_pending_add(p, "left.txt"));
+	outbox_pending_free(p);	/* frees what is still waiting */
+	outbox_pending_free(NULL);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_settle_table),
+		cmocka_unit_test(test_pending_names),
 		cmocka_unit_test(test_move_same_filesystem_never_overwrites),
 		cmocka_unit_test(test_move_across_filesystems),
 		cmocka_unit_test(test_unarchived_source_is_not_queued_again),

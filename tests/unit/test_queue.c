@@ -342,7 +342,7 @@ test_reopen_keeps_schema(void **state)
 
 	enqueue(q, "hhhh", 1, NULL, 1);
 	assert_int_equal(queue_open(dbpath, &q2, err, sizeof(err)), 0);
-	assert_int_equal(count(q2, "PRAGMA user_version"), 6);
+	assert_int_equal(count(q2, "PRAGMA user_version"), queue_schema_latest());
 	assert_int_equal(count(q2, "SELECT COUNT(*) FROM issues"), 1);
 	queue_close(q2);
 }
@@ -628,8 +628,7 @@ test_older_schema_is_upgraded_not_misread(void **state)
 	/* as the version before the one that added replaced_by (3; 4 added relays,
 	 * 5 the counts and the indexes of the hot paths, 6 retention's indexes) */
 	char sql[64];
-	snprintf(sql, sizeof(sql), "PRAGMA user_version = %ld",
-	    count(q, "PRAGMA user_version") - 4);
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = 2");
 	drop_v5(q);
 	count(q, "DROP TABLE relays");
 	count(q, "DROP INDEX attempts_recipient");
@@ -834,7 +833,7 @@ test_upgrade_to_v5_counts(void **state)
 	count(q, "UPDATE recipients SET state = 'delivered' WHERE id = 2");
 	count(q, "UPDATE recipients SET state = 'failed' WHERE id = 3");
 	assert_int_equal(queue_open_mode(dbpath, QUEUE_EXISTING, &q2, err, sizeof(err)), 0);
-	assert_int_equal(count(q2, "PRAGMA user_version"), 6);
+	assert_int_equal(count(q2, "PRAGMA user_version"), queue_schema_latest());
 	assert_int_equal(count(q2, "SELECT COUNT(*) FROM sqlite_master WHERE name IN"
 	    " ('recipients_pending', 'issues_active', 'issues_unsettled', 'issues_held')"), 4);
 	assert_counts_exact(q2);
@@ -1305,12 +1304,131 @@ test_retention_slice_files_then_deletes(void **state)
 	assert_int_equal(system(path), 0);
 }
 
+/*
+ * Several finished transactions in one queue transaction: all recorded,
+ * or (a failing write) none, so that a storage outage keeps them all.
+ */
+static void
+test_record_many_all_or_nothing(void **state)
+{
+	struct queue *q = *state;
+	struct queue_batch *b[2];
+	size_t n;
+	char err[256];
+
+	enqueue(q, "rmany", 6, NULL, 1000);
+	assert_int_equal(queue_take(q, 1000, 2, 3, b, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 2);
+	struct queue_result r0[3], r1[3];
+	for (size_t i = 0; i < 3; i++) {
+		r0[i] = (struct queue_result){ .id = b[0]->ids[i], .outcome = QUEUE_OK,
+			.code = 250, .reply = "250 ok", .class = "ok" };
+		r1[i] = (struct queue_result){ .id = b[1]->ids[i], .outcome = QUEUE_TEMP,
+			.code = 451, .reply = "451 later", .class = "4xx" };
+	}
+	struct queue_record_in in[2] = {
+		{ b[0], r0, 1001, 0.1, "relay:465" },
+		{ b[1], r1, 1002, 0.2, "relay:465" },
+	};
+	/* a write that fails (as a full disk would) leaves every row sending */
+	assert_int_equal(sqlite3_exec(queue_db(q), "CREATE TRIGGER fail_second BEFORE INSERT"
+	    " ON attempts WHEN new.time = 1002 BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
+	    NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(queue_record_many(q, in, 2, &retry, zero, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "disk full"));
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM attempts"), 0);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM recipients WHERE state = 'sending'"), 6);
+	assert_int_equal(sqlite3_exec(queue_db(q), "DROP TRIGGER fail_second", NULL, NULL,
+	    NULL), SQLITE_OK);
+	/* then all of them, each with its own time */
+	assert_int_equal(queue_record_many(q, in, 2, &retry, zero, err, sizeof(err)), 0);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM attempts WHERE time = 1001"), 3);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM attempts WHERE time = 1002"), 3);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM recipients WHERE state = 'delivered'"), 3);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM recipients WHERE state = 'deferred'"
+	    " AND next_attempt = 1012"), 3);
+	assert_int_equal(count(q, "SELECT n FROM recipient_counts WHERE state = 'delivered'"), 3);
+	queue_batch_free(b[0]);
+	queue_batch_free(b[1]);
+}
+
+/* A batch taken and never sent goes back queued, untried, due again at once. */
+static void
+test_release_batch_untried(void **state)
+{
+	struct queue *q = *state;
+	struct queue_batch *b[2];
+	size_t n;
+	char err[256];
+
+	enqueue(q, "release", 4, NULL, 1000);
+	assert_int_equal(queue_take(q, 1000, 2, 2, b, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(queue_release_batch(q, b[1], err, sizeof(err)), 0);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM recipients WHERE state = 'sending'"), 2);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM attempts"), 0);
+	struct queue_batch *again[1];
+	assert_int_equal(queue_take(q, 1000, 1, 2, again, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(again[0]->ids[0], b[1]->ids[0]);
+	assert_int_equal(again[0]->attempts[0], 0);
+	queue_batch_free(again[0]);
+	queue_batch_free(b[0]);
+	queue_batch_free(b[1]);
+}
+
+/*
+ * Schema 6: the lifetime look-up of every take seeks attempts_issue_status
+ * instead of walking the issue's attempts; an upgraded queue has it, and
+ * no longer the index it replaces.
+ */
+static void
+test_upgrade_to_v7_take_lifetime_index(void **state)
+{
+	struct queue *q = *state, *q2;
+	char p[4096], err[256];
+	struct queue_batch *b[1];
+	size_t n;
+
+	plan(q, queue_take_lifetime_sql, p, sizeof(p));
+	if (strstr(p, "attempts_issue_status (issue=? AND status=?") == NULL ||
+	    strstr(p, "SCAN") != NULL)
+		fail_msg("lifetime look-up plan:\n%s", p);
+	/* back to version 6 with an attempt recorded there */
+	enqueue(q, "up7", 2, NULL, 1000);
+	assert_int_equal(queue_take(q, 1000, 1, 1, b, &n, err, sizeof(err)), 0);
+	struct queue_result r = { .id = b[0]->ids[0], .outcome = QUEUE_TEMP, .code = 451,
+		.reply = "451 later", .class = "4xx" };
+	assert_int_equal(queue_record(q, b[0], &r, 1005, 0.1, "relay", &retry, zero,
+	    err, sizeof(err)), 0);
+	queue_batch_free(b[0]);
+	count(q, "DROP INDEX attempts_issue_status");
+	count(q, "CREATE INDEX attempts_issue ON attempts(issue)");
+	count(q, "PRAGMA user_version = 6");
+	assert_int_equal(queue_open_mode(dbpath, QUEUE_EXISTING, &q2, err, sizeof(err)), 0);
+	assert_true(count(q2, "PRAGMA user_version") >= 7);
+	assert_int_equal(count(q2, "SELECT COUNT(*) FROM sqlite_master"
+	    " WHERE name = 'attempts_issue_status'"), 1);
+	assert_int_equal(count(q2, "SELECT COUNT(*) FROM sqlite_master"
+	    " WHERE name = 'attempts_issue'"), 0);
+	/* the lifetime still starts at the first attempt */
+	assert_int_equal(queue_take(q2, 2000, 1, 2, b, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(b[0]->received, 1005);
+	queue_batch_free(b[0]);
+	queue_close(q2);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_enqueue_and_take_in_tier_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_record_transitions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_record_many_all_or_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_release_batch_untried, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_upgrade_to_v7_take_lifetime_index, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_again_and_grouping, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_relays, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expiry, setup, teardown),
