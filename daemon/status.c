@@ -246,24 +246,35 @@ struct tier_count {
 static size_t
 issue_tiers(sqlite3 *db, int64_t issue, struct tier_count *tc, size_t max)
 {
-	sqlite3_stmt *st = NULL;
+	/*
+	 * A finished issue's totals were written when it finished (table
+	 * issue_tiers); only the issues still going are counted here.
+	 */
+	static const char *const sql[] = {
+		"SELECT t.tier_keyword, t.total, t.delivered, t.deferred, t.failed"
+		" FROM issue_tiers t JOIN issues i ON i.id = t.issue AND i.state = 'done'"
+		" WHERE t.issue = ? ORDER BY t.tier",
+		"SELECT tier_keyword, COUNT(*),"
+		" SUM(state = 'delivered'), SUM(state = 'deferred'), SUM(state = 'failed')"
+		" FROM recipients WHERE issue = ? AND replaced_by IS NULL"
+		" GROUP BY tier, tier_keyword ORDER BY tier",
+	};
 	size_t n = 0;
 
-	sqlite3_prepare_v2(db, "SELECT tier_keyword, COUNT(*),"
-	    " SUM(state = 'delivered'), SUM(state = 'deferred'), SUM(state = 'failed')"
-	    " FROM recipients WHERE issue = ? AND replaced_by IS NULL"
-	    " GROUP BY tier, tier_keyword ORDER BY tier", -1,
-	    &st, NULL);
-	sqlite3_bind_int64(st, 1, issue);
-	while (st && sqlite3_step(st) == SQLITE_ROW && n < max) {
-		snprintf(tc[n].tier, sizeof(tc[n].tier), "%s", col(st, 0));
-		tc[n].total = sqlite3_column_int64(st, 1);
-		tc[n].delivered = sqlite3_column_int64(st, 2);
-		tc[n].deferred = sqlite3_column_int64(st, 3);
-		tc[n].failed = sqlite3_column_int64(st, 4);
-		n++;
+	for (size_t k = 0; k < 2 && n == 0; k++) {
+		sqlite3_stmt *st = NULL;
+		sqlite3_prepare_v2(db, sql[k], -1, &st, NULL);
+		sqlite3_bind_int64(st, 1, issue);
+		while (st && sqlite3_step(st) == SQLITE_ROW && n < max) {
+			snprintf(tc[n].tier, sizeof(tc[n].tier), "%s", col(st, 0));
+			tc[n].total = sqlite3_column_int64(st, 1);
+			tc[n].delivered = sqlite3_column_int64(st, 2);
+			tc[n].deferred = sqlite3_column_int64(st, 3);
+			tc[n].failed = sqlite3_column_int64(st, 4);
+			n++;
+		}
+		sqlite3_finalize(st);
 	}
-	sqlite3_finalize(st);
 	return n;
 }
 

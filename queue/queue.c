@@ -234,8 +234,34 @@ static const char schema_v7[] =
     "CREATE INDEX IF NOT EXISTS attempts_issue_status ON attempts(issue, status, time);"
     "DROP INDEX IF EXISTS attempts_issue;";
 
+/*
+ * Version 8: the per-tier totals of finished issues, written once when an
+ * issue finishes, so that distctl status shows its recent issues without
+ * counting their recipients again each time (2 ms per 1 000-recipient
+ * issue, ten issues a call). Kept only while the issue is done: an issue
+ * that is reopened (resend, retry) or deleted loses its rows, and is
+ * counted live until it finishes again. Not a trigger on recipients, so
+ * the delivery path pays nothing for it.
+ */
+static const char schema_v8[] =
+    "CREATE TABLE IF NOT EXISTS issue_tiers (issue INTEGER NOT NULL, tier INTEGER NOT NULL,"
+    "  tier_keyword TEXT NOT NULL, total INTEGER NOT NULL, delivered INTEGER NOT NULL,"
+    "  deferred INTEGER NOT NULL, failed INTEGER NOT NULL,"
+    "  PRIMARY KEY (issue, tier, tier_keyword)) WITHOUT ROWID;"
+    "CREATE TRIGGER IF NOT EXISTS issue_tiers_reopened AFTER UPDATE OF state ON issues"
+    "  WHEN OLD.state = 'done' AND NEW.state != 'done'"
+    "  BEGIN DELETE FROM issue_tiers WHERE issue = OLD.id; END;"
+    "CREATE TRIGGER IF NOT EXISTS issue_tiers_deleted AFTER DELETE ON issues"
+    "  BEGIN DELETE FROM issue_tiers WHERE issue = OLD.id; END;"
+    "INSERT OR REPLACE INTO issue_tiers SELECT r.issue, r.tier, r.tier_keyword, COUNT(*),"
+    "  SUM(r.state = 'delivered'), SUM(r.state = 'deferred'), SUM(r.state = 'failed')"
+    "  FROM recipients r JOIN issues i ON i.id = r.issue"
+    "  WHERE i.state = 'done' AND r.replaced_by IS NULL"
+    "  GROUP BY r.issue, r.tier, r.tier_keyword;";
+
 static const char *const migrations[] = {
 	schema_v1, schema_v2, schema_v3, schema_v4, schema_v5, schema_v6, schema_v7,
+	schema_v8,
 };
 
 int
@@ -1237,6 +1263,14 @@ queue_finish(struct queue *q, int64_t now, int64_t **report, size_t *n,
 	if (begin_light(q, err, errsz) < 0)
 		return -1;
 	if (queue_exec(q, sql, err, errsz) < 0)
+		goto fail;
+	/* the tiers of what finished now, for distctl status (schema 8) */
+	snprintf(sql, sizeof(sql), "INSERT OR REPLACE INTO issue_tiers"
+	    " SELECT issue, tier, tier_keyword, COUNT(*), SUM(state = 'delivered'),"
+	    " SUM(state = 'deferred'), SUM(state = 'failed') FROM recipients"
+	    " WHERE issue IN (SELECT id FROM issues WHERE state = 'done' AND finished = %lld)"
+	    " AND replaced_by IS NULL GROUP BY issue, tier, tier_keyword", (long long)now);
+	if (sqlite3_changes(q->db) > 0 && queue_exec(q, sql, err, errsz) < 0)
 		goto fail;
 	/*
 	 * A finished issue without a failure is settled (reported = 2) once,

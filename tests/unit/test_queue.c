@@ -1419,6 +1419,47 @@ test_upgrade_to_v7_take_lifetime_index(void **state)
 	queue_close(q2);
 }
 
+/*
+ * A finished issue's per-tier totals are kept (schema 8) and agree with
+ * its recipients; reopening the issue drops them (it is counted live
+ * again) and finishing it again writes them anew.
+ */
+static void
+test_finished_tiers_kept(void **state)
+{
+	struct queue *q = *state;
+	char err[256];
+	const char *agree = "SELECT COUNT(*) FROM (SELECT tier, tier_keyword, COUNT(*) AS total,"
+	    " SUM(state = 'delivered') AS delivered, SUM(state = 'failed') AS failed"
+	    " FROM recipients WHERE issue = 1 AND replaced_by IS NULL GROUP BY tier, tier_keyword"
+	    " EXCEPT SELECT tier, tier_keyword, total, delivered, failed FROM issue_tiers"
+	    " WHERE issue = 1)";
+
+	assert_int_equal(enqueue(q, "tiers", 7, NULL, 1000), 1);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM issue_tiers"), 0);
+	deliver_all(q, 1000, "r4@example.test");
+	assert_int_equal(count(q, "SELECT state = 'done' FROM issues WHERE id = 1"), 1);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM issue_tiers WHERE issue = 1"), 3);
+	assert_int_equal(count(q, "SELECT SUM(total) FROM issue_tiers"), 7);
+	assert_int_equal(count(q, "SELECT failed FROM issue_tiers WHERE tier_keyword = '送'"), 1);
+	assert_int_equal(count(q, agree), 0);
+
+	/* reopened: nothing kept; finished again: kept again, with the new state */
+	assert_true(queue_resend(q, 1, "送", NULL, 2000, err, sizeof(err)) >= 0);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM issue_tiers WHERE issue = 1"), 0);
+	deliver_all(q, 2000, NULL);
+	assert_int_equal(count(q, "SELECT failed FROM issue_tiers WHERE tier_keyword = '送'"), 0);
+	assert_int_equal(count(q, agree), 0);
+
+	/* an older queue gets the totals of its finished issues on upgrade */
+	count(q, "DELETE FROM issue_tiers");
+	count(q, "PRAGMA user_version = 7");
+	struct queue *q2;
+	assert_int_equal(queue_open_mode(dbpath, QUEUE_EXISTING, &q2, err, sizeof(err)), 0);
+	assert_int_equal(count(q2, "SELECT COUNT(*) FROM issue_tiers WHERE issue = 1"), 3);
+	queue_close(q2);
+}
+
 int
 main(void)
 {
@@ -1430,6 +1471,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_upgrade_to_v7_take_lifetime_index, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_again_and_grouping, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_finished_tiers_kept, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_relays, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expiry, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lifetime_from_first_attempt, setup, teardown),
