@@ -182,6 +182,8 @@ def one_delivery(sink, cert, scratch, n, connections, tier, state_from=None,
                 timings = daemon.time_status(5)
                 result["status"] = statistics.median(w for w, _ in timings)
                 result["status_cpu"] = statistics.median(c for _, c in timings)
+                result["start"] = statistics.median(
+                    w for w, _ in daemon.time_status(5, ("--version",)))
             return result
     finally:
         shutil.rmtree(d, ignore_errors=True)
@@ -279,7 +281,10 @@ def history_section(sink, cert, scratch, floor):
            f"configuration of N recipients",
            "floor (curl, one transaction): " +
            ", ".join(f"N {n}: {floor[n]:.3f} s" for n in HISTORY_NS) +
-           "; status: `distctl status` wall and CPU after the delivery, median of 5 calls"])
+           "; status: `distctl status` wall and CPU after the delivery, median of 5 calls",
+           "start-up: `distctl --version` (loading its shared libraries, nothing read) "
+           "in the same run: " + ", ".join(f"{r['start'] * 1000:.0f} ms"
+                                           for r in results.values())])
     return results
 
 

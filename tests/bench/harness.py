@@ -165,12 +165,14 @@ class Daemon:
         out = self.distctl("--json", "status")
         return json.loads(out.stdout)["counts"]
 
-    def time_status(self, times):
-        """Wall and CPU seconds of `distctl status`, one pair per call."""
+    def time_status(self, times, args=("status",)):
+        """Wall and CPU seconds of `distctl status`, one pair per call. With
+        args ("--version",): the cost of starting distctl at all (loading its
+        ~50 shared libraries), the floor under any distctl command."""
         results = []
         for _ in range(times):
             started = time.monotonic()
-            child = subprocess.Popen([BUILD / "distctl", "-c", self.conf, "status"],
+            child = subprocess.Popen([BUILD / "distctl", "-c", self.conf, *args],
                                      stdout=subprocess.DEVNULL)
             _, status, usage = os.wait4(child.pid, 0)
             wall = time.monotonic() - started
