@@ -117,6 +117,7 @@ struct daemon {
 	int64_t status_own, status_others;
 	bool status_down, status_valid, notify_off;
 	struct retention retention;	/* at start, then a pass a day */
+	bool heap_trimmed;		/* since the transport and intake last had work */
 };
 
 static void
@@ -831,6 +832,24 @@ clock_check(struct daemon *d)
 	d->clock_mono = mono;
 }
 
+/*
+ * Once the work is done, the heap of a large delivery (messages, batches,
+ * SQLite's page cache: 8 MB for 10 000 recipients) goes back to the system: a daemon that sends
+ * one large issue a week should not hold its peak for the week. Once per
+ * idle spell; malloc_trim walks the free lists, a millisecond or so.
+ */
+static void
+trim_when_idle(struct daemon *d)
+{
+	bool idle = smtp_pool_busy(d->pool) == 0 && outbox_pending_count(d->pending) == 0;
+
+	if (idle && !d->heap_trimmed) {
+		queue_release_memory(d->queue);
+		malloc_trim(0);
+	}
+	d->heap_trimmed = idle;
+}
+
 static void
 run(struct daemon *d)
 {
@@ -872,6 +891,7 @@ run(struct daemon *d)
 			timeout = due;
 		if (outbox_pending_count(d->pending) > 0)
 			timeout = 0;	/* more to ingest: only look for events */
+		trim_when_idle(d);
 		int n = epoll_wait(d->epfd, evs, 8, timeout);
 		if (n < 0) {
 			if (errno == EINTR)

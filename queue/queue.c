@@ -464,6 +464,12 @@ queue_open_mode(const char *path, enum queue_mode mode, struct queue **out,
 	return 0;
 }
 
+void
+queue_release_memory(struct queue *q)
+{
+	sqlite3_db_release_memory(q->db);
+}
+
 int
 queue_lock(const char *path, int *fd, char *err, size_t errsz)
 {

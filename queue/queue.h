@@ -118,6 +118,8 @@ int queue_lock(const char *path, int *fd, char *err, size_t errsz);
  * -1 with err when it was deleted or replaced under the daemon. One stat().
  */
 int queue_check_file(struct queue *q, char *err, size_t errsz);
+/* Gives the store's page cache back while the daemon is idle (it refills on use). */
+void queue_release_memory(struct queue *q);
 
 /*
  * Enqueues an issue with its recipients and its rendered message in one
