@@ -198,7 +198,6 @@ class Distd:
         """The standing relay alerts (auth, tls); held issues are shown by issue_states."""
         return [a["kind"] for a in self.status()["alerts"] if a["kind"] != "held"]
 
-
     def show(self, issue, *filters):
         """One issue as `distctl show ISSUE --json`, or None when there is no such issue."""
         r = self.ctl("--json", "show", str(issue), *filters)

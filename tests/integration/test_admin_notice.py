@@ -103,4 +103,3 @@ def test_failure_report_is_auto_submitted_and_not_a_notice(smtp_server, distd):
     time.sleep(1)
     assert len(to_admin(server)) == 1
     assert [i["kind"] for i in d.issues() if i["kind"] != "bulletin"] == ["report"]
-

@@ -173,7 +173,6 @@ def test_full_disk_during_delivery_bookkeeping(smtp_server, distd, tmp_path):
         assert len(d.log_entries()) == 200
         # the database file survived the full disk: raw SQL
         assert d.query("PRAGMA integrity_check") == [("ok",)]
-
     finally:
         # stop first: a queue file vanishing under the daemon stops it with exit 74
         if d is not None:

@@ -299,7 +299,6 @@ def test_gb18030_resave_of_a_seed_is_a_duplicate(smtp_server, distd):
     wait_for(lambda: len(d.issues()) == 2, what="duplicate row")
     duplicate = d.show(2)
     assert (duplicate["duplicate_of"], duplicate["state"]) == (1, "done")
-
     time.sleep(0.5)
     assert len(server.messages) == 1
 

@@ -231,7 +231,6 @@ def test_stale_reused_connection_is_retried_at_once(smtp_server, distd):
     d.wait_states(("delivered",), count=2)
     assert [m.rcpt_tos for m in server.messages] == [["u0@example.test"], ["u1@example.test"]]
     assert d.recipient("u1@example.test")["attempts"] == 1
-
     assert not any("status=deferred" in l for l in d.log_lines())
 
 

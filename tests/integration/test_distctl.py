@@ -367,7 +367,6 @@ def test_resend_to_a_corrected_address(smtp_server, distd):
     rc, s = ctl_json(d, "status")
     assert s["counts"]["failed"] == 0 and s["counts"]["delivered"] >= 3
     assert [e["status"] for e in d.log_entries()].count("replaced") == 1
-
     assert u0_sent_once(server)
 
     # the same correction twice, or an address that is not there, is refused
@@ -671,6 +670,5 @@ def test_release_never_sends_a_classified_issue(smtp_server, distd):
     assert r.returncode == 1
     assert "is not released" in r.stderr and "密级：秘密" in r.stderr
     assert d.show(1)["state"] == "held"
-
     # only the admin's notice that the issue was held went out
     assert all(m.rcpt_tos == ["postmaster@example.test"] for m in server.messages)

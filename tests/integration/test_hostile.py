@@ -249,8 +249,7 @@ def test_hard_linked_attachment_refused(smtp_server, distd):
     reason = (d.rejected / "linked.reason").read_text(encoding="utf-8")
     assert "data.pdf: is one of 2 hard links" in reason
     assert d.issues() == []
-    # an honest issue
- after it still goes out, and the secret never did
+    # an honest issue after it still goes out, and the secret never did
     d.drop("honest.txt", issue_text(["单位1"], no=8))
     d.wait_states(("delivered",), count=1, timeout=30)
     assert server.handler.received() == ["u1@example.test"]

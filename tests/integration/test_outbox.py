@@ -198,7 +198,6 @@ def test_file_written_in_place_in_two_steps_is_read_whole(smtp_server, distd):
     assert list(d.issue_states().values()) == ["done"]
 
 
-
 def test_rename_stays_the_fast_path(smtp_server, distd):
     server = smtp_server()
     d = distd(server, recipients=TEN[:1])

@@ -169,6 +169,5 @@ def test_refused_login_is_not_repeated_by_queued_jobs(certificate, distd, tmp_pa
         # nothing left in flight: the queued job went back untried
         wait_for(lambda: d.counts()["sending"] == 0, timeout=10, what="nothing sending")
         assert [(r["state"], r["attempts"]) for r in d.recipients(1)].count(("queued", 0)) == 4
-
     finally:
         server.stop()

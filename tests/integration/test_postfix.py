@@ -252,7 +252,6 @@ def test_seeds_through_a_real_postfix(postfix, distd):
     assert d.query("SELECT max_rcpt FROM relays") == [(10,)]
     assert d.query("SELECT size FROM relays") == [(10240000,)]
     assert max(r["attempts"] for r in d.recipients()) == 1
-
     assert log.count("status=sent (delivered to maildir)") == 49
     # check's session, as Postfix counted it
     assert "ehlo=1 auth=1 mail=1 rcpt=1 rset=1 quit=1 commands=6" in log

@@ -155,7 +155,6 @@ def test_retries_after_an_outage_are_grouped(fault_server, distd):
     d = start(distd, server, MANY[:20], "retry = { min_backoff = 10; max_backoff = 10; lifetime = 600; };",
               n_issues=2, smtp_extra="max_rcpt_per_message = 5;")
     wait_for(lambda: d.counts()["delivered"] == 40, timeout=20, what="40 deliveries")
-
     after = server.transactions()
     print(f"transactions: 8 before the outage would be; {after} after it")
     assert after == 8

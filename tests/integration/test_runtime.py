@@ -250,7 +250,6 @@ def test_cancel_during_a_transaction_then_resend_all(fault_server, distd):
     assert [e["status"] for e in d.log_entries()].count("resend") == 2
 
 
-
 def test_backward_clock_step_does_not_stall_a_retry(fault_server, distd, tmp_path):
     clock = tmp_path / "clock"
     clock.write_text("0")
