@@ -25,6 +25,15 @@ def binaries():
     return {"distd": str(distd), "distctl": str(distctl)}
 
 
+def smtp_login(folder, password, username="bulletin@example.test"):
+    """A password file as distd demands it (mode 0600) in folder, and the smtp
+    settings that log in with it: returns (path, settings)."""
+    secret = pathlib.Path(folder) / "secret"
+    secret.write_text(password + "\n")
+    secret.chmod(0o600)
+    return secret, f'username = "{username}"; password_file = "{secret}";'
+
+
 def run(args, **kw):
     """Runs a command with a bound on time; returns CompletedProcess (text)."""
     kw.setdefault("timeout", 60)

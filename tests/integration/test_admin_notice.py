@@ -7,7 +7,7 @@ import email.policy
 import signal
 import time
 
-from conftest import wait_for
+from conftest import smtp_login, wait_for
 from test_delivery import TEN, issue_text
 
 ADMIN = "postmaster@example.test"
@@ -74,11 +74,9 @@ def test_unresolved_units_in_send_mode_mailed_once(smtp_server, distd):
 def test_alert_mailed_once(fault_server, distd, tmp_path):
     server = fault_server()
     server.add("AUTH", *["535 5.7.8 bad credentials"] * 3)
-    secret = tmp_path / "pw"
-    secret.write_text("pw\n")
-    secret.chmod(0o600)
+    secret, login = smtp_login(tmp_path, "pw", username="u@example.test")
     d = distd(server, recipients=TEN[:2],
-              smtp_extra=f'username = "u@example.test"; password_file = "{secret}";',
+              smtp_extra=login,
               retry="retry = { min_backoff = 1; max_backoff = 1; lifetime = 600; };")
     d.start()
     d.drop("issue.txt", issue_text([n for n, _ in TEN[:2]]))

@@ -79,7 +79,9 @@ def test_kill_between_enqueue_and_archive(smtp_server, distd):
     assert server.handler.received() == ["u0@example.test"]
 
 
-def test_full_disk_leaves_the_file_and_retries(smtp_server, distd, tmp_path):
+@pytest.fixture
+def small_disk(tmp_path):
+    """An 8 MB tmpfs to fill up (root only); each test stops its daemon before it goes."""
     if os.geteuid() != 0 or shutil.which("mount") is None:
         pytest.skip("mounting a tmpfs needs root")
     state = tmp_path / "small"
@@ -88,6 +90,14 @@ def test_full_disk_leaves_the_file_and_retries(smtp_server, distd, tmp_path):
                        capture_output=True, text=True)
     if r.returncode != 0:
         pytest.skip(f"mounting a tmpfs is not allowed here: {r.stderr.strip()}")
+    try:
+        yield state
+    finally:
+        subprocess.run(["umount", "-l", str(state)], capture_output=True)
+
+
+def test_full_disk_leaves_the_file_and_retries(smtp_server, distd, small_disk):
+    state = small_disk
     d = None
     try:
         server = smtp_server()
@@ -111,21 +121,13 @@ def test_full_disk_leaves_the_file_and_retries(smtp_server, distd, tmp_path):
         # stop first: a queue file vanishing under the daemon stops it with exit 74
         if d is not None:
             d.stop()
-        subprocess.run(["umount", "-l", str(state)], capture_output=True)
 
 
-def test_full_disk_during_delivery_bookkeeping(smtp_server, distd, tmp_path):
+def test_full_disk_during_delivery_bookkeeping(smtp_server, distd, small_disk):
     """The disk fills while transactions are in flight: distd pauses with one alert
     (no spinning, no flood of lines), keeps the results it cannot record, and writes
     them when space returns: nobody stays `sending`, nobody gets the issue twice."""
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("mounting a tmpfs needs root")
-    state = tmp_path / "small"
-    state.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(state)],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.skip(f"mounting a tmpfs is not allowed here: {r.stderr.strip()}")
+    state = small_disk
     d = None
     try:
         server = smtp_server()
@@ -177,4 +179,3 @@ def test_full_disk_during_delivery_bookkeeping(smtp_server, distd, tmp_path):
         # stop first: a queue file vanishing under the daemon stops it with exit 74
         if d is not None:
             d.stop()
-        subprocess.run(["umount", "-l", str(state)], capture_output=True)

@@ -151,15 +151,17 @@ def test_kill_during_delivery_is_retried_as_possible_duplicate(smtp_server, dist
     assert d.query("PRAGMA integrity_check") == [("ok",)]
 
 
-def test_delivery_log_reopens_for_logrotate(smtp_server, distd):
+# logrotate's postrotate sends SIGUSR1; a reload (SIGHUP) reopens the log as well
+@pytest.mark.parametrize("sig", [signal.SIGUSR1, signal.SIGHUP], ids=["sigusr1", "sighup"])
+def test_delivery_log_reopens_for_logrotate(smtp_server, distd, sig):
     server = smtp_server()
     d = distd(server, recipients=TEN[:2])
     d.start()
     d.drop("a.txt", issue_text([TEN[0][0]], no=1))
     d.wait_states(("delivered",), count=1)
     os.rename(d.log, d.root / "delivery.log.1")
-    d.proc.send_signal(signal.SIGUSR1)
-    wait_for(lambda: d.log.exists(), what="new log file")
+    d.proc.send_signal(sig)
+    wait_for(lambda: d.log.exists(), what=f"new log file after {sig.name}")
     d.drop("b.txt", issue_text([TEN[1][0]], no=2))
     d.wait_states(("delivered",), count=2)
     wait_for(lambda: any("u1@example.test" in l for l in d.log_lines()), what="line in new log")
@@ -228,20 +230,6 @@ def test_make_install_and_uninstall(tmp_path):
     assert r.returncode == 0, r.stderr
     left = sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file())
     assert left == ["etc/distd/distd.conf"]
-
-
-def test_sighup_also_reopens_the_delivery_log(smtp_server, distd):
-    server = smtp_server()
-    d = distd(server, recipients=TEN[:2])
-    d.start()
-    d.drop("a.txt", issue_text([TEN[0][0]], no=1))
-    d.wait_states(("delivered",), count=1)
-    os.rename(d.log, d.root / "delivery.log.1")
-    d.proc.send_signal(signal.SIGHUP)
-    wait_for(lambda: d.log.exists(), what="new log file after SIGHUP")
-    d.drop("b.txt", issue_text([TEN[1][0]], no=2))
-    d.wait_states(("delivered",), count=2)
-    wait_for(lambda: any("u1@example.test" in l for l in d.log_lines()), what="line in new log")
 
 
 # Marks as real issues print them; each must be refused and named in its reason.

@@ -7,7 +7,7 @@ import sqlite3
 import subprocess
 import unicodedata
 
-from conftest import ROOT, run, wait_for
+from conftest import ROOT, run, smtp_login, wait_for
 from test_delivery import TEN, issue_text, demo_conf
 from conftest import SEED_CAPITAL, SEED_MENTOUGOU
 
@@ -189,11 +189,9 @@ def test_status_before_the_first_start(distd):
 
 def test_check_preflight(smtp_server, distd, tmp_path):
     server = smtp_server(auth=("bulletin@example.test", "right"))
-    secret = tmp_path / "secret"
-    secret.write_text("right\n")
-    secret.chmod(0o600)
+    secret, login = smtp_login(tmp_path, "right")
     d = distd(server, recipients=TEN[:1],
-              smtp_extra=f'username = "bulletin@example.test"; password_file = "{secret}";')
+              smtp_extra=login)
     r = d.ctl("check")
     assert r.returncode == 0, r.stdout + r.stderr
     lines = r.stdout.splitlines()

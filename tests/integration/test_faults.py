@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from conftest import free_port_for_tests, wait_for
+from conftest import free_port_for_tests, smtp_login, wait_for
 from smtpserver import make_certificate
 from test_delivery import TEN, issue_text
 
@@ -72,10 +72,8 @@ def test_starttls_refused_sends_nothing_in_clear(fault_server, distd):
 def test_auth_454_defers_without_alert(fault_server, distd, tmp_path):
     server = fault_server()
     server.add("AUTH", "454 4.7.0 temporary authentication failure")
-    secret = tmp_path / "pw"
-    secret.write_text("pw\n")
-    secret.chmod(0o600)
-    d = start(distd, server, smtp_extra=f'username = "u@example.test"; password_file = "{secret}";')
+    secret, login = smtp_login(tmp_path, "pw", username="u@example.test")
+    d = start(distd, server, smtp_extra=login)
     d.wait_states(("delivered",), count=2)
     assert log_has(d, "status=deferred", "class=auth", "code=454")
     assert d.alert_kinds() == []
@@ -84,10 +82,8 @@ def test_auth_454_defers_without_alert(fault_server, distd, tmp_path):
 def test_auth_535_alerts_and_bounces_nobody(fault_server, distd, tmp_path):
     server = fault_server()
     server.add("AUTH", *["535 5.7.8 bad credentials"] * 3)
-    secret = tmp_path / "pw"
-    secret.write_text("pw\n")
-    secret.chmod(0o600)
-    d = start(distd, server, smtp_extra=f'username = "u@example.test"; password_file = "{secret}";')
+    secret, login = smtp_login(tmp_path, "pw", username="u@example.test")
+    d = start(distd, server, smtp_extra=login)
     wait_for(lambda: d.alert_kinds() == ["auth"], what="auth alert")
     rc, s = status(d)
     assert rc == 3 and "refused our credentials" in s["alerts"][0]["text"]
@@ -274,12 +270,10 @@ def test_pinned_public_key(fault_server, distd, certificate, tmp_path, right):
 def test_auth_failure_pauses_instead_of_hammering(fault_server, distd, tmp_path):
     server = fault_server()
     server.add("AUTH", *["535 5.7.8 bad credentials"] * 100)
-    secret = tmp_path / "pw"
-    secret.write_text("pw\n")
-    secret.chmod(0o600)
+    secret, login = smtp_login(tmp_path, "pw", username="u@example.test")
     people = [(f"单位{i}", f"p{i}@example.test") for i in range(40)]
     d = distd(server, recipients=people,
-              smtp_extra=f'username = "u@example.test"; password_file = "{secret}"; '
+              smtp_extra=f'{login} '
                          'max_rcpt_per_message = 2; connections = 4;',
               retry="retry = { min_backoff = 2; max_backoff = 2; lifetime = 600; };")
     d.start()

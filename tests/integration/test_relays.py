@@ -6,7 +6,7 @@ saw (commands, transactions, times) rather than trusting distd's own account."""
 import json
 import time
 
-from conftest import wait_for
+from conftest import smtp_login, wait_for
 from test_delivery import issue_text
 
 MANY = [(f"单位{i}", f"u{i}@example.test") for i in range(41)]
@@ -117,11 +117,9 @@ def test_idle_connection_closed_with_quit(fault_server, distd):
 
 def test_failed_logins_back_off_and_reload_retries(fault_server, distd, tmp_path):
     server = fault_server(auth_fail=True)
-    secret = tmp_path / "secret"
-    secret.write_text("wrong\n")
-    secret.chmod(0o600)
+    secret, login = smtp_login(tmp_path, "wrong")
     d = start(distd, server, MANY[:2], "retry = { min_backoff = 1; max_backoff = 8; lifetime = 600; };",
-              smtp_extra=f'username = "bulletin@example.test"; password_file = "{secret}"; '
+              smtp_extra=f'{login} '
                          'connections = 4; max_rcpt_per_message = 1;')
     wait_for(lambda: len(server.times("AUTH")) >= 4, timeout=25, what="four logins")
     t = server.times("AUTH")
@@ -221,16 +219,14 @@ def test_check_does_mail_rcpt_rset_quit(fault_server, distd):
 def test_fallback_taken_when_the_first_refuses(fault_server, distd, tmp_path):
     primary = fault_server(auth_fail=True)
     backup = fault_server()
-    secret = tmp_path / "secret"
-    secret.write_text("pw\n")
-    secret.chmod(0o600)
+    secret, login = smtp_login(tmp_path, "pw")
     backup_secret = tmp_path / "backup-secret"
     backup_secret.write_text("other\n")
     backup_secret.chmod(0o600)
     fallback = (f'fallback = {{ url = "{backup.url}"; username = "backup@example.test"; '
                 f'password_file = "{backup_secret}"; ca_file = "{backup.cafile}"; }};')
     d = distd(primary, recipients=MANY[:5], retry="retry = { min_backoff = 30; max_backoff = 60; lifetime = 600; };",
-              smtp_extra=f'username = "bulletin@example.test"; password_file = "{secret}"; '
+              smtp_extra=f'{login} '
                          f'connections = 1; {fallback}')
     d.start()
     d.drop("issue.txt", issue_text([name for name, _ in MANY[:3]]))
@@ -274,11 +270,9 @@ def test_check_names_the_certificate_when_the_host_does_not_match(fault_server, 
 
 def test_check_ends_with_quit_when_the_login_fails(fault_server, distd, tmp_path):
     server = fault_server(auth_fail=True)
-    secret = tmp_path / "secret"
-    secret.write_text("wrong\n")
-    secret.chmod(0o600)
+    secret, login = smtp_login(tmp_path, "wrong")
     d = distd(server, recipients=MANY[:1],
-              smtp_extra=f'username = "bulletin@example.test"; password_file = "{secret}";')
+              smtp_extra=login)
     r = d.ctl("check")
     assert r.returncode == 1 and "auth     FAILED: 535" in r.stdout
     wait_for(lambda: server.times("close-quit") or server.times("close-eof"), timeout=5,

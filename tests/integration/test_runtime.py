@@ -250,13 +250,10 @@ def test_cancel_during_a_transaction_then_resend_all(fault_server, distd):
     assert [e["status"] for e in d.log_entries()].count("resend") == 2
 
 
-def test_backward_clock_step_does_not_stall_a_retry(fault_server, distd, tmp_path):
-    clock = tmp_path / "clock"
+def deferred_on_a_test_clock(d, clock):
+    """Starts d with its wall clock offset by the seconds in the file clock (0 at
+    first) and drops an issue for TEN[0]; returns once its first try is deferred."""
     clock.write_text("0")
-    server = fault_server()
-    server.add("RCPT", "451 4.3.0 try later")
-    d = distd(server, recipients=TEN[:1],
-              retry="retry = { min_backoff = 4; max_backoff = 4; lifetime = 600; };")
     os.environ["DISTD_TEST_CLOCK_FILE"] = str(clock)
     try:
         d.start()
@@ -264,6 +261,15 @@ def test_backward_clock_step_does_not_stall_a_retry(fault_server, distd, tmp_pat
         del os.environ["DISTD_TEST_CLOCK_FILE"]
     d.drop("a.txt", issue_text([TEN[0][0]]))
     wait_for(lambda: d.states().get(TEN[0][1]) == "deferred", what="a deferral")
+
+
+def test_backward_clock_step_does_not_stall_a_retry(fault_server, distd, tmp_path):
+    clock = tmp_path / "clock"
+    server = fault_server()
+    server.add("RCPT", "451 4.3.0 try later")
+    d = distd(server, recipients=TEN[:1],
+              retry="retry = { min_backoff = 4; max_backoff = 4; lifetime = 600; };")
+    deferred_on_a_test_clock(d, clock)
     t0 = time.monotonic()
     clock.write_text(str(-86400))
     d.ctl("status")     # a loop turn sees the step at once (the timer would too)
@@ -276,19 +282,12 @@ def test_backward_clock_step_does_not_stall_a_retry(fault_server, distd, tmp_pat
 
 def test_forward_clock_step_does_not_expire_on_one_451(fault_server, distd, tmp_path):
     clock = tmp_path / "clock"
-    clock.write_text("0")
     server = fault_server()
     server.add("RCPT", "451 4.3.0 try later", "451 4.3.0 try later")
     # lifetime 5 days; the clock is corrected six days forward after the first try
     d = distd(server, recipients=TEN[:1],
               retry="retry = { min_backoff = 2; max_backoff = 2; lifetime = 432000; };")
-    os.environ["DISTD_TEST_CLOCK_FILE"] = str(clock)
-    try:
-        d.start()
-    finally:
-        del os.environ["DISTD_TEST_CLOCK_FILE"]
-    d.drop("a.txt", issue_text([TEN[0][0]]))
-    wait_for(lambda: d.states().get(TEN[0][1]) == "deferred", what="a deferral")
+    deferred_on_a_test_clock(d, clock)
     clock.write_text(str(6 * 86400))
     d.ctl("status")
     d.wait_states(("delivered",), count=1, timeout=30)
