@@ -2,9 +2,8 @@
 #include "testutil.h"
 
 #include "adminmail.h"
-#include "conf.h"
 #include "log.h"
-#include "queue.h"
+#include "testqueue.h"
 
 #define CONF \
 	"smtp = { url = \"smtps://mail.example.test\"; };\n" \
@@ -12,54 +11,24 @@
 	"recipients = ( { name = \"中央文明办\"; address = \"office@wmb.example.test\"; } );\n" \
 	"series = ( { title = \"门头沟简报\"; admin = \"mtg-admin@example.test\"; } );\n"
 
-static char dbpath[64];
-
-struct fixture {
-	struct conf *conf;
-	struct queue *queue;
-};
-
 static int
 setup(void **state)
 {
-	struct fixture *f = calloc(1, sizeof(*f));
-	struct sbuf errs = SBUF_INIT;
-	char err[256], *path = write_temp(CONF, 0644);
-
-	if (conf_load(path, 0, &f->conf, &errs) < 0)
-		fail_msg("%s", sbuf_str(&errs));
-	unlink(path);
-	free(path);
-	sbuf_free(&errs);
-	snprintf(dbpath, sizeof(dbpath), "/tmp/distd-adminmail-%d.db", (int)getpid());
-	unlink(dbpath);
-	if (queue_open(dbpath, &f->queue, err, sizeof(err)) < 0)
-		fail_msg("%s", err);
-	*state = f;
+	*state = test_conf_queue_new("adminmail", CONF);
 	return 0;
 }
 
 static int
 teardown(void **state)
 {
-	struct fixture *f = *state;
-	char p[80];
-
-	queue_close(f->queue);
-	conf_free(f->conf);
-	free(f);
-	unlink(dbpath);
-	snprintf(p, sizeof(p), "%s-wal", dbpath);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s-shm", dbpath);
-	unlink(p);
+	test_conf_queue_free(*state);
 	return 0;
 }
 
 static void
 test_to_is_the_series_admin_else_sender_admin(void **state)
 {
-	struct fixture *f = *state;
+	struct test_conf_queue *f = *state;
 
 	assert_string_equal(adminmail_to(f->conf, "门头沟简报"), "mtg-admin@example.test");
 	assert_string_equal(adminmail_to(f->conf, "别的简报"), "postmaster@example.test");
@@ -69,7 +38,7 @@ test_to_is_the_series_admin_else_sender_admin(void **state)
 static void
 test_enqueue_one_auto_submitted_message_to_the_admin(void **state)
 {
-	struct fixture *f = *state;
+	struct test_conf_queue *f = *state;
 	struct adminmail m = { "report", "report-key-1", "report for 1",
 		"投递失败报告 / Delivery failure report", "u1@example.test: 550 no such user\n",
 		1, 0, "门头沟简报" };
@@ -98,7 +67,7 @@ test_enqueue_one_auto_submitted_message_to_the_admin(void **state)
 static void
 test_a_notice_key_is_queued_once(void **state)
 {
-	struct fixture *f = *state;
+	struct test_conf_queue *f = *state;
 	struct adminmail m = { "notice", "held:7", "notice held:7",
 		"Action needed: issue held", "held\n", 0, 0, NULL };
 	int64_t id, again, existing = 0;

@@ -1,69 +1,28 @@
 /* Unit tests for daemon/notice.c: admin notices, rendered and swept into the queue at most 10 an hour. */
 #include "testutil.h"
 
-#include "conf.h"
 #include "log.h"
 #include "notice.h"
-#include "queue.h"
+#include "testqueue.h"
 
 #define CONF \
 	"smtp = { url = \"smtps://mail.example.test\"; };\n" \
 	"sender = { from = \"办公室 <bulletin@example.test>\"; admin = \"postmaster@example.test\"; };\n" \
-	"recipients = ( { name = \"中央文明办\"; address = \"office@wmb.example.test\"; } );\n" \
-	"series = ( { title = \"门头沟简报\"; admin = \"mtg-admin@example.test\"; } );\n"
-
-static char dbpath[64];
-
-struct fixture {
-	struct conf *conf;
-	struct queue *queue;
-};
+	"retry = { min_backoff = 60; };\n" \
+	"recipients = ( { name = \"中央文明办\"; address = \"office@wmb.example.test\"; } );\n"
 
 static int
 setup(void **state)
 {
-	struct fixture *f = calloc(1, sizeof(*f));
-	struct sbuf errs = SBUF_INIT;
-	char err[256], *path = write_temp(CONF, 0644);
-
-	if (conf_load(path, 0, &f->conf, &errs) < 0)
-		fail_msg("%s", sbuf_str(&errs));
-	unlink(path);
-	free(path);
-	sbuf_free(&errs);
-	snprintf(dbpath, sizeof(dbpath), "/tmp/distd-notice-%d.db", (int)getpid());
-	unlink(dbpath);
-	if (queue_open(dbpath, &f->queue, err, sizeof(err)) < 0)
-		fail_msg("%s", err);
-	*state = f;
+	*state = test_conf_queue_new("notice", CONF);
 	return 0;
 }
 
 static int
 teardown(void **state)
 {
-	struct fixture *f = *state;
-	char p[80];
-
-	queue_close(f->queue);
-	conf_free(f->conf);
-	free(f);
-	unlink(dbpath);
-	snprintf(p, sizeof(p), "%s-wal", dbpath);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s-shm", dbpath);
-	unlink(p);
+	test_conf_queue_free(*state);
 	return 0;
-}
-
-static char *
-render_plain(void *arg, int64_t id, const char *mid, size_t *len, char *err, size_t errsz)
-{
-	(void)arg; (void)id; (void)err; (void)errsz;
-	char *m = malloc(128);
-	snprintf(m, 128, "Message-ID: <%s>\r\n\r\nbody\r\n", mid);
-	*len = strlen(m);
-	return m;
 }
 
 /* Queues a bulletin held on arrival (so a notice is due for it); returns its id. */
@@ -81,7 +40,7 @@ enqueue_held(struct queue *q, int serial)
 	struct queue_issue_in in = { .sha256 = sha, .source = source, .kind = "bulletin",
 		.title = "工作简报", .subject = "工作简报", .issue_no = serial, .total_issue_no = -1,
 		.hold_reason = "1 unresolved unit: 报: 新设单位", .received = 1000 };
-	if (queue_enqueue(q, &in, &r, 1, "example.test", render_plain, NULL, &id, &dup,
+	if (queue_enqueue(q, &in, &r, 1, "example.test", test_render_plain, NULL, &id, &dup,
 	    err, sizeof(err)) < 0)
 		fail_msg("%s", err);
 	return id;
@@ -91,24 +50,13 @@ enqueue_held(struct queue *q, int serial)
 static size_t
 notices_due(struct queue *q, int64_t now)
 {
-	struct queue_batch *b[32];
-	size_t n, total = 0;
-	char err[256];
-
-	assert_int_equal(queue_take(q, now, 32, 10, b, &n, err, sizeof(err)), 0);
-	for (size_t i = 0; i < n; i++) {
-		assert_string_equal(b[i]->addresses[0], "postmaster@example.test");
-		total += b[i]->n;
-		assert_int_equal(queue_release_batch(q, b[i], err, sizeof(err)), 0);
-		queue_batch_free(b[i]);
-	}
-	return total;
+	return test_queue_due(q, now, "postmaster@example.test");
 }
 
 static void
 test_render_held_names_the_issue_and_the_commands(void **state)
 {
-	struct fixture *f = *state;
+	struct test_conf_queue *f = *state;
 	struct queue_notice_due d = { .cause = QUEUE_NOTICE_HELD, .key = "held:3", .issue = 3,
 		.title = "工作简报", .source = "第21期.txt", .issue_no = 21,
 		.reason = "1 unresolved unit: 报: 新设单位" };
@@ -127,7 +75,7 @@ test_render_held_names_the_issue_and_the_commands(void **state)
 static void
 test_render_unresolved_lists_each_unit(void **state)
 {
-	struct fixture *f = *state;
+	struct test_conf_queue *f = *state;
 	struct queue_notice_due d = { .cause = QUEUE_NOTICE_UNRESOLVED, .key = "unresolved:4",
 		.issue = 4, .title = NULL, .source = "send.txt", .issue_no = -1,
 		.reason = "外地单位甲\n外地单位乙" };
@@ -146,7 +94,7 @@ test_render_unresolved_lists_each_unit(void **state)
 static void
 test_render_alert_by_kind(void **state)
 {
-	struct fixture *f = *state;
+	struct test_conf_queue *f = *state;
 	struct queue_notice_due d = { .cause = QUEUE_NOTICE_ALERT, .key = "alert:auth:1",
 		.reason = "535 5.7.8 bad credentials", .alert_kind = "auth", .since = 1000,
 		.issue_no = -1 };
@@ -155,6 +103,8 @@ test_render_alert_by_kind(void **state)
 	notice_render(f->conf, &d, &subject, &body);
 	assert_non_null(strstr(sbuf_str(&subject), "the relay refused our credentials"));
 	assert_non_null(strstr(sbuf_str(&body), "535 5.7.8 bad credentials"));
+	/* the probe interval the admin can expect is retry.min_backoff */
+	assert_non_null(strstr(sbuf_str(&body), "tries once every 60 s"));
 	sbuf_free(&subject);
 	sbuf_free(&body);
 	subject = (struct sbuf)SBUF_INIT;
@@ -169,7 +119,7 @@ test_render_alert_by_kind(void **state)
 static void
 test_sweep_queues_one_notice_per_held_issue(void **state)
 {
-	struct fixture *f = *state;
+	struct test_conf_queue *f = *state;
 
 	/* nothing due: cheap, and nothing to come back for */
 	assert_int_equal(notice_sweep(f->conf, f->queue, 1000), 0);
@@ -185,7 +135,7 @@ test_sweep_queues_one_notice_per_held_issue(void **state)
 static void
 test_sweep_holds_back_more_than_ten_an_hour(void **state)
 {
-	struct fixture *f = *state;
+	struct test_conf_queue *f = *state;
 
 	for (int i = 1; i <= NOTICE_PER_HOUR + 2; i++)
 		enqueue_held(f->queue, i);

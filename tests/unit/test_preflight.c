@@ -14,6 +14,7 @@
 #include "conf.h"
 #include "log.h"
 #include "preflight.h"
+#include "testqueue.h"
 
 /* A listening socket on 127.0.0.1 at a free port; returns the fd and sets *port. */
 static int
@@ -68,21 +69,15 @@ serve_one_session(int lfd, const char *rcpt_reply)
 static struct conf *
 conf_for_port(int port)
 {
-	struct sbuf text = SBUF_INIT, errs = SBUF_INIT;
+	struct sbuf text = SBUF_INIT;
 	struct conf *c;
-	char *path;
 
 	sbuf_printf(&text, "smtp = { url = \"smtp://127.0.0.1:%d\"; tls = \"none\"; timeout = 5; };\n"
 	    "sender = { from = \"bulletin@example.test\"; admin = \"postmaster@example.test\"; };\n"
 	    "recipients = ( { name = \"中央文明办\"; address = \"office@wmb.example.test\"; } );\n",
 	    port);
-	path = write_temp(sbuf_str(&text), 0644);
-	if (conf_load(path, 0, &c, &errs) < 0)
-		fail_msg("%s", sbuf_str(&errs));
-	unlink(path);
-	free(path);
+	c = test_conf_load(sbuf_str(&text));
 	sbuf_free(&text);
-	sbuf_free(&errs);
 	return c;
 }
 

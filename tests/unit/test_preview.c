@@ -5,6 +5,7 @@
 #include "conf.h"
 #include "preview.h"
 #include "route.h"
+#include "testqueue.h"
 
 #define DIRECTORY \
 	"smtp = { url = \"smtps://mail.example.test\"; };\n" \
@@ -29,21 +30,17 @@ static struct fixture *
 load(const char *footer)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	struct sbuf text = SBUF_INIT, errs = SBUF_INIT;
-	char err[256], *path = write_temp(DIRECTORY, 0644);
+	struct sbuf text = SBUF_INIT;
+	char err[256];
 
 	assert_non_null(f);
-	if (conf_load(path, 0, &f->conf, &errs) < 0)
-		fail_msg("%s", sbuf_str(&errs));
-	unlink(path);
-	free(path);
+	f->conf = test_conf_load(DIRECTORY);
 	sbuf_printf(&text, "%s%s", ISSUE, footer);
 	assert_int_equal(bulletin_parse(text.data, text.len, f->conf->labels, f->conf->n_labels,
 	    &f->bulletin, err, sizeof(err)), 0);
 	f->route = route_resolve(f->conf, f->bulletin);
 	f->out = (struct sbuf)SBUF_INIT;
 	sbuf_free(&text);
-	sbuf_free(&errs);
 	return f;
 }
 

@@ -5,46 +5,22 @@
  */
 #include "testutil.h"
 
-#include "queue.h"
+#include "testqueue.h"
 
 static char dbpath[64];
 
 static int
 setup(void **state)
 {
-	struct queue *q;
-	char err[256];
-
-	snprintf(dbpath, sizeof(dbpath), "/tmp/distd-queue-ctl-%d.db", (int)getpid());
-	unlink(dbpath);
-	if (queue_open(dbpath, &q, err, sizeof(err)) < 0)
-		fail_msg("%s", err);
-	*state = q;
+	*state = test_queue_open("queue-ctl", dbpath, sizeof(dbpath));
 	return 0;
 }
 
 static int
 teardown(void **state)
 {
-	char p[80];
-
-	queue_close(*state);
-	unlink(dbpath);
-	snprintf(p, sizeof(p), "%s-wal", dbpath);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s-shm", dbpath);
-	unlink(p);
+	test_queue_remove(*state, dbpath);
 	return 0;
-}
-
-static char *
-render(void *arg, int64_t id, const char *mid, size_t *len, char *err, size_t errsz)
-{
-	(void)arg; (void)id; (void)err; (void)errsz;
-	char *m = malloc(128);
-	snprintf(m, 128, "Message-ID: <%s>\r\n\r\nbody\r\n", mid);
-	*len = strlen(m);
-	return m;
 }
 
 static const char *const TIER[3] = { "报", "送", "发" };
@@ -66,7 +42,7 @@ enqueue_six(struct queue *q, const char *sha, int64_t now)
 	struct queue_issue_in in = { .sha256 = sha, .source = "a.txt", .kind = "bulletin",
 		.title = "简报", .subject = "简报 第1期", .issue_no = 1, .total_issue_no = -1,
 		.received = now };
-	if (queue_enqueue(q, &in, r, 6, "example.test", render, NULL, &id, &dup,
+	if (queue_enqueue(q, &in, r, 6, "example.test", test_render_plain, NULL, &id, &dup,
 	    err, sizeof(err)) < 0)
 		fail_msg("%s", err);
 	assert_int_equal(dup, 0);
@@ -86,23 +62,6 @@ count_of(struct queue *q, const char *state)
 	return -1;
 }
 
-/* How many recipients are due at now; they are handed back (released) untried. */
-static size_t
-due(struct queue *q, int64_t now)
-{
-	struct queue_batch *b[8];
-	size_t n, total = 0;
-	char err[256];
-
-	assert_int_equal(queue_take(q, now, 8, 50, b, &n, err, sizeof(err)), 0);
-	for (size_t i = 0; i < n; i++) {
-		total += b[i]->n;
-		assert_int_equal(queue_release_batch(q, b[i], err, sizeof(err)), 0);
-		queue_batch_free(b[i]);
-	}
-	return total;
-}
-
 static void
 test_hold_and_release_the_whole_issue(void **state)
 {
@@ -112,12 +71,12 @@ test_hold_and_release_the_whole_issue(void **state)
 
 	assert_int_equal(queue_hold(q, id, NULL, "admin", err, sizeof(err)), 6);
 	assert_int_equal(count_of(q, "held"), 6);
-	assert_int_equal(due(q, 1000), 0);
+	assert_int_equal(test_queue_due(q, 1000, NULL), 0);
 	/* held twice is no change */
 	assert_true(queue_hold(q, id, NULL, "admin", err, sizeof(err)) <= 0);
 	assert_int_equal(queue_release(q, id, NULL, 1001, err, sizeof(err)), 6);
 	assert_int_equal(count_of(q, "held"), 0);
-	assert_int_equal(due(q, 1001), 6);
+	assert_int_equal(test_queue_due(q, 1001, NULL), 6);
 	/* nothing held any more: releasing again is an error */
 	assert_int_equal(queue_release(q, id, NULL, 1002, err, sizeof(err)), -1);
 }
@@ -131,9 +90,9 @@ test_hold_one_tier_leaves_the_others_due(void **state)
 
 	assert_int_equal(queue_hold(q, id, "送", "admin", err, sizeof(err)), 2);
 	assert_int_equal(count_of(q, "held"), 2);
-	assert_int_equal(due(q, 1000), 4);
+	assert_int_equal(test_queue_due(q, 1000, NULL), 4);
 	assert_int_equal(queue_release(q, id, "送", 1001, err, sizeof(err)), 2);
-	assert_int_equal(due(q, 1001), 6);
+	assert_int_equal(test_queue_due(q, 1001, NULL), 6);
 }
 
 static void
@@ -163,13 +122,13 @@ test_cancel_is_final_until_resend_all(void **state)
 	assert_int_equal(count_of(q, "cancelled"), 2);
 	assert_int_equal(queue_cancel(q, id, NULL, 1002, err, sizeof(err)), 4);
 	assert_int_equal(count_of(q, "cancelled"), 6);
-	assert_int_equal(due(q, 1003), 0);
+	assert_int_equal(test_queue_due(q, 1003, NULL), 0);
 	/* a cancelled issue goes out again only on purpose */
 	assert_int_equal(queue_resend(q, id, NULL, NULL, 1004, err, sizeof(err)), -1);
 	assert_true(strlen(err) > 0);
 	assert_int_equal(queue_release(q, id, NULL, 1004, err, sizeof(err)), -1);
 	assert_int_equal(queue_resend_all(q, id, "发", 1005, err, sizeof(err)), 2);
-	assert_int_equal(due(q, 1005), 2);
+	assert_int_equal(test_queue_due(q, 1005, NULL), 2);
 }
 
 static void
@@ -209,7 +168,7 @@ test_resend_to_adds_or_replaces_an_address(void **state)
 	assert_false(queue_has_recipient(q, id, NULL, "r1@example.test"));
 	assert_true(queue_has_recipient(q, id, "报", "fixed@example.test"));
 	/* replaced recipients are not counted: still 7 live ones */
-	assert_int_equal(due(q, 1003), 7);
+	assert_int_equal(test_queue_due(q, 1003, NULL), 7);
 	assert_int_equal(queue_resend_to(q, id, NULL, "x@example.test", "nobody@example.test",
 	    1004, err, sizeof(err)), -1);
 }
