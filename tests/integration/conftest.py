@@ -234,6 +234,11 @@ class Distd:
                 found.append(shown)
         return [i for i in found if kind is None or i["kind"] == kind]
 
+    def issue_state(self, issue):
+        """One issue's state, or None while it is not in the queue."""
+        shown = self.show(issue)
+        return shown["state"] if shown else None
+
     def issue_states(self, kind=None):
         """{issue id: issue state}."""
         return {i["id"]: i["state"] for i in self.issues(kind)}

@@ -147,7 +147,7 @@ def test_hold_release_cancel_resend(smtp_server, distd):
     wait_for(lambda: list(d.states(2).values()) == ["deferred"], what="deferred 2")
     r = d.ctl("cancel", "2")   # not a terminal: no question asked
     assert r.returncode == 0
-    assert d.show(2)["state"] == "cancelled"
+    assert d.issue_state(2) == "cancelled"
     assert list(d.states(2).values()) == ["cancelled"]
     assert d.ctl("cancel", "2").returncode == 1
     assert d.ctl("show", "99").returncode == 1
@@ -264,7 +264,7 @@ def test_tier_on_every_steering_command(smtp_server, distd):
     st = d.states(1)
     assert [st[f"u{i}@example.test"] for i in range(6)] == \
         ["deferred", "deferred", "held", "held", "deferred", "deferred"]
-    assert d.show(1)["state"] == "active"
+    assert d.issue_state(1) == "active"
 
     # who has not got it, per tier
     rc, shown = ctl_json(d, "show", "1", "--pending", "--tier", "送")
@@ -291,7 +291,7 @@ def test_tier_on_every_steering_command(smtp_server, distd):
     st = d.states(1)
     assert st["u0@example.test"] == st["u1@example.test"] == "cancelled"
     assert "cancelled" not in (st["u2@example.test"], st["u4@example.test"])
-    assert d.show(1)["state"] == "active"
+    assert d.issue_state(1) == "active"
 
     # a tier the issue does not have is an error naming the ones it has
     r = d.ctl("hold", "1", "--tier", "抄")
@@ -303,7 +303,7 @@ def test_tier_on_every_steering_command(smtp_server, distd):
         server.handler.rcpt_replies[f"u{i}@example.test"] = []
     r = d.ctl("hold", "1")
     assert r.returncode == 0 and "hold: 4 recipients" in r.stdout, r.stderr
-    assert d.show(1)["state"] == "held"
+    assert d.issue_state(1) == "held"
     r = d.ctl("release", "1", "--tier", "发")
     assert r.returncode == 0 and "release: 2 recipients in tier 发" in r.stdout, r.stderr
     wait_for(lambda: d.states(1)["u4@example.test"] == d.states(1)["u5@example.test"] ==
@@ -657,7 +657,7 @@ def test_release_never_sends_a_classified_issue(smtp_server, distd):
     d = distd(server, recipients=TEN[:1])
     d.start()
     d.drop("a.txt", issue_text(["单位0", "新设单位"]))
-    wait_for(lambda: d.issue_states() == {1: "held"}, what="held")
+    wait_for(lambda: d.issue_state(1) == "held", what="held")
     d.stop()
     # the fault is a stored text an older distd let in: injected into the row
     con = sqlite3.connect(d.db)
@@ -667,6 +667,6 @@ def test_release_never_sends_a_classified_issue(smtp_server, distd):
     r = d.ctl("release", "1")
     assert r.returncode == 1
     assert "is not released" in r.stderr and "密级：秘密" in r.stderr
-    assert d.show(1)["state"] == "held"
+    assert d.issue_state(1) == "held"
     # only the admin's notice that the issue was held went out
     assert all(m.rcpt_tos == ["postmaster@example.test"] for m in server.messages)

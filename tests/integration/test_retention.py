@@ -147,7 +147,7 @@ def test_record_then_purge_then_daemon_retention(smtp_server, distd):
     again = max(issue_ids(d))
     assert again > mentougou
     d.wait_states(("delivered",), count=41, issue=again)
-    wait_for(lambda: d.show(again)["state"] == "done", what="done")
+    wait_for(lambda: d.issue_state(again) == "done", what="done")
     assert d.stop() == 0
 
     # distd's own pass at start, with a short retention: mentougou goes, the newest stays

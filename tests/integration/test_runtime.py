@@ -238,7 +238,7 @@ def test_cancel_during_a_transaction_then_resend_all(fault_server, distd):
     wait_for(lambda: any("issue=1" in l for l in d.log_lines()), timeout=20,
              what="the transaction's results")
     assert set(d.states().values()) == {"cancelled"}
-    assert d.show(1)["state"] == "cancelled"
+    assert d.issue_state(1) == "cancelled"
     r = d.ctl("resend", "1")
     assert r.returncode != 0 and "resend 1 --all" in r.stderr
     r = d.ctl("release", "1")
