@@ -22,8 +22,9 @@ def delivered_after(d, name, units, count, no, timeout=20):
     """Drops an issue, returns the seconds until `count` recipients are delivered."""
     t0 = time.monotonic()
     d.drop(name, issue_text(units, no=no))
-    # raw SQL on purpose: distctl status would itself wait in line behind the
-    # control clients these tests hold open, and a 10 ms poll times delivery
+    # raw SQL on purpose: distctl status pings the control socket these tests
+    # fill with clients, and one call (~60 ms) is coarser than the 10 ms poll
+    # that times delivery here
     wait_for(lambda: d.query("SELECT COUNT(*) FROM recipients WHERE state = 'delivered'")
              [0][0] >= count, timeout=timeout, interval=0.01, what="delivery")
     return time.monotonic() - t0
