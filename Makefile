@@ -201,15 +201,24 @@ $(FUZZ_BUILD)/%.o: %.c
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_OBJ)
 	clang $(FUZZ_FLAGS) -fsanitize=fuzzer,address,undefined -o $@ $^ $(LIBS)
 
-# Each target runs FUZZ_SECONDS; new inputs land in tests/fuzz/corpus/TARGET.
+# Each target runs FUZZ_SECONDS from tests/fuzz/corpus/TARGET and the seeds.
+# What it finds lands in $(FUZZ_BUILD)/found/TARGET; only the inputs that
+# reach new coverage are merged into the tracked corpus, so that it stays
+# minimised (libFuzzer -merge=1) instead of growing by every step taken.
 fuzz: deps $(FUZZ_BIN)
 	@for f in $(FUZZ_BIN); do \
-		t=$$(basename $$f); mkdir -p tests/fuzz/corpus/$$t; \
+		t=$$(basename $$f); mkdir -p tests/fuzz/corpus/$$t $(FUZZ_BUILD)/found/$$t; \
 		echo "== $$t for $(FUZZ_SECONDS) s"; \
 		LSAN_OPTIONS=suppressions=tests/fuzz/lsan.supp \
 		$$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 \
 			-rss_limit_mb=2048 -print_final_stats=1 \
-			tests/fuzz/corpus/$$t $$(ls -d tests/fuzz/seed/$$t 2>/dev/null) || exit 1; \
+			$(FUZZ_BUILD)/found/$$t tests/fuzz/corpus/$$t \
+			$$(ls -d tests/fuzz/seed/$$t 2>/dev/null) || exit 1; \
+		merged=$$(LSAN_OPTIONS=suppressions=tests/fuzz/lsan.supp \
+			$$f -merge=1 -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
+			tests/fuzz/corpus/$$t $(FUZZ_BUILD)/found/$$t 2>&1) || \
+			{ echo "$$merged" | tail -40; exit 1; }; \
+		echo "$$merged" | grep MERGE-OUTER:; \
 	done
 
 clean:

@@ -25,6 +25,15 @@ def binaries():
     return {"distd": str(distd), "distctl": str(distctl)}
 
 
+def smtp_login(folder, password, username="bulletin@example.test"):
+    """A password file as distd demands it (mode 0600) in folder, and the smtp
+    settings that log in with it: returns (path, settings)."""
+    secret = pathlib.Path(folder) / "secret"
+    secret.write_text(password + "\n")
+    secret.chmod(0o600)
+    return secret, f'username = "{username}"; password_file = "{secret}";'
+
+
 def run(args, **kw):
     """Runs a command with a bound on time; returns CompletedProcess (text)."""
     kw.setdefault("timeout", 60)
@@ -58,6 +67,7 @@ def smtp_server(certificate):
 
 # ---- a real distd on a temporary spool ---------------------------------------
 
+import json
 import signal
 import sqlite3
 import time
@@ -168,16 +178,87 @@ class Distd:
         os.rename(tmp, self.outbox / name)
 
     def query(self, sql, *args):
+        """Raw SQL on queue.db, read-only. Tests ask distctl (show, status,
+        log_entries below) instead; this is for the few whose point is the
+        stored fact itself, and each such call says why."""
         con = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=10)
         try:
             return con.execute(sql, args).fetchall()
         finally:
             con.close()
 
+    # ---- what distctl --json says (man/distctl.1, JSON) ---------------------
+
+    def ctl_json(self, *args):
+        """distctl --json ARGS, parsed. Exit 3 ("needs attention": daemon down,
+        an alert, a held issue) still answers; any other failure fails the test."""
+        r = self.ctl("--json", *args)
+        assert r.returncode in (0, 3), f"distctl {' '.join(map(str, args))}: {r.returncode}\n{r.stderr}"
+        return json.loads(r.stdout)
+
+    def status(self):
+        return self.ctl_json("status")
+
+    def counts(self):
+        """Recipients by state over the live queue (replaced ones not counted)."""
+        return self.status()["counts"]
+
+    def alert_kinds(self):
+        """The standing relay alerts (auth, tls); held issues are shown by issue_states."""
+        return [a["kind"] for a in self.status()["alerts"] if a["kind"] != "held"]
+
+    def show(self, issue, *filters):
+        """One issue as `distctl show ISSUE --json`, or None when there is no such issue."""
+        r = self.ctl("--json", "show", str(issue), *filters)
+        if r.returncode != 0 and (f"no issue {issue} " in r.stderr or "no queue there yet" in r.stderr):
+            return None
+        assert r.returncode == 0, f"distctl show {issue}: {r.returncode}\n{r.stderr}"
+        return json.loads(r.stdout)
+
+    def issues(self, kind=None):
+        """Every issue in the queue (show's objects by id), duplicates too.
+
+        status lists only the ten most recent and leaves duplicates out, so
+        ids are walked from 1 up to past the newest one show knows."""
+        if not self.db.exists():
+            return []
+        newest_listed = max((i["id"] for i in self.status()["issues"]), default=0)
+        found = []
+        # ids are dense but for purged issues; the first miss past the newest
+        # listed id is the end (a duplicate can be newer than any listed)
+        for issue in range(1, newest_listed + 10000):
+            shown = self.show(issue)
+            if shown is None and issue > newest_listed:
+                break
+            if shown is not None:
+                found.append(shown)
+        return [i for i in found if kind is None or i["kind"] == kind]
+
+    def issue_state(self, issue):
+        """One issue's state, or None while it is not in the queue."""
+        shown = self.show(issue)
+        return shown["state"] if shown else None
+
+    def issue_states(self, kind=None):
+        """{issue id: issue state}."""
+        return {i["id"]: i["state"] for i in self.issues(kind)}
+
+    def recipients(self, issue=None):
+        """show's recipient objects of one issue, or of every issue."""
+        if issue is not None:
+            shown = self.show(issue)
+            return shown["recipients"] if shown else []
+        return [r for i in self.issues() for r in i["recipients"]]
+
+    def recipient(self, address, issue=None):
+        """The one recipient with this address (of issue, or of the whole queue)."""
+        found = [r for r in self.recipients(issue) if r["address"] == address]
+        assert len(found) == 1, f"{address}: {len(found)} recipients"
+        return found[0]
+
     def states(self, issue=None):
-        sql = "SELECT address, state FROM recipients"
-        rows = self.query(sql + (" WHERE issue = ?" if issue else ""), *([issue] if issue else []))
-        return dict(rows)
+        """{address: state} of one issue or of every issue."""
+        return {r["address"]: r["state"] for r in self.recipients(issue)}
 
     def wait_states(self, done=("delivered", "failed"), timeout=30, count=None, issue=None):
         def check():
@@ -186,6 +267,15 @@ class Distd:
             s = self.states(issue)
             return s and all(v in done for v in s.values()) and (count is None or len(s) >= count)
         return wait_for(check, timeout=timeout, what=f"all recipients in {done}")
+
+    def log_entries(self, issue=None, lines=100000):
+        """The queue's history of attempts, oldest first, as `distctl log --json`."""
+        if not self.db.exists():
+            return []
+        args = ["log", "-n", str(lines)] + (["--issue", str(issue)] if issue else [])
+        r = self.ctl("--json", *args)
+        assert r.returncode == 0, r.stderr
+        return [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
 
     def log_lines(self):
         return self.log.read_text(encoding="utf-8").splitlines() if self.log.exists() else []

@@ -7,7 +7,7 @@ import email.policy
 import signal
 import time
 
-from conftest import wait_for
+from conftest import smtp_login, wait_for
 from test_delivery import TEN, issue_text
 
 ADMIN = "postmaster@example.test"
@@ -53,7 +53,7 @@ def test_held_issue_mailed_to_admin_once(smtp_server, distd):
     time.sleep(1)
     assert len(to_admin(server)) == 1
     assert server.handler.received().count("u0@example.test") == 0   # still held
-    assert d.query("SELECT COUNT(*) FROM issues WHERE kind = 'notice'") == [(1,)]
+    assert len(d.issues("notice")) == 1
 
 
 def test_unresolved_units_in_send_mode_mailed_once(smtp_server, distd):
@@ -74,22 +74,20 @@ def test_unresolved_units_in_send_mode_mailed_once(smtp_server, distd):
 def test_alert_mailed_once(fault_server, distd, tmp_path):
     server = fault_server()
     server.add("AUTH", *["535 5.7.8 bad credentials"] * 3)
-    secret = tmp_path / "pw"
-    secret.write_text("pw\n")
-    secret.chmod(0o600)
+    secret, login = smtp_login(tmp_path, "pw", username="u@example.test")
     d = distd(server, recipients=TEN[:2],
-              smtp_extra=f'username = "u@example.test"; password_file = "{secret}";',
+              smtp_extra=login,
               retry="retry = { min_backoff = 1; max_backoff = 1; lifetime = 600; };")
     d.start()
     d.drop("issue.txt", issue_text([n for n, _ in TEN[:2]]))
-    wait_for(lambda: d.query("SELECT kind FROM alerts") == [("auth",)], what="auth alert")
+    wait_for(lambda: d.alert_kinds() == ["auth"], what="auth alert")
     # the notice goes through the same relay: it arrives once the relay accepts again
     wait_for(lambda: len(to_admin(server)) == 1, timeout=30, what="alert notice")
     d.wait_states(("delivered",), count=3)
     assert_small_auto_notice(to_admin(server)[0], "Alert", "refused our credentials")
     time.sleep(1.5)
     assert len(to_admin(server)) == 1
-    assert d.query("SELECT COUNT(*) FROM issues WHERE kind = 'notice'") == [(1,)]
+    assert len(d.issues("notice")) == 1
 
 
 def test_failure_report_is_auto_submitted_and_not_a_notice(smtp_server, distd):
@@ -102,5 +100,4 @@ def test_failure_report_is_auto_submitted_and_not_a_notice(smtp_server, distd):
     assert_small_auto_notice(to_admin(server)[0], "Delivery failure report", "u1@example.test")
     time.sleep(1)
     assert len(to_admin(server)) == 1
-    assert d.query("SELECT kind, COUNT(*) FROM issues WHERE kind != 'bulletin'"
-                   " GROUP BY kind") == [("report", 1)]
+    assert [i["kind"] for i in d.issues() if i["kind"] != "bulletin"] == ["report"]
