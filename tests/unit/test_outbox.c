@@ -511,10 +511,23 @@ test_pending_names(void **state)
 	outbox_pending_free(NULL);
 }
 
+static void
+test_outbox_names(void **state)
+{
+	(void)state;
+	assert_true(outbox_ignored_name(".第29期.txt"));
+	assert_true(outbox_ignored_name("第29期.txt.tmp"));
+	assert_true(outbox_ignored_name("第29期.txt.part"));
+	assert_false(outbox_ignored_name("第29期.txt"));
+	assert_false(outbox_ignored_name("tmp.txt"));
+	assert_false(outbox_ignored_name("第7期"));
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_outbox_names),
 		cmocka_unit_test(test_settle_table),
 		cmocka_unit_test(test_pending_names),
 		cmocka_unit_test(test_move_same_filesystem_never_overwrites),
