@@ -7,6 +7,7 @@
 
 #include "sbuf.h"
 #include "text.h"
+#include "xalloc.h"
 
 static bool
 atext(unsigned char c)

@@ -47,6 +47,7 @@
 #include "sbuf.h"
 #include "status.h"
 #include "text.h"
+#include "xalloc.h"
 
 #ifndef DISTD_VERSION
 #define DISTD_VERSION "unknown"

@@ -60,6 +60,7 @@
 #include "scheduler.h"
 #include "settle.h"
 #include "smtp.h"
+#include "xalloc.h"
 
 #ifndef DISTD_VERSION
 #define DISTD_VERSION "unknown"

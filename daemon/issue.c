@@ -9,6 +9,7 @@
 
 #include "sbuf.h"
 #include "text.h"
+#include "xalloc.h"
 
 char *
 issue_render(const struct conf *c, const struct bulletin *b, const struct route *r,

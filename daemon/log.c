@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "sbuf.h"
+#include "xalloc.h"
 
 static bool debugging;
 static bool journal;	/* stderr goes to the journal: prefix priorities */

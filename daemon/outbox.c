@@ -20,6 +20,7 @@
 #include "log.h"
 #include "route.h"
 #include "text.h"
+#include "xalloc.h"
 
 bool
 outbox_ignored_name(const char *name)

@@ -9,6 +9,7 @@
 #include "address.h"
 #include "sbuf.h"
 #include "text.h"
+#include "xalloc.h"
 
 /* Address → index into the recipient list, so 10 000 recipients dedupe in linear time. */
 struct addr_index {

@@ -12,6 +12,7 @@
 #include "log.h"
 #include "report.h"
 #include "sbuf.h"
+#include "xalloc.h"
 
 static uint64_t
 fnv(uint64_t h, const void *data, size_t n)

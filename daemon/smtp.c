@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "sbuf.h"
+#include "xalloc.h"
 
 /* ---- the protocol trace (pure) ----------------------------------------- */
 

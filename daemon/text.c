@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "sbuf.h"
+#include "xalloc.h"
 
 int32_t
 text_next(const char *str, size_t n, size_t *i)

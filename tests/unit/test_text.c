@@ -72,27 +72,6 @@ test_ideograph(void **state)
 }
 
 static void
-test_sbuf(void **state)
-{
-	(void)state;
-	struct sbuf b = SBUF_INIT;
-
-	assert_string_equal(sbuf_str(&b), "");
-	sbuf_puts(&b, "第");
-	sbuf_printf(&b, "%d期", 29);
-	for (int i = 0; i < 1000; i++)
-		sbuf_putc(&b, 'x');
-	assert_int_equal(b.len, strlen("第29期") + 1000);
-	assert_memory_equal(sbuf_str(&b), "第29期x", strlen("第29期x"));
-	char *s = sbuf_steal(&b);
-	assert_null(b.data);
-	assert_int_equal(strlen(s), strlen("第29期") + 1000);
-	free(s);
-	sbuf_free(&b);
-}
-
-
-static void
 test_escape_for_terminal(void **state)
 {
 	(void)state;
@@ -140,7 +119,6 @@ main(void)
 		cmocka_unit_test(test_fold_and_key),
 		cmocka_unit_test(test_width_and_strip),
 		cmocka_unit_test(test_ideograph),
-		cmocka_unit_test(test_sbuf),
 		cmocka_unit_test(test_escape_for_terminal),
 		cmocka_unit_test(test_json_always_valid_utf8),
 	};
