@@ -51,6 +51,7 @@
 
 #include "conf.h"
 #include "control.h"
+#include "delivery_log.h"
 #include "log.h"
 #include "notice.h"
 #include "outbox.h"

@@ -9,6 +9,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "backoff.h"
+#include "delivery_log.h"
 #include "log.h"
 #include "report.h"
 #include "sbuf.h"
@@ -184,17 +185,16 @@ job_relay(const struct smtp_job *job)
 }
 
 static void
-log_results(struct sbuf *out, const struct smtp_job *job,
+log_results(struct delivery_log_batch *out, const struct smtp_job *job,
     const struct queue_result *res, int64_t when)
 {
 	const struct queue_batch *b = job->batch;
 
 	for (size_t i = 0; i < b->n; i++) {
-		char *line = scheduler_log_line(when, b->issue, b->tiers[i],
+		struct delivery_log_entry e;
+		delivery_log_entry_from_result(&e, when, b->issue, b->tiers[i],
 		    b->addresses[i], job_relay(job), &res[i], job->duration);
-		sbuf_puts(out, line);
-		sbuf_putc(out, '\n');
-		free(line);
+		delivery_log_batch_add(out, &e);
 	}
 }
 
@@ -227,7 +227,7 @@ flush_unrecorded(struct scheduler *s, int64_t now)
 		storage_failed(s, err, now);
 		return -1;
 	}
-	struct sbuf lines = SBUF_INIT;
+	struct delivery_log_batch lines = DELIVERY_LOG_BATCH_INIT;
 	while (s->unrecorded != NULL) {
 		struct scheduler_unrecorded *u = s->unrecorded;
 		log_results(&lines, u->job, u->res, u->when);
@@ -237,8 +237,7 @@ flush_unrecorded(struct scheduler *s, int64_t now)
 		free(u);
 	}
 	s->unrecorded_tail = NULL;
-	delivery_log_write_lines(lines.data, lines.len);
-	sbuf_free(&lines);
+	delivery_log_batch_write(&lines);
 	return 0;
 }
 
@@ -428,61 +427,6 @@ scheduler_run(struct scheduler *s, int64_t now)
 		smtp_pool_submit(s->pool, job);
 	}
 	free(batches);
-}
-
-static void
-put_quoted(struct sbuf *b, const char *s)
-{
-	sbuf_putc(b, '"');
-	for (; s && *s; s++) {
-		if (*s == '"' || *s == '\\')
-			sbuf_putc(b, '\\');
-		if (*s == '\r' || *s == '\n')
-			sbuf_putc(b, ' ');
-		else
-			sbuf_putc(b, *s);
-	}
-	sbuf_putc(b, '"');
-}
-
-char *
-scheduler_log_line(int64_t when, int64_t issue, const char *tier, const char *address,
-    const char *relay, const struct queue_result *r, double delay)
-{
-	struct sbuf b = SBUF_INIT;
-	char stamp[64];
-	struct tm tm;
-	time_t t = (time_t)when;
-
-	localtime_r(&t, &tm);
-	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S%z", &tm);
-	/* ISO 8601 wants +08:00, strftime gives +0800 */
-	size_t sl = strlen(stamp);
-	if (sl >= 5) {
-		memmove(stamp + sl - 1, stamp + sl - 2, 3);
-		stamp[sl - 2] = ':';
-	}
-	sbuf_printf(&b, "%s issue=%lld tier=%s to=<%s> relay=%s status=%s", stamp,
-	    (long long)issue, tier, address, relay, r->status);
-	if (r->class && strcmp(r->class, "ok") != 0)
-		sbuf_printf(&b, " class=%s", r->class);
-	if (r->code)
-		sbuf_printf(&b, " code=%d", r->code);
-	if (r->dsn)
-		sbuf_printf(&b, " dsn=%s", r->dsn);
-	sbuf_printf(&b, " delay=%.2f attempt=%d", delay, r->attempt);
-	if (r->next_attempt > 0) {
-		char next[32];
-		t = (time_t)r->next_attempt;
-		localtime_r(&t, &tm);
-		strftime(next, sizeof(next), "%Y-%m-%dT%H:%M:%S", &tm);
-		sbuf_printf(&b, " next=%s", next);
-	}
-	if (r->possible_duplicate)
-		sbuf_puts(&b, " note=possible-duplicate");
-	sbuf_puts(&b, " reply=");
-	put_quoted(&b, r->reply ? r->reply : "");
-	return sbuf_steal(&b);
 }
 
 /*

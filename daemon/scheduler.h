@@ -110,9 +110,4 @@ int scheduler_record_kept(struct scheduler *s, int64_t now);
 /* Tries once more to record what could not be (shutdown); frees what is left. */
 void scheduler_flush(struct scheduler *s, int64_t now);
 
-/* Formats one delivery log line (pure; exposed for tests). */
-char *scheduler_log_line(int64_t when, int64_t issue, const char *tier,
-    const char *address, const char *relay, const struct queue_result *r,
-    double delay);
-
 #endif

@@ -1,4 +1,4 @@
-/* Unit tests for the I/O-edge modules: fileio, control, log (delivery log), outbox names. */
+/* Unit tests for the I/O-edge modules: fileio, control, outbox names. */
 #include "testutil.h"
 
 #include <sys/socket.h>
@@ -79,32 +79,6 @@ test_control_roundtrip(void **state)
 }
 
 static void
-test_delivery_log_reopen(void **state)
-{
-	(void)state;
-	char path[64], moved[80];
-	char *data, err[256];
-	size_t len;
-
-	snprintf(path, sizeof(path), "/tmp/distd-dlog-%d", (int)getpid());
-	snprintf(moved, sizeof(moved), "%s.1", path);
-	assert_int_equal(delivery_log_open(path), 0);
-	delivery_log_write("issue=1 status=sent");
-	assert_int_equal(rename(path, moved), 0);
-	delivery_log_reopen();
-	delivery_log_write("issue=2 status=sent");
-	delivery_log_close();
-	assert_int_equal(fileio_read_all(moved, 4096, 0, &data, &len, err, sizeof(err)), 0);
-	assert_string_equal(data, "issue=1 status=sent\n");
-	free(data);
-	assert_int_equal(fileio_read_all(path, 4096, 0, &data, &len, err, sizeof(err)), 0);
-	assert_string_equal(data, "issue=2 status=sent\n");
-	free(data);
-	unlink(path);
-	unlink(moved);
-}
-
-static void
 test_outbox_names(void **state)
 {
 	(void)state;
@@ -122,7 +96,6 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fileio),
 		cmocka_unit_test(test_control_roundtrip),
-		cmocka_unit_test(test_delivery_log_reopen),
 		cmocka_unit_test(test_outbox_names),
 	};
 	log_init(false);

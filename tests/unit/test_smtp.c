@@ -10,30 +10,6 @@
 #include "scheduler.h"
 #include "smtp.h"
 
-static void
-test_log_line(void **state)
-{
-	(void)state;
-	struct queue_result r = { .status = "sent", .class = "ok", .code = 250,
-		.dsn = "2.0.0", .reply = "250 2.0.0 Ok: \"queued\"\r\nas 4F2A", .attempt = 1 };
-	setenv("TZ", "Asia/Shanghai", 1);
-	tzset();
-	char *line = scheduler_log_line(1591925401, 17, "报", "office@wmb.example.test",
-	    "mail.example.test:465", &r, 0.42);
-	assert_string_equal(line, "2020-06-12T09:30:01+08:00 issue=17 tier=报 "
-	    "to=<office@wmb.example.test> relay=mail.example.test:465 status=sent "
-	    "code=250 dsn=2.0.0 delay=0.42 attempt=1 "
-	    "reply=\"250 2.0.0 Ok: \\\"queued\\\"  as 4F2A\"");
-	free(line);
-	r = (struct queue_result){ .status = "deferred", .class = "4xx", .code = 451,
-		.reply = "451 later", .attempt = 2, .next_attempt = 1591925701,
-		.possible_duplicate = true };
-	line = scheduler_log_line(1591925401, 17, "发", "a@example.test", "r:465", &r, 1.5);
-	assert_non_null(strstr(line, " status=deferred class=4xx code=451 delay=1.50 "
-	    "attempt=2 next=2020-06-12T09:35:01 note=possible-duplicate reply=\"451 later\""));
-	free(line);
-}
-
 /* The EHLO name rides in the URL's path, percent-encoded. */
 static void
 test_helo_in_url(void **state)
@@ -220,7 +196,6 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_log_line),
 		cmocka_unit_test(test_helo_in_url),
 		cmocka_unit_test(test_group_jitter),
 		cmocka_unit_test(test_capacity),
