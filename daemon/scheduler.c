@@ -11,7 +11,7 @@
 #include "backoff.h"
 #include "delivery_log.h"
 #include "log.h"
-#include "report.h"
+#include "failure_report.h"
 #include "sbuf.h"
 #include "xalloc.h"
 
@@ -619,7 +619,7 @@ finish_issues(struct scheduler *s, int64_t now)
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
-		if (report_enqueue(s->conf, s->queue, report[i], now, err, sizeof(err)) < 0)
+		if (failure_report_enqueue(s->conf, s->queue, report[i], now, err, sizeof(err)) < 0)
 			log_warnx("failure report for issue %lld: %s", (long long)report[i], err);
 		else
 			log_info("issue %lld finished with failed recipients; report "
