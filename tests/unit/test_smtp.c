@@ -74,6 +74,24 @@ test_capacity(void **state)
 	assert_int_equal(scheduler_capacity(4, false, true), 4);
 }
 
+/* A new scheduler owns nothing it was given and starts with the storage up. */
+static void
+test_scheduler_lifecycle(void **state)
+{
+	(void)state;
+	struct conf c;
+
+	memset(&c, 0, sizeof(c));
+	struct scheduler *s = scheduler_new(&c, NULL, NULL);
+	assert_non_null(s);
+	assert_false(scheduler_storage_down(s));
+	scheduler_reconfigure(s, &c);
+	scheduler_resume(s);
+	scheduler_drain(s);
+	scheduler_free(s);
+	scheduler_free(NULL);
+}
+
 static struct smtp_job *
 job_to(const char *address)
 {
@@ -199,6 +217,7 @@ main(void)
 		cmocka_unit_test(test_helo_in_url),
 		cmocka_unit_test(test_group_jitter),
 		cmocka_unit_test(test_capacity),
+		cmocka_unit_test(test_scheduler_lifecycle),
 		cmocka_unit_test(test_pool_queue_holds_after_refused_session),
 	};
 	return cmocka_run_group_tests_name("smtp", tests, NULL, NULL);
