@@ -51,6 +51,14 @@ test_width_and_strip(void **state)
 	assert_int_equal(text_width("简报"), 4);
 	assert_int_equal(text_width("第29期"), 6);
 	assert_int_equal(text_width("（）"), 4);
+	/* combining marks, zero-width space and BOM take no column */
+	assert_int_equal(text_width("e\xCC\x81\xE2\x80\x8B\xEF\xBB\xBF"), 1);
+	/* Hangul, emoji, a CJK extension B ideograph: wide; controls: nothing */
+	assert_int_equal(text_width("한\xF0\x9F\x98\x80\xF0\xA0\x80\x80\x1b\x7f"), 6);
+	/* an invalid byte shows as one replacement glyph */
+	assert_int_equal(text_width("a\xff"), 2);
+	/* half-width forms and ideographic half-fill are narrow */
+	assert_int_equal(text_width("\xEF\xBD\xB1\xE3\x80\xBF"), 2);
 
 	char *s = text_strip("\xE3\x80\x80 中 文 \t", strlen("\xE3\x80\x80 中 文 \t"));
 	assert_string_equal(s, "中 文");
