@@ -78,7 +78,9 @@ delivery_log_format(struct sbuf *out, const struct delivery_log_entry *e)
 		sbuf_printf(out, " code=%d", e->code);
 	if (e->dsn)
 		sbuf_printf(out, " dsn=%s", e->dsn);
-	sbuf_printf(out, " delay=%.2f attempt=%d", e->delay, e->attempt);
+	if (e->delay >= 0)
+		sbuf_printf(out, " delay=%.2f", e->delay);
+	sbuf_printf(out, " attempt=%d", e->attempt);
 	if (e->next_attempt > 0)
 		sbuf_printf(out, " next=%s",
 		    timefmt_rfc3339(e->next_attempt, stamp, sizeof(stamp)));

@@ -42,7 +42,7 @@ struct delivery_log_entry {
 	const char *class;	/* "ok" is left out too */
 	int code;		/* SMTP reply code; 0 is left out */
 	const char *dsn;
-	double delay;		/* seconds the transaction took */
+	double delay;		/* seconds the transaction took; < 0 is left out */
 	int attempt;
 	int64_t next_attempt;	/* 0 is left out */
 	bool possible_duplicate;

@@ -4,7 +4,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "backoff.h"
 #include "conf.h"
 #include "queue.h"
 #include "smtp.h"
