@@ -1,12 +1,15 @@
 #include "address.h"
 
 #include <ctype.h>
+#include <gmime/gmime.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "sbuf.h"
 #include "text.h"
+#include "xalloc.h"
 
 static bool
 atext(unsigned char c)
@@ -161,47 +164,69 @@ address_valid(const char *addr, char *why, size_t whysz)
 	    valid_domain(at + 1, strlen(at + 1), why, whysz);
 }
 
+static pthread_once_t gmime_once = PTHREAD_ONCE_INIT;
+
+static void
+gmime_start(void)
+{
+	g_mime_init();
+}
+
+/*
+ * Why GMime could not read a mailbox: the address's own fault when it has
+ * one (address_valid says which), else the form.
+ */
+static void
+explain(const char *mailbox, char *why, size_t whysz)
+{
+	const char *lt = strrchr(mailbox, '<'), *gt = lt ? strchr(lt, '>') : NULL;
+	char *candidate = NULL;
+
+	if (lt == NULL)
+		candidate = text_strip(mailbox, strlen(mailbox));
+	else if (gt != NULL)
+		candidate = xstrndup(lt + 1, (size_t)(gt - lt - 1));
+	if (candidate == NULL || address_valid(candidate, why, whysz))
+		snprintf(why, whysz, "expected 'Name <address>' or an address");
+	free(candidate);
+}
+
 int
 address_parse_mailbox(const char *mailbox, char **display, char **addr,
     char *why, size_t whysz)
 {
+	InternetAddressList *list;
+	InternetAddress *only = NULL;
 	const char *lt = strrchr(mailbox, '<');
-	char *a;
+	int rc = -1;
 
 	*display = *addr = NULL;
-	if (lt == NULL) {
-		a = text_strip(mailbox, strlen(mailbox));
-	} else {
-		const char *gt = strchr(lt, '>');
-		if (gt == NULL || gt[1] != '\0') {
-			char *rest = gt ? text_strip(gt + 1, strlen(gt + 1)) : NULL;
-			bool bad = gt == NULL || *rest != '\0';
-			free(rest);
-			if (bad) {
-				snprintf(why, whysz, "expected 'Name <address>'");
-				return -1;
-			}
-		}
-		a = xstrndup(lt + 1, (size_t)(gt - lt - 1));
-		char *d = text_strip(mailbox, (size_t)(lt - mailbox));
-		size_t dn = strlen(d);
-		if (dn >= 2 && d[0] == '"' && d[dn - 1] == '"') {
-			memmove(d, d + 1, dn - 2);
-			d[dn - 2] = '\0';
-		}
-		if (*d)
-			*display = d;
-		else
-			free(d);
+	pthread_once(&gmime_once, gmime_start);
+	list = internet_address_list_parse(NULL, mailbox);
+	if (list != NULL && internet_address_list_length(list) == 1)
+		only = internet_address_list_get_address(list, 0);
+	/* GMime reads leniently what the configuration must not hold: a
+	 * group, "Name <a@b" without its '>', anything after the '>' */
+	if (list != NULL && (only == NULL || !INTERNET_ADDRESS_IS_MAILBOX(only))) {
+		snprintf(why, whysz, "expected one 'Name <address>', not a list or a group");
+		goto out;
 	}
-	if (!address_valid(a, why, whysz)) {
-		free(a);
-		free(*display);
-		*display = NULL;
-		return -1;
+	if (only == NULL || (lt != NULL && strchr(lt, '>') == NULL)) {
+		explain(mailbox, why, whysz);
+		goto out;
 	}
-	*addr = a;
-	return 0;
+	const char *a = internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(only));
+	const char *name = internet_address_get_name(only);
+	if (a == NULL || !address_valid(a, why, whysz))
+		goto out;
+	*addr = xstrdup(a);
+	if (name != NULL && *name != '\0')
+		*display = xstrdup(name);
+	rc = 0;
+out:
+	if (list != NULL)
+		g_object_unref(list);
+	return rc;
 }
 
 char *

@@ -19,8 +19,11 @@ bool address_valid(const char *addr, char *why, size_t whysz);
 
 /*
  * Splits a mailbox as written in sender.from: "Display Name <addr>" or
- * just "addr". *display is NULL when there is none. Both are copies for
- * the caller to free. Returns 0, or -1 with the reason in why.
+ * just "addr", read by GMime's RFC 5322 address parser (quoted names,
+ * encoded words, comments), then held to address_valid's envelope rules.
+ * One mailbox only: no group, no list, nothing after the '>'.
+ * *display is NULL when there is none. Both are copies for the caller to
+ * free. Returns 0, or -1 with the reason in why.
  */
 int address_parse_mailbox(const char *mailbox, char **display, char **addr,
     char *why, size_t whysz);

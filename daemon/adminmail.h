@@ -12,7 +12,7 @@
  * never a copy of an issue, marked "Auto-Submitted: auto-generated" so
  * that vacation responders and ticket systems do not answer it (every
  * message distd writes itself goes through here, so every one is marked).
- * Used by the failure report (report.c) and the admin notices (notice.c).
+ * Used by the failure report (failure_report.c) and the admin notices (notice.c).
  */
 struct adminmail {
 	const char *kind;	/* queue kind: "report" or "notice" */

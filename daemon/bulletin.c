@@ -8,6 +8,7 @@
 
 #include "sbuf.h"
 #include "text.h"
+#include "xalloc.h"
 
 /*
  * How the parser reads an issue:

@@ -11,6 +11,7 @@
 
 #include "sbuf.h"
 #include "text.h"
+#include "xalloc.h"
 
 /* ---- one header-safe line ----------------------------------------------- */
 

@@ -14,6 +14,7 @@
 
 #include "address.h"
 #include "text.h"
+#include "xalloc.h"
 
 /* Loading state: the file name for messages and the errors found so far. */
 struct loader {

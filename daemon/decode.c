@@ -12,6 +12,7 @@
 
 #include "sbuf.h"
 #include "text.h"
+#include "xalloc.h"
 
 /*
  * Converts with iconv; on failure *bad is the input offset where

@@ -47,6 +47,7 @@
 #include "sbuf.h"
 #include "status.h"
 #include "text.h"
+#include "xalloc.h"
 
 #ifndef DISTD_VERSION
 #define DISTD_VERSION "unknown"
@@ -742,15 +743,6 @@ do_resend(struct ctl *ctl, int argc, char **argv)
 	return rc;
 }
 
-struct rerender {
-	const struct conf *c;
-	const struct bulletin *b;
-	const struct route *r;
-	const char *subject;
-	const struct queue_source *src;
-	int64_t id;
-};
-
 /*
  * release on an issue held before any attempt routes it again with the
  * current configuration (the admin's fix — a new alias, a reload — takes
@@ -759,42 +751,36 @@ struct rerender {
 static int
 release_rerouted(struct ctl *ctl, struct queue *q, int64_t id, struct queue_source *src)
 {
-	struct conf *c = ctl->conf;
-	struct bulletin *b = NULL;
-	struct route *r = NULL;
-	char err[512], *subject = NULL, *msg = NULL;
-	size_t len;
-	int rc = 1;
-
-	if (bulletin_parse(src->text, strlen(src->text), c->labels, c->n_labels, &b, err,
-	    sizeof(err)) < 0) {
-		fprintf(stderr, "distctl: issue %lld: %s\n", (long long)id, err);
-		return 1;
-	}
-	/* an issue held before distd knew its mark (an older parser) stays unsent */
-	if (issue_check_marks(c, b, err, sizeof(err)) == ISSUE_REFUSE) {
-		fprintf(stderr, "distctl: issue %lld is not released: %s\n", (long long)id, err);
-		return 1;
-	}
-	r = route_resolve(c, b);
-	if (r->n_recipients == 0) {
-		fprintf(stderr, "distctl: issue %lld still resolves to nobody: ", (long long)id);
-		put_visible(stderr, r->hold_reason ? r->hold_reason : "no recipients");
-		fputc('\n', stderr);
-		goto out;
-	}
-	subject = compose_subject_for(c, b);
-	struct queue_recipient_in *rin = issue_recipients(c, r);
 	struct compose_attachment *att = xcalloc(src->n_attachments + 1, sizeof(*att));
 	for (size_t i = 0; i < src->n_attachments; i++)
 		att[i] = (struct compose_attachment){ src->attachments[i].name,
 		    src->attachments[i].data, src->attachments[i].len };
-	msg = issue_render(c, b, r, subject, src->message_id, id, src->received, att,
-	    src->n_attachments, &len, err, sizeof(err));
-	if (msg == NULL || queue_reroute(q, id, rin, r->n_recipients, msg, len,
-	    (int64_t)time(NULL), err, sizeof(err)) < 0)
-		fprintf(stderr, "distctl: %s\n", err);
-	else {
+	struct issue_input in = { .text = src->text, .len = strlen(src->text), .att = att,
+		.n_att = src->n_attachments, .received = src->received,
+		.now = (int64_t)time(NULL), .reroute = id, .message_id = src->message_id };
+	struct issue_admission adm;
+	const struct route *r;
+	int rc = 1;
+
+	switch (issue_admit(ctl->conf, q, &in, &adm)) {
+	case ISSUE_ADMIT_UNPARSABLE:
+		fprintf(stderr, "distctl: issue %lld: %s\n", (long long)id, adm.why);
+		break;
+	case ISSUE_ADMIT_REFUSED:
+		fprintf(stderr, "distctl: issue %lld is not released: %s\n", (long long)id,
+		    adm.why);
+		break;
+	case ISSUE_ADMIT_NOBODY:
+		fprintf(stderr, "distctl: issue %lld still resolves to nobody: ", (long long)id);
+		put_visible(stderr, adm.route->hold_reason ? adm.route->hold_reason :
+		    "no recipients");
+		fputc('\n', stderr);
+		break;
+	case ISSUE_ADMIT_FAILED:
+		fprintf(stderr, "distctl: %s\n", adm.why);
+		break;
+	default:
+		r = adm.route;
 		printf("release: issue %lld routed again: %zu recipient%s\n", (long long)id,
 		    r->n_recipients, r->n_recipients == 1 ? "" : "s");
 		for (size_t i = 0; i < r->n_unresolved; i++) {
@@ -803,14 +789,10 @@ release_rerouted(struct ctl *ctl, struct queue *q, int64_t id, struct queue_sour
 			putchar('\n');
 		}
 		rc = r->n_unresolved ? EXIT_ATTENTION : 0;
+		break;
 	}
-	free(rin);
+	issue_admission_free(&adm);
 	free(att);
-out:
-	free(msg);
-	free(subject);
-	route_free(r);
-	bulletin_free(b);
 	return rc;
 }
 

@@ -51,6 +51,7 @@
 
 #include "conf.h"
 #include "control.h"
+#include "delivery_log.h"
 #include "log.h"
 #include "notice.h"
 #include "outbox.h"
@@ -60,6 +61,7 @@
 #include "scheduler.h"
 #include "settle.h"
 #include "smtp.h"
+#include "xalloc.h"
 
 #ifndef DISTD_VERSION
 #define DISTD_VERSION "unknown"
@@ -98,7 +100,7 @@ struct daemon {
 	struct conf *conf;
 	struct queue *queue;
 	struct smtp_pool *pool;
-	struct scheduler sched;
+	struct scheduler *sched;
 	int epfd, ifd, iwatch, sfd, tfd, cfd;
 	int64_t rescan_at;	/* 0: none pending */
 	int64_t notice_at;	/* notices held back by the rate limit: 0 none */
@@ -230,17 +232,17 @@ notify_status(struct daemon *d)
 	}
 	if (queue_changes(d->queue, &own, &others) == 0 && d->status_valid &&
 	    own == d->status_own && others == d->status_others &&
-	    d->sched.storage_down == d->status_down)
+	    scheduler_storage_down(d->sched) == d->status_down)
 		return;
 	if (queue_counts(d->queue, counts) < 0)
 		return;
 	snprintf(text, sizeof(text), "STATUS=%squeued %ld, sending %ld, deferred %ld, "
-	    "delivered %ld, failed %ld, held %ld", d->sched.storage_down ? "PAUSED, the "
-	    "queue cannot be written; " : "", counts[0], counts[1], counts[2], counts[3],
+	    "delivered %ld, failed %ld, held %ld", scheduler_storage_down(d->sched) ?
+	    "PAUSED, the queue cannot be written; " : "", counts[0], counts[1], counts[2], counts[3],
 	    counts[4], counts[5]);
 	d->status_own = own;
 	d->status_others = others;
-	d->status_down = d->sched.storage_down;
+	d->status_down = scheduler_storage_down(d->sched);
 	d->status_valid = true;
 	if (strcmp(text, d->status_text) == 0)
 		return;
@@ -279,7 +281,7 @@ ingest(struct daemon *d, const char *name)
 	int64_t id;
 	enum outbox_result r;
 
-	if (d->sched.storage_down) {
+	if (scheduler_storage_down(d->sched)) {
 		/* the file stays in the outbox; intake resumes with the storage */
 		if (d->rescan_at == 0)
 			d->rescan_at = now_unix() + RESCAN_SECONDS;
@@ -454,7 +456,7 @@ reload(struct daemon *d, char *why, size_t whysz)
 		log_warnx("reload: smtp.connections: the transport keeps its %d "
 		    "connection(s) until the next restart", d->conf->smtp.connections);
 	smtp_pool_configure(d->pool, c);
-	d->sched.conf = c;
+	scheduler_reconfigure(d->sched, c);
 	conf_free(d->conf);
 	d->conf = c;
 	malloc_trim(0);		/* the old directory and the parse tree: see main */
@@ -567,12 +569,12 @@ control_answer(struct daemon *d, int fd, const char *line)
 				snprintf(reply, sizeof(reply), "ok %d %lld\n", (int)getpid(),
 				    (long long)d->since);
 			else if (strcmp(line, "wake") == 0) {
-				d->sched.paused_until = 0;	/* the admin asks for a try now */
+				scheduler_resume(d->sched);	/* the admin asks for a try now */
 				/* distctl changed the queue (cancel, hold): what was
 				 * taken before must not go out behind its back */
-				scheduler_queue_changed(&d->sched);
+				scheduler_queue_changed(d->sched);
 				scan(d);
-				scheduler_run(&d->sched, now_unix());
+				scheduler_run(d->sched, now_unix());
 				snprintf(reply, sizeof(reply), "ok\n");
 			} else if (strcmp(line, "reload") == 0) {
 				if (reload(d, why, sizeof(why)) == 0)
@@ -693,7 +695,7 @@ clients_expire(struct daemon *d)
 static void
 arm_timer(struct daemon *d)
 {
-	int64_t now = now_unix(), next = scheduler_next_wakeup(&d->sched, now);
+	int64_t now = now_unix(), next = scheduler_next_wakeup(d->sched, now);
 	struct itimerspec its = { { 0, 0 }, { 0, 0 } };
 
 	int64_t also[] = { d->rescan_at, d->notice_at, settle_next(&d->settle) };
@@ -736,7 +738,7 @@ wait_transfers(struct daemon *d, int64_t until)
 		if (d->watchdog_usec > 0)
 			sd_notify(0, "WATCHDOG=1");
 		if (n > 0 && ev.data.fd == smtp_pool_fd(d->pool))
-			scheduler_collect(&d->sched, now_unix());
+			scheduler_collect(d->sched, now_unix());
 	}
 }
 
@@ -750,12 +752,12 @@ drain(struct daemon *d)
 {
 	char err[512];
 
-	d->sched.draining = true;
+	scheduler_drain(d->sched);
 	sd_notify(0, "STOPPING=1");
 	/* give back what never started, then wait for transfers in flight */
 	struct smtp_job *unstarted = NULL;
 	int64_t deadline = mono_ms() + d->conf->shutdown_timeout * 1000;
-	scheduler_requeue_unstarted(&d->sched);
+	scheduler_requeue_unstarted(d->sched);
 	wait_transfers(d, deadline);
 	if (smtp_pool_busy(d->pool) > 0) {
 		log_warnx("stopping: cutting %zu transfer(s) still running after %ld s "
@@ -765,16 +767,16 @@ drain(struct daemon *d)
 		wait_transfers(d, mono_ms() + ABORT_GRACE_MS);
 	}
 	unstarted = smtp_pool_stop(d->pool);
-	scheduler_collect(&d->sched, now_unix());
+	scheduler_collect(d->sched, now_unix());
 	/* results kept through a storage outage: the rest of the time is theirs,
 	 * since each one lost now is a recipient sent twice after the restart */
-	while (scheduler_record_kept(&d->sched, now_unix()) < 0 && mono_ms() < deadline) {
+	while (scheduler_record_kept(d->sched, now_unix()) < 0 && mono_ms() < deadline) {
 		struct timespec pause = { 1, 0 };
 		if (d->watchdog_usec > 0)
 			sd_notify(0, "WATCHDOG=1");
 		nanosleep(&pause, NULL);
 	}
-	scheduler_flush(&d->sched, now_unix());
+	scheduler_flush(d->sched, now_unix());
 	while (unstarted) {
 		struct smtp_job *next = unstarted->next;
 		if (queue_release_batch(d->queue, unstarted->batch, err, sizeof(err)) < 0)
@@ -818,7 +820,7 @@ clock_check(struct daemon *d)
 			log_warnx("the wall clock stepped by %+lld s; retry times move with "
 			    "it and the step does not count toward any lifetime",
 			    (long long)jump);
-			scheduler_clock_jump(&d->sched, wall, jump);
+			scheduler_clock_jump(d->sched, wall, jump);
 			/* our own deadlines are waits too */
 			if (d->rescan_at > 0)
 				d->rescan_at += jump;
@@ -865,7 +867,7 @@ run(struct daemon *d)
 		ingest_some(d);
 		/* cheap when there is nothing new: a few indexed queries; nothing
 		 * can be written while the storage is failing */
-		if (!d->sched.storage_down) {
+		if (!scheduler_storage_down(d->sched)) {
 			int64_t notice_at = notice_sweep(d->conf, d->queue, now_unix());
 			if (notice_at != 0 && notice_at != d->notice_at)
 				log_warnx("more than %d admin notices in an hour: the rest wait "
@@ -873,9 +875,9 @@ run(struct daemon *d)
 				    (long long)(notice_at - now_unix()));
 			d->notice_at = notice_at;
 		}
-		bool was_down = d->sched.storage_down;
-		scheduler_run(&d->sched, now_unix());
-		if (was_down && !d->sched.storage_down)
+		bool was_down = scheduler_storage_down(d->sched);
+		scheduler_run(d->sched, now_unix());
+		if (was_down && !scheduler_storage_down(d->sched))
 			scan(d);	/* intake resumes with delivery */
 		arm_timer(d);
 		notify_status(d);
@@ -885,8 +887,8 @@ run(struct daemon *d)
 		if (due >= 0 && (timeout < 0 || due < timeout))
 			timeout = due;
 		/* one slice per turn of the loop, so delivery goes on between slices */
-		due = d->sched.storage_down ? -1 : retention_step(&d->retention, d->queue,
-		    d->conf->archive, d->conf->retention.history, now_unix());
+		due = scheduler_storage_down(d->sched) ? -1 : retention_step(&d->retention,
+		    d->queue, d->conf->archive, d->conf->retention.history, now_unix());
 		if (due >= 0 && (timeout < 0 || due < timeout))
 			timeout = due;
 		if (outbox_pending_count(d->pending) > 0)
@@ -913,7 +915,7 @@ run(struct daemon *d)
 			else if (client_find(d, fd) != NULL)
 				client_event(d, client_find(d, fd));
 			else if (fd == smtp_pool_fd(d->pool))
-				scheduler_collect(&d->sched, now_unix());
+				scheduler_collect(d->sched, now_unix());
 			else if (fd == d->tfd) {
 				uint64_t ticks;
 				ssize_t unused = read(d->tfd, &ticks, sizeof(ticks));
@@ -973,7 +975,7 @@ start(struct daemon *d)
 		log_warnx("%s", err);
 		return -1;
 	}
-	d->sched = (struct scheduler){ .conf = d->conf, .queue = d->queue, .pool = d->pool };
+	d->sched = scheduler_new(d->conf, d->queue, d->pool);
 	d->memo = outbox_memo_new();
 	d->pending = outbox_pending_new();
 
@@ -1089,6 +1091,7 @@ out:
 	unsettle_all(&d);
 	outbox_memo_free(d.memo);
 	outbox_pending_free(d.pending);
+	scheduler_free(d.sched);
 	smtp_pool_free(d.pool);
 	queue_close(d.queue);
 	delivery_log_close();

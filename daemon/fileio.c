@@ -13,6 +13,7 @@
 
 #include "log.h"
 #include "sbuf.h"
+#include "xalloc.h"
 
 int
 fileio_read_all(const char *path, size_t max, int flags, char **data,

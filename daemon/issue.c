@@ -9,6 +9,7 @@
 
 #include "sbuf.h"
 #include "text.h"
+#include "xalloc.h"
 
 char *
 issue_render(const struct conf *c, const struct bulletin *b, const struct route *r,
@@ -207,4 +208,166 @@ issue_check_size(const struct conf *c, long relay_size, size_t len, char *why,
 	    "distctl release it", len, limit,
 	    limit == relay_size ? "the relay's SIZE" : "smtp.max_message_bytes");
 	return ISSUE_HOLD;
+}
+
+/* ---- the pipeline entry ------------------------------------------------- */
+
+struct render_ctx {
+	const struct conf *c;
+	const struct bulletin *b;
+	const struct route *r;
+	const char *subject;
+	const struct issue_input *in;
+};
+
+static char *
+render(void *arg, int64_t id, const char *message_id, size_t *len, char *err,
+    size_t errsz)
+{
+	struct render_ctx *x = arg;
+
+	return issue_render(x->c, x->b, x->r, x->subject, message_id, id, x->in->received,
+	    x->in->att, x->in->n_att, len, err, errsz);
+}
+
+static const char *
+domain_of(const char *address)
+{
+	const char *at = strrchr(address, '@');
+	return at ? at + 1 : "localhost";
+}
+
+/*
+ * Too big for the relay (its SIZE as distd last saw it, or
+ * smtp.max_message_bytes): true with why, so that the issue is held
+ * before any recipient gets a 552. Rendered once more to measure it.
+ */
+static bool
+too_big(struct render_ctx *x, struct queue *q, char *why, size_t whysz)
+{
+	const struct conf *c = x->c;
+	char relay[300], err[256];
+	long relay_size = -1, max_rcpt;
+	size_t len = 0;
+
+	snprintf(relay, sizeof(relay), "%s:%d", c->smtp.host, c->smtp.port);
+	queue_relay_get(q, relay, &relay_size, &max_rcpt);
+	if (issue_size_limit(c, relay_size) <= 0)
+		return false;
+	char *msg = render(x, 0, "<size-check@localhost>", &len, err, sizeof(err));
+	if (msg == NULL)
+		return false;	/* the real render reports it */
+	free(msg);
+	return issue_check_size(c, relay_size, len, why, whysz) == ISSUE_HOLD;
+}
+
+/* The one place an issue is committed as new. */
+static enum issue_admit_result
+enqueue(struct render_ctx *x, struct queue *q, struct issue_admission *a)
+{
+	const struct conf *c = x->c;
+	const struct bulletin *b = x->b;
+	const struct route *r = x->r;
+	const struct issue_input *in = x->in;
+	char err[1024];
+
+	/* units sent without (send mode) are kept for the admin's notice; a
+	 * held issue's reason already names them */
+	struct sbuf unresolved = SBUF_INIT;
+	for (size_t i = 0; a->hold == NULL && i < r->n_unresolved; i++)
+		sbuf_printf(&unresolved, "%s%s", i ? "\n" : "", r->unresolved[i]);
+
+	struct queue_recipient_in *rin = issue_recipients(c, r);
+	struct queue_issue_in qin = {
+		.sha256 = in->sha256, .source = in->source, .kind = "bulletin",
+		.title = b->title, .issuer = b->issuer, .date = b->date,
+		.urgency = b->urgency, .subject = a->subject,
+		.issue_no = b->issue_no, .total_issue_no = b->total_issue_no,
+		.priority = b->urgency ? 1 : 0, .hold_reason = a->hold,
+		.received = in->received, .report_for = 0, .text = in->text,
+		.unresolved = unresolved.len > 0 ? sbuf_str(&unresolved) : NULL,
+	};
+	struct queue_attachment *qa = xcalloc(in->n_att + 1, sizeof(*qa));
+	for (size_t i = 0; i < in->n_att; i++)
+		qa[i] = (struct queue_attachment){ in->att[i].name, in->att[i].data,
+			in->att[i].len };
+	qin.attachments = qa;
+	qin.n_attachments = in->n_att;
+	int qrc = queue_enqueue(q, &qin, rin, r->n_recipients,
+	    domain_of(c->sender.from_address), render, x, &a->id, &a->duplicate_of, err,
+	    sizeof(err));
+	free(rin);
+	free(qa);
+	sbuf_free(&unresolved);
+	if (qrc < 0) {
+		snprintf(a->why, sizeof(a->why), "%s", err);
+		return ISSUE_ADMIT_FAILED;
+	}
+	if (a->duplicate_of)
+		return ISSUE_ADMIT_DUPLICATE;
+	return a->hold ? ISSUE_ADMIT_HELD : ISSUE_ADMIT_QUEUED;
+}
+
+/* A held, never-tried issue: new recipients and message under its old id. */
+static enum issue_admit_result
+reroute(struct render_ctx *x, struct queue *q, struct issue_admission *a)
+{
+	const struct issue_input *in = x->in;
+	char err[512];
+	size_t len;
+
+	a->id = in->reroute;
+	if (x->r->n_recipients == 0)
+		return ISSUE_ADMIT_NOBODY;
+	struct queue_recipient_in *rin = issue_recipients(x->c, x->r);
+	char *msg = render(x, in->reroute, in->message_id, &len, err, sizeof(err));
+	int rc = msg == NULL ? -1 : queue_reroute(q, in->reroute, rin, x->r->n_recipients,
+	    msg, len, in->now, err, sizeof(err));
+	free(msg);
+	free(rin);
+	if (rc < 0) {
+		snprintf(a->why, sizeof(a->why), "%s", err);
+		return ISSUE_ADMIT_FAILED;
+	}
+	return ISSUE_ADMIT_QUEUED;
+}
+
+enum issue_admit_result
+issue_admit(const struct conf *c, struct queue *q, const struct issue_input *in,
+    struct issue_admission *a)
+{
+	char err[1024];
+
+	memset(a, 0, sizeof(*a));
+	if (bulletin_parse(in->text, in->len, c->labels, c->n_labels, &a->bulletin, err,
+	    sizeof(err)) < 0) {
+		snprintf(a->why, sizeof(a->why), "%s", err);
+		return ISSUE_ADMIT_UNPARSABLE;
+	}
+	/* a release checks again: an issue held before distd knew its mark
+	 * (an older parser) stays unsent */
+	enum issue_verdict verdict = issue_check_marks(c, a->bulletin, a->why, sizeof(a->why));
+	if (verdict == ISSUE_REFUSE)
+		return ISSUE_ADMIT_REFUSED;
+	a->route = route_resolve(c, a->bulletin);
+	a->subject = compose_subject_for(c, a->bulletin);
+	struct render_ctx x = { c, a->bulletin, a->route, a->subject, in };
+	if (in->reroute != 0)
+		return reroute(&x, q, a);
+	a->hold = verdict == ISSUE_HOLD ? a->why : a->route->hold_reason;
+	if (a->hold == NULL && too_big(&x, q, a->why, sizeof(a->why)))
+		a->hold = a->why;
+	return enqueue(&x, q, a);
+}
+
+void
+issue_admission_free(struct issue_admission *a)
+{
+	free(a->subject);
+	route_free(a->route);
+	bulletin_free(a->bulletin);
+	a->subject = NULL;
+	a->route = NULL;
+	a->bulletin = NULL;
+	a->hold = NULL;
 }

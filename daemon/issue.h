@@ -11,10 +11,68 @@
 #include "route.h"
 
 /*
- * A routed bulletin as what the queue stores: its message and its
- * recipient rows. Used when an issue arrives (outbox) and when a held
- * one is routed again (distctl release), so both render the same way.
+ * The bulletin pipeline from decoded text to the queue, and what the
+ * queue stores: its message and its recipient rows. issue_admit is the
+ * one entry, for an issue that arrives (outbox) and for a held one routed
+ * again (distctl release), so both parse, check, route and render the
+ * same way. No threads, sockets or curl here: the queue API only.
  */
+
+/* How issue_admit ended. */
+enum issue_admit_result {
+	ISSUE_ADMIT_QUEUED,	/* committed, to be sent (release: routed again) */
+	ISSUE_ADMIT_HELD,	/* committed but held: hold says why */
+	ISSUE_ADMIT_DUPLICATE,	/* same content as duplicate_of: recorded, not sent */
+	ISSUE_ADMIT_UNPARSABLE,	/* not a bulletin: why is the parser's message */
+	ISSUE_ADMIT_REFUSED,	/* a classification mark: never sent by e-mail (why) */
+	ISSUE_ADMIT_NOBODY,	/* release only: still resolves to nobody
+				 * (route->hold_reason says why, when known) */
+	ISSUE_ADMIT_FAILED,	/* rendering or the queue failed: why; nothing
+				 * was committed, try again */
+};
+
+/* One issue to admit. Everything is borrowed for the call. */
+struct issue_input {
+	const char *source;	/* the name it came as (outbox entry) */
+	const char *text;	/* decoded UTF-8 (decode.h) */
+	size_t len;
+	const struct compose_attachment *att;
+	size_t n_att;
+	const char *sha256;	/* issue_digest of text and att */
+	int64_t received;	/* when it arrived: the message's Date */
+	int64_t now;
+	/*
+	 * Routing again a held issue that was never tried (distctl release):
+	 * its queue id and Message-ID, and the current configuration decides.
+	 * A release is the admin's decision: hold marks and on_unresolved
+	 * "hold" do not hold it again, and the size is not checked again.
+	 * 0 and NULL for a new issue.
+	 */
+	int64_t reroute;
+	const char *message_id;
+};
+
+/* What issue_admit made of it, for the caller's message (issue_admission_free). */
+struct issue_admission {
+	int64_t id;			/* QUEUED, HELD, DUPLICATE: the queue id */
+	int64_t duplicate_of;		/* DUPLICATE: the first issue of that content */
+	struct bulletin *bulletin;	/* once parsed */
+	struct route *route;		/* once routed: recipients, unresolved */
+	char *subject;			/* once routed */
+	const char *hold;		/* HELD: why (into why or route) */
+	char why[1024];
+};
+
+/*
+ * Parses in->text, checks its marks (issue_check_marks), routes it,
+ * checks its size against the relay (issue_check_size, new issues only),
+ * renders it and commits it: a new issue with queue_enqueue, a release
+ * with queue_reroute. Returns the result (also for errors, which come
+ * with a why); a fills in as far as the pipeline got.
+ */
+enum issue_admit_result issue_admit(const struct conf *c, struct queue *q,
+    const struct issue_input *in, struct issue_admission *a);
+void issue_admission_free(struct issue_admission *a);
 
 /*
  * The message: the whole issue (compose_text, compose_html), From and

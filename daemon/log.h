@@ -2,7 +2,6 @@
 #define DISTD_LOG_H
 
 #include <stdbool.h>
-#include <stddef.h>
 
 /*
  * Diagnostics to stderr, one line each with a syslog priority prefix
@@ -18,15 +17,10 @@ void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
 /*
- * The delivery log: one key=value line per attempt, appended to a file
- * and also written to the journal. Reopened on SIGHUP/SIGUSR1 so that
- * logrotate can move it away.
+ * Whether stderr goes to the journal (systemd sets JOURNAL_STREAM for a
+ * service whose output it reads), as decided by log_init: then lines
+ * carry priority prefixes, and delivery_log.h sends entries with fields.
  */
-int delivery_log_open(const char *path);
-void delivery_log_reopen(void);
-void delivery_log_close(void);
-void delivery_log_write(const char *line);
-/* Several lines, each ending in '\n', in one write (and one to the journal). */
-void delivery_log_write_lines(const char *lines, size_t len);
+bool log_to_journal(void);
 
 #endif

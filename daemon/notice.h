@@ -19,7 +19,7 @@
  *     does not send it again;
  *   - at most NOTICE_PER_HOUR in any hour; the rest wait, and what no
  *     longer needs a human by then (released, cleared) is never sent.
- * (The failure report at the end of an issue is report.h, not a notice.)
+ * (The failure report at the end of an issue is failure_report.h, not a notice.)
  */
 
 #define NOTICE_PER_HOUR 10

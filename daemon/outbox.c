@@ -20,6 +20,7 @@
 #include "log.h"
 #include "route.h"
 #include "text.h"
+#include "xalloc.h"
 
 bool
 outbox_ignored_name(const char *name)
@@ -260,58 +261,6 @@ out:
 
 /* ---- enqueueing ------------------------------------------------------- */
 
-struct render_ctx {
-	const struct conf *c;
-	const struct bulletin *b;
-	const struct route *r;
-	const char *subject;
-	const struct issue_files *f;
-	int64_t date;
-};
-
-static char *
-render(void *arg, int64_t id, const char *message_id, size_t *len, char *err,
-    size_t errsz)
-{
-	struct render_ctx *x = arg;
-
-	return issue_render(x->c, x->b, x->r, x->subject, message_id, id, x->date,
-	    x->f->att, x->f->n_att, len, err, errsz);
-}
-
-static const char *
-domain_of(const char *address)
-{
-	const char *at = strrchr(address, '@');
-	return at ? at + 1 : "localhost";
-}
-
-/*
- * Too big for the relay (its SIZE as distd last saw it, or
- * smtp.max_message_bytes): true with why, so that the issue is held
- * before any recipient gets a 552. Rendered once more to measure it.
- */
-static bool
-check_size(const struct conf *c, struct queue *q, const struct bulletin *b,
-    const struct route *r, const char *subject, const struct issue_files *f,
-    int64_t now, char *why, size_t whysz)
-{
-	char relay[300], err[256];
-	long relay_size = -1, max_rcpt;
-	size_t len = 0;
-
-	snprintf(relay, sizeof(relay), "%s:%d", c->smtp.host, c->smtp.port);
-	queue_relay_get(q, relay, &relay_size, &max_rcpt);
-	if (issue_size_limit(c, relay_size) <= 0)
-		return false;
-	struct render_ctx x = { c, b, r, subject, f, now };
-	char *msg = render(&x, 0, "<size-check@localhost>", &len, err, sizeof(err));
-	if (msg == NULL)
-		return false;	/* the real render reports it */
-	free(msg);
-	return issue_check_size(c, relay_size, len, why, whysz) == ISSUE_HOLD;
-}
-
 /*
  * Archives the source of a committed issue and records where it went.
  * With done (the sentence of a fresh enqueue) msg gets that sentence;
@@ -352,11 +301,11 @@ enum outbox_result
 outbox_ingest(const struct conf *c, struct queue *q, const char *name, int64_t now,
     int64_t *id, struct sbuf *msg)
 {
-	char path[4096], why[1024], err[1024], *text = NULL, *subject = NULL;
+	char path[4096], why[1024], err[1024], *text = NULL;
 	char hash[65];
 	struct issue_files f = { 0 };
-	struct bulletin *b = NULL;
-	struct route *r = NULL;
+	struct issue_admission adm = { 0 };
+	struct sbuf what = SBUF_INIT;
 	struct stat st;
 	size_t text_len;
 	const char *encoding;
@@ -422,81 +371,52 @@ outbox_ingest(const struct conf *c, struct queue *q, const char *name, int64_t n
 		result = finish_archive(c, q, name, hash, earlier, now, msg, NULL);
 		goto out;
 	}
-	if (bulletin_parse(text, text_len, c->labels, c->n_labels, &b, err,
-	    sizeof(err)) < 0) {
-		snprintf(why, sizeof(why), "%s: %s", f.text_name, err);
+	struct issue_input in = { .source = name, .text = text, .len = text_len,
+		.att = f.att, .n_att = f.n_att, .sha256 = hash, .received = now, .now = now };
+	enum issue_admit_result admitted = issue_admit(c, q, &in, &adm);
+	const struct route *r = adm.route;
+	*id = adm.id;
+	switch (admitted) {
+	case ISSUE_ADMIT_UNPARSABLE:
+		snprintf(why, sizeof(why), "%s: %s", f.text_name, adm.why);
 		result = reject(c, name, why, msg);
 		goto out;
-	}
-	enum issue_verdict verdict = issue_check_marks(c, b, why, sizeof(why));
-	if (verdict == ISSUE_REFUSE) {
-		result = reject(c, name, why, msg);
+	case ISSUE_ADMIT_REFUSED:
+		result = reject(c, name, adm.why, msg);
 		goto out;
-	}
-	r = route_resolve(c, b);
-	subject = compose_subject_for(c, b);
-	const char *hold = verdict == ISSUE_HOLD ? why : r->hold_reason;
-	if (hold == NULL && check_size(c, q, b, r, subject, &f, now, why, sizeof(why)))
-		hold = why;
-	/* units sent without (send mode) are kept for the admin's notice; a
-	 * held issue's reason already names them */
-	struct sbuf unresolved = SBUF_INIT;
-	for (size_t i = 0; hold == NULL && i < r->n_unresolved; i++)
-		sbuf_printf(&unresolved, "%s%s", i ? "\n" : "", r->unresolved[i]);
-
-	struct queue_recipient_in *rin = issue_recipients(c, r);
-	struct queue_issue_in in = {
-		.sha256 = hash, .source = name, .kind = "bulletin",
-		.title = b->title, .issuer = b->issuer, .date = b->date,
-		.urgency = b->urgency, .subject = subject,
-		.issue_no = b->issue_no, .total_issue_no = b->total_issue_no,
-		.priority = b->urgency ? 1 : 0, .hold_reason = hold,
-		.received = now, .report_for = 0, .text = text,
-		.unresolved = unresolved.len > 0 ? sbuf_str(&unresolved) : NULL,
-	};
-	struct queue_attachment *qa = xcalloc(f.n_att + 1, sizeof(*qa));
-	for (size_t i = 0; i < f.n_att; i++)
-		qa[i] = (struct queue_attachment){ f.att[i].name, f.att[i].data, f.att[i].len };
-	in.attachments = qa;
-	in.n_attachments = f.n_att;
-	struct render_ctx rx = { c, b, r, subject, &f, now };
-	int64_t dup = 0;
-	int qrc = queue_enqueue(q, &in, rin, r->n_recipients,
-	    domain_of(c->sender.from_address), render, &rx, id, &dup, err, sizeof(err));
-	free(rin);
-	free(qa);
-	sbuf_free(&unresolved);
-	if (qrc < 0) {
+	case ISSUE_ADMIT_NOBODY:	/* a release's only; here for completeness */
+	case ISSUE_ADMIT_FAILED:
 		/* the database (or disk) failed: the file stays for a retry */
-		sbuf_printf(msg, "%s: not queued yet, will retry: %s", name, err);
+		sbuf_printf(msg, "%s: not queued yet, will retry: %s", name, adm.why);
 		result = OUTBOX_RETRY;
 		goto out;
-	}
-	struct sbuf what = SBUF_INIT;
-	if (dup) {
+	case ISSUE_ADMIT_DUPLICATE:
 		sbuf_printf(&what, "%s: same content as issue %lld, recorded as duplicate "
-		    "issue %lld and not sent again", name, (long long)dup, (long long)*id);
+		    "issue %lld and not sent again", name, (long long)adm.duplicate_of,
+		    (long long)*id);
 		result = OUTBOX_DUPLICATE;
-	} else if (hold) {
+		break;
+	case ISSUE_ADMIT_HELD:
 		sbuf_printf(&what, "%s: issue %lld \"%s\" queued but held: %s", name,
-		    (long long)*id, subject, hold);
+		    (long long)*id, adm.subject, adm.hold);
 		result = OUTBOX_HELD;
-	} else {
+		break;
+	case ISSUE_ADMIT_QUEUED:
+	default:
 		sbuf_printf(&what, "%s: issue %lld \"%s\" queued for %zu recipient%s%s%s",
-		    name, (long long)*id, subject, r->n_recipients,
+		    name, (long long)*id, adm.subject, r->n_recipients,
 		    r->n_recipients == 1 ? "" : "s",
 		    r->n_unresolved ? "; unresolved, the admin is told: " : "",
 		    r->n_unresolved ? r->unresolved[0] : "");
 		result = OUTBOX_QUEUED;
+		break;
 	}
 	if (finish_archive(c, q, name, hash, *id, now, msg, sbuf_str(&what)) ==
 	    OUTBOX_UNARCHIVED)
 		result = OUTBOX_UNARCHIVED;
-	sbuf_free(&what);
 out:
-	free(subject);
-	route_free(r);
-	bulletin_free(b);
+	sbuf_free(&what);
+	issue_admission_free(&adm);
 	free(text);
 	files_free(&f);
 	return result;

@@ -17,6 +17,7 @@
 
 #include "sbuf.h"
 #include "smtp.h"
+#include "xalloc.h"
 
 struct trace {
 	struct smtp_transcript t;

@@ -8,6 +8,7 @@
 
 #include "json.h"
 #include "text.h"
+#include "xalloc.h"
 
 void
 record_time(char *buf, size_t n, int64_t t)

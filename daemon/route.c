@@ -1,7 +1,6 @@
 #include "route.h"
 
 #include <glib.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,76 +8,7 @@
 #include "address.h"
 #include "sbuf.h"
 #include "text.h"
-
-/* Address → index into the recipient list, so 10 000 recipients dedupe in linear time. */
-struct addr_index {
-	char **keys;
-	size_t *values;
-	size_t cap, n;
-};
-
-static uint64_t
-hash(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL;	/* FNV-1a */
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return h;
-}
-
-static void index_put(struct addr_index *ix, char *key, size_t value);
-
-static void
-index_grow(struct addr_index *ix)
-{
-	struct addr_index big = { NULL, NULL, ix->cap ? ix->cap * 2 : 64, 0 };
-
-	big.keys = xcalloc(big.cap, sizeof(char *));
-	big.values = xcalloc(big.cap, sizeof(size_t));
-	for (size_t i = 0; i < ix->cap; i++)
-		if (ix->keys[i])
-			index_put(&big, ix->keys[i], ix->values[i]);
-	free(ix->keys);
-	free(ix->values);
-	*ix = big;
-}
-
-/* Takes ownership of key. */
-static void
-index_put(struct addr_index *ix, char *key, size_t value)
-{
-	if ((ix->n + 1) * 2 > ix->cap)
-		index_grow(ix);
-	size_t i = hash(key) & (ix->cap - 1);
-	while (ix->keys[i])
-		i = (i + 1) & (ix->cap - 1);
-	ix->keys[i] = key;
-	ix->values[i] = value;
-	ix->n++;
-}
-
-static bool
-index_get(const struct addr_index *ix, const char *key, size_t *value)
-{
-	if (ix->cap == 0)
-		return false;
-	for (size_t i = hash(key) & (ix->cap - 1); ix->keys[i]; i = (i + 1) & (ix->cap - 1))
-		if (strcmp(ix->keys[i], key) == 0) {
-			*value = ix->values[i];
-			return true;
-		}
-	return false;
-}
-
-static void
-index_free(struct addr_index *ix)
-{
-	for (size_t i = 0; i < ix->cap; i++)
-		free(ix->keys[i]);
-	free(ix->keys);
-	free(ix->values);
-}
+#include "xalloc.h"
 
 /* ---- building the route ------------------------------------------------ */
 
@@ -112,7 +42,7 @@ struct builder {
 	const struct conf *c;
 	struct route *r;
 	size_t rcap;
-	struct addr_index seen;
+	GHashTable *seen;			/* address key → index into r->recipients */
 	struct via *via;			/* parallel to r->recipients */
 	struct expansion *groups;		/* per conf group, filled on first use */
 	/* visit marks: a slot equal to the current generation was seen */
@@ -139,7 +69,6 @@ add_target(struct builder *B, struct route_unit *u, const struct route_tier *t,
 {
 	struct route *r = B->r;
 	char *key = address_key(address);
-	size_t at;
 
 	/* capacity doubles (a power of two or zero): a group of 10 000 stays linear */
 	if ((u->n_targets & (u->n_targets - 1)) == 0)
@@ -149,7 +78,9 @@ add_target(struct builder *B, struct route_unit *u, const struct route_tier *t,
 	u->targets[u->n_targets].address = xstrdup(address);
 	u->n_targets++;
 
-	if (index_get(&B->seen, key, &at)) {
+	gpointer found;
+	if (g_hash_table_lookup_extended(B->seen, key, NULL, &found)) {
+		size_t at = GPOINTER_TO_SIZE(found);
 		struct route_recipient *rr = &r->recipients[at];
 		struct via *v = &B->via[at];
 		free(key);
@@ -183,7 +114,7 @@ add_target(struct builder *B, struct route_unit *u, const struct route_tier *t,
 	rr->name = xstrdup(rc->name);
 	rr->display = xstrdup(rc->display);
 	rr->address = xstrdup(address);
-	index_put(&B->seen, key, r->n_recipients);
+	g_hash_table_insert(B->seen, key, GSIZE_TO_POINTER(r->n_recipients));
 	r->n_recipients++;
 }
 
@@ -590,6 +521,8 @@ route_resolve(const struct conf *c, const struct bulletin *b)
 	B.unit_rcpt_mark = xcalloc(c->n_recipients + 1, sizeof(unsigned));
 	B.name_mark = xcalloc(c->n_names + 1, sizeof(unsigned));
 	B.stack = xcalloc(c->n_groups + 1, sizeof(*B.stack));
+	/* so that 10 000 recipients dedupe in linear time */
+	B.seen = g_hash_table_new_full(g_str_hash, g_str_equal, free, NULL);
 	B.units = g_hash_table_new_full(g_str_hash, g_str_equal, free, NULL);
 	B.missing = g_hash_table_new_full(g_str_hash, g_str_equal, free, NULL);
 
@@ -643,7 +576,7 @@ route_resolve(const struct conf *c, const struct bulletin *b)
 	if (reason.len > 0)
 		r->hold_reason = sbuf_steal(&reason);
 	sbuf_free(&reason);
-	index_free(&B.seen);
+	g_hash_table_destroy(B.seen);
 	free(B.via);
 	for (size_t i = 0; i < c->n_groups; i++)
 		free(B.groups[i].rcs);

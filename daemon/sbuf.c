@@ -5,62 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void
-oom(void)
-{
-	fputs("distd: out of memory\n", stderr);
-	abort();
-}
-
-void *
-xmalloc(size_t n)
-{
-	void *p = malloc(n ? n : 1);
-	if (p == NULL)
-		oom();
-	return p;
-}
-
-void *
-xcalloc(size_t n, size_t size)
-{
-	void *p = calloc(n ? n : 1, size ? size : 1);
-	if (p == NULL)
-		oom();
-	return p;
-}
-
-void *
-xrealloc(void *p, size_t n)
-{
-	p = realloc(p, n ? n : 1);
-	if (p == NULL)
-		oom();
-	return p;
-}
-
-void *
-xreallocarray(void *p, size_t n, size_t size)
-{
-	if (size != 0 && n > SIZE_MAX / size)
-		oom();
-	return xrealloc(p, n * size);
-}
-
-char *
-xstrdup(const char *s)
-{
-	return xstrndup(s, strlen(s));
-}
-
-char *
-xstrndup(const char *s, size_t n)
-{
-	char *p = xmalloc(n + 1);
-	memcpy(p, s, n);
-	p[n] = '\0';
-	return p;
-}
+#include "xalloc.h"
 
 static void
 reserve(struct sbuf *b, size_t extra)
@@ -68,7 +13,7 @@ reserve(struct sbuf *b, size_t extra)
 	size_t need;
 
 	if (extra > SIZE_MAX - b->len - 1)
-		oom();
+		xalloc_die();
 	need = b->len + extra + 1;
 	if (need <= b->cap)
 		return;

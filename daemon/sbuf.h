@@ -6,7 +6,7 @@
 
 /*
  * A growable, always NUL-terminated byte string.
- * Allocation failure is fatal (the daemon cannot do anything useful
+ * Allocation failure is fatal (xalloc.h: the daemon cannot do anything useful
  * without memory), so the append functions do not return errors.
  */
 struct sbuf {
@@ -30,13 +30,5 @@ const char *sbuf_str(const struct sbuf *b);
 char *sbuf_steal(struct sbuf *b);
 void sbuf_reset(struct sbuf *b);
 void sbuf_free(struct sbuf *b);
-
-/* Allocation helpers that never return NULL (they abort on exhaustion). */
-void *xmalloc(size_t n);
-void *xcalloc(size_t n, size_t size);
-void *xrealloc(void *p, size_t n);
-void *xreallocarray(void *p, size_t n, size_t size);
-char *xstrdup(const char *s);
-char *xstrndup(const char *s, size_t n);
 
 #endif

@@ -9,9 +9,93 @@
 #include <systemd/sd-daemon.h>
 
 #include "backoff.h"
+#include "delivery_log.h"
 #include "log.h"
-#include "report.h"
+#include "failure_report.h"
 #include "sbuf.h"
+#include "xalloc.h"
+
+#define SCHEDULER_JUMPS 16
+/* How often a failing queue is tried again (seconds). */
+#define SCHEDULER_STORAGE_RETRY 5
+
+struct scheduler {
+	const struct conf *conf;	/* replaced on reload */
+	struct queue *queue;
+	struct smtp_pool *pool;
+	bool draining;			/* shutting down: take nothing new */
+	int64_t paused_until;		/* after an AUTH or TLS failure: one probe per backoff */
+	/* zero-initialised by scheduler_new; the scheduler's own from here */
+	int login_failures;		/* in a row: the probe interval doubles */
+	bool login_proven;		/* a transaction got past AUTH since start or reload */
+	/*
+	 * Look for finished issues at the next collect whatever it carried:
+	 * false at start (an issue left active by a crash) and after distctl
+	 * changed the queue; otherwise only when a collected issue has no
+	 * transaction left in the pool (while it has one, it has a row
+	 * `sending` and cannot be finished).
+	 */
+	bool finish_checked;
+	bool deferred_raised;		/* the "deferred" alert stands (as far as we know) */
+	int64_t deferred_updated;
+	uint64_t cred_hash;		/* of the credentials that failed */
+	char relay[300];		/* what relay_size and relay_max_rcpt are of */
+	long relay_size;		/* EHLO SIZE as stored: -1 unknown */
+	long relay_max_rcpt;		/* recipients accepted before a 452; 0 none */
+	int64_t deferred_wake;		/* when the "deferred" alert falls due */
+	int64_t deferred_checked;
+	int64_t rate_until;		/* a rate limit holds until then */
+	/* rate limits: transactions per second of the last minute, recipients
+	 * per minute of the last hour (ring buffers stamped with their time) */
+	struct { int64_t t; long n; } msg_sec[60], rcpt_min[60];
+	/*
+	 * The queue cannot be written (disk full, I/O error): delivery and
+	 * intake pause, results that could not be recorded wait here (in
+	 * order) and are written when the storage works again, so that no
+	 * recipient stays `sending` and nothing is sent twice.
+	 */
+	bool storage_down;
+	int64_t storage_retry_at;
+	struct scheduler_unrecorded *unrecorded, *unrecorded_tail;
+	/* wall-clock steps seen while running (the oldest first) */
+	struct backoff_jump jumps[SCHEDULER_JUMPS];
+	size_t n_jumps;
+};
+
+struct scheduler *
+scheduler_new(const struct conf *c, struct queue *q, struct smtp_pool *pool)
+{
+	struct scheduler *s = xcalloc(1, sizeof(*s));
+
+	s->conf = c;
+	s->queue = q;
+	s->pool = pool;
+	return s;
+}
+
+void
+scheduler_reconfigure(struct scheduler *s, const struct conf *c)
+{
+	s->conf = c;
+}
+
+void
+scheduler_resume(struct scheduler *s)
+{
+	s->paused_until = 0;
+}
+
+void
+scheduler_drain(struct scheduler *s)
+{
+	s->draining = true;
+}
+
+bool
+scheduler_storage_down(const struct scheduler *s)
+{
+	return s->storage_down;
+}
 
 static uint64_t
 fnv(uint64_t h, const void *data, size_t n)
@@ -183,17 +267,16 @@ job_relay(const struct smtp_job *job)
 }
 
 static void
-log_results(struct sbuf *out, const struct smtp_job *job,
+log_results(struct delivery_log_batch *out, const struct smtp_job *job,
     const struct queue_result *res, int64_t when)
 {
 	const struct queue_batch *b = job->batch;
 
 	for (size_t i = 0; i < b->n; i++) {
-		char *line = scheduler_log_line(when, b->issue, b->tiers[i],
+		struct delivery_log_entry e;
+		delivery_log_entry_from_result(&e, when, b->issue, b->tiers[i],
 		    b->addresses[i], job_relay(job), &res[i], job->duration);
-		sbuf_puts(out, line);
-		sbuf_putc(out, '\n');
-		free(line);
+		delivery_log_batch_add(out, &e);
 	}
 }
 
@@ -226,7 +309,7 @@ flush_unrecorded(struct scheduler *s, int64_t now)
 		storage_failed(s, err, now);
 		return -1;
 	}
-	struct sbuf lines = SBUF_INIT;
+	struct delivery_log_batch lines = DELIVERY_LOG_BATCH_INIT;
 	while (s->unrecorded != NULL) {
 		struct scheduler_unrecorded *u = s->unrecorded;
 		log_results(&lines, u->job, u->res, u->when);
@@ -236,8 +319,7 @@ flush_unrecorded(struct scheduler *s, int64_t now)
 		free(u);
 	}
 	s->unrecorded_tail = NULL;
-	delivery_log_write_lines(lines.data, lines.len);
-	sbuf_free(&lines);
+	delivery_log_batch_write(&lines);
 	return 0;
 }
 
@@ -427,61 +509,6 @@ scheduler_run(struct scheduler *s, int64_t now)
 		smtp_pool_submit(s->pool, job);
 	}
 	free(batches);
-}
-
-static void
-put_quoted(struct sbuf *b, const char *s)
-{
-	sbuf_putc(b, '"');
-	for (; s && *s; s++) {
-		if (*s == '"' || *s == '\\')
-			sbuf_putc(b, '\\');
-		if (*s == '\r' || *s == '\n')
-			sbuf_putc(b, ' ');
-		else
-			sbuf_putc(b, *s);
-	}
-	sbuf_putc(b, '"');
-}
-
-char *
-scheduler_log_line(int64_t when, int64_t issue, const char *tier, const char *address,
-    const char *relay, const struct queue_result *r, double delay)
-{
-	struct sbuf b = SBUF_INIT;
-	char stamp[64];
-	struct tm tm;
-	time_t t = (time_t)when;
-
-	localtime_r(&t, &tm);
-	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S%z", &tm);
-	/* ISO 8601 wants +08:00, strftime gives +0800 */
-	size_t sl = strlen(stamp);
-	if (sl >= 5) {
-		memmove(stamp + sl - 1, stamp + sl - 2, 3);
-		stamp[sl - 2] = ':';
-	}
-	sbuf_printf(&b, "%s issue=%lld tier=%s to=<%s> relay=%s status=%s", stamp,
-	    (long long)issue, tier, address, relay, r->status);
-	if (r->class && strcmp(r->class, "ok") != 0)
-		sbuf_printf(&b, " class=%s", r->class);
-	if (r->code)
-		sbuf_printf(&b, " code=%d", r->code);
-	if (r->dsn)
-		sbuf_printf(&b, " dsn=%s", r->dsn);
-	sbuf_printf(&b, " delay=%.2f attempt=%d", delay, r->attempt);
-	if (r->next_attempt > 0) {
-		char next[32];
-		t = (time_t)r->next_attempt;
-		localtime_r(&t, &tm);
-		strftime(next, sizeof(next), "%Y-%m-%dT%H:%M:%S", &tm);
-		sbuf_printf(&b, " next=%s", next);
-	}
-	if (r->possible_duplicate)
-		sbuf_puts(&b, " note=possible-duplicate");
-	sbuf_puts(&b, " reply=");
-	put_quoted(&b, r->reply ? r->reply : "");
-	return sbuf_steal(&b);
 }
 
 /*
@@ -674,7 +701,7 @@ finish_issues(struct scheduler *s, int64_t now)
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
-		if (report_enqueue(s->conf, s->queue, report[i], now, err, sizeof(err)) < 0)
+		if (failure_report_enqueue(s->conf, s->queue, report[i], now, err, sizeof(err)) < 0)
 			log_warnx("failure report for issue %lld: %s", (long long)report[i], err);
 		else
 			log_info("issue %lld finished with failed recipients; report "
@@ -776,4 +803,19 @@ scheduler_next_wakeup(struct scheduler *s, int64_t now)
 	if (s->deferred_wake > 0 && s->deferred_wake < when)
 		when = s->deferred_wake;
 	return when <= now ? 0 : when;
+}
+
+void
+scheduler_free(struct scheduler *s)
+{
+	if (s == NULL)
+		return;
+	while (s->unrecorded != NULL) {
+		struct scheduler_unrecorded *u = s->unrecorded;
+		s->unrecorded = u->next;
+		free(u->res);
+		smtp_job_free(u->job);
+		free(u);
+	}
+	free(s);
 }

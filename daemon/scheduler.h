@@ -4,7 +4,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "backoff.h"
 #include "conf.h"
 #include "queue.h"
 #include "smtp.h"
@@ -17,54 +16,31 @@
  * alerts, finishes issues and queues failure reports. It runs in the
  * thread that owns the queue.
  */
-#define SCHEDULER_JUMPS 16
-/* How often a failing queue is tried again. */
-#define SCHEDULER_STORAGE_RETRY 5
+struct scheduler;
 
-struct scheduler_unrecorded;
-
-struct scheduler {
-	const struct conf *conf;	/* replaced on reload */
-	struct queue *queue;
-	struct smtp_pool *pool;
-	bool draining;			/* shutting down: take nothing new */
-	int64_t paused_until;		/* after an AUTH or TLS failure: one probe per backoff */
-	/* zero-initialised by the caller; the scheduler's own from here */
-	int login_failures;		/* in a row: the probe interval doubles */
-	bool login_proven;		/* a transaction got past AUTH since start or reload */
-	/*
-	 * Look for finished issues at the next collect whatever it carried:
-	 * false at start (an issue left active by a crash) and after distctl
-	 * changed the queue; otherwise only when a collected issue has no
-	 * transaction left in the pool (while it has one, it has a row
-	 * `sending` and cannot be finished).
-	 */
-	bool finish_checked;
-	bool deferred_raised;		/* the "deferred" alert stands (as far as we know) */
-	int64_t deferred_updated;
-	uint64_t cred_hash;		/* of the credentials that failed */
-	char relay[300];		/* what relay_size and relay_max_rcpt are of */
-	long relay_size;		/* EHLO SIZE as stored: -1 unknown */
-	long relay_max_rcpt;		/* recipients accepted before a 452; 0 none */
-	int64_t deferred_wake;		/* when the "deferred" alert falls due */
-	int64_t deferred_checked;
-	int64_t rate_until;		/* a rate limit holds until then */
-	/* rate limits: transactions per second of the last minute, recipients
-	 * per minute of the last hour (ring buffers stamped with their time) */
-	struct { int64_t t; long n; } msg_sec[60], rcpt_min[60];
-	/*
-	 * The queue cannot be written (disk full, I/O error): delivery and
-	 * intake pause, results that could not be recorded wait here (in
-	 * order) and are written when the storage works again, so that no
-	 * recipient stays `sending` and nothing is sent twice.
-	 */
-	bool storage_down;
-	int64_t storage_retry_at;
-	struct scheduler_unrecorded *unrecorded, *unrecorded_tail;
-	/* wall-clock steps seen while running (the oldest first) */
-	struct backoff_jump jumps[SCHEDULER_JUMPS];
-	size_t n_jumps;
-};
+/*
+ * A scheduler taking from q and handing to pool, configured by c. All
+ * three are borrowed and must outlive it (c until the next
+ * scheduler_reconfigure). Never fails (allocation failure aborts).
+ */
+struct scheduler *scheduler_new(const struct conf *c, struct queue *q,
+    struct smtp_pool *pool);
+/*
+ * Frees s; results still kept through a storage outage are dropped
+ * (scheduler_flush first tries to record them). NULL is a no-op.
+ */
+void scheduler_free(struct scheduler *s);
+/* After a reload: c (borrowed) replaces the configuration from now on. */
+void scheduler_reconfigure(struct scheduler *s, const struct conf *c);
+/* The admin asks for a try now: lifts a pause after an AUTH or TLS failure. */
+void scheduler_resume(struct scheduler *s);
+/* Shutting down: nothing new is taken from the queue from now on. */
+void scheduler_drain(struct scheduler *s);
+/*
+ * True while the queue cannot be written (disk full, I/O error): delivery
+ * and intake pause until a write works again.
+ */
+bool scheduler_storage_down(const struct scheduler *s);
 
 /*
  * How many jobs the pool may hold, queued and running (pure): two per
@@ -109,10 +85,5 @@ void scheduler_clock_jump(struct scheduler *s, int64_t wall, int64_t by);
 int scheduler_record_kept(struct scheduler *s, int64_t now);
 /* Tries once more to record what could not be (shutdown); frees what is left. */
 void scheduler_flush(struct scheduler *s, int64_t now);
-
-/* Formats one delivery log line (pure; exposed for tests). */
-char *scheduler_log_line(int64_t when, int64_t issue, const char *tier,
-    const char *address, const char *relay, const struct queue_result *r,
-    double delay);
 
 #endif

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "sbuf.h"
+#include "xalloc.h"
 
 struct settle_entry *
 settle_find(const struct settle *s, const char *name)

@@ -1,10 +1,12 @@
 #include "text.h"
 
 #include <ctype.h>
+#include <glib.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "sbuf.h"
+#include "xalloc.h"
 
 int32_t
 text_next(const char *str, size_t n, size_t *i)
@@ -183,24 +185,13 @@ text_width(const char *s)
 	while (i < n) {
 		int32_t cp = text_next(s, n, &i);
 		if (cp < 0)
-			w += 1;
+			w += 1;		/* a stray byte shows as one replacement glyph */
 		else if (cp < 0x20 || cp == 0x7F)
 			continue;
-		else if ((cp >= 0x1100 && cp <= 0x115F) ||
-		    (cp >= 0x2E80 && cp <= 0xA4CF && cp != 0x303F) ||
-		    (cp >= 0xAC00 && cp <= 0xD7A3) ||
-		    (cp >= 0xF900 && cp <= 0xFAFF) ||
-		    (cp >= 0xFE30 && cp <= 0xFE4F) ||
-		    (cp >= 0xFF00 && cp <= 0xFF60) ||
-		    (cp >= 0xFFE0 && cp <= 0xFFE6) ||
-		    (cp >= 0x1F300 && cp <= 0x1F64F) ||
-		    (cp >= 0x20000 && cp <= 0x3FFFD))
-			w += 2;
-		else if ((cp >= 0x0300 && cp <= 0x036F) || cp == 0x200B ||
-		    cp == 0xFEFF)
+		else if (g_unichar_iszerowidth((gunichar)cp))
 			continue;
 		else
-			w += 1;
+			w += g_unichar_iswide((gunichar)cp) ? 2 : 1;
 	}
 	return w;
 }

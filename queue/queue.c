@@ -16,6 +16,7 @@
 #include "sbuf.h"
 
 #include "queue_private.h"
+#include "xalloc.h"
 
 const char *const queue_state_names[QUEUE_STATES] = {
 	"queued", "sending", "deferred", "delivered", "failed", "held", "cancelled",

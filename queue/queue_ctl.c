@@ -7,6 +7,7 @@
 #include "queue.h"
 #include "queue_private.h"
 #include "sbuf.h"
+#include "xalloc.h"
 
 static int
 issue_state(struct queue *q, int64_t issue, char *state, size_t n, char *err, size_t errsz)

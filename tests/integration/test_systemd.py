@@ -230,6 +230,14 @@ def test_installed_unit_under_systemd(binaries, container, smtp_server, certific
     assert len(server.handler.received()) == delivered_b
     log = c.run("cat /var/log/distd/delivery.log").stdout
     assert "issue=2" in log and "issue=1 " not in log, log
+    # the same attempts in the journal, one entry each with fields to filter by
+    entries = [json.loads(l) for l in c.run(
+        "journalctl --no-pager -o json -u distd.service DISTD_ISSUE=2").stdout.splitlines()]
+    assert entries and len(entries) == log.count("issue=2 "), entries
+    for e in entries:
+        assert (e["DISTD_STATUS"], e["PRIORITY"]) == ("sent", "6"), e   # 6: info
+        assert f"tier={e['DISTD_TIER']} to=<{e['DISTD_RCPT']}>" in e["MESSAGE"], e
+        assert e["MESSAGE"] in log, e
     assert unit(c, "MainPID")["MainPID"] == pid
 
     print(c.run("systemctl status --no-pager -n 0 distd").stdout)

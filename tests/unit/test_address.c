@@ -73,6 +73,40 @@ test_mailbox(void **state)
 	    sizeof(why)), -1);
 	assert_null(addr);
 
+	/* the address's own fault is named */
+	assert_int_equal(address_parse_mailbox("Name <o@>", &display, &addr, why,
+	    sizeof(why)), -1);
+	assert_string_equal(why, "the domain after '@' is empty");
+
+	/* RFC 5322 forms GMime reads: encoded words, no space before '<' */
+	assert_int_equal(address_parse_mailbox("=?UTF-8?B?5Yqe5YWs5a6k?= <o@example.test>",
+	    &display, &addr, why, sizeof(why)), 0);
+	assert_string_equal(display, "办公室");
+	free(display);
+	free(addr);
+	assert_int_equal(address_parse_mailbox("办公室<o@example.test>", &display, &addr,
+	    why, sizeof(why)), 0);
+	assert_string_equal(display, "办公室");
+	assert_string_equal(addr, "o@example.test");
+	free(display);
+	free(addr);
+
+	/* one mailbox, whole: no list, no group, no missing '>' */
+	assert_int_equal(address_parse_mailbox("a@example.test, b@example.test", &display,
+	    &addr, why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "not a list or a group"));
+	assert_int_equal(address_parse_mailbox("office: a@example.test;", &display, &addr,
+	    why, sizeof(why)), -1);
+	assert_int_equal(address_parse_mailbox("Name <o@example.test", &display, &addr,
+	    why, sizeof(why)), -1);
+	assert_string_equal(why, "expected 'Name <address>' or an address");
+	assert_null(display);
+	assert_null(addr);
+	/* address_valid's envelope rules still hold behind the parser */
+	assert_int_equal(address_parse_mailbox("Name <o@nodot>", &display, &addr, why,
+	    sizeof(why)), -1);
+	assert_string_equal(why, "the domain has no dot");
+
 	char *k = address_key("Office@Example.TEST");
 	assert_string_equal(k, "office@example.test");
 	free(k);

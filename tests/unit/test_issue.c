@@ -282,6 +282,123 @@ test_size_held_at_ingest(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* Admits text the way the outbox does: a new issue arriving at `now`. */
+static enum issue_admit_result
+admit_new(const struct conf *c, struct queue *q, const char *text, const char *source,
+    int64_t now, struct issue_admission *a)
+{
+	char hash[65];
+
+	issue_digest(text, strlen(text), NULL, 0, hash);
+	struct issue_input in = { .source = source, .text = text, .len = strlen(text),
+		.sha256 = hash, .received = now, .now = now };
+	return issue_admit(c, q, &in, a);
+}
+
+static size_t
+take_addresses(struct queue *q, int64_t now, char *joined, size_t joinedsz)
+{
+	struct queue_batch *b[4];
+	size_t n, total = 0;
+	char err[256];
+
+	joined[0] = '\0';
+	assert_int_equal(queue_take(q, now, 4, 50, b, &n, err, sizeof(err)), 0);
+	for (size_t i = 0; i < n; i++) {
+		for (size_t j = 0; j < b[i]->n; j++, total++)
+			snprintf(joined + strlen(joined), joinedsz - strlen(joined), "%s%s",
+			    total ? " " : "", b[i]->addresses[j]);
+		queue_batch_free(b[i]);
+	}
+	return total;
+}
+
+/* The one pipeline entry: every way out of it, for a new issue and for a release. */
+static void
+test_admit_new_and_release(void **state)
+{
+	(void)state;
+	struct conf *c = spool_conf();
+	struct queue *q;
+	struct issue_admission a;
+	char err[512], got[256];
+
+	assert_int_equal(outbox_prepare(c, err, sizeof(err)), 0);
+	assert_int_equal(queue_open(c->state, &q, err, sizeof(err)), 0);
+
+	const char *ok = "简报\n第1期\n2021年1月1日\n\n正文。\n\n报：甲\n发：乙\n";
+	assert_int_equal(admit_new(c, q, ok, "a.txt", 1000, &a), ISSUE_ADMIT_QUEUED);
+	assert_true(a.id > 0);
+	assert_string_equal(a.subject, "简报 第1期");
+	assert_int_equal(a.route->n_recipients, 2);
+	assert_null(a.hold);
+	int64_t first = a.id;
+	issue_admission_free(&a);
+	assert_int_equal(take_addresses(q, 1000, got, sizeof(got)), 2);
+
+	/* the same text again, re-saved elsewhere: recorded, not sent */
+	assert_int_equal(admit_new(c, q, ok, "copy.txt", 1001, &a), ISSUE_ADMIT_DUPLICATE);
+	assert_int_equal(a.duplicate_of, first);
+	assert_true(a.id > first);
+	issue_admission_free(&a);
+	assert_int_equal(take_addresses(q, 1001, got, sizeof(got)), 0);
+
+	/* classified: refused before routing, nothing committed */
+	assert_int_equal(admit_new(c, q, "秘密\n简报\n第2期\n2021年1月1日\n\n正文。\n\n"
+	    "报：甲\n", "b.txt", 1002, &a), ISSUE_ADMIT_REFUSED);
+	assert_non_null(strstr(a.why, "秘密"));
+	assert_null(a.route);
+	issue_admission_free(&a);
+	assert_int_equal(admit_new(c, q, "简报\n\xff\xfe\n", "bad.txt", 1002, &a),
+	    ISSUE_ADMIT_UNPARSABLE);
+	assert_non_null(strstr(a.why, "invalid UTF-8"));
+	issue_admission_free(&a);
+	assert_int_equal(take_addresses(q, 1002, got, sizeof(got)), 0);
+
+	/* a unit nobody knows: held on arrival (on_unresolved = "hold") */
+	const char *unknown = "简报\n第3期\n2021年1月1日\n\n正文。\n\n报：甲，丙\n";
+	assert_int_equal(admit_new(c, q, unknown, "c.txt", 1003, &a), ISSUE_ADMIT_HELD);
+	assert_non_null(strstr(a.hold, "丙"));
+	int64_t held = a.id;
+	issue_admission_free(&a);
+	assert_int_equal(take_addresses(q, 1003, got, sizeof(got)), 0);
+
+	/* released: routed again, sent to what resolves, the rest reported */
+	struct queue_source src;
+	assert_int_equal(queue_load_source(q, held, &src, err, sizeof(err)), 0);
+	struct issue_input again = { .text = src.text, .len = strlen(src.text),
+		.received = src.received, .now = 1004, .reroute = held,
+		.message_id = src.message_id };
+	assert_int_equal(issue_admit(c, q, &again, &a), ISSUE_ADMIT_QUEUED);
+	assert_int_equal(a.id, held);
+	assert_int_equal(a.route->n_recipients, 1);
+	assert_int_equal(a.route->n_unresolved, 1);
+	issue_admission_free(&a);
+	queue_source_free(&src);
+	assert_int_equal(take_addresses(q, 1004, got, sizeof(got)), 1);
+	assert_string_equal(got, "a@example.test");
+
+	/* a release that still resolves to nobody commits nothing */
+	const char *nobody = "简报\n第4期\n2021年1月1日\n\n正文。\n\n报：丙\n";
+	assert_int_equal(admit_new(c, q, nobody, "d.txt", 1005, &a), ISSUE_ADMIT_HELD);
+	int64_t nobody_id = a.id;
+	issue_admission_free(&a);
+	struct issue_input none = { .text = nobody, .len = strlen(nobody), .received = 1005,
+		.now = 1006, .reroute = nobody_id, .message_id = "x@example.test" };
+	assert_int_equal(issue_admit(c, q, &none, &a), ISSUE_ADMIT_NOBODY);
+	assert_non_null(a.route);
+	assert_int_equal(a.route->n_recipients, 0);
+	issue_admission_free(&a);
+	issue_admission_free(&a);	/* twice: freed fields were reset */
+	assert_int_equal(take_addresses(q, 1006, got, sizeof(got)), 0);
+
+	queue_close(q);
+	conf_free(c);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
+	assert_int_equal(system(cmd), 0);
+}
+
 int
 main(void)
 {
@@ -291,6 +408,7 @@ main(void)
 		cmocka_unit_test(test_digest_is_of_the_text),
 		cmocka_unit_test(test_ingest_resaved_and_marked),
 		cmocka_unit_test(test_size_held_at_ingest),
+		cmocka_unit_test(test_admit_new_and_release),
 	};
 	log_init(false);
 	return cmocka_run_group_tests_name("issue", tests, NULL, NULL);

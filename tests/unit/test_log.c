@@ -1,78 +1,93 @@
-/* Unit tests for daemon/log.c: the delivery log file. */
+/* Unit tests for daemon/log.c: distd's own messages on stderr, for a terminal or the journal. */
 #include "testutil.h"
 
-#include "fileio.h"
+#include <errno.h>
+#include <fcntl.h>
+
 #include "log.h"
 
-static void
-test_delivery_log_reopens_after_a_rename(void **state)
+/* What the logger writes to stderr while fn runs, with JOURNAL_STREAM set or not. */
+static char *
+captured(bool journal, bool debug, void (*fn)(void))
 {
-	(void)state;
-	char path[64], moved[80];
-	char *data, err[256];
-	size_t len;
+	int fds[2], saved = dup(STDERR_FILENO);
+	static char buf[4096];
+	ssize_t n;
 
-	snprintf(path, sizeof(path), "/tmp/distd-dlog-%d", (int)getpid());
-	snprintf(moved, sizeof(moved), "%s.1", path);
-	assert_int_equal(delivery_log_open(path), 0);
-	delivery_log_write("issue=1 status=sent");
-	assert_int_equal(rename(path, moved), 0);
-	delivery_log_reopen();
-	delivery_log_write("issue=2 status=sent");
-	delivery_log_close();
-	assert_int_equal(fileio_read_all(moved, 4096, 0, &data, &len, err, sizeof(err)), 0);
-	assert_string_equal(data, "issue=1 status=sent\n");
-	free(data);
-	assert_int_equal(fileio_read_all(path, 4096, 0, &data, &len, err, sizeof(err)), 0);
-	assert_string_equal(data, "issue=2 status=sent\n");
-	free(data);
-	unlink(path);
-	unlink(moved);
+	assert_int_equal(pipe(fds), 0);
+	if (journal)
+		setenv("JOURNAL_STREAM", "8:12345", 1);
+	else
+		unsetenv("JOURNAL_STREAM");
+	log_init(debug);
+	dup2(fds[1], STDERR_FILENO);
+	fn();
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	close(fds[1]);
+	n = read(fds[0], buf, sizeof(buf) - 1);
+	close(fds[0]);
+	buf[n < 0 ? 0 : n] = '\0';
+	unsetenv("JOURNAL_STREAM");
+	return buf;
 }
 
 static void
-test_delivery_log_write_lines_appends_them_whole(void **state)
+some_lines(void)
 {
-	(void)state;
-	char path[64], *data, err[256];
-	size_t len;
-	static const char two[] = "issue=1 to=<a@example.test> status=sent\n"
-	    "issue=1 to=<b@example.test> status=deferred\n";
-
-	snprintf(path, sizeof(path), "/tmp/distd-dlog-lines-%d", (int)getpid());
-	unlink(path);
-	assert_int_equal(delivery_log_open(path), 0);
-	delivery_log_write("issue=0 status=sent");
-	delivery_log_write_lines(two, strlen(two));
-	delivery_log_close();
-	/* reopened: appended to, never truncated */
-	assert_int_equal(delivery_log_open(path), 0);
-	delivery_log_write("issue=2 status=sent");
-	delivery_log_close();
-	assert_int_equal(fileio_read_all(path, 4096, 0, &data, &len, err, sizeof(err)), 0);
-	assert_string_equal(data, "issue=0 status=sent\n"
-	    "issue=1 to=<a@example.test> status=sent\n"
-	    "issue=1 to=<b@example.test> status=deferred\n"
-	    "issue=2 status=sent\n");
-	free(data);
-	unlink(path);
+	log_info("started: %d connection(s)", 4);
+	errno = ENOENT;
+	log_warn("delivery log %s", "/x/delivery.log");
+	log_warnx("reload: %s", "invalid");
+	log_debug("only with -d");
 }
 
 static void
-test_delivery_log_open_fails_on_a_missing_folder(void **state)
+test_terminal_lines_are_prefixed(void **state)
 {
 	(void)state;
-	assert_int_equal(delivery_log_open("/nonexistent/distd/delivery.log"), -1);
+	assert_string_equal(captured(false, false, some_lines),
+	    "distd: started: 4 connection(s)\n"
+	    "distd: delivery log /x/delivery.log: No such file or directory\n"
+	    "distd: reload: invalid\n");
+	assert_false(log_to_journal());
+}
+
+/* Under systemd the priority goes first (<6> info, <4> warning), as sd-daemon(3) reads it. */
+static void
+test_journal_lines_carry_priorities(void **state)
+{
+	(void)state;
+	assert_string_equal(captured(true, true, some_lines),
+	    "<6>started: 4 connection(s)\n"
+	    "<4>delivery log /x/delivery.log: No such file or directory\n"
+	    "<4>reload: invalid\n"
+	    "<7>only with -d\n");
+	log_init(false);
+}
+
+static void
+journal_flag(void)
+{
+	assert_true(log_to_journal());
+}
+
+static void
+test_journal_detected_from_the_environment(void **state)
+{
+	(void)state;
+	captured(true, false, journal_flag);
+	log_init(false);
+	assert_false(log_to_journal());
 }
 
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_delivery_log_reopens_after_a_rename),
-		cmocka_unit_test(test_delivery_log_write_lines_appends_them_whole),
-		cmocka_unit_test(test_delivery_log_open_fails_on_a_missing_folder),
+		cmocka_unit_test(test_terminal_lines_are_prefixed),
+		cmocka_unit_test(test_journal_lines_carry_priorities),
+		cmocka_unit_test(test_journal_detected_from_the_environment),
 	};
-	log_init(false);
 	return cmocka_run_group_tests_name("log", tests, NULL, NULL);
 }

@@ -1,4 +1,4 @@
-#include "report.h"
+#include "failure_report.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,7 +8,7 @@
 #include "sbuf.h"
 
 int
-report_enqueue(const struct conf *c, struct queue *q, int64_t issue, int64_t now,
+failure_report_enqueue(const struct conf *c, struct queue *q, int64_t issue, int64_t now,
     char *err, size_t errsz)
 {
 	struct queue_failure *f;

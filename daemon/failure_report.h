@@ -1,5 +1,5 @@
-#ifndef DISTD_REPORT_H
-#define DISTD_REPORT_H
+#ifndef DISTD_FAILURE_REPORT_H
+#define DISTD_FAILURE_REPORT_H
 
 #include <stdint.h>
 
@@ -15,7 +15,7 @@
  * what else the admin is told is a notice (notice.h). Returns 0, or -1
  * with err.
  */
-int report_enqueue(const struct conf *c, struct queue *q, int64_t issue,
+int failure_report_enqueue(const struct conf *c, struct queue *q, int64_t issue,
     int64_t now, char *err, size_t errsz);
 
 #endif
