@@ -785,9 +785,9 @@ release_rerouted(struct ctl *ctl, struct queue *q, int64_t id, struct queue_sour
 	}
 	subject = compose_subject_for(c, b);
 	struct queue_recipient_in *rin = issue_recipients(c, r);
-	struct compose_attachment *att = xcalloc(src->n_attachments + 1, sizeof(*att));
+	struct attachment *att = xcalloc(src->n_attachments + 1, sizeof(*att));
 	for (size_t i = 0; i < src->n_attachments; i++)
-		att[i] = (struct compose_attachment){ src->attachments[i].name,
+		att[i] = (struct attachment){ src->attachments[i].name,
 		    src->attachments[i].data, src->attachments[i].len };
 	msg = issue_render(c, b, r, subject, src->message_id, id, src->received, att,
 	    src->n_attachments, &len, err, sizeof(err));

@@ -13,7 +13,7 @@
 char *
 issue_render(const struct conf *c, const struct bulletin *b, const struct route *r,
     const char *subject, const char *message_id, int64_t id, int64_t date,
-    const struct compose_attachment *att, size_t n_att, size_t *len, char *err,
+    const struct attachment *att, size_t n_att, size_t *len, char *err,
     size_t errsz)
 {
 	struct compose_rcpt *rc = xcalloc(r->n_recipients + 1, sizeof(*rc));
@@ -157,7 +157,7 @@ normalise(const char *text, size_t len)
 }
 
 void
-issue_digest(const char *text, size_t len, const struct compose_attachment *att,
+issue_digest(const char *text, size_t len, const struct attachment *att,
     size_t n_att, char out[65])
 {
 	unsigned char md[EVP_MAX_MD_SIZE];

@@ -23,7 +23,7 @@
  */
 char *issue_render(const struct conf *c, const struct bulletin *b, const struct route *r,
     const char *subject, const char *message_id, int64_t id, int64_t date,
-    const struct compose_attachment *att, size_t n_att, size_t *len, char *err,
+    const struct attachment *att, size_t n_att, size_t *len, char *err,
     size_t errsz);
 
 /* One queue row per routed recipient; the strings point into r. Caller frees the array. */
@@ -58,7 +58,7 @@ const char *issue_verdict_name(enum issue_verdict v);
  * each attachment's name, size and bytes. The same issue re-saved in
  * another encoding or with other line ends has the same digest.
  */
-void issue_digest(const char *text, size_t len, const struct compose_attachment *att,
+void issue_digest(const char *text, size_t len, const struct attachment *att,
     size_t n_att, char out[65]);
 
 /*

@@ -140,7 +140,7 @@ notice_sweep(const struct conf *c, struct queue *q, int64_t now)
 		notice_render(c, &due[i], &subject, &body);
 		char source[128];
 		snprintf(source, sizeof(source), "notice %s", due[i].key);
-		struct adminmail m = { "notice", due[i].key, source, sbuf_str(&subject),
+		struct adminmail m = { QUEUE_KIND_NOTICE, due[i].key, source, sbuf_str(&subject),
 		    sbuf_str(&body), 0, due[i].issue, due[i].title };
 		int64_t id, existing;
 		if (adminmail_enqueue(c, q, &m, now, &id, &existing, err, sizeof(err)) < 0)

@@ -144,7 +144,7 @@ struct issue_files {
 	char *text_name;		/* the issue text's file name */
 	char *raw;			/* its bytes */
 	size_t raw_len;
-	struct compose_attachment *att;
+	struct attachment *att;
 	size_t n_att;
 };
 
@@ -446,7 +446,7 @@ outbox_ingest(const struct conf *c, struct queue *q, const char *name, int64_t n
 
 	struct queue_recipient_in *rin = issue_recipients(c, r);
 	struct queue_issue_in in = {
-		.sha256 = hash, .source = name, .kind = "bulletin",
+		.sha256 = hash, .source = name, .kind = QUEUE_KIND_BULLETIN,
 		.title = b->title, .issuer = b->issuer, .date = b->date,
 		.urgency = b->urgency, .subject = subject,
 		.issue_no = b->issue_no, .total_issue_no = b->total_issue_no,
@@ -454,9 +454,9 @@ outbox_ingest(const struct conf *c, struct queue *q, const char *name, int64_t n
 		.received = now, .report_for = 0, .text = text,
 		.unresolved = unresolved.len > 0 ? sbuf_str(&unresolved) : NULL,
 	};
-	struct queue_attachment *qa = xcalloc(f.n_att + 1, sizeof(*qa));
+	struct attachment *qa = xcalloc(f.n_att + 1, sizeof(*qa));
 	for (size_t i = 0; i < f.n_att; i++)
-		qa[i] = (struct queue_attachment){ f.att[i].name, f.att[i].data, f.att[i].len };
+		qa[i] = (struct attachment){ f.att[i].name, f.att[i].data, f.att[i].len };
 	in.attachments = qa;
 	in.n_attachments = f.n_att;
 	struct render_ctx rx = { c, b, r, subject, &f, now };

@@ -142,8 +142,10 @@ rate_room(struct scheduler *s, int64_t now, size_t room, size_t *max_rcpt, int64
 
 static void deferred_alert(struct scheduler *s, int64_t now);
 struct scheduler_unrecorded {
-	struct smtp_job *job;		/* res points into its transcript */
-	struct queue_result *res;
+	struct smtp_job *job;		/* verdicts' replies point into its transcript */
+	struct smtp_verdict *verdicts;	/* job->batch->n each */
+	bool *again;
+	struct queue_attempt *attempts;	/* filled in when recorded */
 	int64_t when;
 	struct scheduler_unrecorded *next;
 };
@@ -183,18 +185,27 @@ job_relay(const struct smtp_job *job)
 }
 
 static void
-log_results(struct sbuf *out, const struct smtp_job *job,
-    const struct queue_result *res, int64_t when)
+log_results(struct sbuf *out, const struct scheduler_unrecorded *u)
 {
+	const struct smtp_job *job = u->job;
 	const struct queue_batch *b = job->batch;
 
 	for (size_t i = 0; i < b->n; i++) {
-		char *line = scheduler_log_line(when, b->issue, b->tiers[i],
-		    b->addresses[i], job_relay(job), &res[i], job->duration);
+		char *line = scheduler_log_line(u->when, b->issue, b->tiers[i],
+		    b->addresses[i], job_relay(job), &u->verdicts[i], &u->attempts[i],
+		    job->duration);
 		sbuf_puts(out, line);
 		sbuf_putc(out, '\n');
 		free(line);
 	}
+}
+
+static void
+unrecorded_free_arrays(struct scheduler_unrecorded *u)
+{
+	free(u->verdicts);
+	free(u->again);
+	free(u->attempts);
 }
 
 /*
@@ -217,8 +228,8 @@ flush_unrecorded(struct scheduler *s, int64_t now)
 		return 0;
 	struct queue_record_in *in = xcalloc(n, sizeof(*in));
 	for (struct scheduler_unrecorded *u = s->unrecorded; u; u = u->next, i++)
-		in[i] = (struct queue_record_in){ u->job->batch, u->res, u->when,
-			u->job->duration, job_relay(u->job) };
+		in[i] = (struct queue_record_in){ u->job->batch, u->verdicts, u->again,
+			u->attempts, u->when, u->job->duration, job_relay(u->job) };
 	int rc = queue_record_many(s->queue, in, n, &retry, scheduler_group_jitter,
 	    err, sizeof(err));
 	free(in);
@@ -229,9 +240,9 @@ flush_unrecorded(struct scheduler *s, int64_t now)
 	struct sbuf lines = SBUF_INIT;
 	while (s->unrecorded != NULL) {
 		struct scheduler_unrecorded *u = s->unrecorded;
-		log_results(&lines, u->job, u->res, u->when);
+		log_results(&lines, u);
 		s->unrecorded = u->next;
-		free(u->res);
+		unrecorded_free_arrays(u);
 		smtp_job_free(u->job);
 		free(u);
 	}
@@ -257,7 +268,7 @@ scheduler_flush(struct scheduler *s, int64_t now)
 		struct scheduler_unrecorded *u = s->unrecorded;
 		left += u->job->batch->n;
 		s->unrecorded = u->next;
-		free(u->res);
+		unrecorded_free_arrays(u);
 		smtp_job_free(u->job);
 		free(u);
 	}
@@ -446,7 +457,8 @@ put_quoted(struct sbuf *b, const char *s)
 
 char *
 scheduler_log_line(int64_t when, int64_t issue, const char *tier, const char *address,
-    const char *relay, const struct queue_result *r, double delay)
+    const char *relay, const struct smtp_verdict *v, const struct queue_attempt *r,
+    double delay)
 {
 	struct sbuf b = SBUF_INIT;
 	char stamp[64];
@@ -462,13 +474,13 @@ scheduler_log_line(int64_t when, int64_t issue, const char *tier, const char *ad
 		stamp[sl - 2] = ':';
 	}
 	sbuf_printf(&b, "%s issue=%lld tier=%s to=<%s> relay=%s status=%s", stamp,
-	    (long long)issue, tier, address, relay, r->status);
-	if (r->class && strcmp(r->class, "ok") != 0)
-		sbuf_printf(&b, " class=%s", r->class);
-	if (r->code)
-		sbuf_printf(&b, " code=%d", r->code);
-	if (r->dsn)
-		sbuf_printf(&b, " dsn=%s", r->dsn);
+	    (long long)issue, tier, address, relay, queue_attempt_status_name(r->status));
+	if (v->class != SMTP_CLASS_OK)
+		sbuf_printf(&b, " class=%s", smtp_class_name(v->class));
+	if (v->code)
+		sbuf_printf(&b, " code=%d", v->code);
+	if (v->dsn[0])
+		sbuf_printf(&b, " dsn=%s", v->dsn);
 	sbuf_printf(&b, " delay=%.2f attempt=%d", delay, r->attempt);
 	if (r->next_attempt > 0) {
 		char next[32];
@@ -480,7 +492,7 @@ scheduler_log_line(int64_t when, int64_t issue, const char *tier, const char *ad
 	if (r->possible_duplicate)
 		sbuf_puts(&b, " note=possible-duplicate");
 	sbuf_puts(&b, " reply=");
-	put_quoted(&b, r->reply ? r->reply : "");
+	put_quoted(&b, v->reply ? v->reply : "");
 	return sbuf_steal(&b);
 }
 
@@ -508,7 +520,7 @@ pause(struct scheduler *s, int64_t now)
 }
 
 static void
-alerts(struct scheduler *s, const struct smtp_job *job, const struct queue_result *res,
+alerts(struct scheduler *s, const struct smtp_job *job, const struct smtp_verdict *res,
     size_t n, int64_t now)
 {
 	bool ok = false;
@@ -518,11 +530,11 @@ alerts(struct scheduler *s, const struct smtp_job *job, const struct queue_resul
 	const char *user = job->via_fallback ? "smtp.fallback.username" : "smtp.username";
 
 	for (size_t i = 0; i < n; i++) {
-		const struct queue_result *r = &res[i];
+		const struct smtp_verdict *r = &res[i];
 		char text[600];
-		if (r->outcome == QUEUE_OK) {
+		if (r->outcome == SMTP_OK) {
 			ok = true;
-		} else if (strcmp(r->class, "tls") == 0) {
+		} else if (r->class == SMTP_CLASS_TLS) {
 			snprintf(text, sizeof(text), "TLS with the relay %s failed: %s; "
 			    "nothing is sent until it works", relay,
 			    r->reply ? r->reply : "");
@@ -530,7 +542,7 @@ alerts(struct scheduler *s, const struct smtp_job *job, const struct queue_resul
 			log_warnx("ALERT %s", text);
 			pause(s, now);
 			return;
-		} else if (strcmp(r->class, "auth") == 0 &&
+		} else if (r->class == SMTP_CLASS_AUTH &&
 		    (r->code == 535 || r->code == 530 || r->code == 0)) {
 			snprintf(text, sizeof(text), "the relay %s refused our credentials "
 			    "(%s); recipients are deferred, not bounced, and the relay is "
@@ -571,8 +583,8 @@ alerts(struct scheduler *s, const struct smtp_job *job, const struct queue_resul
  * recipient this way cannot make us loop.
  */
 static void
-rcpt_limit(struct scheduler *s, const struct smtp_job *job, struct queue_result *res,
-    int64_t now)
+rcpt_limit(struct scheduler *s, const struct smtp_job *job,
+    const struct smtp_verdict *res, bool *again, int64_t now)
 {
 	const struct smtp_transcript *t = &job->transcript;
 	size_t accepted = 0, limited = 0;
@@ -581,13 +593,13 @@ rcpt_limit(struct scheduler *s, const struct smtp_job *job, struct queue_result 
 		if (t->rcpt_code[i] >= 200 && t->rcpt_code[i] < 300)
 			accepted++;
 	for (size_t i = 0; i < job->batch->n; i++)
-		if (res[i].outcome == QUEUE_TEMP && strcmp(res[i].class, "limit") == 0)
+		if (res[i].outcome == SMTP_TEMP && res[i].class == SMTP_CLASS_LIMIT)
 			limited++;
 	if (limited == 0 || accepted == 0)
 		return;
 	for (size_t i = 0; i < job->batch->n; i++)
-		if (res[i].outcome == QUEUE_TEMP && strcmp(res[i].class, "limit") == 0)
-			res[i].again = true;
+		if (res[i].outcome == SMTP_TEMP && res[i].class == SMTP_CLASS_LIMIT)
+			again[i] = true;
 	if (job->via_fallback)
 		return;		/* the primary's batch size stays its own */
 	relay_facts(s);
@@ -698,7 +710,8 @@ scheduler_collect(struct scheduler *s, int64_t now)
 	while (list) {
 		struct smtp_job *job = list;
 		struct queue_batch *b = job->batch;
-		struct queue_result *res = xcalloc(b->n, sizeof(*res));
+		struct smtp_verdict *res = xcalloc(b->n, sizeof(*res));
+		bool *again = xcalloc(b->n, sizeof(*again));
 		list = job->next;
 		job->next = NULL;
 
@@ -709,24 +722,24 @@ scheduler_collect(struct scheduler *s, int64_t now)
 		smtp_outcome(&job->transcript, job->curl_code, job->curl_error, b->n, res);
 		bool data_sent = smtp_transcript_data_sent(&job->transcript);
 		for (size_t i = 0; i < b->n; i++) {
-			res[i].id = b->ids[i];
 			/* cut after the data went out: it may have arrived, at
 			 * the recipients whose RCPT the relay accepted only */
 			const struct smtp_transcript *t = &job->transcript;
 			bool accepted = i < t->n_rcpt && t->rcpt_code[i] >= 200 &&
 			    t->rcpt_code[i] < 300;
-			if (data_sent && accepted && res[i].outcome == QUEUE_TEMP)
+			if (data_sent && accepted && res[i].outcome == SMTP_TEMP)
 				b->possible_duplicate[i] = true;
 		}
 		/* the lifetime runs on the arrival time with clock steps taken out */
 		b->received = backoff_received(b->received, s->jumps, s->n_jumps);
-		rcpt_limit(s, job, res, now);
+		rcpt_limit(s, job, res, again, now);
 		/* alerts first: whoever sees the new states sees the alerts that go with them */
 		alerts(s, job, res, b->n, now);
 		/* queued behind earlier results (kept through an outage, if any):
 		 * the history keeps its order */
 		struct scheduler_unrecorded *u = xcalloc(1, sizeof(*u));
-		*u = (struct scheduler_unrecorded){ job, res, now, NULL };
+		*u = (struct scheduler_unrecorded){ job, res, again,
+			xcalloc(b->n, sizeof(struct queue_attempt)), now, NULL };
 		if (s->unrecorded_tail)
 			s->unrecorded_tail->next = u;
 		else

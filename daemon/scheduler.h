@@ -112,7 +112,7 @@ void scheduler_flush(struct scheduler *s, int64_t now);
 
 /* Formats one delivery log line (pure; exposed for tests). */
 char *scheduler_log_line(int64_t when, int64_t issue, const char *tier,
-    const char *address, const char *relay, const struct queue_result *r,
-    double delay);
+    const char *address, const char *relay, const struct smtp_verdict *v,
+    const struct queue_attempt *a, double delay);
 
 #endif

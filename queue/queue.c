@@ -17,9 +17,16 @@
 
 #include "queue_private.h"
 
-const char *const queue_state_names[QUEUE_STATES] = {
-	"queued", "sending", "deferred", "delivered", "failed", "held", "cancelled",
-};
+const char *
+queue_kind_name(enum queue_kind k)
+{
+	switch (k) {
+	case QUEUE_KIND_BULLETIN:	return "bulletin";
+	case QUEUE_KIND_REPORT:		return "report";
+	case QUEUE_KIND_NOTICE:		return "notice";
+	}
+	return "?";
+}
 
 /* Version 1. Later versions append a migration step to `migrations`. */
 static const char schema_v1[] =
@@ -634,9 +641,9 @@ queue_enqueue(struct queue *q, const struct queue_issue_in *in,
 	*dup_of = 0;
 	if (queue_exec(q, "BEGIN IMMEDIATE", err, errsz) < 0)
 		return -1;
-	if (strcmp(in->kind, "bulletin") == 0)
+	if (in->kind == QUEUE_KIND_BULLETIN)
 		original = find_original(q, in->sha256);
-	if (strcmp(in->kind, "notice") == 0) {
+	if (in->kind == QUEUE_KIND_NOTICE) {
 		/* one notice per key, checked inside the transaction that inserts it */
 		int64_t sent = find_notice(q, in->sha256);
 		if (sent != 0) {
@@ -653,7 +660,7 @@ queue_enqueue(struct queue *q, const struct queue_issue_in *in,
 	    " VALUES (?,?,?,?,?,?,?,?,?,?,'',?,?,?,?,?,?,?,?,?,?,?)");
 	if (st == NULL)
 		goto sqlfail;
-	queue_bind_text(st, 1, in->kind);
+	queue_bind_text(st, 1, queue_kind_name(in->kind));
 	queue_bind_text(st, 2, in->sha256);
 	queue_bind_text(st, 3, in->source);
 	queue_bind_text(st, 4, in->title);
@@ -691,7 +698,7 @@ queue_enqueue(struct queue *q, const struct queue_issue_in *in,
 	sqlite3_finalize(st);
 	st = NULL;
 	*id = sqlite3_last_insert_rowid(q->db);
-	if (strcmp(in->kind, "bulletin") == 0) {
+	if (in->kind == QUEUE_KIND_BULLETIN) {
 		/* the source's identity, committed with the issue: see queue_source_pending */
 		st = queue_prepare(q, "INSERT INTO sources (issue, sha256, name) VALUES (?,?,?)");
 		if (st == NULL)
@@ -1035,13 +1042,37 @@ fail:
 }
 
 int
-queue_record(struct queue *q, const struct queue_batch *b, struct queue_result *res,
-    int64_t now, double duration, const char *relay,
+queue_record(struct queue *q, const struct queue_batch *b,
+    const struct smtp_verdict *verdicts, const bool *again,
+    struct queue_attempt *attempts, int64_t now, double duration, const char *relay,
     const struct queue_retry *retry, queue_jitter_fn jitter, char *err, size_t errsz)
 {
-	struct queue_record_in in = { b, res, now, duration, relay };
+	struct queue_record_in in = { b, verdicts, again, attempts, now, duration, relay };
 
 	return queue_record_many(q, &in, 1, retry, jitter, err, errsz);
+}
+
+/* The policy's decision for every recipient, before anything is stored. */
+static void
+decide_attempts(const struct queue_record_in *in, const struct queue_retry *retry,
+    queue_jitter_fn jitter)
+{
+	const struct queue_batch *b = in->batch;
+
+	for (size_t i = 0; i < b->n; i++) {
+		int attempt = b->attempts[i] + 1;
+		struct delivery_policy_in p = {
+			.verdict = &in->verdicts[i],
+			.attempts_before = b->attempts[i],
+			.possible_duplicate = b->possible_duplicate[i],
+			.again = in->again != NULL && in->again[i],
+			.now = in->when,
+			.received = b->received,
+			.retry = retry,
+			.jitter = jitter(b->issue, b->tiers[i], attempt),
+		};
+		in->attempts[i] = delivery_policy_decide(&p);
+	}
 }
 
 /*
@@ -1056,6 +1087,8 @@ queue_record_many(struct queue *q, const struct queue_record_in *in, size_t n_in
 
 	if (n_in == 0)
 		return 0;
+	for (size_t k = 0; k < n_in; k++)
+		decide_attempts(&in[k], retry, jitter);
 	if (begin_light(q, err, errsz) < 0)
 		return -1;
 	up = queue_prepare(q, "UPDATE recipients SET state = ?, attempts = ?, next_attempt = ?,"
@@ -1070,91 +1103,55 @@ queue_record_many(struct queue *q, const struct queue_record_in *in, size_t n_in
 		goto sqlfail;
 	for (size_t k = 0; k < n_in; k++) {
 		const struct queue_batch *b = in[k].batch;
-		struct queue_result *res = in[k].res;
 		int64_t now = in[k].when;
-		double duration = in[k].duration;
-		const char *relay = in[k].relay;
 		for (size_t i = 0; i < b->n; i++) {
-			struct queue_result *r = &res[i];
-			const char *state;
-			bool cancelled = false;
+			const struct smtp_verdict *v = &in[k].verdicts[i];
+			struct queue_attempt *a = &in[k].attempts[i];
+			const char *class = smtp_class_name(v->class);
+			const char *dsn = v->dsn[0] ? v->dsn : NULL;
 
 			sqlite3_reset(cur);
-			sqlite3_bind_int64(cur, 1, r->id);
-			if (sqlite3_step(cur) == SQLITE_ROW)
-				cancelled = sqlite3_column_int(cur, 0) != 0;
-			r->attempt = b->attempts[i] + 1;
-			r->possible_duplicate = b->possible_duplicate[i];
-			r->next_attempt = 0;
-			/* what happened stands (delivered, failed); a retry would not be wanted */
-			if (cancelled && r->outcome == QUEUE_TEMP) {
-				state = "cancelled";
-				r->status = "cancelled";
-			} else if (r->again && r->outcome == QUEUE_TEMP) {
-				/* not tried (a recipient limit): due now, no attempt counted */
-				state = "queued";
-				r->status = "deferred";
-				r->attempt = b->attempts[i];
-				r->next_attempt = now;
-			} else if (r->outcome == QUEUE_OK) {
-				state = "delivered";
-				r->status = "sent";
-			} else if (r->outcome == QUEUE_PERM) {
-				state = "failed";
-				r->status = "failed";
-			} else {
-				r->next_attempt = backoff_next_attempt(now, b->received, r->attempt,
-				    retry->min_backoff, retry->max_backoff, retry->lifetime,
-				    jitter(b->issue, b->tiers[i], r->attempt));
-				if (r->next_attempt < 0) {
-					state = "failed";
-					r->status = "expired";
-					r->next_attempt = 0;
-				} else {
-					state = "deferred";
-					r->status = "deferred";
-				}
-			}
+			sqlite3_bind_int64(cur, 1, b->ids[i]);
+			if (sqlite3_step(cur) == SQLITE_ROW && sqlite3_column_int(cur, 0) != 0)
+				delivery_policy_cancelled(a);
 			sqlite3_reset(up);
-			queue_bind_text(up, 1, state);
-			sqlite3_bind_int(up, 2, r->attempt);
-			sqlite3_bind_int64(up, 3, r->next_attempt ? r->next_attempt : now);
+			queue_bind_text(up, 1, queue_state_name(a->state));
+			sqlite3_bind_int(up, 2, a->attempt);
+			sqlite3_bind_int64(up, 3, a->next_attempt ? a->next_attempt : now);
 			/* recorded as an attempt all the same: every transaction is in
 			 * the history, the 452 included */
-			if (r->code)
-				sqlite3_bind_int(up, 4, r->code);
+			if (v->code)
+				sqlite3_bind_int(up, 4, v->code);
 			else
 				sqlite3_bind_null(up, 4);
-			queue_bind_text(up, 5, r->dsn);
-			queue_bind_text(up, 6, r->reply);
-			queue_bind_text(up, 7, r->class);
-			if (r->outcome == QUEUE_OK)
+			queue_bind_text(up, 5, dsn);
+			queue_bind_text(up, 6, v->reply);
+			queue_bind_text(up, 7, class);
+			if (a->state == QUEUE_DELIVERED)
 				sqlite3_bind_int64(up, 8, now);
 			else
 				sqlite3_bind_null(up, 8);
-			sqlite3_bind_int64(up, 9, r->id);
-			/* a deferral after the data went out keeps the flag for the next try */
-			sqlite3_bind_int(up, 10, (strcmp(state, "deferred") == 0 ||
-			    strcmp(state, "queued") == 0) && r->possible_duplicate);
+			sqlite3_bind_int64(up, 9, b->ids[i]);
+			sqlite3_bind_int(up, 10, a->keeps_duplicate_flag);
 			if (sqlite3_step(up) != SQLITE_DONE)
 				goto sqlfail;
 
 			sqlite3_reset(at);
-			sqlite3_bind_int64(at, 1, r->id);
+			sqlite3_bind_int64(at, 1, b->ids[i]);
 			sqlite3_bind_int64(at, 2, b->issue);
 			sqlite3_bind_int64(at, 3, now);
-			queue_bind_text(at, 4, relay);
-			queue_bind_text(at, 5, r->status);
-			queue_bind_text(at, 6, r->class);
-			if (r->code)
-				sqlite3_bind_int(at, 7, r->code);
+			queue_bind_text(at, 4, in[k].relay);
+			queue_bind_text(at, 5, queue_attempt_status_name(a->status));
+			queue_bind_text(at, 6, class);
+			if (v->code)
+				sqlite3_bind_int(at, 7, v->code);
 			else
 				sqlite3_bind_null(at, 7);
-			queue_bind_text(at, 8, r->dsn);
-			queue_bind_text(at, 9, r->reply);
-			sqlite3_bind_double(at, 10, duration);
-			sqlite3_bind_int(at, 11, r->attempt);
-			sqlite3_bind_int(at, 12, r->possible_duplicate);
+			queue_bind_text(at, 8, dsn);
+			queue_bind_text(at, 9, v->reply);
+			sqlite3_bind_double(at, 10, in[k].duration);
+			sqlite3_bind_int(at, 11, a->attempt);
+			sqlite3_bind_int(at, 12, a->possible_duplicate);
 			if (sqlite3_step(at) != SQLITE_DONE)
 				goto sqlfail;
 		}

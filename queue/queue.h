@@ -5,6 +5,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "attachment.h"
+#include "delivery_policy.h"
+
 /*
  * The persistent queue: issues, their recipients and every delivery
  * attempt, in SQLite (WAL mode, synchronous=FULL). One process writes
@@ -22,19 +25,21 @@
 
 struct queue;
 
-enum queue_outcome { QUEUE_OK, QUEUE_TEMP, QUEUE_PERM };
-
-struct queue_attachment {
-	const char *name;
-	const char *data;
-	size_t len;
+/* An issue's kind. */
+enum queue_kind {
+	QUEUE_KIND_BULLETIN,
+	QUEUE_KIND_REPORT,	/* a failure report to the admin */
+	QUEUE_KIND_NOTICE,	/* an admin notice */
 };
+/* "bulletin", "report", "notice" as stored. */
+const char *queue_kind_name(enum queue_kind k);
+
 
 /* Everything known about an issue when it is enqueued. */
 struct queue_issue_in {
 	const char *sha256;		/* content hash, hex */
 	const char *source;		/* file name as dropped */
-	const char *kind;		/* "bulletin", "report" (failure report) or "notice" */
+	enum queue_kind kind;
 	const char *title, *issuer, *date, *urgency, *subject;
 	long issue_no, total_issue_no;	/* -1 when absent */
 	int priority;			/* 1 for 特急/加急, else 0 */
@@ -44,7 +49,7 @@ struct queue_issue_in {
 	int64_t notice_for;		/* kind "notice": the issue it is about, else 0 */
 	const char *unresolved;		/* units sent without (one a line), or NULL */
 	const char *text;		/* the decoded issue text, kept for re-routing */
-	const struct queue_attachment *attachments;
+	const struct attachment *attachments;
 	size_t n_attachments;
 };
 
@@ -73,29 +78,6 @@ struct queue_batch {
 	bool *possible_duplicate;
 	int64_t received;	/* when the lifetime started: the issue's first
 				 * attempt since its last resend, else the take */
-};
-
-/* The outcome of one recipient in a batch, and what the queue made of it. */
-struct queue_result {
-	int64_t id;
-	enum queue_outcome outcome;
-	int code;		/* SMTP reply code, 0 when none */
-	const char *dsn;	/* enhanced status "2.0.0" or NULL */
-	char dsn_store[16];	/* where dsn may point */
-	const char *reply;	/* the reply text or a transport error */
-	const char *class;	/* ok dns connect tls auth protocol 4xx 5xx limit */
-	/* QUEUE_TEMP only: not tried (a recipient-limit reply): due again at
-	 * once, and the attempt does not count towards the backoff */
-	bool again;
-	/* filled in by queue_record: */
-	const char *status;	/* sent deferred failed expired */
-	int attempt;
-	int64_t next_attempt;	/* for deferred */
-	bool possible_duplicate;
-};
-
-struct queue_retry {
-	int64_t min_backoff, max_backoff, lifetime;
 };
 
 /* Opens (creating and migrating) the queue: distd. */
@@ -168,29 +150,37 @@ typedef double (*queue_jitter_fn)(int64_t issue, const char *tier, int attempt);
  * its issue and tier make now (queue_take). */
 #define QUEUE_GROUP_GRACE 60
 
-/*
- * Records one attempt for every result (attempts row, recipient state),
- * computing deferrals and expiry from retry and jitter.
- */
-int queue_record(struct queue *q, const struct queue_batch *b,
-    struct queue_result *res, int64_t now, double duration, const char *relay,
-    const struct queue_retry *retry, queue_jitter_fn jitter, char *err,
-    size_t errsz);
-
 /* One finished transaction for queue_record_many. */
 struct queue_record_in {
 	const struct queue_batch *batch;
-	struct queue_result *res;	/* batch->n results */
+	const struct smtp_verdict *verdicts;	/* batch->n, parallel to batch->ids */
+	/*
+	 * batch->n flags, or NULL for none: temporary verdicts that were no
+	 * try (a recipient limit while the relay took others) — due again at
+	 * once, not counted towards the backoff. The scheduler decides that.
+	 */
+	const bool *again;
+	/* batch->n, filled in: what was recorded (for the delivery log) */
+	struct queue_attempt *attempts;
 	int64_t when;
 	double duration;
 	const char *relay;
 };
 
 /*
- * queue_record for several transactions in one queue transaction: all
- * of them are recorded, or none (-1 with err).
+ * Records one attempt per recipient of each transaction (attempts row,
+ * recipient state) in one queue transaction: all of them are recorded,
+ * or none (-1 with err). The state, next attempt and expiry come from
+ * delivery_policy_decide with retry and jitter, decided here in front of
+ * the backend, which only stores them.
  */
 int queue_record_many(struct queue *q, const struct queue_record_in *in, size_t n,
+    const struct queue_retry *retry, queue_jitter_fn jitter, char *err,
+    size_t errsz);
+/* queue_record_many of one transaction; again may be NULL. */
+int queue_record(struct queue *q, const struct queue_batch *b,
+    const struct smtp_verdict *verdicts, const bool *again,
+    struct queue_attempt *attempts, int64_t now, double duration, const char *relay,
     const struct queue_retry *retry, queue_jitter_fn jitter, char *err,
     size_t errsz);
 
@@ -275,8 +265,7 @@ void queue_notices_due_free(struct queue_notice_due *d, size_t n);
 /* How many notices were enqueued after since, and the oldest of them. */
 int queue_notices_since(struct queue *q, int64_t since, long *count, int64_t *oldest);
 
-/* Recipient counts by state, indexed like queue_state_names. */
-#define QUEUE_STATES 7
+/* Recipient counts by state, indexed by enum queue_state. */
 extern const char *const queue_state_names[QUEUE_STATES];
 int queue_counts(struct queue *q, long counts[QUEUE_STATES]);
 /*
@@ -356,7 +345,7 @@ struct queue_source {
 	char *state;
 	int64_t received;
 	int tried;			/* recipients with attempts */
-	struct queue_attachment *attachments;
+	struct attachment *attachments;
 	size_t n_attachments;
 };
 int queue_load_source(struct queue *q, int64_t issue, struct queue_source *src,

@@ -458,7 +458,7 @@ queue_load_source(struct queue *q, int64_t issue, struct queue_source *src,
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		src->attachments = xreallocarray(src->attachments, src->n_attachments + 1,
 		    sizeof(*src->attachments));
-		struct queue_attachment *a = &src->attachments[src->n_attachments++];
+		struct attachment *a = &src->attachments[src->n_attachments++];
 		size_t len = (size_t)sqlite3_column_bytes(st, 1);
 		char *data = xmalloc(len + 1);
 		if (len)

@@ -338,7 +338,7 @@ enqueue(struct queue *q, const char *sha, const char *hold, const char *unresolv
 {
 	struct queue_recipient_in r = { 0, "报", "to", "甲", "报:甲", "甲", "甲",
 	    "a@example.test" };
-	struct queue_issue_in in = { .sha256 = sha, .source = "s.txt", .kind = "bulletin",
+	struct queue_issue_in in = { .sha256 = sha, .source = "s.txt", .kind = QUEUE_KIND_BULLETIN,
 		.title = "简报", .subject = "简报 第1期", .issue_no = 1, .total_issue_no = -1,
 		.hold_reason = hold, .unresolved = unresolved, .received = 1000 };
 	int64_t id, dup;

@@ -72,7 +72,7 @@ enqueue(struct queue *q, const char *sha, size_t n, const char *hold, int64_t no
 		r[i] = (struct queue_recipient_in){ (int)(i % 3), i % 3 == 0 ? "报" :
 		    i % 3 == 1 ? "送" : "发", "to", "单位", "报:单位", "单位", "单位", addr[i] };
 	}
-	struct queue_issue_in in = { .sha256 = sha, .source = "a.txt", .kind = "bulletin",
+	struct queue_issue_in in = { .sha256 = sha, .source = "a.txt", .kind = QUEUE_KIND_BULLETIN,
 		.title = "简报", .subject = "简报 第1期", .issue_no = 1, .total_issue_no = -1,
 		.hold_reason = hold, .received = now };
 	if (queue_enqueue(q, &in, r, n, "example.test", render_ok, NULL, &id, &dup,
@@ -149,17 +149,18 @@ test_record_transitions(void **state)
 
 	enqueue(q, "bbbb", 3, NULL, 1000);
 	assert_int_equal(queue_take(q, 1000, 1, 3, b, &n, err, sizeof(err)), 0);
-	struct queue_result res[3] = {
-		{ .id = b[0]->ids[0], .outcome = QUEUE_OK, .code = 250, .reply = "250 ok", .class = "ok" },
-		{ .id = b[0]->ids[1], .outcome = QUEUE_TEMP, .code = 451, .reply = "451 later", .class = "4xx" },
-		{ .id = b[0]->ids[2], .outcome = QUEUE_PERM, .code = 550, .reply = "550 no", .class = "5xx" },
+	struct queue_attempt res_att[3];
+	struct smtp_verdict res[3] = {
+		{ .outcome = SMTP_OK, .code = 250, .reply = "250 ok", .class = SMTP_CLASS_OK },
+		{ .outcome = SMTP_TEMP, .code = 451, .reply = "451 later", .class = SMTP_CLASS_4XX },
+		{ .outcome = SMTP_PERM, .code = 550, .reply = "550 no", .class = SMTP_CLASS_5XX },
 	};
-	assert_int_equal(queue_record(q, b[0], res, 1005, 0.1, "relay:465", &retry, zero,
+	assert_int_equal(queue_record(q, b[0], res, NULL, res_att, 1005, 0.1, "relay:465", &retry, zero,
 	    err, sizeof(err)), 0);
-	assert_string_equal(res[0].status, "sent");
-	assert_string_equal(res[1].status, "deferred");
-	assert_int_equal(res[1].next_attempt, 1015);	/* 10 s, jitter 0.5 → ×1.0 */
-	assert_string_equal(res[2].status, "failed");
+	assert_int_equal(res_att[0].status, QUEUE_ATTEMPT_SENT);
+	assert_int_equal(res_att[1].status, QUEUE_ATTEMPT_DEFERRED);
+	assert_int_equal(res_att[1].next_attempt, 1015);	/* 10 s, jitter 0.5 → ×1.0 */
+	assert_int_equal(res_att[2].status, QUEUE_ATTEMPT_FAILED);
 	assert_int_equal(count(q, "SELECT COUNT(*) FROM attempts"), 3);
 	assert_int_equal(count(q, "SELECT COUNT(*) FROM recipients WHERE state = 'deferred' AND next_attempt = 1015"), 1);
 
@@ -173,11 +174,12 @@ test_record_transitions(void **state)
 	assert_int_equal(queue_take(q, 1015, 1, 3, c, &n, err, sizeof(err)), 0);
 	assert_int_equal(n, 1);
 	assert_int_equal(c[0]->attempts[0], 1);
-	struct queue_result ok = { .id = c[0]->ids[0], .outcome = QUEUE_OK, .code = 250,
-		.reply = "250 ok", .class = "ok" };
-	assert_int_equal(queue_record(q, c[0], &ok, 1016, 0.1, "relay:465", &retry, zero,
+	struct queue_attempt ok_att;
+	struct smtp_verdict ok = { .outcome = SMTP_OK, .code = 250,
+		.reply = "250 ok", .class = SMTP_CLASS_OK };
+	assert_int_equal(queue_record(q, c[0], &ok, NULL, &ok_att, 1016, 0.1, "relay:465", &retry, zero,
 	    err, sizeof(err)), 0);
-	assert_int_equal(ok.attempt, 2);
+	assert_int_equal(ok_att.attempt, 2);
 
 	int64_t *report;
 	size_t nr;
@@ -211,12 +213,13 @@ test_expiry(void **state)
 
 	enqueue(q, "cccc", 1, NULL, 1000);
 	assert_int_equal(queue_take(q, 1000, 1, 1, b, &n, err, sizeof(err)), 0);
-	struct queue_result r = { .id = b[0]->ids[0], .outcome = QUEUE_TEMP, .code = 451,
-		.reply = "451", .class = "4xx" };
+	struct queue_attempt r_att;
+	struct smtp_verdict r = { .outcome = SMTP_TEMP, .code = 451,
+		.reply = "451", .class = SMTP_CLASS_4XX };
 	/* past the lifetime: expired, not deferred */
-	assert_int_equal(queue_record(q, b[0], &r, 2000, 0.1, "relay", &retry, zero,
+	assert_int_equal(queue_record(q, b[0], &r, NULL, &r_att, 2000, 0.1, "relay", &retry, zero,
 	    err, sizeof(err)), 0);
-	assert_string_equal(r.status, "expired");
+	assert_int_equal(r_att.status, QUEUE_ATTEMPT_EXPIRED);
 	assert_int_equal(count(q, "SELECT COUNT(*) FROM recipients WHERE state = 'failed'"), 1);
 	queue_batch_free(b[0]);
 }
@@ -234,21 +237,22 @@ test_lifetime_from_first_attempt(void **state)
 	/* first tried at 5000, long after arrival + lifetime (1000) */
 	assert_int_equal(queue_take(q, 5000, 1, 1, b, &n, err, sizeof(err)), 0);
 	assert_int_equal(b[0]->received, 5000);
-	struct queue_result r = { .id = b[0]->ids[0], .outcome = QUEUE_TEMP, .code = 451,
-		.reply = "451", .class = "4xx" };
-	assert_int_equal(queue_record(q, b[0], &r, 5000, 0.1, "relay", &retry, zero,
+	struct queue_attempt r_att;
+	struct smtp_verdict r = { .outcome = SMTP_TEMP, .code = 451,
+		.reply = "451", .class = SMTP_CLASS_4XX };
+	assert_int_equal(queue_record(q, b[0], &r, NULL, &r_att, 5000, 0.1, "relay", &retry, zero,
 	    err, sizeof(err)), 0);
-	assert_string_equal(r.status, "deferred");
+	assert_int_equal(r_att.status, QUEUE_ATTEMPT_DEFERRED);
 	queue_batch_free(b[0]);
 	/* the next take counts from that first attempt */
 	assert_int_equal(queue_take(q, 6001, 1, 1, b, &n, err, sizeof(err)), 0);
 	assert_int_equal(n, 1);
 	assert_int_equal(b[0]->received, 5000);
-	r = (struct queue_result){ .id = b[0]->ids[0], .outcome = QUEUE_TEMP, .code = 451,
-		.reply = "451", .class = "4xx" };
-	assert_int_equal(queue_record(q, b[0], &r, 6001, 0.1, "relay", &retry, zero,
+	r = (struct smtp_verdict){ .outcome = SMTP_TEMP, .code = 451,
+		.reply = "451", .class = SMTP_CLASS_4XX };
+	assert_int_equal(queue_record(q, b[0], &r, NULL, &r_att, 6001, 0.1, "relay", &retry, zero,
 	    err, sizeof(err)), 0);
-	assert_string_equal(r.status, "expired");
+	assert_int_equal(r_att.status, QUEUE_ATTEMPT_EXPIRED);
 	queue_batch_free(b[0]);
 }
 
@@ -270,12 +274,13 @@ test_recover_sending(void **state)
 	assert_int_equal(count(q, "SELECT COUNT(*) FROM recipients WHERE state = 'queued' AND possible_duplicate = 1"), 2);
 	assert_int_equal(queue_take(q, 1000, 1, 2, b, &n, err, sizeof(err)), 0);
 	assert_true(b[0]->possible_duplicate[0]);
-	struct queue_result r[2] = {
-		{ .id = b[0]->ids[0], .outcome = QUEUE_OK, .code = 250, .reply = "250", .class = "ok" },
-		{ .id = b[0]->ids[1], .outcome = QUEUE_OK, .code = 250, .reply = "250", .class = "ok" },
+	struct queue_attempt r_att[2];
+	struct smtp_verdict r[2] = {
+		{ .outcome = SMTP_OK, .code = 250, .reply = "250", .class = SMTP_CLASS_OK },
+		{ .outcome = SMTP_OK, .code = 250, .reply = "250", .class = SMTP_CLASS_OK },
 	};
-	assert_int_equal(queue_record(q, b[0], r, 1001, 0.1, "relay", &retry, zero, err, sizeof(err)), 0);
-	assert_true(r[0].possible_duplicate);
+	assert_int_equal(queue_record(q, b[0], r, NULL, r_att, 1001, 0.1, "relay", &retry, zero, err, sizeof(err)), 0);
+	assert_true(r_att[0].possible_duplicate);
 	assert_int_equal(count(q, "SELECT COUNT(*) FROM attempts WHERE possible_duplicate = 1"), 2);
 	queue_batch_free(b[0]);
 }
@@ -309,7 +314,7 @@ test_enqueue_is_atomic(void **state)
 {
 	struct queue *q = *state;
 	struct queue_recipient_in r = { 0, "报", "to", "u", "v", "n", "d", "a@example.test" };
-	struct queue_issue_in in = { .sha256 = "gggg", .source = "x", .kind = "bulletin",
+	struct queue_issue_in in = { .sha256 = "gggg", .source = "x", .kind = QUEUE_KIND_BULLETIN,
 		.subject = "s", .issue_no = -1, .total_issue_no = -1, .received = 1 };
 	int64_t id, dup;
 	char err[256];
@@ -448,17 +453,18 @@ test_cancel_in_flight_then_resend_all(void **state)
 	assert_int_equal(queue_take(q, 1000, 1, 3, b, &n, err, sizeof(err)), 0);
 	assert_int_equal(n, 1);
 	assert_int_equal(queue_cancel(q, id, NULL, 1001, err, sizeof(err)), 3);
-	struct queue_result res[3] = {
-		{ .id = b[0]->ids[0], .outcome = QUEUE_OK, .code = 250, .reply = "250 ok", .class = "ok" },
-		{ .id = b[0]->ids[1], .outcome = QUEUE_TEMP, .code = 451, .reply = "451 later", .class = "4xx" },
-		{ .id = b[0]->ids[2], .outcome = QUEUE_PERM, .code = 550, .reply = "550 no", .class = "5xx" },
+	struct queue_attempt res_att[3];
+	struct smtp_verdict res[3] = {
+		{ .outcome = SMTP_OK, .code = 250, .reply = "250 ok", .class = SMTP_CLASS_OK },
+		{ .outcome = SMTP_TEMP, .code = 451, .reply = "451 later", .class = SMTP_CLASS_4XX },
+		{ .outcome = SMTP_PERM, .code = 550, .reply = "550 no", .class = SMTP_CLASS_5XX },
 	};
-	assert_int_equal(queue_record(q, b[0], res, 1005, 0.1, "relay:465", &retry, zero,
+	assert_int_equal(queue_record(q, b[0], res, NULL, res_att, 1005, 0.1, "relay:465", &retry, zero,
 	    err, sizeof(err)), 0);
 	queue_batch_free(b[0]);
-	assert_string_equal(res[0].status, "sent");
-	assert_string_equal(res[1].status, "cancelled");
-	assert_string_equal(res[2].status, "failed");
+	assert_int_equal(res_att[0].status, QUEUE_ATTEMPT_SENT);
+	assert_int_equal(res_att[1].status, QUEUE_ATTEMPT_CANCELLED);
+	assert_int_equal(res_att[2].status, QUEUE_ATTEMPT_FAILED);
 	assert_int_equal(count(q, "SELECT COUNT(*) FROM recipients WHERE state IN"
 	    " ('queued','sending','deferred')"), 0);
 	/* resend without --all and release say how to send it again */
@@ -769,16 +775,18 @@ test_counts_match_rows(void **state)
 	assert_int_equal(n, 1);
 	assert_int_equal(b[0]->issue, a);
 	assert_counts_exact(q);
-	struct queue_result res[6] = {
-		{ .id = b[0]->ids[0], .outcome = QUEUE_OK, .code = 250, .reply = "250 ok", .class = "ok" },
-		{ .id = b[0]->ids[1], .outcome = QUEUE_OK, .code = 250, .reply = "250 ok", .class = "ok" },
-		{ .id = b[0]->ids[2], .outcome = QUEUE_TEMP, .code = 451, .reply = "451 later", .class = "4xx" },
-		{ .id = b[0]->ids[3], .outcome = QUEUE_PERM, .code = 550, .reply = "550 no", .class = "5xx" },
-		{ .id = b[0]->ids[4], .outcome = QUEUE_TEMP, .again = true, .code = 452, .reply = "452 too many", .class = "4xx" },
-		{ .id = b[0]->ids[5], .outcome = QUEUE_PERM, .code = 550, .reply = "550 no", .class = "5xx" },
+	struct queue_attempt res_att[6];
+	struct smtp_verdict res[6] = {
+		{ .outcome = SMTP_OK, .code = 250, .reply = "250 ok", .class = SMTP_CLASS_OK },
+		{ .outcome = SMTP_OK, .code = 250, .reply = "250 ok", .class = SMTP_CLASS_OK },
+		{ .outcome = SMTP_TEMP, .code = 451, .reply = "451 later", .class = SMTP_CLASS_4XX },
+		{ .outcome = SMTP_PERM, .code = 550, .reply = "550 no", .class = SMTP_CLASS_5XX },
+		{ .outcome = SMTP_TEMP, .code = 452, .reply = "452 too many", .class = SMTP_CLASS_4XX },
+		{ .outcome = SMTP_PERM, .code = 550, .reply = "550 no", .class = SMTP_CLASS_5XX },
 	};
-	assert_int_equal(queue_record(q, b[0], res, 1005, 0.1, "relay:465", &retry, zero,
-	    err, sizeof(err)), 0);
+	const bool again[6] = { [4] = true };
+	assert_int_equal(queue_record(q, b[0], res, again, res_att, 1005, 0.1, "relay:465", &retry,
+	    zero, err, sizeof(err)), 0);
 	queue_batch_free(b[0]);
 	assert_counts_exact(q);
 	/* a crash while sending, then recovery */
@@ -881,18 +889,20 @@ test_again_and_grouping(void **state)
 
 	enqueue(q, "gggg", 3, NULL, 1000);
 	assert_int_equal(queue_take(q, 1000, 1, 3, b, &n, err, sizeof(err)), 0);
-	struct queue_result res[3] = {
-		{ .id = b[0]->ids[0], .outcome = QUEUE_OK, .code = 250, .reply = "250 ok", .class = "ok" },
-		{ .id = b[0]->ids[1], .outcome = QUEUE_TEMP, .code = 452, .class = "limit",
-		  .reply = "452 4.5.3 too many recipients", .again = true },
-		{ .id = b[0]->ids[2], .outcome = QUEUE_TEMP, .code = 451, .class = "4xx",
+	struct queue_attempt res_att[3];
+	struct smtp_verdict res[3] = {
+		{ .outcome = SMTP_OK, .code = 250, .reply = "250 ok", .class = SMTP_CLASS_OK },
+		{ .outcome = SMTP_TEMP, .code = 452, .class = SMTP_CLASS_LIMIT,
+		  .reply = "452 4.5.3 too many recipients" },
+		{ .outcome = SMTP_TEMP, .code = 451, .class = SMTP_CLASS_4XX,
 		  .reply = "451 later" },
 	};
-	assert_int_equal(queue_record(q, b[0], res, 1001, 0.1, "relay:465", &retry, zero,
-	    err, sizeof(err)), 0);
-	assert_string_equal(res[1].status, "deferred");
-	assert_int_equal(res[1].attempt, 0);
-	assert_int_equal(res[1].next_attempt, 1001);
+	const bool again[3] = { [1] = true };
+	assert_int_equal(queue_record(q, b[0], res, again, res_att, 1001, 0.1, "relay:465", &retry,
+	    zero, err, sizeof(err)), 0);
+	assert_int_equal(res_att[1].status, QUEUE_ATTEMPT_DEFERRED);
+	assert_int_equal(res_att[1].attempt, 0);
+	assert_int_equal(res_att[1].next_attempt, 1001);
 	assert_int_equal(count(q, "SELECT attempts FROM recipients WHERE state = 'queued'"), 0);
 	assert_int_equal(count(q, "SELECT COUNT(*) FROM attempts"), 3);	/* all in the history */
 	queue_batch_free(b[0]);
@@ -902,15 +912,15 @@ test_again_and_grouping(void **state)
 	assert_int_equal(n, 1);
 	assert_int_equal(b[0]->n, 1);
 	assert_int_equal(b[0]->attempts[0], 0);
-	struct queue_result ok = { .id = b[0]->ids[0], .outcome = QUEUE_OK, .code = 250,
-		.reply = "250 ok", .class = "ok" };
-	assert_int_equal(queue_record(q, b[0], &ok, 1001, 0.1, "relay:465", &retry, zero,
+	struct queue_attempt ok_att;
+	struct smtp_verdict ok = { .outcome = SMTP_OK, .code = 250,
+		.reply = "250 ok", .class = SMTP_CLASS_OK };
+	assert_int_equal(queue_record(q, b[0], &ok, NULL, &ok_att, 1001, 0.1, "relay:465", &retry, zero,
 	    err, sizeof(err)), 0);
 	queue_batch_free(b[0]);
 	assert_int_equal(queue_take(q, 1011, 2, 3, b, &n, err, sizeof(err)), 0);
 	assert_int_equal(n, 1);
-	ok.id = b[0]->ids[0];
-	assert_int_equal(queue_record(q, b[0], &ok, 1011, 0.1, "relay:465", &retry, zero,
+	assert_int_equal(queue_record(q, b[0], &ok, NULL, &ok_att, 1011, 0.1, "relay:465", &retry, zero,
 	    err, sizeof(err)), 0);
 	queue_batch_free(b[0]);
 
@@ -919,11 +929,12 @@ test_again_and_grouping(void **state)
 	assert_int_equal(queue_take(q, 1100, 1, 4, b, &n, err, sizeof(err)), 0);
 	assert_int_equal(n, 1);
 	assert_int_equal(b[0]->n, 4);
-	struct queue_result d[4];
+	struct smtp_verdict d[4];
+	struct queue_attempt d_att[4];
 	for (size_t i = 0; i < 4; i++)
-		d[i] = (struct queue_result){ .id = b[0]->ids[i], .outcome = QUEUE_TEMP,
-		    .code = 451, .class = "4xx", .reply = "451 later" };
-	assert_int_equal(queue_record(q, b[0], d, 1100, 0.1, "relay:465", &retry, zero,
+		d[i] = (struct smtp_verdict){ .outcome = SMTP_TEMP,
+		    .code = 451, .class = SMTP_CLASS_4XX, .reply = "451 later" };
+	assert_int_equal(queue_record(q, b[0], d, NULL, d_att, 1100, 0.1, "relay:465", &retry, zero,
 	    err, sizeof(err)), 0);
 	queue_batch_free(b[0]);
 
@@ -977,19 +988,20 @@ deliver_all(struct queue *q, int64_t now, const char *fail)
 		if (n == 0)
 			break;
 		for (size_t i = 0; i < n; i++) {
-			struct queue_result *res = calloc(b[i]->n, sizeof(*res));
+			struct smtp_verdict *res = calloc(b[i]->n, sizeof(*res));
+			struct queue_attempt *res_att = calloc(b[i]->n, sizeof(*res_att));
 			for (size_t k = 0; k < b[i]->n; k++) {
 				bool bad = fail && strcmp(b[i]->addresses[k], fail) == 0;
-				res[k] = (struct queue_result){ .id = b[i]->ids[k],
-					.outcome = bad ? QUEUE_PERM : QUEUE_OK, .code = bad ? 550 : 250,
-					.dsn = bad ? "5.1.1" : "2.0.0",
+				res[k] = (struct smtp_verdict){ .outcome = bad ? SMTP_PERM : SMTP_OK, .code = bad ? 550 : 250,
 					.reply = bad ? "550 5.1.1 no such user" : "250 2.0.0 Ok",
-					.class = bad ? "5xx" : "ok" };
+					.class = bad ? SMTP_CLASS_5XX : SMTP_CLASS_OK };
+				snprintf(res[k].dsn, sizeof(res[k].dsn), "%s", bad ? "5.1.1" : "2.0.0");
 			}
-			if (queue_record(q, b[i], res, now, 0.1, "relay:465", &retry, zero, err,
+			if (queue_record(q, b[i], res, NULL, res_att, now, 0.1, "relay:465", &retry, zero, err,
 			    sizeof(err)) < 0)
 				fail_msg("%s", err);
 			free(res);
+			free(res_att);
 			queue_batch_free(b[i]);
 		}
 	}
@@ -998,12 +1010,12 @@ deliver_all(struct queue *q, int64_t now, const char *fail)
 }
 
 static int64_t
-enqueue_kind(struct queue *q, const char *kind, const char *key, int64_t report_for,
+enqueue_kind(struct queue *q, enum queue_kind kind, const char *key, int64_t report_for,
     int64_t notice_for, int64_t now)
 {
 	struct queue_recipient_in r = { 0, "报", "to", "管理员", "管理员", "管理员", "管理员",
 		"postmaster@example.test" };
-	struct queue_issue_in in = { .sha256 = key, .source = kind, .kind = kind,
+	struct queue_issue_in in = { .sha256 = key, .source = queue_kind_name(kind), .kind = kind,
 		.title = "报告", .subject = "报告", .issue_no = -1, .total_issue_no = -1,
 		.received = now, .report_for = report_for, .notice_for = notice_for };
 	int64_t id, dup;
@@ -1186,8 +1198,8 @@ test_purge_keeps_references_whole(void **state)
 	deliver_all(q, 1010, "r1@example.test");
 	/* a failure report not yet sent keeps its issue */
 	assert_int_equal(purge_all(q, 5000, 50, &slices), 0);
-	int64_t report = enqueue_kind(q, "report", "report-a", a, 0, 1020);
-	int64_t notice = enqueue_kind(q, "notice", "unresolved:1", 0, a, 1020);
+	int64_t report = enqueue_kind(q, QUEUE_KIND_REPORT, "report-a", a, 0, 1020);
+	int64_t notice = enqueue_kind(q, QUEUE_KIND_NOTICE, "unresolved:1", 0, a, 1020);
 	int64_t dup = -enqueue(q, "ref-a", 3, NULL, 1030);
 	assert_int_equal(dup, a);
 	/* the report still going keeps the whole family */
@@ -1319,16 +1331,17 @@ test_record_many_all_or_nothing(void **state)
 	enqueue(q, "rmany", 6, NULL, 1000);
 	assert_int_equal(queue_take(q, 1000, 2, 3, b, &n, err, sizeof(err)), 0);
 	assert_int_equal(n, 2);
-	struct queue_result r0[3], r1[3];
+	struct smtp_verdict r0[3], r1[3];
+	struct queue_attempt r0_att[3], r1_att[3];
 	for (size_t i = 0; i < 3; i++) {
-		r0[i] = (struct queue_result){ .id = b[0]->ids[i], .outcome = QUEUE_OK,
-			.code = 250, .reply = "250 ok", .class = "ok" };
-		r1[i] = (struct queue_result){ .id = b[1]->ids[i], .outcome = QUEUE_TEMP,
-			.code = 451, .reply = "451 later", .class = "4xx" };
+		r0[i] = (struct smtp_verdict){ .outcome = SMTP_OK,
+			.code = 250, .reply = "250 ok", .class = SMTP_CLASS_OK };
+		r1[i] = (struct smtp_verdict){ .outcome = SMTP_TEMP,
+			.code = 451, .reply = "451 later", .class = SMTP_CLASS_4XX };
 	}
 	struct queue_record_in in[2] = {
-		{ b[0], r0, 1001, 0.1, "relay:465" },
-		{ b[1], r1, 1002, 0.2, "relay:465" },
+		{ b[0], r0, NULL, r0_att, 1001, 0.1, "relay:465" },
+		{ b[1], r1, NULL, r1_att, 1002, 0.2, "relay:465" },
 	};
 	/* a write that fails (as a full disk would) leaves every row sending */
 	assert_int_equal(sqlite3_exec(queue_db(q), "CREATE TRIGGER fail_second BEFORE INSERT"
@@ -1397,9 +1410,10 @@ test_upgrade_to_v7_take_lifetime_index(void **state)
 	/* back to version 6 with an attempt recorded there */
 	enqueue(q, "up7", 2, NULL, 1000);
 	assert_int_equal(queue_take(q, 1000, 1, 1, b, &n, err, sizeof(err)), 0);
-	struct queue_result r = { .id = b[0]->ids[0], .outcome = QUEUE_TEMP, .code = 451,
-		.reply = "451 later", .class = "4xx" };
-	assert_int_equal(queue_record(q, b[0], &r, 1005, 0.1, "relay", &retry, zero,
+	struct queue_attempt r_att;
+	struct smtp_verdict r = { .outcome = SMTP_TEMP, .code = 451,
+		.reply = "451 later", .class = SMTP_CLASS_4XX };
+	assert_int_equal(queue_record(q, b[0], &r, NULL, &r_att, 1005, 0.1, "relay", &retry, zero,
 	    err, sizeof(err)), 0);
 	queue_batch_free(b[0]);
 	count(q, "DROP INDEX attempts_issue_status");

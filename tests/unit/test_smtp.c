@@ -44,22 +44,22 @@ test_mixed_rcpt_replies(void **state)
 		NULL,
 	};
 	struct smtp_transcript t = { 0 };
-	struct queue_result r[4];
+	struct smtp_verdict r[4];
 
 	feed(&t, trace);
 	assert_int_equal(t.n_rcpt, 4);
 	assert_int_equal(t.auth_code, 235);
 	smtp_outcome(&t, CURLE_OK, "", 4, r);
-	assert_int_equal(r[0].outcome, QUEUE_OK);
+	assert_int_equal(r[0].outcome, SMTP_OK);
 	assert_int_equal(r[0].code, 250);
 	assert_string_equal(r[0].dsn, "2.0.0");
 	assert_string_equal(r[0].reply, "250 2.0.0 Ok: queued as 4F2A");
-	assert_int_equal(r[1].outcome, QUEUE_PERM);
+	assert_int_equal(r[1].outcome, SMTP_PERM);
 	assert_string_equal(r[1].dsn, "5.1.1");
-	assert_string_equal(r[1].class, "5xx");
-	assert_int_equal(r[2].outcome, QUEUE_TEMP);
-	assert_string_equal(r[2].class, "4xx");
-	assert_int_equal(r[3].outcome, QUEUE_PERM);
+	assert_int_equal(r[1].class, SMTP_CLASS_5XX);
+	assert_int_equal(r[2].outcome, SMTP_TEMP);
+	assert_int_equal(r[2].class, SMTP_CLASS_4XX);
+	assert_int_equal(r[3].outcome, SMTP_PERM);
 	assert_int_equal(r[3].code, 552);
 	/* the AUTH line's argument is never kept */
 	assert_null(strstr(t.last_text, "c2VjcmV0"));
@@ -76,13 +76,13 @@ test_data_replies(void **state)
 		"451 4.3.0 local problem", NULL,
 	};
 	struct smtp_transcript t = { 0 };
-	struct queue_result r[1];
+	struct smtp_verdict r[1];
 
 	feed(&t, trace);
 	smtp_outcome(&t, CURLE_WEIRD_SERVER_REPLY, "", 1, r);
-	assert_int_equal(r[0].outcome, QUEUE_TEMP);
+	assert_int_equal(r[0].outcome, SMTP_TEMP);
 	assert_int_equal(r[0].code, 451);
-	assert_string_equal(r[0].class, "4xx");
+	assert_int_equal(r[0].class, SMTP_CLASS_4XX);
 	smtp_transcript_reset(&t);
 
 	/* accepted, then the connection dropped before the end-of-data reply */
@@ -92,8 +92,8 @@ test_data_replies(void **state)
 	};
 	feed(&t, dropped);
 	smtp_outcome(&t, CURLE_RECV_ERROR, "Failure when receiving data", 1, r);
-	assert_int_equal(r[0].outcome, QUEUE_TEMP);
-	assert_string_equal(r[0].class, "connect");
+	assert_int_equal(r[0].outcome, SMTP_TEMP);
+	assert_int_equal(r[0].class, SMTP_CLASS_CONNECT);
 	assert_string_equal(r[0].reply, "Failure when receiving data");
 	smtp_transcript_reset(&t);
 
@@ -105,7 +105,7 @@ test_data_replies(void **state)
 	};
 	feed(&t, refused);
 	smtp_outcome(&t, CURLE_WEIRD_SERVER_REPLY, "", 1, r);
-	assert_int_equal(r[0].outcome, QUEUE_PERM);
+	assert_int_equal(r[0].outcome, SMTP_PERM);
 	assert_int_equal(r[0].code, 554);
 	smtp_transcript_reset(&t);
 }
@@ -115,13 +115,13 @@ test_transaction_failures(void **state)
 {
 	(void)state;
 	struct smtp_transcript t = { 0 };
-	struct queue_result r[2];
+	struct smtp_verdict r[2];
 
 	static const char *const mail550[] = { "220 hi", "> EHLO x", "250 ok",
 		"> MAIL FROM:<a@example.test>", "550 5.7.1 sender refused", NULL };
 	feed(&t, mail550);
 	smtp_outcome(&t, CURLE_SEND_ERROR, "", 2, r);
-	assert_int_equal(r[0].outcome, QUEUE_PERM);
+	assert_int_equal(r[0].outcome, SMTP_PERM);
 	assert_int_equal(r[1].code, 550);
 	smtp_transcript_reset(&t);
 
@@ -129,8 +129,8 @@ test_transaction_failures(void **state)
 		"> AUTH PLAIN xyz", "535 5.7.8 authentication failed", NULL };
 	feed(&t, auth535);
 	smtp_outcome(&t, CURLE_LOGIN_DENIED, "", 2, r);
-	assert_int_equal(r[0].outcome, QUEUE_TEMP);
-	assert_string_equal(r[0].class, "auth");
+	assert_int_equal(r[0].outcome, SMTP_TEMP);
+	assert_int_equal(r[0].class, SMTP_CLASS_AUTH);
 	assert_int_equal(r[0].code, 535);
 	smtp_transcript_reset(&t);
 
@@ -139,45 +139,48 @@ test_transaction_failures(void **state)
 		"> MAIL FROM:<a@example.test>", "530 5.7.0 Authentication required", NULL };
 	feed(&t, mail530);
 	smtp_outcome(&t, CURLE_SEND_ERROR, "", 1, r);
-	assert_int_equal(r[0].outcome, QUEUE_TEMP);
-	assert_string_equal(r[0].class, "auth");
+	assert_int_equal(r[0].outcome, SMTP_TEMP);
+	assert_int_equal(r[0].class, SMTP_CLASS_AUTH);
 	smtp_transcript_reset(&t);
 
 	static const char *const greet[] = { "554 5.3.2 go away", NULL };
 	feed(&t, greet);
 	smtp_outcome(&t, CURLE_WEIRD_SERVER_REPLY, "", 1, r);
-	assert_int_equal(r[0].outcome, QUEUE_TEMP);	/* never a verdict on the recipient */
-	assert_string_equal(r[0].class, "protocol");
+	assert_int_equal(r[0].outcome, SMTP_TEMP);	/* never a verdict on the recipient */
+	assert_int_equal(r[0].class, SMTP_CLASS_PROTOCOL);
 	smtp_transcript_reset(&t);
 
 	smtp_outcome(&t, CURLE_PEER_FAILED_VERIFICATION, "SSL certificate problem", 1, r);
-	assert_string_equal(r[0].class, "tls");
-	assert_int_equal(r[0].outcome, QUEUE_TEMP);
+	assert_int_equal(r[0].class, SMTP_CLASS_TLS);
+	assert_int_equal(r[0].outcome, SMTP_TEMP);
 	smtp_outcome(&t, CURLE_COULDNT_RESOLVE_HOST, "", 1, r);
-	assert_string_equal(r[0].class, "dns");
+	assert_int_equal(r[0].class, SMTP_CLASS_DNS);
 	smtp_outcome(&t, CURLE_COULDNT_CONNECT, "", 1, r);
-	assert_string_equal(r[0].class, "connect");
+	assert_int_equal(r[0].class, SMTP_CLASS_CONNECT);
 }
 
 static void
 test_log_line(void **state)
 {
 	(void)state;
-	struct queue_result r = { .status = "sent", .class = "ok", .code = 250,
-		.dsn = "2.0.0", .reply = "250 2.0.0 Ok: \"queued\"\r\nas 4F2A", .attempt = 1 };
+	struct smtp_verdict v = { .outcome = SMTP_OK, .class = SMTP_CLASS_OK, .code = 250,
+		.dsn = "2.0.0", .reply = "250 2.0.0 Ok: \"queued\"\r\nas 4F2A" };
+	struct queue_attempt a = { .state = QUEUE_DELIVERED, .status = QUEUE_ATTEMPT_SENT,
+		.attempt = 1 };
 	setenv("TZ", "Asia/Shanghai", 1);
 	tzset();
 	char *line = scheduler_log_line(1591925401, 17, "报", "office@wmb.example.test",
-	    "mail.example.test:465", &r, 0.42);
+	    "mail.example.test:465", &v, &a, 0.42);
 	assert_string_equal(line, "2020-06-12T09:30:01+08:00 issue=17 tier=报 "
 	    "to=<office@wmb.example.test> relay=mail.example.test:465 status=sent "
 	    "code=250 dsn=2.0.0 delay=0.42 attempt=1 "
 	    "reply=\"250 2.0.0 Ok: \\\"queued\\\"  as 4F2A\"");
 	free(line);
-	r = (struct queue_result){ .status = "deferred", .class = "4xx", .code = 451,
-		.reply = "451 later", .attempt = 2, .next_attempt = 1591925701,
-		.possible_duplicate = true };
-	line = scheduler_log_line(1591925401, 17, "发", "a@example.test", "r:465", &r, 1.5);
+	v = (struct smtp_verdict){ .outcome = SMTP_TEMP, .class = SMTP_CLASS_4XX, .code = 451,
+		.reply = "451 later" };
+	a = (struct queue_attempt){ .state = QUEUE_DEFERRED, .status = QUEUE_ATTEMPT_DEFERRED,
+		.attempt = 2, .next_attempt = 1591925701, .possible_duplicate = true };
+	line = scheduler_log_line(1591925401, 17, "发", "a@example.test", "r:465", &v, &a, 1.5);
 	assert_non_null(strstr(line, " status=deferred class=4xx code=451 delay=1.50 "
 	    "attempt=2 next=2020-06-12T09:35:01 note=possible-duplicate reply=\"451 later\""));
 	free(line);
@@ -203,17 +206,17 @@ test_recipient_limit_and_size(void **state)
 		NULL,
 	};
 	struct smtp_transcript t = { 0 };
-	struct queue_result r[4];
+	struct smtp_verdict r[4];
 
 	feed(&t, trace);
 	assert_true(t.size_seen);
 	assert_int_equal(t.size_limit, 10240000);
 	smtp_outcome(&t, CURLE_OK, "", 4, r);
-	assert_int_equal(r[0].outcome, QUEUE_OK);
-	assert_string_equal(r[1].class, "limit");
-	assert_string_equal(r[2].class, "limit");	/* Exim: no enhanced code */
-	assert_string_equal(r[3].class, "4xx");		/* a 452 about the mailbox */
-	assert_int_equal(r[1].outcome, QUEUE_TEMP);
+	assert_int_equal(r[0].outcome, SMTP_OK);
+	assert_int_equal(r[1].class, SMTP_CLASS_LIMIT);
+	assert_int_equal(r[2].class, SMTP_CLASS_LIMIT);	/* Exim: no enhanced code */
+	assert_int_equal(r[3].class, SMTP_CLASS_4XX);		/* a 452 about the mailbox */
+	assert_int_equal(r[1].outcome, SMTP_TEMP);
 	assert_true(smtp_is_rcpt_limit(452, "452 4.5.3 Error: too many recipients"));
 	assert_false(smtp_is_rcpt_limit(550, "550 5.5.3 too many recipients"));
 	assert_false(smtp_is_rcpt_limit(452, NULL));
