@@ -80,7 +80,11 @@ struct queue_batch {
 				 * attempt since its last resend, else the take */
 };
 
-/* Opens (creating and migrating) the queue: distd. */
+/*
+ * Opens (creating and migrating) the queue: distd. path is the `state`
+ * setting: a file path is the SQLite queue; "scheme://…" names another
+ * backend, and a scheme no backend serves is an error naming it.
+ */
 int queue_open(const char *path, struct queue **q, char *err, size_t errsz);
 /* distctl: an existing queue only, read-only or not. */
 enum queue_mode { QUEUE_CREATE, QUEUE_EXISTING, QUEUE_READONLY };
@@ -102,12 +106,42 @@ int queue_lock(const char *path, int *fd, char *err, size_t errsz);
 int queue_check_file(struct queue *q, char *err, size_t errsz);
 
 /*
- * Enqueues an issue with its recipients and its rendered message in one
- * transaction. When an issue of kind "bulletin" with the same sha256 is
- * already queued, a duplicate row is recorded (state done, no recipients)
- * and *dup_of is set to the original's id. *id is the new row's id.
- * Kind "notice" carries its key in sha256: when a notice with that key
- * exists, nothing is inserted, *id stays 0 and *dup_of is the existing one.
+ * Enqueueing is three steps, so that no store transaction is open while
+ * a message is rendered: queue_reserve hands out the issue's id and mints
+ * its Message-ID (stable for the issue's life: a retry carries the same);
+ * the caller renders with them; queue_commit stores the issue, its
+ * recipients and the message in one transaction. A crash between reserve
+ * and commit leaves nothing queued: a reservation stores nothing, and its
+ * id may be handed out again (its Message-ID never left the machine).
+ * queue_enqueue does the three in a row with a render callback.
+ */
+struct queue_reservation {
+	int64_t id;
+	char message_id[320];		/* "distd.ID.SHA16@DOMAIN", no brackets */
+};
+/* Reserves an id for an issue with content hash sha256. 0 or -1 with err. */
+int queue_reserve(struct queue *q, const char *sha256, const char *id_domain,
+    struct queue_reservation *res, char *err, size_t errsz);
+/* Gives a reservation back uncommitted (the message could not be rendered). */
+void queue_unreserve(struct queue *q, const struct queue_reservation *res);
+/*
+ * Commits issue `in` with its recipients and rendered message under the
+ * reservation, which is used up whatever the result. When an issue of
+ * kind bulletin with the same sha256 is already queued, a duplicate row
+ * is recorded (state done, no recipients, no message) and *dup_of is set
+ * to the original's id. Kind notice carries its key in sha256: when a
+ * notice with that key exists, nothing is inserted and *dup_of is the
+ * existing one. Errors (-1 with err): the store's, or the id taken by
+ * another writer since the reservation (nothing is then stored).
+ */
+int queue_commit(struct queue *q, const struct queue_reservation *res,
+    const struct queue_issue_in *in, const struct queue_recipient_in *r, size_t n,
+    const char *message, size_t len, int64_t *dup_of, char *err, size_t errsz);
+/*
+ * queue_reserve, render(arg, id, message_id …) outside any transaction,
+ * queue_commit. *id is the new row's id: 0 when a notice with that key
+ * exists (*dup_of is then set) or on error; a duplicate bulletin has its
+ * own row and *dup_of set.
  */
 int queue_enqueue(struct queue *q, const struct queue_issue_in *in,
     const struct queue_recipient_in *r, size_t n, const char *id_domain,

@@ -1,3 +1,4 @@
+/* The SQLite backend: schema and migrations, intake, delivery bookkeeping. */
 #include "queue.h"
 
 #include <errno.h>
@@ -15,18 +16,10 @@
 #include "backoff.h"
 #include "sbuf.h"
 
+#include "queue_backend.h"
 #include "queue_private.h"
+#include "queue_sqlite.h"
 
-const char *
-queue_kind_name(enum queue_kind k)
-{
-	switch (k) {
-	case QUEUE_KIND_BULLETIN:	return "bulletin";
-	case QUEUE_KIND_REPORT:		return "report";
-	case QUEUE_KIND_NOTICE:		return "notice";
-	}
-	return "?";
-}
 
 /* Version 1. Later versions append a migration step to `migrations`. */
 static const char schema_v1[] =
@@ -391,24 +384,17 @@ group_writable(const char *path, char *err, size_t errsz)
 	return 0;
 }
 
-int
-queue_open(const char *path, struct queue **out, char *err, size_t errsz)
-{
-	return queue_open_mode(path, QUEUE_CREATE, out, err, errsz);
-}
 
-int
-queue_open_mode(const char *path, enum queue_mode mode, struct queue **out,
-    char *err, size_t errsz)
+/* On failure the front calls sqlite_close, which undoes what was done. */
+static int
+sqlite_open(struct queue *q, const char *path, enum queue_mode mode, char *err,
+    size_t errsz)
 {
-	struct queue *q = xcalloc(1, sizeof(*q));
 	int version = 0, flags = SQLITE_OPEN_NOMUTEX;
 	sqlite3_stmt *st;
 
-	*out = NULL;
 	q->path = xstrdup(path);
 	if (mode == QUEUE_CREATE && group_writable(path, err, errsz) < 0) {
-		queue_close(q);
 		return -1;
 	}
 	flags |= mode == QUEUE_READONLY ? SQLITE_OPEN_READONLY :
@@ -416,7 +402,6 @@ queue_open_mode(const char *path, enum queue_mode mode, struct queue **out,
 	    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
 	if (sqlite3_open_v2(path, &q->db, flags, NULL) != SQLITE_OK) {
 		queue_fail(q, err, errsz, "open");
-		queue_close(q);
 		return -1;
 	}
 	sqlite3_busy_timeout(q->db, 5000);
@@ -429,7 +414,6 @@ queue_open_mode(const char *path, enum queue_mode mode, struct queue **out,
 	 * because a committed row is a promise that a file may leave the outbox. */
 	if (mode != QUEUE_READONLY && queue_exec(q, "PRAGMA journal_mode=WAL;"
 	    " PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;", err, errsz) < 0) {
-		queue_close(q);
 		return -1;
 	}
 	st = queue_prepare(q, "PRAGMA user_version");
@@ -440,19 +424,16 @@ queue_open_mode(const char *path, enum queue_mode mode, struct queue **out,
 	if (mode != QUEUE_CREATE && version == 0) {
 		snprintf(err, errsz, "%s: no queue there yet (has distd run with "
 		    "this configuration?)", path);
-		queue_close(q);
 		return -1;
 	}
 	if (mode == QUEUE_READONLY && version < latest) {
 		snprintf(err, errsz, "%s: the queue is from an older distd (schema %d, "
 		    "this is %d): start distd once to upgrade it", path, version, latest);
-		queue_close(q);
 		return -1;
 	}
 	if (version > latest) {
 		snprintf(err, errsz, "%s: schema version %d is newer than this "
 		    "distd understands (%d)", path, version, latest);
-		queue_close(q);
 		return -1;
 	}
 	for (int v = version; mode != QUEUE_READONLY && v < latest; v++) {
@@ -463,16 +444,14 @@ queue_open_mode(const char *path, enum queue_mode mode, struct queue **out,
 		    queue_exec(q, sql, err, errsz) < 0 ||
 		    queue_exec(q, "COMMIT", err, errsz) < 0) {
 			queue_rollback(q);
-			queue_close(q);
-			return -1;
+				return -1;
 		}
 	}
-	*out = q;
 	return 0;
 }
 
-int
-queue_lock(const char *path, int *fd, char *err, size_t errsz)
+static int
+sqlite_lock(const char *path, int *fd, char *err, size_t errsz)
 {
 	char lock[4096], pid[32];
 	ssize_t n;
@@ -516,8 +495,8 @@ queue_lock(const char *path, int *fd, char *err, size_t errsz)
 	return 0;
 }
 
-int
-queue_check_file(struct queue *q, char *err, size_t errsz)
+static int
+sqlite_check_file(struct queue *q, char *err, size_t errsz)
 {
 	struct stat st;
 
@@ -534,21 +513,17 @@ queue_check_file(struct queue *q, char *err, size_t errsz)
 	return 0;
 }
 
-void
-queue_close(struct queue *q)
+static void
+sqlite_close(struct queue *q)
 {
 	if (q == NULL)
 		return;
 	sqlite3_close(q->db);
+	q->db = NULL;
 	free(q->path);
-	free(q);
+	q->path = NULL;
 }
 
-struct sqlite3 *
-queue_db(struct queue *q)
-{
-	return q->db;
-}
 
 /* ---- enqueue ------------------------------------------------------------- */
 
@@ -584,8 +559,22 @@ find_notice(struct queue *q, const char *key)
 	return id;
 }
 
-int
-queue_source_pending(struct queue *q, const char *sha256, const char *source,
+static bool
+find_issue(struct queue *q, int64_t id)
+{
+	sqlite3_stmt *st = queue_prepare(q, "SELECT 1 FROM issues WHERE id = ?");
+	bool found;
+
+	if (st == NULL)
+		return false;
+	sqlite3_bind_int64(st, 1, id);
+	found = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	return found;
+}
+
+static int
+sqlite_source_pending(struct queue *q, const char *sha256, const char *source,
     int64_t *id, char *err, size_t errsz)
 {
 	sqlite3_stmt *st = queue_prepare(q, "SELECT issue FROM sources WHERE sha256 = ?"
@@ -606,8 +595,8 @@ queue_source_pending(struct queue *q, const char *sha256, const char *source,
 	return *id != 0 ? 1 : 0;
 }
 
-int
-queue_source_archived(struct queue *q, const char *sha256, const char *source,
+static int
+sqlite_source_archived(struct queue *q, const char *sha256, const char *source,
     const char *where, char *err, size_t errsz)
 {
 	sqlite3_stmt *st = queue_prepare(q, "UPDATE sources SET archived = ? WHERE"
@@ -626,18 +615,53 @@ queue_source_archived(struct queue *q, const char *sha256, const char *source,
 	return 0;
 }
 
-int
-queue_enqueue(struct queue *q, const struct queue_issue_in *in,
-    const struct queue_recipient_in *r, size_t n, const char *id_domain,
-    queue_render_fn render, void *arg, int64_t *id, int64_t *dup_of,
-    char *err, size_t errsz)
+/*
+ * Ids are the issues table's rowids, handed out as MAX(id) + 1 before the
+ * message is rendered. A reservation writes nothing: a crash before its
+ * commit leaves nothing behind, and the id is handed out again (its
+ * Message-ID never left the machine, so nobody saw it). Reservations this
+ * handle has given out and not yet committed or given back are skipped
+ * (reserved_upto), so that two of them never share an id; an id taken by
+ * another writer in between makes the commit fail, never overwrite.
+ */
+static int
+sqlite_reserve_id(struct queue *q, int64_t *id, char *err, size_t errsz)
 {
-	sqlite3_stmt *st = NULL;
-	char *message = NULL, mid[320];
-	size_t len = 0;
-	int64_t original = 0;
+	sqlite3_stmt *st = queue_prepare(q, "SELECT COALESCE(MAX(id), 0) + 1 FROM issues");
+	int rc;
 
 	*id = 0;
+	if (st == NULL)
+		return queue_fail(q, err, errsz, "reserve");
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*id = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW)
+		return queue_fail(q, err, errsz, "reserve");
+	if (q->reservations > 0 && *id <= q->reserved_upto)
+		*id = q->reserved_upto + 1;
+	q->reserved_upto = *id;
+	q->reservations++;
+	return 0;
+}
+
+static void
+sqlite_unreserve_id(struct queue *q, int64_t id)
+{
+	(void)id;
+	if (q->reservations > 0 && --q->reservations == 0)
+		q->reserved_upto = 0;
+}
+
+static int
+sqlite_commit_issue(struct queue *q, int64_t id, const char *message_id,
+    const struct queue_issue_in *in, const struct queue_recipient_in *r, size_t n,
+    const char *message, size_t len, int64_t *dup_of, char *err, size_t errsz)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t original = 0;
+
 	*dup_of = 0;
 	if (queue_exec(q, "BEGIN IMMEDIATE", err, errsz) < 0)
 		return -1;
@@ -652,58 +676,70 @@ queue_enqueue(struct queue *q, const struct queue_issue_in *in,
 			return 0;
 		}
 	}
+	if (find_issue(q, id)) {
+		snprintf(err, errsz, "%s: issue id %lld was taken by another writer",
+		    q->path, (long long)id);
+		queue_rollback(q);
+		return -1;
+	}
 
-	st = queue_prepare(q, "INSERT INTO issues (kind, sha256, source, title, issue_no,"
+	/* a duplicate keeps neither message nor Message-ID: it is never sent */
+	st = queue_prepare(q, "INSERT INTO issues (id, kind, sha256, source, title, issue_no,"
 	    " total_issue_no, issuer, date, urgency, subject, message_id, priority,"
 	    " state, hold_reason, duplicate_of, report_for, received, finished, text,"
-	    " unresolved, notice_for, held_on_arrival)"
-	    " VALUES (?,?,?,?,?,?,?,?,?,?,'',?,?,?,?,?,?,?,?,?,?,?)");
+	    " unresolved, notice_for, held_on_arrival, message)"
+	    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
 	if (st == NULL)
 		goto sqlfail;
-	queue_bind_text(st, 1, queue_kind_name(in->kind));
-	queue_bind_text(st, 2, in->sha256);
-	queue_bind_text(st, 3, in->source);
-	queue_bind_text(st, 4, in->title);
-	bind_long(st, 5, in->issue_no);
-	bind_long(st, 6, in->total_issue_no);
-	queue_bind_text(st, 7, in->issuer);
-	queue_bind_text(st, 8, in->date);
-	queue_bind_text(st, 9, in->urgency);
-	queue_bind_text(st, 10, in->subject);
-	sqlite3_bind_int(st, 11, in->priority);
-	queue_bind_text(st, 12, original ? "done" : in->hold_reason ? "held" : "active");
-	queue_bind_text(st, 13, original ? "duplicate content" : in->hold_reason);
+	sqlite3_bind_int64(st, 1, id);
+	queue_bind_text(st, 2, queue_kind_name(in->kind));
+	queue_bind_text(st, 3, in->sha256);
+	queue_bind_text(st, 4, in->source);
+	queue_bind_text(st, 5, in->title);
+	bind_long(st, 6, in->issue_no);
+	bind_long(st, 7, in->total_issue_no);
+	queue_bind_text(st, 8, in->issuer);
+	queue_bind_text(st, 9, in->date);
+	queue_bind_text(st, 10, in->urgency);
+	queue_bind_text(st, 11, in->subject);
+	queue_bind_text(st, 12, original ? "" : message_id);
+	sqlite3_bind_int(st, 13, in->priority);
+	queue_bind_text(st, 14, original ? "done" : in->hold_reason ? "held" : "active");
+	queue_bind_text(st, 15, original ? "duplicate content" : in->hold_reason);
 	if (original)
-		sqlite3_bind_int64(st, 14, original);
+		sqlite3_bind_int64(st, 16, original);
 	else
-		sqlite3_bind_null(st, 14);
+		sqlite3_bind_null(st, 16);
 	if (in->report_for)
-		sqlite3_bind_int64(st, 15, in->report_for);
-	else
-		sqlite3_bind_null(st, 15);
-	sqlite3_bind_int64(st, 16, in->received);
-	if (original)
-		sqlite3_bind_int64(st, 17, in->received);
+		sqlite3_bind_int64(st, 17, in->report_for);
 	else
 		sqlite3_bind_null(st, 17);
-	queue_bind_text(st, 18, original ? NULL : in->text);
-	queue_bind_text(st, 19, original ? NULL : in->unresolved);
-	if (in->notice_for)
-		sqlite3_bind_int64(st, 20, in->notice_for);
+	sqlite3_bind_int64(st, 18, in->received);
+	if (original)
+		sqlite3_bind_int64(st, 19, in->received);
 	else
-		sqlite3_bind_null(st, 20);
-	sqlite3_bind_int(st, 21, !original && in->hold_reason != NULL);
+		sqlite3_bind_null(st, 19);
+	queue_bind_text(st, 20, original ? NULL : in->text);
+	queue_bind_text(st, 21, original ? NULL : in->unresolved);
+	if (in->notice_for)
+		sqlite3_bind_int64(st, 22, in->notice_for);
+	else
+		sqlite3_bind_null(st, 22);
+	sqlite3_bind_int(st, 23, !original && in->hold_reason != NULL);
+	if (original)
+		sqlite3_bind_null(st, 24);
+	else
+		sqlite3_bind_blob(st, 24, message, (int)len, SQLITE_TRANSIENT);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		goto sqlfail;
 	sqlite3_finalize(st);
 	st = NULL;
-	*id = sqlite3_last_insert_rowid(q->db);
 	if (in->kind == QUEUE_KIND_BULLETIN) {
 		/* the source's identity, committed with the issue: see queue_source_pending */
 		st = queue_prepare(q, "INSERT INTO sources (issue, sha256, name) VALUES (?,?,?)");
 		if (st == NULL)
 			goto sqlfail;
-		sqlite3_bind_int64(st, 1, *id);
+		sqlite3_bind_int64(st, 1, id);
 		queue_bind_text(st, 2, in->sha256);
 		queue_bind_text(st, 3, in->source);
 		if (sqlite3_step(st) != SQLITE_DONE)
@@ -718,7 +754,7 @@ queue_enqueue(struct queue *q, const struct queue_issue_in *in,
 			goto sqlfail;
 		for (size_t i = 0; i < in->n_attachments; i++) {
 			sqlite3_reset(st);
-			sqlite3_bind_int64(st, 1, *id);
+			sqlite3_bind_int64(st, 1, id);
 			queue_bind_text(st, 2, in->attachments[i].name);
 			sqlite3_bind_blob(st, 3, in->attachments[i].data,
 			    (int)in->attachments[i].len, SQLITE_TRANSIENT);
@@ -736,24 +772,6 @@ queue_enqueue(struct queue *q, const struct queue_issue_in *in,
 		return 0;
 	}
 
-	/* stable for the issue's life: a retry carries the same Message-ID */
-	snprintf(mid, sizeof(mid), "distd.%lld.%.16s@%s", (long long)*id,
-	    in->sha256, id_domain);
-	message = render(arg, *id, mid, &len, err, errsz);
-	if (message == NULL)
-		goto fail;
-	st = queue_prepare(q, "UPDATE issues SET message = ?, message_id = ? WHERE id = ?");
-	if (st == NULL)
-		goto sqlfail;
-	sqlite3_bind_blob(st, 1, message, (int)len, SQLITE_TRANSIENT);
-	queue_bind_text(st, 2, mid);
-	sqlite3_bind_int64(st, 3, *id);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		goto sqlfail;
-	sqlite3_finalize(st);
-	free(message);
-	message = NULL;
-
 	st = queue_prepare(q, "INSERT INTO recipients (issue, tier, tier_keyword, header,"
 	    " unit, via, name, display, address, state, next_attempt)"
 	    " VALUES (?,?,?,?,?,?,?,?,?,?,?)");
@@ -761,7 +779,7 @@ queue_enqueue(struct queue *q, const struct queue_issue_in *in,
 		goto sqlfail;
 	for (size_t i = 0; i < n; i++) {
 		sqlite3_reset(st);
-		queue_bind_recipient(st, *id, &r[i]);
+		queue_bind_recipient(st, id, &r[i]);
 		queue_bind_text(st, 10, in->hold_reason ? "held" : "queued");
 		sqlite3_bind_int64(st, 11, in->received);
 		if (sqlite3_step(st) != SQLITE_DONE)
@@ -784,14 +802,12 @@ sqlfail:
 	queue_fail(q, err, errsz, "enqueue");
 fail:
 	sqlite3_finalize(st);
-	free(message);
 	queue_rollback(q);
-	*id = 0;
 	return -1;
 }
 
-int
-queue_recover(struct queue *q, int *count, char *err, size_t errsz)
+static int
+sqlite_recover(struct queue *q, int *count, char *err, size_t errsz)
 {
 	*count = 0;
 	if (queue_exec(q, "UPDATE recipients SET state = 'queued', possible_duplicate = 1"
@@ -841,82 +857,6 @@ commit_light(struct queue *q, char *err, size_t errsz)
 	return rc;
 }
 
-/*
- * An issue's message, read once per queue_take and shared by the batches
- * of that issue: a 10 000-recipient issue is 200 batches, and a copy each
- * would move its message 200 times. The batches are freed by whichever
- * thread is done with them, hence the atomic count.
- */
-struct queue_message_buf {
-	atomic_size_t refs;
-	char data[];
-};
-
-static char *
-message_share(char *data)
-{
-	struct queue_message_buf *m = (struct queue_message_buf *)(void *)(data -
-	    offsetof(struct queue_message_buf, data));
-
-	atomic_fetch_add(&m->refs, 1);
-	return data;
-}
-
-static void
-message_unref(char *data)
-{
-	if (data == NULL)
-		return;
-	struct queue_message_buf *m = (struct queue_message_buf *)(void *)(data -
-	    offsetof(struct queue_message_buf, data));
-	if (atomic_fetch_sub(&m->refs, 1) == 1)
-		free(m);
-}
-
-static char *
-message_new(const void *blob, size_t len)
-{
-	struct queue_message_buf *m = xmalloc(sizeof(*m) + len + 1);
-
-	atomic_init(&m->refs, 1);
-	if (len)
-		memcpy(m->data, blob, len);
-	m->data[len] = '\0';
-	return m->data;
-}
-
-static struct queue_batch *
-new_batch(int64_t issue, int64_t received, size_t cap)
-{
-	struct queue_batch *b = xcalloc(1, sizeof(*b));
-
-	b->issue = issue;
-	b->received = received;
-	b->ids = xcalloc(cap, sizeof(*b->ids));
-	b->addresses = xcalloc(cap, sizeof(*b->addresses));
-	b->tiers = xcalloc(cap, sizeof(*b->tiers));
-	b->attempts = xcalloc(cap, sizeof(*b->attempts));
-	b->possible_duplicate = xcalloc(cap, sizeof(*b->possible_duplicate));
-	return b;
-}
-
-void
-queue_batch_free(struct queue_batch *b)
-{
-	if (b == NULL)
-		return;
-	for (size_t i = 0; i < b->n; i++) {
-		free(b->addresses[i]);
-		free(b->tiers[i]);
-	}
-	free(b->addresses);
-	free(b->tiers);
-	free(b->ids);
-	free(b->attempts);
-	free(b->possible_duplicate);
-	message_unref(b->message);
-	free(b);
-}
 
 /*
  * Issues first (CROSS JOIN keeps that loop order), through
@@ -943,8 +883,8 @@ const char queue_take_lifetime_sql[] =
     " AND a.time >= COALESCE((SELECT MAX(time) FROM attempts WHERE issue = ?1"
     " AND status = 'resend'), 0)) FROM issues WHERE id = ?1";
 
-int
-queue_take(struct queue *q, int64_t now, size_t max_batches, size_t max_rcpt,
+static int
+sqlite_take(struct queue *q, int64_t now, size_t max_batches, size_t max_rcpt,
     struct queue_batch **batches, size_t *n, char *err, size_t errsz)
 {
 	sqlite3_stmt *st = NULL, *msg = NULL, *mark = NULL;
@@ -978,14 +918,14 @@ queue_take(struct queue *q, int64_t now, size_t max_batches, size_t max_rcpt,
 			if (*n == max_batches)
 				break;
 			struct queue_batch *prev = cur;
-			cur = new_batch(issue, prev->received, max_rcpt);
-			cur->message = message_share(prev->message);
+			cur = queue_batch_new(issue, prev->received, max_rcpt);
+			cur->message = queue_message_share(prev->message);
 			cur->len = prev->len;
 			batches[(*n)++] = cur;
 		} else if (cur == NULL || cur->issue != issue) {
 			if (*n == max_batches)
 				break;
-			cur = new_batch(issue, now, max_rcpt);
+			cur = queue_batch_new(issue, now, max_rcpt);
 			batches[(*n)++] = cur;
 			sqlite3_reset(msg);
 			sqlite3_bind_int64(msg, 1, issue);
@@ -995,7 +935,7 @@ queue_take(struct queue *q, int64_t now, size_t max_batches, size_t max_rcpt,
 			    sqlite3_column_int64(msg, 1) < now)
 				cur->received = sqlite3_column_int64(msg, 1);
 			cur->len = (size_t)sqlite3_column_bytes(msg, 0);
-			cur->message = message_new(sqlite3_column_blob(msg, 0), cur->len);
+			cur->message = queue_message_new(sqlite3_column_blob(msg, 0), cur->len);
 		}
 		cur->ids[cur->n] = sqlite3_column_int64(st, 0);
 		cur->addresses[cur->n] = queue_col_text(st, 2);
@@ -1041,54 +981,18 @@ fail:
 	return -1;
 }
 
-int
-queue_record(struct queue *q, const struct queue_batch *b,
-    const struct smtp_verdict *verdicts, const bool *again,
-    struct queue_attempt *attempts, int64_t now, double duration, const char *relay,
-    const struct queue_retry *retry, queue_jitter_fn jitter, char *err, size_t errsz)
-{
-	struct queue_record_in in = { b, verdicts, again, attempts, now, duration, relay };
 
-	return queue_record_many(q, &in, 1, retry, jitter, err, errsz);
-}
-
-/* The policy's decision for every recipient, before anything is stored. */
-static void
-decide_attempts(const struct queue_record_in *in, const struct queue_retry *retry,
-    queue_jitter_fn jitter)
-{
-	const struct queue_batch *b = in->batch;
-
-	for (size_t i = 0; i < b->n; i++) {
-		int attempt = b->attempts[i] + 1;
-		struct delivery_policy_in p = {
-			.verdict = &in->verdicts[i],
-			.attempts_before = b->attempts[i],
-			.possible_duplicate = b->possible_duplicate[i],
-			.again = in->again != NULL && in->again[i],
-			.now = in->when,
-			.received = b->received,
-			.retry = retry,
-			.jitter = jitter(b->issue, b->tiers[i], attempt),
-		};
-		in->attempts[i] = delivery_policy_decide(&p);
-	}
-}
 
 /*
  * One commit for every transaction that finished since the last look: with
  * one connection the worker no longer waits for a commit per batch.
  */
-int
-queue_record_many(struct queue *q, const struct queue_record_in *in, size_t n_in,
-    const struct queue_retry *retry, queue_jitter_fn jitter, char *err, size_t errsz)
+static int
+sqlite_record_many(struct queue *q, const struct queue_record_in *in, size_t n_in,
+    char *err, size_t errsz)
 {
 	sqlite3_stmt *up = NULL, *at = NULL, *cur = NULL;
 
-	if (n_in == 0)
-		return 0;
-	for (size_t k = 0; k < n_in; k++)
-		decide_attempts(&in[k], retry, jitter);
 	if (begin_light(q, err, errsz) < 0)
 		return -1;
 	up = queue_prepare(q, "UPDATE recipients SET state = ?, attempts = ?, next_attempt = ?,"
@@ -1106,10 +1010,12 @@ queue_record_many(struct queue *q, const struct queue_record_in *in, size_t n_in
 		int64_t now = in[k].when;
 		for (size_t i = 0; i < b->n; i++) {
 			const struct smtp_verdict *v = &in[k].verdicts[i];
+			/* decided by the front (delivery_policy_decide) */
 			struct queue_attempt *a = &in[k].attempts[i];
 			const char *class = smtp_class_name(v->class);
 			const char *dsn = v->dsn[0] ? v->dsn : NULL;
 
+			/* a cancel newer than the decision: the policy says what stands */
 			sqlite3_reset(cur);
 			sqlite3_bind_int64(cur, 1, b->ids[i]);
 			if (sqlite3_step(cur) == SQLITE_ROW && sqlite3_column_int(cur, 0) != 0)
@@ -1171,8 +1077,8 @@ sqlfail:
 	return -1;
 }
 
-int
-queue_release_batch(struct queue *q, const struct queue_batch *b, char *err,
+static int
+sqlite_release_batch(struct queue *q, const struct queue_batch *b, char *err,
     size_t errsz)
 {
 	sqlite3_stmt *st;
@@ -1189,8 +1095,8 @@ queue_release_batch(struct queue *q, const struct queue_batch *b, char *err,
 	return queue_exec(q, "COMMIT", err, errsz);
 }
 
-int
-queue_probe_write(struct queue *q, char *err, size_t errsz)
+static int
+sqlite_probe_write(struct queue *q, char *err, size_t errsz)
 {
 	/* a row in and out again: the pages are dirtied and written at commit */
 	if (queue_exec(q, "BEGIN IMMEDIATE", err, errsz) < 0)
@@ -1204,8 +1110,8 @@ queue_probe_write(struct queue *q, char *err, size_t errsz)
 	return 0;
 }
 
-int
-queue_clock_step(struct queue *q, int64_t by, int64_t before, char *err, size_t errsz)
+static int
+sqlite_clock_step(struct queue *q, int64_t by, int64_t before, char *err, size_t errsz)
 {
 	char sql[300];
 
@@ -1215,8 +1121,8 @@ queue_clock_step(struct queue *q, int64_t by, int64_t before, char *err, size_t 
 	return queue_exec(q, sql, err, errsz);
 }
 
-int
-queue_next_due(struct queue *q, int64_t *when)
+static int
+sqlite_next_due(struct queue *q, int64_t *when)
 {
 	sqlite3_stmt *st = queue_prepare(q, "SELECT MIN(r.next_attempt) FROM recipients r"
 	    " JOIN issues i ON i.id = r.issue"
@@ -1242,8 +1148,8 @@ const char queue_finish_report_sql[] =
     "SELECT i.id FROM issues i WHERE i.state = 'done'"
     " AND i.kind = 'bulletin' AND i.reported = 0";
 
-int
-queue_finish(struct queue *q, int64_t now, int64_t **report, size_t *n,
+static int
+sqlite_finish(struct queue *q, int64_t now, int64_t **report, size_t *n,
     char *err, size_t errsz)
 {
 	sqlite3_stmt *st;
@@ -1300,8 +1206,8 @@ fail_committed:
 	return -1;
 }
 
-int
-queue_failures(struct queue *q, int64_t issue, struct queue_failure **f,
+static int
+sqlite_failures(struct queue *q, int64_t issue, struct queue_failure **f,
     size_t *n, char **title, long *issue_no)
 {
 	sqlite3_stmt *st;
@@ -1351,8 +1257,8 @@ queue_failures_free(struct queue_failure *f, size_t n)
 	free(f);
 }
 
-int
-queue_alert(struct queue *q, const char *kind, const char *text, int64_t now)
+static int
+sqlite_alert(struct queue *q, const char *kind, const char *text, int64_t now)
 {
 	sqlite3_stmt *st = queue_prepare(q, "INSERT INTO alerts (kind, text, since, last)"
 	    " VALUES (?1, ?2, ?3, ?3) ON CONFLICT(kind) DO UPDATE SET text = ?2, last = ?3");
@@ -1368,8 +1274,8 @@ queue_alert(struct queue *q, const char *kind, const char *text, int64_t now)
 	return rc;
 }
 
-int
-queue_clear_alert(struct queue *q, const char *kind)
+static int
+sqlite_clear_alert(struct queue *q, const char *kind)
 {
 	sqlite3_stmt *st = queue_prepare(q, "DELETE FROM alerts WHERE kind = ?");
 	int rc;
@@ -1382,8 +1288,8 @@ queue_clear_alert(struct queue *q, const char *kind)
 	return rc;
 }
 
-int
-queue_counts(struct queue *q, long counts[QUEUE_STATES])
+static int
+sqlite_counts(struct queue *q, long counts[QUEUE_STATES])
 {
 	/* final states: kept by triggers with the rows (schema v5); the rest:
 	 * counted, through recipients_due, as they are the work in hand */
@@ -1405,8 +1311,8 @@ queue_counts(struct queue *q, long counts[QUEUE_STATES])
 	return 0;
 }
 
-int
-queue_changes(struct queue *q, int64_t *own, int64_t *others)
+static int
+sqlite_changes(struct queue *q, int64_t *own, int64_t *others)
 {
 	/* data_version moves only with other connections' commits (distctl) */
 	sqlite3_stmt *st = queue_prepare(q, "PRAGMA data_version");
@@ -1431,8 +1337,8 @@ queue_changes(struct queue *q, int64_t *own, int64_t *others)
  * of issues sent anyway once per issue, alerts once per raising (an alert
  * keeps its `since` until it clears).
  */
-int
-queue_notices_due(struct queue *q, struct queue_notice_due **out, size_t *n,
+static int
+sqlite_notices_due(struct queue *q, struct queue_notice_due **out, size_t *n,
     char *err, size_t errsz)
 {
 	static const char sql[] =
@@ -1499,8 +1405,8 @@ queue_notices_due_free(struct queue_notice_due *d, size_t n)
 	free(d);
 }
 
-int
-queue_notices_since(struct queue *q, int64_t since, long *count, int64_t *oldest)
+static int
+sqlite_notices_since(struct queue *q, int64_t since, long *count, int64_t *oldest)
 {
 	sqlite3_stmt *st = queue_prepare(q, "SELECT COUNT(*), MIN(received) FROM issues"
 	    " WHERE kind = 'notice' AND received > ?");
@@ -1520,8 +1426,8 @@ queue_notices_since(struct queue *q, int64_t since, long *count, int64_t *oldest
 	return rc;
 }
 
-int
-queue_relay_get(struct queue *q, const char *relay, long *size, long *max_rcpt)
+static int
+sqlite_relay_get(struct queue *q, const char *relay, long *size, long *max_rcpt)
 {
 	sqlite3_stmt *st = queue_prepare(q, "SELECT size, max_rcpt FROM relays WHERE relay = ?");
 	int rc = 1;
@@ -1563,23 +1469,23 @@ queue_run1(struct queue *q, const char *sql, int64_t a, int64_t b, const char *t
 	return rc;
 }
 
-int
-queue_relay_set_size(struct queue *q, const char *relay, long size, int64_t now)
+static int
+sqlite_relay_set_size(struct queue *q, const char *relay, long size, int64_t now)
 {
 	return queue_run1(q, "INSERT INTO relays (relay, size, updated) VALUES (?3, ?1, ?2)"
 	    " ON CONFLICT(relay) DO UPDATE SET size = ?1, updated = ?2", size, now, relay);
 }
 
-int
-queue_relay_set_max_rcpt(struct queue *q, const char *relay, long max_rcpt, int64_t now)
+static int
+sqlite_relay_set_max_rcpt(struct queue *q, const char *relay, long max_rcpt, int64_t now)
 {
 	return queue_run1(q, "INSERT INTO relays (relay, max_rcpt, updated) VALUES (?3, ?1, ?2)"
 	    " ON CONFLICT(relay) DO UPDATE SET max_rcpt = ?1, updated = ?2", max_rcpt,
 	    now, relay);
 }
 
-int
-queue_oldest_deferral(struct queue *q, int64_t *since, long *count)
+static int
+sqlite_oldest_deferral(struct queue *q, int64_t *since, long *count)
 {
 	sqlite3_stmt *st = queue_prepare(q, "SELECT MIN((SELECT MIN(a.time) FROM attempts a"
 	    "  WHERE a.recipient = r.id AND a.status = 'deferred')), COUNT(*)"
@@ -1598,3 +1504,48 @@ queue_oldest_deferral(struct queue *q, int64_t *since, long *count)
 	sqlite3_finalize(st);
 	return rc;
 }
+
+const struct queue_backend queue_backend_sqlite = {
+	.name = "sqlite",
+	.open = sqlite_open,
+	.close = sqlite_close,
+	.lock = sqlite_lock,
+	.check_file = sqlite_check_file,
+	.probe_write = sqlite_probe_write,
+	.reserve_id = sqlite_reserve_id,
+	.unreserve_id = sqlite_unreserve_id,
+	.commit_issue = sqlite_commit_issue,
+	.source_pending = sqlite_source_pending,
+	.source_archived = sqlite_source_archived,
+	.recover = sqlite_recover,
+	.take = sqlite_take,
+	.record_many = sqlite_record_many,
+	.release_batch = sqlite_release_batch,
+	.clock_step = sqlite_clock_step,
+	.next_due = sqlite_next_due,
+	.finish = sqlite_finish,
+	.failures = sqlite_failures,
+	.relay_get = sqlite_relay_get,
+	.relay_set_size = sqlite_relay_set_size,
+	.relay_set_max_rcpt = sqlite_relay_set_max_rcpt,
+	.oldest_deferral = sqlite_oldest_deferral,
+	.alert = sqlite_alert,
+	.clear_alert = sqlite_clear_alert,
+	.notices_due = sqlite_notices_due,
+	.notices_since = sqlite_notices_since,
+	.counts = sqlite_counts,
+	.changes = sqlite_changes,
+	.hold = sqlite_hold,
+	.release = sqlite_release,
+	.cancel = sqlite_cancel,
+	.retry = sqlite_retry,
+	.resend = sqlite_resend,
+	.resend_all = sqlite_resend_all,
+	.resend_to = sqlite_resend_to,
+	.has_recipient = sqlite_has_recipient,
+	.load_source = sqlite_load_source,
+	.reroute = sqlite_reroute,
+	.record_read = sqlite_record_read,
+	.purge_list = sqlite_purge_list,
+	.purge_delete = sqlite_purge_delete,
+};

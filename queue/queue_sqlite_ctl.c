@@ -1,4 +1,4 @@
-/* Steering the queue from distctl: hold, release, cancel, retry, resend, re-route. */
+/* The SQLite backend: steering the queue from distctl (hold, release, cancel, retry, resend, re-route), the record and retention. */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,6 +6,7 @@
 
 #include "queue.h"
 #include "queue_private.h"
+#include "queue_sqlite.h"
 #include "sbuf.h"
 
 static int
@@ -102,7 +103,7 @@ update(struct queue *q, int64_t issue, int64_t now, const char *text, const char
 #define IN_TIER " AND (?4 IS NULL OR tier_keyword = ?4)"
 
 int
-queue_hold(struct queue *q, int64_t issue, const char *tier, const char *reason,
+sqlite_hold(struct queue *q, int64_t issue, const char *tier, const char *reason,
     char *err, size_t errsz)
 {
 	static const char *const whole[] = {
@@ -127,7 +128,7 @@ queue_hold(struct queue *q, int64_t issue, const char *tier, const char *reason,
 }
 
 int
-queue_release(struct queue *q, int64_t issue, const char *tier, int64_t now,
+sqlite_release(struct queue *q, int64_t issue, const char *tier, int64_t now,
     char *err, size_t errsz)
 {
 	static const char *const sqls[] = {
@@ -173,7 +174,7 @@ queue_release(struct queue *q, int64_t issue, const char *tier, int64_t now,
 }
 
 int
-queue_cancel(struct queue *q, int64_t issue, const char *tier, int64_t now,
+sqlite_cancel(struct queue *q, int64_t issue, const char *tier, int64_t now,
     char *err, size_t errsz)
 {
 	/*
@@ -203,7 +204,7 @@ queue_cancel(struct queue *q, int64_t issue, const char *tier, int64_t now,
 }
 
 int
-queue_retry(struct queue *q, int64_t issue, const char *tier, int64_t now,
+sqlite_retry(struct queue *q, int64_t issue, const char *tier, int64_t now,
     char *err, size_t errsz)
 {
 	static const char *const one[] = {
@@ -303,21 +304,21 @@ fail:
 }
 
 int
-queue_resend(struct queue *q, int64_t issue, const char *tier, const char *address,
+sqlite_resend(struct queue *q, int64_t issue, const char *tier, const char *address,
     int64_t now, char *err, size_t errsz)
 {
 	return resend(q, issue, tier, address, false, now, err, errsz);
 }
 
 int
-queue_resend_all(struct queue *q, int64_t issue, const char *tier, int64_t now,
+sqlite_resend_all(struct queue *q, int64_t issue, const char *tier, int64_t now,
     char *err, size_t errsz)
 {
 	return resend(q, issue, tier, NULL, true, now, err, errsz);
 }
 
 bool
-queue_has_recipient(struct queue *q, int64_t issue, const char *tier, const char *address)
+sqlite_has_recipient(struct queue *q, int64_t issue, const char *tier, const char *address)
 {
 	sqlite3_stmt *st = queue_prepare(q, "SELECT 1 FROM recipients WHERE issue = ?1"
 	    " AND address = ?2 AND replaced_by IS NULL AND (?3 IS NULL OR tier_keyword = ?3)");
@@ -334,7 +335,7 @@ queue_has_recipient(struct queue *q, int64_t issue, const char *tier, const char
 }
 
 int
-queue_resend_to(struct queue *q, int64_t issue, const char *tier, const char *address,
+sqlite_resend_to(struct queue *q, int64_t issue, const char *tier, const char *address,
     const char *old, int64_t now, char *err, size_t errsz)
 {
 	char state[16], note[400];
@@ -383,7 +384,7 @@ queue_resend_to(struct queue *q, int64_t issue, const char *tier, const char *ad
 		goto refused;
 	}
 	/* in any tier: the same address twice in one issue would get it twice */
-	if (queue_has_recipient(q, issue, NULL, address)) {
+	if (sqlite_has_recipient(q, issue, NULL, address)) {
 		snprintf(err, errsz, "<%s> is already a recipient of issue %lld: "
 		    "distctl resend %lld --to %s sends it again", address, (long long)issue,
 		    (long long)issue, address);
@@ -433,7 +434,7 @@ refused:
 }
 
 int
-queue_load_source(struct queue *q, int64_t issue, struct queue_source *src,
+sqlite_load_source(struct queue *q, int64_t issue, struct queue_source *src,
     char *err, size_t errsz)
 {
 	sqlite3_stmt *st;
@@ -486,7 +487,7 @@ queue_source_free(struct queue_source *src)
 }
 
 int
-queue_reroute(struct queue *q, int64_t issue, const struct queue_recipient_in *r,
+sqlite_reroute(struct queue *q, int64_t issue, const struct queue_recipient_in *r,
     size_t n, const char *message, size_t len, int64_t now, char *err, size_t errsz)
 {
 	sqlite3_stmt *st = NULL;
@@ -556,7 +557,7 @@ col_long_or(sqlite3_stmt *st, int i, long none)
 }
 
 int
-queue_record_read(struct queue *q, int64_t id, struct queue_record **out, char *err,
+sqlite_record_read(struct queue *q, int64_t id, struct queue_record **out, char *err,
     size_t errsz)
 {
 	struct queue_record *r;
@@ -780,7 +781,7 @@ queue_purge_families_free(struct queue_purge_family *f, size_t n)
 #define PURGE_LOOK 2000
 
 int
-queue_purge_list(struct queue *q, int64_t before, size_t max,
+sqlite_purge_list(struct queue *q, int64_t before, size_t max,
     struct queue_purge_cursor *cur, struct queue_purge_family **out, size_t *n,
     char *err, size_t errsz)
 {
@@ -855,7 +856,7 @@ queue_purge_list(struct queue *q, int64_t before, size_t max,
 }
 
 int
-queue_purge_delete(struct queue *q, const struct queue_purge_family *f, size_t n,
+sqlite_purge_delete(struct queue *q, const struct queue_purge_family *f, size_t n,
     int64_t before, size_t *deleted, char *err, size_t errsz)
 {
 	/* referrers first, so that every reference is gone before its target;

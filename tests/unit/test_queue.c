@@ -2,11 +2,13 @@
 
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "backoff.h"
 #include "queue.h"
+#include "queue_backend.h"
 #include "queue_private.h"
 #include "retention.h"
 
@@ -324,6 +326,180 @@ test_enqueue_is_atomic(void **state)
 	assert_string_equal(err, "composition failed");
 	assert_int_equal(count(q, "SELECT COUNT(*) FROM issues"), 0);
 	assert_int_equal(count(q, "SELECT COUNT(*) FROM recipients"), 0);
+}
+
+static int64_t enqueue_kind(struct queue *q, enum queue_kind kind, const char *key,
+    int64_t report_for, int64_t notice_for, int64_t now);
+
+/*
+ * Reserve, render, commit: the renderer sees the reserved id in its
+ * Message-ID, and no transaction is open while it runs (another handle
+ * can write meanwhile).
+ */
+static struct queue *other_writer;
+
+static char *
+render_while_other_writes(void *arg, int64_t id, const char *mid, size_t *len, char *err,
+    size_t errsz)
+{
+	if (queue_alert(other_writer, "tls", "written while rendering", 1) < 0)
+		fail_msg("the queue was locked while rendering");
+	return render_ok(arg, id, mid, len, err, errsz);
+}
+
+static void
+test_render_outside_transaction(void **state)
+{
+	struct queue *q = *state;
+	struct queue_recipient_in r = { 0, "报", "to", "u", "v", "n", "d", "a@example.test" };
+	struct queue_issue_in in = { .sha256 = "0123456789abcdefXYZ", .source = "x",
+		.kind = QUEUE_KIND_BULLETIN, .subject = "s", .issue_no = -1,
+		.total_issue_no = -1, .received = 1 };
+	int64_t id, dup;
+	char err[256];
+
+	assert_int_equal(queue_open(dbpath, &other_writer, err, sizeof(err)), 0);
+	assert_int_equal(queue_enqueue(q, &in, &r, 1, "example.test",
+	    render_while_other_writes, NULL, &id, &dup, err, sizeof(err)), 0);
+	queue_close(other_writer);
+	assert_int_equal(id, 1);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM alerts"), 1);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM issues WHERE message_id ="
+	    " 'distd.1.0123456789abcdef@example.test' AND CAST(message AS TEXT) LIKE"
+	    " 'Message-ID: <distd.1.0123456789abcdef@example.test>%'"), 1);
+}
+
+/*
+ * A reservation stores nothing: a daemon killed between reserve and commit
+ * (here a child that reserves, renders and dies) leaves nothing queued, and
+ * the id is handed out again.
+ */
+static void
+test_crash_between_reserve_and_commit(void **state)
+{
+	struct queue *q = *state;
+	struct queue_reservation res;
+	char err[256];
+
+	enqueue(q, "aaaa", 1, NULL, 1000);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct queue *child;
+		size_t len;
+		if (queue_open(dbpath, &child, err, sizeof(err)) < 0 ||
+		    queue_reserve(child, "bbbb", "example.test", &res, err, sizeof(err)) < 0 ||
+		    res.id != 2)
+			_exit(1);
+		free(render_ok(NULL, res.id, res.message_id, &len, err, sizeof(err)));
+		_exit(0);	/* dies before the commit, without closing anything */
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM issues"), 1);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM recipients"), 1);
+	/* the same after reopening, as distd does when it starts again */
+	queue_close(q);
+	assert_int_equal(queue_open(dbpath, &q, err, sizeof(err)), 0);
+	*state = q;
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM issues"), 1);
+	assert_int_equal(queue_reserve(q, "bbbb", "example.test", &res, err, sizeof(err)), 0);
+	assert_int_equal(res.id, 2);
+	assert_string_equal(res.message_id, "distd.2.bbbb@example.test");
+	queue_unreserve(q, &res);
+}
+
+/* Two reservations outstanding never share an id; a given-back one is reused. */
+static void
+test_reservations_distinct(void **state)
+{
+	struct queue *q = *state;
+	struct queue_reservation a, b, c;
+	struct queue_recipient_in r = { 0, "报", "to", "u", "v", "n", "d", "a@example.test" };
+	struct queue_issue_in in = { .sha256 = "cccc", .source = "x",
+		.kind = QUEUE_KIND_BULLETIN, .subject = "s", .issue_no = -1,
+		.total_issue_no = -1, .received = 1 };
+	int64_t dup;
+	char err[256];
+
+	assert_int_equal(queue_reserve(q, "cccc", "example.test", &a, err, sizeof(err)), 0);
+	assert_int_equal(queue_reserve(q, "dddd", "example.test", &b, err, sizeof(err)), 0);
+	assert_int_equal(a.id, 1);
+	assert_int_equal(b.id, 2);
+	assert_int_equal(queue_commit(q, &b, &in, &r, 1, "m", 1, &dup, err, sizeof(err)), 0);
+	assert_int_equal(dup, 0);
+	queue_unreserve(q, &a);
+	assert_int_equal(queue_reserve(q, "eeee", "example.test", &c, err, sizeof(err)), 0);
+	assert_int_equal(c.id, 3);	/* after the highest committed */
+	queue_unreserve(q, &c);
+}
+
+/* An id taken by another writer since the reservation: the commit fails, stores nothing. */
+static void
+test_commit_refuses_taken_id(void **state)
+{
+	struct queue *q = *state, *q2;
+	struct queue_reservation mine;
+	struct queue_recipient_in r = { 0, "报", "to", "u", "v", "n", "d", "a@example.test" };
+	struct queue_issue_in in = { .sha256 = "ffff", .source = "x",
+		.kind = QUEUE_KIND_BULLETIN, .subject = "s", .issue_no = -1,
+		.total_issue_no = -1, .received = 1 };
+	int64_t dup;
+	char err[256];
+
+	assert_int_equal(queue_reserve(q, "ffff", "example.test", &mine, err, sizeof(err)), 0);
+	assert_int_equal(queue_open(dbpath, &q2, err, sizeof(err)), 0);
+	enqueue(q2, "gggg", 2, NULL, 1000);	/* takes id 1 */
+	queue_close(q2);
+	assert_int_equal(queue_commit(q, &mine, &in, &r, 1, "m", 1, &dup, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "issue id 1 was taken by another writer"));
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM issues"), 1);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM recipients"), 2);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM sources WHERE sha256 = 'ffff'"), 0);
+}
+
+/* The duplicate and notice-key checks happen at commit, with the reservation used up. */
+static void
+test_commit_duplicates(void **state)
+{
+	struct queue *q = *state;
+	int64_t first = enqueue(q, "same", 1, NULL, 1000);
+	int64_t again = enqueue(q, "same", 1, NULL, 1001);
+
+	assert_int_equal(first, 1);
+	assert_int_equal(again, -1);	/* enqueue returns -dup_of */
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM issues WHERE id = 2 AND"
+	    " duplicate_of = 1 AND state = 'done' AND message IS NULL AND message_id = ''"), 1);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM recipients WHERE issue = 2"), 0);
+	int64_t n1 = enqueue_kind(q, QUEUE_KIND_NOTICE, "alert:tls:1", 0, 0, 1002);
+	int64_t n2 = enqueue_kind(q, QUEUE_KIND_NOTICE, "alert:tls:1", 0, 0, 1003);
+	assert_int_equal(n1, 3);
+	assert_int_equal(n2, 0);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM issues"), 3);
+	/* the notice's unused reservation left no gap */
+	assert_int_equal(enqueue(q, "next", 1, NULL, 1004), 4);
+}
+
+/* The `state` setting picks the backend: a path is SQLite, a scheme is named. */
+static void
+test_backend_for_state(void **state)
+{
+	(void)state;
+	char err[256] = "";
+	struct queue *q;
+
+	assert_ptr_equal(queue_backend_for("/var/lib/distd/queue.db", err, sizeof(err)),
+	    &queue_backend_sqlite);
+	assert_ptr_equal(queue_backend_for("queue.db", err, sizeof(err)), &queue_backend_sqlite);
+	assert_null(queue_backend_for("postgresql://db.example.test/distd", err, sizeof(err)));
+	assert_non_null(strstr(err, "unsupported queue backend \"postgresql\""));
+	assert_int_equal(queue_open("mysql://db.example.test/x", &q, err, sizeof(err)), -1);
+	assert_null(q);
+	assert_non_null(strstr(err, "\"mysql\""));
+	int fd;
+	assert_int_equal(queue_lock("mysql://db.example.test/x", &fd, err, sizeof(err)), -1);
+	assert_int_equal(fd, -1);
 }
 
 static void
@@ -1492,6 +1668,13 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_recover_sending, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_duplicates_and_holds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_enqueue_is_atomic, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_render_outside_transaction, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_crash_between_reserve_and_commit, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_reservations_distinct, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_commit_refuses_taken_id, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_commit_duplicates, setup, teardown),
+		cmocka_unit_test(test_backend_for_state),
 		cmocka_unit_test_setup_teardown(test_alerts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_keeps_schema, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_steering_per_tier, setup, teardown),
