@@ -832,7 +832,7 @@ do_release(struct ctl *ctl, int argc, char **argv)
 		queue_close(q);
 		return 1;
 	}
-	if (strcmp(src.state, "held") == 0 && src.tried == 0 && src.text != NULL) {
+	if (src.state == QUEUE_ISSUE_HELD && src.tried == 0 && src.text != NULL) {
 		/* held on arrival: routing again concerns every tier at once */
 		if (ctl->tier) {
 			fprintf(stderr, "distctl: issue %lld was held on arrival, before any "

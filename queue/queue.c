@@ -29,6 +29,30 @@ queue_kind_name(enum queue_kind k)
 	return "?";
 }
 
+static const char *const issue_state_names[] = {
+	[QUEUE_ISSUE_ACTIVE] = "active", [QUEUE_ISSUE_HELD] = "held",
+	[QUEUE_ISSUE_DONE] = "done", [QUEUE_ISSUE_CANCELLED] = "cancelled",
+};
+
+const char *
+queue_issue_state_name(enum queue_issue_state s)
+{
+	return (unsigned)s < sizeof(issue_state_names) / sizeof(issue_state_names[0]) ?
+	    issue_state_names[s] : "?";
+}
+
+int
+queue_issue_state_parse(const char *name, enum queue_issue_state *s)
+{
+	for (size_t i = 0; name && i < sizeof(issue_state_names) /
+	    sizeof(issue_state_names[0]); i++)
+		if (strcmp(name, issue_state_names[i]) == 0) {
+			*s = (enum queue_issue_state)i;
+			return 0;
+		}
+	return -1;
+}
+
 /* ---- choosing a backend, opening ------------------------------------------ */
 
 const struct queue_backend *
@@ -282,6 +306,51 @@ queue_batch_free(struct queue_batch *b)
 	free(b->possible_duplicate);
 	message_unref(b->message);
 	free(b);
+}
+
+/* ---- freeing what the backends return (plain structs) -------------------- */
+
+void
+queue_source_free(struct queue_source *src)
+{
+	free(src->text);
+	free(src->message_id);
+	for (size_t i = 0; i < src->n_attachments; i++) {
+		free((char *)src->attachments[i].name);
+		free((char *)src->attachments[i].data);
+	}
+	free(src->attachments);
+	memset(src, 0, sizeof(*src));
+}
+
+void
+queue_record_free(struct queue_record *r)
+{
+	if (r == NULL)
+		return;
+	for (size_t i = 0; i < r->n_recipients; i++) {
+		struct queue_record_recipient *x = &r->recipients[i];
+		free(x->tier);
+		free(x->unit);
+		free(x->name);
+		free(x->address);
+		free(x->state);
+		free(x->dsn);
+		free(x->reply);
+		free(x->replaced_by);
+		free(x->replaces);
+	}
+	free(r->recipients);
+	free(r->kind);
+	free(r->title);
+	free(r->issuer);
+	free(r->date);
+	free(r->source);
+	free(r->subject);
+	free(r->message_id);
+	free(r->state);
+	free(r->sha256);
+	free(r);
 }
 
 /* ---- the rest: straight to the backend ------------------------------------ */

@@ -34,6 +34,18 @@ enum queue_kind {
 /* "bulletin", "report", "notice" as stored. */
 const char *queue_kind_name(enum queue_kind k);
 
+/* An issue's state (a recipient's is enum queue_state). */
+enum queue_issue_state {
+	QUEUE_ISSUE_ACTIVE,
+	QUEUE_ISSUE_HELD,
+	QUEUE_ISSUE_DONE,
+	QUEUE_ISSUE_CANCELLED,
+};
+/* "active", "held", "done", "cancelled" as stored and shown. */
+const char *queue_issue_state_name(enum queue_issue_state s);
+/* The stored word back to the enum (backends): 0, or -1 for an unknown word. */
+int queue_issue_state_parse(const char *name, enum queue_issue_state *s);
+
 
 /* Everything known about an issue when it is enqueued. */
 struct queue_issue_in {
@@ -376,7 +388,7 @@ bool queue_has_recipient(struct queue *q, int64_t issue, const char *tier,
 struct queue_source {
 	char *text;
 	char *message_id;
-	char *state;
+	enum queue_issue_state state;
 	int64_t received;
 	int tried;			/* recipients with attempts */
 	struct attachment *attachments;
