@@ -538,7 +538,7 @@ alerts(struct scheduler *s, const struct smtp_job *job, const struct smtp_verdic
 			snprintf(text, sizeof(text), "TLS with the relay %s failed: %s; "
 			    "nothing is sent until it works", relay,
 			    r->reply ? r->reply : "");
-			queue_alert(s->queue, "tls", text, now);
+			queue_alert(s->queue, QUEUE_ALERT_TLS, text, now);
 			log_warnx("ALERT %s", text);
 			pause(s, now);
 			return;
@@ -549,15 +549,15 @@ alerts(struct scheduler *s, const struct smtp_job *job, const struct smtp_verdic
 			    "probed with backoff; fix %s or the password in %s, "
 			    "then run `distctl reload`", relay, r->reply ? r->reply : "",
 			    user, secret ? secret : "the systemd credential");
-			queue_alert(s->queue, "auth", text, now);
+			queue_alert(s->queue, QUEUE_ALERT_AUTH, text, now);
 			log_warnx("ALERT %s", text);
 			pause(s, now);
 			return;
 		}
 	}
 	if (ok) {
-		queue_clear_alert(s->queue, "tls");
-		queue_clear_alert(s->queue, "auth");
+		queue_clear_alert(s->queue, QUEUE_ALERT_TLS);
+		queue_clear_alert(s->queue, QUEUE_ALERT_AUTH);
 		s->paused_until = 0;
 		s->login_failures = 0;
 	}
@@ -568,10 +568,10 @@ alerts(struct scheduler *s, const struct smtp_job *job, const struct smtp_verdic
 		snprintf(text, sizeof(text), "the relay %s failed (%s): mail goes through "
 		    "the fallback %s until it works again", smtp_pool_relay(s->pool),
 		    job->primary_error, relay);
-		queue_alert(s->queue, "fallback", text, now);
+		queue_alert(s->queue, QUEUE_ALERT_FALLBACK, text, now);
 		log_warnx("ALERT %s", text);
 	} else if (ok && !job->via_fallback) {
-		queue_clear_alert(s->queue, "fallback");
+		queue_clear_alert(s->queue, QUEUE_ALERT_FALLBACK);
 	}
 }
 
@@ -653,7 +653,7 @@ deferred_alert(struct scheduler *s, int64_t now)
 		/* cleared once, not written every second (one left by an
 		 * earlier run is cleared at the first check) */
 		if (s->deferred_raised || first)
-			queue_clear_alert(s->queue, "deferred");
+			queue_clear_alert(s->queue, QUEUE_ALERT_DEFERRED);
 		s->deferred_raised = false;
 		if (!none)
 			s->deferred_wake = since + s->conf->alerts.deferred_after;
@@ -669,7 +669,7 @@ deferred_alert(struct scheduler *s, int64_t now)
 	/* one notice per standing: the queue keys it by when it was raised */
 	if (!s->deferred_raised)
 		log_warnx("ALERT %s", text);
-	queue_alert(s->queue, "deferred", text, now);
+	queue_alert(s->queue, QUEUE_ALERT_DEFERRED, text, now);
 	s->deferred_raised = true;
 	s->deferred_updated = now;
 }

@@ -53,6 +53,30 @@ queue_issue_state_parse(const char *name, enum queue_issue_state *s)
 	return -1;
 }
 
+static const char *const alert_kind_names[] = {
+	[QUEUE_ALERT_AUTH] = "auth", [QUEUE_ALERT_TLS] = "tls",
+	[QUEUE_ALERT_DEFERRED] = "deferred", [QUEUE_ALERT_FALLBACK] = "fallback",
+};
+
+const char *
+queue_alert_kind_name(enum queue_alert_kind k)
+{
+	return (unsigned)k < sizeof(alert_kind_names) / sizeof(alert_kind_names[0]) ?
+	    alert_kind_names[k] : "?";
+}
+
+int
+queue_alert_kind_parse(const char *name, enum queue_alert_kind *k)
+{
+	for (size_t i = 0; name && i < sizeof(alert_kind_names) /
+	    sizeof(alert_kind_names[0]); i++)
+		if (strcmp(name, alert_kind_names[i]) == 0) {
+			*k = (enum queue_alert_kind)i;
+			return 0;
+		}
+	return -1;
+}
+
 /* ---- choosing a backend, opening ------------------------------------------ */
 
 const struct queue_backend *
@@ -456,15 +480,15 @@ queue_oldest_deferral(struct queue *q, int64_t *since, long *count)
 }
 
 int
-queue_alert(struct queue *q, const char *kind, const char *text, int64_t now)
+queue_alert(struct queue *q, enum queue_alert_kind kind, const char *text, int64_t now)
 {
-	return q->backend->alert(q, kind, text, now);
+	return q->backend->alert(q, queue_alert_kind_name(kind), text, now);
 }
 
 int
-queue_clear_alert(struct queue *q, const char *kind)
+queue_clear_alert(struct queue *q, enum queue_alert_kind kind)
 {
-	return q->backend->clear_alert(q, kind);
+	return q->backend->clear_alert(q, queue_alert_kind_name(kind));
 }
 
 int

@@ -281,9 +281,21 @@ int queue_relay_set_max_rcpt(struct queue *q, const char *relay, long max_rcpt,
  */
 int queue_oldest_deferral(struct queue *q, int64_t *since, long *count);
 
-/* Alerts (auth, tls, deferred): raised with a text, cleared when deliveries succeed again. */
-int queue_alert(struct queue *q, const char *kind, const char *text, int64_t now);
-int queue_clear_alert(struct queue *q, const char *kind);
+/* What a standing alert is about. */
+enum queue_alert_kind {
+	QUEUE_ALERT_AUTH,	/* the relay refused our credentials */
+	QUEUE_ALERT_TLS,	/* TLS with the relay failed */
+	QUEUE_ALERT_DEFERRED,	/* recipients deferred for too long */
+	QUEUE_ALERT_FALLBACK,	/* the primary relay failed; the fallback carries */
+};
+/* "auth", "tls", "deferred", "fallback" as stored and shown. */
+const char *queue_alert_kind_name(enum queue_alert_kind k);
+/* The stored word back to the enum (backends): 0, or -1 for an unknown word. */
+int queue_alert_kind_parse(const char *name, enum queue_alert_kind *k);
+
+/* Alerts: raised with a text, cleared when deliveries succeed again. 0 or -1. */
+int queue_alert(struct queue *q, enum queue_alert_kind kind, const char *text, int64_t now);
+int queue_clear_alert(struct queue *q, enum queue_alert_kind kind);
 
 /*
  * Admin notices: what needs a human and has no notice row yet — issues
@@ -302,7 +314,7 @@ struct queue_notice_due {
 	char *title, *source;
 	long issue_no;		/* -1 when absent */
 	char *reason;		/* hold reason, unresolved units, or the alert's text */
-	char *alert_kind;	/* alerts: "auth", "tls" */
+	enum queue_alert_kind alert_kind;	/* alerts only */
 	int64_t since;		/* alerts: raised at */
 };
 int queue_notices_due(struct queue *q, struct queue_notice_due **out, size_t *n,

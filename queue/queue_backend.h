@@ -26,6 +26,8 @@
  *    untaken. commit_issue stores the issue under that id, failing (never
  *    overwriting) when the id was taken meanwhile; it does the duplicate
  *    and notice-key checks inside its transaction.
+ *  - alert and clear_alert take the kind as its stored word
+ *    (queue_alert_kind_name); notices_due parses it back.
  *  - record_many stores attempts the front has already decided
  *    (in[k].attempts); when a recipient was cancelled under the transfer
  *    it applies delivery_policy_cancelled to that attempt, nothing else.

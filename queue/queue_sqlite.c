@@ -1379,7 +1379,11 @@ sqlite_notices_due(struct queue *q, struct queue_notice_due **out, size_t *n,
 		    (long)sqlite3_column_int64(st, 4);
 		x->source = queue_col_text(st, 5);
 		x->reason = queue_col_text(st, 6);
-		x->alert_kind = queue_col_text(st, 7);
+		/* an alert's row; held and unresolved notices have none */
+		if (x->cause == QUEUE_NOTICE_ALERT &&
+		    queue_alert_kind_parse((const char *)sqlite3_column_text(st, 7),
+		    &x->alert_kind) < 0)
+			x->alert_kind = QUEUE_ALERT_DEFERRED;	/* shown by its text */
 		x->since = sqlite3_column_int64(st, 8);
 	}
 	sqlite3_finalize(st);
@@ -1400,7 +1404,6 @@ queue_notices_due_free(struct queue_notice_due *d, size_t n)
 		free(d[i].title);
 		free(d[i].source);
 		free(d[i].reason);
-		free(d[i].alert_kind);
 	}
 	free(d);
 }

@@ -342,7 +342,7 @@ static char *
 render_while_other_writes(void *arg, int64_t id, const char *mid, size_t *len, char *err,
     size_t errsz)
 {
-	if (queue_alert(other_writer, "tls", "written while rendering", 1) < 0)
+	if (queue_alert(other_writer, QUEUE_ALERT_TLS, "written while rendering", 1) < 0)
 		fail_msg("the queue was locked while rendering");
 	return render_ok(arg, id, mid, len, err, errsz);
 }
@@ -507,11 +507,11 @@ test_alerts(void **state)
 {
 	struct queue *q = *state;
 
-	assert_int_equal(queue_alert(q, "auth", "535 denied", 10), 0);
-	assert_int_equal(queue_alert(q, "auth", "535 denied again", 20), 0);
+	assert_int_equal(queue_alert(q, QUEUE_ALERT_AUTH, "535 denied", 10), 0);
+	assert_int_equal(queue_alert(q, QUEUE_ALERT_AUTH, "535 denied again", 20), 0);
 	assert_int_equal(count(q, "SELECT since FROM alerts WHERE kind = 'auth'"), 10);
 	assert_int_equal(count(q, "SELECT last FROM alerts WHERE kind = 'auth'"), 20);
-	assert_int_equal(queue_clear_alert(q, "auth"), 0);
+	assert_int_equal(queue_clear_alert(q, QUEUE_ALERT_AUTH), 0);
 	assert_int_equal(count(q, "SELECT COUNT(*) FROM alerts"), 0);
 }
 
