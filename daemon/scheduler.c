@@ -147,6 +147,7 @@ struct scheduler_unrecorded {
 	bool *again;
 	struct queue_attempt *attempts;	/* filled in when recorded */
 	int64_t when;
+	int64_t received;		/* the lifetime's start, clock steps taken out */
 	struct scheduler_unrecorded *next;
 };
 
@@ -229,7 +230,7 @@ flush_unrecorded(struct scheduler *s, int64_t now)
 	struct queue_record_in *in = xcalloc(n, sizeof(*in));
 	for (struct scheduler_unrecorded *u = s->unrecorded; u; u = u->next, i++)
 		in[i] = (struct queue_record_in){ u->job->batch, u->verdicts, u->again,
-			u->attempts, u->when, u->job->duration, job_relay(u->job) };
+			u->attempts, u->when, u->job->duration, job_relay(u->job), u->received };
 	int rc = queue_record_many(s->queue, in, n, &retry, scheduler_group_jitter,
 	    err, sizeof(err));
 	free(in);
@@ -720,26 +721,16 @@ scheduler_collect(struct scheduler *s, int64_t now)
 		if (!finish && !smtp_pool_carries(s->pool, b->issue))
 			finish = true;
 		smtp_outcome(&job->transcript, job->curl_code, job->curl_error, b->n, res);
-		bool data_sent = smtp_transcript_data_sent(&job->transcript);
-		for (size_t i = 0; i < b->n; i++) {
-			/* cut after the data went out: it may have arrived, at
-			 * the recipients whose RCPT the relay accepted only */
-			const struct smtp_transcript *t = &job->transcript;
-			bool accepted = i < t->n_rcpt && t->rcpt_code[i] >= 200 &&
-			    t->rcpt_code[i] < 300;
-			if (data_sent && accepted && res[i].outcome == SMTP_TEMP)
-				b->possible_duplicate[i] = true;
-		}
-		/* the lifetime runs on the arrival time with clock steps taken out */
-		b->received = backoff_received(b->received, s->jumps, s->n_jumps);
 		rcpt_limit(s, job, res, again, now);
 		/* alerts first: whoever sees the new states sees the alerts that go with them */
 		alerts(s, job, res, b->n, now);
 		/* queued behind earlier results (kept through an outage, if any):
 		 * the history keeps its order */
 		struct scheduler_unrecorded *u = xcalloc(1, sizeof(*u));
+		/* the lifetime runs on the arrival time with clock steps taken out */
 		*u = (struct scheduler_unrecorded){ job, res, again,
-			xcalloc(b->n, sizeof(struct queue_attempt)), now, NULL };
+			xcalloc(b->n, sizeof(struct queue_attempt)), now,
+			backoff_received(b->received, s->jumps, s->n_jumps), NULL };
 		if (s->unrecorded_tail)
 			s->unrecorded_tail->next = u;
 		else

@@ -239,6 +239,8 @@ smtp_outcome(const struct smtp_transcript *t, int curl_code, const char *curl_er
 	const char *err_text = curl_error && *curl_error ? curl_error :
 	    curl_easy_strerror((CURLcode)curl_code);
 
+	bool data_sent = smtp_transcript_data_sent(t);
+
 	for (size_t i = 0; i < n; i++) {
 		struct smtp_verdict *r = &res[i];
 		int rc = i < t->n_rcpt ? t->rcpt_code[i] : 0;
@@ -275,6 +277,10 @@ smtp_outcome(const struct smtp_transcript *t, int curl_code, const char *curl_er
 		}
 		if (r->reply && r->code)
 			dsn_of(r->reply, r->dsn, sizeof(r->dsn));
+		/* cut after the data went out: it may have arrived, at the
+		 * recipients whose RCPT the relay accepted only */
+		r->data_may_have_arrived = data_sent && rc >= 200 && rc < 300 &&
+		    r->outcome == SMTP_TEMP;
 	}
 }
 

@@ -48,7 +48,7 @@ delivery_policy_decide(const struct delivery_policy_in *in)
 	const struct smtp_verdict *v = in->verdict;
 	struct queue_attempt a = {
 		.attempt = in->attempts_before + 1,
-		.possible_duplicate = in->possible_duplicate,
+		.possible_duplicate = in->possible_duplicate || v->data_may_have_arrived,
 		.cancel_wins = v->outcome == SMTP_TEMP,
 		.counted = true,
 	};

@@ -45,6 +45,12 @@ struct smtp_verdict {
 	char dsn[16];		/* enhanced status "2.0.0", "" when none */
 	const char *reply;	/* reply text or transport error; owned by the
 				 * transcript it came from (or static) */
+	/*
+	 * A temporary verdict after the message went out to an accepted
+	 * recipient with no reply to it (a cut after DATA): it may have
+	 * arrived, so a retry may deliver it twice.
+	 */
+	bool data_may_have_arrived;
 };
 
 /* A recipient's state in the store. Order is queue_state_names' order. */
@@ -97,7 +103,7 @@ struct queue_retry {
 struct delivery_policy_in {
 	const struct smtp_verdict *verdict;
 	int attempts_before;		/* the recipient's attempts before this one */
-	bool possible_duplicate;	/* flagged before or by this transfer */
+	bool possible_duplicate;	/* flagged before this transfer (a recovery, an earlier cut) */
 	/*
 	 * A temporary verdict that was no try at all (a recipient limit while
 	 * the relay took others): due again at `now`, not counted.

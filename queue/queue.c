@@ -216,7 +216,7 @@ queue_record(struct queue *q, const struct queue_batch *b,
     struct queue_attempt *attempts, int64_t now, double duration, const char *relay,
     const struct queue_retry *retry, queue_jitter_fn jitter, char *err, size_t errsz)
 {
-	struct queue_record_in in = { b, verdicts, again, attempts, now, duration, relay };
+	struct queue_record_in in = { b, verdicts, again, attempts, now, duration, relay, 0 };
 
 	return queue_record_many(q, &in, 1, retry, jitter, err, errsz);
 }
@@ -236,7 +236,7 @@ decide_attempts(const struct queue_record_in *in, const struct queue_retry *retr
 			.possible_duplicate = b->possible_duplicate[i],
 			.again = in->again != NULL && in->again[i],
 			.now = in->when,
-			.received = b->received,
+			.received = in->received ? in->received : b->received,
 			.retry = retry,
 			.jitter = jitter(b->issue, b->tiers[i], attempt),
 		};

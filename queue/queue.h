@@ -211,6 +211,9 @@ struct queue_record_in {
 	int64_t when;
 	double duration;
 	const char *relay;
+	/* when the lifetime started with clock steps taken out (the
+	 * scheduler knows them); 0: batch->received */
+	int64_t received;
 };
 
 /*

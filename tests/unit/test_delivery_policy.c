@@ -99,6 +99,16 @@ test_possible_duplicate_flag(void **state)
 	a = decide(SMTP_TEMP, SMTP_CLASS_4XX, 0, false, false, 1000, 1000);
 	assert_false(a.possible_duplicate);
 	assert_false(a.keeps_duplicate_flag);
+
+	/* this transfer was cut after the data went out: flagged from now on */
+	struct smtp_verdict cut = { .outcome = SMTP_TEMP, .class = SMTP_CLASS_CONNECT,
+		.data_may_have_arrived = true };
+	struct delivery_policy_in in = { .verdict = &cut, .now = 1000, .received = 1000,
+		.retry = &retry, .jitter = 0.5 };
+	a = delivery_policy_decide(&in);
+	assert_int_equal(a.state, QUEUE_DEFERRED);
+	assert_true(a.possible_duplicate);
+	assert_true(a.keeps_duplicate_flag);
 }
 
 static void

@@ -258,6 +258,31 @@ test_lifetime_from_first_attempt(void **state)
 	queue_batch_free(b[0]);
 }
 
+/* The scheduler's lifetime start (clock steps taken out) wins over the batch's. */
+static void
+test_record_lifetime_from_caller(void **state)
+{
+	struct queue *q = *state;
+	struct queue_batch *b[1];
+	size_t n;
+	char err[256];
+
+	enqueue(q, "lfcl", 2, NULL, 5000);
+	assert_int_equal(queue_take(q, 5000, 1, 2, b, &n, err, sizeof(err)), 0);
+	assert_int_equal(b[0]->received, 5000);
+	struct smtp_verdict v[2] = {
+		{ .outcome = SMTP_TEMP, .code = 451, .reply = "451", .class = SMTP_CLASS_4XX },
+		{ .outcome = SMTP_TEMP, .code = 451, .reply = "451", .class = SMTP_CLASS_4XX },
+	};
+	struct queue_attempt a[2];
+	/* a clock stepped 4000 s forward since the take: the lifetime (1000 s) is over */
+	struct queue_record_in in = { b[0], v, NULL, a, 5000, 0.1, "relay", 3999 };
+	assert_int_equal(queue_record_many(q, &in, 1, &retry, zero, err, sizeof(err)), 0);
+	assert_int_equal(a[0].status, QUEUE_ATTEMPT_EXPIRED);
+	assert_int_equal(a[1].state, QUEUE_FAILED);
+	queue_batch_free(b[0]);
+}
+
 static void
 test_recover_sending(void **state)
 {
@@ -1516,8 +1541,8 @@ test_record_many_all_or_nothing(void **state)
 			.code = 451, .reply = "451 later", .class = SMTP_CLASS_4XX };
 	}
 	struct queue_record_in in[2] = {
-		{ b[0], r0, NULL, r0_att, 1001, 0.1, "relay:465" },
-		{ b[1], r1, NULL, r1_att, 1002, 0.2, "relay:465" },
+		{ b[0], r0, NULL, r0_att, 1001, 0.1, "relay:465", 0 },
+		{ b[1], r1, NULL, r1_att, 1002, 0.2, "relay:465", 0 },
 	};
 	/* a write that fails (as a full disk would) leaves every row sending */
 	assert_int_equal(sqlite3_exec(q->db, "CREATE TRIGGER fail_second BEFORE INSERT"
@@ -1668,6 +1693,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_recover_sending, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_duplicates_and_holds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_enqueue_is_atomic, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_record_lifetime_from_caller, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_render_outside_transaction, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crash_between_reserve_and_commit, setup,
 		    teardown),

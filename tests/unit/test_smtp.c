@@ -83,6 +83,7 @@ test_data_replies(void **state)
 	assert_int_equal(r[0].outcome, SMTP_TEMP);
 	assert_int_equal(r[0].code, 451);
 	assert_int_equal(r[0].class, SMTP_CLASS_4XX);
+	assert_false(r[0].data_may_have_arrived);	/* the relay answered: not taken */
 	smtp_transcript_reset(&t);
 
 	/* accepted, then the connection dropped before the end-of-data reply */
@@ -95,6 +96,21 @@ test_data_replies(void **state)
 	assert_int_equal(r[0].outcome, SMTP_TEMP);
 	assert_int_equal(r[0].class, SMTP_CLASS_CONNECT);
 	assert_string_equal(r[0].reply, "Failure when receiving data");
+	assert_true(r[0].data_may_have_arrived);	/* a retry may deliver it twice */
+	smtp_transcript_reset(&t);
+
+	/* dropped after DATA, but this recipient was refused at RCPT: not sent to it */
+	static const char *const dropped_one[] = {
+		"220 hi", "> EHLO x", "250 ok", "> MAIL FROM:<a@example.test>", "250 ok",
+		"> RCPT TO:<b@example.test>", "250 ok", "> RCPT TO:<c@example.test>",
+		"450 4.2.0 busy", "> DATA", "354 go", NULL,
+	};
+	struct smtp_verdict two[2];
+	feed(&t, dropped_one);
+	smtp_outcome(&t, CURLE_RECV_ERROR, "Failure when receiving data", 2, two);
+	assert_true(two[0].data_may_have_arrived);
+	assert_false(two[1].data_may_have_arrived);
+	assert_int_equal(two[1].class, SMTP_CLASS_4XX);
 	smtp_transcript_reset(&t);
 
 	/* DATA 554 fails every accepted recipient */
