@@ -458,7 +458,7 @@ put_quoted(struct sbuf *b, const char *s)
 
 char *
 scheduler_log_line(int64_t when, int64_t issue, const char *tier, const char *address,
-    const char *relay, const struct smtp_verdict *v, const struct queue_attempt *r,
+    const char *relay, const struct smtp_verdict *v, const struct queue_attempt *a,
     double delay)
 {
 	struct sbuf b = SBUF_INIT;
@@ -475,22 +475,22 @@ scheduler_log_line(int64_t when, int64_t issue, const char *tier, const char *ad
 		stamp[sl - 2] = ':';
 	}
 	sbuf_printf(&b, "%s issue=%lld tier=%s to=<%s> relay=%s status=%s", stamp,
-	    (long long)issue, tier, address, relay, queue_attempt_status_name(r->status));
+	    (long long)issue, tier, address, relay, queue_attempt_status_name(a->status));
 	if (v->class != SMTP_CLASS_OK)
 		sbuf_printf(&b, " class=%s", smtp_class_name(v->class));
 	if (v->code)
 		sbuf_printf(&b, " code=%d", v->code);
 	if (v->dsn[0])
 		sbuf_printf(&b, " dsn=%s", v->dsn);
-	sbuf_printf(&b, " delay=%.2f attempt=%d", delay, r->attempt);
-	if (r->next_attempt > 0) {
+	sbuf_printf(&b, " delay=%.2f attempt=%d", delay, a->attempt);
+	if (a->next_attempt > 0) {
 		char next[32];
-		t = (time_t)r->next_attempt;
+		t = (time_t)a->next_attempt;
 		localtime_r(&t, &tm);
 		strftime(next, sizeof(next), "%Y-%m-%dT%H:%M:%S", &tm);
 		sbuf_printf(&b, " next=%s", next);
 	}
-	if (r->possible_duplicate)
+	if (a->possible_duplicate)
 		sbuf_puts(&b, " note=possible-duplicate");
 	sbuf_puts(&b, " reply=");
 	put_quoted(&b, v->reply ? v->reply : "");

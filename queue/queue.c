@@ -29,6 +29,21 @@ queue_kind_name(enum queue_kind k)
 	return "?";
 }
 
+int
+queue_kind_parse(const char *name, enum queue_kind *k)
+{
+	static const enum queue_kind kinds[] = {
+		QUEUE_KIND_BULLETIN, QUEUE_KIND_REPORT, QUEUE_KIND_NOTICE,
+	};
+
+	for (size_t i = 0; name && i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (strcmp(name, queue_kind_name(kinds[i])) == 0) {
+			*k = kinds[i];
+			return 0;
+		}
+	return -1;
+}
+
 static const char *const issue_state_names[] = {
 	[QUEUE_ISSUE_ACTIVE] = "active", [QUEUE_ISSUE_HELD] = "held",
 	[QUEUE_ISSUE_DONE] = "done", [QUEUE_ISSUE_CANCELLED] = "cancelled",
@@ -365,7 +380,6 @@ queue_record_free(struct queue_record *r)
 		free(x->replaces);
 	}
 	free(r->recipients);
-	free(r->kind);
 	free(r->title);
 	free(r->issuer);
 	free(r->date);

@@ -33,6 +33,8 @@ enum queue_kind {
 };
 /* "bulletin", "report", "notice" as stored. */
 const char *queue_kind_name(enum queue_kind k);
+/* The stored word back to the enum (backends): 0, or -1 for an unknown word. */
+int queue_kind_parse(const char *name, enum queue_kind *k);
 
 /* An issue's state (a recipient's is enum queue_state). */
 enum queue_issue_state {
@@ -442,7 +444,8 @@ struct queue_record_recipient {
 /* An issue and every recipient it ever had, for filing. */
 struct queue_record {
 	int64_t id;
-	char *kind, *title, *issuer, *date, *source, *subject, *message_id, *state;
+	enum queue_kind kind;
+	char *title, *issuer, *date, *source, *subject, *message_id, *state;
 	char *sha256;
 	long issue_no, total_issue_no;	/* -1 when absent */
 	int64_t received, finished;	/* finished 0 while going */

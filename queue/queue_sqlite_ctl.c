@@ -576,7 +576,8 @@ sqlite_record_read(struct queue *q, int64_t id, struct queue_record **out, char 
 	}
 	r = xcalloc(1, sizeof(*r));
 	r->id = id;
-	r->kind = queue_col_text(st, 0);
+	if (queue_kind_parse((const char *)sqlite3_column_text(st, 0), &r->kind) < 0)
+		r->kind = QUEUE_KIND_BULLETIN;	/* kind's column default */
 	r->title = queue_col_text(st, 1);
 	r->issuer = queue_col_text(st, 2);
 	r->date = queue_col_text(st, 3);
