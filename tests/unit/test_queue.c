@@ -1243,6 +1243,7 @@ test_record_read(void **state)
 	deliver_all(q, 1200, NULL);
 
 	assert_int_equal(queue_record_read(q, a, &r, err, sizeof(err)), 0);
+	assert_int_equal(r->kind, QUEUE_KIND_BULLETIN);
 	assert_string_equal(r->title, "简报");
 	assert_string_equal(r->state, "done");
 	assert_int_equal(r->issue_no, 1);
@@ -1284,6 +1285,11 @@ test_record_read(void **state)
 	assert_string_equal(r->recipients[0].tier, "报");
 	queue_record_free(r);
 	queue_record_free(NULL);
+	int64_t notice = enqueue_kind(q, QUEUE_KIND_NOTICE, "held:1", 0, a, 1300);
+	assert_int_equal(queue_record_read(q, notice, &r, err, sizeof(err)), 0);
+	assert_int_equal(r->kind, QUEUE_KIND_NOTICE);
+	assert_int_equal(r->notice_for, a);
+	queue_record_free(r);
 	assert_int_equal(queue_record_read(q, 99, &r, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "no issue 99"));
 	assert_null(r);
