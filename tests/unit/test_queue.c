@@ -506,6 +506,63 @@ test_commit_duplicates(void **state)
 	assert_int_equal(enqueue(q, "next", 1, NULL, 1004), 4);
 }
 
+/* Every operation of the SQLite backend is there: the front calls them unchecked. */
+static void
+test_backend_ops_complete(void **state)
+{
+	(void)state;
+	const struct queue_backend *b = &queue_backend_sqlite;
+#define OP(name) { #name, b->name != NULL }
+	const struct { const char *name; bool set; } ops[] = {
+		OP(open),
+		OP(close),
+		OP(lock),
+		OP(check_file),
+		OP(probe_write),
+		OP(reserve_id),
+		OP(unreserve_id),
+		OP(commit_issue),
+		OP(source_pending),
+		OP(source_archived),
+		OP(recover),
+		OP(take),
+		OP(record_many),
+		OP(release_batch),
+		OP(clock_step),
+		OP(next_due),
+		OP(finish),
+		OP(failures),
+		OP(relay_get),
+		OP(relay_set_size),
+		OP(relay_set_max_rcpt),
+		OP(oldest_deferral),
+		OP(alert),
+		OP(clear_alert),
+		OP(notices_due),
+		OP(notices_since),
+		OP(counts),
+		OP(changes),
+		OP(hold),
+		OP(release),
+		OP(cancel),
+		OP(retry),
+		OP(resend),
+		OP(resend_all),
+		OP(resend_to),
+		OP(has_recipient),
+		OP(load_source),
+		OP(reroute),
+		OP(record_read),
+		OP(purge_list),
+		OP(purge_delete),
+	};
+#undef OP
+	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
+		if (!ops[i].set)
+			fail_msg("queue_backend_sqlite.%s is missing", ops[i].name);
+	assert_string_equal(b->name, "sqlite");
+}
+
 /* The `state` setting picks the backend: a path is SQLite, a scheme is named. */
 static void
 test_backend_for_state(void **state)
@@ -1707,6 +1764,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_commit_refuses_taken_id, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_commit_duplicates, setup, teardown),
 		cmocka_unit_test(test_backend_for_state),
+		cmocka_unit_test(test_backend_ops_complete),
 		cmocka_unit_test_setup_teardown(test_alerts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_keeps_schema, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_steering_per_tier, setup, teardown),
