@@ -46,7 +46,7 @@ adminmail_enqueue(const struct conf *c, struct queue *q, const struct adminmail 
     int64_t now, int64_t *id, int64_t *existing, char *err, size_t errsz)
 {
 	/* the admin is one recipient row, under a tier named for what it gets */
-	const char *tier = strcmp(m->kind, "report") == 0 ? "报告" : "通知";
+	const char *tier = m->kind == QUEUE_KIND_REPORT ? "报告" : "通知";
 	struct conf_identity who;
 	conf_identity(c, m->title, &who);
 	const char *unit = who.series_admin ? "series.admin" : "sender.admin";

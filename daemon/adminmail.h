@@ -15,13 +15,13 @@
  * Used by the failure report (failure_report.c) and the admin notices (notice.c).
  */
 struct adminmail {
-	const char *kind;	/* queue kind: "report" or "notice" */
+	enum queue_kind kind;	/* QUEUE_KIND_REPORT or QUEUE_KIND_NOTICE */
 	const char *key;	/* queue sha256: the report's or the notice's key */
 	const char *source;	/* what distctl shows as the source */
 	const char *subject;	/* UTF-8, one line */
 	const char *body;	/* UTF-8 plain text */
-	int64_t report_for;	/* kind "report": the issue reported on */
-	int64_t notice_for;	/* kind "notice": the issue it is about, or 0 */
+	int64_t report_for;	/* QUEUE_KIND_REPORT: the issue reported on */
+	int64_t notice_for;	/* QUEUE_KIND_NOTICE: the issue it is about, or 0 */
 	const char *title;	/* the title of the issue it is about (its series'
 				 * admin gets it), or NULL: sender.admin */
 };

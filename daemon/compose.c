@@ -1281,7 +1281,7 @@ clean_filename(const char *name)
 }
 
 static GMimeObject *
-attachment_part(const struct compose_attachment *a, const char *name)
+attachment_part(const struct attachment *a, const char *name)
 {
 	char type[128];
 	const char *slash;

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "attachment.h"
 #include "bulletin.h"
 #include "conf.h"
 
@@ -52,15 +53,6 @@ struct compose_rcpt {
 	const char *tier;		/* keyword (报): names the group of a large tier */
 };
 
-struct compose_attachment {
-	/* file name, may be Chinese: Content-Disposition filename in RFC 2231
-	 * form and Content-Type name in RFC 2047 form; controls and invalid
-	 * UTF-8 are replaced, never written raw */
-	const char *name;
-	const char *data;
-	size_t len;
-};
-
 struct compose_input {
 	const char *from_display;	/* may be NULL */
 	const char *from_address;
@@ -82,7 +74,7 @@ struct compose_input {
 	/* A to/cc tier of more recipients than this is shown as an empty
 	 * RFC 5322 group named after it, not listed (0: always listed). */
 	size_t max_header_names;
-	const struct compose_attachment *attachments;
+	const struct attachment *attachments;
 	size_t n_attachments;
 };
 

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
+#include <ctype.h>
 #include <errno.h>
 #include <glib.h>
 #include <libconfig.h>
@@ -261,6 +262,19 @@ list_elem(struct loader *L, config_setting_t *list, int i, const char *path)
 
 /* ---- sections ---------------------------------------------------------- */
 
+/* The length of s's URL scheme when s starts "scheme://" (RFC 3986), else 0. */
+static size_t
+url_scheme_length(const char *s)
+{
+	size_t n = 0;
+
+	if (!isalpha((unsigned char)s[0]))
+		return 0;
+	while (isalnum((unsigned char)s[n]) || s[n] == '+' || s[n] == '-' || s[n] == '.')
+		n++;
+	return strncmp(s + n, "://", 3) == 0 ? n : 0;
+}
+
 static void
 load_paths(struct loader *L, config_setting_t *root)
 {
@@ -290,7 +304,14 @@ load_paths(struct loader *L, config_setting_t *root)
 		if (i == 0 && ob != NULL && config_setting_is_group(ob))
 			continue;
 		get_string(L, root, paths[i].name, "", paths[i].dst);
-		if ((*paths[i].dst)[0] != '/')
+		size_t scheme = url_scheme_length(*paths[i].dst);
+		if (paths[i].dst == &c->state && scheme > 0)
+			/* a server queue is named by its scheme; none is built in yet */
+			report(L, line_of(config_setting_get_member(root, paths[i].name)),
+			    paths[i].name, "unsupported queue backend \"%.*s\" in '%s' "
+			    "(a file path selects the SQLite queue)", (int)scheme,
+			    *paths[i].dst, *paths[i].dst);
+		else if ((*paths[i].dst)[0] != '/')
 			report(L, line_of(config_setting_get_member(root, paths[i].name)),
 			    paths[i].name, "'%s' is not an absolute path", *paths[i].dst);
 	}

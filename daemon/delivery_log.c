@@ -27,19 +27,20 @@ static char *dlog_path;
 void
 delivery_log_entry_from_result(struct delivery_log_entry *e, int64_t when,
     int64_t issue, const char *tier, const char *address, const char *relay,
-    const struct queue_result *r, double delay)
+    const struct smtp_verdict *v, const struct queue_attempt *a, double delay)
 {
 	*e = (struct delivery_log_entry){
 		.when = when, .issue = issue, .tier = tier, .address = address,
-		.relay = relay, .status = r->status, .class = r->class, .code = r->code,
-		.dsn = r->dsn, .delay = delay, .attempt = r->attempt,
-		.next_attempt = r->next_attempt,
-		.possible_duplicate = r->possible_duplicate, .reply = r->reply,
+		.relay = relay, .status = queue_attempt_status_name(a->status),
+		.class = v->class == SMTP_CLASS_OK ? NULL : smtp_class_name(v->class),
+		.code = v->code, .dsn = v->dsn[0] ? v->dsn : NULL, .delay = delay,
+		.attempt = a->attempt, .next_attempt = a->next_attempt,
+		.possible_duplicate = a->possible_duplicate, .reply = v->reply,
 	};
 	/* a temporary failure with no next attempt has run out of lifetime */
-	if (r->outcome == QUEUE_OK)
+	if (v->outcome == SMTP_OK)
 		e->outcome = DELIVERY_LOG_DELIVERED;
-	else if (r->outcome == QUEUE_TEMP && r->next_attempt > 0)
+	else if (v->outcome == SMTP_TEMP && a->next_attempt > 0)
 		e->outcome = DELIVERY_LOG_DEFERRED;
 	else
 		e->outcome = DELIVERY_LOG_FAILED;

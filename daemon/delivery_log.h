@@ -51,12 +51,13 @@ struct delivery_log_entry {
 };
 
 /*
- * Fills e from a recorded queue result (queue_record has set status,
- * attempt and next_attempt). e borrows r's strings and the others.
+ * Fills e from what the transport saw (v) and what the queue recorded of
+ * it (a: status, attempt, next attempt). e borrows v's strings and the
+ * others.
  */
 void delivery_log_entry_from_result(struct delivery_log_entry *e, int64_t when,
     int64_t issue, const char *tier, const char *address, const char *relay,
-    const struct queue_result *r, double delay);
+    const struct smtp_verdict *v, const struct queue_attempt *a, double delay);
 
 /* Appends e's line to out, without a newline (pure). */
 void delivery_log_format(struct sbuf *out, const struct delivery_log_entry *e);

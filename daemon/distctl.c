@@ -751,9 +751,9 @@ do_resend(struct ctl *ctl, int argc, char **argv)
 static int
 release_rerouted(struct ctl *ctl, struct queue *q, int64_t id, struct queue_source *src)
 {
-	struct compose_attachment *att = xcalloc(src->n_attachments + 1, sizeof(*att));
+	struct attachment *att = xcalloc(src->n_attachments + 1, sizeof(*att));
 	for (size_t i = 0; i < src->n_attachments; i++)
-		att[i] = (struct compose_attachment){ src->attachments[i].name,
+		att[i] = (struct attachment){ src->attachments[i].name,
 		    src->attachments[i].data, src->attachments[i].len };
 	struct issue_input in = { .text = src->text, .len = strlen(src->text), .att = att,
 		.n_att = src->n_attachments, .received = src->received,
@@ -814,7 +814,7 @@ do_release(struct ctl *ctl, int argc, char **argv)
 		queue_close(q);
 		return 1;
 	}
-	if (strcmp(src.state, "held") == 0 && src.tried == 0 && src.text != NULL) {
+	if (src.state == QUEUE_ISSUE_HELD && src.tried == 0 && src.text != NULL) {
 		/* held on arrival: routing again concerns every tier at once */
 		if (ctl->tier) {
 			fprintf(stderr, "distctl: issue %lld was held on arrival, before any "

@@ -45,7 +45,7 @@ failure_report_enqueue(const struct conf *c, struct queue *q, int64_t issue, int
 
 	snprintf(sha, sizeof(sha), "report-%lld", (long long)issue);
 	snprintf(source, sizeof(source), "report for issue %lld", (long long)issue);
-	struct adminmail m = { "report", sha, source, sbuf_str(&subject), sbuf_str(&body),
+	struct adminmail m = { QUEUE_KIND_REPORT, sha, source, sbuf_str(&subject), sbuf_str(&body),
 	    issue, 0, title };
 	int64_t id, dup;
 	rc = adminmail_enqueue(c, q, &m, now, &id, &dup, err, errsz);

@@ -14,7 +14,7 @@
 char *
 issue_render(const struct conf *c, const struct bulletin *b, const struct route *r,
     const char *subject, const char *message_id, int64_t id, int64_t date,
-    const struct compose_attachment *att, size_t n_att, size_t *len, char *err,
+    const struct attachment *att, size_t n_att, size_t *len, char *err,
     size_t errsz)
 {
 	struct compose_rcpt *rc = xcalloc(r->n_recipients + 1, sizeof(*rc));
@@ -158,7 +158,7 @@ normalise(const char *text, size_t len)
 }
 
 void
-issue_digest(const char *text, size_t len, const struct compose_attachment *att,
+issue_digest(const char *text, size_t len, const struct attachment *att,
     size_t n_att, char out[65])
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
@@ -279,7 +279,7 @@ enqueue(struct render_ctx *x, struct queue *q, struct issue_admission *a)
 
 	struct queue_recipient_in *rin = issue_recipients(c, r);
 	struct queue_issue_in qin = {
-		.sha256 = in->sha256, .source = in->source, .kind = "bulletin",
+		.sha256 = in->sha256, .source = in->source, .kind = QUEUE_KIND_BULLETIN,
 		.title = b->title, .issuer = b->issuer, .date = b->date,
 		.urgency = b->urgency, .subject = a->subject,
 		.issue_no = b->issue_no, .total_issue_no = b->total_issue_no,
@@ -287,17 +287,12 @@ enqueue(struct render_ctx *x, struct queue *q, struct issue_admission *a)
 		.received = in->received, .report_for = 0, .text = in->text,
 		.unresolved = unresolved.len > 0 ? sbuf_str(&unresolved) : NULL,
 	};
-	struct queue_attachment *qa = xcalloc(in->n_att + 1, sizeof(*qa));
-	for (size_t i = 0; i < in->n_att; i++)
-		qa[i] = (struct queue_attachment){ in->att[i].name, in->att[i].data,
-			in->att[i].len };
-	qin.attachments = qa;
+	qin.attachments = in->att;
 	qin.n_attachments = in->n_att;
 	int qrc = queue_enqueue(q, &qin, rin, r->n_recipients,
 	    domain_of(c->sender.from_address), render, x, &a->id, &a->duplicate_of, err,
 	    sizeof(err));
 	free(rin);
-	free(qa);
 	sbuf_free(&unresolved);
 	if (qrc < 0) {
 		snprintf(a->why, sizeof(a->why), "%s", err);

@@ -36,7 +36,7 @@ struct issue_input {
 	const char *source;	/* the name it came as (outbox entry) */
 	const char *text;	/* decoded UTF-8 (decode.h) */
 	size_t len;
-	const struct compose_attachment *att;
+	const struct attachment *att;
 	size_t n_att;
 	const char *sha256;	/* issue_digest of text and att */
 	int64_t received;	/* when it arrived: the message's Date */
@@ -81,7 +81,7 @@ void issue_admission_free(struct issue_admission *a);
  */
 char *issue_render(const struct conf *c, const struct bulletin *b, const struct route *r,
     const char *subject, const char *message_id, int64_t id, int64_t date,
-    const struct compose_attachment *att, size_t n_att, size_t *len, char *err,
+    const struct attachment *att, size_t n_att, size_t *len, char *err,
     size_t errsz);
 
 /* One queue row per routed recipient; the strings point into r. Caller frees the array. */
@@ -116,7 +116,7 @@ const char *issue_verdict_name(enum issue_verdict v);
  * each attachment's name, size and bytes. The same issue re-saved in
  * another encoding or with other line ends has the same digest.
  */
-void issue_digest(const char *text, size_t len, const struct compose_attachment *att,
+void issue_digest(const char *text, size_t len, const struct attachment *att,
     size_t n_att, char out[65]);
 
 /*

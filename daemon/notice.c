@@ -85,11 +85,11 @@ notice_render(const struct conf *c, const struct queue_notice_due *d,
 		break;
 	case QUEUE_NOTICE_ALERT:
 		sbuf_printf(subject, "告警 / Alert: %s",
-		    strcmp(d->alert_kind ? d->alert_kind : "", "auth") == 0 ?
+		    d->alert_kind == QUEUE_ALERT_AUTH ?
 		    "邮件中继拒绝登录 / the relay refused our credentials" :
-		    strcmp(d->alert_kind ? d->alert_kind : "", "tls") == 0 ?
+		    d->alert_kind == QUEUE_ALERT_TLS ?
 		    "与邮件中继的 TLS 失败 / TLS with the relay failed" :
-		    (d->alert_kind ? d->alert_kind : "?"));
+		    queue_alert_kind_name(d->alert_kind));
 		sbuf_puts(body, "告警 / Alert (");
 		put_time(body, d->since);
 		sbuf_printf(body, "):\n%s\n\n", d->reason ? d->reason : "");
@@ -140,7 +140,7 @@ notice_sweep(const struct conf *c, struct queue *q, int64_t now)
 		notice_render(c, &due[i], &subject, &body);
 		char source[128];
 		snprintf(source, sizeof(source), "notice %s", due[i].key);
-		struct adminmail m = { "notice", due[i].key, source, sbuf_str(&subject),
+		struct adminmail m = { QUEUE_KIND_NOTICE, due[i].key, source, sbuf_str(&subject),
 		    sbuf_str(&body), 0, due[i].issue, due[i].title };
 		int64_t id, existing;
 		if (adminmail_enqueue(c, q, &m, now, &id, &existing, err, sizeof(err)) < 0)

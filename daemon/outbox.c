@@ -145,7 +145,7 @@ struct issue_files {
 	char *text_name;		/* the issue text's file name */
 	char *raw;			/* its bytes */
 	size_t raw_len;
-	struct compose_attachment *att;
+	struct attachment *att;
 	size_t n_att;
 };
 

@@ -198,8 +198,8 @@ record_text(struct sbuf *out, const struct queue_record *r)
 	meta_line(out, "Subject:", r->subject);
 	meta_line(out, "Source:", r->source);
 	meta_line(out, "Message-ID:", r->message_id);
-	if (r->kind && strcmp(r->kind, "bulletin") != 0)
-		meta_line(out, "Kind:", r->kind);
+	if (r->kind != QUEUE_KIND_BULLETIN)
+		meta_line(out, "Kind:", queue_kind_name(r->kind));
 	meta_line(out, "State:", r->state);
 	meta_line(out, "Received:", received);
 	meta_line(out, "Finished:", finished);
@@ -464,8 +464,8 @@ record_html(struct sbuf *out, const struct queue_record *r)
 	html_row(out, "Subject", r->subject);
 	html_row(out, "Source", r->source);
 	html_row(out, "Message-ID", r->message_id);
-	if (r->kind && strcmp(r->kind, "bulletin") != 0)
-		html_row(out, "Kind", r->kind);
+	if (r->kind != QUEUE_KIND_BULLETIN)
+		html_row(out, "Kind", queue_kind_name(r->kind));
 	html_row(out, "State", r->state);
 	record_time(when, sizeof(when), r->received);
 	html_row(out, "Received", when);
@@ -541,7 +541,7 @@ record_json(struct sbuf *out, const struct queue_record *r)
 
 	sbuf_putc(out, '{');
 	json_key(out, "id", &first); sbuf_printf(out, "%lld", (long long)r->id);
-	json_key(out, "kind", &first); json_str(out, r->kind);
+	json_key(out, "kind", &first); json_str(out, queue_kind_name(r->kind));
 	json_key(out, "title", &first); json_str(out, r->title);
 	json_key(out, "issue_no", &first); json_num_or_null(out, r->issue_no);
 	json_key(out, "total_issue_no", &first); json_num_or_null(out, r->total_issue_no);

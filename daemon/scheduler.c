@@ -226,9 +226,12 @@ rate_room(struct scheduler *s, int64_t now, size_t room, size_t *max_rcpt, int64
 
 static void deferred_alert(struct scheduler *s, int64_t now);
 struct scheduler_unrecorded {
-	struct smtp_job *job;		/* res points into its transcript */
-	struct queue_result *res;
+	struct smtp_job *job;		/* verdicts' replies point into its transcript */
+	struct smtp_verdict *verdicts;	/* job->batch->n each */
+	bool *again;
+	struct queue_attempt *attempts;	/* filled in when recorded */
 	int64_t when;
+	int64_t received;		/* the lifetime's start, clock steps taken out */
 	struct scheduler_unrecorded *next;
 };
 
@@ -267,17 +270,26 @@ job_relay(const struct smtp_job *job)
 }
 
 static void
-log_results(struct delivery_log_batch *out, const struct smtp_job *job,
-    const struct queue_result *res, int64_t when)
+log_results(struct delivery_log_batch *out, const struct scheduler_unrecorded *u)
 {
+	const struct smtp_job *job = u->job;
 	const struct queue_batch *b = job->batch;
 
 	for (size_t i = 0; i < b->n; i++) {
 		struct delivery_log_entry e;
-		delivery_log_entry_from_result(&e, when, b->issue, b->tiers[i],
-		    b->addresses[i], job_relay(job), &res[i], job->duration);
+		delivery_log_entry_from_result(&e, u->when, b->issue, b->tiers[i],
+		    b->addresses[i], job_relay(job), &u->verdicts[i], &u->attempts[i],
+		    job->duration);
 		delivery_log_batch_add(out, &e);
 	}
+}
+
+static void
+unrecorded_free_arrays(struct scheduler_unrecorded *u)
+{
+	free(u->verdicts);
+	free(u->again);
+	free(u->attempts);
 }
 
 /*
@@ -300,8 +312,8 @@ flush_unrecorded(struct scheduler *s, int64_t now)
 		return 0;
 	struct queue_record_in *in = xcalloc(n, sizeof(*in));
 	for (struct scheduler_unrecorded *u = s->unrecorded; u; u = u->next, i++)
-		in[i] = (struct queue_record_in){ u->job->batch, u->res, u->when,
-			u->job->duration, job_relay(u->job) };
+		in[i] = (struct queue_record_in){ u->job->batch, u->verdicts, u->again,
+			u->attempts, u->when, u->job->duration, job_relay(u->job), u->received };
 	int rc = queue_record_many(s->queue, in, n, &retry, scheduler_group_jitter,
 	    err, sizeof(err));
 	free(in);
@@ -312,9 +324,9 @@ flush_unrecorded(struct scheduler *s, int64_t now)
 	struct delivery_log_batch lines = DELIVERY_LOG_BATCH_INIT;
 	while (s->unrecorded != NULL) {
 		struct scheduler_unrecorded *u = s->unrecorded;
-		log_results(&lines, u->job, u->res, u->when);
+		log_results(&lines, u);
 		s->unrecorded = u->next;
-		free(u->res);
+		unrecorded_free_arrays(u);
 		smtp_job_free(u->job);
 		free(u);
 	}
@@ -339,7 +351,7 @@ scheduler_flush(struct scheduler *s, int64_t now)
 		struct scheduler_unrecorded *u = s->unrecorded;
 		left += u->job->batch->n;
 		s->unrecorded = u->next;
-		free(u->res);
+		unrecorded_free_arrays(u);
 		smtp_job_free(u->job);
 		free(u);
 	}
@@ -535,7 +547,7 @@ pause(struct scheduler *s, int64_t now)
 }
 
 static void
-alerts(struct scheduler *s, const struct smtp_job *job, const struct queue_result *res,
+alerts(struct scheduler *s, const struct smtp_job *job, const struct smtp_verdict *res,
     size_t n, int64_t now)
 {
 	bool ok = false;
@@ -545,34 +557,34 @@ alerts(struct scheduler *s, const struct smtp_job *job, const struct queue_resul
 	const char *user = job->via_fallback ? "smtp.fallback.username" : "smtp.username";
 
 	for (size_t i = 0; i < n; i++) {
-		const struct queue_result *r = &res[i];
+		const struct smtp_verdict *r = &res[i];
 		char text[600];
-		if (r->outcome == QUEUE_OK) {
+		if (r->outcome == SMTP_OK) {
 			ok = true;
-		} else if (strcmp(r->class, "tls") == 0) {
+		} else if (r->class == SMTP_CLASS_TLS) {
 			snprintf(text, sizeof(text), "TLS with the relay %s failed: %s; "
 			    "nothing is sent until it works", relay,
 			    r->reply ? r->reply : "");
-			queue_alert(s->queue, "tls", text, now);
+			queue_alert(s->queue, QUEUE_ALERT_TLS, text, now);
 			log_warnx("ALERT %s", text);
 			pause(s, now);
 			return;
-		} else if (strcmp(r->class, "auth") == 0 &&
+		} else if (r->class == SMTP_CLASS_AUTH &&
 		    (r->code == 535 || r->code == 530 || r->code == 0)) {
 			snprintf(text, sizeof(text), "the relay %s refused our credentials "
 			    "(%s); recipients are deferred, not bounced, and the relay is "
 			    "probed with backoff; fix %s or the password in %s, "
 			    "then run `distctl reload`", relay, r->reply ? r->reply : "",
 			    user, secret ? secret : "the systemd credential");
-			queue_alert(s->queue, "auth", text, now);
+			queue_alert(s->queue, QUEUE_ALERT_AUTH, text, now);
 			log_warnx("ALERT %s", text);
 			pause(s, now);
 			return;
 		}
 	}
 	if (ok) {
-		queue_clear_alert(s->queue, "tls");
-		queue_clear_alert(s->queue, "auth");
+		queue_clear_alert(s->queue, QUEUE_ALERT_TLS);
+		queue_clear_alert(s->queue, QUEUE_ALERT_AUTH);
 		s->paused_until = 0;
 		s->login_failures = 0;
 	}
@@ -583,10 +595,10 @@ alerts(struct scheduler *s, const struct smtp_job *job, const struct queue_resul
 		snprintf(text, sizeof(text), "the relay %s failed (%s): mail goes through "
 		    "the fallback %s until it works again", smtp_pool_relay(s->pool),
 		    job->primary_error, relay);
-		queue_alert(s->queue, "fallback", text, now);
+		queue_alert(s->queue, QUEUE_ALERT_FALLBACK, text, now);
 		log_warnx("ALERT %s", text);
 	} else if (ok && !job->via_fallback) {
-		queue_clear_alert(s->queue, "fallback");
+		queue_clear_alert(s->queue, QUEUE_ALERT_FALLBACK);
 	}
 }
 
@@ -598,8 +610,8 @@ alerts(struct scheduler *s, const struct smtp_job *job, const struct queue_resul
  * recipient this way cannot make us loop.
  */
 static void
-rcpt_limit(struct scheduler *s, const struct smtp_job *job, struct queue_result *res,
-    int64_t now)
+rcpt_limit(struct scheduler *s, const struct smtp_job *job,
+    const struct smtp_verdict *res, bool *again, int64_t now)
 {
 	const struct smtp_transcript *t = &job->transcript;
 	size_t accepted = 0, limited = 0;
@@ -608,13 +620,13 @@ rcpt_limit(struct scheduler *s, const struct smtp_job *job, struct queue_result 
 		if (t->rcpt_code[i] >= 200 && t->rcpt_code[i] < 300)
 			accepted++;
 	for (size_t i = 0; i < job->batch->n; i++)
-		if (res[i].outcome == QUEUE_TEMP && strcmp(res[i].class, "limit") == 0)
+		if (res[i].outcome == SMTP_TEMP && res[i].class == SMTP_CLASS_LIMIT)
 			limited++;
 	if (limited == 0 || accepted == 0)
 		return;
 	for (size_t i = 0; i < job->batch->n; i++)
-		if (res[i].outcome == QUEUE_TEMP && strcmp(res[i].class, "limit") == 0)
-			res[i].again = true;
+		if (res[i].outcome == SMTP_TEMP && res[i].class == SMTP_CLASS_LIMIT)
+			again[i] = true;
 	if (job->via_fallback)
 		return;		/* the primary's batch size stays its own */
 	relay_facts(s);
@@ -668,7 +680,7 @@ deferred_alert(struct scheduler *s, int64_t now)
 		/* cleared once, not written every second (one left by an
 		 * earlier run is cleared at the first check) */
 		if (s->deferred_raised || first)
-			queue_clear_alert(s->queue, "deferred");
+			queue_clear_alert(s->queue, QUEUE_ALERT_DEFERRED);
 		s->deferred_raised = false;
 		if (!none)
 			s->deferred_wake = since + s->conf->alerts.deferred_after;
@@ -684,7 +696,7 @@ deferred_alert(struct scheduler *s, int64_t now)
 	/* one notice per standing: the queue keys it by when it was raised */
 	if (!s->deferred_raised)
 		log_warnx("ALERT %s", text);
-	queue_alert(s->queue, "deferred", text, now);
+	queue_alert(s->queue, QUEUE_ALERT_DEFERRED, text, now);
 	s->deferred_raised = true;
 	s->deferred_updated = now;
 }
@@ -725,7 +737,8 @@ scheduler_collect(struct scheduler *s, int64_t now)
 	while (list) {
 		struct smtp_job *job = list;
 		struct queue_batch *b = job->batch;
-		struct queue_result *res = xcalloc(b->n, sizeof(*res));
+		struct smtp_verdict *res = xcalloc(b->n, sizeof(*res));
+		bool *again = xcalloc(b->n, sizeof(*again));
 		list = job->next;
 		job->next = NULL;
 
@@ -734,26 +747,16 @@ scheduler_collect(struct scheduler *s, int64_t now)
 		if (!finish && !smtp_pool_carries(s->pool, b->issue))
 			finish = true;
 		smtp_outcome(&job->transcript, job->curl_code, job->curl_error, b->n, res);
-		bool data_sent = smtp_transcript_data_sent(&job->transcript);
-		for (size_t i = 0; i < b->n; i++) {
-			res[i].id = b->ids[i];
-			/* cut after the data went out: it may have arrived, at
-			 * the recipients whose RCPT the relay accepted only */
-			const struct smtp_transcript *t = &job->transcript;
-			bool accepted = i < t->n_rcpt && t->rcpt_code[i] >= 200 &&
-			    t->rcpt_code[i] < 300;
-			if (data_sent && accepted && res[i].outcome == QUEUE_TEMP)
-				b->possible_duplicate[i] = true;
-		}
-		/* the lifetime runs on the arrival time with clock steps taken out */
-		b->received = backoff_received(b->received, s->jumps, s->n_jumps);
-		rcpt_limit(s, job, res, now);
+		rcpt_limit(s, job, res, again, now);
 		/* alerts first: whoever sees the new states sees the alerts that go with them */
 		alerts(s, job, res, b->n, now);
 		/* queued behind earlier results (kept through an outage, if any):
 		 * the history keeps its order */
 		struct scheduler_unrecorded *u = xcalloc(1, sizeof(*u));
-		*u = (struct scheduler_unrecorded){ job, res, now, NULL };
+		/* the lifetime runs on the arrival time with clock steps taken out */
+		*u = (struct scheduler_unrecorded){ job, res, again,
+			xcalloc(b->n, sizeof(struct queue_attempt)), now,
+			backoff_received(b->received, s->jumps, s->n_jumps), NULL };
 		if (s->unrecorded_tail)
 			s->unrecorded_tail->next = u;
 		else
@@ -813,7 +816,7 @@ scheduler_free(struct scheduler *s)
 	while (s->unrecorded != NULL) {
 		struct scheduler_unrecorded *u = s->unrecorded;
 		s->unrecorded = u->next;
-		free(u->res);
+		unrecorded_free_arrays(u);
 		smtp_job_free(u->job);
 		free(u);
 	}

@@ -384,9 +384,9 @@ primary_unusable(const struct smtp_job *job)
 		return false;
 	if (t->auth_code >= 400)
 		return true;
-	const char *class = smtp_curl_class(job->curl_code);
-	return strcmp(class, "connect") == 0 || strcmp(class, "dns") == 0 ||
-	    strcmp(class, "tls") == 0 || strcmp(class, "auth") == 0 ||
+	enum smtp_class class = smtp_curl_class(job->curl_code);
+	return class == SMTP_CLASS_CONNECT || class == SMTP_CLASS_DNS ||
+	    class == SMTP_CLASS_TLS || class == SMTP_CLASS_AUTH ||
 	    t->greeting_code >= 400;
 }
 

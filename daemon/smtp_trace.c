@@ -176,19 +176,19 @@ dsn_of(const char *reply, char *buf, size_t bufsz)
 	return buf;
 }
 
-static const char *
+static enum smtp_class
 curl_class(int code)
 {
 	switch (code) {
 	case CURLE_COULDNT_RESOLVE_HOST:
-		return "dns";
+		return SMTP_CLASS_DNS;
 	case CURLE_COULDNT_CONNECT:
 	case CURLE_OPERATION_TIMEDOUT:
 	case CURLE_RECV_ERROR:
 	case CURLE_SEND_ERROR:
 	case CURLE_GOT_NOTHING:
 	case CURLE_PARTIAL_FILE:
-		return "connect";
+		return SMTP_CLASS_CONNECT;
 	case CURLE_SSL_CONNECT_ERROR:
 	case CURLE_PEER_FAILED_VERIFICATION:
 	case CURLE_SSL_CACERT_BADFILE:
@@ -197,75 +197,75 @@ curl_class(int code)
 	case CURLE_USE_SSL_FAILED:
 	case CURLE_SSL_CIPHER:
 	case CURLE_SSL_ISSUER_ERROR:
-		return "tls";
+		return SMTP_CLASS_TLS;
 	case CURLE_LOGIN_DENIED:
 	case CURLE_AUTH_ERROR:
-		return "auth";
+		return SMTP_CLASS_AUTH;
 	default:
-		return "protocol";
+		return SMTP_CLASS_PROTOCOL;
 	}
 }
 
-const char *
-smtp_curl_class(int curl_code)
-{
-	return curl_class(curl_code);
-}
-
 static void
-set_result(struct queue_result *r, enum queue_outcome o, int code, const char *text,
-    const char *class)
+set_result(struct smtp_verdict *r, enum smtp_outcome o, int code, const char *text,
+    enum smtp_class class)
 {
 	r->outcome = o;
 	r->code = code;
 	r->reply = text;
 	r->class = class;
-	r->dsn = NULL;
+	r->dsn[0] = '\0';
 }
 
 void
 smtp_outcome(const struct smtp_transcript *t, int curl_code, const char *curl_error,
-    size_t n, struct queue_result *res)
+    size_t n, struct smtp_verdict *res)
 {
 	const char *err_text = curl_error && *curl_error ? curl_error :
 	    curl_easy_strerror((CURLcode)curl_code);
 
+	bool data_sent = smtp_transcript_data_sent(t);
+
 	for (size_t i = 0; i < n; i++) {
-		struct queue_result *r = &res[i];
+		struct smtp_verdict *r = &res[i];
 		int rc = i < t->n_rcpt ? t->rcpt_code[i] : 0;
 
 		if (rc >= 500) {
-			set_result(r, QUEUE_PERM, rc, t->rcpt_text[i], "5xx");
+			set_result(r, SMTP_PERM, rc, t->rcpt_text[i], SMTP_CLASS_5XX);
 		} else if (rc >= 400 && smtp_is_rcpt_limit(rc, t->rcpt_text[i])) {
-			set_result(r, QUEUE_TEMP, rc, t->rcpt_text[i], "limit");
+			set_result(r, SMTP_TEMP, rc, t->rcpt_text[i], SMTP_CLASS_LIMIT);
 		} else if (rc >= 400) {
-			set_result(r, QUEUE_TEMP, rc, t->rcpt_text[i], "4xx");
+			set_result(r, SMTP_TEMP, rc, t->rcpt_text[i], SMTP_CLASS_4XX);
 		} else if (rc >= 200 && rc < 300) {
 			if (t->data_code >= 200 && t->data_code < 300 && curl_code == CURLE_OK)
-				set_result(r, QUEUE_OK, t->data_code, t->data_text, "ok");
+				set_result(r, SMTP_OK, t->data_code, t->data_text, SMTP_CLASS_OK);
 			else if (t->data_code >= 500)
-				set_result(r, QUEUE_PERM, t->data_code, t->data_text, "5xx");
+				set_result(r, SMTP_PERM, t->data_code, t->data_text, SMTP_CLASS_5XX);
 			else if (t->data_code >= 400)
-				set_result(r, QUEUE_TEMP, t->data_code, t->data_text, "4xx");
+				set_result(r, SMTP_TEMP, t->data_code, t->data_text, SMTP_CLASS_4XX);
 			else	/* accepted, then no verdict on the data: dropped */
-				set_result(r, QUEUE_TEMP, 0, err_text,
-				    curl_code == CURLE_OK ? "protocol" : curl_class(curl_code));
+				set_result(r, SMTP_TEMP, 0, err_text,
+				    curl_code == CURLE_OK ? SMTP_CLASS_PROTOCOL : curl_class(curl_code));
 		} else if (t->mail_code == 530) {
 			/* "authentication required": our credentials, not the recipient */
-			set_result(r, QUEUE_TEMP, t->mail_code, t->mail_text, "auth");
+			set_result(r, SMTP_TEMP, t->mail_code, t->mail_text, SMTP_CLASS_AUTH);
 		} else if (t->mail_code >= 500) {
-			set_result(r, QUEUE_PERM, t->mail_code, t->mail_text, "5xx");
+			set_result(r, SMTP_PERM, t->mail_code, t->mail_text, SMTP_CLASS_5XX);
 		} else if (t->mail_code >= 400) {
-			set_result(r, QUEUE_TEMP, t->mail_code, t->mail_text, "4xx");
+			set_result(r, SMTP_TEMP, t->mail_code, t->mail_text, SMTP_CLASS_4XX);
 		} else if (t->auth_code >= 400) {
-			set_result(r, QUEUE_TEMP, t->auth_code, t->last_text, "auth");
+			set_result(r, SMTP_TEMP, t->auth_code, t->last_text, SMTP_CLASS_AUTH);
 		} else if (t->greeting_code >= 400 || t->ehlo_code >= 400) {
-			set_result(r, QUEUE_TEMP, t->last_code, t->last_text, "protocol");
+			set_result(r, SMTP_TEMP, t->last_code, t->last_text, SMTP_CLASS_PROTOCOL);
 		} else {
-			set_result(r, QUEUE_TEMP, 0, err_text, curl_class(curl_code));
+			set_result(r, SMTP_TEMP, 0, err_text, curl_class(curl_code));
 		}
 		if (r->reply && r->code)
-			r->dsn = dsn_of(r->reply, r->dsn_store, sizeof(r->dsn_store));
+			dsn_of(r->reply, r->dsn, sizeof(r->dsn));
+		/* cut after the data went out: it may have arrived, at the
+		 * recipients whose RCPT the relay accepted only */
+		r->data_may_have_arrived = data_sent && rc >= 200 && rc < 300 &&
+		    r->outcome == SMTP_TEMP;
 	}
 }
 
@@ -281,4 +281,10 @@ smtp_is_rcpt_limit(int code, const char *text)
 	if (dsn_of(text, dsn, sizeof(dsn)) && strcmp(dsn, "4.5.3") == 0)
 		return true;
 	return text != NULL && strcasestr(text, "too many recipients") != NULL;
+}
+
+enum smtp_class
+smtp_curl_class(int curl_code)
+{
+	return curl_class(curl_code);
 }

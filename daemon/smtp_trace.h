@@ -44,23 +44,24 @@ void smtp_transcript_feed(struct smtp_transcript *t, bool out, const char *data,
 bool smtp_transcript_data_sent(const struct smtp_transcript *t);
 
 /*
- * Turns a finished transfer into one result per recipient (pure).
+ * Turns a finished transfer into one verdict per recipient (pure).
  * curl_code is the CURLcode, curl_error curl's error text (may be empty).
- * Strings in res point into t or to static text; they live until t is reset.
+ * The reply strings in v point into t or to static text; they live until
+ * t is reset.
  */
 void smtp_outcome(const struct smtp_transcript *t, int curl_code,
-    const char *curl_error, size_t n, struct queue_result *res);
+    const char *curl_error, size_t n, struct smtp_verdict *v);
 
 /*
- * The failure class of a CURLcode with no SMTP reply behind it: "dns",
- * "connect", "tls", "auth" or "protocol" (static strings).
+ * The failure class of a CURLcode with no SMTP reply behind it: dns,
+ * connect, tls, auth or protocol.
  */
-const char *smtp_curl_class(int curl_code);
+enum smtp_class smtp_curl_class(int curl_code);
 
 /*
  * True for a recipient-limit reply ("452 4.5.3 Too many recipients"):
  * not a verdict on the recipient, who goes again at once in another
- * transaction. smtp_outcome gives such results the class "limit".
+ * transaction. smtp_outcome gives such verdicts SMTP_CLASS_LIMIT.
  */
 bool smtp_is_rcpt_limit(int code, const char *text);
 

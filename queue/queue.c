@@ -1,388 +1,115 @@
+/*
+ * The queue's front: picks a backend from the `state` setting, mints
+ * Message-IDs, decides each attempt with the delivery policy, and
+ * dispatches the rest to the backend (queue_backend.h). No SQL here.
+ */
 #include "queue.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <sqlite3.h>
+#include <ctype.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include "backoff.h"
+#include "delivery_policy.h"
 #include "sbuf.h"
 
+#include "queue_backend.h"
 #include "queue_private.h"
 #include "xalloc.h"
 
-const char *const queue_state_names[QUEUE_STATES] = {
-	"queued", "sending", "deferred", "delivered", "failed", "held", "cancelled",
-};
-
-/* Version 1. Later versions append a migration step to `migrations`. */
-static const char schema_v1[] =
-    "CREATE TABLE issues ("
-    "  id INTEGER PRIMARY KEY,"
-    "  kind TEXT NOT NULL DEFAULT 'bulletin',"
-    "  sha256 TEXT NOT NULL,"
-    "  source TEXT NOT NULL,"
-    "  title TEXT, issue_no INTEGER, total_issue_no INTEGER,"
-    "  issuer TEXT, date TEXT, urgency TEXT,"
-    "  subject TEXT NOT NULL,"
-    "  message_id TEXT NOT NULL,"
-    "  message BLOB,"
-    "  priority INTEGER NOT NULL DEFAULT 0,"
-    "  state TEXT NOT NULL CHECK (state IN ('active','held','done','cancelled')),"
-    "  hold_reason TEXT,"
-    "  duplicate_of INTEGER REFERENCES issues(id),"
-    "  report_for INTEGER REFERENCES issues(id),"
-    "  reported INTEGER NOT NULL DEFAULT 0,"
-    "  received INTEGER NOT NULL,"
-    "  finished INTEGER,"
-    "  text TEXT"
-    ");"
-    "CREATE TABLE attachments ("
-    "  issue INTEGER NOT NULL REFERENCES issues(id),"
-    "  name TEXT NOT NULL,"
-    "  data BLOB NOT NULL"
-    ");"
-    "CREATE INDEX attachments_issue ON attachments(issue);"
-    "CREATE INDEX issues_sha256 ON issues(sha256);"
-    "CREATE TABLE recipients ("
-    "  id INTEGER PRIMARY KEY,"
-    "  issue INTEGER NOT NULL REFERENCES issues(id),"
-    "  tier INTEGER NOT NULL,"
-    "  tier_keyword TEXT NOT NULL,"
-    "  header TEXT NOT NULL,"
-    "  unit TEXT NOT NULL,"
-    "  via TEXT NOT NULL,"
-    "  name TEXT NOT NULL,"
-    "  display TEXT NOT NULL,"
-    "  address TEXT NOT NULL,"
-    "  state TEXT NOT NULL CHECK (state IN ('queued','sending','deferred',"
-    "    'delivered','failed','held','cancelled')),"
-    "  attempts INTEGER NOT NULL DEFAULT 0,"
-    "  next_attempt INTEGER NOT NULL,"
-    "  last_code INTEGER, last_dsn TEXT, last_reply TEXT, last_class TEXT,"
-    "  delivered INTEGER,"
-    "  possible_duplicate INTEGER NOT NULL DEFAULT 0"
-    ");"
-    "CREATE INDEX recipients_due ON recipients(state, next_attempt);"
-    "CREATE INDEX recipients_issue ON recipients(issue);"
-    "CREATE TABLE attempts ("
-    "  id INTEGER PRIMARY KEY,"
-    "  recipient INTEGER NOT NULL REFERENCES recipients(id),"
-    "  issue INTEGER NOT NULL REFERENCES issues(id),"
-    "  time INTEGER NOT NULL,"
-    "  relay TEXT,"
-    "  status TEXT NOT NULL,"
-    "  class TEXT,"
-    "  code INTEGER, dsn TEXT, reply TEXT,"
-    "  duration REAL,"
-    "  attempt INTEGER NOT NULL,"
-    "  possible_duplicate INTEGER NOT NULL DEFAULT 0"
-    ");"
-    "CREATE INDEX attempts_issue ON attempts(issue);"
-    "CREATE TABLE alerts ("
-    "  kind TEXT PRIMARY KEY,"
-    "  text TEXT NOT NULL,"
-    "  since INTEGER NOT NULL,"
-    "  last INTEGER NOT NULL"
-    ");";
-
-/*
- * Version 2. sources: where each bulletin's source went, in a table of its
- * own because an issue row is large (text, message) and SQLite rewrites a
- * whole row on any update; archived is NULL while the source may still be
- * in the outbox ('' for issues queued before version 2). On issues: the
- * units that did not resolve of an issue sent anyway (on_unresolved =
- * "send"), whether distd held the issue when it arrived (an admin's own
- * `distctl hold` is not mailed back to them), and for admin notices the
- * issue they are about; a notice's sha256 column holds its key ("held:17"),
- * unique, so that one cause is notified once whatever fails between the
- * check and the insert.
- */
-static const char schema_v2[] =
-    "CREATE TABLE sources ("
-    "  issue INTEGER PRIMARY KEY REFERENCES issues(id),"
-    "  sha256 TEXT NOT NULL,"
-    "  name TEXT NOT NULL,"
-    "  archived TEXT"
-    ");"
-    "CREATE INDEX sources_pending ON sources(sha256, name) WHERE archived IS NULL;"
-    "INSERT INTO sources (issue, sha256, name, archived)"
-    "  SELECT id, sha256, source, '' FROM issues WHERE kind = 'bulletin';"
-    "ALTER TABLE issues ADD COLUMN unresolved TEXT;"
-    "ALTER TABLE issues ADD COLUMN notice_for INTEGER REFERENCES issues(id);"
-    "ALTER TABLE issues ADD COLUMN held_on_arrival INTEGER NOT NULL DEFAULT 0;"
-    "CREATE UNIQUE INDEX issues_notice_key ON issues(sha256) WHERE kind = 'notice';";
-
-/*
- * Version 3: a recipient corrected with `distctl resend ID --to NEW --replace
- * OLD` points at the row that replaced it. A column rather than a state, so
- * that the old row keeps what really happened to it (failed, delivered).
- */
-static const char schema_v3[] =
-    "ALTER TABLE recipients ADD COLUMN replaced_by INTEGER REFERENCES recipients(id);";
-
-/*
- * Version 4: what distd learnt about each relay ("host:port"): the SIZE
- * it announced in EHLO (0: none), so that an issue too big for it is
- * held at ingest, and how many recipients it took in one transaction
- * before answering 452 (NULL: no limit seen), so that later batches fit.
- * The index on attempts(recipient) serves the "deferred since" alert.
- */
-static const char schema_v4[] =
-    "CREATE TABLE relays ("
-    "  relay TEXT PRIMARY KEY,"
-    "  size INTEGER,"
-    "  max_rcpt INTEGER,"
-    "  updated INTEGER NOT NULL"
-    ");"
-    "CREATE INDEX attempts_recipient ON attempts(recipient);";
-
-/*
- * Version 5: work proportional to what is active, never to the history.
- *
- * Counts: the final states (delivered, failed, cancelled) are the ones
- * that grow with the history, so recipient_counts keeps their totals
- * (recipients not replaced by a correction), by triggers: every writer —
- * delivery, distctl's steering, enqueueing — changes them in the same
- * statement, hence the same transaction, as the rows, so they can neither
- * drift nor be forgotten by a new code path. The other states are the
- * work in hand and are counted through recipients_due (state, …), which
- * costs what is active, not what is past. Counting every state by trigger
- * was tried: four counter updates per recipient (taken, recorded) cost a
- * third more CPU per delivery; this way a recipient costs one, when it
- * becomes final.
- *
- * recipients_pending yields an issue's due rows in delivery order (tier,
- * id) and issues_active the active issues in priority order, so that
- * queue_take walks the two without sorting; both are partial, so they hold
- * only what is still to do. issues_unsettled holds the finished bulletins
- * not yet examined for a failure report (reported = 0): queue_finish
- * marks those that need none (reported = 2) instead of walking every
- * finished issue's rows again at each completion. issues_held serves
- * distctl status: an issue row stores its state after the message, so a
- * scan of issues for state reads every message ever queued.
- */
-static const char schema_v5[] =
-    "CREATE TABLE recipient_counts ("
-    "  state TEXT PRIMARY KEY,"
-    "  n INTEGER NOT NULL"
-    ") WITHOUT ROWID;"
-    "INSERT INTO recipient_counts (state, n) VALUES ('delivered', 0), ('failed', 0),"
-    "  ('cancelled', 0);"
-    "UPDATE recipient_counts SET n = (SELECT COUNT(*) FROM recipients r"
-    "  WHERE r.state = recipient_counts.state AND r.replaced_by IS NULL);"
-    "CREATE TRIGGER recipients_count_insert AFTER INSERT ON recipients"
-    "  WHEN new.replaced_by IS NULL AND (new.state = 'delivered'"
-    "  OR new.state = 'failed' OR new.state = 'cancelled')"
-    "  BEGIN UPDATE recipient_counts SET n = n + 1 WHERE state = new.state; END;"
-    "CREATE TRIGGER recipients_count_delete AFTER DELETE ON recipients"
-    "  WHEN old.replaced_by IS NULL AND (old.state = 'delivered'"
-    "  OR old.state = 'failed' OR old.state = 'cancelled')"
-    "  BEGIN UPDATE recipient_counts SET n = n - 1 WHERE state = old.state; END;"
-    "CREATE TRIGGER recipients_count_leave AFTER UPDATE OF state, replaced_by"
-    "  ON recipients WHEN old.replaced_by IS NULL"
-    "  AND (old.state = 'delivered'"
-    "  OR old.state = 'failed' OR old.state = 'cancelled')"
-    "  AND (new.state IS NOT old.state OR new.replaced_by IS NOT NULL)"
-    "  BEGIN UPDATE recipient_counts SET n = n - 1 WHERE state = old.state; END;"
-    "CREATE TRIGGER recipients_count_enter AFTER UPDATE OF state, replaced_by"
-    "  ON recipients WHEN new.replaced_by IS NULL"
-    "  AND (new.state = 'delivered'"
-    "  OR new.state = 'failed' OR new.state = 'cancelled')"
-    "  AND (new.state IS NOT old.state OR old.replaced_by IS NOT NULL)"
-    "  BEGIN UPDATE recipient_counts SET n = n + 1 WHERE state = new.state; END;"
-    "CREATE INDEX recipients_pending ON recipients(issue, tier, id)"
-    "  WHERE state IN ('queued','deferred');"
-    "CREATE INDEX issues_active ON issues(priority DESC, id) WHERE state = 'active';"
-    "CREATE INDEX issues_unsettled ON issues(id)"
-    "  WHERE state = 'done' AND kind = 'bulletin' AND reported = 0;"
-    "CREATE INDEX issues_held ON issues(id) WHERE state = 'held';";
-
-/*
- * Version 6: retention. issues_finished lists the finished issues by when
- * they finished, with the columns that say whether one stands alone (its
- * references), so that a retention pass walks this index and never the
- * issue rows, whose state and references are stored after the message.
- * The three partial indexes find the issues that refer to one (a failure
- * report, a notice, a duplicate), which leave the queue together with it.
- */
-static const char schema_v6[] =
-    "CREATE INDEX issues_finished ON issues(finished, id, state, duplicate_of,"
-    "  report_for, notice_for) WHERE state IN ('done','cancelled');"
-    "CREATE INDEX issues_report_for ON issues(report_for) WHERE report_for IS NOT NULL;"
-    "CREATE INDEX issues_notice_for ON issues(notice_for) WHERE notice_for IS NOT NULL;"
-    "CREATE INDEX issues_duplicate_of ON issues(duplicate_of)"
-    "  WHERE duplicate_of IS NOT NULL;";
-
-/*
- * Version 7: queue_take reads when an issue was first tried since its
- * last resend (the start of its lifetime) at every take; with only
- * attempts(issue) that walked every attempt of the issue, 6 ms per take
- * at 10 000 attempts, O(N²) over a large issue, as soon as each take is
- * one batch (a job ready behind each running one). attempts(issue,
- * status, time) answers it with a few seeks and serves every query by
- * issue that attempts_issue served, so it replaces it: an attempt still
- * costs two index entries. IF [NOT] EXISTS: safe to run again.
- */
-static const char schema_v7[] =
-    "CREATE INDEX IF NOT EXISTS attempts_issue_status ON attempts(issue, status, time);"
-    "DROP INDEX IF EXISTS attempts_issue;";
-
-/*
- * Version 8: the per-tier totals of finished issues, written once when an
- * issue finishes, so that distctl status shows its recent issues without
- * counting their recipients again each time (2 ms per 1 000-recipient
- * issue, ten issues a call). Kept only while the issue is done: an issue
- * that is reopened (resend, retry) or deleted loses its rows, and is
- * counted live until it finishes again. Not a trigger on recipients, so
- * the delivery path pays nothing for it.
- */
-static const char schema_v8[] =
-    "CREATE TABLE IF NOT EXISTS issue_tiers (issue INTEGER NOT NULL, tier INTEGER NOT NULL,"
-    "  tier_keyword TEXT NOT NULL, total INTEGER NOT NULL, delivered INTEGER NOT NULL,"
-    "  deferred INTEGER NOT NULL, failed INTEGER NOT NULL,"
-    "  PRIMARY KEY (issue, tier, tier_keyword)) WITHOUT ROWID;"
-    "CREATE TRIGGER IF NOT EXISTS issue_tiers_reopened AFTER UPDATE OF state ON issues"
-    "  WHEN OLD.state = 'done' AND NEW.state != 'done'"
-    "  BEGIN DELETE FROM issue_tiers WHERE issue = OLD.id; END;"
-    "CREATE TRIGGER IF NOT EXISTS issue_tiers_deleted AFTER DELETE ON issues"
-    "  BEGIN DELETE FROM issue_tiers WHERE issue = OLD.id; END;"
-    "INSERT OR REPLACE INTO issue_tiers SELECT r.issue, r.tier, r.tier_keyword, COUNT(*),"
-    "  SUM(r.state = 'delivered'), SUM(r.state = 'deferred'), SUM(r.state = 'failed')"
-    "  FROM recipients r JOIN issues i ON i.id = r.issue"
-    "  WHERE i.state = 'done' AND r.replaced_by IS NULL"
-    "  GROUP BY r.issue, r.tier, r.tier_keyword;";
-
-static const char *const migrations[] = {
-	schema_v1, schema_v2, schema_v3, schema_v4, schema_v5, schema_v6, schema_v7,
-	schema_v8,
-};
-
-int
-queue_schema_latest(void)
+const char *
+queue_kind_name(enum queue_kind k)
 {
-	return (int)(sizeof(migrations) / sizeof(migrations[0]));
+	switch (k) {
+	case QUEUE_KIND_BULLETIN:	return "bulletin";
+	case QUEUE_KIND_REPORT:		return "report";
+	case QUEUE_KIND_NOTICE:		return "notice";
+	}
+	return "?";
 }
 
 int
-queue_fail(struct queue *q, char *err, size_t errsz, const char *what)
+queue_kind_parse(const char *name, enum queue_kind *k)
 {
-	snprintf(err, errsz, "%s: %s: %s", q->path, what, sqlite3_errmsg(q->db));
+	static const enum queue_kind kinds[] = {
+		QUEUE_KIND_BULLETIN, QUEUE_KIND_REPORT, QUEUE_KIND_NOTICE,
+	};
+
+	for (size_t i = 0; name && i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (strcmp(name, queue_kind_name(kinds[i])) == 0) {
+			*k = kinds[i];
+			return 0;
+		}
 	return -1;
 }
 
+static const char *const issue_state_names[] = {
+	[QUEUE_ISSUE_ACTIVE] = "active", [QUEUE_ISSUE_HELD] = "held",
+	[QUEUE_ISSUE_DONE] = "done", [QUEUE_ISSUE_CANCELLED] = "cancelled",
+};
+
+const char *
+queue_issue_state_name(enum queue_issue_state s)
+{
+	return (unsigned)s < sizeof(issue_state_names) / sizeof(issue_state_names[0]) ?
+	    issue_state_names[s] : "?";
+}
+
 int
-queue_exec(struct queue *q, const char *sql, char *err, size_t errsz)
+queue_issue_state_parse(const char *name, enum queue_issue_state *s)
 {
-	char *msg = NULL;
-
-	if (sqlite3_exec(q->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		snprintf(err, errsz, "%s: %s", q->path, msg ? msg : "error");
-		sqlite3_free(msg);
-		return -1;
-	}
-	return 0;
-}
-
-void
-queue_rollback(struct queue *q)
-{
-	sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
-}
-
-sqlite3_stmt *
-queue_prepare(struct queue *q, const char *sql)
-{
-	sqlite3_stmt *st = NULL;
-
-	if (sqlite3_prepare_v2(q->db, sql, -1, &st, NULL) != SQLITE_OK)
-		return NULL;
-	return st;
-}
-
-void
-queue_bind_text(sqlite3_stmt *st, int i, const char *s)
-{
-	if (s)
-		sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
-	else
-		sqlite3_bind_null(st, i);
-}
-
-static void
-bind_long(sqlite3_stmt *st, int i, long v)
-{
-	if (v >= 0)
-		sqlite3_bind_int64(st, i, v);
-	else
-		sqlite3_bind_null(st, i);
-}
-
-void
-queue_bind_recipient(sqlite3_stmt *st, int64_t issue, const struct queue_recipient_in *r)
-{
-	sqlite3_bind_int64(st, 1, issue);
-	sqlite3_bind_int(st, 2, r->tier);
-	queue_bind_text(st, 3, r->tier_keyword);
-	queue_bind_text(st, 4, r->header);
-	queue_bind_text(st, 5, r->unit);
-	queue_bind_text(st, 6, r->via);
-	queue_bind_text(st, 7, r->name);
-	queue_bind_text(st, 8, r->display);
-	queue_bind_text(st, 9, r->address);
-}
-
-char *
-queue_col_text(sqlite3_stmt *st, int i)
-{
-	const unsigned char *s = sqlite3_column_text(st, i);
-	return s ? xstrdup((const char *)s) : NULL;
-}
-
-/*
- * The queue is group-writable: admins in distd's group run distctl as
- * themselves and change the queue directly (hold, retry, resend …), as
- * distctl did for root, rather than through the daemon, so that steering
- * works the same whether distd runs or not. So queue.db is 0660 whatever
- * the umask; SQLite creates -wal and -shm with the database file's mode,
- * and the state directory (tmpfiles: 2770 distd:distd) gives new files
- * its group. Files of ours with a narrower mode (an older install) are
- * widened once here. Returns 0, or -1 with err.
- */
-static int
-group_writable(const char *path, char *err, size_t errsz)
-{
-	static const char *const suffix[] = { "", "-wal", "-shm" };
-	char p[4096];
-	struct stat st;
-	int fd;
-
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0660);
-	if (fd >= 0) {
-		int rc = fchmod(fd, 0660);
-		close(fd);
-		if (rc < 0) {
-			snprintf(err, errsz, "%s: chmod: %s", path, strerror(errno));
-			return -1;
+	for (size_t i = 0; name && i < sizeof(issue_state_names) /
+	    sizeof(issue_state_names[0]); i++)
+		if (strcmp(name, issue_state_names[i]) == 0) {
+			*s = (enum queue_issue_state)i;
+			return 0;
 		}
-	} else if (errno != EEXIST) {
-		snprintf(err, errsz, "%s: cannot create: %s", path, strerror(errno));
-		return -1;
-	}
-	for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
-		snprintf(p, sizeof(p), "%s%s", path, suffix[i]);
-		if (lstat(p, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
-		    (st.st_mode & 0660) != 0660)
-			chmod(p, (st.st_mode & 07777) | 0660);
-	}
-	return 0;
+	return -1;
+}
+
+static const char *const alert_kind_names[] = {
+	[QUEUE_ALERT_AUTH] = "auth", [QUEUE_ALERT_TLS] = "tls",
+	[QUEUE_ALERT_DEFERRED] = "deferred", [QUEUE_ALERT_FALLBACK] = "fallback",
+};
+
+const char *
+queue_alert_kind_name(enum queue_alert_kind k)
+{
+	return (unsigned)k < sizeof(alert_kind_names) / sizeof(alert_kind_names[0]) ?
+	    alert_kind_names[k] : "?";
+}
+
+int
+queue_alert_kind_parse(const char *name, enum queue_alert_kind *k)
+{
+	for (size_t i = 0; name && i < sizeof(alert_kind_names) /
+	    sizeof(alert_kind_names[0]); i++)
+		if (strcmp(name, alert_kind_names[i]) == 0) {
+			*k = (enum queue_alert_kind)i;
+			return 0;
+		}
+	return -1;
+}
+
+/* ---- choosing a backend, opening ------------------------------------------ */
+
+const struct queue_backend *
+queue_backend_for(const char *location, char *err, size_t errsz)
+{
+	size_t n = 0;
+
+	/* RFC 3986 scheme: a letter, then letters, digits, + - . */
+	if (isalpha((unsigned char)location[0]))
+		for (n = 1; isalnum((unsigned char)location[n]) || location[n] == '+' ||
+		    location[n] == '-' || location[n] == '.'; n++)
+			;
+	if (n == 0 || strncmp(location + n, "://", 3) != 0)
+		return &queue_backend_sqlite;
+	snprintf(err, errsz, "%s: unsupported queue backend \"%.*s\" (state is a file "
+	    "path for the SQLite queue)", location, (int)n, location);
+	return NULL;
 }
 
 int
@@ -395,142 +122,20 @@ int
 queue_open_mode(const char *path, enum queue_mode mode, struct queue **out,
     char *err, size_t errsz)
 {
-	struct queue *q = xcalloc(1, sizeof(*q));
-	int version = 0, flags = SQLITE_OPEN_NOMUTEX;
-	sqlite3_stmt *st;
+	const struct queue_backend *backend = queue_backend_for(path, err, errsz);
+	struct queue *q;
 
 	*out = NULL;
-	q->path = xstrdup(path);
-	if (mode == QUEUE_CREATE && group_writable(path, err, errsz) < 0) {
-		queue_close(q);
+	if (backend == NULL)
 		return -1;
-	}
-	flags |= mode == QUEUE_READONLY ? SQLITE_OPEN_READONLY :
-	    mode == QUEUE_EXISTING ? SQLITE_OPEN_READWRITE :
-	    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
-	if (sqlite3_open_v2(path, &q->db, flags, NULL) != SQLITE_OK) {
-		queue_fail(q, err, errsz, "open");
-		queue_close(q);
+	q = xcalloc(1, sizeof(*q));
+	q->backend = backend;
+	if (backend->open(q, path, mode, err, errsz) < 0) {
+		backend->close(q);
+		free(q);
 		return -1;
-	}
-	sqlite3_busy_timeout(q->db, 5000);
-	struct stat st_file;
-	if (stat(path, &st_file) == 0) {
-		q->dev = st_file.st_dev;
-		q->ino = st_file.st_ino;
-	}
-	/* WAL lets distctl read while distd writes; FULL syncs every commit,
-	 * because a committed row is a promise that a file may leave the outbox. */
-	if (mode != QUEUE_READONLY && queue_exec(q, "PRAGMA journal_mode=WAL;"
-	    " PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;", err, errsz) < 0) {
-		queue_close(q);
-		return -1;
-	}
-	st = queue_prepare(q, "PRAGMA user_version");
-	if (st && sqlite3_step(st) == SQLITE_ROW)
-		version = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
-	int latest = (int)(sizeof(migrations) / sizeof(migrations[0]));
-	if (mode != QUEUE_CREATE && version == 0) {
-		snprintf(err, errsz, "%s: no queue there yet (has distd run with "
-		    "this configuration?)", path);
-		queue_close(q);
-		return -1;
-	}
-	if (mode == QUEUE_READONLY && version < latest) {
-		snprintf(err, errsz, "%s: the queue is from an older distd (schema %d, "
-		    "this is %d): start distd once to upgrade it", path, version, latest);
-		queue_close(q);
-		return -1;
-	}
-	if (version > latest) {
-		snprintf(err, errsz, "%s: schema version %d is newer than this "
-		    "distd understands (%d)", path, version, latest);
-		queue_close(q);
-		return -1;
-	}
-	for (int v = version; mode != QUEUE_READONLY && v < latest; v++) {
-		char sql[64];
-		snprintf(sql, sizeof(sql), "PRAGMA user_version=%d;", v + 1);
-		if (queue_exec(q, "BEGIN IMMEDIATE", err, errsz) < 0 ||
-		    queue_exec(q, migrations[v], err, errsz) < 0 ||
-		    queue_exec(q, sql, err, errsz) < 0 ||
-		    queue_exec(q, "COMMIT", err, errsz) < 0) {
-			queue_rollback(q);
-			queue_close(q);
-			return -1;
-		}
 	}
 	*out = q;
-	return 0;
-}
-
-void
-queue_release_memory(struct queue *q)
-{
-	sqlite3_db_release_memory(q->db);
-}
-
-int
-queue_lock(const char *path, int *fd, char *err, size_t errsz)
-{
-	char lock[4096], pid[32];
-	ssize_t n;
-
-	*fd = -1;
-	snprintf(lock, sizeof(lock), "%s.lock", path);
-	int f = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
-	bool writable = f >= 0;
-	/* left by a distd run as another user: flock works on a read-only file too */
-	if (f < 0 && errno == EACCES)
-		f = open(lock, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (f < 0) {
-		snprintf(err, errsz, "%s: cannot open the queue lock: %s", lock,
-		    strerror(errno));
-		return -1;
-	}
-	/*
-	 * flock, not fcntl: the lock belongs to the open file, so no other
-	 * close() in this process (SQLite closes descriptors of its own) can
-	 * drop it, and the kernel drops it when distd dies however it dies.
-	 */
-	if (flock(f, LOCK_EX | LOCK_NB) < 0) {
-		int e = errno;
-		n = pread(f, pid, sizeof(pid) - 1, 0);
-		pid[n > 0 ? n : 0] = '\0';
-		pid[strcspn(pid, "\n")] = '\0';
-		if (e == EWOULDBLOCK)
-			snprintf(err, errsz, "%s is in use by another distd (PID %s, "
-			    "lock %s): only one daemon may run on a queue", path,
-			    pid[0] ? pid : "unknown", lock);
-		else
-			snprintf(err, errsz, "%s: cannot lock: %s", lock, strerror(e));
-		close(f);
-		return -1;
-	}
-	n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
-	if (writable && (ftruncate(f, 0) < 0 || pwrite(f, pid, (size_t)n, 0) != n)) {
-		/* the lock holds all the same; only the PID in messages is missing */
-	}
-	*fd = f;
-	return 0;
-}
-
-int
-queue_check_file(struct queue *q, char *err, size_t errsz)
-{
-	struct stat st;
-
-	if (stat(q->path, &st) < 0) {
-		snprintf(err, errsz, "%s: the queue file is gone (%s) while distd runs; "
-		    "what is queued cannot be kept", q->path, strerror(errno));
-		return -1;
-	}
-	if (st.st_dev != q->dev || st.st_ino != q->ino) {
-		snprintf(err, errsz, "%s was replaced by another file while distd runs",
-		    q->path);
-		return -1;
-	}
 	return 0;
 }
 
@@ -539,9 +144,17 @@ queue_close(struct queue *q)
 {
 	if (q == NULL)
 		return;
-	sqlite3_close(q->db);
-	free(q->path);
+	q->backend->close(q);
 	free(q);
+}
+
+int
+queue_lock(const char *path, int *fd, char *err, size_t errsz)
+{
+	const struct queue_backend *backend = queue_backend_for(path, err, errsz);
+
+	*fd = -1;
+	return backend ? backend->lock(path, fd, err, errsz) : -1;
 }
 
 struct sqlite3 *
@@ -550,80 +163,36 @@ queue_db(struct queue *q)
 	return q->db;
 }
 
-/* ---- enqueue ------------------------------------------------------------- */
-
-static int64_t
-find_original(struct queue *q, const char *sha256)
-{
-	sqlite3_stmt *st = queue_prepare(q, "SELECT id FROM issues WHERE sha256 = ? AND "
-	    "kind = 'bulletin' AND duplicate_of IS NULL ORDER BY id LIMIT 1");
-	int64_t id = 0;
-
-	if (st == NULL)
-		return 0;
-	queue_bind_text(st, 1, sha256);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		id = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return id;
-}
-
-static int64_t
-find_notice(struct queue *q, const char *key)
-{
-	sqlite3_stmt *st = queue_prepare(q, "SELECT id FROM issues WHERE kind = 'notice'"
-	    " AND sha256 = ?");
-	int64_t id = 0;
-
-	if (st == NULL)
-		return 0;
-	queue_bind_text(st, 1, key);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		id = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return id;
-}
+/* ---- intake: reserve, render outside any transaction, commit ------------- */
 
 int
-queue_source_pending(struct queue *q, const char *sha256, const char *source,
-    int64_t *id, char *err, size_t errsz)
+queue_reserve(struct queue *q, const char *sha256, const char *id_domain,
+    struct queue_reservation *res, char *err, size_t errsz)
 {
-	sqlite3_stmt *st = queue_prepare(q, "SELECT issue FROM sources WHERE sha256 = ?"
-	    " AND name = ? AND archived IS NULL ORDER BY issue LIMIT 1");
-	int rc;
-
-	*id = 0;
-	if (st == NULL)
-		return queue_fail(q, err, errsz, "source lookup");
-	queue_bind_text(st, 1, sha256);
-	queue_bind_text(st, 2, source);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		*id = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return queue_fail(q, err, errsz, "source lookup");
-	return *id != 0 ? 1 : 0;
-}
-
-int
-queue_source_archived(struct queue *q, const char *sha256, const char *source,
-    const char *where, char *err, size_t errsz)
-{
-	sqlite3_stmt *st = queue_prepare(q, "UPDATE sources SET archived = ? WHERE"
-	    " sha256 = ? AND name = ? AND archived IS NULL");
-	int rc;
-
-	if (st == NULL)
-		return queue_fail(q, err, errsz, "archived");
-	queue_bind_text(st, 1, where);
-	queue_bind_text(st, 2, sha256);
-	queue_bind_text(st, 3, source);
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
-		return queue_fail(q, err, errsz, "archived");
+	memset(res, 0, sizeof(*res));
+	if (q->backend->reserve_id(q, &res->id, err, errsz) < 0)
+		return -1;
+	snprintf(res->message_id, sizeof(res->message_id), "distd.%lld.%.16s@%s",
+	    (long long)res->id, sha256, id_domain);
 	return 0;
+}
+
+void
+queue_unreserve(struct queue *q, const struct queue_reservation *res)
+{
+	q->backend->unreserve_id(q, res->id);
+}
+
+int
+queue_commit(struct queue *q, const struct queue_reservation *res,
+    const struct queue_issue_in *in, const struct queue_recipient_in *r, size_t n,
+    const char *message, size_t len, int64_t *dup_of, char *err, size_t errsz)
+{
+	int rc = q->backend->commit_issue(q, res->id, res->message_id, in, r, n, message,
+	    len, dup_of, err, errsz);
+
+	q->backend->unreserve_id(q, res->id);
+	return rc;
 }
 
 int
@@ -632,213 +201,74 @@ queue_enqueue(struct queue *q, const struct queue_issue_in *in,
     queue_render_fn render, void *arg, int64_t *id, int64_t *dup_of,
     char *err, size_t errsz)
 {
-	sqlite3_stmt *st = NULL;
-	char *message = NULL, mid[320];
+	struct queue_reservation res;
+	char *message;
 	size_t len = 0;
-	int64_t original = 0;
+	int rc;
 
 	*id = 0;
 	*dup_of = 0;
-	if (queue_exec(q, "BEGIN IMMEDIATE", err, errsz) < 0)
+	if (queue_reserve(q, in->sha256, id_domain, &res, err, errsz) < 0)
 		return -1;
-	if (strcmp(in->kind, "bulletin") == 0)
-		original = find_original(q, in->sha256);
-	if (strcmp(in->kind, "notice") == 0) {
-		/* one notice per key, checked inside the transaction that inserts it */
-		int64_t sent = find_notice(q, in->sha256);
-		if (sent != 0) {
-			*dup_of = sent;
-			queue_rollback(q);
-			return 0;
-		}
+	message = render(arg, res.id, res.message_id, &len, err, errsz);
+	if (message == NULL) {
+		queue_unreserve(q, &res);
+		return -1;
 	}
-
-	st = queue_prepare(q, "INSERT INTO issues (kind, sha256, source, title, issue_no,"
-	    " total_issue_no, issuer, date, urgency, subject, message_id, priority,"
-	    " state, hold_reason, duplicate_of, report_for, received, finished, text,"
-	    " unresolved, notice_for, held_on_arrival)"
-	    " VALUES (?,?,?,?,?,?,?,?,?,?,'',?,?,?,?,?,?,?,?,?,?,?)");
-	if (st == NULL)
-		goto sqlfail;
-	queue_bind_text(st, 1, in->kind);
-	queue_bind_text(st, 2, in->sha256);
-	queue_bind_text(st, 3, in->source);
-	queue_bind_text(st, 4, in->title);
-	bind_long(st, 5, in->issue_no);
-	bind_long(st, 6, in->total_issue_no);
-	queue_bind_text(st, 7, in->issuer);
-	queue_bind_text(st, 8, in->date);
-	queue_bind_text(st, 9, in->urgency);
-	queue_bind_text(st, 10, in->subject);
-	sqlite3_bind_int(st, 11, in->priority);
-	queue_bind_text(st, 12, original ? "done" : in->hold_reason ? "held" : "active");
-	queue_bind_text(st, 13, original ? "duplicate content" : in->hold_reason);
-	if (original)
-		sqlite3_bind_int64(st, 14, original);
-	else
-		sqlite3_bind_null(st, 14);
-	if (in->report_for)
-		sqlite3_bind_int64(st, 15, in->report_for);
-	else
-		sqlite3_bind_null(st, 15);
-	sqlite3_bind_int64(st, 16, in->received);
-	if (original)
-		sqlite3_bind_int64(st, 17, in->received);
-	else
-		sqlite3_bind_null(st, 17);
-	queue_bind_text(st, 18, original ? NULL : in->text);
-	queue_bind_text(st, 19, original ? NULL : in->unresolved);
-	if (in->notice_for)
-		sqlite3_bind_int64(st, 20, in->notice_for);
-	else
-		sqlite3_bind_null(st, 20);
-	sqlite3_bind_int(st, 21, !original && in->hold_reason != NULL);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		goto sqlfail;
-	sqlite3_finalize(st);
-	st = NULL;
-	*id = sqlite3_last_insert_rowid(q->db);
-	if (strcmp(in->kind, "bulletin") == 0) {
-		/* the source's identity, committed with the issue: see queue_source_pending */
-		st = queue_prepare(q, "INSERT INTO sources (issue, sha256, name) VALUES (?,?,?)");
-		if (st == NULL)
-			goto sqlfail;
-		sqlite3_bind_int64(st, 1, *id);
-		queue_bind_text(st, 2, in->sha256);
-		queue_bind_text(st, 3, in->source);
-		if (sqlite3_step(st) != SQLITE_DONE)
-			goto sqlfail;
-		sqlite3_finalize(st);
-		st = NULL;
-	}
-	if (!original && in->n_attachments > 0) {
-		/* kept so that a held issue can be rendered again on release */
-		st = queue_prepare(q, "INSERT INTO attachments (issue, name, data) VALUES (?,?,?)");
-		if (st == NULL)
-			goto sqlfail;
-		for (size_t i = 0; i < in->n_attachments; i++) {
-			sqlite3_reset(st);
-			sqlite3_bind_int64(st, 1, *id);
-			queue_bind_text(st, 2, in->attachments[i].name);
-			sqlite3_bind_blob(st, 3, in->attachments[i].data,
-			    (int)in->attachments[i].len, SQLITE_TRANSIENT);
-			if (sqlite3_step(st) != SQLITE_DONE)
-				goto sqlfail;
-		}
-		sqlite3_finalize(st);
-		st = NULL;
-	}
-
-	if (original) {
-		*dup_of = original;
-		if (queue_exec(q, "COMMIT", err, errsz) < 0)
-			goto fail;
-		return 0;
-	}
-
-	/* stable for the issue's life: a retry carries the same Message-ID */
-	snprintf(mid, sizeof(mid), "distd.%lld.%.16s@%s", (long long)*id,
-	    in->sha256, id_domain);
-	message = render(arg, *id, mid, &len, err, errsz);
-	if (message == NULL)
-		goto fail;
-	st = queue_prepare(q, "UPDATE issues SET message = ?, message_id = ? WHERE id = ?");
-	if (st == NULL)
-		goto sqlfail;
-	sqlite3_bind_blob(st, 1, message, (int)len, SQLITE_TRANSIENT);
-	queue_bind_text(st, 2, mid);
-	sqlite3_bind_int64(st, 3, *id);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		goto sqlfail;
-	sqlite3_finalize(st);
+	rc = queue_commit(q, &res, in, r, n, message, len, dup_of, err, errsz);
 	free(message);
-	message = NULL;
-
-	st = queue_prepare(q, "INSERT INTO recipients (issue, tier, tier_keyword, header,"
-	    " unit, via, name, display, address, state, next_attempt)"
-	    " VALUES (?,?,?,?,?,?,?,?,?,?,?)");
-	if (st == NULL)
-		goto sqlfail;
-	for (size_t i = 0; i < n; i++) {
-		sqlite3_reset(st);
-		queue_bind_recipient(st, *id, &r[i]);
-		queue_bind_text(st, 10, in->hold_reason ? "held" : "queued");
-		sqlite3_bind_int64(st, 11, in->received);
-		if (sqlite3_step(st) != SQLITE_DONE)
-			goto sqlfail;
-	}
-	sqlite3_finalize(st);
-	st = NULL;
-	if (in->report_for) {
-		char sql[128];
-		snprintf(sql, sizeof(sql), "UPDATE issues SET reported = 1 WHERE id = %lld",
-		    (long long)in->report_for);
-		if (queue_exec(q, sql, err, errsz) < 0)
-			goto fail;
-	}
-	if (queue_exec(q, "COMMIT", err, errsz) < 0)
-		goto fail;
+	if (rc < 0)
+		return -1;
+	/* a notice whose key exists inserted nothing */
+	*id = in->kind == QUEUE_KIND_NOTICE && *dup_of != 0 ? 0 : res.id;
 	return 0;
+}
 
-sqlfail:
-	queue_fail(q, err, errsz, "enqueue");
-fail:
-	sqlite3_finalize(st);
-	free(message);
-	queue_rollback(q);
-	*id = 0;
-	return -1;
+/* ---- delivery: the policy decides, the backend stores --------------------- */
+
+int
+queue_record(struct queue *q, const struct queue_batch *b,
+    const struct smtp_verdict *verdicts, const bool *again,
+    struct queue_attempt *attempts, int64_t now, double duration, const char *relay,
+    const struct queue_retry *retry, queue_jitter_fn jitter, char *err, size_t errsz)
+{
+	struct queue_record_in in = { b, verdicts, again, attempts, now, duration, relay, 0 };
+
+	return queue_record_many(q, &in, 1, retry, jitter, err, errsz);
+}
+
+/* The policy's decision for every recipient, before anything is stored. */
+static void
+decide_attempts(const struct queue_record_in *in, const struct queue_retry *retry,
+    queue_jitter_fn jitter)
+{
+	const struct queue_batch *b = in->batch;
+
+	for (size_t i = 0; i < b->n; i++) {
+		int attempt = b->attempts[i] + 1;
+		struct delivery_policy_in p = {
+			.verdict = &in->verdicts[i],
+			.attempts_before = b->attempts[i],
+			.possible_duplicate = b->possible_duplicate[i],
+			.again = in->again != NULL && in->again[i],
+			.now = in->when,
+			.received = in->received ? in->received : b->received,
+			.retry = retry,
+			.jitter = jitter(b->issue, b->tiers[i], attempt),
+		};
+		in->attempts[i] = delivery_policy_decide(&p);
+	}
 }
 
 int
-queue_recover(struct queue *q, int *count, char *err, size_t errsz)
+queue_record_many(struct queue *q, const struct queue_record_in *in, size_t n,
+    const struct queue_retry *retry, queue_jitter_fn jitter, char *err, size_t errsz)
 {
-	*count = 0;
-	if (queue_exec(q, "UPDATE recipients SET state = 'queued', possible_duplicate = 1"
-	    " WHERE state = 'sending'", err, errsz) < 0)
-		return -1;
-	*count = sqlite3_changes(q->db);
-	return 0;
-}
-
-/* ---- scheduling ------------------------------------------------------- */
-
-/*
- * Delivery bookkeeping commits without fsync (WAL with synchronous=NORMAL):
- * a process crash loses nothing, and a power loss can at worst roll back
- * the last results, so those recipients are sent again — the
- * at-least-once promise holds. Enqueueing stays synchronous=FULL, because
- * after it the source file leaves the outbox.
- */
-static int
-begin_light(struct queue *q, char *err, size_t errsz)
-{
-	if (queue_exec(q, "PRAGMA synchronous=NORMAL", err, errsz) < 0)
-		return -1;
-	if (queue_exec(q, "BEGIN IMMEDIATE", err, errsz) < 0) {
-		queue_exec(q, "PRAGMA synchronous=FULL", err, errsz);
-		return -1;
-	}
-	return 0;
-}
-
-static void
-restore_full(struct queue *q)
-{
-	char ignore[64];
-
-	queue_exec(q, "PRAGMA synchronous=FULL", ignore, sizeof(ignore));
-}
-
-static int
-commit_light(struct queue *q, char *err, size_t errsz)
-{
-	int rc = queue_exec(q, "COMMIT", err, errsz);
-
-	if (rc < 0)
-		queue_rollback(q);
-	restore_full(q);
-	return rc;
+	if (n == 0)
+		return 0;
+	for (size_t k = 0; k < n; k++)
+		decide_attempts(&in[k], retry, jitter);
+	return q->backend->record_many(q, in, n, err, errsz);
 }
 
 /*
@@ -852,8 +282,8 @@ struct queue_message_buf {
 	char data[];
 };
 
-static char *
-message_share(char *data)
+char *
+queue_message_share(char *data)
 {
 	struct queue_message_buf *m = (struct queue_message_buf *)(void *)(data -
 	    offsetof(struct queue_message_buf, data));
@@ -873,8 +303,8 @@ message_unref(char *data)
 		free(m);
 }
 
-static char *
-message_new(const void *blob, size_t len)
+char *
+queue_message_new(const void *blob, size_t len)
 {
 	struct queue_message_buf *m = xmalloc(sizeof(*m) + len + 1);
 
@@ -885,8 +315,8 @@ message_new(const void *blob, size_t len)
 	return m->data;
 }
 
-static struct queue_batch *
-new_batch(int64_t issue, int64_t received, size_t cap)
+struct queue_batch *
+queue_batch_new(int64_t issue, int64_t received, size_t cap)
 {
 	struct queue_batch *b = xcalloc(1, sizeof(*b));
 
@@ -918,693 +348,287 @@ queue_batch_free(struct queue_batch *b)
 	free(b);
 }
 
-/*
- * Issues first (CROSS JOIN keeps that loop order), through
- * issues_active in priority order, then each issue's due rows through
- * recipients_pending in (tier, id) order: the rows come out in delivery
- * order and LIMIT stops the walk, with no sort of every due row in a
- * temporary B-tree at each take (test_take_plan checks the plan).
- */
-const char queue_take_sql[] =
-    "SELECT r.id, r.issue, r.address, r.attempts, r.tier_keyword,"
-    " r.possible_duplicate FROM issues i CROSS JOIN recipients r ON r.issue = i.id"
-    " WHERE r.state IN ('queued','deferred') AND i.state = 'active'"
-    " AND (r.next_attempt <= ?1 OR (r.state = 'deferred' AND r.next_attempt <= ?1 + ?3"
-    "  AND EXISTS (SELECT 1 FROM recipients d INDEXED BY recipients_pending"
-    "   WHERE d.issue = r.issue"
-    "   AND d.tier = r.tier AND d.state IN ('queued','deferred')"
-    "   AND d.next_attempt <= ?1)))"
-    " ORDER BY i.priority DESC, i.id, r.tier, r.id LIMIT ?2";
+/* ---- freeing what the backends return (plain structs) -------------------- */
 
-/* attempts_issue_status (schema 7) answers both look-ups with seeks */
-const char queue_take_lifetime_sql[] =
-    "SELECT message, (SELECT MIN(a.time) FROM attempts a"
-    " WHERE a.issue = ?1 AND a.status IN ('sent','deferred','failed','expired')"
-    " AND a.time >= COALESCE((SELECT MAX(time) FROM attempts WHERE issue = ?1"
-    " AND status = 'resend'), 0)) FROM issues WHERE id = ?1";
+void
+queue_source_free(struct queue_source *src)
+{
+	free(src->text);
+	free(src->message_id);
+	for (size_t i = 0; i < src->n_attachments; i++) {
+		free((char *)src->attachments[i].name);
+		free((char *)src->attachments[i].data);
+	}
+	free(src->attachments);
+	memset(src, 0, sizeof(*src));
+}
+
+void
+queue_record_free(struct queue_record *r)
+{
+	if (r == NULL)
+		return;
+	for (size_t i = 0; i < r->n_recipients; i++) {
+		struct queue_record_recipient *x = &r->recipients[i];
+		free(x->tier);
+		free(x->unit);
+		free(x->name);
+		free(x->address);
+		free(x->state);
+		free(x->dsn);
+		free(x->reply);
+		free(x->replaced_by);
+		free(x->replaces);
+	}
+	free(r->recipients);
+	free(r->title);
+	free(r->issuer);
+	free(r->date);
+	free(r->source);
+	free(r->subject);
+	free(r->message_id);
+	free(r->state);
+	free(r->sha256);
+	free(r);
+}
+
+/* ---- the rest: straight to the backend ------------------------------------ */
+
+int
+queue_check_file(struct queue *q, char *err, size_t errsz)
+{
+	return q->backend->check_file(q, err, errsz);
+}
+
+void
+queue_release_memory(struct queue *q)
+{
+	q->backend->release_memory(q);
+}
+
+int
+queue_probe_write(struct queue *q, char *err, size_t errsz)
+{
+	return q->backend->probe_write(q, err, errsz);
+}
+
+int
+queue_source_pending(struct queue *q, const char *sha256, const char *source,
+    int64_t *id, char *err, size_t errsz)
+{
+	return q->backend->source_pending(q, sha256, source, id, err, errsz);
+}
+
+int
+queue_source_archived(struct queue *q, const char *sha256, const char *source,
+    const char *where, char *err, size_t errsz)
+{
+	return q->backend->source_archived(q, sha256, source, where, err,
+	    errsz);
+}
+
+int
+queue_recover(struct queue *q, int *count, char *err, size_t errsz)
+{
+	return q->backend->recover(q, count, err, errsz);
+}
 
 int
 queue_take(struct queue *q, int64_t now, size_t max_batches, size_t max_rcpt,
     struct queue_batch **batches, size_t *n, char *err, size_t errsz)
 {
-	sqlite3_stmt *st = NULL, *msg = NULL, *mark = NULL;
-	struct queue_batch *cur = NULL;
-
-	*n = 0;
-	if (begin_light(q, err, errsz) < 0)
-		return -1;
-	/* A deferred recipient due within QUEUE_GROUP_GRACE seconds joins the
-	 * transaction its issue and tier make now: recipients deferred by one
-	 * outage but recorded a moment apart go out together again. */
-	st = queue_prepare(q, queue_take_sql);
-	/*
-	 * The lifetime runs from the issue's first attempt (since its last
-	 * resend), not from its arrival: an issue held for days, or a clock
-	 * corrected by days before it was first tried, must not expire on its
-	 * first temporary failure. One indexed look-up per batch.
-	 */
-	msg = queue_prepare(q, queue_take_lifetime_sql);
-	mark = queue_prepare(q, "UPDATE recipients SET state = 'sending' WHERE id = ?");
-	if (st == NULL || msg == NULL || mark == NULL)
-		goto sqlfail;
-	sqlite3_bind_int64(st, 1, now);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)(max_batches * max_rcpt));
-	sqlite3_bind_int64(st, 3, QUEUE_GROUP_GRACE);
-	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t issue = sqlite3_column_int64(st, 1);
-		if (cur != NULL && cur->issue == issue && cur->n == max_rcpt) {
-			/* the same issue's next batch shares its message and start */
-			if (*n == max_batches)
-				break;
-			struct queue_batch *prev = cur;
-			cur = new_batch(issue, prev->received, max_rcpt);
-			cur->message = message_share(prev->message);
-			cur->len = prev->len;
-			batches[(*n)++] = cur;
-		} else if (cur == NULL || cur->issue != issue) {
-			if (*n == max_batches)
-				break;
-			cur = new_batch(issue, now, max_rcpt);
-			batches[(*n)++] = cur;
-			sqlite3_reset(msg);
-			sqlite3_bind_int64(msg, 1, issue);
-			if (sqlite3_step(msg) != SQLITE_ROW)
-				goto sqlfail;
-			if (sqlite3_column_type(msg, 1) != SQLITE_NULL &&
-			    sqlite3_column_int64(msg, 1) < now)
-				cur->received = sqlite3_column_int64(msg, 1);
-			cur->len = (size_t)sqlite3_column_bytes(msg, 0);
-			cur->message = message_new(sqlite3_column_blob(msg, 0), cur->len);
-		}
-		cur->ids[cur->n] = sqlite3_column_int64(st, 0);
-		cur->addresses[cur->n] = queue_col_text(st, 2);
-		cur->attempts[cur->n] = sqlite3_column_int(st, 3);
-		cur->tiers[cur->n] = queue_col_text(st, 4);
-		cur->possible_duplicate[cur->n] = sqlite3_column_int(st, 5) != 0;
-		cur->n++;
-	}
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		goto sqlfail;
-	/*
-	 * Marked once the walk is over: the walk reads recipients_pending, and
-	 * a row marked 'sending' leaves that index (and the grace look-up)
-	 * while it is being read.
-	 */
-	sqlite3_reset(st);
-	for (size_t i = 0; i < *n; i++)
-		for (size_t j = 0; j < batches[i]->n; j++) {
-			sqlite3_reset(mark);
-			sqlite3_bind_int64(mark, 1, batches[i]->ids[j]);
-			if (sqlite3_step(mark) != SQLITE_DONE)
-				goto sqlfail;
-		}
-	sqlite3_finalize(st);
-	sqlite3_finalize(msg);
-	sqlite3_finalize(mark);
-	st = msg = mark = NULL;
-	if (commit_light(q, err, errsz) < 0)
-		goto fail;
-	return 0;
-
-sqlfail:
-	queue_fail(q, err, errsz, "take");
-	queue_rollback(q);
-	restore_full(q);
-fail:
-	sqlite3_finalize(st);
-	sqlite3_finalize(msg);
-	sqlite3_finalize(mark);
-	for (size_t i = 0; i < *n; i++)
-		queue_batch_free(batches[i]);
-	*n = 0;
-	return -1;
-}
-
-int
-queue_record(struct queue *q, const struct queue_batch *b, struct queue_result *res,
-    int64_t now, double duration, const char *relay,
-    const struct queue_retry *retry, queue_jitter_fn jitter, char *err, size_t errsz)
-{
-	struct queue_record_in in = { b, res, now, duration, relay };
-
-	return queue_record_many(q, &in, 1, retry, jitter, err, errsz);
-}
-
-/*
- * One commit for every transaction that finished since the last look: with
- * one connection the worker no longer waits for a commit per batch.
- */
-int
-queue_record_many(struct queue *q, const struct queue_record_in *in, size_t n_in,
-    const struct queue_retry *retry, queue_jitter_fn jitter, char *err, size_t errsz)
-{
-	sqlite3_stmt *up = NULL, *at = NULL, *cur = NULL;
-
-	if (n_in == 0)
-		return 0;
-	if (begin_light(q, err, errsz) < 0)
-		return -1;
-	up = queue_prepare(q, "UPDATE recipients SET state = ?, attempts = ?, next_attempt = ?,"
-	    " last_code = ?, last_dsn = ?, last_reply = ?, last_class = ?,"
-	    " delivered = ?, possible_duplicate = ?10 WHERE id = ?9");
-	/* cancelled while the transaction ran (distctl cancel takes `sending` too) */
-	cur = queue_prepare(q, "SELECT state = 'cancelled' FROM recipients WHERE id = ?");
-	at = queue_prepare(q, "INSERT INTO attempts (recipient, issue, time, relay, status,"
-	    " class, code, dsn, reply, duration, attempt, possible_duplicate)"
-	    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
-	if (up == NULL || at == NULL || cur == NULL)
-		goto sqlfail;
-	for (size_t k = 0; k < n_in; k++) {
-		const struct queue_batch *b = in[k].batch;
-		struct queue_result *res = in[k].res;
-		int64_t now = in[k].when;
-		double duration = in[k].duration;
-		const char *relay = in[k].relay;
-		for (size_t i = 0; i < b->n; i++) {
-			struct queue_result *r = &res[i];
-			const char *state;
-			bool cancelled = false;
-
-			sqlite3_reset(cur);
-			sqlite3_bind_int64(cur, 1, r->id);
-			if (sqlite3_step(cur) == SQLITE_ROW)
-				cancelled = sqlite3_column_int(cur, 0) != 0;
-			r->attempt = b->attempts[i] + 1;
-			r->possible_duplicate = b->possible_duplicate[i];
-			r->next_attempt = 0;
-			/* what happened stands (delivered, failed); a retry would not be wanted */
-			if (cancelled && r->outcome == QUEUE_TEMP) {
-				state = "cancelled";
-				r->status = "cancelled";
-			} else if (r->again && r->outcome == QUEUE_TEMP) {
-				/* not tried (a recipient limit): due now, no attempt counted */
-				state = "queued";
-				r->status = "deferred";
-				r->attempt = b->attempts[i];
-				r->next_attempt = now;
-			} else if (r->outcome == QUEUE_OK) {
-				state = "delivered";
-				r->status = "sent";
-			} else if (r->outcome == QUEUE_PERM) {
-				state = "failed";
-				r->status = "failed";
-			} else {
-				r->next_attempt = backoff_next_attempt(now, b->received, r->attempt,
-				    retry->min_backoff, retry->max_backoff, retry->lifetime,
-				    jitter(b->issue, b->tiers[i], r->attempt));
-				if (r->next_attempt < 0) {
-					state = "failed";
-					r->status = "expired";
-					r->next_attempt = 0;
-				} else {
-					state = "deferred";
-					r->status = "deferred";
-				}
-			}
-			sqlite3_reset(up);
-			queue_bind_text(up, 1, state);
-			sqlite3_bind_int(up, 2, r->attempt);
-			sqlite3_bind_int64(up, 3, r->next_attempt ? r->next_attempt : now);
-			/* recorded as an attempt all the same: every transaction is in
-			 * the history, the 452 included */
-			if (r->code)
-				sqlite3_bind_int(up, 4, r->code);
-			else
-				sqlite3_bind_null(up, 4);
-			queue_bind_text(up, 5, r->dsn);
-			queue_bind_text(up, 6, r->reply);
-			queue_bind_text(up, 7, r->class);
-			if (r->outcome == QUEUE_OK)
-				sqlite3_bind_int64(up, 8, now);
-			else
-				sqlite3_bind_null(up, 8);
-			sqlite3_bind_int64(up, 9, r->id);
-			/* a deferral after the data went out keeps the flag for the next try */
-			sqlite3_bind_int(up, 10, (strcmp(state, "deferred") == 0 ||
-			    strcmp(state, "queued") == 0) && r->possible_duplicate);
-			if (sqlite3_step(up) != SQLITE_DONE)
-				goto sqlfail;
-
-			sqlite3_reset(at);
-			sqlite3_bind_int64(at, 1, r->id);
-			sqlite3_bind_int64(at, 2, b->issue);
-			sqlite3_bind_int64(at, 3, now);
-			queue_bind_text(at, 4, relay);
-			queue_bind_text(at, 5, r->status);
-			queue_bind_text(at, 6, r->class);
-			if (r->code)
-				sqlite3_bind_int(at, 7, r->code);
-			else
-				sqlite3_bind_null(at, 7);
-			queue_bind_text(at, 8, r->dsn);
-			queue_bind_text(at, 9, r->reply);
-			sqlite3_bind_double(at, 10, duration);
-			sqlite3_bind_int(at, 11, r->attempt);
-			sqlite3_bind_int(at, 12, r->possible_duplicate);
-			if (sqlite3_step(at) != SQLITE_DONE)
-				goto sqlfail;
-		}
-	}
-	sqlite3_finalize(up);
-	sqlite3_finalize(at);
-	sqlite3_finalize(cur);
-	return commit_light(q, err, errsz);
-
-sqlfail:
-	queue_fail(q, err, errsz, "record");
-	sqlite3_finalize(up);
-	sqlite3_finalize(at);
-	sqlite3_finalize(cur);
-	queue_rollback(q);
-	restore_full(q);
-	return -1;
+	return q->backend->take(q, now, max_batches, max_rcpt, batches, n, err,
+	    errsz);
 }
 
 int
 queue_release_batch(struct queue *q, const struct queue_batch *b, char *err,
     size_t errsz)
 {
-	sqlite3_stmt *st;
-
-	if (queue_exec(q, "BEGIN IMMEDIATE", err, errsz) < 0)
-		return -1;
-	st = queue_prepare(q, "UPDATE recipients SET state = 'queued' WHERE id = ? AND state = 'sending'");
-	for (size_t i = 0; st && i < b->n; i++) {
-		sqlite3_reset(st);
-		sqlite3_bind_int64(st, 1, b->ids[i]);
-		sqlite3_step(st);
-	}
-	sqlite3_finalize(st);
-	return queue_exec(q, "COMMIT", err, errsz);
+	return q->backend->release_batch(q, b, err, errsz);
 }
 
 int
-queue_probe_write(struct queue *q, char *err, size_t errsz)
+queue_clock_step(struct queue *q, int64_t by, int64_t before, char *err,
+    size_t errsz)
 {
-	/* a row in and out again: the pages are dirtied and written at commit */
-	if (queue_exec(q, "BEGIN IMMEDIATE", err, errsz) < 0)
-		return -1;
-	if (queue_exec(q, "INSERT OR REPLACE INTO alerts (kind, text, since, last)"
-	    " VALUES ('write-probe', '', 0, 0); DELETE FROM alerts WHERE kind = 'write-probe';"
-	    " COMMIT", err, errsz) < 0) {
-		queue_rollback(q);
-		return -1;
-	}
-	return 0;
-}
-
-int
-queue_clock_step(struct queue *q, int64_t by, int64_t before, char *err, size_t errsz)
-{
-	char sql[300];
-
-	snprintf(sql, sizeof(sql), "UPDATE recipients SET next_attempt = next_attempt + %lld"
-	    " WHERE state IN ('queued','deferred') AND next_attempt < %lld", (long long)by,
-	    (long long)before);
-	return queue_exec(q, sql, err, errsz);
+	return q->backend->clock_step(q, by, before, err, errsz);
 }
 
 int
 queue_next_due(struct queue *q, int64_t *when)
 {
-	sqlite3_stmt *st = queue_prepare(q, "SELECT MIN(r.next_attempt) FROM recipients r"
-	    " JOIN issues i ON i.id = r.issue"
-	    " WHERE r.state IN ('queued','deferred') AND i.state = 'active'");
-	int rc = 1;
-
-	if (st && sqlite3_step(st) == SQLITE_ROW &&
-	    sqlite3_column_type(st, 0) != SQLITE_NULL) {
-		*when = sqlite3_column_int64(st, 0);
-		rc = 0;
-	}
-	sqlite3_finalize(st);
-	return rc;
+	return q->backend->next_due(q, when);
 }
-
-/* Both walk issues_unsettled only: finished bulletins not yet examined. */
-const char queue_finish_settle_sql[] =
-    "UPDATE issues SET reported = 2 WHERE state = 'done'"
-    " AND kind = 'bulletin' AND reported = 0 AND NOT EXISTS (SELECT 1"
-    " FROM recipients r WHERE r.issue = issues.id AND r.state = 'failed'"
-    " AND r.replaced_by IS NULL)";
-const char queue_finish_report_sql[] =
-    "SELECT i.id FROM issues i WHERE i.state = 'done'"
-    " AND i.kind = 'bulletin' AND i.reported = 0";
 
 int
 queue_finish(struct queue *q, int64_t now, int64_t **report, size_t *n,
     char *err, size_t errsz)
 {
-	sqlite3_stmt *st;
-	char sql[512];
-
-	*report = NULL;
-	*n = 0;
-	/* issues_active: only what is still going is examined */
-	snprintf(sql, sizeof(sql), "UPDATE issues SET state = 'done', finished = %lld"
-	    " WHERE state = 'active' AND NOT EXISTS (SELECT 1 FROM recipients r"
-	    " WHERE r.issue = issues.id AND r.state NOT IN"
-	    " ('delivered','failed','cancelled') AND r.replaced_by IS NULL)",
-	    (long long)now);
-	if (begin_light(q, err, errsz) < 0)
-		return -1;
-	if (queue_exec(q, sql, err, errsz) < 0)
-		goto fail;
-	/* the tiers of what finished now, for distctl status (schema 8) */
-	snprintf(sql, sizeof(sql), "INSERT OR REPLACE INTO issue_tiers"
-	    " SELECT issue, tier, tier_keyword, COUNT(*), SUM(state = 'delivered'),"
-	    " SUM(state = 'deferred'), SUM(state = 'failed') FROM recipients"
-	    " WHERE issue IN (SELECT id FROM issues WHERE state = 'done' AND finished = %lld)"
-	    " AND replaced_by IS NULL GROUP BY issue, tier, tier_keyword", (long long)now);
-	if (sqlite3_changes(q->db) > 0 && queue_exec(q, sql, err, errsz) < 0)
-		goto fail;
-	/*
-	 * A finished issue without a failure is settled (reported = 2) once,
-	 * so that it leaves issues_unsettled and is not walked again at every
-	 * later completion; a resend or retry sets reported back to 0.
-	 */
-	if (queue_exec(q, queue_finish_settle_sql, err, errsz) < 0)
-		goto fail;
-	st = queue_prepare(q, queue_finish_report_sql);
-	if (st == NULL) {
-		queue_fail(q, err, errsz, "finish");
-		goto fail;
-	}
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		*report = xreallocarray(*report, *n + 1, sizeof(**report));
-		(*report)[(*n)++] = sqlite3_column_int64(st, 0);
-	}
-	sqlite3_finalize(st);
-	if (commit_light(q, err, errsz) < 0)
-		goto fail_committed;
-	return 0;
-
-fail:
-	queue_rollback(q);
-	restore_full(q);
-fail_committed:
-	free(*report);
-	*report = NULL;
-	*n = 0;
-	return -1;
+	return q->backend->finish(q, now, report, n, err, errsz);
 }
 
 int
 queue_failures(struct queue *q, int64_t issue, struct queue_failure **f,
     size_t *n, char **title, long *issue_no)
 {
-	sqlite3_stmt *st;
-
-	*f = NULL;
-	*n = 0;
-	*title = NULL;
-	*issue_no = -1;
-	st = queue_prepare(q, "SELECT title, issue_no FROM issues WHERE id = ?");
-	if (st == NULL)
-		return -1;
-	sqlite3_bind_int64(st, 1, issue);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		*title = queue_col_text(st, 0);
-		if (sqlite3_column_type(st, 1) != SQLITE_NULL)
-			*issue_no = sqlite3_column_int(st, 1);
-	}
-	sqlite3_finalize(st);
-	st = queue_prepare(q, "SELECT tier_keyword, name, address, last_reply, attempts"
-	    " FROM recipients WHERE issue = ? AND state = 'failed' AND replaced_by IS NULL"
-	    " ORDER BY tier, id");
-	if (st == NULL)
-		return -1;
-	sqlite3_bind_int64(st, 1, issue);
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		*f = xreallocarray(*f, *n + 1, sizeof(**f));
-		struct queue_failure *x = &(*f)[(*n)++];
-		x->tier = queue_col_text(st, 0);
-		x->name = queue_col_text(st, 1);
-		x->address = queue_col_text(st, 2);
-		x->reply = queue_col_text(st, 3);
-		x->attempts = sqlite3_column_int(st, 4);
-	}
-	sqlite3_finalize(st);
-	return 0;
-}
-
-void
-queue_failures_free(struct queue_failure *f, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		free(f[i].tier);
-		free(f[i].name);
-		free(f[i].address);
-		free(f[i].reply);
-	}
-	free(f);
-}
-
-int
-queue_alert(struct queue *q, const char *kind, const char *text, int64_t now)
-{
-	sqlite3_stmt *st = queue_prepare(q, "INSERT INTO alerts (kind, text, since, last)"
-	    " VALUES (?1, ?2, ?3, ?3) ON CONFLICT(kind) DO UPDATE SET text = ?2, last = ?3");
-	int rc;
-
-	if (st == NULL)
-		return -1;
-	queue_bind_text(st, 1, kind);
-	queue_bind_text(st, 2, text);
-	sqlite3_bind_int64(st, 3, now);
-	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
-	sqlite3_finalize(st);
-	return rc;
-}
-
-int
-queue_clear_alert(struct queue *q, const char *kind)
-{
-	sqlite3_stmt *st = queue_prepare(q, "DELETE FROM alerts WHERE kind = ?");
-	int rc;
-
-	if (st == NULL)
-		return -1;
-	queue_bind_text(st, 1, kind);
-	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
-	sqlite3_finalize(st);
-	return rc;
-}
-
-int
-queue_counts(struct queue *q, long counts[QUEUE_STATES])
-{
-	/* final states: kept by triggers with the rows (schema v5); the rest:
-	 * counted, through recipients_due, as they are the work in hand */
-	sqlite3_stmt *st = queue_prepare(q, "SELECT state, n FROM recipient_counts"
-	    " UNION ALL SELECT state, COUNT(*) FROM recipients"
-	    " WHERE state IN ('queued','sending','deferred','held') AND replaced_by IS NULL"
-	    " GROUP BY state");
-
-	memset(counts, 0, sizeof(long) * QUEUE_STATES);
-	if (st == NULL)
-		return -1;
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		const char *s = (const char *)sqlite3_column_text(st, 0);
-		for (int i = 0; i < QUEUE_STATES; i++)
-			if (s && strcmp(s, queue_state_names[i]) == 0)
-				counts[i] = sqlite3_column_int64(st, 1);
-	}
-	sqlite3_finalize(st);
-	return 0;
-}
-
-int
-queue_changes(struct queue *q, int64_t *own, int64_t *others)
-{
-	/* data_version moves only with other connections' commits (distctl) */
-	sqlite3_stmt *st = queue_prepare(q, "PRAGMA data_version");
-	int rc = -1;
-
-	*own = sqlite3_total_changes64(q->db);
-	*others = 0;
-	if (st && sqlite3_step(st) == SQLITE_ROW) {
-		*others = sqlite3_column_int64(st, 0);
-		rc = 0;
-	}
-	sqlite3_finalize(st);
-	return rc;
-}
-
-/* ---- admin notices -------------------------------------------------------- */
-
-/*
- * What needs a human and has not been notified yet. The key of each cause
- * is made here, in SQL, so that the query and the uniqueness of the
- * notice rows agree on it: held issues once per issue, unresolved units
- * of issues sent anyway once per issue, alerts once per raising (an alert
- * keeps its `since` until it clears).
- */
-int
-queue_notices_due(struct queue *q, struct queue_notice_due **out, size_t *n,
-    char *err, size_t errsz)
-{
-	static const char sql[] =
-	    "SELECT 0, 'held:' || i.id, i.id, i.title, i.issue_no, i.source,"
-	    "  i.hold_reason, NULL, 0 FROM issues i"
-	    " WHERE i.kind = 'bulletin' AND i.state = 'held' AND i.held_on_arrival = 1"
-	    " AND NOT EXISTS"
-	    "  (SELECT 1 FROM issues n WHERE n.kind = 'notice' AND n.sha256 = 'held:' || i.id)"
-	    " UNION ALL "
-	    "SELECT 1, 'unresolved:' || i.id, i.id, i.title, i.issue_no, i.source,"
-	    "  i.unresolved, NULL, 0 FROM issues i"
-	    " WHERE i.kind = 'bulletin' AND i.unresolved IS NOT NULL"
-	    "  AND i.state IN ('active', 'done') AND i.duplicate_of IS NULL AND NOT EXISTS"
-	    "  (SELECT 1 FROM issues n WHERE n.kind = 'notice'"
-	    "   AND n.sha256 = 'unresolved:' || i.id)"
-	    " UNION ALL "
-	    "SELECT 2, 'alert:' || a.kind || ':' || a.since, 0, NULL, NULL, NULL,"
-	    "  a.text, a.kind, a.since FROM alerts a WHERE NOT EXISTS"
-	    "  (SELECT 1 FROM issues n WHERE n.kind = 'notice'"
-	    "   AND n.sha256 = 'alert:' || a.kind || ':' || a.since)"
-	    " ORDER BY 1, 3 LIMIT 1000";
-	sqlite3_stmt *st = queue_prepare(q, sql);
-	int rc;
-
-	*out = NULL;
-	*n = 0;
-	if (st == NULL)
-		return queue_fail(q, err, errsz, "notices");
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		*out = xreallocarray(*out, *n + 1, sizeof(**out));
-		struct queue_notice_due *x = &(*out)[(*n)++];
-		memset(x, 0, sizeof(*x));
-		x->cause = (enum queue_notice_cause)sqlite3_column_int(st, 0);
-		x->key = queue_col_text(st, 1);
-		x->issue = sqlite3_column_int64(st, 2);
-		x->title = queue_col_text(st, 3);
-		x->issue_no = sqlite3_column_type(st, 4) == SQLITE_NULL ? -1 :
-		    (long)sqlite3_column_int64(st, 4);
-		x->source = queue_col_text(st, 5);
-		x->reason = queue_col_text(st, 6);
-		x->alert_kind = queue_col_text(st, 7);
-		x->since = sqlite3_column_int64(st, 8);
-	}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
-		queue_notices_due_free(*out, *n);
-		*out = NULL;
-		*n = 0;
-		return queue_fail(q, err, errsz, "notices");
-	}
-	return 0;
-}
-
-void
-queue_notices_due_free(struct queue_notice_due *d, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		free(d[i].key);
-		free(d[i].title);
-		free(d[i].source);
-		free(d[i].reason);
-		free(d[i].alert_kind);
-	}
-	free(d);
-}
-
-int
-queue_notices_since(struct queue *q, int64_t since, long *count, int64_t *oldest)
-{
-	sqlite3_stmt *st = queue_prepare(q, "SELECT COUNT(*), MIN(received) FROM issues"
-	    " WHERE kind = 'notice' AND received > ?");
-	int rc = -1;
-
-	*count = 0;
-	*oldest = 0;
-	if (st == NULL)
-		return -1;
-	sqlite3_bind_int64(st, 1, since);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		*count = (long)sqlite3_column_int64(st, 0);
-		*oldest = sqlite3_column_int64(st, 1);
-		rc = 0;
-	}
-	sqlite3_finalize(st);
-	return rc;
+	return q->backend->failures(q, issue, f, n, title, issue_no);
 }
 
 int
 queue_relay_get(struct queue *q, const char *relay, long *size, long *max_rcpt)
 {
-	sqlite3_stmt *st = queue_prepare(q, "SELECT size, max_rcpt FROM relays WHERE relay = ?");
-	int rc = 1;
-
-	*size = -1;
-	*max_rcpt = 0;
-	if (st == NULL)
-		return 1;
-	queue_bind_text(st, 1, relay);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		if (sqlite3_column_type(st, 0) != SQLITE_NULL)
-			*size = (long)sqlite3_column_int64(st, 0);
-		if (sqlite3_column_type(st, 1) != SQLITE_NULL)
-			*max_rcpt = (long)sqlite3_column_int64(st, 1);
-		rc = 0;
-	}
-	sqlite3_finalize(st);
-	return rc;
-}
-
-/*
- * Runs one statement with ?1 = a, ?2 = b, ?3 = t (a statement
- * need not use them all: binding an absent index is a harmless
- * SQLITE_RANGE). Returns 0, or -1 for the caller's queue_fail().
- */
-int
-queue_run1(struct queue *q, const char *sql, int64_t a, int64_t b, const char *t)
-{
-	sqlite3_stmt *st = queue_prepare(q, sql);
-	int rc;
-
-	if (st == NULL)
-		return -1;
-	sqlite3_bind_int64(st, 1, a);
-	sqlite3_bind_int64(st, 2, b);
-	queue_bind_text(st, 3, t);
-	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
-	sqlite3_finalize(st);
-	return rc;
+	return q->backend->relay_get(q, relay, size, max_rcpt);
 }
 
 int
 queue_relay_set_size(struct queue *q, const char *relay, long size, int64_t now)
 {
-	return queue_run1(q, "INSERT INTO relays (relay, size, updated) VALUES (?3, ?1, ?2)"
-	    " ON CONFLICT(relay) DO UPDATE SET size = ?1, updated = ?2", size, now, relay);
+	return q->backend->relay_set_size(q, relay, size, now);
 }
 
 int
-queue_relay_set_max_rcpt(struct queue *q, const char *relay, long max_rcpt, int64_t now)
+queue_relay_set_max_rcpt(struct queue *q, const char *relay, long max_rcpt,
+    int64_t now)
 {
-	return queue_run1(q, "INSERT INTO relays (relay, max_rcpt, updated) VALUES (?3, ?1, ?2)"
-	    " ON CONFLICT(relay) DO UPDATE SET max_rcpt = ?1, updated = ?2", max_rcpt,
-	    now, relay);
+	return q->backend->relay_set_max_rcpt(q, relay, max_rcpt, now);
 }
 
 int
 queue_oldest_deferral(struct queue *q, int64_t *since, long *count)
 {
-	sqlite3_stmt *st = queue_prepare(q, "SELECT MIN((SELECT MIN(a.time) FROM attempts a"
-	    "  WHERE a.recipient = r.id AND a.status = 'deferred')), COUNT(*)"
-	    " FROM recipients r JOIN issues i ON i.id = r.issue"
-	    " WHERE r.state = 'deferred' AND i.state = 'active'");
-	int rc = 1;
+	return q->backend->oldest_deferral(q, since, count);
+}
 
-	*since = 0;
-	*count = 0;
-	if (st && sqlite3_step(st) == SQLITE_ROW &&
-	    sqlite3_column_type(st, 0) != SQLITE_NULL) {
-		*since = sqlite3_column_int64(st, 0);
-		*count = (long)sqlite3_column_int64(st, 1);
-		rc = 0;
-	}
-	sqlite3_finalize(st);
-	return rc;
+int
+queue_alert(struct queue *q, enum queue_alert_kind kind, const char *text, int64_t now)
+{
+	return q->backend->alert(q, queue_alert_kind_name(kind), text, now);
+}
+
+int
+queue_clear_alert(struct queue *q, enum queue_alert_kind kind)
+{
+	return q->backend->clear_alert(q, queue_alert_kind_name(kind));
+}
+
+int
+queue_notices_due(struct queue *q, struct queue_notice_due **out, size_t *n,
+    char *err, size_t errsz)
+{
+	return q->backend->notices_due(q, out, n, err, errsz);
+}
+
+int
+queue_notices_since(struct queue *q, int64_t since, long *count,
+    int64_t *oldest)
+{
+	return q->backend->notices_since(q, since, count, oldest);
+}
+
+int
+queue_counts(struct queue *q, long counts[QUEUE_STATES])
+{
+	return q->backend->counts(q, counts);
+}
+
+int
+queue_changes(struct queue *q, int64_t *own, int64_t *others)
+{
+	return q->backend->changes(q, own, others);
+}
+
+int
+queue_hold(struct queue *q, int64_t issue, const char *tier, const char *reason,
+    char *err, size_t errsz)
+{
+	return q->backend->hold(q, issue, tier, reason, err, errsz);
+}
+
+int
+queue_release(struct queue *q, int64_t issue, const char *tier, int64_t now,
+    char *err, size_t errsz)
+{
+	return q->backend->release(q, issue, tier, now, err, errsz);
+}
+
+int
+queue_cancel(struct queue *q, int64_t issue, const char *tier, int64_t now,
+    char *err, size_t errsz)
+{
+	return q->backend->cancel(q, issue, tier, now, err, errsz);
+}
+
+int
+queue_retry(struct queue *q, int64_t issue, const char *tier, int64_t now,
+    char *err, size_t errsz)
+{
+	return q->backend->retry(q, issue, tier, now, err, errsz);
+}
+
+int
+queue_resend(struct queue *q, int64_t issue, const char *tier,
+    const char *address, int64_t now, char *err, size_t errsz)
+{
+	return q->backend->resend(q, issue, tier, address, now, err, errsz);
+}
+
+int
+queue_resend_all(struct queue *q, int64_t issue, const char *tier, int64_t now,
+    char *err, size_t errsz)
+{
+	return q->backend->resend_all(q, issue, tier, now, err, errsz);
+}
+
+int
+queue_resend_to(struct queue *q, int64_t issue, const char *tier,
+    const char *address, const char *old, int64_t now, char *err, size_t errsz)
+{
+	return q->backend->resend_to(q, issue, tier, address, old, now, err,
+	    errsz);
+}
+
+bool
+queue_has_recipient(struct queue *q, int64_t issue, const char *tier,
+    const char *address)
+{
+	return q->backend->has_recipient(q, issue, tier, address);
+}
+
+int
+queue_load_source(struct queue *q, int64_t issue, struct queue_source *src,
+    char *err, size_t errsz)
+{
+	return q->backend->load_source(q, issue, src, err, errsz);
+}
+
+int
+queue_reroute(struct queue *q, int64_t issue,
+    const struct queue_recipient_in *r, size_t n, const char *message,
+    size_t len, int64_t now, char *err, size_t errsz)
+{
+	return q->backend->reroute(q, issue, r, n, message, len, now, err,
+	    errsz);
+}
+
+int
+queue_record_read(struct queue *q, int64_t id, struct queue_record **out,
+    char *err, size_t errsz)
+{
+	return q->backend->record_read(q, id, out, err, errsz);
+}
+
+int
+queue_purge_list(struct queue *q, int64_t before, size_t max,
+    struct queue_purge_cursor *cur, struct queue_purge_family **out, size_t *n,
+    char *err, size_t errsz)
+{
+	return q->backend->purge_list(q, before, max, cur, out, n, err, errsz);
+}
+
+int
+queue_purge_delete(struct queue *q, const struct queue_purge_family *f,
+    size_t n, int64_t before, size_t *deleted, char *err, size_t errsz)
+{
+	return q->backend->purge_delete(q, f, n, before, deleted, err, errsz);
 }

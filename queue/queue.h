@@ -5,6 +5,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "attachment.h"
+#include "delivery_policy.h"
+
 /*
  * The persistent queue: issues, their recipients and every delivery
  * attempt, in SQLite (WAL mode, synchronous=FULL). One process writes
@@ -22,19 +25,35 @@
 
 struct queue;
 
-enum queue_outcome { QUEUE_OK, QUEUE_TEMP, QUEUE_PERM };
-
-struct queue_attachment {
-	const char *name;
-	const char *data;
-	size_t len;
+/* An issue's kind. */
+enum queue_kind {
+	QUEUE_KIND_BULLETIN,
+	QUEUE_KIND_REPORT,	/* a failure report to the admin */
+	QUEUE_KIND_NOTICE,	/* an admin notice */
 };
+/* "bulletin", "report", "notice" as stored. */
+const char *queue_kind_name(enum queue_kind k);
+/* The stored word back to the enum (backends): 0, or -1 for an unknown word. */
+int queue_kind_parse(const char *name, enum queue_kind *k);
+
+/* An issue's state (a recipient's is enum queue_state). */
+enum queue_issue_state {
+	QUEUE_ISSUE_ACTIVE,
+	QUEUE_ISSUE_HELD,
+	QUEUE_ISSUE_DONE,
+	QUEUE_ISSUE_CANCELLED,
+};
+/* "active", "held", "done", "cancelled" as stored and shown. */
+const char *queue_issue_state_name(enum queue_issue_state s);
+/* The stored word back to the enum (backends): 0, or -1 for an unknown word. */
+int queue_issue_state_parse(const char *name, enum queue_issue_state *s);
+
 
 /* Everything known about an issue when it is enqueued. */
 struct queue_issue_in {
 	const char *sha256;		/* content hash, hex */
 	const char *source;		/* file name as dropped */
-	const char *kind;		/* "bulletin", "report" (failure report) or "notice" */
+	enum queue_kind kind;
 	const char *title, *issuer, *date, *urgency, *subject;
 	long issue_no, total_issue_no;	/* -1 when absent */
 	int priority;			/* 1 for 特急/加急, else 0 */
@@ -44,7 +63,7 @@ struct queue_issue_in {
 	int64_t notice_for;		/* kind "notice": the issue it is about, else 0 */
 	const char *unresolved;		/* units sent without (one a line), or NULL */
 	const char *text;		/* the decoded issue text, kept for re-routing */
-	const struct queue_attachment *attachments;
+	const struct attachment *attachments;
 	size_t n_attachments;
 };
 
@@ -75,30 +94,11 @@ struct queue_batch {
 				 * attempt since its last resend, else the take */
 };
 
-/* The outcome of one recipient in a batch, and what the queue made of it. */
-struct queue_result {
-	int64_t id;
-	enum queue_outcome outcome;
-	int code;		/* SMTP reply code, 0 when none */
-	const char *dsn;	/* enhanced status "2.0.0" or NULL */
-	char dsn_store[16];	/* where dsn may point */
-	const char *reply;	/* the reply text or a transport error */
-	const char *class;	/* ok dns connect tls auth protocol 4xx 5xx limit */
-	/* QUEUE_TEMP only: not tried (a recipient-limit reply): due again at
-	 * once, and the attempt does not count towards the backoff */
-	bool again;
-	/* filled in by queue_record: */
-	const char *status;	/* sent deferred failed expired */
-	int attempt;
-	int64_t next_attempt;	/* for deferred */
-	bool possible_duplicate;
-};
-
-struct queue_retry {
-	int64_t min_backoff, max_backoff, lifetime;
-};
-
-/* Opens (creating and migrating) the queue: distd. */
+/*
+ * Opens (creating and migrating) the queue: distd. path is the `state`
+ * setting: a file path is the SQLite queue; "scheme://…" names another
+ * backend, and a scheme no backend serves is an error naming it.
+ */
 int queue_open(const char *path, struct queue **q, char *err, size_t errsz);
 /* distctl: an existing queue only, read-only or not. */
 enum queue_mode { QUEUE_CREATE, QUEUE_EXISTING, QUEUE_READONLY };
@@ -122,12 +122,42 @@ int queue_check_file(struct queue *q, char *err, size_t errsz);
 void queue_release_memory(struct queue *q);
 
 /*
- * Enqueues an issue with its recipients and its rendered message in one
- * transaction. When an issue of kind "bulletin" with the same sha256 is
- * already queued, a duplicate row is recorded (state done, no recipients)
- * and *dup_of is set to the original's id. *id is the new row's id.
- * Kind "notice" carries its key in sha256: when a notice with that key
- * exists, nothing is inserted, *id stays 0 and *dup_of is the existing one.
+ * Enqueueing is three steps, so that no store transaction is open while
+ * a message is rendered: queue_reserve hands out the issue's id and mints
+ * its Message-ID (stable for the issue's life: a retry carries the same);
+ * the caller renders with them; queue_commit stores the issue, its
+ * recipients and the message in one transaction. A crash between reserve
+ * and commit leaves nothing queued: a reservation stores nothing, and its
+ * id may be handed out again (its Message-ID never left the machine).
+ * queue_enqueue does the three in a row with a render callback.
+ */
+struct queue_reservation {
+	int64_t id;
+	char message_id[320];		/* "distd.ID.SHA16@DOMAIN", no brackets */
+};
+/* Reserves an id for an issue with content hash sha256. 0 or -1 with err. */
+int queue_reserve(struct queue *q, const char *sha256, const char *id_domain,
+    struct queue_reservation *res, char *err, size_t errsz);
+/* Gives a reservation back uncommitted (the message could not be rendered). */
+void queue_unreserve(struct queue *q, const struct queue_reservation *res);
+/*
+ * Commits issue `in` with its recipients and rendered message under the
+ * reservation, which is used up whatever the result. When an issue of
+ * kind bulletin with the same sha256 is already queued, a duplicate row
+ * is recorded (state done, no recipients, no message) and *dup_of is set
+ * to the original's id. Kind notice carries its key in sha256: when a
+ * notice with that key exists, nothing is inserted and *dup_of is the
+ * existing one. Errors (-1 with err): the store's, or the id taken by
+ * another writer since the reservation (nothing is then stored).
+ */
+int queue_commit(struct queue *q, const struct queue_reservation *res,
+    const struct queue_issue_in *in, const struct queue_recipient_in *r, size_t n,
+    const char *message, size_t len, int64_t *dup_of, char *err, size_t errsz);
+/*
+ * queue_reserve, render(arg, id, message_id …) outside any transaction,
+ * queue_commit. *id is the new row's id: 0 when a notice with that key
+ * exists (*dup_of is then set) or on error; a duplicate bulletin has its
+ * own row and *dup_of set.
  */
 int queue_enqueue(struct queue *q, const struct queue_issue_in *in,
     const struct queue_recipient_in *r, size_t n, const char *id_domain,
@@ -170,29 +200,40 @@ typedef double (*queue_jitter_fn)(int64_t issue, const char *tier, int attempt);
  * its issue and tier make now (queue_take). */
 #define QUEUE_GROUP_GRACE 60
 
-/*
- * Records one attempt for every result (attempts row, recipient state),
- * computing deferrals and expiry from retry and jitter.
- */
-int queue_record(struct queue *q, const struct queue_batch *b,
-    struct queue_result *res, int64_t now, double duration, const char *relay,
-    const struct queue_retry *retry, queue_jitter_fn jitter, char *err,
-    size_t errsz);
-
 /* One finished transaction for queue_record_many. */
 struct queue_record_in {
 	const struct queue_batch *batch;
-	struct queue_result *res;	/* batch->n results */
+	const struct smtp_verdict *verdicts;	/* batch->n, parallel to batch->ids */
+	/*
+	 * batch->n flags, or NULL for none: temporary verdicts that were no
+	 * try (a recipient limit while the relay took others) — due again at
+	 * once, not counted towards the backoff. The scheduler decides that.
+	 */
+	const bool *again;
+	/* batch->n, filled in: what was recorded (for the delivery log) */
+	struct queue_attempt *attempts;
 	int64_t when;
 	double duration;
 	const char *relay;
+	/* when the lifetime started with clock steps taken out (the
+	 * scheduler knows them); 0: batch->received */
+	int64_t received;
 };
 
 /*
- * queue_record for several transactions in one queue transaction: all
- * of them are recorded, or none (-1 with err).
+ * Records one attempt per recipient of each transaction (attempts row,
+ * recipient state) in one queue transaction: all of them are recorded,
+ * or none (-1 with err). The state, next attempt and expiry come from
+ * delivery_policy_decide with retry and jitter, decided here in front of
+ * the backend, which only stores them.
  */
 int queue_record_many(struct queue *q, const struct queue_record_in *in, size_t n,
+    const struct queue_retry *retry, queue_jitter_fn jitter, char *err,
+    size_t errsz);
+/* queue_record_many of one transaction; again may be NULL. */
+int queue_record(struct queue *q, const struct queue_batch *b,
+    const struct smtp_verdict *verdicts, const bool *again,
+    struct queue_attempt *attempts, int64_t now, double duration, const char *relay,
     const struct queue_retry *retry, queue_jitter_fn jitter, char *err,
     size_t errsz);
 
@@ -247,9 +288,21 @@ int queue_relay_set_max_rcpt(struct queue *q, const char *relay, long max_rcpt,
  */
 int queue_oldest_deferral(struct queue *q, int64_t *since, long *count);
 
-/* Alerts (auth, tls, deferred): raised with a text, cleared when deliveries succeed again. */
-int queue_alert(struct queue *q, const char *kind, const char *text, int64_t now);
-int queue_clear_alert(struct queue *q, const char *kind);
+/* What a standing alert is about. */
+enum queue_alert_kind {
+	QUEUE_ALERT_AUTH,	/* the relay refused our credentials */
+	QUEUE_ALERT_TLS,	/* TLS with the relay failed */
+	QUEUE_ALERT_DEFERRED,	/* recipients deferred for too long */
+	QUEUE_ALERT_FALLBACK,	/* the primary relay failed; the fallback carries */
+};
+/* "auth", "tls", "deferred", "fallback" as stored and shown. */
+const char *queue_alert_kind_name(enum queue_alert_kind k);
+/* The stored word back to the enum (backends): 0, or -1 for an unknown word. */
+int queue_alert_kind_parse(const char *name, enum queue_alert_kind *k);
+
+/* Alerts: raised with a text, cleared when deliveries succeed again. 0 or -1. */
+int queue_alert(struct queue *q, enum queue_alert_kind kind, const char *text, int64_t now);
+int queue_clear_alert(struct queue *q, enum queue_alert_kind kind);
 
 /*
  * Admin notices: what needs a human and has no notice row yet — issues
@@ -268,7 +321,7 @@ struct queue_notice_due {
 	char *title, *source;
 	long issue_no;		/* -1 when absent */
 	char *reason;		/* hold reason, unresolved units, or the alert's text */
-	char *alert_kind;	/* alerts: "auth", "tls" */
+	enum queue_alert_kind alert_kind;	/* alerts only */
 	int64_t since;		/* alerts: raised at */
 };
 int queue_notices_due(struct queue *q, struct queue_notice_due **out, size_t *n,
@@ -277,8 +330,7 @@ void queue_notices_due_free(struct queue_notice_due *d, size_t n);
 /* How many notices were enqueued after since, and the oldest of them. */
 int queue_notices_since(struct queue *q, int64_t since, long *count, int64_t *oldest);
 
-/* Recipient counts by state, indexed like queue_state_names. */
-#define QUEUE_STATES 7
+/* Recipient counts by state, indexed by enum queue_state. */
 extern const char *const queue_state_names[QUEUE_STATES];
 int queue_counts(struct queue *q, long counts[QUEUE_STATES]);
 /*
@@ -355,10 +407,10 @@ bool queue_has_recipient(struct queue *q, int64_t issue, const char *tier,
 struct queue_source {
 	char *text;
 	char *message_id;
-	char *state;
+	enum queue_issue_state state;
 	int64_t received;
 	int tried;			/* recipients with attempts */
-	struct queue_attachment *attachments;
+	struct attachment *attachments;
 	size_t n_attachments;
 };
 int queue_load_source(struct queue *q, int64_t issue, struct queue_source *src,
@@ -394,7 +446,8 @@ struct queue_record_recipient {
 /* An issue and every recipient it ever had, for filing. */
 struct queue_record {
 	int64_t id;
-	char *kind, *title, *issuer, *date, *source, *subject, *message_id, *state;
+	enum queue_kind kind;
+	char *title, *issuer, *date, *source, *subject, *message_id, *state;
 	char *sha256;
 	long issue_no, total_issue_no;	/* -1 when absent */
 	int64_t received, finished;	/* finished 0 while going */

@@ -8,11 +8,18 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+struct queue_backend;
+
 struct queue {
+	const struct queue_backend *backend;	/* chosen by queue_open_mode */
+	/* ---- the SQLite backend's ---- */
 	sqlite3 *db;
 	char *path;
 	dev_t dev;		/* the database file opened, for queue_check_file */
 	ino_t ino;
+	/* issue ids handed out by queue_reserve and not yet committed or given back */
+	int64_t reserved_upto;
+	int reservations;
 };
 
 int queue_fail(struct queue *q, char *err, size_t errsz, const char *what);
@@ -29,6 +36,15 @@ char *queue_col_text(sqlite3_stmt *st, int i);
 /* Binds ?1..?9 of a recipients INSERT: issue, tier … address. */
 struct queue_recipient_in;
 void queue_bind_recipient(sqlite3_stmt *st, int64_t issue, const struct queue_recipient_in *r);
+
+/*
+ * For backends: a batch of issue's recipients with room for cap, and the
+ * message bytes batches share (reference-counted: queue_batch_free drops
+ * one). queue_message_new copies len bytes and adds a NUL.
+ */
+struct queue_batch *queue_batch_new(int64_t issue, int64_t received, size_t cap);
+char *queue_message_new(const void *bytes, size_t len);
+char *queue_message_share(char *message);
 
 /* SQL of the hot paths, here so that tests can check their query plans. */
 extern const char queue_take_sql[];

@@ -39,7 +39,7 @@ static void
 test_enqueue_one_auto_submitted_message_to_the_admin(void **state)
 {
 	struct test_conf_queue *f = *state;
-	struct adminmail m = { "report", "report-key-1", "report for 1",
+	struct adminmail m = { QUEUE_KIND_REPORT, "report-key-1", "report for 1",
 		"投递失败报告 / Delivery failure report", "u1@example.test: 550 no such user\n",
 		1, 0, "门头沟简报" };
 	struct queue_batch *b[2];
@@ -68,7 +68,7 @@ static void
 test_a_notice_key_is_queued_once(void **state)
 {
 	struct test_conf_queue *f = *state;
-	struct adminmail m = { "notice", "held:7", "notice held:7",
+	struct adminmail m = { QUEUE_KIND_NOTICE, "held:7", "notice held:7",
 		"Action needed: issue held", "held\n", 0, 0, NULL };
 	int64_t id, again, existing = 0;
 	char err[256];

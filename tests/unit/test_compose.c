@@ -129,7 +129,7 @@ test_message(void **state)
 		{ "市总工会", "gh@example.test", CONF_HEADER_CC, "送" },
 		{ "东城区文明办", "dc@example.test", CONF_HEADER_BCC, "发" },
 	};
-	struct compose_attachment att = { "附件一：名单.pdf", "%PDF-1.4 test", 13 };
+	struct attachment att = { "附件一：名单.pdf", "%PDF-1.4 test", 13 };
 	struct bulletin *b = issue(FULL "\n## 标题\n\n正文。\n");
 	struct compose_input in = {
 		.from_display = "首都精神文明办", .from_address = "bulletin@example.test",
@@ -310,7 +310,7 @@ test_header_injection(void **state)
 	(void)state;
 	struct compose_rcpt rc = { "单位\r\nBcc: evil@example.test", "a@example.test",
 		CONF_HEADER_TO, "报" };
-	struct compose_attachment att[] = {
+	struct attachment att[] = {
 		{ "名单\r\nBcc: evil@example.test.pdf", "x", 1 },
 		{ "report\nContent-Type: text/html.pdf", "y", 1 },
 		{ "\r\n", "z", 1 },

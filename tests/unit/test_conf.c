@@ -228,6 +228,20 @@ test_numbers_in_range(void **state)
 	expect_error(MINIMAL "sender2 = 1;\n", "unknown setting");
 }
 
+/* state: a file path is the SQLite queue; a scheme no backend serves is named */
+static void
+test_state_backend_scheme(void **state)
+{
+	(void)state;
+	expect_error(MINIMAL "state = \"postgresql://db.example.test/distd\";\n",
+	    "state: unsupported queue backend \"postgresql\" in "
+	    "'postgresql://db.example.test/distd' (a file path selects the SQLite queue)");
+	expect_error(MINIMAL "state = \"queue.db\";\n",
+	    "state: 'queue.db' is not an absolute path");
+	/* not a scheme: a relative path with a colon stays a path error */
+	expect_error(MINIMAL "state = \"db:/x\";\n", "state: 'db:/x' is not an absolute path");
+}
+
 /* issue 13's relay settings: defaults, values, and what is refused */
 static void
 test_relay_settings(void **state)
@@ -750,6 +764,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_minimal_defaults),
+		cmocka_unit_test(test_state_backend_scheme),
 		cmocka_unit_test(test_bad_address_names_line_and_setting),
 		cmocka_unit_test(test_address_rules),
 		cmocka_unit_test(test_duplicate_names),

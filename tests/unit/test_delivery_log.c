@@ -21,13 +21,13 @@ static void
 test_line_has_rfc3339_times_and_one_line_reply(void **state)
 {
 	(void)state;
-	struct queue_result r = { .outcome = QUEUE_OK, .status = "sent", .class = "ok",
-		.code = 250, .dsn = "2.0.0", .reply = "250 2.0.0 Ok: \"queued\"\r\nas 4F2A",
-		.attempt = 1 };
+	struct smtp_verdict v = { .outcome = SMTP_OK, .class = SMTP_CLASS_OK,
+		.code = 250, .dsn = "2.0.0", .reply = "250 2.0.0 Ok: \"queued\"\r\nas 4F2A" };
+	struct queue_attempt a = { .status = QUEUE_ATTEMPT_SENT, .attempt = 1 };
 	struct delivery_log_entry e;
 
 	delivery_log_entry_from_result(&e, 1591925401, 17, "报", "office@wmb.example.test",
-	    "mail.example.test:465", &r, 0.42);
+	    "mail.example.test:465", &v, &a, 0.42);
 	char *line = line_of(&e);
 	assert_string_equal(line, "2020-06-12T09:30:01+08:00 issue=17 tier=报 "
 	    "to=<office@wmb.example.test> relay=mail.example.test:465 status=sent "
@@ -35,11 +35,12 @@ test_line_has_rfc3339_times_and_one_line_reply(void **state)
 	    "reply=\"250 2.0.0 Ok: \\\"queued\\\"  as 4F2A\"");
 	free(line);
 
-	r = (struct queue_result){ .outcome = QUEUE_TEMP, .status = "deferred",
-		.class = "4xx", .code = 451, .reply = "451 later", .attempt = 2,
+	v = (struct smtp_verdict){ .outcome = SMTP_TEMP, .class = SMTP_CLASS_4XX,
+		.code = 451, .reply = "451 later" };
+	a = (struct queue_attempt){ .status = QUEUE_ATTEMPT_DEFERRED, .attempt = 2,
 		.next_attempt = 1591925701, .possible_duplicate = true };
 	delivery_log_entry_from_result(&e, 1591925401, 17, "发", "a@example.test", "r:465",
-	    &r, 1.5);
+	    &v, &a, 1.5);
 	line = line_of(&e);
 	assert_non_null(strstr(line, " status=deferred class=4xx code=451 delay=1.50 "
 	    "attempt=2 next=2020-06-12T09:35:01+08:00 note=possible-duplicate "
@@ -71,21 +72,24 @@ test_outcome_and_priority(void **state)
 {
 	(void)state;
 	struct delivery_log_entry e;
-	struct queue_result ok = { .outcome = QUEUE_OK, .status = "sent" };
-	struct queue_result later = { .outcome = QUEUE_TEMP, .status = "deferred",
-		.next_attempt = 1591925701 };
-	struct queue_result expired = { .outcome = QUEUE_TEMP, .status = "expired" };
-	struct queue_result perm = { .outcome = QUEUE_PERM, .status = "failed" };
+	struct smtp_verdict ok = { .outcome = SMTP_OK }, temp = { .outcome = SMTP_TEMP },
+		perm = { .outcome = SMTP_PERM };
+	struct queue_attempt sent = { .status = QUEUE_ATTEMPT_SENT },
+		later = { .status = QUEUE_ATTEMPT_DEFERRED, .next_attempt = 1591925701 },
+		expired = { .status = QUEUE_ATTEMPT_EXPIRED },
+		failed = { .status = QUEUE_ATTEMPT_FAILED };
 
-	delivery_log_entry_from_result(&e, 1, 1, "报", "a@example.test", "r", &ok, 0);
+	delivery_log_entry_from_result(&e, 1, 1, "报", "a@example.test", "r", &ok, &sent, 0);
 	assert_int_equal(e.outcome, DELIVERY_LOG_DELIVERED);
 	assert_int_equal(delivery_log_priority(e.outcome), LOG_INFO);
-	delivery_log_entry_from_result(&e, 1, 1, "报", "a@example.test", "r", &later, 0);
+	delivery_log_entry_from_result(&e, 1, 1, "报", "a@example.test", "r", &temp, &later, 0);
 	assert_int_equal(e.outcome, DELIVERY_LOG_DEFERRED);
 	assert_int_equal(delivery_log_priority(e.outcome), LOG_WARNING);
-	delivery_log_entry_from_result(&e, 1, 1, "报", "a@example.test", "r", &expired, 0);
+	delivery_log_entry_from_result(&e, 1, 1, "报", "a@example.test", "r", &temp, &expired,
+	    0);
 	assert_int_equal(e.outcome, DELIVERY_LOG_FAILED);
-	delivery_log_entry_from_result(&e, 1, 1, "报", "a@example.test", "r", &perm, 0);
+	delivery_log_entry_from_result(&e, 1, 1, "报", "a@example.test", "r", &perm, &failed,
+	    0);
 	assert_int_equal(e.outcome, DELIVERY_LOG_FAILED);
 	assert_int_equal(delivery_log_priority(e.outcome), LOG_ERR);
 }

@@ -81,7 +81,7 @@ issue_with_one_failure(struct queue *q, long issue_no, const char *reply)
 		{ 0, "报", "to", "甲", "报:甲", "甲", "甲", "a@example.test" },
 		{ 0, "报", "to", "乙", "报:乙", "乙", "乙", "b@example.test" },
 	};
-	struct queue_issue_in in = { .sha256 = "ffff", .source = "a.txt", .kind = "bulletin",
+	struct queue_issue_in in = { .sha256 = "ffff", .source = "a.txt", .kind = QUEUE_KIND_BULLETIN,
 		.title = "首都精神文明建设情况简报", .subject = "简报 第29期", .issue_no = issue_no,
 		.total_issue_no = -1, .received = 1000 };
 	static const struct queue_retry retry = { 10, 100, 1000 };
@@ -94,13 +94,12 @@ issue_with_one_failure(struct queue *q, long issue_no, const char *reply)
 	    &id, &dup, err, sizeof(err)), 0);
 	assert_int_equal(queue_take(q, 1000, 1, 10, b, &n, err, sizeof(err)), 0);
 	assert_int_equal(n, 1);
-	struct queue_result res[2] = {
-		{ .id = b[0]->ids[0], .outcome = QUEUE_PERM, .code = 550,
-		  .reply = reply, .class = "5xx" },
-		{ .id = b[0]->ids[1], .outcome = QUEUE_OK, .code = 250, .reply = "250 ok",
-		  .class = "ok" },
+	struct smtp_verdict v[2] = {
+		{ .outcome = SMTP_PERM, .code = 550, .reply = reply, .class = SMTP_CLASS_5XX },
+		{ .outcome = SMTP_OK, .code = 250, .reply = "250 ok", .class = SMTP_CLASS_OK },
 	};
-	assert_int_equal(queue_record(q, b[0], res, 1001, 0.1, "relay:465", &retry,
+	struct queue_attempt att[2];
+	assert_int_equal(queue_record(q, b[0], v, NULL, att, 1001, 0.1, "relay:465", &retry,
 	    no_jitter, err, sizeof(err)), 0);
 	queue_batch_free(b[0]);
 	assert_int_equal(queue_finish(q, 1002, &finished, &n, err, sizeof(err)), 0);

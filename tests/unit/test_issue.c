@@ -166,7 +166,7 @@ test_digest_is_of_the_text(void **state)
 	assert_string_equal(c, d);
 	issue_digest("简报\n第2期\n", strlen("简报\n第2期\n"), NULL, 0, c);
 	assert_string_not_equal(a, c);
-	struct compose_attachment att = { "附件.pdf", "%PDF", 4 };
+	struct attachment att = { "附件.pdf", "%PDF", 4 };
 	issue_digest(unix_text, strlen(unix_text), &att, 1, d);
 	assert_string_not_equal(a, d);
 }

@@ -37,7 +37,7 @@ enqueue_held(struct queue *q, int serial)
 
 	snprintf(sha, sizeof(sha), "held%d", serial);
 	snprintf(source, sizeof(source), "第%d期.txt", serial);
-	struct queue_issue_in in = { .sha256 = sha, .source = source, .kind = "bulletin",
+	struct queue_issue_in in = { .sha256 = sha, .source = source, .kind = QUEUE_KIND_BULLETIN,
 		.title = "工作简报", .subject = "工作简报", .issue_no = serial, .total_issue_no = -1,
 		.hold_reason = "1 unresolved unit: 报: 新设单位", .received = 1000 };
 	if (queue_enqueue(q, &in, &r, 1, "example.test", test_render_plain, NULL, &id, &dup,
@@ -96,7 +96,7 @@ test_render_alert_by_kind(void **state)
 {
 	struct test_conf_queue *f = *state;
 	struct queue_notice_due d = { .cause = QUEUE_NOTICE_ALERT, .key = "alert:auth:1",
-		.reason = "535 5.7.8 bad credentials", .alert_kind = "auth", .since = 1000,
+		.reason = "535 5.7.8 bad credentials", .alert_kind = QUEUE_ALERT_AUTH, .since = 1000,
 		.issue_no = -1 };
 	struct sbuf subject = SBUF_INIT, body = SBUF_INIT;
 
@@ -109,7 +109,7 @@ test_render_alert_by_kind(void **state)
 	sbuf_free(&body);
 	subject = (struct sbuf)SBUF_INIT;
 	body = (struct sbuf)SBUF_INIT;
-	d.alert_kind = "tls";
+	d.alert_kind = QUEUE_ALERT_TLS;
 	notice_render(f->conf, &d, &subject, &body);
 	assert_non_null(strstr(sbuf_str(&subject), "TLS with the relay failed"));
 	sbuf_free(&subject);

@@ -338,7 +338,7 @@ enqueue(struct queue *q, const char *sha, const char *hold, const char *unresolv
 {
 	struct queue_recipient_in r = { 0, "报", "to", "甲", "报:甲", "甲", "甲",
 	    "a@example.test" };
-	struct queue_issue_in in = { .sha256 = sha, .source = "s.txt", .kind = "bulletin",
+	struct queue_issue_in in = { .sha256 = sha, .source = "s.txt", .kind = QUEUE_KIND_BULLETIN,
 		.title = "简报", .subject = "简报 第1期", .issue_no = 1, .total_issue_no = -1,
 		.hold_reason = hold, .unresolved = unresolved, .received = 1000 };
 	int64_t id, dup;
@@ -357,11 +357,11 @@ test_notice_render(void **state)
 	struct conf *c = spool_conf("");
 	struct sbuf s = SBUF_INIT, b = SBUF_INIT;
 	struct queue_notice_due held = { QUEUE_NOTICE_HELD, "held:17", 17, "工作简报",
-	    "第7期.txt", 7, "1 unresolved unit: 报: 某单位", NULL, 0 };
+	    "第7期.txt", 7, "1 unresolved unit: 报: 某单位", 0, 0 };
 	struct queue_notice_due un = { QUEUE_NOTICE_UNRESOLVED, "unresolved:18", 18, NULL,
-	    "x.txt", -1, "报: 甲单位\n送: 乙单位", NULL, 0 };
+	    "x.txt", -1, "报: 甲单位\n送: 乙单位", 0, 0 };
 	struct queue_notice_due al = { QUEUE_NOTICE_ALERT, "alert:auth:5", 0, NULL, NULL, -1,
-	    "the relay refused our credentials", "auth", 5 };
+	    "the relay refused our credentials", QUEUE_ALERT_AUTH, 5 };
 
 	notice_render(c, &held, &s, &b);
 	assert_string_equal(sbuf_str(&s), "需要处理：简报暂停发送 / Action needed: issue "
@@ -398,7 +398,7 @@ test_notices_once_each_and_rate_limited(void **state)
 	enqueue(q, "h1", "held for a reason", NULL);
 	enqueue(q, "u1", NULL, "报: 某单位");
 	enqueue(q, "ok", NULL, NULL);
-	assert_int_equal(queue_alert(q, "auth", "refused", 900), 0);
+	assert_int_equal(queue_alert(q, QUEUE_ALERT_AUTH, "refused", 900), 0);
 	assert_int_equal(notice_sweep(c, q, 1000), 0);
 	assert_int_equal(count(q, "SELECT COUNT(*) FROM issues WHERE kind = 'notice'"), 3);
 	assert_int_equal(count(q, "SELECT COUNT(*) FROM recipients r JOIN issues i ON"
@@ -407,8 +407,8 @@ test_notices_once_each_and_rate_limited(void **state)
 	assert_int_equal(notice_sweep(c, q, 1100), 0);
 	assert_int_equal(count(q, "SELECT COUNT(*) FROM issues WHERE kind = 'notice'"), 3);
 	/* the alert clears and comes back: that is a new alert */
-	queue_clear_alert(q, "auth");
-	assert_int_equal(queue_alert(q, "auth", "refused again", 1200), 0);
+	queue_clear_alert(q, QUEUE_ALERT_AUTH);
+	assert_int_equal(queue_alert(q, QUEUE_ALERT_AUTH, "refused again", 1200), 0);
 	assert_int_equal(notice_sweep(c, q, 1200), 0);
 	assert_int_equal(count(q, "SELECT COUNT(*) FROM issues WHERE kind = 'notice'"), 4);
 	/* a storm of held issues: at most NOTICE_PER_HOUR in an hour, the rest later */

@@ -2,11 +2,13 @@
 
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "backoff.h"
 #include "queue.h"
+#include "queue_backend.h"
 #include "queue_private.h"
 #include "retention.h"
 
@@ -72,7 +74,7 @@ enqueue(struct queue *q, const char *sha, size_t n, const char *hold, int64_t no
 		r[i] = (struct queue_recipient_in){ (int)(i % 3), i % 3 == 0 ? "报" :
 		    i % 3 == 1 ? "送" : "发", "to", "单位", "报:单位", "单位", "单位", addr[i] };
 	}
-	struct queue_issue_in in = { .sha256 = sha, .source = "a.txt", .kind = "bulletin",
+	struct queue_issue_in in = { .sha256 = sha, .source = "a.txt", .kind = QUEUE_KIND_BULLETIN,
 		.title = "简报", .subject = "简报 第1期", .issue_no = 1, .total_issue_no = -1,
 		.hold_reason = hold, .received = now };
 	if (queue_enqueue(q, &in, r, n, "example.test", render_ok, NULL, &id, &dup,
@@ -87,7 +89,7 @@ count(struct queue *q, const char *sql)
 	sqlite3_stmt *st;
 	long v = -1;
 
-	sqlite3_prepare_v2(queue_db(q), sql, -1, &st, NULL);
+	sqlite3_prepare_v2(q->db, sql, -1, &st, NULL);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		v = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
@@ -149,17 +151,18 @@ test_record_transitions(void **state)
 
 	enqueue(q, "bbbb", 3, NULL, 1000);
 	assert_int_equal(queue_take(q, 1000, 1, 3, b, &n, err, sizeof(err)), 0);
-	struct queue_result res[3] = {
-		{ .id = b[0]->ids[0], .outcome = QUEUE_OK, .code = 250, .reply = "250 ok", .class = "ok" },
-		{ .id = b[0]->ids[1], .outcome = QUEUE_TEMP, .code = 451, .reply = "451 later", .class = "4xx" },
-		{ .id = b[0]->ids[2], .outcome = QUEUE_PERM, .code = 550, .reply = "550 no", .class = "5xx" },
+	struct queue_attempt res_att[3];
+	struct smtp_verdict res[3] = {
+		{ .outcome = SMTP_OK, .code = 250, .reply = "250 ok", .class = SMTP_CLASS_OK },
+		{ .outcome = SMTP_TEMP, .code = 451, .reply = "451 later", .class = SMTP_CLASS_4XX },
+		{ .outcome = SMTP_PERM, .code = 550, .reply = "550 no", .class = SMTP_CLASS_5XX },
 	};
-	assert_int_equal(queue_record(q, b[0], res, 1005, 0.1, "relay:465", &retry, zero,
+	assert_int_equal(queue_record(q, b[0], res, NULL, res_att, 1005, 0.1, "relay:465", &retry, zero,
 	    err, sizeof(err)), 0);
-	assert_string_equal(res[0].status, "sent");
-	assert_string_equal(res[1].status, "deferred");
-	assert_int_equal(res[1].next_attempt, 1015);	/* 10 s, jitter 0.5 → ×1.0 */
-	assert_string_equal(res[2].status, "failed");
+	assert_int_equal(res_att[0].status, QUEUE_ATTEMPT_SENT);
+	assert_int_equal(res_att[1].status, QUEUE_ATTEMPT_DEFERRED);
+	assert_int_equal(res_att[1].next_attempt, 1015);	/* 10 s, jitter 0.5 → ×1.0 */
+	assert_int_equal(res_att[2].status, QUEUE_ATTEMPT_FAILED);
 	assert_int_equal(count(q, "SELECT COUNT(*) FROM attempts"), 3);
 	assert_int_equal(count(q, "SELECT COUNT(*) FROM recipients WHERE state = 'deferred' AND next_attempt = 1015"), 1);
 
@@ -173,11 +176,12 @@ test_record_transitions(void **state)
 	assert_int_equal(queue_take(q, 1015, 1, 3, c, &n, err, sizeof(err)), 0);
 	assert_int_equal(n, 1);
 	assert_int_equal(c[0]->attempts[0], 1);
-	struct queue_result ok = { .id = c[0]->ids[0], .outcome = QUEUE_OK, .code = 250,
-		.reply = "250 ok", .class = "ok" };
-	assert_int_equal(queue_record(q, c[0], &ok, 1016, 0.1, "relay:465", &retry, zero,
+	struct queue_attempt ok_att;
+	struct smtp_verdict ok = { .outcome = SMTP_OK, .code = 250,
+		.reply = "250 ok", .class = SMTP_CLASS_OK };
+	assert_int_equal(queue_record(q, c[0], &ok, NULL, &ok_att, 1016, 0.1, "relay:465", &retry, zero,
 	    err, sizeof(err)), 0);
-	assert_int_equal(ok.attempt, 2);
+	assert_int_equal(ok_att.attempt, 2);
 
 	int64_t *report;
 	size_t nr;
@@ -211,12 +215,13 @@ test_expiry(void **state)
 
 	enqueue(q, "cccc", 1, NULL, 1000);
 	assert_int_equal(queue_take(q, 1000, 1, 1, b, &n, err, sizeof(err)), 0);
-	struct queue_result r = { .id = b[0]->ids[0], .outcome = QUEUE_TEMP, .code = 451,
-		.reply = "451", .class = "4xx" };
+	struct queue_attempt r_att;
+	struct smtp_verdict r = { .outcome = SMTP_TEMP, .code = 451,
+		.reply = "451", .class = SMTP_CLASS_4XX };
 	/* past the lifetime: expired, not deferred */
-	assert_int_equal(queue_record(q, b[0], &r, 2000, 0.1, "relay", &retry, zero,
+	assert_int_equal(queue_record(q, b[0], &r, NULL, &r_att, 2000, 0.1, "relay", &retry, zero,
 	    err, sizeof(err)), 0);
-	assert_string_equal(r.status, "expired");
+	assert_int_equal(r_att.status, QUEUE_ATTEMPT_EXPIRED);
 	assert_int_equal(count(q, "SELECT COUNT(*) FROM recipients WHERE state = 'failed'"), 1);
 	queue_batch_free(b[0]);
 }
@@ -234,21 +239,47 @@ test_lifetime_from_first_attempt(void **state)
 	/* first tried at 5000, long after arrival + lifetime (1000) */
 	assert_int_equal(queue_take(q, 5000, 1, 1, b, &n, err, sizeof(err)), 0);
 	assert_int_equal(b[0]->received, 5000);
-	struct queue_result r = { .id = b[0]->ids[0], .outcome = QUEUE_TEMP, .code = 451,
-		.reply = "451", .class = "4xx" };
-	assert_int_equal(queue_record(q, b[0], &r, 5000, 0.1, "relay", &retry, zero,
+	struct queue_attempt r_att;
+	struct smtp_verdict r = { .outcome = SMTP_TEMP, .code = 451,
+		.reply = "451", .class = SMTP_CLASS_4XX };
+	assert_int_equal(queue_record(q, b[0], &r, NULL, &r_att, 5000, 0.1, "relay", &retry, zero,
 	    err, sizeof(err)), 0);
-	assert_string_equal(r.status, "deferred");
+	assert_int_equal(r_att.status, QUEUE_ATTEMPT_DEFERRED);
 	queue_batch_free(b[0]);
 	/* the next take counts from that first attempt */
 	assert_int_equal(queue_take(q, 6001, 1, 1, b, &n, err, sizeof(err)), 0);
 	assert_int_equal(n, 1);
 	assert_int_equal(b[0]->received, 5000);
-	r = (struct queue_result){ .id = b[0]->ids[0], .outcome = QUEUE_TEMP, .code = 451,
-		.reply = "451", .class = "4xx" };
-	assert_int_equal(queue_record(q, b[0], &r, 6001, 0.1, "relay", &retry, zero,
+	r = (struct smtp_verdict){ .outcome = SMTP_TEMP, .code = 451,
+		.reply = "451", .class = SMTP_CLASS_4XX };
+	assert_int_equal(queue_record(q, b[0], &r, NULL, &r_att, 6001, 0.1, "relay", &retry, zero,
 	    err, sizeof(err)), 0);
-	assert_string_equal(r.status, "expired");
+	assert_int_equal(r_att.status, QUEUE_ATTEMPT_EXPIRED);
+	queue_batch_free(b[0]);
+}
+
+/* The scheduler's lifetime start (clock steps taken out) wins over the batch's. */
+static void
+test_record_lifetime_from_caller(void **state)
+{
+	struct queue *q = *state;
+	struct queue_batch *b[1];
+	size_t n;
+	char err[256];
+
+	enqueue(q, "lfcl", 2, NULL, 5000);
+	assert_int_equal(queue_take(q, 5000, 1, 2, b, &n, err, sizeof(err)), 0);
+	assert_int_equal(b[0]->received, 5000);
+	struct smtp_verdict v[2] = {
+		{ .outcome = SMTP_TEMP, .code = 451, .reply = "451", .class = SMTP_CLASS_4XX },
+		{ .outcome = SMTP_TEMP, .code = 451, .reply = "451", .class = SMTP_CLASS_4XX },
+	};
+	struct queue_attempt a[2];
+	/* a clock stepped 4000 s forward since the take: the lifetime (1000 s) is over */
+	struct queue_record_in in = { b[0], v, NULL, a, 5000, 0.1, "relay", 3999 };
+	assert_int_equal(queue_record_many(q, &in, 1, &retry, zero, err, sizeof(err)), 0);
+	assert_int_equal(a[0].status, QUEUE_ATTEMPT_EXPIRED);
+	assert_int_equal(a[1].state, QUEUE_FAILED);
 	queue_batch_free(b[0]);
 }
 
@@ -270,12 +301,13 @@ test_recover_sending(void **state)
 	assert_int_equal(count(q, "SELECT COUNT(*) FROM recipients WHERE state = 'queued' AND possible_duplicate = 1"), 2);
 	assert_int_equal(queue_take(q, 1000, 1, 2, b, &n, err, sizeof(err)), 0);
 	assert_true(b[0]->possible_duplicate[0]);
-	struct queue_result r[2] = {
-		{ .id = b[0]->ids[0], .outcome = QUEUE_OK, .code = 250, .reply = "250", .class = "ok" },
-		{ .id = b[0]->ids[1], .outcome = QUEUE_OK, .code = 250, .reply = "250", .class = "ok" },
+	struct queue_attempt r_att[2];
+	struct smtp_verdict r[2] = {
+		{ .outcome = SMTP_OK, .code = 250, .reply = "250", .class = SMTP_CLASS_OK },
+		{ .outcome = SMTP_OK, .code = 250, .reply = "250", .class = SMTP_CLASS_OK },
 	};
-	assert_int_equal(queue_record(q, b[0], r, 1001, 0.1, "relay", &retry, zero, err, sizeof(err)), 0);
-	assert_true(r[0].possible_duplicate);
+	assert_int_equal(queue_record(q, b[0], r, NULL, r_att, 1001, 0.1, "relay", &retry, zero, err, sizeof(err)), 0);
+	assert_true(r_att[0].possible_duplicate);
 	assert_int_equal(count(q, "SELECT COUNT(*) FROM attempts WHERE possible_duplicate = 1"), 2);
 	queue_batch_free(b[0]);
 }
@@ -309,7 +341,7 @@ test_enqueue_is_atomic(void **state)
 {
 	struct queue *q = *state;
 	struct queue_recipient_in r = { 0, "报", "to", "u", "v", "n", "d", "a@example.test" };
-	struct queue_issue_in in = { .sha256 = "gggg", .source = "x", .kind = "bulletin",
+	struct queue_issue_in in = { .sha256 = "gggg", .source = "x", .kind = QUEUE_KIND_BULLETIN,
 		.subject = "s", .issue_no = -1, .total_issue_no = -1, .received = 1 };
 	int64_t id, dup;
 	char err[256];
@@ -321,16 +353,247 @@ test_enqueue_is_atomic(void **state)
 	assert_int_equal(count(q, "SELECT COUNT(*) FROM recipients"), 0);
 }
 
+static int64_t enqueue_kind(struct queue *q, enum queue_kind kind, const char *key,
+    int64_t report_for, int64_t notice_for, int64_t now);
+
+/*
+ * Reserve, render, commit: the renderer sees the reserved id in its
+ * Message-ID, and no transaction is open while it runs (another handle
+ * can write meanwhile).
+ */
+static struct queue *other_writer;
+
+static char *
+render_while_other_writes(void *arg, int64_t id, const char *mid, size_t *len, char *err,
+    size_t errsz)
+{
+	if (queue_alert(other_writer, QUEUE_ALERT_TLS, "written while rendering", 1) < 0)
+		fail_msg("the queue was locked while rendering");
+	return render_ok(arg, id, mid, len, err, errsz);
+}
+
+static void
+test_render_outside_transaction(void **state)
+{
+	struct queue *q = *state;
+	struct queue_recipient_in r = { 0, "报", "to", "u", "v", "n", "d", "a@example.test" };
+	struct queue_issue_in in = { .sha256 = "0123456789abcdefXYZ", .source = "x",
+		.kind = QUEUE_KIND_BULLETIN, .subject = "s", .issue_no = -1,
+		.total_issue_no = -1, .received = 1 };
+	int64_t id, dup;
+	char err[256];
+
+	assert_int_equal(queue_open(dbpath, &other_writer, err, sizeof(err)), 0);
+	assert_int_equal(queue_enqueue(q, &in, &r, 1, "example.test",
+	    render_while_other_writes, NULL, &id, &dup, err, sizeof(err)), 0);
+	queue_close(other_writer);
+	assert_int_equal(id, 1);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM alerts"), 1);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM issues WHERE message_id ="
+	    " 'distd.1.0123456789abcdef@example.test' AND CAST(message AS TEXT) LIKE"
+	    " 'Message-ID: <distd.1.0123456789abcdef@example.test>%'"), 1);
+}
+
+/*
+ * A reservation stores nothing: a daemon killed between reserve and commit
+ * (here a child that reserves, renders and dies) leaves nothing queued, and
+ * the id is handed out again.
+ */
+static void
+test_crash_between_reserve_and_commit(void **state)
+{
+	struct queue *q = *state;
+	struct queue_reservation res;
+	char err[256];
+
+	enqueue(q, "aaaa", 1, NULL, 1000);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct queue *child;
+		size_t len;
+		if (queue_open(dbpath, &child, err, sizeof(err)) < 0 ||
+		    queue_reserve(child, "bbbb", "example.test", &res, err, sizeof(err)) < 0 ||
+		    res.id != 2)
+			_exit(1);
+		free(render_ok(NULL, res.id, res.message_id, &len, err, sizeof(err)));
+		_exit(0);	/* dies before the commit, without closing anything */
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM issues"), 1);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM recipients"), 1);
+	/* the same after reopening, as distd does when it starts again */
+	queue_close(q);
+	assert_int_equal(queue_open(dbpath, &q, err, sizeof(err)), 0);
+	*state = q;
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM issues"), 1);
+	assert_int_equal(queue_reserve(q, "bbbb", "example.test", &res, err, sizeof(err)), 0);
+	assert_int_equal(res.id, 2);
+	assert_string_equal(res.message_id, "distd.2.bbbb@example.test");
+	queue_unreserve(q, &res);
+}
+
+/* Two reservations outstanding never share an id; a given-back one is reused. */
+static void
+test_reservations_distinct(void **state)
+{
+	struct queue *q = *state;
+	struct queue_reservation a, b, c;
+	struct queue_recipient_in r = { 0, "报", "to", "u", "v", "n", "d", "a@example.test" };
+	struct queue_issue_in in = { .sha256 = "cccc", .source = "x",
+		.kind = QUEUE_KIND_BULLETIN, .subject = "s", .issue_no = -1,
+		.total_issue_no = -1, .received = 1 };
+	int64_t dup;
+	char err[256];
+
+	assert_int_equal(queue_reserve(q, "cccc", "example.test", &a, err, sizeof(err)), 0);
+	assert_int_equal(queue_reserve(q, "dddd", "example.test", &b, err, sizeof(err)), 0);
+	assert_int_equal(a.id, 1);
+	assert_int_equal(b.id, 2);
+	assert_int_equal(queue_commit(q, &b, &in, &r, 1, "m", 1, &dup, err, sizeof(err)), 0);
+	assert_int_equal(dup, 0);
+	queue_unreserve(q, &a);
+	assert_int_equal(queue_reserve(q, "eeee", "example.test", &c, err, sizeof(err)), 0);
+	assert_int_equal(c.id, 3);	/* after the highest committed */
+	queue_unreserve(q, &c);
+}
+
+/* An id taken by another writer since the reservation: the commit fails, stores nothing. */
+static void
+test_commit_refuses_taken_id(void **state)
+{
+	struct queue *q = *state, *q2;
+	struct queue_reservation mine;
+	struct queue_recipient_in r = { 0, "报", "to", "u", "v", "n", "d", "a@example.test" };
+	struct queue_issue_in in = { .sha256 = "ffff", .source = "x",
+		.kind = QUEUE_KIND_BULLETIN, .subject = "s", .issue_no = -1,
+		.total_issue_no = -1, .received = 1 };
+	int64_t dup;
+	char err[256];
+
+	assert_int_equal(queue_reserve(q, "ffff", "example.test", &mine, err, sizeof(err)), 0);
+	assert_int_equal(queue_open(dbpath, &q2, err, sizeof(err)), 0);
+	enqueue(q2, "gggg", 2, NULL, 1000);	/* takes id 1 */
+	queue_close(q2);
+	assert_int_equal(queue_commit(q, &mine, &in, &r, 1, "m", 1, &dup, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "issue id 1 was taken by another writer"));
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM issues"), 1);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM recipients"), 2);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM sources WHERE sha256 = 'ffff'"), 0);
+}
+
+/* The duplicate and notice-key checks happen at commit, with the reservation used up. */
+static void
+test_commit_duplicates(void **state)
+{
+	struct queue *q = *state;
+	int64_t first = enqueue(q, "same", 1, NULL, 1000);
+	int64_t again = enqueue(q, "same", 1, NULL, 1001);
+
+	assert_int_equal(first, 1);
+	assert_int_equal(again, -1);	/* enqueue returns -dup_of */
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM issues WHERE id = 2 AND"
+	    " duplicate_of = 1 AND state = 'done' AND message IS NULL AND message_id = ''"), 1);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM recipients WHERE issue = 2"), 0);
+	int64_t n1 = enqueue_kind(q, QUEUE_KIND_NOTICE, "alert:tls:1", 0, 0, 1002);
+	int64_t n2 = enqueue_kind(q, QUEUE_KIND_NOTICE, "alert:tls:1", 0, 0, 1003);
+	assert_int_equal(n1, 3);
+	assert_int_equal(n2, 0);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM issues"), 3);
+	/* the notice's unused reservation left no gap */
+	assert_int_equal(enqueue(q, "next", 1, NULL, 1004), 4);
+}
+
+/* Every operation of the SQLite backend is there: the front calls them unchecked. */
+static void
+test_backend_ops_complete(void **state)
+{
+	(void)state;
+	const struct queue_backend *b = &queue_backend_sqlite;
+#define OP(name) { #name, b->name != NULL }
+	const struct { const char *name; bool set; } ops[] = {
+		OP(open),
+		OP(close),
+		OP(lock),
+		OP(check_file),
+		OP(probe_write),
+		OP(reserve_id),
+		OP(unreserve_id),
+		OP(commit_issue),
+		OP(source_pending),
+		OP(source_archived),
+		OP(recover),
+		OP(take),
+		OP(record_many),
+		OP(release_batch),
+		OP(clock_step),
+		OP(next_due),
+		OP(finish),
+		OP(failures),
+		OP(relay_get),
+		OP(relay_set_size),
+		OP(relay_set_max_rcpt),
+		OP(oldest_deferral),
+		OP(alert),
+		OP(clear_alert),
+		OP(notices_due),
+		OP(notices_since),
+		OP(counts),
+		OP(changes),
+		OP(hold),
+		OP(release),
+		OP(cancel),
+		OP(retry),
+		OP(resend),
+		OP(resend_all),
+		OP(resend_to),
+		OP(has_recipient),
+		OP(load_source),
+		OP(reroute),
+		OP(record_read),
+		OP(purge_list),
+		OP(purge_delete),
+	};
+#undef OP
+	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
+		if (!ops[i].set)
+			fail_msg("queue_backend_sqlite.%s is missing", ops[i].name);
+	assert_string_equal(b->name, "sqlite");
+}
+
+/* The `state` setting picks the backend: a path is SQLite, a scheme is named. */
+static void
+test_backend_for_state(void **state)
+{
+	(void)state;
+	char err[256] = "";
+	struct queue *q;
+
+	assert_ptr_equal(queue_backend_for("/var/lib/distd/queue.db", err, sizeof(err)),
+	    &queue_backend_sqlite);
+	assert_ptr_equal(queue_backend_for("queue.db", err, sizeof(err)), &queue_backend_sqlite);
+	assert_null(queue_backend_for("postgresql://db.example.test/distd", err, sizeof(err)));
+	assert_non_null(strstr(err, "unsupported queue backend \"postgresql\""));
+	assert_int_equal(queue_open("mysql://db.example.test/x", &q, err, sizeof(err)), -1);
+	assert_null(q);
+	assert_non_null(strstr(err, "\"mysql\""));
+	int fd;
+	assert_int_equal(queue_lock("mysql://db.example.test/x", &fd, err, sizeof(err)), -1);
+	assert_int_equal(fd, -1);
+}
+
 static void
 test_alerts(void **state)
 {
 	struct queue *q = *state;
 
-	assert_int_equal(queue_alert(q, "auth", "535 denied", 10), 0);
-	assert_int_equal(queue_alert(q, "auth", "535 denied again", 20), 0);
+	assert_int_equal(queue_alert(q, QUEUE_ALERT_AUTH, "535 denied", 10), 0);
+	assert_int_equal(queue_alert(q, QUEUE_ALERT_AUTH, "535 denied again", 20), 0);
 	assert_int_equal(count(q, "SELECT since FROM alerts WHERE kind = 'auth'"), 10);
 	assert_int_equal(count(q, "SELECT last FROM alerts WHERE kind = 'auth'"), 20);
-	assert_int_equal(queue_clear_alert(q, "auth"), 0);
+	assert_int_equal(queue_clear_alert(q, QUEUE_ALERT_AUTH), 0);
 	assert_int_equal(count(q, "SELECT COUNT(*) FROM alerts"), 0);
 }
 
@@ -448,17 +711,18 @@ test_cancel_in_flight_then_resend_all(void **state)
 	assert_int_equal(queue_take(q, 1000, 1, 3, b, &n, err, sizeof(err)), 0);
 	assert_int_equal(n, 1);
 	assert_int_equal(queue_cancel(q, id, NULL, 1001, err, sizeof(err)), 3);
-	struct queue_result res[3] = {
-		{ .id = b[0]->ids[0], .outcome = QUEUE_OK, .code = 250, .reply = "250 ok", .class = "ok" },
-		{ .id = b[0]->ids[1], .outcome = QUEUE_TEMP, .code = 451, .reply = "451 later", .class = "4xx" },
-		{ .id = b[0]->ids[2], .outcome = QUEUE_PERM, .code = 550, .reply = "550 no", .class = "5xx" },
+	struct queue_attempt res_att[3];
+	struct smtp_verdict res[3] = {
+		{ .outcome = SMTP_OK, .code = 250, .reply = "250 ok", .class = SMTP_CLASS_OK },
+		{ .outcome = SMTP_TEMP, .code = 451, .reply = "451 later", .class = SMTP_CLASS_4XX },
+		{ .outcome = SMTP_PERM, .code = 550, .reply = "550 no", .class = SMTP_CLASS_5XX },
 	};
-	assert_int_equal(queue_record(q, b[0], res, 1005, 0.1, "relay:465", &retry, zero,
+	assert_int_equal(queue_record(q, b[0], res, NULL, res_att, 1005, 0.1, "relay:465", &retry, zero,
 	    err, sizeof(err)), 0);
 	queue_batch_free(b[0]);
-	assert_string_equal(res[0].status, "sent");
-	assert_string_equal(res[1].status, "cancelled");
-	assert_string_equal(res[2].status, "failed");
+	assert_int_equal(res_att[0].status, QUEUE_ATTEMPT_SENT);
+	assert_int_equal(res_att[1].status, QUEUE_ATTEMPT_CANCELLED);
+	assert_int_equal(res_att[2].status, QUEUE_ATTEMPT_FAILED);
 	assert_int_equal(count(q, "SELECT COUNT(*) FROM recipients WHERE state IN"
 	    " ('queued','sending','deferred')"), 0);
 	/* resend without --all and release say how to send it again */
@@ -657,8 +921,8 @@ drop_v5(struct queue *q)
 	};
 
 	for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++)
-		if (sqlite3_exec(queue_db(q), sql[i], NULL, NULL, NULL) != SQLITE_OK)
-			fail_msg("%s: %s", sql[i], sqlite3_errmsg(queue_db(q)));
+		if (sqlite3_exec(q->db, sql[i], NULL, NULL, NULL) != SQLITE_OK)
+			fail_msg("%s: %s", sql[i], sqlite3_errmsg(q->db));
 }
 
 /* Fails unless queue_counts agrees with a full COUNT(*) of the rows. */
@@ -688,8 +952,8 @@ plan(struct queue *q, const char *sql, char *out, size_t outsz)
 	size_t at = 0;
 
 	snprintf(eqp, sizeof(eqp), "EXPLAIN QUERY PLAN %s", sql);
-	if (sqlite3_prepare_v2(queue_db(q), eqp, -1, &st, NULL) != SQLITE_OK)
-		fail_msg("%s: %s", sql, sqlite3_errmsg(queue_db(q)));
+	if (sqlite3_prepare_v2(q->db, eqp, -1, &st, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", sql, sqlite3_errmsg(q->db));
 	out[0] = '\0';
 	while (sqlite3_step(st) == SQLITE_ROW && at < outsz)
 		at += (size_t)snprintf(out + at, outsz - at, "%s\n",
@@ -769,16 +1033,18 @@ test_counts_match_rows(void **state)
 	assert_int_equal(n, 1);
 	assert_int_equal(b[0]->issue, a);
 	assert_counts_exact(q);
-	struct queue_result res[6] = {
-		{ .id = b[0]->ids[0], .outcome = QUEUE_OK, .code = 250, .reply = "250 ok", .class = "ok" },
-		{ .id = b[0]->ids[1], .outcome = QUEUE_OK, .code = 250, .reply = "250 ok", .class = "ok" },
-		{ .id = b[0]->ids[2], .outcome = QUEUE_TEMP, .code = 451, .reply = "451 later", .class = "4xx" },
-		{ .id = b[0]->ids[3], .outcome = QUEUE_PERM, .code = 550, .reply = "550 no", .class = "5xx" },
-		{ .id = b[0]->ids[4], .outcome = QUEUE_TEMP, .again = true, .code = 452, .reply = "452 too many", .class = "4xx" },
-		{ .id = b[0]->ids[5], .outcome = QUEUE_PERM, .code = 550, .reply = "550 no", .class = "5xx" },
+	struct queue_attempt res_att[6];
+	struct smtp_verdict res[6] = {
+		{ .outcome = SMTP_OK, .code = 250, .reply = "250 ok", .class = SMTP_CLASS_OK },
+		{ .outcome = SMTP_OK, .code = 250, .reply = "250 ok", .class = SMTP_CLASS_OK },
+		{ .outcome = SMTP_TEMP, .code = 451, .reply = "451 later", .class = SMTP_CLASS_4XX },
+		{ .outcome = SMTP_PERM, .code = 550, .reply = "550 no", .class = SMTP_CLASS_5XX },
+		{ .outcome = SMTP_TEMP, .code = 452, .reply = "452 too many", .class = SMTP_CLASS_4XX },
+		{ .outcome = SMTP_PERM, .code = 550, .reply = "550 no", .class = SMTP_CLASS_5XX },
 	};
-	assert_int_equal(queue_record(q, b[0], res, 1005, 0.1, "relay:465", &retry, zero,
-	    err, sizeof(err)), 0);
+	const bool again[6] = { [4] = true };
+	assert_int_equal(queue_record(q, b[0], res, again, res_att, 1005, 0.1, "relay:465", &retry,
+	    zero, err, sizeof(err)), 0);
 	queue_batch_free(b[0]);
 	assert_counts_exact(q);
 	/* a crash while sending, then recovery */
@@ -881,18 +1147,20 @@ test_again_and_grouping(void **state)
 
 	enqueue(q, "gggg", 3, NULL, 1000);
 	assert_int_equal(queue_take(q, 1000, 1, 3, b, &n, err, sizeof(err)), 0);
-	struct queue_result res[3] = {
-		{ .id = b[0]->ids[0], .outcome = QUEUE_OK, .code = 250, .reply = "250 ok", .class = "ok" },
-		{ .id = b[0]->ids[1], .outcome = QUEUE_TEMP, .code = 452, .class = "limit",
-		  .reply = "452 4.5.3 too many recipients", .again = true },
-		{ .id = b[0]->ids[2], .outcome = QUEUE_TEMP, .code = 451, .class = "4xx",
+	struct queue_attempt res_att[3];
+	struct smtp_verdict res[3] = {
+		{ .outcome = SMTP_OK, .code = 250, .reply = "250 ok", .class = SMTP_CLASS_OK },
+		{ .outcome = SMTP_TEMP, .code = 452, .class = SMTP_CLASS_LIMIT,
+		  .reply = "452 4.5.3 too many recipients" },
+		{ .outcome = SMTP_TEMP, .code = 451, .class = SMTP_CLASS_4XX,
 		  .reply = "451 later" },
 	};
-	assert_int_equal(queue_record(q, b[0], res, 1001, 0.1, "relay:465", &retry, zero,
-	    err, sizeof(err)), 0);
-	assert_string_equal(res[1].status, "deferred");
-	assert_int_equal(res[1].attempt, 0);
-	assert_int_equal(res[1].next_attempt, 1001);
+	const bool again[3] = { [1] = true };
+	assert_int_equal(queue_record(q, b[0], res, again, res_att, 1001, 0.1, "relay:465", &retry,
+	    zero, err, sizeof(err)), 0);
+	assert_int_equal(res_att[1].status, QUEUE_ATTEMPT_DEFERRED);
+	assert_int_equal(res_att[1].attempt, 0);
+	assert_int_equal(res_att[1].next_attempt, 1001);
 	assert_int_equal(count(q, "SELECT attempts FROM recipients WHERE state = 'queued'"), 0);
 	assert_int_equal(count(q, "SELECT COUNT(*) FROM attempts"), 3);	/* all in the history */
 	queue_batch_free(b[0]);
@@ -902,15 +1170,15 @@ test_again_and_grouping(void **state)
 	assert_int_equal(n, 1);
 	assert_int_equal(b[0]->n, 1);
 	assert_int_equal(b[0]->attempts[0], 0);
-	struct queue_result ok = { .id = b[0]->ids[0], .outcome = QUEUE_OK, .code = 250,
-		.reply = "250 ok", .class = "ok" };
-	assert_int_equal(queue_record(q, b[0], &ok, 1001, 0.1, "relay:465", &retry, zero,
+	struct queue_attempt ok_att;
+	struct smtp_verdict ok = { .outcome = SMTP_OK, .code = 250,
+		.reply = "250 ok", .class = SMTP_CLASS_OK };
+	assert_int_equal(queue_record(q, b[0], &ok, NULL, &ok_att, 1001, 0.1, "relay:465", &retry, zero,
 	    err, sizeof(err)), 0);
 	queue_batch_free(b[0]);
 	assert_int_equal(queue_take(q, 1011, 2, 3, b, &n, err, sizeof(err)), 0);
 	assert_int_equal(n, 1);
-	ok.id = b[0]->ids[0];
-	assert_int_equal(queue_record(q, b[0], &ok, 1011, 0.1, "relay:465", &retry, zero,
+	assert_int_equal(queue_record(q, b[0], &ok, NULL, &ok_att, 1011, 0.1, "relay:465", &retry, zero,
 	    err, sizeof(err)), 0);
 	queue_batch_free(b[0]);
 
@@ -919,11 +1187,12 @@ test_again_and_grouping(void **state)
 	assert_int_equal(queue_take(q, 1100, 1, 4, b, &n, err, sizeof(err)), 0);
 	assert_int_equal(n, 1);
 	assert_int_equal(b[0]->n, 4);
-	struct queue_result d[4];
+	struct smtp_verdict d[4];
+	struct queue_attempt d_att[4];
 	for (size_t i = 0; i < 4; i++)
-		d[i] = (struct queue_result){ .id = b[0]->ids[i], .outcome = QUEUE_TEMP,
-		    .code = 451, .class = "4xx", .reply = "451 later" };
-	assert_int_equal(queue_record(q, b[0], d, 1100, 0.1, "relay:465", &retry, zero,
+		d[i] = (struct smtp_verdict){ .outcome = SMTP_TEMP,
+		    .code = 451, .class = SMTP_CLASS_4XX, .reply = "451 later" };
+	assert_int_equal(queue_record(q, b[0], d, NULL, d_att, 1100, 0.1, "relay:465", &retry, zero,
 	    err, sizeof(err)), 0);
 	queue_batch_free(b[0]);
 
@@ -977,19 +1246,20 @@ deliver_all(struct queue *q, int64_t now, const char *fail)
 		if (n == 0)
 			break;
 		for (size_t i = 0; i < n; i++) {
-			struct queue_result *res = calloc(b[i]->n, sizeof(*res));
+			struct smtp_verdict *res = calloc(b[i]->n, sizeof(*res));
+			struct queue_attempt *res_att = calloc(b[i]->n, sizeof(*res_att));
 			for (size_t k = 0; k < b[i]->n; k++) {
 				bool bad = fail && strcmp(b[i]->addresses[k], fail) == 0;
-				res[k] = (struct queue_result){ .id = b[i]->ids[k],
-					.outcome = bad ? QUEUE_PERM : QUEUE_OK, .code = bad ? 550 : 250,
-					.dsn = bad ? "5.1.1" : "2.0.0",
+				res[k] = (struct smtp_verdict){ .outcome = bad ? SMTP_PERM : SMTP_OK, .code = bad ? 550 : 250,
 					.reply = bad ? "550 5.1.1 no such user" : "250 2.0.0 Ok",
-					.class = bad ? "5xx" : "ok" };
+					.class = bad ? SMTP_CLASS_5XX : SMTP_CLASS_OK };
+				snprintf(res[k].dsn, sizeof(res[k].dsn), "%s", bad ? "5.1.1" : "2.0.0");
 			}
-			if (queue_record(q, b[i], res, now, 0.1, "relay:465", &retry, zero, err,
+			if (queue_record(q, b[i], res, NULL, res_att, now, 0.1, "relay:465", &retry, zero, err,
 			    sizeof(err)) < 0)
 				fail_msg("%s", err);
 			free(res);
+			free(res_att);
 			queue_batch_free(b[i]);
 		}
 	}
@@ -998,12 +1268,12 @@ deliver_all(struct queue *q, int64_t now, const char *fail)
 }
 
 static int64_t
-enqueue_kind(struct queue *q, const char *kind, const char *key, int64_t report_for,
+enqueue_kind(struct queue *q, enum queue_kind kind, const char *key, int64_t report_for,
     int64_t notice_for, int64_t now)
 {
 	struct queue_recipient_in r = { 0, "报", "to", "管理员", "管理员", "管理员", "管理员",
 		"postmaster@example.test" };
-	struct queue_issue_in in = { .sha256 = key, .source = kind, .kind = kind,
+	struct queue_issue_in in = { .sha256 = key, .source = queue_kind_name(kind), .kind = kind,
 		.title = "报告", .subject = "报告", .issue_no = -1, .total_issue_no = -1,
 		.received = now, .report_for = report_for, .notice_for = notice_for };
 	int64_t id, dup;
@@ -1030,6 +1300,7 @@ test_record_read(void **state)
 	deliver_all(q, 1200, NULL);
 
 	assert_int_equal(queue_record_read(q, a, &r, err, sizeof(err)), 0);
+	assert_int_equal(r->kind, QUEUE_KIND_BULLETIN);
 	assert_string_equal(r->title, "简报");
 	assert_string_equal(r->state, "done");
 	assert_int_equal(r->issue_no, 1);
@@ -1071,6 +1342,11 @@ test_record_read(void **state)
 	assert_string_equal(r->recipients[0].tier, "报");
 	queue_record_free(r);
 	queue_record_free(NULL);
+	int64_t notice = enqueue_kind(q, QUEUE_KIND_NOTICE, "held:1", 0, a, 1300);
+	assert_int_equal(queue_record_read(q, notice, &r, err, sizeof(err)), 0);
+	assert_int_equal(r->kind, QUEUE_KIND_NOTICE);
+	assert_int_equal(r->notice_for, a);
+	queue_record_free(r);
 	assert_int_equal(queue_record_read(q, 99, &r, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "no issue 99"));
 	assert_null(r);
@@ -1142,7 +1418,7 @@ test_purge_slices_and_counts(void **state)
 	assert_int_equal(count(q, "PRAGMA foreign_key_check"), -1);
 	/* the walk reads the index, not the issue rows */
 	sqlite3_stmt *st;
-	sqlite3_prepare_v2(queue_db(q), "EXPLAIN QUERY PLAN SELECT id, finished FROM issues"
+	sqlite3_prepare_v2(q->db, "EXPLAIN QUERY PLAN SELECT id, finished FROM issues"
 	    " INDEXED BY issues_finished WHERE state IN ('done','cancelled') AND finished < 1"
 	    " AND (finished, id) > (0, 0) AND duplicate_of IS NULL AND report_for IS NULL"
 	    " AND notice_for IS NULL ORDER BY finished, id LIMIT 5", -1, &st, NULL);
@@ -1186,8 +1462,8 @@ test_purge_keeps_references_whole(void **state)
 	deliver_all(q, 1010, "r1@example.test");
 	/* a failure report not yet sent keeps its issue */
 	assert_int_equal(purge_all(q, 5000, 50, &slices), 0);
-	int64_t report = enqueue_kind(q, "report", "report-a", a, 0, 1020);
-	int64_t notice = enqueue_kind(q, "notice", "unresolved:1", 0, a, 1020);
+	int64_t report = enqueue_kind(q, QUEUE_KIND_REPORT, "report-a", a, 0, 1020);
+	int64_t notice = enqueue_kind(q, QUEUE_KIND_NOTICE, "unresolved:1", 0, a, 1020);
 	int64_t dup = -enqueue(q, "ref-a", 3, NULL, 1030);
 	assert_int_equal(dup, a);
 	/* the report still going keeps the whole family */
@@ -1319,26 +1595,27 @@ test_record_many_all_or_nothing(void **state)
 	enqueue(q, "rmany", 6, NULL, 1000);
 	assert_int_equal(queue_take(q, 1000, 2, 3, b, &n, err, sizeof(err)), 0);
 	assert_int_equal(n, 2);
-	struct queue_result r0[3], r1[3];
+	struct smtp_verdict r0[3], r1[3];
+	struct queue_attempt r0_att[3], r1_att[3];
 	for (size_t i = 0; i < 3; i++) {
-		r0[i] = (struct queue_result){ .id = b[0]->ids[i], .outcome = QUEUE_OK,
-			.code = 250, .reply = "250 ok", .class = "ok" };
-		r1[i] = (struct queue_result){ .id = b[1]->ids[i], .outcome = QUEUE_TEMP,
-			.code = 451, .reply = "451 later", .class = "4xx" };
+		r0[i] = (struct smtp_verdict){ .outcome = SMTP_OK,
+			.code = 250, .reply = "250 ok", .class = SMTP_CLASS_OK };
+		r1[i] = (struct smtp_verdict){ .outcome = SMTP_TEMP,
+			.code = 451, .reply = "451 later", .class = SMTP_CLASS_4XX };
 	}
 	struct queue_record_in in[2] = {
-		{ b[0], r0, 1001, 0.1, "relay:465" },
-		{ b[1], r1, 1002, 0.2, "relay:465" },
+		{ b[0], r0, NULL, r0_att, 1001, 0.1, "relay:465", 0 },
+		{ b[1], r1, NULL, r1_att, 1002, 0.2, "relay:465", 0 },
 	};
 	/* a write that fails (as a full disk would) leaves every row sending */
-	assert_int_equal(sqlite3_exec(queue_db(q), "CREATE TRIGGER fail_second BEFORE INSERT"
+	assert_int_equal(sqlite3_exec(q->db, "CREATE TRIGGER fail_second BEFORE INSERT"
 	    " ON attempts WHEN new.time = 1002 BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
 	    NULL, NULL, NULL), SQLITE_OK);
 	assert_int_equal(queue_record_many(q, in, 2, &retry, zero, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "disk full"));
 	assert_int_equal(count(q, "SELECT COUNT(*) FROM attempts"), 0);
 	assert_int_equal(count(q, "SELECT COUNT(*) FROM recipients WHERE state = 'sending'"), 6);
-	assert_int_equal(sqlite3_exec(queue_db(q), "DROP TRIGGER fail_second", NULL, NULL,
+	assert_int_equal(sqlite3_exec(q->db, "DROP TRIGGER fail_second", NULL, NULL,
 	    NULL), SQLITE_OK);
 	/* then all of them, each with its own time */
 	assert_int_equal(queue_record_many(q, in, 2, &retry, zero, err, sizeof(err)), 0);
@@ -1397,9 +1674,10 @@ test_upgrade_to_v7_take_lifetime_index(void **state)
 	/* back to version 6 with an attempt recorded there */
 	enqueue(q, "up7", 2, NULL, 1000);
 	assert_int_equal(queue_take(q, 1000, 1, 1, b, &n, err, sizeof(err)), 0);
-	struct queue_result r = { .id = b[0]->ids[0], .outcome = QUEUE_TEMP, .code = 451,
-		.reply = "451 later", .class = "4xx" };
-	assert_int_equal(queue_record(q, b[0], &r, 1005, 0.1, "relay", &retry, zero,
+	struct queue_attempt r_att;
+	struct smtp_verdict r = { .outcome = SMTP_TEMP, .code = 451,
+		.reply = "451 later", .class = SMTP_CLASS_4XX };
+	assert_int_equal(queue_record(q, b[0], &r, NULL, &r_att, 1005, 0.1, "relay", &retry, zero,
 	    err, sizeof(err)), 0);
 	queue_batch_free(b[0]);
 	count(q, "DROP INDEX attempts_issue_status");
@@ -1478,6 +1756,15 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_recover_sending, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_duplicates_and_holds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_enqueue_is_atomic, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_record_lifetime_from_caller, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_render_outside_transaction, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_crash_between_reserve_and_commit, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_reservations_distinct, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_commit_refuses_taken_id, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_commit_duplicates, setup, teardown),
+		cmocka_unit_test(test_backend_for_state),
+		cmocka_unit_test(test_backend_ops_complete),
 		cmocka_unit_test_setup_teardown(test_alerts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_keeps_schema, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_steering_per_tier, setup, teardown),

@@ -39,7 +39,7 @@ enqueue_six(struct queue *q, const char *sha, int64_t now)
 		r[i] = (struct queue_recipient_in){ i / 2, TIER[i / 2], "to", "单位", "单位",
 		    "单位", "单位", addr[i] };
 	}
-	struct queue_issue_in in = { .sha256 = sha, .source = "a.txt", .kind = "bulletin",
+	struct queue_issue_in in = { .sha256 = sha, .source = "a.txt", .kind = QUEUE_KIND_BULLETIN,
 		.title = "简报", .subject = "简报 第1期", .issue_no = 1, .total_issue_no = -1,
 		.received = now };
 	if (queue_enqueue(q, &in, r, 6, "example.test", test_render_plain, NULL, &id, &dup,

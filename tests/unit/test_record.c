@@ -22,7 +22,7 @@ static struct queue_record_recipient rows[] = {
 };
 
 static struct queue_record rec = {
-	.id = 17, .kind = "bulletin", .title = "首都精神文明建设情况简报 <b>&</b>",
+	.id = 17, .kind = QUEUE_KIND_BULLETIN, .title = "首都精神文明建设情况简报 <b>&</b>",
 	.issuer = "首都精神文明办", .date = "2020-06-12", .source = "capital.txt",
 	.subject = "简报 第29期", .message_id = "distd.17.abc@example.test", .state = "done",
 	.sha256 = "00", .issue_no = 29, .total_issue_no = 2138, .received = 86000,

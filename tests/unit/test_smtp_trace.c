@@ -38,22 +38,22 @@ test_mixed_rcpt_replies(void **state)
 		NULL,
 	};
 	struct smtp_transcript t = { 0 };
-	struct queue_result r[4];
+	struct smtp_verdict r[4];
 
 	feed(&t, trace);
 	assert_int_equal(t.n_rcpt, 4);
 	assert_int_equal(t.auth_code, 235);
 	smtp_outcome(&t, CURLE_OK, "", 4, r);
-	assert_int_equal(r[0].outcome, QUEUE_OK);
+	assert_int_equal(r[0].outcome, SMTP_OK);
 	assert_int_equal(r[0].code, 250);
 	assert_string_equal(r[0].dsn, "2.0.0");
 	assert_string_equal(r[0].reply, "250 2.0.0 Ok: queued as 4F2A");
-	assert_int_equal(r[1].outcome, QUEUE_PERM);
+	assert_int_equal(r[1].outcome, SMTP_PERM);
 	assert_string_equal(r[1].dsn, "5.1.1");
-	assert_string_equal(r[1].class, "5xx");
-	assert_int_equal(r[2].outcome, QUEUE_TEMP);
-	assert_string_equal(r[2].class, "4xx");
-	assert_int_equal(r[3].outcome, QUEUE_PERM);
+	assert_int_equal(r[1].class, SMTP_CLASS_5XX);
+	assert_int_equal(r[2].outcome, SMTP_TEMP);
+	assert_int_equal(r[2].class, SMTP_CLASS_4XX);
+	assert_int_equal(r[3].outcome, SMTP_PERM);
 	assert_int_equal(r[3].code, 552);
 	/* the AUTH line's argument is never kept */
 	assert_null(strstr(t.last_text, "c2VjcmV0"));
@@ -70,13 +70,14 @@ test_data_replies(void **state)
 		"451 4.3.0 local problem", NULL,
 	};
 	struct smtp_transcript t = { 0 };
-	struct queue_result r[1];
+	struct smtp_verdict r[1];
 
 	feed(&t, trace);
 	smtp_outcome(&t, CURLE_WEIRD_SERVER_REPLY, "", 1, r);
-	assert_int_equal(r[0].outcome, QUEUE_TEMP);
+	assert_int_equal(r[0].outcome, SMTP_TEMP);
 	assert_int_equal(r[0].code, 451);
-	assert_string_equal(r[0].class, "4xx");
+	assert_int_equal(r[0].class, SMTP_CLASS_4XX);
+	assert_false(r[0].data_may_have_arrived);	/* the relay answered: not taken */
 	smtp_transcript_reset(&t);
 
 	/* accepted, then the connection dropped before the end-of-data reply */
@@ -86,9 +87,24 @@ test_data_replies(void **state)
 	};
 	feed(&t, dropped);
 	smtp_outcome(&t, CURLE_RECV_ERROR, "Failure when receiving data", 1, r);
-	assert_int_equal(r[0].outcome, QUEUE_TEMP);
-	assert_string_equal(r[0].class, "connect");
+	assert_int_equal(r[0].outcome, SMTP_TEMP);
+	assert_int_equal(r[0].class, SMTP_CLASS_CONNECT);
 	assert_string_equal(r[0].reply, "Failure when receiving data");
+	assert_true(r[0].data_may_have_arrived);	/* a retry may deliver it twice */
+	smtp_transcript_reset(&t);
+
+	/* dropped after DATA, but this recipient was refused at RCPT: not sent to it */
+	static const char *const dropped_one[] = {
+		"220 hi", "> EHLO x", "250 ok", "> MAIL FROM:<a@example.test>", "250 ok",
+		"> RCPT TO:<b@example.test>", "250 ok", "> RCPT TO:<c@example.test>",
+		"450 4.2.0 busy", "> DATA", "354 go", NULL,
+	};
+	struct smtp_verdict two[2];
+	feed(&t, dropped_one);
+	smtp_outcome(&t, CURLE_RECV_ERROR, "Failure when receiving data", 2, two);
+	assert_true(two[0].data_may_have_arrived);
+	assert_false(two[1].data_may_have_arrived);
+	assert_int_equal(two[1].class, SMTP_CLASS_4XX);
 	smtp_transcript_reset(&t);
 
 	/* DATA 554 fails every accepted recipient */
@@ -99,7 +115,7 @@ test_data_replies(void **state)
 	};
 	feed(&t, refused);
 	smtp_outcome(&t, CURLE_WEIRD_SERVER_REPLY, "", 1, r);
-	assert_int_equal(r[0].outcome, QUEUE_PERM);
+	assert_int_equal(r[0].outcome, SMTP_PERM);
 	assert_int_equal(r[0].code, 554);
 	smtp_transcript_reset(&t);
 }
@@ -109,13 +125,13 @@ test_transaction_failures(void **state)
 {
 	(void)state;
 	struct smtp_transcript t = { 0 };
-	struct queue_result r[2];
+	struct smtp_verdict r[2];
 
 	static const char *const mail550[] = { "220 hi", "> EHLO x", "250 ok",
 		"> MAIL FROM:<a@example.test>", "550 5.7.1 sender refused", NULL };
 	feed(&t, mail550);
 	smtp_outcome(&t, CURLE_SEND_ERROR, "", 2, r);
-	assert_int_equal(r[0].outcome, QUEUE_PERM);
+	assert_int_equal(r[0].outcome, SMTP_PERM);
 	assert_int_equal(r[1].code, 550);
 	smtp_transcript_reset(&t);
 
@@ -123,8 +139,8 @@ test_transaction_failures(void **state)
 		"> AUTH PLAIN xyz", "535 5.7.8 authentication failed", NULL };
 	feed(&t, auth535);
 	smtp_outcome(&t, CURLE_LOGIN_DENIED, "", 2, r);
-	assert_int_equal(r[0].outcome, QUEUE_TEMP);
-	assert_string_equal(r[0].class, "auth");
+	assert_int_equal(r[0].outcome, SMTP_TEMP);
+	assert_int_equal(r[0].class, SMTP_CLASS_AUTH);
 	assert_int_equal(r[0].code, 535);
 	smtp_transcript_reset(&t);
 
@@ -133,24 +149,24 @@ test_transaction_failures(void **state)
 		"> MAIL FROM:<a@example.test>", "530 5.7.0 Authentication required", NULL };
 	feed(&t, mail530);
 	smtp_outcome(&t, CURLE_SEND_ERROR, "", 1, r);
-	assert_int_equal(r[0].outcome, QUEUE_TEMP);
-	assert_string_equal(r[0].class, "auth");
+	assert_int_equal(r[0].outcome, SMTP_TEMP);
+	assert_int_equal(r[0].class, SMTP_CLASS_AUTH);
 	smtp_transcript_reset(&t);
 
 	static const char *const greet[] = { "554 5.3.2 go away", NULL };
 	feed(&t, greet);
 	smtp_outcome(&t, CURLE_WEIRD_SERVER_REPLY, "", 1, r);
-	assert_int_equal(r[0].outcome, QUEUE_TEMP);	/* never a verdict on the recipient */
-	assert_string_equal(r[0].class, "protocol");
+	assert_int_equal(r[0].outcome, SMTP_TEMP);	/* never a verdict on the recipient */
+	assert_int_equal(r[0].class, SMTP_CLASS_PROTOCOL);
 	smtp_transcript_reset(&t);
 
 	smtp_outcome(&t, CURLE_PEER_FAILED_VERIFICATION, "SSL certificate problem", 1, r);
-	assert_string_equal(r[0].class, "tls");
-	assert_int_equal(r[0].outcome, QUEUE_TEMP);
+	assert_int_equal(r[0].class, SMTP_CLASS_TLS);
+	assert_int_equal(r[0].outcome, SMTP_TEMP);
 	smtp_outcome(&t, CURLE_COULDNT_RESOLVE_HOST, "", 1, r);
-	assert_string_equal(r[0].class, "dns");
+	assert_int_equal(r[0].class, SMTP_CLASS_DNS);
 	smtp_outcome(&t, CURLE_COULDNT_CONNECT, "", 1, r);
-	assert_string_equal(r[0].class, "connect");
+	assert_int_equal(r[0].class, SMTP_CLASS_CONNECT);
 }
 
 /* 452 4.5.3 after the relay's recipient limit: class "limit", not "4xx". */
@@ -173,17 +189,17 @@ test_recipient_limit_and_size(void **state)
 		NULL,
 	};
 	struct smtp_transcript t = { 0 };
-	struct queue_result r[4];
+	struct smtp_verdict r[4];
 
 	feed(&t, trace);
 	assert_true(t.size_seen);
 	assert_int_equal(t.size_limit, 10240000);
 	smtp_outcome(&t, CURLE_OK, "", 4, r);
-	assert_int_equal(r[0].outcome, QUEUE_OK);
-	assert_string_equal(r[1].class, "limit");
-	assert_string_equal(r[2].class, "limit");	/* Exim: no enhanced code */
-	assert_string_equal(r[3].class, "4xx");		/* a 452 about the mailbox */
-	assert_int_equal(r[1].outcome, QUEUE_TEMP);
+	assert_int_equal(r[0].outcome, SMTP_OK);
+	assert_int_equal(r[1].class, SMTP_CLASS_LIMIT);
+	assert_int_equal(r[2].class, SMTP_CLASS_LIMIT);	/* Exim: no enhanced code */
+	assert_int_equal(r[3].class, SMTP_CLASS_4XX);		/* a 452 about the mailbox */
+	assert_int_equal(r[1].outcome, SMTP_TEMP);
 	assert_true(smtp_is_rcpt_limit(452, "452 4.5.3 Error: too many recipients"));
 	assert_false(smtp_is_rcpt_limit(550, "550 5.5.3 too many recipients"));
 	assert_false(smtp_is_rcpt_limit(452, NULL));
@@ -253,11 +269,11 @@ static void
 test_curl_class(void **state)
 {
 	(void)state;
-	assert_string_equal(smtp_curl_class(CURLE_COULDNT_RESOLVE_HOST), "dns");
-	assert_string_equal(smtp_curl_class(CURLE_OPERATION_TIMEDOUT), "connect");
-	assert_string_equal(smtp_curl_class(CURLE_PEER_FAILED_VERIFICATION), "tls");
-	assert_string_equal(smtp_curl_class(CURLE_LOGIN_DENIED), "auth");
-	assert_string_equal(smtp_curl_class(CURLE_WEIRD_SERVER_REPLY), "protocol");
+	assert_int_equal(smtp_curl_class(CURLE_COULDNT_RESOLVE_HOST), SMTP_CLASS_DNS);
+	assert_int_equal(smtp_curl_class(CURLE_OPERATION_TIMEDOUT), SMTP_CLASS_CONNECT);
+	assert_int_equal(smtp_curl_class(CURLE_PEER_FAILED_VERIFICATION), SMTP_CLASS_TLS);
+	assert_int_equal(smtp_curl_class(CURLE_LOGIN_DENIED), SMTP_CLASS_AUTH);
+	assert_int_equal(smtp_curl_class(CURLE_WEIRD_SERVER_REPLY), SMTP_CLASS_PROTOCOL);
 }
 
 int

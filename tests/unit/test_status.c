@@ -36,7 +36,7 @@ setup(void **state)
 		  "deputy@wmw.example.test" },
 		{ 1, "发", "bcc", "大兴区文明办", "发", "大兴区文明办", "x", "wmb@daxing.example.test" },
 	};
-	struct queue_issue_in in = { .sha256 = "s", .source = "a.txt", .kind = "bulletin",
+	struct queue_issue_in in = { .sha256 = "s", .source = "a.txt", .kind = QUEUE_KIND_BULLETIN,
 		.title = "首都精神文明建设情况简报", .subject = "首都精神文明建设情况简报 第29期",
 		.issue_no = 29, .total_issue_no = -1, .received = 1 };
 	if (queue_enqueue(q, &in, r, 3, "example.test", render, NULL, &id, &dup, err,
@@ -211,7 +211,7 @@ test_hostile_values_escaped(void **state)
 		{ 0, "报", "to", "中央\x1b[8m文明办", "报", "中央文明办", "x",
 		  "office@wmb.example.test" },
 	};
-	struct queue_issue_in in = { .sha256 = "t", .source = gbk, .kind = "bulletin",
+	struct queue_issue_in in = { .sha256 = "t", .source = gbk, .kind = QUEUE_KIND_BULLETIN,
 		.title = "简报\x1b]0;owned\x07\x1b[2J\xe2\x80\xae", .subject = "s\x1b[31m",
 		.issue_no = 30, .total_issue_no = -1, .received = 2 };
 	if (queue_enqueue(q, &in, r, 1, "example.test", render, NULL, &id, &dup, err,

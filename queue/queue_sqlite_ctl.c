@@ -1,4 +1,4 @@
-/* Steering the queue from distctl: hold, release, cancel, retry, resend, re-route. */
+/* The SQLite backend: steering the queue from distctl (hold, release, cancel, retry, resend, re-route), the record and retention. */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,19 +6,24 @@
 
 #include "queue.h"
 #include "queue_private.h"
+#include "queue_sqlite.h"
 #include "sbuf.h"
 #include "xalloc.h"
 
 static int
-issue_state(struct queue *q, int64_t issue, char *state, size_t n, char *err, size_t errsz)
+issue_state(struct queue *q, int64_t issue, enum queue_issue_state *state, char *err,
+    size_t errsz)
 {
 	sqlite3_stmt *st = queue_prepare(q, "SELECT state FROM issues WHERE id = ?");
 	int rc = -1;
 
 	sqlite3_bind_int64(st, 1, issue);
 	if (sqlite3_step(st) == SQLITE_ROW) {
-		snprintf(state, n, "%s", (const char *)sqlite3_column_text(st, 0));
-		rc = 0;
+		const char *text = (const char *)sqlite3_column_text(st, 0);
+		rc = queue_issue_state_parse(text, state);
+		if (rc < 0)
+			snprintf(err, errsz, "issue %lld has an unknown state '%s'",
+			    (long long)issue, text ? text : "");
 	} else {
 		snprintf(err, errsz, "no issue %lld in the queue", (long long)issue);
 	}
@@ -103,7 +108,7 @@ update(struct queue *q, int64_t issue, int64_t now, const char *text, const char
 #define IN_TIER " AND (?4 IS NULL OR tier_keyword = ?4)"
 
 int
-queue_hold(struct queue *q, int64_t issue, const char *tier, const char *reason,
+sqlite_hold(struct queue *q, int64_t issue, const char *tier, const char *reason,
     char *err, size_t errsz)
 {
 	static const char *const whole[] = {
@@ -115,20 +120,21 @@ queue_hold(struct queue *q, int64_t issue, const char *tier, const char *reason,
 	static const char *const part[] = {
 		"UPDATE recipients SET state = 'held' WHERE issue = ?1"
 		" AND state IN ('queued','deferred')" IN_TIER, NULL };
-	char state[16];
+	enum queue_issue_state state;
 
-	if (issue_state(q, issue, state, sizeof(state), err, errsz) < 0 ||
+	if (issue_state(q, issue, &state, err, errsz) < 0 ||
 	    check_tier(q, issue, tier, err, errsz) < 0)
 		return -1;
-	if (strcmp(state, "active") != 0) {
-		snprintf(err, errsz, "issue %lld is %s, not active", (long long)issue, state);
+	if (state != QUEUE_ISSUE_ACTIVE) {
+		snprintf(err, errsz, "issue %lld is %s, not active", (long long)issue,
+		    queue_issue_state_name(state));
 		return -1;
 	}
 	return update(q, issue, 0, reason, tier, tier ? part : whole, err, errsz);
 }
 
 int
-queue_release(struct queue *q, int64_t issue, const char *tier, int64_t now,
+sqlite_release(struct queue *q, int64_t issue, const char *tier, int64_t now,
     char *err, size_t errsz)
 {
 	static const char *const sqls[] = {
@@ -141,11 +147,11 @@ queue_release(struct queue *q, int64_t issue, const char *tier, int64_t now,
 		 */
 		"UPDATE issues SET state = 'active', hold_reason = NULL WHERE id = ?1"
 		" AND state = 'held'", NULL };
-	char state[16];
+	enum queue_issue_state state;
 	sqlite3_stmt *st;
 	int held = 0;
 
-	if (issue_state(q, issue, state, sizeof(state), err, errsz) < 0 ||
+	if (issue_state(q, issue, &state, err, errsz) < 0 ||
 	    check_tier(q, issue, tier, err, errsz) < 0)
 		return -1;
 	st = queue_prepare(q, "SELECT COUNT(*) FROM recipients WHERE issue = ?1"
@@ -158,23 +164,24 @@ queue_release(struct queue *q, int64_t issue, const char *tier, int64_t now,
 		held = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
 	/* a held issue with nothing held (all delivered before the hold) still reopens */
-	if (strcmp(state, "held") != 0 && held == 0) {
+	if (state != QUEUE_ISSUE_HELD && held == 0) {
 		if (tier)
 			snprintf(err, errsz, "issue %lld has no held recipients in tier %s",
 			    (long long)issue, tier);
-		else if (strcmp(state, "cancelled") == 0)
+		else if (state == QUEUE_ISSUE_CANCELLED)
 			snprintf(err, errsz, "issue %lld is cancelled, not held; to send it "
 			    "again on purpose: distctl resend %lld --all", (long long)issue,
 			    (long long)issue);
 		else
-			snprintf(err, errsz, "issue %lld is %s, not held", (long long)issue, state);
+			snprintf(err, errsz, "issue %lld is %s, not held", (long long)issue,
+			    queue_issue_state_name(state));
 		return -1;
 	}
 	return update(q, issue, now, NULL, tier, sqls, err, errsz);
 }
 
 int
-queue_cancel(struct queue *q, int64_t issue, const char *tier, int64_t now,
+sqlite_cancel(struct queue *q, int64_t issue, const char *tier, int64_t now,
     char *err, size_t errsz)
 {
 	/*
@@ -191,12 +198,12 @@ queue_cancel(struct queue *q, int64_t issue, const char *tier, int64_t now,
 	static const char *const part[] = {
 		"UPDATE recipients SET state = 'cancelled' WHERE issue = ?1"
 		" AND state IN ('queued','deferred','held','sending')" IN_TIER, NULL };
-	char state[16];
+	enum queue_issue_state state;
 
-	if (issue_state(q, issue, state, sizeof(state), err, errsz) < 0 ||
+	if (issue_state(q, issue, &state, err, errsz) < 0 ||
 	    check_tier(q, issue, tier, err, errsz) < 0)
 		return -1;
-	if (strcmp(state, "cancelled") == 0) {
+	if (state == QUEUE_ISSUE_CANCELLED) {
 		snprintf(err, errsz, "issue %lld is already cancelled", (long long)issue);
 		return -1;
 	}
@@ -204,7 +211,7 @@ queue_cancel(struct queue *q, int64_t issue, const char *tier, int64_t now,
 }
 
 int
-queue_retry(struct queue *q, int64_t issue, const char *tier, int64_t now,
+sqlite_retry(struct queue *q, int64_t issue, const char *tier, int64_t now,
     char *err, size_t errsz)
 {
 	static const char *const one[] = {
@@ -214,9 +221,9 @@ queue_retry(struct queue *q, int64_t issue, const char *tier, int64_t now,
 		"UPDATE recipients SET next_attempt = ?2 WHERE state IN ('queued','deferred')"
 		" AND issue IN (SELECT id FROM issues WHERE state = 'active')"
 		IN_TIER, NULL };
-	char state[16];
+	enum queue_issue_state state;
 
-	if (issue != 0 && (issue_state(q, issue, state, sizeof(state), err, errsz) < 0 ||
+	if (issue != 0 && (issue_state(q, issue, &state, err, errsz) < 0 ||
 	    check_tier(q, issue, tier, err, errsz) < 0))
 		return -1;
 	return update(q, issue, now, NULL, tier, issue ? one : all, err, errsz);
@@ -226,19 +233,20 @@ static int
 resend(struct queue *q, int64_t issue, const char *tier, const char *address, bool all,
     int64_t now, char *err, size_t errsz)
 {
-	char state[16], sql[600];
+	enum queue_issue_state state;
+	char sql[600];
 	struct sbuf where = SBUF_INIT;
 	int changed;
 
-	if (issue_state(q, issue, state, sizeof(state), err, errsz) < 0 ||
+	if (issue_state(q, issue, &state, err, errsz) < 0 ||
 	    check_tier(q, issue, tier, err, errsz) < 0)
 		return -1;
-	if (strcmp(state, "held") == 0) {
+	if (state == QUEUE_ISSUE_HELD) {
 		snprintf(err, errsz, "issue %lld is held; release it first", (long long)issue);
 		return -1;
 	}
 	/* a cancel is meant for good: sending again is a decision of its own */
-	if (strcmp(state, "cancelled") == 0 && !all) {
+	if (state == QUEUE_ISSUE_CANCELLED && !all) {
 		snprintf(err, errsz, "issue %lld is cancelled; to send it again on purpose, "
 		    "to every recipient, use: distctl resend %lld --all", (long long)issue,
 		    (long long)issue);
@@ -304,21 +312,21 @@ fail:
 }
 
 int
-queue_resend(struct queue *q, int64_t issue, const char *tier, const char *address,
+sqlite_resend(struct queue *q, int64_t issue, const char *tier, const char *address,
     int64_t now, char *err, size_t errsz)
 {
 	return resend(q, issue, tier, address, false, now, err, errsz);
 }
 
 int
-queue_resend_all(struct queue *q, int64_t issue, const char *tier, int64_t now,
+sqlite_resend_all(struct queue *q, int64_t issue, const char *tier, int64_t now,
     char *err, size_t errsz)
 {
 	return resend(q, issue, tier, NULL, true, now, err, errsz);
 }
 
 bool
-queue_has_recipient(struct queue *q, int64_t issue, const char *tier, const char *address)
+sqlite_has_recipient(struct queue *q, int64_t issue, const char *tier, const char *address)
 {
 	sqlite3_stmt *st = queue_prepare(q, "SELECT 1 FROM recipients WHERE issue = ?1"
 	    " AND address = ?2 AND replaced_by IS NULL AND (?3 IS NULL OR tier_keyword = ?3)");
@@ -335,19 +343,21 @@ queue_has_recipient(struct queue *q, int64_t issue, const char *tier, const char
 }
 
 int
-queue_resend_to(struct queue *q, int64_t issue, const char *tier, const char *address,
+sqlite_resend_to(struct queue *q, int64_t issue, const char *tier, const char *address,
     const char *old, int64_t now, char *err, size_t errsz)
 {
-	char state[16], note[400];
+	enum queue_issue_state state;
+	char note[400];
 	sqlite3_stmt *st = NULL;
 	int64_t from = 0, added;
 	int n = 0;
 
-	if (issue_state(q, issue, state, sizeof(state), err, errsz) < 0 ||
+	if (issue_state(q, issue, &state, err, errsz) < 0 ||
 	    check_tier(q, issue, tier, err, errsz) < 0)
 		return -1;
-	if (strcmp(state, "cancelled") == 0 || strcmp(state, "held") == 0) {
-		snprintf(err, errsz, "issue %lld is %s; release it first", (long long)issue, state);
+	if (state == QUEUE_ISSUE_CANCELLED || state == QUEUE_ISSUE_HELD) {
+		snprintf(err, errsz, "issue %lld is %s; release it first", (long long)issue,
+		    queue_issue_state_name(state));
 		return -1;
 	}
 	if (queue_exec(q, "BEGIN IMMEDIATE", err, errsz) < 0)
@@ -384,7 +394,7 @@ queue_resend_to(struct queue *q, int64_t issue, const char *tier, const char *ad
 		goto refused;
 	}
 	/* in any tier: the same address twice in one issue would get it twice */
-	if (queue_has_recipient(q, issue, NULL, address)) {
+	if (sqlite_has_recipient(q, issue, NULL, address)) {
 		snprintf(err, errsz, "<%s> is already a recipient of issue %lld: "
 		    "distctl resend %lld --to %s sends it again", address, (long long)issue,
 		    (long long)issue, address);
@@ -434,7 +444,7 @@ refused:
 }
 
 int
-queue_load_source(struct queue *q, int64_t issue, struct queue_source *src,
+sqlite_load_source(struct queue *q, int64_t issue, struct queue_source *src,
     char *err, size_t errsz)
 {
 	sqlite3_stmt *st;
@@ -450,7 +460,8 @@ queue_load_source(struct queue *q, int64_t issue, struct queue_source *src,
 	}
 	src->text = queue_col_text(st, 0);
 	src->message_id = queue_col_text(st, 1);
-	src->state = queue_col_text(st, 2);
+	if (queue_issue_state_parse((const char *)sqlite3_column_text(st, 2), &src->state) < 0)
+		src->state = QUEUE_ISSUE_DONE;	/* unknown: never re-routed */
 	src->received = sqlite3_column_int64(st, 3);
 	src->tried = sqlite3_column_int(st, 4);
 	sqlite3_finalize(st);
@@ -459,7 +470,7 @@ queue_load_source(struct queue *q, int64_t issue, struct queue_source *src,
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		src->attachments = xreallocarray(src->attachments, src->n_attachments + 1,
 		    sizeof(*src->attachments));
-		struct queue_attachment *a = &src->attachments[src->n_attachments++];
+		struct attachment *a = &src->attachments[src->n_attachments++];
 		size_t len = (size_t)sqlite3_column_bytes(st, 1);
 		char *data = xmalloc(len + 1);
 		if (len)
@@ -472,22 +483,8 @@ queue_load_source(struct queue *q, int64_t issue, struct queue_source *src,
 	return 0;
 }
 
-void
-queue_source_free(struct queue_source *src)
-{
-	free(src->text);
-	free(src->message_id);
-	free(src->state);
-	for (size_t i = 0; i < src->n_attachments; i++) {
-		free((char *)src->attachments[i].name);
-		free((char *)src->attachments[i].data);
-	}
-	free(src->attachments);
-	memset(src, 0, sizeof(*src));
-}
-
 int
-queue_reroute(struct queue *q, int64_t issue, const struct queue_recipient_in *r,
+sqlite_reroute(struct queue *q, int64_t issue, const struct queue_recipient_in *r,
     size_t n, const char *message, size_t len, int64_t now, char *err, size_t errsz)
 {
 	sqlite3_stmt *st = NULL;
@@ -557,7 +554,7 @@ col_long_or(sqlite3_stmt *st, int i, long none)
 }
 
 int
-queue_record_read(struct queue *q, int64_t id, struct queue_record **out, char *err,
+sqlite_record_read(struct queue *q, int64_t id, struct queue_record **out, char *err,
     size_t errsz)
 {
 	struct queue_record *r;
@@ -580,7 +577,8 @@ queue_record_read(struct queue *q, int64_t id, struct queue_record **out, char *
 	}
 	r = xcalloc(1, sizeof(*r));
 	r->id = id;
-	r->kind = queue_col_text(st, 0);
+	if (queue_kind_parse((const char *)sqlite3_column_text(st, 0), &r->kind) < 0)
+		r->kind = QUEUE_KIND_BULLETIN;	/* kind's column default */
 	r->title = queue_col_text(st, 1);
 	r->issuer = queue_col_text(st, 2);
 	r->date = queue_col_text(st, 3);
@@ -649,36 +647,6 @@ queue_record_read(struct queue *q, int64_t id, struct queue_record **out, char *
 	}
 	*out = r;
 	return 0;
-}
-
-void
-queue_record_free(struct queue_record *r)
-{
-	if (r == NULL)
-		return;
-	for (size_t i = 0; i < r->n_recipients; i++) {
-		struct queue_record_recipient *x = &r->recipients[i];
-		free(x->tier);
-		free(x->unit);
-		free(x->name);
-		free(x->address);
-		free(x->state);
-		free(x->dsn);
-		free(x->reply);
-		free(x->replaced_by);
-		free(x->replaces);
-	}
-	free(r->recipients);
-	free(r->kind);
-	free(r->title);
-	free(r->issuer);
-	free(r->date);
-	free(r->source);
-	free(r->subject);
-	free(r->message_id);
-	free(r->state);
-	free(r->sha256);
-	free(r);
 }
 
 /* ---- retention ---------------------------------------------------------------- */
@@ -781,7 +749,7 @@ queue_purge_families_free(struct queue_purge_family *f, size_t n)
 #define PURGE_LOOK 2000
 
 int
-queue_purge_list(struct queue *q, int64_t before, size_t max,
+sqlite_purge_list(struct queue *q, int64_t before, size_t max,
     struct queue_purge_cursor *cur, struct queue_purge_family **out, size_t *n,
     char *err, size_t errsz)
 {
@@ -856,7 +824,7 @@ queue_purge_list(struct queue *q, int64_t before, size_t max,
 }
 
 int
-queue_purge_delete(struct queue *q, const struct queue_purge_family *f, size_t n,
+sqlite_purge_delete(struct queue *q, const struct queue_purge_family *f, size_t n,
     int64_t before, size_t *deleted, char *err, size_t errsz)
 {
 	/* referrers first, so that every reference is gone before its target;

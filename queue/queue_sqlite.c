@@ -1,0 +1,1561 @@
+/* The SQLite backend: schema and migrations, intake, delivery bookkeeping. */
+#include "queue.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "backoff.h"
+#include "sbuf.h"
+
+#include "queue_backend.h"
+#include "queue_private.h"
+#include "queue_sqlite.h"
+#include "xalloc.h"
+
+
+/* Version 1. Later versions append a migration step to `migrations`. */
+static const char schema_v1[] =
+    "CREATE TABLE issues ("
+    "  id INTEGER PRIMARY KEY,"
+    "  kind TEXT NOT NULL DEFAULT 'bulletin',"
+    "  sha256 TEXT NOT NULL,"
+    "  source TEXT NOT NULL,"
+    "  title TEXT, issue_no INTEGER, total_issue_no INTEGER,"
+    "  issuer TEXT, date TEXT, urgency TEXT,"
+    "  subject TEXT NOT NULL,"
+    "  message_id TEXT NOT NULL,"
+    "  message BLOB,"
+    "  priority INTEGER NOT NULL DEFAULT 0,"
+    "  state TEXT NOT NULL CHECK (state IN ('active','held','done','cancelled')),"
+    "  hold_reason TEXT,"
+    "  duplicate_of INTEGER REFERENCES issues(id),"
+    "  report_for INTEGER REFERENCES issues(id),"
+    "  reported INTEGER NOT NULL DEFAULT 0,"
+    "  received INTEGER NOT NULL,"
+    "  finished INTEGER,"
+    "  text TEXT"
+    ");"
+    "CREATE TABLE attachments ("
+    "  issue INTEGER NOT NULL REFERENCES issues(id),"
+    "  name TEXT NOT NULL,"
+    "  data BLOB NOT NULL"
+    ");"
+    "CREATE INDEX attachments_issue ON attachments(issue);"
+    "CREATE INDEX issues_sha256 ON issues(sha256);"
+    "CREATE TABLE recipients ("
+    "  id INTEGER PRIMARY KEY,"
+    "  issue INTEGER NOT NULL REFERENCES issues(id),"
+    "  tier INTEGER NOT NULL,"
+    "  tier_keyword TEXT NOT NULL,"
+    "  header TEXT NOT NULL,"
+    "  unit TEXT NOT NULL,"
+    "  via TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  display TEXT NOT NULL,"
+    "  address TEXT NOT NULL,"
+    "  state TEXT NOT NULL CHECK (state IN ('queued','sending','deferred',"
+    "    'delivered','failed','held','cancelled')),"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  next_attempt INTEGER NOT NULL,"
+    "  last_code INTEGER, last_dsn TEXT, last_reply TEXT, last_class TEXT,"
+    "  delivered INTEGER,"
+    "  possible_duplicate INTEGER NOT NULL DEFAULT 0"
+    ");"
+    "CREATE INDEX recipients_due ON recipients(state, next_attempt);"
+    "CREATE INDEX recipients_issue ON recipients(issue);"
+    "CREATE TABLE attempts ("
+    "  id INTEGER PRIMARY KEY,"
+    "  recipient INTEGER NOT NULL REFERENCES recipients(id),"
+    "  issue INTEGER NOT NULL REFERENCES issues(id),"
+    "  time INTEGER NOT NULL,"
+    "  relay TEXT,"
+    "  status TEXT NOT NULL,"
+    "  class TEXT,"
+    "  code INTEGER, dsn TEXT, reply TEXT,"
+    "  duration REAL,"
+    "  attempt INTEGER NOT NULL,"
+    "  possible_duplicate INTEGER NOT NULL DEFAULT 0"
+    ");"
+    "CREATE INDEX attempts_issue ON attempts(issue);"
+    "CREATE TABLE alerts ("
+    "  kind TEXT PRIMARY KEY,"
+    "  text TEXT NOT NULL,"
+    "  since INTEGER NOT NULL,"
+    "  last INTEGER NOT NULL"
+    ");";
+
+/*
+ * Version 2. sources: where each bulletin's source went, in a table of its
+ * own because an issue row is large (text, message) and SQLite rewrites a
+ * whole row on any update; archived is NULL while the source may still be
+ * in the outbox ('' for issues queued before version 2). On issues: the
+ * units that did not resolve of an issue sent anyway (on_unresolved =
+ * "send"), whether distd held the issue when it arrived (an admin's own
+ * `distctl hold` is not mailed back to them), and for admin notices the
+ * issue they are about; a notice's sha256 column holds its key ("held:17"),
+ * unique, so that one cause is notified once whatever fails between the
+ * check and the insert.
+ */
+static const char schema_v2[] =
+    "CREATE TABLE sources ("
+    "  issue INTEGER PRIMARY KEY REFERENCES issues(id),"
+    "  sha256 TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  archived TEXT"
+    ");"
+    "CREATE INDEX sources_pending ON sources(sha256, name) WHERE archived IS NULL;"
+    "INSERT INTO sources (issue, sha256, name, archived)"
+    "  SELECT id, sha256, source, '' FROM issues WHERE kind = 'bulletin';"
+    "ALTER TABLE issues ADD COLUMN unresolved TEXT;"
+    "ALTER TABLE issues ADD COLUMN notice_for INTEGER REFERENCES issues(id);"
+    "ALTER TABLE issues ADD COLUMN held_on_arrival INTEGER NOT NULL DEFAULT 0;"
+    "CREATE UNIQUE INDEX issues_notice_key ON issues(sha256) WHERE kind = 'notice';";
+
+/*
+ * Version 3: a recipient corrected with `distctl resend ID --to NEW --replace
+ * OLD` points at the row that replaced it. A column rather than a state, so
+ * that the old row keeps what really happened to it (failed, delivered).
+ */
+static const char schema_v3[] =
+    "ALTER TABLE recipients ADD COLUMN replaced_by INTEGER REFERENCES recipients(id);";
+
+/*
+ * Version 4: what distd learnt about each relay ("host:port"): the SIZE
+ * it announced in EHLO (0: none), so that an issue too big for it is
+ * held at ingest, and how many recipients it took in one transaction
+ * before answering 452 (NULL: no limit seen), so that later batches fit.
+ * The index on attempts(recipient) serves the "deferred since" alert.
+ */
+static const char schema_v4[] =
+    "CREATE TABLE relays ("
+    "  relay TEXT PRIMARY KEY,"
+    "  size INTEGER,"
+    "  max_rcpt INTEGER,"
+    "  updated INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX attempts_recipient ON attempts(recipient);";
+
+/*
+ * Version 5: work proportional to what is active, never to the history.
+ *
+ * Counts: the final states (delivered, failed, cancelled) are the ones
+ * that grow with the history, so recipient_counts keeps their totals
+ * (recipients not replaced by a correction), by triggers: every writer —
+ * delivery, distctl's steering, enqueueing — changes them in the same
+ * statement, hence the same transaction, as the rows, so they can neither
+ * drift nor be forgotten by a new code path. The other states are the
+ * work in hand and are counted through recipients_due (state, …), which
+ * costs what is active, not what is past. Counting every state by trigger
+ * was tried: four counter updates per recipient (taken, recorded) cost a
+ * third more CPU per delivery; this way a recipient costs one, when it
+ * becomes final.
+ *
+ * recipients_pending yields an issue's due rows in delivery order (tier,
+ * id) and issues_active the active issues in priority order, so that
+ * queue_take walks the two without sorting; both are partial, so they hold
+ * only what is still to do. issues_unsettled holds the finished bulletins
+ * not yet examined for a failure report (reported = 0): queue_finish
+ * marks those that need none (reported = 2) instead of walking every
+ * finished issue's rows again at each completion. issues_held serves
+ * distctl status: an issue row stores its state after the message, so a
+ * scan of issues for state reads every message ever queued.
+ */
+static const char schema_v5[] =
+    "CREATE TABLE recipient_counts ("
+    "  state TEXT PRIMARY KEY,"
+    "  n INTEGER NOT NULL"
+    ") WITHOUT ROWID;"
+    "INSERT INTO recipient_counts (state, n) VALUES ('delivered', 0), ('failed', 0),"
+    "  ('cancelled', 0);"
+    "UPDATE recipient_counts SET n = (SELECT COUNT(*) FROM recipients r"
+    "  WHERE r.state = recipient_counts.state AND r.replaced_by IS NULL);"
+    "CREATE TRIGGER recipients_count_insert AFTER INSERT ON recipients"
+    "  WHEN new.replaced_by IS NULL AND (new.state = 'delivered'"
+    "  OR new.state = 'failed' OR new.state = 'cancelled')"
+    "  BEGIN UPDATE recipient_counts SET n = n + 1 WHERE state = new.state; END;"
+    "CREATE TRIGGER recipients_count_delete AFTER DELETE ON recipients"
+    "  WHEN old.replaced_by IS NULL AND (old.state = 'delivered'"
+    "  OR old.state = 'failed' OR old.state = 'cancelled')"
+    "  BEGIN UPDATE recipient_counts SET n = n - 1 WHERE state = old.state; END;"
+    "CREATE TRIGGER recipients_count_leave AFTER UPDATE OF state, replaced_by"
+    "  ON recipients WHEN old.replaced_by IS NULL"
+    "  AND (old.state = 'delivered'"
+    "  OR old.state = 'failed' OR old.state = 'cancelled')"
+    "  AND (new.state IS NOT old.state OR new.replaced_by IS NOT NULL)"
+    "  BEGIN UPDATE recipient_counts SET n = n - 1 WHERE state = old.state; END;"
+    "CREATE TRIGGER recipients_count_enter AFTER UPDATE OF state, replaced_by"
+    "  ON recipients WHEN new.replaced_by IS NULL"
+    "  AND (new.state = 'delivered'"
+    "  OR new.state = 'failed' OR new.state = 'cancelled')"
+    "  AND (new.state IS NOT old.state OR old.replaced_by IS NOT NULL)"
+    "  BEGIN UPDATE recipient_counts SET n = n + 1 WHERE state = new.state; END;"
+    "CREATE INDEX recipients_pending ON recipients(issue, tier, id)"
+    "  WHERE state IN ('queued','deferred');"
+    "CREATE INDEX issues_active ON issues(priority DESC, id) WHERE state = 'active';"
+    "CREATE INDEX issues_unsettled ON issues(id)"
+    "  WHERE state = 'done' AND kind = 'bulletin' AND reported = 0;"
+    "CREATE INDEX issues_held ON issues(id) WHERE state = 'held';";
+
+/*
+ * Version 6: retention. issues_finished lists the finished issues by when
+ * they finished, with the columns that say whether one stands alone (its
+ * references), so that a retention pass walks this index and never the
+ * issue rows, whose state and references are stored after the message.
+ * The three partial indexes find the issues that refer to one (a failure
+ * report, a notice, a duplicate), which leave the queue together with it.
+ */
+static const char schema_v6[] =
+    "CREATE INDEX issues_finished ON issues(finished, id, state, duplicate_of,"
+    "  report_for, notice_for) WHERE state IN ('done','cancelled');"
+    "CREATE INDEX issues_report_for ON issues(report_for) WHERE report_for IS NOT NULL;"
+    "CREATE INDEX issues_notice_for ON issues(notice_for) WHERE notice_for IS NOT NULL;"
+    "CREATE INDEX issues_duplicate_of ON issues(duplicate_of)"
+    "  WHERE duplicate_of IS NOT NULL;";
+
+/*
+ * Version 7: queue_take reads when an issue was first tried since its
+ * last resend (the start of its lifetime) at every take; with only
+ * attempts(issue) that walked every attempt of the issue, 6 ms per take
+ * at 10 000 attempts, O(N²) over a large issue, as soon as each take is
+ * one batch (a job ready behind each running one). attempts(issue,
+ * status, time) answers it with a few seeks and serves every query by
+ * issue that attempts_issue served, so it replaces it: an attempt still
+ * costs two index entries. IF [NOT] EXISTS: safe to run again.
+ */
+static const char schema_v7[] =
+    "CREATE INDEX IF NOT EXISTS attempts_issue_status ON attempts(issue, status, time);"
+    "DROP INDEX IF EXISTS attempts_issue;";
+
+/*
+ * Version 8: the per-tier totals of finished issues, written once when an
+ * issue finishes, so that distctl status shows its recent issues without
+ * counting their recipients again each time (2 ms per 1 000-recipient
+ * issue, ten issues a call). Kept only while the issue is done: an issue
+ * that is reopened (resend, retry) or deleted loses its rows, and is
+ * counted live until it finishes again. Not a trigger on recipients, so
+ * the delivery path pays nothing for it.
+ */
+static const char schema_v8[] =
+    "CREATE TABLE IF NOT EXISTS issue_tiers (issue INTEGER NOT NULL, tier INTEGER NOT NULL,"
+    "  tier_keyword TEXT NOT NULL, total INTEGER NOT NULL, delivered INTEGER NOT NULL,"
+    "  deferred INTEGER NOT NULL, failed INTEGER NOT NULL,"
+    "  PRIMARY KEY (issue, tier, tier_keyword)) WITHOUT ROWID;"
+    "CREATE TRIGGER IF NOT EXISTS issue_tiers_reopened AFTER UPDATE OF state ON issues"
+    "  WHEN OLD.state = 'done' AND NEW.state != 'done'"
+    "  BEGIN DELETE FROM issue_tiers WHERE issue = OLD.id; END;"
+    "CREATE TRIGGER IF NOT EXISTS issue_tiers_deleted AFTER DELETE ON issues"
+    "  BEGIN DELETE FROM issue_tiers WHERE issue = OLD.id; END;"
+    "INSERT OR REPLACE INTO issue_tiers SELECT r.issue, r.tier, r.tier_keyword, COUNT(*),"
+    "  SUM(r.state = 'delivered'), SUM(r.state = 'deferred'), SUM(r.state = 'failed')"
+    "  FROM recipients r JOIN issues i ON i.id = r.issue"
+    "  WHERE i.state = 'done' AND r.replaced_by IS NULL"
+    "  GROUP BY r.issue, r.tier, r.tier_keyword;";
+
+static const char *const migrations[] = {
+	schema_v1, schema_v2, schema_v3, schema_v4, schema_v5, schema_v6, schema_v7,
+	schema_v8,
+};
+
+int
+queue_schema_latest(void)
+{
+	return (int)(sizeof(migrations) / sizeof(migrations[0]));
+}
+
+int
+queue_fail(struct queue *q, char *err, size_t errsz, const char *what)
+{
+	snprintf(err, errsz, "%s: %s: %s", q->path, what, sqlite3_errmsg(q->db));
+	return -1;
+}
+
+int
+queue_exec(struct queue *q, const char *sql, char *err, size_t errsz)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(q->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		snprintf(err, errsz, "%s: %s", q->path, msg ? msg : "error");
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+void
+queue_rollback(struct queue *q)
+{
+	sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+sqlite3_stmt *
+queue_prepare(struct queue *q, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+
+	if (sqlite3_prepare_v2(q->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return NULL;
+	return st;
+}
+
+void
+queue_bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+	if (s)
+		sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+static void
+bind_long(sqlite3_stmt *st, int i, long v)
+{
+	if (v >= 0)
+		sqlite3_bind_int64(st, i, v);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+void
+queue_bind_recipient(sqlite3_stmt *st, int64_t issue, const struct queue_recipient_in *r)
+{
+	sqlite3_bind_int64(st, 1, issue);
+	sqlite3_bind_int(st, 2, r->tier);
+	queue_bind_text(st, 3, r->tier_keyword);
+	queue_bind_text(st, 4, r->header);
+	queue_bind_text(st, 5, r->unit);
+	queue_bind_text(st, 6, r->via);
+	queue_bind_text(st, 7, r->name);
+	queue_bind_text(st, 8, r->display);
+	queue_bind_text(st, 9, r->address);
+}
+
+char *
+queue_col_text(sqlite3_stmt *st, int i)
+{
+	const unsigned char *s = sqlite3_column_text(st, i);
+	return s ? xstrdup((const char *)s) : NULL;
+}
+
+/*
+ * The queue is group-writable: admins in distd's group run distctl as
+ * themselves and change the queue directly (hold, retry, resend …), as
+ * distctl did for root, rather than through the daemon, so that steering
+ * works the same whether distd runs or not. So queue.db is 0660 whatever
+ * the umask; SQLite creates -wal and -shm with the database file's mode,
+ * and the state directory (tmpfiles: 2770 distd:distd) gives new files
+ * its group. Files of ours with a narrower mode (an older install) are
+ * widened once here. Returns 0, or -1 with err.
+ */
+static int
+group_writable(const char *path, char *err, size_t errsz)
+{
+	static const char *const suffix[] = { "", "-wal", "-shm" };
+	char p[4096];
+	struct stat st;
+	int fd;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0660);
+	if (fd >= 0) {
+		int rc = fchmod(fd, 0660);
+		close(fd);
+		if (rc < 0) {
+			snprintf(err, errsz, "%s: chmod: %s", path, strerror(errno));
+			return -1;
+		}
+	} else if (errno != EEXIST) {
+		snprintf(err, errsz, "%s: cannot create: %s", path, strerror(errno));
+		return -1;
+	}
+	for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+		snprintf(p, sizeof(p), "%s%s", path, suffix[i]);
+		if (lstat(p, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+		    (st.st_mode & 0660) != 0660)
+			chmod(p, (st.st_mode & 07777) | 0660);
+	}
+	return 0;
+}
+
+
+/* On failure the front calls sqlite_close, which undoes what was done. */
+static int
+sqlite_open(struct queue *q, const char *path, enum queue_mode mode, char *err,
+    size_t errsz)
+{
+	int version = 0, flags = SQLITE_OPEN_NOMUTEX;
+	sqlite3_stmt *st;
+
+	q->path = xstrdup(path);
+	if (mode == QUEUE_CREATE && group_writable(path, err, errsz) < 0) {
+		return -1;
+	}
+	flags |= mode == QUEUE_READONLY ? SQLITE_OPEN_READONLY :
+	    mode == QUEUE_EXISTING ? SQLITE_OPEN_READWRITE :
+	    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+	if (sqlite3_open_v2(path, &q->db, flags, NULL) != SQLITE_OK) {
+		queue_fail(q, err, errsz, "open");
+		return -1;
+	}
+	sqlite3_busy_timeout(q->db, 5000);
+	struct stat st_file;
+	if (stat(path, &st_file) == 0) {
+		q->dev = st_file.st_dev;
+		q->ino = st_file.st_ino;
+	}
+	/* WAL lets distctl read while distd writes; FULL syncs every commit,
+	 * because a committed row is a promise that a file may leave the outbox. */
+	if (mode != QUEUE_READONLY && queue_exec(q, "PRAGMA journal_mode=WAL;"
+	    " PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;", err, errsz) < 0) {
+		return -1;
+	}
+	st = queue_prepare(q, "PRAGMA user_version");
+	if (st && sqlite3_step(st) == SQLITE_ROW)
+		version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	int latest = (int)(sizeof(migrations) / sizeof(migrations[0]));
+	if (mode != QUEUE_CREATE && version == 0) {
+		snprintf(err, errsz, "%s: no queue there yet (has distd run with "
+		    "this configuration?)", path);
+		return -1;
+	}
+	if (mode == QUEUE_READONLY && version < latest) {
+		snprintf(err, errsz, "%s: the queue is from an older distd (schema %d, "
+		    "this is %d): start distd once to upgrade it", path, version, latest);
+		return -1;
+	}
+	if (version > latest) {
+		snprintf(err, errsz, "%s: schema version %d is newer than this "
+		    "distd understands (%d)", path, version, latest);
+		return -1;
+	}
+	for (int v = version; mode != QUEUE_READONLY && v < latest; v++) {
+		char sql[64];
+		snprintf(sql, sizeof(sql), "PRAGMA user_version=%d;", v + 1);
+		if (queue_exec(q, "BEGIN IMMEDIATE", err, errsz) < 0 ||
+		    queue_exec(q, migrations[v], err, errsz) < 0 ||
+		    queue_exec(q, sql, err, errsz) < 0 ||
+		    queue_exec(q, "COMMIT", err, errsz) < 0) {
+			queue_rollback(q);
+				return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+sqlite_lock(const char *path, int *fd, char *err, size_t errsz)
+{
+	char lock[4096], pid[32];
+	ssize_t n;
+
+	*fd = -1;
+	snprintf(lock, sizeof(lock), "%s.lock", path);
+	int f = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+	bool writable = f >= 0;
+	/* left by a distd run as another user: flock works on a read-only file too */
+	if (f < 0 && errno == EACCES)
+		f = open(lock, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (f < 0) {
+		snprintf(err, errsz, "%s: cannot open the queue lock: %s", lock,
+		    strerror(errno));
+		return -1;
+	}
+	/*
+	 * flock, not fcntl: the lock belongs to the open file, so no other
+	 * close() in this process (SQLite closes descriptors of its own) can
+	 * drop it, and the kernel drops it when distd dies however it dies.
+	 */
+	if (flock(f, LOCK_EX | LOCK_NB) < 0) {
+		int e = errno;
+		n = pread(f, pid, sizeof(pid) - 1, 0);
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		if (e == EWOULDBLOCK)
+			snprintf(err, errsz, "%s is in use by another distd (PID %s, "
+			    "lock %s): only one daemon may run on a queue", path,
+			    pid[0] ? pid : "unknown", lock);
+		else
+			snprintf(err, errsz, "%s: cannot lock: %s", lock, strerror(e));
+		close(f);
+		return -1;
+	}
+	n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (writable && (ftruncate(f, 0) < 0 || pwrite(f, pid, (size_t)n, 0) != n)) {
+		/* the lock holds all the same; only the PID in messages is missing */
+	}
+	*fd = f;
+	return 0;
+}
+
+static int
+sqlite_check_file(struct queue *q, char *err, size_t errsz)
+{
+	struct stat st;
+
+	if (stat(q->path, &st) < 0) {
+		snprintf(err, errsz, "%s: the queue file is gone (%s) while distd runs; "
+		    "what is queued cannot be kept", q->path, strerror(errno));
+		return -1;
+	}
+	if (st.st_dev != q->dev || st.st_ino != q->ino) {
+		snprintf(err, errsz, "%s was replaced by another file while distd runs",
+		    q->path);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+sqlite_close(struct queue *q)
+{
+	if (q == NULL)
+		return;
+	sqlite3_close(q->db);
+	q->db = NULL;
+	free(q->path);
+	q->path = NULL;
+}
+
+
+/* ---- enqueue ------------------------------------------------------------- */
+
+static int64_t
+find_original(struct queue *q, const char *sha256)
+{
+	sqlite3_stmt *st = queue_prepare(q, "SELECT id FROM issues WHERE sha256 = ? AND "
+	    "kind = 'bulletin' AND duplicate_of IS NULL ORDER BY id LIMIT 1");
+	int64_t id = 0;
+
+	if (st == NULL)
+		return 0;
+	queue_bind_text(st, 1, sha256);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		id = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return id;
+}
+
+static int64_t
+find_notice(struct queue *q, const char *key)
+{
+	sqlite3_stmt *st = queue_prepare(q, "SELECT id FROM issues WHERE kind = 'notice'"
+	    " AND sha256 = ?");
+	int64_t id = 0;
+
+	if (st == NULL)
+		return 0;
+	queue_bind_text(st, 1, key);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		id = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return id;
+}
+
+static bool
+find_issue(struct queue *q, int64_t id)
+{
+	sqlite3_stmt *st = queue_prepare(q, "SELECT 1 FROM issues WHERE id = ?");
+	bool found;
+
+	if (st == NULL)
+		return false;
+	sqlite3_bind_int64(st, 1, id);
+	found = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	return found;
+}
+
+static int
+sqlite_source_pending(struct queue *q, const char *sha256, const char *source,
+    int64_t *id, char *err, size_t errsz)
+{
+	sqlite3_stmt *st = queue_prepare(q, "SELECT issue FROM sources WHERE sha256 = ?"
+	    " AND name = ? AND archived IS NULL ORDER BY issue LIMIT 1");
+	int rc;
+
+	*id = 0;
+	if (st == NULL)
+		return queue_fail(q, err, errsz, "source lookup");
+	queue_bind_text(st, 1, sha256);
+	queue_bind_text(st, 2, source);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*id = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return queue_fail(q, err, errsz, "source lookup");
+	return *id != 0 ? 1 : 0;
+}
+
+static int
+sqlite_source_archived(struct queue *q, const char *sha256, const char *source,
+    const char *where, char *err, size_t errsz)
+{
+	sqlite3_stmt *st = queue_prepare(q, "UPDATE sources SET archived = ? WHERE"
+	    " sha256 = ? AND name = ? AND archived IS NULL");
+	int rc;
+
+	if (st == NULL)
+		return queue_fail(q, err, errsz, "archived");
+	queue_bind_text(st, 1, where);
+	queue_bind_text(st, 2, sha256);
+	queue_bind_text(st, 3, source);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return queue_fail(q, err, errsz, "archived");
+	return 0;
+}
+
+/*
+ * Ids are the issues table's rowids, handed out as MAX(id) + 1 before the
+ * message is rendered. A reservation writes nothing: a crash before its
+ * commit leaves nothing behind, and the id is handed out again (its
+ * Message-ID never left the machine, so nobody saw it). Reservations this
+ * handle has given out and not yet committed or given back are skipped
+ * (reserved_upto), so that two of them never share an id; an id taken by
+ * another writer in between makes the commit fail, never overwrite.
+ */
+static int
+sqlite_reserve_id(struct queue *q, int64_t *id, char *err, size_t errsz)
+{
+	sqlite3_stmt *st = queue_prepare(q, "SELECT COALESCE(MAX(id), 0) + 1 FROM issues");
+	int rc;
+
+	*id = 0;
+	if (st == NULL)
+		return queue_fail(q, err, errsz, "reserve");
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*id = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW)
+		return queue_fail(q, err, errsz, "reserve");
+	if (q->reservations > 0 && *id <= q->reserved_upto)
+		*id = q->reserved_upto + 1;
+	q->reserved_upto = *id;
+	q->reservations++;
+	return 0;
+}
+
+static void
+sqlite_unreserve_id(struct queue *q, int64_t id)
+{
+	(void)id;
+	if (q->reservations > 0 && --q->reservations == 0)
+		q->reserved_upto = 0;
+}
+
+static int
+sqlite_commit_issue(struct queue *q, int64_t id, const char *message_id,
+    const struct queue_issue_in *in, const struct queue_recipient_in *r, size_t n,
+    const char *message, size_t len, int64_t *dup_of, char *err, size_t errsz)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t original = 0;
+
+	*dup_of = 0;
+	if (queue_exec(q, "BEGIN IMMEDIATE", err, errsz) < 0)
+		return -1;
+	if (in->kind == QUEUE_KIND_BULLETIN)
+		original = find_original(q, in->sha256);
+	if (in->kind == QUEUE_KIND_NOTICE) {
+		/* one notice per key, checked inside the transaction that inserts it */
+		int64_t sent = find_notice(q, in->sha256);
+		if (sent != 0) {
+			*dup_of = sent;
+			queue_rollback(q);
+			return 0;
+		}
+	}
+	if (find_issue(q, id)) {
+		snprintf(err, errsz, "%s: issue id %lld was taken by another writer",
+		    q->path, (long long)id);
+		queue_rollback(q);
+		return -1;
+	}
+
+	/* a duplicate keeps neither message nor Message-ID: it is never sent */
+	st = queue_prepare(q, "INSERT INTO issues (id, kind, sha256, source, title, issue_no,"
+	    " total_issue_no, issuer, date, urgency, subject, message_id, priority,"
+	    " state, hold_reason, duplicate_of, report_for, received, finished, text,"
+	    " unresolved, notice_for, held_on_arrival, message)"
+	    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+	if (st == NULL)
+		goto sqlfail;
+	sqlite3_bind_int64(st, 1, id);
+	queue_bind_text(st, 2, queue_kind_name(in->kind));
+	queue_bind_text(st, 3, in->sha256);
+	queue_bind_text(st, 4, in->source);
+	queue_bind_text(st, 5, in->title);
+	bind_long(st, 6, in->issue_no);
+	bind_long(st, 7, in->total_issue_no);
+	queue_bind_text(st, 8, in->issuer);
+	queue_bind_text(st, 9, in->date);
+	queue_bind_text(st, 10, in->urgency);
+	queue_bind_text(st, 11, in->subject);
+	queue_bind_text(st, 12, original ? "" : message_id);
+	sqlite3_bind_int(st, 13, in->priority);
+	queue_bind_text(st, 14, original ? "done" : in->hold_reason ? "held" : "active");
+	queue_bind_text(st, 15, original ? "duplicate content" : in->hold_reason);
+	if (original)
+		sqlite3_bind_int64(st, 16, original);
+	else
+		sqlite3_bind_null(st, 16);
+	if (in->report_for)
+		sqlite3_bind_int64(st, 17, in->report_for);
+	else
+		sqlite3_bind_null(st, 17);
+	sqlite3_bind_int64(st, 18, in->received);
+	if (original)
+		sqlite3_bind_int64(st, 19, in->received);
+	else
+		sqlite3_bind_null(st, 19);
+	queue_bind_text(st, 20, original ? NULL : in->text);
+	queue_bind_text(st, 21, original ? NULL : in->unresolved);
+	if (in->notice_for)
+		sqlite3_bind_int64(st, 22, in->notice_for);
+	else
+		sqlite3_bind_null(st, 22);
+	sqlite3_bind_int(st, 23, !original && in->hold_reason != NULL);
+	if (original)
+		sqlite3_bind_null(st, 24);
+	else
+		sqlite3_bind_blob(st, 24, message, (int)len, SQLITE_TRANSIENT);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		goto sqlfail;
+	sqlite3_finalize(st);
+	st = NULL;
+	if (in->kind == QUEUE_KIND_BULLETIN) {
+		/* the source's identity, committed with the issue: see queue_source_pending */
+		st = queue_prepare(q, "INSERT INTO sources (issue, sha256, name) VALUES (?,?,?)");
+		if (st == NULL)
+			goto sqlfail;
+		sqlite3_bind_int64(st, 1, id);
+		queue_bind_text(st, 2, in->sha256);
+		queue_bind_text(st, 3, in->source);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			goto sqlfail;
+		sqlite3_finalize(st);
+		st = NULL;
+	}
+	if (!original && in->n_attachments > 0) {
+		/* kept so that a held issue can be rendered again on release */
+		st = queue_prepare(q, "INSERT INTO attachments (issue, name, data) VALUES (?,?,?)");
+		if (st == NULL)
+			goto sqlfail;
+		for (size_t i = 0; i < in->n_attachments; i++) {
+			sqlite3_reset(st);
+			sqlite3_bind_int64(st, 1, id);
+			queue_bind_text(st, 2, in->attachments[i].name);
+			sqlite3_bind_blob(st, 3, in->attachments[i].data,
+			    (int)in->attachments[i].len, SQLITE_TRANSIENT);
+			if (sqlite3_step(st) != SQLITE_DONE)
+				goto sqlfail;
+		}
+		sqlite3_finalize(st);
+		st = NULL;
+	}
+
+	if (original) {
+		*dup_of = original;
+		if (queue_exec(q, "COMMIT", err, errsz) < 0)
+			goto fail;
+		return 0;
+	}
+
+	st = queue_prepare(q, "INSERT INTO recipients (issue, tier, tier_keyword, header,"
+	    " unit, via, name, display, address, state, next_attempt)"
+	    " VALUES (?,?,?,?,?,?,?,?,?,?,?)");
+	if (st == NULL)
+		goto sqlfail;
+	for (size_t i = 0; i < n; i++) {
+		sqlite3_reset(st);
+		queue_bind_recipient(st, id, &r[i]);
+		queue_bind_text(st, 10, in->hold_reason ? "held" : "queued");
+		sqlite3_bind_int64(st, 11, in->received);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			goto sqlfail;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (in->report_for) {
+		char sql[128];
+		snprintf(sql, sizeof(sql), "UPDATE issues SET reported = 1 WHERE id = %lld",
+		    (long long)in->report_for);
+		if (queue_exec(q, sql, err, errsz) < 0)
+			goto fail;
+	}
+	if (queue_exec(q, "COMMIT", err, errsz) < 0)
+		goto fail;
+	return 0;
+
+sqlfail:
+	queue_fail(q, err, errsz, "enqueue");
+fail:
+	sqlite3_finalize(st);
+	queue_rollback(q);
+	return -1;
+}
+
+static int
+sqlite_recover(struct queue *q, int *count, char *err, size_t errsz)
+{
+	*count = 0;
+	if (queue_exec(q, "UPDATE recipients SET state = 'queued', possible_duplicate = 1"
+	    " WHERE state = 'sending'", err, errsz) < 0)
+		return -1;
+	*count = sqlite3_changes(q->db);
+	return 0;
+}
+
+/* ---- scheduling ------------------------------------------------------- */
+
+/*
+ * Delivery bookkeeping commits without fsync (WAL with synchronous=NORMAL):
+ * a process crash loses nothing, and a power loss can at worst roll back
+ * the last results, so those recipients are sent again — the
+ * at-least-once promise holds. Enqueueing stays synchronous=FULL, because
+ * after it the source file leaves the outbox.
+ */
+static int
+begin_light(struct queue *q, char *err, size_t errsz)
+{
+	if (queue_exec(q, "PRAGMA synchronous=NORMAL", err, errsz) < 0)
+		return -1;
+	if (queue_exec(q, "BEGIN IMMEDIATE", err, errsz) < 0) {
+		queue_exec(q, "PRAGMA synchronous=FULL", err, errsz);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+restore_full(struct queue *q)
+{
+	char ignore[64];
+
+	queue_exec(q, "PRAGMA synchronous=FULL", ignore, sizeof(ignore));
+}
+
+static int
+commit_light(struct queue *q, char *err, size_t errsz)
+{
+	int rc = queue_exec(q, "COMMIT", err, errsz);
+
+	if (rc < 0)
+		queue_rollback(q);
+	restore_full(q);
+	return rc;
+}
+
+
+/*
+ * Issues first (CROSS JOIN keeps that loop order), through
+ * issues_active in priority order, then each issue's due rows through
+ * recipients_pending in (tier, id) order: the rows come out in delivery
+ * order and LIMIT stops the walk, with no sort of every due row in a
+ * temporary B-tree at each take (test_take_plan checks the plan).
+ */
+const char queue_take_sql[] =
+    "SELECT r.id, r.issue, r.address, r.attempts, r.tier_keyword,"
+    " r.possible_duplicate FROM issues i CROSS JOIN recipients r ON r.issue = i.id"
+    " WHERE r.state IN ('queued','deferred') AND i.state = 'active'"
+    " AND (r.next_attempt <= ?1 OR (r.state = 'deferred' AND r.next_attempt <= ?1 + ?3"
+    "  AND EXISTS (SELECT 1 FROM recipients d INDEXED BY recipients_pending"
+    "   WHERE d.issue = r.issue"
+    "   AND d.tier = r.tier AND d.state IN ('queued','deferred')"
+    "   AND d.next_attempt <= ?1)))"
+    " ORDER BY i.priority DESC, i.id, r.tier, r.id LIMIT ?2";
+
+/* attempts_issue_status (schema 7) answers both look-ups with seeks */
+const char queue_take_lifetime_sql[] =
+    "SELECT message, (SELECT MIN(a.time) FROM attempts a"
+    " WHERE a.issue = ?1 AND a.status IN ('sent','deferred','failed','expired')"
+    " AND a.time >= COALESCE((SELECT MAX(time) FROM attempts WHERE issue = ?1"
+    " AND status = 'resend'), 0)) FROM issues WHERE id = ?1";
+
+static int
+sqlite_take(struct queue *q, int64_t now, size_t max_batches, size_t max_rcpt,
+    struct queue_batch **batches, size_t *n, char *err, size_t errsz)
+{
+	sqlite3_stmt *st = NULL, *msg = NULL, *mark = NULL;
+	struct queue_batch *cur = NULL;
+
+	*n = 0;
+	if (begin_light(q, err, errsz) < 0)
+		return -1;
+	/* A deferred recipient due within QUEUE_GROUP_GRACE seconds joins the
+	 * transaction its issue and tier make now: recipients deferred by one
+	 * outage but recorded a moment apart go out together again. */
+	st = queue_prepare(q, queue_take_sql);
+	/*
+	 * The lifetime runs from the issue's first attempt (since its last
+	 * resend), not from its arrival: an issue held for days, or a clock
+	 * corrected by days before it was first tried, must not expire on its
+	 * first temporary failure. One indexed look-up per batch.
+	 */
+	msg = queue_prepare(q, queue_take_lifetime_sql);
+	mark = queue_prepare(q, "UPDATE recipients SET state = 'sending' WHERE id = ?");
+	if (st == NULL || msg == NULL || mark == NULL)
+		goto sqlfail;
+	sqlite3_bind_int64(st, 1, now);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)(max_batches * max_rcpt));
+	sqlite3_bind_int64(st, 3, QUEUE_GROUP_GRACE);
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t issue = sqlite3_column_int64(st, 1);
+		if (cur != NULL && cur->issue == issue && cur->n == max_rcpt) {
+			/* the same issue's next batch shares its message and start */
+			if (*n == max_batches)
+				break;
+			struct queue_batch *prev = cur;
+			cur = queue_batch_new(issue, prev->received, max_rcpt);
+			cur->message = queue_message_share(prev->message);
+			cur->len = prev->len;
+			batches[(*n)++] = cur;
+		} else if (cur == NULL || cur->issue != issue) {
+			if (*n == max_batches)
+				break;
+			cur = queue_batch_new(issue, now, max_rcpt);
+			batches[(*n)++] = cur;
+			sqlite3_reset(msg);
+			sqlite3_bind_int64(msg, 1, issue);
+			if (sqlite3_step(msg) != SQLITE_ROW)
+				goto sqlfail;
+			if (sqlite3_column_type(msg, 1) != SQLITE_NULL &&
+			    sqlite3_column_int64(msg, 1) < now)
+				cur->received = sqlite3_column_int64(msg, 1);
+			cur->len = (size_t)sqlite3_column_bytes(msg, 0);
+			cur->message = queue_message_new(sqlite3_column_blob(msg, 0), cur->len);
+		}
+		cur->ids[cur->n] = sqlite3_column_int64(st, 0);
+		cur->addresses[cur->n] = queue_col_text(st, 2);
+		cur->attempts[cur->n] = sqlite3_column_int(st, 3);
+		cur->tiers[cur->n] = queue_col_text(st, 4);
+		cur->possible_duplicate[cur->n] = sqlite3_column_int(st, 5) != 0;
+		cur->n++;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		goto sqlfail;
+	/*
+	 * Marked once the walk is over: the walk reads recipients_pending, and
+	 * a row marked 'sending' leaves that index (and the grace look-up)
+	 * while it is being read.
+	 */
+	sqlite3_reset(st);
+	for (size_t i = 0; i < *n; i++)
+		for (size_t j = 0; j < batches[i]->n; j++) {
+			sqlite3_reset(mark);
+			sqlite3_bind_int64(mark, 1, batches[i]->ids[j]);
+			if (sqlite3_step(mark) != SQLITE_DONE)
+				goto sqlfail;
+		}
+	sqlite3_finalize(st);
+	sqlite3_finalize(msg);
+	sqlite3_finalize(mark);
+	st = msg = mark = NULL;
+	if (commit_light(q, err, errsz) < 0)
+		goto fail;
+	return 0;
+
+sqlfail:
+	queue_fail(q, err, errsz, "take");
+	queue_rollback(q);
+	restore_full(q);
+fail:
+	sqlite3_finalize(st);
+	sqlite3_finalize(msg);
+	sqlite3_finalize(mark);
+	for (size_t i = 0; i < *n; i++)
+		queue_batch_free(batches[i]);
+	*n = 0;
+	return -1;
+}
+
+
+
+/*
+ * One commit for every transaction that finished since the last look: with
+ * one connection the worker no longer waits for a commit per batch.
+ */
+static int
+sqlite_record_many(struct queue *q, const struct queue_record_in *in, size_t n_in,
+    char *err, size_t errsz)
+{
+	sqlite3_stmt *up = NULL, *at = NULL, *cur = NULL;
+
+	if (begin_light(q, err, errsz) < 0)
+		return -1;
+	up = queue_prepare(q, "UPDATE recipients SET state = ?, attempts = ?, next_attempt = ?,"
+	    " last_code = ?, last_dsn = ?, last_reply = ?, last_class = ?,"
+	    " delivered = ?, possible_duplicate = ?10 WHERE id = ?9");
+	/* cancelled while the transaction ran (distctl cancel takes `sending` too) */
+	cur = queue_prepare(q, "SELECT state = 'cancelled' FROM recipients WHERE id = ?");
+	at = queue_prepare(q, "INSERT INTO attempts (recipient, issue, time, relay, status,"
+	    " class, code, dsn, reply, duration, attempt, possible_duplicate)"
+	    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
+	if (up == NULL || at == NULL || cur == NULL)
+		goto sqlfail;
+	for (size_t k = 0; k < n_in; k++) {
+		const struct queue_batch *b = in[k].batch;
+		int64_t now = in[k].when;
+		for (size_t i = 0; i < b->n; i++) {
+			const struct smtp_verdict *v = &in[k].verdicts[i];
+			/* decided by the front (delivery_policy_decide) */
+			struct queue_attempt *a = &in[k].attempts[i];
+			const char *class = smtp_class_name(v->class);
+			const char *dsn = v->dsn[0] ? v->dsn : NULL;
+
+			/* a cancel newer than the decision: the policy says what stands */
+			sqlite3_reset(cur);
+			sqlite3_bind_int64(cur, 1, b->ids[i]);
+			if (sqlite3_step(cur) == SQLITE_ROW && sqlite3_column_int(cur, 0) != 0)
+				delivery_policy_cancelled(a);
+			sqlite3_reset(up);
+			queue_bind_text(up, 1, queue_state_name(a->state));
+			sqlite3_bind_int(up, 2, a->attempt);
+			sqlite3_bind_int64(up, 3, a->next_attempt ? a->next_attempt : now);
+			/* recorded as an attempt all the same: every transaction is in
+			 * the history, the 452 included */
+			if (v->code)
+				sqlite3_bind_int(up, 4, v->code);
+			else
+				sqlite3_bind_null(up, 4);
+			queue_bind_text(up, 5, dsn);
+			queue_bind_text(up, 6, v->reply);
+			queue_bind_text(up, 7, class);
+			if (a->state == QUEUE_DELIVERED)
+				sqlite3_bind_int64(up, 8, now);
+			else
+				sqlite3_bind_null(up, 8);
+			sqlite3_bind_int64(up, 9, b->ids[i]);
+			sqlite3_bind_int(up, 10, a->keeps_duplicate_flag);
+			if (sqlite3_step(up) != SQLITE_DONE)
+				goto sqlfail;
+
+			sqlite3_reset(at);
+			sqlite3_bind_int64(at, 1, b->ids[i]);
+			sqlite3_bind_int64(at, 2, b->issue);
+			sqlite3_bind_int64(at, 3, now);
+			queue_bind_text(at, 4, in[k].relay);
+			queue_bind_text(at, 5, queue_attempt_status_name(a->status));
+			queue_bind_text(at, 6, class);
+			if (v->code)
+				sqlite3_bind_int(at, 7, v->code);
+			else
+				sqlite3_bind_null(at, 7);
+			queue_bind_text(at, 8, dsn);
+			queue_bind_text(at, 9, v->reply);
+			sqlite3_bind_double(at, 10, in[k].duration);
+			sqlite3_bind_int(at, 11, a->attempt);
+			sqlite3_bind_int(at, 12, a->possible_duplicate);
+			if (sqlite3_step(at) != SQLITE_DONE)
+				goto sqlfail;
+		}
+	}
+	sqlite3_finalize(up);
+	sqlite3_finalize(at);
+	sqlite3_finalize(cur);
+	return commit_light(q, err, errsz);
+
+sqlfail:
+	queue_fail(q, err, errsz, "record");
+	sqlite3_finalize(up);
+	sqlite3_finalize(at);
+	sqlite3_finalize(cur);
+	queue_rollback(q);
+	restore_full(q);
+	return -1;
+}
+
+static int
+sqlite_release_batch(struct queue *q, const struct queue_batch *b, char *err,
+    size_t errsz)
+{
+	sqlite3_stmt *st;
+
+	if (queue_exec(q, "BEGIN IMMEDIATE", err, errsz) < 0)
+		return -1;
+	st = queue_prepare(q, "UPDATE recipients SET state = 'queued' WHERE id = ? AND state = 'sending'");
+	for (size_t i = 0; st && i < b->n; i++) {
+		sqlite3_reset(st);
+		sqlite3_bind_int64(st, 1, b->ids[i]);
+		sqlite3_step(st);
+	}
+	sqlite3_finalize(st);
+	return queue_exec(q, "COMMIT", err, errsz);
+}
+
+static void
+sqlite_release_memory(struct queue *q)
+{
+	sqlite3_db_release_memory(q->db);
+}
+
+static int
+sqlite_probe_write(struct queue *q, char *err, size_t errsz)
+{
+	/* a row in and out again: the pages are dirtied and written at commit */
+	if (queue_exec(q, "BEGIN IMMEDIATE", err, errsz) < 0)
+		return -1;
+	if (queue_exec(q, "INSERT OR REPLACE INTO alerts (kind, text, since, last)"
+	    " VALUES ('write-probe', '', 0, 0); DELETE FROM alerts WHERE kind = 'write-probe';"
+	    " COMMIT", err, errsz) < 0) {
+		queue_rollback(q);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+sqlite_clock_step(struct queue *q, int64_t by, int64_t before, char *err, size_t errsz)
+{
+	char sql[300];
+
+	snprintf(sql, sizeof(sql), "UPDATE recipients SET next_attempt = next_attempt + %lld"
+	    " WHERE state IN ('queued','deferred') AND next_attempt < %lld", (long long)by,
+	    (long long)before);
+	return queue_exec(q, sql, err, errsz);
+}
+
+static int
+sqlite_next_due(struct queue *q, int64_t *when)
+{
+	sqlite3_stmt *st = queue_prepare(q, "SELECT MIN(r.next_attempt) FROM recipients r"
+	    " JOIN issues i ON i.id = r.issue"
+	    " WHERE r.state IN ('queued','deferred') AND i.state = 'active'");
+	int rc = 1;
+
+	if (st && sqlite3_step(st) == SQLITE_ROW &&
+	    sqlite3_column_type(st, 0) != SQLITE_NULL) {
+		*when = sqlite3_column_int64(st, 0);
+		rc = 0;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Both walk issues_unsettled only: finished bulletins not yet examined. */
+const char queue_finish_settle_sql[] =
+    "UPDATE issues SET reported = 2 WHERE state = 'done'"
+    " AND kind = 'bulletin' AND reported = 0 AND NOT EXISTS (SELECT 1"
+    " FROM recipients r WHERE r.issue = issues.id AND r.state = 'failed'"
+    " AND r.replaced_by IS NULL)";
+const char queue_finish_report_sql[] =
+    "SELECT i.id FROM issues i WHERE i.state = 'done'"
+    " AND i.kind = 'bulletin' AND i.reported = 0";
+
+static int
+sqlite_finish(struct queue *q, int64_t now, int64_t **report, size_t *n,
+    char *err, size_t errsz)
+{
+	sqlite3_stmt *st;
+	char sql[512];
+
+	*report = NULL;
+	*n = 0;
+	/* issues_active: only what is still going is examined */
+	snprintf(sql, sizeof(sql), "UPDATE issues SET state = 'done', finished = %lld"
+	    " WHERE state = 'active' AND NOT EXISTS (SELECT 1 FROM recipients r"
+	    " WHERE r.issue = issues.id AND r.state NOT IN"
+	    " ('delivered','failed','cancelled') AND r.replaced_by IS NULL)",
+	    (long long)now);
+	if (begin_light(q, err, errsz) < 0)
+		return -1;
+	if (queue_exec(q, sql, err, errsz) < 0)
+		goto fail;
+	/* the tiers of what finished now, for distctl status (schema 8) */
+	snprintf(sql, sizeof(sql), "INSERT OR REPLACE INTO issue_tiers"
+	    " SELECT issue, tier, tier_keyword, COUNT(*), SUM(state = 'delivered'),"
+	    " SUM(state = 'deferred'), SUM(state = 'failed') FROM recipients"
+	    " WHERE issue IN (SELECT id FROM issues WHERE state = 'done' AND finished = %lld)"
+	    " AND replaced_by IS NULL GROUP BY issue, tier, tier_keyword", (long long)now);
+	if (sqlite3_changes(q->db) > 0 && queue_exec(q, sql, err, errsz) < 0)
+		goto fail;
+	/*
+	 * A finished issue without a failure is settled (reported = 2) once,
+	 * so that it leaves issues_unsettled and is not walked again at every
+	 * later completion; a resend or retry sets reported back to 0.
+	 */
+	if (queue_exec(q, queue_finish_settle_sql, err, errsz) < 0)
+		goto fail;
+	st = queue_prepare(q, queue_finish_report_sql);
+	if (st == NULL) {
+		queue_fail(q, err, errsz, "finish");
+		goto fail;
+	}
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		*report = xreallocarray(*report, *n + 1, sizeof(**report));
+		(*report)[(*n)++] = sqlite3_column_int64(st, 0);
+	}
+	sqlite3_finalize(st);
+	if (commit_light(q, err, errsz) < 0)
+		goto fail_committed;
+	return 0;
+
+fail:
+	queue_rollback(q);
+	restore_full(q);
+fail_committed:
+	free(*report);
+	*report = NULL;
+	*n = 0;
+	return -1;
+}
+
+static int
+sqlite_failures(struct queue *q, int64_t issue, struct queue_failure **f,
+    size_t *n, char **title, long *issue_no)
+{
+	sqlite3_stmt *st;
+
+	*f = NULL;
+	*n = 0;
+	*title = NULL;
+	*issue_no = -1;
+	st = queue_prepare(q, "SELECT title, issue_no FROM issues WHERE id = ?");
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, issue);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		*title = queue_col_text(st, 0);
+		if (sqlite3_column_type(st, 1) != SQLITE_NULL)
+			*issue_no = sqlite3_column_int(st, 1);
+	}
+	sqlite3_finalize(st);
+	st = queue_prepare(q, "SELECT tier_keyword, name, address, last_reply, attempts"
+	    " FROM recipients WHERE issue = ? AND state = 'failed' AND replaced_by IS NULL"
+	    " ORDER BY tier, id");
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, issue);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		*f = xreallocarray(*f, *n + 1, sizeof(**f));
+		struct queue_failure *x = &(*f)[(*n)++];
+		x->tier = queue_col_text(st, 0);
+		x->name = queue_col_text(st, 1);
+		x->address = queue_col_text(st, 2);
+		x->reply = queue_col_text(st, 3);
+		x->attempts = sqlite3_column_int(st, 4);
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+void
+queue_failures_free(struct queue_failure *f, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(f[i].tier);
+		free(f[i].name);
+		free(f[i].address);
+		free(f[i].reply);
+	}
+	free(f);
+}
+
+static int
+sqlite_alert(struct queue *q, const char *kind, const char *text, int64_t now)
+{
+	sqlite3_stmt *st = queue_prepare(q, "INSERT INTO alerts (kind, text, since, last)"
+	    " VALUES (?1, ?2, ?3, ?3) ON CONFLICT(kind) DO UPDATE SET text = ?2, last = ?3");
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	queue_bind_text(st, 1, kind);
+	queue_bind_text(st, 2, text);
+	sqlite3_bind_int64(st, 3, now);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int
+sqlite_clear_alert(struct queue *q, const char *kind)
+{
+	sqlite3_stmt *st = queue_prepare(q, "DELETE FROM alerts WHERE kind = ?");
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	queue_bind_text(st, 1, kind);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int
+sqlite_counts(struct queue *q, long counts[QUEUE_STATES])
+{
+	/* final states: kept by triggers with the rows (schema v5); the rest:
+	 * counted, through recipients_due, as they are the work in hand */
+	sqlite3_stmt *st = queue_prepare(q, "SELECT state, n FROM recipient_counts"
+	    " UNION ALL SELECT state, COUNT(*) FROM recipients"
+	    " WHERE state IN ('queued','sending','deferred','held') AND replaced_by IS NULL"
+	    " GROUP BY state");
+
+	memset(counts, 0, sizeof(long) * QUEUE_STATES);
+	if (st == NULL)
+		return -1;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *s = (const char *)sqlite3_column_text(st, 0);
+		for (int i = 0; i < QUEUE_STATES; i++)
+			if (s && strcmp(s, queue_state_names[i]) == 0)
+				counts[i] = sqlite3_column_int64(st, 1);
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+static int
+sqlite_changes(struct queue *q, int64_t *own, int64_t *others)
+{
+	/* data_version moves only with other connections' commits (distctl) */
+	sqlite3_stmt *st = queue_prepare(q, "PRAGMA data_version");
+	int rc = -1;
+
+	*own = sqlite3_total_changes64(q->db);
+	*others = 0;
+	if (st && sqlite3_step(st) == SQLITE_ROW) {
+		*others = sqlite3_column_int64(st, 0);
+		rc = 0;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* ---- admin notices -------------------------------------------------------- */
+
+/*
+ * What needs a human and has not been notified yet. The key of each cause
+ * is made here, in SQL, so that the query and the uniqueness of the
+ * notice rows agree on it: held issues once per issue, unresolved units
+ * of issues sent anyway once per issue, alerts once per raising (an alert
+ * keeps its `since` until it clears).
+ */
+static int
+sqlite_notices_due(struct queue *q, struct queue_notice_due **out, size_t *n,
+    char *err, size_t errsz)
+{
+	static const char sql[] =
+	    "SELECT 0, 'held:' || i.id, i.id, i.title, i.issue_no, i.source,"
+	    "  i.hold_reason, NULL, 0 FROM issues i"
+	    " WHERE i.kind = 'bulletin' AND i.state = 'held' AND i.held_on_arrival = 1"
+	    " AND NOT EXISTS"
+	    "  (SELECT 1 FROM issues n WHERE n.kind = 'notice' AND n.sha256 = 'held:' || i.id)"
+	    " UNION ALL "
+	    "SELECT 1, 'unresolved:' || i.id, i.id, i.title, i.issue_no, i.source,"
+	    "  i.unresolved, NULL, 0 FROM issues i"
+	    " WHERE i.kind = 'bulletin' AND i.unresolved IS NOT NULL"
+	    "  AND i.state IN ('active', 'done') AND i.duplicate_of IS NULL AND NOT EXISTS"
+	    "  (SELECT 1 FROM issues n WHERE n.kind = 'notice'"
+	    "   AND n.sha256 = 'unresolved:' || i.id)"
+	    " UNION ALL "
+	    "SELECT 2, 'alert:' || a.kind || ':' || a.since, 0, NULL, NULL, NULL,"
+	    "  a.text, a.kind, a.since FROM alerts a WHERE NOT EXISTS"
+	    "  (SELECT 1 FROM issues n WHERE n.kind = 'notice'"
+	    "   AND n.sha256 = 'alert:' || a.kind || ':' || a.since)"
+	    " ORDER BY 1, 3 LIMIT 1000";
+	sqlite3_stmt *st = queue_prepare(q, sql);
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if (st == NULL)
+		return queue_fail(q, err, errsz, "notices");
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		*out = xreallocarray(*out, *n + 1, sizeof(**out));
+		struct queue_notice_due *x = &(*out)[(*n)++];
+		memset(x, 0, sizeof(*x));
+		x->cause = (enum queue_notice_cause)sqlite3_column_int(st, 0);
+		x->key = queue_col_text(st, 1);
+		x->issue = sqlite3_column_int64(st, 2);
+		x->title = queue_col_text(st, 3);
+		x->issue_no = sqlite3_column_type(st, 4) == SQLITE_NULL ? -1 :
+		    (long)sqlite3_column_int64(st, 4);
+		x->source = queue_col_text(st, 5);
+		x->reason = queue_col_text(st, 6);
+		/* an alert's row; held and unresolved notices have none */
+		if (x->cause == QUEUE_NOTICE_ALERT &&
+		    queue_alert_kind_parse((const char *)sqlite3_column_text(st, 7),
+		    &x->alert_kind) < 0)
+			x->alert_kind = QUEUE_ALERT_DEFERRED;	/* shown by its text */
+		x->since = sqlite3_column_int64(st, 8);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		queue_notices_due_free(*out, *n);
+		*out = NULL;
+		*n = 0;
+		return queue_fail(q, err, errsz, "notices");
+	}
+	return 0;
+}
+
+void
+queue_notices_due_free(struct queue_notice_due *d, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(d[i].key);
+		free(d[i].title);
+		free(d[i].source);
+		free(d[i].reason);
+	}
+	free(d);
+}
+
+static int
+sqlite_notices_since(struct queue *q, int64_t since, long *count, int64_t *oldest)
+{
+	sqlite3_stmt *st = queue_prepare(q, "SELECT COUNT(*), MIN(received) FROM issues"
+	    " WHERE kind = 'notice' AND received > ?");
+	int rc = -1;
+
+	*count = 0;
+	*oldest = 0;
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, since);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		*count = (long)sqlite3_column_int64(st, 0);
+		*oldest = sqlite3_column_int64(st, 1);
+		rc = 0;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int
+sqlite_relay_get(struct queue *q, const char *relay, long *size, long *max_rcpt)
+{
+	sqlite3_stmt *st = queue_prepare(q, "SELECT size, max_rcpt FROM relays WHERE relay = ?");
+	int rc = 1;
+
+	*size = -1;
+	*max_rcpt = 0;
+	if (st == NULL)
+		return 1;
+	queue_bind_text(st, 1, relay);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		if (sqlite3_column_type(st, 0) != SQLITE_NULL)
+			*size = (long)sqlite3_column_int64(st, 0);
+		if (sqlite3_column_type(st, 1) != SQLITE_NULL)
+			*max_rcpt = (long)sqlite3_column_int64(st, 1);
+		rc = 0;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/*
+ * Runs one statement with ?1 = a, ?2 = b, ?3 = t (a statement
+ * need not use them all: binding an absent index is a harmless
+ * SQLITE_RANGE). Returns 0, or -1 for the caller's queue_fail().
+ */
+int
+queue_run1(struct queue *q, const char *sql, int64_t a, int64_t b, const char *t)
+{
+	sqlite3_stmt *st = queue_prepare(q, sql);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, a);
+	sqlite3_bind_int64(st, 2, b);
+	queue_bind_text(st, 3, t);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int
+sqlite_relay_set_size(struct queue *q, const char *relay, long size, int64_t now)
+{
+	return queue_run1(q, "INSERT INTO relays (relay, size, updated) VALUES (?3, ?1, ?2)"
+	    " ON CONFLICT(relay) DO UPDATE SET size = ?1, updated = ?2", size, now, relay);
+}
+
+static int
+sqlite_relay_set_max_rcpt(struct queue *q, const char *relay, long max_rcpt, int64_t now)
+{
+	return queue_run1(q, "INSERT INTO relays (relay, max_rcpt, updated) VALUES (?3, ?1, ?2)"
+	    " ON CONFLICT(relay) DO UPDATE SET max_rcpt = ?1, updated = ?2", max_rcpt,
+	    now, relay);
+}
+
+static int
+sqlite_oldest_deferral(struct queue *q, int64_t *since, long *count)
+{
+	sqlite3_stmt *st = queue_prepare(q, "SELECT MIN((SELECT MIN(a.time) FROM attempts a"
+	    "  WHERE a.recipient = r.id AND a.status = 'deferred')), COUNT(*)"
+	    " FROM recipients r JOIN issues i ON i.id = r.issue"
+	    " WHERE r.state = 'deferred' AND i.state = 'active'");
+	int rc = 1;
+
+	*since = 0;
+	*count = 0;
+	if (st && sqlite3_step(st) == SQLITE_ROW &&
+	    sqlite3_column_type(st, 0) != SQLITE_NULL) {
+		*since = sqlite3_column_int64(st, 0);
+		*count = (long)sqlite3_column_int64(st, 1);
+		rc = 0;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+const struct queue_backend queue_backend_sqlite = {
+	.name = "sqlite",
+	.open = sqlite_open,
+	.close = sqlite_close,
+	.lock = sqlite_lock,
+	.check_file = sqlite_check_file,
+	.probe_write = sqlite_probe_write,
+	.release_memory = sqlite_release_memory,
+	.reserve_id = sqlite_reserve_id,
+	.unreserve_id = sqlite_unreserve_id,
+	.commit_issue = sqlite_commit_issue,
+	.source_pending = sqlite_source_pending,
+	.source_archived = sqlite_source_archived,
+	.recover = sqlite_recover,
+	.take = sqlite_take,
+	.record_many = sqlite_record_many,
+	.release_batch = sqlite_release_batch,
+	.clock_step = sqlite_clock_step,
+	.next_due = sqlite_next_due,
+	.finish = sqlite_finish,
+	.failures = sqlite_failures,
+	.relay_get = sqlite_relay_get,
+	.relay_set_size = sqlite_relay_set_size,
+	.relay_set_max_rcpt = sqlite_relay_set_max_rcpt,
+	.oldest_deferral = sqlite_oldest_deferral,
+	.alert = sqlite_alert,
+	.clear_alert = sqlite_clear_alert,
+	.notices_due = sqlite_notices_due,
+	.notices_since = sqlite_notices_since,
+	.counts = sqlite_counts,
+	.changes = sqlite_changes,
+	.hold = sqlite_hold,
+	.release = sqlite_release,
+	.cancel = sqlite_cancel,
+	.retry = sqlite_retry,
+	.resend = sqlite_resend,
+	.resend_all = sqlite_resend_all,
+	.resend_to = sqlite_resend_to,
+	.has_recipient = sqlite_has_recipient,
+	.load_source = sqlite_load_source,
+	.reroute = sqlite_reroute,
+	.record_read = sqlite_record_read,
+	.purge_list = sqlite_purge_list,
+	.purge_delete = sqlite_purge_delete,
+};

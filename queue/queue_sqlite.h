@@ -1,0 +1,44 @@
+#ifndef DISTD_QUEUE_SQLITE_H
+#define DISTD_QUEUE_SQLITE_H
+
+/*
+ * The SQLite backend's operations that live in queue_sqlite_ctl.c (the
+ * steering, record and retention SQL), for queue_sqlite.c's ops table.
+ * Contracts: the queue.h functions of the same names.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "queue.h"
+
+int sqlite_hold(struct queue *q, int64_t issue, const char *tier, const char *reason,
+    char *err, size_t errsz);
+int sqlite_release(struct queue *q, int64_t issue, const char *tier, int64_t now,
+    char *err, size_t errsz);
+int sqlite_cancel(struct queue *q, int64_t issue, const char *tier, int64_t now,
+    char *err, size_t errsz);
+int sqlite_retry(struct queue *q, int64_t issue, const char *tier, int64_t now,
+    char *err, size_t errsz);
+int sqlite_resend(struct queue *q, int64_t issue, const char *tier, const char *address,
+    int64_t now, char *err, size_t errsz);
+int sqlite_resend_all(struct queue *q, int64_t issue, const char *tier, int64_t now,
+    char *err, size_t errsz);
+int sqlite_resend_to(struct queue *q, int64_t issue, const char *tier,
+    const char *address, const char *old, int64_t now, char *err, size_t errsz);
+bool sqlite_has_recipient(struct queue *q, int64_t issue, const char *tier,
+    const char *address);
+int sqlite_load_source(struct queue *q, int64_t issue, struct queue_source *src,
+    char *err, size_t errsz);
+int sqlite_reroute(struct queue *q, int64_t issue, const struct queue_recipient_in *r,
+    size_t n, const char *message, size_t len, int64_t now, char *err, size_t errsz);
+int sqlite_record_read(struct queue *q, int64_t id, struct queue_record **out,
+    char *err, size_t errsz);
+int sqlite_purge_list(struct queue *q, int64_t before, size_t max,
+    struct queue_purge_cursor *cur, struct queue_purge_family **out, size_t *n,
+    char *err, size_t errsz);
+int sqlite_purge_delete(struct queue *q, const struct queue_purge_family *f, size_t n,
+    int64_t before, size_t *deleted, char *err, size_t errsz);
+
+#endif
