@@ -537,12 +537,6 @@ queue_close(struct queue *q)
 	free(q);
 }
 
-struct sqlite3 *
-queue_db(struct queue *q)
-{
-	return q->db;
-}
-
 /* ---- enqueue ------------------------------------------------------------- */
 
 static int64_t

@@ -8,6 +8,7 @@
 #include "backoff.h"
 #include "queue.h"
 #include "queue_private.h"
+#include "queue_test.h"
 #include "retention.h"
 
 static char dbpath[64];
@@ -87,7 +88,7 @@ count(struct queue *q, const char *sql)
 	sqlite3_stmt *st;
 	long v = -1;
 
-	sqlite3_prepare_v2(queue_db(q), sql, -1, &st, NULL);
+	sqlite3_prepare_v2(queue_test_db(q), sql, -1, &st, NULL);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		v = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
@@ -657,8 +658,8 @@ drop_v5(struct queue *q)
 	};
 
 	for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++)
-		if (sqlite3_exec(queue_db(q), sql[i], NULL, NULL, NULL) != SQLITE_OK)
-			fail_msg("%s: %s", sql[i], sqlite3_errmsg(queue_db(q)));
+		if (sqlite3_exec(queue_test_db(q), sql[i], NULL, NULL, NULL) != SQLITE_OK)
+			fail_msg("%s: %s", sql[i], sqlite3_errmsg(queue_test_db(q)));
 }
 
 /* Fails unless queue_counts agrees with a full COUNT(*) of the rows. */
@@ -688,8 +689,8 @@ plan(struct queue *q, const char *sql, char *out, size_t outsz)
 	size_t at = 0;
 
 	snprintf(eqp, sizeof(eqp), "EXPLAIN QUERY PLAN %s", sql);
-	if (sqlite3_prepare_v2(queue_db(q), eqp, -1, &st, NULL) != SQLITE_OK)
-		fail_msg("%s: %s", sql, sqlite3_errmsg(queue_db(q)));
+	if (sqlite3_prepare_v2(queue_test_db(q), eqp, -1, &st, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", sql, sqlite3_errmsg(queue_test_db(q)));
 	out[0] = '\0';
 	while (sqlite3_step(st) == SQLITE_ROW && at < outsz)
 		at += (size_t)snprintf(out + at, outsz - at, "%s\n",
@@ -1142,7 +1143,7 @@ test_purge_slices_and_counts(void **state)
 	assert_int_equal(count(q, "PRAGMA foreign_key_check"), -1);
 	/* the walk reads the index, not the issue rows */
 	sqlite3_stmt *st;
-	sqlite3_prepare_v2(queue_db(q), "EXPLAIN QUERY PLAN SELECT id, finished FROM issues"
+	sqlite3_prepare_v2(queue_test_db(q), "EXPLAIN QUERY PLAN SELECT id, finished FROM issues"
 	    " INDEXED BY issues_finished WHERE state IN ('done','cancelled') AND finished < 1"
 	    " AND (finished, id) > (0, 0) AND duplicate_of IS NULL AND report_for IS NULL"
 	    " AND notice_for IS NULL ORDER BY finished, id LIMIT 5", -1, &st, NULL);
@@ -1331,14 +1332,14 @@ test_record_many_all_or_nothing(void **state)
 		{ b[1], r1, 1002, 0.2, "relay:465" },
 	};
 	/* a write that fails (as a full disk would) leaves every row sending */
-	assert_int_equal(sqlite3_exec(queue_db(q), "CREATE TRIGGER fail_second BEFORE INSERT"
+	assert_int_equal(sqlite3_exec(queue_test_db(q), "CREATE TRIGGER fail_second BEFORE INSERT"
 	    " ON attempts WHEN new.time = 1002 BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
 	    NULL, NULL, NULL), SQLITE_OK);
 	assert_int_equal(queue_record_many(q, in, 2, &retry, zero, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "disk full"));
 	assert_int_equal(count(q, "SELECT COUNT(*) FROM attempts"), 0);
 	assert_int_equal(count(q, "SELECT COUNT(*) FROM recipients WHERE state = 'sending'"), 6);
-	assert_int_equal(sqlite3_exec(queue_db(q), "DROP TRIGGER fail_second", NULL, NULL,
+	assert_int_equal(sqlite3_exec(queue_test_db(q), "DROP TRIGGER fail_second", NULL, NULL,
 	    NULL), SQLITE_OK);
 	/* then all of them, each with its own time */
 	assert_int_equal(queue_record_many(q, in, 2, &retry, zero, err, sizeof(err)), 0);
