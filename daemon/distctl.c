@@ -1155,10 +1155,11 @@ ctl_free(struct ctl *ctl)
 }
 
 /*
- * Options. The global ones stand before the command or anywhere after it;
- * a command's own (OPT_*) only after it, each command parsing its own
- * with getopt_long, so that `--state=x`, `-n5` and `--` work the same in
- * every command and an option of another command is refused.
+ * Options stand before or after the command (GNU getopt permutes); --
+ * ends them. The command is found first, with every option known so that
+ * their values are skipped; then the command parses argv with getopt_long
+ * and its own options only, so that `--state=x`, `-n5` and `--` work the
+ * same in every command and an option of another command is refused.
  */
 enum { LONG_JSON = 256, LONG_COMMAND_OPTION = 512 };
 
@@ -1169,6 +1170,7 @@ static const struct option global_options[] = {
 	{ "version", no_argument, NULL, 'V' },
 };
 #define N_GLOBAL (sizeof(global_options) / sizeof(global_options[0]))
+#define GLOBAL_SHORTS "c:hV"
 
 /* A command option: its long name, short letter (or 0) and OPT_* bit. */
 static const struct {
@@ -1232,29 +1234,24 @@ set_global(struct ctl *ctl, int opt, enum global_action *action)
 }
 
 /*
- * Parses the command's arguments (argv[0] is the command's name) with the
- * global options and its own; *first_arg is the index of the first
- * positional argument. Returns 0, or EXIT_USAGE after saying why.
+ * getopt_long's table and short options for the global options and the
+ * command options in `opts` (all of them: ~0u). A command option's value
+ * is LONG_COMMAND_OPTION + its index in command_options, or its letter.
  */
-static int
-parse_command_options(struct ctl *ctl, int argc, char **argv, int *first_arg,
-    enum global_action *action)
+static void
+option_table(unsigned opts, struct option *longopts, char *shorts, size_t shortsz)
 {
-	const struct command *cmd = ctl->cmd;
-	struct option longopts[N_GLOBAL + N_COMMAND_OPTIONS + 1];
-	char shorts[32] = ":c:hV";
-	size_t n = 0;
-	int opt;
+	size_t n = N_GLOBAL, k;
 
 	memcpy(longopts, global_options, sizeof(global_options));
-	n = N_GLOBAL;
+	snprintf(shorts, shortsz, "%s", GLOBAL_SHORTS);
+	k = strlen(shorts);
 	for (size_t i = 0; i < N_COMMAND_OPTIONS; i++) {
-		if (!(cmd->opts & command_options[i].bit))
+		if (!(opts & command_options[i].bit))
 			continue;
 		longopts[n++] = (struct option){ command_options[i].name, command_options[i].has_arg,
 			NULL, LONG_COMMAND_OPTION + (int)i };
-		if (command_options[i].letter) {
-			size_t k = strlen(shorts);
+		if (command_options[i].letter && k + 3 < shortsz) {
 			shorts[k++] = command_options[i].letter;
 			if (command_options[i].has_arg == required_argument)
 				shorts[k++] = ':';
@@ -1262,35 +1259,91 @@ parse_command_options(struct ctl *ctl, int argc, char **argv, int *first_arg,
 		}
 	}
 	longopts[n] = (struct option){ NULL, 0, NULL, 0 };
-	optind = 0;		/* GNU: start afresh on this argv */
-	opterr = 0;		/* the messages below name the command */
-	while ((opt = getopt_long(argc, argv, shorts, longopts, NULL)) != -1) {
-		if (opt >= LONG_COMMAND_OPTION) {
-			set_option(ctl, command_options[opt - LONG_COMMAND_OPTION].bit, optarg);
-			continue;
-		}
-		bool known = false;
-		for (size_t i = 0; i < N_COMMAND_OPTIONS && opt != '?' && opt != ':'; i++) {
-			if (command_options[i].letter == opt) {
-				set_option(ctl, command_options[i].bit, optarg);
-				known = true;
-			}
-		}
-		if (known)
-			continue;
-		if (opt == ':') {
-			fprintf(stderr, "distctl: %s: option %s needs a value\n", cmd->name,
-			    argv[optind - 1]);
-			return usage_error(ctl);
-		}
+}
+
+/* The OPT_* bit of a value getopt_long returned for a command option, else 0. */
+static unsigned
+command_option_bit(int opt)
+{
+	if (opt >= LONG_COMMAND_OPTION && opt < LONG_COMMAND_OPTION + (int)N_COMMAND_OPTIONS)
+		return command_options[opt - LONG_COMMAND_OPTION].bit;
+	for (size_t i = 0; i < N_COMMAND_OPTIONS; i++)
+		if (command_options[i].letter && command_options[i].letter == opt)
+			return command_options[i].bit;
+	return 0;
+}
+
+/*
+ * Finds the command: the first argument that is not an option or an
+ * option's value. Knows every option, so that an unknown one is reported
+ * here as before (getopt's message, the usage, EXIT_USAGE). Returns the
+ * command's index in argv, argc when there is none, or -EXIT_USAGE.
+ * Leaves argv as it was; -V and -h are noted in *action.
+ */
+static int
+locate_command(int argc, char **argv, enum global_action *action)
+{
+	struct option longopts[N_GLOBAL + N_COMMAND_OPTIONS + 1];
+	char shorts[32];
+	char **copy = xcalloc((size_t)argc + 1, sizeof(*copy));
+	struct ctl scratch = { 0 };
+	int opt, at;
+
+	memcpy(copy, argv, (size_t)argc * sizeof(*copy));
+	option_table(~0u, longopts, shorts, sizeof(shorts));
+	optind = 0;
+	opterr = 1;
+	while ((opt = getopt_long(argc, copy, shorts, longopts, NULL)) != -1) {
 		if (opt == '?') {
-			fprintf(stderr, "distctl: %s does not take the option %s\n", cmd->name,
-			    argv[optind - 1]);
+			free(copy);
+			return -EXIT_USAGE;
+		}
+		if (command_option_bit(opt) == 0)
+			set_global(&scratch, opt, action);
+	}
+	at = argc;
+	if (optind < argc) {
+		/* the same string in the original argv: the permuted copy moved it */
+		for (int i = 1; i < argc; i++)
+			if (argv[i] == copy[optind]) {
+				at = i;
+				break;
+			}
+	}
+	free(copy);
+	return at;
+}
+
+/*
+ * The command's own parse of argv (all of it: options may come before
+ * the command) with the global options and its own. *first_arg is the
+ * index of its first positional argument after the command's name.
+ * Returns 0, or EXIT_USAGE after saying why.
+ */
+static int
+parse_command_options(struct ctl *ctl, int argc, char **argv, int *first_arg,
+    enum global_action *action)
+{
+	struct option longopts[N_GLOBAL + N_COMMAND_OPTIONS + 1];
+	char shorts[32];
+	int opt;
+
+	option_table(ctl->cmd->opts, longopts, shorts, sizeof(shorts));
+	optind = 0;		/* GNU: start afresh */
+	opterr = 0;		/* every option is known (locate_command): this one is not the command's */
+	while ((opt = getopt_long(argc, argv, shorts, longopts, NULL)) != -1) {
+		unsigned bit = command_option_bit(opt);
+		if (opt == '?' || opt == ':') {
+			fprintf(stderr, "distctl: %s does not take that option\n", ctl->cmd->name);
 			return usage_error(ctl);
 		}
-		set_global(ctl, opt, action);
+		if (bit)
+			set_option(ctl, bit, optarg);
+		else
+			set_global(ctl, opt, action);
 	}
-	*first_arg = optind;
+	/* argv[optind] is the command's name itself */
+	*first_arg = optind + 1;
 	return 0;
 }
 
@@ -1299,49 +1352,36 @@ main(int argc, char **argv)
 {
 	struct ctl ctl = { 0 };
 	enum global_action action = GLOBAL_GO_ON;
-	int opt, rc, first_arg = 1;
+	int rc, at, first_arg = 1;
 
-	/* up to the command: the global options only ('+': stop at the command) */
-	struct option globals[N_GLOBAL + 1];
-	memcpy(globals, global_options, sizeof(global_options));
-	globals[N_GLOBAL] = (struct option){ NULL, 0, NULL, 0 };
-	while ((opt = getopt_long(argc, argv, "+c:hV", globals, NULL)) != -1) {
-		if (opt == '?') {
-			usage(stderr);
-			return EXIT_USAGE;
-		}
-		set_global(&ctl, opt, &action);
+	if ((at = locate_command(argc, argv, &action)) < 0) {
+		usage(stderr);
+		return -at;
 	}
 	if (action == GLOBAL_VERSION) {
 		printf("distctl %s\n", DISTD_VERSION);
 		return 0;
 	}
-	if (optind == argc || strcmp(argv[optind], "help") == 0) {
-		bool asked = action == GLOBAL_HELP || optind < argc;
+	if (at == argc || strcmp(argv[at], "help") == 0) {
+		bool asked = action == GLOBAL_HELP || at < argc;
 		usage(asked ? stdout : stderr);
 		return asked ? 0 : EXIT_USAGE;
 	}
-	ctl.cmd = find_command(argv[optind]);
+	ctl.cmd = find_command(argv[at]);
 	if (ctl.cmd == NULL) {
-		fprintf(stderr, "distctl: unknown command '%s'\n", argv[optind]);
+		fprintf(stderr, "distctl: unknown command '%s'\n", argv[at]);
 		usage(stderr);
 		return EXIT_USAGE;
-	}
-	int cmd_argc = argc - optind;
-	char **cmd_argv = argv + optind;
-	if ((rc = parse_command_options(&ctl, cmd_argc, cmd_argv, &first_arg, &action)) != 0)
-		return rc;
-	if (action == GLOBAL_VERSION) {
-		printf("distctl %s\n", DISTD_VERSION);
-		return 0;
 	}
 	if (action == GLOBAL_HELP) {
 		printf("usage: distctl %s%s%s [--json]\n  %s\n", ctl.cmd->name,
 		    *ctl.cmd->args ? " " : "", ctl.cmd->args, ctl.cmd->help);
 		return 0;
 	}
+	if ((rc = parse_command_options(&ctl, argc, argv, &first_arg, &action)) != 0)
+		return rc;
 	ctl.conf_path = conf_path(ctl.conf_path);
-	rc = ctl.cmd->run(&ctl, cmd_argc - first_arg, cmd_argv + first_arg);
+	rc = ctl.cmd->run(&ctl, argc - first_arg, argv + first_arg);
 	ctl_free(&ctl);
 	return rc;
 }
