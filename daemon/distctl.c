@@ -660,15 +660,14 @@ steered(struct ctl *ctl, const char *name, int64_t id, int changed, const char *
 	if (ctl->json) {
 		struct sbuf out = SBUF_INIT;
 		struct json_writer w;
-		char jerr[128];
 		json_start(&w, &out);
 		json_begin_object(&w);
 		json_member_string(&w, "command", name);
 		json_member_number(&w, "issue", id);
 		json_member_number(&w, "recipients", changed);
 		json_end_object(&w);
-		if (json_finish(&w, jerr, sizeof(jerr)) == 0)
-			puts(sbuf_str(&out));
+		json_finish_fixed(&w);
+		puts(sbuf_str(&out));
 		sbuf_free(&out);
 	} else {
 		printf("%s: %d recipient%s%s%s\n", name, changed, changed == 1 ? "" : "s",
@@ -1075,8 +1074,8 @@ do_purge(struct ctl *ctl, int argc, char **argv)
 		json_member_string(&w, "oldest", t.oldest ? oldest : NULL);
 		json_member_string(&w, "newest", t.newest ? newest : NULL);
 		json_end_object(&w);
-		if (json_finish(&w, err, sizeof(err)) == 0)
-			puts(sbuf_str(&out));
+		json_finish_fixed(&w);
+		puts(sbuf_str(&out));
 		sbuf_free(&out);
 		return 0;
 	}

@@ -55,6 +55,13 @@ void json_start(struct json_writer *w, struct sbuf *out);
  * out is back to its length at json_start.
  */
 int json_finish(struct json_writer *w, char *err, size_t errsz);
+/*
+ * json_finish for a document whose structure the caller fixes in its code
+ * (distctl's renderers): a misuse there is a bug in the caller, so it is
+ * said on stderr and ends the program (abort) instead of printing half a
+ * document or nothing.
+ */
+void json_finish_fixed(struct json_writer *w);
 
 void json_begin_object(struct json_writer *w);
 void json_end_object(struct json_writer *w);

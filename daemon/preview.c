@@ -227,7 +227,6 @@ preview_json(struct sbuf *out, const struct bulletin *b, const struct route *r,
     const struct preview_message *msg)
 {
 	struct json_writer w;
-	char err[128];
 
 	json_start(&w, out);
 	json_begin_object(&w);
@@ -253,9 +252,8 @@ preview_json(struct sbuf *out, const struct bulletin *b, const struct route *r,
 		json_member_number_or_null(&w, "size_limit", msg->limit > 0 ? msg->limit : -1);
 	}
 	json_end_object(&w);
-	/* the structure above is fixed: a failure here is a bug in this file */
-	if (json_finish(&w, err, sizeof(err)) == 0)
-		sbuf_putc(out, '\n');
+	json_finish_fixed(&w);
+	sbuf_putc(out, '\n');
 }
 
 void

@@ -1,8 +1,11 @@
 /* The structural JSON writer: commas by depth, escapes, misuse refused whole. */
 #include "testutil.h"
 
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "json.h"
 #include "text.h"
@@ -257,6 +260,41 @@ test_top_level_scalar(void **state)
 	sbuf_free(&b);
 }
 
+/* A fixed structure that is wrong is a bug: it ends the program, it does not print. */
+static void
+test_fixed_structure_misuse_aborts(void **state)
+{
+	struct json_writer w;
+	struct sbuf b = SBUF_INIT;
+	int status;
+
+	(void)state;
+	json_start(&w, &b);
+	json_begin_array(&w);
+	json_end_array(&w);
+	json_finish_fixed(&w);
+	assert_string_equal(sbuf_str(&b), "[]");
+	sbuf_free(&b);
+
+	fflush(NULL);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct sbuf c = SBUF_INIT;
+		/* the message is the expected one: keep the test's output clean */
+		if (freopen("/dev/null", "w", stderr) == NULL)
+			_exit(2);
+		json_start(&w, &c);
+		json_begin_object(&w);
+		json_finish_fixed(&w);	/* left open */
+		fputs(sbuf_str(&c), stdout);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(WTERMSIG(status), SIGABRT);
+}
+
 int
 main(void)
 {
@@ -267,6 +305,7 @@ main(void)
 		cmocka_unit_test(test_misuse_reported_not_written),
 		cmocka_unit_test(test_depth_limit_itself_is_fine),
 		cmocka_unit_test(test_top_level_scalar),
+		cmocka_unit_test(test_fixed_structure_misuse_aborts),
 	};
 	return cmocka_run_group_tests_name("json", tests, NULL, NULL);
 }
