@@ -36,4 +36,5 @@ void preview_json(struct sbuf *out, const struct bulletin *b,
  * smtp.max_message_bytes).
  */
 void preview_size(struct sbuf *out, size_t bytes, long limit, bool from_relay);
+
 #endif
