@@ -38,6 +38,7 @@
 #include "decode.h"
 #include "fileio.h"
 #include "issue.h"
+#include "json.h"
 #include "preflight.h"
 #include "preview.h"
 #include "queue.h"
@@ -68,7 +69,10 @@ enum {
 	OPT_BEFORE = 1 << 12, OPT_DRY_RUN = 1 << 13,
 };
 
+struct command;
+
 struct ctl {
+	const struct command *cmd;	/* the command being run */
 	const char *conf_path;
 	bool json;
 	bool yes;
@@ -82,10 +86,14 @@ struct ctl {
 	char *conf_error;	/* first error of an invalid configuration, else NULL */
 };
 
+/* What a command's ISSUE argument may be besides an issue id. */
+enum { CMD_ISSUE_OR_ALL = 1 << 0 };
+
 struct command {
 	const char *name;
-	int (*run)(struct ctl *, int, char **);
+	int (*run)(struct ctl *, int, char **);	/* the positional arguments */
 	unsigned opts;		/* OPT_* the command takes */
+	unsigned flags;		/* CMD_* */
 	const char *args;
 	const char *help;
 };
@@ -109,14 +117,24 @@ put_visible(FILE *f, const char *text)
 	sbuf_free(&b);
 }
 
+/* The running command's usage on stderr; returns the exit code for it. */
+static int
+usage_error(const struct ctl *ctl)
+{
+	const struct command *c = ctl->cmd;
+
+	fprintf(stderr, "usage: distctl %s%s%s\n  %s\n", c->name, *c->args ? " " : "", c->args,
+	    c->help);
+	return EXIT_USAGE;
+}
+
+/* usage_error for a caller that names its command (release). */
 static int
 usage_of(const char *name)
 {
-	const struct command *c = find_command(name);
+	struct ctl named = { .cmd = find_command(name) };
 
-	fprintf(stderr, "usage: distctl %s%s%s\n  %s\n", name, *c->args ? " " : "", c->args,
-	    c->help);
-	return EXIT_USAGE;
+	return usage_error(&named);
 }
 
 /* The nearest of path and its parents that exists (stat succeeds); 0 or -1. */
@@ -413,7 +431,7 @@ do_preview(struct ctl *ctl, int argc, char **argv)
 	int rc = 1;
 
 	if (argc != 1)
-		return usage_of("preview");
+		return usage_error(ctl);
 	if ((c = load_conf(ctl, 0)) == NULL)
 		return 1;
 	if (fileio_read_all(argv[0], (size_t)c->limits.max_issue_bytes, 0, &raw,
@@ -455,9 +473,8 @@ do_preview(struct ctl *ctl, int argc, char **argv)
 		verdict = ISSUE_HOLD;
 	const char *vname = issue_verdict_name(verdict);
 	if (ctl->json) {
-		preview_json(&out, b, r, subject, vname, why);
-		if (rendered)
-			preview_json_size(&out, msg_len, limit);
+		struct preview_message size = { msg_len, limit };
+		preview_json(&out, b, r, subject, vname, why, rendered ? &size : NULL);
 		fputs(sbuf_str(&out), stdout);
 	} else {
 		/* the issue's own text: its control characters shown, not obeyed */
@@ -488,44 +505,46 @@ style_for(const struct ctl *ctl)
 	return s;
 }
 
-/* Prints a finished report, or the error that stopped it; frees out. Returns 0 or 1. */
-static int
-print_report(int rc, struct sbuf *out, const char *err)
-{
-	if (rc < 0)
-		fprintf(stderr, "distctl: %s\n", err);
-	else
-		fputs(sbuf_str(out), stdout);
-	sbuf_free(out);
-	return rc < 0 ? 1 : 0;
-}
-
 static int
 do_status(struct ctl *ctl, int argc, char **argv)
 {
 	struct queue *q;
+	struct queue_view_status view, *v = NULL;
 	struct status_daemon d;
 	struct status_style style = style_for(ctl);
 	struct sbuf out = SBUF_INIT;
 	char err[512];
-	bool attention, missing;
-	int rc;
+	bool missing;
 
 	(void)argv;
 	if (argc != 0)
-		return usage_of("status");
+		return usage_error(ctl);
 	if (locate(ctl) < 0)
 		return 1;
 	/* before distd's first start there is no queue: that is a state, not an error */
 	if ((q = open_queue(ctl, false, &missing)) == NULL && !missing)
 		return 1;
 	daemon_state(ctl, &d);
+	if (q != NULL) {
+		int rc = queue_view_status(q, style.now - STATUS_FAILED_WINDOW,
+		    STATUS_RECENT_ISSUES, &view, err, sizeof(err));
+		queue_close(q);
+		if (rc < 0) {
+			fprintf(stderr, "distctl: %s\n", err);
+			return 1;
+		}
+		v = &view;
+	}
 	struct status_where w = { ctl->conf_path, ctl->conf ? ctl->conf->smtp.url : NULL,
 		ctl->state_path, ctl->conf_error };
-	rc = status_report(&out, q, &w, &d, &style, ctl->json, &attention, err, sizeof(err));
-	queue_close(q);
-	if (print_report(rc, &out, err) != 0)
-		return 1;
+	if (ctl->json)
+		status_json(&out, &w, &d, v);
+	else
+		status_text(&out, &w, &d, v, &style);
+	fputs(sbuf_str(&out), stdout);
+	sbuf_free(&out);
+	bool attention = status_attention(v);
+	queue_view_status_free(v);
 	return attention || !d.running || ctl->conf_error ? EXIT_ATTENTION : 0;
 }
 
@@ -533,7 +552,8 @@ static int
 do_show(struct ctl *ctl, int argc, char **argv)
 {
 	struct status_style style = style_for(ctl);
-	struct status_filter f = { ctl->state, ctl->tier, ctl->pending };
+	struct queue_view_filter f = { ctl->state, ctl->tier, ctl->pending };
+	struct queue_view_issue v;
 	struct sbuf out = SBUF_INIT;
 	struct queue *q;
 	char err[512];
@@ -541,12 +561,23 @@ do_show(struct ctl *ctl, int argc, char **argv)
 	int rc;
 
 	if (argc != 1 || !parse_issue(argv[0], &id) || (ctl->state && ctl->pending))
-		return usage_of("show");
+		return usage_error(ctl);
 	if ((q = open_queue(ctl, false, NULL)) == NULL)
 		return 1;
-	rc = status_show(&out, q, id, &f, &style, ctl->json, err, sizeof(err));
+	rc = queue_view_issue(q, id, &f, &v, err, sizeof(err));
 	queue_close(q);
-	return print_report(rc, &out, err);
+	if (rc < 0) {
+		fprintf(stderr, "distctl: %s\n", err);
+		return 1;
+	}
+	if (ctl->json)
+		status_show_json(&out, &v);
+	else
+		status_show_text(&out, &v, &f, &style);
+	queue_view_issue_free(&v);
+	fputs(sbuf_str(&out), stdout);
+	sbuf_free(&out);
+	return 0;
 }
 
 static volatile sig_atomic_t interrupted;
@@ -573,20 +604,29 @@ do_log(struct ctl *ctl, int argc, char **argv)
 			n = 0;
 	}
 	if (argc != 0 || n <= 0 || (ctl->issue && !parse_issue(ctl->issue, &issue)))
-		return usage_of("log");
+		return usage_error(ctl);
 	if ((q = open_queue(ctl, false, NULL)) == NULL)
 		return 1;
 	signal(SIGINT, on_interrupt);
 	signal(SIGTERM, on_interrupt);
 	do {
+		struct queue_view_attempt *a;
 		struct sbuf out = SBUF_INIT;
-		if (status_log(&out, q, &after, ctl->follow && after ? 1000 : n, issue, ctl->json,
+		size_t na;
+		/* -f: after the last n, everything new since the last line printed */
+		if (queue_view_attempts(q, after, ctl->follow && after ? 1000 : n, issue, &a, &na,
 		    err, sizeof(err)) < 0) {
 			fprintf(stderr, "distctl: %s\n", err);
-			sbuf_free(&out);
 			queue_close(q);
 			return 1;
 		}
+		if (na > 0)
+			after = a[na - 1].id;
+		if (ctl->json)
+			status_log_json(&out, a, na);
+		else
+			status_log_text(&out, a, na);
+		queue_view_attempts_free(a, na);
 		fputs(sbuf_str(&out), stdout);
 		fflush(stdout);
 		sbuf_free(&out);
@@ -618,24 +658,34 @@ steered(struct ctl *ctl, const char *name, int64_t id, int changed, const char *
 		fprintf(stderr, "distctl: %s\n", err);
 		return 1;
 	}
-	if (ctl->json)
-		printf("{\"command\":\"%s\",\"issue\":%lld,\"recipients\":%d}\n", name,
-		    (long long)id, changed);
-	else
+	if (ctl->json) {
+		struct sbuf out = SBUF_INIT;
+		struct json_writer w;
+		json_start(&w, &out);
+		json_begin_object(&w);
+		json_member_string(&w, "command", name);
+		json_member_number(&w, "issue", id);
+		json_member_number(&w, "recipients", changed);
+		json_end_object(&w);
+		json_finish_fixed(&w);
+		puts(sbuf_str(&out));
+		sbuf_free(&out);
+	} else {
 		printf("%s: %d recipient%s%s%s\n", name, changed, changed == 1 ? "" : "s",
 		    ctl->tier ? " in tier " : "", ctl->tier ? ctl->tier : "");
+	}
 	wake(ctl);
 	return 0;
 }
 
-/* ISSUE, or ISSUE|all for retry; 0 stands for all. */
+/* ISSUE, or ISSUE|all for a command that takes it (retry); 0 stands for all. */
 static bool
-steer_args(const char *name, int argc, char **argv, int64_t *id)
+steer_args(const struct ctl *ctl, int argc, char **argv, int64_t *id)
 {
 	*id = 0;
 	if (argc != 1)
 		return false;
-	if (strcmp(name, "retry") == 0 && strcmp(argv[0], "all") == 0)
+	if ((ctl->cmd->flags & CMD_ISSUE_OR_ALL) && strcmp(argv[0], "all") == 0)
 		return true;
 	return parse_issue(argv[0], id);
 }
@@ -647,8 +697,8 @@ do_hold(struct ctl *ctl, int argc, char **argv)
 	char err[512], reason[128];
 	int64_t id;
 
-	if (!steer_args("hold", argc, argv, &id))
-		return usage_of("hold");
+	if (!steer_args(ctl, argc, argv, &id))
+		return usage_error(ctl);
 	if ((q = open_queue(ctl, true, NULL)) == NULL)
 		return 1;
 	snprintf(reason, sizeof(reason), "held with distctl hold");
@@ -664,8 +714,8 @@ do_cancel(struct ctl *ctl, int argc, char **argv)
 	char err[512], what[96];
 	int64_t id;
 
-	if (!steer_args("cancel", argc, argv, &id))
-		return usage_of("cancel");
+	if (!steer_args(ctl, argc, argv, &id))
+		return usage_error(ctl);
 	if (ctl->tier)
 		snprintf(what, sizeof(what), "Cancel tier %s of issue %lld", ctl->tier,
 		    (long long)id);
@@ -689,8 +739,8 @@ do_retry(struct ctl *ctl, int argc, char **argv)
 	char err[512];
 	int64_t id;
 
-	if (!steer_args("retry", argc, argv, &id))
-		return usage_of("retry");
+	if (!steer_args(ctl, argc, argv, &id))
+		return usage_error(ctl);
 	if ((q = open_queue(ctl, true, NULL)) == NULL)
 		return 1;
 	int n = queue_retry(q, id, ctl->tier, (int64_t)time(NULL), err, sizeof(err));
@@ -711,9 +761,9 @@ do_resend(struct ctl *ctl, int argc, char **argv)
 	int64_t id;
 	int n;
 
-	if (!steer_args("resend", argc, argv, &id) || (ctl->replace && !ctl->to) ||
+	if (!steer_args(ctl, argc, argv, &id) || (ctl->replace && !ctl->to) ||
 	    (ctl->all && ctl->to))
-		return usage_of("resend");
+		return usage_error(ctl);
 	if ((q = open_queue(ctl, true, NULL)) == NULL)
 		return 1;
 	int64_t now = (int64_t)time(NULL);
@@ -850,7 +900,7 @@ do_reload(struct ctl *ctl, int argc, char **argv)
 
 	(void)argv;
 	if (argc != 0)
-		return usage_of("reload");
+		return usage_error(ctl);
 	if (locate(ctl) < 0)
 		return 1;
 	if (control_request(ctl->socket_path, "reload", reply, sizeof(reply),
@@ -878,7 +928,7 @@ do_check(struct ctl *ctl, int argc, char **argv)
 
 	(void)argv;
 	if (argc != 0)
-		return usage_of("check");
+		return usage_error(ctl);
 	/* first without the password, to say which file refuses us when it does */
 	if (load_conf(ctl, 0) == NULL)
 		return 1;
@@ -903,7 +953,7 @@ do_record(struct ctl *ctl, int argc, char **argv)
 	int rc;
 
 	if (argc != 1 || !parse_issue(argv[0], &id) || ctl->csv + ctl->html + ctl->json > 1)
-		return usage_of("record");
+		return usage_error(ctl);
 	if ((q = open_queue(ctl, false, NULL)) == NULL)
 		return 1;
 	rc = queue_record_read(q, id, &r, err, sizeof(err));
@@ -956,7 +1006,7 @@ do_purge(struct ctl *ctl, int argc, char **argv)
 
 	(void)argv;
 	if (argc != 0)
-		return usage_of("purge");
+		return usage_error(ctl);
 	if ((c = load_conf(ctl, 0)) == NULL)
 		return 1;
 	if (ctl->before) {
@@ -995,11 +1045,20 @@ do_purge(struct ctl *ctl, int argc, char **argv)
 	record_time(oldest, sizeof(oldest), t.oldest);
 	record_time(newest, sizeof(newest), t.newest);
 	if (ctl->json) {
-		printf("{\"command\":\"purge\",\"dry_run\":%s,\"before\":\"%s\","
-		    "\"issues\":%zu,\"oldest\":%s%s%s,\"newest\":%s%s%s}\n",
-		    ctl->dry_run ? "true" : "false", cut, t.issues,
-		    t.oldest ? "\"" : "", t.oldest ? oldest : "null", t.oldest ? "\"" : "",
-		    t.newest ? "\"" : "", t.newest ? newest : "null", t.newest ? "\"" : "");
+		struct sbuf out = SBUF_INIT;
+		struct json_writer w;
+		json_start(&w, &out);
+		json_begin_object(&w);
+		json_member_string(&w, "command", "purge");
+		json_member_bool(&w, "dry_run", ctl->dry_run);
+		json_member_string(&w, "before", cut);
+		json_member_number(&w, "issues", (long long)t.issues);
+		json_member_string(&w, "oldest", t.oldest ? oldest : NULL);
+		json_member_string(&w, "newest", t.newest ? newest : NULL);
+		json_end_object(&w);
+		json_finish_fixed(&w);
+		puts(sbuf_str(&out));
+		sbuf_free(&out);
 		return 0;
 	}
 	if (t.issues == 0)
@@ -1018,25 +1077,26 @@ do_purge(struct ctl *ctl, int argc, char **argv)
 #define STEER (OPT_TIER | OPT_YES)
 
 static const struct command commands[] = {
-	{ "status", do_status, 0, "", "queue counts, alerts and recent issues" },
-	{ "show", do_show, OPT_STATE | OPT_PENDING | OPT_TIER,
+	{ "status", do_status, 0, 0, "", "queue counts, alerts and recent issues" },
+	{ "show", do_show, OPT_STATE | OPT_PENDING | OPT_TIER, 0,
 	  "ISSUE [--state S | --pending] [--tier T]", "one issue and its recipients" },
-	{ "preview", do_preview, 0, "FILE", "parse and route a bulletin, queue nothing" },
-	{ "log", do_log, OPT_LINES | OPT_FOLLOW | OPT_ISSUE, "[-n N] [-f] [--issue ID]",
+	{ "preview", do_preview, 0, 0, "FILE", "parse and route a bulletin, queue nothing" },
+	{ "log", do_log, OPT_LINES | OPT_FOLLOW | OPT_ISSUE, 0, "[-n N] [-f] [--issue ID]",
 	  "recent delivery attempts (-f follows)" },
-	{ "retry", do_retry, STEER, "ISSUE|all [--tier T]", "try deferred recipients now" },
-	{ "hold", do_hold, STEER, "ISSUE [--tier T]", "stop sending until released" },
-	{ "release", do_release, STEER, "ISSUE [--tier T]", "send what is held" },
-	{ "cancel", do_cancel, STEER, "ISSUE [--tier T] [--yes]", "stop for good" },
-	{ "resend", do_resend, STEER | OPT_TO | OPT_REPLACE | OPT_ALL,
+	{ "retry", do_retry, STEER, CMD_ISSUE_OR_ALL, "ISSUE|all [--tier T]",
+	  "try deferred recipients now" },
+	{ "hold", do_hold, STEER, 0, "ISSUE [--tier T]", "stop sending until released" },
+	{ "release", do_release, STEER, 0, "ISSUE [--tier T]", "send what is held" },
+	{ "cancel", do_cancel, STEER, 0, "ISSUE [--tier T] [--yes]", "stop for good" },
+	{ "resend", do_resend, STEER | OPT_TO | OPT_REPLACE | OPT_ALL, 0,
 	  "ISSUE [--tier T] [--to NEW [--replace OLD] | --all]",
 	  "send again (--all: a cancelled one too)" },
-	{ "record", do_record, OPT_CSV | OPT_HTML, "ISSUE [--csv | --html]",
+	{ "record", do_record, OPT_CSV | OPT_HTML, 0, "ISSUE [--csv | --html]",
 	  "the distribution record, for filing" },
-	{ "purge", do_purge, OPT_BEFORE | OPT_DRY_RUN, "[--before YYYY-MM-DD] [--dry-run]",
+	{ "purge", do_purge, OPT_BEFORE | OPT_DRY_RUN, 0, "[--before YYYY-MM-DD] [--dry-run]",
 	  "file and remove old finished issues" },
-	{ "reload", do_reload, 0, "", "make distd re-read its configuration" },
-	{ "check", do_check, 0, "", "preflight the relay: DNS, TLS, EHLO, AUTH" },
+	{ "reload", do_reload, 0, 0, "", "make distd re-read its configuration" },
+	{ "check", do_check, 0, 0, "", "preflight the relay: DNS, TLS, EHLO, AUTH" },
 };
 
 static const struct command *
@@ -1075,81 +1135,234 @@ ctl_free(struct ctl *ctl)
 	free(ctl->conf_error);
 }
 
+/*
+ * Options stand before or after the command (GNU getopt permutes); --
+ * ends them. The command is found first, with every option known so that
+ * their values are skipped; then the command parses argv with getopt_long
+ * and its own options only, so that `--state=x`, `-n5` and `--` work the
+ * same in every command and an option of another command is refused.
+ */
+enum { LONG_JSON = 256, LONG_COMMAND_OPTION = 512 };
+
+static const struct option global_options[] = {
+	{ "config", required_argument, NULL, 'c' },
+	{ "json", no_argument, NULL, LONG_JSON },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+};
+#define N_GLOBAL (sizeof(global_options) / sizeof(global_options[0]))
+#define GLOBAL_SHORTS "c:hV"
+
+/* A command option: its long name, short letter (or 0) and OPT_* bit. */
+static const struct {
+	const char *name;
+	int has_arg;
+	char letter;
+	unsigned bit;
+} command_options[] = {
+	{ "state", required_argument, 0, OPT_STATE },
+	{ "tier", required_argument, 0, OPT_TIER },
+	{ "to", required_argument, 0, OPT_TO },
+	{ "replace", required_argument, 0, OPT_REPLACE },
+	{ "pending", no_argument, 0, OPT_PENDING },
+	{ "lines", required_argument, 'n', OPT_LINES },
+	{ "follow", no_argument, 'f', OPT_FOLLOW },
+	{ "issue", required_argument, 0, OPT_ISSUE },
+	{ "yes", no_argument, 'y', OPT_YES },
+	{ "all", no_argument, 0, OPT_ALL },
+	{ "csv", no_argument, 0, OPT_CSV },
+	{ "html", no_argument, 0, OPT_HTML },
+	{ "before", required_argument, 0, OPT_BEFORE },
+	{ "dry-run", no_argument, 0, OPT_DRY_RUN },
+};
+#define N_COMMAND_OPTIONS (sizeof(command_options) / sizeof(command_options[0]))
+
+/* Stores a command option's value in ctl. */
+static void
+set_option(struct ctl *ctl, unsigned bit, const char *arg)
+{
+	ctl->given |= bit;
+	switch (bit) {
+	case OPT_STATE: ctl->state = arg; break;
+	case OPT_TIER: ctl->tier = arg; break;
+	case OPT_TO: ctl->to = arg; break;
+	case OPT_REPLACE: ctl->replace = arg; break;
+	case OPT_PENDING: ctl->pending = true; break;
+	case OPT_LINES: ctl->lines = arg; break;
+	case OPT_FOLLOW: ctl->follow = true; break;
+	case OPT_ISSUE: ctl->issue = arg; break;
+	case OPT_YES: ctl->yes = true; break;
+	case OPT_ALL: ctl->all = true; break;
+	case OPT_CSV: ctl->csv = true; break;
+	case OPT_HTML: ctl->html = true; break;
+	case OPT_BEFORE: ctl->before = arg; break;
+	case OPT_DRY_RUN: ctl->dry_run = true; break;
+	}
+}
+
+/* What the global options asked for besides settings. */
+enum global_action { GLOBAL_GO_ON, GLOBAL_HELP, GLOBAL_VERSION };
+
+static void
+set_global(struct ctl *ctl, int opt, enum global_action *action)
+{
+	switch (opt) {
+	case 'c': ctl->conf_path = optarg; break;
+	case LONG_JSON: ctl->json = true; break;
+	case 'h': *action = GLOBAL_HELP; break;
+	case 'V': *action = GLOBAL_VERSION; break;
+	}
+}
+
+/*
+ * getopt_long's table and short options for the global options and the
+ * command options in `opts` (all of them: ~0u). A command option's value
+ * is LONG_COMMAND_OPTION + its index in command_options, or its letter.
+ */
+static void
+option_table(unsigned opts, struct option *longopts, char *shorts, size_t shortsz)
+{
+	size_t n = N_GLOBAL, k;
+
+	memcpy(longopts, global_options, sizeof(global_options));
+	snprintf(shorts, shortsz, "%s", GLOBAL_SHORTS);
+	k = strlen(shorts);
+	for (size_t i = 0; i < N_COMMAND_OPTIONS; i++) {
+		if (!(opts & command_options[i].bit))
+			continue;
+		longopts[n++] = (struct option){ command_options[i].name, command_options[i].has_arg,
+			NULL, LONG_COMMAND_OPTION + (int)i };
+		if (command_options[i].letter && k + 3 < shortsz) {
+			shorts[k++] = command_options[i].letter;
+			if (command_options[i].has_arg == required_argument)
+				shorts[k++] = ':';
+			shorts[k] = '\0';
+		}
+	}
+	longopts[n] = (struct option){ NULL, 0, NULL, 0 };
+}
+
+/* The OPT_* bit of a value getopt_long returned for a command option, else 0. */
+static unsigned
+command_option_bit(int opt)
+{
+	if (opt >= LONG_COMMAND_OPTION && opt < LONG_COMMAND_OPTION + (int)N_COMMAND_OPTIONS)
+		return command_options[opt - LONG_COMMAND_OPTION].bit;
+	for (size_t i = 0; i < N_COMMAND_OPTIONS; i++)
+		if (command_options[i].letter && command_options[i].letter == opt)
+			return command_options[i].bit;
+	return 0;
+}
+
+/*
+ * Finds the command: the first argument that is not an option or an
+ * option's value. Knows every option, so that an unknown one is reported
+ * here as before (getopt's message, the usage, EXIT_USAGE). Returns the
+ * command's index in argv, argc when there is none, or -EXIT_USAGE.
+ * Leaves argv as it was; -V and -h are noted in *action.
+ */
+static int
+locate_command(int argc, char **argv, enum global_action *action)
+{
+	struct option longopts[N_GLOBAL + N_COMMAND_OPTIONS + 1];
+	char shorts[32];
+	char **copy = xcalloc((size_t)argc + 1, sizeof(*copy));
+	struct ctl scratch = { 0 };
+	int opt, at;
+
+	memcpy(copy, argv, (size_t)argc * sizeof(*copy));
+	option_table(~0u, longopts, shorts, sizeof(shorts));
+	optind = 0;
+	opterr = 1;
+	while ((opt = getopt_long(argc, copy, shorts, longopts, NULL)) != -1) {
+		if (opt == '?') {
+			free(copy);
+			return -EXIT_USAGE;
+		}
+		if (command_option_bit(opt) == 0)
+			set_global(&scratch, opt, action);
+	}
+	at = argc;
+	if (optind < argc) {
+		/* the same string in the original argv: the permuted copy moved it */
+		for (int i = 1; i < argc; i++)
+			if (argv[i] == copy[optind]) {
+				at = i;
+				break;
+			}
+	}
+	free(copy);
+	return at;
+}
+
+/*
+ * The command's own parse of argv (all of it: options may come before
+ * the command) with the global options and its own. *first_arg is the
+ * index of its first positional argument after the command's name.
+ * Returns 0, or EXIT_USAGE after saying why.
+ */
+static int
+parse_command_options(struct ctl *ctl, int argc, char **argv, int *first_arg,
+    enum global_action *action)
+{
+	struct option longopts[N_GLOBAL + N_COMMAND_OPTIONS + 1];
+	char shorts[32];
+	int opt;
+
+	option_table(ctl->cmd->opts, longopts, shorts, sizeof(shorts));
+	optind = 0;		/* GNU: start afresh */
+	opterr = 0;		/* every option is known (locate_command): this one is not the command's */
+	while ((opt = getopt_long(argc, argv, shorts, longopts, NULL)) != -1) {
+		unsigned bit = command_option_bit(opt);
+		if (opt == '?' || opt == ':') {
+			fprintf(stderr, "distctl: %s does not take that option\n", ctl->cmd->name);
+			return usage_error(ctl);
+		}
+		if (bit)
+			set_option(ctl, bit, optarg);
+		else
+			set_global(ctl, opt, action);
+	}
+	/* argv[optind] is the command's name itself */
+	*first_arg = optind + 1;
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
-	enum { LONG_JSON = 256, LONG_STATE, LONG_TIER, LONG_TO, LONG_REPLACE, LONG_PENDING,
-		LONG_ISSUE, LONG_ALL, LONG_CSV, LONG_HTML, LONG_BEFORE, LONG_DRY_RUN };
-	static const struct option options[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "json", no_argument, NULL, LONG_JSON },
-		{ "yes", no_argument, NULL, 'y' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ "state", required_argument, NULL, LONG_STATE },
-		{ "tier", required_argument, NULL, LONG_TIER },
-		{ "to", required_argument, NULL, LONG_TO },
-		{ "replace", required_argument, NULL, LONG_REPLACE },
-		{ "pending", no_argument, NULL, LONG_PENDING },
-		{ "lines", required_argument, NULL, 'n' },
-		{ "follow", no_argument, NULL, 'f' },
-		{ "issue", required_argument, NULL, LONG_ISSUE },
-		{ "all", no_argument, NULL, LONG_ALL },
-		{ "csv", no_argument, NULL, LONG_CSV },
-		{ "html", no_argument, NULL, LONG_HTML },
-		{ "before", required_argument, NULL, LONG_BEFORE },
-		{ "dry-run", no_argument, NULL, LONG_DRY_RUN },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct ctl ctl = { 0 };
-	bool help = false;
-	int opt, rc;
+	enum global_action action = GLOBAL_GO_ON;
+	int rc, at, first_arg = 1;
 
-	/* options may stand before or after the command (GNU getopt permutes); -- ends them */
-	while ((opt = getopt_long(argc, argv, "c:yhVn:f", options, NULL)) != -1) {
-		switch (opt) {
-		case 'c': ctl.conf_path = optarg; break;
-		case LONG_JSON: ctl.json = true; break;
-		case 'y': ctl.yes = true; ctl.given |= OPT_YES; break;
-		case 'h': help = true; break;
-		case 'V': printf("distctl %s\n", DISTD_VERSION); return 0;
-		case LONG_STATE: ctl.state = optarg; ctl.given |= OPT_STATE; break;
-		case LONG_TIER: ctl.tier = optarg; ctl.given |= OPT_TIER; break;
-		case LONG_TO: ctl.to = optarg; ctl.given |= OPT_TO; break;
-		case LONG_REPLACE: ctl.replace = optarg; ctl.given |= OPT_REPLACE; break;
-		case LONG_PENDING: ctl.pending = true; ctl.given |= OPT_PENDING; break;
-		case 'n': ctl.lines = optarg; ctl.given |= OPT_LINES; break;
-		case 'f': ctl.follow = true; ctl.given |= OPT_FOLLOW; break;
-		case LONG_ISSUE: ctl.issue = optarg; ctl.given |= OPT_ISSUE; break;
-		case LONG_ALL: ctl.all = true; ctl.given |= OPT_ALL; break;
-		case LONG_CSV: ctl.csv = true; ctl.given |= OPT_CSV; break;
-		case LONG_HTML: ctl.html = true; ctl.given |= OPT_HTML; break;
-		case LONG_BEFORE: ctl.before = optarg; ctl.given |= OPT_BEFORE; break;
-		case LONG_DRY_RUN: ctl.dry_run = true; ctl.given |= OPT_DRY_RUN; break;
-		default: usage(stderr); return EXIT_USAGE;
-		}
+	if ((at = locate_command(argc, argv, &action)) < 0) {
+		usage(stderr);
+		return -at;
 	}
-	ctl.conf_path = conf_path(ctl.conf_path);
-	if (optind == argc || strcmp(argv[optind], "help") == 0) {
-		usage(help || optind < argc ? stdout : stderr);
-		return help || optind < argc ? 0 : EXIT_USAGE;
+	if (action == GLOBAL_VERSION) {
+		printf("distctl %s\n", DISTD_VERSION);
+		return 0;
 	}
-	const struct command *cmd = find_command(argv[optind]);
-	if (cmd == NULL) {
-		fprintf(stderr, "distctl: unknown command '%s'\n", argv[optind]);
+	if (at == argc || strcmp(argv[at], "help") == 0) {
+		bool asked = action == GLOBAL_HELP || at < argc;
+		usage(asked ? stdout : stderr);
+		return asked ? 0 : EXIT_USAGE;
+	}
+	ctl.cmd = find_command(argv[at]);
+	if (ctl.cmd == NULL) {
+		fprintf(stderr, "distctl: unknown command '%s'\n", argv[at]);
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	if (help) {
-		printf("usage: distctl %s%s%s [--json]\n  %s\n", cmd->name, *cmd->args ? " " : "",
-		    cmd->args, cmd->help);
+	if (action == GLOBAL_HELP) {
+		printf("usage: distctl %s%s%s [--json]\n  %s\n", ctl.cmd->name,
+		    *ctl.cmd->args ? " " : "", ctl.cmd->args, ctl.cmd->help);
 		return 0;
 	}
-	if (ctl.given & ~cmd->opts) {
-		fprintf(stderr, "distctl: %s does not take that option\n", cmd->name);
-		return usage_of(cmd->name);
-	}
-	rc = cmd->run(&ctl, argc - optind - 1, argv + optind + 1);
+	if ((rc = parse_command_options(&ctl, argc, argv, &first_arg, &action)) != 0)
+		return rc;
+	ctl.conf_path = conf_path(ctl.conf_path);
+	rc = ctl.cmd->run(&ctl, argc - first_arg, argv + first_arg);
 	ctl_free(&ctl);
 	return rc;
 }

@@ -123,143 +123,137 @@ preview_text(struct sbuf *out, const struct bulletin *b, const struct route *r,
 		sbuf_printf(out, "would be held: %s\n", r->hold_reason);
 }
 
-void
-preview_json(struct sbuf *out, const struct bulletin *b, const struct route *r,
-    const char *subject, const char *verdict, const char *why)
+static void
+fields_json(struct json_writer *w, const struct bulletin *b)
 {
-	int first = 1;
-
-	sbuf_putc(out, '{');
-	json_key(out, "title", &first); json_str(out, b->title);
-	json_key(out, "issue_no", &first); json_num_or_null(out, b->issue_no);
-	json_key(out, "total_issue_no", &first); json_num_or_null(out, b->total_issue_no);
-	json_key(out, "issuer", &first); json_str(out, b->issuer);
-	json_key(out, "date", &first); json_str(out, b->date);
-	json_key(out, "classification", &first); json_str(out, b->classification);
-	json_key(out, "classification_period", &first); json_str(out, b->classification_period);
-	json_key(out, "classification_mark", &first); json_str(out, b->classification_mark);
-	json_key(out, "unrecognised_mark", &first); json_str(out, b->unrecognised_mark);
-	json_key(out, "verdict", &first); json_str(out, verdict);
-	json_key(out, "verdict_reason", &first); json_str(out, *why ? why : NULL);
-	json_key(out, "internal", &first); json_str(out, b->internal);
-	json_key(out, "urgency", &first); json_str(out, b->urgency);
-	json_key(out, "fields", &first);
-	sbuf_putc(out, '{');
-	int ff = 1;
+	json_key(w, "fields");
+	json_begin_object(w);
+	for (size_t i = 0; i < b->n_fields; i++)
+		json_member_string(w, b->fields[i].key, b->fields[i].value);
+	json_end_object(w);
+	json_key(w, "field_list");
+	json_begin_array(w);
 	for (size_t i = 0; i < b->n_fields; i++) {
-		json_key(out, b->fields[i].key, &ff);
-		json_str(out, b->fields[i].value);
+		json_begin_object(w);
+		json_member_string(w, "key", b->fields[i].key);
+		json_member_string(w, "value", b->fields[i].value);
+		json_member_bool(w, "known", b->fields[i].known);
+		json_member_number_or_null(w, "line", (long)b->fields[i].line);
+		json_end_object(w);
 	}
-	sbuf_putc(out, '}');
-	json_key(out, "field_list", &first);
-	sbuf_putc(out, '[');
-	for (size_t i = 0; i < b->n_fields; i++) {
-		int fl = 1;
-		if (i)
-			sbuf_putc(out, ',');
-		sbuf_putc(out, '{');
-		json_key(out, "key", &fl); json_str(out, b->fields[i].key);
-		json_key(out, "value", &fl); json_str(out, b->fields[i].value);
-		json_key(out, "known", &fl); sbuf_puts(out, b->fields[i].known ? "true" : "false");
-		json_key(out, "line", &fl); json_num_or_null(out, (long)b->fields[i].line);
-		sbuf_putc(out, '}');
-	}
-	sbuf_putc(out, ']');
-	json_key(out, "footer", &first);
+	json_end_array(w);
+	json_key(w, "footer");
 	if (b->footer_line > 0) {
-		int ff2 = 1;
-		sbuf_putc(out, '{');
-		json_key(out, "line", &ff2); json_num_or_null(out, (long)b->footer_line);
-		json_key(out, "starts_with", &ff2);
-		json_str(out, bulletin_footer_start_name(b->footer_start));
-		sbuf_putc(out, '}');
+		json_begin_object(w);
+		json_member_number_or_null(w, "line", (long)b->footer_line);
+		json_member_string(w, "starts_with", bulletin_footer_start_name(b->footer_start));
+		json_end_object(w);
 	} else {
-		sbuf_puts(out, "null");
+		json_null(w);
 	}
-	json_key(out, "from_series", &first);
-	sbuf_puts(out, r->from_series ? "true" : "false");
-	json_key(out, "tiers", &first);
-	sbuf_putc(out, '[');
+}
+
+static void
+string_array(struct json_writer *w, const char *key, char *const *s, size_t n)
+{
+	json_key(w, key);
+	json_begin_array(w);
+	for (size_t i = 0; i < n; i++)
+		json_string(w, s[i]);
+	json_end_array(w);
+}
+
+static void
+unit_json(struct json_writer *w, const struct route_unit *u)
+{
+	json_begin_object(w);
+	json_member_string(w, "text", u->text);
+	json_member_bool(w, "resolved", u->resolved);
+	json_member_string(w, "reading", route_reading_name(u->reading));
+	string_array(w, "sides", u->sides, u->n_sides);
+	json_key(w, "recipients");
+	json_begin_array(w);
+	for (size_t k = 0; k < u->n_targets; k++) {
+		json_begin_object(w);
+		json_member_string(w, "name", u->targets[k].name);
+		json_member_string(w, "address", u->targets[k].address);
+		json_end_object(w);
+	}
+	json_end_array(w);
+	string_array(w, "unresolved", u->missing, u->n_missing);
+	json_end_object(w);
+}
+
+static void
+route_json(struct json_writer *w, const struct route *r)
+{
+	json_member_bool(w, "from_series", r->from_series);
+	json_key(w, "tiers");
+	json_begin_array(w);
 	for (size_t i = 0; i < r->n_tiers; i++) {
 		const struct route_tier *t = &r->tiers[i];
-		int tf = 1;
-		if (i)
-			sbuf_putc(out, ',');
-		sbuf_putc(out, '{');
-		json_key(out, "tier", &tf); json_str(out, t->keyword);
-		json_key(out, "label", &tf); json_str(out, t->label);
-		json_key(out, "configured", &tf); sbuf_puts(out, t->conf_tier >= 0 ? "true" : "false");
-		json_key(out, "units", &tf);
-		sbuf_putc(out, '[');
-		for (size_t j = 0; j < t->n_units; j++) {
-			const struct route_unit *u = &t->units[j];
-			int uf = 1;
-			if (j)
-				sbuf_putc(out, ',');
-			sbuf_putc(out, '{');
-			json_key(out, "text", &uf); json_str(out, u->text);
-			json_key(out, "resolved", &uf); sbuf_puts(out, u->resolved ? "true" : "false");
-			json_key(out, "reading", &uf); json_str(out, route_reading_name(u->reading));
-			json_key(out, "sides", &uf);
-			sbuf_putc(out, '[');
-			for (size_t k = 0; k < u->n_sides; k++) {
-				if (k)
-					sbuf_putc(out, ',');
-				json_str(out, u->sides[k]);
-			}
-			sbuf_putc(out, ']');
-			json_key(out, "recipients", &uf);
-			sbuf_putc(out, '[');
-			for (size_t k = 0; k < u->n_targets; k++) {
-				int rf = 1;
-				if (k)
-					sbuf_putc(out, ',');
-				sbuf_putc(out, '{');
-				json_key(out, "name", &rf); json_str(out, u->targets[k].name);
-				json_key(out, "address", &rf); json_str(out, u->targets[k].address);
-				sbuf_putc(out, '}');
-			}
-			sbuf_putc(out, ']');
-			json_key(out, "unresolved", &uf);
-			sbuf_putc(out, '[');
-			for (size_t k = 0; k < u->n_missing; k++) {
-				if (k)
-					sbuf_putc(out, ',');
-				json_str(out, u->missing[k]);
-			}
-			sbuf_puts(out, "]}");
-		}
-		sbuf_puts(out, "]}");
+		json_begin_object(w);
+		json_member_string(w, "tier", t->keyword);
+		json_member_string(w, "label", t->label);
+		json_member_bool(w, "configured", t->conf_tier >= 0);
+		json_key(w, "units");
+		json_begin_array(w);
+		for (size_t j = 0; j < t->n_units; j++)
+			unit_json(w, &t->units[j]);
+		json_end_array(w);
+		json_end_object(w);
 	}
-	sbuf_putc(out, ']');
-	json_key(out, "recipients", &first);
-	sbuf_putc(out, '[');
+	json_end_array(w);
+	json_key(w, "recipients");
+	json_begin_array(w);
 	for (size_t i = 0; i < r->n_recipients; i++) {
 		const struct route_recipient *rr = &r->recipients[i];
-		int rf = 1;
-		if (i)
-			sbuf_putc(out, ',');
-		sbuf_putc(out, '{');
-		json_key(out, "tier", &rf); json_str(out, rr->tier_keyword);
-		json_key(out, "unit", &rf); json_str(out, rr->unit);
-		json_key(out, "name", &rf); json_str(out, rr->name);
-		json_key(out, "address", &rf); json_str(out, rr->address);
-		json_key(out, "via", &rf); json_str(out, rr->via);
-		sbuf_putc(out, '}');
+		json_begin_object(w);
+		json_member_string(w, "tier", rr->tier_keyword);
+		json_member_string(w, "unit", rr->unit);
+		json_member_string(w, "name", rr->name);
+		json_member_string(w, "address", rr->address);
+		json_member_string(w, "via", rr->via);
+		json_end_object(w);
 	}
-	sbuf_putc(out, ']');
-	json_key(out, "unresolved", &first);
-	sbuf_putc(out, '[');
-	for (size_t i = 0; i < r->n_unresolved; i++) {
-		if (i)
-			sbuf_putc(out, ',');
-		json_str(out, r->unresolved[i]);
+	json_end_array(w);
+	string_array(w, "unresolved", r->unresolved, r->n_unresolved);
+	json_member_string(w, "hold_reason", r->hold_reason);
+}
+
+void
+preview_json(struct sbuf *out, const struct bulletin *b, const struct route *r,
+    const char *subject, const char *verdict, const char *why,
+    const struct preview_message *msg)
+{
+	struct json_writer w;
+
+	json_start(&w, out);
+	json_begin_object(&w);
+	json_member_string(&w, "title", b->title);
+	json_member_number_or_null(&w, "issue_no", b->issue_no);
+	json_member_number_or_null(&w, "total_issue_no", b->total_issue_no);
+	json_member_string(&w, "issuer", b->issuer);
+	json_member_string(&w, "date", b->date);
+	json_member_string(&w, "classification", b->classification);
+	json_member_string(&w, "classification_period", b->classification_period);
+	json_member_string(&w, "classification_mark", b->classification_mark);
+	json_member_string(&w, "unrecognised_mark", b->unrecognised_mark);
+	json_member_string(&w, "verdict", verdict);
+	json_member_string(&w, "verdict_reason", *why ? why : NULL);
+	json_member_string(&w, "internal", b->internal);
+	json_member_string(&w, "urgency", b->urgency);
+	fields_json(&w, b);
+	route_json(&w, r);
+	json_member_string(&w, "subject", subject);
+	json_member_string(&w, "body", b->body);
+	if (msg) {
+		json_member_number(&w, "message_bytes", (long long)msg->bytes);
+		json_member_number_or_null(&w, "size_limit", msg->limit > 0 ? msg->limit : -1);
 	}
-	sbuf_putc(out, ']');
-	json_key(out, "hold_reason", &first); json_str(out, r->hold_reason);
-	json_key(out, "subject", &first); json_str(out, subject);
-	json_key(out, "body", &first); json_str(out, b->body);
-	sbuf_puts(out, "}\n");
+	json_end_object(&w);
+	json_finish_fixed(&w);
+	sbuf_putc(out, '\n');
 }
 
 void
@@ -273,22 +267,4 @@ preview_size(struct sbuf *out, size_t bytes, long limit, bool from_relay)
 		sbuf_puts(out, "; no size limit known (the relay's SIZE is "
 		    "learnt on the first delivery)");
 	sbuf_putc(out, '\n');
-}
-
-void
-preview_json_size(struct sbuf *out, size_t bytes, long limit)
-{
-	/* reopen the object preview_json closed with "}\n" */
-	bool nl = out->len > 0 && out->data[out->len - 1] == '\n';
-	size_t end = out->len - (nl ? 1 : 0);
-	if (end == 0 || out->data[end - 1] != '}')
-		return;
-	out->len = end - 1;
-	out->data[out->len] = '\0';
-	sbuf_printf(out, ",\"message_bytes\":%zu,\"size_limit\":", bytes);
-	if (limit > 0)
-		sbuf_printf(out, "%ld", limit);
-	else
-		sbuf_puts(out, "null");
-	sbuf_puts(out, nl ? "}\n" : "}");
 }

@@ -17,9 +17,18 @@
 void preview_text(struct sbuf *out, const struct bulletin *b,
     const struct route *r, const char *subject, const char *verdict,
     const char *why);
+/* The encoded message, when it could be rendered: its size and limit (0: none). */
+struct preview_message {
+	size_t bytes;
+	long limit;
+};
+/*
+ * msg, when not NULL, adds "message_bytes" and "size_limit" (null when no
+ * limit is known) at the end of the object.
+ */
 void preview_json(struct sbuf *out, const struct bulletin *b,
     const struct route *r, const char *subject, const char *verdict,
-    const char *why);
+    const char *why, const struct preview_message *msg);
 
 /*
  * One line: the encoded message's size and the limit it is checked
@@ -27,10 +36,5 @@ void preview_json(struct sbuf *out, const struct bulletin *b,
  * smtp.max_message_bytes).
  */
 void preview_size(struct sbuf *out, size_t bytes, long limit, bool from_relay);
-/*
- * The same as keys of the object preview_json just wrote into out:
- * "message_bytes" and "size_limit" (null when none is known).
- */
-void preview_json_size(struct sbuf *out, size_t bytes, long limit);
 
 #endif

@@ -525,67 +525,69 @@ record_html(struct sbuf *out, const struct queue_record *r)
 
 /* ---- JSON ---------------------------------------------------------------------- */
 
+/* The record's times are the text's ("2026-11-23 08:05:04 +0800"), or null. */
 static void
-json_time_or_null(struct sbuf *out, int64_t t)
+member_record_time(struct json_writer *w, const char *key, int64_t t)
 {
 	char when[40];
 
 	record_time(when, sizeof(when), t);
-	json_str(out, *when ? when : NULL);
+	json_member_string(w, key, *when ? when : NULL);
+}
+
+static void
+recipient_json(struct json_writer *w, const struct queue_record_recipient *x)
+{
+	json_begin_object(w);
+	json_member_string(w, "tier", x->tier);
+	json_member_string(w, "unit", x->unit);
+	json_member_string(w, "name", x->name);
+	json_member_string(w, "address", x->address);
+	json_member_string(w, "state", state_of(x));
+	member_record_time(w, "accepted", x->accepted);
+	json_member_number_or_null(w, "last_code", x->code > 0 ? x->code : -1);
+	json_member_string(w, "last_dsn", x->dsn);
+	json_member_string(w, "last_reply", x->reply);
+	json_member_number(w, "attempts", x->attempts);
+	json_member_bool(w, "possible_duplicate", x->possible_duplicate);
+	json_member_number(w, "resends", x->resends);
+	member_record_time(w, "last_resend", x->last_resend);
+	json_member_string(w, "replaced_by", x->replaced_by);
+	json_member_string(w, "replaces", x->replaces);
+	json_end_object(w);
 }
 
 void
 record_json(struct sbuf *out, const struct queue_record *r)
 {
-	int first = 1;
+	struct json_writer w;
 
-	sbuf_putc(out, '{');
-	json_key(out, "id", &first); sbuf_printf(out, "%lld", (long long)r->id);
-	json_key(out, "kind", &first); json_str(out, queue_kind_name(r->kind));
-	json_key(out, "title", &first); json_str(out, r->title);
-	json_key(out, "issue_no", &first); json_num_or_null(out, r->issue_no);
-	json_key(out, "total_issue_no", &first); json_num_or_null(out, r->total_issue_no);
-	json_key(out, "issuer", &first); json_str(out, r->issuer);
-	json_key(out, "date", &first); json_str(out, r->date);
-	json_key(out, "source", &first); json_str(out, r->source);
-	json_key(out, "subject", &first); json_str(out, r->subject);
-	json_key(out, "message_id", &first); json_str(out, r->message_id);
-	json_key(out, "state", &first); json_str(out, r->state);
-	json_key(out, "received", &first); json_time_or_null(out, r->received);
-	json_key(out, "finished", &first); json_time_or_null(out, r->finished);
-	json_key(out, "duplicate_of", &first);
-	json_num_or_null(out, r->duplicate_of ? r->duplicate_of : -1);
-	json_key(out, "report_for", &first);
-	json_num_or_null(out, r->report_for ? r->report_for : -1);
-	json_key(out, "notice_for", &first);
-	json_num_or_null(out, r->notice_for ? r->notice_for : -1);
-	json_key(out, "recipients", &first);
-	sbuf_putc(out, '[');
-	for (size_t i = 0; i < r->n_recipients; i++) {
-		const struct queue_record_recipient *x = &r->recipients[i];
-		int f = 1;
-		if (i)
-			sbuf_putc(out, ',');
-		sbuf_putc(out, '{');
-		json_key(out, "tier", &f); json_str(out, x->tier);
-		json_key(out, "unit", &f); json_str(out, x->unit);
-		json_key(out, "name", &f); json_str(out, x->name);
-		json_key(out, "address", &f); json_str(out, x->address);
-		json_key(out, "state", &f); json_str(out, state_of(x));
-		json_key(out, "accepted", &f); json_time_or_null(out, x->accepted);
-		json_key(out, "last_code", &f); json_num_or_null(out, x->code > 0 ? x->code : -1);
-		json_key(out, "last_dsn", &f); json_str(out, x->dsn);
-		json_key(out, "last_reply", &f); json_str(out, x->reply);
-		json_key(out, "attempts", &f); sbuf_printf(out, "%d", x->attempts);
-		json_key(out, "possible_duplicate", &f);
-		sbuf_puts(out, x->possible_duplicate ? "true" : "false");
-		json_key(out, "resends", &f); sbuf_printf(out, "%d", x->resends);
-		json_key(out, "last_resend", &f); json_time_or_null(out, x->last_resend);
-		json_key(out, "replaced_by", &f); json_str(out, x->replaced_by);
-		json_key(out, "replaces", &f); json_str(out, x->replaces);
-		sbuf_putc(out, '}');
-	}
-	sbuf_puts(out, "]}\n");
+	json_start(&w, out);
+	json_begin_object(&w);
+	json_member_number(&w, "id", r->id);
+	json_member_string(&w, "kind", queue_kind_name(r->kind));
+	json_member_string(&w, "title", r->title);
+	json_member_number_or_null(&w, "issue_no", r->issue_no);
+	json_member_number_or_null(&w, "total_issue_no", r->total_issue_no);
+	json_member_string(&w, "issuer", r->issuer);
+	json_member_string(&w, "date", r->date);
+	json_member_string(&w, "source", r->source);
+	json_member_string(&w, "subject", r->subject);
+	json_member_string(&w, "message_id", r->message_id);
+	json_member_string(&w, "state", r->state);
+	member_record_time(&w, "received", r->received);
+	member_record_time(&w, "finished", r->finished);
+	json_member_number_or_null(&w, "duplicate_of", r->duplicate_of ? r->duplicate_of : -1);
+	json_member_number_or_null(&w, "report_for", r->report_for ? r->report_for : -1);
+	json_member_number_or_null(&w, "notice_for", r->notice_for ? r->notice_for : -1);
+	json_key(&w, "recipients");
+	json_begin_array(&w);
+	for (size_t i = 0; i < r->n_recipients; i++)
+		recipient_json(&w, &r->recipients[i]);
+	json_end_array(&w);
+	json_end_object(&w);
+	json_finish_fixed(&w);
+	sbuf_putc(out, '\n');
 }
 
 void

@@ -1,6 +1,5 @@
 #include "status.h"
 
-#include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,13 +15,6 @@
 #define BOLD(st) ((st)->color ? "\033[1m" : "")
 #define RED(st) ((st)->color ? "\033[31m" : "")
 #define OFF(st) ((st)->color ? "\033[0m" : "")
-
-static const char *
-col(sqlite3_stmt *st, int i)
-{
-	const unsigned char *s = sqlite3_column_text(st, i);
-	return s ? (const char *)s : NULL;
-}
 
 /*
  * Text output only: a value from the queue as a terminal may show it.
@@ -52,12 +44,6 @@ vis_free(struct sbuf *slots)
 		sbuf_free(&slots[i]);
 }
 
-static long long
-col_ll(sqlite3_stmt *st, int i)
-{
-	return sqlite3_column_type(st, i) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, i);
-}
-
 static void
 timestamp(char *buf, size_t n, int64_t t, const char *fmt)
 {
@@ -76,19 +62,6 @@ static void
 iso(char *buf, size_t n, int64_t t)
 {
 	timestamp(buf, n, t, "%Y-%m-%dT%H:%M:%S%z");
-}
-
-static void
-json_time(struct sbuf *b, int64_t t)
-{
-	char s[40];
-
-	if (t <= 0) {
-		sbuf_puts(b, "null");
-		return;
-	}
-	iso(s, sizeof(s), t);
-	json_str(b, s);
 }
 
 void
@@ -221,71 +194,19 @@ wrapf(struct sbuf *out, int col, int indent, const char *fmt, ...)
 	sbuf_free(&b);
 }
 
-static sqlite3_stmt *
-prep(sqlite3 *db, const char *sql, char *err, size_t errsz)
-{
-	sqlite3_stmt *st = NULL;
-
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-		snprintf(err, errsz, "reading the queue: %s", sqlite3_errmsg(db));
-		return NULL;
-	}
-	return st;
-}
-
 /* ---- status --------------------------------------------------------------- */
 
 /* Where the tier column of the issue table starts (see the header line). */
 #define ISSUE_TIERS_AT 50
 
-struct tier_count {
-	char tier[32];
-	long total, delivered, deferred, failed;
-};
-
-static size_t
-issue_tiers(sqlite3 *db, int64_t issue, struct tier_count *tc, size_t max)
-{
-	/*
-	 * A finished issue's totals were written when it finished (table
-	 * issue_tiers); only the issues still going are counted here.
-	 */
-	static const char *const sql[] = {
-		"SELECT t.tier_keyword, t.total, t.delivered, t.deferred, t.failed"
-		" FROM issue_tiers t JOIN issues i ON i.id = t.issue AND i.state = 'done'"
-		" WHERE t.issue = ? ORDER BY t.tier",
-		"SELECT tier_keyword, COUNT(*),"
-		" SUM(state = 'delivered'), SUM(state = 'deferred'), SUM(state = 'failed')"
-		" FROM recipients WHERE issue = ? AND replaced_by IS NULL"
-		" GROUP BY tier, tier_keyword ORDER BY tier",
-	};
-	size_t n = 0;
-
-	for (size_t k = 0; k < 2 && n == 0; k++) {
-		sqlite3_stmt *st = NULL;
-		sqlite3_prepare_v2(db, sql[k], -1, &st, NULL);
-		sqlite3_bind_int64(st, 1, issue);
-		while (st && sqlite3_step(st) == SQLITE_ROW && n < max) {
-			snprintf(tc[n].tier, sizeof(tc[n].tier), "%s", col(st, 0));
-			tc[n].total = sqlite3_column_int64(st, 1);
-			tc[n].delivered = sqlite3_column_int64(st, 2);
-			tc[n].deferred = sqlite3_column_int64(st, 3);
-			tc[n].failed = sqlite3_column_int64(st, 4);
-			n++;
-		}
-		sqlite3_finalize(st);
-	}
-	return n;
-}
-
 /* Appends one unbreakable group of the tier column, wrapping at 80 columns. */
 static void
-tier_group(struct sbuf *out, int *col, const struct tier_count *tc,
+tier_group(struct sbuf *out, int *col, const struct queue_view_tier *tc,
     const struct status_style *style)
 {
 	char plain[160], fail[32] = "", defer[32] = "";
 	struct sbuf slot = SBUF_INIT;
-	const char *tier = vis(&slot, tc->tier);
+	const char *tier = vis(&slot, tc->tier ? tc->tier : "");
 
 	if (tc->failed)
 		snprintf(fail, sizeof(fail), " ✗%ld", tc->failed);
@@ -306,266 +227,264 @@ tier_group(struct sbuf *out, int *col, const struct tier_count *tc,
 	sbuf_free(&slot);
 }
 
-int
-status_report(struct sbuf *out, struct queue *q, const struct status_where *w,
-    const struct status_daemon *d, const struct status_style *style, bool json,
-    bool *attention, char *err, size_t errsz)
+bool
+status_attention(const struct queue_view_status *v)
 {
-	sqlite3 *db = q ? queue_db(q) : NULL;
-	long counts[QUEUE_STATES] = { 0 };
-	sqlite3_stmt *st;
-	char t1[40], t2[40];
-	int first = 1, rc = -1;
-	struct sbuf v[VIS_SLOTS] = { SBUF_INIT };
+	return v != NULL && (v->n_alerts > 0 || v->n_held > 0 || v->recent_failed > 0);
+}
 
-	*attention = false;
-	if (q && queue_counts(q, counts) < 0) {
-		snprintf(err, errsz, "reading the queue: %s", sqlite3_errmsg(db));
-		return -1;
-	}
-	if (json) {
-		sbuf_putc(out, '{');
-		json_key(out, "daemon", &first);
-		int df = 1;
-		sbuf_putc(out, '{');
-		json_key(out, "running", &df); sbuf_puts(out, d->running ? "true" : "false");
-		json_key(out, "pid", &df); json_num_or_null(out, d->running ? d->pid : -1);
-		json_key(out, "since", &df); json_time(out, d->running ? d->since : 0);
-		sbuf_putc(out, '}');
-		json_key(out, "config", &first); json_str(out, w->config);
-		json_key(out, "config_error", &first); json_str(out, w->config_error);
-		json_key(out, "relay", &first); json_str(out, w->relay);
-		json_key(out, "queue", &first); json_str(out, w->state);
-		json_key(out, "queue_exists", &first); sbuf_puts(out, q ? "true" : "false");
-		json_key(out, "counts", &first);
-		sbuf_putc(out, '{');
-		int cf = 1;
-		for (int i = 0; i < QUEUE_STATES; i++) {
-			json_key(out, queue_state_names[i], &cf);
-			sbuf_printf(out, "%ld", counts[i]);
-		}
-		sbuf_putc(out, '}');
+/* The daemon, the configuration, the relay and the queue's counts. */
+static void
+where_text(struct sbuf *out, const struct status_where *w, const struct status_daemon *d,
+    const struct queue_view_status *v, const struct status_style *style)
+{
+	struct sbuf slot = SBUF_INIT;
+	char since[40];
+
+	if (d->running) {
+		timestamp(since, sizeof(since), d->since, "%Y-%m-%d %H:%M");
+		sbuf_printf(out, "%sdistd:%s   running (pid %ld, since %s)\n", BOLD(style),
+		    OFF(style), d->pid, since);
 	} else {
-		if (d->running) {
-			timestamp(t1, sizeof(t1), d->since, "%Y-%m-%d %H:%M");
-			sbuf_printf(out, "%sdistd:%s   running (pid %ld, since %s)\n", BOLD(style),
-			    OFF(style), d->pid, t1);
-		} else {
-			sbuf_printf(out, "%sdistd:%s   %snot running%s (changes take effect when "
-			    "it starts)\n", BOLD(style), OFF(style), RED(style), OFF(style));
-		}
-		sbuf_puts(out, "config:  ");
-		status_cut(out, vis(&v[0], w->config), STATUS_COLUMNS - 9);
-		sbuf_putc(out, '\n');
-		if (w->config_error) {
-			sbuf_printf(out, "%s  invalid:%s ", RED(style), OFF(style));
-			wrap(out, 11, 11, vis(&v[0], w->config_error));
-		}
-		sbuf_puts(out, "relay:   ");
-		status_cut(out, w->relay ? vis(&v[0], w->relay) :
-		    "? (the configuration does not parse)", STATUS_COLUMNS - 9);
-		sbuf_putc(out, '\n');
-		if (q == NULL) {
-			sbuf_puts(out, "queue:   none yet: ");
-			wrapf(out, 19, 9, "%s is created when distd first starts",
-			    vis(&v[0], w->state));
-		} else {
-			wrapf(out, 0, 9, "queue:   queued %ld  sending %ld  deferred %ld  "
-			    "delivered %ld  failed %ld  held %ld", counts[0], counts[1], counts[2],
-			    counts[3], counts[4], counts[5]);
-		}
+		sbuf_printf(out, "%sdistd:%s   %snot running%s (changes take effect when "
+		    "it starts)\n", BOLD(style), OFF(style), RED(style), OFF(style));
 	}
-	if (q == NULL) {
-		/* nothing queued yet: the same shape, empty */
-		if (json)
-			sbuf_puts(out, ",\"oldest_deferred\":null,\"alerts\":[],\"issues\":[]}\n");
-		else
-			sbuf_puts(out, "\n   (no issues yet)\n");
-		rc = 0;
-		goto out;
+	sbuf_puts(out, "config:  ");
+	status_cut(out, vis(&slot, w->config), STATUS_COLUMNS - 9);
+	sbuf_putc(out, '\n');
+	if (w->config_error) {
+		sbuf_printf(out, "%s  invalid:%s ", RED(style), OFF(style));
+		wrap(out, 11, 11, vis(&slot, w->config_error));
 	}
-
-	/* the oldest deferred recipient and what the server last said */
-	st = prep(db, "SELECT r.address, r.issue, r.attempts, r.next_attempt, r.last_reply,"
-	    " i.received FROM recipients r JOIN issues i ON i.id = r.issue"
-	    " WHERE r.state = 'deferred' ORDER BY i.received, r.id LIMIT 1", err, errsz);
-	if (st == NULL)
-		goto out;
-	if (json)
-		json_key(out, "oldest_deferred", &first);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		if (json) {
-			int of = 1;
-			sbuf_putc(out, '{');
-			json_key(out, "address", &of); json_str(out, col(st, 0));
-			json_key(out, "issue", &of); sbuf_printf(out, "%lld", col_ll(st, 1));
-			json_key(out, "attempts", &of); sbuf_printf(out, "%lld", col_ll(st, 2));
-			json_key(out, "next_attempt", &of); json_time(out, col_ll(st, 3));
-			json_key(out, "last_reply", &of); json_str(out, col(st, 4));
-			json_key(out, "received", &of); json_time(out, col_ll(st, 5));
-			sbuf_putc(out, '}');
-		} else {
-			timestamp(t1, sizeof(t1), col_ll(st, 3), "%m-%d %H:%M");
-			wrapf(out, 0, 2, "oldest deferred: %s (issue %lld)", vis(&v[0], col(st, 0)),
-			    col_ll(st, 1));
-			wrapf(out, 0, 2, "  %lld attempt%s, next %s, last reply: %s", col_ll(st, 2),
-			    col_ll(st, 2) == 1 ? "" : "s", t1,
-			    col(st, 4) ? vis(&v[1], col(st, 4)) : "-");
-		}
-	} else if (json) {
-		sbuf_puts(out, "null");
-	}
-	sqlite3_finalize(st);
-
-	/* alerts: authentication or TLS failures, and held issues */
-	st = prep(db, "SELECT kind, text, since FROM alerts ORDER BY since", err, errsz);
-	if (st == NULL)
-		goto out;
-	if (json) {
-		json_key(out, "alerts", &first);
-		sbuf_putc(out, '[');
-	}
-	int na = 0;
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		*attention = true;
-		if (json) {
-			int af = 1;
-			if (na)
-				sbuf_putc(out, ',');
-			sbuf_putc(out, '{');
-			json_key(out, "kind", &af); json_str(out, col(st, 0));
-			json_key(out, "text", &af); json_str(out, col(st, 1));
-			json_key(out, "since", &af); json_time(out, col_ll(st, 2));
-			sbuf_putc(out, '}');
-		} else {
-			char head[96];
-			timestamp(t1, sizeof(t1), col_ll(st, 2), "%m-%d %H:%M");
-			snprintf(head, sizeof(head), "! %s alert since %s:", vis(&v[0], col(st, 0)),
-			    t1);
-			sbuf_printf(out, "%s%s%s ", RED(style), head, OFF(style));
-			wrap(out, text_width(head) + 1, 2, col(st, 1) ? vis(&v[1], col(st, 1)) : "");
-		}
-		na++;
-	}
-	sqlite3_finalize(st);
-	st = prep(db, "SELECT id, title, hold_reason FROM issues WHERE state = 'held' ORDER BY id",
-	    err, errsz);
-	if (st == NULL)
-		goto out;
-	int nh = 0;
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		*attention = true;
-		if (json) {
-			int af = 1;
-			if (na + nh)
-				sbuf_putc(out, ',');
-			sbuf_putc(out, '{');
-			json_key(out, "kind", &af); json_str(out, "held");
-			json_key(out, "issue", &af); sbuf_printf(out, "%lld", col_ll(st, 0));
-			json_key(out, "text", &af); json_str(out, col(st, 2));
-			sbuf_putc(out, '}');
-		} else {
-			char head[64];
-			snprintf(head, sizeof(head), "! issue %lld held:", col_ll(st, 0));
-			sbuf_printf(out, "%s%s%s ", RED(style), head, OFF(style));
-			wrap(out, text_width(head) + 1, 2, col(st, 2) ? vis(&v[0], col(st, 2)) :
-			    "by distctl hold");
-		}
-		nh++;
-	}
-	sqlite3_finalize(st);
-	if (json)
-		sbuf_putc(out, ']');
-
-	/* failed recipients of the last day need a look too (a corrected one no more) */
-	st = prep(db, "SELECT COUNT(*) FROM recipients r JOIN issues i ON i.id = r.issue"
-	    " WHERE r.state = 'failed' AND r.replaced_by IS NULL AND i.state != 'cancelled'"
-	    " AND i.received >= ?", err, errsz);
-	if (st == NULL)
-		goto out;
-	sqlite3_bind_int64(st, 1, style->now - 86400);
-	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) > 0)
-		*attention = true;
-	sqlite3_finalize(st);
-
-	/* recent issues with per-tier progress */
-	st = prep(db, "SELECT id, title, issue_no, state, received, kind FROM issues"
-	    " WHERE duplicate_of IS NULL ORDER BY id DESC LIMIT 10", err, errsz);
-	if (st == NULL)
-		goto out;
-	if (json) {
-		json_key(out, "issues", &first);
-		sbuf_putc(out, '[');
+	sbuf_puts(out, "relay:   ");
+	status_cut(out, w->relay ? vis(&slot, w->relay) :
+	    "? (the configuration does not parse)", STATUS_COLUMNS - 9);
+	sbuf_putc(out, '\n');
+	if (v == NULL) {
+		sbuf_puts(out, "queue:   none yet: ");
+		wrapf(out, 19, 9, "%s is created when distd first starts", vis(&slot, w->state));
 	} else {
-		sbuf_printf(out, "\n%s  ID %-24s %-8s %-11s DELIVERED/TOTAL BY TIER%s\n",
-		    BOLD(style), "TITLE", "ISSUE", "RECEIVED", OFF(style));
+		const struct queue_state_counts *c = &v->counts;
+		wrapf(out, 0, 9, "queue:   queued %ld  sending %ld  deferred %ld  "
+		    "delivered %ld  failed %ld  held %ld", c->queued, c->sending, c->deferred,
+		    c->delivered, c->failed, c->held);
 	}
-	int ni = 0;
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		struct tier_count tc[16];
-		size_t nt = issue_tiers(db, sqlite3_column_int64(st, 0), tc, 16);
-		const char *title = col(st, 1) ? col(st, 1) : "(untitled)";
-		if (json) {
-			int f2 = 1;
-			if (ni)
-				sbuf_putc(out, ',');
-			sbuf_putc(out, '{');
-			json_key(out, "id", &f2); sbuf_printf(out, "%lld", col_ll(st, 0));
-			json_key(out, "title", &f2); json_str(out, col(st, 1));
-			json_key(out, "issue_no", &f2); json_num_or_null(out, col_ll(st, 2));
-			json_key(out, "state", &f2); json_str(out, col(st, 3));
-			json_key(out, "kind", &f2); json_str(out, col(st, 5));
-			json_key(out, "received", &f2); json_time(out, col_ll(st, 4));
-			json_key(out, "tiers", &f2);
-			sbuf_putc(out, '[');
-			for (size_t k = 0; k < nt; k++) {
-				int tf = 1;
-				if (k)
-					sbuf_putc(out, ',');
-				sbuf_putc(out, '{');
-				json_key(out, "tier", &tf); json_str(out, tc[k].tier);
-				json_key(out, "total", &tf); sbuf_printf(out, "%ld", tc[k].total);
-				json_key(out, "delivered", &tf); sbuf_printf(out, "%ld", tc[k].delivered);
-				json_key(out, "deferred", &tf); sbuf_printf(out, "%ld", tc[k].deferred);
-				json_key(out, "failed", &tf); sbuf_printf(out, "%ld", tc[k].failed);
-				sbuf_putc(out, '}');
-			}
-			sbuf_puts(out, "]}");
-		} else {
-			char no[24];
-			if (col_ll(st, 2) >= 0)
-				snprintf(no, sizeof(no), "第%lld期", col_ll(st, 2));
-			else
-				snprintf(no, sizeof(no), "%s", strcmp(col(st, 5), "report") == 0 ?
-				    "report" : "-");
-			timestamp(t2, sizeof(t2), col_ll(st, 4), "%m-%d %H:%M");
-			sbuf_printf(out, "%4lld ", col_ll(st, 0));
-			status_pad(out, vis(&v[0], title), 24);
-			sbuf_putc(out, ' ');
-			status_pad(out, no, 8);
-			sbuf_printf(out, " %-11s ", t2);
-			int at = ISSUE_TIERS_AT;
-			if (strcmp(col(st, 3), "active") != 0 && strcmp(col(st, 3), "done") != 0) {
-				sbuf_printf(out, " %s%s%s", RED(style), col(st, 3), OFF(style));
-				at += 1 + (int)strlen(col(st, 3));
-			}
-			for (size_t k = 0; k < nt; k++)
-				tier_group(out, &at, &tc[k], style);
-			sbuf_putc(out, '\n');
-		}
-		ni++;
+	sbuf_free(&slot);
+}
+
+/* The oldest deferred recipient, the alerts and the held issues: what needs a look. */
+static void
+attention_text(struct sbuf *out, const struct queue_view_status *v,
+    const struct status_style *style)
+{
+	struct sbuf v0 = SBUF_INIT, v1 = SBUF_INIT;
+	char t[40];
+
+	if (v->has_oldest_deferred) {
+		const struct queue_view_deferred *o = &v->oldest_deferred;
+		timestamp(t, sizeof(t), o->next_attempt, "%m-%d %H:%M");
+		wrapf(out, 0, 2, "oldest deferred: %s (issue %lld)", vis(&v0, o->address),
+		    (long long)o->issue);
+		wrapf(out, 0, 2, "  %ld attempt%s, next %s, last reply: %s", o->attempts,
+		    o->attempts == 1 ? "" : "s", t,
+		    o->last_reply ? vis(&v1, o->last_reply) : "-");
 	}
-	sqlite3_finalize(st);
-	if (json)
-		sbuf_puts(out, "]}\n");
-	else if (ni == 0)
+	for (size_t i = 0; i < v->n_alerts; i++) {
+		const struct queue_view_alert *a = &v->alerts[i];
+		char head[96];
+		timestamp(t, sizeof(t), a->since, "%m-%d %H:%M");
+		snprintf(head, sizeof(head), "! %s alert since %s:", vis(&v0, a->kind), t);
+		sbuf_printf(out, "%s%s%s ", RED(style), head, OFF(style));
+		wrap(out, text_width(head) + 1, 2, a->text ? vis(&v1, a->text) : "");
+	}
+	for (size_t i = 0; i < v->n_held; i++) {
+		const struct queue_view_held *h = &v->held[i];
+		char head[64];
+		snprintf(head, sizeof(head), "! issue %lld held:", (long long)h->issue);
+		sbuf_printf(out, "%s%s%s ", RED(style), head, OFF(style));
+		wrap(out, text_width(head) + 1, 2, h->reason ? vis(&v0, h->reason) :
+		    "by distctl hold");
+	}
+	sbuf_free(&v0);
+	sbuf_free(&v1);
+}
+
+/* One line of the recent issues' table (more when the tiers wrap). */
+static void
+recent_text(struct sbuf *out, const struct queue_view_recent *r,
+    const struct status_style *style)
+{
+	struct sbuf slot = SBUF_INIT;
+	const char *state = r->state ? r->state : "";
+	char no[24], received[40];
+
+	if (r->issue_no >= 0)
+		snprintf(no, sizeof(no), "第%ld期", r->issue_no);
+	else
+		snprintf(no, sizeof(no), "%s", r->kind && strcmp(r->kind, "report") == 0 ?
+		    "report" : "-");
+	timestamp(received, sizeof(received), r->received, "%m-%d %H:%M");
+	sbuf_printf(out, "%4lld ", (long long)r->id);
+	status_pad(out, r->title ? vis(&slot, r->title) : "(untitled)", 24);
+	sbuf_putc(out, ' ');
+	status_pad(out, no, 8);
+	sbuf_printf(out, " %-11s ", received);
+	int at = ISSUE_TIERS_AT;
+	if (strcmp(state, "active") != 0 && strcmp(state, "done") != 0) {
+		sbuf_printf(out, " %s%s%s", RED(style), state, OFF(style));
+		at += 1 + (int)strlen(state);
+	}
+	for (size_t k = 0; k < r->n_tiers; k++)
+		tier_group(out, &at, &r->tiers[k], style);
+	sbuf_putc(out, '\n');
+	sbuf_free(&slot);
+}
+
+void
+status_text(struct sbuf *out, const struct status_where *w, const struct status_daemon *d,
+    const struct queue_view_status *v, const struct status_style *style)
+{
+	where_text(out, w, d, v, style);
+	if (v == NULL) {
+		sbuf_puts(out, "\n   (no issues yet)\n");
+		return;
+	}
+	attention_text(out, v, style);
+	sbuf_printf(out, "\n%s  ID %-24s %-8s %-11s DELIVERED/TOTAL BY TIER%s\n",
+	    BOLD(style), "TITLE", "ISSUE", "RECEIVED", OFF(style));
+	for (size_t i = 0; i < v->n_recent; i++)
+		recent_text(out, &v->recent[i], style);
+	if (v->n_recent == 0)
 		sbuf_puts(out, "   (no issues yet)\n");
 	else
 		sbuf_puts(out, "\n✗ failed  ~ deferred; details: distctl show ID [--pending]\n");
-	rc = 0;
-out:
-	vis_free(v);
-	return rc;
+}
+
+static void
+counts_json(struct json_writer *j, const struct queue_state_counts *c)
+{
+	json_key(j, "counts");
+	json_begin_object(j);
+	json_member_number(j, "queued", c->queued);
+	json_member_number(j, "sending", c->sending);
+	json_member_number(j, "deferred", c->deferred);
+	json_member_number(j, "delivered", c->delivered);
+	json_member_number(j, "failed", c->failed);
+	json_member_number(j, "held", c->held);
+	json_member_number(j, "cancelled", c->cancelled);
+	json_end_object(j);
+}
+
+static void
+oldest_deferred_json(struct json_writer *j, const struct queue_view_status *v)
+{
+	const struct queue_view_deferred *o = &v->oldest_deferred;
+
+	json_key(j, "oldest_deferred");
+	if (!v->has_oldest_deferred) {
+		json_null(j);
+		return;
+	}
+	json_begin_object(j);
+	json_member_string(j, "address", o->address);
+	json_member_number(j, "issue", o->issue);
+	json_member_number(j, "attempts", o->attempts);
+	json_member_time(j, "next_attempt", o->next_attempt);
+	json_member_string(j, "last_reply", o->last_reply);
+	json_member_time(j, "received", o->received);
+	json_end_object(j);
+}
+
+/* Alerts, then held issues as alerts of kind "held". */
+static void
+alerts_json(struct json_writer *j, const struct queue_view_status *v)
+{
+	json_key(j, "alerts");
+	json_begin_array(j);
+	for (size_t i = 0; i < v->n_alerts; i++) {
+		json_begin_object(j);
+		json_member_string(j, "kind", v->alerts[i].kind);
+		json_member_string(j, "text", v->alerts[i].text);
+		json_member_time(j, "since", v->alerts[i].since);
+		json_end_object(j);
+	}
+	for (size_t i = 0; i < v->n_held; i++) {
+		json_begin_object(j);
+		json_member_string(j, "kind", "held");
+		json_member_number(j, "issue", v->held[i].issue);
+		json_member_string(j, "text", v->held[i].reason);
+		json_end_object(j);
+	}
+	json_end_array(j);
+}
+
+static void
+recent_json(struct json_writer *j, const struct queue_view_recent *r)
+{
+	json_begin_object(j);
+	json_member_number(j, "id", r->id);
+	json_member_string(j, "title", r->title);
+	json_member_number_or_null(j, "issue_no", r->issue_no);
+	json_member_string(j, "state", r->state);
+	json_member_string(j, "kind", r->kind);
+	json_member_time(j, "received", r->received);
+	json_key(j, "tiers");
+	json_begin_array(j);
+	for (size_t k = 0; k < r->n_tiers; k++) {
+		const struct queue_view_tier *t = &r->tiers[k];
+		json_begin_object(j);
+		json_member_string(j, "tier", t->tier);
+		json_member_number(j, "total", t->total);
+		json_member_number(j, "delivered", t->delivered);
+		json_member_number(j, "deferred", t->deferred);
+		json_member_number(j, "failed", t->failed);
+		json_end_object(j);
+	}
+	json_end_array(j);
+	json_end_object(j);
+}
+
+/* Ends a document of JSON Lines. */
+static void
+finish_line(struct json_writer *j, struct sbuf *out)
+{
+	json_finish_fixed(j);
+	sbuf_putc(out, '\n');
+}
+
+void
+status_json(struct sbuf *out, const struct status_where *w, const struct status_daemon *d,
+    const struct queue_view_status *v)
+{
+	static const struct queue_view_status empty;
+	struct json_writer j;
+
+	/* before distd's first start: the same shape, every count 0, nothing listed */
+	if (v == NULL)
+		v = &empty;
+	json_start(&j, out);
+	json_begin_object(&j);
+	json_key(&j, "daemon");
+	json_begin_object(&j);
+	json_member_bool(&j, "running", d->running);
+	json_member_number_or_null(&j, "pid", d->running ? d->pid : -1);
+	json_member_time(&j, "since", d->running ? d->since : 0);
+	json_end_object(&j);
+	json_member_string(&j, "config", w->config);
+	json_member_string(&j, "config_error", w->config_error);
+	json_member_string(&j, "relay", w->relay);
+	json_member_string(&j, "queue", w->state);
+	json_member_bool(&j, "queue_exists", v != &empty);
+	counts_json(&j, &v->counts);
+	oldest_deferred_json(&j, v);
+	alerts_json(&j, v);
+	json_key(&j, "issues");
+	json_begin_array(&j);
+	for (size_t i = 0; i < v->n_recent; i++)
+		recent_json(&j, &v->recent[i]);
+	json_end_array(&j);
+	json_end_object(&j);
+	finish_line(&j, out);
 }
 
 /* ---- show ------------------------------------------------------------------- */
@@ -577,244 +496,226 @@ out:
 #define SHOW_STATE 9
 #define SHOW_REPLY_AT (SHOW_TIER + 1 + SHOW_NAME + 1 + SHOW_ADDRESS + 1 + SHOW_STATE + 8)
 
-int
-status_show(struct sbuf *out, struct queue *q, int64_t issue,
-    const struct status_filter *f, const struct status_style *style, bool json,
-    char *err, size_t errsz)
+static const char *
+or_dash(struct sbuf *slot, const char *s)
 {
-	sqlite3 *db = queue_db(q);
-	sqlite3_stmt *st;
-	char t1[40];
-	int first = 1, rc = -1;
-	struct sbuf v[VIS_SLOTS] = { SBUF_INIT };
+	return s ? vis(slot, s) : "-";
+}
 
-	st = prep(db, "SELECT id, title, issue_no, total_issue_no, issuer, date, urgency,"
-	    " subject, message_id, state, hold_reason, source, received, finished, kind,"
-	    " duplicate_of FROM issues WHERE id = ?", err, errsz);
-	if (st == NULL)
-		goto out;
-	sqlite3_bind_int64(st, 1, issue);
-	if (sqlite3_step(st) != SQLITE_ROW) {
-		snprintf(err, errsz, "no issue %lld in the queue", (long long)issue);
-		sqlite3_finalize(st);
-		goto out;
-	}
-	if (json) {
-		sbuf_putc(out, '{');
-		json_key(out, "id", &first); sbuf_printf(out, "%lld", col_ll(st, 0));
-		json_key(out, "title", &first); json_str(out, col(st, 1));
-		json_key(out, "issue_no", &first); json_num_or_null(out, col_ll(st, 2));
-		json_key(out, "total_issue_no", &first); json_num_or_null(out, col_ll(st, 3));
-		json_key(out, "issuer", &first); json_str(out, col(st, 4));
-		json_key(out, "date", &first); json_str(out, col(st, 5));
-		json_key(out, "urgency", &first); json_str(out, col(st, 6));
-		json_key(out, "subject", &first); json_str(out, col(st, 7));
-		json_key(out, "message_id", &first); json_str(out, col(st, 8));
-		json_key(out, "state", &first); json_str(out, col(st, 9));
-		json_key(out, "hold_reason", &first); json_str(out, col(st, 10));
-		json_key(out, "source", &first); json_str(out, col(st, 11));
-		/* a file name that is not UTF-8 (GBK from a Windows share):
-		 * "source" has U+FFFD for its bad bytes, this has them all */
-		const char *src = col(st, 11);
-		json_key(out, "source_bytes", &first);
-		if (src != NULL && !text_valid_utf8(src, strlen(src), NULL))
-			json_hex(out, src);
-		else
-			sbuf_puts(out, "null");
-		json_key(out, "received", &first); json_time(out, col_ll(st, 12));
-		json_key(out, "finished", &first); json_time(out, col_ll(st, 13));
-		json_key(out, "kind", &first); json_str(out, col(st, 14));
-		json_key(out, "duplicate_of", &first); json_num_or_null(out, col_ll(st, 15));
-	} else {
-		char head[64];
-		snprintf(head, sizeof(head), "issue %lld:", col_ll(st, 0));
-		sbuf_printf(out, "%s%s%s ", BOLD(style), head, OFF(style));
-		wrapf(out, text_width(head) + 1, 2, "%s (%s)", vis(&v[0], col(st, 7)),
-		    vis(&v[1], col(st, 9)));
-		timestamp(t1, sizeof(t1), col_ll(st, 12), "%Y-%m-%d %H:%M:%S");
-		wrapf(out, 0, 14, "  source:     %s, received %s", vis(&v[2], col(st, 11)), t1);
-		struct sbuf title = SBUF_INIT;
-		sbuf_puts(&title, col(st, 1) ? vis(&v[3], col(st, 1)) : "-");
-		if (col_ll(st, 2) >= 0)
-			sbuf_printf(&title, " 第%lld期", col_ll(st, 2));
-		if (col_ll(st, 3) >= 0)
-			sbuf_printf(&title, " (总第%lld期)", col_ll(st, 3));
-		wrapf(out, 0, 14, "  title:      %s", sbuf_str(&title));
-		sbuf_free(&title);
-		wrapf(out, 0, 14, "  issuer:     %s, dated %s%s%s",
-		    col(st, 4) ? vis(&v[4], col(st, 4)) : "-",
-		    col(st, 5) ? vis(&v[5], col(st, 5)) : "-", col(st, 6) ? ", " : "",
-		    col(st, 6) ? vis(&v[6], col(st, 6)) : "");
-		wrapf(out, 0, 14, "  message-id: <%s>", vis(&v[7], col(st, 8)));
-		if (col(st, 10)) {
-			sbuf_printf(out, "  %sheld:%s       ", RED(style), OFF(style));
-			wrap(out, 14, 14, vis(&v[8], col(st, 10)));
-		}
-		if (col_ll(st, 15) > 0)
-			sbuf_printf(out, "  duplicate of issue %lld: not sent again\n", col_ll(st, 15));
-	}
-	sqlite3_finalize(st);
+static void
+issue_text(struct sbuf *out, const struct queue_view_issue *v, const struct status_style *style)
+{
+	struct sbuf s[VIS_SLOTS] = { SBUF_INIT };
+	struct sbuf title = SBUF_INIT;
+	char head[64], received[40];
 
-	/* --pending: who has not got it — anything but delivered, cancelled or replaced */
-	st = prep(db, "SELECT r.tier_keyword, r.unit, r.name, r.address, r.state, r.attempts,"
-	    " r.next_attempt, r.last_code, r.last_reply, r.via, n.address"
-	    " FROM recipients r LEFT JOIN recipients n ON n.id = r.replaced_by"
-	    " WHERE r.issue = ?1 AND (?2 IS NULL OR r.state = ?2)"
-	    " AND (?3 IS NULL OR r.tier_keyword = ?3)"
-	    " AND (?4 = 0 OR (r.state NOT IN ('delivered','cancelled')"
-	    " AND r.replaced_by IS NULL)) ORDER BY r.tier, r.id", err, errsz);
-	if (st == NULL)
-		goto out;
-	sqlite3_bind_int64(st, 1, issue);
-	if (f->state)
-		sqlite3_bind_text(st, 2, f->state, -1, SQLITE_TRANSIENT);
-	else
-		sqlite3_bind_null(st, 2);
-	if (f->tier)
-		sqlite3_bind_text(st, 3, f->tier, -1, SQLITE_TRANSIENT);
-	else
-		sqlite3_bind_null(st, 3);
-	sqlite3_bind_int(st, 4, f->pending);
-	if (json) {
-		json_key(out, "recipients", &first);
-		sbuf_putc(out, '[');
+	snprintf(head, sizeof(head), "issue %lld:", (long long)v->id);
+	sbuf_printf(out, "%s%s%s ", BOLD(style), head, OFF(style));
+	wrapf(out, text_width(head) + 1, 2, "%s (%s)", vis(&s[0], v->subject),
+	    vis(&s[1], v->state));
+	timestamp(received, sizeof(received), v->received, "%Y-%m-%d %H:%M:%S");
+	wrapf(out, 0, 14, "  source:     %s, received %s", vis(&s[2], v->source), received);
+	sbuf_puts(&title, or_dash(&s[3], v->title));
+	if (v->issue_no >= 0)
+		sbuf_printf(&title, " 第%ld期", v->issue_no);
+	if (v->total_issue_no >= 0)
+		sbuf_printf(&title, " (总第%ld期)", v->total_issue_no);
+	wrapf(out, 0, 14, "  title:      %s", sbuf_str(&title));
+	sbuf_free(&title);
+	wrapf(out, 0, 14, "  issuer:     %s, dated %s%s%s", or_dash(&s[4], v->issuer),
+	    or_dash(&s[5], v->date), v->urgency ? ", " : "",
+	    v->urgency ? vis(&s[6], v->urgency) : "");
+	wrapf(out, 0, 14, "  message-id: <%s>", vis(&s[7], v->message_id));
+	if (v->hold_reason) {
+		sbuf_printf(out, "  %sheld:%s       ", RED(style), OFF(style));
+		wrap(out, 14, 14, vis(&s[8], v->hold_reason));
+	}
+	if (v->duplicate_of > 0)
+		sbuf_printf(out, "  duplicate of issue %lld: not sent again\n",
+		    (long long)v->duplicate_of);
+	vis_free(s);
+}
+
+static bool
+waiting(const struct queue_view_recipient *r)
+{
+	return strcmp(r->state, "deferred") == 0 || strcmp(r->state, "queued") == 0;
+}
+
+static void
+recipient_text(struct sbuf *out, const struct queue_view_recipient *r)
+{
+	struct sbuf s[5] = { SBUF_INIT, SBUF_INIT, SBUF_INIT, SBUF_INIT, SBUF_INIT };
+	const char *reply, *by;
+
+	status_pad(out, vis(&s[0], r->tier), SHOW_TIER);
+	sbuf_putc(out, ' ');
+	status_pad(out, vis(&s[1], r->name), SHOW_NAME);
+	sbuf_putc(out, ' ');
+	status_pad(out, vis(&s[2], r->address), SHOW_ADDRESS);
+	sbuf_putc(out, ' ');
+	status_pad(out, r->replaced_by ? "replaced" : r->state, SHOW_STATE);
+	sbuf_printf(out, " %5ld", r->attempts);
+	/*
+	 * A delivered row's reply is routine: its code says enough (the
+	 * full text is in --json and the log). Anything
+	 * else says why it has not arrived: in full, on a line of its own
+	 * when it does not fit, with the next attempt.
+	 */
+	bool routine = strcmp(r->state, "delivered") == 0 && !r->replaced_by;
+	char next[40] = "";
+	if (waiting(r) && r->attempts > 0)
+		timestamp(next, sizeof(next), r->next_attempt, "%m-%d %H:%M:%S");
+	reply = or_dash(&s[3], r->last_reply);
+	by = vis(&s[4], r->replaced_by);
+	if (routine && r->last_code > 0) {
+		sbuf_printf(out, "  %ld\n", r->last_code);
+	} else if (routine || (text_width(reply) <= STATUS_COLUMNS - SHOW_REPLY_AT && !*next)) {
+		sbuf_puts(out, "  ");
+		status_cut(out, reply, STATUS_COLUMNS - SHOW_REPLY_AT);
+		sbuf_putc(out, '\n');
 	} else {
-		sbuf_printf(out, "\n%s", BOLD(style));
-		status_pad(out, "TIER", SHOW_TIER);
-		sbuf_putc(out, ' ');
-		status_pad(out, "NAME", SHOW_NAME);
-		sbuf_putc(out, ' ');
-		status_pad(out, "ADDRESS", SHOW_ADDRESS);
-		sbuf_putc(out, ' ');
-		status_pad(out, "STATE", SHOW_STATE);
-		sbuf_printf(out, " TRIES  REPLY%s\n", OFF(style));
+		sbuf_putc(out, '\n');
+		wrapf(out, 0, SHOW_TIER + 1, "%*s%s%s%s", SHOW_TIER + 1, "", reply,
+		    *next ? "; next attempt " : "", next);
 	}
-	int n = 0;
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		const char *state = col(st, 4), *reply = col(st, 8), *by = col(st, 10);
-		bool waiting = strcmp(state, "deferred") == 0 || strcmp(state, "queued") == 0;
-		if (json) {
-			int rf = 1;
-			if (n)
-				sbuf_putc(out, ',');
-			sbuf_putc(out, '{');
-			json_key(out, "tier", &rf); json_str(out, col(st, 0));
-			json_key(out, "unit", &rf); json_str(out, col(st, 1));
-			json_key(out, "name", &rf); json_str(out, col(st, 2));
-			json_key(out, "address", &rf); json_str(out, col(st, 3));
-			json_key(out, "state", &rf); json_str(out, state);
-			json_key(out, "attempts", &rf); sbuf_printf(out, "%lld", col_ll(st, 5));
-			json_key(out, "next_attempt", &rf); json_time(out, waiting ? col_ll(st, 6) : 0);
-			json_key(out, "last_code", &rf); json_num_or_null(out, col_ll(st, 7));
-			json_key(out, "last_reply", &rf); json_str(out, reply);
-			json_key(out, "via", &rf); json_str(out, col(st, 9));
-			json_key(out, "replaced_by", &rf); json_str(out, by);
-			sbuf_putc(out, '}');
-		} else {
-			status_pad(out, vis(&v[0], col(st, 0)), SHOW_TIER);
-			sbuf_putc(out, ' ');
-			status_pad(out, vis(&v[1], col(st, 2)), SHOW_NAME);
-			sbuf_putc(out, ' ');
-			status_pad(out, vis(&v[2], col(st, 3)), SHOW_ADDRESS);
-			sbuf_putc(out, ' ');
-			status_pad(out, by ? "replaced" : state, SHOW_STATE);
-			sbuf_printf(out, " %5lld", col_ll(st, 5));
-			/*
-			 * A delivered row's reply is routine: its code says enough (the
-			 * full text is in --json and the log). Anything
-			 * else says why it has not arrived: in full, on a line of its own
-			 * when it does not fit, with the next attempt.
-			 */
-			bool routine = strcmp(state, "delivered") == 0 && !by;
-			char next[40] = "";
-			if (waiting && col_ll(st, 5) > 0)
-				timestamp(next, sizeof(next), col_ll(st, 6), "%m-%d %H:%M:%S");
-			reply = reply ? vis(&v[3], reply) : "-";
-			by = vis(&v[4], by);
-			if (routine && col_ll(st, 7) > 0) {
-				sbuf_printf(out, "  %lld\n", col_ll(st, 7));
-			} else if (routine || (text_width(reply) <= STATUS_COLUMNS - SHOW_REPLY_AT &&
-			    !*next)) {
-				sbuf_puts(out, "  ");
-				status_cut(out, reply, STATUS_COLUMNS - SHOW_REPLY_AT);
-				sbuf_putc(out, '\n');
-			} else {
-				sbuf_putc(out, '\n');
-				wrapf(out, 0, SHOW_TIER + 1, "%*s%s%s%s", SHOW_TIER + 1, "", reply,
-				    *next ? "; next attempt " : "", next);
-			}
-			if (by)
-				wrapf(out, 0, SHOW_TIER + 1, "%*s→ replaced by %s", SHOW_TIER + 1, "",
-				    by);
-		}
-		n++;
-	}
-	sqlite3_finalize(st);
-	if (json)
-		sbuf_puts(out, "]}\n");
-	else if (n == 0)
-		sbuf_puts(out, f->pending ? "(every recipient has got it)\n" : "(no recipients)\n");
-	rc = 0;
-out:
-	vis_free(v);
-	return rc;
+	if (by)
+		wrapf(out, 0, SHOW_TIER + 1, "%*s→ replaced by %s", SHOW_TIER + 1, "", by);
+	for (int i = 0; i < 5; i++)
+		sbuf_free(&s[i]);
+}
+
+void
+status_show_text(struct sbuf *out, const struct queue_view_issue *v,
+    const struct queue_view_filter *f, const struct status_style *style)
+{
+	issue_text(out, v, style);
+	sbuf_printf(out, "\n%s", BOLD(style));
+	status_pad(out, "TIER", SHOW_TIER);
+	sbuf_putc(out, ' ');
+	status_pad(out, "NAME", SHOW_NAME);
+	sbuf_putc(out, ' ');
+	status_pad(out, "ADDRESS", SHOW_ADDRESS);
+	sbuf_putc(out, ' ');
+	status_pad(out, "STATE", SHOW_STATE);
+	sbuf_printf(out, " TRIES  REPLY%s\n", OFF(style));
+	for (size_t i = 0; i < v->n_recipients; i++)
+		recipient_text(out, &v->recipients[i]);
+	if (v->n_recipients == 0)
+		sbuf_puts(out, f && f->pending ? "(every recipient has got it)\n" :
+		    "(no recipients)\n");
+}
+
+static void
+issue_json(struct json_writer *j, const struct queue_view_issue *v)
+{
+	json_member_number(j, "id", v->id);
+	json_member_string(j, "title", v->title);
+	json_member_number_or_null(j, "issue_no", v->issue_no);
+	json_member_number_or_null(j, "total_issue_no", v->total_issue_no);
+	json_member_string(j, "issuer", v->issuer);
+	json_member_string(j, "date", v->date);
+	json_member_string(j, "urgency", v->urgency);
+	json_member_string(j, "subject", v->subject);
+	json_member_string(j, "message_id", v->message_id);
+	json_member_string(j, "state", v->state);
+	json_member_string(j, "hold_reason", v->hold_reason);
+	json_member_string(j, "source", v->source);
+	/* a file name that is not UTF-8 (GBK from a Windows share):
+	 * "source" has U+FFFD for its bad bytes, this has them all */
+	json_key(j, "source_bytes");
+	if (v->source != NULL && !text_valid_utf8(v->source, strlen(v->source), NULL))
+		json_hexstring(j, v->source);
+	else
+		json_null(j);
+	json_member_time(j, "received", v->received);
+	json_member_time(j, "finished", v->finished);
+	json_member_string(j, "kind", v->kind);
+	json_member_number_or_null(j, "duplicate_of", v->duplicate_of > 0 ? v->duplicate_of : -1);
+}
+
+static void
+recipient_json(struct json_writer *j, const struct queue_view_recipient *r)
+{
+	json_begin_object(j);
+	json_member_string(j, "tier", r->tier);
+	json_member_string(j, "unit", r->unit);
+	json_member_string(j, "name", r->name);
+	json_member_string(j, "address", r->address);
+	json_member_string(j, "state", r->state);
+	json_member_number(j, "attempts", r->attempts);
+	json_member_time(j, "next_attempt", waiting(r) ? r->next_attempt : 0);
+	json_member_number_or_null(j, "last_code", r->last_code);
+	json_member_string(j, "last_reply", r->last_reply);
+	json_member_string(j, "via", r->via);
+	json_member_string(j, "replaced_by", r->replaced_by);
+	json_end_object(j);
+}
+
+void
+status_show_json(struct sbuf *out, const struct queue_view_issue *v)
+{
+	struct json_writer j;
+
+	json_start(&j, out);
+	json_begin_object(&j);
+	issue_json(&j, v);
+	json_key(&j, "recipients");
+	json_begin_array(&j);
+	for (size_t i = 0; i < v->n_recipients; i++)
+		recipient_json(&j, &v->recipients[i]);
+	json_end_array(&j);
+	json_end_object(&j);
+	finish_line(&j, out);
 }
 
 /* ---- log -------------------------------------------------------------------- */
 
-int
-status_log(struct sbuf *out, struct queue *q, int64_t *after, long n, int64_t issue,
-    bool json, char *err, size_t errsz)
+void
+status_log_text(struct sbuf *out, const struct queue_view_attempt *a, size_t n)
 {
-	sqlite3 *db = queue_db(q);
-	sqlite3_stmt *st;
-	char t1[40];
-	struct sbuf v[VIS_SLOTS] = { SBUF_INIT };
+	struct sbuf s[5] = { SBUF_INIT, SBUF_INIT, SBUF_INIT, SBUF_INIT, SBUF_INIT };
+	char t[40];
 
-	/* the last n (or everything after *after), printed oldest first */
-	st = prep(db, "SELECT * FROM (SELECT a.id, a.time, a.issue, r.tier_keyword, r.address,"
-	    " a.status, a.class, a.code, a.reply, a.attempt, a.relay, a.duration,"
-	    " a.possible_duplicate FROM attempts a JOIN recipients r ON r.id = a.recipient"
-	    " WHERE a.id > ?1 AND (?2 = 0 OR a.issue = ?2) ORDER BY a.id DESC LIMIT ?3)"
-	    " ORDER BY id", err, errsz);
-	if (st == NULL)
-		return -1;
-	sqlite3_bind_int64(st, 1, *after);
-	sqlite3_bind_int64(st, 2, issue);
-	sqlite3_bind_int64(st, 3, n);
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		*after = sqlite3_column_int64(st, 0);
-		if (json) {
-			int f = 1;
-			sbuf_putc(out, '{');
-			json_key(out, "id", &f); sbuf_printf(out, "%lld", col_ll(st, 0));
-			json_key(out, "time", &f); json_time(out, col_ll(st, 1));
-			json_key(out, "issue", &f); sbuf_printf(out, "%lld", col_ll(st, 2));
-			json_key(out, "tier", &f); json_str(out, col(st, 3));
-			json_key(out, "address", &f); json_str(out, col(st, 4));
-			json_key(out, "status", &f); json_str(out, col(st, 5));
-			json_key(out, "class", &f); json_str(out, col(st, 6));
-			json_key(out, "code", &f); json_num_or_null(out, col_ll(st, 7));
-			json_key(out, "reply", &f); json_str(out, col(st, 8));
-			json_key(out, "attempt", &f); sbuf_printf(out, "%lld", col_ll(st, 9));
-			json_key(out, "relay", &f); json_str(out, col(st, 10));
-			json_key(out, "possible_duplicate", &f);
-			sbuf_puts(out, col_ll(st, 12) > 0 ? "true" : "false");
-			sbuf_puts(out, "}\n");
-		} else {
-			iso(t1, sizeof(t1), col_ll(st, 1));
-			sbuf_printf(out, "%s issue=%lld tier=%s to=<%s> status=%s", t1, col_ll(st, 2),
-			    vis(&v[0], col(st, 3)), vis(&v[1], col(st, 4)), vis(&v[2], col(st, 5)));
-			if (col(st, 6) && strcmp(col(st, 6), "ok") != 0)
-				sbuf_printf(out, " class=%s", vis(&v[3], col(st, 6)));
-			if (col_ll(st, 7) > 0)
-				sbuf_printf(out, " code=%lld", col_ll(st, 7));
-			sbuf_printf(out, " attempt=%lld%s reply=\"%s\"\n", col_ll(st, 9),
-			    col_ll(st, 12) > 0 ? " note=possible-duplicate" : "",
-			    col(st, 8) ? vis(&v[4], col(st, 8)) : "");
-		}
+	for (size_t i = 0; i < n; i++) {
+		const struct queue_view_attempt *x = &a[i];
+		iso(t, sizeof(t), x->time);
+		sbuf_printf(out, "%s issue=%lld tier=%s to=<%s> status=%s", t, (long long)x->issue,
+		    vis(&s[0], x->tier), vis(&s[1], x->address), vis(&s[2], x->status));
+		if (x->class && strcmp(x->class, "ok") != 0)
+			sbuf_printf(out, " class=%s", vis(&s[3], x->class));
+		if (x->code > 0)
+			sbuf_printf(out, " code=%ld", x->code);
+		sbuf_printf(out, " attempt=%ld%s reply=\"%s\"\n", x->attempt,
+		    x->possible_duplicate ? " note=possible-duplicate" : "",
+		    x->reply ? vis(&s[4], x->reply) : "");
 	}
-	sqlite3_finalize(st);
-	vis_free(v);
-	return 0;
+	for (int i = 0; i < 5; i++)
+		sbuf_free(&s[i]);
+}
+
+void
+status_log_json(struct sbuf *out, const struct queue_view_attempt *a, size_t n)
+{
+	/* JSON Lines: one object per attempt, so that log -f can stream them */
+	for (size_t i = 0; i < n; i++) {
+		const struct queue_view_attempt *x = &a[i];
+		struct json_writer j;
+		json_start(&j, out);
+		json_begin_object(&j);
+		json_member_number(&j, "id", x->id);
+		json_member_time(&j, "time", x->time);
+		json_member_number(&j, "issue", x->issue);
+		json_member_string(&j, "tier", x->tier);
+		json_member_string(&j, "address", x->address);
+		json_member_string(&j, "status", x->status);
+		json_member_string(&j, "class", x->class);
+		json_member_number_or_null(&j, "code", x->code);
+		json_member_string(&j, "reply", x->reply);
+		json_member_number(&j, "attempt", x->attempt);
+		json_member_string(&j, "relay", x->relay);
+		json_member_bool(&j, "possible_duplicate", x->possible_duplicate);
+		json_end_object(&j);
+		finish_line(&j, out);
+	}
 }

@@ -2,6 +2,7 @@
 #define DISTD_STATUS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "queue.h"
@@ -10,7 +11,9 @@
 /*
  * What distctl reports from the queue: status, show and log, as text for
  * an 80-column terminal (Chinese aligned by display width) or as JSON
- * with the keys documented in distctl(1). Reads only.
+ * with the keys documented in distctl(1). Renderers only: they take the
+ * queue's views (queue_view_*) and append to out; they cannot fail. Text
+ * shows other people's bytes (titles, replies) escaped for a terminal.
  */
 
 struct status_daemon {
@@ -32,33 +35,38 @@ struct status_where {
 	const char *config_error;	/* first error of an invalid file, else NULL */
 };
 
-/*
- * distctl status. q is NULL before distd's first start (no queue yet:
- * every count is 0). Sets *attention when something needs an admin: an
- * alert, a held issue, or failed recipients among issues of the last 24 hours.
- */
-int status_report(struct sbuf *out, struct queue *q, const struct status_where *w,
-    const struct status_daemon *d, const struct status_style *style, bool json,
-    bool *attention, char *err, size_t errsz);
-
-/* Which recipients show lists; every field may be NULL/false. */
-struct status_filter {
-	const char *state;	/* only this state */
-	const char *tier;	/* only this tier keyword */
-	bool pending;		/* only who has not got it: not delivered, cancelled or replaced */
-};
-
-/* distctl show ISSUE [--state S | --pending] [--tier T]. */
-int status_show(struct sbuf *out, struct queue *q, int64_t issue,
-    const struct status_filter *f, const struct status_style *style, bool json,
-    char *err, size_t errsz);
+/* What status reads from the queue: the issues of the last so many seconds
+ * with failed recipients need attention; the table shows the newest few. */
+#define STATUS_FAILED_WINDOW 86400
+#define STATUS_RECENT_ISSUES 10
 
 /*
- * distctl log: attempts after id *after (0: the last n), oldest first;
- * *after is set to the last id printed. issue 0 means every issue.
+ * distctl status: the daemon, where status looked, the queue's counts,
+ * what needs attention and the recent issues. v is NULL before distd's
+ * first start (no queue yet: every count is 0, nothing listed).
  */
-int status_log(struct sbuf *out, struct queue *q, int64_t *after, long n, int64_t issue,
-    bool json, char *err, size_t errsz);
+void status_text(struct sbuf *out, const struct status_where *w,
+    const struct status_daemon *d, const struct queue_view_status *v,
+    const struct status_style *style);
+void status_json(struct sbuf *out, const struct status_where *w,
+    const struct status_daemon *d, const struct queue_view_status *v);
+/*
+ * Whether something needs an admin: an alert, a held issue, or failed
+ * recipients among the recent issues (v may be NULL: nothing).
+ */
+bool status_attention(const struct queue_view_status *v);
+
+/*
+ * distctl show ISSUE [--state S | --pending] [--tier T]: the issue and
+ * the recipients the view holds; f only words an empty list.
+ */
+void status_show_text(struct sbuf *out, const struct queue_view_issue *v,
+    const struct queue_view_filter *f, const struct status_style *style);
+void status_show_json(struct sbuf *out, const struct queue_view_issue *v);
+
+/* distctl log: one line per attempt (JSON Lines with --json), in the order given. */
+void status_log_text(struct sbuf *out, const struct queue_view_attempt *a, size_t n);
+void status_log_json(struct sbuf *out, const struct queue_view_attempt *a, size_t n);
 
 /* Pads s with spaces to `width` display columns, cutting with "…" when longer. */
 void status_pad(struct sbuf *out, const char *s, int width);

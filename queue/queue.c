@@ -157,12 +157,6 @@ queue_lock(const char *path, int *fd, char *err, size_t errsz)
 	return backend ? backend->lock(path, fd, err, errsz) : -1;
 }
 
-struct sqlite3 *
-queue_db(struct queue *q)
-{
-	return q->db;
-}
-
 /* ---- intake: reserve, render outside any transaction, commit ------------- */
 
 int
@@ -631,4 +625,27 @@ queue_purge_delete(struct queue *q, const struct queue_purge_family *f,
     size_t n, int64_t before, size_t *deleted, char *err, size_t errsz)
 {
 	return q->backend->purge_delete(q, f, n, before, deleted, err, errsz);
+}
+
+/* ---- views ---------------------------------------------------------------- */
+
+int
+queue_view_status(struct queue *q, int64_t failed_since, size_t max_recent,
+    struct queue_view_status *out, char *err, size_t errsz)
+{
+	return q->backend->view_status(q, failed_since, max_recent, out, err, errsz);
+}
+
+int
+queue_view_issue(struct queue *q, int64_t id, const struct queue_view_filter *f,
+    struct queue_view_issue *out, char *err, size_t errsz)
+{
+	return q->backend->view_issue(q, id, f, out, err, errsz);
+}
+
+int
+queue_view_attempts(struct queue *q, int64_t after, long max, int64_t issue,
+    struct queue_view_attempt **out, size_t *n, char *err, size_t errsz)
+{
+	return q->backend->view_attempts(q, after, max, issue, out, n, err, errsz);
 }

@@ -340,8 +340,138 @@ int queue_counts(struct queue *q, long counts[QUEUE_STATES]);
  */
 int queue_changes(struct queue *q, int64_t *own, int64_t *others);
 
-/* The underlying handle, for read-only reports in distctl. */
-struct sqlite3 *queue_db(struct queue *q);
+/* ---- read views (distctl status, show, log) --------------------------------
+ * What distctl shows, as plain structs: the queue runs the reads, the
+ * caller renders. Each view is filled by one function and freed by its
+ * _free (which takes NULL and a zeroed view). Times are unix seconds, 0
+ * when never; numbers that may be absent are -1 then. Each returns 0, or
+ * -1 with err ("reading the queue: " and the SQLite error); the issue view
+ * names an unknown id.
+ */
+
+/* Live recipients (not replaced) by state; the final ones as kept with the rows. */
+struct queue_state_counts {
+	long queued, sending, deferred, delivered, failed, held, cancelled;
+};
+
+/* The deferred recipient of the issue received first, and what the server last said. */
+struct queue_view_deferred {
+	char *address;
+	int64_t issue;
+	long attempts;
+	int64_t next_attempt;
+	char *last_reply;		/* NULL when none */
+	int64_t received;		/* its issue's */
+};
+
+/* A standing alert (auth, tls, deferred …). */
+struct queue_view_alert {
+	char *kind, *text;
+	int64_t since;
+};
+
+/* An issue that is held, and why (NULL: held with no reason stored). */
+struct queue_view_held {
+	int64_t issue;
+	char *title, *reason;
+};
+
+/* One tier's recipients of an issue. */
+struct queue_view_tier {
+	char *tier;			/* keyword: 报, 送, 发 … */
+	long total, delivered, deferred, failed;
+};
+
+/* A recent issue (duplicates left out) with its per-tier totals, in tier order. */
+struct queue_view_recent {
+	int64_t id;
+	char *title;			/* NULL when untitled */
+	long issue_no;
+	char *state, *kind;
+	int64_t received;
+	struct queue_view_tier *tiers;
+	size_t n_tiers;
+};
+
+struct queue_view_status {
+	struct queue_state_counts counts;
+	bool has_oldest_deferred;
+	struct queue_view_deferred oldest_deferred;
+	struct queue_view_alert *alerts;	/* oldest first */
+	size_t n_alerts;
+	struct queue_view_held *held;		/* by id */
+	size_t n_held;
+	/* failed recipients (not replaced) of issues received since
+	 * failed_since that were not cancelled: they need an admin's look */
+	long recent_failed;
+	struct queue_view_recent *recent;	/* newest first */
+	size_t n_recent;
+};
+
+/*
+ * distctl status: counts, the oldest deferred recipient, alerts, held
+ * issues, recent failures (see recent_failed) and the max_recent newest
+ * issues. A finished issue's per-tier totals are the ones written when it
+ * finished (table issue_tiers); an issue still going is counted.
+ */
+int queue_view_status(struct queue *q, int64_t failed_since, size_t max_recent,
+    struct queue_view_status *out, char *err, size_t errsz);
+void queue_view_status_free(struct queue_view_status *v);
+
+/* One recipient as distctl show lists it. */
+struct queue_view_recipient {
+	char *tier, *unit, *name, *address, *state;
+	long attempts;
+	int64_t next_attempt;		/* stored value; meaningful while waiting */
+	long last_code;			/* -1 when none */
+	char *last_reply, *via;
+	char *replaced_by;		/* the address that replaced this one, or NULL */
+};
+
+/* Which recipients the issue view lists; every field may be NULL/false. */
+struct queue_view_filter {
+	const char *state;		/* only this state */
+	const char *tier;		/* only this tier keyword */
+	bool pending;			/* only who has not got it: not delivered, cancelled or replaced */
+};
+
+struct queue_view_issue {
+	int64_t id;
+	char *title;
+	long issue_no, total_issue_no;	/* -1 when absent */
+	char *issuer, *date, *urgency, *subject, *message_id, *state, *hold_reason;
+	char *source, *kind;
+	int64_t received, finished;
+	int64_t duplicate_of;		/* 0 when none */
+	struct queue_view_recipient *recipients;	/* tier order, then id */
+	size_t n_recipients;
+};
+
+/* distctl show: issue id and its recipients that pass f (NULL: all). */
+int queue_view_issue(struct queue *q, int64_t id, const struct queue_view_filter *f,
+    struct queue_view_issue *out, char *err, size_t errsz);
+void queue_view_issue_free(struct queue_view_issue *v);
+
+/* One delivery attempt as distctl log prints it. */
+struct queue_view_attempt {
+	int64_t id, time, issue;
+	char *tier, *address, *status, *class;
+	long code;			/* -1 when none */
+	char *reply;
+	long attempt;
+	char *relay;
+	bool possible_duplicate;
+};
+
+/*
+ * distctl log: the last max attempts with an id above after (after 0: the
+ * last max overall), of issue (0: every issue), oldest first; log -f calls
+ * it again with after set to the last id it got. Caller frees with
+ * queue_view_attempts_free.
+ */
+int queue_view_attempts(struct queue *q, int64_t after, long max, int64_t issue,
+    struct queue_view_attempt **out, size_t *n, char *err, size_t errsz);
+void queue_view_attempts_free(struct queue_view_attempt *a, size_t n);
 
 /* ---- steering (distctl) ----------------------------------------------------
  * Each returns the number of recipients changed, or -1 with err; an

@@ -118,15 +118,13 @@ struct queue_backend {
 	int (*purge_delete)(struct queue *q, const struct queue_purge_family *f, size_t n,
 	    int64_t before, size_t *deleted, char *err, size_t errsz);
 
-	/*
-	 * ---- views (distctl status, show, log) ----
-	 * Slot for the read views (queue_view_* in queue_views.c, written
-	 * against q->db for now): when they are merged, each becomes an op
-	 * here, e.g.
-	 *	int (*view_status)(struct queue *q, struct queue_view_status *out, …);
-	 * and queue_views.c its SQLite implementation, dispatched from the
-	 * front like the operations above.
-	 */
+	/* ---- views (distctl status, show, log): see queue.h ---- */
+	int (*view_status)(struct queue *q, int64_t failed_since, size_t max_recent,
+	    struct queue_view_status *out, char *err, size_t errsz);
+	int (*view_issue)(struct queue *q, int64_t id, const struct queue_view_filter *f,
+	    struct queue_view_issue *out, char *err, size_t errsz);
+	int (*view_attempts)(struct queue *q, int64_t after, long max, int64_t issue,
+	    struct queue_view_attempt **out, size_t *n, char *err, size_t errsz);
 };
 
 /* The embedded store (queue_sqlite.c): `state` is a file path. */

@@ -3,7 +3,8 @@
 
 /*
  * The SQLite backend's operations that live in queue_sqlite_ctl.c (the
- * steering, record and retention SQL), for queue_sqlite.c's ops table.
+ * steering, record and retention SQL) and queue_sqlite_views.c (distctl's
+ * reads), for queue_sqlite.c's ops table.
  * Contracts: the queue.h functions of the same names.
  */
 
@@ -40,5 +41,13 @@ int sqlite_purge_list(struct queue *q, int64_t before, size_t max,
     char *err, size_t errsz);
 int sqlite_purge_delete(struct queue *q, const struct queue_purge_family *f, size_t n,
     int64_t before, size_t *deleted, char *err, size_t errsz);
+
+/* The read views of distctl status, show and log (queue_sqlite_views.c). */
+int sqlite_view_status(struct queue *q, int64_t failed_since, size_t max_recent,
+    struct queue_view_status *out, char *err, size_t errsz);
+int sqlite_view_issue(struct queue *q, int64_t id, const struct queue_view_filter *f,
+    struct queue_view_issue *out, char *err, size_t errsz);
+int sqlite_view_attempts(struct queue *q, int64_t after, long max, int64_t issue,
+    struct queue_view_attempt **out, size_t *n, char *err, size_t errsz);
 
 #endif

@@ -112,28 +112,6 @@ test_mailbox(void **state)
 	free(k);
 }
 
-static void
-test_json(void **state)
-{
-	(void)state;
-	struct sbuf b = SBUF_INIT;
-	int first = 1;
-
-	sbuf_putc(&b, '{');
-	json_key(&b, "title", &first);
-	json_str(&b, "简报\"\\\n\x01");
-	json_key(&b, "n", &first);
-	json_num_or_null(&b, -1);
-	json_key(&b, "m", &first);
-	json_num_or_null(&b, 29);
-	json_key(&b, "s", &first);
-	json_str(&b, NULL);
-	sbuf_putc(&b, '}');
-	assert_string_equal(sbuf_str(&b),
-	    "{\"title\":\"简报\\\"\\\\\\n\\u0001\",\"n\":null,\"m\":29,\"s\":null}");
-	sbuf_free(&b);
-}
-
 int
 main(void)
 {
@@ -141,7 +119,6 @@ main(void)
 		cmocka_unit_test(test_valid),
 		cmocka_unit_test(test_invalid),
 		cmocka_unit_test(test_mailbox),
-		cmocka_unit_test(test_json),
 	};
 	return cmocka_run_group_tests_name("address", tests, NULL, NULL);
 }

@@ -9,6 +9,7 @@
 #include "issue.h"
 #include "log.h"
 #include "outbox.h"
+#include "queue_test.h"
 #include "status.h"
 
 static char root[64];
@@ -106,16 +107,21 @@ test_ingest_and_status(void **state)
 
 	struct status_daemon d = { false, 0, 0 };
 	struct status_style st = { false, 1000 };
-	bool attention;
 	struct status_where w = { c->path, c->smtp.url, c->state, NULL };
-	assert_int_equal(status_report(&out, q, &w, &d, &st, true, &attention, err, sizeof(err)), 0);
+	struct queue_view_status sv;
+	assert_int_equal(queue_view_status(q, 0, STATUS_RECENT_ISSUES, &sv, err, sizeof(err)), 0);
+	status_json(&out, &w, &d, &sv);
+	queue_view_status_free(&sv);
 	assert_non_null(strstr(sbuf_str(&out), "\"queued\":2"));
 	assert_non_null(strstr(sbuf_str(&out), "\"tier\":\"报\",\"total\":2"));
 	sbuf_reset(&out);
-	struct status_filter queued = { "queued", NULL, false }, all = { NULL, NULL, false };
-	assert_int_equal(status_show(&out, q, 1, &queued, &st, false, err, sizeof(err)), 0);
+	struct queue_view_filter queued = { "queued", NULL, false }, all = { NULL, NULL, false };
+	struct queue_view_issue iv;
+	assert_int_equal(queue_view_issue(q, 1, &queued, &iv, err, sizeof(err)), 0);
+	status_show_text(&out, &iv, &queued, &st);
+	queue_view_issue_free(&iv);
 	assert_non_null(strstr(sbuf_str(&out), "a@example.test"));
-	assert_int_equal(status_show(&out, q, 9, &all, &st, false, err, sizeof(err)), -1);
+	assert_int_equal(queue_view_issue(q, 9, &all, &iv, err, sizeof(err)), -1);
 	assert_string_equal(err, "no issue 9 in the queue");
 
 	sbuf_reset(&out);
@@ -268,7 +274,7 @@ test_size_held_at_ingest(void **state)
 	assert_non_null(strstr(sbuf_str(&msg), "the relay's SIZE"));
 	long n = 0;
 	sqlite3_stmt *st;
-	sqlite3_prepare_v2(queue_db(q), "SELECT COUNT(*) FROM recipients WHERE state = 'held'",
+	sqlite3_prepare_v2(queue_test_db(q), "SELECT COUNT(*) FROM recipients WHERE state = 'held'",
 	    -1, &st, NULL);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		n = sqlite3_column_int(st, 0);

@@ -14,6 +14,7 @@
 #include "notice.h"
 #include "outbox.h"
 #include "queue_private.h"
+#include "queue_test.h"
 #include "settle.h"
 
 static char root[64];
@@ -33,7 +34,7 @@ count(struct queue *q, const char *sql)
 	sqlite3_stmt *st;
 	long v = -1;
 
-	assert_int_equal(sqlite3_prepare_v2(queue_db(q), sql, -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(queue_test_db(q), sql, -1, &st, NULL), SQLITE_OK);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		v = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
@@ -443,7 +444,7 @@ test_upgrade_from_version_1(void **state)
 	assert_int_equal(queue_open(c->state, &q, err, sizeof(err)), 0);
 	enqueue(q, "old", NULL, NULL);
 	/* back to version 1: what versions 2 to 6 added goes (7 may run again) */
-	assert_int_equal(sqlite3_exec(queue_db(q), "DROP INDEX issues_finished;"
+	assert_int_equal(sqlite3_exec(queue_test_db(q), "DROP INDEX issues_finished;"
 	    " DROP INDEX issues_report_for; DROP INDEX issues_notice_for;"
 	    " DROP INDEX issues_duplicate_of; DROP TRIGGER recipients_count_insert;"
 	    " DROP TRIGGER recipients_count_delete; DROP TRIGGER recipients_count_leave;"

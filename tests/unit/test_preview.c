@@ -109,7 +109,7 @@ test_json_carries_the_design_keys(void **state)
 	(void)state;
 	struct fixture *f = load("报：中央文明办，新设单位\n");
 
-	preview_json(&f->out, f->bulletin, f->route, "工作简报 第7期", "hold", "");
+	preview_json(&f->out, f->bulletin, f->route, "工作简报 第7期", "hold", "", NULL);
 	const char *s = sbuf_str(&f->out);
 	assert_int_equal(s[0], '{');
 	assert_non_null(strstr(s, "\"title\":\"工作简报\""));
@@ -131,29 +131,23 @@ test_json_carries_the_design_keys(void **state)
 }
 
 static void
-test_json_size_reopens_the_object(void **state)
+test_json_size_ends_the_object(void **state)
 {
 	(void)state;
 	struct fixture *f = load("报：中央文明办\n");
 
-	preview_json(&f->out, f->bulletin, f->route, "工作简报 第7期", "send", "");
-	preview_json_size(&f->out, 1234, 0);
+	struct preview_message msg = { 1234, 0 };
+	preview_json(&f->out, f->bulletin, f->route, "工作简报 第7期", "send", "", &msg);
 	const char *s = sbuf_str(&f->out);
 	assert_non_null(strstr(s, ",\"message_bytes\":1234,\"size_limit\":null}\n"));
 	assert_null(strstr(s, "}\n,"));
 	unload(f);
 
-	struct sbuf out = SBUF_INIT;
-	sbuf_puts(&out, "{\"a\":1}");
-	preview_json_size(&out, 10, 4000);
-	assert_string_equal(sbuf_str(&out), "{\"a\":1,\"message_bytes\":10,\"size_limit\":4000}");
-	/* not an object: left alone rather than made invalid */
-	sbuf_free(&out);
-	out = (struct sbuf)SBUF_INIT;
-	sbuf_puts(&out, "[]");
-	preview_json_size(&out, 10, 4000);
-	assert_string_equal(sbuf_str(&out), "[]");
-	sbuf_free(&out);
+	f = load("报：中央文明办\n");
+	msg = (struct preview_message){ 10, 4000 };
+	preview_json(&f->out, f->bulletin, f->route, "工作简报 第7期", "send", "", &msg);
+	assert_non_null(strstr(sbuf_str(&f->out), ",\"message_bytes\":10,\"size_limit\":4000}\n"));
+	unload(f);
 }
 
 static void
@@ -183,7 +177,7 @@ main(void)
 		cmocka_unit_test(test_text_names_what_does_not_resolve_and_the_hold),
 		cmocka_unit_test(test_text_refused_sends_nothing),
 		cmocka_unit_test(test_json_carries_the_design_keys),
-		cmocka_unit_test(test_json_size_reopens_the_object),
+		cmocka_unit_test(test_json_size_ends_the_object),
 		cmocka_unit_test(test_size_line_names_the_limit_and_its_source),
 	};
 	return cmocka_run_group_tests_name("preview", tests, NULL, NULL);

@@ -10,6 +10,7 @@
 #include "queue.h"
 #include "queue_backend.h"
 #include "queue_private.h"
+#include "queue_test.h"
 #include "retention.h"
 
 static char dbpath[64];
@@ -555,6 +556,10 @@ test_backend_ops_complete(void **state)
 		OP(record_read),
 		OP(purge_list),
 		OP(purge_delete),
+		OP(release_memory),
+		OP(view_status),
+		OP(view_issue),
+		OP(view_attempts),
 	};
 #undef OP
 	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)

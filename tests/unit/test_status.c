@@ -1,67 +1,19 @@
-/* distctl's renderers: widths by display columns, show's filters, status without a queue. */
+/* distctl's renderers: widths by display columns, show's columns, status without a queue, escapes. */
 #include "testutil.h"
 
-#include <sqlite3.h>
-#include <unistd.h>
+#include <stdlib.h>
+#include <time.h>
 
 #include "queue.h"
 #include "status.h"
 #include "text.h"
 
-static char dbpath[64];
-
-static char *
-render(void *arg, int64_t id, const char *mid, size_t *len, char *err, size_t errsz)
-{
-	(void)arg; (void)id; (void)mid; (void)err; (void)errsz;
-	*len = 4;
-	return strdup("body");
-}
-
 static int
-setup(void **state)
+utc(void **state)
 {
-	struct queue *q;
-	char err[256];
-	int64_t id, dup;
-
-	snprintf(dbpath, sizeof(dbpath), "/tmp/distd-status-%d.db", (int)getpid());
-	unlink(dbpath);
-	if (queue_open(dbpath, &q, err, sizeof(err)) < 0)
-		fail_msg("%s", err);
-	struct queue_recipient_in r[] = {
-		{ 0, "报", "to", "中央文明办", "报:中央文明办", "中央文明办", "中央文明办",
-		  "office@wmb.example.test" },
-		{ 0, "报", "to", "首都文明委副主任", "报", "首都文明委副主任兼秘书长", "x",
-		  "deputy@wmw.example.test" },
-		{ 1, "发", "bcc", "大兴区文明办", "发", "大兴区文明办", "x", "wmb@daxing.example.test" },
-	};
-	struct queue_issue_in in = { .sha256 = "s", .source = "a.txt", .kind = QUEUE_KIND_BULLETIN,
-		.title = "首都精神文明建设情况简报", .subject = "首都精神文明建设情况简报 第29期",
-		.issue_no = 29, .total_issue_no = -1, .received = 1 };
-	if (queue_enqueue(q, &in, r, 3, "example.test", render, NULL, &id, &dup, err,
-	    sizeof(err)) < 0)
-		fail_msg("%s", err);
-	sqlite3_exec(queue_db(q), "UPDATE recipients SET state = 'delivered', last_code = 250,"
-	    " last_reply = '250 2.0.0 Ok: queued as 0001', attempts = 1 WHERE id = 2;"
-	    "UPDATE recipients SET state = 'deferred', attempts = 3, last_code = 451, last_reply ="
-	    " '451 4.7.1 greylisted, please try again later, the server is busy right now'"
-	    " WHERE id = 3", NULL, NULL, NULL);
-	*state = q;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	char p[80];
-
-	queue_close(*state);
-	unlink(dbpath);
-	snprintf(p, sizeof(p), "%s-wal", dbpath);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s-shm", dbpath);
-	unlink(p);
+	(void)state;
+	setenv("TZ", "UTC", 1);
+	tzset();
 	return 0;
 }
 
@@ -112,17 +64,35 @@ test_pad_and_cut_by_display_width(void **state)
 	sbuf_free(&b);
 }
 
-static void
-test_show_pending_and_tier(void **state)
-{
-	struct queue *q = *state;
-	struct status_style style = { false, 100 };
-	struct status_filter all = { NULL, NULL, false }, pending = { NULL, NULL, true },
-	    pending_fa = { NULL, "发", true };
-	struct sbuf b = SBUF_INIT;
-	char err[256];
+/* The recipients of issue 1 as show lists them: queued, delivered, deferred with a long reply. */
+static struct queue_view_recipient three[] = {
+	{ "报", "中央文明办", "中央文明办", "office@wmb.example.test", "queued", 0, 0, -1, NULL,
+	  "报:中央文明办", NULL },
+	{ "报", "首都文明委副主任", "首都文明委副主任兼秘书长", "deputy@wmw.example.test",
+	  "delivered", 1, 0, 250, "250 2.0.0 Ok: queued as 0001", "报", NULL },
+	{ "发", "大兴区文明办", "大兴区文明办", "wmb@daxing.example.test", "deferred", 3,
+	  1795420800, 451, "451 4.7.1 greylisted, please try again later, the server is busy "
+	  "right now", "发", NULL },
+};
 
-	assert_int_equal(status_show(&b, q, 1, &all, &style, false, err, sizeof(err)), 0);
+static struct queue_view_issue
+issue_one(struct queue_view_recipient *r, size_t n)
+{
+	return (struct queue_view_issue){ .id = 1, .title = "首都精神文明建设情况简报",
+		.issue_no = 29, .total_issue_no = -1, .subject = "首都精神文明建设情况简报 第29期",
+		.message_id = "distd.1.s@example.test", .state = "active", .source = "a.txt",
+		.kind = "bulletin", .received = 1, .recipients = r, .n_recipients = n };
+}
+
+static void
+test_show_columns_and_replies(void **state)
+{
+	struct status_style style = { false, 100 };
+	struct queue_view_issue v = issue_one(three, 3);
+	struct sbuf b = SBUF_INIT;
+
+	(void)state;
+	status_show_text(&b, &v, NULL, &style);
 	assert_true(widest(sbuf_str(&b)) <= 80);
 	/* the header's columns are the rows' columns: TIER is as wide as 报 plus padding */
 	const char *head = strstr(sbuf_str(&b), "TIER NAME");
@@ -131,20 +101,58 @@ test_show_pending_and_tier(void **state)
 	assert_non_null(row);
 	assert_int_equal(column(head, "ADDRESS"), column(row, "office@"));
 	assert_int_equal(column(head, "STATE"), column(row, "queued"));
-	/* a deferred reply is printed whole (wrapped), with the next attempt */
+	/* a delivered row shows its code only; a deferred reply whole, with the next attempt */
+	assert_non_null(strstr(sbuf_str(&b), "delivered     1  250\n"));
+	assert_null(strstr(sbuf_str(&b), "queued as 0001"));
 	assert_non_null(strstr(sbuf_str(&b), "the server is busy"));
-	assert_non_null(strstr(sbuf_str(&b), "next attempt"));
+	assert_non_null(strstr(sbuf_str(&b), "; next attempt 11-23 08:00:00"));
+	assert_non_null(strstr(sbuf_str(&b), "issue 1: 首都精神文明建设情况简报 第29期 (active)\n"));
+	assert_non_null(strstr(sbuf_str(&b), "  title:      首都精神文明建设情况简报 第29期\n"));
+	sbuf_free(&b);
+}
 
-	sbuf_reset(&b);
-	assert_int_equal(status_show(&b, q, 1, &pending, &style, true, err, sizeof(err)), 0);
-	assert_non_null(strstr(sbuf_str(&b), "office@wmb.example.test"));
-	assert_null(strstr(sbuf_str(&b), "deputy@wmw.example.test"));	/* delivered */
-	assert_non_null(strstr(sbuf_str(&b), "wmb@daxing.example.test"));
+static void
+test_show_json_keys(void **state)
+{
+	struct queue_view_issue v = issue_one(three, 3);
+	struct sbuf b = SBUF_INIT;
 
+	(void)state;
+	status_show_json(&b, &v);
+	const char *s = sbuf_str(&b);
+	assert_true(strncmp(s, "{\"id\":1,\"title\":\"首都精神文明建设情况简报\",\"issue_no\":29,"
+	    "\"total_issue_no\":null,", strlen("{\"id\":1,\"title\":\"首都精神文明建设情况简报\","
+	    "\"issue_no\":29,\"total_issue_no\":null,")) == 0);
+	/* next_attempt only while waiting; a missing code is null */
+	assert_non_null(strstr(s, "{\"tier\":\"报\",\"unit\":\"中央文明办\",\"name\":\"中央文明办\","
+	    "\"address\":\"office@wmb.example.test\",\"state\":\"queued\",\"attempts\":0,"
+	    "\"next_attempt\":null,\"last_code\":null,\"last_reply\":null,"
+	    "\"via\":\"报:中央文明办\",\"replaced_by\":null}"));
+	assert_non_null(strstr(s, "\"state\":\"deferred\",\"attempts\":3,"
+	    "\"next_attempt\":\"2026-11-23T08:00:00+0000\",\"last_code\":451,"));
+	assert_non_null(strstr(s, "\"duplicate_of\":null,\"recipients\":["));
+	assert_int_equal(s[b.len - 1], '\n');
+	assert_int_equal(s[b.len - 2], '}');
+	sbuf_free(&b);
+}
+
+static void
+test_show_empty_list_says_why(void **state)
+{
+	struct status_style style = { false, 100 };
+	struct queue_view_filter pending = { NULL, NULL, true }, by_state = { "failed", NULL, false };
+	struct queue_view_issue v = issue_one(NULL, 0);
+	struct sbuf b = SBUF_INIT;
+
+	(void)state;
+	status_show_text(&b, &v, &pending, &style);
+	assert_non_null(strstr(sbuf_str(&b), "\n(every recipient has got it)\n"));
 	sbuf_reset(&b);
-	assert_int_equal(status_show(&b, q, 1, &pending_fa, &style, true, err, sizeof(err)), 0);
-	assert_null(strstr(sbuf_str(&b), "office@wmb.example.test"));
-	assert_non_null(strstr(sbuf_str(&b), "wmb@daxing.example.test"));
+	status_show_text(&b, &v, &by_state, &style);
+	assert_non_null(strstr(sbuf_str(&b), "\n(no recipients)\n"));
+	sbuf_reset(&b);
+	status_show_json(&b, &v);
+	assert_non_null(strstr(sbuf_str(&b), "\"recipients\":[]}\n"));
 	sbuf_free(&b);
 }
 
@@ -156,24 +164,170 @@ test_status_without_a_queue(void **state)
 	struct status_daemon d = { false, 0, 0 };
 	struct status_style style = { false, 100 };
 	struct sbuf b = SBUF_INIT;
-	bool attention;
-	char err[256];
 
 	(void)state;
-	assert_int_equal(status_report(&b, NULL, &w, &d, &style, false, &attention, err,
-	    sizeof(err)), 0);
+	status_text(&b, &w, &d, NULL, &style);
 	assert_non_null(strstr(sbuf_str(&b), "none yet"));
 	assert_non_null(strstr(sbuf_str(&b), "invalid: /etc/distd/distd.conf:12: syntax error"));
+	assert_non_null(strstr(sbuf_str(&b), "\n   (no issues yet)\n"));
 	assert_true(widest(sbuf_str(&b)) <= 80);
 	sbuf_reset(&b);
-	assert_int_equal(status_report(&b, NULL, &w, &d, &style, true, &attention, err,
-	    sizeof(err)), 0);
+	status_json(&b, &w, &d, NULL);
 	assert_non_null(strstr(sbuf_str(&b), "\"queue_exists\":false"));
 	assert_non_null(strstr(sbuf_str(&b), "\"relay\":null"));
-	assert_non_null(strstr(sbuf_str(&b), "\"issues\":[]}"));
+	assert_non_null(strstr(sbuf_str(&b), "\"counts\":{\"queued\":0,\"sending\":0,\"deferred\":0,"
+	    "\"delivered\":0,\"failed\":0,\"held\":0,\"cancelled\":0}"));
+	assert_non_null(strstr(sbuf_str(&b), "\"oldest_deferred\":null,\"alerts\":[],"
+	    "\"issues\":[]}\n"));
+	assert_false(status_attention(NULL));
 	sbuf_free(&b);
 }
 
+static struct queue_view_tier tiers_of_one[] = {
+	{ "报", 8, 7, 0, 1 }, { "送", 12, 12, 0, 0 }, { "发", 21, 19, 2, 0 },
+};
+static struct queue_view_tier tiers_of_two[] = { { "报告", 1, 1, 0, 0 } };
+static struct queue_view_recent two_recent[] = {
+	{ 2, "投递失败报告 / Delivery failure report", -1, "held", "report", 1795420800,
+	  tiers_of_two, 1 },
+	{ 1, "首都精神文明建设情况简报", 29, "active", "bulletin", 1795420800, tiers_of_one, 3 },
+};
+static struct queue_view_alert one_alert[] = { { "auth", "535 5.7.8 authentication failed", 1795420800 } };
+static struct queue_view_held one_held[] = { { 2, "投递失败报告", "held on arrival: unresolved 区政协" } };
+
+static struct queue_view_status
+a_status(void)
+{
+	return (struct queue_view_status){
+		.counts = { 1, 2, 3, 40, 5, 6, 7 },
+		.has_oldest_deferred = true,
+		.oldest_deferred = { "wmb@daxing.example.test", 1, 2, 1795420800, NULL, 1 },
+		.alerts = one_alert, .n_alerts = 1, .held = one_held, .n_held = 1,
+		.recent = two_recent, .n_recent = 2,
+	};
+}
+
+static void
+test_status_text_with_a_queue(void **state)
+{
+	struct status_where w = { "/etc/distd/distd.conf", "smtps://mail.example.test:465",
+		"/var/lib/distd/queue.db", NULL };
+	struct status_daemon d = { true, 812, 1795420800 };
+	struct status_style style = { false, 100 };
+	struct queue_view_status v = a_status();
+	struct sbuf b = SBUF_INIT;
+
+	(void)state;
+	status_text(&b, &w, &d, &v, &style);
+	const char *s = sbuf_str(&b);
+	assert_true(widest(s) <= 80);
+	assert_non_null(strstr(s, "distd:   running (pid 812, since 2026-11-23 08:00)\n"));
+	/* the text names six states: cancelled is in JSON only */
+	assert_non_null(strstr(s, "queue:   queued 1  sending 2  deferred 3  delivered 40  "
+	    "failed 5  held 6\n"));
+	assert_non_null(strstr(s, "oldest deferred: wmb@daxing.example.test (issue 1)\n"
+	    "  2 attempts, next 11-23 08:00, last reply: -\n"));
+	assert_non_null(strstr(s, "! auth alert since 11-23 08:00: 535 5.7.8 authentication failed\n"));
+	assert_non_null(strstr(s, "! issue 2 held: held on arrival: unresolved 区政协\n"));
+	/* newest first; a report has no number; a state other than active/done is shown */
+	const char *two = strstr(s, "   2 投递失败报告 / Delivery… report   11-23 08:00  held 报告 1/1\n");
+	const char *one = strstr(s, "   1 首都精神文明建设情况简报 第29期   11-23 08:00  "
+	    "报 7/8 ✗1 送 12/12\n");
+	assert_non_null(two);
+	assert_non_null(one);
+	assert_true(two < one);
+	/* the tier group that does not fit wraps under the tier column */
+	assert_non_null(strstr(s, "送 12/12\n" "                                                   "
+	    "发 19/21 ~2\n"));
+	assert_non_null(strstr(s, "\n✗ failed  ~ deferred; details: distctl show ID [--pending]\n"));
+	sbuf_free(&b);
+}
+
+static void
+test_status_json_and_attention(void **state)
+{
+	struct status_where w = { "/etc/distd/distd.conf", "smtps://mail.example.test:465",
+		"/var/lib/distd/queue.db", NULL };
+	struct status_daemon d = { true, 812, 1795420800 };
+	struct queue_view_status v = a_status(), calm = { 0 };
+	struct sbuf b = SBUF_INIT;
+
+	(void)state;
+	status_json(&b, &w, &d, &v);
+	const char *s = sbuf_str(&b);
+	assert_true(strncmp(s, "{\"daemon\":{\"running\":true,\"pid\":812,"
+	    "\"since\":\"2026-11-23T08:00:00+0000\"},\"config\":\"/etc/distd/distd.conf\","
+	    "\"config_error\":null,", 120) == 0);
+	assert_non_null(strstr(s, "\"queue_exists\":true,\"counts\":{\"queued\":1,\"sending\":2,"
+	    "\"deferred\":3,\"delivered\":40,\"failed\":5,\"held\":6,\"cancelled\":7}"));
+	assert_non_null(strstr(s, "\"oldest_deferred\":{\"address\":\"wmb@daxing.example.test\","
+	    "\"issue\":1,\"attempts\":2,\"next_attempt\":\"2026-11-23T08:00:00+0000\","
+	    "\"last_reply\":null,\"received\":\"1970-01-01T00:00:01+0000\"}"));
+	/* held issues are alerts of their own kind */
+	assert_non_null(strstr(s, "\"alerts\":[{\"kind\":\"auth\",\"text\":\"535 5.7.8 "
+	    "authentication failed\",\"since\":\"2026-11-23T08:00:00+0000\"},{\"kind\":\"held\","
+	    "\"issue\":2,\"text\":\"held on arrival: unresolved 区政协\"}]"));
+	assert_non_null(strstr(s, "{\"id\":1,\"title\":\"首都精神文明建设情况简报\",\"issue_no\":29,"
+	    "\"state\":\"active\",\"kind\":\"bulletin\",\"received\":\"2026-11-23T08:00:00+0000\","
+	    "\"tiers\":[{\"tier\":\"报\",\"total\":8,\"delivered\":7,\"deferred\":0,\"failed\":1},"));
+	assert_non_null(strstr(s, "\"issue_no\":null,\"state\":\"held\",\"kind\":\"report\""));
+	assert_int_equal(s[b.len - 1], '\n');
+
+	assert_true(status_attention(&v));
+	assert_false(status_attention(&calm));
+	calm.recent_failed = 1;
+	assert_true(status_attention(&calm));
+	calm.recent_failed = 0;
+	calm.n_held = 1;
+	calm.held = one_held;
+	assert_true(status_attention(&calm));
+	calm.n_held = 0;
+	calm.n_alerts = 1;
+	calm.alerts = one_alert;
+	assert_true(status_attention(&calm));
+	sbuf_free(&b);
+}
+
+static void
+test_log_lines(void **state)
+{
+	struct queue_view_attempt a[] = {
+		{ 7, 1795420800, 1, "报", "office@wmb.example.test", "sent", "ok", 250,
+		  "250 2.0.0 Ok", 1, "mail.example.test:465", false },
+		{ 8, 1795420801, 1, "发", "wmb@daxing.example.test", "deferred", "4xx", 451,
+		  "451 later", 2, "mail.example.test:465", true },
+		{ 9, 1795420802, 1, "发", "x@example.test", "deferred", "connect", -1,
+		  "connection refused", 3, NULL, false },
+	};
+	struct sbuf b = SBUF_INIT;
+
+	(void)state;
+	status_log_text(&b, a, 3);
+	assert_string_equal(sbuf_str(&b),
+	    "2026-11-23T08:00:00+0000 issue=1 tier=报 to=<office@wmb.example.test> status=sent"
+	    " code=250 attempt=1 reply=\"250 2.0.0 Ok\"\n"
+	    "2026-11-23T08:00:01+0000 issue=1 tier=发 to=<wmb@daxing.example.test>"
+	    " status=deferred class=4xx code=451 attempt=2 note=possible-duplicate"
+	    " reply=\"451 later\"\n"
+	    "2026-11-23T08:00:02+0000 issue=1 tier=发 to=<x@example.test> status=deferred"
+	    " class=connect attempt=3 reply=\"connection refused\"\n");
+	sbuf_reset(&b);
+	status_log_json(&b, a + 1, 2);
+	assert_string_equal(sbuf_str(&b),
+	    "{\"id\":8,\"time\":\"2026-11-23T08:00:01+0000\",\"issue\":1,\"tier\":\"发\","
+	    "\"address\":\"wmb@daxing.example.test\",\"status\":\"deferred\",\"class\":\"4xx\","
+	    "\"code\":451,\"reply\":\"451 later\",\"attempt\":2,\"relay\":\"mail.example.test:465\","
+	    "\"possible_duplicate\":true}\n"
+	    "{\"id\":9,\"time\":\"2026-11-23T08:00:02+0000\",\"issue\":1,\"tier\":\"发\","
+	    "\"address\":\"x@example.test\",\"status\":\"deferred\",\"class\":\"connect\","
+	    "\"code\":null,\"reply\":\"connection refused\",\"attempt\":3,\"relay\":null,"
+	    "\"possible_duplicate\":false}\n");
+	sbuf_reset(&b);
+	status_log_text(&b, NULL, 0);
+	status_log_json(&b, NULL, 0);
+	assert_int_equal(b.len, 0);
+	sbuf_free(&b);
+}
 
 /* No byte below 0x20 but '\n', no DEL, no C1 (as UTF-8: C2 80..C2 9F). */
 static void
@@ -195,33 +349,26 @@ assert_terminal_safe(const char *text)
 static void
 test_hostile_values_escaped(void **state)
 {
-	struct queue *q = *state;
 	struct status_style style = { false, 100 };
-	struct status_filter all = { NULL, NULL, false };
 	struct status_where w = { "/etc/distd/distd.conf", "smtps://mail.example.test",
-		dbpath, NULL };
+		"/var/lib/distd/queue.db", NULL };
 	struct status_daemon d = { false, 0, 0 };
 	struct sbuf b = SBUF_INIT;
-	char err[256];
-	int64_t id, dup;
-	bool attention;
 	/* 第29期 in GBK: b5da 3239 c6da */
 	static const char gbk[] = "\xb5\xda" "29\xc6\xda.txt";
-	struct queue_recipient_in r[] = {
-		{ 0, "报", "to", "中央\x1b[8m文明办", "报", "中央文明办", "x",
-		  "office@wmb.example.test" },
+	static const char title[] = "简报\x1b]0;owned\x07\x1b[2J\xe2\x80\xae";
+	static const char reply[] = "451 busy \xc2\x9b" "31m";
+	struct queue_view_recipient r[] = {
+		{ "报", "中央\x1b[8m文明办", "中央文明办", "office@wmb.example.test", "deferred", 1,
+		  1795420800, 451, (char *)reply, "报", NULL },
 	};
-	struct queue_issue_in in = { .sha256 = "t", .source = gbk, .kind = QUEUE_KIND_BULLETIN,
-		.title = "简报\x1b]0;owned\x07\x1b[2J\xe2\x80\xae", .subject = "s\x1b[31m",
-		.issue_no = 30, .total_issue_no = -1, .received = 2 };
-	if (queue_enqueue(q, &in, r, 1, "example.test", render, NULL, &id, &dup, err,
-	    sizeof(err)) < 0)
-		fail_msg("%s", err);
-	sqlite3_exec(queue_db(q), "UPDATE recipients SET state = 'deferred', attempts = 1,"
-	    " last_code = 451, last_reply = '451 busy ' || char(155) || '31m' WHERE issue = 2",
-	    NULL, NULL, NULL);
+	struct queue_view_issue v = issue_one(r, 1);
+	v.title = (char *)title;
+	v.source = (char *)gbk;
+	v.subject = "s\x1b[31m";
 
-	assert_int_equal(status_show(&b, q, id, &all, &style, false, err, sizeof(err)), 0);
+	(void)state;
+	status_show_text(&b, &v, NULL, &style);
 	assert_terminal_safe(sbuf_str(&b));
 	assert_non_null(strstr(sbuf_str(&b), "简报\\x1b]0;owned\\x07\\x1b[2J\\u202e"));
 	assert_non_null(strstr(sbuf_str(&b), "source:     \\xb5\\xda29\\xc6\\xda.txt"));
@@ -229,7 +376,7 @@ test_hostile_values_escaped(void **state)
 	assert_true(text_valid_utf8(sbuf_str(&b), b.len, NULL));
 
 	sbuf_reset(&b);
-	assert_int_equal(status_show(&b, q, id, &all, &style, true, err, sizeof(err)), 0);
+	status_show_json(&b, &v);
 	assert_true(text_valid_utf8(sbuf_str(&b), b.len, NULL));
 	assert_terminal_safe(sbuf_str(&b));
 	assert_non_null(strstr(sbuf_str(&b), "\"source\":\"\xef\xbf\xbd\xef\xbf\xbd" "29"));
@@ -238,27 +385,27 @@ test_hostile_values_escaped(void **state)
 
 	/* a UTF-8 name has no source_bytes */
 	sbuf_reset(&b);
-	assert_int_equal(status_show(&b, q, 1, &all, &style, true, err, sizeof(err)), 0);
+	v = issue_one(three, 3);
+	status_show_json(&b, &v);
 	assert_non_null(strstr(sbuf_str(&b), "\"source\":\"a.txt\",\"source_bytes\":null"));
 
+	struct queue_view_tier t[] = { { "报\x1b[1m", 1, 0, 1, 0 } };
+	struct queue_view_recent recent[] = { { 2, (char *)title, 30, "active", "bulletin", 2,
+		t, 1 } };
+	struct queue_view_status sv = { .recent = recent, .n_recent = 1 };
 	sbuf_reset(&b);
-	assert_int_equal(status_report(&b, q, &w, &d, &style, false, &attention, err,
-	    sizeof(err)), 0);
+	status_text(&b, &w, &d, &sv, &style);
 	assert_terminal_safe(sbuf_str(&b));
 	assert_non_null(strstr(sbuf_str(&b), "简报\\x1b]0;"));
 	sbuf_reset(&b);
-	assert_int_equal(status_report(&b, q, &w, &d, &style, true, &attention, err,
-	    sizeof(err)), 0);
+	status_json(&b, &w, &d, &sv);
 	assert_true(text_valid_utf8(sbuf_str(&b), b.len, NULL));
 	assert_terminal_safe(sbuf_str(&b));
 
 	sbuf_reset(&b);
-	int64_t after = 0;
-	sqlite3_exec(queue_db(q), "INSERT INTO attempts (time, issue, recipient, status, class,"
-	    " code, reply, attempt, relay) SELECT 3, issue, id, 'deferred', 'temporary', 451,"
-	    " last_reply, 1, 'mail.example.test:465' FROM recipients WHERE issue = 2",
-	    NULL, NULL, NULL);
-	assert_int_equal(status_log(&b, q, &after, 10, 0, false, err, sizeof(err)), 0);
+	struct queue_view_attempt a[] = { { 1, 3, 2, "报", "office@wmb.example.test", "deferred",
+		"temporary", 451, (char *)reply, 1, "mail.example.test:465", false } };
+	status_log_text(&b, a, 1);
 	assert_terminal_safe(sbuf_str(&b));
 	assert_non_null(strstr(sbuf_str(&b), "reply=\"451 busy \\u009b31m\""));
 	sbuf_free(&b);
@@ -269,9 +416,14 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pad_and_cut_by_display_width),
-		cmocka_unit_test_setup_teardown(test_show_pending_and_tier, setup, teardown),
+		cmocka_unit_test_setup(test_show_columns_and_replies, utc),
+		cmocka_unit_test_setup(test_show_json_keys, utc),
+		cmocka_unit_test(test_show_empty_list_says_why),
 		cmocka_unit_test(test_status_without_a_queue),
-		cmocka_unit_test_setup_teardown(test_hostile_values_escaped, setup, teardown),
+		cmocka_unit_test_setup(test_status_text_with_a_queue, utc),
+		cmocka_unit_test_setup(test_status_json_and_attention, utc),
+		cmocka_unit_test_setup(test_log_lines, utc),
+		cmocka_unit_test(test_hostile_values_escaped),
 	};
 	return cmocka_run_group_tests_name("status", tests, NULL, NULL);
 }

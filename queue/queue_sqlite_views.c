@@ -1,0 +1,459 @@
+/*
+ * The read views of distctl status, show and log: the queue's only reads
+ * for display, so that the schema has one owner and the renderers no SQL.
+ */
+#include "queue.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sbuf.h"
+
+#include "queue_private.h"
+#include "queue_sqlite.h"
+#include "xalloc.h"
+
+static int
+read_failed(struct queue *q, char *err, size_t errsz)
+{
+	snprintf(err, errsz, "reading the queue: %s", sqlite3_errmsg(q->db));
+	return -1;
+}
+
+static sqlite3_stmt *
+prepare(struct queue *q, const char *sql, char *err, size_t errsz)
+{
+	sqlite3_stmt *st = queue_prepare(q, sql);
+
+	if (st == NULL)
+		read_failed(q, err, errsz);
+	return st;
+}
+
+/* The end of a loop over sqlite3_step: rc is its last result. */
+static int
+finished(struct queue *q, sqlite3_stmt *st, int rc, char *err, size_t errsz)
+{
+	int ok = rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : read_failed(q, err, errsz);
+
+	sqlite3_finalize(st);
+	return ok;
+}
+
+/* A column that may be NULL: -1 then (issue numbers, reply codes). */
+static long
+col_long(sqlite3_stmt *st, int i)
+{
+	return sqlite3_column_type(st, i) == SQLITE_NULL ? -1 : (long)sqlite3_column_int64(st, i);
+}
+
+/* A time or an id that may be NULL: 0 then. */
+static int64_t
+col_int64(sqlite3_stmt *st, int i)
+{
+	return sqlite3_column_type(st, i) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, i);
+}
+
+/* Grows an array of rows by one zeroed row; returns it. */
+static void *
+grow(void *rows, size_t *n, size_t size)
+{
+	char *r = xreallocarray(rows, *n + 1, size);
+
+	memset(r + *n * size, 0, size);
+	(*n)++;
+	return r;
+}
+
+/* ---- status ---------------------------------------------------------------- */
+
+static int
+read_counts(struct queue *q, struct queue_state_counts *c, char *err, size_t errsz)
+{
+	long counts[QUEUE_STATES];
+
+	if (queue_counts(q, counts) < 0)
+		return read_failed(q, err, errsz);
+	/* by name from here on: queue_state_names's order stays inside the queue */
+	*c = (struct queue_state_counts){
+		.queued = counts[0], .sending = counts[1], .deferred = counts[2],
+		.delivered = counts[3], .failed = counts[4], .held = counts[5],
+		.cancelled = counts[6],
+	};
+	return 0;
+}
+
+static int
+read_oldest_deferred(struct queue *q, struct queue_view_status *v, char *err, size_t errsz)
+{
+	sqlite3_stmt *st = prepare(q, "SELECT r.address, r.issue, r.attempts, r.next_attempt,"
+	    " r.last_reply, i.received FROM recipients r JOIN issues i ON i.id = r.issue"
+	    " WHERE r.state = 'deferred' ORDER BY i.received, r.id LIMIT 1", err, errsz);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct queue_view_deferred *d = &v->oldest_deferred;
+		v->has_oldest_deferred = true;
+		d->address = queue_col_text(st, 0);
+		d->issue = sqlite3_column_int64(st, 1);
+		d->attempts = (long)sqlite3_column_int64(st, 2);
+		d->next_attempt = col_int64(st, 3);
+		d->last_reply = queue_col_text(st, 4);
+		d->received = col_int64(st, 5);
+	}
+	return finished(q, st, rc, err, errsz);
+}
+
+static int
+read_alerts(struct queue *q, struct queue_view_status *v, char *err, size_t errsz)
+{
+	sqlite3_stmt *st = prepare(q, "SELECT kind, text, since FROM alerts ORDER BY since",
+	    err, errsz);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		v->alerts = grow(v->alerts, &v->n_alerts, sizeof(*v->alerts));
+		struct queue_view_alert *a = &v->alerts[v->n_alerts - 1];
+		a->kind = queue_col_text(st, 0);
+		a->text = queue_col_text(st, 1);
+		a->since = col_int64(st, 2);
+	}
+	return finished(q, st, rc, err, errsz);
+}
+
+static int
+read_held(struct queue *q, struct queue_view_status *v, char *err, size_t errsz)
+{
+	sqlite3_stmt *st = prepare(q, "SELECT id, title, hold_reason FROM issues"
+	    " WHERE state = 'held' ORDER BY id", err, errsz);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		v->held = grow(v->held, &v->n_held, sizeof(*v->held));
+		struct queue_view_held *h = &v->held[v->n_held - 1];
+		h->issue = sqlite3_column_int64(st, 0);
+		h->title = queue_col_text(st, 1);
+		h->reason = queue_col_text(st, 2);
+	}
+	return finished(q, st, rc, err, errsz);
+}
+
+static int
+read_recent_failed(struct queue *q, int64_t since, long *count, char *err, size_t errsz)
+{
+	/* a corrected recipient (replaced) needs no look any more */
+	sqlite3_stmt *st = prepare(q, "SELECT COUNT(*) FROM recipients r"
+	    " JOIN issues i ON i.id = r.issue WHERE r.state = 'failed'"
+	    " AND r.replaced_by IS NULL AND i.state != 'cancelled' AND i.received >= ?",
+	    err, errsz);
+	int rc;
+
+	*count = 0;
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, since);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		*count = (long)sqlite3_column_int64(st, 0);
+	return finished(q, st, rc, err, errsz);
+}
+
+static void
+read_tiers(struct queue *q, struct queue_view_recent *r)
+{
+	/*
+	 * A finished issue's totals were written when it finished (table
+	 * issue_tiers); only the issues still going are counted here. A
+	 * statement that does not prepare (a queue from before schema 8 read
+	 * without migrating) falls through to counting.
+	 */
+	static const char *const sql[] = {
+		"SELECT t.tier_keyword, t.total, t.delivered, t.deferred, t.failed"
+		" FROM issue_tiers t JOIN issues i ON i.id = t.issue AND i.state = 'done'"
+		" WHERE t.issue = ? ORDER BY t.tier",
+		"SELECT tier_keyword, COUNT(*),"
+		" SUM(state = 'delivered'), SUM(state = 'deferred'), SUM(state = 'failed')"
+		" FROM recipients WHERE issue = ? AND replaced_by IS NULL"
+		" GROUP BY tier, tier_keyword ORDER BY tier",
+	};
+
+	for (size_t k = 0; k < 2 && r->n_tiers == 0; k++) {
+		sqlite3_stmt *st = queue_prepare(q, sql[k]);
+		if (st == NULL)
+			continue;
+		sqlite3_bind_int64(st, 1, r->id);
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			r->tiers = grow(r->tiers, &r->n_tiers, sizeof(*r->tiers));
+			struct queue_view_tier *t = &r->tiers[r->n_tiers - 1];
+			t->tier = queue_col_text(st, 0);
+			t->total = (long)sqlite3_column_int64(st, 1);
+			t->delivered = (long)sqlite3_column_int64(st, 2);
+			t->deferred = (long)sqlite3_column_int64(st, 3);
+			t->failed = (long)sqlite3_column_int64(st, 4);
+		}
+		sqlite3_finalize(st);
+	}
+}
+
+static int
+read_recent(struct queue *q, size_t max, struct queue_view_status *v, char *err,
+    size_t errsz)
+{
+	sqlite3_stmt *st = prepare(q, "SELECT id, title, issue_no, state, received, kind"
+	    " FROM issues WHERE duplicate_of IS NULL ORDER BY id DESC LIMIT ?", err, errsz);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, (int64_t)max);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		v->recent = grow(v->recent, &v->n_recent, sizeof(*v->recent));
+		struct queue_view_recent *r = &v->recent[v->n_recent - 1];
+		r->id = sqlite3_column_int64(st, 0);
+		r->title = queue_col_text(st, 1);
+		r->issue_no = col_long(st, 2);
+		r->state = queue_col_text(st, 3);
+		r->received = col_int64(st, 4);
+		r->kind = queue_col_text(st, 5);
+		read_tiers(q, r);
+	}
+	return finished(q, st, rc, err, errsz);
+}
+
+int
+sqlite_view_status(struct queue *q, int64_t failed_since, size_t max_recent,
+    struct queue_view_status *out, char *err, size_t errsz)
+{
+	memset(out, 0, sizeof(*out));
+	if (read_counts(q, &out->counts, err, errsz) < 0 ||
+	    read_oldest_deferred(q, out, err, errsz) < 0 ||
+	    read_alerts(q, out, err, errsz) < 0 ||
+	    read_held(q, out, err, errsz) < 0 ||
+	    read_recent_failed(q, failed_since, &out->recent_failed, err, errsz) < 0 ||
+	    read_recent(q, max_recent, out, err, errsz) < 0) {
+		queue_view_status_free(out);
+		return -1;
+	}
+	return 0;
+}
+
+void
+queue_view_status_free(struct queue_view_status *v)
+{
+	if (v == NULL)
+		return;
+	free(v->oldest_deferred.address);
+	free(v->oldest_deferred.last_reply);
+	for (size_t i = 0; i < v->n_alerts; i++) {
+		free(v->alerts[i].kind);
+		free(v->alerts[i].text);
+	}
+	free(v->alerts);
+	for (size_t i = 0; i < v->n_held; i++) {
+		free(v->held[i].title);
+		free(v->held[i].reason);
+	}
+	free(v->held);
+	for (size_t i = 0; i < v->n_recent; i++) {
+		struct queue_view_recent *r = &v->recent[i];
+		for (size_t k = 0; k < r->n_tiers; k++)
+			free(r->tiers[k].tier);
+		free(r->tiers);
+		free(r->title);
+		free(r->state);
+		free(r->kind);
+	}
+	free(v->recent);
+	memset(v, 0, sizeof(*v));
+}
+
+/* ---- show ------------------------------------------------------------------ */
+
+static int
+read_issue(struct queue *q, int64_t id, struct queue_view_issue *v, char *err, size_t errsz)
+{
+	sqlite3_stmt *st = prepare(q, "SELECT id, title, issue_no, total_issue_no, issuer,"
+	    " date, urgency, subject, message_id, state, hold_reason, source, received,"
+	    " finished, kind, duplicate_of FROM issues WHERE id = ?", err, errsz);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
+		if (rc == SQLITE_DONE)
+			snprintf(err, errsz, "no issue %lld in the queue", (long long)id);
+		else
+			read_failed(q, err, errsz);
+		sqlite3_finalize(st);
+		return -1;
+	}
+	v->id = sqlite3_column_int64(st, 0);
+	v->title = queue_col_text(st, 1);
+	v->issue_no = col_long(st, 2);
+	v->total_issue_no = col_long(st, 3);
+	v->issuer = queue_col_text(st, 4);
+	v->date = queue_col_text(st, 5);
+	v->urgency = queue_col_text(st, 6);
+	v->subject = queue_col_text(st, 7);
+	v->message_id = queue_col_text(st, 8);
+	v->state = queue_col_text(st, 9);
+	v->hold_reason = queue_col_text(st, 10);
+	v->source = queue_col_text(st, 11);
+	v->received = col_int64(st, 12);
+	v->finished = col_int64(st, 13);
+	v->kind = queue_col_text(st, 14);
+	v->duplicate_of = col_int64(st, 15);
+	sqlite3_finalize(st);
+	return 0;
+}
+
+static int
+read_recipients(struct queue *q, const struct queue_view_filter *f,
+    struct queue_view_issue *v, char *err, size_t errsz)
+{
+	/* pending: who has not got it — anything but delivered, cancelled or replaced */
+	sqlite3_stmt *st = prepare(q, "SELECT r.tier_keyword, r.unit, r.name, r.address,"
+	    " r.state, r.attempts, r.next_attempt, r.last_code, r.last_reply, r.via, n.address"
+	    " FROM recipients r LEFT JOIN recipients n ON n.id = r.replaced_by"
+	    " WHERE r.issue = ?1 AND (?2 IS NULL OR r.state = ?2)"
+	    " AND (?3 IS NULL OR r.tier_keyword = ?3)"
+	    " AND (?4 = 0 OR (r.state NOT IN ('delivered','cancelled')"
+	    " AND r.replaced_by IS NULL)) ORDER BY r.tier, r.id", err, errsz);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, v->id);
+	queue_bind_text(st, 2, f ? f->state : NULL);
+	queue_bind_text(st, 3, f ? f->tier : NULL);
+	sqlite3_bind_int(st, 4, f && f->pending);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		v->recipients = grow(v->recipients, &v->n_recipients, sizeof(*v->recipients));
+		struct queue_view_recipient *r = &v->recipients[v->n_recipients - 1];
+		r->tier = queue_col_text(st, 0);
+		r->unit = queue_col_text(st, 1);
+		r->name = queue_col_text(st, 2);
+		r->address = queue_col_text(st, 3);
+		r->state = queue_col_text(st, 4);
+		r->attempts = (long)sqlite3_column_int64(st, 5);
+		r->next_attempt = col_int64(st, 6);
+		r->last_code = col_long(st, 7);
+		r->last_reply = queue_col_text(st, 8);
+		r->via = queue_col_text(st, 9);
+		r->replaced_by = queue_col_text(st, 10);
+	}
+	return finished(q, st, rc, err, errsz);
+}
+
+int
+sqlite_view_issue(struct queue *q, int64_t id, const struct queue_view_filter *f,
+    struct queue_view_issue *out, char *err, size_t errsz)
+{
+	memset(out, 0, sizeof(*out));
+	if (read_issue(q, id, out, err, errsz) < 0 ||
+	    read_recipients(q, f, out, err, errsz) < 0) {
+		queue_view_issue_free(out);
+		return -1;
+	}
+	return 0;
+}
+
+void
+queue_view_issue_free(struct queue_view_issue *v)
+{
+	if (v == NULL)
+		return;
+	for (size_t i = 0; i < v->n_recipients; i++) {
+		struct queue_view_recipient *r = &v->recipients[i];
+		free(r->tier);
+		free(r->unit);
+		free(r->name);
+		free(r->address);
+		free(r->state);
+		free(r->last_reply);
+		free(r->via);
+		free(r->replaced_by);
+	}
+	free(v->recipients);
+	free(v->title);
+	free(v->issuer);
+	free(v->date);
+	free(v->urgency);
+	free(v->subject);
+	free(v->message_id);
+	free(v->state);
+	free(v->hold_reason);
+	free(v->source);
+	free(v->kind);
+	memset(v, 0, sizeof(*v));
+}
+
+/* ---- log ------------------------------------------------------------------- */
+
+int
+sqlite_view_attempts(struct queue *q, int64_t after, long max, int64_t issue,
+    struct queue_view_attempt **out, size_t *n, char *err, size_t errsz)
+{
+	/* the last max (or everything after `after`), handed back oldest first */
+	sqlite3_stmt *st = prepare(q, "SELECT * FROM (SELECT a.id, a.time, a.issue,"
+	    " r.tier_keyword, r.address, a.status, a.class, a.code, a.reply, a.attempt,"
+	    " a.relay, a.possible_duplicate FROM attempts a"
+	    " JOIN recipients r ON r.id = a.recipient"
+	    " WHERE a.id > ?1 AND (?2 = 0 OR a.issue = ?2) ORDER BY a.id DESC LIMIT ?3)"
+	    " ORDER BY id", err, errsz);
+	struct queue_view_attempt *rows = NULL;
+	size_t count = 0;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, after);
+	sqlite3_bind_int64(st, 2, issue);
+	sqlite3_bind_int64(st, 3, max);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		rows = grow(rows, &count, sizeof(*rows));
+		struct queue_view_attempt *a = &rows[count - 1];
+		a->id = sqlite3_column_int64(st, 0);
+		a->time = col_int64(st, 1);
+		a->issue = sqlite3_column_int64(st, 2);
+		a->tier = queue_col_text(st, 3);
+		a->address = queue_col_text(st, 4);
+		a->status = queue_col_text(st, 5);
+		a->class = queue_col_text(st, 6);
+		a->code = col_long(st, 7);
+		a->reply = queue_col_text(st, 8);
+		a->attempt = (long)sqlite3_column_int64(st, 9);
+		a->relay = queue_col_text(st, 10);
+		a->possible_duplicate = sqlite3_column_int64(st, 11) > 0;
+	}
+	if (finished(q, st, rc, err, errsz) < 0) {
+		queue_view_attempts_free(rows, count);
+		return -1;
+	}
+	*out = rows;
+	*n = count;
+	return 0;
+}
+
+void
+queue_view_attempts_free(struct queue_view_attempt *a, size_t n)
+{
+	for (size_t i = 0; a && i < n; i++) {
+		free(a[i].tier);
+		free(a[i].address);
+		free(a[i].status);
+		free(a[i].class);
+		free(a[i].reply);
+		free(a[i].relay);
+	}
+	free(a);
+}
