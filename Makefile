@@ -43,14 +43,36 @@ endif
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 ALL_CFLAGS  = -std=gnu11 -D_GNU_SOURCE -DDISTD_VERSION='"$(VERSION)"' $(CPPFLAGS) $(WARNINGS) $(CFLAGS) $(SANFLAGS) $(PKG_CFLAGS) \
-              -Idaemon -Iqueue -MMD -MP
+              $(INCLUDES) -MMD -MP
 ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS)
 LIBS        = $(PKG_LIBS) -lpthread -lm
 
 PROGRAMS    = distd distctl
 # The one place the version lives: distd --version and distctl --version print it.
 VERSION     = 0.9.0
-LIB_SRC     = $(filter-out $(PROGRAMS:%=daemon/%.c),$(wildcard daemon/*.c)) \
+# Layers, lowest first; each folder sees only the headers of its own layer
+# and the ones below it, so that a wrong dependency fails to compile:
+#   daemon/util   generic C          sees util
+#   queue         the queue          sees util, queue
+#   daemon/core   the pipeline       sees util, queue, core
+#   daemon        distd's runtime    sees util, queue, core, daemon
+#   daemon/ctl    distctl            sees everything (as do the tests)
+INC_UTIL    = -Idaemon/util
+INC_QUEUE   = $(INC_UTIL) -Iqueue
+INC_CORE    = $(INC_QUEUE) -Idaemon/core
+INC_RUNTIME = $(INC_CORE) -Idaemon
+INC_ALL     = $(INC_RUNTIME) -Idaemon/ctl
+INCLUDES    = $(INC_ALL)
+# pattern-specific: the most specific folder wins ($(BUILD)/daemon/% also
+# matches daemon/util/…)
+$(BUILD)/daemon/%.o:      INCLUDES = $(INC_RUNTIME)
+$(BUILD)/daemon/util/%.o: INCLUDES = $(INC_UTIL)
+$(BUILD)/daemon/core/%.o: INCLUDES = $(INC_CORE)
+$(BUILD)/daemon/ctl/%.o:  INCLUDES = $(INC_ALL)
+$(BUILD)/queue/%.o:       INCLUDES = $(INC_QUEUE)
+PROGRAM_SRC = daemon/distd.c daemon/ctl/distctl.c
+LIB_SRC     = $(wildcard daemon/util/*.c daemon/core/*.c) \
+              $(filter-out $(PROGRAM_SRC),$(wildcard daemon/*.c daemon/ctl/*.c)) \
               $(wildcard queue/*.c)
 LIB_OBJ     = $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIB         = $(BUILD)/libdistd.a
@@ -74,7 +96,10 @@ $(LIB): $(LIB_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
-$(BUILD)/distd $(BUILD)/distctl: $(BUILD)/%: $(BUILD)/daemon/%.o $(LIB)
+$(BUILD)/distd: $(BUILD)/daemon/distd.o $(LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/distctl: $(BUILD)/daemon/ctl/distctl.o $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB)
@@ -189,7 +214,7 @@ bench: deps all $(BUILD)/bench/bench_parse
 # ---- fuzzing (clang's libFuzzer) -------------------------------------------
 FUZZ_BUILD   = build-fuzz
 FUZZ_SECONDS ?= 60
-FUZZ_FLAGS   = -std=gnu11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer $(PKG_CFLAGS) -Idaemon -Iqueue
+FUZZ_FLAGS   = -std=gnu11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer $(PKG_CFLAGS) $(INC_ALL)
 FUZZ_SRC     = $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN     = $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
 FUZZ_LIB_OBJ = $(LIB_SRC:%.c=$(FUZZ_BUILD)/%.o)
@@ -224,4 +249,4 @@ fuzz: deps $(FUZZ_BIN)
 clean:
 	rm -rf build build-san build-fuzz
 
--include $(LIB_OBJ:.o=.d) $(PROGRAMS:%=$(BUILD)/daemon/%.d) $(UNIT_SRC:%.c=$(BUILD)/%.d)
+-include $(LIB_OBJ:.o=.d) $(PROGRAM_SRC:%.c=$(BUILD)/%.d) $(UNIT_SRC:%.c=$(BUILD)/%.d)

@@ -1,4 +1,4 @@
-/* Unit tests for daemon/fileio.c: whole-file reads, no-replace moves, tree removal. */
+/* Unit tests for daemon/util/fileio.c: whole-file reads, no-replace moves, tree removal. */
 #include "testutil.h"
 
 #include <fcntl.h>

@@ -1,4 +1,4 @@
-/* Unit tests for daemon/log.c: distd's own messages on stderr, for a terminal or the journal. */
+/* Unit tests for daemon/util/log.c: distd's own messages on stderr, for a terminal or the journal. */
 #include "testutil.h"
 
 #include <errno.h>

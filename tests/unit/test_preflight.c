@@ -1,5 +1,5 @@
 /*
- * Unit tests for daemon/preflight.c (distctl check) against a scripted SMTP
+ * Unit tests for daemon/ctl/preflight.c (distctl check) against a scripted SMTP
  * server on 127.0.0.1 in a child process, plain text (smtp.tls = "none"),
  * and against a port nobody listens on.
  */

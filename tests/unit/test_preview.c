@@ -1,4 +1,4 @@
-/* Unit tests for daemon/preview.c: what `distctl preview` prints (pure formatting). */
+/* Unit tests for daemon/ctl/preview.c: what `distctl preview` prints (pure formatting). */
 #include "testutil.h"
 
 #include "bulletin.h"
