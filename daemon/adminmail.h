@@ -3,8 +3,9 @@
 
 #include <stdint.h>
 
-#include "conf.h"
 #include "queue.h"
+
+#include "conf.h"
 
 /*
  * One small, plain, auto-generated message to sender.admin, queued like

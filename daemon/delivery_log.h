@@ -5,8 +5,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "queue.h"
 #include "sbuf.h"
+
+#include "queue.h"
 
 /*
  * The delivery log: one key=value line per delivery attempt, e.g.

@@ -49,19 +49,22 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "log.h"
+#include "sbuf.h"
+#include "xalloc.h"
+
+#include "queue.h"
+
 #include "conf.h"
+
 #include "control.h"
 #include "delivery_log.h"
-#include "log.h"
 #include "notice.h"
 #include "outbox.h"
-#include "queue.h"
 #include "retention.h"
-#include "sbuf.h"
 #include "scheduler.h"
 #include "settle.h"
 #include "smtp.h"
-#include "xalloc.h"
 
 #ifndef DISTD_VERSION
 #define DISTD_VERSION "unknown"

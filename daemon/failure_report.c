@@ -4,8 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "adminmail.h"
 #include "sbuf.h"
+
+#include "adminmail.h"
 
 int
 failure_report_enqueue(const struct conf *c, struct queue *q, int64_t issue, int64_t now,

@@ -3,8 +3,9 @@
 
 #include <stdint.h>
 
-#include "conf.h"
 #include "queue.h"
+
+#include "conf.h"
 
 /*
  * The failure report: when an issue ends with failed recipients, one

@@ -5,8 +5,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "adminmail.h"
 #include "log.h"
+
+#include "adminmail.h"
 
 static void
 put_issue(struct sbuf *b, const struct queue_notice_due *d)

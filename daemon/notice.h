@@ -3,9 +3,11 @@
 
 #include <stdint.h>
 
-#include "conf.h"
-#include "queue.h"
 #include "sbuf.h"
+
+#include "queue.h"
+
+#include "conf.h"
 
 /*
  * Admin notices: what needs a human is mailed to sender.admin — an issue

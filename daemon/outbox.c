@@ -12,15 +12,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fileio.h"
+#include "log.h"
+#include "text.h"
+#include "xalloc.h"
+
 #include "bulletin.h"
 #include "compose.h"
 #include "decode.h"
-#include "fileio.h"
 #include "issue.h"
-#include "log.h"
 #include "route.h"
-#include "text.h"
-#include "xalloc.h"
 
 bool
 outbox_ignored_name(const char *name)

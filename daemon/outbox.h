@@ -4,9 +4,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "conf.h"
-#include "queue.h"
 #include "sbuf.h"
+
+#include "queue.h"
+
+#include "conf.h"
+
 #include "settle.h"
 
 /*

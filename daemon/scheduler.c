@@ -8,12 +8,14 @@
 
 #include <systemd/sd-daemon.h>
 
-#include "backoff.h"
-#include "delivery_log.h"
 #include "log.h"
-#include "failure_report.h"
 #include "sbuf.h"
 #include "xalloc.h"
+
+#include "backoff.h"
+
+#include "delivery_log.h"
+#include "failure_report.h"
 
 #define SCHEDULER_JUMPS 16
 /* How often a failing queue is tried again (seconds). */

@@ -4,8 +4,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "conf.h"
 #include "queue.h"
+
+#include "conf.h"
+
 #include "smtp.h"
 
 /*

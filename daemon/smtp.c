@@ -20,8 +20,9 @@
 #include <unistd.h>
 
 #include "sbuf.h"
-#include "smtp_trace.h"
 #include "xalloc.h"
+
+#include "smtp_trace.h"
 
 /* ---- the EHLO name ---------------------------------------------------- */
 

@@ -5,8 +5,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "conf.h"
 #include "queue.h"
+
+#include "conf.h"
+
 #include "smtp_trace.h"
 
 /*

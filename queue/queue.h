@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "attachment.h"
+
 #include "delivery_policy.h"
 
 /*

@@ -4,11 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sbuf.h"
+#include "xalloc.h"
+
 #include "queue.h"
 #include "queue_private.h"
 #include "queue_sqlite.h"
-#include "sbuf.h"
-#include "xalloc.h"
 
 static int
 issue_state(struct queue *q, int64_t issue, enum queue_issue_state *state, char *err,

@@ -13,9 +13,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "address.h"
 #include "text.h"
 #include "xalloc.h"
+
+#include "address.h"
 
 /* Loading state: the file name for messages and the errors found so far. */
 struct loader {

@@ -4,8 +4,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "bulletin.h"
 #include "sbuf.h"
+
+#include "bulletin.h"
 
 /*
  * distd.conf (libconfig syntax), loaded into one immutable struct.

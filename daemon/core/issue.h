@@ -4,10 +4,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "queue.h"
+
 #include "bulletin.h"
 #include "compose.h"
 #include "conf.h"
-#include "queue.h"
 #include "route.h"
 
 /*

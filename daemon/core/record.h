@@ -4,8 +4,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "queue.h"
 #include "sbuf.h"
+
+#include "queue.h"
 
 /*
  * The distribution record of one issue, for filing: who it went to (tier,

@@ -5,10 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "address.h"
 #include "sbuf.h"
 #include "text.h"
 #include "xalloc.h"
+
+#include "address.h"
 
 /* ---- building the route ------------------------------------------------ */
 

@@ -31,24 +31,28 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fileio.h"
+#include "json.h"
+#include "sbuf.h"
+#include "text.h"
+#include "xalloc.h"
+
+#include "queue.h"
+
 #include "bulletin.h"
 #include "compose.h"
 #include "conf.h"
-#include "control.h"
 #include "decode.h"
-#include "fileio.h"
 #include "issue.h"
-#include "json.h"
+#include "record.h"
+#include "route.h"
+
+#include "control.h"
+#include "retention.h"
+
 #include "preflight.h"
 #include "preview.h"
-#include "queue.h"
-#include "record.h"
-#include "retention.h"
-#include "route.h"
-#include "sbuf.h"
 #include "status.h"
-#include "text.h"
-#include "xalloc.h"
 
 #ifndef DISTD_VERSION
 #define DISTD_VERSION "unknown"

@@ -16,8 +16,9 @@
 #include <unistd.h>
 
 #include "sbuf.h"
-#include "smtp.h"
 #include "xalloc.h"
+
+#include "smtp.h"
 
 struct trace {
 	struct smtp_transcript t;

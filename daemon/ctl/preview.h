@@ -4,9 +4,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "sbuf.h"
+
 #include "bulletin.h"
 #include "route.h"
-#include "sbuf.h"
 
 /*
  * What `distctl preview` prints: the parse, the resolution of every unit

@@ -5,8 +5,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "queue.h"
 #include "sbuf.h"
+
+#include "queue.h"
 
 /*
  * What distctl reports from the queue: status, show and log, as text for
