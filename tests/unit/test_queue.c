@@ -6,7 +6,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "backoff.h"
 #include "queue.h"
 #include "queue_backend.h"
 #include "queue_private.h"
@@ -613,60 +612,6 @@ test_reopen_keeps_schema(void **state)
 	assert_int_equal(count(q2, "PRAGMA user_version"), queue_schema_latest());
 	assert_int_equal(count(q2, "SELECT COUNT(*) FROM issues"), 1);
 	queue_close(q2);
-}
-
-static void
-test_backoff(void **state)
-{
-	(void)state;
-	/* doubling from min to max, ±20 % jitter, never above max or below 1 */
-	assert_int_equal(backoff_delay(1, 300, 3600, 0.5), 300);
-	assert_int_equal(backoff_delay(2, 300, 3600, 0.5), 600);
-	assert_int_equal(backoff_delay(4, 300, 3600, 0.5), 2400);
-	assert_int_equal(backoff_delay(5, 300, 3600, 0.5), 3600);
-	assert_int_equal(backoff_delay(50, 300, 3600, 0.0), 2880);
-	assert_int_equal(backoff_delay(50, 300, 3600, 0.999), 3600);
-	assert_int_equal(backoff_delay(1, 300, 3600, 0.0), 240);
-	assert_int_equal(backoff_delay(1, 300, 3600, 0.99), 359);
-	assert_int_equal(backoff_delay(1, 1, 1, 0.0), 1);
-	for (int a = 1; a < 40; a++)
-		for (double j = 0; j < 1; j += 0.1) {
-			int64_t d = backoff_delay(a, 2, 10, j);
-			assert_true(d >= 1 && d <= 10);
-		}
-	/* the last try lands on the lifetime's end; after it, expiry */
-	assert_int_equal(backoff_next_attempt(100, 0, 1, 300, 3600, 200, 0.5), 200);
-	assert_int_equal(backoff_next_attempt(200, 0, 2, 300, 3600, 200, 0.5), -1);
-	assert_int_equal(backoff_next_attempt(100, 0, 1, 10, 3600, 1000, 0.5), 110);
-}
-
-/* Clock steps taken out of the arrival time a lifetime counts from (pure). */
-static void
-test_backoff_clock_jumps(void **state)
-{
-	(void)state;
-	/* six days forward at 1000 (the clock read 1000 - 518400 before) */
-	struct backoff_jump fwd[] = { { 1000 + 518400, 518400 } };
-	assert_int_equal(backoff_received(900, fwd, 1), 900 + 518400);
-	assert_int_equal(backoff_received(1000, fwd, 1), 1000 + 518400);
-	/* received after the step: untouched */
-	assert_int_equal(backoff_received(1000 + 518400, fwd, 1), 1000 + 518400);
-	/* so one 451 after the step does not expire a 5-day lifetime */
-	int64_t r = backoff_received(900, fwd, 1);
-	assert_true(backoff_next_attempt(1000 + 518400 + 5, r, 1, 300, 3600, 432000, 0.5) > 0);
-	assert_int_equal(backoff_next_attempt(1000 + 518400 + 5, 900, 1, 300, 3600, 432000,
-	    0.5), -1);
-	/* one day back at 5000 (the clock read 5000 + 86400 before) */
-	struct backoff_jump back[] = { { 5000, -86400 } };
-	assert_int_equal(backoff_received(4000, back, 1), 4000 - 86400);
-	/* in doubt (could be after the step): not moved, the lifetime is not cut */
-	assert_int_equal(backoff_received(5000, back, 1), 5000);
-	assert_int_equal(backoff_received(6000, back, 1), 6000);
-	/* two steps add up for what is older than both */
-	struct backoff_jump two[] = { { 2000, 1000 }, { 5000, -500 } };
-	assert_int_equal(backoff_received(500, two, 2), 1000);
-	assert_int_equal(backoff_received(3000, two, 2), 2500);
-	assert_int_equal(backoff_received(500, NULL, 0), 500);
 }
 
 static void
@@ -1782,8 +1727,6 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_take_shares_message, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_older_schema_is_upgraded_not_misread, setup,
 		    teardown),
-		cmocka_unit_test(test_backoff),
-		cmocka_unit_test(test_backoff_clock_jumps),
 		cmocka_unit_test_setup_teardown(test_lock_and_file_identity, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_in_flight_then_resend_all, setup,
 		    teardown),
