@@ -1,4 +1,5 @@
 #include "testutil.h"
+#include "testqueue.h"
 
 #include <sqlite3.h>
 #include <sys/stat.h>
@@ -17,28 +18,14 @@ static char dbpath[64];
 static int
 setup(void **state)
 {
-	struct queue *q;
-	char err[256];
-
-	snprintf(dbpath, sizeof(dbpath), "/tmp/distd-queue-%d.db", (int)getpid());
-	unlink(dbpath);
-	if (queue_open(dbpath, &q, err, sizeof(err)) < 0)
-		fail_msg("%s", err);
-	*state = q;
+	*state = test_queue_open("queue", dbpath, sizeof(dbpath));
 	return 0;
 }
 
 static int
 teardown(void **state)
 {
-	char p[80];
-
-	queue_close(*state);
-	unlink(dbpath);
-	snprintf(p, sizeof(p), "%s-wal", dbpath);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s-shm", dbpath);
-	unlink(p);
+	test_queue_remove(*state, dbpath);
 	return 0;
 }
 

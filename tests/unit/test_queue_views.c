@@ -1,5 +1,6 @@
 /* The read views of distctl status, show and log, over a queue filled through the write API. */
 #include "testutil.h"
+#include "testqueue.h"
 
 #include <sqlite3.h>
 #include <unistd.h>
@@ -12,28 +13,14 @@ static char dbpath[64];
 static int
 setup(void **state)
 {
-	struct queue *q;
-	char err[256];
-
-	snprintf(dbpath, sizeof(dbpath), "/tmp/distd-views-%d.db", (int)getpid());
-	unlink(dbpath);
-	if (queue_open(dbpath, &q, err, sizeof(err)) < 0)
-		fail_msg("%s", err);
-	*state = q;
+	*state = test_queue_open("views", dbpath, sizeof(dbpath));
 	return 0;
 }
 
 static int
 teardown(void **state)
 {
-	char p[80];
-
-	queue_close(*state);
-	unlink(dbpath);
-	snprintf(p, sizeof(p), "%s-wal", dbpath);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s-shm", dbpath);
-	unlink(p);
+	test_queue_remove(*state, dbpath);
 	return 0;
 }
 
