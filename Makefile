@@ -88,7 +88,9 @@ all: $(PROGRAMS:%=$(BUILD)/%)
 deps:
 	@scripts/install-deps
 
-$(BUILD)/%.o: %.c
+# Objects depend on the Makefile too: the flags and the include paths live
+# here, and a header that moved folders leaves stale dependency files behind.
+$(BUILD)/%.o: %.c Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
@@ -219,7 +221,7 @@ FUZZ_SRC     = $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN     = $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
 FUZZ_LIB_OBJ = $(LIB_SRC:%.c=$(FUZZ_BUILD)/%.o)
 
-$(FUZZ_BUILD)/%.o: %.c
+$(FUZZ_BUILD)/%.o: %.c Makefile
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link,address,undefined -c -o $@ $<
 
