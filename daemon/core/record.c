@@ -525,16 +525,6 @@ record_html(struct sbuf *out, const struct queue_record *r)
 
 /* ---- JSON ---------------------------------------------------------------------- */
 
-/* The record's times are the text's ("2026-11-23 08:05:04 +0800"), or null. */
-static void
-member_record_time(struct json_writer *w, const char *key, int64_t t)
-{
-	char when[40];
-
-	record_time(when, sizeof(when), t);
-	json_member_string(w, key, *when ? when : NULL);
-}
-
 static void
 recipient_json(struct json_writer *w, const struct queue_record_recipient *x)
 {
@@ -544,14 +534,14 @@ recipient_json(struct json_writer *w, const struct queue_record_recipient *x)
 	json_member_string(w, "name", x->name);
 	json_member_string(w, "address", x->address);
 	json_member_string(w, "state", state_of(x));
-	member_record_time(w, "accepted", x->accepted);
+	json_member_time(w, "accepted", x->accepted);
 	json_member_number_or_null(w, "last_code", x->code > 0 ? x->code : -1);
 	json_member_string(w, "last_dsn", x->dsn);
 	json_member_string(w, "last_reply", x->reply);
 	json_member_number(w, "attempts", x->attempts);
 	json_member_bool(w, "possible_duplicate", x->possible_duplicate);
 	json_member_number(w, "resends", x->resends);
-	member_record_time(w, "last_resend", x->last_resend);
+	json_member_time(w, "last_resend", x->last_resend);
 	json_member_string(w, "replaced_by", x->replaced_by);
 	json_member_string(w, "replaces", x->replaces);
 	json_end_object(w);
@@ -575,8 +565,8 @@ record_json(struct sbuf *out, const struct queue_record *r)
 	json_member_string(&w, "subject", r->subject);
 	json_member_string(&w, "message_id", r->message_id);
 	json_member_string(&w, "state", r->state);
-	member_record_time(&w, "received", r->received);
-	member_record_time(&w, "finished", r->finished);
+	json_member_time(&w, "received", r->received);
+	json_member_time(&w, "finished", r->finished);
 	json_member_number_or_null(&w, "duplicate_of", r->duplicate_of ? r->duplicate_of : -1);
 	json_member_number_or_null(&w, "report_for", r->report_for ? r->report_for : -1);
 	json_member_number_or_null(&w, "notice_for", r->notice_for ? r->notice_for : -1);

@@ -322,7 +322,7 @@ test_json(void **state)
 	assert_non_null(strstr(s, "\"replaced_by\":\"fixed@rd.example.test\""));
 	assert_non_null(strstr(s, "\"last_reply\":\"line one\\nline two, \\\"quoted\\\"\""));
 	assert_non_null(strstr(s, "\"possible_duplicate\":true"));
-	assert_non_null(strstr(s, "\"accepted\":\"1970-01-02 00:00:00 +0000\""));
+	assert_non_null(strstr(s, "\"accepted\":\"1970-01-02T00:00:00+00:00\""));
 	sbuf_free(&b);
 }
 

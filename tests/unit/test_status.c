@@ -129,7 +129,7 @@ test_show_json_keys(void **state)
 	    "\"next_attempt\":null,\"last_code\":null,\"last_reply\":null,"
 	    "\"via\":\"报:中央文明办\",\"replaced_by\":null}"));
 	assert_non_null(strstr(s, "\"state\":\"deferred\",\"attempts\":3,"
-	    "\"next_attempt\":\"2026-11-23T08:00:00+0000\",\"last_code\":451,"));
+	    "\"next_attempt\":\"2026-11-23T08:00:00+00:00\",\"last_code\":451,"));
 	assert_non_null(strstr(s, "\"duplicate_of\":null,\"recipients\":["));
 	assert_int_equal(s[b.len - 1], '\n');
 	assert_int_equal(s[b.len - 2], '}');
@@ -256,19 +256,19 @@ test_status_json_and_attention(void **state)
 	status_json(&b, &w, &d, &v);
 	const char *s = sbuf_str(&b);
 	assert_true(strncmp(s, "{\"daemon\":{\"running\":true,\"pid\":812,"
-	    "\"since\":\"2026-11-23T08:00:00+0000\"},\"config\":\"/etc/distd/distd.conf\","
+	    "\"since\":\"2026-11-23T08:00:00+00:00\"},\"config\":\"/etc/distd/distd.conf\","
 	    "\"config_error\":null,", 120) == 0);
 	assert_non_null(strstr(s, "\"queue_exists\":true,\"counts\":{\"queued\":1,\"sending\":2,"
 	    "\"deferred\":3,\"delivered\":40,\"failed\":5,\"held\":6,\"cancelled\":7}"));
 	assert_non_null(strstr(s, "\"oldest_deferred\":{\"address\":\"wmb@daxing.example.test\","
-	    "\"issue\":1,\"attempts\":2,\"next_attempt\":\"2026-11-23T08:00:00+0000\","
-	    "\"last_reply\":null,\"received\":\"1970-01-01T00:00:01+0000\"}"));
+	    "\"issue\":1,\"attempts\":2,\"next_attempt\":\"2026-11-23T08:00:00+00:00\","
+	    "\"last_reply\":null,\"received\":\"1970-01-01T00:00:01+00:00\"}"));
 	/* held issues are alerts of their own kind */
 	assert_non_null(strstr(s, "\"alerts\":[{\"kind\":\"auth\",\"text\":\"535 5.7.8 "
-	    "authentication failed\",\"since\":\"2026-11-23T08:00:00+0000\"},{\"kind\":\"held\","
+	    "authentication failed\",\"since\":\"2026-11-23T08:00:00+00:00\"},{\"kind\":\"held\","
 	    "\"issue\":2,\"text\":\"held on arrival: unresolved 区政协\"}]"));
 	assert_non_null(strstr(s, "{\"id\":1,\"title\":\"首都精神文明建设情况简报\",\"issue_no\":29,"
-	    "\"state\":\"active\",\"kind\":\"bulletin\",\"received\":\"2026-11-23T08:00:00+0000\","
+	    "\"state\":\"active\",\"kind\":\"bulletin\",\"received\":\"2026-11-23T08:00:00+00:00\","
 	    "\"tiers\":[{\"tier\":\"报\",\"total\":8,\"delivered\":7,\"deferred\":0,\"failed\":1},"));
 	assert_non_null(strstr(s, "\"issue_no\":null,\"state\":\"held\",\"kind\":\"report\""));
 	assert_int_equal(s[b.len - 1], '\n');
@@ -314,11 +314,11 @@ test_log_lines(void **state)
 	sbuf_reset(&b);
 	status_log_json(&b, a + 1, 2);
 	assert_string_equal(sbuf_str(&b),
-	    "{\"id\":8,\"time\":\"2026-11-23T08:00:01+0000\",\"issue\":1,\"tier\":\"发\","
+	    "{\"id\":8,\"time\":\"2026-11-23T08:00:01+00:00\",\"issue\":1,\"tier\":\"发\","
 	    "\"address\":\"wmb@daxing.example.test\",\"status\":\"deferred\",\"class\":\"4xx\","
 	    "\"code\":451,\"reply\":\"451 later\",\"attempt\":2,\"relay\":\"mail.example.test:465\","
 	    "\"possible_duplicate\":true}\n"
-	    "{\"id\":9,\"time\":\"2026-11-23T08:00:02+0000\",\"issue\":1,\"tier\":\"发\","
+	    "{\"id\":9,\"time\":\"2026-11-23T08:00:02+00:00\",\"issue\":1,\"tier\":\"发\","
 	    "\"address\":\"x@example.test\",\"status\":\"deferred\",\"class\":\"connect\","
 	    "\"code\":null,\"reply\":\"connection refused\",\"attempt\":3,\"relay\":null,"
 	    "\"possible_duplicate\":false}\n");
