@@ -1308,10 +1308,9 @@ sqlite_counts(struct queue *q, long counts[QUEUE_STATES])
 	if (st == NULL)
 		return -1;
 	while (sqlite3_step(st) == SQLITE_ROW) {
-		const char *s = (const char *)sqlite3_column_text(st, 0);
-		for (int i = 0; i < QUEUE_STATES; i++)
-			if (s && strcmp(s, queue_state_names[i]) == 0)
-				counts[i] = sqlite3_column_int64(st, 1);
+		enum queue_state s;
+		if (queue_state_parse((const char *)sqlite3_column_text(st, 0), &s) == 0)
+			counts[s] = sqlite3_column_int64(st, 1);
 	}
 	sqlite3_finalize(st);
 	return 0;
