@@ -345,6 +345,19 @@ queue_col_text(sqlite3_stmt *st, int i)
 	return s ? xstrdup((const char *)s) : NULL;
 }
 
+int
+queue_bad_word(sqlite3_stmt *st, int i, const char *column, char *err, size_t errsz)
+{
+	const unsigned char *s = sqlite3_column_text(st, i);
+
+	if (s == NULL)
+		snprintf(err, errsz, "reading the queue: %s is NULL", column);
+	else
+		snprintf(err, errsz, "reading the queue: %s has an unknown value '%s'", column,
+		    (const char *)s);
+	return -1;
+}
+
 /*
  * The queue is group-writable: admins in distd's group run distctl as
  * themselves and change the queue directly (hold, retry, resend …), as

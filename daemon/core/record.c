@@ -88,7 +88,7 @@ number_of(char *buf, size_t n, const struct queue_record *r)
 static const char *
 state_of(const struct queue_record_recipient *x)
 {
-	return x->replaced_by ? "replaced" : nz(x->state);
+	return x->replaced_by ? "replaced" : queue_state_name(x->state);
 }
 
 /* ---- text ---------------------------------------------------------------------- */
@@ -200,7 +200,7 @@ record_text(struct sbuf *out, const struct queue_record *r)
 	meta_line(out, "Message-ID:", r->message_id);
 	if (r->kind != QUEUE_KIND_BULLETIN)
 		meta_line(out, "Kind:", queue_kind_name(r->kind));
-	meta_line(out, "State:", r->state);
+	meta_line(out, "State:", queue_issue_state_name(r->state));
 	meta_line(out, "Received:", received);
 	meta_line(out, "Finished:", finished);
 	if (r->duplicate_of) {
@@ -216,9 +216,9 @@ record_text(struct sbuf *out, const struct queue_record *r)
 		meta_line(out, "Notice for:", id);
 	}
 	for (size_t i = 0; i < r->n_recipients; i++) {
-		const char *s = state_of(&r->recipients[i]);
-		by_state[strcmp(s, "delivered") == 0 ? 0 : strcmp(s, "failed") == 0 ? 1 :
-		    strcmp(s, "cancelled") == 0 ? 2 : strcmp(s, "replaced") == 0 ? 3 : 4]++;
+		const struct queue_record_recipient *x = &r->recipients[i];
+		by_state[x->replaced_by ? 3 : x->state == QUEUE_DELIVERED ? 0 :
+		    x->state == QUEUE_FAILED ? 1 : x->state == QUEUE_CANCELLED ? 2 : 4]++;
 	}
 	sbuf_printf(out, "%-12s%zu: %ld delivered, %ld failed, %ld cancelled, %ld replaced",
 	    "Recipients:", r->n_recipients, by_state[0], by_state[1], by_state[2],
@@ -466,7 +466,7 @@ record_html(struct sbuf *out, const struct queue_record *r)
 	html_row(out, "Message-ID", r->message_id);
 	if (r->kind != QUEUE_KIND_BULLETIN)
 		html_row(out, "Kind", queue_kind_name(r->kind));
-	html_row(out, "State", r->state);
+	html_row(out, "State", queue_issue_state_name(r->state));
 	record_time(when, sizeof(when), r->received);
 	html_row(out, "Received", when);
 	record_time(when, sizeof(when), r->finished);
@@ -564,7 +564,7 @@ record_json(struct sbuf *out, const struct queue_record *r)
 	json_member_string(&w, "source", r->source);
 	json_member_string(&w, "subject", r->subject);
 	json_member_string(&w, "message_id", r->message_id);
-	json_member_string(&w, "state", r->state);
+	json_member_string(&w, "state", queue_issue_state_name(r->state));
 	json_member_time(&w, "received", r->received);
 	json_member_time(&w, "finished", r->finished);
 	json_member_number_or_null(&w, "duplicate_of", r->duplicate_of ? r->duplicate_of : -1);

@@ -556,7 +556,8 @@ static int
 do_show(struct ctl *ctl, int argc, char **argv)
 {
 	struct status_style style = style_for(ctl);
-	struct queue_view_filter f = { ctl->state, ctl->tier, ctl->pending };
+	struct queue_view_filter f = { .by_state = ctl->state != NULL, .tier = ctl->tier,
+		.pending = ctl->pending };
 	struct queue_view_issue v;
 	struct sbuf out = SBUF_INIT;
 	struct queue *q;
@@ -566,6 +567,14 @@ do_show(struct ctl *ctl, int argc, char **argv)
 
 	if (argc != 1 || !parse_issue(argv[0], &id) || (ctl->state && ctl->pending))
 		return usage_error(ctl);
+	/* a word that is no state (a typo) never passes for "no recipients" */
+	if (ctl->state && queue_state_parse(ctl->state, &f.state) < 0) {
+		fprintf(stderr, "distctl: --state %s: not a recipient state (", ctl->state);
+		for (int i = 0; i < QUEUE_STATES; i++)
+			fprintf(stderr, "%s%s", i ? ", " : "", queue_state_name((enum queue_state)i));
+		fputs(")\n", stderr);
+		return EXIT_USAGE;
+	}
 	if ((q = open_queue(ctl, false, NULL)) == NULL)
 		return 1;
 	rc = queue_view_issue(q, id, &f, &v, err, sizeof(err));

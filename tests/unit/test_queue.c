@@ -1307,7 +1307,7 @@ test_record_read(void **state)
 	assert_int_equal(queue_record_read(q, a, &r, err, sizeof(err)), 0);
 	assert_int_equal(r->kind, QUEUE_KIND_BULLETIN);
 	assert_string_equal(r->title, "简报");
-	assert_string_equal(r->state, "done");
+	assert_int_equal(r->state, QUEUE_ISSUE_DONE);
 	assert_int_equal(r->issue_no, 1);
 	assert_int_equal(r->total_issue_no, -1);
 	assert_int_equal(r->received, 1000);
@@ -1318,13 +1318,13 @@ test_record_read(void **state)
 		struct queue_record_recipient *x = &r->recipients[i];
 		if (strcmp(x->address, "r1@example.test") == 0) {
 			/* what really happened to it stays: failed, then corrected */
-			assert_string_equal(x->state, "failed");
+			assert_int_equal(x->state, QUEUE_FAILED);
 			assert_int_equal(x->code, 550);
 			assert_string_equal(x->dsn, "5.1.1");
 			assert_int_equal(x->accepted, 0);
 			assert_string_equal(x->replaced_by, "fixed@example.test");
 		} else if (strcmp(x->address, "fixed@example.test") == 0) {
-			assert_string_equal(x->state, "delivered");
+			assert_int_equal(x->state, QUEUE_DELIVERED);
 			assert_string_equal(x->replaces, "r1@example.test");
 			assert_string_equal(x->unit, "单位");
 			assert_int_equal(x->resends, 0);
@@ -1335,7 +1335,7 @@ test_record_read(void **state)
 			assert_int_equal(x->attempts, 2);
 			assert_int_equal(x->accepted, 1200);
 		} else {
-			assert_string_equal(x->state, "delivered");
+			assert_int_equal(x->state, QUEUE_DELIVERED);
 			assert_int_equal(x->code, 250);
 			assert_string_equal(x->reply, "250 2.0.0 Ok");
 			assert_int_equal(x->accepted, 1010);

@@ -139,7 +139,7 @@ test_status_view(void **state)
 	assert_int_equal(v.oldest_deferred.received, 1000);
 
 	assert_int_equal(v.n_alerts, 1);
-	assert_string_equal(v.alerts[0].kind, "auth");
+	assert_int_equal(v.alerts[0].kind, QUEUE_ALERT_AUTH);
 	assert_string_equal(v.alerts[0].text, "535 denied");
 	assert_int_equal(v.alerts[0].since, 1500);
 	assert_int_equal(v.n_held, 1);
@@ -151,11 +151,11 @@ test_status_view(void **state)
 	/* newest first, no duplicate; tiers in tier order with their totals */
 	assert_int_equal(v.n_recent, 2);
 	assert_int_equal(v.recent[0].id, two);
-	assert_string_equal(v.recent[0].state, "held");
+	assert_int_equal(v.recent[0].state, QUEUE_ISSUE_HELD);
 	assert_int_equal(v.recent[1].id, one);
 	assert_string_equal(v.recent[1].title, "简报一");
 	assert_int_equal(v.recent[1].issue_no, 1);
-	assert_string_equal(v.recent[1].kind, "bulletin");
+	assert_int_equal(v.recent[1].kind, QUEUE_KIND_BULLETIN);
 	assert_int_equal(v.recent[1].received, 1000);
 	assert_int_equal(v.recent[1].n_tiers, 2);
 	assert_string_equal(v.recent[1].tiers[0].tier, "报");
@@ -211,7 +211,7 @@ test_finished_issue_totals_are_kept_ones(void **state)
 	assert_int_equal(queue_view_status(q, 0, 10, &v, err, sizeof(err)), 0);
 	assert_int_equal(v.n_recent, 1);
 	assert_int_equal(v.recent[0].id, id);
-	assert_string_equal(v.recent[0].state, "done");
+	assert_int_equal(v.recent[0].state, QUEUE_ISSUE_DONE);
 	assert_int_equal(v.recent[0].n_tiers, 2);
 	assert_int_equal(v.recent[0].tiers[0].total, 99);
 	assert_int_equal(v.recent[0].tiers[0].delivered, 2);
@@ -224,8 +224,8 @@ test_issue_view_and_filters(void **state)
 {
 	struct queue *q = *state;
 	struct queue_view_issue v;
-	struct queue_view_filter pending = { NULL, NULL, true }, failed = { "failed", NULL, false },
-	    fa = { NULL, "发", false };
+	struct queue_view_filter pending = { .pending = true },
+	    failed = { .by_state = true, .state = QUEUE_FAILED }, fa = { .tier = "发" };
 	char err[256];
 
 	int64_t id = enqueue(q, "dddd", "简报四", 4, 1000);
@@ -240,8 +240,8 @@ test_issue_view_and_filters(void **state)
 	assert_int_equal(v.issue_no, 4);
 	assert_int_equal(v.total_issue_no, -1);
 	assert_string_equal(v.source, "a.txt");
-	assert_string_equal(v.kind, "bulletin");
-	assert_string_equal(v.state, "active");
+	assert_int_equal(v.kind, QUEUE_KIND_BULLETIN);
+	assert_int_equal(v.state, QUEUE_ISSUE_ACTIVE);
 	assert_int_equal(v.received, 1000);
 	assert_int_equal(v.finished, 0);
 	assert_int_equal(v.duplicate_of, 0);
@@ -250,7 +250,7 @@ test_issue_view_and_filters(void **state)
 	assert_int_equal(v.n_recipients, 4);
 	/* tier order, then id */
 	assert_string_equal(v.recipients[0].address, "r0@example.test");
-	assert_string_equal(v.recipients[0].state, "delivered");
+	assert_int_equal(v.recipients[0].state, QUEUE_DELIVERED);
 	assert_int_equal(v.recipients[0].last_code, 250);
 	assert_string_equal(v.recipients[0].via, "报:中央文明办");
 	assert_string_equal(v.recipients[1].address, "r1@example.test");
@@ -317,8 +317,9 @@ test_attempts_view(void **state)
 		assert_int_equal(a[i].attempt, 1);
 		assert_false(a[i].possible_duplicate);
 		if (strcmp(a[i].address, "r1@example.test") == 0) {
-			assert_string_equal(a[i].status, "deferred");
-			assert_string_equal(a[i].class, "4xx");
+			assert_int_equal(a[i].status, QUEUE_ATTEMPT_DEFERRED);
+			assert_true(a[i].has_class);
+			assert_int_equal(a[i].class, SMTP_CLASS_4XX);
 			assert_int_equal(a[i].code, 451);
 			assert_string_equal(a[i].reply, "451 later");
 			assert_string_equal(a[i].tier, "报");
