@@ -475,14 +475,13 @@ do_preview(struct ctl *ctl, int argc, char **argv)
 	if (verdict == ISSUE_SEND && r->hold_reason == NULL && rendered &&
 	    issue_check_size(c, relay_size, msg_len, why, sizeof(why)) == ISSUE_HOLD)
 		verdict = ISSUE_HOLD;
-	const char *vname = issue_verdict_name(verdict);
 	if (ctl->json) {
 		struct preview_message size = { msg_len, limit };
-		preview_json(&out, b, r, subject, vname, why, rendered ? &size : NULL);
+		preview_json(&out, b, r, subject, verdict, why, rendered ? &size : NULL);
 		fputs(sbuf_str(&out), stdout);
 	} else {
 		/* the issue's own text: its control characters shown, not obeyed */
-		preview_text(&out, b, r, subject, vname, why);
+		preview_text(&out, b, r, subject, verdict, why);
 		if (rendered)
 			preview_size(&out, msg_len, limit, limit == relay_size);
 		put_visible(stdout, sbuf_str(&out));
