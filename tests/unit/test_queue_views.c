@@ -338,6 +338,75 @@ test_attempts_view(void **state)
 	queue_view_attempts_free(a, n);
 }
 
+/* distctl's own history rows (resend) carry no class; the view says so. */
+static void
+test_resend_row_has_no_class(void **state)
+{
+	struct queue *q = *state;
+	struct queue_view_attempt *a;
+	size_t n;
+	char err[256];
+
+	int64_t id = enqueue(q, "gggg", "简报七", 7, 1000);
+	deliver_one_defer_one_fail_one(q, 1000);
+	assert_int_equal(queue_resend(q, id, NULL, "r0@example.test", 1100, err, sizeof(err)), 1);
+	assert_int_equal(queue_view_attempts(q, 0, 100, id, &a, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 4);
+	assert_int_equal(a[3].status, QUEUE_ATTEMPT_RESEND);
+	assert_false(a[3].has_class);
+	queue_view_attempts_free(a, n);
+}
+
+/* Runs sql on the queue file through a connection of its own (a foreign writer). */
+static void
+poke(const char *sql)
+{
+	sqlite3 *db;
+
+	assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+	sqlite3_close(db);
+}
+
+/* A stored word no enum knows is an error naming the column and the word, not a crash. */
+static void
+test_unknown_stored_word_is_an_error(void **state)
+{
+	struct queue *q = *state;
+	struct queue_view_status sv;
+	struct queue_view_issue iv;
+	struct queue_view_attempt *a;
+	struct queue_record *r;
+	size_t n;
+	char err[256];
+
+	int64_t id = enqueue(q, "hhhh", "简报八", 8, 1000);
+	deliver_one_defer_one_fail_one(q, 1000);
+
+	poke("UPDATE attempts SET class = 'quantum' WHERE code = 451");
+	assert_int_equal(queue_view_attempts(q, 0, 100, 0, &a, &n, err, sizeof(err)), -1);
+	assert_string_equal(err, "reading the queue: attempts.class has an unknown value 'quantum'");
+	assert_null(a);
+	poke("UPDATE attempts SET class = '4xx', status = 'bounced' WHERE code = 451");
+	assert_int_equal(queue_view_attempts(q, 0, 100, 0, &a, &n, err, sizeof(err)), -1);
+	assert_string_equal(err, "reading the queue: attempts.status has an unknown value 'bounced'");
+
+	poke("INSERT INTO alerts (kind, text, since, last) VALUES ('dns', 'x', 1, 1)");
+	assert_int_equal(queue_view_status(q, 0, 10, &sv, err, sizeof(err)), -1);
+	assert_string_equal(err, "reading the queue: alerts.kind has an unknown value 'dns'");
+	poke("DELETE FROM alerts");
+
+	poke("UPDATE issues SET kind = 'memo'");
+	assert_int_equal(queue_view_status(q, 0, 10, &sv, err, sizeof(err)), -1);
+	assert_string_equal(err, "reading the queue: issues.kind has an unknown value 'memo'");
+	assert_int_equal(queue_view_issue(q, id, NULL, &iv, err, sizeof(err)), -1);
+	assert_string_equal(err, "reading the queue: issues.kind has an unknown value 'memo'");
+	assert_int_equal(queue_record_read(q, id, &r, err, sizeof(err)), -1);
+	assert_string_equal(err, "reading the queue: issues.kind has an unknown value 'memo'");
+	assert_null(r);
+}
+
 int
 main(void)
 {
@@ -347,6 +416,9 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_issue_view_and_filters, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attempts_view, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_resend_row_has_no_class, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unknown_stored_word_is_an_error, setup,
+		    teardown),
 	};
 	return cmocka_run_group_tests_name("queue_views", tests, NULL, NULL);
 }
