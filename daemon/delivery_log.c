@@ -32,6 +32,7 @@ delivery_log_entry_from_result(struct delivery_log_entry *e, int64_t when,
 	*e = (struct delivery_log_entry){
 		.when = when, .issue = issue, .tier = tier, .address = address,
 		.relay = relay, .status = queue_attempt_status_name(a->status),
+		/* decided here, on the enum: an ok class says nothing in the line */
 		.class = v->class == SMTP_CLASS_OK ? NULL : smtp_class_name(v->class),
 		.code = v->code, .dsn = v->dsn[0] ? v->dsn : NULL, .delay = delay,
 		.attempt = a->attempt, .next_attempt = a->next_attempt,
@@ -73,7 +74,7 @@ delivery_log_format(struct sbuf *out, const struct delivery_log_entry *e)
 	if (e->relay)
 		sbuf_printf(out, " relay=%s", e->relay);
 	sbuf_printf(out, " status=%s", e->status ? e->status : "");
-	if (e->class && strcmp(e->class, "ok") != 0)
+	if (e->class)
 		sbuf_printf(out, " class=%s", e->class);
 	if (e->code)
 		sbuf_printf(out, " code=%d", e->code);

@@ -40,7 +40,7 @@ struct delivery_log_entry {
 	const char *address;
 	const char *relay;	/* "host:port" */
 	const char *status;	/* sent deferred failed expired */
-	const char *class;	/* "ok" is left out too */
+	const char *class;	/* NULL for ok (the entry's maker decides, on the enum) */
 	int code;		/* SMTP reply code; 0 is left out */
 	const char *dsn;
 	double delay;		/* seconds the transaction took; < 0 is left out */

@@ -1,5 +1,8 @@
 #include "delivery_policy.h"
 
+#include <stddef.h>
+#include <string.h>
+
 #include "backoff.h"
 
 const char *const queue_state_names[QUEUE_STATES] = {
@@ -10,6 +13,17 @@ const char *
 queue_state_name(enum queue_state s)
 {
 	return (unsigned)s < QUEUE_STATES ? queue_state_names[s] : "?";
+}
+
+int
+queue_state_parse(const char *name, enum queue_state *s)
+{
+	for (int i = 0; name && i < QUEUE_STATES; i++)
+		if (strcmp(name, queue_state_names[i]) == 0) {
+			*s = (enum queue_state)i;
+			return 0;
+		}
+	return -1;
 }
 
 const char *
@@ -29,6 +43,17 @@ smtp_class_name(enum smtp_class c)
 	return "?";
 }
 
+int
+smtp_class_parse(const char *name, enum smtp_class *c)
+{
+	for (int i = SMTP_CLASS_OK; name && i <= SMTP_CLASS_LIMIT; i++)
+		if (strcmp(name, smtp_class_name((enum smtp_class)i)) == 0) {
+			*c = (enum smtp_class)i;
+			return 0;
+		}
+	return -1;
+}
+
 const char *
 queue_attempt_status_name(enum queue_attempt_status s)
 {
@@ -38,8 +63,21 @@ queue_attempt_status_name(enum queue_attempt_status s)
 	case QUEUE_ATTEMPT_FAILED:	return "failed";
 	case QUEUE_ATTEMPT_EXPIRED:	return "expired";
 	case QUEUE_ATTEMPT_CANCELLED:	return "cancelled";
+	case QUEUE_ATTEMPT_RESEND:	return "resend";
+	case QUEUE_ATTEMPT_REPLACED:	return "replaced";
 	}
 	return "?";
+}
+
+int
+queue_attempt_status_parse(const char *name, enum queue_attempt_status *s)
+{
+	for (int i = QUEUE_ATTEMPT_SENT; name && i <= QUEUE_ATTEMPT_REPLACED; i++)
+		if (strcmp(name, queue_attempt_status_name((enum queue_attempt_status)i)) == 0) {
+			*s = (enum queue_attempt_status)i;
+			return 0;
+		}
+	return -1;
 }
 
 struct queue_attempt

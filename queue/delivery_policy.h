@@ -32,6 +32,8 @@ enum smtp_class {
 };
 /* "ok", "dns", … as stored in the queue and written in the delivery log. */
 const char *smtp_class_name(enum smtp_class c);
+/* The stored word back to the enum (backends): 0, or -1 for an unknown word or NULL. */
+int smtp_class_parse(const char *name, enum smtp_class *c);
 
 /*
  * What the transport saw for one recipient of a batch (written by
@@ -66,6 +68,9 @@ enum queue_state {
 #define QUEUE_STATES 7
 /* "queued", "sending", … as stored. */
 const char *queue_state_name(enum queue_state s);
+/* The stored word back to the enum (backends, distctl's --state): 0, or -1
+ * for an unknown word or NULL. */
+int queue_state_parse(const char *name, enum queue_state *s);
 
 /* What an attempt is recorded as in the history (attempts.status). */
 enum queue_attempt_status {
@@ -74,9 +79,15 @@ enum queue_attempt_status {
 	QUEUE_ATTEMPT_FAILED,
 	QUEUE_ATTEMPT_EXPIRED,
 	QUEUE_ATTEMPT_CANCELLED,
+	/* history rows distctl writes, never a transfer's result: */
+	QUEUE_ATTEMPT_RESEND,		/* sent again on request (resend, resend --to) */
+	QUEUE_ATTEMPT_REPLACED,		/* the recipient's address was corrected */
 };
-/* "sent", "deferred", "failed", "expired", "cancelled" as stored and logged. */
+/* "sent", "deferred", "failed", "expired", "cancelled", "resend",
+ * "replaced" as stored and logged. */
 const char *queue_attempt_status_name(enum queue_attempt_status s);
+/* The stored word back to the enum (backends): 0, or -1 for an unknown word or NULL. */
+int queue_attempt_status_parse(const char *name, enum queue_attempt_status *s);
 
 /* What the store records of one attempt (written by the policy only). */
 struct queue_attempt {

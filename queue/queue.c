@@ -368,7 +368,6 @@ queue_record_free(struct queue_record *r)
 		free(x->unit);
 		free(x->name);
 		free(x->address);
-		free(x->state);
 		free(x->dsn);
 		free(x->reply);
 		free(x->replaced_by);
@@ -381,7 +380,6 @@ queue_record_free(struct queue_record *r)
 	free(r->source);
 	free(r->subject);
 	free(r->message_id);
-	free(r->state);
 	free(r->sha256);
 	free(r);
 }

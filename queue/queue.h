@@ -345,9 +345,11 @@ int queue_changes(struct queue *q, int64_t *own, int64_t *others);
  * What distctl shows, as plain structs: the queue runs the reads, the
  * caller renders. Each view is filled by one function and freed by its
  * _free (which takes NULL and a zeroed view). Times are unix seconds, 0
- * when never; numbers that may be absent are -1 then. Each returns 0, or
- * -1 with err ("reading the queue: " and the SQLite error); the issue view
- * names an unknown id.
+ * when never; numbers that may be absent are -1 then. States, kinds,
+ * statuses and classes are enums, read from the stored words here; a
+ * word no enum knows is an error naming the column and the word. Each
+ * returns 0, or -1 with err ("reading the queue: " and the SQLite error
+ * or the unknown word); the issue view names an unknown id.
  */
 
 /* Live recipients (not replaced) by state; the final ones as kept with the rows. */
@@ -367,7 +369,8 @@ struct queue_view_deferred {
 
 /* A standing alert (auth, tls, deferred …). */
 struct queue_view_alert {
-	char *kind, *text;
+	enum queue_alert_kind kind;
+	char *text;
 	int64_t since;
 };
 
@@ -388,7 +391,8 @@ struct queue_view_recent {
 	int64_t id;
 	char *title;			/* NULL when untitled */
 	long issue_no;
-	char *state, *kind;
+	enum queue_issue_state state;
+	enum queue_kind kind;
 	int64_t received;
 	struct queue_view_tier *tiers;
 	size_t n_tiers;
@@ -421,7 +425,8 @@ void queue_view_status_free(struct queue_view_status *v);
 
 /* One recipient as distctl show lists it. */
 struct queue_view_recipient {
-	char *tier, *unit, *name, *address, *state;
+	char *tier, *unit, *name, *address;
+	enum queue_state state;
 	long attempts;
 	int64_t next_attempt;		/* stored value; meaningful while waiting */
 	long last_code;			/* -1 when none */
@@ -431,7 +436,8 @@ struct queue_view_recipient {
 
 /* Which recipients the issue view lists; every field may be NULL/false. */
 struct queue_view_filter {
-	const char *state;		/* only this state */
+	bool by_state;			/* only recipients in state */
+	enum queue_state state;
 	const char *tier;		/* only this tier keyword */
 	bool pending;			/* only who has not got it: not delivered, cancelled or replaced */
 };
@@ -440,8 +446,10 @@ struct queue_view_issue {
 	int64_t id;
 	char *title;
 	long issue_no, total_issue_no;	/* -1 when absent */
-	char *issuer, *date, *urgency, *subject, *message_id, *state, *hold_reason;
-	char *source, *kind;
+	char *issuer, *date, *urgency, *subject, *message_id, *hold_reason;
+	char *source;
+	enum queue_issue_state state;
+	enum queue_kind kind;
 	int64_t received, finished;
 	int64_t duplicate_of;		/* 0 when none */
 	struct queue_view_recipient *recipients;	/* tier order, then id */
@@ -456,7 +464,10 @@ void queue_view_issue_free(struct queue_view_issue *v);
 /* One delivery attempt as distctl log prints it. */
 struct queue_view_attempt {
 	int64_t id, time, issue;
-	char *tier, *address, *status, *class;
+	char *tier, *address;
+	enum queue_attempt_status status;
+	bool has_class;			/* false for distctl's rows (resend, replaced) */
+	enum smtp_class class;		/* when has_class */
 	long code;			/* -1 when none */
 	char *reply;
 	long attempt;
@@ -561,7 +572,8 @@ struct queue_record_recipient {
 	int64_t id;
 	char *tier;			/* keyword: 报, 送, 发 … */
 	char *unit;			/* as printed in the 版记 */
-	char *name, *address, *state;
+	char *name, *address;
+	enum queue_state state;
 	int attempts;
 	int64_t accepted;		/* when the relay took it (delivered), else 0 */
 	int code;			/* last SMTP reply code, 0 when none */
@@ -578,7 +590,8 @@ struct queue_record_recipient {
 struct queue_record {
 	int64_t id;
 	enum queue_kind kind;
-	char *title, *issuer, *date, *source, *subject, *message_id, *state;
+	char *title, *issuer, *date, *source, *subject, *message_id;
+	enum queue_issue_state state;
 	char *sha256;
 	long issue_no, total_issue_no;	/* -1 when absent */
 	int64_t received, finished;	/* finished 0 while going */
@@ -590,7 +603,7 @@ struct queue_record {
 /*
  * Reads issue id and all its recipients (replaced ones too) into *out
  * (caller frees with queue_record_free). An unknown id is an error naming
- * it. Returns 0 or -1 with err.
+ * it, as is a stored kind or state no enum knows. Returns 0 or -1 with err.
  */
 int queue_record_read(struct queue *q, int64_t id, struct queue_record **out,
     char *err, size_t errsz);

@@ -33,6 +33,12 @@ void queue_bind_text(sqlite3_stmt *st, int i, const char *s);
  */
 int queue_run1(struct queue *q, const char *sql, int64_t a, int64_t b, const char *t);
 char *queue_col_text(sqlite3_stmt *st, int i);
+/*
+ * A stored word (column i of st) that no enum of the queue knows: a row
+ * written by a newer distd or by hand. Sets err to "reading the queue:
+ * COLUMN has an unknown value 'WORD'" and returns -1.
+ */
+int queue_bad_word(sqlite3_stmt *st, int i, const char *column, char *err, size_t errsz);
 /* Binds ?1..?9 of a recipients INSERT: issue, tier … address. */
 struct queue_recipient_in;
 void queue_bind_recipient(sqlite3_stmt *st, int64_t issue, const struct queue_recipient_in *r);

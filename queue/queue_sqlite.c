@@ -345,6 +345,19 @@ queue_col_text(sqlite3_stmt *st, int i)
 	return s ? xstrdup((const char *)s) : NULL;
 }
 
+int
+queue_bad_word(sqlite3_stmt *st, int i, const char *column, char *err, size_t errsz)
+{
+	const unsigned char *s = sqlite3_column_text(st, i);
+
+	if (s == NULL)
+		snprintf(err, errsz, "reading the queue: %s is NULL", column);
+	else
+		snprintf(err, errsz, "reading the queue: %s has an unknown value '%s'", column,
+		    (const char *)s);
+	return -1;
+}
+
 /*
  * The queue is group-writable: admins in distd's group run distctl as
  * themselves and change the queue directly (hold, retry, resend …), as
@@ -1308,10 +1321,9 @@ sqlite_counts(struct queue *q, long counts[QUEUE_STATES])
 	if (st == NULL)
 		return -1;
 	while (sqlite3_step(st) == SQLITE_ROW) {
-		const char *s = (const char *)sqlite3_column_text(st, 0);
-		for (int i = 0; i < QUEUE_STATES; i++)
-			if (s && strcmp(s, queue_state_names[i]) == 0)
-				counts[i] = sqlite3_column_int64(st, 1);
+		enum queue_state s;
+		if (queue_state_parse((const char *)sqlite3_column_text(st, 0), &s) == 0)
+			counts[s] = sqlite3_column_int64(st, 1);
 	}
 	sqlite3_finalize(st);
 	return 0;

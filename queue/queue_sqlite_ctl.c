@@ -578,15 +578,22 @@ sqlite_record_read(struct queue *q, int64_t id, struct queue_record **out, char 
 	}
 	r = xcalloc(1, sizeof(*r));
 	r->id = id;
-	if (queue_kind_parse((const char *)sqlite3_column_text(st, 0), &r->kind) < 0)
-		r->kind = QUEUE_KIND_BULLETIN;	/* kind's column default */
+	/* the column of a stored word no enum knows, else -1 */
+	int bad = queue_kind_parse((const char *)sqlite3_column_text(st, 0), &r->kind) < 0 ?
+	    0 : queue_issue_state_parse((const char *)sqlite3_column_text(st, 7),
+	    &r->state) < 0 ? 7 : -1;
+	if (bad >= 0) {
+		queue_bad_word(st, bad, bad == 0 ? "issues.kind" : "issues.state", err, errsz);
+		sqlite3_finalize(st);
+		queue_record_free(r);
+		return -1;
+	}
 	r->title = queue_col_text(st, 1);
 	r->issuer = queue_col_text(st, 2);
 	r->date = queue_col_text(st, 3);
 	r->source = queue_col_text(st, 4);
 	r->subject = queue_col_text(st, 5);
 	r->message_id = queue_col_text(st, 6);
-	r->state = queue_col_text(st, 7);
 	r->sha256 = queue_col_text(st, 8);
 	r->issue_no = col_long_or(st, 9, -1);
 	r->total_issue_no = col_long_or(st, 10, -1);
@@ -622,10 +629,15 @@ sqlite_record_read(struct queue *q, int64_t id, struct queue_record **out, char 
 		x->unit = queue_col_text(st, 2);
 		x->name = queue_col_text(st, 3);
 		x->address = queue_col_text(st, 4);
-		x->state = queue_col_text(st, 5);
+		if (queue_state_parse((const char *)sqlite3_column_text(st, 5), &x->state) < 0) {
+			queue_bad_word(st, 5, "recipients.state", err, errsz);
+			sqlite3_finalize(st);
+			queue_record_free(r);
+			return -1;
+		}
 		x->attempts = sqlite3_column_int(st, 6);
 		/* delivered keeps the time of the last acceptance; a resend clears it */
-		x->accepted = strcmp(x->state, "delivered") == 0 ? col_id(st, 7) : 0;
+		x->accepted = x->state == QUEUE_DELIVERED ? col_id(st, 7) : 0;
 		x->code = (int)col_long_or(st, 8, 0);
 		x->dsn = queue_col_text(st, 9);
 		x->reply = queue_col_text(st, 10);

@@ -41,6 +41,15 @@ finished(struct queue *q, sqlite3_stmt *st, int rc, char *err, size_t errsz)
 	return ok;
 }
 
+/* The end of a loop at a stored word no enum knows (queue_bad_word). */
+static int
+bad_word(sqlite3_stmt *st, int i, const char *column, char *err, size_t errsz)
+{
+	queue_bad_word(st, i, column, err, errsz);
+	sqlite3_finalize(st);
+	return -1;
+}
+
 /* A column that may be NULL: -1 then (issue numbers, reply codes). */
 static long
 col_long(sqlite3_stmt *st, int i)
@@ -119,7 +128,8 @@ read_alerts(struct queue *q, struct queue_view_status *v, char *err, size_t errs
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		v->alerts = grow(v->alerts, &v->n_alerts, sizeof(*v->alerts));
 		struct queue_view_alert *a = &v->alerts[v->n_alerts - 1];
-		a->kind = queue_col_text(st, 0);
+		if (queue_alert_kind_parse((const char *)sqlite3_column_text(st, 0), &a->kind) < 0)
+			return bad_word(st, 0, "alerts.kind", err, errsz);
 		a->text = queue_col_text(st, 1);
 		a->since = col_int64(st, 2);
 	}
@@ -218,9 +228,12 @@ read_recent(struct queue *q, size_t max, struct queue_view_status *v, char *err,
 		r->id = sqlite3_column_int64(st, 0);
 		r->title = queue_col_text(st, 1);
 		r->issue_no = col_long(st, 2);
-		r->state = queue_col_text(st, 3);
+		if (queue_issue_state_parse((const char *)sqlite3_column_text(st, 3),
+		    &r->state) < 0)
+			return bad_word(st, 3, "issues.state", err, errsz);
 		r->received = col_int64(st, 4);
-		r->kind = queue_col_text(st, 5);
+		if (queue_kind_parse((const char *)sqlite3_column_text(st, 5), &r->kind) < 0)
+			return bad_word(st, 5, "issues.kind", err, errsz);
 		read_tiers(q, r);
 	}
 	return finished(q, st, rc, err, errsz);
@@ -250,10 +263,8 @@ queue_view_status_free(struct queue_view_status *v)
 		return;
 	free(v->oldest_deferred.address);
 	free(v->oldest_deferred.last_reply);
-	for (size_t i = 0; i < v->n_alerts; i++) {
-		free(v->alerts[i].kind);
+	for (size_t i = 0; i < v->n_alerts; i++)
 		free(v->alerts[i].text);
-	}
 	free(v->alerts);
 	for (size_t i = 0; i < v->n_held; i++) {
 		free(v->held[i].title);
@@ -266,8 +277,6 @@ queue_view_status_free(struct queue_view_status *v)
 			free(r->tiers[k].tier);
 		free(r->tiers);
 		free(r->title);
-		free(r->state);
-		free(r->kind);
 	}
 	free(v->recent);
 	memset(v, 0, sizeof(*v));
@@ -303,12 +312,14 @@ read_issue(struct queue *q, int64_t id, struct queue_view_issue *v, char *err, s
 	v->urgency = queue_col_text(st, 6);
 	v->subject = queue_col_text(st, 7);
 	v->message_id = queue_col_text(st, 8);
-	v->state = queue_col_text(st, 9);
+	if (queue_issue_state_parse((const char *)sqlite3_column_text(st, 9), &v->state) < 0)
+		return bad_word(st, 9, "issues.state", err, errsz);
 	v->hold_reason = queue_col_text(st, 10);
 	v->source = queue_col_text(st, 11);
 	v->received = col_int64(st, 12);
 	v->finished = col_int64(st, 13);
-	v->kind = queue_col_text(st, 14);
+	if (queue_kind_parse((const char *)sqlite3_column_text(st, 14), &v->kind) < 0)
+		return bad_word(st, 14, "issues.kind", err, errsz);
 	v->duplicate_of = col_int64(st, 15);
 	sqlite3_finalize(st);
 	return 0;
@@ -331,7 +342,7 @@ read_recipients(struct queue *q, const struct queue_view_filter *f,
 	if (st == NULL)
 		return -1;
 	sqlite3_bind_int64(st, 1, v->id);
-	queue_bind_text(st, 2, f ? f->state : NULL);
+	queue_bind_text(st, 2, f && f->by_state ? queue_state_name(f->state) : NULL);
 	queue_bind_text(st, 3, f ? f->tier : NULL);
 	sqlite3_bind_int(st, 4, f && f->pending);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -341,7 +352,8 @@ read_recipients(struct queue *q, const struct queue_view_filter *f,
 		r->unit = queue_col_text(st, 1);
 		r->name = queue_col_text(st, 2);
 		r->address = queue_col_text(st, 3);
-		r->state = queue_col_text(st, 4);
+		if (queue_state_parse((const char *)sqlite3_column_text(st, 4), &r->state) < 0)
+			return bad_word(st, 4, "recipients.state", err, errsz);
 		r->attempts = (long)sqlite3_column_int64(st, 5);
 		r->next_attempt = col_int64(st, 6);
 		r->last_code = col_long(st, 7);
@@ -376,7 +388,6 @@ queue_view_issue_free(struct queue_view_issue *v)
 		free(r->unit);
 		free(r->name);
 		free(r->address);
-		free(r->state);
 		free(r->last_reply);
 		free(r->via);
 		free(r->replaced_by);
@@ -388,10 +399,8 @@ queue_view_issue_free(struct queue_view_issue *v)
 	free(v->urgency);
 	free(v->subject);
 	free(v->message_id);
-	free(v->state);
 	free(v->hold_reason);
 	free(v->source);
-	free(v->kind);
 	memset(v, 0, sizeof(*v));
 }
 
@@ -427,8 +436,20 @@ sqlite_view_attempts(struct queue *q, int64_t after, long max, int64_t issue,
 		a->issue = sqlite3_column_int64(st, 2);
 		a->tier = queue_col_text(st, 3);
 		a->address = queue_col_text(st, 4);
-		a->status = queue_col_text(st, 5);
-		a->class = queue_col_text(st, 6);
+		if (queue_attempt_status_parse((const char *)sqlite3_column_text(st, 5),
+		    &a->status) < 0) {
+			bad_word(st, 5, "attempts.status", err, errsz);
+			queue_view_attempts_free(rows, count);
+			return -1;
+		}
+		/* NULL: a row distctl wrote (resend, replaced), no transfer's class */
+		a->has_class = sqlite3_column_type(st, 6) != SQLITE_NULL;
+		if (a->has_class && smtp_class_parse((const char *)sqlite3_column_text(st, 6),
+		    &a->class) < 0) {
+			bad_word(st, 6, "attempts.class", err, errsz);
+			queue_view_attempts_free(rows, count);
+			return -1;
+		}
 		a->code = col_long(st, 7);
 		a->reply = queue_col_text(st, 8);
 		a->attempt = (long)sqlite3_column_int64(st, 9);
@@ -450,8 +471,6 @@ queue_view_attempts_free(struct queue_view_attempt *a, size_t n)
 	for (size_t i = 0; a && i < n; i++) {
 		free(a[i].tier);
 		free(a[i].address);
-		free(a[i].status);
-		free(a[i].class);
 		free(a[i].reply);
 		free(a[i].relay);
 	}

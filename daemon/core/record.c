@@ -88,7 +88,7 @@ number_of(char *buf, size_t n, const struct queue_record *r)
 static const char *
 state_of(const struct queue_record_recipient *x)
 {
-	return x->replaced_by ? "replaced" : nz(x->state);
+	return x->replaced_by ? "replaced" : queue_state_name(x->state);
 }
 
 /* ---- text ---------------------------------------------------------------------- */
@@ -200,7 +200,7 @@ record_text(struct sbuf *out, const struct queue_record *r)
 	meta_line(out, "Message-ID:", r->message_id);
 	if (r->kind != QUEUE_KIND_BULLETIN)
 		meta_line(out, "Kind:", queue_kind_name(r->kind));
-	meta_line(out, "State:", r->state);
+	meta_line(out, "State:", queue_issue_state_name(r->state));
 	meta_line(out, "Received:", received);
 	meta_line(out, "Finished:", finished);
 	if (r->duplicate_of) {
@@ -216,9 +216,9 @@ record_text(struct sbuf *out, const struct queue_record *r)
 		meta_line(out, "Notice for:", id);
 	}
 	for (size_t i = 0; i < r->n_recipients; i++) {
-		const char *s = state_of(&r->recipients[i]);
-		by_state[strcmp(s, "delivered") == 0 ? 0 : strcmp(s, "failed") == 0 ? 1 :
-		    strcmp(s, "cancelled") == 0 ? 2 : strcmp(s, "replaced") == 0 ? 3 : 4]++;
+		const struct queue_record_recipient *x = &r->recipients[i];
+		by_state[x->replaced_by ? 3 : x->state == QUEUE_DELIVERED ? 0 :
+		    x->state == QUEUE_FAILED ? 1 : x->state == QUEUE_CANCELLED ? 2 : 4]++;
 	}
 	sbuf_printf(out, "%-12s%zu: %ld delivered, %ld failed, %ld cancelled, %ld replaced",
 	    "Recipients:", r->n_recipients, by_state[0], by_state[1], by_state[2],
@@ -466,7 +466,7 @@ record_html(struct sbuf *out, const struct queue_record *r)
 	html_row(out, "Message-ID", r->message_id);
 	if (r->kind != QUEUE_KIND_BULLETIN)
 		html_row(out, "Kind", queue_kind_name(r->kind));
-	html_row(out, "State", r->state);
+	html_row(out, "State", queue_issue_state_name(r->state));
 	record_time(when, sizeof(when), r->received);
 	html_row(out, "Received", when);
 	record_time(when, sizeof(when), r->finished);
@@ -525,16 +525,6 @@ record_html(struct sbuf *out, const struct queue_record *r)
 
 /* ---- JSON ---------------------------------------------------------------------- */
 
-/* The record's times are the text's ("2026-11-23 08:05:04 +0800"), or null. */
-static void
-member_record_time(struct json_writer *w, const char *key, int64_t t)
-{
-	char when[40];
-
-	record_time(when, sizeof(when), t);
-	json_member_string(w, key, *when ? when : NULL);
-}
-
 static void
 recipient_json(struct json_writer *w, const struct queue_record_recipient *x)
 {
@@ -544,14 +534,14 @@ recipient_json(struct json_writer *w, const struct queue_record_recipient *x)
 	json_member_string(w, "name", x->name);
 	json_member_string(w, "address", x->address);
 	json_member_string(w, "state", state_of(x));
-	member_record_time(w, "accepted", x->accepted);
+	json_member_time(w, "accepted", x->accepted);
 	json_member_number_or_null(w, "last_code", x->code > 0 ? x->code : -1);
 	json_member_string(w, "last_dsn", x->dsn);
 	json_member_string(w, "last_reply", x->reply);
 	json_member_number(w, "attempts", x->attempts);
 	json_member_bool(w, "possible_duplicate", x->possible_duplicate);
 	json_member_number(w, "resends", x->resends);
-	member_record_time(w, "last_resend", x->last_resend);
+	json_member_time(w, "last_resend", x->last_resend);
 	json_member_string(w, "replaced_by", x->replaced_by);
 	json_member_string(w, "replaces", x->replaces);
 	json_end_object(w);
@@ -574,9 +564,9 @@ record_json(struct sbuf *out, const struct queue_record *r)
 	json_member_string(&w, "source", r->source);
 	json_member_string(&w, "subject", r->subject);
 	json_member_string(&w, "message_id", r->message_id);
-	json_member_string(&w, "state", r->state);
-	member_record_time(&w, "received", r->received);
-	member_record_time(&w, "finished", r->finished);
+	json_member_string(&w, "state", queue_issue_state_name(r->state));
+	json_member_time(&w, "received", r->received);
+	json_member_time(&w, "finished", r->finished);
 	json_member_number_or_null(&w, "duplicate_of", r->duplicate_of ? r->duplicate_of : -1);
 	json_member_number_or_null(&w, "report_for", r->report_for ? r->report_for : -1);
 	json_member_number_or_null(&w, "notice_for", r->notice_for ? r->notice_for : -1);

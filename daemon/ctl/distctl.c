@@ -475,14 +475,13 @@ do_preview(struct ctl *ctl, int argc, char **argv)
 	if (verdict == ISSUE_SEND && r->hold_reason == NULL && rendered &&
 	    issue_check_size(c, relay_size, msg_len, why, sizeof(why)) == ISSUE_HOLD)
 		verdict = ISSUE_HOLD;
-	const char *vname = issue_verdict_name(verdict);
 	if (ctl->json) {
 		struct preview_message size = { msg_len, limit };
-		preview_json(&out, b, r, subject, vname, why, rendered ? &size : NULL);
+		preview_json(&out, b, r, subject, verdict, why, rendered ? &size : NULL);
 		fputs(sbuf_str(&out), stdout);
 	} else {
 		/* the issue's own text: its control characters shown, not obeyed */
-		preview_text(&out, b, r, subject, vname, why);
+		preview_text(&out, b, r, subject, verdict, why);
 		if (rendered)
 			preview_size(&out, msg_len, limit, limit == relay_size);
 		put_visible(stdout, sbuf_str(&out));
@@ -556,7 +555,8 @@ static int
 do_show(struct ctl *ctl, int argc, char **argv)
 {
 	struct status_style style = style_for(ctl);
-	struct queue_view_filter f = { ctl->state, ctl->tier, ctl->pending };
+	struct queue_view_filter f = { .by_state = ctl->state != NULL, .tier = ctl->tier,
+		.pending = ctl->pending };
 	struct queue_view_issue v;
 	struct sbuf out = SBUF_INIT;
 	struct queue *q;
@@ -566,6 +566,14 @@ do_show(struct ctl *ctl, int argc, char **argv)
 
 	if (argc != 1 || !parse_issue(argv[0], &id) || (ctl->state && ctl->pending))
 		return usage_error(ctl);
+	/* a word that is no state (a typo) never passes for "no recipients" */
+	if (ctl->state && queue_state_parse(ctl->state, &f.state) < 0) {
+		fprintf(stderr, "distctl: --state %s: not a recipient state (", ctl->state);
+		for (int i = 0; i < QUEUE_STATES; i++)
+			fprintf(stderr, "%s%s", i ? ", " : "", queue_state_name((enum queue_state)i));
+		fputs(")\n", stderr);
+		return EXIT_USAGE;
+	}
 	if ((q = open_queue(ctl, false, NULL)) == NULL)
 		return 1;
 	rc = queue_view_issue(q, id, &f, &v, err, sizeof(err));

@@ -22,7 +22,7 @@ label(struct sbuf *out, const char *key)
 
 void
 preview_text(struct sbuf *out, const struct bulletin *b, const struct route *r,
-    const char *subject, const char *verdict, const char *why)
+    const char *subject, enum issue_verdict verdict, const char *why)
 {
 	label(out, "title");
 	sbuf_printf(out, "%s\n", or_dash(b->title));
@@ -50,10 +50,10 @@ preview_text(struct sbuf *out, const struct bulletin *b, const struct route *r,
 		sbuf_printf(out, "line %zu: \"%s\" looks like a classification\n",
 		    b->unrecognised_line, b->unrecognised_mark);
 	}
-	if (strcmp(verdict, "refuse") == 0) {
+	if (verdict == ISSUE_REFUSE) {
 		label(out, "REFUSED");
 		sbuf_printf(out, "%s\n", why);
-	} else if (strcmp(verdict, "hold") == 0) {
+	} else if (verdict == ISSUE_HOLD) {
 		label(out, "HELD");
 		sbuf_printf(out, "%s\n", why);
 	}
@@ -115,9 +115,9 @@ preview_text(struct sbuf *out, const struct bulletin *b, const struct route *r,
 		sbuf_puts(out, ", everything resolved\n");
 	for (size_t i = 0; i < r->n_unresolved; i++)
 		sbuf_printf(out, "  %s\n", r->unresolved[i]);
-	if (strcmp(verdict, "refuse") == 0)
+	if (verdict == ISSUE_REFUSE)
 		sbuf_puts(out, "would be refused: nothing is sent (see REFUSED above)\n");
-	else if (strcmp(verdict, "hold") == 0)
+	else if (verdict == ISSUE_HOLD)
 		sbuf_printf(out, "would be held: %s\n", why);
 	else if (r->hold_reason)
 		sbuf_printf(out, "would be held: %s\n", r->hold_reason);
@@ -223,7 +223,7 @@ route_json(struct json_writer *w, const struct route *r)
 
 void
 preview_json(struct sbuf *out, const struct bulletin *b, const struct route *r,
-    const char *subject, const char *verdict, const char *why,
+    const char *subject, enum issue_verdict verdict, const char *why,
     const struct preview_message *msg)
 {
 	struct json_writer w;
@@ -239,7 +239,7 @@ preview_json(struct sbuf *out, const struct bulletin *b, const struct route *r,
 	json_member_string(&w, "classification_period", b->classification_period);
 	json_member_string(&w, "classification_mark", b->classification_mark);
 	json_member_string(&w, "unrecognised_mark", b->unrecognised_mark);
-	json_member_string(&w, "verdict", verdict);
+	json_member_string(&w, "verdict", issue_verdict_name(verdict));
 	json_member_string(&w, "verdict_reason", *why ? why : NULL);
 	json_member_string(&w, "internal", b->internal);
 	json_member_string(&w, "urgency", b->urgency);

@@ -7,16 +7,18 @@
 #include "sbuf.h"
 
 #include "bulletin.h"
+#include "issue.h"
 #include "route.h"
 
 /*
  * What `distctl preview` prints: the parse, the resolution of every unit
  * and the subject that would be sent; a readable report or the JSON
  * document of DESIGN.md. Pure formatting into out. verdict and why are
- * what issue_check_marks decided ("send", "hold", "refuse"; why may be "").
+ * what issue_check_marks decided (why may be ""); the verdict is printed
+ * with issue_verdict_name.
  */
 void preview_text(struct sbuf *out, const struct bulletin *b,
-    const struct route *r, const char *subject, const char *verdict,
+    const struct route *r, const char *subject, enum issue_verdict verdict,
     const char *why);
 /* The encoded message, when it could be rendered: its size and limit (0: none). */
 struct preview_message {
@@ -28,7 +30,7 @@ struct preview_message {
  * limit is known) at the end of the object.
  */
 void preview_json(struct sbuf *out, const struct bulletin *b,
-    const struct route *r, const char *subject, const char *verdict,
+    const struct route *r, const char *subject, enum issue_verdict verdict,
     const char *why, const struct preview_message *msg);
 
 /*

@@ -293,7 +293,8 @@ attention_text(struct sbuf *out, const struct queue_view_status *v,
 		const struct queue_view_alert *a = &v->alerts[i];
 		char head[96];
 		timestamp(t, sizeof(t), a->since, "%m-%d %H:%M");
-		snprintf(head, sizeof(head), "! %s alert since %s:", vis(&v0, a->kind), t);
+		snprintf(head, sizeof(head), "! %s alert since %s:", queue_alert_kind_name(a->kind),
+		    t);
 		sbuf_printf(out, "%s%s%s ", RED(style), head, OFF(style));
 		wrap(out, text_width(head) + 1, 2, a->text ? vis(&v1, a->text) : "");
 	}
@@ -315,14 +316,14 @@ recent_text(struct sbuf *out, const struct queue_view_recent *r,
     const struct status_style *style)
 {
 	struct sbuf slot = SBUF_INIT;
-	const char *state = r->state ? r->state : "";
+	const char *state = queue_issue_state_name(r->state);
 	char no[24], received[40];
 
 	if (r->issue_no >= 0)
 		snprintf(no, sizeof(no), "第%ld期", r->issue_no);
 	else
-		snprintf(no, sizeof(no), "%s", r->kind && strcmp(r->kind, "report") == 0 ?
-		    "report" : "-");
+		snprintf(no, sizeof(no), "%s", r->kind == QUEUE_KIND_REPORT ?
+		    queue_kind_name(r->kind) : "-");
 	timestamp(received, sizeof(received), r->received, "%m-%d %H:%M");
 	sbuf_printf(out, "%4lld ", (long long)r->id);
 	status_pad(out, r->title ? vis(&slot, r->title) : "(untitled)", 24);
@@ -330,7 +331,7 @@ recent_text(struct sbuf *out, const struct queue_view_recent *r,
 	status_pad(out, no, 8);
 	sbuf_printf(out, " %-11s ", received);
 	int at = ISSUE_TIERS_AT;
-	if (strcmp(state, "active") != 0 && strcmp(state, "done") != 0) {
+	if (r->state != QUEUE_ISSUE_ACTIVE && r->state != QUEUE_ISSUE_DONE) {
 		sbuf_printf(out, " %s%s%s", RED(style), state, OFF(style));
 		at += 1 + (int)strlen(state);
 	}
@@ -403,7 +404,7 @@ alerts_json(struct json_writer *j, const struct queue_view_status *v)
 	json_begin_array(j);
 	for (size_t i = 0; i < v->n_alerts; i++) {
 		json_begin_object(j);
-		json_member_string(j, "kind", v->alerts[i].kind);
+		json_member_string(j, "kind", queue_alert_kind_name(v->alerts[i].kind));
 		json_member_string(j, "text", v->alerts[i].text);
 		json_member_time(j, "since", v->alerts[i].since);
 		json_end_object(j);
@@ -425,8 +426,8 @@ recent_json(struct json_writer *j, const struct queue_view_recent *r)
 	json_member_number(j, "id", r->id);
 	json_member_string(j, "title", r->title);
 	json_member_number_or_null(j, "issue_no", r->issue_no);
-	json_member_string(j, "state", r->state);
-	json_member_string(j, "kind", r->kind);
+	json_member_string(j, "state", queue_issue_state_name(r->state));
+	json_member_string(j, "kind", queue_kind_name(r->kind));
 	json_member_time(j, "received", r->received);
 	json_key(j, "tiers");
 	json_begin_array(j);
@@ -512,7 +513,7 @@ issue_text(struct sbuf *out, const struct queue_view_issue *v, const struct stat
 	snprintf(head, sizeof(head), "issue %lld:", (long long)v->id);
 	sbuf_printf(out, "%s%s%s ", BOLD(style), head, OFF(style));
 	wrapf(out, text_width(head) + 1, 2, "%s (%s)", vis(&s[0], v->subject),
-	    vis(&s[1], v->state));
+	    queue_issue_state_name(v->state));
 	timestamp(received, sizeof(received), v->received, "%Y-%m-%d %H:%M:%S");
 	wrapf(out, 0, 14, "  source:     %s, received %s", vis(&s[2], v->source), received);
 	sbuf_puts(&title, or_dash(&s[3], v->title));
@@ -539,7 +540,7 @@ issue_text(struct sbuf *out, const struct queue_view_issue *v, const struct stat
 static bool
 waiting(const struct queue_view_recipient *r)
 {
-	return strcmp(r->state, "deferred") == 0 || strcmp(r->state, "queued") == 0;
+	return r->state == QUEUE_DEFERRED || r->state == QUEUE_QUEUED;
 }
 
 static void
@@ -554,7 +555,7 @@ recipient_text(struct sbuf *out, const struct queue_view_recipient *r)
 	sbuf_putc(out, ' ');
 	status_pad(out, vis(&s[2], r->address), SHOW_ADDRESS);
 	sbuf_putc(out, ' ');
-	status_pad(out, r->replaced_by ? "replaced" : r->state, SHOW_STATE);
+	status_pad(out, r->replaced_by ? "replaced" : queue_state_name(r->state), SHOW_STATE);
 	sbuf_printf(out, " %5ld", r->attempts);
 	/*
 	 * A delivered row's reply is routine: its code says enough (the
@@ -562,7 +563,7 @@ recipient_text(struct sbuf *out, const struct queue_view_recipient *r)
 	 * else says why it has not arrived: in full, on a line of its own
 	 * when it does not fit, with the next attempt.
 	 */
-	bool routine = strcmp(r->state, "delivered") == 0 && !r->replaced_by;
+	bool routine = r->state == QUEUE_DELIVERED && !r->replaced_by;
 	char next[40] = "";
 	if (waiting(r) && r->attempts > 0)
 		timestamp(next, sizeof(next), r->next_attempt, "%m-%d %H:%M:%S");
@@ -618,7 +619,7 @@ issue_json(struct json_writer *j, const struct queue_view_issue *v)
 	json_member_string(j, "urgency", v->urgency);
 	json_member_string(j, "subject", v->subject);
 	json_member_string(j, "message_id", v->message_id);
-	json_member_string(j, "state", v->state);
+	json_member_string(j, "state", queue_issue_state_name(v->state));
 	json_member_string(j, "hold_reason", v->hold_reason);
 	json_member_string(j, "source", v->source);
 	/* a file name that is not UTF-8 (GBK from a Windows share):
@@ -630,7 +631,7 @@ issue_json(struct json_writer *j, const struct queue_view_issue *v)
 		json_null(j);
 	json_member_time(j, "received", v->received);
 	json_member_time(j, "finished", v->finished);
-	json_member_string(j, "kind", v->kind);
+	json_member_string(j, "kind", queue_kind_name(v->kind));
 	json_member_number_or_null(j, "duplicate_of", v->duplicate_of > 0 ? v->duplicate_of : -1);
 }
 
@@ -642,7 +643,7 @@ recipient_json(struct json_writer *j, const struct queue_view_recipient *r)
 	json_member_string(j, "unit", r->unit);
 	json_member_string(j, "name", r->name);
 	json_member_string(j, "address", r->address);
-	json_member_string(j, "state", r->state);
+	json_member_string(j, "state", queue_state_name(r->state));
 	json_member_number(j, "attempts", r->attempts);
 	json_member_time(j, "next_attempt", waiting(r) ? r->next_attempt : 0);
 	json_member_number_or_null(j, "last_code", r->last_code);
@@ -674,23 +675,24 @@ status_show_json(struct sbuf *out, const struct queue_view_issue *v)
 void
 status_log_text(struct sbuf *out, const struct queue_view_attempt *a, size_t n)
 {
-	struct sbuf s[5] = { SBUF_INIT, SBUF_INIT, SBUF_INIT, SBUF_INIT, SBUF_INIT };
+	struct sbuf s[3] = { SBUF_INIT, SBUF_INIT, SBUF_INIT };
 	char t[40];
 
 	for (size_t i = 0; i < n; i++) {
 		const struct queue_view_attempt *x = &a[i];
 		iso(t, sizeof(t), x->time);
 		sbuf_printf(out, "%s issue=%lld tier=%s to=<%s> status=%s", t, (long long)x->issue,
-		    vis(&s[0], x->tier), vis(&s[1], x->address), vis(&s[2], x->status));
-		if (x->class && strcmp(x->class, "ok") != 0)
-			sbuf_printf(out, " class=%s", vis(&s[3], x->class));
+		    vis(&s[0], x->tier), vis(&s[1], x->address),
+		    queue_attempt_status_name(x->status));
+		if (x->has_class && x->class != SMTP_CLASS_OK)
+			sbuf_printf(out, " class=%s", smtp_class_name(x->class));
 		if (x->code > 0)
 			sbuf_printf(out, " code=%ld", x->code);
 		sbuf_printf(out, " attempt=%ld%s reply=\"%s\"\n", x->attempt,
 		    x->possible_duplicate ? " note=possible-duplicate" : "",
-		    x->reply ? vis(&s[4], x->reply) : "");
+		    x->reply ? vis(&s[2], x->reply) : "");
 	}
-	for (int i = 0; i < 5; i++)
+	for (int i = 0; i < 3; i++)
 		sbuf_free(&s[i]);
 }
 
@@ -708,8 +710,8 @@ status_log_json(struct sbuf *out, const struct queue_view_attempt *a, size_t n)
 		json_member_number(&j, "issue", x->issue);
 		json_member_string(&j, "tier", x->tier);
 		json_member_string(&j, "address", x->address);
-		json_member_string(&j, "status", x->status);
-		json_member_string(&j, "class", x->class);
+		json_member_string(&j, "status", queue_attempt_status_name(x->status));
+		json_member_string(&j, "class", x->has_class ? smtp_class_name(x->class) : NULL);
 		json_member_number_or_null(&j, "code", x->code);
 		json_member_string(&j, "reply", x->reply);
 		json_member_number(&j, "attempt", x->attempt);

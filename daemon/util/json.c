@@ -3,9 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "text.h"
+#include "timefmt.h"
 
 void
 json_str(struct sbuf *b, const char *s)
@@ -243,16 +243,13 @@ json_null(struct json_writer *w)
 void
 json_time(struct json_writer *w, int64_t t)
 {
-	time_t tt = (time_t)t;
-	struct tm tm;
-	char s[40];
+	char s[TIMEFMT_RFC3339_SIZE];
 
-	if (t <= 0 || localtime_r(&tt, &tm) == NULL) {
+	if (t <= 0) {
 		json_null(w);
 		return;
 	}
-	strftime(s, sizeof(s), "%Y-%m-%dT%H:%M:%S%z", &tm);
-	json_string(w, s);
+	json_string(w, timefmt_rfc3339(t, s, sizeof(s)));
 }
 
 void

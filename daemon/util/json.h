@@ -80,8 +80,8 @@ void json_number_or_null(struct json_writer *w, long long v);
 void json_bool(struct json_writer *w, bool v);
 void json_null(struct json_writer *w);
 /*
- * A unix time as local time with its offset, "2026-11-23T08:05:04+0800",
- * or null when t <= 0 (never happened).
+ * A unix time as RFC 3339 local time (timefmt_rfc3339),
+ * "2026-11-23T08:05:04+08:00", or null when t <= 0 (never happened).
  */
 void json_time(struct json_writer *w, int64_t t);
 

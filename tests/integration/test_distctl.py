@@ -467,6 +467,8 @@ def test_version_and_option_spellings(smtp_server, distd, binaries):
     assert run("-c", conf, "show", "1", "--frobnicate").returncode == 2
     assert run("-c", conf, "log", "-nx").returncode == 2
     assert run("-c", conf, "show", "1", "--pending", "--state", "failed").returncode == 2
+    r = run("-c", conf, "show", "1", "--state=delivred")   # a typo is no state, not "nobody"
+    assert r.returncode == 2 and "not a recipient state (queued, sending," in r.stderr
     r = run("--help")
     assert r.returncode == 0 and max(width(l) for l in r.stdout.splitlines()) <= 80
 

@@ -163,6 +163,44 @@ test_names(void **state)
 	assert_string_equal(queue_attempt_status_name(QUEUE_ATTEMPT_FAILED), "failed");
 	assert_string_equal(queue_attempt_status_name(QUEUE_ATTEMPT_EXPIRED), "expired");
 	assert_string_equal(queue_attempt_status_name(QUEUE_ATTEMPT_CANCELLED), "cancelled");
+	assert_string_equal(queue_attempt_status_name(QUEUE_ATTEMPT_RESEND), "resend");
+	assert_string_equal(queue_attempt_status_name(QUEUE_ATTEMPT_REPLACED), "replaced");
+}
+
+/* Every name parses back to its enum; unknown words and NULL are refused. */
+static void
+test_parse(void **state)
+{
+	enum queue_state st = QUEUE_QUEUED;
+	enum queue_attempt_status as = QUEUE_ATTEMPT_SENT;
+	enum smtp_class c = SMTP_CLASS_OK;
+
+	(void)state;
+	for (int i = 0; i < QUEUE_STATES; i++) {
+		assert_int_equal(queue_state_parse(queue_state_name((enum queue_state)i), &st), 0);
+		assert_int_equal(st, i);
+	}
+	for (int i = QUEUE_ATTEMPT_SENT; i <= QUEUE_ATTEMPT_REPLACED; i++) {
+		assert_int_equal(queue_attempt_status_parse(
+		    queue_attempt_status_name((enum queue_attempt_status)i), &as), 0);
+		assert_int_equal(as, i);
+	}
+	for (int i = SMTP_CLASS_OK; i <= SMTP_CLASS_LIMIT; i++) {
+		assert_int_equal(smtp_class_parse(smtp_class_name((enum smtp_class)i), &c), 0);
+		assert_int_equal(c, i);
+	}
+	/* refused, and *out left alone */
+	st = QUEUE_HELD;
+	assert_int_equal(queue_state_parse("replaced", &st), -1);
+	assert_int_equal(queue_state_parse("Queued", &st), -1);
+	assert_int_equal(queue_state_parse("", &st), -1);
+	assert_int_equal(queue_state_parse(NULL, &st), -1);
+	assert_int_equal(st, QUEUE_HELD);
+	assert_int_equal(queue_attempt_status_parse("delivered", &as), -1);
+	assert_int_equal(queue_attempt_status_parse(NULL, &as), -1);
+	assert_int_equal(smtp_class_parse("5XX", &c), -1);
+	assert_int_equal(smtp_class_parse("?", &c), -1);
+	assert_int_equal(smtp_class_parse(NULL, &c), -1);
 }
 
 int
@@ -175,6 +213,7 @@ main(void)
 		cmocka_unit_test(test_possible_duplicate_flag),
 		cmocka_unit_test(test_cancel_wins_over_temporary_only),
 		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_parse),
 	};
 	return cmocka_run_group_tests_name("delivery_policy", tests, NULL, NULL);
 }

@@ -115,7 +115,8 @@ test_ingest_and_status(void **state)
 	assert_non_null(strstr(sbuf_str(&out), "\"queued\":2"));
 	assert_non_null(strstr(sbuf_str(&out), "\"tier\":\"报\",\"total\":2"));
 	sbuf_reset(&out);
-	struct queue_view_filter queued = { "queued", NULL, false }, all = { NULL, NULL, false };
+	struct queue_view_filter queued = { .by_state = true, .state = QUEUE_QUEUED },
+	    all = { .pending = false };
 	struct queue_view_issue iv;
 	assert_int_equal(queue_view_issue(q, 1, &queued, &iv, err, sizeof(err)), 0);
 	status_show_text(&out, &iv, &queued, &st);

@@ -87,7 +87,7 @@ test_scalars_and_nulls(void **state)
 	assert_int_equal(json_finish(&w, err, sizeof(err)), 0);
 	assert_string_equal(sbuf_str(&b),
 	    "{\"title\":\"简报\\\"\\\\\\n\\u0001\",\"n\":null,\"m\":29,\"s\":null,"
-	    "\"never\":null,\"at\":\"2026-11-23T08:00:00+0000\",\"hex\":\"b5da\","
+	    "\"never\":null,\"at\":\"2026-11-23T08:00:00+00:00\",\"hex\":\"b5da\","
 	    "\"nohex\":null,\"negative\":-5}");
 	sbuf_free(&b);
 }

@@ -60,7 +60,7 @@ test_text_shows_each_unit_and_its_recipients(void **state)
 	(void)state;
 	struct fixture *f = load("报：中央文明办\n发：各区文明办\n");
 
-	preview_text(&f->out, f->bulletin, f->route, "工作简报 第7期", "send", "");
+	preview_text(&f->out, f->bulletin, f->route, "工作简报 第7期", ISSUE_SEND, "");
 	const char *s = sbuf_str(&f->out);
 	assert_non_null(strstr(s, "工作简报\n"));
 	assert_non_null(strstr(s, "第7期"));
@@ -81,7 +81,7 @@ test_text_names_what_does_not_resolve_and_the_hold(void **state)
 	(void)state;
 	struct fixture *f = load("报：中央文明办，新设单位\n");
 
-	preview_text(&f->out, f->bulletin, f->route, "工作简报 第7期", "hold", "");
+	preview_text(&f->out, f->bulletin, f->route, "工作简报 第7期", ISSUE_HOLD, "");
 	const char *s = sbuf_str(&f->out);
 	assert_non_null(strstr(s, "  ?? 新设单位\n"));
 	assert_non_null(strstr(s, "1 recipient, 1 unresolved:\n  报: 新设单位\n"));
@@ -95,7 +95,7 @@ test_text_refused_sends_nothing(void **state)
 	(void)state;
 	struct fixture *f = load("报：中央文明办\n");
 
-	preview_text(&f->out, f->bulletin, f->route, "工作简报 第7期", "refuse",
+	preview_text(&f->out, f->bulletin, f->route, "工作简报 第7期", ISSUE_REFUSE,
 	    "marked 秘密 (line 1)");
 	const char *s = sbuf_str(&f->out);
 	assert_non_null(strstr(s, "marked 秘密 (line 1)\n"));
@@ -109,7 +109,7 @@ test_json_carries_the_design_keys(void **state)
 	(void)state;
 	struct fixture *f = load("报：中央文明办，新设单位\n");
 
-	preview_json(&f->out, f->bulletin, f->route, "工作简报 第7期", "hold", "", NULL);
+	preview_json(&f->out, f->bulletin, f->route, "工作简报 第7期", ISSUE_HOLD, "", NULL);
 	const char *s = sbuf_str(&f->out);
 	assert_int_equal(s[0], '{');
 	assert_non_null(strstr(s, "\"title\":\"工作简报\""));
@@ -137,7 +137,7 @@ test_json_size_ends_the_object(void **state)
 	struct fixture *f = load("报：中央文明办\n");
 
 	struct preview_message msg = { 1234, 0 };
-	preview_json(&f->out, f->bulletin, f->route, "工作简报 第7期", "send", "", &msg);
+	preview_json(&f->out, f->bulletin, f->route, "工作简报 第7期", ISSUE_SEND, "", &msg);
 	const char *s = sbuf_str(&f->out);
 	assert_non_null(strstr(s, ",\"message_bytes\":1234,\"size_limit\":null}\n"));
 	assert_null(strstr(s, "}\n,"));
@@ -145,7 +145,7 @@ test_json_size_ends_the_object(void **state)
 
 	f = load("报：中央文明办\n");
 	msg = (struct preview_message){ 10, 4000 };
-	preview_json(&f->out, f->bulletin, f->route, "工作简报 第7期", "send", "", &msg);
+	preview_json(&f->out, f->bulletin, f->route, "工作简报 第7期", ISSUE_SEND, "", &msg);
 	assert_non_null(strstr(sbuf_str(&f->out), ",\"message_bytes\":10,\"size_limit\":4000}\n"));
 	unload(f);
 }

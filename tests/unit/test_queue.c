@@ -1239,7 +1239,7 @@ test_record_read(void **state)
 	assert_int_equal(queue_record_read(q, a, &r, err, sizeof(err)), 0);
 	assert_int_equal(r->kind, QUEUE_KIND_BULLETIN);
 	assert_string_equal(r->title, "简报");
-	assert_string_equal(r->state, "done");
+	assert_int_equal(r->state, QUEUE_ISSUE_DONE);
 	assert_int_equal(r->issue_no, 1);
 	assert_int_equal(r->total_issue_no, -1);
 	assert_int_equal(r->received, 1000);
@@ -1250,13 +1250,13 @@ test_record_read(void **state)
 		struct queue_record_recipient *x = &r->recipients[i];
 		if (strcmp(x->address, "r1@example.test") == 0) {
 			/* what really happened to it stays: failed, then corrected */
-			assert_string_equal(x->state, "failed");
+			assert_int_equal(x->state, QUEUE_FAILED);
 			assert_int_equal(x->code, 550);
 			assert_string_equal(x->dsn, "5.1.1");
 			assert_int_equal(x->accepted, 0);
 			assert_string_equal(x->replaced_by, "fixed@example.test");
 		} else if (strcmp(x->address, "fixed@example.test") == 0) {
-			assert_string_equal(x->state, "delivered");
+			assert_int_equal(x->state, QUEUE_DELIVERED);
 			assert_string_equal(x->replaces, "r1@example.test");
 			assert_string_equal(x->unit, "单位");
 			assert_int_equal(x->resends, 0);
@@ -1267,7 +1267,7 @@ test_record_read(void **state)
 			assert_int_equal(x->attempts, 2);
 			assert_int_equal(x->accepted, 1200);
 		} else {
-			assert_string_equal(x->state, "delivered");
+			assert_int_equal(x->state, QUEUE_DELIVERED);
 			assert_int_equal(x->code, 250);
 			assert_string_equal(x->reply, "250 2.0.0 Ok");
 			assert_int_equal(x->accepted, 1010);
@@ -1675,10 +1675,44 @@ test_finished_tiers_kept(void **state)
 	queue_close(q2);
 }
 
+/* The issue-level words parse back to their enums; anything else is refused. */
+static void
+test_names_parse(void **state)
+{
+	enum queue_kind k = QUEUE_KIND_NOTICE;
+	enum queue_issue_state s = QUEUE_ISSUE_DONE;
+	enum queue_alert_kind a = QUEUE_ALERT_FALLBACK;
+
+	(void)state;
+	for (int i = QUEUE_KIND_BULLETIN; i <= QUEUE_KIND_NOTICE; i++) {
+		assert_int_equal(queue_kind_parse(queue_kind_name((enum queue_kind)i), &k), 0);
+		assert_int_equal(k, i);
+	}
+	for (int i = QUEUE_ISSUE_ACTIVE; i <= QUEUE_ISSUE_CANCELLED; i++) {
+		assert_int_equal(queue_issue_state_parse(
+		    queue_issue_state_name((enum queue_issue_state)i), &s), 0);
+		assert_int_equal(s, i);
+	}
+	for (int i = QUEUE_ALERT_AUTH; i <= QUEUE_ALERT_FALLBACK; i++) {
+		assert_int_equal(queue_alert_kind_parse(
+		    queue_alert_kind_name((enum queue_alert_kind)i), &a), 0);
+		assert_int_equal(a, i);
+	}
+	k = QUEUE_KIND_NOTICE;
+	assert_int_equal(queue_kind_parse("Report", &k), -1);
+	assert_int_equal(queue_kind_parse(NULL, &k), -1);
+	assert_int_equal(k, QUEUE_KIND_NOTICE);
+	assert_int_equal(queue_issue_state_parse("deferred", &s), -1);
+	assert_int_equal(queue_issue_state_parse(NULL, &s), -1);
+	assert_int_equal(queue_alert_kind_parse("held", &a), -1);
+	assert_int_equal(queue_alert_kind_parse(NULL, &a), -1);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_names_parse),
 		cmocka_unit_test_setup_teardown(test_enqueue_and_take_in_tier_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_record_transitions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_record_many_all_or_nothing, setup, teardown),

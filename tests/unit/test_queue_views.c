@@ -126,7 +126,7 @@ test_status_view(void **state)
 	assert_int_equal(v.oldest_deferred.received, 1000);
 
 	assert_int_equal(v.n_alerts, 1);
-	assert_string_equal(v.alerts[0].kind, "auth");
+	assert_int_equal(v.alerts[0].kind, QUEUE_ALERT_AUTH);
 	assert_string_equal(v.alerts[0].text, "535 denied");
 	assert_int_equal(v.alerts[0].since, 1500);
 	assert_int_equal(v.n_held, 1);
@@ -138,11 +138,11 @@ test_status_view(void **state)
 	/* newest first, no duplicate; tiers in tier order with their totals */
 	assert_int_equal(v.n_recent, 2);
 	assert_int_equal(v.recent[0].id, two);
-	assert_string_equal(v.recent[0].state, "held");
+	assert_int_equal(v.recent[0].state, QUEUE_ISSUE_HELD);
 	assert_int_equal(v.recent[1].id, one);
 	assert_string_equal(v.recent[1].title, "简报一");
 	assert_int_equal(v.recent[1].issue_no, 1);
-	assert_string_equal(v.recent[1].kind, "bulletin");
+	assert_int_equal(v.recent[1].kind, QUEUE_KIND_BULLETIN);
 	assert_int_equal(v.recent[1].received, 1000);
 	assert_int_equal(v.recent[1].n_tiers, 2);
 	assert_string_equal(v.recent[1].tiers[0].tier, "报");
@@ -198,7 +198,7 @@ test_finished_issue_totals_are_kept_ones(void **state)
 	assert_int_equal(queue_view_status(q, 0, 10, &v, err, sizeof(err)), 0);
 	assert_int_equal(v.n_recent, 1);
 	assert_int_equal(v.recent[0].id, id);
-	assert_string_equal(v.recent[0].state, "done");
+	assert_int_equal(v.recent[0].state, QUEUE_ISSUE_DONE);
 	assert_int_equal(v.recent[0].n_tiers, 2);
 	assert_int_equal(v.recent[0].tiers[0].total, 99);
 	assert_int_equal(v.recent[0].tiers[0].delivered, 2);
@@ -211,8 +211,8 @@ test_issue_view_and_filters(void **state)
 {
 	struct queue *q = *state;
 	struct queue_view_issue v;
-	struct queue_view_filter pending = { NULL, NULL, true }, failed = { "failed", NULL, false },
-	    fa = { NULL, "发", false };
+	struct queue_view_filter pending = { .pending = true },
+	    failed = { .by_state = true, .state = QUEUE_FAILED }, fa = { .tier = "发" };
 	char err[256];
 
 	int64_t id = enqueue(q, "dddd", "简报四", 4, 1000);
@@ -227,8 +227,8 @@ test_issue_view_and_filters(void **state)
 	assert_int_equal(v.issue_no, 4);
 	assert_int_equal(v.total_issue_no, -1);
 	assert_string_equal(v.source, "a.txt");
-	assert_string_equal(v.kind, "bulletin");
-	assert_string_equal(v.state, "active");
+	assert_int_equal(v.kind, QUEUE_KIND_BULLETIN);
+	assert_int_equal(v.state, QUEUE_ISSUE_ACTIVE);
 	assert_int_equal(v.received, 1000);
 	assert_int_equal(v.finished, 0);
 	assert_int_equal(v.duplicate_of, 0);
@@ -237,7 +237,7 @@ test_issue_view_and_filters(void **state)
 	assert_int_equal(v.n_recipients, 4);
 	/* tier order, then id */
 	assert_string_equal(v.recipients[0].address, "r0@example.test");
-	assert_string_equal(v.recipients[0].state, "delivered");
+	assert_int_equal(v.recipients[0].state, QUEUE_DELIVERED);
 	assert_int_equal(v.recipients[0].last_code, 250);
 	assert_string_equal(v.recipients[0].via, "报:中央文明办");
 	assert_string_equal(v.recipients[1].address, "r1@example.test");
@@ -304,8 +304,9 @@ test_attempts_view(void **state)
 		assert_int_equal(a[i].attempt, 1);
 		assert_false(a[i].possible_duplicate);
 		if (strcmp(a[i].address, "r1@example.test") == 0) {
-			assert_string_equal(a[i].status, "deferred");
-			assert_string_equal(a[i].class, "4xx");
+			assert_int_equal(a[i].status, QUEUE_ATTEMPT_DEFERRED);
+			assert_true(a[i].has_class);
+			assert_int_equal(a[i].class, SMTP_CLASS_4XX);
 			assert_int_equal(a[i].code, 451);
 			assert_string_equal(a[i].reply, "451 later");
 			assert_string_equal(a[i].tier, "报");
@@ -324,6 +325,75 @@ test_attempts_view(void **state)
 	queue_view_attempts_free(a, n);
 }
 
+/* distctl's own history rows (resend) carry no class; the view says so. */
+static void
+test_resend_row_has_no_class(void **state)
+{
+	struct queue *q = *state;
+	struct queue_view_attempt *a;
+	size_t n;
+	char err[256];
+
+	int64_t id = enqueue(q, "gggg", "简报七", 7, 1000);
+	deliver_one_defer_one_fail_one(q, 1000);
+	assert_int_equal(queue_resend(q, id, NULL, "r0@example.test", 1100, err, sizeof(err)), 1);
+	assert_int_equal(queue_view_attempts(q, 0, 100, id, &a, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 4);
+	assert_int_equal(a[3].status, QUEUE_ATTEMPT_RESEND);
+	assert_false(a[3].has_class);
+	queue_view_attempts_free(a, n);
+}
+
+/* Runs sql on the queue file through a connection of its own (a foreign writer). */
+static void
+poke(const char *sql)
+{
+	sqlite3 *db;
+
+	assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+	sqlite3_close(db);
+}
+
+/* A stored word no enum knows is an error naming the column and the word, not a crash. */
+static void
+test_unknown_stored_word_is_an_error(void **state)
+{
+	struct queue *q = *state;
+	struct queue_view_status sv;
+	struct queue_view_issue iv;
+	struct queue_view_attempt *a;
+	struct queue_record *r;
+	size_t n;
+	char err[256];
+
+	int64_t id = enqueue(q, "hhhh", "简报八", 8, 1000);
+	deliver_one_defer_one_fail_one(q, 1000);
+
+	poke("UPDATE attempts SET class = 'quantum' WHERE code = 451");
+	assert_int_equal(queue_view_attempts(q, 0, 100, 0, &a, &n, err, sizeof(err)), -1);
+	assert_string_equal(err, "reading the queue: attempts.class has an unknown value 'quantum'");
+	assert_null(a);
+	poke("UPDATE attempts SET class = '4xx', status = 'bounced' WHERE code = 451");
+	assert_int_equal(queue_view_attempts(q, 0, 100, 0, &a, &n, err, sizeof(err)), -1);
+	assert_string_equal(err, "reading the queue: attempts.status has an unknown value 'bounced'");
+
+	poke("INSERT INTO alerts (kind, text, since, last) VALUES ('dns', 'x', 1, 1)");
+	assert_int_equal(queue_view_status(q, 0, 10, &sv, err, sizeof(err)), -1);
+	assert_string_equal(err, "reading the queue: alerts.kind has an unknown value 'dns'");
+	poke("DELETE FROM alerts");
+
+	poke("UPDATE issues SET kind = 'memo'");
+	assert_int_equal(queue_view_status(q, 0, 10, &sv, err, sizeof(err)), -1);
+	assert_string_equal(err, "reading the queue: issues.kind has an unknown value 'memo'");
+	assert_int_equal(queue_view_issue(q, id, NULL, &iv, err, sizeof(err)), -1);
+	assert_string_equal(err, "reading the queue: issues.kind has an unknown value 'memo'");
+	assert_int_equal(queue_record_read(q, id, &r, err, sizeof(err)), -1);
+	assert_string_equal(err, "reading the queue: issues.kind has an unknown value 'memo'");
+	assert_null(r);
+}
+
 int
 main(void)
 {
@@ -333,6 +403,9 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_issue_view_and_filters, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attempts_view, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_resend_row_has_no_class, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unknown_stored_word_is_an_error, setup,
+		    teardown),
 	};
 	return cmocka_run_group_tests_name("queue_views", tests, NULL, NULL);
 }

@@ -9,22 +9,22 @@
 /* Two recipients of one unit, one alone, and one with a hostile everything. */
 static struct queue_record_recipient rows[] = {
 	{ 1, "报", "市委、市人大、市政府、市政协", "市委", "office@sw.example.test",
-	  "delivered", 1, 86400, 250, "2.0.0", "250 2.0.0 Ok: queued as A1", false, 0, 0,
+	  QUEUE_DELIVERED, 1, 86400, 250, "2.0.0", "250 2.0.0 Ok: queued as A1", false, 0, 0,
 	  NULL, NULL, false },
 	{ 2, "报", "市委、市人大、市政府、市政协", "市人大", "office@rd.example.test",
-	  "failed", 3, 0, 550, "5.1.1", "550 5.1.1 <office@rd.example.test> unknown", false,
+	  QUEUE_FAILED, 3, 0, 550, "5.1.1", "550 5.1.1 <office@rd.example.test> unknown", false,
 	  0, 0, "fixed@rd.example.test", NULL, false },
-	{ 3, "送", "中央文明办", "中央文明办", "fixed@rd.example.test", "delivered", 1, 90000,
+	{ 3, "送", "中央文明办", "中央文明办", "fixed@rd.example.test", QUEUE_DELIVERED, 1, 90000,
 	  250, "2.0.0", "250 2.0.0 Ok", true, 2, 88000, NULL, "office@rd.example.test", false },
 	{ 4, "发", "A&B <\"Unit\">, 'x'", "=HYPERLINK(\"x\")", "odd,\"name\"@example.test",
-	  "cancelled", 0, 0, 0, NULL, "line one\nline two, \"quoted\"", false, 0, 0, NULL,
+	  QUEUE_CANCELLED, 0, 0, 0, NULL, "line one\nline two, \"quoted\"", false, 0, 0, NULL,
 	  NULL, true },
 };
 
 static struct queue_record rec = {
 	.id = 17, .kind = QUEUE_KIND_BULLETIN, .title = "首都精神文明建设情况简报 <b>&</b>",
 	.issuer = "首都精神文明办", .date = "2020-06-12", .source = "capital.txt",
-	.subject = "简报 第29期", .message_id = "distd.17.abc@example.test", .state = "done",
+	.subject = "简报 第29期", .message_id = "distd.17.abc@example.test", .state = QUEUE_ISSUE_DONE,
 	.sha256 = "00", .issue_no = 29, .total_issue_no = 2138, .received = 86000,
 	.finished = 90000, .recipients = rows, .n_recipients = 4,
 };
@@ -322,7 +322,7 @@ test_json(void **state)
 	assert_non_null(strstr(s, "\"replaced_by\":\"fixed@rd.example.test\""));
 	assert_non_null(strstr(s, "\"last_reply\":\"line one\\nline two, \\\"quoted\\\"\""));
 	assert_non_null(strstr(s, "\"possible_duplicate\":true"));
-	assert_non_null(strstr(s, "\"accepted\":\"1970-01-02 00:00:00 +0000\""));
+	assert_non_null(strstr(s, "\"accepted\":\"1970-01-02T00:00:00+00:00\""));
 	sbuf_free(&b);
 }
 

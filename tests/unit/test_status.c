@@ -66,11 +66,11 @@ test_pad_and_cut_by_display_width(void **state)
 
 /* The recipients of issue 1 as show lists them: queued, delivered, deferred with a long reply. */
 static struct queue_view_recipient three[] = {
-	{ "报", "中央文明办", "中央文明办", "office@wmb.example.test", "queued", 0, 0, -1, NULL,
+	{ "报", "中央文明办", "中央文明办", "office@wmb.example.test", QUEUE_QUEUED, 0, 0, -1, NULL,
 	  "报:中央文明办", NULL },
 	{ "报", "首都文明委副主任", "首都文明委副主任兼秘书长", "deputy@wmw.example.test",
-	  "delivered", 1, 0, 250, "250 2.0.0 Ok: queued as 0001", "报", NULL },
-	{ "发", "大兴区文明办", "大兴区文明办", "wmb@daxing.example.test", "deferred", 3,
+	  QUEUE_DELIVERED, 1, 0, 250, "250 2.0.0 Ok: queued as 0001", "报", NULL },
+	{ "发", "大兴区文明办", "大兴区文明办", "wmb@daxing.example.test", QUEUE_DEFERRED, 3,
 	  1795420800, 451, "451 4.7.1 greylisted, please try again later, the server is busy "
 	  "right now", "发", NULL },
 };
@@ -80,8 +80,8 @@ issue_one(struct queue_view_recipient *r, size_t n)
 {
 	return (struct queue_view_issue){ .id = 1, .title = "首都精神文明建设情况简报",
 		.issue_no = 29, .total_issue_no = -1, .subject = "首都精神文明建设情况简报 第29期",
-		.message_id = "distd.1.s@example.test", .state = "active", .source = "a.txt",
-		.kind = "bulletin", .received = 1, .recipients = r, .n_recipients = n };
+		.message_id = "distd.1.s@example.test", .state = QUEUE_ISSUE_ACTIVE, .source = "a.txt",
+		.kind = QUEUE_KIND_BULLETIN, .received = 1, .recipients = r, .n_recipients = n };
 }
 
 static void
@@ -129,7 +129,7 @@ test_show_json_keys(void **state)
 	    "\"next_attempt\":null,\"last_code\":null,\"last_reply\":null,"
 	    "\"via\":\"报:中央文明办\",\"replaced_by\":null}"));
 	assert_non_null(strstr(s, "\"state\":\"deferred\",\"attempts\":3,"
-	    "\"next_attempt\":\"2026-11-23T08:00:00+0000\",\"last_code\":451,"));
+	    "\"next_attempt\":\"2026-11-23T08:00:00+00:00\",\"last_code\":451,"));
 	assert_non_null(strstr(s, "\"duplicate_of\":null,\"recipients\":["));
 	assert_int_equal(s[b.len - 1], '\n');
 	assert_int_equal(s[b.len - 2], '}');
@@ -140,7 +140,7 @@ static void
 test_show_empty_list_says_why(void **state)
 {
 	struct status_style style = { false, 100 };
-	struct queue_view_filter pending = { NULL, NULL, true }, by_state = { "failed", NULL, false };
+	struct queue_view_filter pending = { false, QUEUE_QUEUED, NULL, true }, by_state = { true, QUEUE_FAILED, NULL, false };
 	struct queue_view_issue v = issue_one(NULL, 0);
 	struct sbuf b = SBUF_INIT;
 
@@ -188,11 +188,11 @@ static struct queue_view_tier tiers_of_one[] = {
 };
 static struct queue_view_tier tiers_of_two[] = { { "报告", 1, 1, 0, 0 } };
 static struct queue_view_recent two_recent[] = {
-	{ 2, "投递失败报告 / Delivery failure report", -1, "held", "report", 1795420800,
+	{ 2, "投递失败报告 / Delivery failure report", -1, QUEUE_ISSUE_HELD, QUEUE_KIND_REPORT, 1795420800,
 	  tiers_of_two, 1 },
-	{ 1, "首都精神文明建设情况简报", 29, "active", "bulletin", 1795420800, tiers_of_one, 3 },
+	{ 1, "首都精神文明建设情况简报", 29, QUEUE_ISSUE_ACTIVE, QUEUE_KIND_BULLETIN, 1795420800, tiers_of_one, 3 },
 };
-static struct queue_view_alert one_alert[] = { { "auth", "535 5.7.8 authentication failed", 1795420800 } };
+static struct queue_view_alert one_alert[] = { { QUEUE_ALERT_AUTH, "535 5.7.8 authentication failed", 1795420800 } };
 static struct queue_view_held one_held[] = { { 2, "投递失败报告", "held on arrival: unresolved 区政协" } };
 
 static struct queue_view_status
@@ -256,19 +256,19 @@ test_status_json_and_attention(void **state)
 	status_json(&b, &w, &d, &v);
 	const char *s = sbuf_str(&b);
 	assert_true(strncmp(s, "{\"daemon\":{\"running\":true,\"pid\":812,"
-	    "\"since\":\"2026-11-23T08:00:00+0000\"},\"config\":\"/etc/distd/distd.conf\","
+	    "\"since\":\"2026-11-23T08:00:00+00:00\"},\"config\":\"/etc/distd/distd.conf\","
 	    "\"config_error\":null,", 120) == 0);
 	assert_non_null(strstr(s, "\"queue_exists\":true,\"counts\":{\"queued\":1,\"sending\":2,"
 	    "\"deferred\":3,\"delivered\":40,\"failed\":5,\"held\":6,\"cancelled\":7}"));
 	assert_non_null(strstr(s, "\"oldest_deferred\":{\"address\":\"wmb@daxing.example.test\","
-	    "\"issue\":1,\"attempts\":2,\"next_attempt\":\"2026-11-23T08:00:00+0000\","
-	    "\"last_reply\":null,\"received\":\"1970-01-01T00:00:01+0000\"}"));
+	    "\"issue\":1,\"attempts\":2,\"next_attempt\":\"2026-11-23T08:00:00+00:00\","
+	    "\"last_reply\":null,\"received\":\"1970-01-01T00:00:01+00:00\"}"));
 	/* held issues are alerts of their own kind */
 	assert_non_null(strstr(s, "\"alerts\":[{\"kind\":\"auth\",\"text\":\"535 5.7.8 "
-	    "authentication failed\",\"since\":\"2026-11-23T08:00:00+0000\"},{\"kind\":\"held\","
+	    "authentication failed\",\"since\":\"2026-11-23T08:00:00+00:00\"},{\"kind\":\"held\","
 	    "\"issue\":2,\"text\":\"held on arrival: unresolved 区政协\"}]"));
 	assert_non_null(strstr(s, "{\"id\":1,\"title\":\"首都精神文明建设情况简报\",\"issue_no\":29,"
-	    "\"state\":\"active\",\"kind\":\"bulletin\",\"received\":\"2026-11-23T08:00:00+0000\","
+	    "\"state\":\"active\",\"kind\":\"bulletin\",\"received\":\"2026-11-23T08:00:00+00:00\","
 	    "\"tiers\":[{\"tier\":\"报\",\"total\":8,\"delivered\":7,\"deferred\":0,\"failed\":1},"));
 	assert_non_null(strstr(s, "\"issue_no\":null,\"state\":\"held\",\"kind\":\"report\""));
 	assert_int_equal(s[b.len - 1], '\n');
@@ -292,11 +292,14 @@ static void
 test_log_lines(void **state)
 {
 	struct queue_view_attempt a[] = {
-		{ 7, 1795420800, 1, "报", "office@wmb.example.test", "sent", "ok", 250,
+		{ 7, 1795420800, 1, "报", "office@wmb.example.test", QUEUE_ATTEMPT_SENT, true,
+		  SMTP_CLASS_OK, 250,
 		  "250 2.0.0 Ok", 1, "mail.example.test:465", false },
-		{ 8, 1795420801, 1, "发", "wmb@daxing.example.test", "deferred", "4xx", 451,
+		{ 8, 1795420801, 1, "发", "wmb@daxing.example.test", QUEUE_ATTEMPT_DEFERRED, true,
+		  SMTP_CLASS_4XX, 451,
 		  "451 later", 2, "mail.example.test:465", true },
-		{ 9, 1795420802, 1, "发", "x@example.test", "deferred", "connect", -1,
+		{ 9, 1795420802, 1, "发", "x@example.test", QUEUE_ATTEMPT_DEFERRED, true,
+		  SMTP_CLASS_CONNECT, -1,
 		  "connection refused", 3, NULL, false },
 	};
 	struct sbuf b = SBUF_INIT;
@@ -314,11 +317,11 @@ test_log_lines(void **state)
 	sbuf_reset(&b);
 	status_log_json(&b, a + 1, 2);
 	assert_string_equal(sbuf_str(&b),
-	    "{\"id\":8,\"time\":\"2026-11-23T08:00:01+0000\",\"issue\":1,\"tier\":\"发\","
+	    "{\"id\":8,\"time\":\"2026-11-23T08:00:01+00:00\",\"issue\":1,\"tier\":\"发\","
 	    "\"address\":\"wmb@daxing.example.test\",\"status\":\"deferred\",\"class\":\"4xx\","
 	    "\"code\":451,\"reply\":\"451 later\",\"attempt\":2,\"relay\":\"mail.example.test:465\","
 	    "\"possible_duplicate\":true}\n"
-	    "{\"id\":9,\"time\":\"2026-11-23T08:00:02+0000\",\"issue\":1,\"tier\":\"发\","
+	    "{\"id\":9,\"time\":\"2026-11-23T08:00:02+00:00\",\"issue\":1,\"tier\":\"发\","
 	    "\"address\":\"x@example.test\",\"status\":\"deferred\",\"class\":\"connect\","
 	    "\"code\":null,\"reply\":\"connection refused\",\"attempt\":3,\"relay\":null,"
 	    "\"possible_duplicate\":false}\n");
@@ -359,7 +362,7 @@ test_hostile_values_escaped(void **state)
 	static const char title[] = "简报\x1b]0;owned\x07\x1b[2J\xe2\x80\xae";
 	static const char reply[] = "451 busy \xc2\x9b" "31m";
 	struct queue_view_recipient r[] = {
-		{ "报", "中央\x1b[8m文明办", "中央文明办", "office@wmb.example.test", "deferred", 1,
+		{ "报", "中央\x1b[8m文明办", "中央文明办", "office@wmb.example.test", QUEUE_DEFERRED, 1,
 		  1795420800, 451, (char *)reply, "报", NULL },
 	};
 	struct queue_view_issue v = issue_one(r, 1);
@@ -390,7 +393,7 @@ test_hostile_values_escaped(void **state)
 	assert_non_null(strstr(sbuf_str(&b), "\"source\":\"a.txt\",\"source_bytes\":null"));
 
 	struct queue_view_tier t[] = { { "报\x1b[1m", 1, 0, 1, 0 } };
-	struct queue_view_recent recent[] = { { 2, (char *)title, 30, "active", "bulletin", 2,
+	struct queue_view_recent recent[] = { { 2, (char *)title, 30, QUEUE_ISSUE_ACTIVE, QUEUE_KIND_BULLETIN, 2,
 		t, 1 } };
 	struct queue_view_status sv = { .recent = recent, .n_recent = 1 };
 	sbuf_reset(&b);
@@ -403,8 +406,8 @@ test_hostile_values_escaped(void **state)
 	assert_terminal_safe(sbuf_str(&b));
 
 	sbuf_reset(&b);
-	struct queue_view_attempt a[] = { { 1, 3, 2, "报", "office@wmb.example.test", "deferred",
-		"temporary", 451, (char *)reply, 1, "mail.example.test:465", false } };
+	struct queue_view_attempt a[] = { { 1, 3, 2, "报", "office@wmb.example.test",
+		QUEUE_ATTEMPT_DEFERRED, true, SMTP_CLASS_4XX, 451, (char *)reply, 1, "mail.example.test:465", false } };
 	status_log_text(&b, a, 1);
 	assert_terminal_safe(sbuf_str(&b));
 	assert_non_null(strstr(sbuf_str(&b), "reply=\"451 busy \\u009b31m\""));
