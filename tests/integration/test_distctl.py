@@ -31,6 +31,8 @@ def test_status_before_and_after_delivery(smtp_server, distd):
     d.start()
     d.drop("a.txt", issue_text([n for n, _ in TEN[:3]]))
     d.wait_states(("delivered",), count=3)
+    # an issue is marked done in a later loop turn than its last recipient
+    wait_for(lambda: d.issue_state(1) == "done", what="the issue done")
     rc, s = ctl_json(d, "status")
     assert rc == 0
     assert s["daemon"]["running"] is True and s["daemon"]["pid"] == d.proc.pid
