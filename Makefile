@@ -107,9 +107,18 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
 
 # Unit tests run from the top folder so that they find tests/data and the seeds.
+# Those of the PostgreSQL queue (test_queue_pg) run under pgserver.py, which
+# starts a throw-away cluster and passes it in DISTD_TEST_PG (where the
+# server binaries are absent, it says so and the tests skip, saying why).
+PG_UNIT = $(BUILD)/tests/test_queue_pg
 unit: $(UNIT_BIN)
 	@failed=0; for t in $(UNIT_BIN); do \
-		echo "== $$t"; $$t || failed=1; \
+		echo "== $$t"; \
+		if [ "$$t" = "$(PG_UNIT)" ]; then \
+			$(PYTHON) tests/integration/pgserver.py run -- $$t || failed=1; \
+		else \
+			$$t || failed=1; \
+		fi; \
 	done; exit $$failed
 
 integration: all
