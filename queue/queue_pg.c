@@ -1242,6 +1242,87 @@ pg_counts(struct queue *q, long counts[QUEUE_STATES])
 }
 
 /*
+ * What needs a human and has no notice yet: the query of
+ * sqlite_notices_due, whose keys are made in SQL so that the query and
+ * the notices' unique keys agree.
+ */
+static int
+pg_notices_due(struct queue *q, struct queue_notice_due **out, size_t *n,
+    char *err, size_t errsz)
+{
+	static const char sql[] =
+	    "SELECT 0, 'held:' || i.id, i.id, i.title, i.issue_no, i.source,"
+	    "  i.hold_reason, NULL, 0 FROM issues i"
+	    " WHERE i.kind = 'bulletin' AND i.state = 'held' AND i.held_on_arrival = 1"
+	    " AND NOT EXISTS"
+	    "  (SELECT 1 FROM issues n WHERE n.kind = 'notice' AND n.sha256 = 'held:' || i.id)"
+	    " UNION ALL "
+	    "SELECT 1, 'unresolved:' || i.id, i.id, i.title, i.issue_no, i.source,"
+	    "  i.unresolved, NULL, 0 FROM issues i"
+	    " WHERE i.kind = 'bulletin' AND i.unresolved IS NOT NULL"
+	    "  AND i.state IN ('active', 'done') AND i.duplicate_of IS NULL AND NOT EXISTS"
+	    "  (SELECT 1 FROM issues n WHERE n.kind = 'notice'"
+	    "   AND n.sha256 = 'unresolved:' || i.id)"
+	    " UNION ALL "
+	    "SELECT 2, 'alert:' || a.kind || ':' || a.since, 0, NULL, NULL, NULL,"
+	    "  a.text, a.kind, a.since FROM alerts a WHERE NOT EXISTS"
+	    "  (SELECT 1 FROM issues n WHERE n.kind = 'notice'"
+	    "   AND n.sha256 = 'alert:' || a.kind || ':' || a.since)"
+	    " ORDER BY 1, 3 LIMIT 1000";
+	PGresult *res = PQexec(q->pg, sql);
+
+	*out = NULL;
+	*n = 0;
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		return pg_fail(q, err, errsz, "notices", res);
+	for (int r = 0; r < PQntuples(res); r++) {
+		*out = xreallocarray(*out, *n + 1, sizeof(**out));
+		struct queue_notice_due *x = &(*out)[(*n)++];
+		memset(x, 0, sizeof(*x));
+		x->cause = (enum queue_notice_cause)col_int(res, r, 0);
+		x->key = col_text(res, r, 1);
+		x->issue = col_int(res, r, 2);
+		x->title = col_text(res, r, 3);
+		x->issue_no = PQgetisnull(res, r, 4) ? -1 : (long)col_int(res, r, 4);
+		x->source = col_text(res, r, 5);
+		x->reason = col_text(res, r, 6);
+		/* an alert's row; held and unresolved notices have none */
+		if (x->cause == QUEUE_NOTICE_ALERT &&
+		    queue_alert_kind_parse(PQgetvalue(res, r, 7), &x->alert_kind) < 0)
+			x->alert_kind = QUEUE_ALERT_DEFERRED;	/* shown by its text */
+		x->since = col_int(res, r, 8);
+	}
+	PQclear(res);
+	return 0;
+}
+
+/*
+ * The change stamp: the current snapshot (xmin:xmax:in-progress list)
+ * hashed. Equal snapshots see the same committed transactions, so equal
+ * stamps mean nothing changed, whoever wrote; own writes are in it too,
+ * so own stays 0. It moves more often than SQLite's data_version (any
+ * write in the database moves it): that only costs a recount.
+ */
+static int
+pg_changes(struct queue *q, int64_t *own, int64_t *others)
+{
+	PGresult *res = PQexec(q->pg, "SELECT pg_current_snapshot()::text");
+	uint64_t h = 14695981039346656037ULL;	/* FNV-1a */
+
+	*own = 0;
+	*others = 0;
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+		PQclear(res);
+		return -1;
+	}
+	for (const unsigned char *s = (const unsigned char *)PQgetvalue(res, 0, 0); *s; s++)
+		h = (h ^ *s) * 1099511628211ULL;
+	*others = (int64_t)(h >> 1);
+	PQclear(res);
+	return 0;
+}
+
+/*
  * Built so far; every NULL op is listed by queue_backend_missing, and the
  * configuration check refuses this backend until there is none.
  */
@@ -1272,6 +1353,8 @@ const struct queue_backend queue_backend_pg = {
 	.oldest_deferral = pg_oldest_deferral,
 	.alert = pg_alert,
 	.clear_alert = pg_clear_alert,
+	.notices_due = pg_notices_due,
 	.notices_since = pg_notices_since,
 	.counts = pg_counts,
+	.changes = pg_changes,
 };

@@ -469,6 +469,57 @@ test_pg_relays_alerts_sources(void **state)
 	assert_int_equal(when, 1100);
 }
 
+/* Held on arrival, unresolved units, standing alerts: each notified once by its key. */
+static void
+test_pg_notices_due(void **state)
+{
+	NEED_PG();
+	struct queue *q = *state;
+	struct queue_notice_due *d;
+	size_t n;
+	char err[256];
+
+	assert_int_equal(enqueue(q, "n1n1", 1, "unknown unit", 1000), 1);
+	sql("UPDATE issues SET unresolved = 'X县' WHERE id = 1");
+	assert_int_equal(enqueue(q, "n2n2", 1, NULL, 1000), 2);
+	sql("UPDATE issues SET unresolved = 'Y县' WHERE id = 2");
+	assert_int_equal(queue_alert(q, QUEUE_ALERT_TLS, "certificate expired", 50), 0);
+	assert_int_equal(queue_notices_due(q, &d, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(d[0].cause, QUEUE_NOTICE_HELD);
+	assert_string_equal(d[0].key, "held:1");
+	assert_string_equal(d[0].reason, "unknown unit");
+	assert_int_equal(d[0].issue_no, 1);
+	assert_int_equal(d[1].cause, QUEUE_NOTICE_UNRESOLVED);
+	assert_string_equal(d[1].key, "unresolved:2");
+	assert_int_equal(d[2].cause, QUEUE_NOTICE_ALERT);
+	assert_string_equal(d[2].key, "alert:tls:50");
+	assert_int_equal(d[2].alert_kind, QUEUE_ALERT_TLS);
+	assert_int_equal(d[2].since, 50);
+	/* a notice under the key: no longer due */
+	assert_true(enqueue_kind(q, QUEUE_KIND_NOTICE, "held:1", 1, NULL, 1001) > 0);
+	queue_notices_due_free(d, n);
+	assert_int_equal(queue_notices_due(q, &d, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 2);
+	queue_notices_due_free(d, n);
+}
+
+/* The change stamp moves with another connection's commit, not by itself. */
+static void
+test_pg_changes(void **state)
+{
+	NEED_PG();
+	struct queue *q = *state;
+	int64_t own1, others1, own2, others2;
+
+	assert_int_equal(queue_changes(q, &own1, &others1), 0);
+	assert_int_equal(queue_changes(q, &own2, &others2), 0);
+	assert_true(own1 == own2 && others1 == others2);
+	sql("INSERT INTO alerts VALUES ('x', 'y', 1, 1)");
+	assert_int_equal(queue_changes(q, &own2, &others2), 0);
+	assert_true(others1 != others2);
+}
+
 /* One daemon per node and queue: a lock file in the runtime folder. */
 static void
 test_pg_lock_per_node(void **state)
@@ -523,6 +574,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_pg_take_skips_locked_rows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_release_and_recover, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_relays_alerts_sources, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pg_notices_due, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pg_changes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_lock_per_node, setup, teardown),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
