@@ -12,6 +12,7 @@
 
 #include <libpq-fe.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "queue.h"
@@ -520,6 +521,78 @@ test_pg_changes(void **state)
 	assert_true(others1 != others2);
 }
 
+/*
+ * Three processes, each with its own connection, take and record until
+ * nothing is due: every recipient is attempted exactly once and ends
+ * delivered (no batch taken twice, none lost between the takers).
+ */
+static int
+taker(int seed)
+{
+	struct queue *q;
+	struct queue_batch *b[4];
+	size_t n;
+	char err[256];
+	int idle = 0;
+
+	if (queue_open(conninfo, &q, err, sizeof(err)) < 0)
+		return 2;
+	while (idle < 3) {
+		if (queue_take(q, 2000, 4, 5, b, &n, err, sizeof(err)) < 0)
+			return 3;
+		idle = n == 0 ? idle + 1 : 0;
+		for (size_t i = 0; i < n; i++) {
+			struct smtp_verdict v[5];
+			struct queue_attempt a[5];
+			for (size_t k = 0; k < b[i]->n; k++)
+				v[k] = (struct smtp_verdict){ .outcome = SMTP_OK, .code = 250,
+					.reply = "250 ok", .class = SMTP_CLASS_OK };
+			char relay[16];
+			snprintf(relay, sizeof(relay), "relay-%d", seed);
+			if (queue_record(q, b[i], v, NULL, a, 2000, 0.01, relay, &retry,
+			    half, err, sizeof(err)) < 0)
+				return 4;
+			queue_batch_free(b[i]);
+		}
+		if ((seed + idle) % 2)
+			usleep(1000);
+	}
+	queue_close(q);
+	return 0;
+}
+
+static void
+test_pg_concurrent_takers_disjoint(void **state)
+{
+	NEED_PG();
+	struct queue *q = *state;
+	char sha[16];
+	pid_t pids[3];
+
+	for (int i = 0; i < 20; i++) {
+		snprintf(sha, sizeof(sha), "c%03d", i);
+		assert_true(enqueue(q, sha, 15, NULL, 1000) > 0);
+	}
+	for (int i = 0; i < 3; i++) {
+		pids[i] = fork();
+		assert_true(pids[i] >= 0);
+		if (pids[i] == 0)
+			_exit(taker(i));
+	}
+	for (int i = 0; i < 3; i++) {
+		int st;
+		assert_int_equal(waitpid(pids[i], &st, 0), pids[i]);
+		assert_true(WIFEXITED(st));
+		assert_int_equal(WEXITSTATUS(st), 0);
+	}
+	assert_int_equal(count("SELECT COUNT(*) FROM recipients"), 300);
+	assert_int_equal(count("SELECT COUNT(*) FROM recipients WHERE state = 'delivered'"
+	    " AND attempts = 1"), 300);
+	assert_int_equal(count("SELECT COUNT(*) FROM attempts"), 300);
+	assert_int_equal(count("SELECT COUNT(DISTINCT recipient) FROM attempts"), 300);
+	print_message("takers: %ld took part\n", count("SELECT COUNT(DISTINCT relay) FROM attempts"));
+}
+
 /* One daemon per node and queue: a lock file in the runtime folder. */
 static void
 test_pg_lock_per_node(void **state)
@@ -576,6 +649,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_pg_relays_alerts_sources, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_notices_due, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_changes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pg_concurrent_takers_disjoint, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_lock_per_node, setup, teardown),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
