@@ -96,6 +96,15 @@ class PgServer:
             self._as_user([os.path.join(self.bindir, "initdb"), "-D", data, "-U",
                            SUPERUSER, "-A", "trust", "-E", "UTF8", "--no-sync",
                            "--locale=C.UTF-8"], env=env, cwd=self.dir)
+            # the superuser by trust over the socket (the tests' own
+            # connection); every other role by password (scram), so that a
+            # test can check that distd takes it from a password file
+            hba = os.path.join(data, "pg_hba.conf")
+            with open(hba, "w") as f:
+                f.write(f"local all {SUPERUSER} trust\n"
+                        "local all all scram-sha-256\n")
+            if self.pw is not None:
+                os.chown(hba, self.pw.pw_uid, self.pw.pw_gid)
             self._as_user([os.path.join(self.bindir, "pg_ctl"), "-D", data, "-w",
                            "-t", "60", "-l", os.path.join(self.dir, "log"), "-o",
                            f"-c listen_addresses='' -c unix_socket_directories={self.dir}"
