@@ -23,6 +23,7 @@
 #include "sbuf.h"
 
 #include "queue_backend.h"
+#include "queue_pg.h"
 #include "queue_private.h"
 #include "xalloc.h"
 
@@ -1357,4 +1358,8 @@ const struct queue_backend queue_backend_pg = {
 	.notices_since = pg_notices_since,
 	.counts = pg_counts,
 	.changes = pg_changes,
+	.hold = queue_pg_hold,
+	.release = queue_pg_release,
+	.cancel = queue_pg_cancel,
+	.retry = queue_pg_retry,
 };

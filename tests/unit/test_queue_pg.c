@@ -629,6 +629,64 @@ test_pg_password_from_file(void **state)
 	sql("DROP OWNED BY distd_node; DROP ROLE distd_node");
 }
 
+/* distctl's steering: hold, release, cancel, retry, with their refusals. */
+static void
+test_pg_hold_release_cancel_retry(void **state)
+{
+	NEED_PG();
+	struct queue *q = *state;
+	struct queue_batch *b[4];
+	size_t n;
+	char err[256];
+
+	assert_int_equal(enqueue(q, "hold", 6, NULL, 1000), 1);
+	assert_int_equal(queue_hold(q, 1, NULL, "wait", err, sizeof(err)), 6);
+	assert_int_equal(count("SELECT COUNT(*) FROM issues WHERE state = 'held'"
+	    " AND hold_reason = 'wait'"), 1);
+	assert_int_equal(queue_take(q, 1000, 4, 10, b, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(queue_hold(q, 1, NULL, "again", err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "issue 1 is held, not active"));
+	assert_int_equal(queue_release(q, 1, NULL, 2000, err, sizeof(err)), 6);
+	assert_int_equal(count("SELECT COUNT(*) FROM recipients WHERE state = 'queued'"
+	    " AND next_attempt = 2000"), 6);
+	assert_int_equal(count("SELECT COUNT(*) FROM issues WHERE state = 'active'"
+	    " AND hold_reason IS NULL"), 1);
+
+	/* one tier waits, the others go */
+	assert_int_equal(queue_hold(q, 1, "送", "later", err, sizeof(err)), 2);
+	assert_int_equal(queue_hold(q, 1, "抄", "typo", err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "no recipients in tier 抄 (its tiers: 报, 送, 发)"));
+	assert_int_equal(queue_take(q, 2000, 4, 10, b, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(b[0]->n, 4);
+	struct smtp_verdict v[4];
+	struct queue_attempt a[4];
+	for (size_t i = 0; i < 4; i++)
+		v[i] = (struct smtp_verdict){ .outcome = SMTP_TEMP, .code = 451,
+			.reply = "451 later", .class = SMTP_CLASS_4XX };
+	assert_int_equal(queue_record(q, b[0], v, NULL, a, 2001, 0.1, "relay", &retry, half,
+	    err, sizeof(err)), 0);
+	queue_batch_free(b[0]);
+	assert_int_equal(queue_release(q, 1, "发", 2002, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "no held recipients in tier 发"));
+	assert_int_equal(queue_release(q, 1, "送", 2002, err, sizeof(err)), 2);
+	/* retry: the deferred are due now */
+	assert_int_equal(queue_retry(q, 1, NULL, 2003, err, sizeof(err)), 6);
+	assert_int_equal(count("SELECT COUNT(*) FROM recipients WHERE next_attempt = 2003"), 6);
+	assert_int_equal(queue_retry(q, 0, "报", 2004, err, sizeof(err)), 2);
+
+	assert_int_equal(queue_cancel(q, 1, NULL, 2005, err, sizeof(err)), 6);
+	assert_int_equal(count("SELECT COUNT(*) FROM issues WHERE state = 'cancelled'"
+	    " AND finished = 2005"), 1);
+	assert_int_equal(queue_cancel(q, 1, NULL, 2006, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "already cancelled"));
+	assert_int_equal(queue_release(q, 1, NULL, 2006, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "is cancelled, not held"));
+	assert_int_equal(queue_hold(q, 99, NULL, "x", err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "no issue 99 in the queue"));
+}
+
 /* One daemon per node and queue: a lock file in the runtime folder. */
 static void
 test_pg_lock_per_node(void **state)
@@ -687,6 +745,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_pg_changes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_concurrent_takers_disjoint, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_password_from_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pg_hold_release_cancel_retry, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_lock_per_node, setup, teardown),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
