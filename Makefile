@@ -21,7 +21,7 @@ PYTHON     ?= /usr/bin/python3
 
 CC       ?= cc
 CFLAGS   ?= -O2 -g
-PKGS      = libcurl libconfig gmime-3.0 sqlite3 libsystemd libcmark openssl uchardet
+PKGS      = libcurl libconfig gmime-3.0 sqlite3 libpq libsystemd libcmark openssl uchardet
 # Messages are built with snprintf into fixed buffers on purpose: a cut
 # message is better than none, so truncation is not an error here.
 WARNINGS  = -Wall -Wextra -Wmissing-prototypes -Wstrict-prototypes -Wshadow \
@@ -109,9 +109,18 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
 
 # Unit tests run from the top folder so that they find tests/data and the seeds.
+# Those of the PostgreSQL queue (test_queue_pg) run under pgserver.py, which
+# starts a throw-away cluster and passes it in DISTD_TEST_PG (where the
+# server binaries are absent, it says so and the tests skip, saying why).
+PG_UNIT = $(BUILD)/tests/test_queue_pg
 unit: $(UNIT_BIN)
 	@failed=0; for t in $(UNIT_BIN); do \
-		echo "== $$t"; $$t || failed=1; \
+		echo "== $$t"; \
+		if [ "$$t" = "$(PG_UNIT)" ]; then \
+			$(PYTHON) tests/integration/pgserver.py run -- $$t || failed=1; \
+		else \
+			$$t || failed=1; \
+		fi; \
 	done; exit $$failed
 
 integration: all

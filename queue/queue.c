@@ -95,11 +95,28 @@ queue_alert_kind_parse(const char *name, enum queue_alert_kind *k)
 
 /* ---- choosing a backend, opening ------------------------------------------ */
 
+/* A libpq keyword string starts with a keyword and '=': "host=… dbname=…" */
+static bool
+is_keyword_string(const char *s)
+{
+	size_t n = 0;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	while (isalpha((unsigned char)s[n]) || s[n] == '_')
+		n++;
+	while (isspace((unsigned char)s[n]))
+		n++;
+	return n > 0 && s[n] == '=';
+}
+
 const struct queue_backend *
 queue_backend_for(const char *location, char *err, size_t errsz)
 {
 	size_t n = 0;
 
+	if (location[0] != '/' && is_keyword_string(location))
+		return &queue_backend_pg;
 	/* RFC 3986 scheme: a letter, then letters, digits, + - . */
 	if (isalpha((unsigned char)location[0]))
 		for (n = 1; isalnum((unsigned char)location[n]) || location[n] == '+' ||
@@ -107,9 +124,82 @@ queue_backend_for(const char *location, char *err, size_t errsz)
 			;
 	if (n == 0 || strncmp(location + n, "://", 3) != 0)
 		return &queue_backend_sqlite;
-	snprintf(err, errsz, "%s: unsupported queue backend \"%.*s\" (state is a file "
-	    "path for the SQLite queue)", location, (int)n, location);
+	if ((n == 10 && strncmp(location, "postgresql", n) == 0) ||
+	    (n == 8 && strncmp(location, "postgres", n) == 0))
+		return &queue_backend_pg;
+	/* the scheme only: the rest may carry a user name */
+	snprintf(err, errsz, "unsupported queue backend \"%.*s\" (state is a file "
+	    "path for the SQLite queue)", (int)n, location);
 	return NULL;
+}
+
+size_t
+queue_backend_missing(const struct queue_backend *b, char *buf, size_t bufsz)
+{
+#define OP(name) { #name, b->name == NULL }
+	const struct { const char *name; bool missing; } ops[] = {
+	OP(open),
+	OP(close),
+	OP(lock),
+	OP(check_file),
+	OP(probe_write),
+	OP(release_memory),
+	OP(reserve_id),
+	OP(unreserve_id),
+	OP(commit_issue),
+	OP(source_pending),
+	OP(source_archived),
+	OP(recover),
+	OP(take),
+	OP(record_many),
+	OP(release_batch),
+	OP(clock_step),
+	OP(next_due),
+	OP(finish),
+	OP(failures),
+	OP(relay_get),
+	OP(relay_set_size),
+	OP(relay_set_max_rcpt),
+	OP(oldest_deferral),
+	OP(alert),
+	OP(clear_alert),
+	OP(notices_due),
+	OP(notices_since),
+	OP(counts),
+	OP(changes),
+	OP(hold),
+	OP(release),
+	OP(cancel),
+	OP(retry),
+	OP(resend),
+	OP(resend_all),
+	OP(resend_to),
+	OP(has_recipient),
+	OP(load_source),
+	OP(reroute),
+	OP(record_read),
+	OP(purge_list),
+	OP(purge_delete),
+	OP(view_status),
+	OP(view_issue),
+	OP(view_attempts),
+	};
+#undef OP
+	size_t n = 0, used = 0;
+
+	if (bufsz > 0)
+		buf[0] = '\0';
+	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+		if (!ops[i].missing)
+			continue;
+		if (used < bufsz) {
+			int w = snprintf(buf + used, bufsz - used, "%s%s", n ? ", " : "",
+			    ops[i].name);
+			used += w > 0 ? (size_t)w : 0;
+		}
+		n++;
+	}
+	return n;
 }
 
 int

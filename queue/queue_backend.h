@@ -131,11 +131,34 @@ struct queue_backend {
 extern const struct queue_backend queue_backend_sqlite;
 
 /*
+ * The server store (queue_pg.c): `state` is a libpq connection string,
+ * "postgresql://…" (or "postgres://…") or "host=… dbname=…". Incomplete:
+ * see queue_backend_missing.
+ */
+extern const struct queue_backend queue_backend_pg;
+/*
+ * Whether location is a libpq connection string distd accepts: it parses,
+ * and carries no password (that lives in a password file: passfile=,
+ * PGPASSFILE). 0, or -1 with err, which never quotes the string. Used by
+ * the configuration check and by open.
+ */
+int queue_pg_check_location(const char *location, char *err, size_t errsz);
+
+/*
  * The backend for a `state` setting: a path is SQLite; "name://…" names a
- * backend by its scheme. Returns NULL with err naming an unsupported
- * scheme. Pure (looks at the text only).
+ * backend by its scheme; "keyword=value …" is a libpq connection string
+ * (PostgreSQL). Returns NULL with err naming an unsupported scheme. Pure
+ * (looks at the text only).
  */
 const struct queue_backend *queue_backend_for(const char *location, char *err,
     size_t errsz);
+
+/*
+ * The ops backend lacks, as "take, record_many, …" in buf (cut to bufsz);
+ * returns how many. A backend with any missing must not run distd: the
+ * configuration check refuses it (the front would call a NULL op).
+ */
+size_t queue_backend_missing(const struct queue_backend *backend, char *buf,
+    size_t bufsz);
 
 #endif

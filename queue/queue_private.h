@@ -20,7 +20,22 @@ struct queue {
 	/* issue ids handed out by queue_reserve and not yet committed or given back */
 	int64_t reserved_upto;
 	int reservations;
+	/* ---- the PostgreSQL backend's (queue_pg.c) ---- */
+	struct pg_conn *pg;	/* libpq's PGconn */
+	char *pg_name;		/* "PostgreSQL queue DB on HOST": messages never
+				 * show the connection string */
 };
+
+/*
+ * Takes an exclusive flock on the file lock (created 0640) and writes the
+ * PID into it, for the daemon's life (*fd stays open): the lock of both
+ * backends. what names the queue in the error ("… is in use by another
+ * distd (PID …)"). 0, or -1 with err.
+ */
+int queue_lock_file(const char *lock, const char *what, int *fd, char *err,
+    size_t errsz);
+/* The PostgreSQL schema version this code writes. */
+int queue_pg_schema_latest(void);
 
 int queue_fail(struct queue *q, char *err, size_t errsz, const char *what);
 int queue_exec(struct queue *q, const char *sql, char *err, size_t errsz);

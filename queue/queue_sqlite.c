@@ -463,14 +463,13 @@ sqlite_open(struct queue *q, const char *path, enum queue_mode mode, char *err,
 	return 0;
 }
 
-static int
-sqlite_lock(const char *path, int *fd, char *err, size_t errsz)
+int
+queue_lock_file(const char *lock, const char *what, int *fd, char *err, size_t errsz)
 {
-	char lock[4096], pid[32];
+	char pid[32];
 	ssize_t n;
 
 	*fd = -1;
-	snprintf(lock, sizeof(lock), "%s.lock", path);
 	int f = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
 	bool writable = f >= 0;
 	/* left by a distd run as another user: flock works on a read-only file too */
@@ -493,7 +492,7 @@ sqlite_lock(const char *path, int *fd, char *err, size_t errsz)
 		pid[strcspn(pid, "\n")] = '\0';
 		if (e == EWOULDBLOCK)
 			snprintf(err, errsz, "%s is in use by another distd (PID %s, "
-			    "lock %s): only one daemon may run on a queue", path,
+			    "lock %s): only one daemon may run on a queue", what,
 			    pid[0] ? pid : "unknown", lock);
 		else
 			snprintf(err, errsz, "%s: cannot lock: %s", lock, strerror(e));
@@ -506,6 +505,15 @@ sqlite_lock(const char *path, int *fd, char *err, size_t errsz)
 	}
 	*fd = f;
 	return 0;
+}
+
+static int
+sqlite_lock(const char *path, int *fd, char *err, size_t errsz)
+{
+	char lock[4096];
+
+	snprintf(lock, sizeof(lock), "%s.lock", path);
+	return queue_lock_file(lock, path, fd, err, errsz);
 }
 
 static int

@@ -16,6 +16,8 @@
 #include "text.h"
 #include "xalloc.h"
 
+#include "queue_backend.h"
+
 #include "address.h"
 
 /* Loading state: the file name for messages and the errors found so far. */
@@ -276,6 +278,28 @@ url_scheme_length(const char *s)
 	return strncmp(s + n, "://", 3) == 0 ? n : 0;
 }
 
+/*
+ * state names a server queue (PostgreSQL): its connection string must
+ * carry no password, and the backend must be complete — a half-built
+ * backend would fail at its first missing operation, so it is refused
+ * here, naming what is missing. Neither message quotes the string.
+ */
+static void
+check_server_queue(struct loader *L, config_setting_t *root,
+    const struct queue_backend *backend, const char *state)
+{
+	char why[1024], missing[2048];
+	int line = line_of(config_setting_get_member(root, "state"));
+	size_t n;
+
+	if (queue_pg_check_location(state, why, sizeof(why)) < 0)
+		report(L, line, "state", "%s", why);
+	else if ((n = queue_backend_missing(backend, missing, sizeof(missing))) > 0)
+		report(L, line, "state", "the PostgreSQL queue backend is incomplete: %zu "
+		    "operations are not built yet (%s); use a file path (the SQLite "
+		    "queue) until it is", n, missing);
+}
+
 static void
 load_paths(struct loader *L, config_setting_t *root)
 {
@@ -306,12 +330,18 @@ load_paths(struct loader *L, config_setting_t *root)
 			continue;
 		get_string(L, root, paths[i].name, "", paths[i].dst);
 		size_t scheme = url_scheme_length(*paths[i].dst);
-		if (paths[i].dst == &c->state && scheme > 0)
-			/* a server queue is named by its scheme; none is built in yet */
+		const struct queue_backend *backend = NULL;
+		char why[1024];
+		if (paths[i].dst == &c->state && (*paths[i].dst)[0] != '/')
+			backend = queue_backend_for(*paths[i].dst, why, sizeof(why));
+		if (paths[i].dst == &c->state && backend == NULL && scheme > 0)
+			/* a server queue is named by its scheme */
 			report(L, line_of(config_setting_get_member(root, paths[i].name)),
 			    paths[i].name, "unsupported queue backend \"%.*s\" in '%s' "
 			    "(a file path selects the SQLite queue)", (int)scheme,
 			    *paths[i].dst, *paths[i].dst);
+		else if (backend == &queue_backend_pg)
+			check_server_queue(L, root, backend, *paths[i].dst);
 		else if ((*paths[i].dst)[0] != '/')
 			report(L, line_of(config_setting_get_member(root, paths[i].name)),
 			    paths[i].name, "'%s' is not an absolute path", *paths[i].dst);

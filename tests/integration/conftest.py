@@ -334,3 +334,16 @@ def fault_server(certificate):
 def free_port_for_tests():
     from smtpserver import free_port
     return free_port()
+
+
+@pytest.fixture
+def pg_server():
+    """A throw-away PostgreSQL cluster (pgserver.py); skipped, with the reason,
+    only where the server binaries are absent."""
+    from pgserver import PgServer, PgUnavailable
+    try:
+        server = PgServer()
+    except PgUnavailable as e:
+        pytest.skip(f"no PostgreSQL test cluster: {e}")
+    with server:
+        yield server
