@@ -548,16 +548,16 @@ sqlite_close(struct queue *q)
 
 /* ---- enqueue ------------------------------------------------------------- */
 
+/* The first column of the first row of sql with text bound to ?1, or 0. */
 static int64_t
-find_original(struct queue *q, const char *sha256)
+id_where(struct queue *q, const char *sql, const char *text)
 {
-	sqlite3_stmt *st = queue_prepare(q, "SELECT id FROM issues WHERE sha256 = ? AND "
-	    "kind = 'bulletin' AND duplicate_of IS NULL ORDER BY id LIMIT 1");
+	sqlite3_stmt *st = queue_prepare(q, sql);
 	int64_t id = 0;
 
 	if (st == NULL)
 		return 0;
-	queue_bind_text(st, 1, sha256);
+	queue_bind_text(st, 1, text);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		id = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
@@ -565,19 +565,16 @@ find_original(struct queue *q, const char *sha256)
 }
 
 static int64_t
+find_original(struct queue *q, const char *sha256)
+{
+	return id_where(q, "SELECT id FROM issues WHERE sha256 = ? AND kind = 'bulletin'"
+	    " AND duplicate_of IS NULL ORDER BY id LIMIT 1", sha256);
+}
+
+static int64_t
 find_notice(struct queue *q, const char *key)
 {
-	sqlite3_stmt *st = queue_prepare(q, "SELECT id FROM issues WHERE kind = 'notice'"
-	    " AND sha256 = ?");
-	int64_t id = 0;
-
-	if (st == NULL)
-		return 0;
-	queue_bind_text(st, 1, key);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		id = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return id;
+	return id_where(q, "SELECT id FROM issues WHERE kind = 'notice' AND sha256 = ?", key);
 }
 
 static bool
