@@ -194,6 +194,51 @@ free_list(char **list, size_t n)
 
 /* A string, or an array/list of strings: [ "a", "b" ]. */
 static void
+get_bool(struct loader *L, config_setting_t *parent, const char *name,
+    const char *path, bool *dst)
+{
+	config_setting_t *s = config_setting_get_member(parent, name);
+	char *p;
+
+	if (s == NULL)
+		return;
+	p = join_path(path, name);
+	if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+		report(L, line_of(s), p, "expected true or false");
+	else
+		*dst = config_setting_get_bool(s) != 0;
+	free(p);
+}
+
+/*
+ * node = "name"; or node = { name = "name"; lease = SECONDS; }; The name
+ * goes into folder names (outbox/.node-NAME) and the queue's nodes table.
+ */
+static void
+load_node(struct loader *L, config_setting_t *root)
+{
+	config_setting_t *n = config_setting_get_member(root, "node");
+	config_setting_t *where = n;
+
+	if (n != NULL && config_setting_is_group(n)) {
+		static const char *const known[] = { "name", "lease", NULL };
+		check_known(L, n, "node", known);
+		get_string(L, n, "name", "node", &L->c->node);
+		get_long(L, n, "lease", "node", &L->c->node_lease, 3, 3600);
+		where = config_setting_get_member(n, "name");
+	} else {
+		get_string(L, root, "node", "", &L->c->node);
+	}
+	const char *v = L->c->node;
+	size_t len = strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    "0123456789._-");
+	if (v[len] != '\0' || len == 0 || len > 63 || v[0] == '.')
+		report(L, line_of(where), n != NULL && config_setting_is_group(n) ?
+		    "node.name" : "node", "'%s': expected 1 to 63 letters, digits, '.', "
+		    "'_' or '-', not starting with '.'", v);
+}
+
+static void
 get_string_list(struct loader *L, config_setting_t *parent, const char *name,
     const char *path, char ***list, size_t *n)
 {
@@ -317,10 +362,11 @@ load_paths(struct loader *L, config_setting_t *root)
 	 */
 	config_setting_t *ob = config_setting_get_member(root, "outbox");
 	if (ob != NULL && config_setting_is_group(ob)) {
-		static const char *const known[] = { "path", "settle", NULL };
+		static const char *const known[] = { "path", "settle", "shared", NULL };
 		check_known(L, ob, "outbox", known);
 		get_string(L, ob, "path", "outbox", &c->outbox);
 		get_long(L, ob, "settle", "outbox", &c->outbox_settle, 1, 3600);
+		get_bool(L, ob, "shared", "outbox", &c->outbox_shared);
 		if (c->outbox[0] != '/')
 			report(L, line_of(config_setting_get_member(ob, "path")),
 			    "outbox.path", "'%s' is not an absolute path", c->outbox);
@@ -1620,6 +1666,12 @@ set_defaults(struct conf *c)
 	c->on_unresolved = CONF_UNRESOLVED_HOLD;
 	c->outbox_settle = 5;
 	c->shutdown_timeout = 20;
+	c->node_lease = 30;
+	char host[256] = "";
+	if (gethostname(host, sizeof(host) - 1) < 0 || host[0] == '\0')
+		strcpy(host, "localhost");
+	host[strcspn(host, ".")] = '\0';	/* the short name */
+	c->node = xstrdup(host);
 	c->limits.max_issue_bytes = 20L << 20;
 	c->limits.max_attachments = 16;
 	c->compose.max_header_names = 100;
@@ -1644,7 +1696,7 @@ conf_load(const char *path, int flags, struct conf **out, struct sbuf *errors)
 		"state", "delivery_log", "control_socket", "smtp", "sender",
 		"retry", "tiers", "recipients", "groups", "series",
 		"on_unresolved", "limits", "classification", "alerts", "compose",
-		"shutdown_timeout", "retention", NULL };
+		"shutdown_timeout", "retention", "node", NULL };
 	struct loader L = { path, errors, 0, NULL, flags };
 	config_t cfg;
 	config_setting_t *root;
@@ -1669,6 +1721,7 @@ conf_load(const char *path, int flags, struct conf **out, struct sbuf *errors)
 	root = config_root_setting(&cfg);
 	check_known(&L, root, "", known);
 	load_paths(&L, root);
+	load_node(&L, root);
 	load_smtp(&L, root);
 	load_sender(&L, root);
 	load_numbers(&L, root);
@@ -1720,7 +1773,7 @@ conf_free(struct conf *c)
 {
 	if (c == NULL)
 		return;
-	free_strings(c->path, c->outbox, c->archive, c->rejected, c->state,
+	free_strings(c->path, c->node, c->outbox, c->archive, c->rejected, c->state,
 	    c->delivery_log, c->control_socket, c->smtp.url, c->smtp.host,
 	    c->smtp.username, c->smtp.password_file, c->smtp.ca_file,
 	    c->smtp.pinned_pubkey, c->smtp.helo, c->smtp.fallback.url,

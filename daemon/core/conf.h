@@ -104,6 +104,23 @@ struct conf {
 	 * before cutting them (default 20); what is cut stays deferred.
 	 */
 	long shutdown_timeout;
+	/*
+	 * outbox.shared: several nodes watch this outbox (a shared folder);
+	 * each claims a file by renaming it into outbox/.node-NAME/ before
+	 * reading it, so exactly one node ingests it (default false).
+	 */
+	bool outbox_shared;
+	/*
+	 * node: this distd's name among the nodes sharing a server queue
+	 * (default: the host name; letters, digits, '.', '_', '-', at most
+	 * 63). node_lease: seconds a node's taken recipients stay its own
+	 * without a heartbeat before another node takes them over (default
+	 * 30; heartbeats come every third of it). `node = "a";` or
+	 * `node = { name = "a"; lease = 30; };`. The SQLite queue has one
+	 * node and uses neither.
+	 */
+	char *node;
+	long node_lease;
 
 	struct {
 		char *url;

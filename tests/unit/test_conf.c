@@ -357,7 +357,48 @@ test_outbox_group(void **state)
 	expect_error(MINIMAL "outbox = { path = \"o\"; };\n",
 	    "outbox.path: 'o' is not an absolute path");
 	expect_error(MINIMAL "outbox = { paht = \"/o\"; };\n",
-	    "outbox.paht: unknown setting (expected one of: path, settle)");
+	    "outbox.paht: unknown setting (expected one of: path, settle, shared)");
+	c = load(MINIMAL "outbox = { path = \"/o\"; shared = true; };\n", 0, &errs);
+	assert_non_null(c);
+	assert_true(c->outbox_shared);
+	free(errs);
+	conf_free(c);
+	expect_error(MINIMAL "outbox = { path = \"/o\"; shared = 1; };\n",
+	    "outbox.shared: expected true or false");
+}
+
+/* node is a name, or a group with the name and the lease; default: the host's short name */
+static void
+test_node(void **state)
+{
+	(void)state;
+	char *errs, host[256] = "";
+	struct conf *c = load(MINIMAL, 0, &errs);
+
+	assert_non_null(c);
+	assert_int_equal(gethostname(host, sizeof(host) - 1), 0);
+	host[strcspn(host, ".")] = '\0';
+	assert_string_equal(c->node, host);
+	assert_int_equal(c->node_lease, 30);
+	assert_false(c->outbox_shared);
+	free(errs);
+	conf_free(c);
+	c = load(MINIMAL "node = \"distd-a\";\n", 0, &errs);
+	assert_non_null(c);
+	assert_string_equal(c->node, "distd-a");
+	free(errs);
+	conf_free(c);
+	c = load(MINIMAL "node = { name = \"b.2\"; lease = 6; };\n", 0, &errs);
+	assert_non_null(c);
+	assert_string_equal(c->node, "b.2");
+	assert_int_equal(c->node_lease, 6);
+	free(errs);
+	conf_free(c);
+	expect_error(MINIMAL "node = \"a/b\";\n", "node: 'a/b': expected 1 to 63 letters");
+	expect_error(MINIMAL "node = \".hidden\";\n", "not starting with '.'");
+	expect_error(MINIMAL "node = { name = \"n\"; lease = 2; };\n",
+	    "node.lease: 2 is out of range (expected 3 to 3600)");
+	expect_error(MINIMAL "node = { nam = \"n\"; };\n", "node.nam: unknown setting");
 }
 
 static void
@@ -791,6 +832,7 @@ main(void)
 		cmocka_unit_test(test_numbers_in_range),
 		cmocka_unit_test(test_relay_settings),
 		cmocka_unit_test(test_outbox_group),
+		cmocka_unit_test(test_node),
 		cmocka_unit_test(test_subject_template),
 		cmocka_unit_test(test_every_error_reported),
 		cmocka_unit_test(test_syntax_error),
