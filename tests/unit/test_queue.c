@@ -605,11 +605,17 @@ test_backend_for_state(void **state)
 	assert_ptr_equal(queue_backend_for("host=/run/postgresql dbname=distd", err,
 	    sizeof(err)), &queue_backend_pg);
 	assert_ptr_equal(queue_backend_for("db:/x", err, sizeof(err)), &queue_backend_sqlite);
-	/* incomplete (issue 16): the configuration check refuses it with this list */
+	/*
+	 * an incomplete backend: the configuration check refuses it with this
+	 * list (a copy with ops taken away, not queue_backend_pg, which is
+	 * complete once issue 16 is done)
+	 */
 	char missing[2048];
-	assert_int_not_equal(queue_backend_missing(&queue_backend_pg, missing,
-	    sizeof(missing)), 0);
-	assert_non_null(strstr(missing, "view_status"));
+	struct queue_backend partial = queue_backend_sqlite;
+	partial.take = NULL;
+	partial.view_status = NULL;
+	assert_int_equal(queue_backend_missing(&partial, missing, sizeof(missing)), 2);
+	assert_string_equal(missing, "take, view_status");
 	assert_int_equal(queue_backend_missing(&queue_backend_sqlite, missing,
 	    sizeof(missing)), 0);
 	assert_string_equal(missing, "");
@@ -1732,7 +1738,7 @@ test_finished_tiers_kept(void **state)
 	    " SUM(CASE WHEN state = 'failed' THEN 1 ELSE 0 END) AS failed"
 	    " FROM recipients WHERE issue = 1 AND replaced_by IS NULL GROUP BY tier, tier_keyword"
 	    " EXCEPT SELECT tier, tier_keyword, total, delivered, failed FROM issue_tiers"
-	    " WHERE issue = 1)";
+	    " WHERE issue = 1) AS differing";
 
 	assert_int_equal(enqueue(q, "tiers", 7, NULL, 1000), 1);
 	assert_int_equal(count(q, "SELECT COUNT(*) FROM issue_tiers"), 0);
