@@ -111,6 +111,29 @@ test_unknown_issue_and_tier_are_errors_that_name_them(void **state)
 	assert_int_equal(count_of(q, "queued"), 6);
 }
 
+/* A steering that does not fit the issue's state is refused, naming that state. */
+static void
+test_refusals_name_the_state(void **state)
+{
+	struct queue *q = *state;
+	char err[256];
+	int64_t id = enqueue_six(q, "gggg", 1000);
+
+	assert_int_equal(queue_hold(q, id, NULL, "wait", err, sizeof(err)), 6);
+	assert_int_equal(queue_hold(q, id, NULL, "again", err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "is held, not active"));
+	assert_int_equal(queue_release(q, id, NULL, 1001, err, sizeof(err)), 6);
+	assert_int_equal(queue_hold(q, id, "送", "later", err, sizeof(err)), 2);
+	assert_int_equal(queue_release(q, id, "发", 1002, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "no held recipients in tier 发"));
+	assert_int_equal(queue_cancel(q, id, NULL, 1003, err, sizeof(err)), 6);
+	assert_int_equal(queue_cancel(q, id, NULL, 1004, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "already cancelled"));
+	assert_int_equal(queue_release(q, id, NULL, 1004, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "is cancelled, not held"));
+	assert_int_equal(count_of(q, "cancelled"), 6);
+}
+
 static void
 test_cancel_is_final_until_resend_all(void **state)
 {
@@ -184,6 +207,7 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_issue_and_tier_are_errors_that_name_them,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refusals_name_the_state, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_is_final_until_resend_all, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retry_counts_what_it_makes_due, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resend_to_adds_or_replaces_an_address, setup,
