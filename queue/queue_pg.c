@@ -1362,4 +1362,13 @@ const struct queue_backend queue_backend_pg = {
 	.release = queue_pg_release,
 	.cancel = queue_pg_cancel,
 	.retry = queue_pg_retry,
+	.resend = queue_pg_resend,
+	.resend_all = queue_pg_resend_all,
+	.resend_to = queue_pg_resend_to,
+	.has_recipient = queue_pg_has_recipient,
+	.load_source = queue_pg_load_source,
+	.reroute = queue_pg_reroute,
+	.record_read = queue_pg_record_read,
+	.purge_list = queue_pg_purge_list,
+	.purge_delete = queue_pg_purge_delete,
 };
