@@ -1362,4 +1362,7 @@ const struct queue_backend queue_backend_pg = {
 	.release = queue_pg_release,
 	.cancel = queue_pg_cancel,
 	.retry = queue_pg_retry,
+	.view_status = queue_pg_view_status,
+	.view_issue = queue_pg_view_issue,
+	.view_attempts = queue_pg_view_attempts,
 };
