@@ -143,16 +143,20 @@ read_counts(struct queue *q, struct queue_state_counts *c, char *err, size_t err
 /*
  * The recent failures (see recent_failed; a corrected recipient needs no
  * look any more) and the deferred recipient of the issue received first,
- * in one row.
+ * in one row. The failures are found by state (recipients_due) and their
+ * issue looked up by id, SQLite's plan: a join lets the planner scan every
+ * issue ever received instead (issues.received has no index), which
+ * costs more than the few failed rows do.
  */
 static int
 read_summary(struct queue *q, int64_t failed_since, struct queue_view_status *v,
     char *err, size_t errsz)
 {
 	static const char sql[] =
-	    "SELECT (SELECT COUNT(*) FROM recipients r JOIN issues i ON i.id = r.issue"
+	    "SELECT (SELECT COUNT(*) FROM recipients r"
 	    "  WHERE r.state = 'failed' AND r.replaced_by IS NULL"
-	    "  AND i.state <> 'cancelled' AND i.received >= $1),"
+	    "  AND (SELECT i.state <> 'cancelled' AND i.received >= $1 FROM issues i"
+	    "   WHERE i.id = r.issue)),"
 	    " d.address, d.issue, d.attempts, d.next_attempt, d.last_reply, d.received"
 	    " FROM (SELECT 1) one LEFT JOIN (SELECT r.address, r.issue, r.attempts,"
 	    "  r.next_attempt, r.last_reply, i.received FROM recipients r"
