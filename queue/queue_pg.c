@@ -1371,4 +1371,7 @@ const struct queue_backend queue_backend_pg = {
 	.record_read = queue_pg_record_read,
 	.purge_list = queue_pg_purge_list,
 	.purge_delete = queue_pg_purge_delete,
+	.view_status = queue_pg_view_status,
+	.view_issue = queue_pg_view_issue,
+	.view_attempts = queue_pg_view_attempts,
 };
