@@ -5,8 +5,13 @@
  * tests/integration/pgserver.py, which starts one). Unset: every test
  * skips, and says why.
  *
- * The scenarios are those of test_queue.c for the ops built so far; the
- * database is emptied (schema public dropped) before each test.
+ * Only what is PostgreSQL's own: the schema and its version, the password
+ * kept out of the string and the location out of messages, the password
+ * file, SKIP LOCKED, concurrent takers, the lock per node, the change stamp.
+ * The queue's behaviour is tested once for both backends: test_queue,
+ * test_queue_ctl and test_queue_views run again on PostgreSQL (`make unit`,
+ * DISTD_TEST_BACKEND=postgresql, testqueue.h). The database is emptied
+ * (schema public dropped) before each test.
  */
 #include "testutil.h"
 
@@ -176,199 +181,6 @@ test_pg_refuses_password_and_hides_location(void **state)
 	assert_null(strstr(err, "dbname=x"));
 }
 
-static void
-test_pg_enqueue_and_take_in_tier_order(void **state)
-{
-	NEED_PG();
-	struct queue *q = *state;
-	struct queue_batch *b[4], *more[4];
-	size_t n;
-	char err[256];
-
-	assert_int_equal(enqueue(q, "aaaa", 7, NULL, 1000), 1);
-	assert_int_equal(count("SELECT COUNT(*) FROM recipients WHERE state = 'queued'"), 7);
-	assert_int_equal(count("SELECT COUNT(*) FROM issues"
-	    " WHERE message_id = 'distd.1.aaaa@example.test'"), 1);
-	assert_int_equal(count("SELECT COUNT(*) FROM sources WHERE archived IS NULL"), 1);
-
-	/* batches of at most 3, ordered by tier: 报 (0,3,6) first */
-	assert_int_equal(queue_take(q, 1000, 2, 3, b, &n, err, sizeof(err)), 0);
-	assert_int_equal(n, 2);
-	assert_int_equal(b[0]->n, 3);
-	assert_string_equal(b[0]->addresses[0], "r0@example.test");
-	assert_string_equal(b[0]->addresses[2], "r6@example.test");
-	assert_string_equal(b[0]->tiers[0], "报");
-	assert_string_equal(b[1]->tiers[0], "送");
-	assert_non_null(strstr(b[0]->message, "X-Distd-Issue: 1"));
-	assert_int_equal(b[0]->len, strlen(b[0]->message));
-	assert_int_equal(b[0]->received, 1000);
-	assert_int_equal(count("SELECT COUNT(*) FROM recipients WHERE state = 'sending'"), 6);
-	/* nothing due twice */
-	assert_int_equal(queue_take(q, 1000, 4, 3, more, &n, err, sizeof(err)), 0);
-	assert_int_equal(n, 1);
-	assert_int_equal(more[0]->n, 1);
-	queue_batch_free(more[0]);
-	queue_batch_free(b[0]);
-	queue_batch_free(b[1]);
-	/* held issues are not taken */
-	assert_int_equal(enqueue(q, "hhhh", 2, "held for test", 1000), 2);
-	assert_int_equal(queue_take(q, 1000, 4, 3, more, &n, err, sizeof(err)), 0);
-	assert_int_equal(n, 0);
-	assert_int_equal(count("SELECT held_on_arrival FROM issues WHERE id = 2"), 1);
-}
-
-static void
-test_pg_duplicates_and_notice_keys(void **state)
-{
-	NEED_PG();
-	struct queue *q = *state;
-
-	assert_int_equal(enqueue(q, "dddd", 2, NULL, 1000), 1);
-	/* the same content again: a duplicate row, no recipients, no message */
-	assert_int_equal(enqueue(q, "dddd", 2, NULL, 1001), -1);
-	assert_int_equal(count("SELECT COUNT(*) FROM issues WHERE duplicate_of = 1"
-	    " AND state = 'done' AND message IS NULL"), 1);
-	assert_int_equal(count("SELECT COUNT(*) FROM recipients"), 2);
-	/* one notice per key */
-	int64_t first = enqueue_kind(q, QUEUE_KIND_NOTICE, "held:1", 1, NULL, 1002);
-	assert_true(first > 0);
-	assert_int_equal(enqueue_kind(q, QUEUE_KIND_NOTICE, "held:1", 1, NULL, 1003), -first);
-	assert_int_equal(count("SELECT COUNT(*) FROM issues WHERE kind = 'notice'"), 1);
-	long nn;
-	int64_t oldest;
-	assert_int_equal(queue_notices_since(q, 0, &nn, &oldest), 0);
-	assert_int_equal(nn, 1);
-	assert_int_equal(oldest, 1002);
-	/* an id another writer took meanwhile: the commit fails, stores nothing */
-	struct queue_reservation res;
-	char err[256];
-	int64_t dup;
-	assert_int_equal(queue_reserve(q, "eeee", "example.test", &res, err, sizeof(err)), 0);
-	res.id = 1;
-	struct queue_issue_in in = { .sha256 = "eeee", .source = "e.txt",
-		.kind = QUEUE_KIND_BULLETIN, .subject = "s", .issue_no = -1,
-		.total_issue_no = -1, .received = 1004 };
-	assert_int_equal(queue_commit(q, &res, &in, NULL, 0, "m", 1, &dup, err,
-	    sizeof(err)), -1);
-	assert_non_null(strstr(err, "was taken by another writer"));
-	assert_int_equal(count("SELECT COUNT(*) FROM issues WHERE sha256 = 'eeee'"), 0);
-}
-
-static void
-test_pg_record_finish_failures(void **state)
-{
-	NEED_PG();
-	struct queue *q = *state;
-	struct queue_batch *b[1], *c[1];
-	size_t n;
-	char err[256];
-
-	enqueue(q, "bbbb", 3, NULL, 1000);
-	assert_int_equal(queue_take(q, 1000, 1, 3, b, &n, err, sizeof(err)), 0);
-	struct queue_attempt att[3];
-	struct smtp_verdict res[3] = {
-		{ .outcome = SMTP_OK, .code = 250, .reply = "250 ok", .class = SMTP_CLASS_OK },
-		{ .outcome = SMTP_TEMP, .code = 451, .reply = "451 later", .class = SMTP_CLASS_4XX },
-		{ .outcome = SMTP_PERM, .code = 550, .reply = "550 no", .class = SMTP_CLASS_5XX },
-	};
-	assert_int_equal(queue_record(q, b[0], res, NULL, att, 1005, 0.1, "relay:465",
-	    &retry, half, err, sizeof(err)), 0);
-	assert_int_equal(att[0].status, QUEUE_ATTEMPT_SENT);
-	assert_int_equal(att[1].status, QUEUE_ATTEMPT_DEFERRED);
-	assert_int_equal(att[1].next_attempt, 1015);
-	assert_int_equal(att[2].status, QUEUE_ATTEMPT_FAILED);
-	assert_int_equal(count("SELECT COUNT(*) FROM attempts"), 3);
-	assert_int_equal(count("SELECT COUNT(*) FROM recipients WHERE state = 'deferred'"
-	    " AND next_attempt = 1015 AND last_code = 451"), 1);
-	assert_int_equal(count("SELECT COUNT(*) FROM recipients WHERE state = 'delivered'"
-	    " AND delivered = 1005"), 1);
-
-	long counts[QUEUE_STATES];
-	assert_int_equal(queue_counts(q, counts), 0);
-	assert_int_equal(counts[QUEUE_DELIVERED], 1);
-	assert_int_equal(counts[QUEUE_DEFERRED], 1);
-	assert_int_equal(counts[QUEUE_FAILED], 1);
-	int64_t since;
-	long deferred;
-	assert_int_equal(queue_oldest_deferral(q, &since, &deferred), 0);
-	assert_int_equal(since, 1005);
-	assert_int_equal(deferred, 1);
-
-	int64_t when;
-	assert_int_equal(queue_next_due(q, &when), 0);
-	assert_int_equal(when, 1015);
-	assert_int_equal(queue_take(q, 1014, 1, 3, c, &n, err, sizeof(err)), 0);
-	assert_int_equal(n, 0);
-	assert_int_equal(queue_take(q, 1015, 1, 3, c, &n, err, sizeof(err)), 0);
-	assert_int_equal(n, 1);
-	assert_int_equal(c[0]->attempts[0], 1);
-	/* the lifetime runs from the first attempt */
-	assert_int_equal(c[0]->received, 1005);
-	struct queue_attempt ok_att;
-	struct smtp_verdict ok = { .outcome = SMTP_OK, .code = 250, .reply = "250 ok",
-		.class = SMTP_CLASS_OK };
-	assert_int_equal(queue_record(q, c[0], &ok, NULL, &ok_att, 1016, 0.1, "relay:465",
-	    &retry, half, err, sizeof(err)), 0);
-	assert_int_equal(ok_att.attempt, 2);
-	assert_int_equal(queue_next_due(q, &when), 1);
-
-	int64_t *report;
-	size_t nr;
-	assert_int_equal(queue_finish(q, 1020, &report, &nr, err, sizeof(err)), 0);
-	assert_int_equal(nr, 1);	/* finished with a failed recipient */
-	assert_int_equal(report[0], 1);
-	free(report);
-	assert_int_equal(count("SELECT COUNT(*) FROM issues WHERE state = 'done'"
-	    " AND finished = 1020"), 1);
-	assert_int_equal(count("SELECT delivered FROM issue_tiers WHERE issue = 1 AND tier = 1"),
-	    1);
-	assert_int_equal(count("SELECT failed FROM issue_tiers WHERE issue = 1 AND tier = 2"),
-	    1);
-	/* reopened: its tier totals go (the trigger) */
-	sql("UPDATE issues SET state = 'active' WHERE id = 1");
-	assert_int_equal(count("SELECT COUNT(*) FROM issue_tiers"), 0);
-	sql("UPDATE issues SET state = 'done' WHERE id = 1");
-	queue_batch_free(b[0]);
-	queue_batch_free(c[0]);
-
-	struct queue_failure *f;
-	size_t nf;
-	char *title;
-	long no;
-	assert_int_equal(queue_failures(q, 1, &f, &nf, &title, &no), 0);
-	assert_int_equal(nf, 1);
-	assert_string_equal(f[0].reply, "550 no");
-	assert_string_equal(f[0].tier, "发");
-	assert_int_equal(f[0].attempts, 1);
-	assert_string_equal(title, "简报");
-	assert_int_equal(no, 1);
-	queue_failures_free(f, nf);
-	free(title);
-}
-
-/* A recipient cancelled while its transfer ran: a temporary verdict does not revive it. */
-static void
-test_pg_record_after_cancel(void **state)
-{
-	NEED_PG();
-	struct queue *q = *state;
-	struct queue_batch *b[1];
-	size_t n;
-	char err[256];
-
-	enqueue(q, "cccc", 1, NULL, 1000);
-	assert_int_equal(queue_take(q, 1000, 1, 3, b, &n, err, sizeof(err)), 0);
-	sql("UPDATE recipients SET state = 'cancelled'");
-	struct queue_attempt att;
-	struct smtp_verdict v = { .outcome = SMTP_TEMP, .code = 451, .reply = "451 later",
-		.class = SMTP_CLASS_4XX };
-	assert_int_equal(queue_record(q, b[0], &v, NULL, &att, 1005, 0.1, "relay:465",
-	    &retry, half, err, sizeof(err)), 0);
-	assert_int_equal(att.state, QUEUE_CANCELLED);
-	assert_int_equal(count("SELECT COUNT(*) FROM recipients WHERE state = 'cancelled'"), 1);
-	queue_batch_free(b[0]);
-}
-
 /*
  * FOR UPDATE SKIP LOCKED: rows another connection's open transaction has
  * locked (another node's take in progress) are skipped, not waited for
@@ -397,112 +209,6 @@ test_pg_take_skips_locked_rows(void **state)
 	assert_int_equal(b[0]->n, 2);
 	assert_string_equal(b[0]->tiers[0], "报");
 	queue_batch_free(b[0]);
-}
-
-static void
-test_pg_release_and_recover(void **state)
-{
-	NEED_PG();
-	struct queue *q = *state;
-	struct queue_batch *b[2];
-	size_t n;
-	int recovered;
-	char err[256];
-
-	enqueue(q, "rrrr", 3, NULL, 1000);
-	assert_int_equal(queue_take(q, 1000, 1, 3, b, &n, err, sizeof(err)), 0);
-	assert_int_equal(queue_release_batch(q, b[0], err, sizeof(err)), 0);
-	queue_batch_free(b[0]);
-	assert_int_equal(count("SELECT COUNT(*) FROM recipients WHERE state = 'queued'"
-	    " AND possible_duplicate = 0"), 3);
-	/* a crash while sending: taken back, flagged */
-	assert_int_equal(queue_take(q, 1000, 1, 2, b, &n, err, sizeof(err)), 0);
-	queue_batch_free(b[0]);
-	assert_int_equal(queue_recover(q, &recovered, err, sizeof(err)), 0);
-	assert_int_equal(recovered, 2);
-	assert_int_equal(queue_take(q, 1000, 1, 3, b, &n, err, sizeof(err)), 0);
-	assert_int_equal(b[0]->n, 3);
-	assert_true(b[0]->possible_duplicate[0]);
-	assert_false(b[0]->possible_duplicate[2]);
-	queue_batch_free(b[0]);
-}
-
-static void
-test_pg_relays_alerts_sources(void **state)
-{
-	NEED_PG();
-	struct queue *q = *state;
-	long size, max;
-	char err[256];
-	int64_t id;
-
-	assert_int_equal(queue_relay_get(q, "relay:465", &size, &max), 1);
-	assert_int_equal(size, -1);
-	assert_int_equal(queue_relay_set_size(q, "relay:465", 1000000, 5), 0);
-	assert_int_equal(queue_relay_set_max_rcpt(q, "relay:465", 50, 6), 0);
-	assert_int_equal(queue_relay_get(q, "relay:465", &size, &max), 0);
-	assert_int_equal(size, 1000000);
-	assert_int_equal(max, 50);
-	assert_int_equal(queue_relay_set_size(q, "relay:465", 0, 7), 0);
-	assert_int_equal(queue_relay_get(q, "relay:465", &size, &max), 0);
-	assert_int_equal(size, 0);
-	assert_int_equal(max, 50);
-
-	assert_int_equal(queue_alert(q, QUEUE_ALERT_AUTH, "535 refused", 10), 0);
-	assert_int_equal(queue_alert(q, QUEUE_ALERT_AUTH, "535 again", 20), 0);
-	assert_int_equal(count("SELECT since FROM alerts WHERE kind = 'auth'"
-	    " AND last = 20 AND text = '535 again'"), 10);
-	assert_int_equal(queue_clear_alert(q, QUEUE_ALERT_AUTH), 0);
-	assert_int_equal(count("SELECT COUNT(*) FROM alerts"), 0);
-
-	enqueue(q, "ffff", 1, NULL, 1000);
-	assert_int_equal(queue_source_pending(q, "ffff", "a.txt", &id, err, sizeof(err)), 1);
-	assert_int_equal(id, 1);
-	assert_int_equal(queue_source_archived(q, "ffff", "a.txt", "/archive/a.txt", err,
-	    sizeof(err)), 0);
-	assert_int_equal(queue_source_pending(q, "ffff", "a.txt", &id, err, sizeof(err)), 0);
-
-	assert_int_equal(queue_probe_write(q, err, sizeof(err)), 0);
-	assert_int_equal(queue_check_file(q, err, sizeof(err)), 0);
-	assert_int_equal(queue_clock_step(q, 100, 2000, err, sizeof(err)), 0);
-	int64_t when;
-	assert_int_equal(queue_next_due(q, &when), 0);
-	assert_int_equal(when, 1100);
-}
-
-/* Held on arrival, unresolved units, standing alerts: each notified once by its key. */
-static void
-test_pg_notices_due(void **state)
-{
-	NEED_PG();
-	struct queue *q = *state;
-	struct queue_notice_due *d;
-	size_t n;
-	char err[256];
-
-	assert_int_equal(enqueue(q, "n1n1", 1, "unknown unit", 1000), 1);
-	sql("UPDATE issues SET unresolved = 'X县' WHERE id = 1");
-	assert_int_equal(enqueue(q, "n2n2", 1, NULL, 1000), 2);
-	sql("UPDATE issues SET unresolved = 'Y县' WHERE id = 2");
-	assert_int_equal(queue_alert(q, QUEUE_ALERT_TLS, "certificate expired", 50), 0);
-	assert_int_equal(queue_notices_due(q, &d, &n, err, sizeof(err)), 0);
-	assert_int_equal(n, 3);
-	assert_int_equal(d[0].cause, QUEUE_NOTICE_HELD);
-	assert_string_equal(d[0].key, "held:1");
-	assert_string_equal(d[0].reason, "unknown unit");
-	assert_int_equal(d[0].issue_no, 1);
-	assert_int_equal(d[1].cause, QUEUE_NOTICE_UNRESOLVED);
-	assert_string_equal(d[1].key, "unresolved:2");
-	assert_int_equal(d[2].cause, QUEUE_NOTICE_ALERT);
-	assert_string_equal(d[2].key, "alert:tls:50");
-	assert_int_equal(d[2].alert_kind, QUEUE_ALERT_TLS);
-	assert_int_equal(d[2].since, 50);
-	/* a notice under the key: no longer due */
-	assert_true(enqueue_kind(q, QUEUE_KIND_NOTICE, "held:1", 1, NULL, 1001) > 0);
-	queue_notices_due_free(d, n);
-	assert_int_equal(queue_notices_due(q, &d, &n, err, sizeof(err)), 0);
-	assert_int_equal(n, 2);
-	queue_notices_due_free(d, n);
 }
 
 /* The change stamp moves with another connection's commit, not by itself. */
@@ -629,64 +335,6 @@ test_pg_password_from_file(void **state)
 	sql("DROP OWNED BY distd_node; DROP ROLE distd_node");
 }
 
-/* distctl's steering: hold, release, cancel, retry, with their refusals. */
-static void
-test_pg_hold_release_cancel_retry(void **state)
-{
-	NEED_PG();
-	struct queue *q = *state;
-	struct queue_batch *b[4];
-	size_t n;
-	char err[256];
-
-	assert_int_equal(enqueue(q, "hold", 6, NULL, 1000), 1);
-	assert_int_equal(queue_hold(q, 1, NULL, "wait", err, sizeof(err)), 6);
-	assert_int_equal(count("SELECT COUNT(*) FROM issues WHERE state = 'held'"
-	    " AND hold_reason = 'wait'"), 1);
-	assert_int_equal(queue_take(q, 1000, 4, 10, b, &n, err, sizeof(err)), 0);
-	assert_int_equal(n, 0);
-	assert_int_equal(queue_hold(q, 1, NULL, "again", err, sizeof(err)), -1);
-	assert_non_null(strstr(err, "issue 1 is held, not active"));
-	assert_int_equal(queue_release(q, 1, NULL, 2000, err, sizeof(err)), 6);
-	assert_int_equal(count("SELECT COUNT(*) FROM recipients WHERE state = 'queued'"
-	    " AND next_attempt = 2000"), 6);
-	assert_int_equal(count("SELECT COUNT(*) FROM issues WHERE state = 'active'"
-	    " AND hold_reason IS NULL"), 1);
-
-	/* one tier waits, the others go */
-	assert_int_equal(queue_hold(q, 1, "送", "later", err, sizeof(err)), 2);
-	assert_int_equal(queue_hold(q, 1, "抄", "typo", err, sizeof(err)), -1);
-	assert_non_null(strstr(err, "no recipients in tier 抄 (its tiers: 报, 送, 发)"));
-	assert_int_equal(queue_take(q, 2000, 4, 10, b, &n, err, sizeof(err)), 0);
-	assert_int_equal(n, 1);
-	assert_int_equal(b[0]->n, 4);
-	struct smtp_verdict v[4];
-	struct queue_attempt a[4];
-	for (size_t i = 0; i < 4; i++)
-		v[i] = (struct smtp_verdict){ .outcome = SMTP_TEMP, .code = 451,
-			.reply = "451 later", .class = SMTP_CLASS_4XX };
-	assert_int_equal(queue_record(q, b[0], v, NULL, a, 2001, 0.1, "relay", &retry, half,
-	    err, sizeof(err)), 0);
-	queue_batch_free(b[0]);
-	assert_int_equal(queue_release(q, 1, "发", 2002, err, sizeof(err)), -1);
-	assert_non_null(strstr(err, "no held recipients in tier 发"));
-	assert_int_equal(queue_release(q, 1, "送", 2002, err, sizeof(err)), 2);
-	/* retry: the deferred are due now */
-	assert_int_equal(queue_retry(q, 1, NULL, 2003, err, sizeof(err)), 6);
-	assert_int_equal(count("SELECT COUNT(*) FROM recipients WHERE next_attempt = 2003"), 6);
-	assert_int_equal(queue_retry(q, 0, "报", 2004, err, sizeof(err)), 2);
-
-	assert_int_equal(queue_cancel(q, 1, NULL, 2005, err, sizeof(err)), 6);
-	assert_int_equal(count("SELECT COUNT(*) FROM issues WHERE state = 'cancelled'"
-	    " AND finished = 2005"), 1);
-	assert_int_equal(queue_cancel(q, 1, NULL, 2006, err, sizeof(err)), -1);
-	assert_non_null(strstr(err, "already cancelled"));
-	assert_int_equal(queue_release(q, 1, NULL, 2006, err, sizeof(err)), -1);
-	assert_non_null(strstr(err, "is cancelled, not held"));
-	assert_int_equal(queue_hold(q, 99, NULL, "x", err, sizeof(err)), -1);
-	assert_non_null(strstr(err, "no issue 99 in the queue"));
-}
-
 /* One daemon per node and queue: a lock file in the runtime folder. */
 static void
 test_pg_lock_per_node(void **state)
@@ -734,18 +382,10 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_pg_schema_created_and_versioned, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_refuses_password_and_hides_location, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pg_enqueue_and_take_in_tier_order, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pg_duplicates_and_notice_keys, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pg_record_finish_failures, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pg_record_after_cancel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_take_skips_locked_rows, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pg_release_and_recover, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pg_relays_alerts_sources, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pg_notices_due, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_changes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_concurrent_takers_disjoint, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_password_from_file, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pg_hold_release_cancel_retry, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_lock_per_node, setup, teardown),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
