@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include "queue.h"
-#include "queue_test.h"
 
 static char dbpath[TEST_QUEUE_PATH_MAX];
 
