@@ -341,9 +341,9 @@ recent_text(struct sbuf *out, const struct queue_view_recent *r,
 	sbuf_free(&slot);
 }
 
-/* Columns of the nodes block; the header and the rows share them (77 wide). */
+/* Columns of the nodes block; the header and the rows share them (80 wide). */
 #define NODE_NAME 16
-#define NODE_HOST 17
+#define NODE_HOST 20
 #define NODE_PID 6
 #define NODE_STARTED 11
 #define NODE_HEARTBEAT 13
