@@ -978,7 +978,11 @@ fail:
  * taking node may have sent it again already or be sending it now, and
  * what it recorded (or will) is the newer truth about the row. The late
  * attempt still goes into the history, flagged possible duplicate, as it
- * happened; the count of late results is returned.
+ * happened; the count of late results is returned. One case is not
+ * told apart: a row taken over and taken again by this very node before
+ * the late result arrives takes that result (both transfers happened;
+ * the later one's result then finds the row no longer leased and is
+ * counted late). Rare: the taking node sends them at once.
  */
 static int
 pg_record_many(struct queue *q, const struct queue_record_in *in, size_t n_in,
@@ -1497,10 +1501,13 @@ fail:
 
 /*
  * Extends, then takes over. Rows another transaction holds are skipped
- * (FOR UPDATE SKIP LOCKED): their holder is alive, and a takeover never
- * waits, so two nodes' heartbeats cannot deadlock. A row whose lease
- * its node extends concurrently is either extended first (and then not
- * expired) or taken first (and then no longer that node's to extend).
+ * (FOR UPDATE SKIP LOCKED), so a heartbeat never waits and can be in no
+ * deadlock (with another node's heartbeat or a distctl cancel): a row
+ * of ours skipped now is extended at the next beat, two more before its
+ * lease runs out; another node's row held by someone is being worked
+ * on. A row whose lease its node extends concurrently is either
+ * extended first (and then not expired) or taken first (and then no
+ * longer that node's to extend).
  */
 static int
 pg_heartbeat(struct queue *q, struct queue_takeover **out, size_t *n, char *err,
@@ -1527,8 +1534,10 @@ pg_heartbeat(struct queue *q, struct queue_takeover **out, size_t *n, char *err,
 	PQclear(res);
 	if (gone && pg_node_upsert(q, err, errsz) < 0)
 		goto fail;
-	res = pg_params(q, "heartbeat", "UPDATE recipients SET lease_until = " PG_NOW
-	    " + $2::bigint WHERE state = 'sending' AND node = $1", 2, v, err, errsz);
+	res = pg_params(q, "heartbeat", "WITH x AS (SELECT id FROM recipients"
+	    " WHERE state = 'sending' AND node = $1 FOR UPDATE SKIP LOCKED)"
+	    " UPDATE recipients r SET lease_until = " PG_NOW " + $2::bigint"
+	    " FROM x WHERE r.id = x.id", 2, v, err, errsz);
 	if (res == NULL)
 		goto fail;
 	PQclear(res);
