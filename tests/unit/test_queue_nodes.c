@@ -289,6 +289,39 @@ test_heartbeat_extends_leases(void **state)
 }
 
 /*
+ * A heartbeat never waits for rows another transaction holds (a distctl
+ * cancel, another node's takeover): it skips them, so it can be in no
+ * deadlock. Bounded by an alarm: a heartbeat that waited would hang.
+ */
+static void
+test_heartbeat_does_not_wait(void **state)
+{
+	NEED_PG();
+	struct nodes *n = *state;
+	struct queue_takeover *t;
+	size_t nt;
+	char err[256];
+
+	enqueue(n->a, "wwww", 4);
+	struct queue_batch *b = take_one(n->a, 4);
+	sql("UPDATE recipients SET lease_until = lease_until - 1000 WHERE node = 'a'");
+	sql("BEGIN");
+	sql("SELECT id FROM recipients WHERE id IN (SELECT MIN(id) FROM recipients)"
+	    " FOR UPDATE");
+	alarm(20);
+	assert_int_equal(queue_heartbeat(n->a, &t, &nt, err, sizeof(err)), 0);
+	alarm(0);
+	sql("ROLLBACK");
+	/* the three others extended now, the held one at the next beat */
+	assert_int_equal(count("SELECT COUNT(*) FROM recipients WHERE node = 'a' AND"
+	    " lease_until >= EXTRACT(EPOCH FROM now())::bigint + 28"), 3);
+	assert_int_equal(queue_heartbeat(n->a, &t, &nt, err, sizeof(err)), 0);
+	assert_int_equal(count("SELECT COUNT(*) FROM recipients WHERE node = 'a' AND"
+	    " lease_until >= EXTRACT(EPOCH FROM now())::bigint + 28"), 4);
+	queue_batch_free(b);
+}
+
+/*
  * a's result after b took its recipients over: not stored on the rows
  * (b's outcome stands), kept in the history flagged, counted as late.
  */
@@ -548,6 +581,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_takeover_after_lease_expires, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_takeover_names_each_node, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_heartbeat_extends_leases, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_heartbeat_does_not_wait, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_late_result_does_not_overwrite, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_own_record_and_release, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_recovers_own_rows, setup, teardown),
