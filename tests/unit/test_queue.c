@@ -615,7 +615,6 @@ test_backend_ops_complete(void **state)
 	assert_string_equal(b->name, "sqlite");
 }
 
-/* The `state` setting picks the backend: a path is SQLite, a scheme is named. */
 /* A server queue is named by database and host: never the connection string */
 static void
 test_location_name_hides_the_connection_string(void **state)
@@ -636,6 +635,7 @@ test_location_name_hides_the_connection_string(void **state)
 	assert_null(strstr(name, "unterminated"));
 }
 
+/* The `state` setting picks the backend: a path is SQLite, a scheme is named. */
 static void
 test_backend_for_state(void **state)
 {
