@@ -7,7 +7,10 @@
  * UPDATE) before it decides anything, so that two distctl runs (or
  * distctl and a purge) decide one after the other, each on what the
  * other committed (SQLite has one writer at a time: BEGIN IMMEDIATE
- * gives it that for free). Reads of more than one
+ * gives it that for free). FOR NO KEY UPDATE, not FOR UPDATE: a node
+ * recording an attempt of the issue checks the attempt's reference with
+ * FOR KEY SHARE on the same row, and must not wait for distctl while
+ * distctl waits for the recipient row the node holds (a deadlock). Reads of more than one
  * statement (the record, a source, the purge walk) run in one read-only
  * REPEATABLE READ transaction: one snapshot, as SQLite's reader sees.
  */
@@ -133,12 +136,16 @@ ctl_begin_read(struct queue *q, const char *what, char *err, size_t errsz)
 	    errsz);
 }
 
-/* The issue's state; lock: the row stays locked until the transaction ends. */
+/*
+ * The issue's state; lock: the row stays locked against other changes
+ * (FOR NO KEY UPDATE, see the top) until the transaction ends.
+ */
 static int
 issue_state(struct queue *q, int64_t issue, bool lock, enum queue_issue_state *state,
     char *err, size_t errsz)
 {
-	PGresult *res = ctl_run(q, lock ? "SELECT state FROM issues WHERE id = $1 FOR UPDATE" :
+	PGresult *res = ctl_run(q, lock ? "SELECT state FROM issues WHERE id = $1"
+	    " FOR NO KEY UPDATE" :
 	    "SELECT state FROM issues WHERE id = $1", issue, 0, NULL, NULL, err, errsz);
 	int rc = -1;
 
@@ -188,9 +195,8 @@ check_tier(struct queue *q, int64_t issue, const char *tier, char *err, size_t e
  * Opens a change of issue: BEGIN, the issue row locked, its state, the
  * tier checked. Each later statement sees what was committed before the
  * lock was granted (READ COMMITTED takes a snapshot per statement), and
- * no writer that locks the row first (every change here, the purge, an
- * enqueue referring to the issue) changes it meanwhile. On failure -1
- * with err, rolled back.
+ * no writer that locks the row first (every change here, the purge)
+ * changes it meanwhile. On failure -1 with err, rolled back.
  */
 static int
 begin_issue(struct queue *q, int64_t issue, const char *tier, enum queue_issue_state *state,
