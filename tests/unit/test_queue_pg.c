@@ -833,6 +833,77 @@ test_pg_resend_to_concurrent_adds_once(void **state)
 	}
 }
 
+static int
+purger(void)
+{
+	struct queue *q;
+	struct queue_purge_cursor cur = { 0 };
+	struct queue_purge_family *f;
+	size_t n, deleted;
+	char err[256];
+
+	if (queue_open_mode(conninfo, QUEUE_EXISTING, &q, err, sizeof(err)) < 0)
+		return 2;
+	int rc = queue_purge_list(q, 100000, 50, &cur, &f, &n, err, sizeof(err));
+	if (rc == 0 && n != 1)
+		rc = -1;
+	if (rc == 0)
+		rc = queue_purge_delete(q, f, n, 100000, &deleted, err, sizeof(err));
+	if (rc < 0)
+		fprintf(stderr, "purger: %s (%zu families)\n", err, n);
+	queue_purge_families_free(f, n);
+	queue_close(q);
+	return rc < 0 ? 2 : deleted == 0 ? 0 : 1;
+}
+
+/*
+ * A purge and the enqueue of a duplicate of the family's root, on two
+ * nodes: the enqueue holds its content hash's lock (queue_pg.c's
+ * S_XLOCK) from its duplicate check to its commit, and the purge takes
+ * the same lock first, so it waits, then sees the new member and keeps
+ * the family. Without that lock the purge deleted the root under the
+ * enqueue, whose reference then failed.
+ */
+static void
+test_pg_purge_waits_for_a_duplicate_enqueue(void **state)
+{
+	NEED_PG();
+	struct queue *q = *state;
+	long waiting = 0;
+	int st;
+
+	assert_int_equal(enqueue(q, "root", 1, NULL, 1000), 1);
+	assert_int_equal(enqueue(q, "newer", 1, NULL, 1000), 2);	/* the newest stays */
+	sql("UPDATE recipients SET state = 'delivered', attempts = 1");
+	sql("UPDATE issues SET state = 'done', finished = 1001");
+	/* the enqueue's transaction, its duplicate check done: the original is 1 */
+	sql("BEGIN");
+	sql("SELECT pg_advisory_xact_lock(hashtextextended('root', 0))");
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(purger());
+	for (int i = 0; i < 1000 && waiting == 0; i++) {
+		usleep(10000);
+		waiting = count("SELECT COUNT(DISTINCT pid) FROM pg_locks WHERE NOT granted");
+	}
+	PGresult *res = PQexec(admin, "INSERT INTO issues (id, kind, sha256, source, subject,"
+	    " message_id, state, hold_reason, duplicate_of, received, finished) VALUES"
+	    " (nextval('issue_ids'), 'bulletin', 'root', 'a.txt', 's', '', 'done',"
+	    " 'duplicate content', 1, 1500, 1500)");
+	bool inserted = PQresultStatus(res) == PGRES_COMMAND_OK;
+	if (!inserted)
+		print_message("the duplicate: %s", PQerrorMessage(admin));
+	PQclear(res);
+	sql(inserted ? "COMMIT" : "ROLLBACK");
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_int_equal(waiting, 1);
+	assert_true(inserted);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);	/* nothing deleted */
+	assert_int_equal(count("SELECT COUNT(*) FROM issues"), 3);
+}
+
 int
 main(void)
 {
@@ -872,6 +943,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_pg_resend_to_concurrent_adds_once, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_pg_purge_waits_for_a_duplicate_enqueue,
+		    setup, teardown),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	PQfinish(admin);
