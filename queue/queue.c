@@ -133,6 +133,17 @@ queue_backend_for(const char *location, char *err, size_t errsz)
 	return NULL;
 }
 
+void
+queue_location_name(const char *location, char *buf, size_t bufsz)
+{
+	char err[256];
+
+	if (queue_backend_for(location, err, sizeof(err)) == &queue_backend_pg)
+		queue_pg_location_name(location, buf, bufsz);
+	else
+		snprintf(buf, bufsz, "%s", location);
+}
+
 size_t
 queue_backend_missing(const struct queue_backend *b, char *buf, size_t bufsz)
 {

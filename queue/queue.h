@@ -101,6 +101,12 @@ struct queue_batch {
  * backend, and a scheme no backend serves is an error naming it.
  */
 int queue_open(const char *path, struct queue **q, char *err, size_t errsz);
+/*
+ * The queue as messages and distctl name it: a file path as it is; a
+ * server queue as "PostgreSQL database DB on HOST", never the connection
+ * string itself (it may name a user, a password file, options). Pure.
+ */
+void queue_location_name(const char *location, char *buf, size_t bufsz);
 /* distctl: an existing queue only, read-only or not. */
 enum queue_mode { QUEUE_CREATE, QUEUE_EXISTING, QUEUE_READONLY };
 int queue_open_mode(const char *path, enum queue_mode mode, struct queue **q,

@@ -155,6 +155,9 @@ extern const struct queue_backend queue_backend_pg;
  */
 int queue_pg_check_location(const char *location, char *err, size_t errsz);
 
+/* queue_location_name for a connection string: database and host only. */
+void queue_pg_location_name(const char *location, char *buf, size_t bufsz);
+
 /*
  * The backend for a `state` setting: a path is SQLite; "name://…" names a
  * backend by its scheme; "keyword=value …" is a libpq connection string

@@ -470,6 +470,23 @@ queue_pg_check_location(const char *location, char *err, size_t errsz)
 	return rc;
 }
 
+void
+queue_pg_location_name(const char *location, char *buf, size_t bufsz)
+{
+	PQconninfoOption *opts = PQconninfoParse(location, NULL);
+	const char *db = NULL, *host = NULL;
+
+	for (PQconninfoOption *o = opts; o && o->keyword; o++)
+		if (strcmp(o->keyword, "dbname") == 0 && o->val && o->val[0])
+			db = o->val;
+		else if (strcmp(o->keyword, "host") == 0 && o->val && o->val[0])
+			host = o->val;
+	/* the unparsed string is not shown either: it may carry anything */
+	snprintf(buf, bufsz, "PostgreSQL database %s on %s", db ? db : "(default)",
+	    opts == NULL ? "? (not a connection string)" : host ? host : "the local socket");
+	PQconninfoFree(opts);
+}
+
 static void
 pg_describe(struct queue *q)
 {

@@ -543,8 +543,10 @@ do_status(struct ctl *ctl, int argc, char **argv)
 		}
 		v = &view;
 	}
+	char queue_name[512];
+	queue_location_name(ctl->state_path, queue_name, sizeof(queue_name));
 	struct status_where w = { ctl->conf_path, ctl->conf ? ctl->conf->smtp.url : NULL,
-		ctl->state_path, ctl->conf_error };
+		queue_name, ctl->conf_error };
 	struct status_nodes sn = { nodes, n_nodes };
 	if (ctl->json)
 		status_json_nodes(&out, &w, &d, v, &sn);

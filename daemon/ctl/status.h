@@ -32,7 +32,7 @@ struct status_style {
 struct status_where {
 	const char *config;	/* the configuration file */
 	const char *relay;	/* smtp.url, or NULL when the file is invalid */
-	const char *state;	/* the queue's path */
+	const char *state;	/* the queue: queue_location_name */
 	const char *config_error;	/* first error of an invalid file, else NULL */
 };
 
