@@ -7,7 +7,9 @@
  *
  * Only what is PostgreSQL's own: the schema and its version, the password
  * kept out of the string and the location out of messages, the password
- * file, SKIP LOCKED, concurrent takers, the lock per node, the change stamp.
+ * file, SKIP LOCKED, concurrent takers, the lock per node, the change stamp,
+ * and what only concurrent writers show (row and advisory locks of the
+ * steering and the purge).
  * The queue's behaviour is tested once for both backends: test_queue,
  * test_queue_ctl and test_queue_views run again on PostgreSQL (`make unit`,
  * DISTD_TEST_BACKEND=postgresql, testqueue.h). The database is emptied
