@@ -1056,10 +1056,31 @@ static int
 pg_record_many(struct queue *q, const struct queue_record_in *in, size_t n_in,
     char *err, size_t errsz)
 {
+	int64_t *issues = xreallocarray(NULL, n_in + 1, sizeof(*issues));
+	struct pgp lp = { 0 };
 	int late = 0;
 
-	if (pg_exec(q, "BEGIN", err, errsz) < 0)
+	if (pg_exec(q, "BEGIN", err, errsz) < 0) {
+		free(issues);
 		return -1;
+	}
+	/*
+	 * The issues first (S_LOCK_ISSUES), as distctl's changes lock them
+	 * before their recipients: a cancel committed before the lock is
+	 * granted is seen by the statements after it (each reads a snapshot
+	 * of its own), one that comes later waits for this commit. Without
+	 * the lock, a tier cancel committing meanwhile was read as not there
+	 * and overwritten (`deferred`, retried).
+	 */
+	for (size_t k = 0; k < n_in; k++)
+		issues[k] = in[k].batch->issue;
+	char *arr = id_array(issues, n_in);
+	free(issues);
+	p_text(&lp, arr);
+	int locked = pg_do(q, S_LOCK_ISSUES, &lp);
+	free(arr);
+	if (locked < 0)
+		goto sqlfail;
 	for (size_t k = 0; k < n_in; k++) {
 		const struct queue_batch *b = in[k].batch;
 		int64_t now = in[k].when;
@@ -1071,7 +1092,8 @@ pg_record_many(struct queue *q, const struct queue_record_in *in, size_t n_in,
 			const char *dsn = v->dsn[0] ? v->dsn : NULL;
 			struct pgp p = { 0 };
 
-			/* a cancel newer than the decision: the policy says what stands */
+			/* a cancel newer than the decision (committed before the lock):
+			 * the policy says what stands */
 			p_int(&p, b->ids[i]);
 			PGresult *res = pg_run(q, S_CANCELLED, &p);
 			if (res == NULL)
