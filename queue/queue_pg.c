@@ -169,7 +169,36 @@ static const char pg_schema_v2[] =
     "  lease INTEGER NOT NULL"
     ");";
 
-static const char *const pg_migrations[] = { pg_schema_v1, pg_schema_v2 };
+/*
+ * Version 4: attachments in the order given. The table had no column to
+ * order them by, and its physical order (ctid) is the order of insertion
+ * only while no row moves: an UPDATE, VACUUM FULL, space freed by a
+ * purge and filled again change it. position is a serial, numbered in
+ * the order of insertion (pg_commit_issue inserts an issue's attachments
+ * in their order, in one transaction); a writer of an older version
+ * still inserts (the default numbers its rows). Rows from before this
+ * version are numbered in the physical order the table has at the
+ * migration: the best left of their order.
+ */
+static const char pg_schema_v4[] =
+    "ALTER TABLE attachments ADD COLUMN position BIGSERIAL;"
+    "CREATE INDEX attachments_order ON attachments(issue, position);"
+    "DROP INDEX attachments_issue;";
+
+/*
+ * TEMPORARY (branch pgrace): an empty step in the place of version 3,
+ * written in another branch, so that version 4 is version 4 here too;
+ * the merge replaces it by that branch's pg_schema_v3 and deletes this.
+ */
+static const char pg_schema_v3_none[] = "SELECT 1";
+
+static const char *const pg_migrations[] = {
+	pg_schema_v1,
+	pg_schema_v2,
+	/* v3: pg_schema_v3 (another branch) goes here */
+	pg_schema_v3_none,
+	pg_schema_v4,
+};
 #define PG_LATEST ((int)(sizeof(pg_migrations) / sizeof(pg_migrations[0])))
 
 /*
