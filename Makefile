@@ -116,7 +116,7 @@ PG_UNIT = $(BUILD)/tests/test_queue_pg
 unit: $(UNIT_BIN)
 	@failed=0; for t in $(UNIT_BIN); do \
 		echo "== $$t"; \
-		if [ "$$t" = "$(PG_UNIT)" ]; then \
+		if [ "$$t" = "$(PG_UNIT)" ] || [ "$$t" = "$(BUILD)/tests/test_queue_wake" ]; then \
 			$(PYTHON) tests/integration/pgserver.py run -- $$t || failed=1; \
 		else \
 			$$t || failed=1; \

@@ -125,6 +125,18 @@ struct queue_backend {
 	    struct queue_view_issue *out, char *err, size_t errsz);
 	int (*view_attempts)(struct queue *q, int64_t after, long max, int64_t issue,
 	    struct queue_view_attempt **out, size_t *n, char *err, size_t errsz);
+
+	/*
+	 * ---- wake-ups and connection (queue.h: queue_wake_fd …) ----
+	 * check_file (above) answers 1 when a server's connection is lost
+	 * and reconnect may bring it back; -1 stays "lost for good".
+	 * reconnect restores what open set up on the connection (prepared
+	 * statements, LISTEN); a backend without a connection answers -1
+	 * ("not supported") and the daemon stops as before.
+	 */
+	int (*wake_fd)(struct queue *q);
+	bool (*wake_drain)(struct queue *q);
+	int (*reconnect)(struct queue *q, char *err, size_t errsz);
 };
 
 /* The embedded store (queue_sqlite.c): `state` is a file path. */
