@@ -16,10 +16,12 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <libpq-fe.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "sbuf.h"
 
 #include "queue_backend.h"
@@ -477,6 +479,31 @@ pg_describe(struct queue *q)
 }
 
 /*
+ * libpq prints what the server says outside a query's result (a WARNING,
+ * the FATAL of a terminated session) on stderr by default. A FATAL while
+ * idle is the server ending the session (shutdown, pg_terminate_backend):
+ * its close follows, but may come after the loop's next query, so the
+ * connection counts as lost from here (pg_check_file). Errors reach the
+ * caller anyway; the rest goes to the log, first line only.
+ */
+static void
+pg_notice(void *arg, const PGresult *res)
+{
+	struct queue *q = arg;
+	const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+	const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+
+	if (sev != NULL && (strcmp(sev, "FATAL") == 0 || strcmp(sev, "PANIC") == 0)) {
+		q->pg_lost = true;
+		return;
+	}
+	if (sev != NULL && strcmp(sev, "ERROR") == 0)
+		return;
+	log_warnx("PostgreSQL queue: %s: %.*s", sev ? sev : "notice",
+	    msg ? (int)strcspn(msg, "\n") : 0, msg ? msg : "");
+}
+
+/*
  * Connects, with a connect_timeout of PG_CONNECT_TIMEOUT s unless the
  * connection string or PGCONNECT_TIMEOUT sets one: the daemon reconnects
  * from its event loop, where an unbounded wait for a server that does
@@ -500,6 +527,8 @@ pg_connect(struct queue *q, const char *location, char *err, size_t errsz)
 		    (int)strcspn(m, "\n"), m);
 		return -1;
 	}
+	/* kept by the connection across PQreset */
+	PQsetNoticeReceiver(q->pg, pg_notice, q);
 	return 0;
 }
 
@@ -641,9 +670,10 @@ pg_lock(const char *location, int *fd, char *err, size_t errsz)
 static int
 pg_check_file(struct queue *q, char *err, size_t errsz)
 {
-	if (q->pg != NULL && PQstatus(q->pg) == CONNECTION_OK)
+	if (q->pg != NULL && PQstatus(q->pg) == CONNECTION_OK && !q->pg_lost)
 		return 0;
-	const char *m = q->pg ? PQerrorMessage(q->pg) : "";
+	const char *m = q->pg == NULL ? "" : PQstatus(q->pg) == CONNECTION_OK ?
+	    "the server ended the session" : PQerrorMessage(q->pg);
 	snprintf(err, errsz, "%s: the connection is lost: %.*s", pg_name(q),
 	    (int)strcspn(m, "\n"), m[0] ? m : "no connection");
 	return 1;
@@ -654,7 +684,8 @@ pg_check_file(struct queue *q, char *err, size_t errsz)
 static int
 pg_wake_fd(struct queue *q)
 {
-	return q->pg != NULL && PQstatus(q->pg) == CONNECTION_OK ? PQsocket(q->pg) : -1;
+	return q->pg != NULL && PQstatus(q->pg) == CONNECTION_OK && !q->pg_lost ?
+	    PQsocket(q->pg) : -1;
 }
 
 /*
@@ -668,10 +699,20 @@ pg_wake_drain(struct queue *q)
 	PGnotify *n;
 	bool any = false;
 
-	if (q->pg == NULL || PQstatus(q->pg) != CONNECTION_OK)
+	if (q->pg == NULL || PQstatus(q->pg) != CONNECTION_OK || q->pg_lost)
 		return false;
-	if (PQconsumeInput(q->pg) == 0)
-		return false;
+	/*
+	 * A server that goes away sends its FATAL (pg_notice marks the link
+	 * lost) and closes; what is already there is read in a few rounds at
+	 * most, without waiting for more.
+	 */
+	for (int i = 0; i < 4; i++) {
+		if (PQconsumeInput(q->pg) == 0)
+			return false;
+		struct pollfd p = { .fd = PQsocket(q->pg), .events = POLLIN };
+		if (poll(&p, 1, 0) != 1)
+			break;
+	}
 	while ((n = PQnotifies(q->pg)) != NULL) {
 		any = true;
 		PQfreemem(n);
@@ -693,6 +734,7 @@ pg_reconnect(struct queue *q, char *err, size_t errsz)
 		return -1;
 	}
 	PQreset(q->pg);
+	q->pg_lost = false;
 	if (PQstatus(q->pg) != CONNECTION_OK) {
 		const char *m = PQerrorMessage(q->pg);
 		snprintf(err, errsz, "%s: cannot connect: %.*s", pg_name(q),
