@@ -596,7 +596,11 @@ control_answer(struct daemon *d, int fd, const char *line)
 			if (strcmp(line, "ping") == 0)
 				snprintf(reply, sizeof(reply), "ok %d %lld\n", (int)getpid(),
 				    (long long)d->since);
-			else if (strcmp(line, "wake") == 0) {
+			else if (strcmp(line, "wake") == 0 && d->qdown.active) {
+				/* nothing to take, and batches given back now would stay
+				 * `sending` in a queue that cannot hear it: after the reconnect */
+				snprintf(reply, sizeof(reply), "ok\n");
+			} else if (strcmp(line, "wake") == 0) {
 				scheduler_resume(d->sched);	/* the admin asks for a try now */
 				/* distctl changed the queue (cancel, hold): what was
 				 * taken before must not go out behind its back */
@@ -938,8 +942,13 @@ queue_down_try(struct daemon *d)
 	}
 	d->qdown.active = false;
 	wake_attach(d);
-	/* results kept meanwhile are recorded first, then taking resumes */
+	/*
+	 * Results kept meanwhile are recorded first, then taking resumes.
+	 * distctl may have changed the queue meanwhile (a cancel): what was
+	 * taken before and has not started goes back, as after a wake.
+	 */
 	size_t kept = scheduler_kept(d->sched);
+	scheduler_queue_changed(d->sched);
 	scheduler_storage_retry(d->sched);
 	scheduler_run(d->sched, now_unix());
 	log_info("queue database reachable again after %lld s; %zu result(s) recorded",
