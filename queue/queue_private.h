@@ -26,6 +26,9 @@ struct queue {
 	char *pg_name;		/* "PostgreSQL queue DB on HOST": messages never
 				 * show the connection string */
 	bool pg_lost;		/* the server ended the session (its FATAL came) */
+	/* ---- several nodes (queue_join): NULL and 0 until joined ---- */
+	char *node;
+	long lease;
 };
 
 /*
