@@ -533,11 +533,14 @@ do_status(struct ctl *ctl, int argc, char **argv)
 		return usage_error(ctl);
 	if (locate(ctl) < 0)
 		return 1;
-	daemon_state(ctl, &d);
 	/* before distd's first start there is no queue: that is a state, not an
 	 * error; a database distctl cannot reach is one, but the daemon's own
 	 * view of it (running, queue unreachable since …) is still worth showing */
 	if ((q = open_queue(ctl, false, &missing)) == NULL && !missing) {
+		if (queue_backend_for(ctl->state_path, err, sizeof(err)) ==
+		    &queue_backend_sqlite)
+			return 1;	/* a file: what is wrong with it is said */
+		daemon_state(ctl, &d);
 		if (ctl->json)
 			status_daemon_json(&out, &d);
 		else
@@ -546,6 +549,7 @@ do_status(struct ctl *ctl, int argc, char **argv)
 		sbuf_free(&out);
 		return 1;
 	}
+	daemon_state(ctl, &d);
 	if (q != NULL) {
 		int rc = queue_view_status(q, style.now - STATUS_FAILED_WINDOW,
 		    STATUS_RECENT_ISSUES, &view, err, sizeof(err));

@@ -300,7 +300,7 @@ test_status_nodes(void **state)
 {
 	struct status_where w = { "/etc/distd/distd.conf", "smtps://mail.example.test:465",
 		"postgresql:///distd", NULL };
-	struct status_daemon d = { true, 812, 1795420800 };
+	struct status_daemon d = { .running = true, .pid = 812, .since = 1795420800 };
 	struct status_style style = { false, 100 };
 	struct queue_view_status v = a_status();
 	struct status_nodes nodes = { two_nodes, 2 }, none = { NULL, 0 };
