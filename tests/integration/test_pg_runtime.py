@@ -18,11 +18,11 @@ def issue_text(no=7):
     return ISSUE.format(no=no, units="，".join(n for n, _ in TEN))
 
 
-def pg_distd(distd, server, pg, monkeypatch, tmp_path, smtp_extra=""):
+def pg_distd(distd, server, pg, monkeypatch, tmp_path, **conf):
     """A configured daemon whose state is the test cluster's database."""
     # the PostgreSQL queue's lock file lives in the runtime folder
     monkeypatch.setenv("RUNTIME_DIRECTORY", str(tmp_path))
-    d = distd(server, recipients=TEN, smtp_extra=smtp_extra)
+    d = distd(server, recipients=TEN, **conf)
     text = d.conf.read_text(encoding="utf-8")
     assert f'state = "{d.db}";' in text
     d.conf.write_text(text.replace(f'state = "{d.db}";', f'state = "{pg.conninfo}";'),
@@ -129,3 +129,27 @@ def test_server_down_shown_by_status_then_delivered_without_restart(
     assert err.count("taking nothing new") == 1, err
     assert err.count("reachable again") == 1, err
     assert not (d.outbox / "b.txt").exists()
+
+
+def test_idle_daemon_woken_by_another_writer(
+        pg_server, smtp_server, distd, monkeypatch, tmp_path):
+    """Another node's write that makes work due (here a retry by hand on the
+    database, as distctl retry on another machine) wakes the idle daemon
+    through LISTEN/NOTIFY: without it, it would sleep until the deferral's
+    hour is up."""
+    server = smtp_server()
+    server.handler.rcpt_replies["u3@example.test"] = ["451 4.7.1 greylisted, try later"]
+    # a long lease: its heartbeat (a third of it) must not be what wakes the loop
+    d = pg_distd(distd, server, pg_server, monkeypatch, tmp_path,
+                 retry="retry = { min_backoff = 3600; max_backoff = 7200; lifetime = 86400; };",
+                 extra="node = { lease = 600; };")
+    d.start()
+    d.drop("a.txt", issue_text())
+    wait_for(lambda: d.show(1) and d.states(1).get("u3@example.test") == "deferred"
+             and sum(v == "delivered" for v in d.states(1).values()) == 9,
+             what="nine delivered, one deferred for an hour")
+    assert received(server)["u3@example.test"] == 0
+    psql(pg_server, "UPDATE recipients SET next_attempt = 0 WHERE state = 'deferred'")
+    wait_for(lambda: received(server)["u3@example.test"] == 1, timeout=30,
+             what="the deferred recipient sent at once")
+    wait_for(lambda: delivered(d, 1), what="recorded as delivered")
