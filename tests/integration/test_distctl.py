@@ -7,7 +7,7 @@ import sqlite3
 import subprocess
 import unicodedata
 
-from conftest import ROOT, run, smtp_login, wait_for
+from conftest import ROOT, both_backends, run, smtp_login, wait_for
 from test_delivery import TEN, issue_text, demo_conf
 from conftest import SEED_CAPITAL, SEED_MENTOUGOU
 
@@ -25,6 +25,7 @@ def ctl_json(d, *args):
     return r.returncode, json.loads(r.stdout) if r.stdout.strip() else None
 
 
+@both_backends
 def test_status_before_and_after_delivery(smtp_server, distd):
     server = smtp_server()
     d = distd(server, recipients=TEN[:3])
@@ -60,6 +61,7 @@ def test_status_before_and_after_delivery(smtp_server, distd):
     assert "status=sent" in r.stdout
 
 
+@both_backends
 def test_status_with_deferred_and_alert_needs_attention(smtp_server, distd):
     server = smtp_server()
     server.handler.rcpt_replies["u1@example.test"] = ["451 4.7.1 greylisted"] * 50
@@ -87,6 +89,7 @@ def test_status_with_deferred_and_alert_needs_attention(smtp_server, distd):
     assert sorted(server.handler.received()) == ["u0@example.test", "u1@example.test"]
 
 
+@both_backends
 def test_held_issue_is_released_after_the_directory_is_fixed(smtp_server, distd):
     server = smtp_server()
     d = distd(server, recipients=TEN[:2])
@@ -120,6 +123,7 @@ def test_held_issue_is_released_after_the_directory_is_fixed(smtp_server, distd)
     assert d.ctl("status").returncode == 0
 
 
+@both_backends
 def test_hold_release_cancel_resend(smtp_server, distd):
     server = smtp_server()
     server.handler.rcpt_replies["u0@example.test"] = ["451 try later"]
@@ -157,6 +161,7 @@ def test_hold_release_cancel_resend(smtp_server, distd):
     assert d.ctl("frobnicate").returncode == 2
 
 
+@both_backends
 def test_daemon_down(smtp_server, distd):
     server = smtp_server()
     d = distd(server, recipients=TEN[:2])
@@ -250,6 +255,7 @@ def attempts_of(d, address):
     return d.recipient(address)["attempts"]
 
 
+@both_backends
 def test_tier_on_every_steering_command(smtp_server, distd):
     server = smtp_server()
     for _, a in TEN[:6]:
@@ -327,6 +333,7 @@ def test_tier_on_every_steering_command(smtp_server, distd):
     assert "(every recipient has got it)" in d.ctl("show", "1", "--pending").stdout
 
 
+@both_backends
 def test_resend_to_a_corrected_address(smtp_server, distd):
     server = smtp_server()
     server.handler.rcpt_replies["u1@example.test"] = ["550 5.1.1 no such mailbox"]
