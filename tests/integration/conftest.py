@@ -214,7 +214,7 @@ class Distd:
         """queue.db is there, or (PostgreSQL) distctl status finds the schema."""
         if self.state is None:
             return self.db.exists()
-        return self.status()["queue_exists"]
+        return self.status().get("queue_exists", False)
 
     def counts(self):
         """Recipients by state over the live queue (replaced ones not counted)."""
