@@ -141,6 +141,7 @@ def test_temporary_data_failure_is_retried_once(smtp_server, distd, data_reply, 
     assert sum(deferred_line in l for l in d.log_lines()) == 3
 
 
+@both_backends
 def test_certificate_mismatch_defers_and_alerts(smtp_server, distd):
     server = smtp_server()
     d = distd(server, recipients=TEN[:2])
@@ -158,6 +159,7 @@ def test_certificate_mismatch_defers_and_alerts(smtp_server, distd):
     assert "ALERT TLS" in d.stderr_text()
 
 
+@both_backends
 def test_wrong_password_defers_alerts_never_bounces(smtp_server, distd, tmp_path):
     server = smtp_server(auth=("bulletin@example.test", "right"))
     secret, login = smtp_login(tmp_path, "wrong")

@@ -230,6 +230,7 @@ def test_check_preflight(smtp_server, distd, tmp_path):
     assert "tls      FAILED:" in r.stdout and "certificate" in r.stdout
 
 
+@both_backends
 def test_log_follows(smtp_server, distd):
     import subprocess
     import time
