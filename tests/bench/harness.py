@@ -208,27 +208,31 @@ class Daemon:
         return results
 
 
-def deliver(daemon, sink, texts, recipients, seconds=900, others=()):
+def deliver(daemon, sink, texts, recipients, seconds=900, others=(), server=None):
     """Drops the texts, waits until the sink accepted `recipients` in all.
 
     Returns a dict: seconds (first rename to last acceptance), first (first
     rename to first acceptance), cpu (distd's CPU over that span, summed with
     the `others` daemons' on the same queue), tx, tls, got, and distd's
-    memory right after the last acceptance (the first daemon's).
+    memory right after the last acceptance (the first daemon's); with
+    server (a PgQueues), server_cpu: its processes' CPU over that span.
     """
     sink.reset()
     everyone = [daemon, *others]
+    server_before = server.cpu() if server else {}
     cpu_before = sum(x.cpu() for x in everyone)
     started = daemon.drop(texts)
     wait_until(lambda: sink.delivered >= recipients, seconds)
     cpu = sum(x.cpu() for x in everyone) - cpu_before
+    server_cpu = (sum(v - server_before.get(pid, 0) for pid, v in server.cpu().items())
+                  if server else 0.0)
     memory = daemon.memory()
     if sink.delivered < recipients:
         raise RuntimeError(f"only {sink.delivered} of {recipients} recipients accepted "
                            f"within {seconds} s")
     return dict(seconds=sink.last_accept - started, first=sink.first_accept - started,
                 cpu=cpu, tx=sink.transactions, tls=sink.connections, got=sink.delivered,
-                sent=sink.data_bytes / 1e6, **memory)
+                sent=sink.data_bytes / 1e6, server_cpu=server_cpu, **memory)
 
 
 def floor_seconds(sink, cert, n):
@@ -307,6 +311,23 @@ class PgQueues:
 
     def drop(self, name):
         self.psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+    def cpu(self):
+        """{pid: CPU seconds} of the postmaster and its children now (a
+        process that ended since an earlier call is not counted)."""
+        found = {}
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry.name}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            pid = int(entry.name)
+            if pid == self.server.pid or int(fields[1]) == self.server.pid:
+                found[pid] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+        return found
 
     def stop(self):
         self.server.stop()
