@@ -411,21 +411,21 @@ def pg_conninfo(server, dbname):
 def pg_sql(conninfo, sql):
     """One statement through the cluster's psql (the tests connect as the
     cluster's superuser); returns psql's unaligned output, fields split by
-    \x1f and rows by \x1e."""
+    \x1f, rows by \x1e, NULL as \x1d."""
     from pgserver import find_bindir
     r = run([os.path.join(find_bindir(), "psql"), "-X", "-v", "ON_ERROR_STOP=1", "-A", "-t",
-             "-F", "\x1f", "-R", "\x1e", "-c", sql, conninfo])
+             "-F", "\x1f", "-R", "\x1e", "-P", "null=\x1d", "-c", sql, conninfo])
     assert r.returncode == 0, f"psql {sql!r}: {r.stderr}"
     return r.stdout
 
 
 def pg_rows(conninfo, sql):
     """A query's rows as tuples, as sqlite3 gives them: integers as int, NULL
-    (psql's empty field) as None."""
+    as None, the rest as text."""
     out = pg_sql(conninfo, sql).rstrip("\n")
     rows = []
     for line in out.split("\x1e") if out else []:
-        rows.append(tuple(None if v == "" else int(v) if v.lstrip("-").isdigit() else v
+        rows.append(tuple(None if v == "\x1d" else int(v) if v.lstrip("-").isdigit() else v
                           for v in line.split("\x1f")))
     return rows
 
