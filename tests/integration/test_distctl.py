@@ -256,6 +256,8 @@ def test_log_follows(smtp_server, distd):
 
 
 @pytest.mark.parametrize("queue_backend", ["postgresql"], indirect=True)
+@pytest.mark.xfail(strict=True, reason="with an invalid file distctl says 'going on with the "
+                   "queue <state> and the socket …' (distctl.c locate()): the connection string")
 def test_server_queue_is_named_never_by_its_connection_string(smtp_server, distd):
     """A PostgreSQL queue shows as its database and host (pg_name()), never as
     the connection string, which may carry a user or more (issue 16)."""
@@ -267,6 +269,9 @@ def test_server_queue_is_named_never_by_its_connection_string(smtp_server, distd
         r = d.ctl(*args)
         said.append((args, r.stdout + r.stderr))
 
+    r = run([d.binaries["distd"], "-c", d.conf, "--check-config"])
+    assert r.returncode == 0, r.stderr
+    said.append((("distd --check-config",), r.stdout + r.stderr))
     ctl("status")                       # before the first start
     ctl("--json", "status")
     ctl("show", "1")
@@ -276,6 +281,11 @@ def test_server_queue_is_named_never_by_its_connection_string(smtp_server, distd
     for args in (("status",), ("--json", "status"), ("show", "1"), ("show", "9"),
                  ("log",), ("hold", "1"), ("reload",)):
         ctl(*args)
+    # a broken file: distctl finds the queue in it all the same, and says so
+    good = d.conf.read_text()
+    d.conf.write_text("smtp = {{\n" + good)
+    ctl("status")
+    d.conf.write_text(good)
     d.stop()
     ctl("status")                       # the daemon down
     ctl("--json", "status")
@@ -437,6 +447,7 @@ def u0_sent_once(server):
 
 # ---- a broken configuration ---------------------------------------------------
 
+@both_backends
 def test_status_and_show_survive_a_typo_and_reload_refuses_it(smtp_server, distd):
     server = smtp_server()
     d = distd(server, recipients=TEN[:2])
@@ -469,7 +480,9 @@ def test_status_and_show_survive_a_typo_and_reload_refuses_it(smtp_server, distd
     d.conf.write_text("smtp = {{\n" + good)
     r = d.ctl("status")
     assert r.returncode == 3 and f"{d.conf}:1:" in r.stderr and "报 2/2" in r.stdout
-    assert f"the queue {d.db} and the socket {d.socket}" in r.stderr
+    assert f" and the socket {d.socket}" in r.stderr
+    if d.state is None:     # a server queue's name: test_server_queue_is_named_never_…
+        assert f"the queue {d.db} and the socket" in r.stderr
 
     r = d.ctl("reload")
     assert r.returncode == 1
