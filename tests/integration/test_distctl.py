@@ -256,8 +256,6 @@ def test_log_follows(smtp_server, distd):
 
 
 @pytest.mark.parametrize("queue_backend", ["postgresql"], indirect=True)
-@pytest.mark.xfail(strict=True, reason="with an invalid file distctl says 'going on with the "
-                   "queue <state> and the socket …' (distctl.c locate()): the connection string")
 def test_server_queue_is_named_never_by_its_connection_string(smtp_server, distd):
     """A PostgreSQL queue shows as its database and host (pg_name()), never as
     the connection string, which may carry a user or more (issue 16)."""
