@@ -227,9 +227,11 @@ $(BUILD)/bench/%: $(BUILD)/tests/bench/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
-# ~4 minutes on 2 cores. Knobs (environment): BENCH_REPEAT=3, BENCH_N="1000 10000",
-# BENCH_FLAT_N=40000, BENCH_HISTORY=100000, BENCH_BURST=200x50, BENCH_IDLE_SECONDS=10;
-# 0 skips the flatness, history or burst section. See tests/bench/bench_delivery.py.
+# ~5-6 minutes on 2 cores. Knobs (environment): BENCH_REPEAT=3, BENCH_N="1000 10000",
+# BENCH_FLAT_N=40000, BENCH_HISTORY=100000, BENCH_BURST=200x50, BENCH_IDLE_SECONDS=10,
+# BENCH_PG=1, BENCH_PG_N="1000 10000"; 0 skips the flatness, history, burst or
+# PostgreSQL section (the last also skips, saying why, without PostgreSQL's server
+# binaries). See tests/bench/bench_delivery.py.
 bench: deps all $(BUILD)/bench/bench_parse
 	$(BUILD)/bench/bench_parse $(SEEDS)/000_320506797a6b7d3b.txt
 	DISTD_BUILD=$(abspath $(BUILD)) $(PYTHON) tests/bench/bench_delivery.py

@@ -6,8 +6,9 @@ acceptance of the DATA. The reference is "the floor": one curl command, one
 SMTPS transaction to all N recipients, against the same sink in the same run.
 Issue 14's targets are printed beside the measured values.
 
-Sections: delivery (N, connections, to/bcc tier), history (a queue that the
-daemon itself filled), flatness in N, a burst of small issues, idle, targets.
+Sections: delivery (N, connections, to/bcc tier), the PostgreSQL queue (one
+and two nodes beside SQLite), history (a queue that the daemon itself
+filled), flatness in N, a burst of small issues, idle, targets.
 
 Knobs (environment):
   BENCH_REPEAT=3          runs per figure (the median is printed)
@@ -17,8 +18,11 @@ Knobs (environment):
                           in issues of 1 000; 0 skips the section
   BENCH_BURST=200x50      issues x recipients dropped at once; 0 skips it
   BENCH_IDLE_SECONDS=10   how long idle wake-ups are traced
+  BENCH_PG=1              0 skips the PostgreSQL section
+  BENCH_PG_N="1000 10000" recipients in the PostgreSQL section
 """
 
+import contextlib
 import os
 import pathlib
 import platform
@@ -55,6 +59,10 @@ HISTORY = int(knob("BENCH_HISTORY", "100000")) // HISTORY_ISSUE * HISTORY_ISSUE
 BURST = knob("BENCH_BURST", "200x50")
 BURST_ISSUES, BURST_RCPTS = ((int(x) for x in BURST.split("x")) if BURST != "0" else (0, 0))
 IDLE_SECONDS = float(knob("BENCH_IDLE_SECONDS", "10"))
+PG = knob("BENCH_PG", "1") != "0"
+PG_NS = [int(x) for x in knob("BENCH_PG_N", "1000 10000").split()] if PG else []
+PG_NODES = ("a", "b")
+PG_CONNECTIONS = 4
 # the idle and history runs: the measured issue's N and the largest of BENCH_N
 IDLE_NS = HISTORY_NS = sorted({HISTORY_ISSUE, max(NS)})
 
@@ -74,6 +82,13 @@ def table(title, columns, rows, notes=()):
             cells.append(f"{'-':>{w}}" if v is None else
                          f"{v:>{w}{f}}" if f is not None else f"{v:<{w}}")
         print(" ".join(cells).rstrip())
+    for note in notes:
+        print(textwrap.fill(note, WIDTH, initial_indent="   ", subsequent_indent="     "))
+
+
+def notice(title, notes):
+    """A section that printed no table: its title and why."""
+    print(f"\n== {title}")
     for note in notes:
         print(textwrap.fill(note, WIDTH, initial_indent="   ", subsequent_indent="     "))
 
@@ -228,6 +243,109 @@ def delivery_section(sink, cert, scratch, floor):
            "over that span; anon: RssAnon (private) right after; peak: VmHWM (peak "
            "resident, shared library pages included); target: issue 14's, at 10 000"])
     return results
+
+
+# ---- the PostgreSQL queue, one and two nodes ---------------------------------------
+
+def queue_run(sink, cert, scratch, n, pg=None, nodes=1):
+    """One issue to n recipients (tier 报, PG_CONNECTIONS connections each) on
+    fresh daemons: pg None, one on queue.db; else `nodes` daemons named a, b
+    on one fresh database of pg, each with its folder (outbox, runtime folder,
+    control socket), the issue renamed into a's outbox. Adds to deliver()'s
+    figures: closed (first rename -> distctl status counting all n
+    delivered), extra (acceptances beyond n), share_b (b's part of the sends,
+    by its delivery log)."""
+    name, state = pg.fresh() if pg else (None, None)
+    folders = [fresh_folder(scratch, f"q-{node}") for node in PG_NODES[:nodes]]
+    try:
+        for f, node in zip(folders, PG_NODES):
+            write_conf(f, sink.port, cert, n, PG_CONNECTIONS, state=state,
+                       node=node if pg else None)
+        with contextlib.ExitStack() as stack:
+            daemons = [stack.enter_context(Daemon(
+                f, env=dict(os.environ, RUNTIME_DIRECTORY=str(f)) if pg else None,
+                stderr=f / "distd.stderr")) for f in folders]
+            try:
+                r = deliver(daemons[0], sink, [issue_text(1, "to")], n, seconds=120,
+                            others=daemons[1:], server=pg)
+                if not harness.wait_until(lambda: daemons[0].counts()["delivered"] >= n,
+                                          120, 0.05):
+                    raise RuntimeError(f"distctl status counts {daemons[0].counts()} "
+                                       f"120 s after the sink accepted all {n}")
+            except (RuntimeError, KeyError, ValueError) as e:
+                raise RuntimeError(f"{e}; stderr: " + "; ".join(
+                    f"{node}: {d.stderr_tail(3)}" for node, d in zip(PG_NODES, daemons)))
+            r["closed"] = r["seconds"] + time.monotonic() - sink.last_accept
+            r["extra"] = sink.delivered - n
+            r["share_b"] = harness.sent_lines(folders[1]) / n if nodes > 1 else 0.0
+            return r
+    finally:
+        for f in folders:
+            shutil.rmtree(f, ignore_errors=True)
+        if name:
+            pg.drop(name)
+
+
+def pg_section(sink, cert, scratch, floor):
+    """Returns True when it ran or was skipped for want of PostgreSQL, False
+    when a run failed (the bench then exits 1 after the other sections)."""
+    from pgserver import PgUnavailable
+    title = (f"PostgreSQL queue: one issue to N (tier 报, {PG_CONNECTIONS} connections a node), "
+             "1 and 2 nodes, beside SQLite")
+    started = time.monotonic()
+    try:
+        pg = harness.PgQueues()
+    except PgUnavailable as e:
+        notice(title, [f"skipped: {e}"])
+        return True
+    except RuntimeError as e:
+        notice(title, [f"FAILED: no test cluster: {e}"])
+        return False
+    cluster = time.monotonic() - started
+    combos = [(n, queue, nodes) for n in PG_NS
+              for queue, nodes in (("sqlite", 1), ("postgresql", 1), ("postgresql", 2))]
+    runs = {k: [] for k in combos}
+    try:
+        # round robin, as in the delivery section
+        for _ in range(REPEAT):
+            for n, queue, nodes in combos:
+                runs[n, queue, nodes].append(queue_run(
+                    sink, cert, scratch, n, pg if queue == "postgresql" else None, nodes))
+    except RuntimeError as e:
+        notice(title, [f"FAILED ({n} recipients, {queue}, {nodes} node"
+                       f"{'s' if nodes > 1 else ''}): {e}"])
+        return False
+    finally:
+        pg.stop()
+    results = {k: median_run(v) for k, v in runs.items()}
+    rows = []
+    for (n, queue, nodes), r in results.items():
+        base = results[n, "sqlite", 1]["seconds"]
+        rows.append((n, queue, nodes, r["seconds"], r["first"] * 1000, r["closed"], r["tx"],
+                     r["tls"], r["cpu"],
+                     r["server_cpu"] if queue == "postgresql" else None, r["seconds"] / floor[n],
+                     r["seconds"] / base, r["share_b"] * 100 if nodes > 1 else None,
+                     r["extra"]))
+    table(title,
+          [("N", 6, ""), ("queue", 10, None), ("nodes", 5, ""), ("seconds", 7, ".3f"),
+           ("first ms", 8, ".1f"), ("closed s", 8, ".3f"), ("tx", 4, ".0f"),
+           ("tls", 3, ".0f"), ("cpu s", 5, ".2f"), ("pg cpu", 6, ".2f"), ("x floor", 7, ".2f"), ("x sqlite", 8, ".2f"),
+           ("b %", 3, ".0f"), ("extra", 5, ".0f")],
+          rows,
+          ["floor (curl, one transaction): " +
+           ", ".join(f"N {n}: {floor[n]:.3f} s" for n in PG_NS),
+           "seconds, first ms: as in the delivery section; closed: rename -> `distctl "
+           "status` counts all N delivered; cpu: the daemons' CPU summed; pg cpu: the "
+           "PostgreSQL server's processes' over the same span; x sqlite: over "
+           "the sqlite row of the same N in this section; b %: recipients node b sent (its "
+           "delivery log); extra: acceptances beyond N (a batch sent twice)",
+           "two nodes: distd a and b on one database, each with its own folder, outbox, "
+           "runtime folder and control socket; the issue is renamed into a's outbox only, "
+           "b takes due recipients from the shared queue",
+           f"PostgreSQL {pg.server.bindir.split('/')[-2]} (tests/integration/pgserver.py: "
+           f"socket only, fsync=off) started in {cluster:.1f} s; a fresh database per run; "
+           f"section {time.monotonic() - started:.0f} s"])
+    return True
 
 
 def build_history(sink, cert, scratch):
@@ -467,7 +585,7 @@ def main():
         sink = Sink(cert, key)
         try:
             print_settings(sink.port)
-            ns = sorted(set(NS) | {1000} | ({FLAT_N} if FLAT_N else set()))
+            ns = sorted(set(NS) | set(PG_NS) | {1000} | ({FLAT_N} if FLAT_N else set()))
             floor = floors(sink, cert, ns)
             print("\n== floor: curl, one SMTPS transaction to N recipients, median of "
                   f"{REPEAT}")
@@ -481,6 +599,7 @@ def main():
                     "300 KB of replies, which \"250 2.1.5 Ok\" reaches at ~22 000 "
                     "recipients", WIDTH, initial_indent="   ", subsequent_indent="     "))
             delivery = delivery_section(sink, cert, scratch, floor)
+            pg_ok = pg_section(sink, cert, scratch, floor) if PG_NS else True
             history = history_section(sink, cert, scratch, floor) if HISTORY else None
             flat = flat_section(sink, cert, scratch, floor, delivery) if FLAT_N else None
             burst = burst_section(sink, cert, scratch) if BURST_ISSUES else None
@@ -490,6 +609,9 @@ def main():
             sink.stop()
     print(f"\nbench: {time.monotonic() - began:.0f} s in all; load average now "
           f"{load_average()}")
+    if not pg_ok:
+        print("bench: the PostgreSQL section failed (above)")
+        sys.exit(1)
 
 
 if __name__ == "__main__":

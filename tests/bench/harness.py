@@ -7,6 +7,7 @@ Every wait here is bounded in time; every process is stopped by its PID.
 import json
 import os
 import pathlib
+import re
 import signal
 import subprocess
 import tempfile
@@ -43,15 +44,18 @@ def address(i):
     return f"u{i}@bench.example.test"
 
 
-def write_conf(d, port, ca, n, connections, idle_timeout=None):
-    """distd.conf in d for n recipients, all members of one group."""
+def write_conf(d, port, ca, n, connections, idle_timeout=None, state=None, node=None):
+    """distd.conf in d for n recipients, all members of one group. state: the
+    queue (d/queue.db, or a PostgreSQL connection string); node: its name."""
     recipients = ",\n".join(f'{{ name = "单位{i}"; address = "{address(i)}"; }}'
                             for i in range(n))
     members = ", ".join(f'"单位{i}"' for i in range(n))
     idle = "" if idle_timeout is None else f" idle_timeout = {idle_timeout};"
+    state = state or f"{d}/queue.db"
+    node = "" if node is None else f'node = {{ name = "{node}"; }};\n'
     (d / "distd.conf").write_text(f"""
 outbox = "{d}/outbox"; archive = "{d}/archive"; rejected = "{d}/rejected";
-state = "{d}/queue.db"; delivery_log = "{d}/delivery.log"; control_socket = "{d}/control";
+{node}state = "{state}"; delivery_log = "{d}/delivery.log"; control_socket = "{d}/control";
 smtp = {{ url = "smtps://127.0.0.1:{port}"; ca_file = "{ca}"; connections = {connections};
          max_rcpt_per_message = {RCPT_PER_MESSAGE};{idle} }};
 sender = {{ from = "基准 <bench@example.test>"; }};
@@ -94,21 +98,35 @@ def wait_until(predicate, seconds, step=0.005):
 
 
 class Daemon:
-    """distd -f on a folder's distd.conf, stopped with SIGTERM on exit."""
+    """distd -f on a folder's distd.conf, stopped with SIGTERM on exit.
 
-    def __init__(self, folder):
+    env: its environment (None: the bench's own); stderr: a file for what it
+    says there (None: discarded, as for the SQLite figures)."""
+
+    def __init__(self, folder, env=None, stderr=None):
         self.folder = folder
         self.conf = folder / "distd.conf"
         self.outbox = folder / "outbox"
         self.process = None
+        self.env = env
+        self.stderr_path = stderr
 
     def __enter__(self):
-        self.process = subprocess.Popen([BUILD / "distd", "-c", self.conf, "-f"],
-                                        stderr=subprocess.DEVNULL)
+        err = open(self.stderr_path, "ab") if self.stderr_path else subprocess.DEVNULL
+        try:
+            self.process = subprocess.Popen([BUILD / "distd", "-c", self.conf, "-f"],
+                                            stderr=err, env=self.env)
+        finally:
+            if self.stderr_path:
+                err.close()
         self.pid = self.process.pid
-        if not wait_until(lambda: (self.folder / "control").exists(), 60, 0.02):
+        if not wait_until(lambda: (self.folder / "control").exists() or
+                          self.process.poll() is not None, 60, 0.02):
             self.stop()
             raise RuntimeError("distd did not open its control socket within 60 s")
+        if self.process.poll() is not None:
+            raise RuntimeError(f"distd exited {self.process.returncode} at start"
+                               + (f": {self.stderr_tail()}" if self.stderr_path else ""))
         self.wait_quiet()
         return self
 
@@ -137,6 +155,13 @@ class Daemon:
                 return True
             last = now
         return False
+
+    def stderr_tail(self, lines=5):
+        try:
+            text = pathlib.Path(self.stderr_path).read_text(errors="replace")
+        except (OSError, TypeError):
+            return ""
+        return " | ".join(text.strip().splitlines()[-lines:])
 
     def cpu(self):
         return proc_cpu(self.pid)
@@ -183,25 +208,31 @@ class Daemon:
         return results
 
 
-def deliver(daemon, sink, texts, recipients, seconds=900):
+def deliver(daemon, sink, texts, recipients, seconds=900, others=(), server=None):
     """Drops the texts, waits until the sink accepted `recipients` in all.
 
     Returns a dict: seconds (first rename to last acceptance), first (first
-    rename to first acceptance), cpu (distd's CPU over that span), tx, tls,
-    got, and distd's memory right after the last acceptance.
+    rename to first acceptance), cpu (distd's CPU over that span, summed with
+    the `others` daemons' on the same queue), tx, tls, got, and distd's
+    memory right after the last acceptance (the first daemon's); with
+    server (a PgQueues), server_cpu: its processes' CPU over that span.
     """
     sink.reset()
-    cpu_before = daemon.cpu()
+    everyone = [daemon, *others]
+    server_before = server.cpu() if server else {}
+    cpu_before = sum(x.cpu() for x in everyone)
     started = daemon.drop(texts)
     wait_until(lambda: sink.delivered >= recipients, seconds)
-    cpu = daemon.cpu() - cpu_before
+    cpu = sum(x.cpu() for x in everyone) - cpu_before
+    server_cpu = (sum(v - server_before.get(pid, 0) for pid, v in server.cpu().items())
+                  if server else 0.0)
     memory = daemon.memory()
     if sink.delivered < recipients:
         raise RuntimeError(f"only {sink.delivered} of {recipients} recipients accepted "
                            f"within {seconds} s")
     return dict(seconds=sink.last_accept - started, first=sink.first_accept - started,
                 cpu=cpu, tx=sink.transactions, tls=sink.connections, got=sink.delivered,
-                sent=sink.data_bytes / 1e6, **memory)
+                sent=sink.data_bytes / 1e6, server_cpu=server_cpu, **memory)
 
 
 def floor_seconds(sink, cert, n):
@@ -253,3 +284,59 @@ def idle_wakeups(pid, seconds):
     returned = [line for line in lines if "= " in line and "ERESTART" not in line
                 and "unfinished" not in line and "+++" not in line]
     return len(returned) * 60 / seconds
+
+
+class PgQueues:
+    """Fresh databases on one throw-away PostgreSQL cluster
+    (tests/integration/pgserver.py: initdb as nobody, a socket in a temporary
+    folder, no TCP). Raises pgserver.PgUnavailable where the server binaries
+    are absent, RuntimeError when the cluster does not start."""
+
+    def __init__(self):
+        import pgserver
+        self.server = pgserver.PgServer().start()
+        self.made = 0
+
+    def psql(self, sql):
+        subprocess.run([os.path.join(self.server.bindir, "psql"), "-X", "-q", "-v",
+                        "ON_ERROR_STOP=1", "-c", sql, self.server.conninfo],
+                       check=True, capture_output=True, text=True, timeout=60)
+
+    def fresh(self):
+        """A new empty database: (its name, its connection string)."""
+        self.made += 1
+        name = f"bench{self.made}"
+        self.psql(f"CREATE DATABASE {name}")
+        return name, re.sub(r"\bdbname=\S+", f"dbname={name}", self.server.conninfo)
+
+    def drop(self, name):
+        self.psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+    def cpu(self):
+        """{pid: CPU seconds} of the postmaster and its children now (a
+        process that ended since an earlier call is not counted)."""
+        found = {}
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry.name}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            pid = int(entry.name)
+            if pid == self.server.pid or int(fields[1]) == self.server.pid:
+                found[pid] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+        return found
+
+    def stop(self):
+        self.server.stop()
+
+
+def sent_lines(folder):
+    """Recipients a daemon logged as sent (status=sent) in folder/delivery.log."""
+    try:
+        with open(folder / "delivery.log", encoding="utf-8", errors="replace") as f:
+            return sum(" status=sent " in line for line in f)
+    except OSError:
+        return 0

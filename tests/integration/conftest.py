@@ -67,7 +67,9 @@ def smtp_server(certificate):
 
 # ---- a real distd on a temporary spool ---------------------------------------
 
+import itertools
 import json
+import re
 import signal
 import sqlite3
 import time
@@ -96,7 +98,7 @@ def wait_for(predicate, timeout=20.0, interval=0.05, what="condition"):
 class Distd:
     """One distd process with its own spool, state, log and socket under a folder."""
 
-    def __init__(self, binaries, root, server=None, conf_text=None):
+    def __init__(self, binaries, root, server=None, conf_text=None, state=None):
         self.binaries = binaries
         self.root = pathlib.Path(root)
         self.server = server
@@ -105,6 +107,8 @@ class Distd:
         self.archive = self.root / "spool" / "archive"
         self.rejected = self.root / "spool" / "rejected"
         self.db = self.root / "queue.db"
+        # a PostgreSQL connection string (fixture queue_state), or None: queue.db
+        self.state = state
         self.log = self.root / "delivery.log"
         self.socket = self.root / "control"
         self.stderr_path = self.root / "distd.stderr"
@@ -114,7 +118,7 @@ class Distd:
 
     def paths(self):
         return (f'outbox = "{self.outbox}";\narchive = "{self.archive}";\n'
-                f'rejected = "{self.rejected}";\nstate = "{self.db}";\n'
+                f'rejected = "{self.rejected}";\nstate = "{self.state or self.db}";\n'
                 f'delivery_log = "{self.log}";\ncontrol_socket = "{self.socket}";\n')
 
     def write_conf(self, recipients, groups=(), smtp_extra="", extra="",
@@ -142,8 +146,11 @@ class Distd:
         self.stderr = open(self.stderr_path, "ab")
         # make check-valgrind runs the daemon under memcheck
         wrapper = os.environ.get("DISTD_WRAPPER", "").split()
+        # the PostgreSQL queue's per-node lock file goes to the runtime folder
+        env = None if self.state is None else dict(os.environ, RUNTIME_DIRECTORY=str(self.root))
         self.proc = subprocess.Popen([*wrapper, self.binaries["distd"], "-c", str(self.conf),
-                                      "-f", *extra_args], stdout=self.stderr, stderr=self.stderr)
+                                      "-f", *extra_args], stdout=self.stderr, stderr=self.stderr,
+                                     env=env)
         wait_for(lambda: self.socket.exists() or self.proc.poll() is not None,
                  timeout=60, what="distd control socket")
         assert self.proc.poll() is None, self.stderr_text()
@@ -180,7 +187,11 @@ class Distd:
     def query(self, sql, *args):
         """Raw SQL on queue.db, read-only. Tests ask distctl (show, status,
         log_entries below) instead; this is for the few whose point is the
-        stored fact itself, and each such call says why."""
+        stored fact itself, and each such call says why. On PostgreSQL through
+        psql (no parameters there), integers as int, the rest as text."""
+        if self.state is not None:
+            assert not args, "Distd.query on PostgreSQL takes no parameters"
+            return pg_rows(self.state, sql)
         con = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=10)
         try:
             return con.execute(sql, args).fetchall()
@@ -198,6 +209,12 @@ class Distd:
 
     def status(self):
         return self.ctl_json("status")
+
+    def queue_exists(self):
+        """queue.db is there, or (PostgreSQL) distctl status finds the schema."""
+        if self.state is None:
+            return self.db.exists()
+        return self.status().get("queue_exists", False)
 
     def counts(self):
         """Recipients by state over the live queue (replaced ones not counted)."""
@@ -220,7 +237,7 @@ class Distd:
 
         status lists only the ten most recent and leaves duplicates out, so
         ids are walked from 1 up to past the newest one show knows."""
-        if not self.db.exists():
+        if not self.queue_exists():
             return []
         newest_listed = max((i["id"] for i in self.status()["issues"]), default=0)
         found = []
@@ -262,7 +279,7 @@ class Distd:
 
     def wait_states(self, done=("delivered", "failed"), timeout=30, count=None, issue=None):
         def check():
-            if not self.db.exists():
+            if not self.queue_exists():
                 return False
             s = self.states(issue)
             return s and all(v in done for v in s.values()) and (count is None or len(s) >= count)
@@ -270,7 +287,7 @@ class Distd:
 
     def log_entries(self, issue=None, lines=100000):
         """The queue's history of attempts, oldest first, as `distctl log --json`."""
-        if not self.db.exists():
+        if not self.queue_exists():
             return []
         args = ["log", "-n", str(lines)] + (["--issue", str(issue)] if issue else [])
         r = self.ctl("--json", *args)
@@ -285,13 +302,15 @@ class Distd:
 
 
 @pytest.fixture
-def distd(binaries, tmp_path):
+def distd(binaries, tmp_path, queue_state):
     """Factory: distd(server, recipients=[(name, address)], …) → a configured Distd.
-    Every daemon started is stopped (SIGTERM, then SIGKILL) when the test ends."""
+    Every daemon started is stopped (SIGTERM, then SIGKILL) when the test ends.
+    Its queue is queue.db, or under @both_backends also a PostgreSQL database
+    (queue_state below); the daemons of one test share that database."""
     made = []
 
     def make(server=None, sub="d", **conf):
-        d = Distd(binaries, tmp_path / sub, server)
+        d = Distd(binaries, tmp_path / sub, server, state=queue_state)
         d.root.mkdir(parents=True, exist_ok=True)
         if conf.get("conf_text") is not None:
             d.conf.write_text(conf["conf_text"], encoding="utf-8")
@@ -347,3 +366,87 @@ def pg_server():
         pytest.skip(f"no PostgreSQL test cluster: {e}")
     with server:
         yield server
+
+
+# ---- the queue on either backend: SQLite or PostgreSQL (issue 16) ------------
+#
+# A test decorated with @both_backends runs twice: its distd factory writes
+# `state` as queue.db, then as a fresh database on the session's one
+# PostgreSQL cluster (started at the first such test, ~3 s; a database
+# ~0.3 s). Undecorated tests get "sqlite", as before.
+#
+#     @both_backends
+#     def test_x(smtp_server, distd): ...
+
+QUEUE_BACKENDS = ("sqlite", "postgresql")
+both_backends = pytest.mark.parametrize("queue_backend", QUEUE_BACKENDS, indirect=True)
+
+
+@pytest.fixture
+def queue_backend(request):
+    """"sqlite" unless parametrised (indirectly) by both_backends."""
+    backend = getattr(request, "param", "sqlite")
+    assert backend in QUEUE_BACKENDS, backend
+    return backend
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """One throw-away PostgreSQL cluster for the session's @both_backends
+    tests; skipped, with the reason, only where the server binaries are absent."""
+    from pgserver import PgServer, PgUnavailable
+    try:
+        server = PgServer()
+    except PgUnavailable as e:
+        pytest.skip(f"no PostgreSQL test cluster: {e}")
+    with server:
+        yield server
+
+
+def pg_conninfo(server, dbname):
+    """server's connection string naming another database."""
+    return re.sub(r"\bdbname=\S+", f"dbname={dbname}", server.conninfo)
+
+
+def pg_sql(conninfo, sql):
+    """One statement through the cluster's psql (the tests connect as the
+    cluster's superuser); returns psql's unaligned output, fields split by
+    \x1f, rows by \x1e, NULL as \x1d."""
+    from pgserver import find_bindir
+    r = run([os.path.join(find_bindir(), "psql"), "-X", "-v", "ON_ERROR_STOP=1", "-A", "-t",
+             "-F", "\x1f", "-R", "\x1e", "-P", "null=\x1d", "-c", sql, conninfo])
+    assert r.returncode == 0, f"psql {sql!r}: {r.stderr}"
+    return r.stdout
+
+
+def pg_rows(conninfo, sql):
+    """A query's rows as tuples, as sqlite3 gives them: integers as int, NULL
+    as None, the rest as text."""
+    out = pg_sql(conninfo, sql).rstrip("\n")
+    rows = []
+    for line in out.split("\x1e") if out else []:
+        rows.append(tuple(None if v == "\x1d" else int(v) if v.lstrip("-").isdigit() else v
+                          for v in line.split("\x1f")))
+    return rows
+
+
+_pg_databases = itertools.count(1)
+
+
+@pytest.fixture
+def queue_state(request, queue_backend):
+    """None (the SQLite queue.db beside the spool), or the connection string
+    of a database made for this test alone and dropped after it, so that no
+    test sees another's rows."""
+    if queue_backend == "sqlite":
+        yield None
+        return
+    server = request.getfixturevalue("pg_cluster")
+    dbname = f"t{os.getpid()}_{next(_pg_databases)}"
+    pg_sql(server.conninfo, f"CREATE DATABASE {dbname}")
+    try:
+        yield pg_conninfo(server, dbname)
+    finally:
+        # the daemons are stopped by now (distd depends on this fixture);
+        # FORCE ends a distctl that is still connected
+        pg_sql(server.conninfo, f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)")

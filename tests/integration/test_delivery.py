@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT, SEED_CAPITAL, SEED_MENTOUGOU, smtp_login, wait_for
+from conftest import ROOT, SEED_CAPITAL, SEED_MENTOUGOU, both_backends, smtp_login, wait_for
 
 TEN = [(f"单位{i}", f"u{i}@example.test") for i in range(10)]
 ISSUE = ("工作简报\n\n第 7 期\n\n某某办公室\n\n2021年3月4日\n\n---\n\n"
@@ -21,9 +21,14 @@ def demo_conf(d, server):
     text = subprocess.run([ROOT / "scripts" / "demo-conf", d.root, str(server.port),
                            server.cafile], check=True, capture_output=True,
                           text=True).stdout
+    if d.state is not None:
+        # the PostgreSQL queue of @both_backends instead of DIR/queue.db
+        text, n = re.subn(r'(?m)^state\s*=\s*"[^"]*";', f'state = "{d.state}";', text)
+        assert n == 1, "demo-conf: no state line to replace"
     d.conf.write_text(text, encoding="utf-8")
 
 
+@both_backends
 def test_seeds_delivered_end_to_end(smtp_server, distd):
     server = smtp_server()
     d = distd(server)
@@ -80,6 +85,7 @@ def test_seeds_delivered_end_to_end(smtp_server, distd):
     assert len(list(d.archive.glob("*/*/*.txt"))) == 2
 
 
+@both_backends
 def test_rcpt_refused_and_deferred_in_one_batch(smtp_server, distd):
     server = smtp_server()
     server.handler.rcpt_replies["u3@example.test"] = ["550 5.1.1 <u3@example.test>: no such user"]
@@ -135,6 +141,7 @@ def test_temporary_data_failure_is_retried_once(smtp_server, distd, data_reply, 
     assert sum(deferred_line in l for l in d.log_lines()) == 3
 
 
+@both_backends
 def test_certificate_mismatch_defers_and_alerts(smtp_server, distd):
     server = smtp_server()
     d = distd(server, recipients=TEN[:2])
@@ -152,6 +159,7 @@ def test_certificate_mismatch_defers_and_alerts(smtp_server, distd):
     assert "ALERT TLS" in d.stderr_text()
 
 
+@both_backends
 def test_wrong_password_defers_alerts_never_bounces(smtp_server, distd, tmp_path):
     server = smtp_server(auth=("bulletin@example.test", "right"))
     secret, login = smtp_login(tmp_path, "wrong")
@@ -177,6 +185,7 @@ def test_wrong_password_defers_alerts_never_bounces(smtp_server, distd, tmp_path
         ["postmaster@example.test", "u0@example.test"]
 
 
+@both_backends
 def test_lifetime_expiry_sends_one_report(smtp_server, distd):
     server = smtp_server()
     for _, a in TEN[:2]:
@@ -198,6 +207,7 @@ def test_lifetime_expiry_sends_one_report(smtp_server, distd):
     assert d.query("SELECT reported FROM issues WHERE kind = 'bulletin'") == [(1,)]
 
 
+@both_backends
 def test_duplicate_content_is_not_sent_twice(smtp_server, distd):
     server = smtp_server()
     d = distd(server, recipients=TEN[:2])

@@ -7,7 +7,9 @@ import sqlite3
 import subprocess
 import unicodedata
 
-from conftest import ROOT, run, smtp_login, wait_for
+import pytest
+
+from conftest import ROOT, both_backends, run, smtp_login, wait_for
 from test_delivery import TEN, issue_text, demo_conf
 from conftest import SEED_CAPITAL, SEED_MENTOUGOU
 
@@ -25,6 +27,7 @@ def ctl_json(d, *args):
     return r.returncode, json.loads(r.stdout) if r.stdout.strip() else None
 
 
+@both_backends
 def test_status_before_and_after_delivery(smtp_server, distd):
     server = smtp_server()
     d = distd(server, recipients=TEN[:3])
@@ -60,6 +63,7 @@ def test_status_before_and_after_delivery(smtp_server, distd):
     assert "status=sent" in r.stdout
 
 
+@both_backends
 def test_status_with_deferred_and_alert_needs_attention(smtp_server, distd):
     server = smtp_server()
     server.handler.rcpt_replies["u1@example.test"] = ["451 4.7.1 greylisted"] * 50
@@ -87,6 +91,7 @@ def test_status_with_deferred_and_alert_needs_attention(smtp_server, distd):
     assert sorted(server.handler.received()) == ["u0@example.test", "u1@example.test"]
 
 
+@both_backends
 def test_held_issue_is_released_after_the_directory_is_fixed(smtp_server, distd):
     server = smtp_server()
     d = distd(server, recipients=TEN[:2])
@@ -120,6 +125,7 @@ def test_held_issue_is_released_after_the_directory_is_fixed(smtp_server, distd)
     assert d.ctl("status").returncode == 0
 
 
+@both_backends
 def test_hold_release_cancel_resend(smtp_server, distd):
     server = smtp_server()
     server.handler.rcpt_replies["u0@example.test"] = ["451 try later"]
@@ -157,6 +163,7 @@ def test_hold_release_cancel_resend(smtp_server, distd):
     assert d.ctl("frobnicate").returncode == 2
 
 
+@both_backends
 def test_daemon_down(smtp_server, distd):
     server = smtp_server()
     d = distd(server, recipients=TEN[:2])
@@ -175,13 +182,20 @@ def test_daemon_down(smtp_server, distd):
     wait_for(lambda: len(server.handler.received()) == 4, what="resend after start")
 
 
+@pytest.mark.parametrize("queue_backend", [
+    "sqlite",
+    pytest.param("postgresql", marks=pytest.mark.xfail(
+        strict=True, reason="on PostgreSQL, before distd's first start, distctl status exits 1 "
+        "with 'no queue there yet' and --json prints only the daemon object"))],
+    indirect=True)
 def test_status_before_the_first_start(distd):
     """No queue yet: status says so and exits 3 (daemon down), as the manual says."""
     d = distd(None, recipients=TEN[:1])
     r = d.ctl("status")
     assert r.returncode == 3, r.stderr
     assert "not running" in r.stdout and "none yet" in r.stdout
-    assert str(d.db) in r.stdout.replace("\n         ", "")
+    if d.state is None:
+        assert str(d.db) in r.stdout.replace("\n         ", "")
     rc, s = ctl_json(d, "status")
     assert rc == 3 and s["queue_exists"] is False and s["issues"] == []
     assert s["counts"]["delivered"] == 0 and s["daemon"]["running"] is False
@@ -216,6 +230,7 @@ def test_check_preflight(smtp_server, distd, tmp_path):
     assert "tls      FAILED:" in r.stdout and "certificate" in r.stdout
 
 
+@both_backends
 def test_log_follows(smtp_server, distd):
     import subprocess
     import time
@@ -240,6 +255,43 @@ def test_log_follows(smtp_server, distd):
     assert follower.returncode == 0
 
 
+@pytest.mark.parametrize("queue_backend", ["postgresql"], indirect=True)
+def test_server_queue_is_named_never_by_its_connection_string(smtp_server, distd):
+    """A PostgreSQL queue shows as its database and host (pg_name()), never as
+    the connection string, which may carry a user or more (issue 16)."""
+    server = smtp_server()
+    d = distd(server, recipients=TEN[:1])
+    said = []
+
+    def ctl(*args):
+        r = d.ctl(*args)
+        said.append((args, r.stdout + r.stderr))
+
+    r = run([d.binaries["distd"], "-c", d.conf, "--check-config"])
+    assert r.returncode == 0, r.stderr
+    said.append((("distd --check-config",), r.stdout + r.stderr))
+    ctl("status")                       # before the first start
+    ctl("--json", "status")
+    ctl("show", "1")
+    d.start()
+    d.drop("a.txt", issue_text([TEN[0][0]]))
+    d.wait_states(("delivered",), count=1)
+    for args in (("status",), ("--json", "status"), ("show", "1"), ("show", "9"),
+                 ("log",), ("hold", "1"), ("reload",)):
+        ctl(*args)
+    # a broken file: distctl finds the queue in it all the same, and says so
+    good = d.conf.read_text()
+    d.conf.write_text("smtp = {{\n" + good)
+    ctl("status")
+    d.conf.write_text(good)
+    d.stop()
+    ctl("status")                       # the daemon down
+    ctl("--json", "status")
+    said.append((("distd's stderr",), d.stderr_text()))
+    leaks = [" ".join(args) for args, out in said if d.state in out or "user=" in out]
+    assert leaks == [], f"{leaks}:\n" + "\n".join(out for _, out in said)
+
+
 # ---- steering per tier and per address ---------------------------------------
 
 TIERED = ("工作简报\n\n第 8 期\n\n某某办公室\n\n2021年3月4日\n\n---\n\n正文。\n\n"
@@ -250,6 +302,7 @@ def attempts_of(d, address):
     return d.recipient(address)["attempts"]
 
 
+@both_backends
 def test_tier_on_every_steering_command(smtp_server, distd):
     server = smtp_server()
     for _, a in TEN[:6]:
@@ -327,6 +380,7 @@ def test_tier_on_every_steering_command(smtp_server, distd):
     assert "(every recipient has got it)" in d.ctl("show", "1", "--pending").stdout
 
 
+@both_backends
 def test_resend_to_a_corrected_address(smtp_server, distd):
     server = smtp_server()
     server.handler.rcpt_replies["u1@example.test"] = ["550 5.1.1 no such mailbox"]
@@ -391,6 +445,7 @@ def u0_sent_once(server):
 
 # ---- a broken configuration ---------------------------------------------------
 
+@both_backends
 def test_status_and_show_survive_a_typo_and_reload_refuses_it(smtp_server, distd):
     server = smtp_server()
     d = distd(server, recipients=TEN[:2])
@@ -423,7 +478,9 @@ def test_status_and_show_survive_a_typo_and_reload_refuses_it(smtp_server, distd
     d.conf.write_text("smtp = {{\n" + good)
     r = d.ctl("status")
     assert r.returncode == 3 and f"{d.conf}:1:" in r.stderr and "报 2/2" in r.stdout
-    assert f"the queue {d.db} and the socket {d.socket}" in r.stderr
+    assert f" and the socket {d.socket}" in r.stderr
+    if d.state is None:     # a server queue's name: test_server_queue_is_named_never_…
+        assert f"the queue {d.db} and the socket" in r.stderr
 
     r = d.ctl("reload")
     assert r.returncode == 1
