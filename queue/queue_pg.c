@@ -279,9 +279,8 @@ static const char *const pg_migrations[] = {
 
 /*
  * pg_counts folds when it sums more deltas than this: the backstop for
- * a queue no node records in for a while (after a large intake, each of
- * whose recipients is a statement, hence a delta). Summing a thousand
- * small rows costs well under a millisecond.
+ * writers that do not fold (distctl's changes, an older distd, SQL by
+ * hand). Summing a thousand small rows costs well under a millisecond.
  */
 #define PG_FOLD_ROWS 1000
 
@@ -609,6 +608,20 @@ id_array(const int64_t *ids, size_t n)
 		sbuf_printf(&b, "%s%" PRId64, i ? "," : "", ids[i]);
 	sbuf_putc(&b, '}');
 	return sbuf_steal(&b);
+}
+
+/*
+ * The count deltas folded (S_FOLD), in a transaction of its own, only
+ * when none is open: a fold inside another transaction would hold the
+ * deleted rows' locks to its end. Not an error when it fails: the
+ * deltas stay and are summed all the same, exact; the next fold takes
+ * them.
+ */
+static void
+pg_fold(struct queue *q)
+{
+	if (PQtransactionStatus(q->pg) == PQTRANS_IDLE)
+		PQclear(pg_run(q, S_FOLD, NULL));
 }
 
 /* ---- life ------------------------------------------------------------------ */
@@ -990,6 +1003,9 @@ pg_commit_issue(struct queue *q, int64_t id, const char *message_id,
 		pg_rollback(q);
 		return -1;
 	}
+	/* a delta per recipient, each inserted by a statement of its own:
+	 * folded at once rather than left to the next record or count */
+	pg_fold(q);
 	return 0;
 
 sqlfail:
@@ -1163,20 +1179,6 @@ fail:
 }
 
 /*
- * The count deltas folded (S_FOLD), in a transaction of its own, only
- * when none is open: a fold inside another transaction would hold the
- * deleted rows' locks to its end. Not an error when it fails: the
- * deltas stay and are summed all the same, exact; the next fold takes
- * them.
- */
-static void
-pg_fold(struct queue *q)
-{
-	if (PQtransactionStatus(q->pg) == PQTRANS_IDLE)
-		PQclear(pg_run(q, S_FOLD, NULL));
-}
-
-/*
  * A result is stored on the recipient only while the row is still this
  * node's (node = ours, whatever a cancel did to its state meanwhile).
  * One whose lease expired and was taken over is not overwritten: the
@@ -1291,8 +1293,8 @@ pg_record_many(struct queue *q, const struct queue_record_in *in, size_t n_in,
 	 * results of each loop turn (pg_finish runs only when an issue may
 	 * have ended, so during a large issue never). A record adds two
 	 * deltas per recipient (one statement each); the fold, one statement
-	 * per record, keeps the sum pg_counts reads at about what one record
-	 * and one intake added.
+	 * per record, keeps what pg_counts sums to about what the nodes'
+	 * records in flight add.
 	 */
 	pg_fold(q);
 	return late;
@@ -1560,10 +1562,9 @@ pg_notices_since(struct queue *q, int64_t since, long *count, int64_t *oldest)
  * deltas the triggers keep (schema 5), whatever the history's size. More
  * deltas than PG_FOLD_ROWS are folded once read (the counts read are
  * exact either way), so that the next count sums few: a node folds
- * after each record, but a queue nobody records in (nodes stopped or
- * paused, distctl's changes, an intake) still adds deltas. A read-only
- * role or a standby cannot fold: the counts stay exact, only as dear as
- * the deltas are many.
+ * after each intake and record, but distctl's changes and writers of
+ * other versions add deltas too. A read-only role or a standby cannot
+ * fold: the counts stay exact, only as dear as the deltas are many.
  */
 static int
 pg_counts(struct queue *q, long counts[QUEUE_STATES])
