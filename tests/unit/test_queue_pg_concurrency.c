@@ -545,15 +545,18 @@ test_pg_attachments_order_after_migration(void **state)
 	static const char *const one[] = { "c.pdf", "a.pdf", "b.pdf", NULL };
 	static const char *const two[] = { "二.txt", "一.txt", NULL };
 	static const char *const three[] = { "x", "w", "v", "u", NULL };
-	char err[256];
+	char err[256], want[64];
 
-	assert_int_equal(queue_pg_schema_latest(), 4);
+	assert_true(queue_pg_schema_latest() >= 4);
 	assert_int_equal(enqueue(q, "mig1", 1, one), 1);
 	assert_int_equal(enqueue(q, "mig2", 2, two), 2);
 	assert_int_equal(enqueue(q, "mig3", 1, NULL), 3);
-	/* back to schema 3 as version 3 left it */
+	/* back to schema 3 as version 3 left it (without schema 5's counts too) */
 	sql("ALTER TABLE attachments DROP COLUMN position;"
 	    " CREATE INDEX attachments_issue ON attachments(issue);"
+	    " DROP TABLE recipient_count_deltas;"
+	    " DROP FUNCTION recipient_count_insert(), recipient_count_update(),"
+	    "  recipient_count_delete(), recipient_count_truncate() CASCADE;"
 	    " UPDATE distd_schema SET version = 3");
 	assert_int_equal(count("SELECT COUNT(*) FROM pg_indexes"
 	    " WHERE tablename = 'attachments'"), 1);
@@ -561,10 +564,11 @@ test_pg_attachments_order_after_migration(void **state)
 	*state = NULL;
 	/* distctl does not write: it asks for the upgrade */
 	assert_int_equal(queue_open_mode(conninfo, QUEUE_READONLY, &q, err, sizeof(err)), -1);
-	assert_non_null(strstr(err, "schema 3, this is 4"));
+	snprintf(want, sizeof(want), "schema 3, this is %d", queue_pg_schema_latest());
+	assert_non_null(strstr(err, want));
 	assert_int_equal(queue_open(conninfo, &q, err, sizeof(err)), 0);
 	*state = q;
-	assert_int_equal(count("SELECT version FROM distd_schema"), 4);
+	assert_int_equal(count("SELECT version FROM distd_schema"), queue_pg_schema_latest());
 	assert_int_equal(count("SELECT COUNT(*) FROM attachments WHERE position IS NULL"), 0);
 	assert_attachments(q, 1, one);
 	assert_attachments(q, 2, two);
