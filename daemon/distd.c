@@ -54,6 +54,7 @@
 #include "xalloc.h"
 
 #include "queue.h"
+#include "queue_backend.h"
 
 #include "conf.h"
 
@@ -994,8 +995,10 @@ start(struct daemon *d)
 	if (watch_outbox(d) < 0)
 		return -1;
 	/* an unlink or rename of the queue file wakes the loop, which then
-	 * sees it gone (queue_file_lost) even when nothing else happens */
-	if (inotify_add_watch(d->ifd, d->conf->state, IN_ATTRIB | IN_DELETE_SELF |
+	 * sees it gone (queue_file_lost) even when nothing else happens; a
+	 * server queue (a connection string) has no file to watch */
+	if (queue_backend_for(d->conf->state, err, sizeof(err)) == &queue_backend_sqlite &&
+	    inotify_add_watch(d->ifd, d->conf->state, IN_ATTRIB | IN_DELETE_SELF |
 	    IN_MOVE_SELF) < 0)
 		log_warn("cannot watch %s; its loss is seen at the next event", d->conf->state);
 	d->cfd = control_listen(d->conf->control_socket, err, sizeof(err));
