@@ -85,6 +85,8 @@
 #define CLOCK_JUMP_SECONDS 30
 /* A passing ingest failure (disk full, database busy) is retried after this. */
 #define RESCAN_SECONDS 30
+/* A shared outbox (outbox.shared) is listed this often: see scan. */
+#define SHARED_RESCAN_SECONDS 10
 /*
  * Ingest work per turn of the loop: a burst of 200 issues took 0.5 s to
  * ingest, and nothing was sent meanwhile. After this long the scheduler
@@ -348,6 +350,10 @@ scan(struct daemon *d)
 		return;
 	}
 	d->rescan_at = 0;
+	/* a shared outbox is on a network share, whose inotify reports only
+	 * this machine's changes: what other machines drop is found by a rescan */
+	if (d->conf->outbox_shared)
+		d->rescan_at = now_unix() + SHARED_RESCAN_SECONDS;
 	for (size_t i = 0; i < n; i++) {
 		intake(d, names[i]);
 		free(names[i]);

@@ -37,12 +37,13 @@ ADDRESSES = {a for _, a in DIRECTORY}
 
 class Node(Distd):
     """One distd node: its own log, socket and runtime folder (the queue lock
-    file lives there); a PostgreSQL queue; an outbox of its own or shared."""
+    file lives there); a PostgreSQL queue (pg), else its own SQLite one; an
+    outbox of its own or shared."""
 
-    def __init__(self, binaries, root, server, db, name, spool=None, shared=False):
+    def __init__(self, binaries, root, server, pg, name, spool=None, shared=False):
         super().__init__(binaries, root, server)
         self.root.mkdir(parents=True, exist_ok=True)
-        self.db = db
+        self.pg = pg
         self.name = name
         self.shared = shared
         self.runtime = self.root / "run"
@@ -56,7 +57,7 @@ class Node(Distd):
         outbox = (f'outbox = {{ path = "{self.outbox}"; shared = true; }};\n' if self.shared
                   else f'outbox = "{self.outbox}";\n')
         return (outbox + f'archive = "{self.archive}";\nrejected = "{self.rejected}";\n'
-                f'state = "{self.db.uri}";\nnode = {{ name = "{self.name}"; lease = {LEASE}; }};\n'
+                f'state = "{self.pg.uri if self.pg else self.db}";\nnode = {{ name = "{self.name}"; lease = {LEASE}; }};\n'
                 f'delivery_log = "{self.log}";\ncontrol_socket = "{self.socket}";\n')
 
     def start(self, *extra_args):
@@ -80,12 +81,12 @@ class Node(Distd):
 
 @pytest.fixture
 def nodes(binaries, tmp_path):
-    """Factory: nodes(server, db, name, …) → a Node; each is stopped at the end
+    """Factory: nodes(server, pg, name, …) → a Node; each is stopped at the end
     (SIGTERM, then SIGKILL), and one that crashes on SIGTERM fails the test."""
     made = []
 
-    def make(server, db, name, **kw):
-        n = Node(binaries, tmp_path / name, server, db, name, **kw)
+    def make(server, pg, name, **kw):
+        n = Node(binaries, tmp_path / name, server, pg, name, **kw)
         made.append(n)
         return n
 
@@ -247,3 +248,35 @@ def test_shared_outbox_each_file_queued_once(pg_database, rcpt_sink, nodes, tmp_
     # each bulletin went out once
     received = [r for r in server.handler.received() if r.endswith("@example.test")]
     assert len(received) == 200 * len(SMALL)
+
+
+def test_shared_outbox_leftovers_and_rescan(rcpt_sink, nodes, tmp_path):
+    """One node on a shared outbox (its own SQLite queue): what it had claimed
+    before it died is ingested at start; a file that appears without an event
+    (dropped from another machine onto a network share, where inotify sees
+    nothing) is found by the periodic rescan."""
+    server = rcpt_sink
+    spool = tmp_path / "spool"
+    a = nodes(server, None, "a", spool=spool, shared=True)
+    delivery_conf(a, server, SMALL)
+    # claimed by this node, which then died: left in its claim folder
+    claims = a.outbox / ".node-a"
+    claims.mkdir(parents=True)
+    (claims / "left.txt").write_text(ISSUE.format(no=1), encoding="utf-8")
+    a.start()
+    wait_for(lambda: len(list(a.archive.glob("*/*/left.txt"))) == 1, timeout=30,
+             what="the leftover claim archived")
+    # no close-write and no rename in the outbox: a hard link made there, the
+    # original name removed (what a remote drop looks like to this machine)
+    outside = spool / "late.txt"
+    outside.write_text(ISSUE.format(no=2), encoding="utf-8")
+    os.link(outside, a.outbox / "late.txt")
+    outside.unlink()
+    wait_for(lambda: len(list(a.archive.glob("*/*/late.txt"))) == 1, timeout=40,
+             what="the file without an event found by a rescan")
+    wait_for(lambda: len(server.handler.received()) == 2 * len(SMALL), timeout=30,
+             what="both issues delivered")
+    assert sorted(server.handler.received()) == sorted(2 * [a for _, a in SMALL])
+    assert list(claims.iterdir()) == []
+    assert [p.name for p in a.outbox.iterdir()] == [".node-a"]
+    assert "left.txt: issue 1" in a.stderr_text()
