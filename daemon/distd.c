@@ -339,6 +339,8 @@ ingest_some(struct daemon *d)
 	}
 }
 
+static void settle_start(struct daemon *d, const char *name, bool folder);
+
 static void
 scan(struct daemon *d)
 {
@@ -351,11 +353,16 @@ scan(struct daemon *d)
 	}
 	d->rescan_at = 0;
 	/* a shared outbox is on a network share, whose inotify reports only
-	 * this machine's changes: what other machines drop is found by a rescan */
+	 * this machine's changes: what other machines drop is found by a
+	 * rescan, and read once quiet, as it may still be being written (our
+	 * own claims, dot-named, are complete) */
 	if (d->conf->outbox_shared)
 		d->rescan_at = now_unix() + SHARED_RESCAN_SECONDS;
 	for (size_t i = 0; i < n; i++) {
-		intake(d, names[i]);
+		if (!d->conf->outbox_shared || names[i][0] == '.')
+			intake(d, names[i]);
+		else if (settle_find(&d->settle, names[i]) == NULL)
+			settle_start(d, names[i], false);
 		free(names[i]);
 	}
 	free(names);

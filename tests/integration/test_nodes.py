@@ -16,6 +16,7 @@ point here, and they must not depend on which node answers.
 import os
 import random
 import signal
+import time
 
 import pytest
 
@@ -253,8 +254,9 @@ def test_shared_outbox_each_file_queued_once(pg_database, rcpt_sink, nodes, tmp_
 def test_shared_outbox_leftovers_and_rescan(rcpt_sink, nodes, tmp_path):
     """One node on a shared outbox (its own SQLite queue): what it had claimed
     before it died is ingested at start; a file that appears without an event
-    (dropped from another machine onto a network share, where inotify sees
-    nothing) is found by the periodic rescan."""
+    (written on another machine onto a network share, where inotify sees
+    nothing) is found by the periodic rescan, and read only once it has
+    stopped growing."""
     server = rcpt_sink
     spool = tmp_path / "spool"
     a = nodes(server, None, "a", spool=spool, shared=True)
@@ -266,17 +268,28 @@ def test_shared_outbox_leftovers_and_rescan(rcpt_sink, nodes, tmp_path):
     a.start()
     wait_for(lambda: len(list(a.archive.glob("*/*/left.txt"))) == 1, timeout=30,
              what="the leftover claim archived")
-    # no close-write and no rename in the outbox: a hard link made there, the
-    # original name removed (what a remote drop looks like to this machine)
+    # what a remote writer looks like to this machine: the name appears (a
+    # hard link made in the outbox, the first name then removed), and the
+    # file grows through a descriptor opened elsewhere: no close-write and
+    # no rename in the outbox, ever. It grows past a rescan (every 10 s).
+    text = ISSUE.format(no=2).encode("utf-8")
     outside = spool / "late.txt"
-    outside.write_text(ISSUE.format(no=2), encoding="utf-8")
-    os.link(outside, a.outbox / "late.txt")
-    outside.unlink()
+    with open(outside, "wb", buffering=0) as f:
+        os.link(outside, a.outbox / "late.txt")
+        outside.unlink()
+        pieces = 14
+        step = len(text) // pieces + 1
+        for k in range(pieces):
+            f.write(text[k * step:(k + 1) * step])
+            time.sleep(1)
     wait_for(lambda: len(list(a.archive.glob("*/*/late.txt"))) == 1, timeout=40,
              what="the file without an event found by a rescan")
     wait_for(lambda: len(server.handler.received()) == 2 * len(SMALL), timeout=30,
              what="both issues delivered")
     assert sorted(server.handler.received()) == sorted(2 * [a for _, a in SMALL])
+    assert list(a.rejected.iterdir()) == []
+    assert (next(a.archive.glob("*/*/late.txt"))).read_bytes() == text
     assert list(claims.iterdir()) == []
     assert [p.name for p in a.outbox.iterdir()] == [".node-a"]
     assert "left.txt: issue 1" in a.stderr_text()
+    assert "late.txt: issue 2" in a.stderr_text()
