@@ -1,8 +1,15 @@
 /*
  * The PostgreSQL backend: steering the queue from distctl (hold, release,
- * cancel, retry). The statements and checks of queue_sqlite_ctl.c, in
- * one transaction each; resend, re-route, the record and retention are
- * not built yet (issue 16).
+ * cancel, retry, resend, re-route), the distribution record and
+ * retention. The statements, checks, refusals and messages of
+ * queue_sqlite_ctl.c, with what a server shared by several writers needs:
+ * every change is one transaction that locks the issue row (SELECT … FOR
+ * UPDATE) before it decides anything, so that two distctl runs, or
+ * distctl and a node finishing the issue, decide one after the other,
+ * each on what the other committed (SQLite has one writer at a time:
+ * BEGIN IMMEDIATE gives it that for free). Reads of more than one
+ * statement (the record, a source, the purge walk) run in one read-only
+ * REPEATABLE READ transaction: one snapshot, as SQLite's reader sees.
  */
 #include <libpq-fe.h>
 #include <stdbool.h>
@@ -11,13 +18,26 @@
 #include <string.h>
 
 #include "sbuf.h"
+#include "xalloc.h"
 
 #include "queue.h"
 #include "queue_pg.h"
 #include "queue_private.h"
 
-/* $1 issue, $2 now, $3 text, $4 tier: typed, so a statement need not use them all */
-static const Oid ctl_types[4] = { 20, 20, 25, 25 };	/* int8, int8, text, text */
+/*
+ * The parameters of a statement here, $1 … $7, all passed whatever the
+ * statement uses: typed, so that a statement need not use them all.
+ * NULL text is SQL NULL.
+ */
+struct ctl_args {
+	int64_t issue;			/* $1 */
+	int64_t now;			/* $2 */
+	const char *text;		/* $3: a reason, an address */
+	const char *tier;		/* $4: NULL for every tier */
+	int64_t row, row2;		/* $5, $6: recipient ids */
+	const char *note;		/* $7: the history's reply text */
+};
+static const Oid ctl_types[7] = { 20, 20, 25, 25, 20, 20, 25 };	/* int8, text */
 
 static int
 ctl_fail(struct queue *q, char *err, size_t errsz, const char *what, PGresult *res)
@@ -32,31 +52,94 @@ ctl_fail(struct queue *q, char *err, size_t errsz, const char *what, PGresult *r
 	return -1;
 }
 
-/* Runs sql with the four parameters; NULL with err on failure. */
+/* Runs sql with a's parameters; NULL with err (naming what) on failure. */
 static PGresult *
-ctl_run(struct queue *q, const char *sql, int64_t issue, int64_t now, const char *text,
-    const char *tier, char *err, size_t errsz)
+ctl_exec(struct queue *q, const char *what, const char *sql, const struct ctl_args *a,
+    char *err, size_t errsz)
 {
-	char a[24], b[24];
-	const char *v[4] = { a, b, text, tier };
+	char n[4][24];
+	const char *v[7] = { n[0], n[1], a->text, a->tier, n[2], n[3], a->note };
 
-	snprintf(a, sizeof(a), "%lld", (long long)issue);
-	snprintf(b, sizeof(b), "%lld", (long long)now);
-	PGresult *res = PQexecParams(q->pg, sql, 4, ctl_types, v, NULL, NULL, 0);
+	snprintf(n[0], sizeof(n[0]), "%lld", (long long)a->issue);
+	snprintf(n[1], sizeof(n[1]), "%lld", (long long)a->now);
+	snprintf(n[2], sizeof(n[2]), "%lld", (long long)a->row);
+	snprintf(n[3], sizeof(n[3]), "%lld", (long long)a->row2);
+	PGresult *res = PQexecParams(q->pg, sql, 7, ctl_types, v, NULL, NULL, 0);
 	ExecStatusType s = PQresultStatus(res);
 	if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
-		ctl_fail(q, err, errsz, "update", res);
+		ctl_fail(q, err, errsz, what, res);
 		return NULL;
 	}
 	return res;
 }
 
+/* ctl_exec of a statement whose result is not needed: its row count, or -1. */
 static int
-issue_state(struct queue *q, int64_t issue, enum queue_issue_state *state, char *err,
-    size_t errsz)
+ctl_do(struct queue *q, const char *what, const char *sql, const struct ctl_args *a,
+    char *err, size_t errsz)
 {
-	PGresult *res = ctl_run(q, "SELECT state FROM issues WHERE id = $1", issue, 0, NULL,
-	    NULL, err, errsz);
+	PGresult *res = ctl_exec(q, what, sql, a, err, errsz);
+
+	if (res == NULL)
+		return -1;
+	int changed = atoi(PQcmdTuples(res));
+	PQclear(res);
+	return changed;
+}
+
+/* sql with $1 issue, $2 now, $3 text, $4 tier (the steering statements) */
+static PGresult *
+ctl_run(struct queue *q, const char *sql, int64_t issue, int64_t now, const char *text,
+    const char *tier, char *err, size_t errsz)
+{
+	struct ctl_args a = { .issue = issue, .now = now, .text = text, .tier = tier };
+
+	return ctl_exec(q, "update", sql, &a, err, errsz);
+}
+
+static int
+ctl_plain(struct queue *q, const char *what, const char *sql, char *err, size_t errsz)
+{
+	PGresult *res = PQexec(q->pg, sql);
+
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		return ctl_fail(q, err, errsz, what, res);
+	PQclear(res);
+	return 0;
+}
+
+static void
+ctl_rollback(struct queue *q)
+{
+	PQclear(PQexec(q->pg, "ROLLBACK"));
+}
+
+/* COMMIT, or -1 with err, rolled back. */
+static int
+ctl_commit(struct queue *q, const char *what, char *err, size_t errsz)
+{
+	if (ctl_plain(q, what, "COMMIT", err, errsz) < 0) {
+		ctl_rollback(q);
+		return -1;
+	}
+	return 0;
+}
+
+/* One snapshot for a read of several statements; ends with ctl_rollback. */
+static int
+ctl_begin_read(struct queue *q, const char *what, char *err, size_t errsz)
+{
+	return ctl_plain(q, what, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err,
+	    errsz);
+}
+
+/* The issue's state; lock: the row stays locked until the transaction ends. */
+static int
+issue_state(struct queue *q, int64_t issue, bool lock, enum queue_issue_state *state,
+    char *err, size_t errsz)
+{
+	PGresult *res = ctl_run(q, lock ? "SELECT state FROM issues WHERE id = $1 FOR UPDATE" :
+	    "SELECT state FROM issues WHERE id = $1", issue, 0, NULL, NULL, err, errsz);
 	int rc = -1;
 
 	if (res == NULL)
@@ -101,35 +184,56 @@ check_tier(struct queue *q, int64_t issue, const char *tier, char *err, size_t e
 	return found ? 0 : -1;
 }
 
-/* The statements in one transaction; returns the rows the first changed. */
+/*
+ * Opens a change of issue: BEGIN, the issue row locked, its state, the
+ * tier checked. Whatever is decided next is decided on committed rows
+ * that no other writer changes meanwhile (one that locks the issue row
+ * first: every change here, finish and enqueue's reference to it). On
+ * failure -1 with err, rolled back.
+ */
+static int
+begin_issue(struct queue *q, int64_t issue, const char *tier, enum queue_issue_state *state,
+    char *err, size_t errsz)
+{
+	if (ctl_plain(q, "update", "BEGIN", err, errsz) < 0)
+		return -1;
+	if (issue_state(q, issue, true, state, err, errsz) < 0 ||
+	    check_tier(q, issue, tier, err, errsz) < 0) {
+		ctl_rollback(q);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The statements, in the transaction begin_issue opened, then COMMIT;
+ * returns the rows the first changed, or -1 with err (rolled back).
+ */
 static int
 update(struct queue *q, int64_t issue, int64_t now, const char *text, const char *tier,
     const char *const *sqls, char *err, size_t errsz)
 {
 	int changed = 0;
-	PGresult *res = PQexec(q->pg, "BEGIN");
 
-	if (PQresultStatus(res) != PGRES_COMMAND_OK)
-		return ctl_fail(q, err, errsz, "update", res);
-	PQclear(res);
 	for (size_t i = 0; sqls[i]; i++) {
-		res = ctl_run(q, sqls[i], issue, now, text, tier, err, errsz);
+		PGresult *res = ctl_run(q, sqls[i], issue, now, text, tier, err, errsz);
 		if (res == NULL) {
-			PQclear(PQexec(q->pg, "ROLLBACK"));
+			ctl_rollback(q);
 			return -1;
 		}
 		if (i == 0)
 			changed = atoi(PQcmdTuples(res));
 		PQclear(res);
 	}
-	res = PQexec(q->pg, "COMMIT");
-	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		ctl_fail(q, err, errsz, "update", res);
-		PQclear(PQexec(q->pg, "ROLLBACK"));
-		return -1;
-	}
-	PQclear(res);
-	return changed;
+	return ctl_commit(q, "update", err, errsz) < 0 ? -1 : changed;
+}
+
+/* A refusal decided under begin_issue: err is set; rolls back, -1. */
+static int
+refuse(struct queue *q)
+{
+	ctl_rollback(q);
+	return -1;
 }
 
 #define IN_TIER " AND ($4 IS NULL OR tier_keyword = $4)"
@@ -149,13 +253,12 @@ queue_pg_hold(struct queue *q, int64_t issue, const char *tier, const char *reas
 		" AND state IN ('queued','deferred')" IN_TIER, NULL };
 	enum queue_issue_state state;
 
-	if (issue_state(q, issue, &state, err, errsz) < 0 ||
-	    check_tier(q, issue, tier, err, errsz) < 0)
+	if (begin_issue(q, issue, tier, &state, err, errsz) < 0)
 		return -1;
 	if (state != QUEUE_ISSUE_ACTIVE) {
 		snprintf(err, errsz, "issue %lld is %s, not active", (long long)issue,
 		    queue_issue_state_name(state));
-		return -1;
+		return refuse(q);
 	}
 	return update(q, issue, 0, reason, tier, tier ? part : whole, err, errsz);
 }
@@ -173,13 +276,12 @@ queue_pg_release(struct queue *q, int64_t issue, const char *tier, int64_t now,
 	enum queue_issue_state state;
 	int held = 0;
 
-	if (issue_state(q, issue, &state, err, errsz) < 0 ||
-	    check_tier(q, issue, tier, err, errsz) < 0)
+	if (begin_issue(q, issue, tier, &state, err, errsz) < 0)
 		return -1;
 	PGresult *res = ctl_run(q, "SELECT COUNT(*) FROM recipients WHERE issue = $1"
 	    " AND state = 'held'" IN_TIER, issue, 0, NULL, tier, err, errsz);
 	if (res == NULL)
-		return -1;
+		return refuse(q);
 	held = atoi(PQgetvalue(res, 0, 0));
 	PQclear(res);
 	/* a held issue with nothing held (all delivered before the hold) still reopens */
@@ -194,7 +296,7 @@ queue_pg_release(struct queue *q, int64_t issue, const char *tier, int64_t now,
 		else
 			snprintf(err, errsz, "issue %lld is %s, not held", (long long)issue,
 			    queue_issue_state_name(state));
-		return -1;
+		return refuse(q);
 	}
 	return update(q, issue, now, NULL, tier, sqls, err, errsz);
 }
@@ -214,12 +316,11 @@ queue_pg_cancel(struct queue *q, int64_t issue, const char *tier, int64_t now,
 		" AND state IN ('queued','deferred','held','sending')" IN_TIER, NULL };
 	enum queue_issue_state state;
 
-	if (issue_state(q, issue, &state, err, errsz) < 0 ||
-	    check_tier(q, issue, tier, err, errsz) < 0)
+	if (begin_issue(q, issue, tier, &state, err, errsz) < 0)
 		return -1;
 	if (state == QUEUE_ISSUE_CANCELLED) {
 		snprintf(err, errsz, "issue %lld is already cancelled", (long long)issue);
-		return -1;
+		return refuse(q);
 	}
 	return update(q, issue, now, NULL, tier, tier ? part : whole, err, errsz);
 }
@@ -237,8 +338,659 @@ queue_pg_retry(struct queue *q, int64_t issue, const char *tier, int64_t now,
 		IN_TIER, NULL };
 	enum queue_issue_state state;
 
-	if (issue != 0 && (issue_state(q, issue, &state, err, errsz) < 0 ||
-	    check_tier(q, issue, tier, err, errsz) < 0))
+	/* of every issue: nothing to decide, one statement */
+	if (issue == 0) {
+		if (ctl_plain(q, "update", "BEGIN", err, errsz) < 0)
+			return -1;
+	} else if (begin_issue(q, issue, tier, &state, err, errsz) < 0) {
 		return -1;
+	}
 	return update(q, issue, now, NULL, tier, issue ? one : all, err, errsz);
+}
+
+/* ---- resend, corrections, re-routing ------------------------------------------ */
+
+static int
+resend(struct queue *q, int64_t issue, const char *tier, const char *address, bool all,
+    int64_t now, char *err, size_t errsz)
+{
+	struct ctl_args a = { .issue = issue, .now = now, .text = address, .tier = tier,
+		.note = all ? "resend requested with distctl (--all)" :
+		"resend requested with distctl" };
+	enum queue_issue_state state;
+	char which[300], sql[600];
+	int changed;
+
+	if (begin_issue(q, issue, tier, &state, err, errsz) < 0)
+		return -1;
+	if (state == QUEUE_ISSUE_HELD) {
+		snprintf(err, errsz, "issue %lld is held; release it first", (long long)issue);
+		return refuse(q);
+	}
+	/* a cancel is meant for good: sending again is a decision of its own */
+	if (state == QUEUE_ISSUE_CANCELLED && !all) {
+		snprintf(err, errsz, "issue %lld is cancelled; to send it again on purpose, "
+		    "to every recipient, use: distctl resend %lld --all", (long long)issue,
+		    (long long)issue);
+		return refuse(q);
+	}
+	/* a replaced address stays replaced: its correction is the one to resend */
+	snprintf(which, sizeof(which), "issue = $1 AND state IN ('delivered','failed'%s)"
+	    " AND replaced_by IS NULL" IN_TIER " AND ($3 IS NULL OR address = $3)",
+	    all ? ",'cancelled'" : "");
+	/* the history says why these go out again */
+	snprintf(sql, sizeof(sql), "INSERT INTO attempts (recipient, issue, time, status,"
+	    " reply, attempt) SELECT id, issue, $2, 'resend', $7, attempts FROM recipients"
+	    " WHERE %s", which);
+	if (ctl_do(q, "resend", sql, &a, err, errsz) < 0)
+		return refuse(q);
+	snprintf(sql, sizeof(sql), "UPDATE recipients SET state = 'queued', next_attempt = $2,"
+	    " delivered = NULL WHERE %s", which);
+	if ((changed = ctl_do(q, "resend", sql, &a, err, errsz)) < 0)
+		return refuse(q);
+	/* reopened: issue_tiers' trigger forgets the totals of its finish */
+	if (changed > 0 && ctl_do(q, "resend", "UPDATE issues SET state = 'active',"
+	    " finished = NULL, reported = 0, hold_reason = NULL WHERE id = $1", &a,
+	    err, errsz) < 0)
+		return refuse(q);
+	return ctl_commit(q, "resend", err, errsz) < 0 ? -1 : changed;
+}
+
+int
+queue_pg_resend(struct queue *q, int64_t issue, const char *tier, const char *address,
+    int64_t now, char *err, size_t errsz)
+{
+	return resend(q, issue, tier, address, false, now, err, errsz);
+}
+
+int
+queue_pg_resend_all(struct queue *q, int64_t issue, const char *tier, int64_t now,
+    char *err, size_t errsz)
+{
+	return resend(q, issue, tier, NULL, true, now, err, errsz);
+}
+
+static const char has_recipient_sql[] = "SELECT 1 FROM recipients WHERE issue = $1"
+    " AND address = $3 AND replaced_by IS NULL" IN_TIER;
+
+bool
+queue_pg_has_recipient(struct queue *q, int64_t issue, const char *tier,
+    const char *address)
+{
+	struct ctl_args a = { .issue = issue, .text = address, .tier = tier };
+	char err[256];
+	PGresult *res = ctl_exec(q, "recipient", has_recipient_sql, &a, err, sizeof(err));
+	bool found = res != NULL && PQntuples(res) > 0;
+
+	PQclear(res);
+	return found;
+}
+
+int
+queue_pg_resend_to(struct queue *q, int64_t issue, const char *tier, const char *address,
+    const char *old, int64_t now, char *err, size_t errsz)
+{
+	struct ctl_args a = { .issue = issue, .now = now, .text = old, .tier = tier };
+	enum queue_issue_state state;
+	char note[400];
+	PGresult *res;
+	int64_t from, added;
+	int n;
+
+	if (begin_issue(q, issue, tier, &state, err, errsz) < 0)
+		return -1;
+	if (state == QUEUE_ISSUE_CANCELLED || state == QUEUE_ISSUE_HELD) {
+		snprintf(err, errsz, "issue %lld is %s; release it first", (long long)issue,
+		    queue_issue_state_name(state));
+		return refuse(q);
+	}
+	/*
+	 * The row whose tier, unit and name the new address takes over. An
+	 * added address takes a tier's first row (SQLite's GROUP BY picks
+	 * any): only its tier and header are copied, the same in every row.
+	 */
+	res = ctl_exec(q, "resend --to", old ?
+	    "SELECT id FROM recipients WHERE issue = $1 AND address = $3"
+	    " AND replaced_by IS NULL" IN_TIER " ORDER BY tier, id" :
+	    "SELECT MIN(id) FROM recipients WHERE issue = $1" IN_TIER
+	    " GROUP BY tier ORDER BY tier", &a, err, errsz);
+	if (res == NULL)
+		return refuse(q);
+	n = PQntuples(res);
+	from = n > 0 ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+	PQclear(res);
+	if (n == 0) {
+		snprintf(err, errsz, "issue %lld has no recipient%s%s%s%s", (long long)issue,
+		    old ? " <" : "s", old ? old : "", old ? ">" : "", tier ? " in that tier" : "");
+		return refuse(q);
+	}
+	if (n > 1) {
+		if (old)
+			snprintf(err, errsz, "<%s> is a recipient in more than one tier of issue"
+			    " %lld: say which with --tier", old, (long long)issue);
+		else
+			snprintf(err, errsz, "issue %lld has more than one tier: say which one"
+			    " gets <%s> with --tier", (long long)issue, address);
+		return refuse(q);
+	}
+	/* in any tier: the same address twice in one issue would get it twice */
+	a.text = address;
+	a.tier = NULL;
+	res = ctl_exec(q, "resend --to", has_recipient_sql, &a, err, errsz);
+	if (res == NULL)
+		return refuse(q);
+	n = PQntuples(res);
+	PQclear(res);
+	if (n > 0) {
+		snprintf(err, errsz, "<%s> is already a recipient of issue %lld: "
+		    "distctl resend %lld --to %s sends it again", address, (long long)issue,
+		    (long long)issue, address);
+		return refuse(q);
+	}
+	a.row = from;
+	res = ctl_exec(q, "resend --to", old ?
+	    "INSERT INTO recipients (issue, tier, tier_keyword, header, unit, via, name,"
+	    " display, address, state, next_attempt) SELECT issue, tier, tier_keyword, header,"
+	    " unit, via, name, display, $3, 'queued', $2 FROM recipients WHERE id = $5"
+	    " RETURNING id" :
+	    /* an address of its own: named by itself, in the tier's header */
+	    "INSERT INTO recipients (issue, tier, tier_keyword, header, unit, via, name,"
+	    " display, address, state, next_attempt) SELECT issue, tier, tier_keyword, header,"
+	    " '(added with distctl)', 'distctl', $3, $3, $3, 'queued', $2 FROM recipients"
+	    " WHERE id = $5 RETURNING id", &a, err, errsz);
+	if (res == NULL)
+		return refuse(q);
+	added = PQntuples(res) == 1 ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+	PQclear(res);
+	a.row2 = added;
+	/* the history of both rows says what happened */
+	snprintf(note, sizeof(note), "replaced by <%s> with distctl resend --replace", address);
+	a.note = note;
+	if (old && (ctl_do(q, "resend --to", "UPDATE recipients SET replaced_by = $6,"
+	    " state = CASE WHEN state IN ('queued','deferred','held') THEN 'cancelled'"
+	    " ELSE state END WHERE id = $5", &a, err, errsz) < 0 ||
+	    ctl_do(q, "resend --to", "INSERT INTO attempts (recipient, issue, time, status,"
+	    " reply, attempt) SELECT id, issue, $2, 'replaced', $7, attempts FROM recipients"
+	    " WHERE id = $5", &a, err, errsz) < 0))
+		return refuse(q);
+	if (old)
+		snprintf(note, sizeof(note), "replaces <%s>: resend requested with distctl", old);
+	else
+		snprintf(note, sizeof(note), "added with distctl resend --to");
+	if (ctl_do(q, "resend --to", "INSERT INTO attempts (recipient, issue, time, status,"
+	    " reply, attempt) SELECT id, issue, $2, 'resend', $7, 0 FROM recipients"
+	    " WHERE id = $6", &a, err, errsz) < 0 ||
+	    ctl_do(q, "resend --to", "UPDATE issues SET state = 'active', finished = NULL,"
+	    " reported = 0 WHERE id = $1", &a, err, errsz) < 0)
+		return refuse(q);
+	return ctl_commit(q, "resend --to", err, errsz) < 0 ? -1 : 1;
+}
+
+int
+queue_pg_load_source(struct queue *q, int64_t issue, struct queue_source *src,
+    char *err, size_t errsz)
+{
+	struct ctl_args a = { .issue = issue };
+	PGresult *res;
+
+	memset(src, 0, sizeof(*src));
+	if (ctl_begin_read(q, "source", err, errsz) < 0)
+		return -1;
+	res = ctl_exec(q, "source", "SELECT text, message_id, state, received,"
+	    " (SELECT COUNT(*) FROM recipients WHERE issue = issues.id AND attempts > 0)"
+	    " FROM issues WHERE id = $1", &a, err, errsz);
+	if (res == NULL)
+		return refuse(q);
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		snprintf(err, errsz, "no issue %lld in the queue", (long long)issue);
+		return refuse(q);
+	}
+	src->text = PQgetisnull(res, 0, 0) ? NULL : xstrdup(PQgetvalue(res, 0, 0));
+	src->message_id = PQgetisnull(res, 0, 1) ? NULL : xstrdup(PQgetvalue(res, 0, 1));
+	if (queue_issue_state_parse(PQgetvalue(res, 0, 2), &src->state) < 0)
+		src->state = QUEUE_ISSUE_DONE;	/* unknown: never re-routed */
+	src->received = strtoll(PQgetvalue(res, 0, 3), NULL, 10);
+	src->tried = atoi(PQgetvalue(res, 0, 4));
+	PQclear(res);
+
+	/*
+	 * Binary results: the bytes as stored (a TEXT value in binary is its
+	 * bytes). The table has no column of its own to keep the order by:
+	 * ctid is the order of insertion while no row of it was deleted
+	 * (attachments are written once, at enqueue, and go at the purge).
+	 */
+	char id[24];
+	const char *v[1] = { id };
+	snprintf(id, sizeof(id), "%lld", (long long)issue);
+	res = PQexecParams(q->pg, "SELECT name, data FROM attachments WHERE issue = $1::int8"
+	    " ORDER BY ctid", 1, NULL, v, NULL, NULL, 1);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		ctl_fail(q, err, errsz, "source", res);
+		queue_source_free(src);
+		memset(src, 0, sizeof(*src));
+		return refuse(q);
+	}
+	for (int i = 0; i < PQntuples(res); i++) {
+		src->attachments = xreallocarray(src->attachments, src->n_attachments + 1,
+		    sizeof(*src->attachments));
+		struct attachment *x = &src->attachments[src->n_attachments++];
+		size_t len = (size_t)PQgetlength(res, i, 1);
+		char *data = xmalloc(len + 1);
+		if (len)
+			memcpy(data, PQgetvalue(res, i, 1), len);
+		data[len] = '\0';
+		x->name = xstrdup(PQgetvalue(res, i, 0));
+		x->data = data;
+		x->len = len;
+	}
+	PQclear(res);
+	ctl_rollback(q);	/* read only: nothing to keep */
+	return 0;
+}
+
+int
+queue_pg_reroute(struct queue *q, int64_t issue, const struct queue_recipient_in *r,
+    size_t n, const char *message, size_t len, int64_t now, char *err, size_t errsz)
+{
+	struct ctl_args a = { .issue = issue, .now = now };
+	enum queue_issue_state state;
+
+	/* no refusal of a state (queue_sqlite_ctl.c has none): the caller
+	 * checked with queue_load_source; the lock keeps other changes out */
+	if (begin_issue(q, issue, NULL, &state, err, errsz) < 0)
+		return -1;
+	if (ctl_do(q, "reroute", "DELETE FROM recipients WHERE issue = $1 AND attempts = 0"
+	    " AND state IN ('held','queued')", &a, err, errsz) < 0)
+		return refuse(q);
+	for (size_t i = 0; i < n; i++) {
+		char num[3][24];
+		const char *v[11] = { num[0], num[1], r[i].tier_keyword, r[i].header, r[i].unit,
+			r[i].via, r[i].name, r[i].display, r[i].address, num[2] };
+		snprintf(num[0], sizeof(num[0]), "%lld", (long long)issue);
+		snprintf(num[1], sizeof(num[1]), "%d", r[i].tier);
+		snprintf(num[2], sizeof(num[2]), "%lld", (long long)now);
+		PGresult *res = PQexecParams(q->pg, "INSERT INTO recipients (issue, tier,"
+		    " tier_keyword, header, unit, via, name, display, address, state,"
+		    " next_attempt) SELECT $1::int8, $2::int4, $3, $4, $5, $6, $7, $8, $9,"
+		    " 'queued', $10::int8 WHERE NOT EXISTS (SELECT 1 FROM recipients"
+		    " WHERE issue = $1::int8 AND address = $9)", 10, NULL, v, NULL, NULL, 0);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			ctl_fail(q, err, errsz, "reroute", res);
+			return refuse(q);
+		}
+		PQclear(res);
+	}
+	/* the message as bytes: a binary parameter */
+	char id[24];
+	snprintf(id, sizeof(id), "%lld", (long long)issue);
+	const char *v[2] = { message, id };
+	int lens[2] = { (int)len, 0 }, fmts[2] = { 1, 0 };
+	PGresult *res = PQexecParams(q->pg, "UPDATE issues SET message = $1::bytea,"
+	    " state = 'active', hold_reason = NULL WHERE id = $2::int8", 2, NULL, v, lens,
+	    fmts, 0);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		ctl_fail(q, err, errsz, "reroute", res);
+		return refuse(q);
+	}
+	PQclear(res);
+	/* recipients held by hand before (none when never tried) come back too */
+	if (ctl_do(q, "reroute", "UPDATE recipients SET state = 'queued', next_attempt = $2"
+	    " WHERE issue = $1 AND state = 'held'", &a, err, errsz) < 0)
+		return refuse(q);
+	return ctl_commit(q, "reroute", err, errsz) < 0 ? -1 : (int)n;
+}
+
+/* ---- distribution record --------------------------------------------------- */
+
+static char *
+col_text(const PGresult *res, int row, int col)
+{
+	return PQgetisnull(res, row, col) ? NULL : xstrdup(PQgetvalue(res, row, col));
+}
+
+/* NULL: none */
+static int64_t
+col_or(const PGresult *res, int row, int col, int64_t none)
+{
+	return PQgetisnull(res, row, col) ? none : strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+/* A stored word no enum knows: queue_bad_word's message. */
+static int
+bad_word(const PGresult *res, int row, int col, const char *column, char *err, size_t errsz)
+{
+	if (PQgetisnull(res, row, col))
+		snprintf(err, errsz, "reading the queue: %s is NULL", column);
+	else
+		snprintf(err, errsz, "reading the queue: %s has an unknown value '%s'", column,
+		    PQgetvalue(res, row, col));
+	return -1;
+}
+
+int
+queue_pg_record_read(struct queue *q, int64_t id, struct queue_record **out, char *err,
+    size_t errsz)
+{
+	struct ctl_args a = { .issue = id };
+	struct queue_record *r = NULL;
+	PGresult *res;
+
+	*out = NULL;
+	if (ctl_begin_read(q, "record", err, errsz) < 0)
+		return -1;
+	res = ctl_exec(q, "record", "SELECT kind, title, issuer, date, source, subject,"
+	    " message_id, state, sha256, issue_no, total_issue_no, received, finished,"
+	    " duplicate_of, report_for, notice_for FROM issues WHERE id = $1", &a, err, errsz);
+	if (res == NULL)
+		return refuse(q);
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		snprintf(err, errsz, "no issue %lld in the queue", (long long)id);
+		return refuse(q);
+	}
+	r = xcalloc(1, sizeof(*r));
+	r->id = id;
+	/* the column of a stored word no enum knows, else -1 */
+	int bad = PQgetisnull(res, 0, 0) || queue_kind_parse(PQgetvalue(res, 0, 0),
+	    &r->kind) < 0 ? 0 : PQgetisnull(res, 0, 7) ||
+	    queue_issue_state_parse(PQgetvalue(res, 0, 7), &r->state) < 0 ? 7 : -1;
+	if (bad >= 0) {
+		bad_word(res, 0, bad, bad == 0 ? "issues.kind" : "issues.state", err, errsz);
+		PQclear(res);
+		queue_record_free(r);
+		return refuse(q);
+	}
+	r->title = col_text(res, 0, 1);
+	r->issuer = col_text(res, 0, 2);
+	r->date = col_text(res, 0, 3);
+	r->source = col_text(res, 0, 4);
+	r->subject = col_text(res, 0, 5);
+	r->message_id = col_text(res, 0, 6);
+	r->sha256 = col_text(res, 0, 8);
+	r->issue_no = (long)col_or(res, 0, 9, -1);
+	r->total_issue_no = (long)col_or(res, 0, 10, -1);
+	r->received = col_or(res, 0, 11, 0);
+	r->finished = col_or(res, 0, 12, 0);
+	r->duplicate_of = col_or(res, 0, 13, 0);
+	r->report_for = col_or(res, 0, 14, 0);
+	r->notice_for = col_or(res, 0, 15, 0);
+	PQclear(res);
+
+	/* resends are attempts rows of status 'resend'; a correction is a pair
+	 * of rows linked by replaced_by */
+	res = ctl_exec(q, "record", "SELECT r.id, r.tier_keyword, r.unit, r.name, r.address,"
+	    " r.state, r.attempts, r.delivered, r.last_code, r.last_dsn, r.last_reply,"
+	    " r.possible_duplicate, n.address, (SELECT o.address FROM recipients o"
+	    " WHERE o.replaced_by = r.id LIMIT 1), (SELECT COUNT(*) FROM attempts a"
+	    " WHERE a.recipient = r.id AND a.status = 'resend'), (SELECT MAX(a.time)"
+	    " FROM attempts a WHERE a.recipient = r.id AND a.status = 'resend'), r.via"
+	    " FROM recipients r LEFT JOIN recipients n ON n.id = r.replaced_by"
+	    " WHERE r.issue = $1 ORDER BY r.tier, r.id", &a, err, errsz);
+	if (res == NULL) {
+		queue_record_free(r);
+		return refuse(q);
+	}
+	r->recipients = xcalloc((size_t)PQntuples(res) + 1, sizeof(*r->recipients));
+	for (int i = 0; i < PQntuples(res); i++) {
+		struct queue_record_recipient *x = &r->recipients[r->n_recipients++];
+		x->id = col_or(res, i, 0, 0);
+		x->tier = col_text(res, i, 1);
+		x->unit = col_text(res, i, 2);
+		x->name = col_text(res, i, 3);
+		x->address = col_text(res, i, 4);
+		if (PQgetisnull(res, i, 5) ||
+		    queue_state_parse(PQgetvalue(res, i, 5), &x->state) < 0) {
+			bad_word(res, i, 5, "recipients.state", err, errsz);
+			PQclear(res);
+			queue_record_free(r);
+			return refuse(q);
+		}
+		x->attempts = (int)col_or(res, i, 6, 0);
+		/* delivered keeps the time of the last acceptance; a resend clears it */
+		x->accepted = x->state == QUEUE_DELIVERED ? col_or(res, i, 7, 0) : 0;
+		x->code = (int)col_or(res, i, 8, 0);
+		x->dsn = col_text(res, i, 9);
+		x->reply = col_text(res, i, 10);
+		x->possible_duplicate = col_or(res, i, 11, 0) != 0;
+		x->replaced_by = col_text(res, i, 12);
+		x->replaces = col_text(res, i, 13);
+		x->resends = (int)col_or(res, i, 14, 0);
+		x->last_resend = col_or(res, i, 15, 0);
+		/* a correction's row and an added address start with a 'resend'
+		 * row of their own (queue_resend_to): that one is their first send */
+		x->added = !PQgetisnull(res, i, 16) && strcmp(PQgetvalue(res, i, 16),
+		    "distctl") == 0;
+		if ((x->replaces || x->added) && x->resends > 0 && --x->resends == 0)
+			x->last_resend = 0;
+	}
+	PQclear(res);
+	ctl_rollback(q);	/* read only */
+	*out = r;
+	return 0;
+}
+
+/* ---- retention ------------------------------------------------------------- */
+
+/*
+ * Whether the family of root may go now (queue_sqlite_ctl.c's family_of):
+ * 1 with its members (root first) and last activity, 0 when it must
+ * stay, -1 with err. The referrers are read through the partial indexes
+ * on report_for, notice_for and duplicate_of.
+ */
+static int
+family_of(struct queue *q, int64_t root, int64_t before, struct queue_purge_family *f,
+    char *err, size_t errsz)
+{
+	struct ctl_args a = { .issue = root, .now = before };
+	PGresult *res;
+	int ok = 1;
+
+	memset(f, 0, sizeof(*f));
+	f->root = root;
+	f->ids = xmalloc(sizeof(*f->ids));
+	f->ids[f->n++] = root;
+	res = ctl_exec(q, "purge", "SELECT id FROM issues WHERE report_for = $1 UNION"
+	    " SELECT id FROM issues WHERE notice_for = $1 UNION"
+	    " SELECT id FROM issues WHERE duplicate_of = $1 ORDER BY 1", &a, err, errsz);
+	if (res == NULL)
+		return -1;
+	f->ids = xreallocarray(f->ids, (size_t)PQntuples(res) + 1, sizeof(*f->ids));
+	for (int i = 0; i < PQntuples(res); i++)
+		f->ids[f->n++] = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+	PQclear(res);
+	/*
+	 * The newest issue stays whatever its age. On SQLite that keeps its id
+	 * from being handed to the next issue (a new row is numbered max(id) +
+	 * 1); here ids come from a sequence, which never hands one out twice,
+	 * so nothing needs it — it is kept so that both backends purge the
+	 * same issues.
+	 */
+	res = ctl_exec(q, "purge", "SELECT MAX(id) FROM issues", &a, err, errsz);
+	if (res == NULL)
+		return -1;
+	int64_t newest = col_or(res, 0, 0, 0);
+	PQclear(res);
+	for (size_t i = 0; i < f->n; i++)
+		if (f->ids[i] == newest)
+			return 0;
+	/* a failure report not yet sent (reported = 0 on a bulletin with failed
+	 * rows: queue_finish_report_sql) keeps its issue until it is */
+	static const char check[] = "SELECT i.state IN ('done','cancelled')"
+	    " AND NOT (i.kind = 'bulletin' AND i.state = 'done' AND i.reported = 0"
+	    "  AND EXISTS (SELECT 1 FROM recipients r WHERE r.issue = i.id"
+	    "  AND r.state = 'failed' AND r.replaced_by IS NULL))"
+	    " AND NOT EXISTS (SELECT 1 FROM recipients r WHERE r.issue = i.id"
+	    "  AND r.state NOT IN ('delivered','failed','cancelled'))"
+	    " AND COALESCE(i.finished, i.received) < $2"
+	    " AND COALESCE((SELECT MAX(a.time) FROM attempts a WHERE a.issue = i.id), 0) < $2,"
+	    " GREATEST(COALESCE(i.finished, i.received),"
+	    "  COALESCE((SELECT MAX(a.time) FROM attempts a WHERE a.issue = i.id), 0)),"
+	    " i.received FROM issues i WHERE i.id = $1";
+	for (size_t i = 0; i < f->n && ok; i++) {
+		a.issue = f->ids[i];
+		if ((res = ctl_exec(q, "purge", check, &a, err, errsz)) == NULL)
+			return -1;
+		if (PQntuples(res) != 1) {
+			PQclear(res);
+			return 0;
+		}
+		ok = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+		if (col_or(res, 0, 1, 0) > f->last)
+			f->last = col_or(res, 0, 1, 0);
+		if (i == 0)
+			f->received = col_or(res, 0, 2, 0);
+		PQclear(res);
+	}
+	return ok ? 1 : 0;
+}
+
+static void
+family_clear(struct queue_purge_family *f)
+{
+	free(f->ids);
+	memset(f, 0, sizeof(*f));
+}
+
+/* How many finished issues one call looks at, at most: a bound on its time. */
+#define PURGE_LOOK 2000
+
+int
+queue_pg_purge_list(struct queue *q, int64_t before, size_t max,
+    struct queue_purge_cursor *cur, struct queue_purge_family **out, size_t *n,
+    char *err, size_t errsz)
+{
+	/* $1 before, $2 and $5 the cursor, $6 how many: issues_finished serves it */
+	struct ctl_args a = { .issue = before, .now = cur->finished, .row = cur->id,
+		.row2 = PURGE_LOOK };
+	PGresult *res;
+
+	*out = NULL;
+	*n = 0;
+	if (cur->end)
+		return 0;
+	if (ctl_begin_read(q, "purge", err, errsz) < 0)
+		return -1;
+	res = ctl_exec(q, "purge", "SELECT id, finished FROM issues"
+	    " WHERE state IN ('done','cancelled') AND finished < $1"
+	    " AND (finished, id) > ($2, $5) AND duplicate_of IS NULL"
+	    " AND report_for IS NULL AND notice_for IS NULL ORDER BY finished, id LIMIT $6",
+	    &a, err, errsz);
+	if (res == NULL)
+		return refuse(q);
+	int n_roots = PQntuples(res);
+	int64_t (*roots)[2] = xreallocarray(NULL, (size_t)n_roots + 1, sizeof(*roots));
+	for (int i = 0; i < n_roots; i++) {
+		roots[i][0] = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+		roots[i][1] = strtoll(PQgetvalue(res, i, 1), NULL, 10);
+		cur->id = roots[i][0];
+		cur->finished = roots[i][1];
+	}
+	PQclear(res);
+	if (n_roots < PURGE_LOOK)
+		cur->end = true;
+	for (int i = 0; i < n_roots; i++) {
+		struct queue_purge_family f;
+		int ok = family_of(q, roots[i][0], before, &f, err, errsz);
+		if (ok < 0) {
+			family_clear(&f);
+			free(roots);
+			queue_purge_families_free(*out, *n);
+			*out = NULL;
+			*n = 0;
+			return refuse(q);
+		}
+		if (ok == 0) {
+			family_clear(&f);
+			continue;
+		}
+		*out = xreallocarray(*out, *n + 1, sizeof(**out));
+		(*out)[(*n)++] = f;
+		if (*n == max) {
+			/* the next call starts after the last family taken */
+			cur->finished = roots[i][1];
+			cur->id = roots[i][0];
+			cur->end = false;
+			break;
+		}
+	}
+	free(roots);
+	ctl_rollback(q);	/* read only */
+	return 0;
+}
+
+/*
+ * One transaction for the slice. Each family is locked before it is
+ * looked at again: first the advisory lock of each member's content hash
+ * (enqueue's duplicate check holds it: an issue being enqueued as a
+ * duplicate of the root either commits before, and then the family has
+ * a new member and stays, or finds the root gone and is an original),
+ * then the members' rows (FOR UPDATE: a resend, which locks the issue
+ * row first, waits, or has committed and is seen). The locks are taken
+ * in the order of the walk, which every purge follows.
+ */
+int
+queue_pg_purge_delete(struct queue *q, const struct queue_purge_family *f, size_t n,
+    int64_t before, size_t *deleted, char *err, size_t errsz)
+{
+	/* referrers and their references first, then the family's rows; the
+	 * references from outside are cleared in case a deeper chain points
+	 * here; issue_tiers goes by its trigger */
+	static const char *const sqls[] = {
+		"DELETE FROM attempts WHERE issue = ANY($3::int8[])",
+		"DELETE FROM recipients WHERE issue = ANY($3::int8[])",
+		"DELETE FROM attachments WHERE issue = ANY($3::int8[])",
+		"DELETE FROM sources WHERE issue = ANY($3::int8[])",
+		"UPDATE issues SET report_for = NULL WHERE report_for = ANY($3::int8[])",
+		"UPDATE issues SET notice_for = NULL WHERE notice_for = ANY($3::int8[])",
+		"UPDATE issues SET duplicate_of = NULL WHERE duplicate_of = ANY($3::int8[])",
+		"DELETE FROM issues WHERE id = ANY($3::int8[])",
+	};
+
+	*deleted = 0;
+	if (ctl_plain(q, "purge", "BEGIN", err, errsz) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		struct sbuf ids = SBUF_INIT;
+		sbuf_putc(&ids, '{');
+		for (size_t m = 0; m < f[i].n; m++)
+			sbuf_printf(&ids, "%s%lld", m ? "," : "", (long long)f[i].ids[m]);
+		sbuf_putc(&ids, '}');
+		struct ctl_args a = { .text = sbuf_str(&ids) };
+		PGresult *res = ctl_exec(q, "purge", "SELECT pg_advisory_xact_lock("
+		    "hashtextextended(sha256, 0)) FROM issues WHERE id = ANY($3::int8[])"
+		    " ORDER BY id", &a, err, errsz);
+		PQclear(res);
+		if (res != NULL) {
+			res = ctl_exec(q, "purge", "SELECT id FROM issues"
+			    " WHERE id = ANY($3::int8[]) ORDER BY id FOR UPDATE", &a, err, errsz);
+			PQclear(res);
+		}
+		if (res == NULL) {
+			sbuf_free(&ids);
+			goto fail;
+		}
+		struct queue_purge_family now;
+		int ok = family_of(q, f[i].root, before, &now, err, errsz);
+		bool same = ok == 1 && now.n == f[i].n &&
+		    memcmp(now.ids, f[i].ids, now.n * sizeof(*now.ids)) == 0;
+		family_clear(&now);
+		for (size_t s = 0; ok >= 0 && same && s < sizeof(sqls) / sizeof(sqls[0]); s++)
+			if (ctl_do(q, "purge", sqls[s], &a, err, errsz) < 0)
+				ok = -1;
+		sbuf_free(&ids);
+		if (ok < 0)
+			goto fail;
+		if (same)
+			*deleted += f[i].n;
+	}
+	if (ctl_commit(q, "purge", err, errsz) < 0) {
+		*deleted = 0;
+		return -1;
+	}
+	return 0;
+fail:
+	ctl_rollback(q);
+	*deleted = 0;
+	return -1;
 }

@@ -236,13 +236,20 @@ test_state_backend_scheme(void **state)
 	expect_error(MINIMAL "state = \"mysql://db.example.test/distd\";\n",
 	    "state: unsupported queue backend \"mysql\" in "
 	    "'mysql://db.example.test/distd' (a file path selects the SQLite queue)");
-	/* PostgreSQL (issue 16): refused, naming what is missing, while incomplete */
-	expect_error(MINIMAL "state = \"postgresql://db.example.test/distd\";\n",
-	    "state: the PostgreSQL queue backend is incomplete: ");
-	expect_error(MINIMAL "state = \"host=/run/postgresql dbname=distd\";\n",
-	    "operations are not built yet (");
-	expect_error(MINIMAL "state = \"postgresql://db.example.test/distd\";\n",
-	    "view_status");
+	/* PostgreSQL: a URI or a keyword string, accepted as it is */
+	static const char *const pg[] = {
+		MINIMAL "state = \"postgresql://db.example.test/distd\";\n",
+		MINIMAL "state = \"host=/run/postgresql dbname=distd\";\n",
+	};
+	for (size_t i = 0; i < sizeof(pg) / sizeof(pg[0]); i++) {
+		char *errs;
+		struct conf *c = load(pg[i], 0, &errs);
+		if (c == NULL)
+			fail_msg("%s", errs);
+		assert_non_null(strstr(pg[i], c->state));	/* kept whole */
+		free(errs);
+		conf_free(c);
+	}
 	/* a password never in the configuration, and never echoed */
 	expect_error(MINIMAL "state = \"postgresql://u:s3cret@db.example.test/distd\";\n",
 	    "carries a password: put it in a password file");

@@ -8,7 +8,7 @@
 #include "queue.h"
 #include "queue_test.h"
 
-static char dbpath[64];
+static char dbpath[TEST_QUEUE_PATH_MAX];
 
 static int
 setup(void **state)
@@ -92,6 +92,7 @@ deliver_one_defer_one_fail_one(struct queue *q, int64_t now)
 static void
 test_status_view(void **state)
 {
+	skip_unless_ops("view_status");
 	struct queue *q = *state;
 	struct queue_view_status v;
 	char err[256];
@@ -161,10 +162,30 @@ test_status_view(void **state)
 	queue_view_status_free(NULL);
 }
 
+/*
+ * Runs sql on the queue through a connection of its own (a foreign writer):
+ * the file, or on the PostgreSQL run the tests' own connection.
+ */
+static void
+poke(const char *sql)
+{
+	sqlite3 *db;
+
+	if (test_queue_on_pg()) {
+		test_pg_exec(sql);
+		return;
+	}
+	assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+	sqlite3_close(db);
+}
+
 /* A finished issue's totals are the ones kept when it finished (table issue_tiers). */
 static void
 test_finished_issue_totals_are_kept_ones(void **state)
 {
+	skip_unless_ops("view_status");
 	struct queue *q = *state;
 	struct queue_view_status v;
 	struct queue_batch *b[1];
@@ -193,8 +214,7 @@ test_finished_issue_totals_are_kept_ones(void **state)
 	free(report);
 
 	/* a stored fact changed under the view shows that it reads the kept totals */
-	assert_int_equal(sqlite3_exec(queue_test_db(q), "UPDATE issue_tiers SET total = 99"
-	    " WHERE tier_keyword = '报'", NULL, NULL, NULL), SQLITE_OK);
+	poke("UPDATE issue_tiers SET total = 99 WHERE tier_keyword = '报'");
 	assert_int_equal(queue_view_status(q, 0, 10, &v, err, sizeof(err)), 0);
 	assert_int_equal(v.n_recent, 1);
 	assert_int_equal(v.recent[0].id, id);
@@ -209,6 +229,7 @@ test_finished_issue_totals_are_kept_ones(void **state)
 static void
 test_issue_view_and_filters(void **state)
 {
+	skip_unless_ops("view_issue, resend_to");
 	struct queue *q = *state;
 	struct queue_view_issue v;
 	struct queue_view_filter pending = { .pending = true },
@@ -275,6 +296,7 @@ test_issue_view_and_filters(void **state)
 static void
 test_attempts_view(void **state)
 {
+	skip_unless_ops("view_attempts");
 	struct queue *q = *state;
 	struct queue_view_attempt *a;
 	size_t n;
@@ -329,6 +351,7 @@ test_attempts_view(void **state)
 static void
 test_resend_row_has_no_class(void **state)
 {
+	skip_unless_ops("resend, view_attempts");
 	struct queue *q = *state;
 	struct queue_view_attempt *a;
 	size_t n;
@@ -344,22 +367,11 @@ test_resend_row_has_no_class(void **state)
 	queue_view_attempts_free(a, n);
 }
 
-/* Runs sql on the queue file through a connection of its own (a foreign writer). */
-static void
-poke(const char *sql)
-{
-	sqlite3 *db;
-
-	assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
-	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
-		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
-	sqlite3_close(db);
-}
-
 /* A stored word no enum knows is an error naming the column and the word, not a crash. */
 static void
 test_unknown_stored_word_is_an_error(void **state)
 {
+	skip_unless_ops("view_status, view_issue, view_attempts, record_read");
 	struct queue *q = *state;
 	struct queue_view_status sv;
 	struct queue_view_issue iv;
@@ -407,5 +419,5 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_unknown_stored_word_is_an_error, setup,
 		    teardown),
 	};
-	return cmocka_run_group_tests_name("queue_views", tests, NULL, NULL);
+	return test_queue_run_group("queue_views", tests);
 }
