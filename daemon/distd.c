@@ -4,8 +4,9 @@
  * One loop in the thread that owns the queue waits (epoll) on the outbox
  * (inotify), signals (signalfd), the control socket, transport completions
  * (eventfd) and the next retry, settle or notice time (timerfd). It sleeps
- * when there is nothing to do; the only periodic wake-up is the systemd
- * watchdog, when the unit asks for one.
+ * when there is nothing to do; the only periodic wake-ups are the systemd
+ * watchdog, when the unit asks for one, and the heartbeat of a node on a
+ * queue that several nodes share (PostgreSQL: every third of node.lease).
  *
  * Renamed into the outbox (IN_MOVED_TO) is the fast path: read at once.
  * Written in place (a file closed after writing, a folder made by cp -r)
@@ -118,6 +119,8 @@ struct daemon {
 	bool stop;
 	int rc;			/* exit code when the loop stops on its own */
 	int lockfd;		/* queue lock, held for the daemon's life */
+	int hbfd;		/* heartbeat timer (shared queue), else -1 */
+	bool hb_failing;	/* the last heartbeat failed (logged once) */
 	struct control_client clients[CONTROL_CLIENTS];
 	int64_t clock_wall, clock_mono;	/* the last clock reading (jump detection) */
 	/* the last STATUS sent, and the change stamps it was built at */
@@ -743,6 +746,62 @@ add_fd(struct daemon *d, int fd)
 	return epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev);
 }
 
+/*
+ * Several nodes on one queue: a periodic timer (a third of the lease)
+ * whose tick extends this node's leases and takes over those of nodes
+ * that stopped heartbeating. None on a queue of one node (SQLite).
+ */
+static int
+heartbeat_start(struct daemon *d)
+{
+	long every = queue_heartbeat_interval(d->queue);
+
+	if (every <= 0)
+		return 0;
+	d->hbfd = timerfd_create(CLOCK_BOOTTIME, TFD_NONBLOCK | TFD_CLOEXEC);
+	struct itimerspec its = { { every, 0 }, { every, 0 } };
+	if (d->hbfd < 0 || timerfd_settime(d->hbfd, 0, &its, NULL) < 0 ||
+	    add_fd(d, d->hbfd) < 0) {
+		log_warn("cannot set up the heartbeat timer");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * One heartbeat. Recipients taken over are queued again, due now: the
+ * loop's next turn takes them (scheduler_run). A failing heartbeat is
+ * logged once: the connection's outage is reported where it is seen.
+ */
+static void
+heartbeat(struct daemon *d)
+{
+	struct queue_takeover *t;
+	uint64_t ticks;
+	size_t n;
+	char err[512];
+
+	ssize_t unused = read(d->hbfd, &ticks, sizeof(ticks));
+	(void)unused;
+	int taken = queue_heartbeat(d->queue, &t, &n, err, sizeof(err));
+	if (taken < 0) {
+		if (!d->hb_failing)
+			log_warnx("heartbeat: %s; this node's leases lapse after %ld s "
+			    "without one, and other nodes then take its recipients",
+			    err, d->conf->node_lease);
+		d->hb_failing = true;
+		return;
+	}
+	if (d->hb_failing)
+		log_info("heartbeat: working again");
+	d->hb_failing = false;
+	for (size_t i = 0; i < n; i++)
+		log_warnx("node %s stopped heartbeating; %ld recipient(s) it had in flight "
+		    "are queued again and may receive the issue twice (possible-duplicate)",
+		    t[i].node, t[i].count);
+	queue_takeover_free(t, n);
+}
+
 /* Collects finished transfers until none is busy or the monotonic deadline passes. */
 static void
 wait_transfers(struct daemon *d, int64_t until)
@@ -756,6 +815,8 @@ wait_transfers(struct daemon *d, int64_t until)
 			sd_notify(0, "WATCHDOG=1");
 		if (n > 0 && ev.data.fd == smtp_pool_fd(d->pool))
 			scheduler_collect(d->sched, now_unix());
+		else if (n > 0 && ev.data.fd == d->hbfd && d->hbfd >= 0)
+			heartbeat(d);	/* what is still in flight stays ours */
 	}
 }
 
@@ -933,6 +994,8 @@ run(struct daemon *d)
 				client_event(d, client_find(d, fd));
 			else if (fd == smtp_pool_fd(d->pool))
 				scheduler_collect(d->sched, now_unix());
+			else if (fd == d->hbfd && d->hbfd >= 0)
+				heartbeat(d);
 			else if (fd == d->tfd) {
 				uint64_t ticks;
 				ssize_t unused = read(d->tfd, &ticks, sizeof(ticks));
@@ -968,11 +1031,18 @@ start(struct daemon *d)
 	}
 	/* before anything touches the queue: recovery would reset the in-flight
 	 * rows of a daemon still running */
-	if (queue_lock(d->conf->state, &d->lockfd, err, sizeof(err)) < 0) {
+	if (queue_lock_node(d->conf->state, d->conf->node, &d->lockfd, err,
+	    sizeof(err)) < 0) {
 		log_warnx("%s", err);
 		return -1;
 	}
 	if (queue_open(d->conf->state, &d->queue, err, sizeof(err)) < 0) {
+		log_warnx("%s", err);
+		return -1;
+	}
+	/* before recovery, which takes back this node's own leases */
+	if (queue_join(d->queue, d->conf->node, d->conf->node_lease, err,
+	    sizeof(err)) < 0) {
 		log_warnx("%s", err);
 		return -1;
 	}
@@ -1024,6 +1094,8 @@ start(struct daemon *d)
 	add_fd(d, d->tfd);
 	add_fd(d, d->cfd);
 	add_fd(d, smtp_pool_fd(d->pool));
+	if (heartbeat_start(d) < 0)
+		return -1;
 	if (sd_watchdog_enabled(0, &d->watchdog_usec) <= 0)
 		d->watchdog_usec = 0;
 	d->since = time(NULL);
@@ -1043,7 +1115,7 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct daemon d = { .ifd = -1, .iwatch = -1, .sfd = -1, .tfd = -1, .cfd = -1,
-		.epfd = -1, .lockfd = -1 };
+		.epfd = -1, .lockfd = -1, .hbfd = -1 };
 	bool check = false, debug = false;
 	int opt, rc = 0;
 
@@ -1123,6 +1195,8 @@ out:
 		close(d.sfd);
 	if (d.tfd >= 0)
 		close(d.tfd);
+	if (d.hbfd >= 0)
+		close(d.hbfd);
 	if (d.lockfd >= 0)
 		close(d.lockfd);	/* the lock goes with the last close */
 	return rc;

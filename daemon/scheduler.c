@@ -323,6 +323,10 @@ flush_unrecorded(struct scheduler *s, int64_t now)
 		storage_failed(s, err, now);
 		return -1;
 	}
+	if (rc > 0)
+		log_warnx("%d result(s) came after another node took the recipients over "
+		    "(this node's heartbeat lapsed): kept in the history as possible "
+		    "duplicates; the other node's outcome stands", rc);
 	struct delivery_log_batch lines = DELIVERY_LOG_BATCH_INIT;
 	while (s->unrecorded != NULL) {
 		struct scheduler_unrecorded *u = s->unrecorded;

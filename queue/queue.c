@@ -133,6 +133,17 @@ queue_backend_for(const char *location, char *err, size_t errsz)
 	return NULL;
 }
 
+void
+queue_location_name(const char *location, char *buf, size_t bufsz)
+{
+	char err[256];
+
+	if (queue_backend_for(location, err, sizeof(err)) == &queue_backend_pg)
+		queue_pg_location_name(location, buf, bufsz);
+	else
+		snprintf(buf, bufsz, "%s", location);
+}
+
 size_t
 queue_backend_missing(const struct queue_backend *b, char *buf, size_t bufsz)
 {
@@ -183,6 +194,10 @@ queue_backend_missing(const struct queue_backend *b, char *buf, size_t bufsz)
 	OP(view_status),
 	OP(view_issue),
 	OP(view_attempts),
+	OP(join),
+	OP(heartbeat),
+	OP(heartbeat_interval),
+	OP(view_nodes),
 	};
 #undef OP
 	size_t n = 0, used = 0;
@@ -235,16 +250,23 @@ queue_close(struct queue *q)
 	if (q == NULL)
 		return;
 	q->backend->close(q);
+	free(q->node);
 	free(q);
 }
 
 int
 queue_lock(const char *path, int *fd, char *err, size_t errsz)
 {
+	return queue_lock_node(path, NULL, fd, err, errsz);
+}
+
+int
+queue_lock_node(const char *path, const char *node, int *fd, char *err, size_t errsz)
+{
 	const struct queue_backend *backend = queue_backend_for(path, err, errsz);
 
 	*fd = -1;
-	return backend ? backend->lock(path, fd, err, errsz) : -1;
+	return backend ? backend->lock(path, node, fd, err, errsz) : -1;
 }
 
 /* ---- intake: reserve, render outside any transaction, commit ------------- */
@@ -513,6 +535,73 @@ int
 queue_recover(struct queue *q, int *count, char *err, size_t errsz)
 {
 	return q->backend->recover(q, count, err, errsz);
+}
+
+/* ---- several nodes ---------------------------------------------------------- */
+
+int
+queue_join(struct queue *q, const char *node, long lease, char *err, size_t errsz)
+{
+	if (node == NULL || node[0] == '\0' || lease < 3) {
+		snprintf(err, errsz, "joining the queue: expected a node name and a lease "
+		    "of at least 3 s (got %s, %ld s)", node && node[0] ? node : "none",
+		    lease);
+		return -1;
+	}
+	free(q->node);
+	q->node = xstrdup(node);
+	q->lease = lease;
+	if (q->backend->join(q, err, errsz) < 0) {
+		/* not joined: what it takes stays leased to no node */
+		free(q->node);
+		q->node = NULL;
+		q->lease = 0;
+		return -1;
+	}
+	return 0;
+}
+
+int
+queue_heartbeat(struct queue *q, struct queue_takeover **out, size_t *n, char *err,
+    size_t errsz)
+{
+	*out = NULL;
+	*n = 0;
+	return q->backend->heartbeat(q, out, n, err, errsz);
+}
+
+void
+queue_takeover_free(struct queue_takeover *t, size_t n)
+{
+	for (size_t i = 0; t && i < n; i++)
+		free(t[i].node);
+	free(t);
+}
+
+long
+queue_heartbeat_interval(struct queue *q)
+{
+	return q->node == NULL ? 0 : q->backend->heartbeat_interval(q);
+}
+
+int
+queue_view_nodes(struct queue *q, struct queue_view_node **out, size_t *n,
+    char *err, size_t errsz)
+{
+	*out = NULL;
+	*n = 0;
+	return q->backend->view_nodes(q, out, n, err, errsz);
+}
+
+void
+queue_view_nodes_free(struct queue_view_node *v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++) {
+		free(v[i].name);
+		free(v[i].host);
+		free(v[i].version);
+	}
+	free(v);
 }
 
 int

@@ -101,6 +101,12 @@ struct queue_batch {
  * backend, and a scheme no backend serves is an error naming it.
  */
 int queue_open(const char *path, struct queue **q, char *err, size_t errsz);
+/*
+ * The queue as messages and distctl name it: a file path as it is; a
+ * server queue as "PostgreSQL database DB on HOST", never the connection
+ * string itself (it may name a user, a password file, options). Pure.
+ */
+void queue_location_name(const char *location, char *buf, size_t bufsz);
 /* distctl: an existing queue only, read-only or not. */
 enum queue_mode { QUEUE_CREATE, QUEUE_EXISTING, QUEUE_READONLY };
 int queue_open_mode(const char *path, enum queue_mode mode, struct queue **q,
@@ -114,6 +120,15 @@ void queue_close(struct queue *q);
  * naming the PID that holds it.
  */
 int queue_lock(const char *path, int *fd, char *err, size_t errsz);
+/*
+ * queue_lock for a named node (the `node` setting; NULL: queue_lock).
+ * SQLite has one node: the name changes nothing. On a server queue the
+ * lock is per node and queue (a file in the runtime folder named by a
+ * hash of both), so that two nodes of one queue may run on one machine
+ * and two daemons under one node name may not.
+ */
+int queue_lock_node(const char *path, const char *node, int *fd, char *err,
+    size_t errsz);
 /*
  * Whether the queue file is still the one opened (same device and inode):
  * -1 with err when it was deleted or replaced under the daemon. One stat().
@@ -178,8 +193,59 @@ int queue_source_pending(struct queue *q, const char *sha256, const char *source
 int queue_source_archived(struct queue *q, const char *sha256, const char *source,
     const char *where, char *err, size_t errsz);
 
-/* Crash recovery: sending → queued, flagged possible duplicate. Returns the count. */
+/*
+ * Crash recovery: sending → queued, flagged possible duplicate; *count is
+ * how many. On a server queue shared by several nodes: this node's own
+ * `sending` rows (it died with them; see queue_join), rows taken by no
+ * node, and other nodes' expired leases; a live node's rows stay its own.
+ */
 int queue_recover(struct queue *q, int *count, char *err, size_t errsz);
+
+/* ---- several nodes on one server queue ------------------------------------
+ * A node is one distd on a queue that several share (PostgreSQL). Each
+ * recipient it takes is leased to it: `sending` under its name until a
+ * lease time on the DATABASE SERVER's clock (so that clock skew between
+ * the nodes cannot expire a live node's lease), extended by its
+ * heartbeats. When a node stops heartbeating, another takes its expired
+ * leases back into the queue, flagged possible duplicates, as a restart
+ * would. The SQLite queue has one node: joining does nothing, a
+ * heartbeat takes nothing, and it lists no nodes.
+ */
+
+/*
+ * This handle is node `node` (1-63 letters, digits, '.', '-', '_'), whose
+ * leases last `lease` seconds (at least 3) without a heartbeat: distd
+ * calls it after queue_open, before queue_recover, and after queue_lock_node
+ * made sure no other daemon on this machine is that node. Records the node
+ * (host, PID, version, start, heartbeat) for distctl status. Refused (-1
+ * with err) when a node of that name heartbeats from another host within
+ * its lease: two live nodes must not share a name (each would recover
+ * the other's recipients). Until a handle joins, what it takes is leased
+ * to no node (one daemon, as before).
+ */
+int queue_join(struct queue *q, const char *node, long lease, char *err, size_t errsz);
+
+/* Recipients taken back from one node whose leases expired. */
+struct queue_takeover {
+	char *node;		/* the node that stopped heartbeating */
+	long count;		/* its recipients queued again */
+};
+/*
+ * One heartbeat, in one transaction: this node's leases and its
+ * heartbeat are extended by its lease, and other nodes' expired leases are
+ * taken over (queued again, possible_duplicate, no node). *out lists them
+ * by node (caller frees with queue_takeover_free; NULL and *n 0 when none).
+ * Returns the number of recipients taken over, or -1 with err. SQLite: 0.
+ */
+int queue_heartbeat(struct queue *q, struct queue_takeover **out, size_t *n,
+    char *err, size_t errsz);
+void queue_takeover_free(struct queue_takeover *t, size_t n);
+/*
+ * Seconds between heartbeats: a third of the lease (at least 1) on a queue
+ * that nodes share and this handle joined; 0 when heartbeats are not
+ * needed (SQLite, or not joined), so that an idle daemon never wakes.
+ */
+long queue_heartbeat_interval(struct queue *q);
 
 /*
  * Takes up to max_batches batches of at most max_rcpt due recipients,
@@ -227,6 +293,13 @@ struct queue_record_in {
  * or none (-1 with err). The state, next attempt and expiry come from
  * delivery_policy_decide with retry and jitter, decided here in front of
  * the backend, which only stores them.
+ *
+ * Several nodes: a result is stored only while the recipient is still this
+ * node's (not taken over because its lease expired meanwhile). A result
+ * that comes after a takeover is late: its attempt goes into the history
+ * flagged possible duplicate, the recipient row is left as the taking
+ * node has it (that node's outcome stands), and it is counted in the
+ * return value. Returns the number of late results (0 on one node), or -1.
  */
 int queue_record_many(struct queue *q, const struct queue_record_in *in, size_t n,
     const struct queue_retry *retry, queue_jitter_fn jitter, char *err,
@@ -238,7 +311,10 @@ int queue_record(struct queue *q, const struct queue_batch *b,
     const struct queue_retry *retry, queue_jitter_fn jitter, char *err,
     size_t errsz);
 
-/* Gives a batch back untried (shutdown before it was sent): sending → queued. */
+/*
+ * Gives a batch back untried (shutdown before it was sent): sending →
+ * queued; rows another node took over meanwhile are left alone.
+ */
 int queue_release_batch(struct queue *q, const struct queue_batch *b, char *err,
     size_t errsz);
 
@@ -484,6 +560,25 @@ struct queue_view_attempt {
 int queue_view_attempts(struct queue *q, int64_t after, long max, int64_t issue,
     struct queue_view_attempt **out, size_t *n, char *err, size_t errsz);
 void queue_view_attempts_free(struct queue_view_attempt *a, size_t n);
+
+/* A node of a shared server queue as distctl status lists it. */
+struct queue_view_node {
+	char *name, *host;
+	long pid;
+	char *version;
+	int64_t started;	/* unix seconds (the server's clock) */
+	long heartbeat_age;	/* seconds since its last heartbeat (server clock) */
+	long lease;		/* seconds */
+	long sending;		/* recipients in flight under its lease */
+	bool stale;		/* no heartbeat for longer than its lease */
+};
+/*
+ * The nodes that share the queue, by name; none on SQLite. Caller frees
+ * with queue_view_nodes_free. 0 or -1 with err.
+ */
+int queue_view_nodes(struct queue *q, struct queue_view_node **out, size_t *n,
+    char *err, size_t errsz);
+void queue_view_nodes_free(struct queue_view_node *v, size_t n);
 
 /* ---- steering (distctl) ----------------------------------------------------
  * Each returns the number of recipients changed, or -1 with err; an

@@ -20,7 +20,8 @@
  *  - open fills a zeroed struct queue the front allocated; on failure the
  *    front calls close, which must undo whatever open did (and only that).
  *    close releases the backend's resources, not q itself.
- *  - lock takes the `state` setting itself (no queue is open yet).
+ *  - lock takes the `state` setting itself (no queue is open yet) and
+ *    the node's name (NULL: none), see queue_lock_node.
  *  - reserve_id hands out an issue id for queue_reserve without storing
  *    anything that a crash could leave behind; unreserve_id gives it back
  *    untaken. commit_issue stores the issue under that id, failing (never
@@ -39,7 +40,8 @@ struct queue_backend {
 	int (*open)(struct queue *q, const char *location, enum queue_mode mode,
 	    char *err, size_t errsz);
 	void (*close)(struct queue *q);
-	int (*lock)(const char *location, int *fd, char *err, size_t errsz);
+	int (*lock)(const char *location, const char *node, int *fd, char *err,
+	    size_t errsz);
 	int (*check_file)(struct queue *q, char *err, size_t errsz);
 	int (*probe_write)(struct queue *q, char *err, size_t errsz);
 	void (*release_memory)(struct queue *q);
@@ -125,6 +127,15 @@ struct queue_backend {
 	    struct queue_view_issue *out, char *err, size_t errsz);
 	int (*view_attempts)(struct queue *q, int64_t after, long max, int64_t issue,
 	    struct queue_view_attempt **out, size_t *n, char *err, size_t errsz);
+
+	/* ---- several nodes: see queue.h (one node, SQLite: trivial) ---- */
+	/* q->node and q->lease are set by the front before join is called */
+	int (*join)(struct queue *q, char *err, size_t errsz);
+	int (*heartbeat)(struct queue *q, struct queue_takeover **out, size_t *n,
+	    char *err, size_t errsz);
+	long (*heartbeat_interval)(struct queue *q);
+	int (*view_nodes)(struct queue *q, struct queue_view_node **out, size_t *n,
+	    char *err, size_t errsz);
 };
 
 /* The embedded store (queue_sqlite.c): `state` is a file path. */
@@ -143,6 +154,9 @@ extern const struct queue_backend queue_backend_pg;
  * the configuration check and by open.
  */
 int queue_pg_check_location(const char *location, char *err, size_t errsz);
+
+/* queue_location_name for a connection string: database and host only. */
+void queue_pg_location_name(const char *location, char *buf, size_t bufsz);
 
 /*
  * The backend for a `state` setting: a path is SQLite; "name://…" names a

@@ -7,9 +7,10 @@
  * backend while any is (queue_backend_missing), so that no admin runs a
  * half backend; the unit tests reach it through the queue API.
  *
- * Not yet: leases (node, lease_until) — recover still takes every
- * `sending` row back, as on SQLite, so one node per queue for now (the
- * lock file is per node); LISTEN/NOTIFY; reconnecting.
+ * Several nodes (queue_join): what a node takes is leased to it (node,
+ * lease_until on the server's clock) and its heartbeats extend the
+ * leases; another node's heartbeat takes expired leases back into the
+ * queue. Not yet: LISTEN/NOTIFY; reconnecting.
  */
 #include "queue.h"
 
@@ -19,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "sbuf.h"
 
@@ -145,8 +147,36 @@ static const char pg_schema_v1[] =
     "CREATE TRIGGER issue_tiers_deleted AFTER DELETE ON issues FOR EACH ROW"
     "  EXECUTE FUNCTION issue_tiers_forget();";
 
-static const char *const pg_migrations[] = { pg_schema_v1 };
+/*
+ * Version 2: several nodes. A `sending` recipient is leased to the node
+ * that took it until lease_until (unix seconds on the server's clock:
+ * the nodes' clocks may disagree, the server's is one); the node's
+ * heartbeats extend it. nodes: one row per node, for distctl status and
+ * to refuse a second live node under one name. Rows `sending` from
+ * before this version have no node: the next start takes them back.
+ */
+static const char pg_schema_v2[] =
+    "ALTER TABLE recipients ADD COLUMN node TEXT;"
+    "ALTER TABLE recipients ADD COLUMN lease_until BIGINT;"
+    "CREATE INDEX recipients_leases ON recipients(lease_until) WHERE state = 'sending';"
+    "CREATE TABLE nodes ("
+    "  name TEXT PRIMARY KEY,"
+    "  host TEXT NOT NULL,"
+    "  pid INTEGER NOT NULL,"
+    "  version TEXT NOT NULL,"
+    "  started BIGINT NOT NULL,"
+    "  heartbeat BIGINT NOT NULL,"
+    "  lease INTEGER NOT NULL"
+    ");";
+
+static const char *const pg_migrations[] = { pg_schema_v1, pg_schema_v2 };
 #define PG_LATEST ((int)(sizeof(pg_migrations) / sizeof(pg_migrations[0])))
+
+/*
+ * Now on the database server's clock, in whole unix seconds: leases and
+ * heartbeats are compared on one clock, whatever the nodes' clocks say.
+ */
+#define PG_NOW "FLOOR(EXTRACT(EPOCH FROM clock_timestamp()))::bigint"
 
 /* Any constant: serialises schema creation between nodes opening at once. */
 #define PG_MIGRATE_LOCK 0x64697374640001LL
@@ -299,17 +329,21 @@ static const char *const pg_sql[S_COUNT] = {
 	    " WHERE a.issue = $1 AND a.status IN ('sent','deferred','failed','expired')"
 	    " AND a.time >= COALESCE((SELECT MAX(time) FROM attempts WHERE issue = $1"
 	    " AND status = 'resend'), 0)) FROM issues WHERE id = $1",
-	[S_MARK_SENDING] = "UPDATE recipients SET state = 'sending'"
-	    " WHERE id = ANY($1::bigint[])",
+	/* leased to this node ($2; NULL: a handle that did not join) */
+	[S_MARK_SENDING] = "UPDATE recipients SET state = 'sending', node = $2::text,"
+	    " lease_until = CASE WHEN $2::text IS NULL THEN NULL ELSE " PG_NOW
+	    " + $3::bigint END WHERE id = ANY($1::bigint[])",
 	[S_CANCELLED] = "SELECT state = 'cancelled' FROM recipients WHERE id = $1",
 	[S_RECORD] = "UPDATE recipients SET state = $1, attempts = $2, next_attempt = $3,"
 	    " last_code = $4, last_dsn = $5, last_reply = $6, last_class = $7,"
-	    " delivered = $8, possible_duplicate = $10 WHERE id = $9",
+	    " delivered = $8, possible_duplicate = $10, node = NULL, lease_until = NULL"
+	    " WHERE id = $9 AND node IS NOT DISTINCT FROM $11::text",
 	[S_ATTEMPT] = "INSERT INTO attempts (recipient, issue, time, relay, status,"
 	    " class, code, dsn, reply, duration, attempt, possible_duplicate)"
 	    " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)",
-	[S_RELEASE] = "UPDATE recipients SET state = 'queued'"
-	    " WHERE id = ANY($1::bigint[]) AND state = 'sending'",
+	[S_RELEASE] = "UPDATE recipients SET state = 'queued', node = NULL,"
+	    " lease_until = NULL WHERE id = ANY($1::bigint[]) AND state = 'sending'"
+	    " AND node IS NOT DISTINCT FROM $2::text",
 	[S_NEXT_DUE] = "SELECT MIN(r.next_attempt) FROM recipients r"
 	    " JOIN issues i ON i.id = r.issue"
 	    " WHERE r.state IN ('queued','deferred') AND i.state = 'active'",
@@ -436,6 +470,23 @@ queue_pg_check_location(const char *location, char *err, size_t errsz)
 	return rc;
 }
 
+void
+queue_pg_location_name(const char *location, char *buf, size_t bufsz)
+{
+	PQconninfoOption *opts = PQconninfoParse(location, NULL);
+	const char *db = NULL, *host = NULL;
+
+	for (PQconninfoOption *o = opts; o && o->keyword; o++)
+		if (strcmp(o->keyword, "dbname") == 0 && o->val && o->val[0])
+			db = o->val;
+		else if (strcmp(o->keyword, "host") == 0 && o->val && o->val[0])
+			host = o->val;
+	/* the unparsed string is not shown either: it may carry anything */
+	snprintf(buf, bufsz, "PostgreSQL database %s on %s", db ? db : "(default)",
+	    opts == NULL ? "? (not a connection string)" : host ? host : "the local socket");
+	PQconninfoFree(opts);
+}
+
 static void
 pg_describe(struct queue *q)
 {
@@ -552,25 +603,36 @@ pg_close(struct queue *q)
 
 /*
  * One daemon per node and queue, as on SQLite, by a lock file: the
- * database knows nothing of it. Several nodes on one queue need leases
- * (issue 16) before recover may run on any of them. The file lives in
+ * database knows nothing of it (a second daemon under one node name
+ * would recover the first one's leases at its start). The file lives in
  * the runtime folder (systemd's RUNTIME_DIRECTORY, else /run/distd),
- * named by a hash of the connection string.
+ * named by a hash of the connection string and the node's name: two
+ * nodes of one queue may run on one machine, each under its own name.
  */
 static int
-pg_lock(const char *location, int *fd, char *err, size_t errsz)
+pg_lock(const char *location, const char *node, int *fd, char *err, size_t errsz)
 {
 	const char *dir = getenv("RUNTIME_DIRECTORY");
-	char lock[4096];
+	char lock[4096], what[160];
 	uint64_t h = 14695981039346656037ULL;	/* FNV-1a */
 
 	for (const unsigned char *s = (const unsigned char *)location; *s; s++)
 		h = (h ^ *s) * 1099511628211ULL;
+	/* after a 0 byte, which no connection string holds: "ab"+"c" ≠ "a"+"bc" */
+	if (node != NULL) {
+		h = (h ^ 0) * 1099511628211ULL;
+		for (const unsigned char *s = (const unsigned char *)node; *s; s++)
+			h = (h ^ *s) * 1099511628211ULL;
+	}
 	if (dir == NULL || dir[0] == '\0')
 		dir = "/run/distd";
 	snprintf(lock, sizeof(lock), "%.*s/queue-pg-%016" PRIx64 ".lock",
 	    (int)strcspn(dir, ":"), dir, h);
-	return queue_lock_file(lock, "the PostgreSQL queue", fd, err, errsz);
+	if (node != NULL)
+		snprintf(what, sizeof(what), "node %.64s of the PostgreSQL queue", node);
+	else
+		snprintf(what, sizeof(what), "the PostgreSQL queue");
+	return queue_lock_file(lock, what, fd, err, errsz);
 }
 
 static int
@@ -796,15 +858,23 @@ pg_source_archived(struct queue *q, const char *sha256, const char *source,
 /* ---- delivery -------------------------------------------------------------- */
 
 /*
- * Every `sending` row back to queued, flagged: right for one node per
- * queue only. With several nodes this must take back only the rows of
- * expired leases (issue 16).
+ * At start: this node's own `sending` rows (it died with them: the lock
+ * file says no other daemon is this node here, queue_join that none is
+ * elsewhere), rows of no node (taken before version 2, or by a handle
+ * that did not join) and other nodes' expired leases, back to queued,
+ * flagged. A live node's leases stay its own. Rows another transaction
+ * holds are skipped, not waited for: their holder is alive.
  */
 static int
 pg_recover(struct queue *q, int *count, char *err, size_t errsz)
 {
-	PGresult *res = PQexec(q->pg, "UPDATE recipients SET state = 'queued',"
-	    " possible_duplicate = 1 WHERE state = 'sending'");
+	const char *v[1] = { q->node };
+	PGresult *res = PQexecParams(q->pg, "WITH x AS (SELECT id FROM recipients"
+	    " WHERE state = 'sending' AND (node IS NULL OR node = $1::text"
+	    " OR lease_until < " PG_NOW ") ORDER BY id FOR UPDATE SKIP LOCKED)"
+	    " UPDATE recipients r SET state = 'queued', possible_duplicate = 1,"
+	    " node = NULL, lease_until = NULL FROM x WHERE r.id = x.id",
+	    1, NULL, v, NULL, NULL, 0);
 
 	*count = 0;
 	if (PQresultStatus(res) != PGRES_COMMAND_OK)
@@ -893,6 +963,8 @@ pg_take(struct queue *q, int64_t now, size_t max_batches, size_t max_rcpt,
 		char *arr = id_array(ids, nids);
 		p.n = 0;
 		p_text(&p, arr);
+		p_text(&p, q->node);
+		p_int(&p, q->lease);
 		int rc = pg_do(q, S_MARK_SENDING, &p);
 		free(arr);
 		if (rc < 0)
@@ -916,10 +988,25 @@ fail:
 	return -1;
 }
 
+/*
+ * A result is stored on the recipient only while the row is still this
+ * node's (node = ours, whatever a cancel did to its state meanwhile).
+ * One whose lease expired and was taken over is not overwritten: the
+ * taking node may have sent it again already or be sending it now, and
+ * what it recorded (or will) is the newer truth about the row. The late
+ * attempt still goes into the history, flagged possible duplicate, as it
+ * happened; the count of late results is returned. One case is not
+ * told apart: a row taken over and taken again by this very node before
+ * the late result arrives takes that result (both transfers happened;
+ * the later one's result then finds the row no longer leased and is
+ * counted late). Rare: the taking node sends them at once.
+ */
 static int
 pg_record_many(struct queue *q, const struct queue_record_in *in, size_t n_in,
     char *err, size_t errsz)
 {
+	int late = 0;
+
 	if (pg_exec(q, "BEGIN", err, errsz) < 0)
 		return -1;
 	for (size_t k = 0; k < n_in; k++) {
@@ -955,8 +1042,16 @@ pg_record_many(struct queue *q, const struct queue_record_in *in, size_t n_in,
 			p_opt(&p, a->state == QUEUE_DELIVERED ? now : 0, 0);
 			p_int(&p, b->ids[i]);
 			p_int(&p, a->keeps_duplicate_flag);
-			if (pg_do(q, S_RECORD, &p) < 0)
+			p_text(&p, q->node);
+			res = pg_run(q, S_RECORD, &p);
+			if (res == NULL)
 				goto sqlfail;
+			if (strcmp(PQcmdTuples(res), "0") == 0) {
+				/* taken over meanwhile: the other node's outcome stands */
+				a->possible_duplicate = true;
+				late++;
+			}
+			PQclear(res);
 
 			char duration[32];
 			snprintf(duration, sizeof(duration), "%.6f", in[k].duration);
@@ -981,7 +1076,7 @@ pg_record_many(struct queue *q, const struct queue_record_in *in, size_t n_in,
 		pg_rollback(q);
 		return -1;
 	}
-	return 0;
+	return late;
 
 sqlfail:
 	pg_fail(q, err, errsz, "record", NULL);
@@ -996,6 +1091,7 @@ pg_release_batch(struct queue *q, const struct queue_batch *b, char *err, size_t
 	char *arr = id_array(b->ids, b->n);
 
 	p_text(&p, arr);
+	p_text(&p, q->node);
 	int rc = pg_do(q, S_RELEASE, &p);
 	free(arr);
 	return rc < 0 ? pg_fail(q, err, errsz, "release", NULL) : 0;
@@ -1323,6 +1419,215 @@ pg_changes(struct queue *q, int64_t *own, int64_t *others)
 	return 0;
 }
 
+/* ---- several nodes --------------------------------------------------------- */
+
+/*
+ * Runs sql with text parameters v[0..n-1] (NULL for SQL NULL): the
+ * statements of this section run once a heartbeat, not per recipient, so
+ * they are not prepared. NULL on failure, with err set.
+ */
+static PGresult *
+pg_params(struct queue *q, const char *what, const char *sql, int n,
+    const char *const *v, char *err, size_t errsz)
+{
+	PGresult *res = PQexecParams(q->pg, sql, n, NULL, v, NULL, NULL, 0);
+	ExecStatusType st = PQresultStatus(res);
+
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		pg_fail(q, err, errsz, what, res);
+		return NULL;
+	}
+	return res;
+}
+
+/* How long a silent node's row stays for distctl status once nothing is leased to it. */
+#define PG_NODE_FORGET 86400
+
+/* The nodes row: this process, started and heartbeating now. */
+static int
+pg_node_upsert(struct queue *q, char *err, size_t errsz)
+{
+	char host[256] = "", pid[24], lease[24];
+
+	if (gethostname(host, sizeof(host) - 1) < 0)
+		snprintf(host, sizeof(host), "?");
+	snprintf(pid, sizeof(pid), "%ld", (long)getpid());
+	snprintf(lease, sizeof(lease), "%ld", q->lease);
+	const char *v[] = { q->node, host, pid, DISTD_VERSION, lease };
+	PGresult *res = pg_params(q, "join", "INSERT INTO nodes (name, host, pid,"
+	    " version, started, heartbeat, lease) VALUES ($1, $2, $3, $4, " PG_NOW ", "
+	    PG_NOW ", $5) ON CONFLICT (name) DO UPDATE SET host = $2, pid = $3,"
+	    " version = $4, started = " PG_NOW ", heartbeat = " PG_NOW ", lease = $5",
+	    5, v, err, errsz);
+
+	PQclear(res);
+	return res ? 0 : -1;
+}
+
+/*
+ * One transaction: a node of the same name that heartbeats from another
+ * host within its lease is alive, and refused (recover would take its
+ * leases); on this host the lock file already said that no such daemon
+ * runs. Nodes silent for PG_NODE_FORGET with nothing leased are
+ * forgotten.
+ */
+static int
+pg_join(struct queue *q, char *err, size_t errsz)
+{
+	char host[256] = "";
+	const char *v[] = { q->node };
+	PGresult *res;
+
+	if (gethostname(host, sizeof(host) - 1) < 0)
+		host[0] = '\0';
+	if (pg_exec(q, "BEGIN", err, errsz) < 0)
+		return -1;
+	res = pg_params(q, "join", "SELECT host, pid, " PG_NOW " - heartbeat, lease"
+	    " FROM nodes WHERE name = $1 FOR UPDATE", 1, v, err, errsz);
+	if (res == NULL)
+		goto fail;
+	if (PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), host) != 0 &&
+	    col_int(res, 0, 2) <= col_int(res, 0, 3)) {
+		snprintf(err, errsz, "%s: node %s is alive on %s (PID %s, heartbeat %lld s "
+		    "ago): each node needs its own name (the node setting)", pg_name(q),
+		    q->node, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1),
+		    (long long)col_int(res, 0, 2));
+		PQclear(res);
+		goto fail;
+	}
+	PQclear(res);
+	if (pg_node_upsert(q, err, errsz) < 0)
+		goto fail;
+	char forget[160];
+	snprintf(forget, sizeof(forget), "%d", PG_NODE_FORGET);
+	const char *f[] = { forget };
+	res = pg_params(q, "join", "DELETE FROM nodes WHERE heartbeat < " PG_NOW
+	    " - $1::bigint AND NOT EXISTS (SELECT 1 FROM recipients r"
+	    " WHERE r.state = 'sending' AND r.node = nodes.name)", 1, f, err, errsz);
+	if (res == NULL)
+		goto fail;
+	PQclear(res);
+	if (pg_exec(q, "COMMIT", err, errsz) < 0)
+		goto fail;
+	return 0;
+
+fail:
+	pg_rollback(q);
+	return -1;
+}
+
+/*
+ * Extends, then takes over. Rows another transaction holds are skipped
+ * (FOR UPDATE SKIP LOCKED), so a heartbeat never waits and can be in no
+ * deadlock (with another node's heartbeat or a distctl cancel): a row
+ * of ours skipped now is extended at the next beat, two more before its
+ * lease runs out; another node's row held by someone is being worked
+ * on. A row whose lease its node extends concurrently is either
+ * extended first (and then not expired) or taken first (and then no
+ * longer that node's to extend).
+ */
+static int
+pg_heartbeat(struct queue *q, struct queue_takeover **out, size_t *n, char *err,
+    size_t errsz)
+{
+	char lease[24];
+	PGresult *res;
+	int total = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (q->node == NULL)
+		return 0;	/* not joined: nothing is leased to us */
+	snprintf(lease, sizeof(lease), "%ld", q->lease);
+	const char *v[] = { q->node, lease };
+	if (pg_exec(q, "BEGIN", err, errsz) < 0)
+		return -1;
+	res = pg_params(q, "heartbeat", "UPDATE nodes SET heartbeat = " PG_NOW
+	    ", lease = $2 WHERE name = $1", 2, v, err, errsz);
+	if (res == NULL)
+		goto fail;
+	/* forgotten meanwhile (silent for a day, a hand's DELETE): back in the list */
+	bool gone = strcmp(PQcmdTuples(res), "0") == 0;
+	PQclear(res);
+	if (gone && pg_node_upsert(q, err, errsz) < 0)
+		goto fail;
+	res = pg_params(q, "heartbeat", "WITH x AS (SELECT id FROM recipients"
+	    " WHERE state = 'sending' AND node = $1 FOR UPDATE SKIP LOCKED)"
+	    " UPDATE recipients r SET lease_until = " PG_NOW " + $2::bigint"
+	    " FROM x WHERE r.id = x.id", 2, v, err, errsz);
+	if (res == NULL)
+		goto fail;
+	PQclear(res);
+	res = pg_params(q, "takeover", "WITH x AS (SELECT id, node FROM recipients"
+	    " WHERE state = 'sending' AND node <> $1 AND lease_until < " PG_NOW
+	    " ORDER BY id FOR UPDATE SKIP LOCKED),"
+	    " u AS (UPDATE recipients r SET state = 'queued', possible_duplicate = 1,"
+	    " node = NULL, lease_until = NULL FROM x WHERE r.id = x.id RETURNING x.node)"
+	    " SELECT node, COUNT(*) FROM u GROUP BY node ORDER BY node", 1, v, err, errsz);
+	if (res == NULL)
+		goto fail;
+	if (pg_exec(q, "COMMIT", err, errsz) < 0) {
+		PQclear(res);
+		goto fail;
+	}
+	if (PQntuples(res) > 0) {
+		*out = xcalloc((size_t)PQntuples(res), sizeof(**out));
+		for (int r = 0; r < PQntuples(res); r++) {
+			(*out)[r].node = col_text(res, r, 0);
+			(*out)[r].count = (long)col_int(res, r, 1);
+			total += (int)(*out)[r].count;
+		}
+		*n = (size_t)PQntuples(res);
+	}
+	PQclear(res);
+	return total;
+
+fail:
+	pg_rollback(q);
+	return -1;
+}
+
+static long
+pg_heartbeat_interval(struct queue *q)
+{
+	if (q->node == NULL)
+		return 0;
+	return q->lease / 3 > 0 ? q->lease / 3 : 1;
+}
+
+static int
+pg_view_nodes(struct queue *q, struct queue_view_node **out, size_t *n, char *err,
+    size_t errsz)
+{
+	PGresult *res = pg_params(q, "nodes", "SELECT n.name, n.host, n.pid, n.version,"
+	    " n.started, GREATEST(" PG_NOW " - n.heartbeat, 0), n.lease,"
+	    " (SELECT COUNT(*) FROM recipients r WHERE r.state = 'sending'"
+	    "  AND r.node = n.name), " PG_NOW " - n.heartbeat > n.lease"
+	    " FROM nodes n ORDER BY n.name", 0, NULL, err, errsz);
+
+	*out = NULL;
+	*n = 0;
+	if (res == NULL)
+		return -1;
+	if (PQntuples(res) > 0)
+		*out = xcalloc((size_t)PQntuples(res), sizeof(**out));
+	for (int r = 0; r < PQntuples(res); r++) {
+		struct queue_view_node *x = &(*out)[r];
+		x->name = col_text(res, r, 0);
+		x->host = col_text(res, r, 1);
+		x->pid = (long)col_int(res, r, 2);
+		x->version = col_text(res, r, 3);
+		x->started = col_int(res, r, 4);
+		x->heartbeat_age = (long)col_int(res, r, 5);
+		x->lease = (long)col_int(res, r, 6);
+		x->sending = (long)col_int(res, r, 7);
+		x->stale = strcmp(PQgetvalue(res, r, 8), "t") == 0;
+	}
+	*n = (size_t)PQntuples(res);
+	PQclear(res);
+	return 0;
+}
+
 /*
  * Built so far; every NULL op is listed by queue_backend_missing, and the
  * configuration check refuses this backend until there is none.
@@ -1374,4 +1679,8 @@ const struct queue_backend queue_backend_pg = {
 	.view_status = queue_pg_view_status,
 	.view_issue = queue_pg_view_issue,
 	.view_attempts = queue_pg_view_attempts,
+	.join = pg_join,
+	.heartbeat = pg_heartbeat,
+	.heartbeat_interval = pg_heartbeat_interval,
+	.view_nodes = pg_view_nodes,
 };

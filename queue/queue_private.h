@@ -24,6 +24,9 @@ struct queue {
 	struct pg_conn *pg;	/* libpq's PGconn */
 	char *pg_name;		/* "PostgreSQL queue DB on HOST": messages never
 				 * show the connection string */
+	/* ---- several nodes (queue_join): NULL and 0 until joined ---- */
+	char *node;
+	long lease;
 };
 
 /*

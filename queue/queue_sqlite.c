@@ -507,11 +507,13 @@ queue_lock_file(const char *lock, const char *what, int *fd, char *err, size_t e
 	return 0;
 }
 
+/* One node per file: the node's name changes nothing. */
 static int
-sqlite_lock(const char *path, int *fd, char *err, size_t errsz)
+sqlite_lock(const char *path, const char *node, int *fd, char *err, size_t errsz)
 {
 	char lock[4096];
 
+	(void)node;
 	snprintf(lock, sizeof(lock), "%s.lock", path);
 	return queue_lock_file(lock, path, fd, err, errsz);
 }
@@ -1531,6 +1533,42 @@ sqlite_oldest_deferral(struct queue *q, int64_t *since, long *count)
 	return rc;
 }
 
+/* ---- several nodes: one, on a file of one machine --------------------------- */
+
+static int
+sqlite_join(struct queue *q, char *err, size_t errsz)
+{
+	(void)q; (void)err; (void)errsz;
+	return 0;
+}
+
+static int
+sqlite_heartbeat(struct queue *q, struct queue_takeover **out, size_t *n, char *err,
+    size_t errsz)
+{
+	(void)q; (void)err; (void)errsz;
+	*out = NULL;
+	*n = 0;
+	return 0;
+}
+
+static long
+sqlite_heartbeat_interval(struct queue *q)
+{
+	(void)q;
+	return 0;	/* nothing to extend: an idle daemon never wakes */
+}
+
+static int
+sqlite_view_nodes(struct queue *q, struct queue_view_node **out, size_t *n, char *err,
+    size_t errsz)
+{
+	(void)q; (void)err; (void)errsz;
+	*out = NULL;
+	*n = 0;
+	return 0;
+}
+
 const struct queue_backend queue_backend_sqlite = {
 	.name = "sqlite",
 	.open = sqlite_open,
@@ -1578,4 +1616,8 @@ const struct queue_backend queue_backend_sqlite = {
 	.record_read = sqlite_record_read,
 	.purge_list = sqlite_purge_list,
 	.purge_delete = sqlite_purge_delete,
+	.join = sqlite_join,
+	.heartbeat = sqlite_heartbeat,
+	.heartbeat_interval = sqlite_heartbeat_interval,
+	.view_nodes = sqlite_view_nodes,
 };

@@ -513,6 +513,8 @@ do_status(struct ctl *ctl, int argc, char **argv)
 {
 	struct queue *q;
 	struct queue_view_status view, *v = NULL;
+	struct queue_view_node *nodes = NULL;
+	size_t n_nodes = 0;
 	struct status_daemon d;
 	struct status_style style = style_for(ctl);
 	struct sbuf out = SBUF_INIT;
@@ -531,6 +533,9 @@ do_status(struct ctl *ctl, int argc, char **argv)
 	if (q != NULL) {
 		int rc = queue_view_status(q, style.now - STATUS_FAILED_WINDOW,
 		    STATUS_RECENT_ISSUES, &view, err, sizeof(err));
+		/* several nodes on a server queue; the rest shows without them */
+		if (rc == 0 && queue_view_nodes(q, &nodes, &n_nodes, err, sizeof(err)) < 0)
+			fprintf(stderr, "distctl: %s\n", err);
 		queue_close(q);
 		if (rc < 0) {
 			fprintf(stderr, "distctl: %s\n", err);
@@ -538,16 +543,20 @@ do_status(struct ctl *ctl, int argc, char **argv)
 		}
 		v = &view;
 	}
+	char queue_name[512];
+	queue_location_name(ctl->state_path, queue_name, sizeof(queue_name));
 	struct status_where w = { ctl->conf_path, ctl->conf ? ctl->conf->smtp.url : NULL,
-		ctl->state_path, ctl->conf_error };
+		queue_name, ctl->conf_error };
+	struct status_nodes sn = { nodes, n_nodes };
 	if (ctl->json)
-		status_json(&out, &w, &d, v);
+		status_json_nodes(&out, &w, &d, v, &sn);
 	else
-		status_text(&out, &w, &d, v, &style);
+		status_text_nodes(&out, &w, &d, v, &sn, &style);
 	fputs(sbuf_str(&out), stdout);
 	sbuf_free(&out);
 	bool attention = status_attention(v);
 	queue_view_status_free(v);
+	queue_view_nodes_free(nodes, n_nodes);
 	return attention || !d.running || ctl->conf_error ? EXIT_ATTENTION : 0;
 }
 

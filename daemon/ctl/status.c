@@ -341,11 +341,90 @@ recent_text(struct sbuf *out, const struct queue_view_recent *r,
 	sbuf_free(&slot);
 }
 
+/* Columns of the nodes block; the header and the rows share them (80 wide). */
+#define NODE_NAME 16
+#define NODE_HOST 20
+#define NODE_PID 6
+#define NODE_STARTED 11
+#define NODE_HEARTBEAT 13
+#define NODE_SENDING 7
+
+/* "12 s", "5 min", "3 h", "2 d": how long ago, to the unit that reads best. */
+static void
+age_text(char *buf, size_t n, long s)
+{
+	if (s < 120)
+		snprintf(buf, n, "%ld s", s < 0 ? 0 : s);
+	else if (s < 7200)
+		snprintf(buf, n, "%ld min", s / 60);
+	else if (s < 172800)
+		snprintf(buf, n, "%ld h", s / 3600);
+	else
+		snprintf(buf, n, "%ld d", s / 86400);
+}
+
+/*
+ * The nodes sharing the queue: who they are, whether they heartbeat and
+ * what each has in flight. A stale node (no heartbeat within its lease)
+ * is about to lose its recipients to the others, or has.
+ */
+static void
+nodes_text(struct sbuf *out, const struct status_nodes *nodes,
+    const struct status_style *style)
+{
+	struct sbuf s0 = SBUF_INIT;
+	size_t stale = 0;
+	char started[40], age[32], beat[48];
+
+	for (size_t i = 0; i < nodes->n; i++)
+		stale += nodes->v[i].stale;
+	sbuf_printf(out, "nodes:   %zu", nodes->n);
+	if (stale > 0)
+		sbuf_printf(out, ", %s%zu stale%s", RED(style), stale, OFF(style));
+	sbuf_printf(out, "\n%s  ", BOLD(style));
+	status_pad(out, "NODE", NODE_NAME);
+	sbuf_putc(out, ' ');
+	status_pad(out, "HOST", NODE_HOST);
+	sbuf_printf(out, " %*s ", NODE_PID, "PID");
+	status_pad(out, "STARTED", NODE_STARTED);
+	sbuf_putc(out, ' ');
+	status_pad(out, "HEARTBEAT", NODE_HEARTBEAT);
+	sbuf_printf(out, " %*s%s\n", NODE_SENDING, "SENDING", OFF(style));
+	for (size_t i = 0; i < nodes->n; i++) {
+		const struct queue_view_node *x = &nodes->v[i];
+		sbuf_puts(out, "  ");
+		status_pad(out, x->name ? vis(&s0, x->name) : "?", NODE_NAME);
+		sbuf_putc(out, ' ');
+		status_pad(out, x->host ? vis(&s0, x->host) : "?", NODE_HOST);
+		sbuf_printf(out, " %*ld ", NODE_PID, x->pid);
+		timestamp(started, sizeof(started), x->started, "%m-%d %H:%M");
+		status_pad(out, started, NODE_STARTED);
+		sbuf_putc(out, ' ');
+		age_text(age, sizeof(age), x->heartbeat_age);
+		snprintf(beat, sizeof(beat), x->stale ? "stale, %s" : "%s ago", age);
+		sbuf_puts(out, x->stale ? RED(style) : "");
+		status_pad(out, beat, NODE_HEARTBEAT);
+		sbuf_puts(out, x->stale ? OFF(style) : "");
+		sbuf_printf(out, " %*ld\n", NODE_SENDING, x->sending);
+	}
+	sbuf_free(&s0);
+}
+
 void
 status_text(struct sbuf *out, const struct status_where *w, const struct status_daemon *d,
     const struct queue_view_status *v, const struct status_style *style)
 {
+	status_text_nodes(out, w, d, v, NULL, style);
+}
+
+void
+status_text_nodes(struct sbuf *out, const struct status_where *w,
+    const struct status_daemon *d, const struct queue_view_status *v,
+    const struct status_nodes *nodes, const struct status_style *style)
+{
 	where_text(out, w, d, v, style);
+	if (nodes != NULL && nodes->n > 0)
+		nodes_text(out, nodes, style);
 	if (v == NULL) {
 		sbuf_puts(out, "\n   (no issues yet)\n");
 		return;
@@ -453,9 +532,39 @@ finish_line(struct json_writer *j, struct sbuf *out)
 	sbuf_putc(out, '\n');
 }
 
+static void
+nodes_json(struct json_writer *j, const struct status_nodes *nodes)
+{
+	json_key(j, "nodes");
+	json_begin_array(j);
+	for (size_t i = 0; nodes != NULL && i < nodes->n; i++) {
+		const struct queue_view_node *x = &nodes->v[i];
+		json_begin_object(j);
+		json_member_string(j, "name", x->name);
+		json_member_string(j, "host", x->host);
+		json_member_number(j, "pid", x->pid);
+		json_member_string(j, "version", x->version);
+		json_member_time(j, "started", x->started);
+		json_member_number(j, "heartbeat_age", x->heartbeat_age);
+		json_member_number(j, "lease", x->lease);
+		json_member_number(j, "sending", x->sending);
+		json_member_bool(j, "stale", x->stale);
+		json_end_object(j);
+	}
+	json_end_array(j);
+}
+
 void
 status_json(struct sbuf *out, const struct status_where *w, const struct status_daemon *d,
     const struct queue_view_status *v)
+{
+	status_json_nodes(out, w, d, v, NULL);
+}
+
+void
+status_json_nodes(struct sbuf *out, const struct status_where *w,
+    const struct status_daemon *d, const struct queue_view_status *v,
+    const struct status_nodes *nodes)
 {
 	static const struct queue_view_status empty;
 	struct json_writer j;
@@ -477,6 +586,7 @@ status_json(struct sbuf *out, const struct status_where *w, const struct status_
 	json_member_string(&j, "queue", w->state);
 	json_member_bool(&j, "queue_exists", v != &empty);
 	counts_json(&j, &v->counts);
+	nodes_json(&j, nodes);
 	oldest_deferred_json(&j, v);
 	alerts_json(&j, v);
 	json_key(&j, "issues");

@@ -32,7 +32,7 @@ struct status_style {
 struct status_where {
 	const char *config;	/* the configuration file */
 	const char *relay;	/* smtp.url, or NULL when the file is invalid */
-	const char *state;	/* the queue's path */
+	const char *state;	/* the queue: queue_location_name */
 	const char *config_error;	/* first error of an invalid file, else NULL */
 };
 
@@ -51,6 +51,22 @@ void status_text(struct sbuf *out, const struct status_where *w,
     const struct status_style *style);
 void status_json(struct sbuf *out, const struct status_where *w,
     const struct status_daemon *d, const struct queue_view_status *v);
+/*
+ * The nodes sharing a server queue (queue_view_nodes): status_text_nodes
+ * adds a "nodes" block after the queue's counts when there are any (a
+ * stale node in red); status_json_nodes adds "nodes": [...] (empty when
+ * none). status_text and status_json are these with no nodes.
+ */
+struct status_nodes {
+	const struct queue_view_node *v;
+	size_t n;
+};
+void status_text_nodes(struct sbuf *out, const struct status_where *w,
+    const struct status_daemon *d, const struct queue_view_status *v,
+    const struct status_nodes *nodes, const struct status_style *style);
+void status_json_nodes(struct sbuf *out, const struct status_where *w,
+    const struct status_daemon *d, const struct queue_view_status *v,
+    const struct status_nodes *nodes);
 /*
  * Whether something needs an admin: an alert, a held issue, or failed
  * recipients among the recent issues (v may be NULL: nothing).

@@ -588,6 +588,26 @@ test_backend_ops_complete(void **state)
 }
 
 /* The `state` setting picks the backend: a path is SQLite, a scheme is named. */
+/* A server queue is named by database and host: never the connection string */
+static void
+test_location_name_hides_the_connection_string(void **state)
+{
+	(void)state;
+	char name[256];
+
+	queue_location_name("/var/lib/distd/queue.db", name, sizeof(name));
+	assert_string_equal(name, "/var/lib/distd/queue.db");
+	queue_location_name("postgresql://distd@db.example.test/bulletins?passfile=/etc/distd/pgpass",
+	    name, sizeof(name));
+	assert_string_equal(name, "PostgreSQL database bulletins on db.example.test");
+	queue_location_name("host=/run/postgresql dbname=distd user=distd", name, sizeof(name));
+	assert_string_equal(name, "PostgreSQL database distd on /run/postgresql");
+	queue_location_name("postgresql:///", name, sizeof(name));
+	assert_string_equal(name, "PostgreSQL database (default) on the local socket");
+	queue_location_name("host=x dbname='unterminated", name, sizeof(name));
+	assert_null(strstr(name, "unterminated"));
+}
+
 static void
 test_backend_for_state(void **state)
 {
@@ -1827,6 +1847,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_commit_refuses_taken_id, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_commit_duplicates, setup, teardown),
 		cmocka_unit_test(test_backend_for_state),
+		cmocka_unit_test(test_location_name_hides_the_connection_string),
 		cmocka_unit_test(test_backend_ops_complete),
 		cmocka_unit_test_setup_teardown(test_alerts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_keeps_schema, setup, teardown),

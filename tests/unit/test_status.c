@@ -288,6 +288,72 @@ test_status_json_and_attention(void **state)
 	sbuf_free(&b);
 }
 
+/* Two nodes of a server queue: one live, one stale with a long CJK host name. */
+static struct queue_view_node two_nodes[] = {
+	{ "node-a", "mail1.example.test", 4242, "0.9.0", 1795420800, 3, 30, 12, false },
+	{ "node-b-with-a-very-long-name", "北京市委宣传部机房服务器二号机", 77, "0.9.0",
+	  1795420800, 3725, 30, 0, true },
+};
+
+static void
+test_status_nodes(void **state)
+{
+	struct status_where w = { "/etc/distd/distd.conf", "smtps://mail.example.test:465",
+		"postgresql:///distd", NULL };
+	struct status_daemon d = { true, 812, 1795420800 };
+	struct status_style style = { false, 100 };
+	struct queue_view_status v = a_status();
+	struct status_nodes nodes = { two_nodes, 2 }, none = { NULL, 0 };
+	struct sbuf b = SBUF_INIT;
+
+	(void)state;
+	status_text_nodes(&b, &w, &d, &v, &nodes, &style);
+	const char *s = sbuf_str(&b);
+	assert_true(widest(s) <= 80);
+	/* after the queue's counts, before what needs attention */
+	const char *block = strstr(s, "held 6\nnodes:   2, 1 stale\n");
+	assert_non_null(block);
+	assert_true(block < strstr(s, "oldest deferred:"));
+	const char *head = strstr(s, "\n  NODE");
+	const char *a = strstr(s, "\n  node-a ");
+	const char *bb = strstr(s, "\n  node-b-with-a-v…");
+	assert_non_null(head);
+	assert_non_null(a);
+	assert_non_null(bb);
+	/* one column for each value, whatever the widths of the names before it */
+	assert_int_equal(column(head + 1, "PID") + 3, column(a + 1, "4242") + 4);
+	assert_int_equal(column(a + 1, "4242") + 4, column(bb + 1, "77") + 2);
+	assert_int_equal(column(head + 1, "HEARTBEAT"), column(a + 1, "3 s ago"));
+	assert_int_equal(column(head + 1, "HEARTBEAT"), column(bb + 1, "stale, 62 min"));
+	assert_int_equal(column(head + 1, "STARTED"), column(bb + 1, "11-23 08:00"));
+	assert_int_equal(column(head + 1, "SENDING") + 7, column(a + 1, "12") + 2);
+	assert_non_null(strstr(bb, "北京市委宣传部机房…  "));
+	/* in colour, the stale one is red */
+	struct status_style colour = { true, 100 };
+	sbuf_reset(&b);
+	status_text_nodes(&b, &w, &d, &v, &nodes, &colour);
+	assert_non_null(strstr(sbuf_str(&b), "\033[31mstale, 62 min"));
+	/* no nodes (SQLite): no block */
+	sbuf_reset(&b);
+	status_text_nodes(&b, &w, &d, &v, &none, &style);
+	assert_null(strstr(sbuf_str(&b), "nodes:"));
+	assert_null(strstr(sbuf_str(&b), "NODE"));
+
+	sbuf_reset(&b);
+	status_json_nodes(&b, &w, &d, &v, &nodes);
+	s = sbuf_str(&b);
+	assert_non_null(strstr(s, "\"nodes\":[{\"name\":\"node-a\",\"host\":\"mail1.example.test\","
+	    "\"pid\":4242,\"version\":\"0.9.0\",\"started\":\"2026-11-23T08:00:00+00:00\","
+	    "\"heartbeat_age\":3,\"lease\":30,\"sending\":12,\"stale\":false},"
+	    "{\"name\":\"node-b-with-a-very-long-name\""));
+	assert_non_null(strstr(s, "\"heartbeat_age\":3725,\"lease\":30,\"sending\":0,"
+	    "\"stale\":true}]"));
+	sbuf_reset(&b);
+	status_json(&b, &w, &d, &v);
+	assert_non_null(strstr(sbuf_str(&b), "\"nodes\":[],"));
+	sbuf_free(&b);
+}
+
 static void
 test_log_lines(void **state)
 {
@@ -425,6 +491,7 @@ main(void)
 		cmocka_unit_test(test_status_without_a_queue),
 		cmocka_unit_test_setup(test_status_text_with_a_queue, utc),
 		cmocka_unit_test_setup(test_status_json_and_attention, utc),
+		cmocka_unit_test_setup(test_status_nodes, utc),
 		cmocka_unit_test_setup(test_log_lines, utc),
 		cmocka_unit_test(test_hostile_values_escaped),
 	};
