@@ -712,6 +712,34 @@ outbox_take_over(const struct conf *c, const char *node, size_t *moved, char *er
 	return 0;
 }
 
+int
+outbox_adopt(const struct conf *c, struct queue *q, char *err, size_t errsz)
+{
+	struct queue_view_node *v = NULL;
+	size_t n = 0;
+	int total = 0;
+
+	if (queue_view_nodes(q, &v, &n, err, errsz) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		char why[512];
+		size_t moved;
+		if (!v[i].stale || (c->node != NULL && strcmp(v[i].name, c->node) == 0))
+			continue;
+		if (outbox_take_over(c, v[i].name, &moved, why, sizeof(why)) < 0) {
+			log_warnx("%s", why);
+			continue;
+		}
+		if (moved > 0)
+			log_warnx("node %s stopped heartbeating; %zu outbox entr%s it had "
+			    "claimed and not finished %s this node's now", v[i].name, moved,
+			    moved == 1 ? "y" : "ies", moved == 1 ? "is" : "are");
+		total += (int)moved;
+	}
+	queue_view_nodes_free(v, n);
+	return total;
+}
+
 /* ---- waiting to be ingested ------------------------------------------------ */
 
 /*

@@ -136,6 +136,14 @@ int outbox_take_over(const struct conf *c, const char *node, size_t *moved,
     char *err, size_t errsz);
 
 /*
+ * Takes over (outbox_take_over) the claims of every node the queue says is
+ * stale (no heartbeat for longer than its lease), this node excepted, and
+ * logs what it took. Returns how many entries it took, or -1 with err when
+ * the queue cannot list its nodes (none on SQLite: 0).
+ */
+int outbox_adopt(const struct conf *c, struct queue *q, char *err, size_t errsz);
+
+/*
  * Creates outbox, archive and rejected when missing (mode 0750), and with
  * outbox.shared this node's claim folder in the outbox.
  */

@@ -7,7 +7,8 @@
     flagged possible_duplicate. Seeded runs: DISTD_NODES_RUNS of them
     (default 10), each its own test id, the kill point drawn from the seed.
 (b) Two nodes on one shared outbox: 200 files dropped at once, each queued
-    once, archived once.
+    once, archived once; then one node dies with an entry claimed, and the
+    other takes it over.
 
 Facts are read from the database with psql: the queue's own rows are the
 point here, and they must not depend on which node answers.
@@ -256,6 +257,16 @@ def test_shared_outbox_each_file_queued_once(pg_database, rcpt_sink, nodes, tmp_
     # each bulletin went out once
     received = [r for r in server.handler.received() if r.endswith("@example.test")]
     assert len(received) == 200 * len(SMALL)
+
+    # b dies for good with an entry claimed and not read: once its lease has
+    # run out, a takes the entry over (one rename) and reads it
+    b.kill()
+    (a.outbox / ".node-b" / "orphan.txt").write_text(ISSUE.format(no=201), encoding="utf-8")
+    wait_for(lambda: len(list(a.archive.glob("*/*/orphan.txt"))) == 1, timeout=40,
+             what="b's claim taken over by a and archived")
+    assert issues() == 201
+    assert not (a.outbox / ".node-b").exists()
+    assert "node b stopped heartbeating; 1 outbox entry" in a.stderr_text()
 
 
 def test_shared_outbox_leftovers_and_rescan(rcpt_sink, nodes, tmp_path):
