@@ -4,10 +4,13 @@
  * retention. The statements, checks, refusals and messages of
  * queue_sqlite_ctl.c, with what a server shared by several writers needs:
  * every change is one transaction that locks the issue row (SELECT … FOR
- * UPDATE) before it decides anything, so that two distctl runs, or
- * distctl and a node finishing the issue, decide one after the other,
- * each on what the other committed (SQLite has one writer at a time:
- * BEGIN IMMEDIATE gives it that for free). Reads of more than one
+ * UPDATE) before it decides anything, so that two distctl runs (or
+ * distctl and a purge) decide one after the other, each on what the
+ * other committed (SQLite has one writer at a time: BEGIN IMMEDIATE
+ * gives it that for free). FOR NO KEY UPDATE, not FOR UPDATE: a node
+ * recording an attempt of the issue checks the attempt's reference with
+ * FOR KEY SHARE on the same row, and must not wait for distctl while
+ * distctl waits for the recipient row the node holds (a deadlock). Reads of more than one
  * statement (the record, a source, the purge walk) run in one read-only
  * REPEATABLE READ transaction: one snapshot, as SQLite's reader sees.
  */
@@ -32,9 +35,9 @@
 struct ctl_args {
 	int64_t issue;			/* $1 */
 	int64_t now;			/* $2 */
-	const char *text;		/* $3: a reason, an address */
+	const char *text;		/* $3: a reason, an address, an id array */
 	const char *tier;		/* $4: NULL for every tier */
-	int64_t row, row2;		/* $5, $6: recipient ids */
+	int64_t row, row2;		/* $5, $6: recipient ids (the purge walk: its cursor) */
 	const char *note;		/* $7: the history's reply text */
 };
 static const Oid ctl_types[7] = { 20, 20, 25, 25, 20, 20, 25 };	/* int8, text */
@@ -133,12 +136,16 @@ ctl_begin_read(struct queue *q, const char *what, char *err, size_t errsz)
 	    errsz);
 }
 
-/* The issue's state; lock: the row stays locked until the transaction ends. */
+/*
+ * The issue's state; lock: the row stays locked against other changes
+ * (FOR NO KEY UPDATE, see the top) until the transaction ends.
+ */
 static int
 issue_state(struct queue *q, int64_t issue, bool lock, enum queue_issue_state *state,
     char *err, size_t errsz)
 {
-	PGresult *res = ctl_run(q, lock ? "SELECT state FROM issues WHERE id = $1 FOR UPDATE" :
+	PGresult *res = ctl_run(q, lock ? "SELECT state FROM issues WHERE id = $1"
+	    " FOR NO KEY UPDATE" :
 	    "SELECT state FROM issues WHERE id = $1", issue, 0, NULL, NULL, err, errsz);
 	int rc = -1;
 
@@ -186,10 +193,10 @@ check_tier(struct queue *q, int64_t issue, const char *tier, char *err, size_t e
 
 /*
  * Opens a change of issue: BEGIN, the issue row locked, its state, the
- * tier checked. Whatever is decided next is decided on committed rows
- * that no other writer changes meanwhile (one that locks the issue row
- * first: every change here, finish and enqueue's reference to it). On
- * failure -1 with err, rolled back.
+ * tier checked. Each later statement sees what was committed before the
+ * lock was granted (READ COMMITTED takes a snapshot per statement), and
+ * no writer that locks the row first (every change here, the purge)
+ * changes it meanwhile. On failure -1 with err, rolled back.
  */
 static int
 begin_issue(struct queue *q, int64_t issue, const char *tier, enum queue_issue_state *state,
@@ -556,9 +563,11 @@ queue_pg_load_source(struct queue *q, int64_t issue, struct queue_source *src,
 
 	/*
 	 * Binary results: the bytes as stored (a TEXT value in binary is its
-	 * bytes). The table has no column of its own to keep the order by:
-	 * ctid is the order of insertion while no row of it was deleted
-	 * (attachments are written once, at enqueue, and go at the purge).
+	 * bytes). SQLite orders by rowid; this table has no column to keep
+	 * the order by, and ctid is the order of insertion only while no
+	 * space freed by a purge (and VACUUM) is filled again: an issue's
+	 * attachments may then come back in another order. Schema v2 should
+	 * give attachments a serial column.
 	 */
 	char id[24];
 	const char *v[1] = { id };

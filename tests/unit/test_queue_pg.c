@@ -712,6 +712,198 @@ test_pg_lock_per_node(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* ---- the issue row lock of distctl's changes (queue_pg_ctl.c) ---- */
+
+static int
+canceller(void)
+{
+	struct queue *q;
+	char err[256];
+
+	if (queue_open_mode(conninfo, QUEUE_EXISTING, &q, err, sizeof(err)) < 0) {
+		fprintf(stderr, "canceller: %s\n", err);
+		return 2;
+	}
+	int n = queue_cancel(q, 1, NULL, 2000, err, sizeof(err));
+	if (n < 0)
+		fprintf(stderr, "canceller: %s\n", err);
+	queue_close(q);
+	return n == 2 ? 0 : 1;
+}
+
+/*
+ * distctl cancels while a node records an attempt of the same issue: the
+ * node holds the recipient row and distctl waits for it, holding the
+ * issue row; the node's attempt refers to the issue (FOR KEY SHARE),
+ * which distctl's lock must not block (FOR UPDATE there deadlocked, and
+ * PostgreSQL failed one of the two).
+ */
+static void
+test_pg_cancel_while_a_node_records(void **state)
+{
+	NEED_PG();
+	struct queue *q = *state;
+	long waiting = 0;
+	int st;
+
+	assert_int_equal(enqueue(q, "dead", 2, NULL, 1000), 1);
+	sql("UPDATE recipients SET state = 'sending'");
+	/* the node's record transaction: the recipient row first */
+	sql("BEGIN");
+	sql("UPDATE recipients SET state = 'deferred', attempts = 1 WHERE id = 1");
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(canceller());
+	for (int i = 0; i < 1000 && waiting == 0; i++) {
+		usleep(10000);
+		/* pg_locks, not pg_stat_activity: that one is read once per transaction */
+		waiting = count("SELECT COUNT(DISTINCT pid) FROM pg_locks WHERE NOT granted");
+	}
+	/* then the attempt: without the deadlock, it does not wait */
+	PGresult *res = PQexec(admin, "INSERT INTO attempts (recipient, issue, time,"
+	    " status, attempt) VALUES (1, 1, 1500, 'deferred', 1)");
+	bool inserted = PQresultStatus(res) == PGRES_COMMAND_OK;
+	if (!inserted)
+		print_message("the node's attempt: %s", PQerrorMessage(admin));
+	PQclear(res);
+	sql(inserted ? "COMMIT" : "ROLLBACK");
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_int_equal(waiting, 1);
+	assert_true(inserted);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	assert_int_equal(count("SELECT COUNT(*) FROM recipients WHERE state = 'cancelled'"), 2);
+	assert_int_equal(count("SELECT COUNT(*) FROM attempts"), 1);
+}
+
+static int
+adder(int64_t issue)
+{
+	struct queue *q;
+	char err[256];
+
+	if (queue_open_mode(conninfo, QUEUE_EXISTING, &q, err, sizeof(err)) < 0)
+		return 2;
+	int n = queue_resend_to(q, issue, NULL, "new@example.test", NULL, 2000, err,
+	    sizeof(err));
+	queue_close(q);
+	if (n < 0 && strstr(err, "is already a recipient of issue") == NULL) {
+		fprintf(stderr, "adder: %s\n", err);
+		return 2;
+	}
+	return n == 1 ? 0 : 1;
+}
+
+/*
+ * Eight distctl runs add one address to one issue at once, ten times:
+ * each time one adds it and seven are refused. Without the issue row
+ * lock, two or more saw no such recipient and added it (most rounds).
+ */
+static void
+test_pg_resend_to_concurrent_adds_once(void **state)
+{
+	NEED_PG();
+	struct queue *q = *state;
+	char sha[16], sqlbuf[160];
+	pid_t pids[8];
+
+	for (int round = 0; round < 10; round++) {
+		snprintf(sha, sizeof(sha), "add%d", round);
+		int64_t id = enqueue(q, sha, 1, NULL, 1000);
+		int added = 0, refused = 0;
+		for (int i = 0; i < 8; i++) {
+			pids[i] = fork();
+			assert_true(pids[i] >= 0);
+			if (pids[i] == 0)
+				_exit(adder(id));
+		}
+		for (int i = 0; i < 8; i++) {
+			int st;
+			assert_int_equal(waitpid(pids[i], &st, 0), pids[i]);
+			assert_true(WIFEXITED(st));
+			added += WEXITSTATUS(st) == 0;
+			refused += WEXITSTATUS(st) == 1;
+		}
+		snprintf(sqlbuf, sizeof(sqlbuf), "SELECT COUNT(*) FROM recipients WHERE"
+		    " issue = %lld AND address = 'new@example.test'", (long long)id);
+		assert_int_equal(count(sqlbuf), 1);
+		assert_int_equal(added, 1);
+		assert_int_equal(refused, 7);
+	}
+}
+
+static int
+purger(void)
+{
+	struct queue *q;
+	struct queue_purge_cursor cur = { 0 };
+	struct queue_purge_family *f;
+	size_t n, deleted;
+	char err[256];
+
+	if (queue_open_mode(conninfo, QUEUE_EXISTING, &q, err, sizeof(err)) < 0)
+		return 2;
+	int rc = queue_purge_list(q, 100000, 50, &cur, &f, &n, err, sizeof(err));
+	if (rc == 0 && n != 1)
+		rc = -1;
+	if (rc == 0)
+		rc = queue_purge_delete(q, f, n, 100000, &deleted, err, sizeof(err));
+	if (rc < 0)
+		fprintf(stderr, "purger: %s (%zu families)\n", err, n);
+	queue_purge_families_free(f, n);
+	queue_close(q);
+	return rc < 0 ? 2 : deleted == 0 ? 0 : 1;
+}
+
+/*
+ * A purge and the enqueue of a duplicate of the family's root, on two
+ * nodes: the enqueue holds its content hash's lock (queue_pg.c's
+ * S_XLOCK) from its duplicate check to its commit, and the purge takes
+ * the same lock first, so it waits, then sees the new member and keeps
+ * the family. Without that lock the purge deleted the root under the
+ * enqueue, whose reference then failed.
+ */
+static void
+test_pg_purge_waits_for_a_duplicate_enqueue(void **state)
+{
+	NEED_PG();
+	struct queue *q = *state;
+	long waiting = 0;
+	int st;
+
+	assert_int_equal(enqueue(q, "root", 1, NULL, 1000), 1);
+	assert_int_equal(enqueue(q, "newer", 1, NULL, 1000), 2);	/* the newest stays */
+	sql("UPDATE recipients SET state = 'delivered', attempts = 1");
+	sql("UPDATE issues SET state = 'done', finished = 1001");
+	/* the enqueue's transaction, its duplicate check done: the original is 1 */
+	sql("BEGIN");
+	sql("SELECT pg_advisory_xact_lock(hashtextextended('root', 0))");
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(purger());
+	for (int i = 0; i < 1000 && waiting == 0; i++) {
+		usleep(10000);
+		waiting = count("SELECT COUNT(DISTINCT pid) FROM pg_locks WHERE NOT granted");
+	}
+	PGresult *res = PQexec(admin, "INSERT INTO issues (id, kind, sha256, source, subject,"
+	    " message_id, state, hold_reason, duplicate_of, received, finished) VALUES"
+	    " (nextval('issue_ids'), 'bulletin', 'root', 'a.txt', 's', '', 'done',"
+	    " 'duplicate content', 1, 1500, 1500)");
+	bool inserted = PQresultStatus(res) == PGRES_COMMAND_OK;
+	if (!inserted)
+		print_message("the duplicate: %s", PQerrorMessage(admin));
+	PQclear(res);
+	sql(inserted ? "COMMIT" : "ROLLBACK");
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_int_equal(waiting, 1);
+	assert_true(inserted);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);	/* nothing deleted */
+	assert_int_equal(count("SELECT COUNT(*) FROM issues"), 3);
+}
+
 int
 main(void)
 {
@@ -747,6 +939,12 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_pg_password_from_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_hold_release_cancel_retry, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_lock_per_node, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pg_cancel_while_a_node_records, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_pg_resend_to_concurrent_adds_once, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_pg_purge_waits_for_a_duplicate_enqueue,
+		    setup, teardown),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	PQfinish(admin);
