@@ -254,6 +254,8 @@ def test_shared_outbox_each_file_queued_once(pg_database, rcpt_sink, nodes, tmp_
         assert claims.is_dir() and list(claims.iterdir()) == []
     assert [p.name for p in a.outbox.iterdir() if not p.name.startswith(".")] == []
     assert not list(a.rejected.iterdir())
+    # a server queue has no file to watch for its loss: no warning about one
+    assert "cannot watch" not in a.stderr_text() + b.stderr_text()
     # each bulletin went out once
     received = [r for r in server.handler.received() if r.endswith("@example.test")]
     assert len(received) == 200 * len(SMALL)
