@@ -169,7 +169,36 @@ static const char pg_schema_v2[] =
     "  lease INTEGER NOT NULL"
     ");";
 
-static const char *const pg_migrations[] = { pg_schema_v1, pg_schema_v2 };
+/*
+ * Version 4: attachments in the order given. The table had no column to
+ * order them by, and its physical order (ctid) is the order of insertion
+ * only while no row moves: an UPDATE, VACUUM FULL, space freed by a
+ * purge and filled again change it. position is a serial, numbered in
+ * the order of insertion (pg_commit_issue inserts an issue's attachments
+ * in their order, in one transaction); a writer of an older version
+ * still inserts (the default numbers its rows). Rows from before this
+ * version are numbered in the physical order the table has at the
+ * migration: the best left of their order.
+ */
+static const char pg_schema_v4[] =
+    "ALTER TABLE attachments ADD COLUMN position BIGSERIAL;"
+    "CREATE INDEX attachments_order ON attachments(issue, position);"
+    "DROP INDEX attachments_issue;";
+
+/*
+ * TEMPORARY (branch pgrace): an empty step in the place of version 3,
+ * written in another branch, so that version 4 is version 4 here too;
+ * the merge replaces it by that branch's pg_schema_v3 and deletes this.
+ */
+static const char pg_schema_v3_none[] = "SELECT 1";
+
+static const char *const pg_migrations[] = {
+	pg_schema_v1,
+	pg_schema_v2,
+	/* v3: pg_schema_v3 (another branch) goes here */
+	pg_schema_v3_none,
+	pg_schema_v4,
+};
 #define PG_LATEST ((int)(sizeof(pg_migrations) / sizeof(pg_migrations[0])))
 
 /*
@@ -286,7 +315,8 @@ enum pg_stmt {
 	S_TAKE, S_TAKE_LIFETIME, S_MARK_SENDING, S_CANCELLED, S_RECORD, S_ATTEMPT,
 	S_RELEASE, S_NEXT_DUE, S_ALERT, S_CLEAR_ALERT, S_RELAY_GET, S_RELAY_SIZE,
 	S_RELAY_MAX_RCPT, S_SOURCE_PENDING, S_SOURCE_ARCHIVED, S_FAIL_ISSUE,
-	S_FAIL_RCPT, S_OLDEST_DEFERRAL, S_NOTICES_SINCE,
+	S_FAIL_RCPT, S_OLDEST_DEFERRAL, S_NOTICES_SINCE, S_LOCK_ISSUES,
+	S_FINISH_LOCK, S_FINISH_DONE, S_FINISH_TIERS, S_FINISH_SETTLE, S_FINISH_REPORT,
 	S_COUNT
 };
 
@@ -369,6 +399,56 @@ static const char *const pg_sql[S_COUNT] = {
 	    " WHERE r.state = 'deferred' AND i.state = 'active'",
 	[S_NOTICES_SINCE] = "SELECT COUNT(*), MIN(received) FROM issues"
 	    " WHERE kind = 'notice' AND received > $1",
+	/*
+	 * A record's issues, in id order (two nodes recording batches of the
+	 * same issues take them in one order): FOR SHARE waits for a distctl
+	 * change of the issue (FOR NO KEY UPDATE, queue_pg_ctl.c) and keeps
+	 * the next one out until the record commits, while nodes recording
+	 * results of one issue do not wait for each other.
+	 */
+	[S_LOCK_ISSUES] = "SELECT id FROM issues WHERE id = ANY($1::bigint[])"
+	    " ORDER BY id FOR SHARE",
+	/*
+	 * pg_finish's steps. The candidates are locked first, skipping those
+	 * another transaction holds (a distctl change, a node's record: the
+	 * next finish looks at them), so that finish never waits for an
+	 * issue row and takes part in no deadlock; then the recipients are
+	 * read again by a statement whose snapshot is younger than the
+	 * locks.
+	 */
+	[S_FINISH_LOCK] = "SELECT id FROM issues WHERE state = 'active'"
+	    " AND NOT EXISTS (SELECT 1 FROM recipients r WHERE r.issue = issues.id"
+	    " AND r.state NOT IN ('delivered','failed','cancelled')"
+	    " AND r.replaced_by IS NULL) ORDER BY id FOR NO KEY UPDATE SKIP LOCKED",
+	[S_FINISH_DONE] = "UPDATE issues SET state = 'done', finished = $2"
+	    " WHERE id = ANY($1::bigint[]) AND state = 'active'"
+	    " AND NOT EXISTS (SELECT 1 FROM recipients r WHERE r.issue = issues.id"
+	    " AND r.state NOT IN ('delivered','failed','cancelled')"
+	    " AND r.replaced_by IS NULL) RETURNING id",
+	/* the tiers of what finished now, for distctl status */
+	[S_FINISH_TIERS] = "INSERT INTO issue_tiers"
+	    " SELECT issue, tier, tier_keyword, COUNT(*), COUNT(*) FILTER (WHERE state ="
+	    " 'delivered'), COUNT(*) FILTER (WHERE state = 'deferred'), COUNT(*) FILTER"
+	    " (WHERE state = 'failed') FROM recipients WHERE issue = ANY($1::bigint[])"
+	    " AND replaced_by IS NULL GROUP BY issue, tier, tier_keyword"
+	    " ON CONFLICT (issue, tier, tier_keyword) DO UPDATE SET total = EXCLUDED.total,"
+	    " delivered = EXCLUDED.delivered, deferred = EXCLUDED.deferred,"
+	    " failed = EXCLUDED.failed",
+	/*
+	 * queue_finish_settle_sql, skipping rows another transaction holds
+	 * (never waiting, as above): one skipped stays unsettled until the
+	 * next finish, and the report below leaves it out meanwhile, as it
+	 * has no failed recipient: the report is that of the shared SQL.
+	 */
+	[S_FINISH_SETTLE] = "UPDATE issues SET reported = 2 WHERE id IN (SELECT id"
+	    " FROM issues i WHERE i.state = 'done' AND i.kind = 'bulletin'"
+	    " AND i.reported = 0 AND NOT EXISTS (SELECT 1 FROM recipients r"
+	    " WHERE r.issue = i.id AND r.state = 'failed' AND r.replaced_by IS NULL)"
+	    " FOR NO KEY UPDATE SKIP LOCKED)",
+	[S_FINISH_REPORT] = "SELECT i.id FROM issues i WHERE i.state = 'done'"
+	    " AND i.kind = 'bulletin' AND i.reported = 0 AND EXISTS (SELECT 1"
+	    " FROM recipients r WHERE r.issue = i.id AND r.state = 'failed'"
+	    " AND r.replaced_by IS NULL) ORDER BY i.id",
 };
 
 static int
@@ -1005,10 +1085,31 @@ static int
 pg_record_many(struct queue *q, const struct queue_record_in *in, size_t n_in,
     char *err, size_t errsz)
 {
+	int64_t *issues = xreallocarray(NULL, n_in + 1, sizeof(*issues));
+	struct pgp lp = { 0 };
 	int late = 0;
 
-	if (pg_exec(q, "BEGIN", err, errsz) < 0)
+	if (pg_exec(q, "BEGIN", err, errsz) < 0) {
+		free(issues);
 		return -1;
+	}
+	/*
+	 * The issues first (S_LOCK_ISSUES), as distctl's changes lock them
+	 * before their recipients: a cancel committed before the lock is
+	 * granted is seen by the statements after it (each reads a snapshot
+	 * of its own), one that comes later waits for this commit. Without
+	 * the lock, a tier cancel committing meanwhile was read as not there
+	 * and overwritten (`deferred`, retried).
+	 */
+	for (size_t k = 0; k < n_in; k++)
+		issues[k] = in[k].batch->issue;
+	char *arr = id_array(issues, n_in);
+	free(issues);
+	p_text(&lp, arr);
+	int locked = pg_do(q, S_LOCK_ISSUES, &lp);
+	free(arr);
+	if (locked < 0)
+		goto sqlfail;
 	for (size_t k = 0; k < n_in; k++) {
 		const struct queue_batch *b = in[k].batch;
 		int64_t now = in[k].when;
@@ -1020,7 +1121,8 @@ pg_record_many(struct queue *q, const struct queue_record_in *in, size_t n_in,
 			const char *dsn = v->dsn[0] ? v->dsn : NULL;
 			struct pgp p = { 0 };
 
-			/* a cancel newer than the decision: the policy says what stands */
+			/* a cancel newer than the decision (committed before the lock):
+			 * the policy says what stands */
 			p_int(&p, b->ids[i]);
 			PGresult *res = pg_run(q, S_CANCELLED, &p);
 			if (res == NULL)
@@ -1122,48 +1224,63 @@ pg_next_due(struct queue *q, int64_t *when)
 	return rc;
 }
 
+/*
+ * Finishes the active issues whose recipients are all done, in steps
+ * (S_FINISH_*): a resend reopens an issue under the lock of its row, and
+ * a finish deciding from a snapshot older than that resend's commit
+ * closed the issue with a recipient queued again, never taken.
+ */
 static int
 pg_finish(struct queue *q, int64_t now, int64_t **report, size_t *n,
     char *err, size_t errsz)
 {
-	char sql[640];
+	struct pgp p = { 0 };
 	PGresult *res;
+	int64_t *ids = NULL;
+	size_t nids = 0;
+	char *arr;
+	int rc;
 
 	*report = NULL;
 	*n = 0;
 	if (pg_exec(q, "BEGIN", err, errsz) < 0)
 		return -1;
-	snprintf(sql, sizeof(sql), "UPDATE issues SET state = 'done', finished = %lld"
-	    " WHERE state = 'active' AND NOT EXISTS (SELECT 1 FROM recipients r"
-	    " WHERE r.issue = issues.id AND r.state NOT IN"
-	    " ('delivered','failed','cancelled') AND r.replaced_by IS NULL)",
-	    (long long)now);
-	res = PQexec(q->pg, sql);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		pg_fail(q, err, errsz, "finish", res);
-		goto fail;
-	}
-	bool finished = atoi(PQcmdTuples(res)) > 0;
+	if ((res = pg_run(q, S_FINISH_LOCK, NULL)) == NULL)
+		goto sqlfail;
+	if (PQntuples(res) > 0)
+		ids = xreallocarray(NULL, (size_t)PQntuples(res), sizeof(*ids));
+	for (int i = 0; i < PQntuples(res); i++)
+		ids[nids++] = col_int(res, i, 0);
 	PQclear(res);
-	/* the tiers of what finished now, for distctl status */
-	snprintf(sql, sizeof(sql), "INSERT INTO issue_tiers"
-	    " SELECT issue, tier, tier_keyword, COUNT(*), COUNT(*) FILTER (WHERE state ="
-	    " 'delivered'), COUNT(*) FILTER (WHERE state = 'deferred'), COUNT(*) FILTER"
-	    " (WHERE state = 'failed') FROM recipients WHERE issue IN (SELECT id FROM"
-	    " issues WHERE state = 'done' AND finished = %lld) AND replaced_by IS NULL"
-	    " GROUP BY issue, tier, tier_keyword ON CONFLICT (issue, tier, tier_keyword)"
-	    " DO UPDATE SET total = EXCLUDED.total, delivered = EXCLUDED.delivered,"
-	    " deferred = EXCLUDED.deferred, failed = EXCLUDED.failed", (long long)now);
-	if (finished && pg_exec(q, sql, err, errsz) < 0)
-		goto fail;
-	/* settled once: see sqlite_finish */
-	if (pg_exec(q, queue_finish_settle_sql, err, errsz) < 0)
-		goto fail;
-	res = PQexec(q->pg, queue_finish_report_sql);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		pg_fail(q, err, errsz, "finish", res);
-		goto fail;
+	if (nids > 0) {
+		arr = id_array(ids, nids);
+		p_text(&p, arr);
+		p_int(&p, now);
+		res = pg_run(q, S_FINISH_DONE, &p);
+		free(arr);
+		if (res == NULL)
+			goto sqlfail;
+		nids = 0;
+		for (int i = 0; i < PQntuples(res); i++)
+			ids[nids++] = col_int(res, i, 0);
+		PQclear(res);
 	}
+	if (nids > 0) {
+		arr = id_array(ids, nids);
+		p.n = 0;
+		p_text(&p, arr);
+		rc = pg_do(q, S_FINISH_TIERS, &p);
+		free(arr);
+		if (rc < 0)
+			goto sqlfail;
+	}
+	free(ids);
+	ids = NULL;
+	/* settled once: see sqlite_finish */
+	if (pg_do(q, S_FINISH_SETTLE, NULL) < 0)
+		goto sqlfail;
+	if ((res = pg_run(q, S_FINISH_REPORT, NULL)) == NULL)
+		goto sqlfail;
 	for (int i = 0; i < PQntuples(res); i++) {
 		*report = xreallocarray(*report, *n + 1, sizeof(**report));
 		(*report)[(*n)++] = col_int(res, i, 0);
@@ -1173,8 +1290,11 @@ pg_finish(struct queue *q, int64_t now, int64_t **report, size_t *n,
 		goto fail;
 	return 0;
 
+sqlfail:
+	pg_fail(q, err, errsz, "finish", NULL);
 fail:
 	pg_rollback(q);
+	free(ids);
 	free(*report);
 	*report = NULL;
 	*n = 0;

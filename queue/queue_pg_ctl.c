@@ -563,17 +563,14 @@ queue_pg_load_source(struct queue *q, int64_t issue, struct queue_source *src,
 
 	/*
 	 * Binary results: the bytes as stored (a TEXT value in binary is its
-	 * bytes). SQLite orders by rowid; this table has no column to keep
-	 * the order by, and ctid is the order of insertion only while no
-	 * space freed by a purge (and VACUUM) is filled again: an issue's
-	 * attachments may then come back in another order. Schema v2 should
-	 * give attachments a serial column.
+	 * bytes). In the order given, as SQLite's rowid keeps it: position
+	 * (schema 4), not the physical order, which moves.
 	 */
 	char id[24];
 	const char *v[1] = { id };
 	snprintf(id, sizeof(id), "%lld", (long long)issue);
 	res = PQexecParams(q->pg, "SELECT name, data FROM attachments WHERE issue = $1::int8"
-	    " ORDER BY ctid", 1, NULL, v, NULL, NULL, 1);
+	    " ORDER BY position", 1, NULL, v, NULL, NULL, 1);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		ctl_fail(q, err, errsz, "source", res);
 		queue_source_free(src);
