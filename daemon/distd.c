@@ -86,14 +86,14 @@
 #define CLOCK_JUMP_SECONDS 30
 /* A passing ingest failure (disk full, database busy) is retried after this. */
 #define RESCAN_SECONDS 30
-/* A shared outbox (outbox.shared) is listed this often: see scan. */
-#define SHARED_RESCAN_SECONDS 10
 /*
  * Ingest work per turn of the loop: a burst of 200 issues took 0.5 s to
  * ingest, and nothing was sent meanwhile. After this long the scheduler
  * takes and submits what is ready, then ingest goes on.
  */
 #define INGEST_TURN_MS 5
+/* A shared outbox (outbox.shared) is listed this often: see scan. */
+#define SHARED_RESCAN_SECONDS 10
 
 struct control_client {
 	int fd;			/* -1: free slot */
@@ -1081,8 +1081,8 @@ start(struct daemon *d)
 	if (watch_outbox(d) < 0)
 		return -1;
 	/* an unlink or rename of the queue file wakes the loop, which then
-	 * sees it gone (queue_file_lost) even when nothing else happens; a
-	 * server queue (a connection string) has no file to watch */
+	 * sees it gone (queue_down_check) even when nothing else happens; a
+	 * server's connection string is no file (and never logged) */
 	if (queue_backend_for(d->conf->state, err, sizeof(err)) == &queue_backend_sqlite &&
 	    inotify_add_watch(d->ifd, d->conf->state, IN_ATTRIB | IN_DELETE_SELF |
 	    IN_MOVE_SELF) < 0)
