@@ -326,8 +326,11 @@ locate(struct ctl *ctl)
 	fprintf(stderr, "distctl: %s is invalid (distd keeps running on the configuration "
 	    "it loaded last):\n", ctl->conf_path);
 	put_visible(stderr, e);
+	char queue_name[512];
+	queue_location_name(ctl->state_path ? ctl->state_path : DEFAULT_STATE, queue_name,
+	    sizeof(queue_name));
 	fprintf(stderr, "distctl: going on with the queue %s and the socket %s (%s)\n",
-	    ctl->state_path ? ctl->state_path : DEFAULT_STATE,
+	    queue_name,
 	    ctl->socket_path ? ctl->socket_path : DEFAULT_SOCKET,
 	    ctl->state_path && ctl->socket_path ? "as the file sets them" :
 	    ctl->state_path || ctl->socket_path ? "as the file sets one, the default other" :
