@@ -119,7 +119,7 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB)
 # database instead of a file (tests of SQLite storage skip, saying why, and
 # so do those of ops queue_backend_pg lacks yet, until it has them).
 # To add a program to either list, add its name here.
-PG_UNIT   = test_queue_pg test_queue_nodes test_queue_pg_concurrency
+PG_UNIT   = test_queue_pg test_queue_nodes test_queue_pg_concurrency test_queue_wake
 PG_SHARED = test_queue test_queue_ctl test_queue_views
 PG_RUN    = $(PYTHON) tests/integration/pgserver.py run --
 unit: $(UNIT_BIN)

@@ -1,7 +1,9 @@
 #include "control.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -116,5 +118,45 @@ control_request(const char *path, const char *cmd, char *reply, size_t replysz,
 		snprintf(err, errsz, "%s: no reply", path);
 		return -1;
 	}
+	return 0;
+}
+
+void
+control_health_format(const struct control_health *h, char *buf, size_t bufsz)
+{
+	char e[sizeof(h->error)];
+
+	if (!h->unreachable) {
+		snprintf(buf, bufsz, "ok queue connected\n");
+		return;
+	}
+	/* one line: the reply ends at the first newline */
+	snprintf(e, sizeof(e), "%s", h->error);
+	for (char *p = e; *p; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = ' ';
+	snprintf(buf, bufsz, "ok queue unreachable since=%" PRId64 " next=%ld error=%s\n",
+	    h->since, h->next, e);
+}
+
+int
+control_health_parse(const char *reply, struct control_health *h)
+{
+	static const char up[] = "ok queue connected", down[] = "ok queue unreachable ";
+	const char *e;
+	long long since;
+	long next;
+
+	memset(h, 0, sizeof(*h));
+	if (strcmp(reply, up) == 0)
+		return 0;
+	if (strncmp(reply, down, sizeof(down) - 1) != 0 ||
+	    sscanf(reply + sizeof(down) - 1, "since=%lld next=%ld", &since, &next) != 2 ||
+	    (e = strstr(reply, " error=")) == NULL)
+		return -1;
+	h->unreachable = true;
+	h->since = since;
+	h->next = next;
+	snprintf(h->error, sizeof(h->error), "%s", e + 7);
 	return 0;
 }

@@ -21,7 +21,10 @@
  * cannot be written pauses delivery and intake instead of spinning, and
  * waits are timed on a monotonic clock, with wall-clock steps taken out.
  * One daemon per queue (queue_lock); a queue file deleted or replaced
- * under it stops it.
+ * under it stops it. A queue on a server (PostgreSQL) wakes the loop when
+ * another node or distctl makes work due (LISTEN/NOTIFY: the wake fd), and
+ * a lost connection to it is not fatal: the daemon takes nothing new,
+ * keeps what it has and reconnects with back-off (queue_down_*).
  *
  * Exit codes (sysexits.h): 0 ok, 1 start-up failure (or, with
  * --check-config, an invalid configuration; or the queue locked by
@@ -31,6 +34,7 @@
  * RestartPreventExitStatus: restarting cannot fix a file only an admin can.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <malloc.h>
@@ -54,6 +58,7 @@
 #include "sbuf.h"
 #include "xalloc.h"
 
+#include "backoff.h"
 #include "queue.h"
 #include "queue_backend.h"
 
@@ -86,6 +91,9 @@
 #define CLOCK_JUMP_SECONDS 30
 /* A passing ingest failure (disk full, database busy) is retried after this. */
 #define RESCAN_SECONDS 30
+/* The longest wait between two tries to reach a lost queue server. */
+#define QUEUE_RECONNECT_MAX 60
+
 /*
  * Ingest work per turn of the loop: a burst of 200 issues took 0.5 s to
  * ingest, and nothing was sent meanwhile. After this long the scheduler
@@ -129,6 +137,20 @@ struct daemon {
 	bool status_down, status_valid, notify_off;
 	struct retention retention;	/* at start, then a pass a day */
 	bool heap_trimmed;		/* since the transport and intake last had work */
+	/*
+	 * The queue's server: wakefd is our duplicate of the connection's
+	 * socket in epoll (ours to remove and close, whatever libpq does with
+	 * its own), -1 for none. qdown: the connection is lost (queue_down_*).
+	 */
+	int wakefd;
+	struct {
+		bool active;
+		int64_t since;		/* wall clock, for distctl status */
+		int64_t since_ms;	/* monotonic, for the outage's length */
+		int64_t next_ms;	/* the next try, monotonic */
+		int tries;
+		char error[256];	/* the last one: libpq's, never the conninfo */
+	} qdown;
 };
 
 static void
@@ -290,7 +312,7 @@ ingest(struct daemon *d, const char *name)
 	int64_t id;
 	enum outbox_result r;
 
-	if (scheduler_storage_down(d->sched)) {
+	if (scheduler_storage_down(d->sched) || d->qdown.active) {
 		/* the file stays in the outbox; intake resumes with the storage */
 		if (d->rescan_at == 0)
 			d->rescan_at = now_unix() + RESCAN_SECONDS;
@@ -583,6 +605,8 @@ handle_signal(struct daemon *d)
 	}
 }
 
+static void queue_health(struct daemon *d, char *reply, size_t replysz);
+
 static void
 control_answer(struct daemon *d, int fd, const char *line)
 {
@@ -591,7 +615,11 @@ control_answer(struct daemon *d, int fd, const char *line)
 			if (strcmp(line, "ping") == 0)
 				snprintf(reply, sizeof(reply), "ok %d %lld\n", (int)getpid(),
 				    (long long)d->since);
-			else if (strcmp(line, "wake") == 0) {
+			else if (strcmp(line, "wake") == 0 && d->qdown.active) {
+				/* nothing to take, and batches given back now would stay
+				 * `sending` in a queue that cannot hear it: after the reconnect */
+				snprintf(reply, sizeof(reply), "ok\n");
+			} else if (strcmp(line, "wake") == 0) {
 				scheduler_resume(d->sched);	/* the admin asks for a try now */
 				/* distctl changed the queue (cancel, hold): what was
 				 * taken before must not go out behind its back */
@@ -599,6 +627,8 @@ control_answer(struct daemon *d, int fd, const char *line)
 				scan(d);
 				scheduler_run(d->sched, now_unix());
 				snprintf(reply, sizeof(reply), "ok\n");
+			} else if (strcmp(line, "health") == 0) {
+				queue_health(d, reply, sizeof(reply));
 			} else if (strcmp(line, "reload") == 0) {
 				if (reload(d, why, sizeof(why)) == 0)
 					snprintf(reply, sizeof(reply), "ok reloaded\n");
@@ -718,7 +748,9 @@ clients_expire(struct daemon *d)
 static void
 arm_timer(struct daemon *d)
 {
-	int64_t now = now_unix(), next = scheduler_next_wakeup(d->sched, now);
+	/* while the queue's server is lost, the scheduler waits for it (queue_down_due) */
+	int64_t now = now_unix(), next = d->qdown.active ? -1 :
+	    scheduler_next_wakeup(d->sched, now);
 	struct itimerspec its = { { 0, 0 }, { 0, 0 } };
 
 	int64_t also[] = { d->rescan_at, d->notice_at, settle_next(&d->settle) };
@@ -786,6 +818,8 @@ heartbeat(struct daemon *d)
 
 	ssize_t unused = read(d->hbfd, &ticks, sizeof(ticks));
 	(void)unused;
+	if (d->qdown.active)
+		return;		/* the outage is reported once (queue_down_check) */
 	int taken = queue_heartbeat(d->queue, &t, &n, err, sizeof(err));
 	if (taken < 0) {
 		if (!d->hb_failing)
@@ -853,6 +887,9 @@ drain(struct daemon *d)
 	 * since each one lost now is a recipient sent twice after the restart */
 	while (scheduler_record_kept(d->sched, now_unix()) < 0 && mono_ms() < deadline) {
 		struct timespec pause = { 1, 0 };
+		/* the queue's server lost: one try a second, no back-off now */
+		if (d->qdown.active && queue_reconnect(d->queue, err, sizeof(err)) == 0)
+			d->qdown.active = false;
 		if (d->watchdog_usec > 0)
 			sd_notify(0, "WATCHDOG=1");
 		nanosleep(&pause, NULL);
@@ -867,22 +904,160 @@ drain(struct daemon *d)
 	}
 }
 
+/* ---- the queue's server: wake-ups and a lost connection ---------------------- */
+
 /*
- * A queue file deleted or replaced under the daemon: carrying on would
- * write every result into a file nobody will read again. Stop loudly.
+ * The connection's socket in epoll, as a duplicate: libpq closes and
+ * reopens its own at will (a reconnect, a broken link), and an epoll entry
+ * of a closed number could then stand for whatever reuses the number.
+ */
+static void
+wake_detach(struct daemon *d)
+{
+	if (d->wakefd < 0)
+		return;
+	epoll_ctl(d->epfd, EPOLL_CTL_DEL, d->wakefd, NULL);
+	close(d->wakefd);
+	d->wakefd = -1;
+}
+
+static void
+wake_attach(struct daemon *d)
+{
+	int fd = queue_wake_fd(d->queue);
+
+	wake_detach(d);
+	if (fd < 0)
+		return;		/* SQLite: distctl wakes the daemon over the control socket */
+	d->wakefd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = d->wakefd };
+	if (d->wakefd < 0 || epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->wakefd, &ev) < 0) {
+		log_warn("cannot wait for the queue's notifications; other nodes' work is "
+		    "seen at the next timer");
+		if (d->wakefd >= 0)
+			close(d->wakefd);
+		d->wakefd = -1;
+	}
+}
+
+/*
+ * Another node or distctl made work due (or the link broke: the drain
+ * finds that, and the next turn's queue_down_check). The scheduler runs
+ * now, as for the control socket's wake.
+ */
+static void
+wake_event(struct daemon *d)
+{
+	if (queue_wake_drain(d->queue) && !d->qdown.active &&
+	    !scheduler_storage_down(d->sched)) {
+		log_debug("the queue says work may be due");
+		scheduler_run(d->sched, now_unix());
+	}
+}
+
+static void
+queue_down_status(struct daemon *d)
+{
+	long next = (long)((d->qdown.next_ms - mono_ms() + 999) / 1000);
+
+	sd_notifyf(0, "STATUS=PAUSED, the queue database is unreachable since %lld s "
+	    "(next try in %ld s): %s", (long long)((mono_ms() - d->qdown.since_ms) / 1000),
+	    next < 0 ? 0 : next, d->qdown.error);
+	d->status_text[0] = '\0';	/* notify_status sends its line again after */
+}
+
+/*
+ * Checks the queue at each turn. A file deleted or replaced under the
+ * daemon (SQLite, -1): carrying on would write every result into a file
+ * nobody will read again, so stop loudly. A lost server connection (1):
+ * take nothing new, keep what is in flight and its results, reconnect
+ * with back-off (1, 2, 4 … 60 s). Returns true when the loop must stop.
  */
 static bool
-queue_file_lost(struct daemon *d)
+queue_down_check(struct daemon *d)
+{
+	char err[1024];
+	int rc;
+
+	if (d->qdown.active || (rc = queue_check_file(d->queue, err, sizeof(err))) == 0)
+		return false;
+	if (rc < 0) {
+		log_warnx("FATAL %s; stopping: restore the queue file and restart distd", err);
+		sd_notifyf(0, "STATUS=stopped: %s", err);
+		d->stop = true;
+		d->rc = EX_IOERR;
+		return true;
+	}
+	wake_detach(d);
+	d->qdown.active = true;
+	d->qdown.since = now_unix();
+	d->qdown.since_ms = mono_ms();
+	d->qdown.tries = 0;
+	d->qdown.next_ms = d->qdown.since_ms + backoff_reconnect(1, QUEUE_RECONNECT_MAX) * 1000;
+	snprintf(d->qdown.error, sizeof(d->qdown.error), "%s", err);
+	log_warnx("ALERT %s; taking nothing new, keeping %zu result(s) and what is in "
+	    "flight, reconnecting (every 1, 2, 4 … %d s)", err, scheduler_kept(d->sched),
+	    QUEUE_RECONNECT_MAX);
+	queue_down_status(d);
+	return false;
+}
+
+/* Tries to reconnect when it is time; everything resumes when it works. */
+static void
+queue_down_try(struct daemon *d)
 {
 	char err[1024];
 
-	if (queue_check_file(d->queue, err, sizeof(err)) == 0)
-		return false;
-	log_warnx("FATAL %s; stopping: restore the queue file and restart distd", err);
-	sd_notifyf(0, "STATUS=stopped: %s", err);
-	d->stop = true;
-	d->rc = EX_IOERR;
-	return true;
+	if (!d->qdown.active || mono_ms() < d->qdown.next_ms)
+		return;
+	d->qdown.tries++;
+	if (queue_reconnect(d->queue, err, sizeof(err)) < 0) {
+		snprintf(d->qdown.error, sizeof(d->qdown.error), "%s", err);
+		d->qdown.next_ms = mono_ms() + backoff_reconnect(d->qdown.tries + 1,
+		    QUEUE_RECONNECT_MAX) * 1000;
+		log_debug("queue: reconnect try %d: %s", d->qdown.tries, err);
+		queue_down_status(d);
+		return;
+	}
+	d->qdown.active = false;
+	wake_attach(d);
+	/*
+	 * Results kept meanwhile are recorded first, then taking resumes.
+	 * distctl may have changed the queue meanwhile (a cancel): what was
+	 * taken before and has not started goes back, as after a wake.
+	 */
+	size_t kept = scheduler_kept(d->sched);
+	scheduler_queue_changed(d->sched);
+	scheduler_storage_retry(d->sched);
+	scheduler_run(d->sched, now_unix());
+	log_info("queue database reachable again after %lld s; %zu result(s) recorded",
+	    (long long)((mono_ms() - d->qdown.since_ms) / 1000),
+	    kept - scheduler_kept(d->sched));
+	scan(d);	/* what was dropped meanwhile */
+}
+
+/* ms until the next reconnect try, -1 when the queue is not lost. */
+static int
+queue_down_due(struct daemon *d)
+{
+	if (!d->qdown.active)
+		return -1;
+	int64_t left = d->qdown.next_ms - mono_ms();
+	return left < 0 ? 0 : (int)left;
+}
+
+/* The `health` reply: distctl status shows it under the daemon's line. */
+static void
+queue_health(struct daemon *d, char *reply, size_t replysz)
+{
+	struct control_health h = { .unreachable = d->qdown.active };
+
+	if (h.unreachable) {
+		h.since = d->qdown.since;
+		h.next = (queue_down_due(d) + 999) / 1000;
+		snprintf(h.error, sizeof(h.error), "%s", d->qdown.error);
+	}
+	control_health_format(&h, reply, replysz);
 }
 
 /*
@@ -940,15 +1115,16 @@ run(struct daemon *d)
 		struct epoll_event evs[8];
 		int timeout = -1;
 
-		if (queue_file_lost(d))
+		if (queue_down_check(d))
 			break;
+		queue_down_try(d);
 		clock_check(d);
 		/* a bounded share of a burst, then notices and sending, then the
 		 * rest at the next turns */
 		ingest_some(d);
 		/* cheap when there is nothing new: a few indexed queries; nothing
 		 * can be written while the storage is failing */
-		if (!scheduler_storage_down(d->sched)) {
+		if (!scheduler_storage_down(d->sched) && !d->qdown.active) {
 			int64_t notice_at = notice_sweep(d->conf, d->queue, now_unix());
 			if (notice_at != 0 && notice_at != d->notice_at)
 				log_warnx("more than %d admin notices in an hour: the rest wait "
@@ -957,21 +1133,31 @@ run(struct daemon *d)
 			d->notice_at = notice_at;
 		}
 		bool was_down = scheduler_storage_down(d->sched);
-		scheduler_run(d->sched, now_unix());
+		if (!d->qdown.active)
+			scheduler_run(d->sched, now_unix());
 		if (was_down && !scheduler_storage_down(d->sched))
 			scan(d);	/* intake resumes with delivery */
 		arm_timer(d);
-		notify_status(d);
+		if (!d->qdown.active)
+			notify_status(d);
 		if (d->watchdog_usec > 0)
 			timeout = (int)(d->watchdog_usec / 2000);
 		int due = clients_expire(d);
 		if (due >= 0 && (timeout < 0 || due < timeout))
 			timeout = due;
 		/* one slice per turn of the loop, so delivery goes on between slices */
-		due = scheduler_storage_down(d->sched) ? -1 : retention_step(&d->retention,
-		    d->queue, d->conf->archive, d->conf->retention.history, now_unix());
+		due = scheduler_storage_down(d->sched) || d->qdown.active ? -1 :
+		    retention_step(&d->retention, d->queue, d->conf->archive,
+		    d->conf->retention.history, now_unix());
 		if (due >= 0 && (timeout < 0 || due < timeout))
 			timeout = due;
+		due = queue_down_due(d);
+		if (due >= 0 && (timeout < 0 || due < timeout))
+			timeout = due;
+		/* notifications read with a query's result leave nothing on the
+		 * socket: look before sleeping, or another node's wake is missed */
+		if (!d->qdown.active && queue_wake_drain(d->queue))
+			timeout = 0;
 		if (outbox_pending_count(d->pending) > 0)
 			timeout = 0;	/* more to ingest: only look for events */
 		trim_when_idle(d);
@@ -995,6 +1181,8 @@ run(struct daemon *d)
 				handle_control(d);
 			else if (client_find(d, fd) != NULL)
 				client_event(d, client_find(d, fd));
+			else if (d->wakefd >= 0 && fd == d->wakefd)
+				wake_event(d);
 			else if (fd == smtp_pool_fd(d->pool))
 				scheduler_collect(d->sched, now_unix());
 			else if (fd == d->hbfd && d->hbfd >= 0)
@@ -1097,6 +1285,7 @@ start(struct daemon *d)
 	add_fd(d, d->tfd);
 	add_fd(d, d->cfd);
 	add_fd(d, smtp_pool_fd(d->pool));
+	wake_attach(d);
 	if (heartbeat_start(d) < 0)
 		return -1;
 	if (sd_watchdog_enabled(0, &d->watchdog_usec) <= 0)
@@ -1118,7 +1307,7 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct daemon d = { .ifd = -1, .iwatch = -1, .sfd = -1, .tfd = -1, .cfd = -1,
-		.epfd = -1, .lockfd = -1, .hbfd = -1 };
+		.epfd = -1, .lockfd = -1, .hbfd = -1, .wakefd = -1 };
 	bool check = false, debug = false;
 	int opt, rc = 0;
 
@@ -1187,6 +1376,7 @@ out:
 	outbox_pending_free(d.pending);
 	scheduler_free(d.sched);
 	smtp_pool_free(d.pool);
+	wake_detach(&d);
 	queue_close(d.queue);
 	delivery_log_close();
 	conf_free(d.conf);

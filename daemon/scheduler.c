@@ -57,6 +57,7 @@ struct scheduler {
 	 * recipient stays `sending` and nothing is sent twice.
 	 */
 	bool storage_down;
+	bool storage_quiet;	/* down because the server connection is lost: distd says so */
 	int64_t storage_retry_at;
 	struct scheduler_unrecorded *unrecorded, *unrecorded_tail;
 	/* wall-clock steps seen while running (the oldest first) */
@@ -244,7 +245,12 @@ struct scheduler_unrecorded {
 static void
 storage_failed(struct scheduler *s, const char *err, int64_t now)
 {
-	if (!s->storage_down) {
+	char why[512];
+
+	/* a lost server connection is distd's to report (and reconnect), once */
+	if (!s->storage_down)
+		s->storage_quiet = queue_check_file(s->queue, why, sizeof(why)) > 0;
+	if (!s->storage_down && !s->storage_quiet) {
 		log_warnx("ALERT the queue cannot be written: %s; delivery and intake "
 		    "pause, results not yet recorded are kept and written when it "
 		    "works again (tried every %d s)", err, SCHEDULER_STORAGE_RETRY);
@@ -257,7 +263,7 @@ storage_failed(struct scheduler *s, const char *err, int64_t now)
 static void
 storage_ok(struct scheduler *s)
 {
-	if (s->storage_down)
+	if (s->storage_down && !s->storage_quiet)
 		log_info("the queue can be written again: delivery and intake resume");
 	s->storage_down = false;
 	s->storage_retry_at = 0;
@@ -339,6 +345,23 @@ flush_unrecorded(struct scheduler *s, int64_t now)
 	s->unrecorded_tail = NULL;
 	delivery_log_batch_write(&lines);
 	return 0;
+}
+
+size_t
+scheduler_kept(const struct scheduler *s)
+{
+	size_t n = 0;
+
+	for (const struct scheduler_unrecorded *u = s->unrecorded; u; u = u->next)
+		n += u->job->batch->n;
+	return n;
+}
+
+void
+scheduler_storage_retry(struct scheduler *s)
+{
+	if (s->storage_down)
+		s->storage_retry_at = 0;
 }
 
 int

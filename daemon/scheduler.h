@@ -2,6 +2,7 @@
 #define DISTD_SCHEDULER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "queue.h"
@@ -83,6 +84,11 @@ double scheduler_group_jitter(int64_t issue, const char *tier, int attempt);
  * lifetime.
  */
 void scheduler_clock_jump(struct scheduler *s, int64_t wall, int64_t by);
+/* How many recipients' results are kept, not yet recorded (a storage outage). */
+size_t scheduler_kept(const struct scheduler *s);
+/* The storage may work again (distd reconnected to the queue's server): the
+ * next scheduler_run tries it at once instead of at its retry time. */
+void scheduler_storage_retry(struct scheduler *s);
 /* Records the results kept during a storage outage: 0 when none is left, else -1. */
 int scheduler_record_kept(struct scheduler *s, int64_t now);
 /* Tries once more to record what could not be (shutdown); frees what is left. */

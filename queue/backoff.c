@@ -51,3 +51,15 @@ backoff_received(int64_t received, const struct backoff_jump *jumps, size_t n)
 	}
 	return r;
 }
+
+int64_t
+backoff_reconnect(int tries, int64_t max)
+{
+	int64_t d = 1;
+
+	if (max < 1)
+		max = 1;
+	for (int i = 1; i < tries && d < max; i++)
+		d *= 2;
+	return d > max ? max : d;
+}

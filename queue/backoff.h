@@ -40,4 +40,13 @@ struct backoff_jump {
  */
 int64_t backoff_received(int64_t received, const struct backoff_jump *jumps, size_t n);
 
+/*
+ * The wait before try number `tries` (1 = the first, counted from the
+ * loss) to reach a queue server again: 1 s, doubled per try, capped at
+ * `max` (the daemon's 60 s): 1, 2, 4 … 32, 60, 60 … No jitter: one
+ * daemon tries one server. Pure; tries below 1 count as 1, a max below
+ * 1 as 1.
+ */
+int64_t backoff_reconnect(int tries, int64_t max);
+
 #endif

@@ -194,6 +194,9 @@ queue_backend_missing(const struct queue_backend *b, char *buf, size_t bufsz)
 	OP(view_status),
 	OP(view_issue),
 	OP(view_attempts),
+	OP(wake_fd),
+	OP(wake_drain),
+	OP(reconnect),
 	OP(join),
 	OP(heartbeat),
 	OP(heartbeat_interval),
@@ -502,6 +505,24 @@ int
 queue_check_file(struct queue *q, char *err, size_t errsz)
 {
 	return q->backend->check_file(q, err, errsz);
+}
+
+int
+queue_wake_fd(struct queue *q)
+{
+	return q->backend->wake_fd(q);
+}
+
+bool
+queue_wake_drain(struct queue *q)
+{
+	return q->backend->wake_drain(q);
+}
+
+int
+queue_reconnect(struct queue *q, char *err, size_t errsz)
+{
+	return q->backend->reconnect(q, err, errsz);
 }
 
 void

@@ -130,10 +130,39 @@ int queue_lock(const char *path, int *fd, char *err, size_t errsz);
 int queue_lock_node(const char *path, const char *node, int *fd, char *err,
     size_t errsz);
 /*
- * Whether the queue file is still the one opened (same device and inode):
- * -1 with err when it was deleted or replaced under the daemon. One stat().
+ * Whether the queue is still there. SQLite: the file is still the one
+ * opened (same device and inode), -1 with err when it was deleted or
+ * replaced under the daemon (one stat()). PostgreSQL: the connection is
+ * up as far as libpq knows (no round trip; an op or queue_wake_drain that
+ * met a broken link has marked it), 1 with err (libpq's reason, never the
+ * connection string) when it is lost: queue_reconnect may restore it.
+ * Returns 0 when all is well.
  */
 int queue_check_file(struct queue *q, char *err, size_t errsz);
+
+/*
+ * Wake-ups and a lost connection (a server queue that several nodes share).
+ *
+ * queue_wake_fd: a descriptor that becomes readable when another writer
+ * may have made work due (PostgreSQL: the socket of the connection that
+ * LISTENs on distd_work; the schema's triggers NOTIFY when recipients
+ * become queued or due earlier and when an issue becomes active), or -1:
+ * none (SQLite, or the connection is lost). It changes with a reconnect.
+ *
+ * queue_wake_drain: reads what arrived without blocking and forgets the
+ * notifications; true when there was any (work may be due: run the
+ * scheduler). Also true for the queue's own writes. Call it before
+ * sleeping as well: notifications that came while a query ran are read
+ * with its result, and the descriptor then shows nothing.
+ *
+ * queue_reconnect: connects again with the same settings (PostgreSQL:
+ * bounded by connect_timeout, 5 s unless the connection string or
+ * PGCONNECT_TIMEOUT sets one), prepares the statements and LISTENs again.
+ * 0, or -1 with err; SQLite has nothing to reconnect and answers -1.
+ */
+int queue_wake_fd(struct queue *q);
+bool queue_wake_drain(struct queue *q);
+int queue_reconnect(struct queue *q, char *err, size_t errsz);
 /* Gives the store's page cache back while the daemon is idle (it refills on use). */
 void queue_release_memory(struct queue *q);
 

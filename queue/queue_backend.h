@@ -128,6 +128,17 @@ struct queue_backend {
 	int (*view_attempts)(struct queue *q, int64_t after, long max, int64_t issue,
 	    struct queue_view_attempt **out, size_t *n, char *err, size_t errsz);
 
+	/*
+	 * ---- wake-ups and connection (queue.h: queue_wake_fd …) ----
+	 * check_file (above) answers 1 when a server's connection is lost
+	 * and reconnect may bring it back; -1 stays "lost for good".
+	 * reconnect restores what open set up on the connection (prepared
+	 * statements, LISTEN); a backend without a connection answers -1
+	 * ("not supported") and the daemon stops as before.
+	 */
+	int (*wake_fd)(struct queue *q);
+	bool (*wake_drain)(struct queue *q);
+	int (*reconnect)(struct queue *q, char *err, size_t errsz);
 	/* ---- several nodes: see queue.h (one node, SQLite: trivial) ---- */
 	/* q->node and q->lease are set by the front before join is called */
 	int (*join)(struct queue *q, char *err, size_t errsz);

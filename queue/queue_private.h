@@ -4,6 +4,7 @@
 /* Shared by the files of the queue module only. */
 
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -24,6 +25,7 @@ struct queue {
 	struct pg_conn *pg;	/* libpq's PGconn */
 	char *pg_name;		/* "PostgreSQL queue DB on HOST": messages never
 				 * show the connection string */
+	bool pg_lost;		/* the server ended the session (its FATAL came) */
 	/* ---- several nodes (queue_join): NULL and 0 until joined ---- */
 	char *node;
 	long lease;

@@ -536,6 +536,32 @@ sqlite_check_file(struct queue *q, char *err, size_t errsz)
 	return 0;
 }
 
+/*
+ * Wake-ups and reconnecting: an embedded file has no other writer to
+ * hear from but distctl, which wakes the daemon over the control socket,
+ * and no connection to lose (a lost file is queue_check_file's -1).
+ */
+static int
+sqlite_wake_fd(struct queue *q)
+{
+	(void)q;
+	return -1;
+}
+
+static bool
+sqlite_wake_drain(struct queue *q)
+{
+	(void)q;
+	return false;
+}
+
+static int
+sqlite_reconnect(struct queue *q, char *err, size_t errsz)
+{
+	snprintf(err, errsz, "%s: the SQLite queue has no connection to restore", q->path);
+	return -1;
+}
+
 static void
 sqlite_close(struct queue *q)
 {
@@ -1616,6 +1642,10 @@ const struct queue_backend queue_backend_sqlite = {
 	.record_read = sqlite_record_read,
 	.purge_list = sqlite_purge_list,
 	.purge_delete = sqlite_purge_delete,
+	/* wake-ups and connection */
+	.wake_fd = sqlite_wake_fd,
+	.wake_drain = sqlite_wake_drain,
+	.reconnect = sqlite_reconnect,
 	.join = sqlite_join,
 	.heartbeat = sqlite_heartbeat,
 	.heartbeat_interval = sqlite_heartbeat_interval,

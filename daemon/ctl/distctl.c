@@ -38,6 +38,7 @@
 #include "xalloc.h"
 
 #include "queue.h"
+#include "queue_backend.h"
 
 #include "bulletin.h"
 #include "compose.h"
@@ -355,11 +356,13 @@ open_queue(struct ctl *ctl, bool write, bool *missing)
 	if (ctl->state_path == NULL && (write ? load_conf(ctl, 0) == NULL : locate(ctl) < 0))
 		return NULL;
 	const char *path = ctl->state_path;
-	if (refused(path, write ? R_OK | W_OK : R_OK)) {
+	/* a server's queue (a connection string) has no file to look at */
+	bool file = queue_backend_for(path, err, sizeof(err)) == &queue_backend_sqlite;
+	if (file && refused(path, write ? R_OK | W_OK : R_OK)) {
 		denied(path);
 		return NULL;
 	}
-	if (access(path, F_OK) < 0 && errno == ENOENT) {
+	if (file && access(path, F_OK) < 0 && errno == ENOENT) {
 		if (missing) {
 			*missing = true;
 			return NULL;
@@ -370,7 +373,7 @@ open_queue(struct ctl *ctl, bool write, bool *missing)
 	}
 	/* changing the queue writes -wal/-shm beside it: the folder must let us */
 	char *dir = xstrdup(path);
-	bool dir_refused = write && refused(dirname(dir), W_OK | X_OK);
+	bool dir_refused = file && write && refused(dirname(dir), W_OK | X_OK);
 	if (dir_refused)
 		denied(dir);
 	free(dir);
@@ -395,6 +398,10 @@ daemon_state(const struct ctl *ctl, struct status_daemon *d)
 		long long since = 0;
 		d->running = sscanf(reply, "ok %ld %lld", &d->pid, &since) >= 1;
 		d->since = since;
+		/* how the daemon sees its queue (a distd before `health`: nothing) */
+		d->has_health = d->running && control_request(ctl->socket_path, "health",
+		    reply, sizeof(reply), err, sizeof(err)) == 0 &&
+		    control_health_parse(reply, &d->health) == 0;
 	} else if (strstr(err, "Permission denied") != NULL) {
 		denied(ctl->socket_path);
 	}
@@ -529,9 +536,22 @@ do_status(struct ctl *ctl, int argc, char **argv)
 		return usage_error(ctl);
 	if (locate(ctl) < 0)
 		return 1;
-	/* before distd's first start there is no queue: that is a state, not an error */
-	if ((q = open_queue(ctl, false, &missing)) == NULL && !missing)
+	/* before distd's first start there is no queue: that is a state, not an
+	 * error; a database distctl cannot reach is one, but the daemon's own
+	 * view of it (running, queue unreachable since …) is still worth showing */
+	if ((q = open_queue(ctl, false, &missing)) == NULL && !missing) {
+		if (queue_backend_for(ctl->state_path, err, sizeof(err)) ==
+		    &queue_backend_sqlite)
+			return 1;	/* a file: what is wrong with it is said */
+		daemon_state(ctl, &d);
+		if (ctl->json)
+			status_daemon_json(&out, &d);
+		else
+			status_daemon_text(&out, &d, &style);
+		fputs(sbuf_str(&out), stdout);
+		sbuf_free(&out);
 		return 1;
+	}
 	daemon_state(ctl, &d);
 	if (q != NULL) {
 		int rc = queue_view_status(q, style.now - STATUS_FAILED_WINDOW,

@@ -233,12 +233,35 @@ status_attention(const struct queue_view_status *v)
 	return v != NULL && (v->n_alerts > 0 || v->n_held > 0 || v->recent_failed > 0);
 }
 
-/* The daemon, the configuration, the relay and the queue's counts. */
+/*
+ * How the running daemon sees its queue (the control socket's `health`),
+ * under its line: a server queue may be lost to the daemon while distctl
+ * still reaches it, or the other way round.
+ */
 static void
-where_text(struct sbuf *out, const struct status_where *w, const struct status_daemon *d,
-    const struct queue_view_status *v, const struct status_style *style)
+daemon_queue_text(struct sbuf *out, const struct status_daemon *d,
+    const struct status_style *style)
 {
 	struct sbuf slot = SBUF_INIT;
+	char since[40];
+
+	if (!d->running || !d->has_health)
+		return;
+	if (!d->health.unreachable) {
+		sbuf_puts(out, "         queue connected\n");
+		return;
+	}
+	timestamp(since, sizeof(since), d->health.since, "%m-%d %H:%M:%S");
+	sbuf_printf(out, "         %squeue unreachable%s ", RED(style), OFF(style));
+	wrapf(out, 27, 11, "since %s, next try in %ld s, last error: %s", since,
+	    d->health.next, vis(&slot, d->health.error));
+	sbuf_free(&slot);
+}
+
+void
+status_daemon_text(struct sbuf *out, const struct status_daemon *d,
+    const struct status_style *style)
+{
 	char since[40];
 
 	if (d->running) {
@@ -249,6 +272,17 @@ where_text(struct sbuf *out, const struct status_where *w, const struct status_d
 		sbuf_printf(out, "%sdistd:%s   %snot running%s (changes take effect when "
 		    "it starts)\n", BOLD(style), OFF(style), RED(style), OFF(style));
 	}
+	daemon_queue_text(out, d, style);
+}
+
+/* The daemon, the configuration, the relay and the queue's counts. */
+static void
+where_text(struct sbuf *out, const struct status_where *w, const struct status_daemon *d,
+    const struct queue_view_status *v, const struct status_style *style)
+{
+	struct sbuf slot = SBUF_INIT;
+
+	status_daemon_text(out, d, style);
 	sbuf_puts(out, "config:  ");
 	status_cut(out, vis(&slot, w->config), STATUS_COLUMNS - 9);
 	sbuf_putc(out, '\n');
@@ -532,6 +566,48 @@ finish_line(struct json_writer *j, struct sbuf *out)
 	sbuf_putc(out, '\n');
 }
 
+/*
+ * "daemon": {"running", "pid", "since", "queue"}; queue is null when the
+ * daemon does not run (or is a distd before `health`), else
+ * {"connected": true} or {"connected": false, "since", "next_try" (s),
+ * "error"}.
+ */
+static void
+daemon_json(struct json_writer *j, const struct status_daemon *d)
+{
+	json_key(j, "daemon");
+	json_begin_object(j);
+	json_member_bool(j, "running", d->running);
+	json_member_number_or_null(j, "pid", d->running ? d->pid : -1);
+	json_member_time(j, "since", d->running ? d->since : 0);
+	json_key(j, "queue");
+	if (!d->running || !d->has_health) {
+		json_null(j);
+	} else {
+		json_begin_object(j);
+		json_member_bool(j, "connected", !d->health.unreachable);
+		if (d->health.unreachable) {
+			json_member_time(j, "since", d->health.since);
+			json_member_number(j, "next_try", d->health.next);
+			json_member_string(j, "error", d->health.error);
+		}
+		json_end_object(j);
+	}
+	json_end_object(j);
+}
+
+void
+status_daemon_json(struct sbuf *out, const struct status_daemon *d)
+{
+	struct json_writer j;
+
+	json_start(&j, out);
+	json_begin_object(&j);
+	daemon_json(&j, d);
+	json_end_object(&j);
+	finish_line(&j, out);
+}
+
 static void
 nodes_json(struct json_writer *j, const struct status_nodes *nodes)
 {
@@ -574,12 +650,7 @@ status_json_nodes(struct sbuf *out, const struct status_where *w,
 		v = &empty;
 	json_start(&j, out);
 	json_begin_object(&j);
-	json_key(&j, "daemon");
-	json_begin_object(&j);
-	json_member_bool(&j, "running", d->running);
-	json_member_number_or_null(&j, "pid", d->running ? d->pid : -1);
-	json_member_time(&j, "since", d->running ? d->since : 0);
-	json_end_object(&j);
+	daemon_json(&j, d);
 	json_member_string(&j, "config", w->config);
 	json_member_string(&j, "config_error", w->config_error);
 	json_member_string(&j, "relay", w->relay);

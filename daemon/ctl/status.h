@@ -9,6 +9,8 @@
 
 #include "queue.h"
 
+#include "control.h"
+
 /*
  * What distctl reports from the queue: status, show and log, as text for
  * an 80-column terminal (Chinese aligned by display width) or as JSON
@@ -21,6 +23,8 @@ struct status_daemon {
 	bool running;
 	long pid;
 	int64_t since;
+	bool has_health;		/* the daemon answered `health` */
+	struct control_health health;	/* how the daemon sees its queue */
 };
 
 struct status_style {
@@ -51,6 +55,16 @@ void status_text(struct sbuf *out, const struct status_where *w,
     const struct status_style *style);
 void status_json(struct sbuf *out, const struct status_where *w,
     const struct status_daemon *d, const struct queue_view_status *v);
+/*
+ * The daemon alone: its line (running or not) and, when it answered, how
+ * it sees its queue ("queue connected", "queue unreachable since …, next
+ * try in N s, last error: E"); JSON: {"daemon": {…, "queue": {…}}}. What status
+ * prints when distctl cannot open the queue itself.
+ */
+void status_daemon_text(struct sbuf *out, const struct status_daemon *d,
+    const struct status_style *style);
+void status_daemon_json(struct sbuf *out, const struct status_daemon *d);
+
 /*
  * The nodes sharing a server queue (queue_view_nodes): status_text_nodes
  * adds a "nodes" block after the queue's counts when there are any (a

@@ -105,13 +105,13 @@ class PgServer:
                         "local all all scram-sha-256\n")
             if self.pw is not None:
                 os.chown(hba, self.pw.pw_uid, self.pw.pw_gid)
-            self._as_user([os.path.join(self.bindir, "pg_ctl"), "-D", data, "-w",
-                           "-t", "60", "-l", os.path.join(self.dir, "log"), "-o",
-                           f"-c listen_addresses='' -c unix_socket_directories={self.dir}"
-                           f" -p {port} -c fsync=off -c full_page_writes=off",
-                           "start"], env=env, cwd=self.dir)
-            with open(os.path.join(data, "postmaster.pid")) as f:
-                self.pid = int(f.readline())
+            self._pg_ctl_start = [os.path.join(self.bindir, "pg_ctl"), "-D", data, "-w",
+                                  "-t", "60", "-l", os.path.join(self.dir, "log"), "-o",
+                                  f"-c listen_addresses='' -c unix_socket_directories={self.dir}"
+                                  f" -p {port} -c fsync=off -c full_page_writes=off",
+                                  "start"]
+            self._env = env
+            self.resume()
             self._as_user(["/usr/bin/env", f"PGHOST={self.dir}", f"PGPORT={port}",
                            os.path.join(self.bindir, "createdb"), "-U", SUPERUSER,
                            DBNAME], env=env, cwd=self.dir)
@@ -127,6 +127,27 @@ class PgServer:
                                f" {e.stderr}{log}") from None
         self.conninfo = f"host={self.dir} port={port} dbname={DBNAME} user={SUPERUSER}"
         return self
+
+    def resume(self):
+        """Starts the postmaster of the cluster (again, after halt())."""
+        self._as_user(self._pg_ctl_start, env=self._env, cwd=self.dir)
+        with open(os.path.join(self.dir, "data", "postmaster.pid")) as f:
+            self.pid = int(f.readline())
+
+    def halt(self, timeout=30):
+        """Stops the postmaster by its PID (fast shutdown: every session is
+        cut) and keeps the cluster, for resume(): a database server that goes
+        away for a while."""
+        pid, self.pid = self.pid, None
+        os.kill(pid, signal.SIGINT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"postmaster {pid} still running {timeout} s after SIGINT")
 
     def stop(self):
         """Stops the postmaster by its PID (fast shutdown), removes the folder."""

@@ -89,6 +89,28 @@ test_received_takes_clock_steps_out(void **state)
 	assert_int_equal(backoff_received(500, NULL, 0), 500);
 }
 
+static void
+test_reconnect_doubles_from_one_second_to_a_minute(void **state)
+{
+	(void)state;
+	static const int64_t want[] = { 1, 2, 4, 8, 16, 32, 60, 60, 60 };
+	for (int t = 1; t <= 9; t++)
+		assert_int_equal(backoff_reconnect(t, 60), want[t - 1]);
+	/* for ever after a long outage: no overflow */
+	assert_int_equal(backoff_reconnect(1000000, 60), 60);
+	assert_int_equal(backoff_reconnect(INT32_MAX, 60), 60);
+}
+
+static void
+test_reconnect_clamps_its_arguments(void **state)
+{
+	(void)state;
+	assert_int_equal(backoff_reconnect(0, 60), 1);
+	assert_int_equal(backoff_reconnect(-5, 60), 1);
+	assert_int_equal(backoff_reconnect(3, 0), 1);
+	assert_int_equal(backoff_reconnect(3, 3), 3);
+}
+
 int
 main(void)
 {
@@ -99,6 +121,8 @@ main(void)
 		cmocka_unit_test(test_delay_stays_between_one_second_and_the_cap),
 		cmocka_unit_test(test_next_attempt_ends_with_the_lifetime),
 		cmocka_unit_test(test_received_takes_clock_steps_out),
+		cmocka_unit_test(test_reconnect_doubles_from_one_second_to_a_minute),
+		cmocka_unit_test(test_reconnect_clamps_its_arguments),
 	};
 	return cmocka_run_group_tests_name("backoff", tests, NULL, NULL);
 }

@@ -80,6 +80,39 @@ test_request_without_a_daemon_says_so(void **state)
 	assert_true(err[0] != '\0');
 }
 
+static void
+test_health_roundtrip(void **state)
+{
+	(void)state;
+	struct control_health h = { 0 }, back;
+	char line[512];
+
+	control_health_format(&h, line, sizeof(line));
+	assert_string_equal(line, "ok queue connected\n");
+	line[strcspn(line, "\n")] = '\0';
+	assert_int_equal(control_health_parse(line, &back), 0);
+	assert_false(back.unreachable);
+
+	h.unreachable = true;
+	h.since = 1700000000;
+	h.next = 16;
+	/* libpq's messages carry newlines: the reply stays one line */
+	snprintf(h.error, sizeof(h.error), "server closed the connection\nunexpectedly");
+	control_health_format(&h, line, sizeof(line));
+	assert_string_equal(line, "ok queue unreachable since=1700000000 next=16 "
+	    "error=server closed the connection unexpectedly\n");
+	line[strcspn(line, "\n")] = '\0';
+	assert_int_equal(control_health_parse(line, &back), 0);
+	assert_true(back.unreachable);
+	assert_int_equal(back.since, 1700000000);
+	assert_int_equal(back.next, 16);
+	assert_string_equal(back.error, "server closed the connection unexpectedly");
+
+	/* an older distd's answer is not a health line */
+	assert_int_equal(control_health_parse("error unknown request 'health'", &back), -1);
+	assert_int_equal(control_health_parse("ok queue unreachable soon", &back), -1);
+}
+
 int
 main(void)
 {
@@ -87,6 +120,7 @@ main(void)
 		cmocka_unit_test(test_request_and_reply_roundtrip),
 		cmocka_unit_test(test_listen_replaces_a_stale_socket),
 		cmocka_unit_test(test_request_without_a_daemon_says_so),
+		cmocka_unit_test(test_health_roundtrip),
 	};
 	log_init(false);
 	return cmocka_run_group_tests_name("control", tests, NULL, NULL);

@@ -105,7 +105,7 @@ test_ingest_and_status(void **state)
 	assert_int_equal(access(path, R_OK), 0);
 	assert_int_equal(outbox_ingest(c, q, "gone.txt", 1000, &id, &msg), OUTBOX_IGNORED);
 
-	struct status_daemon d = { false, 0, 0 };
+	struct status_daemon d = { .running = false };
 	struct status_style st = { false, 1000 };
 	struct status_where w = { c->path, c->smtp.url, c->state, NULL };
 	struct queue_view_status sv;

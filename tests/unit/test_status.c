@@ -161,7 +161,7 @@ test_status_without_a_queue(void **state)
 {
 	struct status_where w = { "/etc/distd/distd.conf", NULL, "/var/lib/distd/queue.db",
 		"/etc/distd/distd.conf:12: syntax error" };
-	struct status_daemon d = { false, 0, 0 };
+	struct status_daemon d = { .running = false };
 	struct status_style style = { false, 100 };
 	struct sbuf b = SBUF_INIT;
 
@@ -212,7 +212,7 @@ test_status_text_with_a_queue(void **state)
 {
 	struct status_where w = { "/etc/distd/distd.conf", "smtps://mail.example.test:465",
 		"/var/lib/distd/queue.db", NULL };
-	struct status_daemon d = { true, 812, 1795420800 };
+	struct status_daemon d = { .running = true, .pid = 812, .since = 1795420800 };
 	struct status_style style = { false, 100 };
 	struct queue_view_status v = a_status();
 	struct sbuf b = SBUF_INIT;
@@ -248,7 +248,7 @@ test_status_json_and_attention(void **state)
 {
 	struct status_where w = { "/etc/distd/distd.conf", "smtps://mail.example.test:465",
 		"/var/lib/distd/queue.db", NULL };
-	struct status_daemon d = { true, 812, 1795420800 };
+	struct status_daemon d = { .running = true, .pid = 812, .since = 1795420800 };
 	struct queue_view_status v = a_status(), calm = { 0 };
 	struct sbuf b = SBUF_INIT;
 
@@ -256,8 +256,8 @@ test_status_json_and_attention(void **state)
 	status_json(&b, &w, &d, &v);
 	const char *s = sbuf_str(&b);
 	assert_true(strncmp(s, "{\"daemon\":{\"running\":true,\"pid\":812,"
-	    "\"since\":\"2026-11-23T08:00:00+00:00\"},\"config\":\"/etc/distd/distd.conf\","
-	    "\"config_error\":null,", 120) == 0);
+	    "\"since\":\"2026-11-23T08:00:00+00:00\",\"queue\":null},"
+	    "\"config\":\"/etc/distd/distd.conf\",\"config_error\":null,", 130) == 0);
 	assert_non_null(strstr(s, "\"queue_exists\":true,\"counts\":{\"queued\":1,\"sending\":2,"
 	    "\"deferred\":3,\"delivered\":40,\"failed\":5,\"held\":6,\"cancelled\":7}"));
 	assert_non_null(strstr(s, "\"oldest_deferred\":{\"address\":\"wmb@daxing.example.test\","
@@ -300,7 +300,7 @@ test_status_nodes(void **state)
 {
 	struct status_where w = { "/etc/distd/distd.conf", "smtps://mail.example.test:465",
 		"postgresql:///distd", NULL };
-	struct status_daemon d = { true, 812, 1795420800 };
+	struct status_daemon d = { .running = true, .pid = 812, .since = 1795420800 };
 	struct status_style style = { false, 100 };
 	struct queue_view_status v = a_status();
 	struct status_nodes nodes = { two_nodes, 2 }, none = { NULL, 0 };
@@ -421,7 +421,7 @@ test_hostile_values_escaped(void **state)
 	struct status_style style = { false, 100 };
 	struct status_where w = { "/etc/distd/distd.conf", "smtps://mail.example.test",
 		"/var/lib/distd/queue.db", NULL };
-	struct status_daemon d = { false, 0, 0 };
+	struct status_daemon d = { .running = false };
 	struct sbuf b = SBUF_INIT;
 	/* 第29期 in GBK: b5da 3239 c6da */
 	static const char gbk[] = "\xb5\xda" "29\xc6\xda.txt";
@@ -480,6 +480,49 @@ test_hostile_values_escaped(void **state)
 	sbuf_free(&b);
 }
 
+/* How the daemon sees its queue (control `health`), under its line. */
+static void
+test_status_daemon_queue(void **state)
+{
+	(void)state;
+	struct status_style st = { false, 1795420800 };
+	struct status_daemon d = { .running = true, .pid = 812, .since = 1795420800,
+		.has_health = true };
+	struct sbuf b = SBUF_INIT;
+
+	status_daemon_text(&b, &d, &st);
+	assert_non_null(strstr(sbuf_str(&b), "running (pid 812"));
+	assert_non_null(strstr(sbuf_str(&b), "\n         queue connected\n"));
+	sbuf_free(&b);
+	status_daemon_json(&b, &d);
+	assert_non_null(strstr(sbuf_str(&b), "\"queue\":{\"connected\":true}}}"));
+	sbuf_free(&b);
+
+	d.health.unreachable = true;
+	d.health.since = 1795420800;
+	d.health.next = 8;
+	snprintf(d.health.error, sizeof(d.health.error), "no connection to the server");
+	status_daemon_text(&b, &d, &st);
+	assert_non_null(strstr(sbuf_str(&b), "queue unreachable since "));
+	assert_non_null(strstr(sbuf_str(&b), "next try in 8 s, last error:"));
+	assert_non_null(strstr(sbuf_str(&b), "no connection to the server\n"));
+	sbuf_free(&b);
+	status_daemon_json(&b, &d);
+	assert_non_null(strstr(sbuf_str(&b), "\"queue\":{\"connected\":false,\"since\":"));
+	assert_non_null(strstr(sbuf_str(&b), "\"next_try\":8,\"error\":\"no connection to "
+	    "the server\"}}}"));
+	sbuf_free(&b);
+
+	/* not running (or a distd before `health`): no queue line, null */
+	d.running = false;
+	status_daemon_text(&b, &d, &st);
+	assert_null(strstr(sbuf_str(&b), "queue"));
+	sbuf_free(&b);
+	status_daemon_json(&b, &d);
+	assert_non_null(strstr(sbuf_str(&b), "\"queue\":null}}"));
+	sbuf_free(&b);
+}
+
 int
 main(void)
 {
@@ -491,6 +534,7 @@ main(void)
 		cmocka_unit_test(test_status_without_a_queue),
 		cmocka_unit_test_setup(test_status_text_with_a_queue, utc),
 		cmocka_unit_test_setup(test_status_json_and_attention, utc),
+		cmocka_unit_test_setup(test_status_daemon_queue, utc),
 		cmocka_unit_test_setup(test_status_nodes, utc),
 		cmocka_unit_test_setup(test_log_lines, utc),
 		cmocka_unit_test(test_hostile_values_escaped),
