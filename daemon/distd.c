@@ -372,8 +372,10 @@ scan(struct daemon *d)
 	char **names = NULL, err[512];
 	size_t n = 0;
 
-	/* what a dead node had claimed is ours to read, listed below */
-	if (d->conf->outbox_shared && outbox_adopt(d->conf, d->queue, err, sizeof(err)) < 0)
+	/* what a dead node had claimed is ours to read, listed below (not
+	 * while the queue's server is lost: that is asked once it is back) */
+	if (d->conf->outbox_shared && !d->qdown.active &&
+	    outbox_adopt(d->conf, d->queue, err, sizeof(err)) < 0)
 		log_debug("shared outbox: nodes not known now: %s", err);
 	if (outbox_list(d->conf, d->memo, &names, &n) < 0) {
 		d->rescan_at = now_unix() + RESCAN_SECONDS;
