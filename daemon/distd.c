@@ -100,6 +100,8 @@
  * takes and submits what is ready, then ingest goes on.
  */
 #define INGEST_TURN_MS 5
+/* A shared outbox (outbox.shared) is listed this often: see scan. */
+#define SHARED_RESCAN_SECONDS 10
 
 struct control_client {
 	int fd;			/* -1: free slot */
@@ -362,19 +364,35 @@ ingest_some(struct daemon *d)
 	}
 }
 
+static void settle_start(struct daemon *d, const char *name, bool folder);
+
 static void
 scan(struct daemon *d)
 {
-	char **names = NULL;
+	char **names = NULL, err[512];
 	size_t n = 0;
 
+	/* what a dead node had claimed is ours to read, listed below (not
+	 * while the queue's server is lost: that is asked once it is back) */
+	if (d->conf->outbox_shared && !d->qdown.active &&
+	    outbox_adopt(d->conf, d->queue, err, sizeof(err)) < 0)
+		log_debug("shared outbox: nodes not known now: %s", err);
 	if (outbox_list(d->conf, d->memo, &names, &n) < 0) {
 		d->rescan_at = now_unix() + RESCAN_SECONDS;
 		return;
 	}
 	d->rescan_at = 0;
+	/* a shared outbox is on a network share, whose inotify reports only
+	 * this machine's changes: what other machines drop is found by a
+	 * rescan, and read once quiet, as it may still be being written (our
+	 * own claims, dot-named, are complete) */
+	if (d->conf->outbox_shared)
+		d->rescan_at = now_unix() + SHARED_RESCAN_SECONDS;
 	for (size_t i = 0; i < n; i++) {
-		intake(d, names[i]);
+		if (!d->conf->outbox_shared || names[i][0] == '.')
+			intake(d, names[i]);
+		else if (settle_find(&d->settle, names[i]) == NULL)
+			settle_start(d, names[i], false);
 		free(names[i]);
 	}
 	free(names);

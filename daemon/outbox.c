@@ -60,12 +60,23 @@ mkdir_p(const char *path, mode_t mode)
 	return rc;
 }
 
+/* This node's claim folder in the outbox: outbox/.node-NODE. */
+static void
+claim_dir(const struct conf *c, char *buf, size_t bufsz)
+{
+	snprintf(buf, bufsz, "%s/%s%s", c->outbox, OUTBOX_CLAIM_PREFIX,
+	    c->node ? c->node : "");
+}
+
 int
 outbox_prepare(const struct conf *c, char *err, size_t errsz)
 {
-	const char *dirs[] = { c->outbox, c->archive, c->rejected };
+	char claims[4096];
+	const char *dirs[] = { c->outbox, c->archive, c->rejected, claims };
+	size_t n = c->outbox_shared ? 4 : 3;
 
-	for (size_t i = 0; i < 3; i++)
+	claim_dir(c, claims, sizeof(claims));
+	for (size_t i = 0; i < n; i++)
 		if (mkdir_p(dirs[i], 0750) < 0) {
 			snprintf(err, errsz, "%s: %s", dirs[i], strerror(errno));
 			return -1;
@@ -74,12 +85,81 @@ outbox_prepare(const struct conf *c, char *err, size_t errsz)
 }
 
 /*
- * Moves outbox/NAME into archive/YYYY/MM/ (another filesystem too: see
- * fileio_move). Sets *final, or err.
+ * Where a name of outbox_list is: ENTRY in the outbox itself, or
+ * ".node-NODE/ENTRY" in this node's claim folder. Sets dir and *entry;
+ * false for anything else (another node's claim folder, a deeper path).
+ */
+static bool
+locate(const struct conf *c, const char *name, char *dir, size_t dirsz,
+    const char **entry)
+{
+	const char *slash = strchr(name, '/');
+	size_t plen = strlen(OUTBOX_CLAIM_PREFIX);
+
+	if (slash == NULL) {
+		snprintf(dir, dirsz, "%s", c->outbox);
+		*entry = name;
+		return true;
+	}
+	if (c->node == NULL || strncmp(name, OUTBOX_CLAIM_PREFIX, plen) != 0 ||
+	    (size_t)(slash - name) != plen + strlen(c->node) ||
+	    strncmp(name + plen, c->node, strlen(c->node)) != 0 ||
+	    strchr(slash + 1, '/') != NULL || slash[1] == '\0')
+		return false;
+	claim_dir(c, dir, dirsz);
+	*entry = slash + 1;
+	return true;
+}
+
+/*
+ * Claims outbox/NAME for this node (shared outbox): one rename(2) into
+ * the claim folder, which never replaces anything. Returns 0 when claimed,
+ * 1 when the name is gone (another node claimed it first, or it was
+ * removed), -1 with msg when it stays in the outbox for a retry.
  */
 static int
-archive(const struct conf *c, const char *name, int64_t now, char **final, char *err,
-    size_t errsz)
+claim(const struct conf *c, const char *name, struct sbuf *msg)
+{
+	char dir[4096], from[4096], to[8200];
+
+	claim_dir(c, dir, sizeof(dir));
+	snprintf(from, sizeof(from), "%s/%s", c->outbox, name);
+	snprintf(to, sizeof(to), "%s/%s", dir, name);
+	for (int tries = 0;; tries++) {
+		if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
+			break;
+		int e = errno;
+		struct stat st;
+		/* ENOENT is also a claim folder removed by hand: made again once */
+		if (e == ENOENT && tries == 0 && lstat(dir, &st) < 0 && errno == ENOENT &&
+		    mkdir(dir, 0750) == 0)
+			continue;
+		if (e == ENOENT)
+			return 1;
+		if (e == EEXIST)
+			sbuf_printf(msg, "%s: not claimed yet, will retry: the claim folder "
+			    "%s still holds an entry of that name, which is ingested first",
+			    name, dir);
+		else
+			sbuf_printf(msg, "%s: not claimed yet, will retry: cannot rename it "
+			    "into %s: %s", name, dir, strerror(e));
+		return -1;
+	}
+	/* durable before anything is queued from it: a claim lost in a crash
+	 * would leave the name in the outbox beside its archived copy */
+	fileio_fsync_dir(dir);
+	fileio_fsync_dir(c->outbox);
+	return 0;
+}
+
+/*
+ * Moves dir/NAME (dir: the outbox or the claim folder) into
+ * archive/YYYY/MM/ (another filesystem too: see fileio_move). Sets
+ * *final, or err.
+ */
+static int
+archive(const struct conf *c, const char *dir_from, const char *name, int64_t now,
+    char **final, char *err, size_t errsz)
 {
 	char dir[4096];
 	struct tm tm;
@@ -93,7 +173,7 @@ archive(const struct conf *c, const char *name, int64_t now, char **final, char 
 		snprintf(err, errsz, "cannot create %s: %s", dir, strerror(errno));
 		return -1;
 	}
-	return fileio_move(c->outbox, name, dir, final, err, errsz);
+	return fileio_move(dir_from, name, dir, final, err, errsz);
 }
 
 /* Writes text to path atomically (temporary file, fsync, rename). */
@@ -117,13 +197,15 @@ write_file_atomic(const char *path, const char *text)
 	return rename(tmp, path);
 }
 
+/* Moves dir/NAME to rejected/ with NAME.reason beside it. */
 static enum outbox_result
-reject(const struct conf *c, const char *name, const char *reason, struct sbuf *msg)
+reject(const struct conf *c, const char *dir, const char *name, const char *reason,
+    struct sbuf *msg)
 {
 	char *final = NULL, err[1024];
 	struct sbuf text = SBUF_INIT, path = SBUF_INIT;
 
-	if (fileio_move(c->outbox, name, c->rejected, &final, err, sizeof(err)) < 0) {
+	if (fileio_move(dir, name, c->rejected, &final, err, sizeof(err)) < 0) {
 		sbuf_printf(msg, "%s: %s (and it could not be moved to %s: %s)", name,
 		    reason, c->rejected, err);
 		return OUTBOX_RETRY;
@@ -269,7 +351,7 @@ out:
  * or OUTBOX_UNARCHIVED when the source had to stay in the outbox.
  */
 static enum outbox_result
-finish_archive(const struct conf *c, struct queue *q, const char *name,
+finish_archive(const struct conf *c, struct queue *q, const char *dir, const char *name,
     const char *hash, int64_t id, int64_t now, struct sbuf *msg, const char *done)
 {
 	char *final = NULL, err[1024], qerr[512];
@@ -277,7 +359,7 @@ finish_archive(const struct conf *c, struct queue *q, const char *name,
 	/* Crash tests kill the daemon exactly here, between commit and archive. */
 	if (done != NULL && getenv("DISTD_TEST_KILL_AFTER_ENQUEUE") != NULL)
 		raise(SIGKILL);
-	if (archive(c, name, now, &final, err, sizeof(err)) < 0) {
+	if (archive(c, dir, name, now, &final, err, sizeof(err)) < 0) {
 		if (done)
 			sbuf_printf(msg, "%s; but ", done);
 		else
@@ -299,11 +381,12 @@ finish_archive(const struct conf *c, struct queue *q, const char *name,
 }
 
 enum outbox_result
-outbox_ingest(const struct conf *c, struct queue *q, const char *name, int64_t now,
+outbox_ingest(const struct conf *c, struct queue *q, const char *given, int64_t now,
     int64_t *id, struct sbuf *msg)
 {
-	char path[4096], why[1024], err[1024], *text = NULL;
+	char dir[4096], path[8200], why[1024], err[1024], *text = NULL;
 	char hash[65];
+	const char *name;
 	struct issue_files f = { 0 };
 	struct issue_admission adm = { 0 };
 	struct sbuf what = SBUF_INIT;
@@ -313,43 +396,55 @@ outbox_ingest(const struct conf *c, struct queue *q, const char *name, int64_t n
 	enum outbox_result result;
 
 	*id = 0;
-	if (outbox_ignored_name(name))
+	/* from here on, name is the entry itself, wherever it is (dir) */
+	if (!locate(c, given, dir, sizeof(dir), &name) || outbox_ignored_name(name))
 		return OUTBOX_IGNORED;
-	snprintf(path, sizeof(path), "%s/%s", c->outbox, name);
+	if (name == given && c->outbox_shared) {
+		/* one node ingests it: the one whose rename succeeds */
+		int claimed = claim(c, name, msg);
+		if (claimed > 0) {
+			sbuf_printf(msg, "%s: claimed by another node first", name);
+			return OUTBOX_TAKEN;
+		}
+		if (claimed < 0)
+			return OUTBOX_RETRY;
+		claim_dir(c, dir, sizeof(dir));
+	}
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	if (lstat(path, &st) < 0)
 		return OUTBOX_IGNORED;	/* gone already */
 	if (S_ISLNK(st.st_mode)) {
-		result = reject(c, name, "it is a symbolic link; drop the issue "
+		result = reject(c, dir, name, "it is a symbolic link; drop the issue "
 		    "itself, not a link to it", msg);
 		goto out;
 	}
 	if (S_ISDIR(st.st_mode)) {
 		if (read_folder(c, path, &f, why, sizeof(why)) < 0) {
-			result = reject(c, name, why, msg);
+			result = reject(c, dir, name, why, msg);
 			goto out;
 		}
 	} else if (S_ISREG(st.st_mode)) {
 		if (!is_issue_text(name)) {
-			result = reject(c, name, "not an issue file: an issue is a .txt "
+			result = reject(c, dir, name, "not an issue file: an issue is a .txt "
 			    "or .md file, or a folder holding one with its attachments", msg);
 			goto out;
 		}
 		if (fileio_read_all(path, (size_t)c->limits.max_issue_bytes,
 		    FILEIO_NOFOLLOW | FILEIO_ONE_LINK, &f.raw, &f.raw_len, err,
 		    sizeof(err)) < 0) {
-			result = reject(c, name, err, msg);
+			result = reject(c, dir, name, err, msg);
 			goto out;
 		}
 		f.text_name = xstrdup(name);
 	} else {
-		result = reject(c, name, "neither a regular file nor a folder", msg);
+		result = reject(c, dir, name, "neither a regular file nor a folder", msg);
 		goto out;
 	}
 
 	if (decode_to_utf8(f.raw, f.raw_len, &text, &text_len, &encoding, err,
 	    sizeof(err)) < 0) {
 		snprintf(why, sizeof(why), "%s: cannot decode the text: %s", f.text_name, err);
-		result = reject(c, name, why, msg);
+		result = reject(c, dir, name, why, msg);
 		goto out;
 	}
 
@@ -369,7 +464,7 @@ outbox_ingest(const struct conf *c, struct queue *q, const char *name, int64_t n
 	}
 	if (pending > 0) {
 		*id = earlier;
-		result = finish_archive(c, q, name, hash, earlier, now, msg, NULL);
+		result = finish_archive(c, q, dir, name, hash, earlier, now, msg, NULL);
 		goto out;
 	}
 	struct issue_input in = { .source = name, .text = text, .len = text_len,
@@ -380,10 +475,10 @@ outbox_ingest(const struct conf *c, struct queue *q, const char *name, int64_t n
 	switch (admitted) {
 	case ISSUE_ADMIT_UNPARSABLE:
 		snprintf(why, sizeof(why), "%s: %s", f.text_name, adm.why);
-		result = reject(c, name, why, msg);
+		result = reject(c, dir, name, why, msg);
 		goto out;
 	case ISSUE_ADMIT_REFUSED:
-		result = reject(c, name, adm.why, msg);
+		result = reject(c, dir, name, adm.why, msg);
 		goto out;
 	case ISSUE_ADMIT_NOBODY:	/* a release's only; here for completeness */
 	case ISSUE_ADMIT_FAILED:
@@ -412,7 +507,7 @@ outbox_ingest(const struct conf *c, struct queue *q, const char *name, int64_t n
 		result = OUTBOX_QUEUED;
 		break;
 	}
-	if (finish_archive(c, q, name, hash, *id, now, msg, sbuf_str(&what)) ==
+	if (finish_archive(c, q, dir, name, hash, *id, now, msg, sbuf_str(&what)) ==
 	    OUTBOX_UNARCHIVED)
 		result = OUTBOX_UNARCHIVED;
 out:
@@ -481,6 +576,8 @@ outbox_log(struct outbox_memo *m, const char *name, enum outbox_result r,
 	}
 	if (r == OUTBOX_REJECTED || r == OUTBOX_RETRY)
 		log_warnx("%s", msg);
+	else if (r == OUTBOX_TAKEN)
+		log_debug("%s", msg);	/* the normal case of a shared outbox */
 	else if (r != OUTBOX_IGNORED)
 		log_info("%s", msg);
 }
@@ -488,11 +585,42 @@ outbox_log(struct outbox_memo *m, const char *name, enum outbox_result r,
 int
 outbox_list(const struct conf *c, struct outbox_memo *m, char ***names, size_t *n)
 {
+	char claims[4096], **own = NULL;
+	size_t n_own = 0;
+
 	/* leftovers of a move across filesystems cut short by a crash */
 	fileio_move_cleanup(c->outbox);
+	/*
+	 * What this node claimed and did not finish (it died, or a retry is
+	 * due): first, as the older drops. Looked for with outbox.shared off
+	 * too, so that turning it off strands nothing.
+	 */
+	claim_dir(c, claims, sizeof(claims));
+	fileio_move_cleanup(claims);
+	if (list_names(claims, &own, &n_own) < 0 && errno != ENOENT)
+		log_warn("cannot read the claim folder %s", claims);
 	if (list_names(c->outbox, names, n) < 0) {
 		log_warn("cannot read the outbox %s", c->outbox);
+		for (size_t i = 0; i < n_own; i++)
+			free(own[i]);
+		free(own);
 		return -1;
+	}
+	if (n_own > 0) {
+		char **all = xreallocarray(NULL, n_own + *n, sizeof(*all));
+		for (size_t i = 0; i < n_own; i++) {
+			struct sbuf s = SBUF_INIT;
+			sbuf_printf(&s, "%s%s/%s", OUTBOX_CLAIM_PREFIX, c->node, own[i]);
+			all[i] = xstrdup(sbuf_str(&s));
+			sbuf_free(&s);
+			free(own[i]);
+		}
+		if (*n > 0)
+			memcpy(all + n_own, *names, *n * sizeof(*all));
+		free(*names);
+		free(own);
+		*names = all;
+		*n += n_own;
 	}
 	/* names no longer in the outbox are forgotten */
 	for (size_t i = 0; i < m->n;) {
@@ -533,6 +661,83 @@ outbox_scan(const struct conf *c, struct queue *q, int64_t now, struct outbox_me
 	}
 	free(names);
 	return retry;
+}
+
+int
+outbox_take_over(const struct conf *c, const char *node, size_t *moved, char *err,
+    size_t errsz)
+{
+	char from[4096], to[4096];
+	char **names = NULL;
+	size_t n = 0;
+
+	*moved = 0;
+	if (c->node != NULL && strcmp(node, c->node) == 0)
+		return 0;	/* our own: ingested as they are */
+	snprintf(from, sizeof(from), "%s/%s%s", c->outbox, OUTBOX_CLAIM_PREFIX, node);
+	claim_dir(c, to, sizeof(to));
+	if (list_names(from, &names, &n) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		snprintf(err, errsz, "cannot read the claim folder %s: %s", from,
+		    strerror(errno));
+		return -1;
+	}
+	if (n > 0 && mkdir_p(to, 0750) < 0) {
+		snprintf(err, errsz, "%s: %s", to, strerror(errno));
+		for (size_t i = 0; i < n; i++)
+			free(names[i]);
+		free(names);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char a[8200], b[8200];
+		snprintf(a, sizeof(a), "%s/%s", from, names[i]);
+		snprintf(b, sizeof(b), "%s/%s", to, names[i]);
+		/* ENOENT: another node took it; EEXIST: ours waits for a later pass */
+		if (renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_NOREPLACE) == 0)
+			(*moved)++;
+		else if (errno != ENOENT && errno != EEXIST)
+			log_warn("cannot take over %s", a);
+		free(names[i]);
+	}
+	free(names);
+	if (*moved > 0) {
+		fileio_fsync_dir(to);
+		fileio_fsync_dir(from);
+	}
+	/* empty now: gone (the node makes it again if it comes back) */
+	if (rmdir(from) == 0)
+		fileio_fsync_dir(c->outbox);
+	return 0;
+}
+
+int
+outbox_adopt(const struct conf *c, struct queue *q, char *err, size_t errsz)
+{
+	struct queue_view_node *v = NULL;
+	size_t n = 0;
+	int total = 0;
+
+	if (queue_view_nodes(q, &v, &n, err, errsz) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		char why[512];
+		size_t moved;
+		if (!v[i].stale || (c->node != NULL && strcmp(v[i].name, c->node) == 0))
+			continue;
+		if (outbox_take_over(c, v[i].name, &moved, why, sizeof(why)) < 0) {
+			log_warnx("%s", why);
+			continue;
+		}
+		if (moved > 0)
+			log_warnx("node %s stopped heartbeating; %zu outbox entr%s it had "
+			    "claimed and not finished %s this node's now", v[i].name, moved,
+			    moved == 1 ? "y" : "ies", moved == 1 ? "is" : "are");
+		total += (int)moved;
+	}
+	queue_view_nodes_free(v, n);
+	return total;
 }
 
 /* ---- waiting to be ingested ------------------------------------------------ */

@@ -28,7 +28,20 @@
  * source whose issue is committed but which is still in the outbox
  * (archiving failed, or distd died in between) is recognised by them and
  * only archived, never queued a second time.
+ *
+ * A shared outbox (outbox.shared: several nodes on one server queue watch
+ * the same folder): a node that decides to ingest an entry first claims it
+ * by renaming it into outbox/.node-NODE/ (its claim folder; one rename(2),
+ * atomic on the one filesystem), then reads, archives or rejects it from
+ * there. Exactly one node's rename succeeds; the others find the name gone
+ * (OUTBOX_TAKEN). Claim folders are dot-named, so no node reads them as
+ * issues. An entry still in a node's own claim folder (it died after
+ * claiming) is listed first by outbox_list as ".node-NODE/NAME" and
+ * ingested from there like any other name.
  */
+
+/* The claim folder's name inside the outbox: ".node-" and the node name. */
+#define OUTBOX_CLAIM_PREFIX ".node-"
 
 enum outbox_result {
 	OUTBOX_QUEUED,		/* enqueued, source archived */
@@ -40,6 +53,7 @@ enum outbox_result {
 	OUTBOX_ARCHIVED,	/* queued earlier, its source left behind; archived now */
 	OUTBOX_UNARCHIVED,	/* queued (now or earlier) but the source cannot leave the
 				   outbox yet; it is never queued again; retry later */
+	OUTBOX_TAKEN,		/* shared outbox: another node claimed it first */
 };
 
 /* True for names the drop protocol says to leave alone for now. */
@@ -47,7 +61,12 @@ bool outbox_ignored_name(const char *name);
 
 /*
  * Ingests outbox/NAME. *id is the queue id for QUEUED/HELD/DUPLICATE.
- * What happened, in one readable sentence, is appended to msg.
+ * What happened, in one readable sentence, is appended to msg. With
+ * outbox.shared, NAME is claimed first (OUTBOX_TAKEN when another node
+ * was first; OUTBOX_RETRY when this node's claim folder still holds an
+ * entry of that name). NAME may also be ".node-NODE/ENTRY", this node's
+ * own claim folder's entry as outbox_list gives it: ingested from there
+ * without a claim. The queue records the source as ENTRY either way.
  */
 enum outbox_result outbox_ingest(const struct conf *c, struct queue *q,
     const char *name, int64_t now, int64_t *id, struct sbuf *msg);
@@ -78,7 +97,9 @@ int outbox_scan(const struct conf *c, struct queue *q, int64_t now,
  * The outbox's entries in name order (caller frees each and the array),
  * after clearing what a crash left of a move and forgetting memo names
  * no longer there: the listing half of outbox_scan, for a caller that
- * ingests them a few at a time. 0, or -1 when the outbox cannot be read.
+ * ingests them a few at a time. This node's claim folder's entries come
+ * first, as ".node-NODE/ENTRY" (claimed before a crash: theirs is the
+ * older drop). 0, or -1 when the outbox cannot be read.
  */
 int outbox_list(const struct conf *c, struct outbox_memo *m, char ***names, size_t *n);
 
@@ -103,7 +124,29 @@ size_t outbox_pending_count(const struct outbox_pending *p);
  */
 int outbox_print(const struct conf *c, const char *name, struct settle_print *p);
 
-/* Creates outbox, archive and rejected when missing (mode 0750). */
+/*
+ * Takes over the entries another node claimed and left (that node died
+ * for good: its lease is stale): renames each of outbox/.node-NODE/ into
+ * this node's claim folder, one rename each; a name gone meanwhile was
+ * taken by another node, a name this node's folder already holds stays
+ * for a later pass. *moved counts what was taken. 0, or -1 with err when
+ * the folder cannot be read (none there is 0, nothing moved).
+ */
+int outbox_take_over(const struct conf *c, const char *node, size_t *moved,
+    char *err, size_t errsz);
+
+/*
+ * Takes over (outbox_take_over) the claims of every node the queue says is
+ * stale (no heartbeat for longer than its lease), this node excepted, and
+ * logs what it took. Returns how many entries it took, or -1 with err when
+ * the queue cannot list its nodes (none on SQLite: 0).
+ */
+int outbox_adopt(const struct conf *c, struct queue *q, char *err, size_t errsz);
+
+/*
+ * Creates outbox, archive and rejected when missing (mode 0750), and with
+ * outbox.shared this node's claim folder in the outbox.
+ */
 int outbox_prepare(const struct conf *c, char *err, size_t errsz);
 
 #endif

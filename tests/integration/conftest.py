@@ -368,6 +368,40 @@ def pg_server():
         yield server
 
 
+# ---- several nodes on one PostgreSQL queue (test_nodes.py) -------------------
+
+class PgDatabase:
+    """One database of a test cluster: its libpq connection string and URI,
+    and psql for the stored facts a test checks (read as the superuser)."""
+
+    def __init__(self, cluster, name):
+        self.cluster = cluster
+        self.name = name
+        self.conninfo = cluster.conninfo.replace(f"dbname={cluster_dbname(cluster)}",
+                                                 f"dbname={name}")
+        host, port, user = (cluster_param(cluster, k) for k in ("host", "port", "user"))
+        # the form an admin writes in `state`; no password (trust on the socket)
+        self.uri = f"postgresql:///{name}?host={host}&port={port}&user={user}"
+
+    def sql(self, query):
+        """Rows of query as lists of strings (psql -At, unit separator)."""
+        r = run(["psql", self.conninfo, "-XAtq", "-F", "\x1f", "-c", query], timeout=30)
+        assert r.returncode == 0, f"psql: {r.stderr}"
+        return [line.split("\x1f") for line in r.stdout.splitlines()]
+
+    def value(self, query):
+        rows = self.sql(query)
+        return rows[0][0] if rows else None
+
+
+def cluster_param(cluster, key):
+    return dict(kv.split("=", 1) for kv in cluster.conninfo.split())[key]
+
+
+def cluster_dbname(cluster):
+    return cluster_param(cluster, "dbname")
+
+
 # ---- the queue on either backend: SQLite or PostgreSQL (issue 16) ------------
 #
 # A test decorated with @both_backends runs twice: its distd factory writes
@@ -393,7 +427,8 @@ def queue_backend(request):
 @pytest.fixture(scope="session")
 def pg_cluster():
     """One throw-away PostgreSQL cluster for the session's @both_backends
-    tests; skipped, with the reason, only where the server binaries are absent."""
+    tests and test_nodes.py's databases (a cluster takes seconds to start);
+    skipped, with the reason, only where the server binaries are absent."""
     from pgserver import PgServer, PgUnavailable
     try:
         server = PgServer()
@@ -450,3 +485,42 @@ def queue_state(request, queue_backend):
         # the daemons are stopped by now (distd depends on this fixture);
         # FORCE ends a distctl that is still connected
         pg_sql(server.conninfo, f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)")
+
+
+@pytest.fixture
+def pg_database(pg_cluster):
+    """Factory: pg_database() → a new, empty PgDatabase in the module's cluster."""
+    made = []
+
+    def make():
+        name = f"t{os.getpid()}_{len(made)}_{int(time.monotonic() * 1000) % 10**8}"
+        r = run(["psql", pg_cluster.conninfo, "-XAtqc", f"CREATE DATABASE {name}"])
+        assert r.returncode == 0, f"CREATE DATABASE: {r.stderr}"
+        made.append(name)
+        return PgDatabase(pg_cluster, name)
+
+    yield make
+    for name in made:
+        run(["psql", pg_cluster.conninfo, "-XAtqc", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"])
+
+
+@pytest.fixture
+def rcpt_sink(smtp_server):
+    """The TLS sink (smtp_server, implicit TLS) that also records, in .rcpts,
+    every RCPT it accepted, in order, whether or not the DATA that followed
+    was accepted; .handler.received() stays what it accepted DATA for."""
+    server = smtp_server()
+    handler = server.handler
+    handler.rcpts = []
+    accept = handler.handle_RCPT
+
+    async def handle_RCPT(smtp, session, envelope, address, rcpt_options):
+        reply = await accept(smtp, session, envelope, address, rcpt_options)
+        if reply.startswith("250"):
+            with handler.lock:
+                handler.rcpts.append(address)
+        return reply
+
+    # aiosmtpd looks the hook up on the handler per session
+    handler.handle_RCPT = handle_RCPT
+    return server

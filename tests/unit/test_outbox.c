@@ -324,6 +324,285 @@ test_hard_links_refused(void **state)
 	sh("rm -rf %s", root);
 }
 
+/* ---- a shared outbox: claimed by rename ------------------------------------ */
+
+/* Node NODE of a shared outbox under root (one queue file for all nodes). */
+static struct conf *
+node_conf(const char *node)
+{
+	char text[2048];
+	struct sbuf errs = SBUF_INIT;
+	struct conf *c;
+
+	snprintf(root, sizeof(root), "/tmp/distd-outbox-%d", (int)getpid());
+	snprintf(text, sizeof(text),
+	    "outbox = { path = \"%s/outbox\"; shared = true; };\n"
+	    "archive = \"%s/archive\"; rejected = \"%s/rejected\";\n"
+	    "state = \"%s/q.db\"; node = \"%s\";\n"
+	    "smtp = { url = \"smtps://mail.example.test\"; };\n"
+	    "sender = { from = \"办公室 <bulletin@example.test>\"; admin = \"pm@example.test\"; };\n"
+	    "recipients = ( { name = \"甲\"; address = \"a@example.test\"; } );\n",
+	    root, root, root, root, node);
+	char *path = write_temp(text, 0644);
+	if (conf_load(path, 0, &c, &errs) < 0)
+		fail_msg("%s", sbuf_str(&errs));
+	unlink(path);
+	free(path);
+	sbuf_free(&errs);
+	return c;
+}
+
+static bool
+exists(const char *fmt, const char *arg)
+{
+	char p[600], full[700];
+
+	snprintf(p, sizeof(p), fmt, arg);
+	snprintf(full, sizeof(full), "%s/%s", root, p);
+	return access(full, F_OK) == 0;
+}
+
+/* Two nodes, one file: the first claimer ingests it, the second finds it taken. */
+static void
+test_shared_claimed_once(void **state)
+{
+	(void)state;
+	struct conf *a = node_conf("a"), *b = node_conf("b");
+	struct queue *q;
+	struct sbuf msg = SBUF_INIT;
+	char err[512], p[300];
+	struct stat st;
+	int64_t id;
+
+	sh("rm -rf %s", root);
+	assert_int_equal(outbox_prepare(a, err, sizeof(err)), 0);
+	assert_int_equal(outbox_prepare(b, err, sizeof(err)), 0);
+	/* each node's claim folder, 0750 (umask permitting), in the outbox */
+	snprintf(p, sizeof(p), "%s/outbox/.node-a", root);
+	assert_int_equal(stat(p, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_int_equal(st.st_mode & 0027, 0);
+	assert_true(exists("outbox/.node-%s", "b"));
+	assert_int_equal(queue_open(a->state, &q, err, sizeof(err)), 0);
+	snprintf(p, sizeof(p), "%s/outbox/x.txt", root);
+	write_file(p, ISSUE);
+	/* both saw it arrive; a is first */
+	assert_int_equal(outbox_ingest(a, q, "x.txt", 1000, &id, &msg), OUTBOX_QUEUED);
+	assert_int_equal(id, 1);
+	sbuf_reset(&msg);
+	assert_int_equal(outbox_ingest(b, q, "x.txt", 1000, &id, &msg), OUTBOX_TAKEN);
+	assert_int_equal(id, 0);
+	assert_non_null(strstr(sbuf_str(&msg), "claimed by another node"));
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM issues"), 1);
+	/* the source is recorded by its own name, archived from a's claim folder */
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM sources WHERE name = 'x.txt'"
+	    " AND archived LIKE '%/archive/%/x.txt'"), 1);
+	sh("test -z \"$(ls -A %s/outbox/.node-a)\"", root);
+	sh("test \"$(ls %s/archive/*/*)\" = x.txt", root);
+	assert_false(exists("outbox/%s", "x.txt"));
+
+	/* b wins the next one: the claim is per file, not per node */
+	snprintf(p, sizeof(p), "%s/outbox/y.txt", root);
+	write_file(p, "简报\n第2期\n2021年1月2日\n\n正文。\n\n报：甲\n");
+	sbuf_reset(&msg);
+	assert_int_equal(outbox_ingest(b, q, "y.txt", 1000, &id, &msg), OUTBOX_QUEUED);
+	sbuf_reset(&msg);
+	assert_int_equal(outbox_ingest(a, q, "y.txt", 1000, &id, &msg), OUTBOX_TAKEN);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM issues"), 2);
+
+	/* a claim folder removed by hand is made again by the next claim */
+	sh("rmdir %s/outbox/.node-b", root);
+	snprintf(p, sizeof(p), "%s/outbox/z.txt", root);
+	write_file(p, "简报\n第3期\n2021年1月3日\n\n正文。\n\n报：甲\n");
+	sbuf_reset(&msg);
+	assert_int_equal(outbox_ingest(b, q, "z.txt", 1000, &id, &msg), OUTBOX_QUEUED);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM issues"), 3);
+	/* no node reads a claim folder as an issue, nor another node's entry */
+	sbuf_reset(&msg);
+	assert_int_equal(outbox_ingest(a, q, ".node-b", 1000, &id, &msg), OUTBOX_IGNORED);
+	assert_int_equal(outbox_ingest(a, q, ".node-b/z.txt", 1000, &id, &msg),
+	    OUTBOX_IGNORED);
+	assert_int_equal(outbox_ingest(a, q, ".node-a/../z.txt", 1000, &id, &msg),
+	    OUTBOX_IGNORED);
+	sbuf_free(&msg);
+	queue_close(q);
+	conf_free(a);
+	conf_free(b);
+	sh("rm -rf %s", root);
+}
+
+/* Folder issues are claimed whole; a refused one is rejected from the claim folder. */
+static void
+test_shared_folder_issues(void **state)
+{
+	(void)state;
+	struct conf *a = node_conf("a"), *b = node_conf("b");
+	struct queue *q;
+	struct sbuf msg = SBUF_INIT;
+	char err[512], p[300];
+	int64_t id;
+
+	sh("rm -rf %s", root);
+	assert_int_equal(outbox_prepare(a, err, sizeof(err)), 0);
+	assert_int_equal(queue_open(a->state, &q, err, sizeof(err)), 0);
+	snprintf(p, sizeof(p), "%s/outbox/第7期", root);
+	assert_int_equal(mkdir(p, 0755), 0);
+	snprintf(p, sizeof(p), "%s/outbox/第7期/简报.txt", root);
+	write_file(p, ISSUE);
+	snprintf(p, sizeof(p), "%s/outbox/第7期/附件.pdf", root);
+	write_file(p, "%PDF-1.4\n");
+	snprintf(p, sizeof(p), "%s/outbox/empty", root);
+	assert_int_equal(mkdir(p, 0755), 0);
+	snprintf(p, sizeof(p), "%s/outbox/empty/notes.pdf", root);
+	write_file(p, "%PDF-1.4\n");
+
+	assert_int_equal(outbox_ingest(a, q, "第7期", 1000, &id, &msg), OUTBOX_QUEUED);
+	assert_int_equal(outbox_ingest(b, q, "第7期", 1000, &id, &msg), OUTBOX_TAKEN);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM attachments"), 1);
+	sh("test -f %s/archive/*/*/第7期/附件.pdf", root);
+	sbuf_reset(&msg);
+	assert_int_equal(outbox_ingest(b, q, "empty", 1000, &id, &msg), OUTBOX_REJECTED);
+	assert_non_null(strstr(sbuf_str(&msg), "no issue text"));
+	sh("test -f %s/rejected/empty/notes.pdf", root);
+	sh("test -f %s/rejected/empty.reason", root);
+	assert_int_equal(outbox_ingest(a, q, "empty", 1000, &id, &msg), OUTBOX_TAKEN);
+	sh("test -z \"$(ls -A %s/outbox/.node-a)\"", root);
+	sh("test -z \"$(ls -A %s/outbox/.node-b)\"", root);
+	sh("test \"$(ls -A %s/outbox)\" = \"$(printf '.node-a\\n.node-b')\"", root);
+	sbuf_free(&msg);
+	queue_close(q);
+	conf_free(a);
+	conf_free(b);
+	sh("rm -rf %s", root);
+}
+
+/*
+ * A node that died after claiming finds its claims at start, listed
+ * before the outbox's entries; no other node lists them. One whose
+ * archiving failed after the commit is archived, never queued again, and
+ * a new drop of the same name waits for it.
+ */
+static void
+test_shared_leftover_claims(void **state)
+{
+	(void)state;
+	struct conf *a = node_conf("a"), *b = node_conf("b");
+	struct outbox_memo *m = outbox_memo_new();
+	struct queue *q;
+	struct sbuf msg = SBUF_INIT;
+	char err[512], p[300], blocker[200], **names;
+	size_t n;
+	int64_t id;
+
+	sh("rm -rf %s", root);
+	assert_int_equal(outbox_prepare(a, err, sizeof(err)), 0);
+	assert_int_equal(outbox_prepare(b, err, sizeof(err)), 0);
+	assert_int_equal(queue_open(a->state, &q, err, sizeof(err)), 0);
+	/* claimed, then a died: nothing queued */
+	snprintf(p, sizeof(p), "%s/outbox/.node-a/old.txt", root);
+	write_file(p, ISSUE);
+	snprintf(p, sizeof(p), "%s/outbox/.node-a/.old.txt.tmp", root);
+	write_file(p, "");
+	snprintf(p, sizeof(p), "%s/outbox/a-new.txt", root);
+	write_file(p, "简报\n第2期\n2021年1月2日\n\n正文。\n\n报：甲\n");
+	assert_int_equal(outbox_list(a, m, &names, &n), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(names[0], ".node-a/old.txt");
+	assert_string_equal(names[1], "a-new.txt");
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	assert_int_equal(outbox_list(b, m, &names, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(names[0], "a-new.txt");
+	free(names[0]);
+	free(names);
+	/* as a scan does it: the leftover first */
+	assert_int_equal(outbox_scan(a, q, 1000, m, NULL, NULL), 0);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM issues"), 2);
+	assert_int_equal(count(q, "SELECT id FROM issues WHERE source = 'old.txt'"), 1);
+	assert_false(exists("outbox/.node-a/%s", "old.txt"));
+
+	/* committed, but the archive fails: it stays claimed, queued once */
+	char *good = a->archive;
+	snprintf(blocker, sizeof(blocker), "%s/blocker", root);
+	write_file(blocker, "");
+	a->archive = blocker;
+	snprintf(p, sizeof(p), "%s/outbox/c.txt", root);
+	write_file(p, "简报\n第3期\n2021年1月3日\n\n正文。\n\n报：甲\n");
+	assert_int_equal(outbox_ingest(a, q, "c.txt", 1000, &id, &msg), OUTBOX_UNARCHIVED);
+	assert_int_equal(id, 3);
+	assert_true(exists("outbox/.node-a/%s", "c.txt"));
+	/* the same name dropped again waits for the claimed one */
+	write_file(p, "简报\n第4期\n2021年1月4日\n\n正文。\n\n报：甲\n");
+	sbuf_reset(&msg);
+	assert_int_equal(outbox_ingest(a, q, "c.txt", 1000, &id, &msg), OUTBOX_RETRY);
+	assert_non_null(strstr(sbuf_str(&msg), "still holds an entry of that name"));
+	assert_true(exists("outbox/%s", "c.txt"));
+	a->archive = good;
+	/* the retry (a rescan) archives the claimed one, then claims the new one */
+	assert_int_equal(outbox_scan(a, q, 1000, m, NULL, NULL), 0);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM issues"), 4);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM issues WHERE source = 'c.txt'"), 2);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM sources WHERE archived IS NULL"), 0);
+	sh("test -z \"$(ls %s/outbox/.node-a)\"", root);
+	assert_false(exists("outbox/%s", "c.txt"));
+	/* the dot-named file in the claim folder was never an issue */
+	assert_true(exists("outbox/.node-a/%s", ".old.txt.tmp"));
+	sbuf_free(&msg);
+	outbox_memo_free(m);
+	queue_close(q);
+	conf_free(a);
+	conf_free(b);
+	sh("rm -rf %s", root);
+}
+
+/* A dead node's claims are taken over one rename each, by one node only. */
+static void
+test_shared_take_over(void **state)
+{
+	(void)state;
+	struct conf *a = node_conf("a"), *b = node_conf("b"), *dead = node_conf("dead");
+	struct queue *q;
+	char err[512], p[300];
+	size_t moved;
+
+	sh("rm -rf %s", root);
+	assert_int_equal(outbox_prepare(a, err, sizeof(err)), 0);
+	assert_int_equal(outbox_prepare(dead, err, sizeof(err)), 0);
+	assert_int_equal(queue_open(a->state, &q, err, sizeof(err)), 0);
+	/* none there: nothing to do */
+	assert_int_equal(outbox_take_over(a, "nobody", &moved, err, sizeof(err)), 0);
+	assert_int_equal(moved, 0);
+	snprintf(p, sizeof(p), "%s/outbox/.node-dead/d.txt", root);
+	write_file(p, ISSUE);
+	snprintf(p, sizeof(p), "%s/outbox/.node-dead/第9期", root);
+	assert_int_equal(mkdir(p, 0755), 0);
+	snprintf(p, sizeof(p), "%s/outbox/.node-dead/第9期/简报.txt", root);
+	write_file(p, "简报\n第9期\n2021年1月9日\n\n正文。\n\n报：甲\n");
+	/* its own folder is not "taken over" */
+	assert_int_equal(outbox_take_over(dead, "dead", &moved, err, sizeof(err)), 0);
+	assert_int_equal(moved, 0);
+	assert_int_equal(outbox_take_over(a, "dead", &moved, err, sizeof(err)), 0);
+	assert_int_equal(moved, 2);
+	assert_int_equal(outbox_take_over(b, "dead", &moved, err, sizeof(err)), 0);
+	assert_int_equal(moved, 0);
+	assert_false(exists("outbox/%s", ".node-dead"));	/* empty: removed */
+	assert_true(exists("outbox/.node-a/%s", "d.txt"));
+	assert_true(exists("outbox/.node-a/%s", "第9期/简报.txt"));
+	/* a ingests them as its own leftovers */
+	struct outbox_memo *m = outbox_memo_new();
+	assert_int_equal(outbox_scan(a, q, 1000, m, NULL, NULL), 0);
+	outbox_memo_free(m);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM issues"), 2);
+	sh("test -z \"$(ls -A %s/outbox/.node-a)\"", root);
+	queue_close(q);
+	conf_free(a);
+	conf_free(b);
+	conf_free(dead);
+	sh("rm -rf %s", root);
+}
+
 /* ---- notices ----------------------------------------------------------------- */
 
 static char *
@@ -535,6 +814,10 @@ main(void)
 		cmocka_unit_test(test_move_across_filesystems),
 		cmocka_unit_test(test_unarchived_source_is_not_queued_again),
 		cmocka_unit_test(test_hard_links_refused),
+		cmocka_unit_test(test_shared_claimed_once),
+		cmocka_unit_test(test_shared_folder_issues),
+		cmocka_unit_test(test_shared_leftover_claims),
+		cmocka_unit_test(test_shared_take_over),
 		cmocka_unit_test(test_notice_render),
 		cmocka_unit_test(test_notices_once_each_and_rate_limited),
 		cmocka_unit_test(test_upgrade_from_version_1),
