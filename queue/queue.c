@@ -238,10 +238,11 @@ queue_open_mode(const char *path, enum queue_mode mode, struct queue **out,
 		return -1;
 	q = xcalloc(1, sizeof(*q));
 	q->backend = backend;
-	if (backend->open(q, path, mode, err, errsz) < 0) {
+	int rc = backend->open(q, path, mode, err, errsz);
+	if (rc < 0) {
 		backend->close(q);
 		free(q);
-		return -1;
+		return rc == QUEUE_NONE ? QUEUE_NONE : -1;
 	}
 	*out = q;
 	return 0;

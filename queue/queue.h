@@ -107,8 +107,14 @@ int queue_open(const char *path, struct queue **q, char *err, size_t errsz);
  * string itself (it may name a user, a password file, options). Pure.
  */
 void queue_location_name(const char *location, char *buf, size_t bufsz);
-/* distctl: an existing queue only, read-only or not. */
+/*
+ * distctl: an existing queue only, read-only or not. Where there is no
+ * queue yet (no file, or a database distd has not set up), the result is
+ * QUEUE_NONE with err saying so: a state before distd's first start, not
+ * a failure.
+ */
 enum queue_mode { QUEUE_CREATE, QUEUE_EXISTING, QUEUE_READONLY };
+#define QUEUE_NONE (-2)
 int queue_open_mode(const char *path, enum queue_mode mode, struct queue **q,
     char *err, size_t errsz);
 void queue_close(struct queue *q);

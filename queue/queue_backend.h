@@ -17,8 +17,10 @@
  *
  * Every operation has the contract of the queue.h function of the same
  * name (queue_take → take …), with these differences:
- *  - open fills a zeroed struct queue the front allocated; on failure the
- *    front calls close, which must undo whatever open did (and only that).
+ *  - open fills a zeroed struct queue the front allocated; asked for an
+ *    existing queue where there is none, it returns QUEUE_NONE. On
+ *    failure the front calls close, which must undo whatever open did
+ *    (and only that).
  *    close releases the backend's resources, not q itself.
  *  - lock takes the `state` setting itself (no queue is open yet) and
  *    the node's name (NULL: none), see queue_lock_node.

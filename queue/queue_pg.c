@@ -822,7 +822,9 @@ pg_open(struct queue *q, const char *location, enum queue_mode mode, char *err,
 	if (mode != QUEUE_CREATE && version == 0) {
 		snprintf(err, errsz, "%s: no queue there yet (has distd run with this "
 		    "configuration?)", pg_name(q));
-		goto fail_tx;
+		if (mode != QUEUE_READONLY)
+			pg_rollback(q);
+		return QUEUE_NONE;
 	}
 	if (mode == QUEUE_READONLY && version < PG_LATEST) {
 		snprintf(err, errsz, "%s: the queue is from an older distd (schema %d, "

@@ -437,7 +437,7 @@ sqlite_open(struct queue *q, const char *path, enum queue_mode mode, char *err,
 	if (mode != QUEUE_CREATE && version == 0) {
 		snprintf(err, errsz, "%s: no queue there yet (has distd run with "
 		    "this configuration?)", path);
-		return -1;
+		return QUEUE_NONE;
 	}
 	if (mode == QUEUE_READONLY && version < latest) {
 		snprintf(err, errsz, "%s: the queue is from an older distd (schema %d, "

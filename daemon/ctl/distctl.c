@@ -379,8 +379,14 @@ open_queue(struct ctl *ctl, bool write, bool *missing)
 	free(dir);
 	if (dir_refused)
 		return NULL;
-	if (queue_open_mode(path, write ? QUEUE_EXISTING : QUEUE_READONLY, &q,
-	    err, sizeof(err)) < 0) {
+	int rc = queue_open_mode(path, write ? QUEUE_EXISTING : QUEUE_READONLY, &q,
+	    err, sizeof(err));
+	if (rc == QUEUE_NONE && missing) {
+		/* a server's database distd has not set up yet: as a missing file */
+		*missing = true;
+		return NULL;
+	}
+	if (rc < 0) {
 		fprintf(stderr, "distctl: %s\n", err);
 		return NULL;
 	}

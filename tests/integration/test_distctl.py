@@ -182,12 +182,7 @@ def test_daemon_down(smtp_server, distd):
     wait_for(lambda: len(server.handler.received()) == 4, what="resend after start")
 
 
-@pytest.mark.parametrize("queue_backend", [
-    "sqlite",
-    pytest.param("postgresql", marks=pytest.mark.xfail(
-        strict=True, reason="on PostgreSQL, before distd's first start, distctl status exits 1 "
-        "with 'no queue there yet' and --json prints only the daemon object"))],
-    indirect=True)
+@both_backends
 def test_status_before_the_first_start(distd):
     """No queue yet: status says so and exits 3 (daemon down), as the manual says."""
     d = distd(None, recipients=TEN[:1])
