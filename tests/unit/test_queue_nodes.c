@@ -9,6 +9,7 @@
  * is SQLite's: one node, where the same calls are trivial.
  */
 #include "testutil.h"
+#include "testpg.h"
 
 #include <libpq-fe.h>
 #include <stdlib.h>
@@ -16,47 +17,9 @@
 
 #include "queue.h"
 
-static const char *conninfo;
-static PGconn *admin;	/* the test's own connection: counts, expiries */
-
-static const struct queue_retry retry = { 10, 100, 1000 };
-
 struct nodes {
 	struct queue *a, *b;
 };
-
-static double
-half(int64_t issue, const char *tier, int attempt)
-{
-	(void)issue;
-	(void)tier;
-	(void)attempt;
-	return 0.5;
-}
-
-static long
-count(const char *sql)
-{
-	PGresult *res = PQexec(admin, sql);
-	long v = -1;
-
-	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		fail_msg("%s: %s", sql, PQerrorMessage(admin));
-	if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
-		v = strtol(PQgetvalue(res, 0, 0), NULL, 10);
-	PQclear(res);
-	return v;
-}
-
-static void
-sql(const char *s)
-{
-	PGresult *res = PQexec(admin, s);
-
-	if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
-		fail_msg("%s: %s", s, PQerrorMessage(admin));
-	PQclear(res);
-}
 
 static struct queue *
 open_node(const char *name)
@@ -64,7 +27,7 @@ open_node(const char *name)
 	struct queue *q;
 	char err[512];
 
-	if (queue_open(conninfo, &q, err, sizeof(err)) < 0)
+	if (queue_open(test_pg_conninfo(), &q, err, sizeof(err)) < 0)
 		fail_msg("%s", err);
 	if (name != NULL && queue_join(q, name, 30, err, sizeof(err)) < 0)
 		fail_msg("%s", err);
@@ -77,9 +40,9 @@ setup(void **state)
 	struct nodes *n = calloc(1, sizeof(*n));
 
 	*state = n;
-	if (conninfo == NULL)
+	if (test_pg_conninfo() == NULL)
 		return 0;
-	sql("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public");
+	test_pg_empty();
 	n->a = open_node("a");
 	n->b = open_node("b");
 	return 0;
@@ -96,15 +59,6 @@ teardown(void **state)
 	*state = NULL;
 	return 0;
 }
-
-#define NEED_PG() do { \
-	if (conninfo == NULL) { \
-		print_message("[  SKIP    ] DISTD_TEST_PG unset: no PostgreSQL test " \
-		    "server (run through `make unit`, which starts one with " \
-		    "tests/integration/pgserver.py)\n"); \
-		skip(); \
-	} \
-} while (0)
 
 static char *
 render(void *arg, int64_t id, const char *mid, size_t *len, char *err, size_t errsz)
@@ -164,8 +118,8 @@ record_all(struct queue *q, const struct queue_batch *b, bool ok, struct queue_a
 		    .reply = "250 ok", .class = SMTP_CLASS_OK } :
 		    (struct smtp_verdict){ .outcome = SMTP_TEMP, .code = 451,
 		    .reply = "451 later", .class = SMTP_CLASS_4XX };
-	int rc = queue_record(q, b, v, NULL, att, 1005, 0.1, "relay:465", &retry, half,
-	    err, sizeof(err));
+	int rc = queue_record(q, b, v, NULL, att, 1005, 0.1, "relay:465", &test_pg_retry,
+	    test_pg_half, err, sizeof(err));
 	if (rc < 0)
 		fail_msg("%s", err);
 	return rc;
@@ -179,10 +133,10 @@ expire(const char *node)
 
 	snprintf(s, sizeof(s), "UPDATE recipients SET lease_until = lease_until - 1000"
 	    " WHERE node = '%s'", node);
-	sql(s);
+	test_pg_exec(s);
 	snprintf(s, sizeof(s), "UPDATE nodes SET heartbeat = heartbeat - 1000"
 	    " WHERE name = '%s'", node);
-	sql(s);
+	test_pg_exec(s);
 }
 
 /*
@@ -201,10 +155,10 @@ test_takeover_after_lease_expires(void **state)
 	enqueue(n->a, "aaaa", 6);
 	struct queue_batch *b = take_one(n->a, 4);
 	assert_int_equal(b->n, 4);
-	assert_int_equal(count("SELECT COUNT(*) FROM recipients WHERE state = 'sending'"
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM recipients WHERE state = 'sending'"
 	    " AND node = 'a'"), 4);
 	/* leased on the server's clock, by the lease */
-	assert_int_equal(count("SELECT COUNT(*) FROM recipients WHERE node = 'a' AND"
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM recipients WHERE node = 'a' AND"
 	    " lease_until BETWEEN EXTRACT(EPOCH FROM now())::bigint + 28"
 	    " AND EXTRACT(EPOCH FROM now())::bigint + 31"), 4);
 
@@ -220,7 +174,7 @@ test_takeover_after_lease_expires(void **state)
 	assert_string_equal(t[0].node, "a");
 	assert_int_equal(t[0].count, 4);
 	queue_takeover_free(t, nt);
-	assert_int_equal(count("SELECT COUNT(*) FROM recipients WHERE state = 'queued'"
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM recipients WHERE state = 'queued'"
 	    " AND possible_duplicate = 1 AND node IS NULL AND lease_until IS NULL"), 4);
 	/* taken over once: the next heartbeat finds nothing more */
 	assert_int_equal(queue_heartbeat(n->b, &t, &nt, err, sizeof(err)), 0);
@@ -232,7 +186,7 @@ test_takeover_after_lease_expires(void **state)
 	for (size_t i = 0; i < c->n; i++)
 		flagged += c->possible_duplicate[i];
 	assert_int_equal(flagged, 4);
-	assert_int_equal(count("SELECT COUNT(*) FROM recipients WHERE node = 'b'"), 6);
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM recipients WHERE node = 'b'"), 6);
 	queue_batch_free(c);
 	queue_batch_free(b);
 }
@@ -278,12 +232,12 @@ test_heartbeat_extends_leases(void **state)
 	enqueue(n->a, "eeee", 3);
 	struct queue_batch *b = take_one(n->a, 3);
 	/* about to expire, but a heartbeats in time */
-	sql("UPDATE recipients SET lease_until = lease_until - 1000 WHERE node = 'a'");
+	test_pg_exec("UPDATE recipients SET lease_until = lease_until - 1000 WHERE node = 'a'");
 	assert_int_equal(queue_heartbeat(n->a, &t, &nt, err, sizeof(err)), 0);
-	assert_int_equal(count("SELECT COUNT(*) FROM recipients WHERE node = 'a' AND"
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM recipients WHERE node = 'a' AND"
 	    " lease_until >= EXTRACT(EPOCH FROM now())::bigint + 28"), 3);
 	assert_int_equal(queue_heartbeat(n->b, &t, &nt, err, sizeof(err)), 0);
-	assert_int_equal(count("SELECT COUNT(*) FROM recipients WHERE state = 'sending'"
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM recipients WHERE state = 'sending'"
 	    " AND node = 'a'"), 3);
 	queue_batch_free(b);
 }
@@ -304,19 +258,19 @@ test_heartbeat_does_not_wait(void **state)
 
 	enqueue(n->a, "wwww", 4);
 	struct queue_batch *b = take_one(n->a, 4);
-	sql("UPDATE recipients SET lease_until = lease_until - 1000 WHERE node = 'a'");
-	sql("BEGIN");
-	sql("SELECT id FROM recipients WHERE id IN (SELECT MIN(id) FROM recipients)"
+	test_pg_exec("UPDATE recipients SET lease_until = lease_until - 1000 WHERE node = 'a'");
+	test_pg_exec("BEGIN");
+	test_pg_exec("SELECT id FROM recipients WHERE id IN (SELECT MIN(id) FROM recipients)"
 	    " FOR UPDATE");
 	alarm(20);
 	assert_int_equal(queue_heartbeat(n->a, &t, &nt, err, sizeof(err)), 0);
 	alarm(0);
-	sql("ROLLBACK");
+	test_pg_exec("ROLLBACK");
 	/* the three others extended now, the held one at the next beat */
-	assert_int_equal(count("SELECT COUNT(*) FROM recipients WHERE node = 'a' AND"
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM recipients WHERE node = 'a' AND"
 	    " lease_until >= EXTRACT(EPOCH FROM now())::bigint + 28"), 3);
 	assert_int_equal(queue_heartbeat(n->a, &t, &nt, err, sizeof(err)), 0);
-	assert_int_equal(count("SELECT COUNT(*) FROM recipients WHERE node = 'a' AND"
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM recipients WHERE node = 'a' AND"
 	    " lease_until >= EXTRACT(EPOCH FROM now())::bigint + 28"), 4);
 	queue_batch_free(b);
 }
@@ -345,17 +299,18 @@ test_late_result_does_not_overwrite(void **state)
 	/* a's transfer failed temporarily, late: the rows stay b's, sending */
 	assert_int_equal(record_all(n->a, b, false, att), 3);
 	assert_true(att[0].possible_duplicate);
-	assert_int_equal(count("SELECT COUNT(*) FROM recipients WHERE state = 'sending'"
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM recipients WHERE state = 'sending'"
 	    " AND node = 'b' AND attempts = 0"), 3);
-	assert_int_equal(count("SELECT COUNT(*) FROM attempts WHERE possible_duplicate = 1"
-	    " AND status = 'deferred'"), 3);
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM attempts"
+	    " WHERE possible_duplicate = 1 AND status = 'deferred'"), 3);
 	/* b's delivery is recorded and stands */
 	assert_int_equal(record_all(n->b, c, true, att), 0);
-	assert_int_equal(count("SELECT COUNT(*) FROM recipients WHERE state = 'delivered'"
-	    " AND node IS NULL"), 3);
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM recipients"
+	    " WHERE state = 'delivered' AND node IS NULL"), 3);
 	/* a's release of the same rows later changes nothing either */
 	assert_int_equal(queue_release_batch(n->a, b, err, sizeof(err)), 0);
-	assert_int_equal(count("SELECT COUNT(*) FROM recipients WHERE state = 'delivered'"), 3);
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM recipients WHERE state ="
+	    " 'delivered'"), 3);
 	queue_batch_free(b);
 	queue_batch_free(c);
 }
@@ -373,14 +328,14 @@ test_own_record_and_release(void **state)
 	struct queue_batch *b = take_one(n->a, 2);
 	struct queue_batch *c = take_one(n->b, 2);
 	assert_int_equal(record_all(n->a, b, true, att), 0);
-	assert_int_equal(count("SELECT COUNT(*) FROM recipients WHERE state = 'delivered'"
-	    " AND node IS NULL AND lease_until IS NULL"), 2);
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM recipients"
+	    " WHERE state = 'delivered' AND node IS NULL AND lease_until IS NULL"), 2);
 	/* a cannot give back b's batch; b can */
 	assert_int_equal(queue_release_batch(n->a, c, err, sizeof(err)), 0);
-	assert_int_equal(count("SELECT COUNT(*) FROM recipients WHERE state = 'sending'"
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM recipients WHERE state = 'sending'"
 	    " AND node = 'b'"), 2);
 	assert_int_equal(queue_release_batch(n->b, c, err, sizeof(err)), 0);
-	assert_int_equal(count("SELECT COUNT(*) FROM recipients WHERE state = 'queued'"
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM recipients WHERE state = 'queued'"
 	    " AND node IS NULL AND possible_duplicate = 0"), 2);
 	queue_batch_free(b);
 	queue_batch_free(c);
@@ -409,9 +364,9 @@ test_restart_recovers_own_rows(void **state)
 	n->a = open_node("a");
 	assert_int_equal(queue_recover(n->a, &recovered, err, sizeof(err)), 0);
 	assert_int_equal(recovered, 4);		/* a's 2 and c's 2 */
-	assert_int_equal(count("SELECT COUNT(*) FROM recipients WHERE state = 'queued'"
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM recipients WHERE state = 'queued'"
 	    " AND possible_duplicate = 1 AND node IS NULL"), 4);
-	assert_int_equal(count("SELECT COUNT(*) FROM recipients WHERE state = 'sending'"
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM recipients WHERE state = 'sending'"
 	    " AND node = 'b'"), 2);
 	queue_batch_free(ba);
 	queue_batch_free(bb);
@@ -429,10 +384,11 @@ test_join_refuses_a_live_name(void **state)
 	char err[512];
 
 	(void)n;
-	assert_int_equal(count("SELECT COUNT(*) FROM nodes WHERE name = 'a' AND pid > 0"
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM nodes WHERE name = 'a' AND pid > 0"
 	    " AND version <> '' AND started > 0"), 1);
-	sql("UPDATE nodes SET host = 'elsewhere.example.test', pid = 77 WHERE name = 'a'");
-	assert_int_equal(queue_open(conninfo, &q, err, sizeof(err)), 0);
+	test_pg_exec("UPDATE nodes SET host = 'elsewhere.example.test', pid = 77 WHERE name ="
+	    " 'a'");
+	assert_int_equal(queue_open(test_pg_conninfo(), &q, err, sizeof(err)), 0);
 	assert_int_equal(queue_join(q, "a", 30, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "node a is alive on elsewhere.example.test (PID 77"));
 	assert_null(strstr(err, "dbname"));
@@ -440,7 +396,7 @@ test_join_refuses_a_live_name(void **state)
 	/* a stopped heartbeating: its name may be taken */
 	expire("a");
 	assert_int_equal(queue_join(q, "a", 30, err, sizeof(err)), 0);
-	assert_int_equal(count("SELECT COUNT(*) FROM nodes WHERE name = 'a'"
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM nodes WHERE name = 'a'"
 	    " AND host <> 'elsewhere.example.test'"), 1);
 	/* bad arguments are errors, not a node */
 	assert_int_equal(queue_join(q, "", 30, err, sizeof(err)), -1);
@@ -459,13 +415,13 @@ test_lock_per_node(void **state)
 
 	assert_non_null(mkdtemp(dir));
 	setenv("RUNTIME_DIRECTORY", dir, 1);
-	assert_int_equal(queue_lock_node(conninfo, "a", &fa, err, sizeof(err)), 0);
-	assert_int_equal(queue_lock_node(conninfo, "b", &fb, err, sizeof(err)), 0);
-	assert_int_equal(queue_lock_node(conninfo, "a", &fa2, err, sizeof(err)), -1);
+	assert_int_equal(queue_lock_node(test_pg_conninfo(), "a", &fa, err, sizeof(err)), 0);
+	assert_int_equal(queue_lock_node(test_pg_conninfo(), "b", &fb, err, sizeof(err)), 0);
+	assert_int_equal(queue_lock_node(test_pg_conninfo(), "a", &fa2, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "node a of the PostgreSQL queue is in use by another distd"));
 	assert_null(strstr(err, "dbname"));
 	close(fa);
-	assert_int_equal(queue_lock_node(conninfo, "a", &fa2, err, sizeof(err)), 0);
+	assert_int_equal(queue_lock_node(test_pg_conninfo(), "a", &fa2, err, sizeof(err)), 0);
 	close(fa2);
 	close(fb);
 	unsetenv("RUNTIME_DIRECTORY");
@@ -487,7 +443,7 @@ test_view_nodes(void **state)
 	assert_int_equal(queue_heartbeat_interval(n->a), 10);
 	enqueue(n->a, "vvvv", 5);
 	struct queue_batch *b = take_one(n->b, 3);
-	sql("UPDATE nodes SET heartbeat = heartbeat - 100 WHERE name = 'a'");
+	test_pg_exec("UPDATE nodes SET heartbeat = heartbeat - 100 WHERE name = 'a'");
 	assert_int_equal(queue_view_nodes(n->a, &v, &nv, err, sizeof(err)), 0);
 	assert_int_equal(nv, 2);
 	assert_string_equal(v[0].name, "a");
@@ -512,7 +468,8 @@ test_view_nodes(void **state)
 	queue_view_nodes_free(v, nv);
 	/* distctl reads them read-only */
 	struct queue *ro;
-	assert_int_equal(queue_open_mode(conninfo, QUEUE_READONLY, &ro, err, sizeof(err)), 0);
+	assert_int_equal(queue_open_mode(test_pg_conninfo(), QUEUE_READONLY, &ro, err,
+	    sizeof(err)), 0);
 	assert_int_equal(queue_view_nodes(ro, &v, &nv, err, sizeof(err)), 0);
 	assert_int_equal(nv, 2);
 	queue_view_nodes_free(v, nv);
@@ -561,22 +518,8 @@ test_sqlite_one_node(void **state)
 int
 main(void)
 {
-	conninfo = getenv("DISTD_TEST_PG");
-	if (conninfo != NULL && conninfo[0] == '\0')
-		conninfo = NULL;
-	if (conninfo != NULL) {
-		admin = PQconnectdb(conninfo);
-		if (PQstatus(admin) != CONNECTION_OK) {
-			fprintf(stderr, "DISTD_TEST_PG is set but no connection: %s",
-			    PQerrorMessage(admin));
-			return 1;
-		}
-		PQclear(PQexec(admin, "SET client_min_messages = warning"));
-	} else {
-		fprintf(stderr, "test_queue_nodes: PostgreSQL tests SKIPPED: DISTD_TEST_PG "
-		    "unset (no PostgreSQL test server; `make unit` starts one with "
-		    "tests/integration/pgserver.py where the server binaries are installed)\n");
-	}
+	if (test_pg_start("test_queue_nodes: PostgreSQL tests") < 0)
+		return 1;
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_takeover_after_lease_expires, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_takeover_names_each_node, setup, teardown),
@@ -591,6 +534,6 @@ main(void)
 		cmocka_unit_test(test_sqlite_one_node),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
-	PQfinish(admin);
+	test_pg_stop();
 	return rc;
 }

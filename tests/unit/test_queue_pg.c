@@ -16,6 +16,7 @@
  * (schema public dropped) before each test.
  */
 #include "testutil.h"
+#include "testpg.h"
 
 #include <libpq-fe.h>
 #include <stdlib.h>
@@ -25,77 +26,6 @@
 #include "queue.h"
 #include "queue_backend.h"
 #include "queue_private.h"
-
-static const char *conninfo;
-static PGconn *admin;	/* the test's own connection: counts, locks */
-
-static const struct queue_retry retry = { 10, 100, 1000 };
-
-static double
-half(int64_t issue, const char *tier, int attempt)
-{
-	(void)issue;
-	(void)tier;
-	(void)attempt;
-	return 0.5;
-}
-
-static long
-count(const char *sql)
-{
-	PGresult *res = PQexec(admin, sql);
-	long v = -1;
-
-	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		fail_msg("%s: %s", sql, PQerrorMessage(admin));
-	if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
-		v = strtol(PQgetvalue(res, 0, 0), NULL, 10);
-	PQclear(res);
-	return v;
-}
-
-static void
-sql(const char *s)
-{
-	PGresult *res = PQexec(admin, s);
-
-	if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
-		fail_msg("%s: %s", s, PQerrorMessage(admin));
-	PQclear(res);
-}
-
-static int
-setup(void **state)
-{
-	char err[256];
-	struct queue *q;
-
-	if (conninfo == NULL)
-		return 0;
-	sql("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public");
-	if (queue_open(conninfo, &q, err, sizeof(err)) < 0)
-		fail_msg("%s", err);
-	*state = q;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	queue_close(*state);
-	*state = NULL;
-	return 0;
-}
-
-/* Every test starts here: without a server it skips, saying why. */
-#define NEED_PG() do { \
-	if (conninfo == NULL) { \
-		print_message("[  SKIP    ] DISTD_TEST_PG unset: no PostgreSQL test " \
-		    "server (run through `make unit`, which starts one with " \
-		    "tests/integration/pgserver.py)\n"); \
-		skip(); \
-	} \
-} while (0)
 
 static char *
 render_ok(void *arg, int64_t id, const char *mid, size_t *len, char *err, size_t errsz)
@@ -145,21 +75,25 @@ test_pg_schema_created_and_versioned(void **state)
 	struct queue *q = *state, *q2;
 	char err[256];
 
-	assert_int_equal(count("SELECT version FROM distd_schema"), queue_pg_schema_latest());
-	assert_int_equal(count("SELECT COUNT(*) FROM distd_schema"), 1);
+	assert_int_equal(test_pg_count("SELECT version FROM distd_schema"),
+	    queue_pg_schema_latest());
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM distd_schema"), 1);
 	/* opened again: nothing to migrate, nothing doubled */
-	assert_int_equal(queue_open_mode(conninfo, QUEUE_EXISTING, &q2, err, sizeof(err)), 0);
+	assert_int_equal(queue_open_mode(test_pg_conninfo(), QUEUE_EXISTING, &q2, err,
+	    sizeof(err)), 0);
 	queue_close(q2);
-	assert_int_equal(queue_open_mode(conninfo, QUEUE_READONLY, &q2, err, sizeof(err)), 0);
+	assert_int_equal(queue_open_mode(test_pg_conninfo(), QUEUE_READONLY, &q2, err,
+	    sizeof(err)), 0);
 	queue_close(q2);
-	assert_int_equal(count("SELECT COUNT(*) FROM distd_schema"), 1);
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM distd_schema"), 1);
 	/* a newer distd's schema is refused, not written to */
-	sql("UPDATE distd_schema SET version = 99");
-	assert_int_equal(queue_open(conninfo, &q2, err, sizeof(err)), -1);
+	test_pg_exec("UPDATE distd_schema SET version = 99");
+	assert_int_equal(queue_open(test_pg_conninfo(), &q2, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "schema version 99 is newer"));
 	/* distctl on an empty database: no queue there */
-	sql("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public");
-	assert_int_equal(queue_open_mode(conninfo, QUEUE_EXISTING, &q2, err, sizeof(err)), -1);
+	test_pg_empty();
+	assert_int_equal(queue_open_mode(test_pg_conninfo(), QUEUE_EXISTING, &q2, err,
+	    sizeof(err)), -1);
 	assert_non_null(strstr(err, "no queue there yet"));
 	(void)q;
 }
@@ -172,7 +106,7 @@ test_pg_refuses_password_and_hides_location(void **state)
 	struct queue *q;
 	char err[512], loc[1024];
 
-	snprintf(loc, sizeof(loc), "%s password=s3cret", conninfo);
+	snprintf(loc, sizeof(loc), "%s password=s3cret", test_pg_conninfo());
 	assert_int_equal(queue_open(loc, &q, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "carries a password"));
 	assert_null(strstr(err, "s3cret"));
@@ -198,13 +132,13 @@ test_pg_take_skips_locked_rows(void **state)
 	char err[256];
 
 	enqueue(q, "ssss", 6, NULL, 1000);
-	sql("BEGIN");
-	sql("SELECT id FROM recipients WHERE tier = 0 FOR UPDATE");
+	test_pg_exec("BEGIN");
+	test_pg_exec("SELECT id FROM recipients WHERE tier = 0 FOR UPDATE");
 	assert_int_equal(queue_take(q, 1000, 4, 10, b, &n, err, sizeof(err)), 0);
 	assert_int_equal(n, 1);
 	assert_int_equal(b[0]->n, 4);		/* 送 and 发, not the locked 报 */
 	assert_string_equal(b[0]->tiers[0], "送");
-	sql("ROLLBACK");
+	test_pg_exec("ROLLBACK");
 	queue_batch_free(b[0]);
 	assert_int_equal(queue_take(q, 1000, 4, 10, b, &n, err, sizeof(err)), 0);
 	assert_int_equal(n, 1);
@@ -224,7 +158,7 @@ test_pg_changes(void **state)
 	assert_int_equal(queue_changes(q, &own1, &others1), 0);
 	assert_int_equal(queue_changes(q, &own2, &others2), 0);
 	assert_true(own1 == own2 && others1 == others2);
-	sql("INSERT INTO alerts VALUES ('x', 'y', 1, 1)");
+	test_pg_exec("INSERT INTO alerts VALUES ('x', 'y', 1, 1)");
 	assert_int_equal(queue_changes(q, &own2, &others2), 0);
 	assert_true(others1 != others2);
 }
@@ -243,7 +177,7 @@ taker(int seed)
 	char err[256];
 	int idle = 0;
 
-	if (queue_open(conninfo, &q, err, sizeof(err)) < 0)
+	if (queue_open(test_pg_conninfo(), &q, err, sizeof(err)) < 0)
 		return 2;
 	while (idle < 3) {
 		if (queue_take(q, 2000, 4, 5, b, &n, err, sizeof(err)) < 0)
@@ -257,8 +191,8 @@ taker(int seed)
 					.reply = "250 ok", .class = SMTP_CLASS_OK };
 			char relay[16];
 			snprintf(relay, sizeof(relay), "relay-%d", seed);
-			if (queue_record(q, b[i], v, NULL, a, 2000, 0.01, relay, &retry,
-			    half, err, sizeof(err)) < 0)
+			if (queue_record(q, b[i], v, NULL, a, 2000, 0.01, relay, &test_pg_retry,
+			    test_pg_half, err, sizeof(err)) < 0)
 				return 4;
 			queue_batch_free(b[i]);
 		}
@@ -293,12 +227,13 @@ test_pg_concurrent_takers_disjoint(void **state)
 		assert_true(WIFEXITED(st));
 		assert_int_equal(WEXITSTATUS(st), 0);
 	}
-	assert_int_equal(count("SELECT COUNT(*) FROM recipients"), 300);
-	assert_int_equal(count("SELECT COUNT(*) FROM recipients WHERE state = 'delivered'"
-	    " AND attempts = 1"), 300);
-	assert_int_equal(count("SELECT COUNT(*) FROM attempts"), 300);
-	assert_int_equal(count("SELECT COUNT(DISTINCT recipient) FROM attempts"), 300);
-	print_message("takers: %ld took part\n", count("SELECT COUNT(DISTINCT relay) FROM attempts"));
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM recipients"), 300);
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM recipients"
+	    " WHERE state = 'delivered' AND attempts = 1"), 300);
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM attempts"), 300);
+	assert_int_equal(test_pg_count("SELECT COUNT(DISTINCT recipient) FROM attempts"), 300);
+	print_message("takers: %ld took part\n",
+	    test_pg_count("SELECT COUNT(DISTINCT relay) FROM attempts"));
 }
 
 /*
@@ -314,27 +249,30 @@ test_pg_password_from_file(void **state)
 	char pass[] = "/tmp/distd-pgpass-XXXXXX", loc[1024], err[512];
 	struct queue *q;
 
-	sql("DROP ROLE IF EXISTS distd_node; CREATE ROLE distd_node LOGIN PASSWORD 'n0de-s3cret'");
+	test_pg_exec("DROP ROLE IF EXISTS distd_node; CREATE ROLE distd_node LOGIN PASSWORD"
+	    " 'n0de-s3cret'");
 	/* distd's own role owns the schema it creates and migrates */
-	sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public AUTHORIZATION distd_node");
+	test_pg_exec("DROP SCHEMA public CASCADE; CREATE SCHEMA public AUTHORIZATION"
+	    " distd_node");
 	int fd = mkstemp(pass);
 	assert_true(fd >= 0);
 	const char line[] = "*:*:*:distd_node:n0de-s3cret\n";
 	assert_int_equal(write(fd, line, sizeof(line) - 1), (ssize_t)(sizeof(line) - 1));
 	close(fd);
-	snprintf(loc, sizeof(loc), "%s user=distd_node passfile=%s", conninfo, pass);
+	snprintf(loc, sizeof(loc), "%s user=distd_node passfile=%s", test_pg_conninfo(), pass);
 	if (queue_open(loc, &q, err, sizeof(err)) < 0)
 		fail_msg("%s", err);
 	long counts[QUEUE_STATES];
 	assert_int_equal(queue_counts(q, counts), 0);
 	queue_close(q);
 	/* no password file: refused by the server, and nothing secret shown */
-	snprintf(loc, sizeof(loc), "%s user=distd_node passfile=/nonexistent", conninfo);
+	snprintf(loc, sizeof(loc), "%s user=distd_node passfile=/nonexistent",
+	    test_pg_conninfo());
 	assert_int_equal(queue_open(loc, &q, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "cannot connect to the PostgreSQL queue"));
 	assert_null(strstr(err, "s3cret"));
 	unlink(pass);
-	sql("DROP OWNED BY distd_node; DROP ROLE distd_node");
+	test_pg_exec("DROP OWNED BY distd_node; DROP ROLE distd_node");
 }
 
 /* One daemon per node and queue: a lock file in the runtime folder. */
@@ -348,13 +286,13 @@ test_pg_lock_per_node(void **state)
 
 	assert_non_null(mkdtemp(dir));
 	setenv("RUNTIME_DIRECTORY", dir, 1);
-	assert_int_equal(queue_lock(conninfo, &fd, err, sizeof(err)), 0);
+	assert_int_equal(queue_lock(test_pg_conninfo(), &fd, err, sizeof(err)), 0);
 	assert_true(fd >= 0);
-	assert_int_equal(queue_lock(conninfo, &fd2, err, sizeof(err)), -1);
+	assert_int_equal(queue_lock(test_pg_conninfo(), &fd2, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "in use by another distd"));
 	assert_null(strstr(err, "dbname"));	/* the string is not shown */
 	close(fd);
-	assert_int_equal(queue_lock(conninfo, &fd2, err, sizeof(err)), 0);
+	assert_int_equal(queue_lock(test_pg_conninfo(), &fd2, err, sizeof(err)), 0);
 	close(fd2);
 	unsetenv("RUNTIME_DIRECTORY");
 	char cmd[128];
@@ -370,7 +308,7 @@ canceller(void)
 	struct queue *q;
 	char err[256];
 
-	if (queue_open_mode(conninfo, QUEUE_EXISTING, &q, err, sizeof(err)) < 0) {
+	if (queue_open_mode(test_pg_conninfo(), QUEUE_EXISTING, &q, err, sizeof(err)) < 0) {
 		fprintf(stderr, "canceller: %s\n", err);
 		return 2;
 	}
@@ -397,10 +335,10 @@ test_pg_cancel_while_a_node_records(void **state)
 	int st;
 
 	assert_int_equal(enqueue(q, "dead", 2, NULL, 1000), 1);
-	sql("UPDATE recipients SET state = 'sending'");
+	test_pg_exec("UPDATE recipients SET state = 'sending'");
 	/* the node's record transaction: the recipient row first */
-	sql("BEGIN");
-	sql("UPDATE recipients SET state = 'deferred', attempts = 1 WHERE id = 1");
+	test_pg_exec("BEGIN");
+	test_pg_exec("UPDATE recipients SET state = 'deferred', attempts = 1 WHERE id = 1");
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0)
@@ -408,23 +346,25 @@ test_pg_cancel_while_a_node_records(void **state)
 	for (int i = 0; i < 1000 && waiting == 0; i++) {
 		usleep(10000);
 		/* pg_locks, not pg_stat_activity: that one is read once per transaction */
-		waiting = count("SELECT COUNT(DISTINCT pid) FROM pg_locks WHERE NOT granted");
+		waiting = test_pg_count("SELECT COUNT(DISTINCT pid) FROM pg_locks WHERE NOT"
+		    " granted");
 	}
 	/* then the attempt: without the deadlock, it does not wait */
-	PGresult *res = PQexec(admin, "INSERT INTO attempts (recipient, issue, time,"
+	PGresult *res = PQexec(test_pg_admin(), "INSERT INTO attempts (recipient, issue, time,"
 	    " status, attempt) VALUES (1, 1, 1500, 'deferred', 1)");
 	bool inserted = PQresultStatus(res) == PGRES_COMMAND_OK;
 	if (!inserted)
-		print_message("the node's attempt: %s", PQerrorMessage(admin));
+		print_message("the node's attempt: %s", PQerrorMessage(test_pg_admin()));
 	PQclear(res);
-	sql(inserted ? "COMMIT" : "ROLLBACK");
+	test_pg_exec(inserted ? "COMMIT" : "ROLLBACK");
 	assert_int_equal(waitpid(pid, &st, 0), pid);
 	assert_int_equal(waiting, 1);
 	assert_true(inserted);
 	assert_true(WIFEXITED(st));
 	assert_int_equal(WEXITSTATUS(st), 0);
-	assert_int_equal(count("SELECT COUNT(*) FROM recipients WHERE state = 'cancelled'"), 2);
-	assert_int_equal(count("SELECT COUNT(*) FROM attempts"), 1);
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM recipients WHERE state ="
+	    " 'cancelled'"), 2);
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM attempts"), 1);
 }
 
 static int
@@ -433,7 +373,7 @@ adder(int64_t issue)
 	struct queue *q;
 	char err[256];
 
-	if (queue_open_mode(conninfo, QUEUE_EXISTING, &q, err, sizeof(err)) < 0)
+	if (queue_open_mode(test_pg_conninfo(), QUEUE_EXISTING, &q, err, sizeof(err)) < 0)
 		return 2;
 	int n = queue_resend_to(q, issue, NULL, "new@example.test", NULL, 2000, err,
 	    sizeof(err));
@@ -477,7 +417,7 @@ test_pg_resend_to_concurrent_adds_once(void **state)
 		}
 		snprintf(sqlbuf, sizeof(sqlbuf), "SELECT COUNT(*) FROM recipients WHERE"
 		    " issue = %lld AND address = 'new@example.test'", (long long)id);
-		assert_int_equal(count(sqlbuf), 1);
+		assert_int_equal(test_pg_count(sqlbuf), 1);
 		assert_int_equal(added, 1);
 		assert_int_equal(refused, 7);
 	}
@@ -492,7 +432,7 @@ purger(void)
 	size_t n, deleted;
 	char err[256];
 
-	if (queue_open_mode(conninfo, QUEUE_EXISTING, &q, err, sizeof(err)) < 0)
+	if (queue_open_mode(test_pg_conninfo(), QUEUE_EXISTING, &q, err, sizeof(err)) < 0)
 		return 2;
 	int rc = queue_purge_list(q, 100000, 50, &cur, &f, &n, err, sizeof(err));
 	if (rc == 0 && n != 1)
@@ -524,71 +464,66 @@ test_pg_purge_waits_for_a_duplicate_enqueue(void **state)
 
 	assert_int_equal(enqueue(q, "root", 1, NULL, 1000), 1);
 	assert_int_equal(enqueue(q, "newer", 1, NULL, 1000), 2);	/* the newest stays */
-	sql("UPDATE recipients SET state = 'delivered', attempts = 1");
-	sql("UPDATE issues SET state = 'done', finished = 1001");
+	test_pg_exec("UPDATE recipients SET state = 'delivered', attempts = 1");
+	test_pg_exec("UPDATE issues SET state = 'done', finished = 1001");
 	/* the enqueue's transaction, its duplicate check done: the original is 1 */
-	sql("BEGIN");
-	sql("SELECT pg_advisory_xact_lock(hashtextextended('root', 0))");
+	test_pg_exec("BEGIN");
+	test_pg_exec("SELECT pg_advisory_xact_lock(hashtextextended('root', 0))");
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0)
 		_exit(purger());
 	for (int i = 0; i < 1000 && waiting == 0; i++) {
 		usleep(10000);
-		waiting = count("SELECT COUNT(DISTINCT pid) FROM pg_locks WHERE NOT granted");
+		waiting = test_pg_count("SELECT COUNT(DISTINCT pid) FROM pg_locks WHERE NOT"
+		    " granted");
 	}
-	PGresult *res = PQexec(admin, "INSERT INTO issues (id, kind, sha256, source, subject,"
+	PGresult *res = PQexec(test_pg_admin(),
+	    "INSERT INTO issues (id, kind, sha256, source, subject,"
 	    " message_id, state, hold_reason, duplicate_of, received, finished) VALUES"
 	    " (nextval('issue_ids'), 'bulletin', 'root', 'a.txt', 's', '', 'done',"
 	    " 'duplicate content', 1, 1500, 1500)");
 	bool inserted = PQresultStatus(res) == PGRES_COMMAND_OK;
 	if (!inserted)
-		print_message("the duplicate: %s", PQerrorMessage(admin));
+		print_message("the duplicate: %s", PQerrorMessage(test_pg_admin()));
 	PQclear(res);
-	sql(inserted ? "COMMIT" : "ROLLBACK");
+	test_pg_exec(inserted ? "COMMIT" : "ROLLBACK");
 	assert_int_equal(waitpid(pid, &st, 0), pid);
 	assert_int_equal(waiting, 1);
 	assert_true(inserted);
 	assert_true(WIFEXITED(st));
 	assert_int_equal(WEXITSTATUS(st), 0);	/* nothing deleted */
-	assert_int_equal(count("SELECT COUNT(*) FROM issues"), 3);
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM issues"), 3);
 }
 
 int
 main(void)
 {
-	conninfo = getenv("DISTD_TEST_PG");
-	if (conninfo != NULL && conninfo[0] == '\0')
-		conninfo = NULL;
-	if (conninfo != NULL) {
-		admin = PQconnectdb(conninfo);
-		if (PQstatus(admin) != CONNECTION_OK) {
-			fprintf(stderr, "DISTD_TEST_PG is set but no connection: %s",
-			    PQerrorMessage(admin));
-			return 1;
-		}
-		PQclear(PQexec(admin, "SET client_min_messages = warning"));
-	} else {
-		fprintf(stderr, "test_queue_pg: SKIPPED: DISTD_TEST_PG unset (no PostgreSQL "
-		    "test server; `make unit` starts one with tests/integration/pgserver.py "
-		    "where the server binaries are installed)\n");
-	}
+	if (test_pg_start("test_queue_pg:") < 0)
+		return 1;
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_pg_schema_created_and_versioned, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pg_refuses_password_and_hides_location, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pg_take_skips_locked_rows, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pg_changes, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pg_concurrent_takers_disjoint, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pg_password_from_file, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pg_lock_per_node, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pg_cancel_while_a_node_records, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_pg_resend_to_concurrent_adds_once, setup,
-		    teardown),
+		cmocka_unit_test_setup_teardown(test_pg_schema_created_and_versioned,
+		    test_pg_setup, test_pg_teardown),
+		cmocka_unit_test_setup_teardown(test_pg_refuses_password_and_hides_location,
+		    test_pg_setup, test_pg_teardown),
+		cmocka_unit_test_setup_teardown(test_pg_take_skips_locked_rows,
+		    test_pg_setup, test_pg_teardown),
+		cmocka_unit_test_setup_teardown(test_pg_changes,
+		    test_pg_setup, test_pg_teardown),
+		cmocka_unit_test_setup_teardown(test_pg_concurrent_takers_disjoint,
+		    test_pg_setup, test_pg_teardown),
+		cmocka_unit_test_setup_teardown(test_pg_password_from_file,
+		    test_pg_setup, test_pg_teardown),
+		cmocka_unit_test_setup_teardown(test_pg_lock_per_node,
+		    test_pg_setup, test_pg_teardown),
+		cmocka_unit_test_setup_teardown(test_pg_cancel_while_a_node_records,
+		    test_pg_setup, test_pg_teardown),
+		cmocka_unit_test_setup_teardown(test_pg_resend_to_concurrent_adds_once,
+		    test_pg_setup, test_pg_teardown),
 		cmocka_unit_test_setup_teardown(test_pg_purge_waits_for_a_duplicate_enqueue,
-		    setup, teardown),
+		    test_pg_setup, test_pg_teardown),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
-	PQfinish(admin);
+	test_pg_stop();
 	return rc;
 }

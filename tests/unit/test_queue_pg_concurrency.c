@@ -15,6 +15,7 @@
  * emptied (schema public dropped) before each test.
  */
 #include "testutil.h"
+#include "testpg.h"
 
 #include <libpq-fe.h>
 #include <stdbool.h>
@@ -24,76 +25,6 @@
 
 #include "queue.h"
 #include "queue_private.h"
-
-static const char *conninfo;
-static PGconn *admin;	/* the test's own connection: distctl's side, counts */
-
-static const struct queue_retry retry = { 10, 100, 1000 };
-
-static double
-half(int64_t issue, const char *tier, int attempt)
-{
-	(void)issue;
-	(void)tier;
-	(void)attempt;
-	return 0.5;
-}
-
-static long
-count(const char *sql)
-{
-	PGresult *res = PQexec(admin, sql);
-	long v = -1;
-
-	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		fail_msg("%s: %s", sql, PQerrorMessage(admin));
-	if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
-		v = strtol(PQgetvalue(res, 0, 0), NULL, 10);
-	PQclear(res);
-	return v;
-}
-
-static void
-sql(const char *s)
-{
-	PGresult *res = PQexec(admin, s);
-
-	if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
-		fail_msg("%s: %s", s, PQerrorMessage(admin));
-	PQclear(res);
-}
-
-static int
-setup(void **state)
-{
-	char err[256];
-	struct queue *q;
-
-	if (conninfo == NULL)
-		return 0;
-	sql("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public");
-	if (queue_open(conninfo, &q, err, sizeof(err)) < 0)
-		fail_msg("%s", err);
-	*state = q;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	queue_close(*state);
-	*state = NULL;
-	return 0;
-}
-
-#define NEED_PG() do { \
-	if (conninfo == NULL) { \
-		print_message("[  SKIP    ] DISTD_TEST_PG unset: no PostgreSQL test " \
-		    "server (run through `make unit`, which starts one with " \
-		    "tests/integration/pgserver.py)\n"); \
-		skip(); \
-	} \
-} while (0)
 
 static char *
 render_ok(void *arg, int64_t id, const char *mid, size_t *len, char *err, size_t errsz)
@@ -149,7 +80,8 @@ start(int (*child)(void), pid_t *pid, int *st, bool *ended)
 		_exit(child());
 	for (int i = 0; i < 1000; i++) {
 		/* pg_locks, not pg_stat_activity: that one is read once per transaction */
-		if (count("SELECT COUNT(DISTINCT pid) FROM pg_locks WHERE NOT granted") > 0)
+		if (test_pg_count("SELECT COUNT(DISTINCT pid) FROM pg_locks WHERE NOT"
+		    " granted") > 0)
 			return true;
 		if (waitpid(*pid, st, WNOHANG) == *pid) {
 			*ended = true;
@@ -181,7 +113,7 @@ finisher(void)
 	size_t n;
 	char err[256];
 
-	if (queue_open_mode(conninfo, QUEUE_EXISTING, &q, err, sizeof(err)) < 0)
+	if (queue_open_mode(test_pg_conninfo(), QUEUE_EXISTING, &q, err, sizeof(err)) < 0)
 		return 2;
 	int rc = queue_finish(q, 2000, &report, &n, err, sizeof(err));
 	if (rc < 0)
@@ -195,14 +127,15 @@ finisher(void)
 static void
 resend_open(void)
 {
-	sql("BEGIN");
-	sql("SELECT state FROM issues WHERE id = 1 FOR NO KEY UPDATE");
-	sql("INSERT INTO attempts (recipient, issue, time, status, reply, attempt)"
+	test_pg_exec("BEGIN");
+	test_pg_exec("SELECT state FROM issues WHERE id = 1 FOR NO KEY UPDATE");
+	test_pg_exec("INSERT INTO attempts (recipient, issue, time, status, reply, attempt)"
 	    " SELECT id, issue, 1500, 'resend', 'resend requested with distctl', attempts"
 	    " FROM recipients WHERE issue = 1 AND state IN ('delivered','failed')");
-	sql("UPDATE recipients SET state = 'queued', next_attempt = 1500, delivered = NULL"
+	test_pg_exec("UPDATE recipients SET state = 'queued', next_attempt = 1500, delivered ="
+	    " NULL"
 	    " WHERE issue = 1 AND state IN ('delivered','failed')");
-	sql("UPDATE issues SET state = 'active', finished = NULL, reported = 0,"
+	test_pg_exec("UPDATE issues SET state = 'active', finished = NULL, reported = 0,"
 	    " hold_reason = NULL WHERE id = 1");
 }
 
@@ -229,21 +162,25 @@ test_pg_finish_does_not_close_a_resent_issue(void **state)
 	char err[256];
 
 	assert_int_equal(enqueue(q, "fin1", 1, NULL), 1);
-	sql("UPDATE recipients SET state = 'delivered', attempts = 1, delivered = 1001");
+	test_pg_exec("UPDATE recipients SET state = 'delivered', attempts = 1, delivered ="
+	    " 1001");
 	resend_open();
 	bool waited = start(finisher, &pid, &st, &ended);
-	sql("COMMIT");
+	test_pg_exec("COMMIT");
 	assert_int_equal(finish_child(pid, st, ended), 0);
 	if (waited)
 		print_message("the finish waited for the resend's lock\n");
-	assert_int_equal(count("SELECT COUNT(*) FROM recipients WHERE state = 'queued'"), 1);
-	assert_int_equal(count("SELECT COUNT(*) FROM issues WHERE id = 1 AND state = 'active'"
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM recipients WHERE state ="
+	    " 'queued'"), 1);
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM issues WHERE id = 1 AND state ="
+	    " 'active'"
 	    " AND finished IS NULL"), 1);
 	/* the next finish sees the resend: nothing to finish */
 	assert_int_equal(queue_finish(q, 2001, &report, &n, err, sizeof(err)), 0);
 	assert_int_equal(n, 0);
 	free(report);
-	assert_int_equal(count("SELECT COUNT(*) FROM issues WHERE state = 'active'"), 1);
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM issues WHERE state = 'active'"),
+	    1);
 	/* and the resent recipient goes out */
 	assert_int_equal(queue_take(q, 2001, 1, 3, b, &n, err, sizeof(err)), 0);
 	assert_int_equal(n, 1);
@@ -265,20 +202,23 @@ test_pg_resend_after_finish_reopens(void **state)
 	char err[256];
 
 	assert_int_equal(enqueue(q, "fin2", 2, NULL), 1);
-	sql("UPDATE recipients SET state = 'delivered', attempts = 1, delivered = 1001");
+	test_pg_exec("UPDATE recipients SET state = 'delivered', attempts = 1, delivered ="
+	    " 1001");
 	assert_int_equal(queue_finish(q, 2000, &report, &n, err, sizeof(err)), 0);
 	assert_int_equal(n, 0);
 	free(report);
-	assert_int_equal(count("SELECT COUNT(*) FROM issues WHERE state = 'done'"
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM issues WHERE state = 'done'"
 	    " AND finished = 2000"), 1);
-	assert_int_equal(count("SELECT COUNT(*) FROM issue_tiers WHERE issue = 1"), 2);
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM issue_tiers WHERE issue = 1"), 2);
 	assert_int_equal(queue_resend(q, 1, NULL, "r1@example.test", 2001, err,
 	    sizeof(err)), 1);
-	assert_int_equal(count("SELECT COUNT(*) FROM issues WHERE state = 'active'"), 1);
-	assert_int_equal(count("SELECT COUNT(*) FROM issue_tiers"), 0);
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM issues WHERE state = 'active'"),
+	    1);
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM issue_tiers"), 0);
 	assert_int_equal(queue_finish(q, 2002, &report, &n, err, sizeof(err)), 0);
 	free(report);
-	assert_int_equal(count("SELECT COUNT(*) FROM issues WHERE state = 'active'"), 1);
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM issues WHERE state = 'active'"),
+	    1);
 }
 
 /*
@@ -304,31 +244,34 @@ test_pg_finish_skips_a_locked_issue_and_reports_the_same(void **state)
 	assert_int_equal(enqueue(q, "skp2", 2, NULL), 2);	/* all delivered: settled */
 	assert_int_equal(enqueue(q, "skp3", 2, NULL), 3);	/* one failed, locked */
 	assert_int_equal(enqueue(q, "skp4", 2, NULL), 4);	/* still queued */
-	sql("UPDATE recipients SET state = 'delivered', attempts = 1 WHERE issue < 4");
-	sql("UPDATE recipients SET state = 'failed' WHERE issue IN (1, 3) AND tier = 1");
-	sql("BEGIN");
-	sql("SELECT 1 FROM issues WHERE id = 3 FOR NO KEY UPDATE");
+	test_pg_exec("UPDATE recipients SET state = 'delivered', attempts = 1 WHERE issue < 4");
+	test_pg_exec("UPDATE recipients SET state = 'failed' WHERE issue IN (1, 3) AND tier ="
+	    " 1");
+	test_pg_exec("BEGIN");
+	test_pg_exec("SELECT 1 FROM issues WHERE id = 3 FOR NO KEY UPDATE");
 	bool waited = start(finisher, &pid, &st, &ended);
-	sql("COMMIT");
+	test_pg_exec("COMMIT");
 	int rc = finish_child(pid, st, ended);
 	assert_false(waited);
 	assert_int_equal(rc, 1);
-	assert_int_equal(count("SELECT COUNT(*) FROM issues WHERE state = 'done'"
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM issues WHERE state = 'done'"
 	    " AND finished = 2000"), 2);
-	assert_int_equal(count("SELECT COUNT(*) FROM issues WHERE state = 'active'"), 2);
-	assert_int_equal(count("SELECT reported FROM issues WHERE id = 2"), 2);
-	assert_int_equal(count("SELECT reported FROM issues WHERE id = 1"), 0);
-	assert_int_equal(count("SELECT COUNT(DISTINCT issue) FROM issue_tiers"), 2);
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM issues WHERE state = 'active'"),
+	    2);
+	assert_int_equal(test_pg_count("SELECT reported FROM issues WHERE id = 2"), 2);
+	assert_int_equal(test_pg_count("SELECT reported FROM issues WHERE id = 1"), 0);
+	assert_int_equal(test_pg_count("SELECT COUNT(DISTINCT issue) FROM issue_tiers"), 2);
 	/* issue 1 is still to be reported (its report not enqueued yet), 3 now too */
 	assert_int_equal(queue_finish(q, 2001, &report, &n, err, sizeof(err)), 0);
 	assert_int_equal(n, 2);
 	assert_int_equal(report[0], 1);
 	assert_int_equal(report[1], 3);
 	free(report);
-	assert_int_equal(count("SELECT COUNT(*) FROM issues WHERE state = 'done'"
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM issues WHERE state = 'done'"
 	    " AND finished = 2001 AND id = 3"), 1);
-	assert_int_equal(count("SELECT COUNT(*) FROM issue_tiers WHERE issue = 3"), 2);
-	assert_int_equal(count("SELECT COUNT(*) FROM issues WHERE state = 'active'"), 1);
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM issue_tiers WHERE issue = 3"), 2);
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM issues WHERE state = 'active'"),
+	    1);
 }
 
 /* ---- record and cancel ----------------------------------------------------- */
@@ -344,13 +287,13 @@ recorder(void)
 	struct smtp_verdict v[8];
 	char err[256];
 
-	if (queue_open_mode(conninfo, QUEUE_EXISTING, &q, err, sizeof(err)) < 0)
+	if (queue_open_mode(test_pg_conninfo(), QUEUE_EXISTING, &q, err, sizeof(err)) < 0)
 		return 2;
 	for (size_t i = 0; i < taken->n; i++)
 		v[i] = (struct smtp_verdict){ .outcome = SMTP_TEMP, .code = 451,
 		    .reply = "451 later", .class = SMTP_CLASS_4XX };
-	int rc = queue_record(q, taken, v, NULL, a, 1001, 0.1, "relay:465", &retry, half,
-	    err, sizeof(err));
+	int rc = queue_record(q, taken, v, NULL, a, 1001, 0.1, "relay:465", &test_pg_retry,
+	    test_pg_half, err, sizeof(err));
 	if (rc < 0)
 		fprintf(stderr, "recorder: %s\n", err);
 	queue_close(q);
@@ -383,20 +326,20 @@ test_pg_record_keeps_a_concurrent_tier_cancel(void **state)
 	assert_string_equal(b[0]->tiers[0], "报");
 	taken = b[0];
 	/* queue_pg_cancel's statements, tier 报, up to its COMMIT */
-	sql("BEGIN");
-	sql("SELECT state FROM issues WHERE id = 1 FOR NO KEY UPDATE");
-	sql("UPDATE recipients SET state = 'cancelled' WHERE issue = 1"
+	test_pg_exec("BEGIN");
+	test_pg_exec("SELECT state FROM issues WHERE id = 1 FOR NO KEY UPDATE");
+	test_pg_exec("UPDATE recipients SET state = 'cancelled' WHERE issue = 1"
 	    " AND state IN ('queued','deferred','held','sending') AND tier_keyword = '报'");
 	bool waited = start(recorder, &pid, &st, &ended);
-	sql("COMMIT");
+	test_pg_exec("COMMIT");
 	assert_int_equal(finish_child(pid, st, ended), 0);
 	assert_true(waited);
-	assert_int_equal(count("SELECT COUNT(*) FROM recipients WHERE id = 1"
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM recipients WHERE id = 1"
 	    " AND state = 'cancelled' AND node IS NULL"), 1);
-	assert_int_equal(count("SELECT COUNT(*) FROM recipients WHERE id = 2"
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM recipients WHERE id = 2"
 	    " AND state = 'queued'"), 1);
 	/* the transfer happened: it is in the history all the same */
-	assert_int_equal(count("SELECT COUNT(*) FROM attempts WHERE recipient = 1"), 1);
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM attempts WHERE recipient = 1"), 1);
 	assert_int_equal(queue_take(q, 5000, 2, 2, b, &n, err, sizeof(err)), 0);
 	assert_int_equal(n, 1);
 	assert_string_equal(b[0]->tiers[0], "送");
@@ -421,7 +364,7 @@ recorder2(void)
 	struct smtp_verdict v[2][1];
 	char err[256];
 
-	if (queue_open_mode(conninfo, QUEUE_EXISTING, &q, err, sizeof(err)) < 0)
+	if (queue_open_mode(test_pg_conninfo(), QUEUE_EXISTING, &q, err, sizeof(err)) < 0)
 		return 2;
 	for (int i = 0; i < 2; i++)
 		v[i][0] = (struct smtp_verdict){ .outcome = SMTP_TEMP, .code = 451,
@@ -431,7 +374,7 @@ recorder2(void)
 		{ taken2, v[0], NULL, a[0], 1001, 0.1, "relay:465", 0 },
 		{ taken, v[1], NULL, a[1], 1001, 0.1, "relay:465", 0 },
 	};
-	int rc = queue_record_many(q, in, 2, &retry, half, err, sizeof(err));
+	int rc = queue_record_many(q, in, 2, &test_pg_retry, test_pg_half, err, sizeof(err));
 	if (rc < 0)
 		fprintf(stderr, "recorder: %s\n", err);
 	queue_close(q);
@@ -457,20 +400,20 @@ test_pg_record_waits_for_a_whole_cancel(void **state)
 	taken = b[0];
 	taken2 = b[1];
 	assert_int_equal(taken2->issue, 2);
-	sql("BEGIN");
-	sql("SELECT state FROM issues WHERE id = 1 FOR NO KEY UPDATE");
-	sql("UPDATE recipients SET state = 'cancelled' WHERE issue = 1"
+	test_pg_exec("BEGIN");
+	test_pg_exec("SELECT state FROM issues WHERE id = 1 FOR NO KEY UPDATE");
+	test_pg_exec("UPDATE recipients SET state = 'cancelled' WHERE issue = 1"
 	    " AND state IN ('queued','deferred','held','sending')");
-	sql("UPDATE issues SET state = 'cancelled', finished = 1000 WHERE id = 1");
+	test_pg_exec("UPDATE issues SET state = 'cancelled', finished = 1000 WHERE id = 1");
 	bool waited = start(recorder2, &pid, &st, &ended);
-	sql("COMMIT");
+	test_pg_exec("COMMIT");
 	assert_int_equal(finish_child(pid, st, ended), 0);
 	assert_true(waited);
-	assert_int_equal(count("SELECT COUNT(*) FROM recipients WHERE issue = 1"
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM recipients WHERE issue = 1"
 	    " AND state = 'cancelled'"), 1);
-	assert_int_equal(count("SELECT COUNT(*) FROM recipients WHERE issue = 2"
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM recipients WHERE issue = 2"
 	    " AND state = 'deferred' AND attempts = 1"), 1);
-	assert_int_equal(count("SELECT COUNT(*) FROM attempts"), 2);
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM attempts"), 2);
 	queue_batch_free(taken);
 	queue_batch_free(taken2);
 	taken = taken2 = NULL;
@@ -520,12 +463,12 @@ test_pg_attachments_in_the_order_given(void **state)
 	assert_int_equal(enqueue(q, "att2", 1, two), 2);
 	assert_attachments(q, 1, one);
 	/* the first row moves to the end of the heap */
-	sql("UPDATE attachments SET data = data WHERE name = '说明.txt'");
-	sql("UPDATE attachments SET data = data WHERE name = 'z.doc'");
+	test_pg_exec("UPDATE attachments SET data = data WHERE name = '说明.txt'");
+	test_pg_exec("UPDATE attachments SET data = data WHERE name = 'z.doc'");
 	assert_attachments(q, 1, one);
 	assert_attachments(q, 2, two);
 	/* VACUUM FULL rewrites the table in its own order */
-	sql("VACUUM FULL attachments");
+	test_pg_exec("VACUUM FULL attachments");
 	assert_attachments(q, 1, one);
 	assert_attachments(q, 2, two);
 }
@@ -552,36 +495,40 @@ test_pg_attachments_order_after_migration(void **state)
 	assert_int_equal(enqueue(q, "mig2", 2, two), 2);
 	assert_int_equal(enqueue(q, "mig3", 1, NULL), 3);
 	/* back to schema 3 as version 3 left it (without schema 5's counts too) */
-	sql("ALTER TABLE attachments DROP COLUMN position;"
+	test_pg_exec("ALTER TABLE attachments DROP COLUMN position;"
 	    " CREATE INDEX attachments_issue ON attachments(issue);"
 	    " DROP TABLE recipient_count_deltas;"
 	    " DROP FUNCTION recipient_count_insert(), recipient_count_update(),"
 	    "  recipient_count_delete(), recipient_count_truncate() CASCADE;"
 	    " UPDATE distd_schema SET version = 3");
-	assert_int_equal(count("SELECT COUNT(*) FROM pg_indexes"
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM pg_indexes"
 	    " WHERE tablename = 'attachments'"), 1);
 	queue_close(q);
 	*state = NULL;
 	/* distctl does not write: it asks for the upgrade */
-	assert_int_equal(queue_open_mode(conninfo, QUEUE_READONLY, &q, err, sizeof(err)), -1);
+	assert_int_equal(queue_open_mode(test_pg_conninfo(), QUEUE_READONLY, &q, err,
+	    sizeof(err)), -1);
 	snprintf(want, sizeof(want), "schema 3, this is %d", queue_pg_schema_latest());
 	assert_non_null(strstr(err, want));
-	assert_int_equal(queue_open(conninfo, &q, err, sizeof(err)), 0);
+	assert_int_equal(queue_open(test_pg_conninfo(), &q, err, sizeof(err)), 0);
 	*state = q;
-	assert_int_equal(count("SELECT version FROM distd_schema"), queue_pg_schema_latest());
-	assert_int_equal(count("SELECT COUNT(*) FROM attachments WHERE position IS NULL"), 0);
+	assert_int_equal(test_pg_count("SELECT version FROM distd_schema"),
+	    queue_pg_schema_latest());
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM attachments WHERE position IS"
+	    " NULL"), 0);
 	assert_attachments(q, 1, one);
 	assert_attachments(q, 2, two);
 	assert_attachments(q, 3, (const char *const[]){ NULL });
 	assert_int_equal(enqueue(q, "mig4", 1, three), 4);
-	assert_int_equal(count("SELECT COUNT(*) FROM attachments a WHERE a.issue = 4"
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM attachments a WHERE a.issue = 4"
 	    " AND a.position <= (SELECT MAX(position) FROM attachments WHERE issue < 4)"), 0);
-	sql("UPDATE attachments SET data = data WHERE name IN ('c.pdf', 'x')");
+	test_pg_exec("UPDATE attachments SET data = data WHERE name IN ('c.pdf', 'x')");
 	assert_attachments(q, 1, one);
 	assert_attachments(q, 4, three);
 	/* a distctl run opens the migrated queue */
 	struct queue *ro;
-	assert_int_equal(queue_open_mode(conninfo, QUEUE_READONLY, &ro, err, sizeof(err)), 0);
+	assert_int_equal(queue_open_mode(test_pg_conninfo(), QUEUE_READONLY, &ro, err,
+	    sizeof(err)), 0);
 	assert_attachments(ro, 4, three);
 	queue_close(ro);
 }
@@ -589,39 +536,25 @@ test_pg_attachments_order_after_migration(void **state)
 int
 main(void)
 {
-	conninfo = getenv("DISTD_TEST_PG");
-	if (conninfo != NULL && conninfo[0] == '\0')
-		conninfo = NULL;
-	if (conninfo != NULL) {
-		admin = PQconnectdb(conninfo);
-		if (PQstatus(admin) != CONNECTION_OK) {
-			fprintf(stderr, "DISTD_TEST_PG is set but no connection: %s",
-			    PQerrorMessage(admin));
-			return 1;
-		}
-		PQclear(PQexec(admin, "SET client_min_messages = warning"));
-	} else {
-		fprintf(stderr, "test_queue_pg_concurrency: SKIPPED: DISTD_TEST_PG unset (no "
-		    "PostgreSQL test server; `make unit` starts one with "
-		    "tests/integration/pgserver.py where the server binaries are installed)\n");
-	}
+	if (test_pg_start("test_queue_pg_concurrency:") < 0)
+		return 1;
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_pg_finish_does_not_close_a_resent_issue,
-		    setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pg_resend_after_finish_reopens, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(
-		    test_pg_finish_skips_a_locked_issue_and_reports_the_same, setup, teardown),
+		    test_pg_setup, test_pg_teardown),
+		cmocka_unit_test_setup_teardown(test_pg_resend_after_finish_reopens,
+		    test_pg_setup, test_pg_teardown),
+		cmocka_unit_test_setup_teardown(test_pg_finish_skips_a_locked_issue_and_reports_the_same,
+		    test_pg_setup, test_pg_teardown),
 		cmocka_unit_test_setup_teardown(test_pg_record_keeps_a_concurrent_tier_cancel,
-		    setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pg_record_waits_for_a_whole_cancel, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_pg_attachments_in_the_order_given, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_pg_attachments_order_after_migration, setup,
-		    teardown),
+		    test_pg_setup, test_pg_teardown),
+		cmocka_unit_test_setup_teardown(test_pg_record_waits_for_a_whole_cancel,
+		    test_pg_setup, test_pg_teardown),
+		cmocka_unit_test_setup_teardown(test_pg_attachments_in_the_order_given,
+		    test_pg_setup, test_pg_teardown),
+		cmocka_unit_test_setup_teardown(test_pg_attachments_order_after_migration,
+		    test_pg_setup, test_pg_teardown),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
-	PQfinish(admin);
+	test_pg_stop();
 	return rc;
 }

@@ -12,6 +12,7 @@
  * emptied (schema public dropped) before each test.
  */
 #include "testutil.h"
+#include "testpg.h"
 
 #include <libpq-fe.h>
 #include <stdbool.h>
@@ -21,76 +22,6 @@
 
 #include "queue.h"
 #include "queue_private.h"
-
-static const char *conninfo;
-static PGconn *admin;	/* the test's own connection: the truth, by COUNT */
-
-static const struct queue_retry retry = { 10, 100, 1000 };
-
-static double
-half(int64_t issue, const char *tier, int attempt)
-{
-	(void)issue;
-	(void)tier;
-	(void)attempt;
-	return 0.5;
-}
-
-static long
-count(const char *sql)
-{
-	PGresult *res = PQexec(admin, sql);
-	long v = -1;
-
-	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		fail_msg("%s: %s", sql, PQerrorMessage(admin));
-	if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
-		v = strtol(PQgetvalue(res, 0, 0), NULL, 10);
-	PQclear(res);
-	return v;
-}
-
-static void
-sql(const char *s)
-{
-	PGresult *res = PQexec(admin, s);
-
-	if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
-		fail_msg("%s: %s", s, PQerrorMessage(admin));
-	PQclear(res);
-}
-
-static int
-setup(void **state)
-{
-	char err[256];
-	struct queue *q;
-
-	if (conninfo == NULL)
-		return 0;
-	sql("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public");
-	if (queue_open(conninfo, &q, err, sizeof(err)) < 0)
-		fail_msg("%s", err);
-	*state = q;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	queue_close(*state);
-	*state = NULL;
-	return 0;
-}
-
-#define NEED_PG() do { \
-	if (conninfo == NULL) { \
-		print_message("[  SKIP    ] DISTD_TEST_PG unset: no PostgreSQL test " \
-		    "server (run through `make unit`, which starts one with " \
-		    "tests/integration/pgserver.py)\n"); \
-		skip(); \
-	} \
-} while (0)
 
 static char *
 render_ok(void *arg, int64_t id, const char *mid, size_t *len, char *err, size_t errsz)
@@ -134,12 +65,12 @@ enqueue_on(struct queue *q, const char *sha, size_t n, const char *hold)
 static void
 truth(long want[QUEUE_STATES])
 {
-	PGresult *res = PQexec(admin, "SELECT state, COUNT(*) FROM recipients"
+	PGresult *res = PQexec(test_pg_admin(), "SELECT state, COUNT(*) FROM recipients"
 	    " WHERE replaced_by IS NULL GROUP BY state");
 
 	memset(want, 0, sizeof(long) * QUEUE_STATES);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		fail_msg("truth: %s", PQerrorMessage(admin));
+		fail_msg("truth: %s", PQerrorMessage(test_pg_admin()));
 	for (int r = 0; r < PQntuples(res); r++) {
 		enum queue_state s;
 		assert_int_equal(queue_state_parse(PQgetvalue(res, r, 0), &s), 0);
@@ -182,8 +113,8 @@ record_mixed(struct queue *q, struct queue_batch *b, int64_t now)
 		    .reply = "451 later", .class = SMTP_CLASS_4XX } :
 		    (struct smtp_verdict){ .outcome = SMTP_PERM, .code = 550,
 		    .reply = "550 no", .class = SMTP_CLASS_5XX };
-	if (queue_record(q, b, v, NULL, a, now, 0.1, "relay:465", &retry, half, err,
-	    sizeof(err)) < 0)
+	if (queue_record(q, b, v, NULL, a, now, 0.1, "relay:465", &test_pg_retry, test_pg_half,
+	    err, sizeof(err)) < 0)
 		fail_msg("%s", err);
 	free(v);
 	free(a);
@@ -200,8 +131,8 @@ record_ok(struct queue *q, struct queue_batch *b, int64_t now)
 	for (size_t i = 0; i < b->n; i++)
 		v[i] = (struct smtp_verdict){ .outcome = SMTP_OK, .code = 250,
 		    .reply = "250 ok", .class = SMTP_CLASS_OK };
-	if (queue_record(q, b, v, NULL, a, now, 0.1, "relay:465", &retry, half, err,
-	    sizeof(err)) < 0)
+	if (queue_record(q, b, v, NULL, a, now, 0.1, "relay:465", &test_pg_retry, test_pg_half,
+	    err, sizeof(err)) < 0)
 		fail_msg("%s", err);
 	free(v);
 	free(a);
@@ -230,12 +161,14 @@ test_pg_counts_follow_every_change(void **state)
 	assert_int_equal(enqueue_on(q, "two", 4, NULL), 2);
 	assert_int_equal(enqueue_on(q, "three", 3, "held for a look"), 3);
 	assert_counts(q, "intake");
-	assert_int_equal(count("SELECT COUNT(*) FROM recipients WHERE state = 'queued'"), 10);
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM recipients WHERE state ="
+	    " 'queued'"), 10);
 
 	assert_int_equal(queue_take(q, 1000, 2, 6, b, &n, err, sizeof(err)), 0);
 	assert_int_equal(n, 2);
 	assert_counts(q, "take");
-	assert_int_equal(count("SELECT COUNT(*) FROM recipients WHERE state = 'sending'"), 10);
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM recipients WHERE state ="
+	    " 'sending'"), 10);
 	record_mixed(q, b[0], 1005);
 	assert_counts(q, "record");
 	assert_int_equal(queue_release_batch(q, b[1], err, sizeof(err)), 0);
@@ -268,7 +201,7 @@ test_pg_counts_follow_every_change(void **state)
 	assert_int_equal(queue_finish(q, 5001, &report, &nr, err, sizeof(err)), 0);
 	free(report);
 	assert_counts(q, "finish");
-	assert_int_equal(count("SELECT COUNT(*) FROM issues WHERE state = 'done'"), 2);
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM issues WHERE state = 'done'"), 2);
 
 	if (queue_resend(q, 1, NULL, "r0@example.test", 5002, err, sizeof(err)) < 0)
 		fail_msg("%s", err);
@@ -276,8 +209,8 @@ test_pg_counts_follow_every_change(void **state)
 	if (queue_resend_to(q, 1, NULL, "new@example.test", "r2@example.test", 5003, err,
 	    sizeof(err)) < 0)
 		fail_msg("%s", err);
-	assert_int_equal(count("SELECT COUNT(*) FROM recipients WHERE replaced_by IS NOT NULL"),
-	    1);
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM recipients WHERE replaced_by IS"
+	    " NOT NULL"), 1);
 	assert_counts(q, "a correction");
 	if (queue_resend_all(q, 2, NULL, 5004, err, sizeof(err)) < 0)
 		fail_msg("%s", err);
@@ -296,7 +229,7 @@ test_pg_counts_follow_every_change(void **state)
 	assert_int_equal(queue_finish(q, 9001, &report, &nr, err, sizeof(err)), 0);
 	free(report);
 	assert_counts(q, "the second finish");
-	assert_int_equal(count("SELECT COUNT(*) FROM issues WHERE state = 'done'"), 3);
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM issues WHERE state = 'done'"), 3);
 
 	struct queue_purge_cursor cur = { 0 };
 	struct queue_purge_family *f;
@@ -307,7 +240,7 @@ test_pg_counts_follow_every_change(void **state)
 	queue_purge_families_free(f, n);
 	assert_int_equal(deleted, 1);
 	assert_counts(q, "purge");
-	assert_int_equal(count("SELECT COUNT(*) FROM recipients WHERE issue = 2"), 0);
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM recipients WHERE issue = 2"), 0);
 }
 
 /*
@@ -327,22 +260,26 @@ test_pg_counts_fold(void **state)
 	char err[256];
 
 	enqueue_on(q, "big", 1200, NULL);
-	assert_true(count("SELECT COUNT(*) FROM recipient_count_deltas") <= QUEUE_STATES);
+	assert_true(test_pg_count("SELECT COUNT(*) FROM"
+	    " recipient_count_deltas") <= QUEUE_STATES);
 	assert_counts(q, "a large intake");
-	assert_int_equal(count("SELECT SUM(delta) FROM recipient_count_deltas"
+	assert_int_equal(test_pg_count("SELECT SUM(delta) FROM recipient_count_deltas"
 	    " WHERE state = 'queued'"), 1200);
 
 	/* 1 100 statements that change a state, two deltas each */
-	sql("DO $$ BEGIN FOR i IN 1..1100 LOOP UPDATE recipients SET state ="
+	test_pg_exec("DO $$ BEGIN FOR i IN 1..1100 LOOP UPDATE recipients SET state ="
 	    " CASE state WHEN 'queued' THEN 'held' ELSE 'queued' END WHERE id = i;"
 	    " END LOOP; END $$");
-	assert_int_equal(count("SELECT COUNT(*) FROM recipient_count_deltas") > 2000, 1);
-	assert_int_equal(queue_open_mode(conninfo, QUEUE_READONLY, &ro, err, sizeof(err)), 0);
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM recipient_count_deltas") > 2000,
+	    1);
+	assert_int_equal(queue_open_mode(test_pg_conninfo(), QUEUE_READONLY, &ro, err,
+	    sizeof(err)), 0);
 	assert_counts(ro, "changes that do not fold");
 	queue_close(ro);
-	assert_true(count("SELECT COUNT(*) FROM recipient_count_deltas") <= QUEUE_STATES);
+	assert_true(test_pg_count("SELECT COUNT(*) FROM"
+	    " recipient_count_deltas") <= QUEUE_STATES);
 	assert_counts(q, "the fold");
-	assert_int_equal(count("SELECT SUM(delta) FROM recipient_count_deltas"
+	assert_int_equal(test_pg_count("SELECT SUM(delta) FROM recipient_count_deltas"
 	    " WHERE state = 'held'"), 1100);
 
 	/* 30 recorded: 60 deltas, folded by the record */
@@ -350,7 +287,8 @@ test_pg_counts_fold(void **state)
 	assert_int_equal(n, 1);
 	record_mixed(q, b[0], 1005);
 	queue_batch_free(b[0]);
-	assert_true(count("SELECT COUNT(*) FROM recipient_count_deltas") <= QUEUE_STATES);
+	assert_true(test_pg_count("SELECT COUNT(*) FROM"
+	    " recipient_count_deltas") <= QUEUE_STATES);
 	assert_counts(q, "a record");
 }
 
@@ -371,7 +309,7 @@ node(const char *name, int rounds)
 	size_t nr;
 	char err[256], sha[32];
 
-	if (queue_open_mode(conninfo, QUEUE_EXISTING, &q, err, sizeof(err)) < 0 ||
+	if (queue_open_mode(test_pg_conninfo(), QUEUE_EXISTING, &q, err, sizeof(err)) < 0 ||
 	    queue_join(q, name, 60, err, sizeof(err)) < 0) {
 		fprintf(stderr, "%s: %s\n", name, err);
 		return 2;
@@ -411,7 +349,7 @@ fail:
 static long
 differences(void)
 {
-	return count("SELECT COUNT(*) FROM (SELECT state, SUM(delta) AS n"
+	return test_pg_count("SELECT COUNT(*) FROM (SELECT state, SUM(delta) AS n"
 	    "  FROM recipient_count_deltas GROUP BY state HAVING SUM(delta) <> 0) d"
 	    " FULL JOIN (SELECT state, COUNT(*) AS n FROM recipients"
 	    "  WHERE replaced_by IS NULL GROUP BY state) r USING (state)"
@@ -446,7 +384,7 @@ test_pg_counts_exact_with_two_nodes_folding(void **state)
 		wrong += differences() != 0;
 		checks++;
 		assert_int_equal(queue_counts(q, c), 0);
-		long rows = count("SELECT COUNT(*) FROM recipient_count_deltas");
+		long rows = test_pg_count("SELECT COUNT(*) FROM recipient_count_deltas");
 		if (rows > most)
 			most = rows;
 		for (int i = 0; i < 2; i++)
@@ -468,7 +406,7 @@ test_pg_counts_exact_with_two_nodes_folding(void **state)
 	assert_counts(q, "two nodes");
 	/* 80 issues of 9 recipients went by in a few hundred statements each:
 	 * the folds kept the deltas to a handful */
-	assert_int_equal(count("SELECT COUNT(*) FROM recipients"), 720);
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM recipients"), 720);
 	assert_true(most < 720);
 }
 
@@ -502,25 +440,27 @@ test_pg_counts_after_migration_from_v4(void **state)
 	    sizeof(err)) < 0)
 		fail_msg("%s", err);
 	/* back to schema 4 as version 4 left it, and rows changed there */
-	sql("DROP TABLE recipient_count_deltas;"
+	test_pg_exec("DROP TABLE recipient_count_deltas;"
 	    " DROP FUNCTION recipient_count_insert() CASCADE;"
 	    " DROP FUNCTION recipient_count_update() CASCADE;"
 	    " DROP FUNCTION recipient_count_delete() CASCADE;"
 	    " DROP FUNCTION recipient_count_truncate() CASCADE;"
 	    " UPDATE distd_schema SET version = 4");
-	assert_int_equal(count("SELECT COUNT(*) FROM pg_trigger"
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM pg_trigger"
 	    " WHERE tgrelid = 'recipients'::regclass AND tgname LIKE 'recipients_count_%'"), 0);
-	sql("UPDATE recipients SET state = 'queued', node = NULL, lease_until = NULL"
+	test_pg_exec("UPDATE recipients SET state = 'queued', node = NULL, lease_until = NULL"
 	    " WHERE id = (SELECT MAX(id) FROM recipients WHERE state = 'sending')");
 	queue_close(q);
 	*state = NULL;
 	/* distctl does not write: it asks for the upgrade */
-	assert_int_equal(queue_open_mode(conninfo, QUEUE_READONLY, &q, err, sizeof(err)), -1);
+	assert_int_equal(queue_open_mode(test_pg_conninfo(), QUEUE_READONLY, &q, err,
+	    sizeof(err)), -1);
 	snprintf(want, sizeof(want), "schema 4, this is %d", queue_pg_schema_latest());
 	assert_non_null(strstr(err, want));
-	assert_int_equal(queue_open(conninfo, &q, err, sizeof(err)), 0);
+	assert_int_equal(queue_open(test_pg_conninfo(), &q, err, sizeof(err)), 0);
 	*state = q;
-	assert_int_equal(count("SELECT version FROM distd_schema"), queue_pg_schema_latest());
+	assert_int_equal(test_pg_count("SELECT version FROM distd_schema"),
+	    queue_pg_schema_latest());
 	assert_counts(q, "the migration");
 	long c[QUEUE_STATES];
 	assert_int_equal(queue_counts(q, c), 0);
@@ -536,7 +476,8 @@ test_pg_counts_after_migration_from_v4(void **state)
 	assert_counts(q, "changes after the migration");
 	/* a distctl run opens the migrated queue and counts the same */
 	struct queue *ro;
-	assert_int_equal(queue_open_mode(conninfo, QUEUE_READONLY, &ro, err, sizeof(err)), 0);
+	assert_int_equal(queue_open_mode(test_pg_conninfo(), QUEUE_READONLY, &ro, err,
+	    sizeof(err)), 0);
 	assert_counts(ro, "the migration, read-only");
 	queue_close(ro);
 }
@@ -544,32 +485,19 @@ test_pg_counts_after_migration_from_v4(void **state)
 int
 main(void)
 {
-	conninfo = getenv("DISTD_TEST_PG");
-	if (conninfo != NULL && conninfo[0] == '\0')
-		conninfo = NULL;
-	if (conninfo != NULL) {
-		admin = PQconnectdb(conninfo);
-		if (PQstatus(admin) != CONNECTION_OK) {
-			fprintf(stderr, "DISTD_TEST_PG is set but no connection: %s",
-			    PQerrorMessage(admin));
-			return 1;
-		}
-		PQclear(PQexec(admin, "SET client_min_messages = warning"));
-	} else {
-		fprintf(stderr, "test_queue_pg_counts: SKIPPED: DISTD_TEST_PG unset (no "
-		    "PostgreSQL test server; `make unit` starts one with "
-		    "tests/integration/pgserver.py where the server binaries are installed)\n");
-	}
+	if (test_pg_start("test_queue_pg_counts:") < 0)
+		return 1;
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_pg_counts_follow_every_change, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_pg_counts_fold, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pg_counts_follow_every_change,
+		    test_pg_setup, test_pg_teardown),
+		cmocka_unit_test_setup_teardown(test_pg_counts_fold,
+		    test_pg_setup, test_pg_teardown),
 		cmocka_unit_test_setup_teardown(test_pg_counts_exact_with_two_nodes_folding,
-		    setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pg_counts_after_migration_from_v4, setup,
-		    teardown),
+		    test_pg_setup, test_pg_teardown),
+		cmocka_unit_test_setup_teardown(test_pg_counts_after_migration_from_v4,
+		    test_pg_setup, test_pg_teardown),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
-	PQfinish(admin);
+	test_pg_stop();
 	return rc;
 }

@@ -11,6 +11,7 @@
  * tests skip, saying why; the SQLite one runs anyway.
  */
 #include "testutil.h"
+#include "testpg.h"
 
 #include <libpq-fe.h>
 #include <poll.h>
@@ -20,22 +21,9 @@
 #include "queue.h"
 #include "queue_private.h"
 
-static const char *conninfo;
-static PGconn *admin;
-
 struct two {
 	struct queue *a, *b;
 };
-
-static void
-sql(const char *s)
-{
-	PGresult *res = PQexec(admin, s);
-
-	if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
-		fail_msg("%s: %s", s, PQerrorMessage(admin));
-	PQclear(res);
-}
 
 static int
 setup(void **state)
@@ -44,11 +32,11 @@ setup(void **state)
 	char err[256];
 
 	*state = t;
-	if (conninfo == NULL)
+	if (test_pg_conninfo() == NULL)
 		return 0;
-	sql("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public");
-	if (queue_open(conninfo, &t->a, err, sizeof(err)) < 0 ||
-	    queue_open(conninfo, &t->b, err, sizeof(err)) < 0)
+	test_pg_empty();
+	if (queue_open(test_pg_conninfo(), &t->a, err, sizeof(err)) < 0 ||
+	    queue_open(test_pg_conninfo(), &t->b, err, sizeof(err)) < 0)
 		fail_msg("%s", err);
 	return 0;
 }
@@ -63,15 +51,6 @@ teardown(void **state)
 	free(t);
 	return 0;
 }
-
-#define NEED_PG() do { \
-	if (conninfo == NULL) { \
-		print_message("[  SKIP    ] DISTD_TEST_PG unset: no PostgreSQL test " \
-		    "server (run through `make unit`, which starts one with " \
-		    "tests/integration/pgserver.py)\n"); \
-		skip(); \
-	} \
-} while (0)
 
 /* Whether fd becomes readable within ms (bounded: never a hang). */
 static bool
@@ -113,13 +92,6 @@ render(void *arg, int64_t id, const char *mid, size_t *len, char *err, size_t er
 	snprintf(m, 128, "Message-ID: <%s>\r\n\r\nbody\r\n", mid);
 	*len = strlen(m);
 	return m;
-}
-
-static double
-half(int64_t issue, const char *tier, int attempt)
-{
-	(void)issue; (void)tier; (void)attempt;
-	return 0.5;
 }
 
 static int64_t
@@ -191,9 +163,8 @@ test_wake_when_work_becomes_due(void **state)
 		v[i].code = 451;
 		v[i].reply = "451 try later";
 	}
-	struct queue_retry retry = { 10, 100, 1000 };
 	assert_int_equal(queue_record(t->a, b[0], v, again, at, 1001, 0.1, "relay",
-	    &retry, half, err, sizeof(err)), 0);
+	    &test_pg_retry, test_pg_half, err, sizeof(err)), 0);
 	assert_int_equal(arrived(t->b, 300), 0);
 	assert_true(queue_retry(t->a, id, NULL, 1001, err, sizeof(err)) >= 0);
 	assert_int_equal(arrived(t->b, 5000), 1);
@@ -219,15 +190,16 @@ test_wake_once_per_transaction(void **state)
 
 	enqueue(t->a, "cccc", 1, NULL, 1000);
 	assert_int_equal(arrived(t->b, 5000), 1);
-	sql("INSERT INTO recipients (issue, tier, tier_keyword, header, unit, via, name,"
+	test_pg_exec("INSERT INTO recipients (issue, tier, tier_keyword, header, unit, via,"
+	    " name,"
 	    " display, address, state, next_attempt) SELECT 1, 0, '报', 'to', 'u', 'v',"
 	    " 'n', 'd', 'r' || g || '@example.test', 'queued', 1000"
 	    " FROM generate_series(1, 10000) g");
 	assert_int_equal(arrived(t->b, 5000), 1);
 	/* the update that makes them all due again (a release): one more */
-	sql("UPDATE recipients SET state = 'sending'");
+	test_pg_exec("UPDATE recipients SET state = 'sending'");
 	assert_int_equal(arrived(t->b, 300), 0);
-	sql("UPDATE recipients SET state = 'queued'");
+	test_pg_exec("UPDATE recipients SET state = 'queued'");
 	assert_int_equal(arrived(t->b, 5000), 1);
 }
 
@@ -241,7 +213,7 @@ test_reconnect_after_terminated_backend(void **state)
 
 	int old_pid = PQbackendPID(t->b->pg);
 	snprintf(q, sizeof(q), "SELECT pg_terminate_backend(%d)", old_pid);
-	sql(q);
+	test_pg_exec(q);
 	/* the server says goodbye on the socket: readable, and the drain
 	 * finds the link broken */
 	assert_true(readable(queue_wake_fd(t->b), 5000));
@@ -290,7 +262,7 @@ test_reconnect_fails_while_unreachable(void **state)
 	assert_non_null(timeout);
 	assert_string_equal(timeout, "5");
 	PQconninfoFree(o);
-	snprintf(loc, sizeof(loc), "%s connect_timeout=2", conninfo);
+	snprintf(loc, sizeof(loc), "%s connect_timeout=2", test_pg_conninfo());
 	assert_int_equal(queue_open(loc, &q, err, sizeof(err)), 0);
 	o = PQconninfo(q->pg);
 	for (PQconninfoOption *p = o; p->keyword; p++)
@@ -301,13 +273,13 @@ test_reconnect_fails_while_unreachable(void **state)
 
 	/* B's session ended and new ones refused (ALTER DATABASE from
 	 * another database: not the one connected to) */
-	snprintf(loc, sizeof(loc), "%s dbname=postgres", conninfo);
+	snprintf(loc, sizeof(loc), "%s dbname=postgres", test_pg_conninfo());
 	PGconn *other = PQconnectdb(loc);
 	assert_int_equal(PQstatus(other), CONNECTION_OK);
 	PQclear(PQexec(other, "ALTER DATABASE distd ALLOW_CONNECTIONS false"));
 	char kill[160];
 	snprintf(kill, sizeof(kill), "SELECT pg_terminate_backend(%d)", PQbackendPID(t->b->pg));
-	sql(kill);
+	test_pg_exec(kill);
 	assert_true(readable(queue_wake_fd(t->b), 5000));
 	queue_wake_drain(t->b);
 	long counts[QUEUE_STATES];
@@ -363,18 +335,9 @@ main(void)
 		cmocka_unit_test(test_sqlite_has_no_wake_and_no_reconnect),
 	};
 
-	conninfo = getenv("DISTD_TEST_PG");
-	if (conninfo != NULL && conninfo[0] == '\0')
-		conninfo = NULL;
-	if (conninfo != NULL) {
-		admin = PQconnectdb(conninfo);
-		if (PQstatus(admin) != CONNECTION_OK) {
-			fprintf(stderr, "cannot connect to DISTD_TEST_PG: %s", PQerrorMessage(admin));
-			return 1;
-		}
-		PQclear(PQexec(admin, "SET client_min_messages = warning"));
-	}
+	if (test_pg_start(NULL) < 0)
+		return 1;
 	int rc = cmocka_run_group_tests_name("queue_wake", tests, NULL, NULL);
-	PQfinish(admin);
+	test_pg_stop();
 	return rc;
 }
