@@ -4,15 +4,16 @@
 /*
  * Fixtures for the unit tests of modules that sit on the queue or the
  * configuration (queue_ctl, adminmail, notice, preview, preflight):
- * header-only like testutil.h, which it needs included first.
+ * header-only like testutil.h, which it needs included first. The
+ * PostgreSQL side (the tests' own connection, emptying) is testpg.h's.
  */
 
-#include <libpq-fe.h>
 #include <stdbool.h>
 
 #include "conf.h"
 #include "queue.h"
 #include "queue_backend.h"
+#include "testpg.h"
 
 /* Loads a configuration from text through a temporary file; fails the test on errors. */
 static inline struct conf *
@@ -50,43 +51,6 @@ test_queue_on_pg(void)
 	const char *b = getenv("DISTD_TEST_BACKEND");
 
 	return b != NULL && strcmp(b, "postgresql") == 0;
-}
-
-/* The test server's connection string, NULL without one. */
-static inline const char *
-test_pg_conninfo(void)
-{
-	const char *c = getenv("DISTD_TEST_PG");
-
-	return c != NULL && c[0] != '\0' ? c : NULL;
-}
-
-/* The tests' own connection to the test server (not the queue's): opened once. */
-static inline PGconn *
-test_pg_admin(void)
-{
-	static PGconn *admin;
-
-	if (admin == NULL) {
-		admin = PQconnectdb(test_pg_conninfo());
-		if (PQstatus(admin) != CONNECTION_OK)
-			fail_msg("DISTD_TEST_PG is set but no connection: %s",
-			    PQerrorMessage(admin));
-		PQclear(PQexec(admin, "SET client_min_messages = warning"));
-	}
-	return admin;
-}
-
-/* Runs one statement on the tests' own connection; fails the test on an error. */
-static inline void
-test_pg_exec(const char *sql)
-{
-	PGconn *c = test_pg_admin();
-	PGresult *res = PQexec(c, sql);
-
-	if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
-		fail_msg("%s: %s", sql, PQerrorMessage(c));
-	PQclear(res);
 }
 
 /*
@@ -160,7 +124,7 @@ test_queue_open(const char *name, char *path, size_t pathsz)
 			fail_msg("DISTD_TEST_BACKEND=postgresql without DISTD_TEST_PG");
 		if ((size_t)snprintf(path, pathsz, "%s", c) >= pathsz)
 			fail_msg("DISTD_TEST_PG is longer than the %zu bytes given", pathsz);
-		test_pg_exec("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public");
+		test_pg_empty();
 	} else {
 		snprintf(path, pathsz, "/tmp/distd-%s-%d.db", name, (int)getpid());
 		unlink(path);
