@@ -27,17 +27,6 @@
 #include "queue_backend.h"
 #include "queue_private.h"
 
-static char *
-render_ok(void *arg, int64_t id, const char *mid, size_t *len, char *err, size_t errsz)
-{
-	(void)arg; (void)err; (void)errsz;
-	char *m = malloc(128);
-	snprintf(m, 128, "Message-ID: <%s>\r\nX-Distd-Issue: %lld\r\n\r\nbody\r\n", mid,
-	    (long long)id);
-	*len = strlen(m);
-	return m;
-}
-
 /* n recipients in tiers 报 送 发 by i % 3; returns the id, or -dup_of */
 static int64_t
 enqueue_kind(struct queue *q, enum queue_kind kind, const char *sha, size_t n,
@@ -56,7 +45,7 @@ enqueue_kind(struct queue *q, enum queue_kind kind, const char *sha, size_t n,
 	struct queue_issue_in in = { .sha256 = sha, .source = "a.txt", .kind = kind,
 		.title = "简报", .subject = "简报 第1期", .issue_no = 1, .total_issue_no = -1,
 		.hold_reason = hold, .received = now };
-	if (queue_enqueue(q, &in, r, n, "example.test", render_ok, NULL, &id, &dup,
+	if (queue_enqueue(q, &in, r, n, "example.test", test_pg_render_ok, NULL, &id, &dup,
 	    err, sizeof(err)) < 0)
 		fail_msg("%s", err);
 	return dup ? -dup : id;

@@ -26,17 +26,6 @@
 #include "queue.h"
 #include "queue_private.h"
 
-static char *
-render_ok(void *arg, int64_t id, const char *mid, size_t *len, char *err, size_t errsz)
-{
-	(void)arg; (void)err; (void)errsz;
-	char *m = malloc(128);
-	snprintf(m, 128, "Message-ID: <%s>\r\nX-Distd-Issue: %lld\r\n\r\nbody\r\n", mid,
-	    (long long)id);
-	*len = strlen(m);
-	return m;
-}
-
 /* n recipients, tier 报 (even) and 送 (odd), and the attachments named in atts */
 static int64_t
 enqueue(struct queue *q, const char *sha, size_t n, const char *const *atts)
@@ -59,7 +48,7 @@ enqueue(struct queue *q, const char *sha, size_t n, const char *const *atts)
 	struct queue_issue_in in = { .sha256 = sha, .source = "a", .kind = QUEUE_KIND_BULLETIN,
 		.title = "简报", .subject = "简报 第1期", .issue_no = 1, .total_issue_no = -1,
 		.received = 1000, .attachments = a, .n_attachments = na };
-	if (queue_enqueue(q, &in, r, n, "example.test", render_ok, NULL, &id, &dup,
+	if (queue_enqueue(q, &in, r, n, "example.test", test_pg_render_ok, NULL, &id, &dup,
 	    err, sizeof(err)) < 0)
 		fail_msg("%s", err);
 	assert_int_equal(dup, 0);

@@ -23,17 +23,6 @@
 #include "queue.h"
 #include "queue_private.h"
 
-static char *
-render_ok(void *arg, int64_t id, const char *mid, size_t *len, char *err, size_t errsz)
-{
-	(void)arg; (void)err; (void)errsz;
-	char *m = malloc(128);
-	snprintf(m, 128, "Message-ID: <%s>\r\nX-Distd-Issue: %lld\r\n\r\nbody\r\n", mid,
-	    (long long)id);
-	*len = strlen(m);
-	return m;
-}
-
 /* n recipients, tier 报 (even) and 送 (odd), received at 1000; the id */
 static int64_t
 enqueue_on(struct queue *q, const char *sha, size_t n, const char *hold)
@@ -51,7 +40,7 @@ enqueue_on(struct queue *q, const char *sha, size_t n, const char *hold)
 	struct queue_issue_in in = { .sha256 = sha, .source = "a", .kind = QUEUE_KIND_BULLETIN,
 		.title = "简报", .subject = "简报 第1期", .issue_no = 1, .total_issue_no = -1,
 		.received = 1000, .hold_reason = hold };
-	int rc = queue_enqueue(q, &in, r, n, "example.test", render_ok, NULL, &id, &dup,
+	int rc = queue_enqueue(q, &in, r, n, "example.test", test_pg_render_ok, NULL, &id, &dup,
 	    err, sizeof(err));
 	free(r);
 	free(addr);

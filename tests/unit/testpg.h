@@ -162,4 +162,17 @@ test_pg_half(int64_t issue, const char *tier, int attempt)
 	return 0.5;
 }
 
+/* A queue_render_fn: a message of a few bytes that names its issue. */
+static inline char *
+test_pg_render_ok(void *arg, int64_t id, const char *mid, size_t *len, char *err,
+    size_t errsz)
+{
+	(void)arg; (void)err; (void)errsz;
+	char *m = malloc(128);
+	snprintf(m, 128, "Message-ID: <%s>\r\nX-Distd-Issue: %lld\r\n\r\nbody\r\n", mid,
+	    (long long)id);
+	*len = strlen(m);
+	return m;
+}
+
 #endif
