@@ -1145,7 +1145,10 @@ feedback_parse(const char *data, size_t len)
 	}
 	if (bounce_sender(r->from, display, g_mime_object_get_header(GMIME_OBJECT(m),
 	    "Return-Path"))) {
-		if (bounce_subject(r->subject))
+		if (delay_warning(r->subject, NULL))
+			set_reason(r, FEEDBACK_UNKNOWN, "from a mail system: a delay "
+			    "warning, not a bounce");
+		else if (bounce_subject(r->subject))
 			parse_plain_bounce(r, m);
 		else
 			set_reason(r, FEEDBACK_UNKNOWN, "from a mail system, but the "
