@@ -582,6 +582,8 @@ dsn_block(struct feedback *r, struct block *b, size_t nth)
 		    b->status);
 		return false;
 	}
+	if (a == FEEDBACK_ACTION_FAILED)
+		r->n_failed++;	/* kept or not: a failure beyond the bound counts */
 	if ((p = new_rcpt(r)) == NULL)
 		return true;
 	p->final_recipient = address_of(b->final);
@@ -598,8 +600,6 @@ dsn_block(struct feedback *r, struct block *b, size_t nth)
 			g_date_time_unref(dt);
 		}
 	}
-	if (a == FEEDBACK_ACTION_FAILED)
-		r->n_failed++;
 	return true;
 }
 

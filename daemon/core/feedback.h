@@ -88,7 +88,7 @@ struct feedback {
 	struct feedback_rcpt *rcpts;
 	size_t n_rcpts;
 	size_t n_rcpts_dropped;		/* blocks past FEEDBACK_MAX_RCPTS */
-	size_t n_failed;		/* rcpts with action FAILED */
+	size_t n_failed;		/* blocks with Action failed, kept or not */
 	size_t n_confirms;		/* rcpts with confirms */
 };
 

@@ -217,6 +217,18 @@ test_many_blocks_bounded(void **state)
 	free(m);
 	sbuf_free(&blocks);
 
+	/* a failure past the bound still makes it a bounce */
+	for (int i = 0; i < FEEDBACK_MAX_RCPTS; i++)
+		sbuf_printf(&blocks, "%s\n", delayed_block);
+	sbuf_printf(&blocks, "%s\n", failed_block);
+	m = dsn(sbuf_str(&blocks), "text/rfc822-headers", false);
+	r = parse(m);
+	expect_kind(r, FEEDBACK_BOUNCE, "1 failed (some blocks not kept)");
+	assert_int_equal(r->n_rcpts_dropped, 1);
+	feedback_free(r);
+	free(m);
+	sbuf_free(&blocks);
+
 	/* a 1 MB diagnostic on a kept block is cut */
 	sbuf_puts(&blocks, failed_block);
 	sbuf_puts(&blocks, "\nFinal-Recipient: rfc822; long@example.net\nAction: failed\n"
