@@ -392,11 +392,11 @@ ids_from_original(struct feedback *r, GMimeObject *o)
 	return false;
 }
 
-/* The first mailbox's address of From. */
+/* The first mailbox's address of From (or To). */
 static char *
-from_address(GMimeMessage *m, char **display)
+first_address(GMimeMessage *m, GMimeAddressType type, char **display)
 {
-	InternetAddressList *l = g_mime_message_get_from(m);
+	InternetAddressList *l = g_mime_message_get_addresses(m, type);
 
 	*display = NULL;
 	for (int i = 0; l != NULL && i < internet_address_list_length(l) && i < 10; i++) {
@@ -1019,7 +1019,7 @@ parse_plain_bounce(struct feedback *r, GMimeMessage *m)
 {
 	struct walk w = { SBUF_INIT, 0, false };
 	struct candidates c = { { NULL }, 0, false };
-	char *orig_from = NULL, *exclude[2];
+	char *orig_from = NULL, *exclude[3], *to, *to_display;
 	size_t orig_at, explain;
 	bool ours = false;
 	struct feedback_rcpt *p;
@@ -1039,9 +1039,14 @@ parse_plain_bounce(struct feedback *r, GMimeMessage *m)
 		set_reason(r, FEEDBACK_UNKNOWN, "a plain-text delay warning, not a bounce");
 		goto done;
 	}
+	/* the mail system and distd itself are not the failed recipient */
+	to = first_address(m, GMIME_ADDRESS_TYPE_TO, &to_display);
 	exclude[0] = r->from;
 	exclude[1] = orig_from;
-	find_addresses(&c, sbuf_str(&w.text), explain, exclude, 2);
+	exclude[2] = to;
+	find_addresses(&c, sbuf_str(&w.text), explain, exclude, 3);
+	free(to);
+	free(to_display);
 	if (c.n != 1 || c.too_many) {
 		set_reason(r, FEEDBACK_UNKNOWN, "a plain-text bounce for distd's mail, "
 		    "but the failed address is %s (%zu%s candidates in the text)",
@@ -1135,7 +1140,7 @@ feedback_parse(const char *data, size_t len)
 		set_reason(r, FEEDBACK_UNKNOWN, "not a mail message (no header, or no body)");
 		goto done;
 	}
-	r->from = from_address(m, &display);
+	r->from = first_address(m, GMIME_ADDRESS_TYPE_FROM, &display);
 	if ((v = g_mime_message_get_subject(m)) != NULL)
 		r->subject = clean(v, strlen(v));
 

@@ -452,13 +452,12 @@ plain_bounce(const char *charset, bool ours, const char *extra_addr)
 	char out[4096], *in, *o;
 
 	sbuf_printf(&body,
-	    "您好，很遗憾地通知您，您发送的邮件未能送达以下收件人：\n"
+	    "您好，很遗憾地通知您，您(bulletin@example.org)发送的邮件未能送达以下收件人：\n"
 	    "\n"
 	    "nobody@163.example.com%s%s\n"
 	    "退信原因：550 5.1.1 User not found: nobody@163.example.com\n"
 	    "\n"
 	    "------ 原邮件信头 ------\n"
-	    "From: bulletin@example.org\n"
 	    "To: nobody@163.example.com\n"
 	    "Message-ID: <%s>\n"
 	    "%s",
