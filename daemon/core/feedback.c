@@ -534,6 +534,21 @@ block_field(struct block *b, const char *name, size_t n, const struct sbuf *v)
 	}
 }
 
+/* Final-Recipient present and naming someone ("rfc822;" alone does not). */
+static bool
+has_address(const char *v)
+{
+	char *a;
+	bool ok;
+
+	if (v == NULL)
+		return false;
+	a = address_of(v);
+	ok = a[0] != '\0';
+	free(a);
+	return ok;
+}
+
 /* Diagnostic-Code: "smtp; 550 ..." -> the reply without its type. */
 static char *
 diag_of(const char *v)
@@ -556,9 +571,9 @@ dsn_block(struct feedback *r, struct block *b, size_t nth)
 	enum feedback_action a;
 	int cls;
 
-	if (b->final == NULL || b->final[0] == '\0') {
+	if (!has_address(b->final)) {
 		set_reason(r, FEEDBACK_MALFORMED, "delivery status: recipient block %zu "
-		    "has no Final-Recipient", nth);
+		    "has no Final-Recipient address", nth);
 		return false;
 	}
 	if (b->action == NULL || (a = action_of(b->action)) == FEEDBACK_ACTION_NONE) {
@@ -657,7 +672,7 @@ parse_mdn(struct feedback *r, const char *s, size_t n)
 		if (got == 1)
 			block_field(&b, name, nlen, &v);
 	sbuf_free(&v);
-	if (b.final == NULL || b.final[0] == '\0' || b.disp == NULL) {
+	if (!has_address(b.final) || b.disp == NULL) {
 		set_reason(r, FEEDBACK_MALFORMED, "disposition notification without %s",
 		    b.disp == NULL ? "Disposition" : "Final-Recipient");
 		block_free(&b);

@@ -39,7 +39,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	for (size_t i = 0; i < r->n_rcpts; i++) {
 		const struct feedback_rcpt *p = &r->rcpts[i];
-		if (p->final_recipient == NULL)
+		if (p->final_recipient == NULL || p->final_recipient[0] == '\0')
 			abort();
 		if (p->confirms && p->disposition != FEEDBACK_DISP_DISPLAYED)
 			abort();

@@ -432,6 +432,11 @@ test_malformed(void **state)
 	expect_kind(r, FEEDBACK_MALFORMED, "no Final-Recipient");
 	feedback_free(r);
 	free(m);
+	m = dsn("Final-Recipient: rfc822;\nAction: failed\nStatus: 5.1.1\n\n", NULL, false);
+	r = parse(m);
+	expect_kind(r, FEEDBACK_MALFORMED, "no Final-Recipient address");
+	feedback_free(r);
+	free(m);
 
 	/* the returned Message-ID and X-Distd-Issue disagree */
 	m = dsn(failed_block, "text/rfc822-headers", false);
