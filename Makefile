@@ -240,7 +240,7 @@ bench: deps all $(BUILD)/bench/bench_parse
 # ---- fuzzing (clang's libFuzzer) -------------------------------------------
 FUZZ_BUILD   = build-fuzz
 FUZZ_SECONDS ?= 60
-FUZZ_FLAGS   = -std=gnu11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer $(PKG_CFLAGS) $(INC_ALL)
+FUZZ_FLAGS   = -std=gnu11 -D_GNU_SOURCE -DDISTD_VERSION='"$(VERSION)"' -g -O1 -fno-omit-frame-pointer $(PKG_CFLAGS) $(INC_ALL)
 FUZZ_SRC     = $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN     = $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
 FUZZ_LIB_OBJ = $(LIB_SRC:%.c=$(FUZZ_BUILD)/%.o)
