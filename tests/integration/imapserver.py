@@ -195,8 +195,9 @@ userdb {{
   driver = static
   args = uid={pw.pw_uid} gid={pw.pw_gid} home={d}/home
 }}
-# no statistics: a login process started just before a stop would wait 5 s
-# for the stats process to answer, and the mail user could not write to it
+# no statistics: the mail user's imap process could not write to the stats
+# socket, and a login process started just before a stop logged an error
+# after waiting 5 s for the stats process (gone already) to answer
 stats_writer_socket_path =
 mail_location = maildir:{d}/home/Maildir
 service imap-login {{

@@ -8,6 +8,7 @@ stopped."""
 import imaplib
 import os
 import shlex
+import shutil
 import socket
 import ssl
 import subprocess
@@ -132,9 +133,15 @@ def test_plain_login_refused(imap_server):
     r = curl(["--user", f"{imap_server.user}:{imap_server.password}",
               f"imap://127.0.0.1:{imap_server.port}/INBOX"], max_time=3)
     assert r.returncode != 0, r.stdout
-    # nor on IMAP's usual port: this server has no clear-text listener
-    with open(os.path.join(imap_server.dir, "dovecot.conf")) as f:
-        assert "inet_listener imap {\n    port = 0\n" in f.read()
+    # and no clear-text listener elsewhere (143 or any): the server's only
+    # listening socket is the imaps port, on 127.0.0.1
+    if shutil.which("ss") is None:
+        pytest.skip("ss (iproute2) not found to list the listening sockets")
+    ss = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True,
+                        check=True).stdout
+    mine = {line.split()[3] for line in ss.splitlines()
+            if f"pid={imap_server.pid}," in line}
+    assert mine == {f"127.0.0.1:{imap_server.port}"}, ss
     with open(imap_server.log) as f:
         assert "Login: user=<" not in f.read()
 
