@@ -276,15 +276,29 @@ service anvil {{
                 self.proc = self.pid = None
                 raise RuntimeError(f"test Dovecot exited ({rc}) at start; "
                                    f"{self.log}:\n{self._log_tail()}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), 0.5).close()
+            if self._greets():
                 return
-            except OSError:
-                pass
             time.sleep(0.05)
         self._kill()
         raise RuntimeError(f"test Dovecot not accepting on 127.0.0.1:{self.port} "
                            f"within {timeout} s; {self.log}:\n{self._log_tail()}")
+
+    def _greets(self):
+        """True once the imaps port answers a TLS client with IMAP's
+        greeting, which imap-login sends only when it reaches the auth
+        process: a bare TCP accept is earlier, and a stop that soon after
+        start made the master wait 5 s for its processes."""
+        ctx = ssl.create_default_context(cafile=self.ca_file)
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), 2) as raw:
+                with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+                    s.settimeout(5)
+                    greeting = s.recv(4096)
+                    s.sendall(b"a LOGOUT\r\n")
+                    s.recv(4096)
+            return greeting.startswith(b"* OK")
+        except OSError:
+            return False
 
     def _kill(self, timeout=30):
         """Stops the master by its PID (SIGTERM: it stops its children too)."""
