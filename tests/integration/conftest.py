@@ -524,3 +524,17 @@ def rcpt_sink(smtp_server):
     # aiosmtpd looks the hook up on the handler per session
     handler.handle_RCPT = handle_RCPT
     return server
+
+
+@pytest.fixture
+def imap_server():
+    """A throw-away Dovecot IMAP server (imapserver.py): imaps on 127.0.0.1,
+    .ca_file to verify it, one user, a Maildir the test fills with
+    .deliver(); skipped, with the reason, only where Dovecot is absent."""
+    from imapserver import ImapServer, ImapUnavailable
+    try:
+        server = ImapServer()
+    except ImapUnavailable as e:
+        pytest.skip(f"no test IMAP server: {e}")
+    with server:
+        yield server
