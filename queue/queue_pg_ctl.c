@@ -662,18 +662,6 @@ col_or(const PGresult *res, int row, int col, int64_t none)
 	return PQgetisnull(res, row, col) ? none : strtoll(PQgetvalue(res, row, col), NULL, 10);
 }
 
-/* A stored word no enum knows: queue_bad_word's message. */
-static int
-bad_word(const PGresult *res, int row, int col, const char *column, char *err, size_t errsz)
-{
-	if (PQgetisnull(res, row, col))
-		snprintf(err, errsz, "reading the queue: %s is NULL", column);
-	else
-		snprintf(err, errsz, "reading the queue: %s has an unknown value '%s'", column,
-		    PQgetvalue(res, row, col));
-	return -1;
-}
-
 int
 queue_pg_record_read(struct queue *q, int64_t id, struct queue_record **out, char *err,
     size_t errsz)
@@ -702,7 +690,7 @@ queue_pg_record_read(struct queue *q, int64_t id, struct queue_record **out, cha
 	    &r->kind) < 0 ? 0 : PQgetisnull(res, 0, 7) ||
 	    queue_issue_state_parse(PQgetvalue(res, 0, 7), &r->state) < 0 ? 7 : -1;
 	if (bad >= 0) {
-		bad_word(res, 0, bad, bad == 0 ? "issues.kind" : "issues.state", err, errsz);
+		queue_pg_bad_word(res, 0, bad, bad == 0 ? "issues.kind" : "issues.state", err, errsz);
 		PQclear(res);
 		queue_record_free(r);
 		return refuse(q);
@@ -747,7 +735,7 @@ queue_pg_record_read(struct queue *q, int64_t id, struct queue_record **out, cha
 		x->address = col_text(res, i, 4);
 		if (PQgetisnull(res, i, 5) ||
 		    queue_state_parse(PQgetvalue(res, i, 5), &x->state) < 0) {
-			bad_word(res, i, 5, "recipients.state", err, errsz);
+			queue_pg_bad_word(res, i, 5, "recipients.state", err, errsz);
 			PQclear(res);
 			queue_record_free(r);
 			return refuse(q);
