@@ -104,6 +104,21 @@ notice_render(const struct conf *c, const struct queue_notice_due *d,
 		    "through the same relay, so it may arrive only after the fault is "
 		    "fixed.\n");
 		break;
+	case QUEUE_NOTICE_BOUNCED:
+		sbuf_puts(subject, "退信 / Bounced after delivery: ");
+		put_issue(subject, d);
+		sbuf_puts(body, "简报《");
+		put_issue(body, d);
+		sbuf_printf(body, "》（队列编号 %lld）已由邮件中继接收，但以下收件人的邮件"
+		    "服务器随后退信：\nThe relay accepted the issue above (queue id "
+		    "%lld), but these recipients' servers bounced it later:\n\n", id, id);
+		put_lines(body, d->reason);
+		sbuf_printf(body, "\n处理 / What to do: 地址有误时改正后 distctl resend "
+		    "%lld --to NEW --replace OLD；其他原因请与对方单位联系。/ A wrong "
+		    "address: correct it with distctl resend %lld --to NEW --replace OLD; "
+		    "otherwise contact the unit.\n查看 / Details: distctl show %lld\n",
+		    id, id, id);
+		break;
 	}
 	sbuf_puts(body, "\n-- \ndistd 自动发送；每期每种原因、每次告警只发一次。/ Sent by "
 	    "distd, once per issue and cause, once per alert.\n");

@@ -65,6 +65,9 @@ queue_attempt_status_name(enum queue_attempt_status s)
 	case QUEUE_ATTEMPT_CANCELLED:	return "cancelled";
 	case QUEUE_ATTEMPT_RESEND:	return "resend";
 	case QUEUE_ATTEMPT_REPLACED:	return "replaced";
+	case QUEUE_ATTEMPT_BOUNCED:	return "bounced";
+	case QUEUE_ATTEMPT_CONFIRMED:	return "confirmed";
+	case QUEUE_ATTEMPT_REMINDED:	return "reminded";
 	}
 	return "?";
 }
@@ -72,7 +75,7 @@ queue_attempt_status_name(enum queue_attempt_status s)
 int
 queue_attempt_status_parse(const char *name, enum queue_attempt_status *s)
 {
-	for (int i = QUEUE_ATTEMPT_SENT; name && i <= QUEUE_ATTEMPT_REPLACED; i++)
+	for (int i = QUEUE_ATTEMPT_SENT; name && i <= QUEUE_ATTEMPT_REMINDED; i++)
 		if (strcmp(name, queue_attempt_status_name((enum queue_attempt_status)i)) == 0) {
 			*s = (enum queue_attempt_status)i;
 			return 0;

@@ -82,9 +82,13 @@ enum queue_attempt_status {
 	/* history rows distctl writes, never a transfer's result: */
 	QUEUE_ATTEMPT_RESEND,		/* sent again on request (resend, resend --to) */
 	QUEUE_ATTEMPT_REPLACED,		/* the recipient's address was corrected */
+	/* what came back later (the feedback mailbox) and reminders: */
+	QUEUE_ATTEMPT_BOUNCED,		/* a bounce after the relay accepted */
+	QUEUE_ATTEMPT_CONFIRMED,	/* receipt confirmed (签收): MDN or reply */
+	QUEUE_ATTEMPT_REMINDED,		/* a reminder to confirm was queued */
 };
 /* "sent", "deferred", "failed", "expired", "cancelled", "resend",
- * "replaced" as stored and logged. */
+ * "replaced", "bounced", "confirmed", "reminded" as stored and logged. */
 const char *queue_attempt_status_name(enum queue_attempt_status s);
 /* The stored word back to the enum (backends): 0, or -1 for an unknown word or NULL. */
 int queue_attempt_status_parse(const char *name, enum queue_attempt_status *s);

@@ -26,6 +26,7 @@ queue_kind_name(enum queue_kind k)
 	case QUEUE_KIND_BULLETIN:	return "bulletin";
 	case QUEUE_KIND_REPORT:		return "report";
 	case QUEUE_KIND_NOTICE:		return "notice";
+	case QUEUE_KIND_REMINDER:	return "reminder";
 	}
 	return "?";
 }
@@ -35,6 +36,7 @@ queue_kind_parse(const char *name, enum queue_kind *k)
 {
 	static const enum queue_kind kinds[] = {
 		QUEUE_KIND_BULLETIN, QUEUE_KIND_REPORT, QUEUE_KIND_NOTICE,
+		QUEUE_KIND_REMINDER,
 	};
 
 	for (size_t i = 0; name && i < sizeof(kinds) / sizeof(kinds[0]); i++)
@@ -72,6 +74,7 @@ queue_issue_state_parse(const char *name, enum queue_issue_state *s)
 static const char *const alert_kind_names[] = {
 	[QUEUE_ALERT_AUTH] = "auth", [QUEUE_ALERT_TLS] = "tls",
 	[QUEUE_ALERT_DEFERRED] = "deferred", [QUEUE_ALERT_FALLBACK] = "fallback",
+	[QUEUE_ALERT_FEEDBACK] = "feedback",
 };
 
 const char *
@@ -201,6 +204,9 @@ queue_backend_missing(const struct queue_backend *b, char *buf, size_t bufsz)
 	OP(heartbeat),
 	OP(heartbeat_interval),
 	OP(view_nodes),
+	OP(feedback_apply),
+	OP(feedback_cursor),
+	OP(feedback_cursor_set),
 	};
 #undef OP
 	size_t n = 0, used = 0;
@@ -488,6 +494,9 @@ queue_record_free(struct queue_record *r)
 		free(x->reply);
 		free(x->replaced_by);
 		free(x->replaces);
+		free(x->bounce_status);
+		free(x->bounce_reply);
+		free(x->confirmed_by);
 	}
 	free(r->recipients);
 	free(r->title);
@@ -613,6 +622,30 @@ queue_view_nodes(struct queue *q, struct queue_view_node **out, size_t *n,
 	*out = NULL;
 	*n = 0;
 	return q->backend->view_nodes(q, out, n, err, errsz);
+}
+
+int
+queue_feedback_apply(struct queue *q, const struct queue_feedback_in *in,
+    struct queue_feedback_out *out, char *err, size_t errsz)
+{
+	memset(out, 0, sizeof(*out));
+	return q->backend->feedback_apply(q, in, out, err, errsz);
+}
+
+int
+queue_feedback_cursor(struct queue *q, const char *cursor, uint32_t *uidvalidity,
+    uint32_t *uid, char *err, size_t errsz)
+{
+	*uidvalidity = 0;
+	*uid = 0;
+	return q->backend->feedback_cursor(q, cursor, uidvalidity, uid, err, errsz);
+}
+
+int
+queue_feedback_cursor_set(struct queue *q, const char *cursor, uint32_t uidvalidity,
+    uint32_t uid, char *err, size_t errsz)
+{
+	return q->backend->feedback_cursor_set(q, cursor, uidvalidity, uid, err, errsz);
 }
 
 void

@@ -31,8 +31,9 @@ enum queue_kind {
 	QUEUE_KIND_BULLETIN,
 	QUEUE_KIND_REPORT,	/* a failure report to the admin */
 	QUEUE_KIND_NOTICE,	/* an admin notice */
+	QUEUE_KIND_REMINDER,	/* a reminder to confirm receipt of notice_for */
 };
-/* "bulletin", "report", "notice" as stored. */
+/* "bulletin", "report", "notice", "reminder" as stored. */
 const char *queue_kind_name(enum queue_kind k);
 /* The stored word back to the enum (backends): 0, or -1 for an unknown word. */
 int queue_kind_parse(const char *name, enum queue_kind *k);
@@ -61,7 +62,8 @@ struct queue_issue_in {
 	const char *hold_reason;	/* non-NULL: enqueue held */
 	int64_t received;		/* unix time */
 	int64_t report_for;		/* kind "report": the issue reported on, else 0 */
-	int64_t notice_for;		/* kind "notice": the issue it is about, else 0 */
+	int64_t notice_for;		/* kind "notice" or "reminder": the issue it is
+					 * about, else 0 (see QUEUE_KIND_REMINDER below) */
 	const char *unresolved;		/* units sent without (one a line), or NULL */
 	const char *text;		/* the decoded issue text, kept for re-routing */
 	const struct attachment *attachments;
@@ -406,8 +408,9 @@ enum queue_alert_kind {
 	QUEUE_ALERT_TLS,	/* TLS with the relay failed */
 	QUEUE_ALERT_DEFERRED,	/* recipients deferred for too long */
 	QUEUE_ALERT_FALLBACK,	/* the primary relay failed; the fallback carries */
+	QUEUE_ALERT_FEEDBACK,	/* the feedback mailbox cannot be read */
 };
-/* "auth", "tls", "deferred", "fallback" as stored and shown. */
+/* "auth", "tls", "deferred", "fallback", "feedback" as stored and shown. */
 const char *queue_alert_kind_name(enum queue_alert_kind k);
 /* The stored word back to the enum (backends): 0, or -1 for an unknown word. */
 int queue_alert_kind_parse(const char *name, enum queue_alert_kind *k);
@@ -425,14 +428,26 @@ int queue_clear_alert(struct queue *q, enum queue_alert_kind kind);
  * sha256 = key). At most 1000 per call. Caller frees with
  * queue_notices_due_free.
  */
-enum queue_notice_cause { QUEUE_NOTICE_HELD, QUEUE_NOTICE_UNRESOLVED, QUEUE_NOTICE_ALERT };
+enum queue_notice_cause {
+	QUEUE_NOTICE_HELD, QUEUE_NOTICE_UNRESOLVED, QUEUE_NOTICE_ALERT,
+	/*
+	 * Bounces that came back after the relay accepted (and after any
+	 * failure report): one notice per issue and batch, key
+	 * "bounced:ISSUE:LAST" where LAST is the highest id of its bounced
+	 * recipients, so that later bounces make one new notice and none is
+	 * sent twice. reason: one line per bounced recipient of the issue,
+	 * "TIER UNIT <ADDRESS>: STATUS DIAGNOSTIC".
+	 */
+	QUEUE_NOTICE_BOUNCED,
+};
 struct queue_notice_due {
 	enum queue_notice_cause cause;
 	char *key;
 	int64_t issue;		/* held and unresolved: the issue; alerts: 0 */
 	char *title, *source;
 	long issue_no;		/* -1 when absent */
-	char *reason;		/* hold reason, unresolved units, or the alert's text */
+	char *reason;		/* hold reason, unresolved units, the alert's text,
+				 * or the bounced recipients */
 	enum queue_alert_kind alert_kind;	/* alerts only */
 	int64_t since;		/* alerts: raised at */
 };
@@ -495,6 +510,10 @@ struct queue_view_held {
 struct queue_view_tier {
 	char *tier;			/* keyword: 报, 送, 发 … */
 	long total, delivered, deferred, failed;
+	/* what came back (feedback mailbox): bounced after acceptance (not
+	 * counted in delivered), confirmed receipt (counted in delivered or
+	 * bounced as they stand: a confirmation adds, it does not move) */
+	long bounced, confirmed;
 };
 
 /* A recent issue (duplicates left out) with its per-tier totals, in tier order. */
@@ -543,6 +562,11 @@ struct queue_view_recipient {
 	long last_code;			/* -1 when none */
 	char *last_reply, *via;
 	char *replaced_by;		/* the address that replaced this one, or NULL */
+	int64_t bounced;		/* when a bounce came back, else 0 */
+	char *bounce_status, *bounce_reply;	/* "5.2.2", the remote reply; NULL */
+	int64_t confirmed;		/* when receipt was confirmed, else 0 */
+	char *confirmed_by;		/* "mdn" or "reply"; NULL */
+	long reminders;			/* reminders queued for it */
 };
 
 /* Which recipients the issue view lists; every field may be NULL/false. */
@@ -550,7 +574,11 @@ struct queue_view_filter {
 	bool by_state;			/* only recipients in state */
 	enum queue_state state;
 	const char *tier;		/* only this tier keyword */
-	bool pending;			/* only who has not got it: not delivered, cancelled or replaced */
+	bool pending;			/* only who has not got it: not delivered
+					 * (or delivered and bounced), not
+					 * cancelled, not replaced */
+	bool unconfirmed;		/* only who has not confirmed receipt: not
+					 * confirmed, not cancelled, not replaced */
 };
 
 struct queue_view_issue {
@@ -695,6 +723,110 @@ void queue_source_free(struct queue_source *src);
 int queue_reroute(struct queue *q, int64_t issue, const struct queue_recipient_in *r,
     size_t n, const char *message, size_t len, int64_t now, char *err, size_t errsz);
 
+/* ---- what comes back: bounces and receipts (签收) --------------------------
+ * The feedback mailbox (daemon/feedback_collect.c) reads bounces, MDNs
+ * and replies; daemon/core/feedback.c classifies each; these store what
+ * they say about recipients. A recipient stays `delivered` when a bounce
+ * comes back (the relay did accept; the history says so): `bounced` is
+ * set beside the state, and counts as not got (filter pending) until a
+ * resend clears it. A confirmation is set beside the state too, once
+ * (the first one counts; later ones only go into the history).
+ *
+ * Reminders (distctl remind) are issues of kind QUEUE_KIND_REMINDER with
+ * notice_for = the bulletin: committing one also records a `reminded`
+ * history row on each bulletin recipient with the same address (not
+ * replaced) and counts it (reminders, last_reminded), in the same
+ * transaction. Feedback naming a reminder (its Message-ID or
+ * X-Distd-Issue) applies to the bulletin it reminds of.
+ */
+enum queue_feedback_kind {
+	QUEUE_FEEDBACK_BOUNCE,		/* recipients bounced */
+	QUEUE_FEEDBACK_CONFIRM,		/* recipients confirmed receipt */
+};
+
+/* One recipient a feedback message names. */
+struct queue_feedback_fact {
+	const char *address;		/* bounce: Original-Recipient, else Final;
+					 * MDN: Final-Recipient; reply: From */
+	const char *alt_address;	/* a second candidate (bounce: Final-
+					 * Recipient; MDN: From), or NULL */
+	const char *status;		/* bounce: "5.2.2"; else NULL */
+	const char *reply;		/* bounce: the remote reply (Diagnostic-
+					 * Code); MDN: its Disposition; reply:
+					 * its subject; NULL */
+};
+
+struct queue_feedback_in {
+	/*
+	 * The feedback message's identity (sha256 hex of its bytes): a
+	 * message is applied once, whatever is fetched again.
+	 */
+	const char *key;
+	enum queue_feedback_kind kind;
+	const char *how;		/* for the history: "dsn", "text-bounce",
+					 * "mdn", "reply" */
+	int64_t issue;			/* the issue the message names */
+	/*
+	 * The Message-IDs it carries (without <>). When any is given, the
+	 * issue's own (or, for a reminder, the reminder's) must be among
+	 * them: an X-Distd-Issue that disagrees with the Message-ID is not
+	 * believed (NO_ISSUE).
+	 */
+	const char *const *message_ids;
+	size_t n_message_ids;
+	const struct queue_feedback_fact *facts;
+	size_t n_facts;
+	int64_t when;			/* when it happened (Last-Attempt-Date,
+					 * Date), else the time it was read */
+	/*
+	 * Non-NULL: the mailbox cursor (see queue_feedback_cursor) to move
+	 * to uidvalidity/uid in the same transaction.
+	 */
+	const char *cursor;
+	uint32_t uidvalidity, uid;
+};
+
+enum queue_feedback_result {
+	QUEUE_FEEDBACK_APPLIED,		/* >= 1 recipient matched; recorded */
+	QUEUE_FEEDBACK_SEEN,		/* this key was applied before: nothing done */
+	QUEUE_FEEDBACK_NO_ISSUE,	/* no such issue (or ids disagree): a human's */
+	QUEUE_FEEDBACK_NO_RECIPIENT,	/* the issue, but no fact names one of its
+					 * recipients: a human's */
+};
+
+struct queue_feedback_out {
+	enum queue_feedback_result result;
+	int64_t issue;			/* the bulletin it applies to (a reminder's
+					 * resolved to it), 0 when none */
+	long matched;			/* recipients whose row changed */
+	long unmatched;			/* facts that named no recipient */
+};
+
+/*
+ * Applies one feedback message in one transaction: for each fact, the
+ * issue's recipients (not replaced) whose address equals address or
+ * alt_address (ASCII case-insensitive) get a history row (bounced or
+ * confirmed, with status/reply and how) and, the first time, their
+ * bounced/bounce_status/bounce_reply (a bounce: only while delivered) or
+ * confirmed/confirmed_by (a confirmation) set; the key is stored; the
+ * cursor, when given, moves whatever the result (a message not applied
+ * is left in the mailbox for a human, not read again). 0, or -1 with err
+ * (nothing stored).
+ */
+int queue_feedback_apply(struct queue *q, const struct queue_feedback_in *in,
+    struct queue_feedback_out *out, char *err, size_t errsz);
+/*
+ * A mailbox cursor: the UIDVALIDITY and the highest UID read of mailbox
+ * `cursor` (a name the collector chooses: server, user and folder).
+ * Returns 0, or 1 when there is none yet (*uidvalidity and *uid 0), or
+ * -1 with err. _set stores it on its own (messages skipped without an
+ * apply).
+ */
+int queue_feedback_cursor(struct queue *q, const char *cursor, uint32_t *uidvalidity,
+    uint32_t *uid, char *err, size_t errsz);
+int queue_feedback_cursor_set(struct queue *q, const char *cursor, uint32_t uidvalidity,
+    uint32_t uid, char *err, size_t errsz);
+
 /* ---- distribution record and retention ------------------------------------ */
 
 /* One recipient row of an issue as the record files it. */
@@ -714,6 +846,12 @@ struct queue_record_recipient {
 	char *replaced_by;		/* the address that replaced this one, or NULL */
 	char *replaces;			/* the address this one replaced, or NULL */
 	bool added;			/* added with distctl resend --to */
+	int64_t bounced;		/* when a bounce came back, else 0 */
+	char *bounce_status, *bounce_reply;	/* NULL when none */
+	int64_t confirmed;		/* receipt confirmed (签收), else 0 */
+	char *confirmed_by;		/* "mdn" or "reply"; NULL */
+	int reminders;			/* reminders queued to it */
+	int64_t last_reminded;		/* the last of them, else 0 */
 };
 
 /* An issue and every recipient it ever had, for filing. */

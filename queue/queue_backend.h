@@ -149,6 +149,13 @@ struct queue_backend {
 	long (*heartbeat_interval)(struct queue *q);
 	int (*view_nodes)(struct queue *q, struct queue_view_node **out, size_t *n,
 	    char *err, size_t errsz);
+	/* ---- feedback: see queue.h ---- */
+	int (*feedback_apply)(struct queue *q, const struct queue_feedback_in *in,
+	    struct queue_feedback_out *out, char *err, size_t errsz);
+	int (*feedback_cursor)(struct queue *q, const char *cursor,
+	    uint32_t *uidvalidity, uint32_t *uid, char *err, size_t errsz);
+	int (*feedback_cursor_set)(struct queue *q, const char *cursor,
+	    uint32_t uidvalidity, uint32_t uid, char *err, size_t errsz);
 };
 
 /* The embedded store (queue_sqlite.c): `state` is a file path. */

@@ -391,6 +391,9 @@ queue_view_issue_free(struct queue_view_issue *v)
 		free(r->last_reply);
 		free(r->via);
 		free(r->replaced_by);
+		free(r->bounce_status);
+		free(r->bounce_reply);
+		free(r->confirmed_by);
 	}
 	free(v->recipients);
 	free(v->title);
