@@ -51,7 +51,7 @@ adminmail_enqueue(const struct conf *c, struct queue *q, const struct adminmail 
 	conf_identity(c, m->title, &who);
 	const char *unit = who.series_admin ? "series.admin" : "sender.admin";
 	struct queue_recipient_in admin = { 0, tier, "to", unit, unit, "admin", who.admin,
-	    who.admin };
+	    who.admin, false };
 	struct queue_issue_in in = {
 		.sha256 = m->key, .source = m->source, .kind = m->kind,
 		.title = m->subject, .subject = m->subject,

@@ -73,6 +73,7 @@ struct queue_issue_in {
 struct queue_recipient_in {
 	int tier;			/* delivery order index */
 	const char *tier_keyword, *header, *unit, *via, *name, *display, *address;
+	bool receipt;			/* asked to confirm receipt (签收) */
 };
 
 /*
@@ -514,6 +515,7 @@ struct queue_view_tier {
 	 * counted in delivered), confirmed receipt (counted in delivered or
 	 * bounced as they stand: a confirmation adds, it does not move) */
 	long bounced, confirmed;
+	long receipt;			/* recipients asked to confirm receipt */
 };
 
 /* A recent issue (duplicates left out) with its per-tier totals, in tier order. */
@@ -564,6 +566,7 @@ struct queue_view_recipient {
 	char *replaced_by;		/* the address that replaced this one, or NULL */
 	int64_t bounced;		/* when a bounce came back, else 0 */
 	char *bounce_status, *bounce_reply;	/* "5.2.2", the remote reply; NULL */
+	bool receipt;			/* asked to confirm receipt */
 	int64_t confirmed;		/* when receipt was confirmed, else 0 */
 	char *confirmed_by;		/* "mdn" or "reply"; NULL */
 	long reminders;			/* reminders queued for it */
@@ -577,8 +580,9 @@ struct queue_view_filter {
 	bool pending;			/* only who has not got it: not delivered
 					 * (or delivered and bounced), not
 					 * cancelled, not replaced */
-	bool unconfirmed;		/* only who has not confirmed receipt: not
-					 * confirmed, not cancelled, not replaced */
+	bool unconfirmed;		/* only who was asked to confirm receipt
+					 * and has not: receipt, not confirmed,
+					 * not cancelled, not replaced */
 };
 
 struct queue_view_issue {
@@ -848,6 +852,7 @@ struct queue_record_recipient {
 	bool added;			/* added with distctl resend --to */
 	int64_t bounced;		/* when a bounce came back, else 0 */
 	char *bounce_status, *bounce_reply;	/* NULL when none */
+	bool receipt;			/* asked to confirm receipt */
 	int64_t confirmed;		/* receipt confirmed (签收), else 0 */
 	char *confirmed_by;		/* "mdn" or "reply"; NULL */
 	int reminders;			/* reminders queued to it */

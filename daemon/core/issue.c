@@ -59,7 +59,7 @@ issue_recipients(const struct conf *c, const struct route *r)
 		const struct route_recipient *rr = &r->recipients[i];
 		rin[i] = (struct queue_recipient_in){ (int)rr->tier, rr->tier_keyword,
 		    conf_header_name(c->tiers[rr->tier].header), rr->unit, rr->via,
-		    rr->name, rr->display, rr->address };
+		    rr->name, rr->display, rr->address, false };
 	}
 	return rin;
 }

@@ -78,8 +78,8 @@ static int64_t
 issue_with_one_failure(struct queue *q, long issue_no, const char *reply)
 {
 	struct queue_recipient_in r[2] = {
-		{ 0, "报", "to", "甲", "报:甲", "甲", "甲", "a@example.test" },
-		{ 0, "报", "to", "乙", "报:乙", "乙", "乙", "b@example.test" },
+		{ 0, "报", "to", "甲", "报:甲", "甲", "甲", "a@example.test", false },
+		{ 0, "报", "to", "乙", "报:乙", "乙", "乙", "b@example.test", false },
 	};
 	struct queue_issue_in in = { .sha256 = "ffff", .source = "a.txt", .kind = QUEUE_KIND_BULLETIN,
 		.title = "首都精神文明建设情况简报", .subject = "简报 第29期", .issue_no = issue_no,

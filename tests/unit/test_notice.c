@@ -30,7 +30,7 @@ static int64_t
 enqueue_held(struct queue *q, int serial)
 {
 	struct queue_recipient_in r = { 0, "报", "to", "中央文明办", "报:中央文明办", "中央文明办",
-		"中央文明办", "office@wmb.example.test" };
+		"中央文明办", "office@wmb.example.test", false };
 	char sha[32], source[32];
 	int64_t id, dup;
 	char err[256];

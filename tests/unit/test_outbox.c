@@ -617,7 +617,7 @@ static int64_t
 enqueue(struct queue *q, const char *sha, const char *hold, const char *unresolved)
 {
 	struct queue_recipient_in r = { 0, "报", "to", "甲", "报:甲", "甲", "甲",
-	    "a@example.test" };
+	    "a@example.test", false };
 	struct queue_issue_in in = { .sha256 = sha, .source = "s.txt", .kind = QUEUE_KIND_BULLETIN,
 		.title = "简报", .subject = "简报 第1期", .issue_no = 1, .total_issue_no = -1,
 		.hold_reason = hold, .unresolved = unresolved, .received = 1000 };

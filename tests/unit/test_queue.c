@@ -59,7 +59,7 @@ enqueue(struct queue *q, const char *sha, size_t n, const char *hold, int64_t no
 	for (size_t i = 0; i < n; i++) {
 		snprintf(addr[i], sizeof(addr[i]), "r%zu@example.test", i);
 		r[i] = (struct queue_recipient_in){ (int)(i % 3), i % 3 == 0 ? "报" :
-		    i % 3 == 1 ? "送" : "发", "to", "单位", "报:单位", "单位", "单位", addr[i] };
+		    i % 3 == 1 ? "送" : "发", "to", "单位", "报:单位", "单位", "单位", addr[i], false };
 	}
 	struct queue_issue_in in = { .sha256 = sha, .source = "a.txt", .kind = QUEUE_KIND_BULLETIN,
 		.title = "简报", .subject = "简报 第1期", .issue_no = 1, .total_issue_no = -1,
@@ -368,7 +368,7 @@ static void
 test_enqueue_is_atomic(void **state)
 {
 	struct queue *q = *state;
-	struct queue_recipient_in r = { 0, "报", "to", "u", "v", "n", "d", "a@example.test" };
+	struct queue_recipient_in r = { 0, "报", "to", "u", "v", "n", "d", "a@example.test", false };
 	struct queue_issue_in in = { .sha256 = "gggg", .source = "x", .kind = QUEUE_KIND_BULLETIN,
 		.subject = "s", .issue_no = -1, .total_issue_no = -1, .received = 1 };
 	int64_t id, dup;
@@ -404,7 +404,7 @@ static void
 test_render_outside_transaction(void **state)
 {
 	struct queue *q = *state;
-	struct queue_recipient_in r = { 0, "报", "to", "u", "v", "n", "d", "a@example.test" };
+	struct queue_recipient_in r = { 0, "报", "to", "u", "v", "n", "d", "a@example.test", false };
 	struct queue_issue_in in = { .sha256 = "0123456789abcdefXYZ", .source = "x",
 		.kind = QUEUE_KIND_BULLETIN, .subject = "s", .issue_no = -1,
 		.total_issue_no = -1, .received = 1 };
@@ -479,7 +479,7 @@ test_reservations_distinct(void **state)
 {
 	struct queue *q = *state;
 	struct queue_reservation a, b, c;
-	struct queue_recipient_in r = { 0, "报", "to", "u", "v", "n", "d", "a@example.test" };
+	struct queue_recipient_in r = { 0, "报", "to", "u", "v", "n", "d", "a@example.test", false };
 	struct queue_issue_in in = { .sha256 = "cccc", .source = "x",
 		.kind = QUEUE_KIND_BULLETIN, .subject = "s", .issue_no = -1,
 		.total_issue_no = -1, .received = 1 };
@@ -504,7 +504,7 @@ test_commit_refuses_taken_id(void **state)
 {
 	struct queue *q = *state, *q2;
 	struct queue_reservation mine;
-	struct queue_recipient_in r = { 0, "报", "to", "u", "v", "n", "d", "a@example.test" };
+	struct queue_recipient_in r = { 0, "报", "to", "u", "v", "n", "d", "a@example.test", false };
 	struct queue_issue_in in = { .sha256 = "ffff", .source = "x",
 		.kind = QUEUE_KIND_BULLETIN, .subject = "s", .issue_no = -1,
 		.total_issue_no = -1, .received = 1 };
@@ -1286,7 +1286,7 @@ enqueue_kind(struct queue *q, enum queue_kind kind, const char *key, int64_t rep
     int64_t notice_for, int64_t now)
 {
 	struct queue_recipient_in r = { 0, "报", "to", "管理员", "管理员", "管理员", "管理员",
-		"postmaster@example.test" };
+		"postmaster@example.test", false };
 	struct queue_issue_in in = { .sha256 = key, .source = queue_kind_name(kind), .kind = kind,
 		.title = "报告", .subject = "报告", .issue_no = -1, .total_issue_no = -1,
 		.received = now, .report_for = report_for, .notice_for = notice_for };

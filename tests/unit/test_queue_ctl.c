@@ -37,7 +37,7 @@ enqueue_six(struct queue *q, const char *sha, int64_t now)
 	for (int i = 0; i < 6; i++) {
 		snprintf(addr[i], sizeof(addr[i]), "r%d@example.test", i);
 		r[i] = (struct queue_recipient_in){ i / 2, TIER[i / 2], "to", "单位", "单位",
-		    "单位", "单位", addr[i] };
+		    "单位", "单位", addr[i], false };
 	}
 	struct queue_issue_in in = { .sha256 = sha, .source = "a.txt", .kind = QUEUE_KIND_BULLETIN,
 		.title = "简报", .subject = "简报 第1期", .issue_no = 1, .total_issue_no = -1,

@@ -40,7 +40,7 @@ enqueue_kind(struct queue *q, enum queue_kind kind, const char *sha, size_t n,
 	for (size_t i = 0; i < n; i++) {
 		snprintf(addr[i], sizeof(addr[i]), "r%zu@example.test", i);
 		r[i] = (struct queue_recipient_in){ (int)(i % 3), i % 3 == 0 ? "报" :
-		    i % 3 == 1 ? "送" : "发", "to", "单位", "报:单位", "单位", "单位", addr[i] };
+		    i % 3 == 1 ? "送" : "发", "to", "单位", "报:单位", "单位", "单位", addr[i], false };
 	}
 	struct queue_issue_in in = { .sha256 = sha, .source = "a.txt", .kind = kind,
 		.title = "简报", .subject = "简报 第1期", .issue_no = 1, .total_issue_no = -1,

@@ -40,7 +40,7 @@ enqueue(struct queue *q, const char *sha, size_t n, const char *const *atts)
 	for (size_t i = 0; i < n; i++) {
 		snprintf(addr[i], sizeof(addr[i]), "r%zu@example.test", i);
 		r[i] = (struct queue_recipient_in){ (int)(i % 2), i % 2 == 0 ? "报" : "送",
-		    "to", "单位", "报:单位", "单位", "单位", addr[i] };
+		    "to", "单位", "报:单位", "单位", "单位", addr[i], false };
 	}
 	/* each attachment's bytes say its name: a mix-up of data shows */
 	for (; atts && atts[na]; na++)

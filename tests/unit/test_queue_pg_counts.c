@@ -35,7 +35,7 @@ enqueue_on(struct queue *q, const char *sha, size_t n, const char *hold)
 	for (size_t i = 0; i < n; i++) {
 		snprintf(addr[i], sizeof(addr[i]), "r%zu@example.test", i);
 		r[i] = (struct queue_recipient_in){ (int)(i % 2), i % 2 == 0 ? "报" : "送",
-		    "to", "单位", "报:单位", "单位", "单位", addr[i] };
+		    "to", "单位", "报:单位", "单位", "单位", addr[i], false };
 	}
 	struct queue_issue_in in = { .sha256 = sha, .source = "a", .kind = QUEUE_KIND_BULLETIN,
 		.title = "简报", .subject = "简报 第1期", .issue_no = 1, .total_issue_no = -1,

@@ -45,9 +45,9 @@ static int64_t
 enqueue(struct queue *q, const char *sha, const char *title, long no, int64_t received)
 {
 	struct queue_recipient_in r[] = {
-		{ 0, "报", "to", "中央文明办", "报:中央文明办", "中央文明办", "x", "r0@example.test" },
-		{ 0, "报", "to", "市委", "报:市委", "市委", "x", "r1@example.test" },
-		{ 1, "发", "bcc", "大兴区文明办", "发:大兴区", "大兴区文明办", "x", "r2@example.test" },
+		{ 0, "报", "to", "中央文明办", "报:中央文明办", "中央文明办", "x", "r0@example.test", false },
+		{ 0, "报", "to", "市委", "报:市委", "市委", "x", "r1@example.test", false },
+		{ 1, "发", "bcc", "大兴区文明办", "发:大兴区", "大兴区文明办", "x", "r2@example.test", false },
 	};
 	struct queue_issue_in in = { .sha256 = sha, .source = "a.txt", .kind = QUEUE_KIND_BULLETIN,
 		.title = title, .subject = "s", .issue_no = no, .total_issue_no = -1,
@@ -386,9 +386,9 @@ test_unknown_stored_word_is_an_error(void **state)
 	assert_int_equal(queue_view_attempts(q, 0, 100, 0, &a, &n, err, sizeof(err)), -1);
 	assert_string_equal(err, "reading the queue: attempts.class has an unknown value 'quantum'");
 	assert_null(a);
-	poke("UPDATE attempts SET class = '4xx', status = 'bounced' WHERE code = 451");
+	poke("UPDATE attempts SET class = '4xx', status = 'teleported' WHERE code = 451");
 	assert_int_equal(queue_view_attempts(q, 0, 100, 0, &a, &n, err, sizeof(err)), -1);
-	assert_string_equal(err, "reading the queue: attempts.status has an unknown value 'bounced'");
+	assert_string_equal(err, "reading the queue: attempts.status has an unknown value 'teleported'");
 
 	poke("INSERT INTO alerts (kind, text, since, last) VALUES ('dns', 'x', 1, 1)");
 	assert_int_equal(queue_view_status(q, 0, 10, &sv, err, sizeof(err)), -1);

@@ -104,7 +104,7 @@ enqueue(struct queue *q, const char *sha, size_t n, const char *hold, int64_t no
 	for (size_t i = 0; i < n; i++) {
 		snprintf(addr[i], sizeof(addr[i]), "r%zu@example.test", i);
 		r[i] = (struct queue_recipient_in){ 0, "报", "to", "单位", "报:单位", "单位",
-		    "单位", addr[i] };
+		    "单位", addr[i], false };
 	}
 	struct queue_issue_in in = { .sha256 = sha, .source = "a.txt",
 		.kind = QUEUE_KIND_BULLETIN, .title = "简报", .subject = "简报 第1期",

@@ -10,15 +10,15 @@
 static struct queue_record_recipient rows[] = {
 	{ 1, "报", "市委、市人大、市政府、市政协", "市委", "office@sw.example.test",
 	  QUEUE_DELIVERED, 1, 86400, 250, "2.0.0", "250 2.0.0 Ok: queued as A1", false, 0, 0,
-	  NULL, NULL, false, 0, NULL, NULL, 0, NULL, 0, 0 },
+	  NULL, NULL, false, 0, NULL, NULL, false, 0, NULL, 0, 0 },
 	{ 2, "报", "市委、市人大、市政府、市政协", "市人大", "office@rd.example.test",
 	  QUEUE_FAILED, 3, 0, 550, "5.1.1", "550 5.1.1 <office@rd.example.test> unknown", false,
-	  0, 0, "fixed@rd.example.test", NULL, false, 0, NULL, NULL, 0, NULL, 0, 0 },
+	  0, 0, "fixed@rd.example.test", NULL, false, 0, NULL, NULL, false, 0, NULL, 0, 0 },
 	{ 3, "送", "中央文明办", "中央文明办", "fixed@rd.example.test", QUEUE_DELIVERED, 1, 90000,
-	  250, "2.0.0", "250 2.0.0 Ok", true, 2, 88000, NULL, "office@rd.example.test", false, 0, NULL, NULL, 0, NULL, 0, 0 },
+	  250, "2.0.0", "250 2.0.0 Ok", true, 2, 88000, NULL, "office@rd.example.test", false, 0, NULL, NULL, false, 0, NULL, 0, 0 },
 	{ 4, "发", "A&B <\"Unit\">, 'x'", "=HYPERLINK(\"x\")", "odd,\"name\"@example.test",
 	  QUEUE_CANCELLED, 0, 0, 0, NULL, "line one\nline two, \"quoted\"", false, 0, 0, NULL,
-	  NULL, true, 0, NULL, NULL, 0, NULL, 0, 0 },
+	  NULL, true, 0, NULL, NULL, false, 0, NULL, 0, 0 },
 };
 
 static struct queue_record rec = {

@@ -67,13 +67,13 @@ test_pad_and_cut_by_display_width(void **state)
 /* The recipients of issue 1 as show lists them: queued, delivered, deferred with a long reply. */
 static struct queue_view_recipient three[] = {
 	{ "报", "中央文明办", "中央文明办", "office@wmb.example.test", QUEUE_QUEUED, 0, 0, -1, NULL,
-	  "报:中央文明办", NULL, 0, NULL, NULL, 0, NULL, 0 },
+	  "报:中央文明办", NULL, 0, NULL, NULL, false, 0, NULL, 0 },
 	{ "报", "首都文明委副主任", "首都文明委副主任兼秘书长", "deputy@wmw.example.test",
-	  QUEUE_DELIVERED, 1, 0, 250, "250 2.0.0 Ok: queued as 0001", "报", NULL, 0, NULL, NULL, 0, NULL,
-	  0 },
+	  QUEUE_DELIVERED, 1, 0, 250, "250 2.0.0 Ok: queued as 0001", "报", NULL, 0, NULL, NULL, false, 0,
+	  NULL, 0 },
 	{ "发", "大兴区文明办", "大兴区文明办", "wmb@daxing.example.test", QUEUE_DEFERRED, 3,
 	  1795420800, 451, "451 4.7.1 greylisted, please try again later, the server is busy "
-	  "right now", "发", NULL, 0, NULL, NULL, 0, NULL, 0 },
+	  "right now", "发", NULL, 0, NULL, NULL, false, 0, NULL, 0 },
 };
 
 static struct queue_view_issue
@@ -186,9 +186,9 @@ test_status_without_a_queue(void **state)
 }
 
 static struct queue_view_tier tiers_of_one[] = {
-	{ "报", 8, 7, 0, 1, 0, 0 }, { "送", 12, 12, 0, 0, 0, 0 }, { "发", 21, 19, 2, 0, 0, 0 },
+	{ "报", 8, 7, 0, 1, 0, 0, 0 }, { "送", 12, 12, 0, 0, 0, 0, 0 }, { "发", 21, 19, 2, 0, 0, 0, 0 },
 };
-static struct queue_view_tier tiers_of_two[] = { { "报告", 1, 1, 0, 0, 0, 0 } };
+static struct queue_view_tier tiers_of_two[] = { { "报告", 1, 1, 0, 0, 0, 0, 0 } };
 static struct queue_view_recent two_recent[] = {
 	{ 2, "投递失败报告 / Delivery failure report", -1, QUEUE_ISSUE_HELD, QUEUE_KIND_REPORT, 1795420800,
 	  tiers_of_two, 1 },
@@ -431,8 +431,8 @@ test_hostile_values_escaped(void **state)
 	static const char reply[] = "451 busy \xc2\x9b" "31m";
 	struct queue_view_recipient r[] = {
 		{ "报", "中央\x1b[8m文明办", "中央文明办", "office@wmb.example.test", QUEUE_DEFERRED, 1,
-		  1795420800, 451, (char *)reply, "报", NULL, 0, NULL, NULL, 0,
-		  NULL, 0 },
+		  1795420800, 451, (char *)reply, "报", NULL, 0, NULL, NULL, false,
+		  0, NULL, 0 },
 	};
 	struct queue_view_issue v = issue_one(r, 1);
 	v.title = (char *)title;
@@ -461,7 +461,7 @@ test_hostile_values_escaped(void **state)
 	status_show_json(&b, &v);
 	assert_non_null(strstr(sbuf_str(&b), "\"source\":\"a.txt\",\"source_bytes\":null"));
 
-	struct queue_view_tier t[] = { { "报\x1b[1m", 1, 0, 1, 0, 0, 0 } };
+	struct queue_view_tier t[] = { { "报\x1b[1m", 1, 0, 1, 0, 0, 0, 0 } };
 	struct queue_view_recent recent[] = { { 2, (char *)title, 30, QUEUE_ISSUE_ACTIVE, QUEUE_KIND_BULLETIN, 2,
 		t, 1 } };
 	struct queue_view_status sv = { .recent = recent, .n_recent = 1 };
