@@ -849,6 +849,7 @@ test_migration_from_v8_keeps_data(void **state)
 	    " ALTER TABLE recipients DROP COLUMN confirmed_by;"
 	    " ALTER TABLE recipients DROP COLUMN reminders;"
 	    " ALTER TABLE recipients DROP COLUMN last_reminded;"
+	    " ALTER TABLE recipients DROP COLUMN bounce_attempt;"
 	    " ALTER TABLE issue_tiers DROP COLUMN bounced;"
 	    " ALTER TABLE issue_tiers DROP COLUMN confirmed;"
 	    " ALTER TABLE issue_tiers DROP COLUMN receipt;"
