@@ -1897,7 +1897,7 @@ feedback_target(struct queue *q, const struct queue_feedback_in *in, int64_t *ta
 	/* an X-Distd-Issue that disagrees with the Message-ID is not believed */
 	for (size_t i = 0; i < in->n_message_ids && !believed; i++)
 		believed = mid && mid[0] && in->message_ids[i] &&
-		    strcasecmp(in->message_ids[i], mid) == 0;
+		    strcmp(in->message_ids[i], mid) == 0;
 	if (believed && kind && strcmp(kind, "reminder") == 0)
 		*target = sqlite3_column_type(st, 2) == SQLITE_NULL ? 0 :
 		    sqlite3_column_int64(st, 2);
