@@ -1894,10 +1894,14 @@ feedback_target(struct queue *q, const struct queue_feedback_in *in, int64_t *ta
 	const char *kind = (const char *)sqlite3_column_text(st, 0);
 	const char *mid = (const char *)sqlite3_column_text(st, 1);
 	bool believed = in->n_message_ids == 0;
-	/* an X-Distd-Issue that disagrees with the Message-ID is not believed */
+	/*
+	 * An X-Distd-Issue that disagrees with the Message-ID is not believed.
+	 * Compared without regard to ASCII case: ours are minted lower-case,
+	 * and a mail system that changed the case has not made another id.
+	 */
 	for (size_t i = 0; i < in->n_message_ids && !believed; i++)
 		believed = mid && mid[0] && in->message_ids[i] &&
-		    strcmp(in->message_ids[i], mid) == 0;
+		    strcasecmp(in->message_ids[i], mid) == 0;
 	if (believed && kind && strcmp(kind, "reminder") == 0)
 		*target = sqlite3_column_type(st, 2) == SQLITE_NULL ? 0 :
 		    sqlite3_column_int64(st, 2);

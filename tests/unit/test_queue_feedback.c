@@ -10,6 +10,7 @@
 
 #include "testqueue.h"
 
+#include <ctype.h>
 #include <sqlite3.h>
 
 static char dbpath[TEST_QUEUE_PATH_MAX];
@@ -240,7 +241,7 @@ test_message_ids_must_agree(void **state)
 	skip_unless_ops(FEEDBACK_OPS);
 	struct queue *q = *state;
 	int64_t id = enqueue_bulletin(q, "mid1", 2, false, 1000);
-	char *mid = message_id_of(q, id);
+	char *mid = message_id_of(q, id), upper[400];
 	struct queue_feedback_fact f = { "r0@example.test", NULL, "5.1.1", "550 no" };
 	const char *other[] = { "distd.77.0123456789abcdef@example.test" };
 	const char *both[] = { "unrelated@elsewhere.test", mid };
@@ -255,6 +256,17 @@ test_message_ids_must_agree(void **state)
 	assert_int_equal(out.result, QUEUE_FEEDBACK_NO_ISSUE);
 	in.message_ids = both;
 	in.n_message_ids = 2;
+	assert_int_equal(queue_feedback_apply(q, &in, &out, err, sizeof(err)), 0);
+	assert_int_equal(out.result, QUEUE_FEEDBACK_APPLIED);
+	/* and the case of a Message-ID does not matter */
+	snprintf(upper, sizeof(upper), "%s", mid);
+	for (char *p = upper; *p; p++)
+		*p = (char)toupper((unsigned char)*p);
+	const char *shouted[] = { upper };
+	in.key = "m2";
+	in.kind = QUEUE_FEEDBACK_CONFIRM;
+	in.message_ids = shouted;
+	in.n_message_ids = 1;
 	assert_int_equal(queue_feedback_apply(q, &in, &out, err, sizeof(err)), 0);
 	assert_int_equal(out.result, QUEUE_FEEDBACK_APPLIED);
 	free(mid);
