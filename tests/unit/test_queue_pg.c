@@ -485,6 +485,195 @@ test_pg_purge_waits_for_a_duplicate_enqueue(void **state)
 	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM issues"), 3);
 }
 
+/* ---- what comes back (issue 17): schema 6, feedback keys, locks ---- */
+
+/* n recipients delivered at 1100, the issue finished at 1200 (issue_tiers kept) */
+static int64_t
+delivered_issue(struct queue *q, const char *sha, size_t n)
+{
+	int64_t id = enqueue(q, sha, n, NULL, 1000), *rep;
+	size_t nrep;
+	char err[256], sql[200];
+
+	snprintf(sql, sizeof(sql), "UPDATE recipients SET state = 'delivered', attempts = 1,"
+	    " delivered = 1100 WHERE issue = %lld", (long long)id);
+	test_pg_exec(sql);
+	if (queue_finish(q, 1200, &rep, &nrep, err, sizeof(err)) < 0)
+		fail_msg("%s", err);
+	free(rep);
+	return id;
+}
+
+static int
+apply_bounce(struct queue *q, const char *key, int64_t issue, const char *addr,
+    struct queue_feedback_out *out)
+{
+	struct queue_feedback_fact f = { .address = addr, .status = "5.1.1",
+		.reply = "550 5.1.1 no such user" };
+	struct queue_feedback_in in = { .key = key, .kind = QUEUE_FEEDBACK_BOUNCE,
+		.how = "dsn", .issue = issue, .facts = &f, .n_facts = 1, .when = 1300,
+		.cursor = "imaps://imap.example.test/INBOX", .uidvalidity = 7, .uid = 3 };
+	char err[256];
+
+	if (queue_feedback_apply(q, &in, out, err, sizeof(err)) < 0) {
+		print_message("feedback: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * A queue at schema 5 with a finished issue (its tiers kept) and one
+ * going: this distd migrates it, the rows and counts stay, the kept
+ * delivered totals stay (nobody bounced before 6), and feedback then
+ * keeps them right.
+ */
+static void
+test_pg_migration_v5_to_v6_keeps_data(void **state)
+{
+	NEED_PG();
+	struct queue *q = *state;
+	struct queue_feedback_out out;
+	long before[QUEUE_STATES], after[QUEUE_STATES];
+	char err[256];
+
+	int64_t done = delivered_issue(q, "v5done", 6);
+	int64_t going = enqueue(q, "v5going", 3, NULL, 1000);
+	assert_int_equal(queue_counts(q, before), 0);
+	queue_close(q);
+	*state = NULL;
+	test_pg_exec(TEST_PG_UNDO_V6);
+	test_pg_exec("UPDATE distd_schema SET version = 5");
+	assert_int_equal(queue_open_mode(test_pg_conninfo(), QUEUE_READONLY, &q, err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "schema 5, this is"));
+	assert_int_equal(queue_open(test_pg_conninfo(), &q, err, sizeof(err)), 0);
+	*state = q;
+	assert_int_equal(test_pg_count("SELECT version FROM distd_schema"), 6);
+	assert_int_equal(queue_counts(q, after), 0);
+	assert_memory_equal(before, after, sizeof(before));
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM recipients"), 9);
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM recipients WHERE receipt = 0"
+	    " AND reminders = 0 AND bounced IS NULL AND confirmed IS NULL"), 9);
+	assert_int_equal(test_pg_count("SELECT SUM(delivered) FROM issue_tiers"), 6);
+	assert_int_equal(test_pg_count("SELECT SUM(bounced + confirmed + receipt)"
+	    " FROM issue_tiers"), 0);
+	/* the migrated queue takes feedback, and the kept totals follow */
+	assert_int_equal(apply_bounce(q, "k-migrated", done, "R0@Example.TEST", &out), 0);
+	assert_int_equal(out.result, QUEUE_FEEDBACK_APPLIED);
+	assert_int_equal(out.matched, 1);
+	assert_int_equal(test_pg_count("SELECT SUM(delivered) FROM issue_tiers"), 5);
+	assert_int_equal(test_pg_count("SELECT SUM(bounced) FROM issue_tiers"), 1);
+	struct queue_view_status v;
+	assert_int_equal(queue_view_status(q, 0, 10, &v, err, sizeof(err)), 0);
+	assert_int_equal(v.n_recent, 2);
+	assert_int_equal(v.recent[1].id, done);
+	assert_int_equal(v.recent[1].tiers[0].delivered, 1);
+	assert_int_equal(v.recent[1].tiers[0].bounced, 1);
+	queue_view_status_free(&v);
+	(void)going;
+}
+
+/*
+ * Feedback changes no state: the count triggers (schema 5) add no delta
+ * and the wake-up trigger (schema 3) does not fire; the issue_tiers
+ * trigger does not forget a finished issue's totals either.
+ */
+static void
+test_pg_feedback_no_delta_no_notify(void **state)
+{
+	NEED_PG();
+	struct queue *q = *state;
+	struct queue_feedback_out out;
+	char err[256];
+
+	int64_t id = delivered_issue(q, "quiet", 3);
+	test_pg_exec("LISTEN distd_work");
+	while (PQconsumeInput(test_pg_admin()) && PQnotifies(test_pg_admin()) != NULL)
+		;
+	long deltas = test_pg_count("SELECT COUNT(*) FROM recipient_count_deltas");
+	assert_int_equal(apply_bounce(q, "quiet-1", id, "r1@example.test", &out), 0);
+	assert_int_equal(out.result, QUEUE_FEEDBACK_APPLIED);
+	struct queue_feedback_fact f = { .address = "r2@example.test", .reply = "displayed" };
+	struct queue_feedback_in in = { .key = "quiet-2", .kind = QUEUE_FEEDBACK_CONFIRM,
+		.how = "mdn", .issue = id, .facts = &f, .n_facts = 1, .when = 1400 };
+	assert_int_equal(queue_feedback_apply(q, &in, &out, err, sizeof(err)), 0);
+	assert_int_equal(out.result, QUEUE_FEEDBACK_APPLIED);
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM recipient_count_deltas"), deltas);
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM issue_tiers"), 3);
+	assert_int_equal(PQconsumeInput(test_pg_admin()), 1);
+	PGnotify *n = PQnotifies(test_pg_admin());
+	assert_null(n);
+	test_pg_exec("UNLISTEN distd_work");
+}
+
+static int
+applier(int64_t issue)
+{
+	struct queue *q;
+	struct queue_feedback_out out;
+	char err[256];
+
+	if (queue_open_mode(test_pg_conninfo(), QUEUE_EXISTING, &q, err, sizeof(err)) < 0)
+		return 3;
+	int rc = apply_bounce(q, "same-message", issue, "r0@example.test", &out);
+	queue_close(q);
+	return rc < 0 ? 3 : out.result == QUEUE_FEEDBACK_APPLIED ? 0 :
+	    out.result == QUEUE_FEEDBACK_SEEN ? 1 : 2;
+}
+
+/*
+ * Two nodes read one mailbox and apply the same message at once: both
+ * are made to wait at the issue row (a distctl change holds it), so that
+ * both are inside feedback_apply together; when it is let go, one
+ * applies it and the other finds its key: one history row, one bounce.
+ */
+static void
+test_pg_feedback_same_key_two_nodes(void **state)
+{
+	NEED_PG();
+	struct queue *q = *state;
+	pid_t pids[2];
+	int applied = 0, seen = 0;
+	long waiting = 0;
+	char sql[160];
+
+	int64_t id = delivered_issue(q, "twice", 2);
+	test_pg_exec("BEGIN");
+	snprintf(sql, sizeof(sql), "SELECT id FROM issues WHERE id = %lld FOR NO KEY UPDATE",
+	    (long long)id);
+	test_pg_exec(sql);
+	for (int i = 0; i < 2; i++) {
+		pids[i] = fork();
+		assert_true(pids[i] >= 0);
+		if (pids[i] == 0)
+			_exit(applier(id));
+	}
+	/* both wait: one for the issue row, the other for the first's key */
+	for (int i = 0; i < 1000 && waiting < 2; i++) {
+		usleep(10000);
+		waiting = test_pg_count("SELECT COUNT(DISTINCT pid) FROM pg_locks WHERE NOT"
+		    " granted");
+	}
+	test_pg_exec("COMMIT");
+	for (int i = 0; i < 2; i++) {
+		int st;
+		assert_int_equal(waitpid(pids[i], &st, 0), pids[i]);
+		assert_true(WIFEXITED(st));
+		applied += WEXITSTATUS(st) == 0;
+		seen += WEXITSTATUS(st) == 1;
+	}
+	assert_int_equal(waiting, 2);
+	assert_int_equal(applied, 1);
+	assert_int_equal(seen, 1);
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM attempts WHERE status ="
+	    " 'bounced'"), 1);
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM recipients WHERE bounced"
+	    " IS NOT NULL"), 1);
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM feedback"), 1);
+	assert_int_equal(test_pg_count("SELECT uid FROM feedback_cursors"), 3);
+}
+
 int
 main(void)
 {
@@ -510,6 +699,12 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_pg_resend_to_concurrent_adds_once,
 		    test_pg_setup, test_pg_teardown),
 		cmocka_unit_test_setup_teardown(test_pg_purge_waits_for_a_duplicate_enqueue,
+		    test_pg_setup, test_pg_teardown),
+		cmocka_unit_test_setup_teardown(test_pg_migration_v5_to_v6_keeps_data,
+		    test_pg_setup, test_pg_teardown),
+		cmocka_unit_test_setup_teardown(test_pg_feedback_no_delta_no_notify,
+		    test_pg_setup, test_pg_teardown),
+		cmocka_unit_test_setup_teardown(test_pg_feedback_same_key_two_nodes,
 		    test_pg_setup, test_pg_teardown),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
