@@ -674,6 +674,210 @@ test_pg_feedback_same_key_two_nodes(void **state)
 	assert_int_equal(test_pg_count("SELECT uid FROM feedback_cursors"), 3);
 }
 
+static char *
+test_pg_text(const char *sql)
+{
+	PGresult *res = PQexec(test_pg_admin(), sql);
+	char *t = NULL;
+
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+		t = strdup(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	if (t == NULL)
+		fail_msg("%s: no text", sql);
+	return t;
+}
+
+/*
+ * The whole meaning on this backend, until the shared suite
+ * (test_queue_feedback) runs here: results, the history, the kept
+ * totals, the filters, the bounced notice, reminders, resend.
+ */
+static void
+test_pg_feedback_meaning(void **state)
+{
+	NEED_PG();
+	struct queue *q = *state;
+	struct queue_feedback_out out;
+	struct queue_view_issue vi;
+	struct queue_view_filter filt = { 0 };
+	char err[256], sql[256];
+	uint32_t validity, uid;
+
+	int64_t id = enqueue(q, "meaning", 6, NULL, 1000);
+	test_pg_exec("UPDATE recipients SET receipt = 1 WHERE tier = 0");	/* r0, r3 */
+	test_pg_exec("UPDATE recipients SET state = 'delivered', attempts = 1, delivered = 1100");
+	int64_t *rep;
+	size_t nrep;
+	assert_int_equal(queue_finish(q, 1200, &rep, &nrep, err, sizeof(err)), 0);
+	free(rep);
+	char *mid = test_pg_text("SELECT message_id FROM issues WHERE id = 1");
+	const char *wrong[] = { "distd.1.0000@elsewhere.test" };
+	const char *right[] = { "unrelated@x.test", mid };
+	struct queue_feedback_fact f = { .address = "R0@example.TEST", .status = "5.1.1",
+		.reply = "550 5.1.1 no such user" };
+	struct queue_feedback_in in = { .key = "k1", .kind = QUEUE_FEEDBACK_BOUNCE,
+		.how = "dsn", .issue = id, .message_ids = wrong, .n_message_ids = 1,
+		.facts = &f, .n_facts = 1, .when = 1300, .cursor = "c", .uidvalidity = 9,
+		.uid = 3 };
+
+	assert_int_equal(queue_feedback_cursor(q, "c", &validity, &uid, err, sizeof(err)), 1);
+	/* ids that disagree: not believed; the cursor passes it, the key is not kept */
+	assert_int_equal(queue_feedback_apply(q, &in, &out, err, sizeof(err)), 0);
+	assert_int_equal(out.result, QUEUE_FEEDBACK_NO_ISSUE);
+	assert_int_equal(queue_feedback_cursor(q, "c", &validity, &uid, err, sizeof(err)), 0);
+	assert_int_equal(validity, 9);
+	assert_int_equal(uid, 3);
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM feedback"), 0);
+	/* nobody of the issue */
+	in.message_ids = right;
+	in.n_message_ids = 2;
+	f.address = "nobody@example.test";
+	in.uid = 4;
+	assert_int_equal(queue_feedback_apply(q, &in, &out, err, sizeof(err)), 0);
+	assert_int_equal(out.result, QUEUE_FEEDBACK_NO_RECIPIENT);
+	assert_int_equal(out.issue, id);
+	assert_int_equal(out.unmatched, 1);
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM feedback"), 0);
+	/* the alternative address names r0 (case aside): applied, once */
+	f.alt_address = "R0@example.TEST";
+	in.uid = 5;
+	assert_int_equal(queue_feedback_apply(q, &in, &out, err, sizeof(err)), 0);
+	assert_int_equal(out.result, QUEUE_FEEDBACK_APPLIED);
+	assert_int_equal(out.matched, 1);
+	assert_int_equal(out.unmatched, 0);
+	in.uid = 2;	/* an older UID stored later does not send the cursor back */
+	assert_int_equal(queue_feedback_apply(q, &in, &out, err, sizeof(err)), 0);
+	assert_int_equal(out.result, QUEUE_FEEDBACK_SEEN);
+	assert_int_equal(out.issue, id);
+	assert_int_equal(queue_feedback_cursor(q, "c", &validity, &uid, err, sizeof(err)), 0);
+	assert_int_equal(uid, 5);
+	assert_int_equal(queue_feedback_cursor_set(q, "c", 10, 0, err, sizeof(err)), 0);
+	assert_int_equal(queue_feedback_cursor(q, "c", &validity, &uid, err, sizeof(err)), 0);
+	assert_int_equal(validity, 10);
+	assert_int_equal(uid, 0);
+	/* a second bounce of r0: history only, the first stands */
+	in.key = "k2";
+	f.status = "5.2.2";
+	assert_int_equal(queue_feedback_apply(q, &in, &out, err, sizeof(err)), 0);
+	assert_int_equal(out.result, QUEUE_FEEDBACK_APPLIED);
+	assert_int_equal(out.matched, 0);
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM attempts WHERE status = 'bounced'"
+	    " AND recipient = 1 AND dsn IS NOT NULL AND class IS NULL"), 2);
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM recipients WHERE"
+	    " bounce_status = '5.1.1' AND bounced = 1300 AND state = 'delivered'"), 1);
+	/* r3 confirms by MDN */
+	struct queue_feedback_fact c = { .address = "r3@example.test", .reply = "displayed" };
+	struct queue_feedback_in ci = { .key = "k3", .kind = QUEUE_FEEDBACK_CONFIRM,
+		.how = "mdn", .issue = id, .facts = &c, .n_facts = 1, .when = 1400 };
+	assert_int_equal(queue_feedback_apply(q, &ci, &out, err, sizeof(err)), 0);
+	assert_int_equal(out.result, QUEUE_FEEDBACK_APPLIED);
+	assert_int_equal(out.matched, 1);
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM attempts WHERE status ="
+	    " 'confirmed' AND reply = 'mdn: displayed'"), 1);
+	/* the kept totals of tier 报 (r0, r3) */
+	struct queue_view_status st;
+	assert_int_equal(queue_view_status(q, 0, 10, &st, err, sizeof(err)), 0);
+	assert_int_equal(st.n_recent, 1);
+	assert_string_equal(st.recent[0].tiers[0].tier, "报");
+	assert_int_equal(st.recent[0].tiers[0].total, 2);
+	assert_int_equal(st.recent[0].tiers[0].delivered, 1);
+	assert_int_equal(st.recent[0].tiers[0].bounced, 1);
+	assert_int_equal(st.recent[0].tiers[0].confirmed, 1);
+	assert_int_equal(st.recent[0].tiers[0].receipt, 2);
+	assert_int_equal(st.recent[0].tiers[1].delivered, 2);
+	queue_view_status_free(&st);
+	/* counted the same while the issue is open again (nothing kept) */
+	test_pg_exec("UPDATE issues SET state = 'active' WHERE id = 1");
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM issue_tiers"), 0);
+	assert_int_equal(queue_view_status(q, 0, 10, &st, err, sizeof(err)), 0);
+	assert_int_equal(st.recent[0].tiers[0].delivered, 1);
+	assert_int_equal(st.recent[0].tiers[0].bounced, 1);
+	assert_int_equal(st.recent[0].tiers[0].confirmed, 1);
+	assert_int_equal(st.recent[0].tiers[0].receipt, 2);
+	queue_view_status_free(&st);
+	test_pg_exec("UPDATE issues SET state = 'done' WHERE id = 1");
+	/* who has not got it, who has not confirmed */
+	filt.pending = true;
+	assert_int_equal(queue_view_issue(q, id, &filt, &vi, err, sizeof(err)), 0);
+	assert_int_equal(vi.n_recipients, 1);
+	assert_string_equal(vi.recipients[0].address, "r0@example.test");
+	assert_int_equal(vi.recipients[0].bounced, 1300);
+	assert_string_equal(vi.recipients[0].bounce_status, "5.1.1");
+	assert_true(vi.recipients[0].receipt);
+	queue_view_issue_free(&vi);
+	filt.pending = false;
+	filt.unconfirmed = true;
+	assert_int_equal(queue_view_issue(q, id, &filt, &vi, err, sizeof(err)), 0);
+	assert_int_equal(vi.n_recipients, 1);
+	assert_string_equal(vi.recipients[0].address, "r0@example.test");
+	queue_view_issue_free(&vi);
+	/* the bounced notice, keyed by the highest bounced id */
+	struct queue_notice_due *d;
+	size_t nd;
+	assert_int_equal(queue_notices_due(q, &d, &nd, err, sizeof(err)), 0);
+	assert_int_equal(nd, 1);
+	assert_int_equal(d[0].cause, QUEUE_NOTICE_BOUNCED);
+	assert_string_equal(d[0].key, "bounced:1:1");
+	assert_int_equal(d[0].issue, id);
+	assert_string_equal(d[0].reason, "报 单位 <r0@example.test>: 5.1.1 550 5.1.1 no such user");
+	queue_notices_due_free(d, nd);
+	/* a reminder to r0: counted on the bulletin's row, in its history */
+	struct queue_recipient_in rr = { 0, "报", "to", "单位", "报:单位", "单位", "单位",
+		"R0@EXAMPLE.test", true };
+	struct queue_issue_in ri = { .sha256 = "remind", .source = "distctl",
+		.kind = QUEUE_KIND_REMINDER, .subject = "请确认收到", .issue_no = -1,
+		.total_issue_no = -1, .received = 1500, .notice_for = id };
+	int64_t rid, dup;
+	assert_int_equal(queue_enqueue(q, &ri, &rr, 1, "example.test", test_pg_render_ok,
+	    NULL, &rid, &dup, err, sizeof(err)), 0);
+	assert_int_equal(test_pg_count("SELECT reminders FROM recipients WHERE id = 1"), 1);
+	assert_int_equal(test_pg_count("SELECT last_reminded FROM recipients WHERE id = 1"),
+	    1500);
+	snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM attempts WHERE status = 'reminded'"
+	    " AND recipient = 1 AND reply = 'reminder issue %lld'", (long long)rid);
+	assert_int_equal(test_pg_count(sql), 1);
+	assert_int_equal(test_pg_count("SELECT SUM(reminders) FROM recipients"), 1);
+	snprintf(sql, sizeof(sql), "SELECT receipt FROM recipients WHERE issue = %lld",
+	    (long long)rid);
+	assert_int_equal(test_pg_count(sql), 1);	/* commit stores receipt */
+	/* a reply to the reminder confirms on the bulletin */
+	c.address = "r0@example.test";
+	c.reply = "Re: 请确认收到";
+	ci.key = "k4";
+	ci.how = "reply";
+	ci.issue = rid;
+	assert_int_equal(queue_feedback_apply(q, &ci, &out, err, sizeof(err)), 0);
+	assert_int_equal(out.result, QUEUE_FEEDBACK_APPLIED);
+	assert_int_equal(out.issue, id);
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM recipients WHERE id = 1 AND"
+	    " confirmed = 1400 AND confirmed_by = 'reply'"), 1);
+	/* the record carries it all */
+	struct queue_record *rec;
+	assert_int_equal(queue_record_read(q, id, &rec, err, sizeof(err)), 0);
+	assert_int_equal(rec->recipients[0].bounced, 1300);
+	assert_string_equal(rec->recipients[0].bounce_reply, "550 5.1.1 no such user");
+	assert_true(rec->recipients[0].receipt);
+	assert_int_equal(rec->recipients[0].confirmed, 1400);
+	assert_string_equal(rec->recipients[0].confirmed_by, "reply");
+	assert_int_equal(rec->recipients[0].reminders, 1);
+	assert_int_equal(rec->recipients[0].last_reminded, 1500);
+	queue_record_free(rec);
+	/* the log reads the new words */
+	struct queue_view_attempt *a;
+	size_t na;
+	assert_int_equal(queue_view_attempts(q, 0, 100, id, &a, &na, err, sizeof(err)), 0);
+	assert_int_equal(na, 5);	/* 2 bounced, 2 confirmed, 1 reminded */
+	queue_view_attempts_free(a, na);
+	/* sent again: the bounce goes, the confirmation stays */
+	assert_int_equal(queue_resend(q, id, NULL, "r0@example.test", 1600, err,
+	    sizeof(err)), 1);
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM recipients WHERE id = 1 AND"
+	    " bounced IS NULL AND bounce_status IS NULL AND bounce_reply IS NULL"
+	    " AND confirmed = 1400"), 1);
+	free(mid);
+}
+
 int
 main(void)
 {
@@ -705,6 +909,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_pg_feedback_no_delta_no_notify,
 		    test_pg_setup, test_pg_teardown),
 		cmocka_unit_test_setup_teardown(test_pg_feedback_same_key_two_nodes,
+		    test_pg_setup, test_pg_teardown),
+		cmocka_unit_test_setup_teardown(test_pg_feedback_meaning,
 		    test_pg_setup, test_pg_teardown),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
