@@ -293,9 +293,12 @@ static const char pg_schema_v5[] =
  * delivered stays. feedback: each feedback message's key, stored when it
  * applied, so that it applies once (two nodes reading one mailbox insert
  * the same key; the second waits for the first and then finds it);
- * feedback_cursors: where each mailbox was read to. The partial index
- * finds the issues with bounced recipients (notices_due) among years of
- * rows without any.
+ * feedback_cursors: where each mailbox was read to. bounce_attempt is
+ * the history row (attempts.id) of the bounce that set bounced: it only
+ * grows, so the bounced notice's key (its highest per issue, as on
+ * SQLite) changes with every new bounce, whichever row bounced. The
+ * partial index finds the issues with bounced recipients (notices_due)
+ * among years of rows without any.
  *
  * The new columns are written by UPDATEs that change neither state nor
  * replaced_by nor next_attempt: the count triggers of version 5 net them
@@ -309,8 +312,9 @@ static const char pg_schema_v6[] =
     "  ADD COLUMN receipt INTEGER NOT NULL DEFAULT 0,"
     "  ADD COLUMN confirmed BIGINT, ADD COLUMN confirmed_by TEXT,"
     "  ADD COLUMN reminders INTEGER NOT NULL DEFAULT 0,"
-    "  ADD COLUMN last_reminded BIGINT;"
-    "CREATE INDEX recipients_bounced ON recipients(issue, id) WHERE bounced IS NOT NULL;"
+    "  ADD COLUMN last_reminded BIGINT, ADD COLUMN bounce_attempt BIGINT;"
+    "CREATE INDEX recipients_bounced ON recipients(issue, bounce_attempt)"
+    "  WHERE bounced IS NOT NULL;"
     "ALTER TABLE issue_tiers ADD COLUMN bounced BIGINT NOT NULL DEFAULT 0,"
     "  ADD COLUMN confirmed BIGINT NOT NULL DEFAULT 0,"
     "  ADD COLUMN receipt BIGINT NOT NULL DEFAULT 0;"
@@ -1852,18 +1856,24 @@ pg_counts(struct queue *q, long counts[QUEUE_STATES])
 #define PG_BOUNCED_LINES 200
 #define PG_BOUNCED_LINE 300
 
-/* s cut to at most max bytes, not inside a UTF-8 sequence */
+/*
+ * s onto b without its line breaks and tabs, cut at a character boundary
+ * with "…" when over max bytes (queue_sqlite.c's, so that both word a
+ * notice alike).
+ */
 static void
 put_cut(struct sbuf *b, const char *s, size_t max)
 {
 	size_t n = strlen(s);
+	bool cut = n > max;
 
-	if (n > max) {
-		n = max;
-		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-			n--;
-	}
-	sbuf_printf(b, "%.*s", (int)n, s);
+	if (cut)	/* s[n] must start a character: s[0..n) is whole ones */
+		for (n = max; n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80; n--)
+			;
+	for (size_t i = 0; i < n; i++)
+		sbuf_putc(b, s[i] == '\r' || s[i] == '\n' || s[i] == '\t' ? ' ' : s[i]);
+	if (cut)
+		sbuf_puts(b, "…");
 }
 
 /*
@@ -1876,7 +1886,7 @@ pg_bounced_lines(struct queue *q, int64_t issue, char **reason, char *err, size_
 {
 	char id[24], lim[24];
 	const char *v[] = { id, lim };
-	struct sbuf b = SBUF_INIT;
+	struct sbuf b = SBUF_INIT, line = SBUF_INIT;
 
 	snprintf(id, sizeof(id), "%lld", (long long)issue);
 	snprintf(lim, sizeof(lim), "%d", PG_BOUNCED_LINES);
@@ -1887,24 +1897,19 @@ pg_bounced_lines(struct queue *q, int64_t issue, char **reason, char *err, size_
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		return pg_fail(q, err, errsz, "notices", res);
 	for (int r = 0; r < PQntuples(res); r++) {
-		struct sbuf line = SBUF_INIT;
-		sbuf_printf(&line, "%s %s <%s>:", PQgetvalue(res, r, 0), PQgetvalue(res, r, 1),
-		    PQgetvalue(res, r, 2));
-		for (int c = 3; c <= 4; c++)
-			if (!PQgetisnull(res, r, c) && PQgetvalue(res, r, c)[0])
-				sbuf_printf(&line, " %s", PQgetvalue(res, r, c));
-		/* one line each: a remote reply may carry line breaks */
-		for (char *p = line.data; p && *p; p++)
-			if (*p == '\n' || *p == '\r')
-				*p = ' ';
-		if (r > 0)
-			sbuf_putc(&b, '\n');
+		bool status = !PQgetisnull(res, r, 3), reply = !PQgetisnull(res, r, 4);
+		sbuf_printf(&line, "%s %s <%s>: %s%s%s", PQgetvalue(res, r, 0),
+		    PQgetvalue(res, r, 1), PQgetvalue(res, r, 2),
+		    status ? PQgetvalue(res, r, 3) : "", status && reply ? " " : "",
+		    reply ? PQgetvalue(res, r, 4) : "");
 		put_cut(&b, sbuf_str(&line), PG_BOUNCED_LINE);
-		sbuf_free(&line);
+		sbuf_putc(&b, '\n');
+		sbuf_reset(&line);
 	}
+	sbuf_free(&line);
 	long total = PQntuples(res) > 0 ? (long)col_int(res, 0, 5) : 0;
 	if (total > PQntuples(res))
-		sbuf_printf(&b, "\n… and %ld more", total - PQntuples(res));
+		sbuf_printf(&b, "… and %ld more\n", total - PQntuples(res));
 	PQclear(res);
 	*reason = sbuf_steal(&b);
 	return 0;
@@ -1939,16 +1944,17 @@ pg_notices_due(struct queue *q, struct queue_notice_due **out, size_t *n,
 	    "   AND n.sha256 = 'alert:' || a.kind || ':' || a.since)"
 	    " UNION ALL "
 	    /*
-	     * Bounces after acceptance: per bulletin, the highest id of its
-	     * bounced rows names the batch (recipients_bounced serves it);
+	     * Bounces after acceptance: per bulletin, the history row of its
+	     * newest bounce names the batch (recipients_bounced serves it);
 	     * replaced rows count for the key, so that a correction does not
 	     * lower it and notify again, but only a bulletin with a bounced
 	     * row not replaced is due. Bulletins only: a notice to the admin
 	     * that bounced must not make another notice.
 	     */
 	    "SELECT 3, 'bounced:' || i.id || ':' || b.last, i.id, i.title, i.issue_no,"
-	    "  i.source, NULL, NULL, 0 FROM (SELECT issue, MAX(id) AS last FROM recipients"
-	    "  WHERE bounced IS NOT NULL GROUP BY issue) b JOIN issues i ON i.id = b.issue"
+	    "  i.source, NULL, NULL, 0 FROM (SELECT issue, MAX(bounce_attempt) AS last"
+	    "  FROM recipients WHERE bounced IS NOT NULL GROUP BY issue) b"
+	    "  JOIN issues i ON i.id = b.issue"
 	    " WHERE i.kind = 'bulletin' AND EXISTS (SELECT 1 FROM recipients r"
 	    "  WHERE r.issue = i.id AND r.bounced IS NOT NULL AND r.replaced_by IS NULL)"
 	    " AND NOT EXISTS (SELECT 1 FROM issues n WHERE n.kind = 'notice'"

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "sbuf.h"
 #include "xalloc.h"
@@ -394,8 +395,8 @@ resend(struct queue *q, int64_t issue, const char *tier, const char *address, bo
 	/* sent again: a bounce of the last sending is no longer the news (a
 	 * confirmation stays: the unit did get it) */
 	snprintf(sql, sizeof(sql), "UPDATE recipients SET state = 'queued', next_attempt = $2,"
-	    " delivered = NULL, bounced = NULL, bounce_status = NULL, bounce_reply = NULL"
-	    " WHERE %s", which);
+	    " delivered = NULL, bounced = NULL, bounce_status = NULL, bounce_reply = NULL,"
+	    " bounce_attempt = NULL WHERE %s", which);
 	if ((changed = ctl_do(q, "resend", sql, &a, err, errsz)) < 0)
 		return refuse(q);
 	/* reopened: issue_tiers' trigger forgets the totals of its finish */
@@ -616,15 +617,17 @@ queue_pg_reroute(struct queue *q, int64_t issue, const struct queue_recipient_in
 	for (size_t i = 0; i < n; i++) {
 		char num[3][24];
 		const char *v[11] = { num[0], num[1], r[i].tier_keyword, r[i].header, r[i].unit,
-			r[i].via, r[i].name, r[i].display, r[i].address, num[2] };
+			r[i].via, r[i].name, r[i].display, r[i].address, num[2],
+			r[i].receipt ? "1" : "0" };
 		snprintf(num[0], sizeof(num[0]), "%lld", (long long)issue);
 		snprintf(num[1], sizeof(num[1]), "%d", r[i].tier);
 		snprintf(num[2], sizeof(num[2]), "%lld", (long long)now);
 		PGresult *res = PQexecParams(q->pg, "INSERT INTO recipients (issue, tier,"
 		    " tier_keyword, header, unit, via, name, display, address, state,"
-		    " next_attempt) SELECT $1::int8, $2::int4, $3, $4, $5, $6, $7, $8, $9,"
-		    " 'queued', $10::int8 WHERE NOT EXISTS (SELECT 1 FROM recipients"
-		    " WHERE issue = $1::int8 AND address = $9)", 10, NULL, v, NULL, NULL, 0);
+		    " next_attempt, receipt) SELECT $1::int8, $2::int4, $3, $4, $5, $6, $7, $8,"
+		    " $9, 'queued', $10::int8, $11::int4 WHERE NOT EXISTS (SELECT 1 FROM"
+		    " recipients WHERE issue = $1::int8 AND address = $9)", 11, NULL, v, NULL,
+		    NULL, 0);
 		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 			ctl_fail(q, err, errsz, "reroute", res);
 			return refuse(q);
@@ -871,39 +874,40 @@ fold_addr(const char *s)
 
 /*
  * One fact, one statement: the bulletin's ($1) rows not replaced whose
- * address is $2 or $3 get a history row each; those the fact may change
- * change (a bounce: delivered and not bounced yet; a confirmation: not
+ * address is $2 or $3 (named) and that no earlier fact of the message
+ * named ($7: each row once per message) get a history row each ($8 its
+ * reply); those the fact may change change (a bounce: delivered and not
+ * bounced yet, bounce_attempt its history row; a confirmation: not
  * confirmed yet and not cancelled), and the finished issue's kept totals
  * follow (issue_tiers: a bounce moves one from delivered to bounced, a
- * confirmation adds one). Returns the rows named and the rows changed.
- * Neither state nor next_attempt changes: no count delta, no NOTIFY.
+ * confirmation adds one). Returns the rows named, the rows changed and
+ * the ids given a history row. Neither state nor next_attempt changes:
+ * no count delta, no NOTIFY.
  */
-static const char fact_bounce_sql[] =
-    "WITH m AS (SELECT id, issue, attempts FROM recipients WHERE issue = $1::bigint"
-    "  AND replaced_by IS NULL AND " FOLD_ADDR("address") " IN ($2, $3)),"
-    " h AS (INSERT INTO attempts (recipient, issue, time, status, dsn, reply, attempt)"
-    "  SELECT id, issue, $4::bigint, 'bounced', $5, $6, attempts FROM m),"
+#define FACT_ROWS \
+    "WITH named AS (SELECT id, issue, attempts FROM recipients WHERE issue = $1::bigint" \
+    "  AND replaced_by IS NULL AND " FOLD_ADDR("address") " IN ($2, $3))," \
+    " m AS (SELECT * FROM named WHERE NOT (id = ANY($7::bigint[])))," \
+    " h AS (INSERT INTO attempts (recipient, issue, time, status, dsn, reply, attempt)" \
+    "  SELECT id, issue, $4::bigint, $9, $5, $8, attempts FROM m" \
+    "  RETURNING id, recipient),"
+#define FACT_TIERS(set) \
+    " t AS (UPDATE issue_tiers k SET " set " FROM (SELECT tier, tier_keyword," \
+    "  COUNT(*) AS n FROM u GROUP BY tier, tier_keyword) c WHERE k.issue = $1::bigint" \
+    "  AND k.tier = c.tier AND k.tier_keyword = c.tier_keyword)" \
+    " SELECT (SELECT COUNT(*) FROM named), (SELECT COUNT(*) FROM u)," \
+    "  (SELECT COALESCE(array_agg(id), '{}') FROM m)"
+static const char fact_bounce_sql[] = FACT_ROWS
     " u AS (UPDATE recipients r SET bounced = $4::bigint, bounce_status = $5,"
-    "  bounce_reply = $6 FROM m WHERE r.id = m.id AND r.state = 'delivered'"
-    "  AND r.bounced IS NULL RETURNING r.tier, r.tier_keyword),"
-    " t AS (UPDATE issue_tiers k SET delivered = k.delivered - c.n,"
-    "  bounced = k.bounced + c.n FROM (SELECT tier, tier_keyword, COUNT(*) AS n FROM u"
-    "  GROUP BY tier, tier_keyword) c WHERE k.issue = $1::bigint AND k.tier = c.tier"
-    "  AND k.tier_keyword = c.tier_keyword)"
-    " SELECT (SELECT COUNT(*) FROM m), (SELECT COUNT(*) FROM u)";
-static const char fact_confirm_sql[] =
-    "WITH m AS (SELECT id, issue, attempts FROM recipients WHERE issue = $1::bigint"
-    "  AND replaced_by IS NULL AND " FOLD_ADDR("address") " IN ($2, $3)),"
-    " h AS (INSERT INTO attempts (recipient, issue, time, status, reply, attempt)"
-    "  SELECT id, issue, $4::bigint, 'confirmed', $6, attempts FROM m),"
-    " u AS (UPDATE recipients r SET confirmed = $4::bigint, confirmed_by = $5"
-    "  FROM m WHERE r.id = m.id AND r.confirmed IS NULL AND r.state <> 'cancelled'"
+    "  bounce_reply = $6, bounce_attempt = h.id FROM h WHERE r.id = h.recipient"
+    "  AND r.state = 'delivered' AND r.bounced IS NULL RETURNING r.tier, r.tier_keyword),"
+    FACT_TIERS("delivered = k.delivered - c.n, bounced = k.bounced + c.n");
+/* $5 (the dsn) is NULL here; $6 is confirmed_by */
+static const char fact_confirm_sql[] = FACT_ROWS
+    " u AS (UPDATE recipients r SET confirmed = $4::bigint, confirmed_by = $6"
+    "  FROM h WHERE r.id = h.recipient AND r.confirmed IS NULL AND r.state <> 'cancelled'"
     "  RETURNING r.tier, r.tier_keyword),"
-    " t AS (UPDATE issue_tiers k SET confirmed = k.confirmed + c.n"
-    "  FROM (SELECT tier, tier_keyword, COUNT(*) AS n FROM u"
-    "  GROUP BY tier, tier_keyword) c WHERE k.issue = $1::bigint AND k.tier = c.tier"
-    "  AND k.tier_keyword = c.tier_keyword)"
-    " SELECT (SELECT COUNT(*) FROM m), (SELECT COUNT(*) FROM u)";
+    FACT_TIERS("confirmed = k.confirmed + c.n");
 
 /*
  * The issue in names, resolved to the bulletin it applies to (a
@@ -935,8 +939,8 @@ fb_issue(struct queue *q, const struct queue_feedback_in *in, int64_t *bulletin,
 	int64_t target = reminder ? col_or(res, 0, 1, 0) : in->issue;
 	bool agrees = in->n_message_ids == 0;
 	for (size_t i = 0; i < in->n_message_ids && !agrees; i++)
-		agrees = in->message_ids[i] != NULL &&
-		    strcmp(in->message_ids[i], PQgetvalue(res, 0, 2)) == 0;
+		agrees = in->message_ids[i] != NULL && PQgetvalue(res, 0, 2)[0] &&
+		    strcasecmp(in->message_ids[i], PQgetvalue(res, 0, 2)) == 0;
 	PQclear(res);
 	if (target == 0 || !agrees)
 		return 0;
@@ -952,30 +956,41 @@ fb_issue(struct queue *q, const struct queue_feedback_in *in, int64_t *bulletin,
 	return found;
 }
 
-/* The facts applied to bulletin: fills out's counts. 0, or -1 with err. */
+/*
+ * The facts applied to bulletin: fills out's counts; *named, the rows
+ * any fact named. 0, or -1 with err.
+ */
 static int
 fb_facts(struct queue *q, const struct queue_feedback_in *in, int64_t bulletin,
-    struct queue_feedback_out *out, char *err, size_t errsz)
+    struct queue_feedback_out *out, long *named, char *err, size_t errsz)
 {
 	bool bounce = in->kind == QUEUE_FEEDBACK_BOUNCE;
-	const char *by = in->how && in->how[0] ? in->how : "reply";
+	struct sbuf seen = SBUF_INIT;
 	char id[24], when[24];
 
+	*named = 0;
 	snprintf(id, sizeof(id), "%lld", (long long)bulletin);
 	snprintf(when, sizeof(when), "%lld", (long long)in->when);
+	sbuf_puts(&seen, "{}");
 	for (size_t i = 0; i < in->n_facts; i++) {
 		const struct queue_feedback_fact *f = &in->facts[i];
 		char *a = fold_addr(f->address), *alt = fold_addr(f->alt_address);
 		struct sbuf note = SBUF_INIT;
-		/* a confirmation's history says how: "mdn: displayed", "reply: SUBJECT" */
-		if (!bounce)
-			sbuf_printf(&note, "%s%s%s", by, f->reply ? ": " : "",
-			    f->reply ? f->reply : "");
-		const char *v[] = { id, a ? a : alt, alt, when, bounce ? f->status : by,
-			bounce ? f->reply : sbuf_str(&note) };
+		/* the history: bounced with the status and the remote reply,
+		 * confirmed with how ("mdn: displayed", "reply: SUBJECT") */
+		if (bounce)
+			sbuf_puts(&note, f->reply ? f->reply : in->how ? in->how : "bounce");
+		else
+			sbuf_printf(&note, "%s%s%s", in->how ? in->how : "confirmed",
+			    f->reply ? ": " : "", f->reply ? f->reply : "");
+		const char *v[] = { id, a ? a : alt, alt ? alt : a, when,
+			bounce ? f->status : NULL,
+			bounce ? f->reply : in->how && strcmp(in->how, "mdn") == 0 ? "mdn" :
+			"reply", sbuf_str(&seen), sbuf_str(&note),
+			bounce ? "bounced" : "confirmed" };
 		PGresult *res = NULL;
 		if (v[1] != NULL)
-			res = fb_exec(q, bounce ? fact_bounce_sql : fact_confirm_sql, 6, v,
+			res = fb_exec(q, bounce ? fact_bounce_sql : fact_confirm_sql, 9, v,
 			    err, errsz);
 		free(a);
 		free(alt);
@@ -984,15 +999,36 @@ fb_facts(struct queue *q, const struct queue_feedback_in *in, int64_t bulletin,
 			out->unmatched++;
 			continue;
 		}
-		if (res == NULL)
+		if (res == NULL) {
+			sbuf_free(&seen);
 			return -1;
-		long named = (long)col_or(res, 0, 0, 0);
+		}
+		long n = (long)col_or(res, 0, 0, 0);
 		out->matched += (long)col_or(res, 0, 1, 0);
+		/* "{1,2}" and "{3}" make "{1,2,3}" */
+		const char *ids = PQgetvalue(res, 0, 2);
+		if (strcmp(ids, "{}") != 0) {
+			struct sbuf both = SBUF_INIT;
+			sbuf_printf(&both, "%.*s%s%s", (int)seen.len - 1, sbuf_str(&seen),
+			    seen.len > 2 ? "," : "", ids + 1);
+			sbuf_free(&seen);
+			seen = both;
+		}
 		PQclear(res);
-		if (named == 0)
+		*named += n;
+		if (n == 0)
 			out->unmatched++;
 	}
+	sbuf_free(&seen);
 	return 0;
+}
+
+/* A failed apply: rolled back, nothing stored, out cleared; -1. */
+static int
+fb_refuse(struct queue *q, struct queue_feedback_out *out)
+{
+	memset(out, 0, sizeof(*out));
+	return refuse(q);
 }
 
 /*
@@ -1011,13 +1047,14 @@ queue_pg_feedback_apply(struct queue *q, const struct queue_feedback_in *in,
 	const char *kind = in->kind == QUEUE_FEEDBACK_BOUNCE ? "bounce" : "confirm";
 	const char *v[4] = { in->key, when, kind, NULL };
 	int64_t bulletin = 0;
+	long named = 0;
 	PGresult *res;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
 	if (in->key == NULL || in->key[0] == '\0') {
-		snprintf(err, errsz, "feedback: a message without a key (expected the "
-		    "sha256 of its bytes)");
+		snprintf(err, errsz, "%s: feedback without a key (the message's hash)",
+		    q->pg_name ? q->pg_name : "PostgreSQL queue");
 		return -1;
 	}
 	snprintf(when, sizeof(when), "%lld", (long long)in->when);
@@ -1026,28 +1063,28 @@ queue_pg_feedback_apply(struct queue *q, const struct queue_feedback_in *in,
 	res = fb_exec(q, "INSERT INTO feedback (key, time, kind) VALUES ($1, $2::bigint, $3)"
 	    " ON CONFLICT (key) DO NOTHING", 3, v, err, errsz);
 	if (res == NULL)
-		return refuse(q);
+		return fb_refuse(q, out);
 	bool fresh = strcmp(PQcmdTuples(res), "1") == 0;
 	PQclear(res);
 	if (!fresh) {
 		out->result = QUEUE_FEEDBACK_SEEN;
 		res = fb_exec(q, "SELECT issue FROM feedback WHERE key = $1", 1, v, err, errsz);
 		if (res == NULL)
-			return refuse(q);
+			return fb_refuse(q, out);
 		if (PQntuples(res) == 1)
 			out->issue = col_or(res, 0, 0, 0);
 		PQclear(res);
 	} else {
 		if ((rc = fb_issue(q, in, &bulletin, err, errsz)) < 0)
-			return refuse(q);
+			return fb_refuse(q, out);
 		out->issue = bulletin;
 		if (rc == 0)
 			out->result = QUEUE_FEEDBACK_NO_ISSUE;
-		else if (fb_facts(q, in, bulletin, out, err, errsz) < 0)
-			return refuse(q);
+		else if (fb_facts(q, in, bulletin, out, &named, err, errsz) < 0)
+			return fb_refuse(q, out);
 		else
-			out->result = out->unmatched < (long)in->n_facts ?
-			    QUEUE_FEEDBACK_APPLIED : QUEUE_FEEDBACK_NO_RECIPIENT;
+			out->result = named > 0 ? QUEUE_FEEDBACK_APPLIED :
+			    QUEUE_FEEDBACK_NO_RECIPIENT;
 		snprintf(bulletin_s, sizeof(bulletin_s), "%lld", (long long)bulletin);
 		snprintf(matched, sizeof(matched), "%ld", out->matched);
 		v[1] = bulletin_s;
@@ -1057,12 +1094,12 @@ queue_pg_feedback_apply(struct queue *q, const struct queue_feedback_in *in,
 		    " WHERE key = $1", 3, v, err, errsz) :
 		    fb_exec(q, "DELETE FROM feedback WHERE key = $1", 1, v, err, errsz);
 		if (res == NULL)
-			return refuse(q);
+			return fb_refuse(q, out);
 		PQclear(res);
 	}
 	if (in->cursor != NULL &&
 	    cursor_store(q, in->cursor, in->uidvalidity, in->uid, err, errsz) < 0)
-		return refuse(q);
+		return fb_refuse(q, out);
 	if (ctl_commit(q, "feedback", err, errsz) < 0) {
 		memset(out, 0, sizeof(*out));
 		return -1;

@@ -121,7 +121,8 @@ test_pg_empty(void)
 #define TEST_PG_UNDO_V6 \
 	"ALTER TABLE recipients DROP COLUMN bounced, DROP COLUMN bounce_status," \
 	" DROP COLUMN bounce_reply, DROP COLUMN receipt, DROP COLUMN confirmed," \
-	" DROP COLUMN confirmed_by, DROP COLUMN reminders, DROP COLUMN last_reminded;" \
+	" DROP COLUMN confirmed_by, DROP COLUMN reminders, DROP COLUMN last_reminded," \
+	" DROP COLUMN bounce_attempt;" \
 	" ALTER TABLE issue_tiers DROP COLUMN bounced, DROP COLUMN confirmed," \
 	" DROP COLUMN receipt;" \
 	" DROP TABLE feedback; DROP TABLE feedback_cursors;"
