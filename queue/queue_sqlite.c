@@ -1894,7 +1894,11 @@ feedback_target(struct queue *q, const struct queue_feedback_in *in, int64_t *ta
 	const char *kind = (const char *)sqlite3_column_text(st, 0);
 	const char *mid = (const char *)sqlite3_column_text(st, 1);
 	bool believed = in->n_message_ids == 0;
-	/* an X-Distd-Issue that disagrees with the Message-ID is not believed */
+	/*
+	 * An X-Distd-Issue that disagrees with the Message-ID is not believed.
+	 * Compared without regard to ASCII case: ours are minted lower-case,
+	 * and a mail system that changed the case has not made another id.
+	 */
 	for (size_t i = 0; i < in->n_message_ids && !believed; i++)
 		believed = mid && mid[0] && in->message_ids[i] &&
 		    strcasecmp(in->message_ids[i], mid) == 0;
