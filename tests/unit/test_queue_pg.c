@@ -674,6 +674,64 @@ test_pg_feedback_same_key_two_nodes(void **state)
 	assert_int_equal(test_pg_count("SELECT uid FROM feedback_cursors"), 3);
 }
 
+static int
+bouncer(int64_t issue)
+{
+	struct queue *q;
+	struct queue_feedback_out out;
+	char err[256];
+
+	if (queue_open_mode(test_pg_conninfo(), QUEUE_EXISTING, &q, err, sizeof(err)) < 0)
+		return 3;
+	int rc = apply_bounce(q, "while-recording", issue, "r0@example.test", &out);
+	queue_close(q);
+	return rc < 0 ? 3 : out.result == QUEUE_FEEDBACK_APPLIED ? 0 : 2;
+}
+
+/*
+ * A bounce arrives while a transaction holds the bounced recipient's row
+ * and then writes a history row of the issue (FOR KEY SHARE on the issue
+ * row, as a node's attempt does): feedback_apply holds the issue row FOR
+ * NO KEY UPDATE and waits for the recipient; the history row must not
+ * wait for it (FOR UPDATE there would deadlock, and PostgreSQL would
+ * fail one of the two).
+ */
+static void
+test_pg_feedback_while_a_row_is_held(void **state)
+{
+	NEED_PG();
+	struct queue *q = *state;
+	long waiting = 0;
+	int st;
+
+	int64_t id = delivered_issue(q, "held-row", 2);
+	test_pg_exec("BEGIN");
+	test_pg_exec("UPDATE recipients SET last_reply = 'held' WHERE id = 1");
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(bouncer(id));
+	for (int i = 0; i < 1000 && waiting == 0; i++) {
+		usleep(10000);
+		waiting = test_pg_count("SELECT COUNT(DISTINCT pid) FROM pg_locks WHERE NOT"
+		    " granted");
+	}
+	PGresult *res = PQexec(test_pg_admin(), "INSERT INTO attempts (recipient, issue, time,"
+	    " status, attempt) VALUES (2, 1, 1500, 'sent', 1)");
+	bool inserted = PQresultStatus(res) == PGRES_COMMAND_OK;
+	if (!inserted)
+		print_message("the history row: %s", PQerrorMessage(test_pg_admin()));
+	PQclear(res);
+	test_pg_exec(inserted ? "COMMIT" : "ROLLBACK");
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_int_equal(waiting, 1);
+	assert_true(inserted);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM recipients WHERE bounced"
+	    " IS NOT NULL"), 1);
+}
+
 static char *
 test_pg_text(const char *sql)
 {
@@ -914,6 +972,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_pg_feedback_same_key_two_nodes,
 		    test_pg_setup, test_pg_teardown),
 		cmocka_unit_test_setup_teardown(test_pg_feedback_meaning,
+		    test_pg_setup, test_pg_teardown),
+		cmocka_unit_test_setup_teardown(test_pg_feedback_while_a_row_is_held,
 		    test_pg_setup, test_pg_teardown),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
