@@ -3,7 +3,8 @@
 
 /*
  * The PostgreSQL backend's operations that live in queue_pg_ctl.c (the
- * steering SQL, the record, retention), for queue_pg.c's ops table.
+ * steering SQL, the feedback, the record, retention), for queue_pg.c's
+ * ops table.
  * Contracts: the queue.h functions of the same names.
  */
 

@@ -1,7 +1,8 @@
 /*
  * The PostgreSQL backend: steering the queue from distctl (hold, release,
- * cancel, retry, resend, re-route), the distribution record and
- * retention. The statements, checks, refusals and messages of
+ * cancel, retry, resend, re-route), what comes back from the feedback
+ * mailbox (bounces, confirmations, the mailbox cursors), the
+ * distribution record and retention. The statements, checks, refusals and messages of
  * queue_sqlite_ctl.c, with what a server shared by several writers needs:
  * every change is one transaction that locks the issue row (SELECT … FOR
  * UPDATE) before it decides anything, so that two distctl runs (or
