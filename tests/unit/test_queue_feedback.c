@@ -13,6 +13,8 @@
 #include <ctype.h>
 #include <sqlite3.h>
 
+#include "text.h"
+
 static char dbpath[TEST_QUEUE_PATH_MAX];
 
 #define FEEDBACK_OPS "feedback_apply, feedback_cursor, feedback_cursor_set"
@@ -795,6 +797,72 @@ test_bounced_notice_key_moves_with_new_bounces(void **state)
 	free(key2);
 }
 
+/*
+ * A bounced notice lists at most 200 recipients, then says how many more;
+ * each line is cut at about 300 bytes at a character boundary and keeps
+ * no line break of the remote reply.
+ */
+static void
+test_bounced_notice_reason_bounded(void **state)
+{
+	skip_unless_ops(FEEDBACK_OPS);
+	struct queue *q = *state;
+	enum { N = 205 };
+	struct queue_recipient_in r[N];
+	struct queue_feedback_fact f[N];
+	static char addr[N][32];
+	char err[256], *key, *reason = NULL, longreply[1024] = "550 5.1.1\r\n";
+	int64_t id, dup;
+
+	for (int i = 0; i < N; i++) {
+		snprintf(addr[i], sizeof(addr[i]), "u%03d@example.test", i);
+		r[i] = (struct queue_recipient_in){ 0, "报", "to", "单位", "单位", "单位", "单位",
+		    addr[i], false };
+	}
+	struct queue_issue_in in = { .sha256 = "many", .source = "a.txt",
+		.kind = QUEUE_KIND_BULLETIN, .title = "简报", .subject = "简报",
+		.issue_no = 1, .total_issue_no = -1, .received = 1000 };
+	if (queue_enqueue(q, &in, r, N, "example.test", test_render_plain, NULL, &id, &dup,
+	    err, sizeof(err)) < 0)
+		fail_msg("%s", err);
+	deliver_all(q, 1000, NULL);
+	while (strlen(longreply) < 600)
+		strcat(longreply, "邮箱已满");	/* 3 bytes a character */
+	for (int i = 0; i < N; i++)
+		f[i] = (struct queue_feedback_fact){ addr[i], NULL, "5.2.2", longreply };
+	struct queue_feedback_in fb = { .key = "many-k", .kind = QUEUE_FEEDBACK_BOUNCE,
+		.how = "dsn", .issue = id, .facts = f, .n_facts = N, .when = 2000 };
+	struct queue_feedback_out out;
+	assert_int_equal(queue_feedback_apply(q, &fb, &out, err, sizeof(err)), 0);
+	assert_int_equal(out.matched, N);
+	key = bounced_due(q, id, &reason);
+	assert_non_null(key);
+	assert_non_null(reason);
+	size_t lines = 0;
+	for (char *line = reason, *end; *line; line = end + 1) {
+		end = strchr(line, '\n');
+		if (end == NULL)
+			end = line + strlen(line);
+		lines++;
+		if (lines <= 200) {
+			assert_true(end - line <= 300 + 3);	/* and the ellipsis */
+			assert_true(end - line > 200);
+			/* whole characters: the text before the ellipsis ends in one */
+			assert_non_null(strstr(line, "…"));
+			assert_true(strncmp(line, "报 单位 <u", 12) == 0);
+		} else {
+			assert_true(strncmp(line, "… and 5 more", strlen("… and 5 more")) == 0);
+		}
+		if (*end == '\0')
+			break;
+	}
+	assert_int_equal(lines, 201);
+	assert_null(strchr(reason, '\r'));
+	assert_true(text_valid_utf8(reason, strlen(reason), &(size_t){ 0 }));
+	free(reason);
+	free(key);
+}
+
 /* ---- retention ---------------------------------------------------------------------------- */
 
 /* The families that may go before `before`: how many, and the one of root (copied into *f). */
@@ -967,6 +1035,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_log_shows_the_new_rows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bounced_notice_key_moves_with_new_bounces,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bounced_notice_reason_bounded, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_purge_takes_reminders_and_feedback_history,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migration_from_v8_keeps_data, setup,
