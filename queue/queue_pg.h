@@ -3,7 +3,8 @@
 
 /*
  * The PostgreSQL backend's operations that live in queue_pg_ctl.c (the
- * steering SQL, the record, retention), for queue_pg.c's ops table.
+ * steering SQL, the feedback, the record, retention), for queue_pg.c's
+ * ops table.
  * Contracts: the queue.h functions of the same names.
  */
 
@@ -40,6 +41,13 @@ int queue_pg_purge_list(struct queue *q, int64_t before, size_t max,
     char *err, size_t errsz);
 int queue_pg_purge_delete(struct queue *q, const struct queue_purge_family *f, size_t n,
     int64_t before, size_t *deleted, char *err, size_t errsz);
+
+int queue_pg_feedback_apply(struct queue *q, const struct queue_feedback_in *in,
+    struct queue_feedback_out *out, char *err, size_t errsz);
+int queue_pg_feedback_cursor(struct queue *q, const char *cursor, uint32_t *uidvalidity,
+    uint32_t *uid, char *err, size_t errsz);
+int queue_pg_feedback_cursor_set(struct queue *q, const char *cursor, uint32_t uidvalidity,
+    uint32_t uid, char *err, size_t errsz);
 
 /* ---- views: queue_pg_views.c (distctl status, show, log) ---- */
 
