@@ -3,6 +3,7 @@
 #include "bulletin.h"
 #include "compose.h"
 #include "sbuf.h"
+#include "xalloc.h"
 
 #include <glib.h>
 #include <gmime/gmime.h>
@@ -118,6 +119,96 @@ check_headers(const char *m)
 			fail_msg("not a header line: %.*s", (int)(e - l), l);
 		l = e + 2;
 	}
+}
+
+/*
+ * m with its MIME boundaries (GMime draws them at random) replaced by
+ * fixed ones, so that two renderings compare byte for byte.
+ */
+static char *
+fixed_boundaries(const char *m)
+{
+	char *out = xstrdup(m);
+	int n = 0;
+
+	for (const char *p = strstr(m, "boundary=\""); p != NULL;
+	    p = strstr(p + 1, "boundary=\"")) {
+		const char *b = p + strlen("boundary=\""), *e = strchr(b, '"');
+		char *old = xstrndup(b, (size_t)(e - b)), fixed[32];
+		snprintf(fixed, sizeof(fixed), "=-fixed-boundary-%d", n++);
+		gchar **parts = g_strsplit(out, old, -1);
+		gchar *joined = g_strjoinv(fixed, parts);
+		free(out);
+		out = xstrdup(joined);
+		g_free(joined);
+		g_strfreev(parts);
+		free(old);
+	}
+	return out;
+}
+
+/* An issue of every part (to, cc, bcc, attachment) with nobody asked to confirm. */
+static char *
+golden_issue_message(const struct bulletin *b, const char *receipt_to)
+{
+	static const struct compose_rcpt rc[] = {
+		{ "中央文明办", "office@wmb.example.test", CONF_HEADER_TO, "报" },
+		{ "市总工会", "gh@example.test", CONF_HEADER_CC, "送" },
+		{ "东城区文明办", "dc@example.test", CONF_HEADER_BCC, "发" },
+	};
+	static const struct attachment att = { "附件一：名单.pdf", "%PDF-1.4 test", 13 };
+	struct compose_input in = {
+		.from_display = "首都精神文明办", .from_address = "bulletin@example.test",
+		.reply_to_address = "editor@example.test",
+		.subject = "首都精神文明建设情况简报 第29期", .message_id = "distd.1.abc@example.test",
+		.issue_id = 1, .date = 1591925401, .issue = b,
+		.urgent = true, .rcpts = rc, .n_rcpts = 3, .attachments = &att, .n_attachments = 1,
+	};
+	(void)receipt_to;
+	char err[128];
+	size_t len;
+	char *m = compose_message(&in, &len, err, sizeof(err));
+
+	if (m == NULL)
+		fail_msg("%s", err);
+	char *f = fixed_boundaries(m);
+	free(m);
+	return f;
+}
+
+#define GOLDEN_NO_RECEIPT "tests/data/compose/no-receipt.eml"
+
+/*
+ * Nobody asked to confirm: the message is the one distd wrote before
+ * receipt requests existed, byte for byte (the file was written by that
+ * code; DISTD_WRITE_GOLDEN=1 writes it again, on purpose only).
+ */
+static void
+test_no_receipt_byte_identical(void **state)
+{
+	(void)state;
+	struct bulletin *b = issue(FULL "\n## 标题\n\n正文。\n\n报：中央文明办\n");
+	char *m, *want;
+	gsize want_len;
+
+	setenv("TZ", "Asia/Shanghai", 1);
+	tzset();
+	m = golden_issue_message(b, NULL);
+	if (getenv("DISTD_WRITE_GOLDEN")) {
+		FILE *f = fopen(GOLDEN_NO_RECEIPT, "w");
+		assert_non_null(f);
+		fputs(m, f);
+		fclose(f);
+	}
+	GError *ge = NULL;
+	if (!g_file_get_contents(GOLDEN_NO_RECEIPT, &want, &want_len, &ge))
+		fail_msg("%s", ge->message);
+	assert_string_equal(m, want);
+	assert_null(strstr(m, "Disposition-Notification-To"));
+	assert_null(strstr(m, "In-Reply-To"));
+	g_free(want);
+	free(m);
+	bulletin_free(b);
 }
 
 static void
@@ -620,6 +711,7 @@ main(void)
 		cmocka_unit_test(test_subject_missing_values),
 		cmocka_unit_test(test_subject_is_one_line),
 		cmocka_unit_test(test_message),
+		cmocka_unit_test(test_no_receipt_byte_identical),
 		cmocka_unit_test(test_encoded_words),
 		cmocka_unit_test(test_header_injection),
 		cmocka_unit_test(test_large_tier_is_a_group),
