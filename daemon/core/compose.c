@@ -1558,7 +1558,7 @@ compose_reminder_body(const char *subject, int64_t sent)
 	char zh[64], en[64];
 
 	localtime_r(&t, &tm);
-	strftime(zh, sizeof(zh), "%Y年%m月%d日 %H:%M", &tm);
+	strftime(zh, sizeof(zh), "%Y年%-m月%-d日 %H:%M", &tm);
 	strftime(en, sizeof(en), "%Y-%m-%d %H:%M %z", &tm);
 	sbuf_printf(&out,
 	    "您好：\n\n"

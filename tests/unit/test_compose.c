@@ -378,7 +378,7 @@ test_reminder(void **state)
 	g_object_unref(st);
 
 	char *text = parts_text(m, len, "plain");
-	assert_non_null(strstr(text, "2020年06月12日 09:30"));
+	assert_non_null(strstr(text, "2020年6月12日 09:30"));
 	assert_non_null(strstr(text, "《首都精神文明建设情况简报 第29期》"));
 	assert_non_null(strstr(text, "签收"));
 	assert_non_null(strstr(text, "On 2020-06-12 09:30 +0800 we sent"));
