@@ -1,6 +1,8 @@
 /* distctl remind: who a reminder goes to, and what distctl says (remind.c). */
 #include "testutil.h"
 
+#include "testqueue.h"
+
 #include "remind.h"
 #include "sbuf.h"
 #include "text.h"
@@ -170,6 +172,144 @@ test_text_and_json(void **state)
 	sbuf_free(&out);
 }
 
+/* ---- remind_enqueue on a real (SQLite) queue ------------------------------ */
+
+static double
+no_jitter(int64_t issue, const char *tier, int attempt)
+{
+	(void)issue; (void)tier; (void)attempt;
+	return 0.5;
+}
+
+/* Takes every due recipient at now and records it delivered; returns the messages taken. */
+static size_t
+deliver(struct queue *q, int64_t now, char **messages, size_t max)
+{
+	static const struct queue_retry retry = { 10, 100, 1000 };
+	struct queue_batch *b[8];
+	size_t n, got = 0;
+	char err[256];
+
+	assert_int_equal(queue_take(q, now, 8, 50, b, &n, err, sizeof(err)), 0);
+	for (size_t i = 0; i < n; i++) {
+		struct smtp_verdict *res = calloc(b[i]->n, sizeof(*res));
+		struct queue_attempt *att = calloc(b[i]->n, sizeof(*att));
+		for (size_t k = 0; k < b[i]->n; k++) {
+			res[k] = (struct smtp_verdict){ .outcome = SMTP_OK, .code = 250,
+				.reply = "250 2.0.0 Ok", .class = SMTP_CLASS_OK };
+			snprintf(res[k].dsn, sizeof(res[k].dsn), "2.0.0");
+		}
+		if (queue_record(q, b[i], res, NULL, att, now, 0.1, "relay:465", &retry,
+		    no_jitter, err, sizeof(err)) < 0)
+			fail_msg("%s", err);
+		if (got < max)
+			messages[got++] = xstrndup(b[i]->message, b[i]->len);
+		free(res);
+		free(att);
+		queue_batch_free(b[i]);
+	}
+	return got;
+}
+
+static char *
+render_plain(void *arg, int64_t id, const char *mid, size_t *len, char *err, size_t errsz)
+{
+	(void)arg; (void)id; (void)err; (void)errsz;
+	char *m = xmalloc(128);
+
+	snprintf(m, 128, "Message-ID: <%s>\r\n\r\nbody\r\n", mid);
+	*len = strlen(m);
+	return m;
+}
+
+static void
+test_enqueue_on_the_queue(void **state)
+{
+	(void)state;
+	char path[TEST_QUEUE_PATH_MAX], err[512], why[512];
+	struct queue *q = test_queue_open("remind", path, sizeof(path));
+	struct conf *c = test_conf_load(
+	    "smtp = { url = \"smtps://mail.example.test\"; };\n"
+	    "sender = { from = \"办公室 <bulletin@example.test>\"; };\n"
+	    "recipients = ( { name = \"甲\"; address = \"a@example.test\"; } );\n");
+	struct queue_recipient_in r[] = {
+		{ 0, "报", "to", "甲", "甲", "甲", "甲", "a@example.test", true },
+		{ 0, "报", "to", "乙", "乙", "乙", "乙", "b@example.test", true },
+		{ 1, "送", "cc", "丙", "丙", "丙", "丙", "c@example.test", false },
+	};
+	struct queue_issue_in in = { .sha256 = "0123456789abcdef0123456789abcdef", .source = "a.txt",
+		.kind = QUEUE_KIND_BULLETIN, .title = "简报", .subject = "简报 第1期",
+		.issue_no = 1, .total_issue_no = -1, .received = 1000 };
+	int64_t id, dup, reminder;
+	char *msgs[4];
+	struct queue_view_issue v;
+	struct remind_plan p;
+
+	assert_int_equal(queue_enqueue(q, &in, r, 3, "example.test", render_plain, NULL, &id,
+	    &dup, err, sizeof(err)), 0);
+	/* nothing delivered yet: nobody to remind */
+	assert_int_equal(queue_view_issue(q, id, NULL, &v, err, sizeof(err)), 0);
+	assert_int_equal(remind_plan(&v, NULL, &p, why, sizeof(why)), REMIND_NOBODY);
+	assert_non_null(strstr(why, "0 of 2 asked in issue 1 have confirmed receipt, "
+	    "2 not delivered yet"));
+	queue_view_issue_free(&v);
+	for (size_t i = 0, n = deliver(q, 1001, msgs, 4); i < n; i++)
+		free(msgs[i]);
+
+	/* b confirmed (a reply): only a is reminded */
+	struct queue_feedback_fact fact = { .address = "b@example.test", .reply = "收到" };
+	struct queue_feedback_in fb = { .key = "k1", .kind = QUEUE_FEEDBACK_CONFIRM,
+		.how = "reply", .issue = id, .facts = &fact, .n_facts = 1, .when = 1002 };
+	struct queue_feedback_out out;
+	assert_int_equal(queue_feedback_apply(q, &fb, &out, err, sizeof(err)), 0);
+	assert_int_equal(out.result, QUEUE_FEEDBACK_APPLIED);
+
+	assert_int_equal(queue_view_issue(q, id, NULL, &v, err, sizeof(err)), 0);
+	assert_int_equal(remind_plan(&v, NULL, &p, why, sizeof(why)), REMIND_OK);
+	assert_int_equal(p.n, 1);
+	if (remind_enqueue(c, q, &v, &p, 2000, &reminder, err, sizeof(err)) < 0)
+		fail_msg("%s", err);
+	assert_true(reminder > id);
+	remind_plan_free(&p);
+	queue_view_issue_free(&v);
+
+	/* a reminder about the bulletin, to a only, threaded to it */
+	struct queue_record *rec;
+	assert_int_equal(queue_record_read(q, reminder, &rec, err, sizeof(err)), 0);
+	assert_int_equal(rec->kind, QUEUE_KIND_REMINDER);
+	assert_int_equal(rec->notice_for, id);
+	assert_string_equal(rec->subject, "请确认收到 / Please confirm receipt: 简报 第1期");
+	assert_int_equal(rec->n_recipients, 1);
+	assert_string_equal(rec->recipients[0].address, "a@example.test");
+	queue_record_free(rec);
+	assert_int_equal(deliver(q, 2001, msgs, 4), 1);
+	assert_non_null(strstr(msgs[0], "In-Reply-To: <distd.1."));
+	assert_non_null(strstr(msgs[0], "Disposition-Notification-To: <bulletin@example.test>"));
+	assert_null(strstr(msgs[0], "a@example.test"));		/* Bcc */
+	free(msgs[0]);
+
+	/* counted on the bulletin's row; a confirmed, nobody is left */
+	assert_int_equal(queue_view_issue(q, id, NULL, &v, err, sizeof(err)), 0);
+	assert_string_equal(v.recipients[0].address, "a@example.test");
+	assert_int_equal(v.recipients[0].reminders, 1);
+	assert_int_equal(v.recipients[1].reminders, 0);
+	queue_view_issue_free(&v);
+	fact.address = "a@example.test";
+	fb.key = "k2";
+	assert_int_equal(queue_feedback_apply(q, &fb, &out, err, sizeof(err)), 0);
+	assert_int_equal(queue_view_issue(q, id, NULL, &v, err, sizeof(err)), 0);
+	assert_int_equal(remind_plan(&v, NULL, &p, why, sizeof(why)), REMIND_NOBODY);
+	assert_string_equal(why, "nobody to remind: 2 of 2 asked in issue 1 have confirmed "
+	    "receipt");
+	queue_view_issue_free(&v);
+	/* the reminder itself is no bulletin */
+	assert_int_equal(queue_view_issue(q, reminder, NULL, &v, err, sizeof(err)), 0);
+	assert_int_equal(remind_plan(&v, NULL, &p, why, sizeof(why)), REMIND_NOT_BULLETIN);
+	queue_view_issue_free(&v);
+	conf_free(c);
+	test_queue_remove(q, path);
+}
+
 int
 main(void)
 {
@@ -177,6 +317,7 @@ main(void)
 		cmocka_unit_test(test_plan_picks_the_unconfirmed),
 		cmocka_unit_test(test_plan_refusals),
 		cmocka_unit_test(test_text_and_json),
+		cmocka_unit_test(test_enqueue_on_the_queue),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
