@@ -1375,7 +1375,7 @@ sqlite_finish(struct queue *q, int64_t now, int64_t **report, size_t *n,
 		return -1;
 	if (queue_exec(q, sql, err, errsz) < 0)
 		goto fail;
-	/* the tiers of what finished now, for distctl status (schema 8) */
+	/* the tiers of what finished now, for distctl status (schemas 8 and 9) */
 	snprintf(sql, sizeof(sql), "INSERT OR REPLACE INTO issue_tiers (issue, tier,"
 	    " tier_keyword, total, delivered, deferred, failed, bounced, confirmed, receipt)"
 	    " SELECT issue, tier, tier_keyword, COUNT(*) " QUEUE_TIER_SUMS " FROM recipients"
@@ -2013,7 +2013,7 @@ sqlite_feedback_apply(struct queue *q, const struct queue_feedback_in *in,
 			queue_bind_text(hist, 4, bounce ? x->status : NULL);
 			queue_bind_text(hist, 5, reply);
 			if (sqlite3_step(hist) != SQLITE_DONE)
-				goto stepfail;
+				goto sqlfail;
 			sqlite3_reset(set);
 			sqlite3_bind_int64(set, 1, id);
 			sqlite3_bind_int64(set, 2, in->when);
@@ -2026,7 +2026,7 @@ sqlite_feedback_apply(struct queue *q, const struct queue_feedback_in *in,
 				    "mdn" : "reply");
 			}
 			if (sqlite3_step(set) != SQLITE_DONE)
-				goto stepfail;
+				goto sqlfail;
 			if (sqlite3_changes(q->db) == 0)
 				continue;
 			out->matched++;
@@ -2036,7 +2036,7 @@ sqlite_feedback_apply(struct queue *q, const struct queue_feedback_in *in,
 			sqlite3_bind_int64(tiers, 2, sqlite3_column_int64(find, 1));
 			queue_bind_text(tiers, 3, (const char *)sqlite3_column_text(find, 2));
 			if (sqlite3_step(tiers) != SQLITE_DONE)
-				goto stepfail;
+				goto sqlfail;
 		}
 		if (rc != SQLITE_DONE)
 			goto sqlfail;
@@ -2077,7 +2077,6 @@ store_cursor:
 	}
 	return 0;
 
-stepfail:
 sqlfail:
 	queue_fail(q, err, errsz, "feedback");
 	sqlite3_finalize(st);

@@ -335,7 +335,7 @@ read_recipients(struct queue *q, const struct queue_view_filter *f,
 	/*
 	 * pending: who has not got it — anything but delivered (a bounce after
 	 * delivery counts as not got), cancelled or replaced; unconfirmed: who
-	 * was asked to confirm receipt and has not, of those still meant to
+	 * was asked to confirm receipt and has not, and is still meant to get it
 	 */
 	sqlite3_stmt *st = prepare(q, "SELECT r.tier_keyword, r.unit, r.name, r.address,"
 	    " r.state, r.attempts, r.next_attempt, r.last_code, r.last_reply, r.via, n.address,"

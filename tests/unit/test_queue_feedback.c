@@ -483,6 +483,16 @@ test_reminder_counted_and_feedback_redirected(void **state)
 	assert_int_equal(x.reminders, 2);
 	assert_int_equal(x.last_reminded, 6000);
 	queue_record_free(rec);
+	/* distctl show counts them too */
+	struct queue_view_issue v;
+	const struct queue_view_filter only = { .tier = "送" };
+	char verr[256];
+	assert_int_equal(queue_view_issue(q, id, &only, &v, verr, sizeof(verr)), 0);
+	assert_int_equal(v.n_recipients, 2);
+	assert_string_equal(v.recipients[0].address, "r1@example.test");
+	assert_int_equal(v.recipients[0].reminders, 2);
+	assert_int_equal(v.recipients[1].reminders, 1);	/* r3 */
+	queue_view_issue_free(&v);
 
 	/* the reminder's own recipients are its own; feedback naming it goes to the bulletin */
 	char *rmid = message_id_of(q, rem);
