@@ -213,7 +213,7 @@ wrapf(struct sbuf *out, int col, int indent, const char *fmt, ...)
  * never inside one, so that no line passes 80 columns.
  */
 static void
-tier_group(struct sbuf *out, int *col, const struct queue_view_tier *tc,
+tier_group(struct sbuf *out, int *col, bool first, const struct queue_view_tier *tc,
     const struct status_style *style)
 {
 	char atom[5][80];
@@ -238,7 +238,10 @@ tier_group(struct sbuf *out, int *col, const struct queue_view_tier *tc,
 		snprintf(atom[n++], sizeof(atom[0]), "✓%ld/%ld", tc->confirmed, tc->receipt);
 	for (int i = 0; i < n; i++)
 		w += 1 + text_width(atom[i]);
-	if (*col > ISSUE_TIERS_AT && *col + 1 + w > STATUS_COLUMNS) {
+	/* the first tier stays beside the issue's state when it would not fit a line anyway */
+	if (*col > ISSUE_TIERS_AT && *col + 1 + w > STATUS_COLUMNS &&
+	    (!first || ISSUE_TIERS_AT + 1 + w <= STATUS_COLUMNS ||
+	    *col + 1 + text_width(atom[0]) > STATUS_COLUMNS)) {
 		sbuf_printf(out, "\n%*s", ISSUE_TIERS_AT, "");
 		*col = ISSUE_TIERS_AT;
 	}
@@ -393,13 +396,14 @@ recent_text(struct sbuf *out, const struct queue_view_recent *r,
 	sbuf_putc(out, ' ');
 	status_pad(out, no, 8);
 	sbuf_printf(out, " %-11s ", received);
-	int at = ISSUE_TIERS_AT;
+	/* the columns above end with a space: the first tier starts one further */
+	int at = ISSUE_TIERS_AT + 1;
 	if (r->state != QUEUE_ISSUE_ACTIVE && r->state != QUEUE_ISSUE_DONE) {
 		sbuf_printf(out, " %s%s%s", RED(style), state, OFF(style));
 		at += 1 + (int)strlen(state);
 	}
 	for (size_t k = 0; k < r->n_tiers; k++)
-		tier_group(out, &at, &r->tiers[k], style);
+		tier_group(out, &at, k == 0, &r->tiers[k], style);
 	sbuf_putc(out, '\n');
 	sbuf_free(&slot);
 }
