@@ -210,8 +210,11 @@ tier_words(struct sbuf *out, const struct tier_total *y)
 		sbuf_printf(out, ", %ld cancelled", y->cancelled);
 	if (y->other)
 		sbuf_printf(out, ", %ld not final", y->other);
+	/* of those asked; a reply from one not asked counts too, as the queue counts it */
 	if (y->receipt)
 		sbuf_printf(out, ", %ld/%ld confirmed", y->confirmed, y->receipt);
+	else if (y->confirmed)
+		sbuf_printf(out, ", %ld confirmed", y->confirmed);
 }
 
 /* ---- text ---------------------------------------------------------------------- */
@@ -309,7 +312,7 @@ record_text(struct sbuf *out, const struct queue_record *r)
 {
 	char num[96], received[40], finished[40], id[32];
 	long by_state[5] = { 0 };	/* delivered failed cancelled replaced other */
-	long bounced = 0, asked = 0, confirmed = 0;
+	long bounced = 0, asked = 0;
 
 	number_of(num, sizeof(num), r);
 	record_time(received, sizeof(received), r->received);
@@ -347,10 +350,8 @@ record_text(struct sbuf *out, const struct queue_record *r)
 			by_state[0]--;
 			bounced++;
 		}
-		if (!x->replaced_by) {
+		if (!x->replaced_by)
 			asked += x->receipt;
-			confirmed += x->confirmed > 0;
-		}
 	}
 	sbuf_printf(out, "%-12s%zu: %ld delivered, ", "Recipients:", r->n_recipients,
 	    by_state[0]);
@@ -360,8 +361,6 @@ record_text(struct sbuf *out, const struct queue_record *r)
 	    by_state[3]);
 	if (by_state[4])
 		sbuf_printf(out, ", %ld not final", by_state[4]);
-	if (asked)
-		sbuf_printf(out, ", %ld/%ld confirmed", confirmed, asked);
 	sbuf_putc(out, '\n');
 	/* per tier, when there is more than one or anything came back */
 	size_t nt;
