@@ -1029,9 +1029,12 @@ status_show_text_all(struct sbuf *out, const struct queue_view_issue *v,
 	if (v->n_recipients > 0)
 		return;
 	if (f && f->unconfirmed) {
+		/* of the tier listed, when one is */
 		bool asked = all == NULL;
 		for (size_t i = 0; all && i < all->n_recipients; i++)
-			asked |= all->recipients[i].receipt;
+			asked |= all->recipients[i].receipt && (f->tier == NULL ||
+			    (all->recipients[i].tier && strcmp(all->recipients[i].tier,
+			    f->tier) == 0));
 		sbuf_puts(out, asked ? "(everybody asked has confirmed receipt)\n" :
 		    "(nobody was asked to confirm receipt)\n");
 	} else {

@@ -689,6 +689,11 @@ test_show_filtered_summary_and_empty_lists(void **state)
 	sbuf_reset(&b);
 	status_show_text_all(&b, &none, &unconfirmed, &unasked, &style);
 	assert_non_null(strstr(sbuf_str(&b), "\n(nobody was asked to confirm receipt)\n"));
+	/* --tier 送 --unconfirmed: nobody of 送 was asked, whatever 报 was */
+	struct queue_view_filter song = { .tier = "送", .unconfirmed = true };
+	sbuf_reset(&b);
+	status_show_text_all(&b, &none, &song, &all, &style);
+	assert_non_null(strstr(sbuf_str(&b), "\n(nobody was asked to confirm receipt)\n"));
 	/* nobody asked: a reply all the same counts, with nothing to count it against */
 	sbuf_reset(&b);
 	status_show_text(&b, &unasked, NULL, &style);
