@@ -261,6 +261,7 @@ static void
 detail(struct sbuf *out, const char *text)
 {
 	const int room = TEXT_WIDTH - DETAIL_INDENT;
+	struct sbuf vis = SBUF_INIT;
 	/* a multi-line reply reads as one paragraph under its row */
 	char *s = xstrdup(text);
 	size_t n = strlen(s), i = 0;
@@ -268,6 +269,18 @@ detail(struct sbuf *out, const char *text)
 	for (char *p = s; *p; p++)
 		if (*p == '\n' || *p == '\r')
 			*p = ' ';
+	/*
+	 * A remote server's reply (a bounce) may carry escape sequences:
+	 * made visible here, before the line is measured, so that the
+	 * caller's escaping for the terminal finds nothing left to lengthen
+	 * a line past TEXT_WIDTH.
+	 */
+	if (!text_printable(s, n)) {
+		text_escape(&vis, s, n, false);
+		free(s);
+		s = sbuf_steal(&vis);
+		n = strlen(s);
+	}
 
 	while (i < n) {
 		size_t j = i, cut = 0;

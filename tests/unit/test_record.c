@@ -245,10 +245,12 @@ test_feedback_text(void **state)
 		}
 	}
 	assert_non_null(strstr(sbuf_str(&joined), "=cmd|' /C calc'!A0 552-5.2.2 <b>mailbox</b> "
-	    "\x1b[2J full  552 5.2.2 \"quota\" exceeded, the mailbox of this recipient has been "
+	    "\\x1b[2J full  552 5.2.2 \"quota\" exceeded, the mailbox of this recipient has been "
 	    "over its quota for a long time and nothing more is accepted"));
 	sbuf_free(&joined);
 	assert_null(strstr(s, "full\r"));
+	/* escaped before it is wrapped: a terminal's escaping adds nothing */
+	assert_null(strchr(s, '\x1b'));
 	assert_non_null(strstr(s, "     asked to confirm receipt, not confirmed; reminded 1 time (last "
 	    "1970-01-02\n     02:23:20 +0000)\n"));
 	assert_non_null(strstr(s, "     confirmed 1970-01-02 01:16:40 +0000 by mdn\n"));
