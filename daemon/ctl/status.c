@@ -131,6 +131,9 @@ status_cut(struct sbuf *out, const char *s, int width)
 		}
 		w += cw;
 	}
+	/* "full …" reads as if a word were missing: the ellipsis against the word */
+	while (i > 0 && s[i - 1] == ' ')
+		i--;
 	sbuf_append(out, s, i);
 	sbuf_puts(out, "…");
 }

@@ -193,7 +193,7 @@ def test_status_show_log_record_agree_on_what_came_back(smtp_server, distd):
             "              送 12: 12 delivered, 1 confirmed\n"
             "              发 21: 20 delivered, 1 bounced\n") in text
     assert ("office@wmb.example.test             bounced       1  250\n"
-            "     ↩ bounced 11-23 08:00: 552-5.2.2 \\x1b[2J\\x1b]0;owned\\x07 mailbox full 552 …\n"
+            "     ↩ bounced 11-23 08:00: 552-5.2.2 \\x1b[2J\\x1b]0;owned\\x07 mailbox full 552…\n"
             ) in text
     assert "     ✓ confirmed 11-24 09:12 by mdn\n" in text
     assert "     not confirmed, reminded 2 times\n" in text

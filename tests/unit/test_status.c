@@ -61,6 +61,9 @@ test_pad_and_cut_by_display_width(void **state)
 	sbuf_reset(&b);
 	status_cut(&b, "short", 7);
 	assert_string_equal(sbuf_str(&b), "short");
+	sbuf_reset(&b);
+	status_cut(&b, "mailbox full 552 5.2.2", 18);
+	assert_string_equal(sbuf_str(&b), "mailbox full 552…");
 	sbuf_free(&b);
 }
 
