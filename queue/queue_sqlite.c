@@ -277,9 +277,13 @@ static const char schema_v8[] =
  * message's hash) of every feedback message applied, so that one read
  * again (a moved cursor, a new UIDVALIDITY) is applied once;
  * feedback_cursors the IMAP cursor of each mailbox, moved in the
- * transaction that applies the message. The partial index
- * recipients_bounced holds only bounced rows, so that the bounced
- * notice's look-up costs the bounces, never the history.
+ * transaction that applies the message. bounce_attempt is the history
+ * row (attempts.id) of the bounce that set `bounced`: it only grows, so
+ * the bounced notice's key (its highest per issue) changes with every new
+ * bounce, whichever recipient it is (the highest bounced recipient id
+ * would not: a lower id bouncing later left it as it was). The partial
+ * index recipients_bounced holds only bounced rows and covers the
+ * notice's look-up, which so costs the bounces, never the history.
  */
 static const char schema_v9[] =
     "CREATE TABLE IF NOT EXISTS feedback ("
@@ -294,7 +298,8 @@ static const char schema_v9[] =
     "  uidvalidity INTEGER NOT NULL,"
     "  uid INTEGER NOT NULL"
     ") WITHOUT ROWID;"
-    "CREATE INDEX IF NOT EXISTS recipients_bounced ON recipients(issue, id)"
+    "CREATE INDEX IF NOT EXISTS recipients_bounced ON recipients(issue, bounce_attempt,"
+    "  bounced)"
     "  WHERE bounced IS NOT NULL;"
     "INSERT OR REPLACE INTO issue_tiers (issue, tier, tier_keyword, total, delivered,"
     "  deferred, failed, bounced, confirmed, receipt)"
@@ -320,6 +325,7 @@ static const struct {
 	{ 9, "recipients", "confirmed_by", "TEXT" },
 	{ 9, "recipients", "reminders", "INTEGER NOT NULL DEFAULT 0" },
 	{ 9, "recipients", "last_reminded", "INTEGER" },
+	{ 9, "recipients", "bounce_attempt", "INTEGER" },
 	{ 9, "issue_tiers", "bounced", "INTEGER NOT NULL DEFAULT 0" },
 	{ 9, "issue_tiers", "confirmed", "INTEGER NOT NULL DEFAULT 0" },
 	{ 9, "issue_tiers", "receipt", "INTEGER NOT NULL DEFAULT 0" },
@@ -1532,6 +1538,138 @@ sqlite_changes(struct queue *q, int64_t *own, int64_t *others)
 /* ---- admin notices -------------------------------------------------------- */
 
 /*
+ * The bulletins with bounced recipients whose notice for the current
+ * highest bounced id is not there yet. recipients_bounced holds only the
+ * bounced rows, so that this walks the bounces ever received, never the
+ * history (test_bounced_notice_plan checks the plan); the notice key's
+ * look-up is issues_notice_key's.
+ */
+const char queue_bounced_due_sql[] =
+    "SELECT b.issue, b.last, i.title, i.issue_no, i.source FROM"
+    " (SELECT issue, MAX(bounce_attempt) AS last FROM recipients"
+    "  INDEXED BY recipients_bounced"
+    "  WHERE bounced IS NOT NULL GROUP BY issue) b JOIN issues i ON i.id = b.issue"
+    " WHERE i.kind = 'bulletin' AND NOT EXISTS (SELECT 1 FROM issues n"
+    "  WHERE n.kind = 'notice' AND n.sha256 = 'bounced:' || b.issue || ':' || b.last)"
+    " ORDER BY b.issue LIMIT ?";
+
+/* At most this many recipients a bounced notice lists, each line cut at about LINE bytes. */
+#define BOUNCED_LINES 200
+#define BOUNCED_LINE 300
+
+/* s onto out without its line breaks, cut at a character boundary when over max bytes. */
+static void
+put_cut(struct sbuf *out, const char *s, size_t max)
+{
+	size_t n = strlen(s);
+	bool cut = n > max;
+
+	if (cut)	/* s[n] must start a character: s[0..n) is whole ones */
+		for (n = max; n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80; n--)
+			;
+	for (size_t i = 0; i < n; i++)
+		sbuf_putc(out, s[i] == '\r' || s[i] == '\n' || s[i] == '\t' ? ' ' : s[i]);
+	if (cut)
+		sbuf_puts(out, "…");
+}
+
+/*
+ * The reason of issue's bounced notice: one line per bounced recipient
+ * (not replaced), "TIER UNIT <ADDRESS>: STATUS REPLY", at most
+ * BOUNCED_LINES of them. NULL when none is left to tell about.
+ */
+static char *
+bounced_reason(struct queue *q, int64_t issue, int *rc)
+{
+	sqlite3_stmt *st = queue_prepare(q, "SELECT tier_keyword, unit, address, bounce_status,"
+	    " bounce_reply FROM recipients INDEXED BY recipients_bounced WHERE issue = ?"
+	    " AND bounced IS NOT NULL AND replaced_by IS NULL ORDER BY tier, id");
+	struct sbuf out = SBUF_INIT, line = SBUF_INIT;
+	long lines = 0;
+
+	*rc = SQLITE_ERROR;
+	if (st == NULL)
+		return NULL;
+	sqlite3_bind_int64(st, 1, issue);
+	while ((*rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (++lines > BOUNCED_LINES)
+			continue;
+		const char *col[5];
+		for (int i = 0; i < 5; i++)
+			col[i] = (const char *)sqlite3_column_text(st, i);
+		sbuf_printf(&line, "%s %s <%s>: %s%s%s", col[0] ? col[0] : "",
+		    col[1] ? col[1] : "", col[2] ? col[2] : "", col[3] ? col[3] : "",
+		    col[3] && col[4] ? " " : "", col[4] ? col[4] : "");
+		put_cut(&out, sbuf_str(&line), BOUNCED_LINE);
+		sbuf_putc(&out, '\n');
+		sbuf_reset(&line);
+	}
+	sqlite3_finalize(st);
+	sbuf_free(&line);
+	if (*rc != SQLITE_DONE || lines == 0) {
+		sbuf_free(&out);
+		return NULL;
+	}
+	if (lines > BOUNCED_LINES)
+		sbuf_printf(&out, "… and %ld more\n", lines - BOUNCED_LINES);
+	return sbuf_steal(&out);
+}
+
+/* Appends the bounced notices due to *out, up to max in all. 0, or -1 (SQLite's error). */
+static int
+bounced_due(struct queue *q, struct queue_notice_due **out, size_t *n, size_t max)
+{
+	sqlite3_stmt *st = queue_prepare(q, queue_bounced_due_sql);
+	struct bounced { int64_t issue, last; char *title, *source; long issue_no; } *b = NULL;
+	size_t nb = 0;
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)(max - *n));
+	/* read first, then each reason: no statement left open under another */
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		b = xreallocarray(b, nb + 1, sizeof(*b));
+		b[nb].issue = sqlite3_column_int64(st, 0);
+		b[nb].last = sqlite3_column_int64(st, 1);
+		b[nb].title = queue_col_text(st, 2);
+		b[nb].issue_no = sqlite3_column_type(st, 3) == SQLITE_NULL ? -1 :
+		    (long)sqlite3_column_int64(st, 3);
+		b[nb].source = queue_col_text(st, 4);
+		nb++;
+	}
+	sqlite3_finalize(st);
+	for (size_t i = 0; i < nb; i++) {
+		char key[80], *reason = NULL;
+		int r = SQLITE_DONE;
+		if (rc == SQLITE_DONE)
+			reason = bounced_reason(q, b[i].issue, &r);
+		if (r != SQLITE_DONE)
+			rc = r;
+		if (reason == NULL || rc != SQLITE_DONE) {
+			free(reason);
+			free(b[i].title);
+			free(b[i].source);
+			continue;
+		}
+		*out = xreallocarray(*out, *n + 1, sizeof(**out));
+		struct queue_notice_due *x = &(*out)[(*n)++];
+		memset(x, 0, sizeof(*x));
+		snprintf(key, sizeof(key), "bounced:%lld:%lld", (long long)b[i].issue,
+		    (long long)b[i].last);
+		x->cause = QUEUE_NOTICE_BOUNCED;
+		x->key = xstrdup(key);
+		x->issue = b[i].issue;
+		x->title = b[i].title;
+		x->source = b[i].source;
+		x->issue_no = b[i].issue_no;
+		x->reason = reason;
+	}
+	free(b);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/*
  * What needs a human and has not been notified yet. The key of each cause
  * is made here, in SQL, so that the query and the uniqueness of the
  * notice rows agree on it: held issues once per issue, unresolved units
@@ -1588,6 +1726,8 @@ sqlite_notices_due(struct queue *q, struct queue_notice_due **out, size_t *n,
 		x->since = sqlite3_column_int64(st, 8);
 	}
 	sqlite3_finalize(st);
+	if (rc == SQLITE_DONE && *n < 1000 && bounced_due(q, out, n, 1000) < 0)
+		rc = SQLITE_ERROR;
 	if (rc != SQLITE_DONE) {
 		queue_notices_due_free(*out, *n);
 		*out = NULL;
@@ -1754,7 +1894,11 @@ feedback_target(struct queue *q, const struct queue_feedback_in *in, int64_t *ta
 	const char *kind = (const char *)sqlite3_column_text(st, 0);
 	const char *mid = (const char *)sqlite3_column_text(st, 1);
 	bool believed = in->n_message_ids == 0;
-	/* an X-Distd-Issue that disagrees with the Message-ID is not believed */
+	/*
+	 * An X-Distd-Issue that disagrees with the Message-ID is not believed.
+	 * Compared without regard to ASCII case: ours are minted lower-case,
+	 * and a mail system that changed the case has not made another id.
+	 */
 	for (size_t i = 0; i < in->n_message_ids && !believed; i++)
 		believed = mid && mid[0] && in->message_ids[i] &&
 		    strcasecmp(in->message_ids[i], mid) == 0;
@@ -1824,8 +1968,8 @@ sqlite_feedback_apply(struct queue *q, const struct queue_feedback_in *in,
 	    " WHERE id = ?1");
 	/* first bounce wins, and only while delivered; a confirmation counts once */
 	set = queue_prepare(q, bounce ?
-	    "UPDATE recipients SET bounced = ?2, bounce_status = ?3, bounce_reply = ?4"
-	    " WHERE id = ?1 AND state = 'delivered' AND bounced IS NULL" :
+	    "UPDATE recipients SET bounced = ?2, bounce_status = ?3, bounce_reply = ?4,"
+	    " bounce_attempt = ?5 WHERE id = ?1 AND state = 'delivered' AND bounced IS NULL" :
 	    "UPDATE recipients SET confirmed = ?2, confirmed_by = ?3"
 	    " WHERE id = ?1 AND confirmed IS NULL AND state != 'cancelled'");
 	tiers = queue_prepare(q, bounce ?
@@ -1876,6 +2020,7 @@ sqlite_feedback_apply(struct queue *q, const struct queue_feedback_in *in,
 			if (bounce) {
 				queue_bind_text(set, 3, x->status);
 				queue_bind_text(set, 4, x->reply);
+				sqlite3_bind_int64(set, 5, sqlite3_last_insert_rowid(q->db));
 			} else {
 				queue_bind_text(set, 3, in->how && strcmp(in->how, "mdn") == 0 ?
 				    "mdn" : "reply");

@@ -25,6 +25,9 @@
 	" SUM(state = 'deferred'), SUM(state = 'failed'), SUM(bounced IS NOT NULL)," \
 	" SUM(confirmed IS NOT NULL), SUM(receipt = 1)"
 
+/* The bounced notices' look-up (queue_sqlite.c), for the plan test. */
+extern const char queue_bounced_due_sql[];
+
 int sqlite_hold(struct queue *q, int64_t issue, const char *tier, const char *reason,
     char *err, size_t errsz);
 int sqlite_release(struct queue *q, int64_t issue, const char *tier, int64_t now,

@@ -273,7 +273,8 @@ resend(struct queue *q, int64_t issue, const char *tier, const char *address, bo
 	/* a bounce is about the delivery sent before: the new one has none yet
 	 * (a confirmation of receipt stays: the recipient did get it) */
 	snprintf(sql, sizeof(sql), "UPDATE recipients SET state = 'queued', next_attempt = ?2,"
-	    " delivered = NULL, bounced = NULL, bounce_status = NULL, bounce_reply = NULL"
+	    " delivered = NULL, bounced = NULL, bounce_status = NULL, bounce_reply = NULL,"
+	    " bounce_attempt = NULL"
 	    " WHERE %s", sbuf_str(&where));
 	sqlite3_stmt *up = queue_prepare(q, sql);
 	sqlite3_stmt *is = queue_prepare(q, "UPDATE issues SET state = 'active', finished = NULL,"

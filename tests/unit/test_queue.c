@@ -10,6 +10,7 @@
 #include "queue.h"
 #include "queue_backend.h"
 #include "queue_private.h"
+#include "queue_sqlite.h"
 #include "queue_test.h"
 #include "retention.h"
 
@@ -988,6 +989,25 @@ test_take_plan(void **state)
 		fail_msg("queue_take plan:\n%s", p);
 }
 
+/*
+ * The bounced notices' look-up reads the partial index of bounced rows
+ * only (covering), never recipients or attempts at large: its cost is the
+ * bounces ever received, not the history.
+ */
+static void
+test_bounced_notice_plan(void **state)
+{
+	skip_unless_sqlite("SQLite's EXPLAIN QUERY PLAN of queue_bounced_due_sql");
+	struct queue *q = *state;
+	char p[4096];
+
+	plan(q, queue_bounced_due_sql, p, sizeof(p));
+	if (strstr(p, "SCAN recipients USING COVERING INDEX recipients_bounced") == NULL ||
+	    strstr(p, "attempts") != NULL || strstr(p, "SCAN i") != NULL ||
+	    strstr(p, "SEARCH n USING INDEX issues_notice_key") == NULL)
+		fail_msg("bounced notices plan:\n%s", p);
+}
+
 /* Finishing examines only unsettled issues, never every finished one. */
 static void
 test_finish_plan_and_settling(void **state)
@@ -1917,6 +1937,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_resend_to_a_correction, setup, teardown),
 		cmocka_unit_test(test_queue_files_are_group_writable),
 		cmocka_unit_test_setup_teardown(test_take_plan, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bounced_notice_plan, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_finish_plan_and_settling, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_counts_match_rows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_upgrade_to_v5_counts, setup, teardown),

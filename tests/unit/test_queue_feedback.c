@@ -795,6 +795,74 @@ test_bounced_notice_key_moves_with_new_bounces(void **state)
 	free(key2);
 }
 
+/* ---- retention ---------------------------------------------------------------------------- */
+
+/* The families that may go before `before`: how many, and the one of root (copied into *f). */
+static size_t
+families(struct queue *q, int64_t before, int64_t root, struct queue_purge_family *f)
+{
+	struct queue_purge_cursor cur = { 0 };
+	struct queue_purge_family *list;
+	size_t n, total = 0;
+	char err[256];
+
+	memset(f, 0, sizeof(*f));
+	while (!cur.end) {
+		if (queue_purge_list(q, before, 100, &cur, &list, &n, err, sizeof(err)) < 0)
+			fail_msg("%s", err);
+		for (size_t i = 0; i < n; i++)
+			if (list[i].root == root) {
+				*f = list[i];
+				f->ids = malloc(list[i].n * sizeof(*f->ids));
+				assert_non_null(f->ids);
+				memcpy(f->ids, list[i].ids, list[i].n * sizeof(*f->ids));
+			}
+		total += n;
+		queue_purge_families_free(list, n);
+	}
+	return total;
+}
+
+/*
+ * A reminder belongs to its bulletin's family (notice_for) and leaves the
+ * queue with it; the history that came back is the family's last
+ * activity, and goes with it.
+ */
+static void
+test_purge_takes_reminders_and_feedback_history(void **state)
+{
+	skip_unless_ops(FEEDBACK_OPS);
+	struct queue *q = *state;
+	struct queue_purge_family f;
+	struct queue_view_issue v;
+	const char *to[] = { "r0@example.test" };
+	char err[256];
+	size_t deleted;
+	int64_t id = enqueue_bulletin(q, "pg1", 2, true, 1000);
+
+	deliver_all(q, 1000, NULL);
+	int64_t rem = enqueue_reminder(q, id, to, 1, 1500);
+	/* a reminder still going keeps the family */
+	assert_int_equal(families(q, 100000, id, &f), 0);
+	deliver_all(q, 1500, NULL);
+	apply(q, "pgb", QUEUE_FEEDBACK_BOUNCE, id, "r1@example.test", "5.2.2", "full", 5000);
+	enqueue_bulletin(q, "pg2", 1, false, 6000);	/* the newest issue always stays */
+	/* the bounce at 5000 is the family's last activity */
+	assert_int_equal(families(q, 4000, id, &f), 0);
+	assert_int_equal(families(q, 5001, id, &f), 1);
+	assert_int_equal(f.root, id);
+	assert_int_equal(f.n, 2);
+	assert_int_equal(f.ids[1], rem);
+	assert_int_equal(f.last, 5000);
+	assert_int_equal(queue_purge_delete(q, &f, 1, 5001, &deleted, err, sizeof(err)), 0);
+	assert_int_equal(deleted, 2);
+	free(f.ids);
+	assert_int_equal(queue_view_issue(q, id, NULL, &v, err, sizeof(err)), -1);
+	assert_int_equal(queue_view_issue(q, rem, NULL, &v, err, sizeof(err)), -1);
+	assert_int_equal(history(q, id, QUEUE_ATTEMPT_BOUNCED, NULL), 0);
+	assert_int_equal(history(q, id, QUEUE_ATTEMPT_REMINDED, NULL), 0);
+}
+
 /* ---- SQLite storage -------------------------------------------------------------------- */
 
 static int64_t
@@ -849,6 +917,7 @@ test_migration_from_v8_keeps_data(void **state)
 	    " ALTER TABLE recipients DROP COLUMN confirmed_by;"
 	    " ALTER TABLE recipients DROP COLUMN reminders;"
 	    " ALTER TABLE recipients DROP COLUMN last_reminded;"
+	    " ALTER TABLE recipients DROP COLUMN bounce_attempt;"
 	    " ALTER TABLE issue_tiers DROP COLUMN bounced;"
 	    " ALTER TABLE issue_tiers DROP COLUMN confirmed;"
 	    " ALTER TABLE issue_tiers DROP COLUMN receipt;"
@@ -897,6 +966,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_log_shows_the_new_rows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bounced_notice_key_moves_with_new_bounces,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_purge_takes_reminders_and_feedback_history,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migration_from_v8_keeps_data, setup,
 		    teardown),
