@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "sbuf.h"
 #include "text.h"
@@ -564,8 +565,9 @@ text_blocks(struct sbuf *out, cmark_node *node, const char *bullet)
 	}
 }
 
-char *
-compose_text(const struct bulletin *b)
+/* The issue as text; ask: the receipt request as its last line. */
+static char *
+issue_text(const struct bulletin *b, bool ask)
 {
 	struct sbuf out = SBUF_INIT;
 	char *marks = marks_line(b), *issue = issue_line(b);
@@ -598,11 +600,19 @@ compose_text(const struct bulletin *b)
 	}
 	while (out.len > 1 && out.data[out.len - 1] == '\n' && out.data[out.len - 2] == '\n')
 		out.data[--out.len] = '\0';
+	if (ask)
+		sbuf_printf(&out, "%s" COMPOSE_RECEIPT_LINE "\n", out.len > 0 ? "\n" : "");
 	footer_free(fl, nf);
 	cmark_node_free(doc);
 	free(marks);
 	free(issue);
 	return sbuf_steal(&out);
+}
+
+char *
+compose_text(const struct bulletin *b)
+{
+	return issue_text(b, false);
 }
 
 /* ---- HTML ----------------------------------------------------------------- */
@@ -849,8 +859,9 @@ html_blocks(struct html *h, cmark_node *node, bool top)
 	}
 }
 
-char *
-compose_html(const struct bulletin *b)
+/* The issue as an HTML page; ask: the receipt request as its last paragraph. */
+static char *
+issue_html(const struct bulletin *b, bool ask)
 {
 	struct sbuf out = SBUF_INIT;
 	struct html h = { &out, false, false };
@@ -947,6 +958,12 @@ compose_html(const struct bulletin *b)
 		h_tag(&h, "</div>");
 		h_nl(&h);
 	}
+	if (ask) {
+		h_tag(&h, "<p style=\"margin:1.5em 0 0;font-weight:bold\">");
+		h_text(&h, COMPOSE_RECEIPT_LINE);
+		h_tag(&h, "</p>");
+		h_nl(&h);
+	}
 	h_tag(&h, "</div>");
 	h_nl(&h);
 	h_tag(&h, "</body></html>");
@@ -957,6 +974,12 @@ compose_html(const struct bulletin *b)
 	free(marks);
 	free(issue);
 	return sbuf_steal(&out);
+}
+
+char *
+compose_html(const struct bulletin *b)
+{
+	return issue_html(b, false);
 }
 
 /* ---- headers -------------------------------------------------------------- */
@@ -1089,6 +1112,18 @@ addr_ok(const char *a)
 	return strchr(a, '@') != NULL;
 }
 
+/* A Message-ID as it may go between < and > (RFC 5322 id-left "@" id-right, loosely). */
+static bool
+msgid_ok(const char *id)
+{
+	if (id == NULL || *id == '\0')
+		return false;
+	for (const unsigned char *p = (const unsigned char *)id; *p; p++)
+		if (*p <= 0x20 || *p >= 0x7F || strchr("<>\"()\\,;:", *p))
+			return false;
+	return strchr(id, '@') != NULL;
+}
+
 /* A display name: atoms as they are, else quoted, non-ASCII as encoded words. */
 static void
 hdr_phrase(struct hdr *h, const char *name)
@@ -1208,6 +1243,19 @@ set_raw(GMimeObject *o, const char *name, struct hdr *h)
 	hd = g_mime_header_list_get_header(g_mime_object_get_header_list(o), name);
 	g_mime_header_set_raw_value(hd, sbuf_str(&h->b));
 	sbuf_free(&h->b);
+}
+
+/* One "<value>" token as the whole value of header name. */
+static void
+set_angle(GMimeObject *o, const char *name, const char *value)
+{
+	struct hdr h;
+	char *tok = g_strdup_printf("<%s>", value);
+
+	hdr_start(&h, name);
+	hdr_token(&h, tok, strlen(tok), true);
+	set_raw(o, name, &h);
+	g_free(tok);
 }
 
 /* ---- MIME message ------------------------------------------------------ */
@@ -1359,6 +1407,16 @@ compose_message(const struct compose_input *in, size_t *len, char *err, size_t e
 			snprintf(err, errsz, "recipient %zu: not a plain address", i + 1);
 			return NULL;
 		}
+	if (in->receipt_to != NULL && !addr_ok(in->receipt_to)) {
+		snprintf(err, errsz, "the Disposition-Notification-To address is not a "
+		    "plain address");
+		return NULL;
+	}
+	if (in->in_reply_to != NULL && !msgid_ok(in->in_reply_to)) {
+		snprintf(err, errsz, "the Message-ID replied to is not a plain "
+		    "left@right message identifier");
+		return NULL;
+	}
 
 	pthread_once(&gmime_once, gmime_start);
 	m = g_mime_message_new(TRUE);
@@ -1402,10 +1460,19 @@ compose_message(const struct compose_input *in, size_t *len, char *err, size_t e
 		g_mime_object_set_header(GMIME_OBJECT(m), "Importance", "high", NULL);
 		g_mime_object_set_header(GMIME_OBJECT(m), "Priority", "urgent", NULL);
 	}
+	/* a reminder threads under the issue it is about */
+	if (in->in_reply_to != NULL) {
+		set_angle(GMIME_OBJECT(m), "In-Reply-To", in->in_reply_to);
+		set_angle(GMIME_OBJECT(m), "References", in->in_reply_to);
+	}
+	/* RFC 8098: the reader's program offers to say it was displayed */
+	if (in->receipt_to != NULL)
+		set_angle(GMIME_OBJECT(m), "Disposition-Notification-To", in->receipt_to);
 
 	if (in->issue != NULL) {
 		/* the whole issue in both parts, one tree rendered twice */
-		char *text = compose_text(in->issue), *html = compose_html(in->issue);
+		bool ask = in->receipt_to != NULL;
+		char *text = issue_text(in->issue, ask), *html = issue_html(in->issue, ask);
 		GMimeMultipart *alt = g_mime_multipart_new_with_subtype("alternative");
 		part = text_part("plain", text);
 		g_mime_multipart_add(alt, part);
@@ -1465,4 +1532,77 @@ compose_message(const struct compose_input *in, size_t *len, char *err, size_t e
 	g_mime_format_options_free(fo);
 	g_object_unref(m);
 	return result;
+}
+
+/* ---- reminders (distctl remind) ----------------------------------------- */
+
+char *
+compose_reminder_subject(const char *subject)
+{
+	char *one = one_line(subject ? subject : "", false);
+	char *s = g_strdup_printf("请确认收到 / Please confirm receipt: %s", one);
+	char *r = xstrdup(s);
+
+	g_free(s);
+	free(one);
+	return r;
+}
+
+char *
+compose_reminder_body(const char *subject, int64_t sent)
+{
+	struct sbuf out = SBUF_INIT;
+	char *one = one_line(subject ? subject : "", false);
+	time_t t = (time_t)sent;
+	struct tm tm;
+	char zh[64], en[64];
+
+	localtime_r(&t, &tm);
+	strftime(zh, sizeof(zh), "%Y年%-m月%-d日 %H:%M", &tm);
+	strftime(en, sizeof(en), "%Y-%m-%d %H:%M %z", &tm);
+	sbuf_printf(&out,
+	    "您好：\n\n"
+	    "我们于 %s 发送了《%s》，尚未收到贵单位的签收确认。"
+	    "收到后请回复本邮件确认（签收）；如已确认，请忽略本提醒。\n\n"
+	    "Hello,\n\n"
+	    "On %s we sent \"%s\" and have not yet had your confirmation of "
+	    "receipt. Please reply to this message to confirm receipt; if you "
+	    "have already confirmed, please ignore this reminder.\n",
+	    zh, one, en, one);
+	free(one);
+	return sbuf_steal(&out);
+}
+
+char *
+compose_reminder(const struct compose_reminder_in *in, size_t *len, char *err,
+    size_t errsz)
+{
+	char *subject, *body, *m;
+
+	if (in->original_id == NULL || in->receipt_to == NULL) {
+		snprintf(err, errsz, "a reminder needs the issue's Message-ID and the "
+		    "address confirmations go to");
+		return NULL;
+	}
+	subject = compose_reminder_subject(in->subject);
+	body = compose_reminder_body(in->subject, in->sent);
+	struct compose_input ci = {
+		.from_display = in->from_display,
+		.from_address = in->from_address,
+		.reply_to_display = in->reply_to_display,
+		.reply_to_address = in->reply_to_address,
+		.subject = subject,
+		.message_id = in->message_id,
+		.issue_id = in->issue_id,
+		.date = in->date,
+		.body = body,
+		.rcpts = in->rcpts,
+		.n_rcpts = in->n_rcpts,
+		.receipt_to = in->receipt_to,
+		.in_reply_to = in->original_id,
+	};
+	m = compose_message(&ci, len, err, errsz);
+	free(subject);
+	free(body);
+	return m;
 }

@@ -77,7 +77,19 @@ struct compose_input {
 	size_t max_header_names;
 	const struct attachment *attachments;
 	size_t n_attachments;
+	/*
+	 * Receipt requests (签收): non-NULL when any recipient is asked to
+	 * confirm receipt: the Disposition-Notification-To address (RFC 8098)
+	 * and, in an issue, COMPOSE_RECEIPT_LINE at the end of the text and
+	 * the HTML. NULL: neither, the message as before.
+	 */
+	const char *receipt_to;
+	/* A reply to this Message-ID (without <>): In-Reply-To and References. */
+	const char *in_reply_to;
 };
+
+/* The request at the end of an issue whose recipients are asked to confirm receipt. */
+#define COMPOSE_RECEIPT_LINE "收到后请回复确认（签收）。/ Please reply to confirm receipt."
 
 /*
  * The whole message: multipart/alternative (text/plain + text/html) for an
@@ -90,6 +102,37 @@ struct compose_input {
  * ASCII address without spaces, controls or specials is refused).
  */
 char *compose_message(const struct compose_input *in, size_t *len, char *err,
+    size_t errsz);
+
+/*
+ * A reminder to confirm receipt of an issue (distctl remind): one short
+ * bilingual text/plain message, threaded to the issue, no attachment.
+ */
+struct compose_reminder_in {
+	const char *from_display;	/* may be NULL */
+	const char *from_address;
+	const char *reply_to_display;	/* may be NULL */
+	const char *reply_to_address;	/* NULL: no Reply-To */
+	const char *receipt_to;		/* Disposition-Notification-To */
+	const char *subject;		/* the issue's subject */
+	const char *original_id;	/* the issue's Message-ID, without <> */
+	int64_t sent;			/* when the issue was sent (its Date) */
+	const char *message_id;		/* the reminder's, without <> */
+	int64_t issue_id;		/* the reminder's (X-Distd-Issue) */
+	int64_t date;
+	const struct compose_rcpt *rcpts;
+	size_t n_rcpts;
+};
+
+/* "请确认收到 / Please confirm receipt: SUBJECT" (caller frees). */
+char *compose_reminder_subject(const char *subject);
+/*
+ * The reminder's text: what was sent (the subject) and when (local time),
+ * and the request to reply, in Chinese and English (caller frees).
+ */
+char *compose_reminder_body(const char *subject, int64_t sent);
+/* The whole reminder (compose_message's rules and errors). */
+char *compose_reminder(const struct compose_reminder_in *in, size_t *len, char *err,
     size_t errsz);
 
 /* A content type for a file name by its extension ("application/pdf" …). */

@@ -911,10 +911,37 @@ load_retention(struct loader *L, config_setting_t *root)
 	get_span(L, r, "history", "retention", &L->c->retention.history);
 }
 
+/*
+ * receipt = "request" | "none" of a tier or series entry e (path p); left
+ * as it is when not set. Anything else is refused naming the words allowed.
+ */
+static void
+get_receipt(struct loader *L, config_setting_t *e, const char *p, enum conf_receipt *dst)
+{
+	config_setting_t *s = config_setting_get_member(e, "receipt");
+	char *v = NULL;
+
+	if (s == NULL)
+		return;
+	get_string(L, e, "receipt", p, &v);
+	if (v != NULL && strcmp(v, "request") == 0) {
+		*dst = CONF_RECEIPT_REQUEST;
+	} else if (v != NULL && strcmp(v, "none") == 0) {
+		*dst = CONF_RECEIPT_NONE;
+	} else if (v != NULL && *v != '\0') {
+		char *rp = join_path(p, "receipt");
+		report(L, line_of(s), rp, "'%s': expected \"request\" (ask the recipients "
+		    "to confirm receipt) or \"none\"", v);
+		free(rp);
+	}
+	free(v);
+}
+
 static void
 load_tiers(struct loader *L, config_setting_t *root)
 {
-	static const char *const known[] = { "keyword", "aliases", "header", NULL };
+	static const char *const known[] = { "keyword", "aliases", "header", "receipt",
+		NULL };
 	struct conf *c = L->c;
 	config_setting_t *list = get_list(L, root, "tiers");
 
@@ -941,6 +968,7 @@ load_tiers(struct loader *L, config_setting_t *root)
 			get_string(L, e, "keyword", p, &t->keyword);
 			get_string_list(L, e, "aliases", p, &t->aliases, &t->n_aliases);
 			get_string(L, e, "header", p, &header);
+			get_receipt(L, e, p, &t->receipt);
 			if (t->keyword == NULL)
 				report(L, line_of(e), p, "missing keyword (e.g. \"报\")");
 			if (header == NULL || strcmp(header, "to") == 0)
@@ -1050,7 +1078,7 @@ static void
 load_series(struct loader *L, config_setting_t *root)
 {
 	static const char *const known[] = { "title", "tiers", "from", "reply_to",
-		"subject", "admin", NULL };
+		"subject", "admin", "receipt", NULL };
 	static const char *const tier_known[] = { "tier", "units", NULL };
 	char why[256];
 	struct conf *c = L->c;
@@ -1089,9 +1117,12 @@ load_series(struct loader *L, config_setting_t *root)
 				    "'%s' is not an e-mail address: %s", s->admin, why);
 				free(ap);
 			}
+			get_receipt(L, e, p, &s->receipt);
 			char *tp = join_path(p, "tiers");
 			config_setting_t *tl = config_setting_get_member(e, "tiers");
-			bool sets_identity = s->from || s->reply_to || s->subject || s->admin;
+			/* receipt alone is enough too: issues print their tiers */
+			bool sets_identity = s->from || s->reply_to || s->subject || s->admin ||
+			    config_setting_get_member(e, "receipt") != NULL;
 			if (tl == NULL && sets_identity) {
 				/* an entry only for who sends: issues print their tiers */
 			} else if (tl == NULL || !config_setting_is_list(tl) ||
@@ -1930,4 +1961,18 @@ conf_identity(const struct conf *c, const char *title, struct conf_identity *out
 		out->admin = s->admin;
 		out->series_admin = true;
 	}
+}
+
+const char *
+conf_receipt_address(const struct conf *c, const char *title)
+{
+	struct conf_identity who;
+
+	/*
+	 * feedback.address (the mailbox distd reads) comes with the feedback
+	 * block; until the configuration has it, confirmations go where the
+	 * issue came from, which is where replies go too.
+	 */
+	conf_identity(c, title, &who);
+	return who.from_address;
 }

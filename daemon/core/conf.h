@@ -20,6 +20,13 @@
 enum conf_header { CONF_HEADER_TO, CONF_HEADER_CC, CONF_HEADER_BCC };
 enum conf_on_unresolved { CONF_UNRESOLVED_HOLD, CONF_UNRESOLVED_SEND };
 
+/*
+ * receipt = "request" | "none" in a tier or series entry: whether the
+ * recipients are asked to confirm receipt (签收). UNSET: not written there
+ * (a tier's then comes from the series, a series' is none).
+ */
+enum conf_receipt { CONF_RECEIPT_UNSET, CONF_RECEIPT_NONE, CONF_RECEIPT_REQUEST };
+
 /* What an office-defined masthead mark does to an issue. */
 enum conf_mark_action { CONF_MARK_REFUSE, CONF_MARK_HOLD };
 
@@ -34,6 +41,7 @@ struct conf_tier {
 	char **aliases;		/* 抄报, 呈报 … */
 	size_t n_aliases;
 	enum conf_header header;
+	enum conf_receipt receipt;	/* UNSET: the issue's series decides */
 };
 
 struct conf_recipient {
@@ -78,6 +86,7 @@ struct conf_series {
 	char *reply_to, *reply_to_display, *reply_to_address;	/* NULL: see conf_identity */
 	char *subject;		/* template; NULL: sender.subject */
 	char *admin;		/* NULL: sender.admin */
+	enum conf_receipt receipt;	/* for tiers that do not set it */
 };
 
 /* One name or alias of a recipient or group, for lookup by text_key. */
@@ -278,6 +287,14 @@ struct conf_identity {
  * otherwise. A series that sets from gets no Reply-To but its own.
  */
 void conf_identity(const struct conf *c, const char *title, struct conf_identity *out);
+
+/*
+ * Where confirmations of receipt go (Disposition-Notification-To) for an
+ * issue titled title: feedback.address once the configuration has a
+ * feedback block that sets it, else the issue's From address
+ * (conf_identity). A string owned by the conf.
+ */
+const char *conf_receipt_address(const struct conf *c, const char *title);
 
 /* "to", "cc" or "bcc". */
 const char *conf_header_name(enum conf_header h);

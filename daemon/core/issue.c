@@ -44,14 +44,37 @@ issue_render(const struct conf *c, const struct bulletin *b, const struct route 
 		.max_header_names = (size_t)c->compose.max_header_names,
 		.attachments = att,
 		.n_attachments = n_att,
+		/* one message for every tier: it asks when anyone is asked */
+		.receipt_to = issue_receipt_any(c, b->title, r) ?
+		    conf_receipt_address(c, b->title) : NULL,
 	};
 	msg = compose_message(&in, len, err, errsz);
 	free(rc);
 	return msg;
 }
 
+bool
+issue_receipt_asked(const struct conf *c, const char *title, size_t tier)
+{
+	const struct conf_series *s;
+
+	if (tier < c->n_tiers && c->tiers[tier].receipt != CONF_RECEIPT_UNSET)
+		return c->tiers[tier].receipt == CONF_RECEIPT_REQUEST;
+	s = title != NULL ? conf_series_find(c, title) : NULL;
+	return s != NULL && s->receipt == CONF_RECEIPT_REQUEST;
+}
+
+bool
+issue_receipt_any(const struct conf *c, const char *title, const struct route *r)
+{
+	for (size_t i = 0; i < r->n_recipients; i++)
+		if (issue_receipt_asked(c, title, r->recipients[i].tier))
+			return true;
+	return false;
+}
+
 struct queue_recipient_in *
-issue_recipients(const struct conf *c, const struct route *r)
+issue_recipients(const struct conf *c, const char *title, const struct route *r)
 {
 	struct queue_recipient_in *rin = xcalloc(r->n_recipients + 1, sizeof(*rin));
 
@@ -59,7 +82,8 @@ issue_recipients(const struct conf *c, const struct route *r)
 		const struct route_recipient *rr = &r->recipients[i];
 		rin[i] = (struct queue_recipient_in){ (int)rr->tier, rr->tier_keyword,
 		    conf_header_name(c->tiers[rr->tier].header), rr->unit, rr->via,
-		    rr->name, rr->display, rr->address, false };
+		    rr->name, rr->display, rr->address,
+		    issue_receipt_asked(c, title, rr->tier) };
 	}
 	return rin;
 }
@@ -277,7 +301,7 @@ enqueue(struct render_ctx *x, struct queue *q, struct issue_admission *a)
 	for (size_t i = 0; a->hold == NULL && i < r->n_unresolved; i++)
 		sbuf_printf(&unresolved, "%s%s", i ? "\n" : "", r->unresolved[i]);
 
-	struct queue_recipient_in *rin = issue_recipients(c, r);
+	struct queue_recipient_in *rin = issue_recipients(c, b->title, r);
 	struct queue_issue_in qin = {
 		.sha256 = in->sha256, .source = in->source, .kind = QUEUE_KIND_BULLETIN,
 		.title = b->title, .issuer = b->issuer, .date = b->date,
@@ -314,7 +338,7 @@ reroute(struct render_ctx *x, struct queue *q, struct issue_admission *a)
 	a->id = in->reroute;
 	if (x->r->n_recipients == 0)
 		return ISSUE_ADMIT_NOBODY;
-	struct queue_recipient_in *rin = issue_recipients(x->c, x->r);
+	struct queue_recipient_in *rin = issue_recipients(x->c, x->b->title, x->r);
 	char *msg = render(x, in->reroute, in->message_id, &len, err, sizeof(err));
 	int rc = msg == NULL ? -1 : queue_reroute(q, in->reroute, rin, x->r->n_recipients,
 	    msg, len, in->now, err, sizeof(err));

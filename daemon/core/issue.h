@@ -1,6 +1,7 @@
 #ifndef DISTD_ISSUE_H
 #define DISTD_ISSUE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -78,15 +79,31 @@ void issue_admission_free(struct issue_admission *a);
 /*
  * The message: the whole issue (compose_text, compose_html), From and
  * Reply-To as the series says (conf_identity), directory display names in
- * To/Cc by each tier's header.
+ * To/Cc by each tier's header; when any recipient is asked to confirm
+ * receipt, Disposition-Notification-To (conf_receipt_address) and the
+ * request at the end of the text.
  */
 char *issue_render(const struct conf *c, const struct bulletin *b, const struct route *r,
     const char *subject, const char *message_id, int64_t id, int64_t date,
     const struct attachment *att, size_t n_att, size_t *len, char *err,
     size_t errsz);
 
-/* One queue row per routed recipient; the strings point into r. Caller frees the array. */
-struct queue_recipient_in *issue_recipients(const struct conf *c, const struct route *r);
+/*
+ * One queue row per routed recipient of an issue titled title; the
+ * strings point into r, receipt is issue_receipt_asked. Caller frees the
+ * array.
+ */
+struct queue_recipient_in *issue_recipients(const struct conf *c, const char *title,
+    const struct route *r);
+
+/*
+ * Whether a recipient in tier (an index into c->tiers) of an issue titled
+ * title (NULL: none) is asked to confirm receipt: the tier's receipt
+ * setting, else the issue's series', else not. Pure.
+ */
+bool issue_receipt_asked(const struct conf *c, const char *title, size_t tier);
+/* Whether any routed recipient of r is (the message then asks). */
+bool issue_receipt_any(const struct conf *c, const char *title, const struct route *r);
 
 /* What the masthead marks allow. */
 enum issue_verdict {

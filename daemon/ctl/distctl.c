@@ -53,6 +53,7 @@
 
 #include "preflight.h"
 #include "preview.h"
+#include "remind.h"
 #include "status.h"
 
 #ifndef DISTD_VERSION
@@ -1137,6 +1138,63 @@ do_purge(struct ctl *ctl, int argc, char **argv)
 	return 0;
 }
 
+/*
+ * remind ISSUE [--tier T]: a reminder to confirm receipt to those asked,
+ * delivered, not bounced and not confirmed (remind.c); refused (1) when
+ * there is nobody, or the issue is no bulletin or was cancelled.
+ */
+static int
+do_remind(struct ctl *ctl, int argc, char **argv)
+{
+	struct queue_view_issue v;
+	struct remind_plan plan;
+	struct sbuf out = SBUF_INIT;
+	struct queue *q;
+	struct conf *c;
+	char err[1024];
+	int64_t id, reminder = 0;
+	const char *tier = ctl->tier;
+	int rc = 1;
+
+	if (!steer_args(ctl, argc, argv, &id))
+		return usage_error(ctl);
+	if ((c = load_conf(ctl, 0)) == NULL)
+		return 1;
+	/* an alias (抄送) names its tier as the queue stores it (送) */
+	int t = tier ? conf_tier_index(c, tier) : -1;
+	if (t >= 0)
+		tier = c->tiers[t].keyword;
+	if ((q = open_queue(ctl, true, NULL)) == NULL)
+		return 1;
+	if (queue_view_issue(q, id, NULL, &v, err, sizeof(err)) < 0) {
+		fprintf(stderr, "distctl: %s\n", err);
+		queue_close(q);
+		return 1;
+	}
+	if (remind_plan(&v, tier, &plan, err, sizeof(err)) != REMIND_OK) {
+		fputs("distctl: ", stderr);
+		put_visible(stderr, err);
+		fputc('\n', stderr);
+	} else if (remind_enqueue(c, q, &v, &plan, (int64_t)time(NULL), &reminder, err,
+	    sizeof(err)) < 0) {
+		fprintf(stderr, "distctl: remind: %s\n", err);
+	} else {
+		if (ctl->json)
+			remind_json(&out, &v, &plan, reminder);
+		else
+			remind_text(&out, &v, &plan, reminder);
+		put_visible(stdout, sbuf_str(&out));
+		rc = 0;
+	}
+	queue_close(q);
+	if (rc == 0)
+		wake(ctl);
+	remind_plan_free(&plan);
+	queue_view_issue_free(&v);
+	sbuf_free(&out);
+	return rc;
+}
+
 #define STEER (OPT_TIER | OPT_YES)
 
 static const struct command commands[] = {
@@ -1155,6 +1213,8 @@ static const struct command commands[] = {
 	{ "resend", do_resend, STEER | OPT_TO | OPT_REPLACE | OPT_ALL, 0,
 	  "ISSUE [--tier T] [--to NEW [--replace OLD] | --all]",
 	  "send again (--all: a cancelled one too)" },
+	{ "remind", do_remind, OPT_TIER, 0, "ISSUE [--tier T]",
+	  "ask who has not confirmed receipt again" },
 	{ "record", do_record, OPT_CSV | OPT_HTML, 0, "ISSUE [--csv | --html]",
 	  "the distribution record, for filing" },
 	{ "purge", do_purge, OPT_BEFORE | OPT_DRY_RUN, 0, "[--before YYYY-MM-DD] [--dry-run]",

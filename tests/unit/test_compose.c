@@ -3,6 +3,7 @@
 #include "bulletin.h"
 #include "compose.h"
 #include "sbuf.h"
+#include "xalloc.h"
 
 #include <glib.h>
 #include <gmime/gmime.h>
@@ -118,6 +119,279 @@ check_headers(const char *m)
 			fail_msg("not a header line: %.*s", (int)(e - l), l);
 		l = e + 2;
 	}
+}
+
+/*
+ * m with its MIME boundaries (GMime draws them at random) replaced by
+ * fixed ones, so that two renderings compare byte for byte.
+ */
+static char *
+fixed_boundaries(const char *m)
+{
+	char *out = xstrdup(m);
+	int n = 0;
+
+	for (const char *p = strstr(m, "boundary=\""); p != NULL;
+	    p = strstr(p + 1, "boundary=\"")) {
+		const char *b = p + strlen("boundary=\""), *e = strchr(b, '"');
+		char *old = xstrndup(b, (size_t)(e - b)), fixed[32];
+		snprintf(fixed, sizeof(fixed), "=-fixed-boundary-%d", n++);
+		gchar **parts = g_strsplit(out, old, -1);
+		gchar *joined = g_strjoinv(fixed, parts);
+		free(out);
+		out = xstrdup(joined);
+		g_free(joined);
+		g_strfreev(parts);
+		free(old);
+	}
+	return out;
+}
+
+/* An issue of every part (to, cc, bcc, attachment) with nobody asked to confirm. */
+static char *
+golden_issue_message(const struct bulletin *b, const char *receipt_to)
+{
+	static const struct compose_rcpt rc[] = {
+		{ "中央文明办", "office@wmb.example.test", CONF_HEADER_TO, "报" },
+		{ "市总工会", "gh@example.test", CONF_HEADER_CC, "送" },
+		{ "东城区文明办", "dc@example.test", CONF_HEADER_BCC, "发" },
+	};
+	static const struct attachment att = { "附件一：名单.pdf", "%PDF-1.4 test", 13 };
+	struct compose_input in = {
+		.from_display = "首都精神文明办", .from_address = "bulletin@example.test",
+		.reply_to_address = "editor@example.test",
+		.subject = "首都精神文明建设情况简报 第29期", .message_id = "distd.1.abc@example.test",
+		.issue_id = 1, .date = 1591925401, .issue = b,
+		.urgent = true, .rcpts = rc, .n_rcpts = 3, .attachments = &att, .n_attachments = 1,
+		.receipt_to = receipt_to,
+	};
+	char err[128];
+	size_t len;
+	char *m = compose_message(&in, &len, err, sizeof(err));
+
+	if (m == NULL)
+		fail_msg("%s", err);
+	char *f = fixed_boundaries(m);
+	free(m);
+	return f;
+}
+
+#define GOLDEN_NO_RECEIPT "tests/data/compose/no-receipt.eml"
+
+/*
+ * Nobody asked to confirm: the message is the one distd wrote before
+ * receipt requests existed, byte for byte (the file was written by that
+ * code; DISTD_WRITE_GOLDEN=1 writes it again, on purpose only).
+ */
+static void
+test_no_receipt_byte_identical(void **state)
+{
+	(void)state;
+	struct bulletin *b = issue(FULL "\n## 标题\n\n正文。\n\n报：中央文明办\n");
+	char *m, *want;
+	gsize want_len;
+
+	setenv("TZ", "Asia/Shanghai", 1);
+	tzset();
+	m = golden_issue_message(b, NULL);
+	if (getenv("DISTD_WRITE_GOLDEN")) {
+		FILE *f = fopen(GOLDEN_NO_RECEIPT, "w");
+		assert_non_null(f);
+		fputs(m, f);
+		fclose(f);
+	}
+	GError *ge = NULL;
+	if (!g_file_get_contents(GOLDEN_NO_RECEIPT, &want, &want_len, &ge))
+		fail_msg("%s", ge->message);
+	assert_string_equal(m, want);
+	assert_null(strstr(m, "Disposition-Notification-To"));
+	assert_null(strstr(m, "In-Reply-To"));
+	g_free(want);
+	free(m);
+	bulletin_free(b);
+}
+
+/* The decoded text of every text/SUBTYPE part of message m, one after another. */
+static void
+collect_parts(GMimeObject *parent, GMimeObject *part, gpointer data)
+{
+	(void)parent;
+	void **d = data;
+	const char *want = d[0];
+	struct sbuf *out = d[1];
+	if (!GMIME_IS_TEXT_PART(part) || !g_mime_content_type_is_type(
+	    g_mime_object_get_content_type(part), "text", want))
+		return;
+	char *t = g_mime_text_part_get_text(GMIME_TEXT_PART(part));
+	sbuf_puts(out, t);
+	g_free(t);
+}
+
+static char *
+parts_text(const char *m, size_t len, const char *subtype)
+{
+	struct sbuf out = SBUF_INIT;
+	GMimeStream *st = g_mime_stream_mem_new_with_buffer(m, len);
+	GMimeParser *p = g_mime_parser_new_with_stream(st);
+	GMimeMessage *msg = g_mime_parser_construct_message(p, NULL);
+	void *d[2] = { (void *)subtype, &out };
+
+	assert_non_null(msg);
+	GMimeObject *body = g_mime_message_get_mime_part(msg);
+	if (GMIME_IS_MULTIPART(body))
+		g_mime_multipart_foreach(GMIME_MULTIPART(body), collect_parts, d);
+	else
+		collect_parts(NULL, body, d);
+	g_object_unref(msg);
+	g_object_unref(p);
+	g_object_unref(st);
+	return sbuf_steal(&out);
+}
+
+static bool
+ends_with_line(const char *s, const char *line)
+{
+	size_t n = strlen(s), l = strlen(line);
+	while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r'))
+		n--;
+	return n >= l && memcmp(s + n - l, line, l) == 0;
+}
+
+/*
+ * Somebody asked to confirm receipt: Disposition-Notification-To with the
+ * address, and the request as the last line of the text and of the HTML
+ * page; nothing else changes but the parts that carry the line.
+ */
+static void
+test_receipt_request(void **state)
+{
+	(void)state;
+	struct bulletin *b = issue(FULL "\n## 标题\n\n正文。\n\n报：中央文明办\n");
+	char *m, *before;
+
+	setenv("TZ", "Asia/Shanghai", 1);
+	tzset();
+	before = golden_issue_message(b, NULL);
+	m = golden_issue_message(b, "feedback@example.test");
+	check_headers(m);
+	check_wire_format(m, strlen(m));
+	assert_non_null(strstr(m, "\r\nDisposition-Notification-To: <feedback@example.test>\r\n"));
+	/* the headers are the same but for the one added */
+	const char *eh = strstr(m, "\r\n\r\n"), *ebh = strstr(before, "\r\n\r\n");
+	char *hm = xstrndup(m, (size_t)(eh - m)), *hb = xstrndup(before, (size_t)(ebh - before));
+	char *dnt = strstr(hm, "Disposition-Notification-To: <feedback@example.test>\r\n");
+	memmove(dnt, dnt + strlen("Disposition-Notification-To: <feedback@example.test>\r\n"),
+	    strlen(dnt + strlen("Disposition-Notification-To: <feedback@example.test>\r\n")) + 1);
+	assert_string_equal(hm, hb);
+	free(hm);
+	free(hb);
+
+	char *text = parts_text(m, strlen(m), "plain"), *html = parts_text(m, strlen(m), "html");
+	char *text0 = parts_text(before, strlen(before), "plain");
+	assert_true(ends_with_line(text, COMPOSE_RECEIPT_LINE));
+	assert_null(strstr(text0, "签收"));
+	/* the text is the old text and the line after a blank line */
+	assert_int_equal(strncmp(text, text0, strlen(text0)), 0);
+	assert_string_equal(text + strlen(text0), "\n" COMPOSE_RECEIPT_LINE "\n");
+	/* the last paragraph of the page (line ends as the part carries them) */
+	char *w = html;
+	for (char *r = html; *r; r++)
+		if (*r != '\r')
+			*w++ = *r;
+	*w = '\0';
+	const char *at = strstr(html, COMPOSE_RECEIPT_LINE);
+	assert_non_null(at);
+	assert_string_equal(at, COMPOSE_RECEIPT_LINE "</p>\n</div>\n</body></html>\n");
+	free(text);
+	free(text0);
+	free(html);
+	free(m);
+	free(before);
+
+	/* an address that could break the header is refused, not written */
+	struct compose_input in = {
+		.from_address = "bulletin@example.test", .subject = "s",
+		.message_id = "distd.1.abc@example.test", .issue_id = 1, .issue = b,
+		.receipt_to = "a@example.test>\r\nBcc: x@evil.test",
+	};
+	char err[128];
+	size_t len;
+	assert_null(compose_message(&in, &len, err, sizeof(err)));
+	assert_non_null(strstr(err, "Disposition-Notification-To"));
+	in.receipt_to = "申请@example.test";
+	assert_null(compose_message(&in, &len, err, sizeof(err)));
+	in.receipt_to = NULL;
+	in.in_reply_to = "x y@example.test";
+	assert_null(compose_message(&in, &len, err, sizeof(err)));
+	bulletin_free(b);
+}
+
+/* The reminder: threaded to the issue, asks for the confirmation again, no attachment. */
+static void
+test_reminder(void **state)
+{
+	(void)state;
+	struct compose_rcpt rc[] = {
+		{ "市总工会", "gh@example.test", CONF_HEADER_BCC, "送" },
+		{ "东城区文明办", "dc@example.test", CONF_HEADER_BCC, "发" },
+	};
+	struct compose_reminder_in in = {
+		.from_display = "首都精神文明办", .from_address = "bulletin@example.test",
+		.receipt_to = "feedback@example.test",
+		.subject = "首都精神文明建设情况简报 第29期",
+		.original_id = "distd.7.0123456789abcdef@example.test",
+		.sent = 1591925401,	/* 2020-06-12 09:30:01 +08:00 */
+		.message_id = "distd.9.fedcba9876543210@example.test", .issue_id = 9,
+		.date = 1592000000, .rcpts = rc, .n_rcpts = 2,
+	};
+	char err[128];
+	size_t len;
+
+	setenv("TZ", "Asia/Shanghai", 1);
+	tzset();
+	char *subj = compose_reminder_subject("简报\r\n第29期");
+	assert_string_equal(subj, "请确认收到 / Please confirm receipt: 简报 第29期");
+	free(subj);
+
+	char *m = compose_reminder(&in, &len, err, sizeof(err));
+	if (m == NULL)
+		fail_msg("%s", err);
+	check_wire_format(m, len);
+	check_headers(m);
+	assert_non_null(strstr(m, "\r\nIn-Reply-To: <distd.7.0123456789abcdef@example.test>\r\n"));
+	assert_non_null(strstr(m, "\r\nReferences: <distd.7.0123456789abcdef@example.test>\r\n"));
+	assert_non_null(strstr(m, "\r\nDisposition-Notification-To: <feedback@example.test>\r\n"));
+	assert_non_null(strstr(m, "Message-Id: <distd.9.fedcba9876543210@example.test>"));
+	assert_non_null(strstr(m, "X-Distd-Issue: 9\r\n"));
+	assert_non_null(strstr(m, "To: undisclosed-recipients: ;\r\n"));
+	assert_null(strstr(m, "gh@example.test"));	/* units do not see each other */
+	assert_null(strstr(m, "multipart"));		/* one text part, no attachment */
+	assert_null(strstr(m, "Auto-Submitted"));	/* a person is to answer it */
+
+	GMimeStream *st = g_mime_stream_mem_new_with_buffer(m, len);
+	GMimeParser *p = g_mime_parser_new_with_stream(st);
+	GMimeMessage *msg = g_mime_parser_construct_message(p, NULL);
+	assert_string_equal(g_mime_message_get_subject(msg),
+	    "请确认收到 / Please confirm receipt: 首都精神文明建设情况简报 第29期");
+	g_object_unref(msg);
+	g_object_unref(p);
+	g_object_unref(st);
+
+	char *text = parts_text(m, len, "plain");
+	assert_non_null(strstr(text, "2020年6月12日 09:30"));
+	assert_non_null(strstr(text, "《首都精神文明建设情况简报 第29期》"));
+	assert_non_null(strstr(text, "签收"));
+	assert_non_null(strstr(text, "On 2020-06-12 09:30 +0800 we sent"));
+	assert_non_null(strstr(text, "Please reply to this message to confirm receipt"));
+	free(text);
+	free(m);
+
+	/* without the issue's Message-ID there is nothing to thread to */
+	in.original_id = NULL;
+	assert_null(compose_reminder(&in, &len, err, sizeof(err)));
+	in.original_id = "distd.7.x@example.test";
+	in.receipt_to = NULL;
+	assert_null(compose_reminder(&in, &len, err, sizeof(err)));
 }
 
 static void
@@ -620,6 +894,9 @@ main(void)
 		cmocka_unit_test(test_subject_missing_values),
 		cmocka_unit_test(test_subject_is_one_line),
 		cmocka_unit_test(test_message),
+		cmocka_unit_test(test_no_receipt_byte_identical),
+		cmocka_unit_test(test_receipt_request),
+		cmocka_unit_test(test_reminder),
 		cmocka_unit_test(test_encoded_words),
 		cmocka_unit_test(test_header_injection),
 		cmocka_unit_test(test_large_tier_is_a_group),

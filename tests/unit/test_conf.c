@@ -172,6 +172,58 @@ test_tier_rules(void **state)
 	    "series[0].tiers[0]: tier '抄' is not defined in tiers");
 }
 
+/* receipt = "request" | "none" in a tier and a series entry (issue 17). */
+static void
+test_receipt_setting(void **state)
+{
+	(void)state;
+	char *errs;
+	struct conf *c = load(MINIMAL
+	    "tiers = ( { keyword = \"报\"; receipt = \"request\"; },\n"
+	    "  { keyword = \"送\"; receipt = \"none\"; }, { keyword = \"发\"; } );\n"
+	    "series = ( { title = \"简报\"; receipt = \"request\"; },\n"
+	    "  { title = \"通报\"; receipt = \"none\"; from = \"x@example.test\"; },\n"
+	    "  { title = \"动态\"; from = \"y@example.test\"; } );\n", 0, &errs);
+
+	if (c == NULL)
+		fail_msg("%s", errs);
+	assert_int_equal(c->tiers[0].receipt, CONF_RECEIPT_REQUEST);
+	assert_int_equal(c->tiers[1].receipt, CONF_RECEIPT_NONE);
+	assert_int_equal(c->tiers[2].receipt, CONF_RECEIPT_UNSET);
+	assert_int_equal(c->series[0].receipt, CONF_RECEIPT_REQUEST);
+	assert_int_equal(c->series[1].receipt, CONF_RECEIPT_NONE);
+	assert_int_equal(c->series[2].receipt, CONF_RECEIPT_UNSET);
+	/* no feedback.address: the From address of the issue's series */
+	assert_string_equal(conf_receipt_address(c, "简报"), "bulletin@example.test");
+	assert_string_equal(conf_receipt_address(c, "通报"), "x@example.test");
+	assert_string_equal(conf_receipt_address(c, NULL), "bulletin@example.test");
+	free(errs);
+	conf_free(c);
+
+	/* the default tiers ask nobody */
+	c = load(MINIMAL, 0, &errs);
+	assert_non_null(c);
+	for (size_t i = 0; i < c->n_tiers; i++)
+		assert_int_equal(c->tiers[i].receipt, CONF_RECEIPT_UNSET);
+	free(errs);
+	conf_free(c);
+
+	/* anything else is refused with file:line, the setting and the words */
+	expect_error(MINIMAL "tiers = ( { keyword = \"报\";\n receipt = \"yes\"; } );\n",
+	    ":5: tiers[0].receipt: 'yes': expected \"request\"");
+	expect_error(MINIMAL "tiers = ( { keyword = \"报\"; receipt = \"Request\"; } );\n",
+	    "or \"none\"");
+	expect_error(MINIMAL "series = ( { title = \"简报\";\n\n receipt = \"always\"; } );\n",
+	    ":6: series[0].receipt: 'always': expected \"request\"");
+	expect_error(MINIMAL "series = ( { title = \"简报\"; receipt = true; } );\n",
+	    "series[0].receipt: expected a string");
+	expect_error(MINIMAL "tiers = ( { keyword = \"报\"; receipt = \"\"; } );\n",
+	    "tiers[0].receipt: must not be empty");
+	/* a misspelt name is still an unknown setting */
+	expect_error(MINIMAL "series = ( { title = \"简报\"; receipts = \"request\"; } );\n",
+	    "receipts");
+}
+
 static void
 test_url_and_tls(void **state)
 {
@@ -835,6 +887,7 @@ main(void)
 		cmocka_unit_test(test_duplicate_names),
 		cmocka_unit_test(test_groups_members_and_cycles),
 		cmocka_unit_test(test_tier_rules),
+		cmocka_unit_test(test_receipt_setting),
 		cmocka_unit_test(test_url_and_tls),
 		cmocka_unit_test(test_numbers_in_range),
 		cmocka_unit_test(test_relay_settings),

@@ -59,7 +59,9 @@ test_render_and_rows(void **state)
 	assert_int_equal(bulletin_parse(text, strlen(text), c->labels, c->n_labels, &b, err,
 	    sizeof(err)), 0);
 	struct route *r = route_resolve(c, b);
-	struct queue_recipient_in *rows = issue_recipients(c, r);
+	struct queue_recipient_in *rows = issue_recipients(c, b->title, r);
+	assert_false(rows[0].receipt);
+	assert_false(rows[1].receipt);
 	assert_string_equal(rows[0].header, "to");
 	assert_string_equal(rows[1].header, "bcc");
 	assert_string_equal(rows[0].display, "甲单位");
@@ -68,6 +70,84 @@ test_render_and_rows(void **state)
 	assert_non_null(m);
 	assert_non_null(strstr(m, "<a@example.test>"));
 	assert_null(strstr(m, "b@example.test"));	/* 发 is bcc */
+	assert_null(strstr(m, "Disposition-Notification-To"));	/* nobody asked */
+	free(m);
+	free(rows);
+	route_free(r);
+	bulletin_free(b);
+	conf_free(c);
+}
+
+/* Who is asked to confirm receipt: the tier's setting, else the series'. */
+static void
+test_receipt_asked(void **state)
+{
+	(void)state;
+	struct conf *c = spool_conf_with(
+	    "tiers = ( { keyword = \"报\"; receipt = \"request\"; },\n"
+	    "  { keyword = \"送\"; receipt = \"none\"; }, { keyword = \"发\"; header = \"bcc\"; } );\n"
+	    "series = ( { title = \"简报\"; receipt = \"request\"; },\n"
+	    "  { title = \"通报\"; receipt = \"none\"; }, { title = \"动态\"; admin = \"x@example.test\"; } );\n");
+
+	/* the tier decides when it says */
+	for (int t = 0; t < 2; t++) {
+		const char *titles[] = { "简报", "通报", "动态", "别的", NULL };
+		for (size_t i = 0; i < 5; i++)
+			assert_int_equal(issue_receipt_asked(c, titles[i], (size_t)t), t == 0);
+	}
+	/* else the series (title compared as the directory compares names) */
+	assert_true(issue_receipt_asked(c, "简报", 2));
+	assert_true(issue_receipt_asked(c, "简 报", 2));
+	assert_false(issue_receipt_asked(c, "通报", 2));
+	assert_false(issue_receipt_asked(c, "动态", 2));
+	assert_false(issue_receipt_asked(c, "别的", 2));
+	assert_false(issue_receipt_asked(c, NULL, 2));
+	assert_true(issue_receipt_asked(c, "简报", 99));	/* no such tier: the series' */
+	assert_false(issue_receipt_asked(c, "通报", 99));
+	conf_free(c);
+
+	/* rows and the message: 发 asked through the series, 送 not */
+	c = spool_conf_with(
+	    "tiers = ( { keyword = \"报\"; receipt = \"none\"; }, { keyword = \"送\"; },\n"
+	    "  { keyword = \"发\"; header = \"bcc\"; } );\n"
+	    "series = ( { title = \"简报\"; receipt = \"request\"; } );\n");
+	const char *text = "简报\n第1期\n2021年1月1日\n\n正文。\n\n报：甲\n发：乙\n";
+	struct bulletin *b;
+	char err[256];
+	size_t len;
+	assert_int_equal(bulletin_parse(text, strlen(text), c->labels, c->n_labels, &b, err,
+	    sizeof(err)), 0);
+	struct route *r = route_resolve(c, b);
+	struct queue_recipient_in *rows = issue_recipients(c, b->title, r);
+	assert_int_equal(r->n_recipients, 2);
+	assert_string_equal(rows[0].address, "a@example.test");
+	assert_false(rows[0].receipt);
+	assert_string_equal(rows[1].address, "b@example.test");
+	assert_true(rows[1].receipt);
+	assert_true(issue_receipt_any(c, b->title, r));
+	char *m = issue_render(c, b, r, "简报 第1期", "x@example.test", 5, 0, NULL, 0, &len,
+	    err, sizeof(err));
+	assert_non_null(m);
+	/* no feedback.address: the From address */
+	assert_non_null(strstr(m, "\r\nDisposition-Notification-To: <bulletin@example.test>\r\n"));
+	free(m);
+	free(rows);
+	route_free(r);
+	bulletin_free(b);
+
+	/* another title: nobody asked, nothing in the message */
+	text = "通报\n第1期\n2021年1月1日\n\n正文。\n\n报：甲\n发：乙\n";
+	assert_int_equal(bulletin_parse(text, strlen(text), c->labels, c->n_labels, &b, err,
+	    sizeof(err)), 0);
+	r = route_resolve(c, b);
+	rows = issue_recipients(c, b->title, r);
+	assert_false(rows[0].receipt);
+	assert_false(rows[1].receipt);
+	assert_false(issue_receipt_any(c, b->title, r));
+	m = issue_render(c, b, r, "通报 第1期", "x@example.test", 5, 0, NULL, 0, &len, err,
+	    sizeof(err));
+	assert_null(strstr(m, "Disposition-Notification-To"));
+	assert_null(strstr(m, "签收"));
 	free(m);
 	free(rows);
 	route_free(r);
@@ -411,6 +491,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_render_and_rows),
+		cmocka_unit_test(test_receipt_asked),
 		cmocka_unit_test(test_ingest_and_status),
 		cmocka_unit_test(test_digest_is_of_the_text),
 		cmocka_unit_test(test_ingest_resaved_and_marked),
