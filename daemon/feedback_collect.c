@@ -440,6 +440,18 @@ feedback_imap_capability(const char *buf, size_t len, const char *cap)
 	return false;
 }
 
+bool
+feedback_imap_listed(const char *buf, size_t len)
+{
+	const char *p = buf, *end = buf + len;
+	struct resp r;
+
+	while (next_resp(&p, end, &r))
+		if (untagged(&r) && r.len > 7 && strncasecmp(r.line + 2, "LIST ", 5) == 0)
+			return true;
+	return false;
+}
+
 void
 feedback_imap_tagged(const char *buf, size_t len, char *out, size_t outsz)
 {
@@ -557,8 +569,16 @@ struct poll {
 	bool over;		/* it was */
 	char errbuf[CURL_ERROR_SIZE];
 	char err[512];		/* the last command's failure */
-	bool has_move, created;
+	bool has_move;
 	char *done;		/* done_folder, quoted */
+	char *folder;		/* the folder, quoted */
+	/*
+	 * curl closes the connection after a command the server refused, and
+	 * the next one opens another, where nothing is selected: selected
+	 * says whether the SELECT still holds (see reselect).
+	 */
+	bool selected;
+	uint32_t uidvalidity;
 };
 
 static size_t
@@ -673,6 +693,7 @@ command(struct poll *p, size_t cap, const char *fmt, ...)
 	rc = curl_easy_perform(p->h);
 	if (rc == CURLE_OK)
 		return 0;
+	p->selected = false;
 	if (p->over)
 		snprintf(p->err, sizeof(p->err), "%.40s: the response is larger than %zu "
 		    "bytes", cmd, cap);
@@ -687,30 +708,54 @@ resp(const struct poll *p)
 	return sbuf_str(&p->buf);
 }
 
+/* SELECT the folder: its UIDVALIDITY in p->uidvalidity; 0 or -1 with p->err. */
+static int
+select_folder(struct poll *p)
+{
+	uint32_t v;
+
+	if (command(p, FEEDBACK_RESP_SLACK, "SELECT %s", p->folder) < 0)
+		return -1;
+	if (feedback_imap_uidvalidity(sbuf_str(&p->buf), p->buf.len, &v) < 0) {
+		snprintf(p->err, sizeof(p->err), "SELECT %s: no UIDVALIDITY in the answer",
+		    p->folder);
+		return -1;
+	}
+	p->uidvalidity = v;
+	p->selected = true;
+	return 0;
+}
+
+/* Selected again after curl dropped the connection; the UIDs must still hold. */
+static int
+reselect(struct poll *p)
+{
+	uint32_t before = p->uidvalidity;
+
+	if (p->selected)
+		return 0;
+	if (select_folder(p) < 0)
+		return -1;
+	if (p->uidvalidity != before) {
+		snprintf(p->err, sizeof(p->err), "UIDVALIDITY changed during the poll");
+		p->selected = false;
+		return -1;
+	}
+	return 0;
+}
+
 /* Done with a message: flag it, move it (or copy it) to done_folder. */
 static void
 put_away(struct poll *p, uint32_t uid, struct feedback_result *res)
 {
 	/* \Seen for the people who share the mailbox; $DistdProcessed so that
 	 * a copy left behind (no MOVE) says it was handled */
-	if (command(p, FEEDBACK_RESP_SLACK, "UID STORE %" PRIu32 " +FLAGS.SILENT "
-	    "(\\Seen $DistdProcessed)", uid) < 0)
+	if (reselect(p) < 0 || command(p, FEEDBACK_RESP_SLACK, "UID STORE %" PRIu32
+	    " +FLAGS.SILENT (\\Seen $DistdProcessed)", uid) < 0)
 		log_warnx("feedback: %s: %s", p->s->where, p->err);
-	for (int attempt = 0; attempt < 2; attempt++) {
-		int rc = command(p, FEEDBACK_RESP_SLACK, "UID %s %" PRIu32 " %s",
-		    p->has_move ? "MOVE" : "COPY", uid, p->done);
-		if (rc == 0)
-			return;
-		if (attempt == 0 && !p->created) {
-			/* [TRYCREATE], or any refusal: create it once, try again */
-			p->created = true;
-			if (command(p, FEEDBACK_RESP_SLACK, "CREATE %s", p->done) == 0)
-				log_info("feedback: created folder %s in %s",
-				    p->s->done_folder, p->s->where);
-			continue;
-		}
-		break;
-	}
+	if (reselect(p) == 0 && command(p, FEEDBACK_RESP_SLACK, "UID %s %" PRIu32 " %s",
+	    p->has_move ? "MOVE" : "COPY", uid, p->done) == 0)
+		return;
 	res->failed_moves++;
 	log_warnx("feedback: %s: UID %" PRIu32 " was processed but stays in %s: %s",
 	    p->s->where, uid, p->s->folder, p->err);
@@ -759,7 +804,8 @@ one(struct poll *p, uint32_t uidvalidity, uint32_t uid, struct feedback_result *
 	uint64_t size;
 	char why[512], err[512];
 
-	if (command(p, FEEDBACK_RESP_SLACK, "UID FETCH %" PRIu32 " (RFC822.SIZE)", uid) < 0)
+	if (reselect(p) < 0 ||
+	    command(p, FEEDBACK_RESP_SLACK, "UID FETCH %" PRIu32 " (RFC822.SIZE)", uid) < 0)
 		return -1;
 	if (feedback_imap_size(resp(p), p->buf.len, uid, &size) < 0) {
 		/* gone meanwhile (another client moved it): nothing to read */
@@ -855,18 +901,23 @@ feedback_poll(const struct feedback_settings *s, struct queue *q, atomic_bool *a
 	}
 	setup(&p);
 	p.done = feedback_imap_folder(s->done_folder);
-	char *folder = feedback_imap_folder(s->folder);
+	p.folder = feedback_imap_folder(s->folder);
 	/* connects and logs in; the post-login capabilities come with it */
 	if (command(&p, FEEDBACK_RESP_SLACK, "CAPABILITY") < 0)
 		goto fail;
 	p.has_move = feedback_imap_capability(resp(&p), p.buf.len, "MOVE");
-	if (command(&p, FEEDBACK_RESP_SLACK, "SELECT %s", folder) < 0)
+	/* done_folder made before it is needed: a refused MOVE would cost the
+	 * connection (curl closes it after any refusal) */
+	if (command(&p, FEEDBACK_RESP_SLACK, "LIST \"\" %s", p.done) < 0)
 		goto fail;
-	if (feedback_imap_uidvalidity(resp(&p), p.buf.len, &uidvalidity) < 0) {
-		snprintf(p.err, sizeof(p.err), "SELECT %s: no UIDVALIDITY in the answer",
-		    folder);
-		goto fail;
+	if (!feedback_imap_listed(resp(&p), p.buf.len)) {
+		if (command(&p, FEEDBACK_RESP_SLACK, "CREATE %s", p.done) < 0)
+			goto fail;
+		log_info("feedback: created folder %s in %s", s->done_folder, s->url);
 	}
+	if (select_folder(&p) < 0)
+		goto fail;
+	uidvalidity = p.uidvalidity;
 	if (queue_feedback_cursor(q, s->cursor, &cur_validity, &cur_uid, err,
 	    sizeof(err)) < 0) {
 		snprintf(p.err, sizeof(p.err), "the queue: %s", err);
@@ -907,7 +958,7 @@ fail:
 out:
 	res->rc = rc;
 	free(uids);
-	free(folder);
+	free(p.folder);
 	free(p.done);
 	sbuf_free(&p.buf);
 	curl_easy_cleanup(p.h);

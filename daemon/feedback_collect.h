@@ -82,6 +82,8 @@ int feedback_imap_literal(const char *buf, size_t len, uint32_t uid, size_t limi
 int feedback_imap_size(const char *buf, size_t len, uint32_t uid, uint64_t *size);
 /* Whether a CAPABILITY response (untagged or in a [CAPABILITY …] code) names cap. */
 bool feedback_imap_capability(const char *buf, size_t len, const char *cap);
+/* Whether a LIST response lists anything (the folder asked for exists). */
+bool feedback_imap_listed(const char *buf, size_t len);
 /* The text of the last tagged line ("NO [TRYCREATE] …"), "" when none. */
 void feedback_imap_tagged(const char *buf, size_t len, char *out, size_t outsz);
 /* A folder name as an IMAP quoted string in modified UTF-7 (RFC 3501 5.1.3). */
