@@ -125,6 +125,10 @@ test_size_capability_tagged(void **state)
 	assert_false(feedback_imap_capability(S("* OK [CAPABILITY IMAP4rev1] MOVE it\r\n"),
 	    "MOVE"));
 
+	assert_true(feedback_imap_listed(S("* LIST (\\HasNoChildren) \".\" distd-done\r\n"
+	    "A3 OK List completed.\r\n")));
+	assert_false(feedback_imap_listed(S("A3 OK List completed.\r\n")));
+	assert_false(feedback_imap_listed(S("* LSUB () \".\" x\r\n")));
 	feedback_imap_tagged(S("* BYE\r\nA004 NO [TRYCREATE] Mailbox doesn't exist: x\r\n"),
 	    t, sizeof(t));
 	assert_string_equal(t, "NO [TRYCREATE] Mailbox doesn't exist: x");
