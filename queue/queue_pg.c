@@ -1,7 +1,7 @@
 /*
  * The PostgreSQL backend (issue 16), under construction: `state` is a libpq
  * connection string ("postgresql://…" or "host=… dbname=…"). The schema
- * means what the SQLite schema (queue_sqlite.c, version 8) means; distd
+ * means what the SQLite schema (queue_sqlite.c, version 9) means; distd
  * creates and migrates it itself (table distd_schema). Ops not built yet
  * are NULL in queue_backend_pg, and the configuration check refuses this
  * backend while any is (queue_backend_missing), so that no admin runs a
@@ -281,12 +281,65 @@ static const char pg_schema_v5[] =
     "INSERT INTO recipient_count_deltas (state, delta)"
     "  SELECT state, COUNT(*) FROM recipients WHERE replaced_by IS NULL GROUP BY state;";
 
+/*
+ * Version 6: what comes back after the relay accepted (issue 17). A
+ * recipient's state stays the transfer's; beside it: a bounce (time,
+ * status, remote reply), whether it was asked to confirm receipt, the
+ * confirmation (time, by 'mdn' or 'reply'), and the reminders sent about
+ * it. issue_tiers, the totals kept at finish, gets the bounced,
+ * confirmed and asked counts (delivered there is delivered and not
+ * bounced from now on): the rows from before this version have no bounce
+ * or confirmation and nobody was asked, so 0 is their truth and their
+ * delivered stays. feedback: each feedback message's key, stored when it
+ * applied, so that it applies once (two nodes reading one mailbox insert
+ * the same key; the second waits for the first and then finds it);
+ * feedback_cursors: where each mailbox was read to. bounce_attempt is
+ * the history row (attempts.id) of the bounce that set bounced: it only
+ * grows, so the bounced notice's key (its highest per issue, as on
+ * SQLite) changes with every new bounce, whichever row bounced. The
+ * partial index finds the issues with bounced recipients (notices_due)
+ * among years of rows without any.
+ *
+ * The new columns are written by UPDATEs that change neither state nor
+ * replaced_by nor next_attempt: the count triggers of version 5 net them
+ * to zero and insert no delta, and the NOTIFY trigger of version 3
+ * (UPDATE OF state, next_attempt) does not fire. ADD COLUMN with a
+ * constant default rewrites no row (PostgreSQL 11).
+ */
+static const char pg_schema_v6[] =
+    "ALTER TABLE recipients ADD COLUMN bounced BIGINT,"
+    "  ADD COLUMN bounce_status TEXT, ADD COLUMN bounce_reply TEXT,"
+    "  ADD COLUMN receipt INTEGER NOT NULL DEFAULT 0,"
+    "  ADD COLUMN confirmed BIGINT, ADD COLUMN confirmed_by TEXT,"
+    "  ADD COLUMN reminders INTEGER NOT NULL DEFAULT 0,"
+    "  ADD COLUMN last_reminded BIGINT, ADD COLUMN bounce_attempt BIGINT;"
+    "CREATE INDEX recipients_bounced ON recipients(issue, bounce_attempt)"
+    "  WHERE bounced IS NOT NULL;"
+    "ALTER TABLE issue_tiers ADD COLUMN bounced BIGINT NOT NULL DEFAULT 0,"
+    "  ADD COLUMN confirmed BIGINT NOT NULL DEFAULT 0,"
+    "  ADD COLUMN receipt BIGINT NOT NULL DEFAULT 0;"
+    /* no reference to issues: a key outlives its issue's purge, so that a
+     * message read again after a UIDVALIDITY change is still SEEN */
+    "CREATE TABLE feedback ("
+    "  key TEXT PRIMARY KEY,"
+    "  time BIGINT NOT NULL,"
+    "  issue BIGINT,"
+    "  kind TEXT NOT NULL,"
+    "  matched BIGINT NOT NULL DEFAULT 0"
+    ");"
+    "CREATE TABLE feedback_cursors ("
+    "  name TEXT PRIMARY KEY,"
+    "  uidvalidity BIGINT NOT NULL,"
+    "  uid BIGINT NOT NULL"
+    ");";
+
 static const char *const pg_migrations[] = {
 	pg_schema_v1,
 	pg_schema_v2,
 	pg_schema_v3,
 	pg_schema_v4,
 	pg_schema_v5,
+	pg_schema_v6,
 };
 #define PG_LATEST ((int)(sizeof(pg_migrations) / sizeof(pg_migrations[0])))
 
@@ -295,6 +348,14 @@ static const char *const pg_migrations[] = {
  * heartbeats are compared on one clock, whatever the nodes' clocks say.
  */
 #define PG_NOW "FLOOR(EXTRACT(EPOCH FROM clock_timestamp()))::bigint"
+
+/*
+ * An address compared ASCII case-insensitively (queue.h: the feedback's
+ * and the reminders' matches), as SQLite's COLLATE NOCASE: lower() would
+ * fold other letters too. Both sides go through it.
+ */
+#define PG_FOLD_ADDR(x) "translate(" x ", 'ABCDEFGHIJKLMNOPQRSTUVWXYZ'," \
+	" 'abcdefghijklmnopqrstuvwxyz')"
 
 /* Any constant: serialises schema creation between nodes opening at once. */
 #define PG_MIGRATE_LOCK 0x64697374640001LL
@@ -415,7 +476,7 @@ enum pg_stmt {
 	S_RELAY_MAX_RCPT, S_SOURCE_PENDING, S_SOURCE_ARCHIVED, S_FAIL_ISSUE,
 	S_FAIL_RCPT, S_OLDEST_DEFERRAL, S_NOTICES_SINCE, S_LOCK_ISSUES,
 	S_FINISH_LOCK, S_FINISH_DONE, S_FINISH_TIERS, S_FINISH_SETTLE, S_FINISH_REPORT,
-	S_COUNTS, S_FOLD,
+	S_COUNTS, S_FOLD, S_LOCK_ISSUE, S_REMINDED,
 	S_COUNT
 };
 
@@ -436,8 +497,8 @@ static const char *const pg_sql[S_COUNT] = {
 	[S_INSERT_SOURCE] = "INSERT INTO sources (issue, sha256, name) VALUES ($1,$2,$3)",
 	[S_INSERT_ATTACHMENT] = "INSERT INTO attachments (issue, name, data) VALUES ($1,$2,$3)",
 	[S_INSERT_RECIPIENT] = "INSERT INTO recipients (issue, tier, tier_keyword, header,"
-	    " unit, via, name, display, address, state, next_attempt)"
-	    " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)",
+	    " unit, via, name, display, address, state, next_attempt, receipt)"
+	    " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)",
 	[S_MARK_REPORTED] = "UPDATE issues SET reported = 1 WHERE id = $1",
 	[S_FIND_NOTICE] = "SELECT id FROM issues WHERE kind = 'notice' AND sha256 = $1",
 	/*
@@ -524,15 +585,23 @@ static const char *const pg_sql[S_COUNT] = {
 	    " AND NOT EXISTS (SELECT 1 FROM recipients r WHERE r.issue = issues.id"
 	    " AND r.state NOT IN ('delivered','failed','cancelled')"
 	    " AND r.replaced_by IS NULL) RETURNING id",
-	/* the tiers of what finished now, for distctl status */
-	[S_FINISH_TIERS] = "INSERT INTO issue_tiers"
+	/*
+	 * the tiers of what finished now, for distctl status: delivered is
+	 * delivered and not bounced (a bounce may come before the issue ends);
+	 * queue_pg_feedback_apply keeps them right afterwards
+	 */
+	[S_FINISH_TIERS] = "INSERT INTO issue_tiers (issue, tier, tier_keyword, total,"
+	    " delivered, deferred, failed, bounced, confirmed, receipt)"
 	    " SELECT issue, tier, tier_keyword, COUNT(*), COUNT(*) FILTER (WHERE state ="
-	    " 'delivered'), COUNT(*) FILTER (WHERE state = 'deferred'), COUNT(*) FILTER"
-	    " (WHERE state = 'failed') FROM recipients WHERE issue = ANY($1::bigint[])"
+	    " 'delivered' AND bounced IS NULL), COUNT(*) FILTER (WHERE state = 'deferred'),"
+	    " COUNT(*) FILTER (WHERE state = 'failed'), COUNT(*) FILTER (WHERE bounced IS"
+	    " NOT NULL), COUNT(*) FILTER (WHERE confirmed IS NOT NULL), COUNT(*) FILTER"
+	    " (WHERE receipt = 1) FROM recipients WHERE issue = ANY($1::bigint[])"
 	    " AND replaced_by IS NULL GROUP BY issue, tier, tier_keyword"
 	    " ON CONFLICT (issue, tier, tier_keyword) DO UPDATE SET total = EXCLUDED.total,"
 	    " delivered = EXCLUDED.delivered, deferred = EXCLUDED.deferred,"
-	    " failed = EXCLUDED.failed",
+	    " failed = EXCLUDED.failed, bounced = EXCLUDED.bounced,"
+	    " confirmed = EXCLUDED.confirmed, receipt = EXCLUDED.receipt",
 	/*
 	 * queue_finish_settle_sql, skipping rows another transaction holds
 	 * (never waiting, as above): one skipped stays unsettled until the
@@ -566,6 +635,22 @@ static const char *const pg_sql[S_COUNT] = {
 	    "  RETURNING state, delta)"
 	    " INSERT INTO recipient_count_deltas (state, delta)"
 	    " SELECT state, SUM(delta) FROM gone GROUP BY state HAVING SUM(delta) <> 0",
+	/* a reminder's bulletin, locked as distctl's changes lock an issue */
+	[S_LOCK_ISSUE] = "SELECT id FROM issues WHERE id = $1 FOR NO KEY UPDATE",
+	/*
+	 * A reminder ($1, received $3) of bulletin $2: the bulletin's
+	 * recipients (not replaced) with an address of the reminder's (ASCII
+	 * case aside) are counted reminded and get a history row. Neither
+	 * state nor next_attempt changes: no delta, no NOTIFY (schema 6).
+	 */
+	[S_REMINDED] = "WITH m AS (SELECT b.id, b.issue, b.attempts FROM recipients b"
+	    " WHERE b.issue = $2 AND b.replaced_by IS NULL AND " PG_FOLD_ADDR("b.address")
+	    " IN (SELECT " PG_FOLD_ADDR("r.address") " FROM recipients r WHERE r.issue = $1)),"
+	    " u AS (UPDATE recipients x SET reminders = x.reminders + 1, last_reminded = $3"
+	    "  FROM m WHERE x.id = m.id)"
+	    " INSERT INTO attempts (recipient, issue, time, status, reply, attempt)"
+	    " SELECT id, issue, $3, 'reminded', 'reminder issue ' || $1::bigint, attempts"
+	    " FROM m",
 };
 
 static int
@@ -1065,6 +1150,17 @@ pg_commit_issue(struct queue *q, int64_t id, const char *message_id,
 		goto sqlfail;
 	if (in->kind == QUEUE_KIND_BULLETIN)
 		original = pg_find_id(q, S_FIND_ORIGINAL, in->sha256);
+	/*
+	 * A reminder changes its bulletin's recipients: the bulletin's row
+	 * first, as every change of an issue's recipients takes it (a node
+	 * recording the bulletin's results waits, or is waited for, there).
+	 */
+	if (in->kind == QUEUE_KIND_REMINDER && in->notice_for) {
+		p.n = 0;
+		p_int(&p, in->notice_for);
+		if (pg_do(q, S_LOCK_ISSUE, &p) < 0)
+			goto sqlfail;
+	}
 
 	/* a duplicate keeps neither message nor Message-ID: it is never sent */
 	p.n = 0;
@@ -1149,6 +1245,7 @@ pg_commit_issue(struct queue *q, int64_t id, const char *message_id,
 		p_text(&p, r[i].address);
 		p_text(&p, in->hold_reason ? "held" : "queued");
 		p_int(&p, in->received);
+		p_int(&p, r[i].receipt ? 1 : 0);
 		if (pg_do(q, S_INSERT_RECIPIENT, &p) < 0)
 			goto sqlfail;
 	}
@@ -1156,6 +1253,15 @@ pg_commit_issue(struct queue *q, int64_t id, const char *message_id,
 		p.n = 0;
 		p_int(&p, in->report_for);
 		if (pg_do(q, S_MARK_REPORTED, &p) < 0)
+			goto sqlfail;
+	}
+	/* in the same transaction: the reminder and its history stand or fall together */
+	if (in->kind == QUEUE_KIND_REMINDER && in->notice_for) {
+		p.n = 0;
+		p_int(&p, id);
+		p_int(&p, in->notice_for);
+		p_int(&p, in->received);
+		if (pg_do(q, S_REMINDED, &p) < 0)
 			goto sqlfail;
 	}
 	if (pg_exec(q, "COMMIT", err, errsz) < 0) {
@@ -1746,6 +1852,69 @@ pg_counts(struct queue *q, long counts[QUEUE_STATES])
 	return 0;
 }
 
+/* At most this many bounced recipients are named in a notice, each line cut at ~LINE bytes. */
+#define PG_BOUNCED_LINES 200
+#define PG_BOUNCED_LINE 300
+
+/*
+ * s onto b without its line breaks and tabs, cut at a character boundary
+ * with "…" when over max bytes (queue_sqlite.c's, so that both word a
+ * notice alike).
+ */
+static void
+put_cut(struct sbuf *b, const char *s, size_t max)
+{
+	size_t n = strlen(s);
+	bool cut = n > max;
+
+	if (cut)	/* s[n] must start a character: s[0..n) is whole ones */
+		for (n = max; n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80; n--)
+			;
+	for (size_t i = 0; i < n; i++)
+		sbuf_putc(b, s[i] == '\r' || s[i] == '\n' || s[i] == '\t' ? ' ' : s[i]);
+	if (cut)
+		sbuf_puts(b, "…");
+}
+
+/*
+ * The reason of a bounced notice: a line per bounced recipient (not
+ * replaced) of issue, "TIER UNIT <ADDRESS>: STATUS REPLY", in tier order,
+ * PG_BOUNCED_LINES at most and then how many more.
+ */
+static int
+pg_bounced_lines(struct queue *q, int64_t issue, char **reason, char *err, size_t errsz)
+{
+	char id[24], lim[24];
+	const char *v[] = { id, lim };
+	struct sbuf b = SBUF_INIT, line = SBUF_INIT;
+
+	snprintf(id, sizeof(id), "%lld", (long long)issue);
+	snprintf(lim, sizeof(lim), "%d", PG_BOUNCED_LINES);
+	PGresult *res = PQexecParams(q->pg, "SELECT tier_keyword, unit, address,"
+	    " bounce_status, bounce_reply, COUNT(*) OVER () FROM recipients"
+	    " WHERE issue = $1::bigint AND bounced IS NOT NULL AND replaced_by IS NULL"
+	    " ORDER BY tier, id LIMIT $2::bigint", 2, NULL, v, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		return pg_fail(q, err, errsz, "notices", res);
+	for (int r = 0; r < PQntuples(res); r++) {
+		bool status = !PQgetisnull(res, r, 3), reply = !PQgetisnull(res, r, 4);
+		sbuf_printf(&line, "%s %s <%s>: %s%s%s", PQgetvalue(res, r, 0),
+		    PQgetvalue(res, r, 1), PQgetvalue(res, r, 2),
+		    status ? PQgetvalue(res, r, 3) : "", status && reply ? " " : "",
+		    reply ? PQgetvalue(res, r, 4) : "");
+		put_cut(&b, sbuf_str(&line), PG_BOUNCED_LINE);
+		sbuf_putc(&b, '\n');
+		sbuf_reset(&line);
+	}
+	sbuf_free(&line);
+	long total = PQntuples(res) > 0 ? (long)col_int(res, 0, 5) : 0;
+	if (total > PQntuples(res))
+		sbuf_printf(&b, "… and %ld more\n", total - PQntuples(res));
+	PQclear(res);
+	*reason = sbuf_steal(&b);
+	return 0;
+}
+
 /*
  * What needs a human and has no notice yet: the query of
  * sqlite_notices_due, whose keys are made in SQL so that the query and
@@ -1773,6 +1942,23 @@ pg_notices_due(struct queue *q, struct queue_notice_due **out, size_t *n,
 	    "  a.text, a.kind, a.since FROM alerts a WHERE NOT EXISTS"
 	    "  (SELECT 1 FROM issues n WHERE n.kind = 'notice'"
 	    "   AND n.sha256 = 'alert:' || a.kind || ':' || a.since)"
+	    " UNION ALL "
+	    /*
+	     * Bounces after acceptance: per bulletin, the history row of its
+	     * newest bounce names the batch (recipients_bounced serves it);
+	     * replaced rows count for the key, so that a correction does not
+	     * lower it and notify again, but only a bulletin with a bounced
+	     * row not replaced is due. Bulletins only: a notice to the admin
+	     * that bounced must not make another notice.
+	     */
+	    "SELECT 3, 'bounced:' || i.id || ':' || b.last, i.id, i.title, i.issue_no,"
+	    "  i.source, NULL, NULL, 0 FROM (SELECT issue, MAX(bounce_attempt) AS last"
+	    "  FROM recipients WHERE bounced IS NOT NULL GROUP BY issue) b"
+	    "  JOIN issues i ON i.id = b.issue"
+	    " WHERE i.kind = 'bulletin' AND EXISTS (SELECT 1 FROM recipients r"
+	    "  WHERE r.issue = i.id AND r.bounced IS NOT NULL AND r.replaced_by IS NULL)"
+	    " AND NOT EXISTS (SELECT 1 FROM issues n WHERE n.kind = 'notice'"
+	    "  AND n.sha256 = 'bounced:' || i.id || ':' || b.last)"
 	    " ORDER BY 1, 3 LIMIT 1000";
 	PGresult *res = PQexec(q->pg, sql);
 
@@ -1796,6 +1982,14 @@ pg_notices_due(struct queue *q, struct queue_notice_due **out, size_t *n,
 		    queue_alert_kind_parse(PQgetvalue(res, r, 7), &x->alert_kind) < 0)
 			x->alert_kind = QUEUE_ALERT_DEFERRED;	/* shown by its text */
 		x->since = col_int(res, r, 8);
+		if (x->cause == QUEUE_NOTICE_BOUNCED &&
+		    pg_bounced_lines(q, x->issue, &x->reason, err, errsz) < 0) {
+			PQclear(res);
+			queue_notices_due_free(*out, *n);
+			*out = NULL;
+			*n = 0;
+			return -1;
+		}
 	}
 	PQclear(res);
 	return 0;
@@ -2095,4 +2289,8 @@ const struct queue_backend queue_backend_pg = {
 	.heartbeat = pg_heartbeat,
 	.heartbeat_interval = pg_heartbeat_interval,
 	.view_nodes = pg_view_nodes,
+	/* what comes back (queue_pg_ctl.c) */
+	.feedback_apply = queue_pg_feedback_apply,
+	.feedback_cursor = queue_pg_feedback_cursor,
+	.feedback_cursor_set = queue_pg_feedback_cursor_set,
 };

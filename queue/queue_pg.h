@@ -41,6 +41,13 @@ int queue_pg_purge_list(struct queue *q, int64_t before, size_t max,
 int queue_pg_purge_delete(struct queue *q, const struct queue_purge_family *f, size_t n,
     int64_t before, size_t *deleted, char *err, size_t errsz);
 
+int queue_pg_feedback_apply(struct queue *q, const struct queue_feedback_in *in,
+    struct queue_feedback_out *out, char *err, size_t errsz);
+int queue_pg_feedback_cursor(struct queue *q, const char *cursor, uint32_t *uidvalidity,
+    uint32_t *uid, char *err, size_t errsz);
+int queue_pg_feedback_cursor_set(struct queue *q, const char *cursor, uint32_t uidvalidity,
+    uint32_t uid, char *err, size_t errsz);
+
 /* ---- views: queue_pg_views.c (distctl status, show, log) ---- */
 
 int queue_pg_view_status(struct queue *q, int64_t failed_since, size_t max_recent,

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "sbuf.h"
 #include "xalloc.h"
@@ -391,8 +392,11 @@ resend(struct queue *q, int64_t issue, const char *tier, const char *address, bo
 	    " WHERE %s", which);
 	if (ctl_do(q, "resend", sql, &a, err, errsz) < 0)
 		return refuse(q);
+	/* sent again: a bounce of the last sending is no longer the news (a
+	 * confirmation stays: the unit did get it) */
 	snprintf(sql, sizeof(sql), "UPDATE recipients SET state = 'queued', next_attempt = $2,"
-	    " delivered = NULL WHERE %s", which);
+	    " delivered = NULL, bounced = NULL, bounce_status = NULL, bounce_reply = NULL,"
+	    " bounce_attempt = NULL WHERE %s", which);
 	if ((changed = ctl_do(q, "resend", sql, &a, err, errsz)) < 0)
 		return refuse(q);
 	/* reopened: issue_tiers' trigger forgets the totals of its finish */
@@ -497,14 +501,15 @@ queue_pg_resend_to(struct queue *q, int64_t issue, const char *tier, const char 
 	a.row = from;
 	res = ctl_exec(q, "resend --to", old ?
 	    "INSERT INTO recipients (issue, tier, tier_keyword, header, unit, via, name,"
-	    " display, address, state, next_attempt) SELECT issue, tier, tier_keyword, header,"
-	    " unit, via, name, display, $3, 'queued', $2 FROM recipients WHERE id = $5"
-	    " RETURNING id" :
-	    /* an address of its own: named by itself, in the tier's header */
+	    " display, address, state, next_attempt, receipt) SELECT issue, tier,"
+	    " tier_keyword, header, unit, via, name, display, $3, 'queued', $2, receipt"
+	    " FROM recipients WHERE id = $5 RETURNING id" :
+	    /* an address of its own: named by itself, in the tier's header; asked
+	     * to confirm as the tier is (the setting is the tier's or series') */
 	    "INSERT INTO recipients (issue, tier, tier_keyword, header, unit, via, name,"
-	    " display, address, state, next_attempt) SELECT issue, tier, tier_keyword, header,"
-	    " '(added with distctl)', 'distctl', $3, $3, $3, 'queued', $2 FROM recipients"
-	    " WHERE id = $5 RETURNING id", &a, err, errsz);
+	    " display, address, state, next_attempt, receipt) SELECT issue, tier,"
+	    " tier_keyword, header, '(added with distctl)', 'distctl', $3, $3, $3, 'queued',"
+	    " $2, receipt FROM recipients WHERE id = $5 RETURNING id", &a, err, errsz);
 	if (res == NULL)
 		return refuse(q);
 	added = PQntuples(res) == 1 ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
@@ -612,15 +617,17 @@ queue_pg_reroute(struct queue *q, int64_t issue, const struct queue_recipient_in
 	for (size_t i = 0; i < n; i++) {
 		char num[3][24];
 		const char *v[11] = { num[0], num[1], r[i].tier_keyword, r[i].header, r[i].unit,
-			r[i].via, r[i].name, r[i].display, r[i].address, num[2] };
+			r[i].via, r[i].name, r[i].display, r[i].address, num[2],
+			r[i].receipt ? "1" : "0" };
 		snprintf(num[0], sizeof(num[0]), "%lld", (long long)issue);
 		snprintf(num[1], sizeof(num[1]), "%d", r[i].tier);
 		snprintf(num[2], sizeof(num[2]), "%lld", (long long)now);
 		PGresult *res = PQexecParams(q->pg, "INSERT INTO recipients (issue, tier,"
 		    " tier_keyword, header, unit, via, name, display, address, state,"
-		    " next_attempt) SELECT $1::int8, $2::int4, $3, $4, $5, $6, $7, $8, $9,"
-		    " 'queued', $10::int8 WHERE NOT EXISTS (SELECT 1 FROM recipients"
-		    " WHERE issue = $1::int8 AND address = $9)", 10, NULL, v, NULL, NULL, 0);
+		    " next_attempt, receipt) SELECT $1::int8, $2::int4, $3, $4, $5, $6, $7, $8,"
+		    " $9, 'queued', $10::int8, $11::int4 WHERE NOT EXISTS (SELECT 1 FROM"
+		    " recipients WHERE issue = $1::int8 AND address = $9)", 11, NULL, v, NULL,
+		    NULL, 0);
 		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 			ctl_fail(q, err, errsz, "reroute", res);
 			return refuse(q);
@@ -718,7 +725,9 @@ queue_pg_record_read(struct queue *q, int64_t id, struct queue_record **out, cha
 	    " r.possible_duplicate, n.address, (SELECT o.address FROM recipients o"
 	    " WHERE o.replaced_by = r.id LIMIT 1), (SELECT COUNT(*) FROM attempts a"
 	    " WHERE a.recipient = r.id AND a.status = 'resend'), (SELECT MAX(a.time)"
-	    " FROM attempts a WHERE a.recipient = r.id AND a.status = 'resend'), r.via"
+	    " FROM attempts a WHERE a.recipient = r.id AND a.status = 'resend'), r.via,"
+	    " r.bounced, r.bounce_status, r.bounce_reply, r.receipt, r.confirmed,"
+	    " r.confirmed_by, r.reminders, r.last_reminded"
 	    " FROM recipients r LEFT JOIN recipients n ON n.id = r.replaced_by"
 	    " WHERE r.issue = $1 ORDER BY r.tier, r.id", &a, err, errsz);
 	if (res == NULL) {
@@ -757,10 +766,344 @@ queue_pg_record_read(struct queue *q, int64_t id, struct queue_record **out, cha
 		    "distctl") == 0;
 		if ((x->replaces || x->added) && x->resends > 0 && --x->resends == 0)
 			x->last_resend = 0;
+		x->bounced = col_or(res, i, 17, 0);
+		x->bounce_status = col_text(res, i, 18);
+		x->bounce_reply = col_text(res, i, 19);
+		x->receipt = col_or(res, i, 20, 0) != 0;
+		x->confirmed = col_or(res, i, 21, 0);
+		x->confirmed_by = col_text(res, i, 22);
+		x->reminders = (int)col_or(res, i, 23, 0);
+		x->last_reminded = col_or(res, i, 24, 0);
 	}
 	PQclear(res);
 	ctl_rollback(q);	/* read only */
 	*out = r;
+	return 0;
+}
+
+/* ---- what comes back: bounces and receipts --------------------------------- */
+
+/*
+ * Runs sql with n text parameters (NULL: SQL NULL; typed by casts in the
+ * statement); NULL with err on failure.
+ */
+static PGresult *
+fb_exec(struct queue *q, const char *sql, int n, const char *const *v, char *err,
+    size_t errsz)
+{
+	PGresult *res = PQexecParams(q->pg, sql, n, NULL, v, NULL, NULL, 0);
+	ExecStatusType s = PQresultStatus(res);
+
+	if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
+		ctl_fail(q, err, errsz, "feedback", res);
+		return NULL;
+	}
+	return res;
+}
+
+/*
+ * A cursor moves forward only, while the mailbox's UIDVALIDITY stays: two
+ * nodes reading one mailbox store what each read, in any order, and the
+ * later store of the lower UID must not send the cursor back (the messages
+ * between would be read again; their keys say SEEN, but it is work). A new
+ * UIDVALIDITY restarts it wherever it was.
+ */
+static int
+cursor_store(struct queue *q, const char *cursor, uint32_t uidvalidity, uint32_t uid,
+    char *err, size_t errsz)
+{
+	char validity[24], last[24];
+	const char *v[] = { cursor, validity, last };
+
+	snprintf(validity, sizeof(validity), "%lu", (unsigned long)uidvalidity);
+	snprintf(last, sizeof(last), "%lu", (unsigned long)uid);
+	PGresult *res = fb_exec(q, "INSERT INTO feedback_cursors (name, uidvalidity, uid)"
+	    " VALUES ($1, $2::bigint, $3::bigint) ON CONFLICT (name) DO UPDATE SET"
+	    " uidvalidity = EXCLUDED.uidvalidity, uid = CASE WHEN feedback_cursors.uidvalidity"
+	    " = EXCLUDED.uidvalidity THEN GREATEST(feedback_cursors.uid, EXCLUDED.uid)"
+	    " ELSE EXCLUDED.uid END", 3, v, err, errsz);
+
+	PQclear(res);
+	return res ? 0 : -1;
+}
+
+int
+queue_pg_feedback_cursor(struct queue *q, const char *cursor, uint32_t *uidvalidity,
+    uint32_t *uid, char *err, size_t errsz)
+{
+	const char *v[] = { cursor };
+	PGresult *res;
+
+	*uidvalidity = 0;
+	*uid = 0;
+	res = fb_exec(q, "SELECT uidvalidity, uid FROM feedback_cursors WHERE name = $1", 1,
+	    v, err, errsz);
+	if (res == NULL)
+		return -1;
+	int found = PQntuples(res) == 1;
+	if (found) {
+		*uidvalidity = (uint32_t)strtoul(PQgetvalue(res, 0, 0), NULL, 10);
+		*uid = (uint32_t)strtoul(PQgetvalue(res, 0, 1), NULL, 10);
+	}
+	PQclear(res);
+	return found ? 0 : 1;
+}
+
+int
+queue_pg_feedback_cursor_set(struct queue *q, const char *cursor, uint32_t uidvalidity,
+    uint32_t uid, char *err, size_t errsz)
+{
+	return cursor_store(q, cursor, uidvalidity, uid, err, errsz);
+}
+
+/* An address folded as PG_FOLD_ADDR folds the stored ones (ASCII only); NULL for none. */
+static char *
+fold_addr(const char *s)
+{
+	if (s == NULL || s[0] == '\0')
+		return NULL;
+	char *f = xstrdup(s);
+	for (char *p = f; *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	return f;
+}
+
+#define FOLD_ADDR(x) "translate(" x ", 'ABCDEFGHIJKLMNOPQRSTUVWXYZ'," \
+	" 'abcdefghijklmnopqrstuvwxyz')"
+
+/*
+ * One fact, one statement: the bulletin's ($1) rows not replaced whose
+ * address is $2 or $3 (named) and that no earlier fact of the message
+ * named ($7: each row once per message) get a history row each ($8 its
+ * reply); those the fact may change change (a bounce: delivered and not
+ * bounced yet, bounce_attempt its history row; a confirmation: not
+ * confirmed yet and not cancelled), and the finished issue's kept totals
+ * follow (issue_tiers: a bounce moves one from delivered to bounced, a
+ * confirmation adds one). Returns the rows named, the rows changed and
+ * the ids given a history row. Neither state nor next_attempt changes:
+ * no count delta, no NOTIFY.
+ */
+#define FACT_ROWS \
+    "WITH named AS (SELECT id, issue, attempts FROM recipients WHERE issue = $1::bigint" \
+    "  AND replaced_by IS NULL AND " FOLD_ADDR("address") " IN ($2, $3))," \
+    " m AS (SELECT * FROM named WHERE NOT (id = ANY($7::bigint[])))," \
+    " h AS (INSERT INTO attempts (recipient, issue, time, status, dsn, reply, attempt)" \
+    "  SELECT id, issue, $4::bigint, $9, $5, $8, attempts FROM m" \
+    "  RETURNING id, recipient),"
+#define FACT_TIERS(set) \
+    " t AS (UPDATE issue_tiers k SET " set " FROM (SELECT tier, tier_keyword," \
+    "  COUNT(*) AS n FROM u GROUP BY tier, tier_keyword) c WHERE k.issue = $1::bigint" \
+    "  AND k.tier = c.tier AND k.tier_keyword = c.tier_keyword)" \
+    " SELECT (SELECT COUNT(*) FROM named), (SELECT COUNT(*) FROM u)," \
+    "  (SELECT COALESCE(array_agg(id), '{}') FROM m)"
+static const char fact_bounce_sql[] = FACT_ROWS
+    " u AS (UPDATE recipients r SET bounced = $4::bigint, bounce_status = $5,"
+    "  bounce_reply = $6, bounce_attempt = h.id FROM h WHERE r.id = h.recipient"
+    "  AND r.state = 'delivered' AND r.bounced IS NULL RETURNING r.tier, r.tier_keyword),"
+    FACT_TIERS("delivered = k.delivered - c.n, bounced = k.bounced + c.n");
+/* $5 (the dsn) is NULL here; $6 is confirmed_by */
+static const char fact_confirm_sql[] = FACT_ROWS
+    " u AS (UPDATE recipients r SET confirmed = $4::bigint, confirmed_by = $6"
+    "  FROM h WHERE r.id = h.recipient AND r.confirmed IS NULL AND r.state <> 'cancelled'"
+    "  RETURNING r.tier, r.tier_keyword),"
+    FACT_TIERS("confirmed = k.confirmed + c.n");
+
+/*
+ * The issue in names, resolved to the bulletin it applies to (a
+ * reminder's: its notice_for) and locked as every change of an issue
+ * locks it (FOR NO KEY UPDATE, see the top): a node recording the
+ * bulletin's results and this wait for each other at the issue row,
+ * before either holds a recipient row. 1 with *bulletin, 0 when there
+ * is none or the Message-IDs disagree, -1 with err.
+ */
+static int
+fb_issue(struct queue *q, const struct queue_feedback_in *in, int64_t *bulletin,
+    char *err, size_t errsz)
+{
+	char id[24];
+	const char *v[] = { id };
+	PGresult *res;
+
+	*bulletin = 0;
+	snprintf(id, sizeof(id), "%lld", (long long)in->issue);
+	res = fb_exec(q, "SELECT kind, notice_for, message_id FROM issues"
+	    " WHERE id = $1::bigint", 1, v, err, errsz);
+	if (res == NULL)
+		return -1;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		return 0;
+	}
+	bool reminder = strcmp(PQgetvalue(res, 0, 0), "reminder") == 0;
+	int64_t target = reminder ? col_or(res, 0, 1, 0) : in->issue;
+	bool agrees = in->n_message_ids == 0;
+	for (size_t i = 0; i < in->n_message_ids && !agrees; i++)
+		agrees = in->message_ids[i] != NULL && PQgetvalue(res, 0, 2)[0] &&
+		    strcasecmp(in->message_ids[i], PQgetvalue(res, 0, 2)) == 0;
+	PQclear(res);
+	if (target == 0 || !agrees)
+		return 0;
+	snprintf(id, sizeof(id), "%lld", (long long)target);
+	res = fb_exec(q, "SELECT id FROM issues WHERE id = $1::bigint FOR NO KEY UPDATE", 1,
+	    v, err, errsz);
+	if (res == NULL)
+		return -1;
+	int found = PQntuples(res) == 1;
+	PQclear(res);
+	if (found)
+		*bulletin = target;
+	return found;
+}
+
+/*
+ * The facts applied to bulletin: fills out's counts; *named, the rows
+ * any fact named. 0, or -1 with err.
+ */
+static int
+fb_facts(struct queue *q, const struct queue_feedback_in *in, int64_t bulletin,
+    struct queue_feedback_out *out, long *named, char *err, size_t errsz)
+{
+	bool bounce = in->kind == QUEUE_FEEDBACK_BOUNCE;
+	struct sbuf seen = SBUF_INIT;
+	char id[24], when[24];
+
+	*named = 0;
+	snprintf(id, sizeof(id), "%lld", (long long)bulletin);
+	snprintf(when, sizeof(when), "%lld", (long long)in->when);
+	sbuf_puts(&seen, "{}");
+	for (size_t i = 0; i < in->n_facts; i++) {
+		const struct queue_feedback_fact *f = &in->facts[i];
+		char *a = fold_addr(f->address), *alt = fold_addr(f->alt_address);
+		struct sbuf note = SBUF_INIT;
+		/* the history: bounced with the status and the remote reply,
+		 * confirmed with how ("mdn: displayed", "reply: SUBJECT") */
+		if (bounce)
+			sbuf_puts(&note, f->reply ? f->reply : in->how ? in->how : "bounce");
+		else
+			sbuf_printf(&note, "%s%s%s", in->how ? in->how : "confirmed",
+			    f->reply ? ": " : "", f->reply ? f->reply : "");
+		const char *v[] = { id, a ? a : alt, alt ? alt : a, when,
+			bounce ? f->status : NULL,
+			bounce ? f->reply : in->how && strcmp(in->how, "mdn") == 0 ? "mdn" :
+			"reply", sbuf_str(&seen), sbuf_str(&note),
+			bounce ? "bounced" : "confirmed" };
+		PGresult *res = NULL;
+		if (v[1] != NULL)
+			res = fb_exec(q, bounce ? fact_bounce_sql : fact_confirm_sql, 9, v,
+			    err, errsz);
+		free(a);
+		free(alt);
+		sbuf_free(&note);
+		if (v[1] == NULL) {
+			out->unmatched++;
+			continue;
+		}
+		if (res == NULL) {
+			sbuf_free(&seen);
+			return -1;
+		}
+		long n = (long)col_or(res, 0, 0, 0);
+		out->matched += (long)col_or(res, 0, 1, 0);
+		/* "{1,2}" and "{3}" make "{1,2,3}" */
+		const char *ids = PQgetvalue(res, 0, 2);
+		if (strcmp(ids, "{}") != 0) {
+			struct sbuf both = SBUF_INIT;
+			sbuf_printf(&both, "%.*s%s%s", (int)seen.len - 1, sbuf_str(&seen),
+			    seen.len > 2 ? "," : "", ids + 1);
+			sbuf_free(&seen);
+			seen = both;
+		}
+		PQclear(res);
+		*named += n;
+		if (n == 0)
+			out->unmatched++;
+	}
+	sbuf_free(&seen);
+	return 0;
+}
+
+/* A failed apply: rolled back, nothing stored, out cleared; -1. */
+static int
+fb_refuse(struct queue *q, struct queue_feedback_out *out)
+{
+	memset(out, 0, sizeof(*out));
+	return refuse(q);
+}
+
+/*
+ * One transaction. The key goes in first (INSERT … ON CONFLICT DO
+ * NOTHING): a second node applying the same message at once waits at the
+ * key's index entry until the first commits, then inserts nothing and
+ * finds it SEEN; if the first rolls back, the second applies it. A
+ * message that applies to nobody takes its key back out (it is a human's,
+ * and must not be SEEN when read again), but moves the cursor.
+ */
+int
+queue_pg_feedback_apply(struct queue *q, const struct queue_feedback_in *in,
+    struct queue_feedback_out *out, char *err, size_t errsz)
+{
+	char when[24], bulletin_s[24], matched[24];
+	const char *kind = in->kind == QUEUE_FEEDBACK_BOUNCE ? "bounce" : "confirm";
+	const char *v[4] = { in->key, when, kind, NULL };
+	int64_t bulletin = 0;
+	long named = 0;
+	PGresult *res;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (in->key == NULL || in->key[0] == '\0') {
+		snprintf(err, errsz, "%s: feedback without a key (the message's hash)",
+		    q->pg_name ? q->pg_name : "PostgreSQL queue");
+		return -1;
+	}
+	snprintf(when, sizeof(when), "%lld", (long long)in->when);
+	if (ctl_plain(q, "feedback", "BEGIN", err, errsz) < 0)
+		return -1;
+	res = fb_exec(q, "INSERT INTO feedback (key, time, kind) VALUES ($1, $2::bigint, $3)"
+	    " ON CONFLICT (key) DO NOTHING", 3, v, err, errsz);
+	if (res == NULL)
+		return fb_refuse(q, out);
+	bool fresh = strcmp(PQcmdTuples(res), "1") == 0;
+	PQclear(res);
+	if (!fresh) {
+		out->result = QUEUE_FEEDBACK_SEEN;
+		res = fb_exec(q, "SELECT issue FROM feedback WHERE key = $1", 1, v, err, errsz);
+		if (res == NULL)
+			return fb_refuse(q, out);
+		if (PQntuples(res) == 1)
+			out->issue = col_or(res, 0, 0, 0);
+		PQclear(res);
+	} else {
+		if ((rc = fb_issue(q, in, &bulletin, err, errsz)) < 0)
+			return fb_refuse(q, out);
+		out->issue = bulletin;
+		if (rc == 0)
+			out->result = QUEUE_FEEDBACK_NO_ISSUE;
+		else if (fb_facts(q, in, bulletin, out, &named, err, errsz) < 0)
+			return fb_refuse(q, out);
+		else
+			out->result = named > 0 ? QUEUE_FEEDBACK_APPLIED :
+			    QUEUE_FEEDBACK_NO_RECIPIENT;
+		snprintf(bulletin_s, sizeof(bulletin_s), "%lld", (long long)bulletin);
+		snprintf(matched, sizeof(matched), "%ld", out->matched);
+		v[1] = bulletin_s;
+		v[2] = matched;
+		res = out->result == QUEUE_FEEDBACK_APPLIED ?
+		    fb_exec(q, "UPDATE feedback SET issue = $2::bigint, matched = $3::bigint"
+		    " WHERE key = $1", 3, v, err, errsz) :
+		    fb_exec(q, "DELETE FROM feedback WHERE key = $1", 1, v, err, errsz);
+		if (res == NULL)
+			return fb_refuse(q, out);
+		PQclear(res);
+	}
+	if (in->cursor != NULL &&
+	    cursor_store(q, in->cursor, in->uidvalidity, in->uid, err, errsz) < 0)
+		return fb_refuse(q, out);
+	if (ctl_commit(q, "feedback", err, errsz) < 0) {
+		memset(out, 0, sizeof(*out));
+		return -1;
+	}
 	return 0;
 }
 

@@ -241,18 +241,23 @@ read_recent(struct queue *q, size_t max, struct queue_view_status *v, char *err,
 	    "WITH recent AS (SELECT id, title, issue_no, state, received, kind FROM issues"
 	    "  WHERE duplicate_of IS NULL ORDER BY id DESC LIMIT $1),"
 	    " kept AS (SELECT t.issue, t.tier, t.tier_keyword, t.total, t.delivered,"
-	    "  t.deferred, t.failed FROM issue_tiers t"
+	    "  t.deferred, t.failed, t.bounced, t.confirmed, t.receipt FROM issue_tiers t"
 	    "  JOIN recent i ON i.id = t.issue AND i.state = 'done'),"
+	    /* delivered: and not bounced since (issue 17) */
 	    " counted AS (SELECT r.issue, r.tier, r.tier_keyword, COUNT(*),"
-	    "  COUNT(*) FILTER (WHERE r.state = 'delivered'),"
+	    "  COUNT(*) FILTER (WHERE r.state = 'delivered' AND r.bounced IS NULL),"
 	    "  COUNT(*) FILTER (WHERE r.state = 'deferred'),"
-	    "  COUNT(*) FILTER (WHERE r.state = 'failed')"
+	    "  COUNT(*) FILTER (WHERE r.state = 'failed'),"
+	    "  COUNT(*) FILTER (WHERE r.bounced IS NOT NULL),"
+	    "  COUNT(*) FILTER (WHERE r.confirmed IS NOT NULL),"
+	    "  COUNT(*) FILTER (WHERE r.receipt = 1)"
 	    "  FROM recipients r JOIN recent i ON i.id = r.issue"
 	    "  WHERE r.replaced_by IS NULL AND NOT EXISTS"
 	    "   (SELECT 1 FROM kept k WHERE k.issue = i.id)"
 	    "  GROUP BY r.issue, r.tier, r.tier_keyword)"
 	    " SELECT i.id, i.title, i.issue_no, i.state, i.received, i.kind,"
-	    "  t.tier_keyword, t.total, t.delivered, t.deferred, t.failed"
+	    "  t.tier_keyword, t.total, t.delivered, t.deferred, t.failed, t.bounced,"
+	    "  t.confirmed, t.receipt"
 	    " FROM recent i LEFT JOIN (SELECT * FROM kept UNION ALL SELECT * FROM counted) t"
 	    "  ON t.issue = i.id"
 	    " ORDER BY i.id DESC, t.tier, t.tier_keyword COLLATE \"C\"";
@@ -287,6 +292,9 @@ read_recent(struct queue *q, size_t max, struct queue_view_status *v, char *err,
 		t->delivered = col_long(res, i, 8);
 		t->deferred = col_long(res, i, 9);
 		t->failed = col_long(res, i, 10);
+		t->bounced = col_long(res, i, 11);
+		t->confirmed = col_long(res, i, 12);
+		t->receipt = col_long(res, i, 13);
 	}
 	PQclear(res);
 	return 0;
@@ -315,8 +323,9 @@ queue_pg_view_status(struct queue *q, int64_t failed_since, size_t max_recent,
  * The issue and its recipients that pass the filter in one statement:
  * one row per recipient with the issue's columns, or one row with the
  * recipient's NULL when none passes; no row for an unknown id.
- * pending: who has not got it — anything but delivered, cancelled or
- * replaced.
+ * pending: who has not got it — anything but delivered (and not bounced
+ * since), cancelled or replaced; unconfirmed: who was asked to confirm
+ * and has not, not cancelled, not replaced.
  */
 int
 queue_pg_view_issue(struct queue *q, int64_t id, const struct queue_view_filter *f,
@@ -327,23 +336,29 @@ queue_pg_view_issue(struct queue *q, int64_t id, const struct queue_view_filter 
 	    " i.urgency, i.subject, i.message_id, i.state, i.hold_reason, i.source,"
 	    " i.received, i.finished, i.kind, i.duplicate_of,"
 	    " r.id, r.tier_keyword, r.unit, r.name, r.address, r.state, r.attempts,"
-	    " r.next_attempt, r.last_code, r.last_reply, r.via, n.address"
+	    " r.next_attempt, r.last_code, r.last_reply, r.via, n.address,"
+	    " r.bounced, r.bounce_status, r.bounce_reply, r.receipt, r.confirmed,"
+	    " r.confirmed_by, r.reminders"
 	    " FROM issues i LEFT JOIN (recipients r"
 	    "  LEFT JOIN recipients n ON n.id = r.replaced_by)"
 	    " ON r.issue = i.id AND ($2 IS NULL OR r.state = $2)"
 	    "  AND ($3 IS NULL OR r.tier_keyword = $3)"
-	    "  AND (NOT $4 OR (r.state NOT IN ('delivered','cancelled')"
+	    "  AND (NOT $4 OR ((r.state NOT IN ('delivered','cancelled')"
+	    "   OR (r.state = 'delivered' AND r.bounced IS NOT NULL))"
 	    "  AND r.replaced_by IS NULL))"
+	    "  AND (NOT $5 OR (r.receipt = 1 AND r.confirmed IS NULL"
+	    "  AND r.state <> 'cancelled' AND r.replaced_by IS NULL))"
 	    " WHERE i.id = $1 ORDER BY r.tier, r.id";
-	static const Oid types[] = { INT8OID, TEXTOID, TEXTOID, BOOLOID };
+	static const Oid types[] = { INT8OID, TEXTOID, TEXTOID, BOOLOID, BOOLOID };
 	char idbuf[24];
 	const char *p[] = { idbuf, f && f->by_state ? queue_state_name(f->state) : NULL,
-		f ? f->tier : NULL, f && f->pending ? "t" : "f" };
+		f ? f->tier : NULL, f && f->pending ? "t" : "f",
+		f && f->unconfirmed ? "t" : "f" };
 	struct queue_view_issue *v = out;
 
 	memset(out, 0, sizeof(*out));
 	snprintf(idbuf, sizeof(idbuf), "%lld", (long long)id);
-	PGresult *res = run(q, sql, 4, types, p, err, errsz);
+	PGresult *res = run(q, sql, 5, types, p, err, errsz);
 	if (res == NULL)
 		return -1;
 	if (PQntuples(res) == 0) {
@@ -392,6 +407,13 @@ queue_pg_view_issue(struct queue *q, int64_t id, const struct queue_view_filter 
 		r->last_reply = col_text(res, i, 25);
 		r->via = col_text(res, i, 26);
 		r->replaced_by = col_text(res, i, 27);
+		r->bounced = col_int64(res, i, 28);
+		r->bounce_status = col_text(res, i, 29);
+		r->bounce_reply = col_text(res, i, 30);
+		r->receipt = col_int64(res, i, 31) != 0;
+		r->confirmed = col_int64(res, i, 32);
+		r->confirmed_by = col_text(res, i, 33);
+		r->reminders = col_long(res, i, 34);
 	}
 	PQclear(res);
 	return 0;
@@ -439,7 +461,8 @@ queue_pg_view_attempts(struct queue *q, int64_t after, long max, int64_t issue,
 			queue_view_attempts_free(rows, count);
 			return -1;
 		}
-		/* NULL: a row distctl wrote (resend, replaced), no transfer's class */
+		/* NULL: a row distctl or the feedback wrote (resend, replaced,
+		 * bounced, confirmed, reminded), no transfer's class */
 		a->has_class = !PQgetisnull(res, i, 6);
 		if (a->has_class && smtp_class_parse(col_word(res, i, 6), &a->class) < 0) {
 			bad_word(res, i, 6, "attempts.class", err, errsz);

@@ -485,6 +485,402 @@ test_pg_purge_waits_for_a_duplicate_enqueue(void **state)
 	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM issues"), 3);
 }
 
+/* ---- what comes back (issue 17): schema 6, feedback keys, locks ---- */
+
+/* n recipients delivered at 1100, the issue finished at 1200 (issue_tiers kept) */
+static int64_t
+delivered_issue(struct queue *q, const char *sha, size_t n)
+{
+	int64_t id = enqueue(q, sha, n, NULL, 1000), *rep;
+	size_t nrep;
+	char err[256], sql[200];
+
+	snprintf(sql, sizeof(sql), "UPDATE recipients SET state = 'delivered', attempts = 1,"
+	    " delivered = 1100 WHERE issue = %lld", (long long)id);
+	test_pg_exec(sql);
+	if (queue_finish(q, 1200, &rep, &nrep, err, sizeof(err)) < 0)
+		fail_msg("%s", err);
+	free(rep);
+	return id;
+}
+
+static int
+apply_bounce(struct queue *q, const char *key, int64_t issue, const char *addr,
+    struct queue_feedback_out *out)
+{
+	struct queue_feedback_fact f = { .address = addr, .status = "5.1.1",
+		.reply = "550 5.1.1 no such user" };
+	struct queue_feedback_in in = { .key = key, .kind = QUEUE_FEEDBACK_BOUNCE,
+		.how = "dsn", .issue = issue, .facts = &f, .n_facts = 1, .when = 1300,
+		.cursor = "imaps://imap.example.test/INBOX", .uidvalidity = 7, .uid = 3 };
+	char err[256];
+
+	if (queue_feedback_apply(q, &in, out, err, sizeof(err)) < 0) {
+		print_message("feedback: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * A queue at schema 5 with a finished issue (its tiers kept) and one
+ * going: this distd migrates it, the rows and counts stay, the kept
+ * delivered totals stay (nobody bounced before 6), and feedback then
+ * keeps them right.
+ */
+static void
+test_pg_migration_v5_to_v6_keeps_data(void **state)
+{
+	NEED_PG();
+	struct queue *q = *state;
+	struct queue_feedback_out out;
+	long before[QUEUE_STATES], after[QUEUE_STATES];
+	char err[256];
+
+	int64_t done = delivered_issue(q, "v5done", 6);
+	int64_t going = enqueue(q, "v5going", 3, NULL, 1000);
+	assert_int_equal(queue_counts(q, before), 0);
+	queue_close(q);
+	*state = NULL;
+	test_pg_exec(TEST_PG_UNDO_V6);
+	test_pg_exec("UPDATE distd_schema SET version = 5");
+	assert_int_equal(queue_open_mode(test_pg_conninfo(), QUEUE_READONLY, &q, err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "schema 5, this is"));
+	assert_int_equal(queue_open(test_pg_conninfo(), &q, err, sizeof(err)), 0);
+	*state = q;
+	assert_int_equal(test_pg_count("SELECT version FROM distd_schema"), 6);
+	assert_int_equal(queue_counts(q, after), 0);
+	assert_memory_equal(before, after, sizeof(before));
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM recipients"), 9);
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM recipients WHERE receipt = 0"
+	    " AND reminders = 0 AND bounced IS NULL AND confirmed IS NULL"), 9);
+	assert_int_equal(test_pg_count("SELECT SUM(delivered) FROM issue_tiers"), 6);
+	assert_int_equal(test_pg_count("SELECT SUM(bounced + confirmed + receipt)"
+	    " FROM issue_tiers"), 0);
+	/* the migrated queue takes feedback, and the kept totals follow */
+	assert_int_equal(apply_bounce(q, "k-migrated", done, "R0@Example.TEST", &out), 0);
+	assert_int_equal(out.result, QUEUE_FEEDBACK_APPLIED);
+	assert_int_equal(out.matched, 1);
+	assert_int_equal(test_pg_count("SELECT SUM(delivered) FROM issue_tiers"), 5);
+	assert_int_equal(test_pg_count("SELECT SUM(bounced) FROM issue_tiers"), 1);
+	struct queue_view_status v;
+	assert_int_equal(queue_view_status(q, 0, 10, &v, err, sizeof(err)), 0);
+	assert_int_equal(v.n_recent, 2);
+	assert_int_equal(v.recent[1].id, done);
+	assert_int_equal(v.recent[1].tiers[0].delivered, 1);
+	assert_int_equal(v.recent[1].tiers[0].bounced, 1);
+	queue_view_status_free(&v);
+	(void)going;
+}
+
+/*
+ * Feedback changes no state: the count triggers (schema 5) add no delta
+ * and the wake-up trigger (schema 3) does not fire; the issue_tiers
+ * trigger does not forget a finished issue's totals either.
+ */
+static void
+test_pg_feedback_no_delta_no_notify(void **state)
+{
+	NEED_PG();
+	struct queue *q = *state;
+	struct queue_feedback_out out;
+	char err[256];
+
+	int64_t id = delivered_issue(q, "quiet", 3);
+	test_pg_exec("LISTEN distd_work");
+	while (PQconsumeInput(test_pg_admin()) && PQnotifies(test_pg_admin()) != NULL)
+		;
+	long deltas = test_pg_count("SELECT COUNT(*) FROM recipient_count_deltas");
+	assert_int_equal(apply_bounce(q, "quiet-1", id, "r1@example.test", &out), 0);
+	assert_int_equal(out.result, QUEUE_FEEDBACK_APPLIED);
+	struct queue_feedback_fact f = { .address = "r2@example.test", .reply = "displayed" };
+	struct queue_feedback_in in = { .key = "quiet-2", .kind = QUEUE_FEEDBACK_CONFIRM,
+		.how = "mdn", .issue = id, .facts = &f, .n_facts = 1, .when = 1400 };
+	assert_int_equal(queue_feedback_apply(q, &in, &out, err, sizeof(err)), 0);
+	assert_int_equal(out.result, QUEUE_FEEDBACK_APPLIED);
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM recipient_count_deltas"), deltas);
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM issue_tiers"), 3);
+	assert_int_equal(PQconsumeInput(test_pg_admin()), 1);
+	PGnotify *n = PQnotifies(test_pg_admin());
+	assert_null(n);
+	test_pg_exec("UNLISTEN distd_work");
+}
+
+static int
+applier(int64_t issue)
+{
+	struct queue *q;
+	struct queue_feedback_out out;
+	char err[256];
+
+	if (queue_open_mode(test_pg_conninfo(), QUEUE_EXISTING, &q, err, sizeof(err)) < 0)
+		return 3;
+	int rc = apply_bounce(q, "same-message", issue, "r0@example.test", &out);
+	queue_close(q);
+	return rc < 0 ? 3 : out.result == QUEUE_FEEDBACK_APPLIED ? 0 :
+	    out.result == QUEUE_FEEDBACK_SEEN ? 1 : 2;
+}
+
+/*
+ * Two nodes read one mailbox and apply the same message at once: both
+ * are made to wait at the issue row (a distctl change holds it), so that
+ * both are inside feedback_apply together; when it is let go, one
+ * applies it and the other finds its key: one history row, one bounce.
+ */
+static void
+test_pg_feedback_same_key_two_nodes(void **state)
+{
+	NEED_PG();
+	struct queue *q = *state;
+	pid_t pids[2];
+	int applied = 0, seen = 0;
+	long waiting = 0;
+	char sql[160];
+
+	int64_t id = delivered_issue(q, "twice", 2);
+	test_pg_exec("BEGIN");
+	snprintf(sql, sizeof(sql), "SELECT id FROM issues WHERE id = %lld FOR NO KEY UPDATE",
+	    (long long)id);
+	test_pg_exec(sql);
+	for (int i = 0; i < 2; i++) {
+		pids[i] = fork();
+		assert_true(pids[i] >= 0);
+		if (pids[i] == 0)
+			_exit(applier(id));
+	}
+	/* both wait: one for the issue row, the other for the first's key */
+	for (int i = 0; i < 1000 && waiting < 2; i++) {
+		usleep(10000);
+		waiting = test_pg_count("SELECT COUNT(DISTINCT pid) FROM pg_locks WHERE NOT"
+		    " granted");
+	}
+	test_pg_exec("COMMIT");
+	for (int i = 0; i < 2; i++) {
+		int st;
+		assert_int_equal(waitpid(pids[i], &st, 0), pids[i]);
+		assert_true(WIFEXITED(st));
+		applied += WEXITSTATUS(st) == 0;
+		seen += WEXITSTATUS(st) == 1;
+	}
+	assert_int_equal(waiting, 2);
+	assert_int_equal(applied, 1);
+	assert_int_equal(seen, 1);
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM attempts WHERE status ="
+	    " 'bounced'"), 1);
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM recipients WHERE bounced"
+	    " IS NOT NULL"), 1);
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM feedback"), 1);
+	assert_int_equal(test_pg_count("SELECT uid FROM feedback_cursors"), 3);
+}
+
+static char *
+test_pg_text(const char *sql)
+{
+	PGresult *res = PQexec(test_pg_admin(), sql);
+	char *t = NULL;
+
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+		t = strdup(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	if (t == NULL)
+		fail_msg("%s: no text", sql);
+	return t;
+}
+
+/*
+ * The whole meaning on this backend, until the shared suite
+ * (test_queue_feedback) runs here: results, the history, the kept
+ * totals, the filters, the bounced notice, reminders, resend.
+ */
+static void
+test_pg_feedback_meaning(void **state)
+{
+	NEED_PG();
+	struct queue *q = *state;
+	struct queue_feedback_out out;
+	struct queue_view_issue vi;
+	struct queue_view_filter filt = { 0 };
+	char err[256], sql[256];
+	uint32_t validity, uid;
+
+	int64_t id = enqueue(q, "meaning", 6, NULL, 1000);
+	test_pg_exec("UPDATE recipients SET receipt = 1 WHERE tier = 0");	/* r0, r3 */
+	test_pg_exec("UPDATE recipients SET state = 'delivered', attempts = 1, delivered = 1100");
+	int64_t *rep;
+	size_t nrep;
+	assert_int_equal(queue_finish(q, 1200, &rep, &nrep, err, sizeof(err)), 0);
+	free(rep);
+	char *mid = test_pg_text("SELECT message_id FROM issues WHERE id = 1");
+	const char *wrong[] = { "distd.1.0000@elsewhere.test" };
+	const char *right[] = { "unrelated@x.test", mid };
+	struct queue_feedback_fact f = { .address = "R0@example.TEST", .status = "5.1.1",
+		.reply = "550 5.1.1 no such user" };
+	struct queue_feedback_in in = { .key = "k1", .kind = QUEUE_FEEDBACK_BOUNCE,
+		.how = "dsn", .issue = id, .message_ids = wrong, .n_message_ids = 1,
+		.facts = &f, .n_facts = 1, .when = 1300, .cursor = "c", .uidvalidity = 9,
+		.uid = 3 };
+
+	assert_int_equal(queue_feedback_cursor(q, "c", &validity, &uid, err, sizeof(err)), 1);
+	/* ids that disagree: not believed; the cursor passes it, the key is not kept */
+	assert_int_equal(queue_feedback_apply(q, &in, &out, err, sizeof(err)), 0);
+	assert_int_equal(out.result, QUEUE_FEEDBACK_NO_ISSUE);
+	assert_int_equal(queue_feedback_cursor(q, "c", &validity, &uid, err, sizeof(err)), 0);
+	assert_int_equal(validity, 9);
+	assert_int_equal(uid, 3);
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM feedback"), 0);
+	/* nobody of the issue */
+	in.message_ids = right;
+	in.n_message_ids = 2;
+	f.address = "nobody@example.test";
+	in.uid = 4;
+	assert_int_equal(queue_feedback_apply(q, &in, &out, err, sizeof(err)), 0);
+	assert_int_equal(out.result, QUEUE_FEEDBACK_NO_RECIPIENT);
+	assert_int_equal(out.issue, id);
+	assert_int_equal(out.unmatched, 1);
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM feedback"), 0);
+	/* the alternative address names r0 (case aside): applied, once */
+	f.alt_address = "R0@example.TEST";
+	in.uid = 5;
+	assert_int_equal(queue_feedback_apply(q, &in, &out, err, sizeof(err)), 0);
+	assert_int_equal(out.result, QUEUE_FEEDBACK_APPLIED);
+	assert_int_equal(out.matched, 1);
+	assert_int_equal(out.unmatched, 0);
+	in.uid = 2;	/* an older UID stored later does not send the cursor back */
+	assert_int_equal(queue_feedback_apply(q, &in, &out, err, sizeof(err)), 0);
+	assert_int_equal(out.result, QUEUE_FEEDBACK_SEEN);
+	assert_int_equal(out.issue, id);
+	assert_int_equal(queue_feedback_cursor(q, "c", &validity, &uid, err, sizeof(err)), 0);
+	assert_int_equal(uid, 5);
+	assert_int_equal(queue_feedback_cursor_set(q, "c", 10, 0, err, sizeof(err)), 0);
+	assert_int_equal(queue_feedback_cursor(q, "c", &validity, &uid, err, sizeof(err)), 0);
+	assert_int_equal(validity, 10);
+	assert_int_equal(uid, 0);
+	/* a second bounce of r0: history only, the first stands */
+	in.key = "k2";
+	f.status = "5.2.2";
+	assert_int_equal(queue_feedback_apply(q, &in, &out, err, sizeof(err)), 0);
+	assert_int_equal(out.result, QUEUE_FEEDBACK_APPLIED);
+	assert_int_equal(out.matched, 0);
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM attempts WHERE status = 'bounced'"
+	    " AND recipient = 1 AND dsn IS NOT NULL AND class IS NULL"), 2);
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM recipients WHERE"
+	    " bounce_status = '5.1.1' AND bounced = 1300 AND state = 'delivered'"), 1);
+	/* r3 confirms by MDN */
+	struct queue_feedback_fact c = { .address = "r3@example.test", .reply = "displayed" };
+	struct queue_feedback_in ci = { .key = "k3", .kind = QUEUE_FEEDBACK_CONFIRM,
+		.how = "mdn", .issue = id, .facts = &c, .n_facts = 1, .when = 1400 };
+	assert_int_equal(queue_feedback_apply(q, &ci, &out, err, sizeof(err)), 0);
+	assert_int_equal(out.result, QUEUE_FEEDBACK_APPLIED);
+	assert_int_equal(out.matched, 1);
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM attempts WHERE status ="
+	    " 'confirmed' AND reply = 'mdn: displayed'"), 1);
+	/* the kept totals of tier 报 (r0, r3) */
+	struct queue_view_status st;
+	assert_int_equal(queue_view_status(q, 0, 10, &st, err, sizeof(err)), 0);
+	assert_int_equal(st.n_recent, 1);
+	assert_string_equal(st.recent[0].tiers[0].tier, "报");
+	assert_int_equal(st.recent[0].tiers[0].total, 2);
+	assert_int_equal(st.recent[0].tiers[0].delivered, 1);
+	assert_int_equal(st.recent[0].tiers[0].bounced, 1);
+	assert_int_equal(st.recent[0].tiers[0].confirmed, 1);
+	assert_int_equal(st.recent[0].tiers[0].receipt, 2);
+	assert_int_equal(st.recent[0].tiers[1].delivered, 2);
+	queue_view_status_free(&st);
+	/* counted the same while the issue is open again (nothing kept) */
+	test_pg_exec("UPDATE issues SET state = 'active' WHERE id = 1");
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM issue_tiers"), 0);
+	assert_int_equal(queue_view_status(q, 0, 10, &st, err, sizeof(err)), 0);
+	assert_int_equal(st.recent[0].tiers[0].delivered, 1);
+	assert_int_equal(st.recent[0].tiers[0].bounced, 1);
+	assert_int_equal(st.recent[0].tiers[0].confirmed, 1);
+	assert_int_equal(st.recent[0].tiers[0].receipt, 2);
+	queue_view_status_free(&st);
+	test_pg_exec("UPDATE issues SET state = 'done' WHERE id = 1");
+	/* who has not got it, who has not confirmed */
+	filt.pending = true;
+	assert_int_equal(queue_view_issue(q, id, &filt, &vi, err, sizeof(err)), 0);
+	assert_int_equal(vi.n_recipients, 1);
+	assert_string_equal(vi.recipients[0].address, "r0@example.test");
+	assert_int_equal(vi.recipients[0].bounced, 1300);
+	assert_string_equal(vi.recipients[0].bounce_status, "5.1.1");
+	assert_true(vi.recipients[0].receipt);
+	queue_view_issue_free(&vi);
+	filt.pending = false;
+	filt.unconfirmed = true;
+	assert_int_equal(queue_view_issue(q, id, &filt, &vi, err, sizeof(err)), 0);
+	assert_int_equal(vi.n_recipients, 1);
+	assert_string_equal(vi.recipients[0].address, "r0@example.test");
+	queue_view_issue_free(&vi);
+	/* the bounced notice, keyed by the highest bounced id */
+	struct queue_notice_due *d;
+	size_t nd;
+	assert_int_equal(queue_notices_due(q, &d, &nd, err, sizeof(err)), 0);
+	assert_int_equal(nd, 1);
+	assert_int_equal(d[0].cause, QUEUE_NOTICE_BOUNCED);
+	/* keyed by the history row of the bounce that counted (the first) */
+	snprintf(sql, sizeof(sql), "bounced:1:%ld", test_pg_count("SELECT MIN(id) FROM"
+	    " attempts WHERE status = 'bounced'"));
+	assert_string_equal(d[0].key, sql);
+	assert_int_equal(d[0].issue, id);
+	assert_string_equal(d[0].reason, "报 单位 <r0@example.test>: 5.1.1 550 5.1.1 no such user\n");
+	queue_notices_due_free(d, nd);
+	/* a reminder to r0: counted on the bulletin's row, in its history */
+	struct queue_recipient_in rr = { 0, "报", "to", "单位", "报:单位", "单位", "单位",
+		"R0@EXAMPLE.test", true };
+	struct queue_issue_in ri = { .sha256 = "remind", .source = "distctl",
+		.kind = QUEUE_KIND_REMINDER, .subject = "请确认收到", .issue_no = -1,
+		.total_issue_no = -1, .received = 1500, .notice_for = id };
+	int64_t rid, dup;
+	assert_int_equal(queue_enqueue(q, &ri, &rr, 1, "example.test", test_pg_render_ok,
+	    NULL, &rid, &dup, err, sizeof(err)), 0);
+	assert_int_equal(test_pg_count("SELECT reminders FROM recipients WHERE id = 1"), 1);
+	assert_int_equal(test_pg_count("SELECT last_reminded FROM recipients WHERE id = 1"),
+	    1500);
+	snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM attempts WHERE status = 'reminded'"
+	    " AND recipient = 1 AND reply = 'reminder issue %lld'", (long long)rid);
+	assert_int_equal(test_pg_count(sql), 1);
+	assert_int_equal(test_pg_count("SELECT SUM(reminders) FROM recipients"), 1);
+	snprintf(sql, sizeof(sql), "SELECT receipt FROM recipients WHERE issue = %lld",
+	    (long long)rid);
+	assert_int_equal(test_pg_count(sql), 1);	/* commit stores receipt */
+	/* a reply to the reminder confirms on the bulletin */
+	c.address = "r0@example.test";
+	c.reply = "Re: 请确认收到";
+	ci.key = "k4";
+	ci.how = "reply";
+	ci.issue = rid;
+	assert_int_equal(queue_feedback_apply(q, &ci, &out, err, sizeof(err)), 0);
+	assert_int_equal(out.result, QUEUE_FEEDBACK_APPLIED);
+	assert_int_equal(out.issue, id);
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM recipients WHERE id = 1 AND"
+	    " confirmed = 1400 AND confirmed_by = 'reply'"), 1);
+	/* the record carries it all */
+	struct queue_record *rec;
+	assert_int_equal(queue_record_read(q, id, &rec, err, sizeof(err)), 0);
+	assert_int_equal(rec->recipients[0].bounced, 1300);
+	assert_string_equal(rec->recipients[0].bounce_reply, "550 5.1.1 no such user");
+	assert_true(rec->recipients[0].receipt);
+	assert_int_equal(rec->recipients[0].confirmed, 1400);
+	assert_string_equal(rec->recipients[0].confirmed_by, "reply");
+	assert_int_equal(rec->recipients[0].reminders, 1);
+	assert_int_equal(rec->recipients[0].last_reminded, 1500);
+	queue_record_free(rec);
+	/* the log reads the new words */
+	struct queue_view_attempt *a;
+	size_t na;
+	assert_int_equal(queue_view_attempts(q, 0, 100, id, &a, &na, err, sizeof(err)), 0);
+	assert_int_equal(na, 5);	/* 2 bounced, 2 confirmed, 1 reminded */
+	queue_view_attempts_free(a, na);
+	/* sent again: the bounce goes, the confirmation stays */
+	assert_int_equal(queue_resend(q, id, NULL, "r0@example.test", 1600, err,
+	    sizeof(err)), 1);
+	assert_int_equal(test_pg_count("SELECT COUNT(*) FROM recipients WHERE id = 1 AND"
+	    " bounced IS NULL AND bounce_status IS NULL AND bounce_reply IS NULL"
+	    " AND confirmed = 1400"), 1);
+	free(mid);
+}
+
 int
 main(void)
 {
@@ -510,6 +906,14 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_pg_resend_to_concurrent_adds_once,
 		    test_pg_setup, test_pg_teardown),
 		cmocka_unit_test_setup_teardown(test_pg_purge_waits_for_a_duplicate_enqueue,
+		    test_pg_setup, test_pg_teardown),
+		cmocka_unit_test_setup_teardown(test_pg_migration_v5_to_v6_keeps_data,
+		    test_pg_setup, test_pg_teardown),
+		cmocka_unit_test_setup_teardown(test_pg_feedback_no_delta_no_notify,
+		    test_pg_setup, test_pg_teardown),
+		cmocka_unit_test_setup_teardown(test_pg_feedback_same_key_two_nodes,
+		    test_pg_setup, test_pg_teardown),
+		cmocka_unit_test_setup_teardown(test_pg_feedback_meaning,
 		    test_pg_setup, test_pg_teardown),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);

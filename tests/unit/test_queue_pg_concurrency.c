@@ -483,7 +483,9 @@ test_pg_attachments_order_after_migration(void **state)
 	assert_int_equal(enqueue(q, "mig1", 1, one), 1);
 	assert_int_equal(enqueue(q, "mig2", 2, two), 2);
 	assert_int_equal(enqueue(q, "mig3", 1, NULL), 3);
-	/* back to schema 3 as version 3 left it (without schema 5's counts too) */
+	/* back to schema 3 as version 3 left it (without schema 5's counts and 6's
+	 * feedback too) */
+	test_pg_exec(TEST_PG_UNDO_V6);
 	test_pg_exec("ALTER TABLE attachments DROP COLUMN position;"
 	    " CREATE INDEX attachments_issue ON attachments(issue);"
 	    " DROP TABLE recipient_count_deltas;"

@@ -429,6 +429,7 @@ test_pg_counts_after_migration_from_v4(void **state)
 	    sizeof(err)) < 0)
 		fail_msg("%s", err);
 	/* back to schema 4 as version 4 left it, and rows changed there */
+	test_pg_exec(TEST_PG_UNDO_V6);
 	test_pg_exec("DROP TABLE recipient_count_deltas;"
 	    " DROP FUNCTION recipient_count_insert() CASCADE;"
 	    " DROP FUNCTION recipient_count_update() CASCADE;"

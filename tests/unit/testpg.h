@@ -114,6 +114,20 @@ test_pg_empty(void)
 }
 
 /*
+ * Undoes schema 6 (queue_pg.c) on a queue, so that a test can put it back
+ * at version 5 (or lower, with what the older versions added undone too)
+ * and see the migration run again.
+ */
+#define TEST_PG_UNDO_V6 \
+	"ALTER TABLE recipients DROP COLUMN bounced, DROP COLUMN bounce_status," \
+	" DROP COLUMN bounce_reply, DROP COLUMN receipt, DROP COLUMN confirmed," \
+	" DROP COLUMN confirmed_by, DROP COLUMN reminders, DROP COLUMN last_reminded," \
+	" DROP COLUMN bounce_attempt;" \
+	" ALTER TABLE issue_tiers DROP COLUMN bounced, DROP COLUMN confirmed," \
+	" DROP COLUMN receipt;" \
+	" DROP TABLE feedback; DROP TABLE feedback_cursors;"
+
+/*
  * The fixtures of the tests that need one queue handle: the database
  * emptied, then opened (*state); without a server, nothing (NEED_PG skips).
  */
