@@ -276,3 +276,100 @@ def test_status_show_log_record_agree_on_what_came_back(smtp_server, distd):
     p.feed(page)
     p.close()
     assert p.bad == [] and p.stack == []
+
+
+# ---- end to end: receipt asked by tier, feedback read from a real mailbox ----
+
+E2E_UNITS = [("甲", "a@example.test"), ("乙", "b@example.test"), ("丙", "c@example.test"),
+             ("丁", "d@example.test"), ("戊", "e@example.test"), ("己", "f@example.test")]
+E2E_TIERS = """
+tiers = ( { keyword = "报"; receipt = "request"; }, { keyword = "送"; header = "cc"; },
+  { keyword = "发"; header = "bcc"; } );
+"""
+E2E_ISSUE = ("工作简报\n\n第 7 期\n\n某某办公室\n\n2021年3月4日\n\n---\n\n正文。\n\n"
+             "报：甲，乙，丙\n送：丁，戊\n发：己\n")
+
+
+def test_feedback_mailbox_as_distctl_shows_it(smtp_server, distd, imap_server):
+    """The whole way: 报 asked to confirm by its tier; a bounce, an MDN and a
+    reply dropped into a Dovecot mailbox that distd reads; a reminder; then
+    status, show, log and the record agree per tier."""
+    from test_feedback import dsn, headers_of, mdn, reply
+
+    imap = imap_server
+    server = smtp_server()
+    d = distd(server)
+    pw = d.root / "feedback.password"
+    pw.write_text(imap.password + "\n")
+    os.chmod(pw, 0o600)
+    d.write_conf(E2E_UNITS, extra=E2E_TIERS + (
+        "feedback = {\n"
+        f'  url = "{imap.url}INBOX";\n'
+        f'  username = "{imap.user}";\n'
+        f'  password_file = "{pw}";\n'
+        f'  ca_file = "{imap.ca_file}";\n'
+        "  interval = 30;\n"
+        "};\n"))
+    d.start()
+    d.drop("a.txt", E2E_ISSUE)
+    d.wait_states(("delivered",), count=6, issue=1)
+    wait_for(lambda: d.issue_state(1) == "done", what="issue 1 done")
+    sent = server.messages[0]
+    msgid = sent.parsed()["Message-ID"].strip("<>")
+    assert [r["receipt"] for r in d.recipients(1)] == [True] * 3 + [False] * 3
+
+    imap.deliver(dsn(headers_of(sent.data), "a@example.test"))
+    imap.deliver(mdn(msgid, "b@example.test"))
+    imap.deliver(reply(msgid, "d@example.test"))
+    assert d.ctl("reload").returncode == 0      # a reload polls soon
+
+    def applied():
+        r = {x["address"]: x for x in d.recipients(1)}
+        return (r["a@example.test"]["bounced"] and r["b@example.test"]["confirmed"]
+                and r["d@example.test"]["confirmed"]) and r
+    rows = wait_for(applied, timeout=60, what="a bounce and two confirmations applied")
+    assert rows["a@example.test"]["bounce_status"] == "5.1.1"
+    assert rows["b@example.test"]["confirmed_by"] == "mdn"
+    assert rows["d@example.test"]["confirmed_by"] == "reply"
+
+    # a reminder to who was asked, got it and has not confirmed: 丙 alone
+    r = d.ctl("remind", "1")
+    assert r.returncode == 0, r.stderr
+    wait_for(lambda: d.recipient("c@example.test", 1)["reminders"] == 1, what="reminded")
+
+    s = d.ctl_json("status")
+    tiers = {t["tier"]: t for t in next(i for i in s["issues"] if i["id"] == 1)["tiers"]}
+    assert tiers["报"] == {"tier": "报", "total": 3, "delivered": 2, "deferred": 0, "failed": 0,
+                          "bounced": 1, "receipt": 3, "confirmed": 1}
+    assert tiers["送"] == {"tier": "送", "total": 2, "delivered": 2, "deferred": 0, "failed": 0,
+                          "bounced": 0, "receipt": 0, "confirmed": 1}
+    assert tiers["发"]["delivered"] == 1 and tiers["发"]["receipt"] == 0
+    for tier, counted in tiers_of_show(d.show(1)["recipients"]).items():
+        for key, value in counted.items():
+            assert tiers[tier][key] == value, (tier, key)
+    rec = {t["tier"]: t for t in d.ctl_json("record", "1")["tiers"]}
+    for tier, t in tiers.items():
+        for key in ("total", "delivered", "bounced", "confirmed", "receipt"):
+            assert rec[tier][key] == t[key], (tier, key)
+
+    env = dict(os.environ, NO_COLOR="1")
+    text = d.ctl("status", env=env).stdout
+    assert max(width(l) for l in text.splitlines() if not l.startswith("config:")) <= 80
+    line = next(l for l in text.splitlines() if l.startswith("   1 "))
+    assert "报 2/3 ↩1 ✓1/3 送 2/2 发 1/1" in line, text
+    text = d.ctl("show", "1", env=env).stdout
+    assert max(width(l) for l in text.splitlines()) <= 80
+    assert ("  recipients: 报 3: 2 delivered, 1 bounced, 1/3 confirmed\n"
+            "              送 2: 2 delivered, 1 confirmed\n"
+            "              发 1: 1 delivered\n") in text
+    assert "a@example.test" in text and "5.1.1" in text and "by mdn" in text
+    assert "not confirmed, reminded 1 time" in text
+    assert sorted(x["address"] for x in d.show(1, "--unconfirmed")["recipients"]) == \
+        ["a@example.test", "c@example.test"]
+    assert [x["address"] for x in d.show(1, "--pending")["recipients"]] == ["a@example.test"]
+    words = [e["status"] for e in d.log_entries(1)]
+    assert words.count("bounced") == 1 and words.count("confirmed") == 2
+    assert words.count("reminded") == 1
+    text = d.ctl("record", "1", env=env).stdout
+    assert "By tier:    报 3: 2 delivered, 1 bounced, 1/3 confirmed\n" in text
+    assert "reminded 1 time" in text and "by mdn" in text
