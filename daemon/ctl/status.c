@@ -210,14 +210,16 @@ wrapf(struct sbuf *out, int col, int indent, const char *fmt, ...)
  * Appends one tier of an issue to the tier column: "报 6/8 ✗1 ~2 ↩1 ✓5/8"
  * (delivered and not bounced of all, failed, deferred, bounced after the
  * relay accepted, confirmed of those asked to confirm; a mark only when
- * its count is not 0, ✓ only when somebody was asked). A tier that does
+ * its count is not 0, ✓ only when somebody was asked, and only on a
+ * bulletin: feedback naming a reminder counts on the bulletin it reminds
+ * of). A tier that does
  * not fit the line goes to the next one under the column; one wider than
  * the column itself (large numbers, every mark) breaks between its marks,
  * never inside one, so that no line passes 80 columns.
  */
 static void
-tier_group(struct sbuf *out, int *col, bool first, const struct queue_view_tier *tc,
-    const struct status_style *style)
+tier_group(struct sbuf *out, int *col, bool first, enum queue_kind kind,
+    const struct queue_view_tier *tc, const struct status_style *style)
 {
 	char atom[5][80];
 	bool red[5] = { false };
@@ -237,7 +239,8 @@ tier_group(struct sbuf *out, int *col, bool first, const struct queue_view_tier 
 		red[n] = true;
 		snprintf(atom[n++], sizeof(atom[0]), "↩%ld", tc->bounced);
 	}
-	if (tc->receipt)
+	/* a reminder asks too, but what comes back counts on its bulletin */
+	if (tc->receipt && kind == QUEUE_KIND_BULLETIN)
 		snprintf(atom[n++], sizeof(atom[0]), "✓%ld/%ld", tc->confirmed, tc->receipt);
 	for (int i = 0; i < n; i++)
 		w += 1 + text_width(atom[i]);
@@ -388,7 +391,10 @@ recent_text(struct sbuf *out, const struct queue_view_recent *r,
 	const char *state = queue_issue_state_name(r->state);
 	char no[24], received[40];
 
-	if (r->issue_no >= 0)
+	/* a reminder carries its bulletin's number and title: it says what it is */
+	if (r->kind == QUEUE_KIND_REMINDER)
+		snprintf(no, sizeof(no), "%s", queue_kind_name(r->kind));
+	else if (r->issue_no >= 0)
 		snprintf(no, sizeof(no), "第%ld期", r->issue_no);
 	else
 		snprintf(no, sizeof(no), "%s", r->kind == QUEUE_KIND_REPORT ?
@@ -406,7 +412,7 @@ recent_text(struct sbuf *out, const struct queue_view_recent *r,
 		at += 1 + (int)strlen(state);
 	}
 	for (size_t k = 0; k < r->n_tiers; k++)
-		tier_group(out, &at, k == 0, &r->tiers[k], style);
+		tier_group(out, &at, k == 0, r->kind, &r->tiers[k], style);
 	sbuf_putc(out, '\n');
 	sbuf_free(&slot);
 }
@@ -497,7 +503,8 @@ feedback_shown(const struct queue_view_status *v)
 {
 	for (size_t i = 0; i < v->n_recent; i++)
 		for (size_t k = 0; k < v->recent[i].n_tiers; k++)
-			if (v->recent[i].tiers[k].bounced || v->recent[i].tiers[k].receipt)
+			if (v->recent[i].tiers[k].bounced || (v->recent[i].tiers[k].receipt &&
+			    v->recent[i].kind == QUEUE_KIND_BULLETIN))
 				return true;
 	return false;
 }

@@ -561,6 +561,17 @@ test_status_tiers_bounced_and_confirmed(void **state)
 	assert_non_null(strstr(sbuf_str(&b), "{\"tier\":\"送\",\"total\":9999,\"delivered\":9990,"
 	    "\"deferred\":0,\"failed\":0,\"bounced\":9,\"receipt\":0,\"confirmed\":0}"));
 
+	/* a reminder: named so, its ✓ left to its bulletin (feedback counts there) */
+	struct queue_view_tier asked[] = { { "报", 1, 1, 0, 0, 0, 0, 1 } };
+	struct queue_view_recent rem[] = { { 9, "首都精神文明建设情况简报", 30, QUEUE_ISSUE_DONE,
+		QUEUE_KIND_REMINDER, 1795420800, asked, 1 } };
+	struct queue_view_status rv = { .recent = rem, .n_recent = 1 };
+	sbuf_reset(&b);
+	status_text(&b, &w, &d, &rv, &style);
+	assert_non_null(strstr(sbuf_str(&b), "   9 首都精神文明建设情况简报 reminder"
+	    " 11-23 08:00  报 1/1\n"));
+	assert_null(strstr(sbuf_str(&b), "✓"));
+
 	/* a tier so wide it cannot fit the column breaks between its marks */
 	struct queue_view_tier huge[] = { { "报告报告报告报告", 1234567890, 1234567000, 123456,
 		123456, 123456, 1234567000, 1234567890 } };
