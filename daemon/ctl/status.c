@@ -990,8 +990,11 @@ summary_text(struct sbuf *out, const struct queue_view_issue *all, const char *o
 			sbuf_printf(&line, ", %ld held", x->held);
 		if (x->cancelled)
 			sbuf_printf(&line, ", %ld cancelled", x->cancelled);
-		/* of those asked; a reply from one not asked counts too, as the queue counts it */
-		if (x->receipt)
+		/* of those asked; a reply from one not asked counts too, as the
+		 * queue counts it; a reminder's count on its bulletin */
+		if (all->kind != QUEUE_KIND_BULLETIN)
+			;
+		else if (x->receipt)
 			sbuf_printf(&line, ", %ld/%ld confirmed", x->confirmed, x->receipt);
 		else if (x->confirmed)
 			sbuf_printf(&line, ", %ld confirmed", x->confirmed);

@@ -708,6 +708,12 @@ test_show_filtered_summary_and_empty_lists(void **state)
 	sbuf_reset(&b);
 	status_show_text_all(&b, &none, &song, &all, &style);
 	assert_non_null(strstr(sbuf_str(&b), "\n(nobody was asked to confirm receipt)\n"));
+	/* a reminder's own rows were asked too; what comes back counts on the bulletin */
+	struct queue_view_issue reminder = issue_one(fed + 2, 1);
+	reminder.kind = QUEUE_KIND_REMINDER;
+	sbuf_reset(&b);
+	status_show_text(&b, &reminder, NULL, &style);
+	assert_non_null(strstr(sbuf_str(&b), "  recipients: 报 1: 1 delivered\n"));
 	/* nobody asked: a reply all the same counts, with nothing to count it against */
 	sbuf_reset(&b);
 	status_show_text(&b, &unasked, NULL, &style);
