@@ -117,14 +117,25 @@ bounce_of(struct sbuf *out, const struct queue_record_recipient *x)
 }
 
 /*
+ * Whether x was asked to confirm receipt as the record counts it: on a
+ * bulletin only (a reminder asks too, but what comes back for it is
+ * applied to the bulletin it reminds of).
+ */
+static bool
+asked(const struct queue_record *r, const struct queue_record_recipient *x)
+{
+	return x->receipt && r->kind == QUEUE_KIND_BULLETIN;
+}
+
+/*
  * What came back after delivery, in words: "bounced <when>: <status
  * reply>" when with_bounce, then the confirmation ("confirmed <when> by
  * mdn", or "asked to confirm, not confirmed") and the reminders; empty
  * when nothing was asked and nothing came back.
  */
 static void
-feedback_of(struct sbuf *out, const struct queue_record_recipient *x, bool with_bounce,
-    const char *sep)
+feedback_of(struct sbuf *out, const struct queue_record *r,
+    const struct queue_record_recipient *x, bool with_bounce, const char *sep)
 {
 	size_t start = out->len;
 	char when[40];
@@ -138,7 +149,7 @@ feedback_of(struct sbuf *out, const struct queue_record_recipient *x, bool with_
 		record_time(when, sizeof(when), x->confirmed);
 		sbuf_printf(out, "%sconfirmed %s%s%s", out->len > start ? sep : "", when,
 		    x->confirmed_by ? " by " : "", nz(x->confirmed_by));
-	} else if (x->receipt && !x->replaced_by) {
+	} else if (asked(r, x) && !x->replaced_by) {
 		sbuf_printf(out, "%sasked to confirm receipt, not confirmed",
 		    out->len > start ? sep : "");
 	}
@@ -191,7 +202,7 @@ tier_totals(const struct queue_record *r, size_t *n)
 			y->cancelled++;
 		else
 			y->other++;
-		y->receipt += x->receipt;
+		y->receipt += asked(r, x);
 		y->confirmed += x->confirmed > 0;
 	}
 	return t;
@@ -325,7 +336,7 @@ record_text(struct sbuf *out, const struct queue_record *r)
 {
 	char num[96], received[40], finished[40], id[32];
 	long by_state[5] = { 0 };	/* delivered failed cancelled replaced other */
-	long bounced = 0, asked = 0;
+	long bounced = 0, n_asked = 0;
 
 	number_of(num, sizeof(num), r);
 	record_time(received, sizeof(received), r->received);
@@ -364,7 +375,7 @@ record_text(struct sbuf *out, const struct queue_record *r)
 			bounced++;
 		}
 		if (!x->replaced_by)
-			asked += x->receipt;
+			n_asked += asked(r, x);
 	}
 	sbuf_printf(out, "%-12s%zu: %ld delivered, ", "Recipients:", r->n_recipients,
 	    by_state[0]);
@@ -378,7 +389,7 @@ record_text(struct sbuf *out, const struct queue_record *r)
 	/* per tier, when there is more than one or anything came back */
 	size_t nt;
 	struct tier_total *tt = tier_totals(r, &nt);
-	if (nt > 1 || bounced || asked) {
+	if (nt > 1 || bounced || n_asked) {
 		for (size_t k = 0; k < nt; k++) {
 			struct sbuf line = SBUF_INIT;
 			tier_words(&line, &tt[k]);
@@ -443,7 +454,7 @@ record_text(struct sbuf *out, const struct queue_record *r)
 			detail(out, sbuf_str(&line));
 			sbuf_reset(&line);
 		}
-		feedback_of(&line, x, false, "; ");
+		feedback_of(&line, r, x, false, "; ");
 		detail(out, sbuf_str(&line));
 		sbuf_reset(&line);
 		notes_of(&line, x, "; ");
@@ -665,13 +676,13 @@ tiers_html(struct sbuf *out, const struct queue_record *r)
 {
 	size_t n;
 	struct tier_total *t = tier_totals(r, &n);
-	long asked = 0, bounced = 0;
+	long n_asked = 0, bounced = 0;
 
 	for (size_t k = 0; k < n; k++) {
-		asked += t[k].receipt;
+		n_asked += t[k].receipt;
 		bounced += t[k].bounced;
 	}
-	if (n > 1 || asked || bounced) {
+	if (n > 1 || n_asked || bounced) {
 		sbuf_puts(out, "<table class=\"tiers\">\n<thead><tr><th>Tier</th><th>Recipients</th>"
 		    "<th>Delivered</th><th>Bounced</th><th>Failed</th><th>Cancelled</th>"
 		    "<th>Not final</th><th>Confirmed</th><th>Asked to confirm</th></tr></thead>\n"
@@ -763,7 +774,7 @@ record_html(struct sbuf *out, const struct queue_record *r)
 		sbuf_reset(&t);
 		sbuf_printf(out, "</td><td class=\"num\">%d</td><td class=\"small\">", x->attempts);
 		/* what came back first: it is what the reader looks for */
-		feedback_of(&t, x, true, "\n");
+		feedback_of(&t, r, x, true, "\n");
 		bool came_back = t.len > 0;
 		html_lines(out, sbuf_str(&t));
 		sbuf_reset(&t);

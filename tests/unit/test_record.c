@@ -262,6 +262,16 @@ test_feedback_text(void **state)
 	assert_null(strstr(failed, "confirm"));
 	sbuf_free(&b);
 
+	/* a reminder's record: its rows were asked, but that counts on the bulletin */
+	struct queue_record rem = fed_record();
+	rem.kind = QUEUE_KIND_REMINDER;
+	rem.recipients = fed_rows + 2;
+	rem.n_recipients = 1;
+	record_text(&b, &rem);
+	assert_null(strstr(sbuf_str(&b), "asked to confirm"));
+	assert_null(strstr(sbuf_str(&b), "By tier:"));
+	sbuf_free(&b);
+
 	/* one tier and nothing asked or back: no "By tier" */
 	struct queue_record one = rec;
 	one.recipients = rows;
