@@ -43,7 +43,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdatomic.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -63,9 +65,11 @@
 #include "queue_backend.h"
 
 #include "conf.h"
+#include "feedback.h"
 
 #include "control.h"
 #include "delivery_log.h"
+#include "feedback_collect.h"
 #include "notice.h"
 #include "outbox.h"
 #include "retention.h"
@@ -100,6 +104,8 @@
  * takes and submits what is ready, then ingest goes on.
  */
 #define INGEST_TURN_MS 5
+/* The first poll of the feedback mailbox, and one after a reload that changed it. */
+#define FEEDBACK_FIRST_SECONDS 2
 /* A shared outbox (outbox.shared) is listed this often: see scan. */
 #define SHARED_RESCAN_SECONDS 10
 
@@ -108,6 +114,18 @@ struct control_client {
 	size_t len;
 	int64_t deadline;	/* monotonic ms */
 	char buf[CONTROL_LINE];
+};
+
+/*
+ * One poll of the feedback mailbox, run in its own thread with its own
+ * queue handle (IMAP may take as long as its timeouts allow); the loop
+ * learns it is over through efd.
+ */
+struct feedback_job {
+	struct feedback_settings *s;	/* the job's own copy */
+	struct feedback_result res;
+	atomic_bool abort;
+	int efd;
 };
 
 struct daemon {
@@ -151,6 +169,19 @@ struct daemon {
 		int tries;
 		char error[256];	/* the last one: libpq's, never the conninfo */
 	} qdown;
+	/*
+	 * The feedback mailbox: NULL settings when off (no timer, no thread).
+	 * tfd paces the polls (armed when one ends, so they never overlap),
+	 * efd says one ended; job is the poll in flight, NULL when none.
+	 */
+	struct {
+		struct feedback_settings *s;
+		int tfd, efd;
+		struct feedback_job *job;
+		pthread_t thread;
+		bool alert;		/* raised by this run: logged once */
+		bool cleared;		/* an alert of an earlier run cleared */
+	} fb;
 };
 
 static void
@@ -475,6 +506,184 @@ settle_run(struct daemon *d)
 	}
 }
 
+/* ---- the feedback mailbox ------------------------------------------------ */
+
+static void
+fb_arm(struct daemon *d, long seconds)
+{
+	struct itimerspec its = { { 0, 0 }, { seconds, 0 } };
+
+	if (d->fb.tfd >= 0)
+		timerfd_settime(d->fb.tfd, 0, &its, NULL);
+}
+
+static void *
+fb_thread(void *arg)
+{
+	struct feedback_job *job = arg;
+	struct queue *q = NULL;
+	char err[512];
+	uint64_t one = 1;
+
+	if (queue_open(job->s->state, &q, err, sizeof(err)) < 0) {
+		job->res.rc = -1;
+		snprintf(job->res.error, sizeof(job->res.error), "the queue: %s", err);
+	} else {
+		feedback_poll(job->s, q, &job->abort, &job->res);
+		queue_close(q);
+	}
+	ssize_t unused = write(job->efd, &one, sizeof(one));
+	(void)unused;
+	return NULL;
+}
+
+/* Starts a poll unless one runs (or the queue is unreachable: next time). */
+static void
+fb_start(struct daemon *d)
+{
+	uint64_t ticks;
+	ssize_t unused = read(d->fb.tfd, &ticks, sizeof(ticks));
+	(void)unused;
+	if (d->fb.s == NULL || d->fb.job != NULL)
+		return;
+	if (d->qdown.active) {
+		fb_arm(d, d->fb.s->interval);
+		return;
+	}
+	struct feedback_job *job = xcalloc(1, sizeof(*job));
+	struct feedback_settings *copy = feedback_settings_new(d->conf);
+	if (copy == NULL) {
+		free(job);
+		return;
+	}
+	job->s = copy;
+	job->efd = d->fb.efd;
+	atomic_init(&job->abort, false);
+	if (pthread_create(&d->fb.thread, NULL, fb_thread, job) != 0) {
+		log_warn("feedback: cannot start the poll's thread");
+		feedback_settings_free(job->s);
+		free(job);
+		fb_arm(d, d->fb.s->interval);
+		return;
+	}
+	d->fb.job = job;
+}
+
+/* A poll ended: the alert raised or cleared, the next one timed. */
+static void
+fb_done(struct daemon *d)
+{
+	uint64_t n;
+	ssize_t unused = read(d->fb.efd, &n, sizeof(n));
+	(void)unused;
+	struct feedback_job *job = d->fb.job;
+	if (job == NULL)
+		return;
+	pthread_join(d->fb.thread, NULL);
+	d->fb.job = NULL;
+	const struct feedback_result *r = &job->res;
+	int64_t now = now_unix();
+	if (atomic_load(&job->abort)) {
+		/* cut by a reload or a stop: says nothing about the mailbox */
+	} else if (r->rc < 0) {
+		if (!d->fb.alert)
+			log_warnx("feedback: cannot read the mailbox: %s; deliveries go on, "
+			    "trying again in %ld s", r->error, job->s->interval);
+		d->fb.alert = true;
+		if (!d->qdown.active && queue_alert(d->queue, QUEUE_ALERT_FEEDBACK, r->error,
+		    now) < 0)
+			log_warnx("feedback: cannot record the alert");
+	} else {
+		if (d->fb.alert)
+			log_info("feedback: the mailbox can be read again");
+		if ((d->fb.alert || !d->fb.cleared) && !d->qdown.active &&
+		    queue_clear_alert(d->queue, QUEUE_ALERT_FEEDBACK) == 0)
+			d->fb.cleared = true;
+		d->fb.alert = false;
+		if (r->read > 0)
+			log_info("feedback: %s: %ld read, %ld applied, %ld done with "
+			    "nothing to apply, %ld left for a human", job->s->where, r->read,
+			    r->applied, r->processed, r->left);
+	}
+	feedback_settings_free(job->s);
+	free(job);
+	if (d->fb.s != NULL)
+		fb_arm(d, d->fb.s->interval);
+}
+
+/* Ends a poll in flight (a stop, feedback turned off): cut, then joined. */
+static void
+fb_cut(struct daemon *d)
+{
+	if (d->fb.job == NULL)
+		return;
+	atomic_store(&d->fb.job->abort, true);
+	pthread_join(d->fb.thread, NULL);
+	uint64_t n;
+	ssize_t unused = read(d->fb.efd, &n, sizeof(n));
+	(void)unused;
+	feedback_settings_free(d->fb.job->s);
+	free(d->fb.job);
+	d->fb.job = NULL;
+}
+
+/*
+ * The configuration says whether there is a mailbox: the timer and the
+ * eventfd exist only then (an idle distd without it never wakes), and a
+ * changed one is polled again soon.
+ */
+static int
+fb_configure(struct daemon *d)
+{
+	struct feedback_settings *s = feedback_settings_new(d->conf);
+	bool changed = !feedback_settings_equal(s, d->fb.s);
+
+	if (s == NULL) {
+		fb_cut(d);
+		if (d->fb.s != NULL && !d->qdown.active)
+			queue_clear_alert(d->queue, QUEUE_ALERT_FEEDBACK);
+		feedback_settings_free(d->fb.s);
+		d->fb.s = NULL;
+		d->fb.alert = false;
+		if (d->fb.tfd >= 0) {
+			epoll_ctl(d->epfd, EPOLL_CTL_DEL, d->fb.tfd, NULL);
+			close(d->fb.tfd);
+		}
+		if (d->fb.efd >= 0) {
+			epoll_ctl(d->epfd, EPOLL_CTL_DEL, d->fb.efd, NULL);
+			close(d->fb.efd);
+		}
+		d->fb.tfd = d->fb.efd = -1;
+		return 0;
+	}
+	if (d->fb.tfd < 0) {
+		/* GMime's initialisation is not thread-safe: done here, in the
+		 * loop's thread, before any poll's thread parses a message */
+		feedback_free(feedback_parse("", 0));
+		d->fb.tfd = timerfd_create(CLOCK_BOOTTIME, TFD_NONBLOCK | TFD_CLOEXEC);
+		d->fb.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		struct epoll_event ev = { .events = EPOLLIN };
+		ev.data.fd = d->fb.tfd;
+		bool ok = d->fb.tfd >= 0 && d->fb.efd >= 0 &&
+		    epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->fb.tfd, &ev) == 0;
+		ev.data.fd = d->fb.efd;
+		if (!ok || epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->fb.efd, &ev) < 0) {
+			log_warn("feedback: cannot set up the mailbox's timer");
+			feedback_settings_free(s);
+			return -1;
+		}
+	}
+	feedback_settings_free(d->fb.s);
+	d->fb.s = s;
+	if (changed) {
+		log_info("feedback: reading %s every %ld s", s->where, s->interval);
+		/* a poll in flight goes on with its own copy; the next one soon */
+		if (d->fb.job == NULL)
+			fb_arm(d, FEEDBACK_FIRST_SECONDS);
+	}
+	return 0;
+}
+
 /*
  * Re-reads the configuration; on any error the running one stays. Either
  * way the delivery log is opened afresh (SIGHUP doubles as logrotate's
@@ -506,6 +715,7 @@ reload(struct daemon *d, char *why, size_t whysz)
 	scheduler_reconfigure(d->sched, c);
 	conf_free(d->conf);
 	d->conf = c;
+	fb_configure(d);
 	malloc_trim(0);		/* the old directory and the parse tree: see main */
 	if (delivery_log_open(c->delivery_log) < 0)
 		log_warn("delivery log %s", c->delivery_log);
@@ -1189,6 +1399,10 @@ run(struct daemon *d)
 				scheduler_collect(d->sched, now_unix());
 			else if (fd == d->hbfd && d->hbfd >= 0)
 				heartbeat(d);
+			else if (d->fb.tfd >= 0 && fd == d->fb.tfd)
+				fb_start(d);
+			else if (d->fb.efd >= 0 && fd == d->fb.efd)
+				fb_done(d);
 			else if (fd == d->tfd) {
 				uint64_t ticks;
 				ssize_t unused = read(d->tfd, &ticks, sizeof(ticks));
@@ -1290,6 +1504,8 @@ start(struct daemon *d)
 	wake_attach(d);
 	if (heartbeat_start(d) < 0)
 		return -1;
+	if (fb_configure(d) < 0)
+		return -1;
 	if (sd_watchdog_enabled(0, &d->watchdog_usec) <= 0)
 		d->watchdog_usec = 0;
 	d->since = time(NULL);
@@ -1309,7 +1525,8 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct daemon d = { .ifd = -1, .iwatch = -1, .sfd = -1, .tfd = -1, .cfd = -1,
-		.epfd = -1, .lockfd = -1, .hbfd = -1, .wakefd = -1 };
+		.epfd = -1, .lockfd = -1, .hbfd = -1, .wakefd = -1,
+		.fb = { .tfd = -1, .efd = -1 } };
 	bool check = false, debug = false;
 	int opt, rc = 0;
 
@@ -1373,6 +1590,12 @@ out:
 		close(d.cfd);
 		unlink(d.conf->control_socket);
 	}
+	fb_cut(&d);
+	feedback_settings_free(d.fb.s);
+	if (d.fb.tfd >= 0)
+		close(d.fb.tfd);
+	if (d.fb.efd >= 0)
+		close(d.fb.efd);
 	unsettle_all(&d);
 	outbox_memo_free(d.memo);
 	outbox_pending_free(d.pending);

@@ -85,6 +85,25 @@ notice_render(const struct conf *c, const struct queue_notice_due *d,
 		    "查看 / Details: distctl show %lld\n", c->path, c->path, id);
 		break;
 	case QUEUE_NOTICE_ALERT:
+		if (d->alert_kind == QUEUE_ALERT_FEEDBACK) {
+			/* the mailbox, not the relay: deliveries go on */
+			sbuf_puts(subject, "告警 / Alert: 无法读取回执邮箱 / the feedback "
+			    "mailbox cannot be read");
+			sbuf_puts(body, "告警 / Alert (");
+			put_time(body, d->since);
+			sbuf_printf(body, "):\n%s\n\n", d->reason ? d->reason : "");
+			sbuf_printf(body, "投递不受影响；退信和签收回执暂不能登记。distd 每 "
+			    "%ld 秒再试一次，读取成功后告警自动解除。\nDeliveries go on as "
+			    "usual; bounces and receipts are not recorded meanwhile (they "
+			    "wait in the mailbox). distd tries again every %ld s and clears "
+			    "the alert when the mailbox can be read.\n\n",
+			    c->feedback.interval, c->feedback.interval);
+			sbuf_puts(body, "处理 / What to do: distctl status; distctl check "
+			    "(feedback.url, feedback.username, the password in "
+			    "feedback.password_file or LoadCredential=feedback.password, "
+			    "feedback.ca_file)\n");
+			break;
+		}
 		sbuf_printf(subject, "告警 / Alert: %s",
 		    d->alert_kind == QUEUE_ALERT_AUTH ?
 		    "邮件中继拒绝登录 / the relay refused our credentials" :

@@ -716,6 +716,157 @@ load_smtp(struct loader *L, config_setting_t *root)
 	load_fallback(L, smtp);
 }
 
+/*
+ * feedback = { url = "imaps://host/INBOX"; username; password_file;
+ * interval; done_folder; address; ca_file; }: the mailbox bounces and
+ * receipts come back to. imaps only: over imap:// (even with STARTTLS
+ * offered) a stripped capability would let the LOGIN cross in clear.
+ */
+static void
+parse_feedback_url(struct loader *L, config_setting_t *s)
+{
+	struct conf *c = L->c;
+	const char *u = c->feedback.url;
+	int line = line_of(s);
+	CURLU *h = curl_url();
+	char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL, *part = NULL;
+	CURLUcode rc;
+
+	if (h == NULL) {
+		report(L, line, "feedback.url", "'%s': out of memory reading it", u);
+		return;
+	}
+	rc = curl_url_set(h, CURLUPART_URL, u, CURLU_NON_SUPPORT_SCHEME);
+	if (rc == CURLUE_OK)
+		rc = curl_url_get(h, CURLUPART_SCHEME, &scheme, 0);
+	if (rc == CURLUE_OK && strcmp(scheme, "imap") == 0) {
+		report(L, line, "feedback.url", "'%s': imap:// is refused: the "
+		    "password would cross the network in the clear; use "
+		    "imaps://HOST[:PORT]/FOLDER (implicit TLS, port 993)", u);
+		goto out;
+	}
+	if (rc != CURLUE_OK || strcmp(scheme, "imaps") != 0) {
+		report(L, line, "feedback.url", "'%s': expected imaps://HOST[:PORT]"
+		    "[/FOLDER]%s%s", u, rc != CURLUE_OK ? ": " : "",
+		    rc != CURLUE_OK ? curl_url_strerror(rc) : "");
+		goto out;
+	}
+	if (curl_url_get(h, CURLUPART_USER, &part, 0) == CURLUE_OK ||
+	    curl_url_get(h, CURLUPART_PASSWORD, &part, 0) == CURLUE_OK ||
+	    curl_url_get(h, CURLUPART_OPTIONS, &part, 0) == CURLUE_OK) {
+		report(L, line, "feedback.url", "'%s': user information (before "
+		    "'@') is not allowed in the URL: set feedback.username and "
+		    "feedback.password_file instead", u);
+		goto out;
+	}
+	curl_free(part);
+	part = NULL;
+	if (curl_url_get(h, CURLUPART_QUERY, &part, 0) == CURLUE_OK) {
+		report(L, line, "feedback.url", "'%s': a query (?…) is not allowed: "
+		    "the URL names a folder, distd makes its own searches", u);
+		goto out;
+	}
+	if (curl_url_get(h, CURLUPART_HOST, &host, 0) != CURLUE_OK || *host == '\0') {
+		report(L, line, "feedback.url", "'%s': no host name", u);
+		goto out;
+	}
+	if (curl_url_get(h, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK) {
+		report(L, line, "feedback.url", "'%s': bad port", u);
+		goto out;
+	}
+	char *stop;
+	long pn = strtol(port, &stop, 10);
+	if (*stop != '\0' || pn < 1 || pn > 65535) {
+		report(L, line, "feedback.url", "'%s': bad port", u);
+		goto out;
+	}
+	if (curl_url_get(h, CURLUPART_PATH, &path, CURLU_URLDECODE) != CURLUE_OK) {
+		report(L, line, "feedback.url", "'%s': the folder is not valid "
+		    "URL encoding", u);
+		goto out;
+	}
+	const char *folder = path[0] == '/' ? path + 1 : path;
+	size_t n = strlen(folder);
+	if (n > 0 && folder[n - 1] == '/')
+		n--;
+	/* ;UIDVALIDITY=…, ;UID=… (RFC 5092) are curl's, not a folder's */
+	for (size_t i = 0; i < n; i++)
+		if (folder[i] == ';' || folder[i] == '"' || folder[i] == '\\' ||
+		    (unsigned char)folder[i] < 0x20 || folder[i] == 0x7f) {
+			report(L, line, "feedback.url", "'%s': the folder name may not "
+			    "hold ';', '\"', '\\' or control characters", u);
+			goto out;
+		}
+	c->feedback.folder = n == 0 ? xstrdup("INBOX") : xstrndup(folder, n);
+	c->feedback.host = xstrdup(host);
+	c->feedback.port = (int)pn;
+out:
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+	curl_free(path);
+	curl_free(part);
+	curl_url_cleanup(h);
+}
+
+static void
+load_feedback(struct loader *L, config_setting_t *root)
+{
+	static const char *const known[] = { "url", "username", "password_file",
+		"interval", "done_folder", "address", "ca_file", "password", NULL };
+	struct conf *c = L->c;
+	config_setting_t *f = get_group(L, root, "feedback", "");
+
+	if (f == NULL)
+		return;
+	c->feedback.enabled = true;
+	check_known(L, f, "feedback", known);
+	if (config_setting_get_member(f, "password") != NULL)
+		report(L, line_of(config_setting_get_member(f, "password")),
+		    "feedback.password", "the password never goes into this file; "
+		    "use feedback.password_file or LoadCredential=feedback.password");
+	get_string(L, f, "url", "feedback", &c->feedback.url);
+	get_string(L, f, "username", "feedback", &c->feedback.username);
+	get_string(L, f, "password_file", "feedback", &c->feedback.password_file);
+	get_string(L, f, "ca_file", "feedback", &c->feedback.ca_file);
+	get_string(L, f, "done_folder", "feedback", &c->feedback.done_folder);
+	get_string(L, f, "address", "feedback", &c->feedback.address);
+	get_long(L, f, "interval", "feedback", &c->feedback.interval, 30, 86400);
+	if (c->feedback.url == NULL)
+		report(L, line_of(f), "feedback.url", "missing (e.g. "
+		    "\"imaps://imap.example.test/INBOX\")");
+	else
+		parse_feedback_url(L, config_setting_get_member(f, "url"));
+	if (c->feedback.username == NULL)
+		report(L, line_of(f), "feedback.username", "missing: the mailbox's "
+		    "login name (e.g. \"distd@example.test\")");
+	const char *d = c->feedback.done_folder;
+	if (d != NULL && (strpbrk(d, "\"\\;") != NULL || strchr(d, '*') ||
+	    strchr(d, '%')))
+		report(L, line_of(config_setting_get_member(f, "done_folder")),
+		    "feedback.done_folder", "'%s': may not hold '\"', '\\', ';', "
+		    "'*' or '%%'", d);
+	else if (d != NULL && c->feedback.folder != NULL &&
+	    g_ascii_strcasecmp(d, c->feedback.folder) == 0)
+		report(L, line_of(config_setting_get_member(f, "done_folder")),
+		    "feedback.done_folder", "'%s' is the folder read (feedback.url): "
+		    "processed messages must leave it", d);
+	if (d == NULL)
+		c->feedback.done_folder = xstrdup("distd-done");
+	if (c->feedback.address != NULL) {
+		char why[256];
+		if (!address_valid(c->feedback.address, why, sizeof(why)))
+			report(L, line_of(config_setting_get_member(f, "address")),
+			    "feedback.address", "'%s': %s", c->feedback.address, why);
+	}
+	if (c->feedback.ca_file != NULL && access(c->feedback.ca_file, R_OK) != 0)
+		report(L, line_of(config_setting_get_member(f, "ca_file")),
+		    "feedback.ca_file", "%s: %s", c->feedback.ca_file, strerror(errno));
+	struct relay_secret rs = { "feedback.password", c->feedback.username,
+		c->feedback.password_file, &c->feedback.password, "feedback" };
+	load_secret(L, f, &rs);
+}
+
 static void
 check_template(struct loader *L, int line, const char *path, const char *t)
 {
@@ -1698,6 +1849,7 @@ set_defaults(struct conf *c)
 	c->outbox_settle = 5;
 	c->shutdown_timeout = 20;
 	c->node_lease = 30;
+	c->feedback.interval = 300;
 	char host[256] = "";
 	if (gethostname(host, sizeof(host) - 1) < 0 || host[0] == '\0')
 		strcpy(host, "localhost");
@@ -1727,7 +1879,7 @@ conf_load(const char *path, int flags, struct conf **out, struct sbuf *errors)
 		"state", "delivery_log", "control_socket", "smtp", "sender",
 		"retry", "tiers", "recipients", "groups", "series",
 		"on_unresolved", "limits", "classification", "alerts", "compose",
-		"shutdown_timeout", "retention", "node", NULL };
+		"shutdown_timeout", "retention", "node", "feedback", NULL };
 	struct loader L = { path, errors, 0, NULL, flags };
 	config_t cfg;
 	config_setting_t *root;
@@ -1754,6 +1906,7 @@ conf_load(const char *path, int flags, struct conf **out, struct sbuf *errors)
 	load_paths(&L, root);
 	load_node(&L, root);
 	load_smtp(&L, root);
+	load_feedback(&L, root);
 	load_sender(&L, root);
 	load_numbers(&L, root);
 	load_retention(&L, root);
@@ -1814,6 +1967,13 @@ conf_free(struct conf *c)
 	    c->sender.from_display, c->sender.subject, c->sender.admin,
 	    c->sender.reply_to, c->sender.reply_to_display, c->sender.reply_to_address,
 	    (char *)-1);
+	free_strings(c->feedback.url, c->feedback.host, c->feedback.folder,
+	    c->feedback.username, c->feedback.password_file, c->feedback.ca_file,
+	    c->feedback.done_folder, c->feedback.address, (char *)-1);
+	if (c->feedback.password != NULL) {
+		explicit_bzero(c->feedback.password, strlen(c->feedback.password));
+		free(c->feedback.password);
+	}
 	if (c->smtp.password != NULL) {
 		explicit_bzero(c->smtp.password, strlen(c->smtp.password));
 		free(c->smtp.password);

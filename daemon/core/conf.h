@@ -174,6 +174,26 @@ struct conf {
 		} fallback;
 	} smtp;
 
+	/*
+	 * feedback = { url; username; password_file; interval; done_folder;
+	 * address; ca_file; }: the mailbox bounces, MDNs and replies come
+	 * back to (daemon/feedback_collect.c). enabled false when the block
+	 * is absent: nothing is scheduled.
+	 */
+	struct {
+		bool enabled;
+		char *url;		/* imaps://host[:port]/folder as written */
+		char *host;		/* from the URL, for logs and the cursor name */
+		int port;
+		char *folder;		/* the URL's path, decoded; "INBOX" when none */
+		char *username, *password_file;
+		char *password;		/* loaded only with CONF_LOAD_SECRETS */
+		char *ca_file;		/* NULL: the system's CAs */
+		long interval;		/* seconds between polls, >= 30 (300) */
+		char *done_folder;	/* processed messages go here ("distd-done") */
+		char *address;		/* Disposition-Notification-To; NULL: From */
+	} feedback;
+
 	struct {
 		/* alerts.deferred_after: a recipient deferred this long raises
 		 * the "deferred" alert (default 3600 s). */
@@ -255,7 +275,9 @@ struct conf {
  * every error appended to errors, one "file:line: setting: message" line
  * each. The password comes from $CREDENTIALS_DIRECTORY/smtp-password
  * (systemd LoadCredential) when present, else from smtp.password_file,
- * which must not be readable by group or others.
+ * which must not be readable by group or others. The feedback mailbox's
+ * comes from $CREDENTIALS_DIRECTORY/feedback.password, else
+ * feedback.password_file, under the same rule.
  */
 int conf_load(const char *path, int flags, struct conf **out, struct sbuf *errors);
 

@@ -91,6 +91,143 @@ state_of(const struct queue_record_recipient *x)
 	return x->replaced_by ? "replaced" : queue_state_name(x->state);
 }
 
+/*
+ * The state a reader is shown (text, HTML): a bounce stands in for
+ * "delivered" (the relay took it, the recipient's server sent it back).
+ * CSV and JSON keep the transfer state and give the bounce its own
+ * fields, so that a parser of the old columns reads what it read.
+ */
+static const char *
+shown_state(const struct queue_record_recipient *x)
+{
+	if (!x->replaced_by && x->bounced > 0)
+		return "bounced";
+	return state_of(x);
+}
+
+/* "552 5.2.2 mailbox full": the status once, even when the reply quotes it. */
+static void
+bounce_of(struct sbuf *out, const struct queue_record_recipient *x)
+{
+	const char *reply = nz(x->bounce_reply);
+
+	if (x->bounce_status && strstr(reply, x->bounce_status) == NULL)
+		sbuf_printf(out, "%s%s", x->bounce_status, *reply ? " " : "");
+	sbuf_puts(out, reply);
+}
+
+/*
+ * Whether x was asked to confirm receipt as the record counts it: on a
+ * bulletin only (a reminder asks too, but what comes back for it is
+ * applied to the bulletin it reminds of).
+ */
+static bool
+asked(const struct queue_record *r, const struct queue_record_recipient *x)
+{
+	return x->receipt && r->kind == QUEUE_KIND_BULLETIN;
+}
+
+/*
+ * What came back after delivery, in words: "bounced <when>: <status
+ * reply>" when with_bounce, then the confirmation ("confirmed <when> by
+ * mdn", or "asked to confirm, not confirmed") and the reminders; empty
+ * when nothing was asked and nothing came back.
+ */
+static void
+feedback_of(struct sbuf *out, const struct queue_record *r,
+    const struct queue_record_recipient *x, bool with_bounce, const char *sep)
+{
+	size_t start = out->len;
+	char when[40];
+
+	if (with_bounce && x->bounced > 0) {
+		record_time(when, sizeof(when), x->bounced);
+		sbuf_printf(out, "bounced %s: ", when);
+		bounce_of(out, x);
+	}
+	if (x->confirmed > 0) {
+		record_time(when, sizeof(when), x->confirmed);
+		sbuf_printf(out, "%sconfirmed %s%s%s", out->len > start ? sep : "", when,
+		    x->confirmed_by ? " by " : "", nz(x->confirmed_by));
+	} else if (asked(r, x) && !x->replaced_by) {
+		sbuf_printf(out, "%sasked to confirm receipt, not confirmed",
+		    out->len > start ? sep : "");
+	}
+	if (x->reminders > 0) {
+		record_time(when, sizeof(when), x->last_reminded);
+		sbuf_printf(out, "%sreminded %d time%s%s%s%s", out->len > start ? sep : "",
+		    x->reminders, x->reminders == 1 ? "" : "s", *when ? " (last " : "", when,
+		    *when ? ")" : "");
+	}
+}
+
+/* One tier's recipients (not replaced), counted for the record's totals. */
+struct tier_total {
+	const char *tier;
+	long total, delivered, bounced, failed, cancelled, other, receipt, confirmed;
+};
+
+/*
+ * Totals per tier, in the recipients' (tier) order: delivered means
+ * delivered and not bounced, as distctl status counts it; confirmed
+ * counts every confirmation, receipt those asked. Caller frees.
+ */
+static struct tier_total *
+tier_totals(const struct queue_record *r, size_t *n)
+{
+	struct tier_total *t = NULL;
+
+	*n = 0;
+	for (size_t i = 0; i < r->n_recipients; i++) {
+		const struct queue_record_recipient *x = &r->recipients[i];
+		const char *tier = nz(x->tier);
+		if (x->replaced_by)
+			continue;
+		size_t k = 0;
+		while (k < *n && strcmp(t[k].tier, tier) != 0)
+			k++;
+		if (k == *n) {
+			t = xreallocarray(t, *n + 1, sizeof(*t));
+			t[(*n)++] = (struct tier_total){ .tier = tier };
+		}
+		struct tier_total *y = &t[k];
+		y->total++;
+		if (x->state == QUEUE_DELIVERED && x->bounced > 0)
+			y->bounced++;
+		else if (x->state == QUEUE_DELIVERED)
+			y->delivered++;
+		else if (x->state == QUEUE_FAILED)
+			y->failed++;
+		else if (x->state == QUEUE_CANCELLED)
+			y->cancelled++;
+		else
+			y->other++;
+		y->receipt += asked(r, x);
+		y->confirmed += x->confirmed > 0;
+	}
+	return t;
+}
+
+/* "报 8: 6 delivered, 1 bounced, 1 failed, 5/8 confirmed" */
+static void
+tier_words(struct sbuf *out, const struct tier_total *y)
+{
+	sbuf_printf(out, "%s %ld: %ld delivered", y->tier, y->total, y->delivered);
+	if (y->bounced)
+		sbuf_printf(out, ", %ld bounced", y->bounced);
+	if (y->failed)
+		sbuf_printf(out, ", %ld failed", y->failed);
+	if (y->cancelled)
+		sbuf_printf(out, ", %ld cancelled", y->cancelled);
+	if (y->other)
+		sbuf_printf(out, ", %ld not final", y->other);
+	/* of those asked; a reply from one not asked counts too, as the queue counts it */
+	if (y->receipt)
+		sbuf_printf(out, ", %ld/%ld confirmed", y->confirmed, y->receipt);
+	else if (y->confirmed)
+		sbuf_printf(out, ", %ld confirmed", y->confirmed);
+}
+
 /* ---- text ---------------------------------------------------------------------- */
 
 #define TEXT_WIDTH 79
@@ -135,6 +272,7 @@ static void
 detail(struct sbuf *out, const char *text)
 {
 	const int room = TEXT_WIDTH - DETAIL_INDENT;
+	struct sbuf vis = SBUF_INIT;
 	/* a multi-line reply reads as one paragraph under its row */
 	char *s = xstrdup(text);
 	size_t n = strlen(s), i = 0;
@@ -142,6 +280,18 @@ detail(struct sbuf *out, const char *text)
 	for (char *p = s; *p; p++)
 		if (*p == '\n' || *p == '\r')
 			*p = ' ';
+	/*
+	 * A remote server's reply (a bounce) may carry escape sequences:
+	 * made visible here, before the line is measured, so that the
+	 * caller's escaping for the terminal finds nothing left to lengthen
+	 * a line past TEXT_WIDTH.
+	 */
+	if (!text_printable(s, n)) {
+		text_escape(&vis, s, n, false);
+		free(s);
+		s = sbuf_steal(&vis);
+		n = strlen(s);
+	}
 
 	while (i < n) {
 		size_t j = i, cut = 0;
@@ -186,6 +336,7 @@ record_text(struct sbuf *out, const struct queue_record *r)
 {
 	char num[96], received[40], finished[40], id[32];
 	long by_state[5] = { 0 };	/* delivered failed cancelled replaced other */
+	long bounced = 0, n_asked = 0;
 
 	number_of(num, sizeof(num), r);
 	record_time(received, sizeof(received), r->received);
@@ -219,13 +370,35 @@ record_text(struct sbuf *out, const struct queue_record *r)
 		const struct queue_record_recipient *x = &r->recipients[i];
 		by_state[x->replaced_by ? 3 : x->state == QUEUE_DELIVERED ? 0 :
 		    x->state == QUEUE_FAILED ? 1 : x->state == QUEUE_CANCELLED ? 2 : 4]++;
+		if (!x->replaced_by && x->state == QUEUE_DELIVERED && x->bounced > 0) {
+			by_state[0]--;
+			bounced++;
+		}
+		if (!x->replaced_by)
+			n_asked += asked(r, x);
 	}
-	sbuf_printf(out, "%-12s%zu: %ld delivered, %ld failed, %ld cancelled, %ld replaced",
-	    "Recipients:", r->n_recipients, by_state[0], by_state[1], by_state[2],
+	sbuf_printf(out, "%-12s%zu: %ld delivered, ", "Recipients:", r->n_recipients,
+	    by_state[0]);
+	if (bounced)
+		sbuf_printf(out, "%ld bounced, ", bounced);
+	sbuf_printf(out, "%ld failed, %ld cancelled, %ld replaced", by_state[1], by_state[2],
 	    by_state[3]);
 	if (by_state[4])
 		sbuf_printf(out, ", %ld not final", by_state[4]);
-	sbuf_puts(out, "\n\n");
+	sbuf_putc(out, '\n');
+	/* per tier, when there is more than one or anything came back */
+	size_t nt;
+	struct tier_total *tt = tier_totals(r, &nt);
+	if (nt > 1 || bounced || n_asked) {
+		for (size_t k = 0; k < nt; k++) {
+			struct sbuf line = SBUF_INIT;
+			tier_words(&line, &tt[k]);
+			sbuf_printf(out, "%-12s%s\n", k == 0 ? "By tier:" : "", sbuf_str(&line));
+			sbuf_free(&line);
+		}
+	}
+	free(tt);
+	sbuf_putc(out, '\n');
 	if (r->n_recipients == 0)
 		return;
 
@@ -265,12 +438,23 @@ record_text(struct sbuf *out, const struct queue_record *r)
 			sbuf_reset(&line);
 		}
 		cell(out, &at, nz(x->address), COL_ADDRESS);
-		cell(out, &at, state_of(x), COL_STATE);
+		cell(out, &at, shown_state(x), COL_STATE);
 		sbuf_printf(out, "%5d\n", x->attempts);
 		record_time(when, sizeof(when), x->accepted);
 		if (*when)
 			sbuf_printf(&line, "accepted %s: ", when);
 		reply_of(&line, x);
+		detail(out, sbuf_str(&line));
+		sbuf_reset(&line);
+		/* the bounce a paragraph of its own: the remote reply is long */
+		if (x->bounced > 0) {
+			record_time(when, sizeof(when), x->bounced);
+			sbuf_printf(&line, "bounced %s: ", when);
+			bounce_of(&line, x);
+			detail(out, sbuf_str(&line));
+			sbuf_reset(&line);
+		}
+		feedback_of(&line, r, x, false, "; ");
 		detail(out, sbuf_str(&line));
 		sbuf_reset(&line);
 		notes_of(&line, x, "; ");
@@ -319,6 +503,9 @@ record_csv(struct sbuf *out, const struct queue_record *r)
 		"issue", "title", "issue_no", "date", "message_id", "tier", "unit", "name",
 		"address", "state", "accepted", "code", "dsn", "reply", "attempts",
 		"possible_duplicate", "resends", "last_resend", "replaced_by", "replaces",
+		/* issue 17, at the end: a parser of the columns above reads on */
+		"bounced", "bounce_status", "bounce_reply", "receipt", "confirmed",
+		"confirmed_by", "reminders", "last_reminded",
 	};
 	char when[40];
 
@@ -377,6 +564,25 @@ record_csv(struct sbuf *out, const struct queue_record *r)
 		record_csv_field(out, x->replaced_by);
 		sbuf_putc(out, ',');
 		record_csv_field(out, x->replaces);
+		sbuf_putc(out, ',');
+		record_time(when, sizeof(when), x->bounced);
+		record_csv_field(out, when);
+		sbuf_putc(out, ',');
+		record_csv_field(out, x->bounce_status);
+		sbuf_putc(out, ',');
+		record_csv_field(out, x->bounce_reply);
+		sbuf_putc(out, ',');
+		sbuf_puts(out, x->receipt ? "yes" : "no");
+		sbuf_putc(out, ',');
+		record_time(when, sizeof(when), x->confirmed);
+		record_csv_field(out, when);
+		sbuf_putc(out, ',');
+		record_csv_field(out, x->confirmed_by);
+		sbuf_putc(out, ',');
+		csv_num(out, x->reminders);
+		sbuf_putc(out, ',');
+		record_time(when, sizeof(when), x->last_reminded);
+		record_csv_field(out, when);
 		sbuf_puts(out, "\r\n");
 	}
 }
@@ -442,7 +648,58 @@ static const char html_style[] =
     "td.small, th.small { font-size: 8pt; }\n"
     "td.num { text-align: right; }\n"
     ".name { color: #444; }\n"
-    "tr.failed td, tr.cancelled td { background: #f6f6f6; }\n";
+    "tr.failed td, tr.cancelled td, tr.bounced td { background: #f6f6f6; }\n"
+    "table.tiers { width: auto; margin-bottom: 8pt; }\n"
+    "table.tiers th, table.tiers td { border: 0.5pt solid #777; padding: 1pt 4pt;"
+    " text-align: right; }\n"
+    "table.tiers th:first-child, table.tiers td:first-child { text-align: left; }\n";
+
+/* Escaped lines joined by <br> (a line of the text itself stays one line). */
+static void
+html_lines(struct sbuf *out, const char *text)
+{
+	char *copy = xstrdup(text), *save = NULL;
+	bool first = true;
+
+	for (char *l = strtok_r(copy, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+		if (!first)
+			sbuf_puts(out, "<br>");
+		record_html_escape(out, l);
+		first = false;
+	}
+	free(copy);
+}
+
+/* The totals per tier as a small table, when anything was asked or came back or tiers differ. */
+static void
+tiers_html(struct sbuf *out, const struct queue_record *r)
+{
+	size_t n;
+	struct tier_total *t = tier_totals(r, &n);
+	long n_asked = 0, bounced = 0;
+
+	for (size_t k = 0; k < n; k++) {
+		n_asked += t[k].receipt;
+		bounced += t[k].bounced;
+	}
+	if (n > 1 || n_asked || bounced) {
+		sbuf_puts(out, "<table class=\"tiers\">\n<thead><tr><th>Tier</th><th>Recipients</th>"
+		    "<th>Delivered</th><th>Bounced</th><th>Failed</th><th>Cancelled</th>"
+		    "<th>Not final</th><th>Confirmed</th><th>Asked to confirm</th></tr></thead>\n"
+		    "<tbody>\n");
+		for (size_t k = 0; k < n; k++) {
+			const struct tier_total *y = &t[k];
+			sbuf_puts(out, "<tr><td>");
+			record_html_escape(out, y->tier);
+			sbuf_printf(out, "</td><td>%ld</td><td>%ld</td><td>%ld</td><td>%ld</td>"
+			    "<td>%ld</td><td>%ld</td><td>%ld</td><td>%ld</td></tr>\n", y->total,
+			    y->delivered, y->bounced, y->failed, y->cancelled, y->other,
+			    y->confirmed, y->receipt);
+		}
+		sbuf_puts(out, "</tbody>\n</table>\n");
+	}
+	free(t);
+}
 
 void
 record_html(struct sbuf *out, const struct queue_record *r)
@@ -480,6 +737,7 @@ record_html(struct sbuf *out, const struct queue_record *r)
 	snprintf(id, sizeof(id), "%zu", r->n_recipients);
 	html_row(out, "Recipients", id);
 	sbuf_puts(out, "</table>\n");
+	tiers_html(out, r);
 
 	/* shares of the 186 mm between A4's margins: an address of ~28
 	 * characters fits its column on one line, longer ones wrap */
@@ -494,7 +752,7 @@ record_html(struct sbuf *out, const struct queue_record *r)
 		const struct queue_record_recipient *x = &r->recipients[i];
 		struct sbuf t = SBUF_INIT;
 		sbuf_printf(out, "<tr class=\"%s\"><td class=\"num small\">%zu</td><td>",
-		    state_of(x), i + 1);
+		    shown_state(x), i + 1);
 		record_html_escape(out, x->tier);
 		sbuf_puts(out, "</td><td>");
 		record_html_escape(out, x->unit);
@@ -506,7 +764,7 @@ record_html(struct sbuf *out, const struct queue_record *r)
 		sbuf_puts(out, "</td><td class=\"addr\">");
 		record_html_escape(out, x->address);
 		sbuf_puts(out, "</td><td>");
-		record_html_escape(out, state_of(x));
+		record_html_escape(out, shown_state(x));
 		sbuf_puts(out, "</td><td class=\"small\">");
 		record_time(when, sizeof(when), x->accepted);
 		record_html_escape(out, when);
@@ -515,7 +773,14 @@ record_html(struct sbuf *out, const struct queue_record *r)
 		record_html_escape(out, sbuf_str(&t));
 		sbuf_reset(&t);
 		sbuf_printf(out, "</td><td class=\"num\">%d</td><td class=\"small\">", x->attempts);
+		/* what came back first: it is what the reader looks for */
+		feedback_of(&t, r, x, true, "\n");
+		bool came_back = t.len > 0;
+		html_lines(out, sbuf_str(&t));
+		sbuf_reset(&t);
 		notes_of(&t, x, "; ");
+		if (came_back && t.len > 0)
+			sbuf_puts(out, "<br>");
 		record_html_escape(out, sbuf_str(&t));
 		sbuf_free(&t);
 		sbuf_puts(out, "</td></tr>\n");
@@ -544,6 +809,14 @@ recipient_json(struct json_writer *w, const struct queue_record_recipient *x)
 	json_member_time(w, "last_resend", x->last_resend);
 	json_member_string(w, "replaced_by", x->replaced_by);
 	json_member_string(w, "replaces", x->replaces);
+	json_member_time(w, "bounced", x->bounced);
+	json_member_string(w, "bounce_status", x->bounce_status);
+	json_member_string(w, "bounce_reply", x->bounce_reply);
+	json_member_bool(w, "receipt", x->receipt);
+	json_member_time(w, "confirmed", x->confirmed);
+	json_member_string(w, "confirmed_by", x->confirmed_by);
+	json_member_number(w, "reminders", x->reminders);
+	json_member_time(w, "last_reminded", x->last_reminded);
 	json_end_object(w);
 }
 
@@ -575,6 +848,26 @@ record_json(struct sbuf *out, const struct queue_record *r)
 	for (size_t i = 0; i < r->n_recipients; i++)
 		recipient_json(&w, &r->recipients[i]);
 	json_end_array(&w);
+	/* totals per tier, counted as distctl status counts them */
+	size_t nt;
+	struct tier_total *tt = tier_totals(r, &nt);
+	json_key(&w, "tiers");
+	json_begin_array(&w);
+	for (size_t k = 0; k < nt; k++) {
+		json_begin_object(&w);
+		json_member_string(&w, "tier", tt[k].tier);
+		json_member_number(&w, "total", tt[k].total);
+		json_member_number(&w, "delivered", tt[k].delivered);
+		json_member_number(&w, "bounced", tt[k].bounced);
+		json_member_number(&w, "failed", tt[k].failed);
+		json_member_number(&w, "cancelled", tt[k].cancelled);
+		json_member_number(&w, "not_final", tt[k].other);
+		json_member_number(&w, "receipt", tt[k].receipt);
+		json_member_number(&w, "confirmed", tt[k].confirmed);
+		json_end_object(&w);
+	}
+	json_end_array(&w);
+	free(tt);
 	json_end_object(&w);
 	json_finish_fixed(&w);
 	sbuf_putc(out, '\n');

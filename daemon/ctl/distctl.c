@@ -72,7 +72,7 @@ enum {
 	OPT_STATE = 1 << 0, OPT_TIER = 1 << 1, OPT_TO = 1 << 2, OPT_REPLACE = 1 << 3,
 	OPT_PENDING = 1 << 4, OPT_LINES = 1 << 5, OPT_FOLLOW = 1 << 6, OPT_ISSUE = 1 << 7,
 	OPT_YES = 1 << 8, OPT_ALL = 1 << 9, OPT_CSV = 1 << 10, OPT_HTML = 1 << 11,
-	OPT_BEFORE = 1 << 12, OPT_DRY_RUN = 1 << 13,
+	OPT_BEFORE = 1 << 12, OPT_DRY_RUN = 1 << 13, OPT_UNCONFIRMED = 1 << 14,
 };
 
 struct command;
@@ -85,7 +85,7 @@ struct ctl {
 	struct conf *conf;
 	unsigned given;
 	const char *state, *tier, *to, *replace, *lines, *issue;
-	bool pending, follow, all, csv, html, dry_run;
+	bool pending, follow, all, csv, html, dry_run, unconfirmed;
 	const char *before;
 	/* where the queue and the daemon are: from conf, or salvaged */
 	char *state_path, *socket_path;
@@ -595,15 +595,17 @@ do_show(struct ctl *ctl, int argc, char **argv)
 {
 	struct status_style style = style_for(ctl);
 	struct queue_view_filter f = { .by_state = ctl->state != NULL, .tier = ctl->tier,
-		.pending = ctl->pending };
-	struct queue_view_issue v;
+		.pending = ctl->pending, .unconfirmed = ctl->unconfirmed };
+	struct queue_view_issue v, all;
 	struct sbuf out = SBUF_INIT;
 	struct queue *q;
 	char err[512];
 	int64_t id;
 	int rc;
 
-	if (argc != 1 || !parse_issue(argv[0], &id) || (ctl->state && ctl->pending))
+	/* one list at a time: a state, who has not got it, or who has not confirmed */
+	if (argc != 1 || !parse_issue(argv[0], &id) ||
+	    (ctl->state != NULL) + ctl->pending + ctl->unconfirmed > 1)
 		return usage_error(ctl);
 	/* a word that is no state (a typo) never passes for "no recipients" */
 	if (ctl->state && queue_state_parse(ctl->state, &f.state) < 0) {
@@ -616,6 +618,15 @@ do_show(struct ctl *ctl, int argc, char **argv)
 	if ((q = open_queue(ctl, false, NULL)) == NULL)
 		return 1;
 	rc = queue_view_issue(q, id, &f, &v, err, sizeof(err));
+	/*
+	 * The text's summary per tier counts every recipient, whatever the
+	 * filter lists: a second read without one (one issue's rows).
+	 */
+	bool filtered = f.by_state || f.tier || f.pending || f.unconfirmed;
+	memset(&all, 0, sizeof(all));
+	if (rc == 0 && filtered && !ctl->json &&
+	    (rc = queue_view_issue(q, id, NULL, &all, err, sizeof(err))) < 0)
+		queue_view_issue_free(&v);
 	queue_close(q);
 	if (rc < 0) {
 		fprintf(stderr, "distctl: %s\n", err);
@@ -624,8 +635,10 @@ do_show(struct ctl *ctl, int argc, char **argv)
 	if (ctl->json)
 		status_show_json(&out, &v);
 	else
-		status_show_text(&out, &v, &f, &style);
+		status_show_text_all(&out, &v, &f, filtered ? &all : &v, &style);
 	queue_view_issue_free(&v);
+	if (filtered && !ctl->json)
+		queue_view_issue_free(&all);
 	fputs(sbuf_str(&out), stdout);
 	sbuf_free(&out);
 	return 0;
@@ -1186,8 +1199,9 @@ do_remind(struct ctl *ctl, int argc, char **argv)
 
 static const struct command commands[] = {
 	{ "status", do_status, 0, 0, "", "queue counts, alerts and recent issues" },
-	{ "show", do_show, OPT_STATE | OPT_PENDING | OPT_TIER, 0,
-	  "ISSUE [--state S | --pending] [--tier T]", "one issue and its recipients" },
+	{ "show", do_show, OPT_STATE | OPT_PENDING | OPT_UNCONFIRMED | OPT_TIER, 0,
+	  "ISSUE [--state S | --pending | --unconfirmed] [--tier T]",
+	  "one issue and its recipients" },
 	{ "preview", do_preview, 0, 0, "FILE", "parse and route a bulletin, queue nothing" },
 	{ "log", do_log, OPT_LINES | OPT_FOLLOW | OPT_ISSUE, 0, "[-n N] [-f] [--issue ID]",
 	  "recent delivery attempts (-f follows)" },
@@ -1275,6 +1289,7 @@ static const struct {
 	{ "to", required_argument, 0, OPT_TO },
 	{ "replace", required_argument, 0, OPT_REPLACE },
 	{ "pending", no_argument, 0, OPT_PENDING },
+	{ "unconfirmed", no_argument, 0, OPT_UNCONFIRMED },
 	{ "lines", required_argument, 'n', OPT_LINES },
 	{ "follow", no_argument, 'f', OPT_FOLLOW },
 	{ "issue", required_argument, 0, OPT_ISSUE },
@@ -1298,6 +1313,7 @@ set_option(struct ctl *ctl, unsigned bit, const char *arg)
 	case OPT_TO: ctl->to = arg; break;
 	case OPT_REPLACE: ctl->replace = arg; break;
 	case OPT_PENDING: ctl->pending = true; break;
+	case OPT_UNCONFIRMED: ctl->unconfirmed = true; break;
 	case OPT_LINES: ctl->lines = arg; break;
 	case OPT_FOLLOW: ctl->follow = true; break;
 	case OPT_ISSUE: ctl->issue = arg; break;

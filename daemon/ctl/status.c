@@ -8,6 +8,7 @@
 
 #include "json.h"
 #include "text.h"
+#include "xalloc.h"
 
 /* Text output fits a terminal of this many columns (Chinese is 2 wide). */
 #define STATUS_COLUMNS 80
@@ -130,6 +131,9 @@ status_cut(struct sbuf *out, const char *s, int width)
 		}
 		w += cw;
 	}
+	/* "full …" reads as if a word were missing: the ellipsis against the word */
+	while (i > 0 && s[i - 1] == ' ')
+		i--;
 	sbuf_append(out, s, i);
 	sbuf_puts(out, "…");
 }
@@ -199,31 +203,65 @@ wrapf(struct sbuf *out, int col, int indent, const char *fmt, ...)
 /* Where the tier column of the issue table starts (see the header line). */
 #define ISSUE_TIERS_AT 50
 
-/* Appends one unbreakable group of the tier column, wrapping at 80 columns. */
-static void
-tier_group(struct sbuf *out, int *col, const struct queue_view_tier *tc,
-    const struct status_style *style)
-{
-	char plain[160], fail[32] = "", defer[32] = "";
-	struct sbuf slot = SBUF_INIT;
-	const char *tier = vis(&slot, tc->tier ? tc->tier : "");
+/* A tier keyword longer than this is cut: the numbers are what the column is for. */
+#define TIER_NAME_MAX 8
 
-	if (tc->failed)
-		snprintf(fail, sizeof(fail), " ✗%ld", tc->failed);
+/*
+ * Appends one tier of an issue to the tier column: "报 6/8 ✗1 ~2 ↩1 ✓5/8"
+ * (delivered and not bounced of all, failed, deferred, bounced after the
+ * relay accepted, confirmed of those asked to confirm; a mark only when
+ * its count is not 0, ✓ only when somebody was asked, and only on a
+ * bulletin: feedback naming a reminder counts on the bulletin it reminds
+ * of). A tier that does
+ * not fit the line goes to the next one under the column; one wider than
+ * the column itself (large numbers, every mark) breaks between its marks,
+ * never inside one, so that no line passes 80 columns.
+ */
+static void
+tier_group(struct sbuf *out, int *col, bool first, enum queue_kind kind,
+    const struct queue_view_tier *tc, const struct status_style *style)
+{
+	char atom[5][80];
+	bool red[5] = { false };
+	struct sbuf slot = SBUF_INIT, name = SBUF_INIT;
+	int n = 0, w = -1;
+
+	status_cut(&name, vis(&slot, tc->tier ? tc->tier : ""), TIER_NAME_MAX);
+	snprintf(atom[n++], sizeof(atom[0]), "%s %ld/%ld", sbuf_str(&name), tc->delivered,
+	    tc->total);
+	if (tc->failed) {
+		red[n] = true;
+		snprintf(atom[n++], sizeof(atom[0]), "✗%ld", tc->failed);
+	}
 	if (tc->deferred)
-		snprintf(defer, sizeof(defer), " ~%ld", tc->deferred);
-	snprintf(plain, sizeof(plain), "%s %ld/%ld%s%s", tier, tc->delivered, tc->total,
-	    fail, defer);
-	int w = text_width(plain);
-	if (*col + 1 + w > STATUS_COLUMNS) {
+		snprintf(atom[n++], sizeof(atom[0]), "~%ld", tc->deferred);
+	if (tc->bounced) {
+		red[n] = true;
+		snprintf(atom[n++], sizeof(atom[0]), "↩%ld", tc->bounced);
+	}
+	/* a reminder asks too, but what comes back counts on its bulletin */
+	if (tc->receipt && kind == QUEUE_KIND_BULLETIN)
+		snprintf(atom[n++], sizeof(atom[0]), "✓%ld/%ld", tc->confirmed, tc->receipt);
+	for (int i = 0; i < n; i++)
+		w += 1 + text_width(atom[i]);
+	/* the first tier stays beside the issue's state when it would not fit a line anyway */
+	if (*col > ISSUE_TIERS_AT && *col + 1 + w > STATUS_COLUMNS &&
+	    (!first || ISSUE_TIERS_AT + 1 + w <= STATUS_COLUMNS ||
+	    *col + 1 + text_width(atom[0]) > STATUS_COLUMNS)) {
 		sbuf_printf(out, "\n%*s", ISSUE_TIERS_AT, "");
 		*col = ISSUE_TIERS_AT;
 	}
-	sbuf_printf(out, " %s %ld/%ld", tier, tc->delivered, tc->total);
-	if (tc->failed)
-		sbuf_printf(out, "%s%s%s", RED(style), fail, OFF(style));
-	sbuf_puts(out, defer);
-	*col += 1 + w;
+	for (int i = 0; i < n; i++) {
+		int aw = text_width(atom[i]);
+		if (i > 0 && *col + 1 + aw > STATUS_COLUMNS) {
+			sbuf_printf(out, "\n%*s", ISSUE_TIERS_AT + 2, "");
+			*col = ISSUE_TIERS_AT + 2;
+		}
+		sbuf_printf(out, " %s%s%s", red[i] ? RED(style) : "", atom[i],
+		    red[i] ? OFF(style) : "");
+		*col += 1 + aw;
+	}
+	sbuf_free(&name);
 	sbuf_free(&slot);
 }
 
@@ -353,7 +391,10 @@ recent_text(struct sbuf *out, const struct queue_view_recent *r,
 	const char *state = queue_issue_state_name(r->state);
 	char no[24], received[40];
 
-	if (r->issue_no >= 0)
+	/* a reminder carries its bulletin's number and title: it says what it is */
+	if (r->kind == QUEUE_KIND_REMINDER)
+		snprintf(no, sizeof(no), "%s", queue_kind_name(r->kind));
+	else if (r->issue_no >= 0)
 		snprintf(no, sizeof(no), "第%ld期", r->issue_no);
 	else
 		snprintf(no, sizeof(no), "%s", r->kind == QUEUE_KIND_REPORT ?
@@ -364,13 +405,14 @@ recent_text(struct sbuf *out, const struct queue_view_recent *r,
 	sbuf_putc(out, ' ');
 	status_pad(out, no, 8);
 	sbuf_printf(out, " %-11s ", received);
-	int at = ISSUE_TIERS_AT;
+	/* the columns above end with a space: the first tier starts one further */
+	int at = ISSUE_TIERS_AT + 1;
 	if (r->state != QUEUE_ISSUE_ACTIVE && r->state != QUEUE_ISSUE_DONE) {
 		sbuf_printf(out, " %s%s%s", RED(style), state, OFF(style));
 		at += 1 + (int)strlen(state);
 	}
 	for (size_t k = 0; k < r->n_tiers; k++)
-		tier_group(out, &at, &r->tiers[k], style);
+		tier_group(out, &at, k == 0, r->kind, &r->tiers[k], style);
 	sbuf_putc(out, '\n');
 	sbuf_free(&slot);
 }
@@ -451,6 +493,22 @@ status_text(struct sbuf *out, const struct status_where *w, const struct status_
 	status_text_nodes(out, w, d, v, NULL, style);
 }
 
+/*
+ * Whether a recent issue has a bounce or asked for confirmation: only
+ * then does the legend explain ↩ and ✓ (a site without a feedback
+ * mailbox sees what it always saw).
+ */
+static bool
+feedback_shown(const struct queue_view_status *v)
+{
+	for (size_t i = 0; i < v->n_recent; i++)
+		for (size_t k = 0; k < v->recent[i].n_tiers; k++)
+			if (v->recent[i].tiers[k].bounced || (v->recent[i].tiers[k].receipt &&
+			    v->recent[i].kind == QUEUE_KIND_BULLETIN))
+				return true;
+	return false;
+}
+
 void
 status_text_nodes(struct sbuf *out, const struct status_where *w,
     const struct status_daemon *d, const struct queue_view_status *v,
@@ -470,8 +528,12 @@ status_text_nodes(struct sbuf *out, const struct status_where *w,
 		recent_text(out, &v->recent[i], style);
 	if (v->n_recent == 0)
 		sbuf_puts(out, "   (no issues yet)\n");
-	else
+	else if (!feedback_shown(v))
 		sbuf_puts(out, "\n✗ failed  ~ deferred; details: distctl show ID [--pending]\n");
+	else
+		sbuf_puts(out, "\n✗ failed  ~ deferred  ↩ bounced after delivery  "
+		    "✓ confirmed/asked to confirm\n"
+		    "details: distctl show ID [--pending | --unconfirmed] [--tier T]\n");
 }
 
 static void
@@ -552,6 +614,9 @@ recent_json(struct json_writer *j, const struct queue_view_recent *r)
 		json_member_number(j, "delivered", t->delivered);
 		json_member_number(j, "deferred", t->deferred);
 		json_member_number(j, "failed", t->failed);
+		json_member_number(j, "bounced", t->bounced);
+		json_member_number(j, "receipt", t->receipt);
+		json_member_number(j, "confirmed", t->confirmed);
 		json_end_object(j);
 	}
 	json_end_array(j);
@@ -724,8 +789,104 @@ waiting(const struct queue_view_recipient *r)
 	return r->state == QUEUE_DEFERRED || r->state == QUEUE_QUEUED;
 }
 
+/*
+ * What show's state column says. A bounce stands in for "delivered": the
+ * relay took it, the recipient's server sent it back (the transfer state
+ * is in --json).
+ */
+static const char *
+shown_state(const struct queue_view_recipient *r)
+{
+	if (r->replaced_by)
+		return "replaced";
+	if (r->bounced > 0)
+		return "bounced";
+	return queue_state_name(r->state);
+}
+
+/*
+ * A remote server's reply on one line: CR, LF and tabs (a multi-line
+ * SMTP reply quoted in a bounce) become single spaces; then escaped for
+ * the terminal (vis), into slot.
+ */
+static const char *
+one_line(struct sbuf *slot, const char *s)
+{
+	struct sbuf flat = SBUF_INIT;
+	bool space = false;
+
+	for (; s && *s; s++) {
+		if (*s == '\r' || *s == '\n' || *s == '\t' || *s == ' ') {
+			space = flat.len > 0;
+			continue;
+		}
+		if (space)
+			sbuf_putc(&flat, ' ');
+		space = false;
+		sbuf_putc(&flat, *s);
+	}
+	const char *v = vis(slot, sbuf_str(&flat));
+	if (v != sbuf_str(slot)) {
+		sbuf_reset(slot);
+		sbuf_puts(slot, v);
+	}
+	sbuf_free(&flat);
+	return sbuf_str(slot);
+}
+
+/*
+ * What came back for a recipient, under its row: the bounce (when, its
+ * status and the remote server's reply, cut to the line: the whole is in
+ * --json and the record) on one line; the confirmation (when, by MDN or
+ * reply) and the reminders on another. Nothing for a row with neither.
+ */
 static void
-recipient_text(struct sbuf *out, const struct queue_view_recipient *r)
+feedback_text(struct sbuf *out, const struct queue_view_recipient *r,
+    const struct status_style *style)
+{
+	const int room = STATUS_COLUMNS - (SHOW_TIER + 1);
+	struct sbuf line = SBUF_INIT, s0 = SBUF_INIT, s1 = SBUF_INIT;
+	char t[40];
+
+	if (r->bounced > 0) {
+		const char *reply = one_line(&s0, r->bounce_reply);
+		const char *st = r->bounce_status ? vis(&s1, r->bounce_status) : NULL;
+		timestamp(t, sizeof(t), r->bounced, "%m-%d %H:%M");
+		sbuf_printf(&line, "↩ bounced %s:", t);
+		/* the status once: remote replies usually quote it already */
+		if (st && strstr(reply, st) == NULL)
+			sbuf_printf(&line, " %s", st);
+		if (*reply)
+			sbuf_printf(&line, " %s", reply);
+		sbuf_printf(out, "%*s%s", SHOW_TIER + 1, "", RED(style));
+		status_cut(out, sbuf_str(&line), room);
+		sbuf_printf(out, "%s\n", OFF(style));
+		sbuf_reset(&line);
+	}
+	if (r->confirmed > 0) {
+		timestamp(t, sizeof(t), r->confirmed, "%m-%d %H:%M");
+		sbuf_printf(&line, "✓ confirmed %s", t);
+		if (r->confirmed_by)
+			sbuf_printf(&line, " by %s", vis(&s0, r->confirmed_by));
+	} else if (r->receipt && r->reminders > 0) {
+		sbuf_puts(&line, "not confirmed");
+	}
+	if (r->reminders > 0)
+		sbuf_printf(&line, "%sreminded %ld time%s", line.len ? ", " : "", r->reminders,
+		    r->reminders == 1 ? "" : "s");
+	if (line.len > 0) {
+		sbuf_printf(out, "%*s", SHOW_TIER + 1, "");
+		status_cut(out, sbuf_str(&line), room);
+		sbuf_putc(out, '\n');
+	}
+	sbuf_free(&line);
+	sbuf_free(&s0);
+	sbuf_free(&s1);
+}
+
+static void
+recipient_text(struct sbuf *out, const struct queue_view_recipient *r,
+    const struct status_style *style)
 {
 	struct sbuf s[5] = { SBUF_INIT, SBUF_INIT, SBUF_INIT, SBUF_INIT, SBUF_INIT };
 	const char *reply, *by;
@@ -736,7 +897,7 @@ recipient_text(struct sbuf *out, const struct queue_view_recipient *r)
 	sbuf_putc(out, ' ');
 	status_pad(out, vis(&s[2], r->address), SHOW_ADDRESS);
 	sbuf_putc(out, ' ');
-	status_pad(out, r->replaced_by ? "replaced" : queue_state_name(r->state), SHOW_STATE);
+	status_pad(out, shown_state(r), SHOW_STATE);
 	sbuf_printf(out, " %5ld", r->attempts);
 	/*
 	 * A delivered row's reply is routine: its code says enough (the
@@ -763,15 +924,110 @@ recipient_text(struct sbuf *out, const struct queue_view_recipient *r)
 	}
 	if (by)
 		wrapf(out, 0, SHOW_TIER + 1, "%*s→ replaced by %s", SHOW_TIER + 1, "", by);
+	else
+		feedback_text(out, r, style);
 	for (int i = 0; i < 5; i++)
 		sbuf_free(&s[i]);
+}
+
+/* One tier's recipients (not replaced) as show's summary counts them. */
+struct tier_sum {
+	const char *tier;
+	long total, delivered, bounced, failed, going, held, cancelled, receipt, confirmed;
+};
+
+/*
+ * The summary under the issue's head, a line per tier (only tier `only`
+ * when not NULL): "报 8: 6 delivered, 1 bounced, 1 failed, 5/8 confirmed",
+ * counted as status counts its tiers (delivered: not bounced; confirmed
+ * of those asked, only when somebody was).
+ */
+static void
+summary_text(struct sbuf *out, const struct queue_view_issue *all, const char *only)
+{
+	struct tier_sum *t = NULL;
+	size_t n = 0;
+	struct sbuf line = SBUF_INIT, slot = SBUF_INIT;
+
+	for (size_t i = 0; i < all->n_recipients; i++) {
+		const struct queue_view_recipient *r = &all->recipients[i];
+		const char *tier = r->tier ? r->tier : "";
+		if (r->replaced_by || (only && strcmp(only, tier) != 0))
+			continue;
+		if (n == 0 || strcmp(t[n - 1].tier, tier) != 0) {
+			t = xreallocarray(t, n + 1, sizeof(*t));
+			t[n++] = (struct tier_sum){ .tier = tier };
+		}
+		struct tier_sum *x = &t[n - 1];
+		x->total++;
+		if (r->state == QUEUE_DELIVERED && r->bounced > 0)
+			x->bounced++;
+		else if (r->state == QUEUE_DELIVERED)
+			x->delivered++;
+		else if (r->state == QUEUE_FAILED)
+			x->failed++;
+		else if (r->state == QUEUE_HELD)
+			x->held++;
+		else if (r->state == QUEUE_CANCELLED)
+			x->cancelled++;
+		else
+			x->going++;
+		x->receipt += r->receipt;
+		x->confirmed += r->confirmed > 0;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct tier_sum *x = &t[i];
+		sbuf_reset(&line);
+		sbuf_printf(&line, "%s %ld: %ld delivered", vis(&slot, x->tier), x->total,
+		    x->delivered);
+		if (x->bounced)
+			sbuf_printf(&line, ", %ld bounced", x->bounced);
+		if (x->failed)
+			sbuf_printf(&line, ", %ld failed", x->failed);
+		if (x->going)
+			sbuf_printf(&line, ", %ld on the way", x->going);
+		if (x->held)
+			sbuf_printf(&line, ", %ld held", x->held);
+		if (x->cancelled)
+			sbuf_printf(&line, ", %ld cancelled", x->cancelled);
+		/* of those asked; a reply from one not asked counts too, as the
+		 * queue counts it; a reminder's count on its bulletin */
+		if (all->kind != QUEUE_KIND_BULLETIN)
+			;
+		else if (x->receipt)
+			sbuf_printf(&line, ", %ld/%ld confirmed", x->confirmed, x->receipt);
+		else if (x->confirmed)
+			sbuf_printf(&line, ", %ld confirmed", x->confirmed);
+		sbuf_puts(out, i == 0 ? "  recipients: " : "              ");
+		wrap(out, 14, 16, sbuf_str(&line));
+	}
+	free(t);
+	sbuf_free(&line);
+	sbuf_free(&slot);
+}
+
+/* Whether f lists every recipient (nothing to filter on). */
+static bool
+unfiltered(const struct queue_view_filter *f)
+{
+	return f == NULL || (!f->by_state && f->tier == NULL && !f->pending && !f->unconfirmed);
 }
 
 void
 status_show_text(struct sbuf *out, const struct queue_view_issue *v,
     const struct queue_view_filter *f, const struct status_style *style)
 {
+	status_show_text_all(out, v, f, unfiltered(f) ? v : NULL, style);
+}
+
+void
+status_show_text_all(struct sbuf *out, const struct queue_view_issue *v,
+    const struct queue_view_filter *f, const struct queue_view_issue *all,
+    const struct status_style *style)
+{
 	issue_text(out, v, style);
+	if (all != NULL)
+		summary_text(out, all, f ? f->tier : NULL);
 	sbuf_printf(out, "\n%s", BOLD(style));
 	status_pad(out, "TIER", SHOW_TIER);
 	sbuf_putc(out, ' ');
@@ -782,10 +1038,22 @@ status_show_text(struct sbuf *out, const struct queue_view_issue *v,
 	status_pad(out, "STATE", SHOW_STATE);
 	sbuf_printf(out, " TRIES  REPLY%s\n", OFF(style));
 	for (size_t i = 0; i < v->n_recipients; i++)
-		recipient_text(out, &v->recipients[i]);
-	if (v->n_recipients == 0)
+		recipient_text(out, &v->recipients[i], style);
+	if (v->n_recipients > 0)
+		return;
+	if (f && f->unconfirmed) {
+		/* of the tier listed, when one is */
+		bool asked = all == NULL;
+		for (size_t i = 0; all && i < all->n_recipients; i++)
+			asked |= all->recipients[i].receipt && (f->tier == NULL ||
+			    (all->recipients[i].tier && strcmp(all->recipients[i].tier,
+			    f->tier) == 0));
+		sbuf_puts(out, asked ? "(everybody asked has confirmed receipt)\n" :
+		    "(nobody was asked to confirm receipt)\n");
+	} else {
 		sbuf_puts(out, f && f->pending ? "(every recipient has got it)\n" :
 		    "(no recipients)\n");
+	}
 }
 
 static void
@@ -831,6 +1099,14 @@ recipient_json(struct json_writer *j, const struct queue_view_recipient *r)
 	json_member_string(j, "last_reply", r->last_reply);
 	json_member_string(j, "via", r->via);
 	json_member_string(j, "replaced_by", r->replaced_by);
+	/* what came back: state stays the transfer's ("delivered") */
+	json_member_time(j, "bounced", r->bounced);
+	json_member_string(j, "bounce_status", r->bounce_status);
+	json_member_string(j, "bounce_reply", r->bounce_reply);
+	json_member_bool(j, "receipt", r->receipt);
+	json_member_time(j, "confirmed", r->confirmed);
+	json_member_string(j, "confirmed_by", r->confirmed_by);
+	json_member_number(j, "reminders", r->reminders);
 	json_end_object(j);
 }
 
@@ -853,10 +1129,18 @@ status_show_json(struct sbuf *out, const struct queue_view_issue *v)
 
 /* ---- log -------------------------------------------------------------------- */
 
+/* History rows of what came back after delivery, and reminders. */
+static bool
+after_delivery(enum queue_attempt_status st)
+{
+	return st == QUEUE_ATTEMPT_BOUNCED || st == QUEUE_ATTEMPT_CONFIRMED ||
+	    st == QUEUE_ATTEMPT_REMINDED;
+}
+
 void
 status_log_text(struct sbuf *out, const struct queue_view_attempt *a, size_t n)
 {
-	struct sbuf s[3] = { SBUF_INIT, SBUF_INIT, SBUF_INIT };
+	struct sbuf s[4] = { SBUF_INIT, SBUF_INIT, SBUF_INIT, SBUF_INIT };
 	char t[40];
 
 	for (size_t i = 0; i < n; i++) {
@@ -869,11 +1153,20 @@ status_log_text(struct sbuf *out, const struct queue_view_attempt *a, size_t n)
 			sbuf_printf(out, " class=%s", smtp_class_name(x->class));
 		if (x->code > 0)
 			sbuf_printf(out, " code=%ld", x->code);
-		sbuf_printf(out, " attempt=%ld%s reply=\"%s\"\n", x->attempt,
+		/*
+		 * What came back later and reminders are no transfer: no
+		 * attempt number (it would read as if attempt N bounced
+		 * again); the reply says what: the remote server's words, "mdn:
+		 * …" or "reply: SUBJECT", "reminder issue R". JSON keeps it.
+		 */
+		if (!after_delivery(x->status))
+			sbuf_printf(out, " attempt=%ld", x->attempt);
+		sbuf_printf(out, "%s reply=\"%s\"\n",
 		    x->possible_duplicate ? " note=possible-duplicate" : "",
-		    x->reply ? vis(&s[2], x->reply) : "");
+		    x->reply == NULL ? "" : after_delivery(x->status) ?
+		    one_line(&s[3], x->reply) : vis(&s[2], x->reply));
 	}
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 4; i++)
 		sbuf_free(&s[i]);
 }
 

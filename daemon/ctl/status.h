@@ -88,11 +88,20 @@ void status_json_nodes(struct sbuf *out, const struct status_where *w,
 bool status_attention(const struct queue_view_status *v);
 
 /*
- * distctl show ISSUE [--state S | --pending] [--tier T]: the issue and
- * the recipients the view holds; f only words an empty list.
+ * distctl show ISSUE [--state S | --pending | --unconfirmed] [--tier T]:
+ * the issue, a summary line per tier ("报 8: 7 delivered, 1 bounced, 5/8
+ * confirmed") and the recipients the view holds, each with what came
+ * back (bounce, confirmation, reminders) under its row. The summary is
+ * counted from `all`, the issue's view without a filter (NULL: no
+ * summary; with f->tier, that tier's line only); status_show_text is
+ * status_show_text_all with all = v when f filters nothing, else NULL.
+ * f words an empty list.
  */
 void status_show_text(struct sbuf *out, const struct queue_view_issue *v,
     const struct queue_view_filter *f, const struct status_style *style);
+void status_show_text_all(struct sbuf *out, const struct queue_view_issue *v,
+    const struct queue_view_filter *f, const struct queue_view_issue *all,
+    const struct status_style *style);
 void status_show_json(struct sbuf *out, const struct queue_view_issue *v);
 
 /* distctl log: one line per attempt (JSON Lines with --json), in the order given. */

@@ -43,7 +43,8 @@ def test_status_before_and_after_delivery(smtp_server, distd):
     assert s["alerts"] == []
     issue = s["issues"][0]
     assert issue["title"] == "工作简报" and issue["issue_no"] == 7 and issue["state"] == "done"
-    assert issue["tiers"] == [{"tier": "报", "total": 3, "delivered": 3, "deferred": 0, "failed": 0}]
+    assert issue["tiers"] == [{"tier": "报", "total": 3, "delivered": 3, "deferred": 0, "failed": 0,
+                               "bounced": 0, "receipt": 0, "confirmed": 0}]
     text = d.ctl("status", env=dict(os.environ, NO_COLOR="1"))
     assert text.returncode == 0
     assert "running (pid" in text.stdout and "报 3/3" in text.stdout

@@ -876,6 +876,136 @@ test_entangled_groups_refused(void **state)
 	sbuf_free(&text);
 }
 
+/* The feedback block: off when absent, imaps only, defaults, the secret. */
+static void
+test_feedback(void **state)
+{
+	(void)state;
+	char *errs, text[2048];
+	struct conf *c = load(MINIMAL, 0, &errs);
+
+	assert_non_null(c);
+	assert_false(c->feedback.enabled);
+	conf_free(c);
+	free(errs);
+
+	c = load(MINIMAL "feedback = { url = \"imaps://imap.example.test\"; "
+	    "username = \"distd@example.test\"; };\n", 0, &errs);
+	if (c == NULL)
+		fail_msg("%s", errs);
+	assert_true(c->feedback.enabled);
+	assert_string_equal(c->feedback.host, "imap.example.test");
+	assert_int_equal(c->feedback.port, 993);
+	assert_string_equal(c->feedback.folder, "INBOX");
+	assert_int_equal(c->feedback.interval, 300);
+	assert_string_equal(c->feedback.done_folder, "distd-done");
+	assert_null(c->feedback.address);
+	conf_free(c);
+	free(errs);
+
+	c = load(MINIMAL "feedback = { url = \"imaps://127.0.0.1:9993/Bounces/%E9%80%80%E4%BF%A1\"; "
+	    "username = \"distd@example.test\"; interval = 30; done_folder = \"Done\";\n"
+	    " address = \"distd@example.test\"; };\n", 0, &errs);
+	if (c == NULL)
+		fail_msg("%s", errs);
+	assert_int_equal(c->feedback.port, 9993);
+	assert_string_equal(c->feedback.folder, "Bounces/退信");
+	assert_int_equal(c->feedback.interval, 30);
+	assert_string_equal(c->feedback.done_folder, "Done");
+	assert_string_equal(c->feedback.address, "distd@example.test");
+	conf_free(c);
+	free(errs);
+
+	/* imap:// is refused, saying why */
+	expect_error(MINIMAL "feedback = {\n url = \"imap://imap.example.test/INBOX\"; "
+	    "username = \"u\"; };\n", ":5: feedback.url: 'imap://imap.example.test/INBOX': "
+	    "imap:// is refused: the password would cross the network in the clear");
+	expect_error(MINIMAL "feedback = {\n url = \"https://imap.example.test/\"; "
+	    "username = \"u\"; };\n", ":5: feedback.url: 'https://imap.example.test/': "
+	    "expected imaps://");
+	expect_error(MINIMAL "feedback = {\n url = \"imaps://u:pw@imap.example.test/\"; "
+	    "username = \"u\"; };\n", "feedback.url: 'imaps://u:pw@imap.example.test/': "
+	    "user information");
+	expect_error(MINIMAL "feedback = {\n url = \"imaps://imap.example.test/INBOX;UID=3\"; "
+	    "username = \"u\"; };\n", ":5: feedback.url:");
+	expect_error(MINIMAL "feedback = {\n url = \"imaps://imap.example.test/\";\n"
+	    " username = \"u\"; interval = 29; };\n",
+	    ":6: feedback.interval: 29 is out of range (expected 30 to");
+	expect_error(MINIMAL "feedback = {\n username = \"u\"; };\n",
+	    ":4: feedback.url: missing");
+	expect_error(MINIMAL "feedback = {\n url = \"imaps://imap.example.test/\"; };\n",
+	    ":4: feedback.username: missing");
+	expect_error(MINIMAL "feedback = {\n url = \"imaps://imap.example.test/\"; "
+	    "username = \"u\";\n done_folder = \"INBOX\"; };\n",
+	    ":6: feedback.done_folder: 'INBOX' is the folder read");
+	expect_error(MINIMAL "feedback = {\n url = \"imaps://imap.example.test/\"; "
+	    "username = \"u\";\n pasword = \"x\"; };\n",
+	    ":6: feedback.pasword: unknown setting");
+	expect_error(MINIMAL "feedback = {\n url = \"imaps://imap.example.test/\"; "
+	    "username = \"u\";\n password = \"x\"; };\n",
+	    ":6: feedback.password: the password never goes into this file");
+	expect_error(MINIMAL "feedback = {\n url = \"imaps://imap.example.test/\"; "
+	    "username = \"u\";\n ca_file = \"/nonexistent/ca.pem\"; };\n",
+	    ":6: feedback.ca_file: /nonexistent/ca.pem: No such file");
+
+	/* the password: a file not open to others, or LoadCredential */
+	char *open_secret = write_temp("hunter2\n", 0644);
+	char *secret = write_temp("imap-s3cret\n", 0600);
+	snprintf(text, sizeof(text), MINIMAL "feedback = {\n url = \"imaps://imap.example.test/\"; "
+	    "username = \"u\";\n password_file = \"%s\"; };\n", open_secret);
+	c = load(text, CONF_LOAD_SECRETS, &errs);
+	assert_null(c);
+	if (strstr(errs, ":6: feedback.password_file: ") == NULL ||
+	    strstr(errs, "is open to group or others (mode 644") == NULL)
+		fail_msg("%s", errs);
+	free(errs);
+	snprintf(text, sizeof(text), MINIMAL "feedback = {\n url = \"imaps://imap.example.test/\"; "
+	    "username = \"u\";\n password_file = \"%s\"; };\n", secret);
+	c = load(text, CONF_LOAD_SECRETS, &errs);
+	if (c == NULL)
+		fail_msg("%s", errs);
+	assert_string_equal(c->feedback.password, "imap-s3cret");
+	assert_null(c->smtp.password);
+	conf_free(c);
+	free(errs);
+
+	char dir[] = "/tmp/distd-creds-XXXXXX", cred[256];
+	assert_non_null(mkdtemp(dir));
+	snprintf(cred, sizeof(cred), "%s/feedback.password", dir);
+	FILE *f = fopen(cred, "w");
+	fputs("from-credentials\n", f);
+	fclose(f);
+	setenv("CREDENTIALS_DIRECTORY", dir, 1);
+	c = load(text, CONF_LOAD_SECRETS, &errs);
+	assert_non_null(c);
+	assert_string_equal(c->feedback.password, "from-credentials");
+	conf_free(c);
+	free(errs);
+	/* no password_file at all: the credential alone */
+	c = load(MINIMAL "feedback = { url = \"imaps://imap.example.test/\"; "
+	    "username = \"u\"; };\n", CONF_LOAD_SECRETS, &errs);
+	unsetenv("CREDENTIALS_DIRECTORY");
+	if (c == NULL)
+		fail_msg("%s", errs);
+	assert_string_equal(c->feedback.password, "from-credentials");
+	conf_free(c);
+	free(errs);
+	unlink(cred);
+	rmdir(dir);
+	/* and without either: said so */
+	c = load(MINIMAL "feedback = {\n url = \"imaps://imap.example.test/\";\n "
+	    "username = \"u\"; };\n", CONF_LOAD_SECRETS, &errs);
+	assert_null(c);
+	if (strstr(errs, ":6: feedback.username: is set but there is no password: set "
+	    "feedback.password_file or LoadCredential=feedback.password") == NULL)
+		fail_msg("%s", errs);
+	free(errs);
+	unlink(open_secret);
+	unlink(secret);
+	free(open_secret);
+	free(secret);
+}
+
 int
 main(void)
 {
@@ -897,6 +1027,7 @@ main(void)
 		cmocka_unit_test(test_every_error_reported),
 		cmocka_unit_test(test_syntax_error),
 		cmocka_unit_test(test_secrets),
+		cmocka_unit_test(test_feedback),
 		cmocka_unit_test(test_classification_extra_marks),
 		cmocka_unit_test(test_example_config),
 		cmocka_unit_test(test_url_read_as_curl_reads_it),

@@ -114,6 +114,19 @@ test_render_alert_by_kind(void **state)
 	assert_non_null(strstr(sbuf_str(&subject), "TLS with the relay failed"));
 	sbuf_free(&subject);
 	sbuf_free(&body);
+	/* the feedback mailbox: worded for it, deliveries are not paused */
+	subject = (struct sbuf)SBUF_INIT;
+	body = (struct sbuf)SBUF_INIT;
+	d.alert_kind = QUEUE_ALERT_FEEDBACK;
+	d.reason = "imaps://127.0.0.1:993/INBOX: CAPABILITY: login refused";
+	notice_render(f->conf, &d, &subject, &body);
+	assert_non_null(strstr(sbuf_str(&subject), "the feedback mailbox cannot be read"));
+	assert_non_null(strstr(sbuf_str(&body), "login refused"));
+	assert_non_null(strstr(sbuf_str(&body), "Deliveries go on as usual"));
+	assert_null(strstr(sbuf_str(&body), "paused"));
+	assert_null(strstr(sbuf_str(&body), "same relay"));
+	sbuf_free(&subject);
+	sbuf_free(&body);
 }
 
 static void

@@ -101,7 +101,7 @@ test_csv_field(void **state)
 
 /* Splits CSV text into records of fields the way RFC 4180 reads it back. */
 static size_t
-csv_parse(const char *s, char fields[][24][128], size_t max)
+csv_parse(const char *s, char fields[][32][256], size_t max)
 {
 	size_t row = 0, col = 0, len = 0;
 	bool quoted = false;
@@ -128,7 +128,7 @@ csv_parse(const char *s, char fields[][24][128], size_t max)
 			assert_true(*s != '\n' && *s != '\r');	/* bare line ends only inside quotes */
 			fields[row][col][len++] = *s;
 		}
-		assert_true(len < 127 && col < 24);
+		assert_true(len < 255 && col < 32);
 	}
 	return row;
 }
@@ -136,7 +136,7 @@ csv_parse(const char *s, char fields[][24][128], size_t max)
 static void
 test_csv(void **state)
 {
-	static char fields[8][24][128];
+	static char fields[8][32][256];
 	struct sbuf b = SBUF_INIT;
 
 	(void)state;
@@ -163,6 +163,208 @@ test_csv(void **state)
 	assert_string_equal(fields[4][8], "odd,\"name\"@example.test");
 	assert_string_equal(fields[4][13], "line one\nline two, \"quoted\"");
 	assert_string_equal(fields[4][11], "");
+	/* issue 17's columns come after the old ones, empty when nothing came back */
+	assert_string_equal(fields[0][19], "replaces");
+	assert_string_equal(fields[0][20], "bounced");
+	assert_string_equal(fields[0][27], "last_reminded");
+	assert_string_equal(fields[0][28], "");
+	assert_string_equal(fields[1][20], "");
+	assert_string_equal(fields[1][23], "no");
+	assert_string_equal(fields[1][26], "0");
+	sbuf_free(&b);
+}
+
+static size_t check_widths(const char *s);
+static int column_of(const char *s, const char *needle);
+
+/*
+ * What came back: a bounce with a hostile remote reply (escapes, a
+ * formula, quotes, two lines), a confirmation by MDN, one asked and
+ * reminded twice, one that replied although not asked.
+ */
+static const char hostile_reply[] = "=cmd|' /C calc'!A0 552-5.2.2 <b>mailbox</b> \x1b[2J full\r\n"
+    "552 5.2.2 \"quota\" exceeded, the mailbox of this recipient has been over its quota for a "
+    "long time and nothing more is accepted";
+
+static struct queue_record_recipient fed_rows[] = {
+	{ 1, "报", "中央文明办", "中央文明办", "office@wmb.example.test", QUEUE_DELIVERED, 1, 86400,
+	  250, "2.0.0", "250 2.0.0 Ok", false, 0, 0, NULL, NULL, false, 90000, "5.2.2",
+	  (char *)hostile_reply, true, 0, NULL, 1, 95000 },
+	{ 2, "报", "市委", "市委", "office@sw.example.test", QUEUE_DELIVERED, 1, 86400, 250,
+	  "2.0.0", "250 2.0.0 Ok", false, 0, 0, NULL, NULL, false, 0, NULL, NULL, true, 91000,
+	  "mdn", 0, 0 },
+	{ 3, "报", "市人大", "市人大", "office@rd.example.test", QUEUE_DELIVERED, 1, 86400, 250,
+	  "2.0.0", "250 2.0.0 Ok", false, 0, 0, NULL, NULL, false, 0, NULL, NULL, true, 0, NULL, 2,
+	  96000 },
+	{ 4, "送", "市政协", "市政协", "office@zx.example.test", QUEUE_DELIVERED, 1, 86400, 250,
+	  "2.0.0", "250 2.0.0 Ok", false, 0, 0, NULL, NULL, false, 0, NULL, NULL, false, 92000,
+	  "reply", 0, 0 },
+	{ 5, "送", "市政府", "市政府", "office@zf.example.test", QUEUE_FAILED, 3, 0, 550, "5.1.1",
+	  "550 5.1.1 unknown", false, 0, 0, NULL, NULL, false, 0, NULL, NULL, false, 0, NULL, 0,
+	  0 },
+};
+
+static struct queue_record
+fed_record(void)
+{
+	struct queue_record r = rec;
+
+	r.recipients = fed_rows;
+	r.n_recipients = 5;
+	return r;
+}
+
+static void
+test_feedback_text(void **state)
+{
+	struct queue_record r = fed_record();
+	struct sbuf b = SBUF_INIT;
+
+	(void)state;
+	record_text(&b, &r);
+	const char *s = sbuf_str(&b);
+	if (getenv("SHOW"))
+		fputs(s, stderr);
+	check_widths(s);
+	assert_non_null(strstr(s, "Recipients: 5: 3 delivered, 1 bounced, 1 failed, 0 cancelled, "
+	    "0 replaced\n"
+	    "By tier:    报 3: 2 delivered, 1 bounced, 1/3 confirmed\n"
+	    "            送 2: 1 delivered, 1 failed, 1 confirmed\n\n"));
+	/* the bounced row says so in its state column; its bounce a paragraph of its own */
+	assert_int_equal(column_of(s, "STATE"), column_of(s, "bounced        1"));
+	assert_non_null(strstr(s, "     bounced 1970-01-02 01:00:00 +0000: =cmd|' /C calc'!A0 "
+	    "552-5.2.2\n     <b>mailbox</b>"));
+	/* every word of the remote reply kept (the record files it whole), on the detail's indent */
+	struct sbuf joined = SBUF_INIT;
+	for (const char *p = s; *p; p++) {
+		if (strncmp(p, "\n     ", 6) == 0 && p[6] != ' ') {
+			sbuf_putc(&joined, ' ');
+			p += 5;
+		} else {
+			sbuf_putc(&joined, *p);
+		}
+	}
+	assert_non_null(strstr(sbuf_str(&joined), "=cmd|' /C calc'!A0 552-5.2.2 <b>mailbox</b> "
+	    "\\x1b[2J full  552 5.2.2 \"quota\" exceeded, the mailbox of this recipient has been "
+	    "over its quota for a long time and nothing more is accepted"));
+	sbuf_free(&joined);
+	assert_null(strstr(s, "full\r"));
+	/* escaped before it is wrapped: a terminal's escaping adds nothing */
+	assert_null(strchr(s, '\x1b'));
+	assert_non_null(strstr(s, "     asked to confirm receipt, not confirmed; reminded 1 time (last "
+	    "1970-01-02\n     02:23:20 +0000)\n"));
+	assert_non_null(strstr(s, "     confirmed 1970-01-02 01:16:40 +0000 by mdn\n"));
+	assert_non_null(strstr(s, "     asked to confirm receipt, not confirmed; reminded 2 times"));
+	assert_non_null(strstr(s, "     confirmed 1970-01-02 01:33:20 +0000 by reply\n"));
+	/* nothing asked, nothing came back: no line about it */
+	const char *failed = strstr(s, "office@zf.example.test");
+	assert_non_null(failed);
+	assert_null(strstr(failed, "confirm"));
+	sbuf_free(&b);
+
+	/* a reminder's record: its rows were asked, but that counts on the bulletin */
+	struct queue_record rem = fed_record();
+	rem.kind = QUEUE_KIND_REMINDER;
+	rem.recipients = fed_rows + 2;
+	rem.n_recipients = 1;
+	record_text(&b, &rem);
+	assert_null(strstr(sbuf_str(&b), "asked to confirm"));
+	assert_null(strstr(sbuf_str(&b), "By tier:"));
+	sbuf_free(&b);
+
+	/* one tier and nothing asked or back: no "By tier" */
+	struct queue_record one = rec;
+	one.recipients = rows;
+	one.n_recipients = 2;
+	record_text(&b, &one);
+	assert_null(strstr(sbuf_str(&b), "By tier:"));
+	assert_null(strstr(sbuf_str(&b), "confirm"));
+	sbuf_free(&b);
+}
+
+static void
+test_feedback_csv(void **state)
+{
+	static char fields[8][32][256];
+	struct queue_record r = fed_record();
+	struct sbuf b = SBUF_INIT;
+
+	(void)state;
+	record_csv(&b, &r);
+	assert_int_equal(csv_parse(sbuf_str(&b) + 3, fields, 8), 6);
+	static const char *const head[] = { "bounced", "bounce_status", "bounce_reply", "receipt",
+		"confirmed", "confirmed_by", "reminders", "last_reminded" };
+	for (int i = 0; i < 8; i++)
+		assert_string_equal(fields[0][20 + i], head[i]);
+	/* the old columns where they were: state is still the transfer's */
+	assert_string_equal(fields[1][9], "delivered");
+	assert_string_equal(fields[1][13], "250 2.0.0 Ok");
+	assert_string_equal(fields[1][20], "1970-01-02 01:00:00 +0000");
+	assert_string_equal(fields[1][21], "5.2.2");
+	/* a formula made text, quotes and the line break survive the round trip */
+	assert_true(strncmp(fields[1][22], "'=cmd|' /C calc'!A0 552-5.2.2", 29) == 0);
+	assert_non_null(strstr(fields[1][22], " full\r\n552 5.2.2 \"quota\" exceeded"));
+	assert_string_equal(fields[1][23], "yes");
+	assert_string_equal(fields[1][24], "");
+	assert_string_equal(fields[1][26], "1");
+	assert_string_equal(fields[1][27], "1970-01-02 02:23:20 +0000");
+	assert_string_equal(fields[2][24], "1970-01-02 01:16:40 +0000");
+	assert_string_equal(fields[2][25], "mdn");
+	assert_string_equal(fields[4][23], "no");
+	assert_string_equal(fields[4][25], "reply");
+	sbuf_free(&b);
+}
+
+static void
+test_feedback_html_and_json(void **state)
+{
+	struct queue_record r = fed_record();
+	struct sbuf b = SBUF_INIT;
+
+	(void)state;
+	record_html(&b, &r);
+	const char *s = sbuf_str(&b);
+	/* escaped: no tag or escape byte of the remote reply reaches the page */
+	assert_null(strstr(s, "<b>mailbox"));
+	assert_null(strstr(s, "\x1b"));
+	assert_non_null(strstr(s, "bounced 1970-01-02 01:00:00 +0000: =cmd|&#39; /C calc&#39;!A0 "
+	    "552-5.2.2 &lt;b&gt;mailbox&lt;/b&gt; \\x1b[2J full"));
+	assert_non_null(strstr(s, "<tr class=\"bounced\">"));
+	assert_non_null(strstr(s, "confirmed 1970-01-02 01:16:40 +0000 by mdn"));
+	assert_non_null(strstr(s, "asked to confirm receipt, not confirmed<br>reminded 2 times"));
+	/* the totals per tier */
+	assert_non_null(strstr(s, "<table class=\"tiers\">"));
+	assert_non_null(strstr(s, "<tr><td>报</td><td>3</td><td>2</td><td>1</td><td>0</td>"
+	    "<td>0</td><td>0</td><td>1</td><td>3</td></tr>"));
+	/* balanced: as many rows opened as closed, one a recipient plus a tier */
+	size_t open = 0, close = 0;
+	for (const char *p = s; (p = strstr(p, "<tr")) != NULL; p++)
+		open++;
+	for (const char *p = s; (p = strstr(p, "</tr>")) != NULL; p++)
+		close++;
+	assert_int_equal(open, close);
+	size_t td = 0, tdc = 0;
+	for (const char *p = s; (p = strstr(p, "<td")) != NULL; p++)
+		td++;
+	for (const char *p = s; (p = strstr(p, "</td>")) != NULL; p++)
+		tdc++;
+	assert_int_equal(td, tdc);
+	assert_true(text_valid_utf8(s, b.len, NULL));
+
+	sbuf_reset(&b);
+	record_json(&b, &r);
+	s = sbuf_str(&b);
+	assert_true(text_valid_utf8(s, b.len, NULL));
+	assert_non_null(strstr(s, "\"state\":\"delivered\","));
+	assert_non_null(strstr(s, "\"bounced\":\"1970-01-02T01:00:00+00:00\",\"bounce_status\":"
+	    "\"5.2.2\",\"bounce_reply\":\"=cmd|' /C calc'!A0 552-5.2.2 <b>mailbox</b> \\u001b[2J "
+	    "full\\r\\n552"));
+	assert_non_null(strstr(s, "\"receipt\":true,\"confirmed\":\"1970-01-02T01:16:40+00:00\","
+	    "\"confirmed_by\":\"mdn\",\"reminders\":0,\"last_reminded\":null}"));
+	assert_non_null(strstr(s, "\"tiers\":[{\"tier\":\"报\",\"total\":3,\"delivered\":2,"
+	    "\"bounced\":1,\"failed\":0,\"cancelled\":0,\"not_final\":0,\"receipt\":3,"
+	    "\"confirmed\":1},{\"tier\":\"送\",\"total\":2,\"delivered\":1,\"bounced\":0,"
+	    "\"failed\":1,"));
 	sbuf_free(&b);
 }
 
@@ -338,6 +540,9 @@ main(void)
 		cmocka_unit_test_setup(test_text, utc),
 		cmocka_unit_test_setup(test_text_long_values, utc),
 		cmocka_unit_test_setup(test_json, utc),
+		cmocka_unit_test_setup(test_feedback_text, utc),
+		cmocka_unit_test_setup(test_feedback_csv, utc),
+		cmocka_unit_test_setup(test_feedback_html_and_json, utc),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

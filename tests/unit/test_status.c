@@ -61,6 +61,9 @@ test_pad_and_cut_by_display_width(void **state)
 	sbuf_reset(&b);
 	status_cut(&b, "short", 7);
 	assert_string_equal(sbuf_str(&b), "short");
+	sbuf_reset(&b);
+	status_cut(&b, "mailbox full 552 5.2.2", 18);
+	assert_string_equal(sbuf_str(&b), "mailbox full 552…");
 	sbuf_free(&b);
 }
 
@@ -128,7 +131,9 @@ test_show_json_keys(void **state)
 	assert_non_null(strstr(s, "{\"tier\":\"报\",\"unit\":\"中央文明办\",\"name\":\"中央文明办\","
 	    "\"address\":\"office@wmb.example.test\",\"state\":\"queued\",\"attempts\":0,"
 	    "\"next_attempt\":null,\"last_code\":null,\"last_reply\":null,"
-	    "\"via\":\"报:中央文明办\",\"replaced_by\":null}"));
+	    "\"via\":\"报:中央文明办\",\"replaced_by\":null,\"bounced\":null,"
+	    "\"bounce_status\":null,\"bounce_reply\":null,\"receipt\":false,\"confirmed\":null,"
+	    "\"confirmed_by\":null,\"reminders\":0}"));
 	assert_non_null(strstr(s, "\"state\":\"deferred\",\"attempts\":3,"
 	    "\"next_attempt\":\"2026-11-23T08:00:00+00:00\",\"last_code\":451,"));
 	assert_non_null(strstr(s, "\"duplicate_of\":null,\"recipients\":["));
@@ -271,7 +276,8 @@ test_status_json_and_attention(void **state)
 	    "\"issue\":2,\"text\":\"held on arrival: unresolved 区政协\"}]"));
 	assert_non_null(strstr(s, "{\"id\":1,\"title\":\"首都精神文明建设情况简报\",\"issue_no\":29,"
 	    "\"state\":\"active\",\"kind\":\"bulletin\",\"received\":\"2026-11-23T08:00:00+00:00\","
-	    "\"tiers\":[{\"tier\":\"报\",\"total\":8,\"delivered\":7,\"deferred\":0,\"failed\":1},"));
+	    "\"tiers\":[{\"tier\":\"报\",\"total\":8,\"delivered\":7,\"deferred\":0,\"failed\":1,"
+	    "\"bounced\":0,\"receipt\":0,\"confirmed\":0},"));
 	assert_non_null(strstr(s, "\"issue_no\":null,\"state\":\"held\",\"kind\":\"report\""));
 	assert_int_equal(s[b.len - 1], '\n');
 
@@ -483,6 +489,279 @@ test_hostile_values_escaped(void **state)
 	sbuf_free(&b);
 }
 
+
+/*
+ * What came back, per tier: bounced and confirmed/asked beside delivered,
+ * with numbers as large as a city-wide issue has; nothing wider than 80
+ * columns and no mark broken in two.
+ */
+static struct queue_view_tier big_tiers[] = {
+	{ "报", 12500, 12180, 20, 150, 150, 11020, 12500 },
+	{ "送", 9999, 9990, 0, 0, 9, 0, 0 },
+	{ "发", 123456, 120000, 3000, 456, 0, 99999, 100000 },
+};
+static struct queue_view_recent big_recent[] = {
+	{ 7, "首都精神文明建设情况简报", 30, QUEUE_ISSUE_ACTIVE, QUEUE_KIND_BULLETIN, 1795420800,
+	  big_tiers, 3 },
+	{ 6, "held one", 29, QUEUE_ISSUE_HELD, QUEUE_KIND_BULLETIN, 1795420800, big_tiers, 3 },
+};
+
+/* Every mark of a tier group whole on one line: the line that holds needle. */
+static void
+assert_on_one_line(const char *s, const char *needle)
+{
+	const char *at = strstr(s, needle);
+
+	if (at == NULL)
+		fail_msg("missing %s in:\n%s", needle, s);
+}
+
+static void
+test_status_tiers_bounced_and_confirmed(void **state)
+{
+	struct status_where w = { "/etc/distd/distd.conf", "smtps://mail.example.test:465",
+		"/var/lib/distd/queue.db", NULL };
+	struct status_daemon d = { .running = true, .pid = 812, .since = 1795420800 };
+	struct status_style style = { false, 100 }, colour = { true, 100 };
+	struct queue_view_status v = { .recent = big_recent, .n_recent = 2 };
+	struct sbuf b = SBUF_INIT;
+
+	(void)state;
+	status_text(&b, &w, &d, &v, &style);
+	const char *s = sbuf_str(&b);
+	if (getenv("SHOW"))
+		fputs(s, stderr);
+	assert_true(widest(s) <= 80);
+	assert_on_one_line(s, " 报 12180/12500 ✗150 ~20 ↩150");
+	assert_on_one_line(s, " ✓11020/12500");
+	/* no confirmation asked in 送: no ✓ for it */
+	assert_on_one_line(s, " 送 9990/9999 ↩9\n");
+	assert_on_one_line(s, " 发 120000/123456 ✗456 ~3000\n");
+	/* the mark that does not fit goes on under the tier, indented */
+	assert_on_one_line(s, "~3000\n" "                                                     "
+	    "✓99999/100000\n");
+	/* a tier wider than the rest of the line starts under the column */
+	assert_non_null(strstr(s, "\n" "                                                   发 120000"));
+	assert_non_null(strstr(s, "↩ bounced after delivery  ✓ confirmed/asked to confirm\n"
+	    "details: distctl show ID [--pending | --unconfirmed] [--tier T]\n"));
+	/* a state beside the tiers pushes them on; still within 80 columns */
+	assert_non_null(strstr(s, "  held 报 12180/12500 ✗150 ~20\n"
+	    "                                                     ↩150 ✓11020/12500\n"));
+
+	/* bounced is red as failed is */
+	sbuf_reset(&b);
+	status_text(&b, &w, &d, &v, &colour);
+	assert_non_null(strstr(sbuf_str(&b), "\033[31m↩150\033[0m"));
+	assert_non_null(strstr(sbuf_str(&b), "\033[31m✗150\033[0m"));
+
+	sbuf_reset(&b);
+	status_json(&b, &w, &d, &v);
+	assert_non_null(strstr(sbuf_str(&b), "{\"tier\":\"报\",\"total\":12500,\"delivered\":12180,"
+	    "\"deferred\":20,\"failed\":150,\"bounced\":150,\"receipt\":12500,\"confirmed\":11020}"));
+	assert_non_null(strstr(sbuf_str(&b), "{\"tier\":\"送\",\"total\":9999,\"delivered\":9990,"
+	    "\"deferred\":0,\"failed\":0,\"bounced\":9,\"receipt\":0,\"confirmed\":0}"));
+
+	/* a reminder: named so, its ✓ left to its bulletin (feedback counts there) */
+	struct queue_view_tier asked[] = { { "报", 1, 1, 0, 0, 0, 0, 1 } };
+	struct queue_view_recent rem[] = { { 9, "首都精神文明建设情况简报", 30, QUEUE_ISSUE_DONE,
+		QUEUE_KIND_REMINDER, 1795420800, asked, 1 } };
+	struct queue_view_status rv = { .recent = rem, .n_recent = 1 };
+	sbuf_reset(&b);
+	status_text(&b, &w, &d, &rv, &style);
+	assert_non_null(strstr(sbuf_str(&b), "   9 首都精神文明建设情况简报 reminder"
+	    " 11-23 08:00  报 1/1\n"));
+	assert_null(strstr(sbuf_str(&b), "✓"));
+
+	/* a tier so wide it cannot fit the column breaks between its marks */
+	struct queue_view_tier huge[] = { { "报告报告报告报告", 1234567890, 1234567000, 123456,
+		123456, 123456, 1234567000, 1234567890 } };
+	struct queue_view_recent one[] = { { 8, "t", 1, QUEUE_ISSUE_ACTIVE, QUEUE_KIND_BULLETIN,
+		1795420800, huge, 1 } };
+	struct queue_view_status hv = { .recent = one, .n_recent = 1 };
+	sbuf_reset(&b);
+	status_text(&b, &w, &d, &hv, &style);
+	s = sbuf_str(&b);
+	if (getenv("SHOW"))
+		fputs(s, stderr);
+	assert_true(widest(s) <= 80);
+	assert_non_null(strstr(s, "报告报… 1234567000/1234567890"));
+	assert_non_null(strstr(s, "✓1234567000/1234567890"));
+	assert_non_null(strstr(s, "↩123456"));
+	sbuf_free(&b);
+}
+
+/* 2026-11-23 08:00 UTC, and the next day 09:12 */
+#define T0 1795420800
+#define T1 (T0 + 90720)
+
+static const char hostile_bounce[] = "552-5.2.2 \x1b[2J\x1b]0;owned\x07 mailbox \xc2\x9b" "31m "
+    "full\r\n552 5.2.2 <office@wmb.example.test>: please try again much later, the quota of "
+    "this mailbox has been exceeded for a long time";
+
+/* Bounced (a hostile, multi-line remote reply), confirmed by MDN, asked and reminded, not asked. */
+static struct queue_view_recipient fed[] = {
+	{ "报", "中央文明办", "中央文明办", "office@wmb.example.test", QUEUE_DELIVERED, 1, 0, 250,
+	  "250 2.0.0 Ok", "报", NULL, T0, "5.2.2", (char *)hostile_bounce, true, 0, NULL, 0 },
+	{ "报", "市委", "市委", "office@sw.example.test", QUEUE_DELIVERED, 1, 0, 250,
+	  "250 2.0.0 Ok", "报", NULL, 0, NULL, NULL, true, T1, "mdn", 1 },
+	{ "报", "市人大", "市人大", "office@rd.example.test", QUEUE_DELIVERED, 1, 0, 250,
+	  "250 2.0.0 Ok", "报", NULL, 0, NULL, NULL, true, 0, NULL, 2 },
+	{ "送", "市政协", "市政协", "office@zx.example.test", QUEUE_DELIVERED, 1, 0, 250,
+	  "250 2.0.0 Ok", "送", NULL, 0, NULL, NULL, false, T1, "reply", 0 },
+	{ "送", "市政府", "市政府", "office@zf.example.test", QUEUE_FAILED, 3, 0, 550,
+	  "550 5.1.1 unknown", "送", NULL, 0, NULL, NULL, false, 0, NULL, 0 },
+};
+
+static void
+test_show_bounced_and_confirmed(void **state)
+{
+	struct status_style style = { false, 100 };
+	struct queue_view_issue v = issue_one(fed, 5);
+	struct sbuf b = SBUF_INIT;
+
+	(void)state;
+	status_show_text(&b, &v, NULL, &style);
+	const char *s = sbuf_str(&b);
+	if (getenv("SHOW"))
+		fputs(s, stderr);
+	assert_true(widest(s) <= 80);
+	assert_terminal_safe(s);
+	assert_true(text_valid_utf8(s, b.len, NULL));
+	/* the summary per tier, as status counts */
+	assert_non_null(strstr(s, "  recipients: 报 3: 2 delivered, 1 bounced, 1/3 confirmed\n"
+	    "              送 2: 1 delivered, 1 failed, 1 confirmed\n"));
+	/* the bounced row says so; its reply on a line under it, on one line, escaped, cut */
+	assert_non_null(strstr(s, "office@wmb.example.test             bounced       1  250\n"
+	    "     ↩ bounced 11-23 08:00: 552-5.2.2 \\x1b[2J\\x1b]0;owned\\x07 mailbox "
+	    "\\u009b31m…\n"));
+	assert_null(strstr(s, "exceeded for a long time"));
+	/* confirmed: when and how; asked and reminded; a reply not asked for */
+	assert_non_null(strstr(s, "office@sw.example.test              delivered     1  250\n"
+	    "     ✓ confirmed 11-24 09:12 by mdn, reminded 1 time\n"));
+	assert_non_null(strstr(s, "office@rd.example.test              delivered     1  250\n"
+	    "     not confirmed, reminded 2 times\n"));
+	assert_non_null(strstr(s, "     ✓ confirmed 11-24 09:12 by reply\n"));
+	/* a row with nothing that came back has no line under it */
+	assert_non_null(strstr(s, "failed        3\n     550 5.1.1 unknown\n"));
+
+	/* in colour the bounce is red, and the colour is not counted as width */
+	struct status_style colour = { true, 100 };
+	sbuf_reset(&b);
+	status_show_text(&b, &v, NULL, &colour);
+	assert_non_null(strstr(sbuf_str(&b), "     \033[31m↩ bounced 11-23 08:00"));
+
+	sbuf_reset(&b);
+	status_show_json(&b, &v);
+	s = sbuf_str(&b);
+	assert_true(text_valid_utf8(s, b.len, NULL));
+	assert_terminal_safe(s);
+	/* state stays the transfer's; the bounce beside it, whole */
+	assert_non_null(strstr(s, "\"state\":\"delivered\",\"attempts\":1,"));
+	assert_non_null(strstr(s, "\"bounced\":\"2026-11-23T08:00:00+00:00\","
+	    "\"bounce_status\":\"5.2.2\",\"bounce_reply\":\"552-5.2.2 \\u001b[2J\\u001b]0;owned"
+	    "\\u0007 mailbox \\u009b31m full\\r\\n552 5.2.2"));
+	assert_non_null(strstr(s, "exceeded for a long time\",\"receipt\":true,\"confirmed\":null,"
+	    "\"confirmed_by\":null,\"reminders\":0}"));
+	assert_non_null(strstr(s, "\"bounced\":null,\"bounce_status\":null,\"bounce_reply\":null,"
+	    "\"receipt\":true,\"confirmed\":\"2026-11-24T09:12:00+00:00\",\"confirmed_by\":\"mdn\","
+	    "\"reminders\":1}"));
+	sbuf_free(&b);
+}
+
+/* show --unconfirmed / --pending / --tier: the list is the queue's, the summary counts all. */
+static void
+test_show_filtered_summary_and_empty_lists(void **state)
+{
+	struct status_style style = { false, 100 };
+	struct queue_view_issue all = issue_one(fed, 5), listed = issue_one(fed + 2, 1),
+	    none = issue_one(NULL, 0), unasked = issue_one(fed + 3, 2);
+	struct queue_view_filter unconfirmed = { .unconfirmed = true },
+	    tier = { .tier = "报", .unconfirmed = true };
+	struct sbuf b = SBUF_INIT;
+
+	(void)state;
+	status_show_text_all(&b, &listed, &unconfirmed, &all, &style);
+	const char *s = sbuf_str(&b);
+	assert_non_null(strstr(s, "  recipients: 报 3: 2 delivered, 1 bounced, 1/3 confirmed\n"
+	    "              送 2:"));
+	assert_non_null(strstr(s, "office@rd.example.test"));
+	assert_null(strstr(s, "office@sw.example.test"));
+	/* with --tier, that tier's line only */
+	sbuf_reset(&b);
+	status_show_text_all(&b, &listed, &tier, &all, &style);
+	assert_non_null(strstr(sbuf_str(&b), "  recipients: 报 3: 2 delivered, 1 bounced, "
+	    "1/3 confirmed\n\n"));
+	assert_null(strstr(sbuf_str(&b), "送 2:"));
+	/* a filtered list alone has no summary: it would count only what is listed */
+	sbuf_reset(&b);
+	status_show_text(&b, &listed, &unconfirmed, &style);
+	assert_null(strstr(sbuf_str(&b), "recipients:"));
+	/* an empty list says why */
+	sbuf_reset(&b);
+	status_show_text_all(&b, &none, &unconfirmed, &all, &style);
+	assert_non_null(strstr(sbuf_str(&b), "\n(everybody asked has confirmed receipt)\n"));
+	sbuf_reset(&b);
+	status_show_text_all(&b, &none, &unconfirmed, &unasked, &style);
+	assert_non_null(strstr(sbuf_str(&b), "\n(nobody was asked to confirm receipt)\n"));
+	/* --tier 送 --unconfirmed: nobody of 送 was asked, whatever 报 was */
+	struct queue_view_filter song = { .tier = "送", .unconfirmed = true };
+	sbuf_reset(&b);
+	status_show_text_all(&b, &none, &song, &all, &style);
+	assert_non_null(strstr(sbuf_str(&b), "\n(nobody was asked to confirm receipt)\n"));
+	/* a reminder's own rows were asked too; what comes back counts on the bulletin */
+	struct queue_view_issue reminder = issue_one(fed + 2, 1);
+	reminder.kind = QUEUE_KIND_REMINDER;
+	sbuf_reset(&b);
+	status_show_text(&b, &reminder, NULL, &style);
+	assert_non_null(strstr(sbuf_str(&b), "  recipients: 报 1: 1 delivered\n"));
+	/* nobody asked: a reply all the same counts, with nothing to count it against */
+	sbuf_reset(&b);
+	status_show_text(&b, &unasked, NULL, &style);
+	assert_non_null(strstr(sbuf_str(&b), "  recipients: 送 2: 1 delivered, 1 failed, "
+	    "1 confirmed\n"));
+	sbuf_free(&b);
+}
+
+/* The history's words for what came back: no attempt number, the reply on one line. */
+static void
+test_log_feedback_words(void **state)
+{
+	struct queue_view_attempt a[] = {
+		{ 20, T0, 1, "报", "office@wmb.example.test", QUEUE_ATTEMPT_BOUNCED, false,
+		  SMTP_CLASS_OK, -1, (char *)hostile_bounce, 1, NULL, false },
+		{ 21, T1, 1, "报", "office@sw.example.test", QUEUE_ATTEMPT_CONFIRMED, false,
+		  SMTP_CLASS_OK, -1, "mdn: manual-action/MDN-sent-manually; displayed", 1, NULL,
+		  false },
+		{ 22, T1, 1, "报", "office@rd.example.test", QUEUE_ATTEMPT_REMINDED, false,
+		  SMTP_CLASS_OK, -1, "reminder issue 9", 1, NULL, false },
+	};
+	struct sbuf b = SBUF_INIT;
+
+	(void)state;
+	status_log_text(&b, a, 3);
+	const char *s = sbuf_str(&b);
+	assert_terminal_safe(s);
+	assert_non_null(strstr(s, "2026-11-23T08:00:00+0000 issue=1 tier=报 "
+	    "to=<office@wmb.example.test> status=bounced reply=\"552-5.2.2 \\x1b[2J\\x1b]0;owned"
+	    "\\x07 mailbox \\u009b31m full 552 5.2.2 <office@wmb.example.test>: please try"));
+	assert_non_null(strstr(s, " status=confirmed reply=\"mdn: manual-action/"
+	    "MDN-sent-manually; displayed\"\n"));
+	assert_non_null(strstr(s, "to=<office@rd.example.test> status=reminded "
+	    "reply=\"reminder issue 9\"\n"));
+	assert_null(strstr(s, "attempt="));
+	/* one line each */
+	size_t lines = 0;
+	for (const char *p = s; *p; p++)
+		lines += *p == '\n';
+	assert_int_equal(lines, 3);
+	sbuf_reset(&b);
+	status_log_json(&b, a, 1);
+	assert_non_null(strstr(sbuf_str(&b), "\"status\":\"bounced\",\"class\":null,"
+	    "\"code\":null,\"reply\":\"552-5.2.2"));
+	assert_non_null(strstr(sbuf_str(&b), "\"attempt\":1,"));
+	sbuf_free(&b);
+}
+
 /* How the daemon sees its queue (control `health`), under its line. */
 static void
 test_status_daemon_queue(void **state)
@@ -541,6 +820,10 @@ main(void)
 		cmocka_unit_test_setup(test_status_nodes, utc),
 		cmocka_unit_test_setup(test_log_lines, utc),
 		cmocka_unit_test(test_hostile_values_escaped),
+		cmocka_unit_test_setup(test_status_tiers_bounced_and_confirmed, utc),
+		cmocka_unit_test_setup(test_show_bounced_and_confirmed, utc),
+		cmocka_unit_test_setup(test_show_filtered_summary_and_empty_lists, utc),
+		cmocka_unit_test_setup(test_log_feedback_words, utc),
 	};
 	return cmocka_run_group_tests_name("status", tests, NULL, NULL);
 }
