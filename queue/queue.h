@@ -434,9 +434,10 @@ enum queue_notice_cause {
 	/*
 	 * Bounces that came back after the relay accepted (and after any
 	 * failure report): one notice per issue and batch, key
-	 * "bounced:ISSUE:LAST" where LAST is the highest id of its bounced
-	 * recipients, so that later bounces make one new notice and none is
-	 * sent twice. reason: one line per bounced recipient of the issue,
+	 * "bounced:ISSUE:LAST" where LAST is the id of the history row of
+	 * its newest bounce (ids only grow, whichever recipient bounced and
+	 * however often it was resent), so that later bounces make one new
+	 * notice and none is sent twice. reason: one line per bounced recipient of the issue,
 	 * "TIER UNIT <ADDRESS>: STATUS DIAGNOSTIC".
 	 */
 	QUEUE_NOTICE_BOUNCED,
