@@ -105,15 +105,16 @@ def malformed(msgid):
 
 
 def rows(d, issue):
-    # the stored fact itself: bounced/confirmed beside the state (distctl show
-    # gains these fields on branch fb-views)
-    return {a: (state, bounced, status, confirmed, by) for a, state, bounced, status, confirmed, by in
-            d.query("SELECT address, state, bounced, bounce_status, confirmed, confirmed_by "
-                    "FROM recipients WHERE issue = ?", issue)}
+    """{address: (state, bounced, bounce_status, confirmed, confirmed_by)} as
+    `distctl show N --json` says."""
+    return {r["address"]: (r["state"], r.get("bounced"), r.get("bounce_status"),
+                           r.get("confirmed"), r.get("confirmed_by"))
+            for r in d.recipients(issue)}
 
 
 def history(d):
-    return d.query("SELECT COUNT(*) FROM attempts WHERE status IN ('bounced', 'confirmed')")[0][0]
+    """Bounced and confirmed rows in the history (`distctl log --json`)."""
+    return sum(1 for e in d.log_entries() if e.get("status") in ("bounced", "confirmed"))
 
 
 def test_feedback_mailbox(smtp_server, distd, imap_server):
