@@ -181,6 +181,7 @@ struct daemon {
 		pthread_t thread;
 		bool alert;		/* raised by this run: logged once */
 		bool cleared;		/* an alert of an earlier run cleared */
+		bool announced;		/* the first good read (since a change) logged */
 	} fb;
 };
 
@@ -596,6 +597,10 @@ fb_done(struct daemon *d)
 	} else {
 		if (d->fb.alert)
 			log_info("feedback: the mailbox can be read again");
+		else if (!d->fb.announced)
+			log_info("feedback: %s read (%ld new message(s))", job->s->where,
+			    r->read);
+		d->fb.announced = true;
 		if ((d->fb.alert || !d->fb.cleared) && !d->qdown.active &&
 		    queue_clear_alert(d->queue, QUEUE_ALERT_FEEDBACK) == 0)
 			d->fb.cleared = true;
@@ -677,6 +682,7 @@ fb_configure(struct daemon *d)
 	d->fb.s = s;
 	if (changed) {
 		log_info("feedback: reading %s every %ld s", s->where, s->interval);
+		d->fb.announced = false;
 		/* a poll in flight goes on with its own copy; the next one soon */
 		if (d->fb.job == NULL)
 			fb_arm(d, FEEDBACK_FIRST_SECONDS);

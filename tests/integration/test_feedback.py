@@ -3,7 +3,6 @@ from a throw-away Dovecot (imap_server, imapserver.py) and applied to the
 queue; what is not understood is left where it is for a human."""
 
 import os
-import time
 
 import pytest
 
@@ -165,9 +164,13 @@ def test_feedback_mailbox(smtp_server, distd, imap_server):
     assert n_history == 3
 
     # a restart reads nothing twice: the cursor passed all five
+    reads = d.stderr_text().count("INBOX read (")
     assert d.stop() == 0
     d.start()
-    time.sleep(5)   # past the first poll (2 s after the start)
+    # the first read after the start says so, with how many it found: none
+    wait_for(lambda: d.stderr_text().count("INBOX read (") == reads + 1, timeout=30,
+             what="the first read after the restart")
+    assert d.stderr_text().rsplit("INBOX read (", 1)[1].startswith("0 new message(s))")
     assert history(d) == n_history
     assert len(imap.list("INBOX")) == 2 and len(imap.list("distd-done")) == 3
     assert all(m.flags == frozenset() for m in imap.list("INBOX"))
