@@ -215,3 +215,36 @@ def test_mailbox_unreachable_or_refused(smtp_server, distd, imap_server):
              what="the second issue delivered")
     assert d.proc.poll() is None
     assert d.stderr_text().count("feedback: cannot read the mailbox") == 2
+
+
+def test_message_posing_as_the_server(smtp_server, distd, imap_server):
+    """A message whose lines look like the tagged end of curl's commands ends
+    curl's reading of the FETCH early (OK) or as a refusal (NO): it is left
+    for a human, the poll goes on over a new connection, no alert."""
+    imap = imap_server
+    server = smtp_server()
+    d = distd(server)
+    feedback_conf(d, imap, server)
+    d.start()
+    d.drop("seed.txt", ISSUE)
+    d.wait_states(("delivered",), count=4)
+    issue = d.issues("bulletin")[0]["id"]
+    sent = server.messages[0]
+
+    def posing(word):
+        lines = "".join(f"{c}{n:03d} {word} fake\r\n" for c in "AB" for n in range(1, 60))
+        return (f"From: someone@example.net\r\nSubject: {word}\r\n\r\n{lines}"
+                "* 99 FETCH (UID 99 BODY[] {5}\r\nhello)\r\n").encode()
+
+    imap.deliver(posing("OK"))
+    imap.deliver(posing("NO"))
+    imap.deliver(dsn(headers_of(sent.data), "d@example.test"))
+    assert d.ctl("reload").returncode == 0   # polled soon after a start anyway
+    wait_for(lambda: rows(d, issue)["d@example.test"][2] == "5.1.1", timeout=60,
+             what="the bounce after them applied")
+    left = imap.list("INBOX")
+    assert [m.raw.split(b"\r\n")[1] for m in left] == [b"Subject: OK", b"Subject: NO"]
+    assert all(m.flags == frozenset() for m in left)
+    assert "feedback" not in d.alert_kinds()
+    assert d.stderr_text().count("could not be read whole") + \
+        d.stderr_text().count("cut short") >= 2
