@@ -36,7 +36,7 @@ def headers_of(raw):
     return raw.split(b"\n\n", 1)[0].replace(b"\n", b"\r\n") + b"\r\n"
 
 
-def dsn(original_headers, rcpt):
+def dsn(original_headers, rcpt, action=b"failed", status=b"5.1.1"):
     return (b"From: Mail Delivery System <MAILER-DAEMON@mx.example.net>\r\n"
             b"To: bulletin@example.test\r\n"
             b"Subject: Undelivered Mail Returned to Sender\r\n"
@@ -49,7 +49,7 @@ def dsn(original_headers, rcpt):
             b"--BB\r\nContent-Type: message/delivery-status\r\n\r\n"
             b"Reporting-MTA: dns; mx.example.net\r\n\r\n"
             b"Final-Recipient: rfc822; " + rcpt.encode() + b"\r\n"
-            b"Action: failed\r\nStatus: 5.1.1\r\n"
+            b"Action: " + action + b"\r\nStatus: " + status + b"\r\n"
             b"Diagnostic-Code: smtp; 550 5.1.1 <" + rcpt.encode() + b">: User unknown\r\n\r\n"
             b"--BB\r\nContent-Type: text/rfc822-headers\r\n\r\n"
             + original_headers +
@@ -135,6 +135,8 @@ def test_feedback_mailbox(smtp_server, distd, imap_server):
     imap.deliver(reply(msgid, "c@example.test"))
     imap.deliver(UNRELATED)
     imap.deliver(malformed(msgid))
+    # a delay warning: ours, understood, nothing to apply; filed away too
+    imap.deliver(dsn(headers_of(sent.data), "d@example.test", b"delayed", b"4.4.1"))
     # the first poll comes soon after the start; a reload makes one too
     assert d.ctl("reload").returncode == 0
 
@@ -151,13 +153,13 @@ def test_feedback_mailbox(smtp_server, distd, imap_server):
     assert r["d@example.test"][1:] == (None, None, None, None)
 
     # processed ones moved to distd-done, flagged; the other two untouched
-    wait_for(lambda: len(imap.list("INBOX")) == 2, timeout=30, what="three moved")
+    wait_for(lambda: len(imap.list("INBOX")) == 2, timeout=30, what="four moved")
     left = imap.list("INBOX")
     assert sorted(m.raw.split(b"\r\n", 1)[0] for m in left) == \
         sorted([UNRELATED.split(b"\r\n", 1)[0], malformed(msgid).split(b"\r\n", 1)[0]])
     assert all(m.flags == frozenset() for m in left), [m.flags for m in left]
     done = imap.list("distd-done")
-    assert len(done) == 3
+    assert len(done) == 4
     assert all({"\\Seen", "$DistdProcessed"} <= m.flags for m in done)
     assert "feedback" not in d.alert_kinds()
     n_history = history(d)
@@ -172,7 +174,7 @@ def test_feedback_mailbox(smtp_server, distd, imap_server):
              what="the first read after the restart")
     assert d.stderr_text().rsplit("INBOX read (", 1)[1].startswith("0 new message(s))")
     assert history(d) == n_history
-    assert len(imap.list("INBOX")) == 2 and len(imap.list("distd-done")) == 3
+    assert len(imap.list("INBOX")) == 2 and len(imap.list("distd-done")) == 4
     assert all(m.flags == frozenset() for m in imap.list("INBOX"))
     text = d.stderr_text()
     assert imap.password not in text
