@@ -233,6 +233,12 @@ print_summary(const struct conf *c)
 	printf("  series:     %zu\n", c->n_series);
 	printf("  unresolved: %s\n", c->on_unresolved == CONF_UNRESOLVED_HOLD ?
 	    "hold the issue" : "send to what resolved, report the rest");
+	if (c->feedback.enabled)
+		printf("  feedback:   %s as %s every %ld s, processed to %s\n",
+		    c->feedback.url, c->feedback.username, c->feedback.interval,
+		    c->feedback.done_folder);
+	else
+		printf("  feedback:   off (no mailbox read)\n");
 }
 
 /*

@@ -3,6 +3,7 @@ from a throw-away Dovecot (imap_server, imapserver.py) and applied to the
 queue; what is not understood is left where it is for a human."""
 
 import os
+import subprocess
 
 import pytest
 
@@ -121,6 +122,11 @@ def test_feedback_mailbox(smtp_server, distd, imap_server):
     server = smtp_server()
     d = distd(server)
     feedback_conf(d, imap, server)
+    check = subprocess.run([d.binaries["distd"], "-c", str(d.conf), "--check-config"],
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+    assert f"feedback:   {imap.url}INBOX as feedback every 30 s, processed to distd-done" \
+        in check.stdout
     d.start()
     d.drop("seed.txt", ISSUE)
     d.wait_states(("delivered",), count=4)
