@@ -256,3 +256,41 @@ def test_message_posing_as_the_server(smtp_server, distd, imap_server):
     assert "feedback" not in d.alert_kinds()
     assert d.stderr_text().count("could not be read whole") + \
         d.stderr_text().count("cut short") >= 2
+
+
+def test_server_without_move(smtp_server, distd):
+    """A server that does not offer MOVE: processed messages are copied to
+    done_folder and stay behind flagged \\Seen $DistdProcessed (never
+    \\Deleted), and are not read again."""
+    from imapserver import ImapServer, ImapUnavailable
+
+    class NoMove(ImapServer):
+        def _config(self):
+            super()._config()
+            with open(f"{self.dir}/dovecot.conf", "a") as f:
+                # the whole post-login list, MOVE left out
+                f.write("imap_capability = IMAP4rev1 SASL-IR LITERAL+ UIDPLUS "
+                        "IDLE NAMESPACE\n")
+    try:
+        imap = NoMove()
+    except ImapUnavailable as e:
+        pytest.skip(f"no test IMAP server: {e}")
+    with imap:
+        server = smtp_server()
+        d = distd(server)
+        feedback_conf(d, imap, server)
+        d.start()
+        d.drop("seed.txt", ISSUE)
+        d.wait_states(("delivered",), count=4)
+        issue = d.issues("bulletin")[0]["id"]
+        sent = server.messages[0]
+        imap.deliver(dsn(headers_of(sent.data), "a@example.test"))
+        imap.deliver(UNRELATED)
+        assert d.ctl("reload").returncode == 0
+        wait_for(lambda: len(imap.list("distd-done")) == 1, timeout=60, what="the copy")
+        assert rows(d, issue)["a@example.test"][2] == "5.1.1"
+        inbox = {m.raw.split(b"\r\n")[0]: m.flags for m in imap.list("INBOX")}
+        assert inbox[UNRELATED.split(b"\r\n")[0]] == frozenset()
+        bounce = [f for k, f in inbox.items() if b"MAILER-DAEMON" in k][0]
+        assert bounce == frozenset({"\\Seen", "$DistdProcessed"})
+        assert "\\Deleted" not in imap.list("distd-done")[0].flags
