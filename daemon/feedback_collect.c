@@ -957,8 +957,16 @@ feedback_poll(const struct feedback_settings *s, struct queue *q, atomic_bool *a
 			    "): reading it again from the start", s->where, cur_validity,
 			    uidvalidity);
 		cur_uid = 0;
+		/* said once: the cursor moves to the new numbering even when
+		 * there is nothing to read yet */
+		if (queue_feedback_cursor_set(q, s->cursor, uidvalidity, 0, err,
+		    sizeof(err)) < 0) {
+			snprintf(p.err, sizeof(p.err), "the queue: %s", err);
+			goto fail;
+		}
 	}
-	if (command(&p, 4u << 20, "UID SEARCH UID %" PRIu32 ":*", cur_uid + 1) < 0)
+	/* ~8 bytes a UID: a million messages fit */
+	if (command(&p, 32u << 20, "UID SEARCH UID %" PRIu32 ":*", cur_uid + 1) < 0)
 		goto fail;
 	uids = xcalloc(FEEDBACK_POLL_MAX, sizeof(*uids));
 	size_t total = feedback_imap_search(resp(&p), p.buf.len, cur_uid, uids,

@@ -287,7 +287,8 @@ def test_server_without_move(smtp_server, distd):
         imap.deliver(dsn(headers_of(sent.data), "a@example.test"))
         imap.deliver(UNRELATED)
         assert d.ctl("reload").returncode == 0
-        wait_for(lambda: len(imap.list("distd-done")) == 1, timeout=60, what="the copy")
+        wait_for(lambda: "distd-done" in imap.folders() and
+                 len(imap.list("distd-done")) == 1, timeout=60, what="the copy")
         assert rows(d, issue)["a@example.test"][2] == "5.1.1"
         inbox = {m.raw.split(b"\r\n")[0]: m.flags for m in imap.list("INBOX")}
         assert inbox[UNRELATED.split(b"\r\n")[0]] == frozenset()
