@@ -181,6 +181,7 @@ struct daemon {
 		pthread_t thread;
 		bool alert;		/* raised by this run: logged once */
 		bool cleared;		/* an alert of an earlier run cleared */
+		bool announced;		/* the first good read (since a change) logged */
 	} fb;
 };
 
@@ -232,6 +233,12 @@ print_summary(const struct conf *c)
 	printf("  series:     %zu\n", c->n_series);
 	printf("  unresolved: %s\n", c->on_unresolved == CONF_UNRESOLVED_HOLD ?
 	    "hold the issue" : "send to what resolved, report the rest");
+	if (c->feedback.enabled)
+		printf("  feedback:   %s as %s every %ld s, processed to %s\n",
+		    c->feedback.url, c->feedback.username, c->feedback.interval,
+		    c->feedback.done_folder);
+	else
+		printf("  feedback:   off (no mailbox read)\n");
 }
 
 /*
@@ -596,6 +603,10 @@ fb_done(struct daemon *d)
 	} else {
 		if (d->fb.alert)
 			log_info("feedback: the mailbox can be read again");
+		else if (!d->fb.announced)
+			log_info("feedback: %s read (%ld new message(s))", job->s->where,
+			    r->read);
+		d->fb.announced = true;
 		if ((d->fb.alert || !d->fb.cleared) && !d->qdown.active &&
 		    queue_clear_alert(d->queue, QUEUE_ALERT_FEEDBACK) == 0)
 			d->fb.cleared = true;
@@ -677,6 +688,7 @@ fb_configure(struct daemon *d)
 	d->fb.s = s;
 	if (changed) {
 		log_info("feedback: reading %s every %ld s", s->where, s->interval);
+		d->fb.announced = false;
 		/* a poll in flight goes on with its own copy; the next one soon */
 		if (d->fb.job == NULL)
 			fb_arm(d, FEEDBACK_FIRST_SECONDS);

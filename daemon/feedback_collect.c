@@ -12,10 +12,10 @@
  * A literal is counted in bytes, not lines. curl reads the stream line
  * by line and ends a command's response at the first line starting with
  * its tag; a message whose body holds such a line would end the response
- * early. The literal is then short of its announced length: we notice,
- * leave that message for a human (the cursor passes it) and end the poll,
- * so that the rest of the stream is never read as responses; the handle,
- * and its connection, go with the poll.
+ * early (or, with "TAG NO", as a refusal). The literal is then short of
+ * its announced length: we notice, leave that message for a human (the
+ * cursor passes it) and go on over a new handle and connection, so that
+ * the rest of that stream is never read as responses.
  */
 #include "feedback_collect.h"
 
@@ -579,6 +579,7 @@ struct poll {
 	 */
 	bool selected;
 	uint32_t uidvalidity;
+	CURLcode rc;		/* the last command's */
 };
 
 static size_t
@@ -691,6 +692,7 @@ command(struct poll *p, size_t cap, const char *fmt, ...)
 	p->err[0] = '\0';
 	curl_easy_setopt(p->h, CURLOPT_CUSTOMREQUEST, cmd);
 	rc = curl_easy_perform(p->h);
+	p->rc = rc;
 	if (rc == CURLE_OK)
 		return 0;
 	p->selected = false;
@@ -706,6 +708,25 @@ static const char *
 resp(const struct poll *p)
 {
 	return sbuf_str(&p->buf);
+}
+
+/*
+ * A new handle, so a new connection: after a message whose bytes made curl
+ * end a response early, the old connection's stream is not where curl
+ * thinks it is, and nothing more is read from it.
+ */
+static int
+reconnect(struct poll *p)
+{
+	curl_easy_cleanup(p->h);
+	p->h = curl_easy_init();
+	p->selected = false;
+	if (p->h == NULL) {
+		snprintf(p->err, sizeof(p->err), "cannot start a transfer (curl_easy_init)");
+		return -1;
+	}
+	setup(p);
+	return 0;
 }
 
 /* SELECT the folder: its UIDVALIDITY in p->uidvalidity; 0 or -1 with p->err. */
@@ -818,17 +839,22 @@ one(struct poll *p, uint32_t uidvalidity, uint32_t uid, struct feedback_result *
 		res->left++;
 		return pass(p, uidvalidity, uid, why);
 	}
-	if (command(p, (size_t)size + FEEDBACK_RESP_SLACK, "UID FETCH %" PRIu32
-	    " BODY.PEEK[]", uid) < 0)
+	int frc = command(p, (size_t)size + FEEDBACK_RESP_SLACK, "UID FETCH %" PRIu32
+	    " BODY.PEEK[]", uid);
+	/* a refusal here may be the message's own bytes (a line in it that
+	 * starts with the command's tag): not the mailbox's fault */
+	if (frc < 0 && p->rc != CURLE_QUOTE_ERROR)
 		return -1;
-	if (feedback_imap_literal(resp(p), p->buf.len, uid, FEEDBACK_MAX_INPUT, &msg, &len,
-	    why, sizeof(why)) < 0) {
+	if (frc < 0 || feedback_imap_literal(resp(p), p->buf.len, uid, FEEDBACK_MAX_INPUT,
+	    &msg, &len, why, sizeof(why)) < 0) {
+		if (frc < 0)
+			snprintf(why, sizeof(why), "UID %" PRIu32 ": could not be read "
+			    "whole (%s)", uid, p->err);
 		res->left++;
 		if (pass(p, uidvalidity, uid, why) < 0)
 			return -1;
 		/* the stream and curl's reading of it may disagree from here */
-		snprintf(p->err, sizeof(p->err), "%s", why);
-		return strstr(why, "cut short") ? 1 : 0;
+		return reconnect(p);
 	}
 	res->read++;
 
@@ -931,8 +957,16 @@ feedback_poll(const struct feedback_settings *s, struct queue *q, atomic_bool *a
 			    "): reading it again from the start", s->where, cur_validity,
 			    uidvalidity);
 		cur_uid = 0;
+		/* said once: the cursor moves to the new numbering even when
+		 * there is nothing to read yet */
+		if (queue_feedback_cursor_set(q, s->cursor, uidvalidity, 0, err,
+		    sizeof(err)) < 0) {
+			snprintf(p.err, sizeof(p.err), "the queue: %s", err);
+			goto fail;
+		}
 	}
-	if (command(&p, 4u << 20, "UID SEARCH UID %" PRIu32 ":*", cur_uid + 1) < 0)
+	/* ~8 bytes a UID: a million messages fit */
+	if (command(&p, 32u << 20, "UID SEARCH UID %" PRIu32 ":*", cur_uid + 1) < 0)
 		goto fail;
 	uids = xcalloc(FEEDBACK_POLL_MAX, sizeof(*uids));
 	size_t total = feedback_imap_search(resp(&p), p.buf.len, cur_uid, uids,
@@ -942,14 +976,8 @@ feedback_poll(const struct feedback_settings *s, struct queue *q, atomic_bool *a
 		log_info("feedback: %s: %zu new messages; %zu now, the rest next time",
 		    s->where, total, n);
 	for (size_t i = 0; i < n; i++) {
-		int r = one(&p, uidvalidity, uids[i], res);
-		if (r < 0)
+		if (one(&p, uidvalidity, uids[i], res) < 0)
 			goto fail;
-		if (r > 0) {
-			log_warnx("feedback: %s: %s; the rest waits for the next poll",
-			    s->where, p.err);
-			break;
-		}
 	}
 	rc = 0;
 	goto out;

@@ -3,7 +3,7 @@ from a throw-away Dovecot (imap_server, imapserver.py) and applied to the
 queue; what is not understood is left where it is for a human."""
 
 import os
-import time
+import subprocess
 
 import pytest
 
@@ -37,7 +37,7 @@ def headers_of(raw):
     return raw.split(b"\n\n", 1)[0].replace(b"\n", b"\r\n") + b"\r\n"
 
 
-def dsn(original_headers, rcpt):
+def dsn(original_headers, rcpt, action=b"failed", status=b"5.1.1"):
     return (b"From: Mail Delivery System <MAILER-DAEMON@mx.example.net>\r\n"
             b"To: bulletin@example.test\r\n"
             b"Subject: Undelivered Mail Returned to Sender\r\n"
@@ -50,7 +50,7 @@ def dsn(original_headers, rcpt):
             b"--BB\r\nContent-Type: message/delivery-status\r\n\r\n"
             b"Reporting-MTA: dns; mx.example.net\r\n\r\n"
             b"Final-Recipient: rfc822; " + rcpt.encode() + b"\r\n"
-            b"Action: failed\r\nStatus: 5.1.1\r\n"
+            b"Action: " + action + b"\r\nStatus: " + status + b"\r\n"
             b"Diagnostic-Code: smtp; 550 5.1.1 <" + rcpt.encode() + b">: User unknown\r\n\r\n"
             b"--BB\r\nContent-Type: text/rfc822-headers\r\n\r\n"
             + original_headers +
@@ -105,15 +105,16 @@ def malformed(msgid):
 
 
 def rows(d, issue):
-    # the stored fact itself: bounced/confirmed beside the state (distctl show
-    # gains these fields on branch fb-views)
-    return {a: (state, bounced, status, confirmed, by) for a, state, bounced, status, confirmed, by in
-            d.query("SELECT address, state, bounced, bounce_status, confirmed, confirmed_by "
-                    "FROM recipients WHERE issue = ?", issue)}
+    """{address: (state, bounced, bounce_status, confirmed, confirmed_by)} as
+    `distctl show N --json` says."""
+    return {r["address"]: (r["state"], r.get("bounced"), r.get("bounce_status"),
+                           r.get("confirmed"), r.get("confirmed_by"))
+            for r in d.recipients(issue)}
 
 
 def history(d):
-    return d.query("SELECT COUNT(*) FROM attempts WHERE status IN ('bounced', 'confirmed')")[0][0]
+    """Bounced and confirmed rows in the history (`distctl log --json`)."""
+    return sum(1 for e in d.log_entries() if e.get("status") in ("bounced", "confirmed"))
 
 
 def test_feedback_mailbox(smtp_server, distd, imap_server):
@@ -121,6 +122,11 @@ def test_feedback_mailbox(smtp_server, distd, imap_server):
     server = smtp_server()
     d = distd(server)
     feedback_conf(d, imap, server)
+    check = subprocess.run([d.binaries["distd"], "-c", str(d.conf), "--check-config"],
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+    assert f"feedback:   {imap.url}INBOX as feedback every 30 s, processed to distd-done" \
+        in check.stdout
     d.start()
     d.drop("seed.txt", ISSUE)
     d.wait_states(("delivered",), count=4)
@@ -135,6 +141,8 @@ def test_feedback_mailbox(smtp_server, distd, imap_server):
     imap.deliver(reply(msgid, "c@example.test"))
     imap.deliver(UNRELATED)
     imap.deliver(malformed(msgid))
+    # a delay warning: ours, understood, nothing to apply; filed away too
+    imap.deliver(dsn(headers_of(sent.data), "d@example.test", b"delayed", b"4.4.1"))
     # the first poll comes soon after the start; a reload makes one too
     assert d.ctl("reload").returncode == 0
 
@@ -151,24 +159,28 @@ def test_feedback_mailbox(smtp_server, distd, imap_server):
     assert r["d@example.test"][1:] == (None, None, None, None)
 
     # processed ones moved to distd-done, flagged; the other two untouched
-    wait_for(lambda: len(imap.list("INBOX")) == 2, timeout=30, what="three moved")
+    wait_for(lambda: len(imap.list("INBOX")) == 2, timeout=30, what="four moved")
     left = imap.list("INBOX")
     assert sorted(m.raw.split(b"\r\n", 1)[0] for m in left) == \
         sorted([UNRELATED.split(b"\r\n", 1)[0], malformed(msgid).split(b"\r\n", 1)[0]])
     assert all(m.flags == frozenset() for m in left), [m.flags for m in left]
     done = imap.list("distd-done")
-    assert len(done) == 3
+    assert len(done) == 4
     assert all({"\\Seen", "$DistdProcessed"} <= m.flags for m in done)
     assert "feedback" not in d.alert_kinds()
     n_history = history(d)
     assert n_history == 3
 
     # a restart reads nothing twice: the cursor passed all five
+    reads = d.stderr_text().count("INBOX read (")
     assert d.stop() == 0
     d.start()
-    time.sleep(5)   # past the first poll (2 s after the start)
+    # the first read after the start says so, with how many it found: none
+    wait_for(lambda: d.stderr_text().count("INBOX read (") == reads + 1, timeout=30,
+             what="the first read after the restart")
+    assert d.stderr_text().rsplit("INBOX read (", 1)[1].startswith("0 new message(s))")
     assert history(d) == n_history
-    assert len(imap.list("INBOX")) == 2 and len(imap.list("distd-done")) == 3
+    assert len(imap.list("INBOX")) == 2 and len(imap.list("distd-done")) == 4
     assert all(m.flags == frozenset() for m in imap.list("INBOX"))
     text = d.stderr_text()
     assert imap.password not in text
@@ -211,3 +223,75 @@ def test_mailbox_unreachable_or_refused(smtp_server, distd, imap_server):
              what="the second issue delivered")
     assert d.proc.poll() is None
     assert d.stderr_text().count("feedback: cannot read the mailbox") == 2
+
+
+def test_message_posing_as_the_server(smtp_server, distd, imap_server):
+    """A message whose lines look like the tagged end of curl's commands ends
+    curl's reading of the FETCH early (OK) or as a refusal (NO): it is left
+    for a human, the poll goes on over a new connection, no alert."""
+    imap = imap_server
+    server = smtp_server()
+    d = distd(server)
+    feedback_conf(d, imap, server)
+    d.start()
+    d.drop("seed.txt", ISSUE)
+    d.wait_states(("delivered",), count=4)
+    issue = d.issues("bulletin")[0]["id"]
+    sent = server.messages[0]
+
+    def posing(word):
+        lines = "".join(f"{c}{n:03d} {word} fake\r\n" for c in "AB" for n in range(1, 60))
+        return (f"From: someone@example.net\r\nSubject: {word}\r\n\r\n{lines}"
+                "* 99 FETCH (UID 99 BODY[] {5}\r\nhello)\r\n").encode()
+
+    imap.deliver(posing("OK"))
+    imap.deliver(posing("NO"))
+    imap.deliver(dsn(headers_of(sent.data), "d@example.test"))
+    assert d.ctl("reload").returncode == 0   # polled soon after a start anyway
+    wait_for(lambda: rows(d, issue)["d@example.test"][2] == "5.1.1", timeout=60,
+             what="the bounce after them applied")
+    left = imap.list("INBOX")
+    assert [m.raw.split(b"\r\n")[1] for m in left] == [b"Subject: OK", b"Subject: NO"]
+    assert all(m.flags == frozenset() for m in left)
+    assert "feedback" not in d.alert_kinds()
+    assert d.stderr_text().count("could not be read whole") + \
+        d.stderr_text().count("cut short") >= 2
+
+
+def test_server_without_move(smtp_server, distd):
+    """A server that does not offer MOVE: processed messages are copied to
+    done_folder and stay behind flagged \\Seen $DistdProcessed (never
+    \\Deleted), and are not read again."""
+    from imapserver import ImapServer, ImapUnavailable
+
+    class NoMove(ImapServer):
+        def _config(self):
+            super()._config()
+            with open(f"{self.dir}/dovecot.conf", "a") as f:
+                # the whole post-login list, MOVE left out
+                f.write("imap_capability = IMAP4rev1 SASL-IR LITERAL+ UIDPLUS "
+                        "IDLE NAMESPACE\n")
+    try:
+        imap = NoMove()
+    except ImapUnavailable as e:
+        pytest.skip(f"no test IMAP server: {e}")
+    with imap:
+        server = smtp_server()
+        d = distd(server)
+        feedback_conf(d, imap, server)
+        d.start()
+        d.drop("seed.txt", ISSUE)
+        d.wait_states(("delivered",), count=4)
+        issue = d.issues("bulletin")[0]["id"]
+        sent = server.messages[0]
+        imap.deliver(dsn(headers_of(sent.data), "a@example.test"))
+        imap.deliver(UNRELATED)
+        assert d.ctl("reload").returncode == 0
+        wait_for(lambda: "distd-done" in imap.folders() and
+                 len(imap.list("distd-done")) == 1, timeout=60, what="the copy")
+        assert rows(d, issue)["a@example.test"][2] == "5.1.1"
+        inbox = {m.raw.split(b"\r\n")[0]: m.flags for m in imap.list("INBOX")}
+        assert inbox[UNRELATED.split(b"\r\n")[0]] == frozenset()
+        bounce = [f for k, f in inbox.items() if b"MAILER-DAEMON" in k][0]
+        assert bounce == frozenset({"\\Seen", "$DistdProcessed"})
+        assert "\\Deleted" not in imap.list("distd-done")[0].flags
