@@ -2128,11 +2128,9 @@ conf_receipt_address(const struct conf *c, const char *title)
 {
 	struct conf_identity who;
 
-	/*
-	 * feedback.address (the mailbox distd reads) comes with the feedback
-	 * block; until the configuration has it, confirmations go where the
-	 * issue came from, which is where replies go too.
-	 */
+	/* the mailbox distd reads, when it is not the sender's own */
+	if (c->feedback.enabled && c->feedback.address != NULL)
+		return c->feedback.address;
 	conf_identity(c, title, &who);
 	return who.from_address;
 }

@@ -312,8 +312,8 @@ void conf_identity(const struct conf *c, const char *title, struct conf_identity
 
 /*
  * Where confirmations of receipt go (Disposition-Notification-To) for an
- * issue titled title: feedback.address once the configuration has a
- * feedback block that sets it, else the issue's From address
+ * issue titled title: feedback.address when the feedback block sets
+ * it, else the issue's From address
  * (conf_identity). A string owned by the conf.
  */
 const char *conf_receipt_address(const struct conf *c, const char *title);

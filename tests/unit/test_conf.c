@@ -903,6 +903,16 @@ test_feedback(void **state)
 	conf_free(c);
 	free(errs);
 
+	/* a mailbox of its own: confirmations of receipt go there */
+	c = load(MINIMAL "feedback = { url = \"imaps://imap.example.test\"; "
+	    "username = \"distd@example.test\"; address = \"receipts@example.test\"; };\n",
+	    0, &errs);
+	if (c == NULL)
+		fail_msg("%s", errs);
+	assert_string_equal(conf_receipt_address(c, "简报"), "receipts@example.test");
+	conf_free(c);
+	free(errs);
+
 	c = load(MINIMAL "feedback = { url = \"imaps://127.0.0.1:9993/Bounces/%E9%80%80%E4%BF%A1\"; "
 	    "username = \"distd@example.test\"; interval = 30; done_folder = \"Done\";\n"
 	    " address = \"distd@example.test\"; };\n", 0, &errs);
