@@ -121,7 +121,8 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB)
 # To add a program to either list, add its name here.
 PG_UNIT   = test_queue_pg test_queue_nodes test_queue_pg_concurrency test_queue_wake \
             test_queue_pg_counts
-PG_SHARED = test_queue test_queue_ctl test_queue_views test_retention
+PG_SHARED = test_queue test_queue_ctl test_queue_views test_retention \
+            test_queue_feedback
 PG_RUN    = $(PYTHON) tests/integration/pgserver.py run --
 unit: $(UNIT_BIN)
 	@failed=0; for t in $(UNIT_BIN); do \

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -253,16 +254,113 @@ static const char schema_v8[] =
     "  BEGIN DELETE FROM issue_tiers WHERE issue = OLD.id; END;"
     "CREATE TRIGGER IF NOT EXISTS issue_tiers_deleted AFTER DELETE ON issues"
     "  BEGIN DELETE FROM issue_tiers WHERE issue = OLD.id; END;"
-    "INSERT OR REPLACE INTO issue_tiers SELECT r.issue, r.tier, r.tier_keyword, COUNT(*),"
+    "INSERT OR REPLACE INTO issue_tiers (issue, tier, tier_keyword, total, delivered,"
+    "  deferred, failed) SELECT r.issue, r.tier, r.tier_keyword, COUNT(*),"
     "  SUM(r.state = 'delivered'), SUM(r.state = 'deferred'), SUM(r.state = 'failed')"
     "  FROM recipients r JOIN issues i ON i.id = r.issue"
     "  WHERE i.state = 'done' AND r.replaced_by IS NULL"
     "  GROUP BY r.issue, r.tier, r.tier_keyword;";
 
+/*
+ * Version 9: what comes back after the relay accepted (issue 17). A
+ * bounce and a confirmation of receipt are columns beside a recipient's
+ * state, not states: the state stays what the transfer did (the relay did
+ * take it), and a bounce that comes back days later must not rewrite the
+ * history of the transfer. receipt: the recipient was asked to confirm;
+ * reminders and last_reminded count `distctl remind`. issue_tiers keeps
+ * the three new totals of a finished issue (before this version nothing
+ * had bounced or been confirmed or asked, so 0 is right for the rows
+ * already there; they are counted again all the same, as version 8
+ * counted the others, so that a step run again is right too). The
+ * columns are in added_columns below, so that the
+ * step is safe to run again like 7 and 8. feedback holds the key (the
+ * message's hash) of every feedback message applied, so that one read
+ * again (a moved cursor, a new UIDVALIDITY) is applied once;
+ * feedback_cursors the IMAP cursor of each mailbox, moved in the
+ * transaction that applies the message. bounce_attempt is the history
+ * row (attempts.id) of the bounce that set `bounced`: it only grows, so
+ * the bounced notice's key (its highest per issue) changes with every new
+ * bounce, whichever recipient it is (the highest bounced recipient id
+ * would not: a lower id bouncing later left it as it was). The partial
+ * index recipients_bounced holds only bounced rows and covers the
+ * notice's look-up, which so costs the bounces, never the history.
+ */
+static const char schema_v9[] =
+    "CREATE TABLE IF NOT EXISTS feedback ("
+    "  key TEXT PRIMARY KEY,"
+    "  time INTEGER NOT NULL,"
+    "  issue INTEGER,"
+    "  kind TEXT NOT NULL,"
+    "  matched INTEGER NOT NULL"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS feedback_cursors ("
+    "  name TEXT PRIMARY KEY,"
+    "  uidvalidity INTEGER NOT NULL,"
+    "  uid INTEGER NOT NULL"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS recipients_bounced ON recipients(issue, bounce_attempt,"
+    "  bounced)"
+    "  WHERE bounced IS NOT NULL;"
+    "INSERT OR REPLACE INTO issue_tiers (issue, tier, tier_keyword, total, delivered,"
+    "  deferred, failed, bounced, confirmed, receipt)"
+    "  SELECT issue, tier, tier_keyword, COUNT(*) " QUEUE_TIER_SUMS " FROM recipients"
+    "  WHERE issue IN (SELECT id FROM issues WHERE state = 'done')"
+    "  AND replaced_by IS NULL GROUP BY issue, tier, tier_keyword;";
+
+/*
+ * Columns a step adds, each added before the step's SQL runs and only when
+ * the table lacks it: ALTER TABLE … ADD COLUMN has no IF NOT EXISTS, and a
+ * step must be safe to run again (a queue set back to an older version by
+ * hand, as the upgrade tests do).
+ */
+static const struct {
+	int version;
+	const char *table, *column, *decl;
+} added_columns[] = {
+	{ 9, "recipients", "bounced", "INTEGER" },
+	{ 9, "recipients", "bounce_status", "TEXT" },
+	{ 9, "recipients", "bounce_reply", "TEXT" },
+	{ 9, "recipients", "receipt", "INTEGER NOT NULL DEFAULT 0" },
+	{ 9, "recipients", "confirmed", "INTEGER" },
+	{ 9, "recipients", "confirmed_by", "TEXT" },
+	{ 9, "recipients", "reminders", "INTEGER NOT NULL DEFAULT 0" },
+	{ 9, "recipients", "last_reminded", "INTEGER" },
+	{ 9, "recipients", "bounce_attempt", "INTEGER" },
+	{ 9, "issue_tiers", "bounced", "INTEGER NOT NULL DEFAULT 0" },
+	{ 9, "issue_tiers", "confirmed", "INTEGER NOT NULL DEFAULT 0" },
+	{ 9, "issue_tiers", "receipt", "INTEGER NOT NULL DEFAULT 0" },
+};
+
 static const char *const migrations[] = {
 	schema_v1, schema_v2, schema_v3, schema_v4, schema_v5, schema_v6, schema_v7,
-	schema_v8,
+	schema_v8, schema_v9,
 };
+
+/* The columns version `version` adds that are not there yet. 0 or -1 with err. */
+static int
+add_columns(struct queue *q, int version, char *err, size_t errsz)
+{
+	for (size_t i = 0; i < sizeof(added_columns) / sizeof(added_columns[0]); i++) {
+		sqlite3_stmt *st;
+		char sql[256];
+		bool have;
+
+		if (added_columns[i].version != version)
+			continue;
+		st = queue_prepare(q, "SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2");
+		if (st == NULL)
+			return queue_fail(q, err, errsz, "migrate");
+		queue_bind_text(st, 1, added_columns[i].table);
+		queue_bind_text(st, 2, added_columns[i].column);
+		have = sqlite3_step(st) == SQLITE_ROW;
+		sqlite3_finalize(st);
+		snprintf(sql, sizeof(sql), "ALTER TABLE %s ADD COLUMN %s %s",
+		    added_columns[i].table, added_columns[i].column, added_columns[i].decl);
+		if (!have && queue_exec(q, sql, err, errsz) < 0)
+			return -1;
+	}
+	return 0;
+}
 
 int
 queue_schema_latest(void)
@@ -453,6 +551,7 @@ sqlite_open(struct queue *q, const char *path, enum queue_mode mode, char *err,
 		char sql[64];
 		snprintf(sql, sizeof(sql), "PRAGMA user_version=%d;", v + 1);
 		if (queue_exec(q, "BEGIN IMMEDIATE", err, errsz) < 0 ||
+		    add_columns(q, v + 1, err, errsz) < 0 ||
 		    queue_exec(q, migrations[v], err, errsz) < 0 ||
 		    queue_exec(q, sql, err, errsz) < 0 ||
 		    queue_exec(q, "COMMIT", err, errsz) < 0) {
@@ -700,6 +799,59 @@ sqlite_unreserve_id(struct queue *q, int64_t id)
 		q->reserved_upto = 0;
 }
 
+/*
+ * A reminder (kind reminder, notice_for = the bulletin) is counted on the
+ * bulletin's recipients it goes to, in the transaction that queues it, so
+ * that the count never says a reminder went that was not queued or the
+ * other way round: each recipient (not replaced) of the bulletin with one
+ * of the reminder's addresses gets reminders + 1, last_reminded and a
+ * `reminded` history row naming the reminder. Returns 0, or -1 for the
+ * caller's queue_fail.
+ */
+static int
+record_reminders(struct queue *q, int64_t id, const struct queue_issue_in *in,
+    const struct queue_recipient_in *r, size_t n)
+{
+	char note[64];
+	sqlite3_stmt *hist = queue_prepare(q, "INSERT INTO attempts (recipient, issue, time,"
+	    " status, reply, attempt) SELECT id, issue, ?3, 'reminded', ?4, attempts"
+	    " FROM recipients WHERE issue = ?1 AND address = ?2 COLLATE NOCASE"
+	    " AND replaced_by IS NULL");
+	sqlite3_stmt *up = queue_prepare(q, "UPDATE recipients SET reminders = reminders + 1,"
+	    " last_reminded = ?3 WHERE issue = ?1 AND address = ?2 COLLATE NOCASE"
+	    " AND replaced_by IS NULL");
+	int rc = -1;
+
+	if (hist == NULL || up == NULL)
+		goto done;
+	snprintf(note, sizeof(note), "reminder issue %lld", (long long)id);
+	for (size_t i = 0; i < n; i++) {
+		/* the same address twice in the reminder counts once */
+		bool again = false;
+		for (size_t k = 0; k < i && !again; k++)
+			again = r[k].address && r[i].address &&
+			    strcasecmp(r[k].address, r[i].address) == 0;
+		if (again)
+			continue;
+		sqlite3_stmt *both[2] = { hist, up };
+		for (int k = 0; k < 2; k++) {
+			sqlite3_reset(both[k]);
+			sqlite3_bind_int64(both[k], 1, in->notice_for);
+			queue_bind_text(both[k], 2, r[i].address);
+			sqlite3_bind_int64(both[k], 3, in->received);
+			if (k == 0)
+				queue_bind_text(both[k], 4, note);
+			if (sqlite3_step(both[k]) != SQLITE_DONE)
+				goto done;
+		}
+	}
+	rc = 0;
+done:
+	sqlite3_finalize(hist);
+	sqlite3_finalize(up);
+	return rc;
+}
+
 static int
 sqlite_commit_issue(struct queue *q, int64_t id, const char *message_id,
     const struct queue_issue_in *in, const struct queue_recipient_in *r, size_t n,
@@ -819,8 +971,8 @@ sqlite_commit_issue(struct queue *q, int64_t id, const char *message_id,
 	}
 
 	st = queue_prepare(q, "INSERT INTO recipients (issue, tier, tier_keyword, header,"
-	    " unit, via, name, display, address, state, next_attempt)"
-	    " VALUES (?,?,?,?,?,?,?,?,?,?,?)");
+	    " unit, via, name, display, address, state, next_attempt, receipt)"
+	    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
 	if (st == NULL)
 		goto sqlfail;
 	for (size_t i = 0; i < n; i++) {
@@ -828,11 +980,15 @@ sqlite_commit_issue(struct queue *q, int64_t id, const char *message_id,
 		queue_bind_recipient(st, id, &r[i]);
 		queue_bind_text(st, 10, in->hold_reason ? "held" : "queued");
 		sqlite3_bind_int64(st, 11, in->received);
+		sqlite3_bind_int(st, 12, r[i].receipt ? 1 : 0);
 		if (sqlite3_step(st) != SQLITE_DONE)
 			goto sqlfail;
 	}
 	sqlite3_finalize(st);
 	st = NULL;
+	if (in->kind == QUEUE_KIND_REMINDER && in->notice_for != 0 &&
+	    record_reminders(q, id, in, r, n) < 0)
+		goto sqlfail;
 	if (in->report_for) {
 		char sql[128];
 		snprintf(sql, sizeof(sql), "UPDATE issues SET reported = 1 WHERE id = %lld",
@@ -1205,7 +1361,7 @@ sqlite_finish(struct queue *q, int64_t now, int64_t **report, size_t *n,
     char *err, size_t errsz)
 {
 	sqlite3_stmt *st;
-	char sql[512];
+	char sql[1024];
 
 	*report = NULL;
 	*n = 0;
@@ -1220,9 +1376,9 @@ sqlite_finish(struct queue *q, int64_t now, int64_t **report, size_t *n,
 	if (queue_exec(q, sql, err, errsz) < 0)
 		goto fail;
 	/* the tiers of what finished now, for distctl status (schema 8) */
-	snprintf(sql, sizeof(sql), "INSERT OR REPLACE INTO issue_tiers"
-	    " SELECT issue, tier, tier_keyword, COUNT(*), SUM(state = 'delivered'),"
-	    " SUM(state = 'deferred'), SUM(state = 'failed') FROM recipients"
+	snprintf(sql, sizeof(sql), "INSERT OR REPLACE INTO issue_tiers (issue, tier,"
+	    " tier_keyword, total, delivered, deferred, failed, bounced, confirmed, receipt)"
+	    " SELECT issue, tier, tier_keyword, COUNT(*) " QUEUE_TIER_SUMS " FROM recipients"
 	    " WHERE issue IN (SELECT id FROM issues WHERE state = 'done' AND finished = %lld)"
 	    " AND replaced_by IS NULL GROUP BY issue, tier, tier_keyword", (long long)now);
 	if (sqlite3_changes(q->db) > 0 && queue_exec(q, sql, err, errsz) < 0)
@@ -1382,6 +1538,138 @@ sqlite_changes(struct queue *q, int64_t *own, int64_t *others)
 /* ---- admin notices -------------------------------------------------------- */
 
 /*
+ * The bulletins with bounced recipients whose notice for the current
+ * highest bounced id is not there yet. recipients_bounced holds only the
+ * bounced rows, so that this walks the bounces ever received, never the
+ * history (test_bounced_notice_plan checks the plan); the notice key's
+ * look-up is issues_notice_key's.
+ */
+const char queue_bounced_due_sql[] =
+    "SELECT b.issue, b.last, i.title, i.issue_no, i.source FROM"
+    " (SELECT issue, MAX(bounce_attempt) AS last FROM recipients"
+    "  INDEXED BY recipients_bounced"
+    "  WHERE bounced IS NOT NULL GROUP BY issue) b JOIN issues i ON i.id = b.issue"
+    " WHERE i.kind = 'bulletin' AND NOT EXISTS (SELECT 1 FROM issues n"
+    "  WHERE n.kind = 'notice' AND n.sha256 = 'bounced:' || b.issue || ':' || b.last)"
+    " ORDER BY b.issue LIMIT ?";
+
+/* At most this many recipients a bounced notice lists, each line cut at about LINE bytes. */
+#define BOUNCED_LINES 200
+#define BOUNCED_LINE 300
+
+/* s onto out without its line breaks, cut at a character boundary when over max bytes. */
+static void
+put_cut(struct sbuf *out, const char *s, size_t max)
+{
+	size_t n = strlen(s);
+	bool cut = n > max;
+
+	if (cut)	/* s[n] must start a character: s[0..n) is whole ones */
+		for (n = max; n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80; n--)
+			;
+	for (size_t i = 0; i < n; i++)
+		sbuf_putc(out, s[i] == '\r' || s[i] == '\n' || s[i] == '\t' ? ' ' : s[i]);
+	if (cut)
+		sbuf_puts(out, "…");
+}
+
+/*
+ * The reason of issue's bounced notice: one line per bounced recipient
+ * (not replaced), "TIER UNIT <ADDRESS>: STATUS REPLY", at most
+ * BOUNCED_LINES of them. NULL when none is left to tell about.
+ */
+static char *
+bounced_reason(struct queue *q, int64_t issue, int *rc)
+{
+	sqlite3_stmt *st = queue_prepare(q, "SELECT tier_keyword, unit, address, bounce_status,"
+	    " bounce_reply FROM recipients INDEXED BY recipients_bounced WHERE issue = ?"
+	    " AND bounced IS NOT NULL AND replaced_by IS NULL ORDER BY tier, id");
+	struct sbuf out = SBUF_INIT, line = SBUF_INIT;
+	long lines = 0;
+
+	*rc = SQLITE_ERROR;
+	if (st == NULL)
+		return NULL;
+	sqlite3_bind_int64(st, 1, issue);
+	while ((*rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (++lines > BOUNCED_LINES)
+			continue;
+		const char *col[5];
+		for (int i = 0; i < 5; i++)
+			col[i] = (const char *)sqlite3_column_text(st, i);
+		sbuf_printf(&line, "%s %s <%s>: %s%s%s", col[0] ? col[0] : "",
+		    col[1] ? col[1] : "", col[2] ? col[2] : "", col[3] ? col[3] : "",
+		    col[3] && col[4] ? " " : "", col[4] ? col[4] : "");
+		put_cut(&out, sbuf_str(&line), BOUNCED_LINE);
+		sbuf_putc(&out, '\n');
+		sbuf_reset(&line);
+	}
+	sqlite3_finalize(st);
+	sbuf_free(&line);
+	if (*rc != SQLITE_DONE || lines == 0) {
+		sbuf_free(&out);
+		return NULL;
+	}
+	if (lines > BOUNCED_LINES)
+		sbuf_printf(&out, "… and %ld more\n", lines - BOUNCED_LINES);
+	return sbuf_steal(&out);
+}
+
+/* Appends the bounced notices due to *out, up to max in all. 0, or -1 (SQLite's error). */
+static int
+bounced_due(struct queue *q, struct queue_notice_due **out, size_t *n, size_t max)
+{
+	sqlite3_stmt *st = queue_prepare(q, queue_bounced_due_sql);
+	struct bounced { int64_t issue, last; char *title, *source; long issue_no; } *b = NULL;
+	size_t nb = 0;
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)(max - *n));
+	/* read first, then each reason: no statement left open under another */
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		b = xreallocarray(b, nb + 1, sizeof(*b));
+		b[nb].issue = sqlite3_column_int64(st, 0);
+		b[nb].last = sqlite3_column_int64(st, 1);
+		b[nb].title = queue_col_text(st, 2);
+		b[nb].issue_no = sqlite3_column_type(st, 3) == SQLITE_NULL ? -1 :
+		    (long)sqlite3_column_int64(st, 3);
+		b[nb].source = queue_col_text(st, 4);
+		nb++;
+	}
+	sqlite3_finalize(st);
+	for (size_t i = 0; i < nb; i++) {
+		char key[80], *reason = NULL;
+		int r = SQLITE_DONE;
+		if (rc == SQLITE_DONE)
+			reason = bounced_reason(q, b[i].issue, &r);
+		if (r != SQLITE_DONE)
+			rc = r;
+		if (reason == NULL || rc != SQLITE_DONE) {
+			free(reason);
+			free(b[i].title);
+			free(b[i].source);
+			continue;
+		}
+		*out = xreallocarray(*out, *n + 1, sizeof(**out));
+		struct queue_notice_due *x = &(*out)[(*n)++];
+		memset(x, 0, sizeof(*x));
+		snprintf(key, sizeof(key), "bounced:%lld:%lld", (long long)b[i].issue,
+		    (long long)b[i].last);
+		x->cause = QUEUE_NOTICE_BOUNCED;
+		x->key = xstrdup(key);
+		x->issue = b[i].issue;
+		x->title = b[i].title;
+		x->source = b[i].source;
+		x->issue_no = b[i].issue_no;
+		x->reason = reason;
+	}
+	free(b);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/*
  * What needs a human and has not been notified yet. The key of each cause
  * is made here, in SQL, so that the query and the uniqueness of the
  * notice rows agree on it: held issues once per issue, unresolved units
@@ -1438,6 +1726,8 @@ sqlite_notices_due(struct queue *q, struct queue_notice_due **out, size_t *n,
 		x->since = sqlite3_column_int64(st, 8);
 	}
 	sqlite3_finalize(st);
+	if (rc == SQLITE_DONE && *n < 1000 && bounced_due(q, out, n, 1000) < 0)
+		rc = SQLITE_ERROR;
 	if (rc != SQLITE_DONE) {
 		queue_notices_due_free(*out, *n);
 		*out = NULL;
@@ -1559,6 +1849,281 @@ sqlite_oldest_deferral(struct queue *q, int64_t *since, long *count)
 	return rc;
 }
 
+/* ---- what comes back: bounces and receipts ------------------------------------ */
+
+static int
+cursor_store(struct queue *q, const char *cursor, uint32_t uidvalidity, uint32_t uid)
+{
+	sqlite3_stmt *st = queue_prepare(q, "INSERT INTO feedback_cursors (name, uidvalidity,"
+	    " uid) VALUES (?1, ?2, ?3) ON CONFLICT(name) DO UPDATE SET"
+	    " uidvalidity = ?2, uid = ?3");
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	queue_bind_text(st, 1, cursor);
+	sqlite3_bind_int64(st, 2, uidvalidity);
+	sqlite3_bind_int64(st, 3, uid);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/*
+ * The bulletin feedback naming issue `named` applies to, into *target: the
+ * issue itself, or the bulletin a reminder reminds of. 1 when there is
+ * one and the message's Message-IDs (if it carries any) include the named
+ * issue's own, 0 when not (NO_ISSUE), -1 on an SQLite error.
+ */
+static int
+feedback_target(struct queue *q, const struct queue_feedback_in *in, int64_t *target)
+{
+	sqlite3_stmt *st = queue_prepare(q, "SELECT kind, message_id, notice_for FROM issues"
+	    " WHERE id = ?");
+	int rc;
+
+	*target = 0;
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, in->issue);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		sqlite3_finalize(st);
+		return rc == SQLITE_DONE ? 0 : -1;
+	}
+	const char *kind = (const char *)sqlite3_column_text(st, 0);
+	const char *mid = (const char *)sqlite3_column_text(st, 1);
+	bool believed = in->n_message_ids == 0;
+	/*
+	 * An X-Distd-Issue that disagrees with the Message-ID is not believed.
+	 * Compared without regard to ASCII case: ours are minted lower-case,
+	 * and a mail system that changed the case has not made another id.
+	 */
+	for (size_t i = 0; i < in->n_message_ids && !believed; i++)
+		believed = mid && mid[0] && in->message_ids[i] &&
+		    strcasecmp(in->message_ids[i], mid) == 0;
+	if (believed && kind && strcmp(kind, "reminder") == 0)
+		*target = sqlite3_column_type(st, 2) == SQLITE_NULL ? 0 :
+		    sqlite3_column_int64(st, 2);
+	else if (believed)
+		*target = in->issue;
+	sqlite3_finalize(st);
+	return *target != 0 ? 1 : 0;
+}
+
+/*
+ * One feedback message, in one transaction (queue.h): the key first (a
+ * message applied before changes nothing), then each fact's recipients
+ * of the issue, by address or alt_address (ASCII case-insensitive, as
+ * mail systems treat addresses in practice), each row once per message.
+ * A finished issue's tier totals (issue_tiers) move with the rows: a
+ * bounce takes one from delivered to bounced, a confirmation adds one.
+ * The cursor moves whatever the result.
+ */
+static int
+sqlite_feedback_apply(struct queue *q, const struct queue_feedback_in *in,
+    struct queue_feedback_out *out, char *err, size_t errsz)
+{
+	const bool bounce = in->kind == QUEUE_FEEDBACK_BOUNCE;
+	sqlite3_stmt *find = NULL, *hist = NULL, *set = NULL, *tiers = NULL, *st = NULL;
+	int64_t *seen = NULL, target = 0;
+	size_t n_seen = 0;
+	long found = 0;
+	char reply[1200];
+	int rc;
+
+	if (in->key == NULL || in->key[0] == '\0') {
+		snprintf(err, errsz, "%s: feedback without a key (the message's hash)", q->path);
+		return -1;
+	}
+	if (queue_exec(q, "BEGIN IMMEDIATE", err, errsz) < 0)
+		return -1;
+	st = queue_prepare(q, "SELECT issue FROM feedback WHERE key = ?");
+	if (st == NULL)
+		goto sqlfail;
+	queue_bind_text(st, 1, in->key);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		out->result = QUEUE_FEEDBACK_SEEN;
+		out->issue = sqlite3_column_type(st, 0) == SQLITE_NULL ? 0 :
+		    sqlite3_column_int64(st, 0);
+		goto store_cursor;
+	}
+	if (rc != SQLITE_DONE)
+		goto sqlfail;
+	sqlite3_finalize(st);
+	st = NULL;
+	if ((rc = feedback_target(q, in, &target)) < 0)
+		goto sqlfail;
+	if (rc == 0) {
+		out->result = QUEUE_FEEDBACK_NO_ISSUE;
+		goto store_cursor;
+	}
+	out->issue = target;
+	find = queue_prepare(q, "SELECT id, tier, tier_keyword FROM recipients"
+	    " WHERE issue = ?1 AND replaced_by IS NULL AND (address = ?2 COLLATE NOCASE"
+	    " OR address = ?3 COLLATE NOCASE) ORDER BY tier, id");
+	hist = queue_prepare(q, "INSERT INTO attempts (recipient, issue, time, status, dsn,"
+	    " reply, attempt) SELECT id, issue, ?2, ?3, ?4, ?5, attempts FROM recipients"
+	    " WHERE id = ?1");
+	/* first bounce wins, and only while delivered; a confirmation counts once */
+	set = queue_prepare(q, bounce ?
+	    "UPDATE recipients SET bounced = ?2, bounce_status = ?3, bounce_reply = ?4,"
+	    " bounce_attempt = ?5 WHERE id = ?1 AND state = 'delivered' AND bounced IS NULL" :
+	    "UPDATE recipients SET confirmed = ?2, confirmed_by = ?3"
+	    " WHERE id = ?1 AND confirmed IS NULL AND state != 'cancelled'");
+	tiers = queue_prepare(q, bounce ?
+	    "UPDATE issue_tiers SET delivered = delivered - 1, bounced = bounced + 1"
+	    " WHERE issue = ?1 AND tier = ?2 AND tier_keyword = ?3" :
+	    "UPDATE issue_tiers SET confirmed = confirmed + 1"
+	    " WHERE issue = ?1 AND tier = ?2 AND tier_keyword = ?3");
+	if (find == NULL || hist == NULL || set == NULL || tiers == NULL)
+		goto sqlfail;
+	for (size_t f = 0; f < in->n_facts; f++) {
+		const struct queue_feedback_fact *x = &in->facts[f];
+		bool named = false;
+		sqlite3_reset(find);
+		sqlite3_bind_int64(find, 1, target);
+		queue_bind_text(find, 2, x->address ? x->address : "");
+		queue_bind_text(find, 3, x->alt_address ? x->alt_address :
+		    x->address ? x->address : "");
+		while ((rc = sqlite3_step(find)) == SQLITE_ROW) {
+			int64_t id = sqlite3_column_int64(find, 0);
+			bool again = false;
+			named = true;
+			for (size_t k = 0; k < n_seen && !again; k++)
+				again = seen[k] == id;
+			if (again)
+				continue;
+			seen = xreallocarray(seen, n_seen + 1, sizeof(*seen));
+			seen[n_seen++] = id;
+			found++;
+			/* the history: bounced with the status and the remote reply,
+			 * confirmed with how ("mdn: displayed", "reply: SUBJECT") */
+			if (bounce)
+				snprintf(reply, sizeof(reply), "%s", x->reply ? x->reply :
+				    in->how ? in->how : "bounce");
+			else
+				snprintf(reply, sizeof(reply), "%s%s%s", in->how ? in->how :
+				    "confirmed", x->reply ? ": " : "", x->reply ? x->reply : "");
+			sqlite3_reset(hist);
+			sqlite3_bind_int64(hist, 1, id);
+			sqlite3_bind_int64(hist, 2, in->when);
+			queue_bind_text(hist, 3, bounce ? "bounced" : "confirmed");
+			queue_bind_text(hist, 4, bounce ? x->status : NULL);
+			queue_bind_text(hist, 5, reply);
+			if (sqlite3_step(hist) != SQLITE_DONE)
+				goto stepfail;
+			sqlite3_reset(set);
+			sqlite3_bind_int64(set, 1, id);
+			sqlite3_bind_int64(set, 2, in->when);
+			if (bounce) {
+				queue_bind_text(set, 3, x->status);
+				queue_bind_text(set, 4, x->reply);
+				sqlite3_bind_int64(set, 5, sqlite3_last_insert_rowid(q->db));
+			} else {
+				queue_bind_text(set, 3, in->how && strcmp(in->how, "mdn") == 0 ?
+				    "mdn" : "reply");
+			}
+			if (sqlite3_step(set) != SQLITE_DONE)
+				goto stepfail;
+			if (sqlite3_changes(q->db) == 0)
+				continue;
+			out->matched++;
+			/* a finished issue's totals (no row while it goes) */
+			sqlite3_reset(tiers);
+			sqlite3_bind_int64(tiers, 1, target);
+			sqlite3_bind_int64(tiers, 2, sqlite3_column_int64(find, 1));
+			queue_bind_text(tiers, 3, (const char *)sqlite3_column_text(find, 2));
+			if (sqlite3_step(tiers) != SQLITE_DONE)
+				goto stepfail;
+		}
+		if (rc != SQLITE_DONE)
+			goto sqlfail;
+		if (!named)
+			out->unmatched++;
+	}
+	if (found == 0) {
+		out->result = QUEUE_FEEDBACK_NO_RECIPIENT;
+		goto store_cursor;
+	}
+	out->result = QUEUE_FEEDBACK_APPLIED;
+	st = queue_prepare(q, "INSERT INTO feedback (key, time, issue, kind, matched)"
+	    " VALUES (?, ?, ?, ?, ?)");
+	if (st == NULL)
+		goto sqlfail;
+	queue_bind_text(st, 1, in->key);
+	sqlite3_bind_int64(st, 2, in->when);
+	sqlite3_bind_int64(st, 3, target);
+	queue_bind_text(st, 4, bounce ? "bounce" : "confirm");
+	sqlite3_bind_int64(st, 5, out->matched);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		goto sqlfail;
+
+store_cursor:
+	sqlite3_finalize(st);
+	st = NULL;
+	if (in->cursor && cursor_store(q, in->cursor, in->uidvalidity, in->uid) < 0)
+		goto sqlfail;
+	sqlite3_finalize(find);
+	sqlite3_finalize(hist);
+	sqlite3_finalize(set);
+	sqlite3_finalize(tiers);
+	free(seen);
+	if (queue_exec(q, "COMMIT", err, errsz) < 0) {
+		queue_rollback(q);
+		memset(out, 0, sizeof(*out));
+		return -1;
+	}
+	return 0;
+
+stepfail:
+sqlfail:
+	queue_fail(q, err, errsz, "feedback");
+	sqlite3_finalize(st);
+	sqlite3_finalize(find);
+	sqlite3_finalize(hist);
+	sqlite3_finalize(set);
+	sqlite3_finalize(tiers);
+	free(seen);
+	queue_rollback(q);
+	memset(out, 0, sizeof(*out));
+	return -1;
+}
+
+static int
+sqlite_feedback_cursor(struct queue *q, const char *cursor, uint32_t *uidvalidity,
+    uint32_t *uid, char *err, size_t errsz)
+{
+	sqlite3_stmt *st = queue_prepare(q, "SELECT uidvalidity, uid FROM feedback_cursors"
+	    " WHERE name = ?");
+	int rc;
+
+	*uidvalidity = 0;
+	*uid = 0;
+	if (st == NULL)
+		return queue_fail(q, err, errsz, "feedback cursor");
+	queue_bind_text(st, 1, cursor);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*uidvalidity = (uint32_t)sqlite3_column_int64(st, 0);
+		*uid = (uint32_t)sqlite3_column_int64(st, 1);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return queue_fail(q, err, errsz, "feedback cursor");
+	return rc == SQLITE_ROW ? 0 : 1;
+}
+
+static int
+sqlite_feedback_cursor_set(struct queue *q, const char *cursor, uint32_t uidvalidity,
+    uint32_t uid, char *err, size_t errsz)
+{
+	if (cursor_store(q, cursor, uidvalidity, uid) < 0)
+		return queue_fail(q, err, errsz, "feedback cursor");
+	return 0;
+}
+
 /* ---- several nodes: one, on a file of one machine --------------------------- */
 
 static int
@@ -1650,4 +2215,7 @@ const struct queue_backend queue_backend_sqlite = {
 	.heartbeat = sqlite_heartbeat,
 	.heartbeat_interval = sqlite_heartbeat_interval,
 	.view_nodes = sqlite_view_nodes,
+	.feedback_apply = sqlite_feedback_apply,
+	.feedback_cursor = sqlite_feedback_cursor,
+	.feedback_cursor_set = sqlite_feedback_cursor_set,
 };

@@ -14,6 +14,20 @@
 
 #include "queue.h"
 
+/*
+ * The per-tier sums after COUNT(*) of distctl status (schema 9), in the
+ * order delivered, deferred, failed, bounced, confirmed, receipt: the one
+ * definition for the totals kept when an issue finishes (issue_tiers) and
+ * those counted while it goes, so that the two agree. A bounced recipient
+ * is not counted delivered.
+ */
+#define QUEUE_TIER_SUMS ", SUM(state = 'delivered' AND bounced IS NULL)," \
+	" SUM(state = 'deferred'), SUM(state = 'failed'), SUM(bounced IS NOT NULL)," \
+	" SUM(confirmed IS NOT NULL), SUM(receipt = 1)"
+
+/* The bounced notices' look-up (queue_sqlite.c), for the plan test. */
+extern const char queue_bounced_due_sql[];
+
 int sqlite_hold(struct queue *q, int64_t issue, const char *tier, const char *reason,
     char *err, size_t errsz);
 int sqlite_release(struct queue *q, int64_t issue, const char *tier, int64_t now,

@@ -235,7 +235,7 @@ resend(struct queue *q, int64_t issue, const char *tier, const char *address, bo
     int64_t now, char *err, size_t errsz)
 {
 	enum queue_issue_state state;
-	char sql[600];
+	char sql[800];
 	struct sbuf where = SBUF_INIT;
 	int changed;
 
@@ -270,8 +270,12 @@ resend(struct queue *q, int64_t issue, const char *tier, const char *address, bo
 	    " reply, attempt) SELECT id, issue, ?2, 'resend', 'resend requested with distctl%s',"
 	    " attempts FROM recipients WHERE %s", all ? " (--all)" : "", sbuf_str(&where));
 	sqlite3_stmt *st = queue_prepare(q, sql);
+	/* a bounce is about the delivery sent before: the new one has none yet
+	 * (a confirmation of receipt stays: the recipient did get it) */
 	snprintf(sql, sizeof(sql), "UPDATE recipients SET state = 'queued', next_attempt = ?2,"
-	    " delivered = NULL WHERE %s", sbuf_str(&where));
+	    " delivered = NULL, bounced = NULL, bounce_status = NULL, bounce_reply = NULL,"
+	    " bounce_attempt = NULL"
+	    " WHERE %s", sbuf_str(&where));
 	sqlite3_stmt *up = queue_prepare(q, sql);
 	sqlite3_stmt *is = queue_prepare(q, "UPDATE issues SET state = 'active', finished = NULL,"
 	    " reported = 0, hold_reason = NULL WHERE id = ?1");
@@ -403,13 +407,15 @@ sqlite_resend_to(struct queue *q, int64_t issue, const char *tier, const char *a
 	}
 	if (queue_run1(q, old ?
 	    "INSERT INTO recipients (issue, tier, tier_keyword, header, unit, via, name,"
-	    " display, address, state, next_attempt) SELECT issue, tier, tier_keyword, header,"
-	    " unit, via, name, display, ?3, 'queued', ?2 FROM recipients WHERE id = ?1" :
-	    /* an address of its own: named by itself, in the tier's header */
+	    " display, address, state, next_attempt, receipt) SELECT issue, tier,"
+	    " tier_keyword, header, unit, via, name, display, ?3, 'queued', ?2, receipt"
+	    " FROM recipients WHERE id = ?1" :
+	    /* an address of its own: named by itself, in the tier's header, asked
+	     * to confirm receipt as the tier's row it is added beside */
 	    "INSERT INTO recipients (issue, tier, tier_keyword, header, unit, via, name,"
-	    " display, address, state, next_attempt) SELECT issue, tier, tier_keyword, header,"
-	    " '(added with distctl)', 'distctl', ?3, ?3, ?3, 'queued', ?2 FROM recipients"
-	    " WHERE id = ?1", from, now, address) < 0)
+	    " display, address, state, next_attempt, receipt) SELECT issue, tier,"
+	    " tier_keyword, header, '(added with distctl)', 'distctl', ?3, ?3, ?3, 'queued',"
+	    " ?2, receipt FROM recipients WHERE id = ?1", from, now, address) < 0)
 		goto fail;
 	added = sqlite3_last_insert_rowid(q->db);
 	/* the history of both rows says what happened */
@@ -499,13 +505,14 @@ sqlite_reroute(struct queue *q, int64_t issue, const struct queue_recipient_in *
 		goto fail;
 	sqlite3_finalize(st);
 	st = queue_prepare(q, "INSERT INTO recipients (issue, tier, tier_keyword, header,"
-	    " unit, via, name, display, address, state, next_attempt)"
-	    " SELECT ?,?,?,?,?,?,?,?,?,'queued',? WHERE NOT EXISTS (SELECT 1 FROM"
+	    " unit, via, name, display, address, state, next_attempt, receipt)"
+	    " SELECT ?,?,?,?,?,?,?,?,?,'queued',?,? WHERE NOT EXISTS (SELECT 1 FROM"
 	    " recipients WHERE issue = ?1 AND address = ?9)");
 	for (size_t i = 0; st && i < n; i++) {
 		sqlite3_reset(st);
 		queue_bind_recipient(st, issue, &r[i]);
 		sqlite3_bind_int64(st, 10, now);
+		sqlite3_bind_int(st, 11, r[i].receipt ? 1 : 0);
 		if (sqlite3_step(st) != SQLITE_DONE)
 			goto fail;
 	}
@@ -611,7 +618,9 @@ sqlite_record_read(struct queue *q, int64_t id, struct queue_record **out, char 
 	    " r.possible_duplicate, n.address, (SELECT o.address FROM recipients o"
 	    " WHERE o.replaced_by = r.id LIMIT 1), (SELECT COUNT(*) FROM attempts a"
 	    " WHERE a.recipient = r.id AND a.status = 'resend'), (SELECT MAX(a.time)"
-	    " FROM attempts a WHERE a.recipient = r.id AND a.status = 'resend'), r.via"
+	    " FROM attempts a WHERE a.recipient = r.id AND a.status = 'resend'), r.via,"
+	    " r.bounced, r.bounce_status, r.bounce_reply, r.receipt, r.confirmed,"
+	    " r.confirmed_by, r.reminders, r.last_reminded"
 	    " FROM recipients r LEFT JOIN recipients n ON n.id = r.replaced_by"
 	    " WHERE r.issue = ? ORDER BY r.tier, r.id");
 	if (st == NULL) {
@@ -652,6 +661,15 @@ sqlite_record_read(struct queue *q, int64_t id, struct queue_record **out, char 
 		x->added = via && strcmp(via, "distctl") == 0;
 		if ((x->replaces || x->added) && x->resends > 0 && --x->resends == 0)
 			x->last_resend = 0;
+		/* what came back (schema 9) */
+		x->bounced = col_id(st, 17);
+		x->bounce_status = queue_col_text(st, 18);
+		x->bounce_reply = queue_col_text(st, 19);
+		x->receipt = sqlite3_column_int(st, 20) != 0;
+		x->confirmed = col_id(st, 21);
+		x->confirmed_by = queue_col_text(st, 22);
+		x->reminders = sqlite3_column_int(st, 23);
+		x->last_reminded = col_id(st, 24);
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE) {

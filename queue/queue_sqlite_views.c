@@ -184,11 +184,11 @@ read_tiers(struct queue *q, struct queue_view_recent *r)
 	 * without migrating) falls through to counting.
 	 */
 	static const char *const sql[] = {
-		"SELECT t.tier_keyword, t.total, t.delivered, t.deferred, t.failed"
+		"SELECT t.tier_keyword, t.total, t.delivered, t.deferred, t.failed,"
+		" t.bounced, t.confirmed, t.receipt"
 		" FROM issue_tiers t JOIN issues i ON i.id = t.issue AND i.state = 'done'"
 		" WHERE t.issue = ? ORDER BY t.tier",
-		"SELECT tier_keyword, COUNT(*),"
-		" SUM(state = 'delivered'), SUM(state = 'deferred'), SUM(state = 'failed')"
+		"SELECT tier_keyword, COUNT(*)" QUEUE_TIER_SUMS
 		" FROM recipients WHERE issue = ? AND replaced_by IS NULL"
 		" GROUP BY tier, tier_keyword ORDER BY tier",
 	};
@@ -206,6 +206,9 @@ read_tiers(struct queue *q, struct queue_view_recent *r)
 			t->delivered = (long)sqlite3_column_int64(st, 2);
 			t->deferred = (long)sqlite3_column_int64(st, 3);
 			t->failed = (long)sqlite3_column_int64(st, 4);
+			t->bounced = (long)sqlite3_column_int64(st, 5);
+			t->confirmed = (long)sqlite3_column_int64(st, 6);
+			t->receipt = (long)sqlite3_column_int64(st, 7);
 		}
 		sqlite3_finalize(st);
 	}
@@ -329,14 +332,24 @@ static int
 read_recipients(struct queue *q, const struct queue_view_filter *f,
     struct queue_view_issue *v, char *err, size_t errsz)
 {
-	/* pending: who has not got it — anything but delivered, cancelled or replaced */
+	/*
+	 * pending: who has not got it — anything but delivered (a bounce after
+	 * delivery counts as not got), cancelled or replaced; unconfirmed: who
+	 * was asked to confirm receipt and has not, of those still meant to
+	 */
 	sqlite3_stmt *st = prepare(q, "SELECT r.tier_keyword, r.unit, r.name, r.address,"
-	    " r.state, r.attempts, r.next_attempt, r.last_code, r.last_reply, r.via, n.address"
+	    " r.state, r.attempts, r.next_attempt, r.last_code, r.last_reply, r.via, n.address,"
+	    " r.bounced, r.bounce_status, r.bounce_reply, r.receipt, r.confirmed,"
+	    " r.confirmed_by, r.reminders"
 	    " FROM recipients r LEFT JOIN recipients n ON n.id = r.replaced_by"
 	    " WHERE r.issue = ?1 AND (?2 IS NULL OR r.state = ?2)"
 	    " AND (?3 IS NULL OR r.tier_keyword = ?3)"
-	    " AND (?4 = 0 OR (r.state NOT IN ('delivered','cancelled')"
-	    " AND r.replaced_by IS NULL)) ORDER BY r.tier, r.id", err, errsz);
+	    " AND (?4 = 0 OR ((r.state NOT IN ('delivered','cancelled')"
+	    "  OR (r.state = 'delivered' AND r.bounced IS NOT NULL))"
+	    " AND r.replaced_by IS NULL))"
+	    " AND (?5 = 0 OR (r.receipt = 1 AND r.confirmed IS NULL"
+	    " AND r.state != 'cancelled' AND r.replaced_by IS NULL))"
+	    " ORDER BY r.tier, r.id", err, errsz);
 	int rc;
 
 	if (st == NULL)
@@ -345,6 +358,7 @@ read_recipients(struct queue *q, const struct queue_view_filter *f,
 	queue_bind_text(st, 2, f && f->by_state ? queue_state_name(f->state) : NULL);
 	queue_bind_text(st, 3, f ? f->tier : NULL);
 	sqlite3_bind_int(st, 4, f && f->pending);
+	sqlite3_bind_int(st, 5, f && f->unconfirmed);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		v->recipients = grow(v->recipients, &v->n_recipients, sizeof(*v->recipients));
 		struct queue_view_recipient *r = &v->recipients[v->n_recipients - 1];
@@ -360,6 +374,13 @@ read_recipients(struct queue *q, const struct queue_view_filter *f,
 		r->last_reply = queue_col_text(st, 8);
 		r->via = queue_col_text(st, 9);
 		r->replaced_by = queue_col_text(st, 10);
+		r->bounced = col_int64(st, 11);
+		r->bounce_status = queue_col_text(st, 12);
+		r->bounce_reply = queue_col_text(st, 13);
+		r->receipt = sqlite3_column_int64(st, 14) != 0;
+		r->confirmed = col_int64(st, 15);
+		r->confirmed_by = queue_col_text(st, 16);
+		r->reminders = (long)sqlite3_column_int64(st, 17);
 	}
 	return finished(q, st, rc, err, errsz);
 }
