@@ -109,7 +109,7 @@ test_json_carries_the_design_keys(void **state)
 	(void)state;
 	struct fixture *f = load("报：中央文明办，新设单位\n");
 
-	preview_json(&f->out, f->bulletin, f->route, "工作简报 第7期", ISSUE_HOLD, "", NULL);
+	preview_json(&f->out, f->bulletin, f->route, "工作简报 第7期", ISSUE_HOLD, "", NULL, NULL);
 	const char *s = sbuf_str(&f->out);
 	assert_int_equal(s[0], '{');
 	assert_non_null(strstr(s, "\"title\":\"工作简报\""));
@@ -137,7 +137,7 @@ test_json_size_ends_the_object(void **state)
 	struct fixture *f = load("报：中央文明办\n");
 
 	struct preview_message msg = { 1234, 0 };
-	preview_json(&f->out, f->bulletin, f->route, "工作简报 第7期", ISSUE_SEND, "", &msg);
+	preview_json(&f->out, f->bulletin, f->route, "工作简报 第7期", ISSUE_SEND, "", &msg, NULL);
 	const char *s = sbuf_str(&f->out);
 	assert_non_null(strstr(s, ",\"message_bytes\":1234,\"size_limit\":null}\n"));
 	assert_null(strstr(s, "}\n,"));
@@ -145,7 +145,7 @@ test_json_size_ends_the_object(void **state)
 
 	f = load("报：中央文明办\n");
 	msg = (struct preview_message){ 10, 4000 };
-	preview_json(&f->out, f->bulletin, f->route, "工作简报 第7期", ISSUE_SEND, "", &msg);
+	preview_json(&f->out, f->bulletin, f->route, "工作简报 第7期", ISSUE_SEND, "", &msg, NULL);
 	assert_non_null(strstr(sbuf_str(&f->out), ",\"message_bytes\":10,\"size_limit\":4000}\n"));
 	unload(f);
 }
