@@ -33,6 +33,9 @@ ifeq ($(WERROR),1)
 WARNINGS += -Werror
 endif
 
+# PDF issues (extract_pdf.c): poppler's GLib interface.
+PKGS     += poppler-glib
+
 ifeq ($(SANITIZE),1)
 BUILD    ?= build-san
 SANFLAGS  = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
