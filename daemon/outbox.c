@@ -293,8 +293,21 @@ free_names(char **names, size_t n)
 }
 
 /*
+ * A document named as an attachment: 附件 ("attachment"), the way official
+ * documents number theirs (附件1、附件2). It never is a folder's main file,
+ * so that an office can send its Word issue with PDF attachments and no
+ * text file.
+ */
+static bool
+is_marked_attachment(const char *name)
+{
+	return strncmp(name, "附件", strlen("附件")) == 0;
+}
+
+/*
  * Which entry of a folder is the issue: its one .txt/.md; without one,
- * its one document. -1 with why when there is none or no way to choose.
+ * its one document not named 附件…. -1 with why when there is none or no
+ * way to choose.
  */
 static int
 main_of_folder(char **names, size_t n, size_t *main, char *why, size_t whysz)
@@ -311,7 +324,8 @@ main_of_folder(char **names, size_t n, size_t *main, char *why, size_t whysz)
 				    "file", names[text], names[i]);
 				return -1;
 			}
-		} else if (is_document_name(names[i]) && n_doc++ == 0) {
+		} else if (is_document_name(names[i]) && !is_marked_attachment(names[i]) &&
+		    n_doc++ == 0) {
 			doc = i;
 		}
 	}
@@ -325,18 +339,20 @@ main_of_folder(char **names, size_t n, size_t *main, char *why, size_t whysz)
 	}
 	if (n_doc == 0) {
 		snprintf(why, whysz, "the folder holds no issue text (.txt or .md) and "
-		    "no document (.docx, .pdf, .ofd) to read it from");
+		    "no document (.docx, .pdf, .ofd; files named 附件… are attachments) "
+		    "to read the issue from");
 		return -1;
 	}
 	struct sbuf list = SBUF_INIT;
 	for (size_t i = 0; i < n; i++)
-		if (!is_issue_text(names[i]) && is_document_name(names[i]))
+		if (!is_issue_text(names[i]) && is_document_name(names[i]) &&
+		    !is_marked_attachment(names[i]))
 			sbuf_printf(&list, "%s%s", list.len ? ", " : "", names[i]);
 	snprintf(why, whysz, "the folder holds no issue text and %zu documents (%s): "
-	    "distd cannot tell which one is the issue. Choose: leave only the issue's "
-	    "document in the folder (or drop it alone), or add the issue as a .txt "
-	    "file, with which every document is sent as an attachment", n_doc,
-	    sbuf_str(&list));
+	    "distd cannot tell which one is the issue. Choose: keep the issue's "
+	    "document as it is and rename the others to start with 附件 (附件1.pdf …) "
+	    "to send them as its attachments, or add the issue as a .txt file, with "
+	    "which every document is an attachment", n_doc, sbuf_str(&list));
 	sbuf_free(&list);
 	return -1;
 }
