@@ -167,6 +167,7 @@ test_revisions(void **state)
 	    "<w:del w:id=\"1\" w:author=\"a\"><w:r><w:delText>删去</w:delText></w:r></w:del>"
 	    "<w:ins w:id=\"2\" w:author=\"a\"><w:r><w:t>插入</w:t></w:r></w:ins>"
 	    "<w:moveFrom><w:r><w:t>移走</w:t></w:r></w:moveFrom>"
+	    "<w:del><w:r><w:t>删去二</w:t></w:r></w:del>"
 	    "<w:moveTo><w:r><w:t>移来</w:t></w:r></w:moveTo>"
 	    "<w:r><w:delText>孤立删字</w:delText></w:r></w:p>"));
 	assert_string_equal(t, "保留插入移来\n");
