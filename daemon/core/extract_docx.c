@@ -47,6 +47,9 @@ struct walk {
 	unsigned char fld[MAX_FIELDS];	/* 1 while in the code part */
 	unsigned nfld;		/* open fields (may exceed MAX_FIELDS) */
 	unsigned in_code;	/* how many open fields are in their code part */
+	/* where the last text box ended: its paragraph adds no empty line */
+	const struct sbuf *box_out;
+	size_t box_end;
 };
 
 static void walk_children(struct walk *, const xmlNode *, struct sbuf *, unsigned);
@@ -265,7 +268,8 @@ walk_node(struct walk *w, const xmlNode *n, struct sbuf *out, unsigned depth)
 		field_char(w, n);
 	} else if (extract_zip_is(n, "p", W)) {
 		walk_children(w, n, out, depth);
-		put(w, out, "\n", 1);
+		if (out != w->box_out || out->len != w->box_end)
+			put(w, out, "\n", 1);
 	} else if (extract_zip_is(n, "tbl", W)) {
 		close_line(w, out);
 		walk_table(w, n, out, depth + 1);
@@ -274,6 +278,8 @@ walk_node(struct walk *w, const xmlNode *n, struct sbuf *out, unsigned depth)
 		close_line(w, out);
 		walk_children(w, n, out, depth);
 		close_line(w, out);
+		w->box_out = out;
+		w->box_end = out->len;
 	} else if (extract_zip_is(n, "AlternateContent", MC)) {
 		/* the same content twice (DrawingML and VML): one branch only */
 		const xmlNode *pick = NULL;

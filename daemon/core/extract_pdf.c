@@ -121,6 +121,106 @@ put_page(struct sbuf *out, const char *s)
 	return any;
 }
 
+/*
+ * Rejoins the lines a paragraph was wrapped into, from where poppler says
+ * each character sits (rects[i] is the box of the i-th character of s):
+ * a line that runs to the right edge of the page's text, starts at the
+ * left edge (or a two-character indent) and does not end a sentence
+ * continues on the next line when that one is not indented and set in the
+ * same size. Without it each printed line would be a line of the mail.
+ * Anything unsure keeps its line break, which is what the text seeds have
+ * (and what the parser reads). Returns NULL when the boxes do not match
+ * the text.
+ */
+struct pline {
+	size_t from, to;	/* bytes of s, '\n' excluded */
+	double x1, x2, h;	/* left, right, character height */
+	bool text;
+};
+
+/* The last character of s[from..to) ends a sentence or a closing bracket. */
+static bool
+ends_sentence(const char *s, size_t from, size_t to)
+{
+	static const char *const enders[] = {
+		"\xe3\x80\x82", "\xef\xbc\x81", "\xef\xbc\x9f",	/* 。！？ */
+		"\xef\xbc\x89", "\xe3\x80\x91", "\xe2\x80\x9d",	/* ）】” */
+		"\xe3\x80\x8d", "\xe3\x80\x8f", "\xe2\x80\xa6",	/* 」』… */
+		".", "!", "?", ")", ":", "\xef\xbc\x9a",			/* ：*/
+	};
+
+	for (size_t k = 0; k < sizeof(enders) / sizeof(enders[0]); k++) {
+		size_t m = strlen(enders[k]);
+		if (to - from >= m && memcmp(s + to - m, enders[k], m) == 0)
+			return true;
+	}
+	return false;
+}
+
+static bool
+ascii_word(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static char *
+reflow(const char *s, const PopplerRectangle *rects, guint nrects)
+{
+	struct pline *lines = NULL;
+	size_t nlines = 0, ci = 0, i = 0, n = strlen(s);
+	double left = 1e9, right = -1e9;
+	struct sbuf out = SBUF_INIT;
+
+	if (!g_utf8_validate(s, (gssize)n, NULL) || g_utf8_strlen(s, (gssize)n) != (glong)nrects)
+		return NULL;
+	while (i <= n) {
+		struct pline l = { i, i, 1e9, -1e9, 0, false };
+
+		while (i < n && s[i] != '\n') {
+			const PopplerRectangle *r = &rects[ci];
+			if (s[i] != ' ') {
+				if (!l.text)
+					l.x1 = r->x1;
+				l.x2 = r->x2;
+				if (r->y2 - r->y1 > l.h)
+					l.h = r->y2 - r->y1;
+				l.text = true;
+			}
+			i = (size_t)(g_utf8_next_char(s + i) - s);
+			ci++;
+		}
+		l.to = i;
+		if (l.text && l.to - l.from > 6) {	/* more than two characters */
+			if (l.x1 < left)
+				left = l.x1;
+			if (l.x2 > right)
+				right = l.x2;
+		}
+		lines = g_renew(struct pline, lines, nlines + 1);
+		lines[nlines++] = l;
+		i++;		/* past the '\n' */
+		ci++;		/* its box */
+	}
+	for (size_t k = 0; k < nlines; k++) {
+		const struct pline *a = &lines[k], *b = k + 1 < nlines ? &lines[k + 1] : NULL;
+
+		sbuf_append(&out, s + a->from, a->to - a->from);
+		if (b == NULL)
+			break;
+		if (a->text && b->text && a->h > 0 &&
+		    a->x2 >= right - 2.5 * a->h && a->x1 <= left + 2.5 * a->h &&
+		    b->x1 <= left + 0.5 * a->h && b->h > 0.8 * a->h && b->h < 1.25 * a->h &&
+		    !ends_sentence(s, a->from, a->to)) {
+			if (ascii_word(s[a->to - 1]) && ascii_word(s[b->from]))
+				sbuf_putc(&out, ' ');
+		} else {
+			sbuf_putc(&out, '\n');
+		}
+	}
+	g_free(lines);
+	return sbuf_steal(&out);
+}
+
 static bool
 page_has_images(PopplerPage *page)
 {
@@ -173,6 +273,8 @@ extract_pdf(const unsigned char *data, size_t len, const struct extract_limits *
 	}
 	for (int i = 0; i < pages; i++) {
 		PopplerPage *page = poppler_document_get_page(doc, i);
+		PopplerRectangle *rects = NULL;
+		guint nrects = 0;
 		char *s;
 		size_t before = out.len;
 
@@ -184,6 +286,15 @@ extract_pdf(const unsigned char *data, size_t len, const struct extract_limits *
 		if (out.len > 0)
 			sbuf_puts(&out, "\n\f\n");
 		s = poppler_page_get_text(page);
+		if (s != NULL && poppler_page_get_text_layout(page, &rects, &nrects)) {
+			char *joined = reflow(s, rects, nrects);
+			g_free(rects);
+			if (joined != NULL) {
+				g_free(s);
+				s = g_strdup(joined);
+				free(joined);
+			}
+		}
 		if (s != NULL && put_page(&out, s)) {
 			any = true;
 		} else {
