@@ -14,8 +14,8 @@ from conftest import SEED_CAPITAL, SEED_MENTOUGOU, run, wait_for
 from test_delivery import demo_conf
 from test_preview import EXAMPLE_CONF
 
-docfixtures = pytest.importorskip("docfixtures")
-pdffixture = pytest.importorskip("pdffixture")
+import docfixtures  # noqa: E402  (ex-zip: the seeds as .docx and .ofd)
+import pdffixture  # noqa: E402  (ex-pdf: the seeds as PDF, scanned, encrypted)
 
 SEEDS = {"capital": SEED_CAPITAL, "mentougou": SEED_MENTOUGOU}
 FORMATS = ("docx", "pdf", "ofd")
