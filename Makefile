@@ -21,7 +21,8 @@ PYTHON     ?= /usr/bin/python3
 
 CC       ?= cc
 CFLAGS   ?= -O2 -g
-PKGS      = libcurl libconfig gmime-3.0 sqlite3 libpq libsystemd libcmark openssl uchardet
+PKGS      = libcurl libconfig gmime-3.0 sqlite3 libpq libsystemd libcmark openssl uchardet \
+            libzip libxml-2.0
 # Messages are built with snprintf into fixed buffers on purpose: a cut
 # message is better than none, so truncation is not an error here.
 WARNINGS  = -Wall -Wextra -Wmissing-prototypes -Wstrict-prototypes -Wshadow \
@@ -31,6 +32,9 @@ WARNINGS  = -Wall -Wextra -Wmissing-prototypes -Wstrict-prototypes -Wshadow \
 ifeq ($(WERROR),1)
 WARNINGS += -Werror
 endif
+
+# PDF issues (extract_pdf.c): poppler's GLib interface.
+PKGS     += poppler-glib
 
 ifeq ($(SANITIZE),1)
 BUILD    ?= build-san

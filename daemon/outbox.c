@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "fileio.h"
 #include "log.h"
 #include "text.h"
@@ -224,25 +226,30 @@ reject(const struct conf *c, const char *dir, const char *name, const char *reas
 
 /* ---- reading an issue ---------------------------------------------------- */
 
-struct issue_files {
-	char *text_name;		/* the issue text's file name */
-	char *raw;			/* its bytes */
-	size_t raw_len;
-	struct attachment *att;
-	size_t n_att;
-};
-
-static void
-files_free(struct issue_files *f)
+/* Extensions of the documents an issue may be (legacy ones to say what to do). */
+static bool
+is_document_name(const char *name)
 {
-	free(f->text_name);
-	free(f->raw);
-	for (size_t i = 0; i < f->n_att; i++) {
-		free((char *)f->att[i].name);
-		free((char *)f->att[i].data);
+	static const char *const ext[] = { ".docx", ".pdf", ".ofd", ".doc", ".wps" };
+	const char *dot = strrchr(name, '.');
+
+	for (size_t i = 0; dot && i < sizeof(ext) / sizeof(ext[0]); i++)
+		if (strcasecmp(dot, ext[i]) == 0)
+			return true;
+	return false;
+}
+
+void
+outbox_issue_free(struct outbox_issue *is)
+{
+	free(is->main_name);
+	free(is->text);
+	for (size_t i = 0; i < is->n_att; i++) {
+		free((char *)is->att[i].name);
+		free((char *)is->att[i].data);
 	}
-	free(f->att);
-	memset(f, 0, sizeof(*f));
+	free(is->att);
+	memset(is, 0, sizeof(*is));
 }
 
 static int
@@ -277,68 +284,253 @@ list_names(const char *dir, char ***names, size_t *n)
 	return 0;
 }
 
-/* Reads a folder issue: one .txt/.md text plus attachments. */
-static int
-read_folder(const struct conf *c, const char *path, struct issue_files *f,
-    char *why, size_t whysz)
+static void
+free_names(char **names, size_t n)
 {
-	char **names = NULL;
-	size_t n = 0, total = 0;
-	int rc = -1;
-
-	if (list_names(path, &names, &n) < 0) {
-		snprintf(why, whysz, "the folder cannot be read: %s", strerror(errno));
-		return -1;
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (is_issue_text(names[i])) {
-			if (f->text_name != NULL) {
-				snprintf(why, whysz, "the folder holds more than one issue "
-				    "text (%s and %s); it must hold exactly one .txt or .md "
-				    "file", f->text_name, names[i]);
-				goto out;
-			}
-			f->text_name = xstrdup(names[i]);
-		}
-	}
-	if (f->text_name == NULL) {
-		snprintf(why, whysz, "the folder holds no issue text (.txt or .md)");
-		goto out;
-	}
-	if (n - 1 > (size_t)c->limits.max_attachments) {
-		snprintf(why, whysz, "%zu attachments; the limit is %d "
-		    "(limits.max_attachments)", n - 1, c->limits.max_attachments);
-		goto out;
-	}
-	f->att = xcalloc(n, sizeof(*f->att));
-	for (size_t i = 0; i < n; i++) {
-		char p[4096], err[512], *data;
-		size_t len;
-		snprintf(p, sizeof(p), "%s/%s", path, names[i]);
-		/* no links: a symbolic or hard link to a file the daemon may
-		 * read would mail it (it runs as root or distd, not as the
-		 * user who dropped the folder) */
-		if (fileio_read_all(p, (size_t)c->limits.max_issue_bytes - total,
-		    FILEIO_NOFOLLOW | FILEIO_ONE_LINK, &data, &len, err, sizeof(err)) < 0) {
-			snprintf(why, whysz, "%s", err);
-			goto out;
-		}
-		total += len;
-		if (strcmp(names[i], f->text_name) == 0) {
-			f->raw = data;
-			f->raw_len = len;
-		} else {
-			f->att[f->n_att].name = xstrdup(names[i]);
-			f->att[f->n_att].data = data;
-			f->att[f->n_att].len = len;
-			f->n_att++;
-		}
-	}
-	rc = 0;
-out:
 	for (size_t i = 0; i < n; i++)
 		free(names[i]);
 	free(names);
+}
+
+/*
+ * A document named as an attachment: 附件 ("attachment"), the way official
+ * documents number theirs (附件1、附件2). It never is a folder's main file,
+ * so that an office can send its Word issue with PDF attachments and no
+ * text file.
+ */
+static bool
+is_marked_attachment(const char *name)
+{
+	return strncmp(name, "附件", strlen("附件")) == 0;
+}
+
+/*
+ * Which entry of a folder is the issue: its one .txt/.md; without one,
+ * its one document not named 附件…. -1 with why when there is none or no
+ * way to choose.
+ */
+static int
+main_of_folder(char **names, size_t n, size_t *main, char *why, size_t whysz)
+{
+	size_t n_text = 0, n_doc = 0, text = 0, doc = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (is_issue_text(names[i])) {
+			if (n_text++ == 0)
+				text = i;
+			else if (n_text == 2) {
+				snprintf(why, whysz, "the folder holds more than one issue "
+				    "text (%s and %s); it must hold exactly one .txt or .md "
+				    "file", names[text], names[i]);
+				return -1;
+			}
+		} else if (is_document_name(names[i]) && !is_marked_attachment(names[i]) &&
+		    n_doc++ == 0) {
+			doc = i;
+		}
+	}
+	if (n_text == 1) {
+		*main = text;	/* documents beside a text are its attachments */
+		return 0;
+	}
+	if (n_doc == 1) {
+		*main = doc;
+		return 0;
+	}
+	if (n_doc == 0) {
+		snprintf(why, whysz, "the folder holds no issue text (.txt or .md) and "
+		    "no document (.docx, .pdf, .ofd; files named 附件… are attachments) "
+		    "to read the issue from");
+		return -1;
+	}
+	struct sbuf list = SBUF_INIT;
+	for (size_t i = 0; i < n; i++)
+		if (!is_issue_text(names[i]) && is_document_name(names[i]) &&
+		    !is_marked_attachment(names[i]))
+			sbuf_printf(&list, "%s%s", list.len ? ", " : "", names[i]);
+	snprintf(why, whysz, "the folder holds no issue text and %zu documents (%s): "
+	    "distd cannot tell which one is the issue. Choose: keep the issue's "
+	    "document as it is and rename the others to start with 附件 (附件1.pdf …) "
+	    "to send them as its attachments, or add the issue as a .txt file, with "
+	    "which every document is an attachment", n_doc, sbuf_str(&list));
+	sbuf_free(&list);
+	return -1;
+}
+
+/* Reads one file of an issue, bounded by what is left of the issue's limit. */
+static int
+read_bounded(const struct conf *c, const char *path, int flags, size_t *total,
+    char **data, size_t *len, char *why, size_t whysz)
+{
+	size_t max = (size_t)c->limits.max_issue_bytes;
+	int ff = (flags & OUTBOX_READ_STRICT) ? FILEIO_NOFOLLOW | FILEIO_ONE_LINK : 0;
+
+	/* no links in the daemon: a symbolic or hard link to a file it may
+	 * read would mail it (it runs as root or distd, not as the user who
+	 * dropped the issue) */
+	if (fileio_read_all(path, max > *total ? max - *total : 0, ff, data, len, why,
+	    whysz) < 0)
+		return -1;
+	*total += *len;
+	return 0;
+}
+
+/*
+ * The duplicate check's key of a document issue: its bytes (not the
+ * extracted text, which a better extractor may change), then each other
+ * attachment as issue_digest takes them; tagged so that it never equals
+ * a text issue's.
+ */
+static void
+digest_document(const char *data, size_t len, const struct attachment *att,
+    size_t n_att, char out[65])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	char head[64];
+
+	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+	snprintf(head, sizeof(head), "distd document %zu:", len);
+	EVP_DigestUpdate(ctx, head, strlen(head));
+	EVP_DigestUpdate(ctx, data, len);
+	for (size_t i = 0; i < n_att; i++) {
+		EVP_DigestUpdate(ctx, att[i].name, strlen(att[i].name) + 1);
+		snprintf(head, sizeof(head), "%zu:", att[i].len);
+		EVP_DigestUpdate(ctx, head, strlen(head));
+		EVP_DigestUpdate(ctx, att[i].data, att[i].len);
+	}
+	EVP_DigestFinal_ex(ctx, md, &mdlen);
+	EVP_MD_CTX_free(ctx);
+	for (unsigned int i = 0; i < mdlen && i < 32; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	out[64] = '\0';
+}
+
+/*
+ * The text of the main file: decoded, or extracted from a document and
+ * then decoded as a text file is (the extractors' text is UTF-8 with '\t'
+ * between a table row's cells and '\f' between pages: decode keeps both,
+ * and the parser reads them as spaces). -1 with why.
+ */
+static int
+main_text(const char *name, const char *raw, size_t raw_len, struct outbox_issue *is,
+    char *why, size_t whysz)
+{
+	char err[1024], *extracted = NULL;
+	size_t extracted_len = 0;
+	struct extract_limits lim;
+	int rc;
+
+	is->format = extract_sniff(name, (const unsigned char *)raw, raw_len);
+	if (is->format == EXTRACT_TEXT) {
+		if (decode_to_utf8(raw, raw_len, &is->text, &is->text_len, &is->encoding,
+		    err, sizeof(err)) < 0) {
+			snprintf(why, whysz, "%s: cannot decode the text: %s", name, err);
+			return -1;
+		}
+		return 0;
+	}
+	/* the document is read whole under limits.max_issue_bytes already
+	 * (it is attached, so the issue's bound is the document's); the
+	 * extractor's own bounds apply to what it unpacks */
+	extract_limits_default(&lim);
+	if (extract_document(is->format, (const unsigned char *)raw, raw_len, &lim,
+	    &extracted, &extracted_len, err, sizeof(err)) < 0) {
+		snprintf(why, whysz, "%s (%s): %s", name, extract_format_name(is->format),
+		    err);
+		return -1;
+	}
+	rc = decode_to_utf8(extracted, extracted_len, &is->text, &is->text_len,
+	    &is->encoding, err, sizeof(err));
+	free(extracted);
+	if (rc < 0) {
+		snprintf(why, whysz, "%s (%s): the extracted text cannot be read: %s",
+		    name, extract_format_name(is->format), err);
+		return -1;
+	}
+	return 0;
+}
+
+int
+outbox_read_issue(const struct conf *c, const char *path, int flags,
+    struct outbox_issue *is, char *why, size_t whysz)
+{
+	char **names = NULL, *raw = NULL, p[8200];
+	size_t n = 0, main = 0, total = 0, raw_len = 0;
+	const char *base = strrchr(path, '/');
+	struct stat st;
+	int rc = -1;
+
+	memset(is, 0, sizeof(*is));
+	base = base ? base + 1 : path;
+	if (((flags & OUTBOX_READ_STRICT) ? lstat(path, &st) : stat(path, &st)) < 0) {
+		snprintf(why, whysz, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		is->folder = true;
+		if (list_names(path, &names, &n) < 0) {
+			snprintf(why, whysz, "the folder cannot be read: %s", strerror(errno));
+			return -1;
+		}
+		if (main_of_folder(names, n, &main, why, whysz) < 0)
+			goto out;
+		if (n - 1 > (size_t)c->limits.max_attachments) {
+			snprintf(why, whysz, "%zu attachments; the limit is %d "
+			    "(limits.max_attachments)", n - 1, c->limits.max_attachments);
+			goto out;
+		}
+	} else if (S_ISREG(st.st_mode)) {
+		if (!is_issue_text(base) && !is_document_name(base)) {
+			snprintf(why, whysz, "not an issue file: an issue is a .txt or .md "
+			    "file, a .docx, .pdf or .ofd document, or a folder holding one "
+			    "with its attachments");
+			return -1;
+		}
+		names = xcalloc(1, sizeof(*names));
+		names[0] = xstrdup(base);
+		n = 1;
+	} else {
+		snprintf(why, whysz, "neither a regular file nor a folder");
+		return -1;
+	}
+	is->main_name = xstrdup(names[main]);
+	/* the main file first: a document is the first attachment */
+	snprintf(p, sizeof(p), "%s%s%s", is->folder ? path : "", is->folder ? "/" : "",
+	    is->folder ? names[main] : path);
+	if (read_bounded(c, p, flags, &total, &raw, &raw_len, why, whysz) < 0)
+		goto out;
+	is->raw_len = raw_len;
+	if (main_text(names[main], raw, raw_len, is, why, whysz) < 0)
+		goto out;
+	is->att = xcalloc(n + 1, sizeof(*is->att));
+	if (is->format != EXTRACT_TEXT) {
+		is->att[0] = (struct attachment){ xstrdup(names[main]), raw, raw_len };
+		is->n_att = 1;
+		raw = NULL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char *data;
+		size_t len;
+		if (i == main)
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", path, names[i]);
+		if (read_bounded(c, p, flags, &total, &data, &len, why, whysz) < 0)
+			goto out;
+		is->att[is->n_att++] = (struct attachment){ xstrdup(names[i]), data, len };
+	}
+	if (is->format == EXTRACT_TEXT)
+		issue_digest(is->text, is->text_len, is->att, is->n_att, is->sha256);
+	else
+		digest_document(is->att[0].data, is->att[0].len, is->att + 1,
+		    is->n_att - 1, is->sha256);
+	rc = 0;
+out:
+	free(raw);
+	free_names(names, n);
+	if (rc < 0)
+		outbox_issue_free(is);
 	return rc;
 }
 
@@ -384,15 +576,12 @@ enum outbox_result
 outbox_ingest(const struct conf *c, struct queue *q, const char *given, int64_t now,
     int64_t *id, struct sbuf *msg)
 {
-	char dir[4096], path[8200], why[1024], err[1024], *text = NULL;
-	char hash[65];
+	char dir[4096], path[8200], why[1024], err[1024];
 	const char *name;
-	struct issue_files f = { 0 };
+	struct outbox_issue is = { 0 };
 	struct issue_admission adm = { 0 };
 	struct sbuf what = SBUF_INIT;
 	struct stat st;
-	size_t text_len;
-	const char *encoding;
 	enum outbox_result result;
 
 	*id = 0;
@@ -418,32 +607,7 @@ outbox_ingest(const struct conf *c, struct queue *q, const char *given, int64_t 
 		    "itself, not a link to it", msg);
 		goto out;
 	}
-	if (S_ISDIR(st.st_mode)) {
-		if (read_folder(c, path, &f, why, sizeof(why)) < 0) {
-			result = reject(c, dir, name, why, msg);
-			goto out;
-		}
-	} else if (S_ISREG(st.st_mode)) {
-		if (!is_issue_text(name)) {
-			result = reject(c, dir, name, "not an issue file: an issue is a .txt "
-			    "or .md file, or a folder holding one with its attachments", msg);
-			goto out;
-		}
-		if (fileio_read_all(path, (size_t)c->limits.max_issue_bytes,
-		    FILEIO_NOFOLLOW | FILEIO_ONE_LINK, &f.raw, &f.raw_len, err,
-		    sizeof(err)) < 0) {
-			result = reject(c, dir, name, err, msg);
-			goto out;
-		}
-		f.text_name = xstrdup(name);
-	} else {
-		result = reject(c, dir, name, "neither a regular file nor a folder", msg);
-		goto out;
-	}
-
-	if (decode_to_utf8(f.raw, f.raw_len, &text, &text_len, &encoding, err,
-	    sizeof(err)) < 0) {
-		snprintf(why, sizeof(why), "%s: cannot decode the text: %s", f.text_name, err);
+	if (outbox_read_issue(c, path, OUTBOX_READ_STRICT, &is, why, sizeof(why)) < 0) {
 		result = reject(c, dir, name, why, msg);
 		goto out;
 	}
@@ -451,10 +615,10 @@ outbox_ingest(const struct conf *c, struct queue *q, const char *given, int64_t 
 	/*
 	 * A source whose issue is already committed (its archiving failed
 	 * after the commit, or distd died in between) is only archived now,
-	 * never queued again; its content digest (the decoded text, so the
-	 * same one the queue's duplicate check uses) and name identify it.
+	 * never queued again; its content digest (the one the queue's
+	 * duplicate check uses) and name identify it.
 	 */
-	issue_digest(text, text_len, f.att, f.n_att, hash);
+	const char *hash = is.sha256;
 	int64_t earlier = 0;
 	int pending = queue_source_pending(q, hash, name, &earlier, err, sizeof(err));
 	if (pending < 0) {
@@ -467,14 +631,14 @@ outbox_ingest(const struct conf *c, struct queue *q, const char *given, int64_t 
 		result = finish_archive(c, q, dir, name, hash, earlier, now, msg, NULL);
 		goto out;
 	}
-	struct issue_input in = { .source = name, .text = text, .len = text_len,
-		.att = f.att, .n_att = f.n_att, .sha256 = hash, .received = now, .now = now };
+	struct issue_input in = { .source = name, .text = is.text, .len = is.text_len,
+		.att = is.att, .n_att = is.n_att, .sha256 = hash, .received = now, .now = now };
 	enum issue_admit_result admitted = issue_admit(c, q, &in, &adm);
 	const struct route *r = adm.route;
 	*id = adm.id;
 	switch (admitted) {
 	case ISSUE_ADMIT_UNPARSABLE:
-		snprintf(why, sizeof(why), "%s: %s", f.text_name, adm.why);
+		snprintf(why, sizeof(why), "%s: %s", is.main_name, adm.why);
 		result = reject(c, dir, name, why, msg);
 		goto out;
 	case ISSUE_ADMIT_REFUSED:
@@ -513,8 +677,7 @@ outbox_ingest(const struct conf *c, struct queue *q, const char *given, int64_t 
 out:
 	sbuf_free(&what);
 	issue_admission_free(&adm);
-	free(text);
-	files_free(&f);
+	outbox_issue_free(&is);
 	return result;
 }
 

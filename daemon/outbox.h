@@ -4,19 +4,22 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "attachment.h"
 #include "sbuf.h"
 
 #include "queue.h"
 
 #include "conf.h"
+#include "extract.h"
 
 #include "settle.h"
 
 /*
  * The outbox: where finished issues are dropped, Maildir-style.
  *
- * An issue is a file (.txt or .md) or a folder holding one such file and
- * its attachments, moved in with rename(2). Names starting with "." or
+ * An issue is a file (.txt or .md), a document (.docx, .pdf, .ofd: its
+ * text extracted, the original attached unchanged), or a folder holding
+ * one such file and its attachments, moved in with rename(2). Names starting with "." or
  * ending in ".tmp" or ".part" are being written and are ignored until
  * renamed. After the enqueue transaction commits, the source moves to
  * archive/YYYY/MM/; refused input moves to rejected/ with NAME.reason
@@ -55,6 +58,51 @@ enum outbox_result {
 				   outbox yet; it is never queued again; retry later */
 	OUTBOX_TAKEN,		/* shared outbox: another node claimed it first */
 };
+
+/*
+ * An issue as read from its files: what the outbox ingests and `distctl
+ * preview` shows, read the one way (outbox_read_issue).
+ *
+ * The main file is the issue's text: the folder's one .txt/.md, or, when
+ * it has none, its one document (.docx, .pdf, .ofd); a file dropped alone
+ * is its own main file. A document's text is extracted (extract_document,
+ * in a child under limits) and then decoded and parsed as a .txt issue's
+ * is; the document itself is attached, unchanged, as the first
+ * attachment. Legacy (.doc/.wps), undecidable, encrypted and image-only
+ * documents and every failed extraction are refusals (why says what to
+ * do).
+ *
+ * The digest (duplicate check, the source's identity after a crash) is
+ * issue_digest of the text for a text issue; for a document issue it is
+ * taken over the document's bytes and the other attachments, not over
+ * the extracted text, so that it does not change with the extractor.
+ */
+struct outbox_issue {
+	char *main_name;		/* the main file's name (no folder) */
+	enum extract_format format;	/* of the main file, as its bytes say */
+	const char *encoding;		/* text: what decode read; documents: "UTF-8" */
+	bool folder;
+	char *text;			/* UTF-8, NUL-terminated */
+	size_t text_len;
+	size_t raw_len;			/* the main file's bytes */
+	struct attachment *att;		/* documents: the original first */
+	size_t n_att;
+	char sha256[65];
+};
+
+/* outbox_read_issue's flags. */
+#define OUTBOX_READ_STRICT 0x1	/* no symbolic links, no files with a second
+				   hard link (the daemon: see read_folder) */
+
+/*
+ * Reads the issue at path (a file or a folder issue) as above, each file
+ * bounded by what is left of limits.max_issue_bytes. 0, or -1 with why:
+ * the refusal, one sentence naming the file and what to do. Nothing is
+ * moved. outbox_issue_free frees what it holds (a zeroed one too).
+ */
+int outbox_read_issue(const struct conf *c, const char *path, int flags,
+    struct outbox_issue *is, char *why, size_t whysz);
+void outbox_issue_free(struct outbox_issue *is);
 
 /* True for names the drop protocol says to leave alone for now. */
 bool outbox_ignored_name(const char *name);

@@ -49,6 +49,7 @@
 #include "route.h"
 
 #include "control.h"
+#include "outbox.h"
 #include "retention.h"
 
 #include "preflight.h"
@@ -442,9 +443,8 @@ parse_issue(const char *s, int64_t *id)
 static int
 do_preview(struct ctl *ctl, int argc, char **argv)
 {
-	char err[512], *raw = NULL, *text = NULL, *subject = NULL;
-	size_t raw_len, text_len;
-	const char *encoding;
+	char err[512], *subject = NULL;
+	struct outbox_issue is = { 0 };
 	struct bulletin *b = NULL;
 	struct route *r = NULL;
 	struct conf *c;
@@ -455,18 +455,19 @@ do_preview(struct ctl *ctl, int argc, char **argv)
 		return usage_error(ctl);
 	if ((c = load_conf(ctl, 0)) == NULL)
 		return 1;
-	if (fileio_read_all(argv[0], (size_t)c->limits.max_issue_bytes, 0, &raw,
-	    &raw_len, err, sizeof(err)) < 0) {
-		fprintf(stderr, "distctl: %s\n", err);
+	/* read as distd reads a drop: a file, a document or a folder issue;
+	 * what distd would refuse is said, with exit 1 */
+	if (outbox_read_issue(c, argv[0], 0, &is, err, sizeof(err)) < 0) {
+		fprintf(stderr, "distctl: %s: refused: %s\n", argv[0], err);
 		goto out;
 	}
-	if (decode_to_utf8(raw, raw_len, &text, &text_len, &encoding, err,
-	    sizeof(err)) < 0 ||
-	    bulletin_parse(text, text_len, c->labels, c->n_labels, &b, err,
+	if (bulletin_parse(is.text, is.text_len, c->labels, c->n_labels, &b, err,
 	    sizeof(err)) < 0) {
-		fprintf(stderr, "distctl: %s: %s\n", argv[0], err);
+		fprintf(stderr, "distctl: %s: %s: %s\n", argv[0], is.main_name, err);
 		goto out;
 	}
+	struct preview_source src = { is.main_name, extract_format_name(is.format),
+		is.encoding, is.folder, is.raw_len, is.text_len, is.att, is.n_att };
 	r = route_resolve(c, b);
 	subject = compose_subject_for(c, b);
 	char why[1024];
@@ -485,8 +486,8 @@ do_preview(struct ctl *ctl, int argc, char **argv)
 		queue_close(sq);
 	}
 	limit = issue_size_limit(c, relay_size);
-	char *msg = issue_render(c, b, r, subject, "<preview@localhost>", 0, 0, NULL, 0,
-	    &msg_len, qerr, sizeof(qerr));
+	char *msg = issue_render(c, b, r, subject, "<preview@localhost>", 0, 0, is.att,
+	    is.n_att, &msg_len, qerr, sizeof(qerr));
 	bool rendered = msg != NULL;
 	free(msg);
 	if (verdict == ISSUE_SEND && r->hold_reason == NULL && rendered &&
@@ -494,11 +495,14 @@ do_preview(struct ctl *ctl, int argc, char **argv)
 		verdict = ISSUE_HOLD;
 	if (ctl->json) {
 		struct preview_message size = { msg_len, limit };
-		preview_json(&out, b, r, subject, verdict, why, rendered ? &size : NULL);
+		preview_json(&out, b, r, subject, verdict, why, rendered ? &size : NULL,
+		    &src);
 		fputs(sbuf_str(&out), stdout);
 	} else {
 		/* the issue's own text: its control characters shown, not obeyed */
 		preview_text(&out, b, r, subject, verdict, why);
+		if (is.folder || is.format != EXTRACT_TEXT)
+			preview_source_text(&out, &src);
 		if (rendered)
 			preview_size(&out, msg_len, limit, limit == relay_size);
 		put_visible(stdout, sbuf_str(&out));
@@ -510,8 +514,7 @@ out:
 	free(subject);
 	route_free(r);
 	bulletin_free(b);
-	free(text);
-	free(raw);
+	outbox_issue_free(&is);
 	return rc;
 }
 

@@ -222,9 +222,52 @@ route_json(struct json_writer *w, const struct route *r)
 }
 
 void
+preview_source_text(struct sbuf *out, const struct preview_source *src)
+{
+	label(out, "source");
+	sbuf_printf(out, "%s%s (%zu bytes", src->file, src->folder ? " in a folder" : "",
+	    src->bytes);
+	if (strcmp(src->format, "text") == 0)
+		sbuf_printf(out, ", %s)\n", src->encoding ? src->encoding : "text");
+	else
+		sbuf_printf(out, ", %s: %zu bytes of text extracted; the document "
+		    "itself is attached)\n", src->format, src->text_bytes);
+	label(out, "attachments");
+	if (src->n_att == 0)
+		sbuf_puts(out, "none\n");
+	else
+		sbuf_printf(out, "%zu\n", src->n_att);
+	for (size_t i = 0; i < src->n_att; i++)
+		sbuf_printf(out, "  %s (%zu bytes)\n", src->att[i].name, src->att[i].len);
+}
+
+static void
+source_json(struct json_writer *w, const struct preview_source *src)
+{
+	json_key(w, "source");
+	json_begin_object(w);
+	json_member_string(w, "file", src->file);
+	json_member_string(w, "format", src->format);
+	json_member_string(w, "encoding", src->encoding);
+	json_member_bool(w, "folder", src->folder);
+	json_member_number(w, "bytes", (long long)src->bytes);
+	json_member_number(w, "text_bytes", (long long)src->text_bytes);
+	json_end_object(w);
+	json_key(w, "attachments");
+	json_begin_array(w);
+	for (size_t i = 0; i < src->n_att; i++) {
+		json_begin_object(w);
+		json_member_string(w, "name", src->att[i].name);
+		json_member_number(w, "bytes", (long long)src->att[i].len);
+		json_end_object(w);
+	}
+	json_end_array(w);
+}
+
+void
 preview_json(struct sbuf *out, const struct bulletin *b, const struct route *r,
     const char *subject, enum issue_verdict verdict, const char *why,
-    const struct preview_message *msg)
+    const struct preview_message *msg, const struct preview_source *src)
 {
 	struct json_writer w;
 
@@ -251,6 +294,8 @@ preview_json(struct sbuf *out, const struct bulletin *b, const struct route *r,
 		json_member_number(&w, "message_bytes", (long long)msg->bytes);
 		json_member_number_or_null(&w, "size_limit", msg->limit > 0 ? msg->limit : -1);
 	}
+	if (src)
+		source_json(&w, src);
 	json_end_object(&w);
 	json_finish_fixed(&w);
 	sbuf_putc(out, '\n');

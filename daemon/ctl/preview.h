@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "attachment.h"
 #include "sbuf.h"
 
 #include "bulletin.h"
@@ -26,12 +27,38 @@ struct preview_message {
 	long limit;
 };
 /*
+ * Where the issue's text came from: its main file (a .txt/.md, or a
+ * document whose text was extracted), whether it is a folder issue, and
+ * what the message carries as attachments (a document issue's original
+ * first).
+ */
+struct preview_source {
+	const char *file;		/* the main file's name */
+	const char *format;		/* extract_format_name: "text", "docx", … */
+	const char *encoding;		/* what decode read the text as */
+	bool folder;
+	size_t bytes;			/* the main file's */
+	size_t text_bytes;		/* the text read from it (UTF-8) */
+	const struct attachment *att;
+	size_t n_att;
+};
+/*
+ * The source and the attachment list, one line each (after preview_text;
+ * distctl prints it for documents and folders, where there is something
+ * to say).
+ */
+void preview_source_text(struct sbuf *out, const struct preview_source *src);
+
+/*
  * msg, when not NULL, adds "message_bytes" and "size_limit" (null when no
- * limit is known) at the end of the object.
+ * limit is known) at the end of the object; src, when not NULL, adds
+ * "source" (file, format, encoding, folder, bytes, text_bytes) and
+ * "attachments" ([{name, bytes}], in the message's order).
  */
 void preview_json(struct sbuf *out, const struct bulletin *b,
     const struct route *r, const char *subject, enum issue_verdict verdict,
-    const char *why, const struct preview_message *msg);
+    const char *why, const struct preview_message *msg,
+    const struct preview_source *src);
 
 /*
  * One line: the encoded message's size and the limit it is checked

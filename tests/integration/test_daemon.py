@@ -72,14 +72,14 @@ def test_rejects_with_reasons(smtp_server, distd, tmp_path):
     secret = ("机密★1年\n" + issue_text([TEN[0][0]])).encode("gbk")
     d.drop("secret.txt", secret)
     d.drop("binary.txt", b"\x00\x01\x02 binary")
-    d.drop("notes.docx", b"PK")
+    d.drop("notes.xlsx", b"PK")
     wait_for(lambda: len(list(d.rejected.glob("*.reason"))) == 4, what="four rejects")
     reasons = {p.name: p.read_text(encoding="utf-8") for p in d.rejected.glob("*.reason")}
     assert "symbolic link" in reasons["link.txt.reason"]
     assert "marked 机密★1年" in reasons["secret.txt.reason"]
     assert "never sent by e-mail" in reasons["secret.txt.reason"]
     assert "byte 0: NUL byte" in reasons["binary.txt.reason"]
-    assert "not an issue file" in reasons["notes.docx.reason"]
+    assert "not an issue file" in reasons["notes.xlsx.reason"]
     # the refused files themselves are kept beside their reasons, nothing deleted
     assert (d.rejected / "secret.txt").read_bytes() == secret
     assert target.exists()

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "fileio.h"
+#include "issue.h"
 #include "log.h"
 #include "notice.h"
 #include "outbox.h"
@@ -254,6 +255,235 @@ test_unarchived_source_is_not_queued_again(void **state)
 }
 
 
+/* ---- documents as issues (issue 18) ------------------------------------------- */
+
+static const char *const ISSUE_LINES[] = { "简报", "第1期", "2021年1月1日", "",
+	"正文。", "", "报：甲" };
+
+/*
+ * A minimal Word document of ISSUE's lines, one paragraph each, written
+ * with Python's zipfile (no libzip in the test): what Word saves, less
+ * everything the extractor does not read.
+ */
+static void
+write_docx(const char *path)
+{
+	char script[4096];
+	struct sbuf body = SBUF_INIT;
+
+	for (size_t i = 0; i < sizeof(ISSUE_LINES) / sizeof(ISSUE_LINES[0]); i++)
+		sbuf_printf(&body, "<w:p><w:r><w:t>%s</w:t></w:r></w:p>", ISSUE_LINES[i]);
+	snprintf(script, sizeof(script),
+	    "/usr/bin/python3 -c 'import sys, zipfile\n"
+	    "z = zipfile.ZipFile(sys.argv[1], \"w\", zipfile.ZIP_DEFLATED)\n"
+	    "z.writestr(\"[Content_Types].xml\", \"<?xml version=\\\"1.0\\\"?><Types "
+	    "xmlns=\\\"http://schemas.openxmlformats.org/package/2006/content-types\\\">"
+	    "<Override PartName=\\\"/word/document.xml\\\" ContentType=\\\"application/"
+	    "vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml\\\"/>"
+	    "</Types>\")\n"
+	    "z.writestr(\"word/document.xml\", \"<?xml version=\\\"1.0\\\"?><w:document "
+	    "xmlns:w=\\\"http://schemas.openxmlformats.org/wordprocessingml/2006/main\\\">"
+	    "<w:body>%s</w:body></w:document>\")\n"
+	    "z.close()' '%s'", sbuf_str(&body), path);
+	assert_int_equal(system(script), 0);
+	sbuf_free(&body);
+}
+
+/* cp root/FROM root/TO */
+static void
+copy_in(const char *from, const char *to)
+{
+	char cmd[1024];
+
+	snprintf(cmd, sizeof(cmd), "cp '%s/%s' '%s/%s'", root, from, root, to);
+	assert_int_equal(system(cmd), 0);
+}
+
+static char *
+slurp(const char *path, size_t *len)
+{
+	char err[512], *data = NULL;
+
+	assert_int_equal(fileio_read_all(path, 1 << 20, 0, &data, len, err, sizeof(err)), 0);
+	return data;
+}
+
+/* Refused documents land in rejected/ with a reason; nothing is queued. */
+static void
+test_document_refusals(void **state)
+{
+	(void)state;
+	struct conf *c = spool_conf("");
+	struct queue *q;
+	struct sbuf msg = SBUF_INIT;
+	char err[512], p[300];
+	int64_t id;
+	size_t len;
+
+	sh("rm -rf %s", root);
+	assert_int_equal(outbox_prepare(c, err, sizeof(err)), 0);
+	assert_int_equal(queue_open(c->state, &q, err, sizeof(err)), 0);
+	static const struct {
+		const char *name, *data;
+		size_t len;
+	} bad[] = {
+		{ "old.doc", "\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1" "0123456789", 18 },
+		{ "wps.wps", "\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1" "0123456789", 18 },
+		{ "cut.docx", "PK\3\4\24\0\0\0\10\0", 10 },
+		{ "cut.pdf", "%PDF-1.4\n1 0 obj\n", 17 },
+		{ "nothing.ofd", "plain words, not a zip\n", 23 },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(p, sizeof(p), "%s/outbox/%s", root, bad[i].name);
+		FILE *f = fopen(p, "w");
+		assert_non_null(f);
+		assert_int_equal(fwrite(bad[i].data, 1, bad[i].len, f), bad[i].len);
+		fclose(f);
+		sbuf_reset(&msg);
+		assert_int_equal(outbox_ingest(c, q, bad[i].name, 1000, &id, &msg),
+		    OUTBOX_REJECTED);
+		assert_non_null(strstr(sbuf_str(&msg), bad[i].name));
+		snprintf(p, sizeof(p), "%s/rejected/%s.reason", root, bad[i].name);
+		char *reason = slurp(p, &len);
+		assert_non_null(strstr(reason, "nothing was sent"));
+		free(reason);
+		/* the document itself moved, unchanged */
+		snprintf(p, sizeof(p), "%s/rejected/%s", root, bad[i].name);
+		char *kept = slurp(p, &len);
+		assert_int_equal(len, bad[i].len);
+		assert_memory_equal(kept, bad[i].data, len);
+		free(kept);
+	}
+	/* legacy formats say what to do */
+	snprintf(p, sizeof(p), "%s/rejected/old.doc.reason", root);
+	char *reason = slurp(p, &len);
+	assert_non_null(strstr(reason, ".docx"));
+	free(reason);
+
+	/* two documents and no text: which one is the issue is not guessed */
+	snprintf(p, sizeof(p), "%s/outbox/two", root);
+	assert_int_equal(mkdir(p, 0755), 0);
+	snprintf(p, sizeof(p), "%s/outbox/two/简报.docx", root);
+	write_docx(p);
+	snprintf(p, sizeof(p), "%s/outbox/two/简报.pdf", root);
+	write_file(p, "%PDF-1.4\n");
+	sbuf_reset(&msg);
+	assert_int_equal(outbox_ingest(c, q, "two", 1000, &id, &msg), OUTBOX_REJECTED);
+	assert_non_null(strstr(sbuf_str(&msg), "简报.docx, 简报.pdf"));
+	assert_non_null(strstr(sbuf_str(&msg), "Choose"));
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM issues"), 0);
+	sbuf_free(&msg);
+	queue_close(q);
+	conf_free(c);
+	sh("rm -rf %s", root);
+}
+
+/*
+ * A document dropped alone is an issue: queued with the original attached
+ * byte for byte; the same bytes under another name are a duplicate (the
+ * digest is the document's, not its name's or its text's). A folder with
+ * a document and no text: the document is the main file, the rest are
+ * attachments after it; with a .txt beside it, the document is only an
+ * attachment.
+ */
+static void
+test_document_issues(void **state)
+{
+	(void)state;
+	struct conf *c = spool_conf("");
+	struct queue *q;
+	struct sbuf msg = SBUF_INIT;
+	char err[512], p[300], why[1024];
+	int64_t id;
+	size_t len;
+
+	sh("rm -rf %s", root);
+	assert_int_equal(outbox_prepare(c, err, sizeof(err)), 0);
+	assert_int_equal(queue_open(c->state, &q, err, sizeof(err)), 0);
+	snprintf(p, sizeof(p), "%s/简报.docx", root);
+	write_docx(p);
+	char *doc = slurp(p, &len);
+
+	/* read as preview reads it */
+	struct outbox_issue is;
+	if (outbox_read_issue(c, p, 0, &is, why, sizeof(why)) < 0)
+		fail_msg("%s", why);
+	assert_int_equal(is.format, EXTRACT_DOCX);
+	assert_non_null(strstr(is.text, "报：甲"));
+	assert_int_equal(is.n_att, 1);
+	assert_string_equal(is.att[0].name, "简报.docx");
+	assert_int_equal(is.att[0].len, len);
+	assert_memory_equal(is.att[0].data, doc, len);
+	char text_digest[65];
+	issue_digest(is.text, is.text_len, is.att, is.n_att, text_digest);
+	assert_string_not_equal(is.sha256, text_digest);
+	outbox_issue_free(&is);
+
+	copy_in("简报.docx", "outbox/a.docx");
+	assert_int_equal(outbox_ingest(c, q, "a.docx", 1000, &id, &msg), OUTBOX_QUEUED);
+	assert_int_equal(id, 1);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM attachments WHERE issue = 1"), 1);
+	sqlite3_stmt *st;
+	assert_int_equal(sqlite3_prepare_v2(queue_test_db(q),
+	    "SELECT name, data FROM attachments WHERE issue = 1", -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(st, 0), "a.docx");
+	assert_int_equal(sqlite3_column_bytes(st, 1), (int)len);
+	assert_memory_equal(sqlite3_column_blob(st, 1), doc, len);
+	sqlite3_finalize(st);
+	sh("test -f %s/archive/*/*/a.docx", root);
+
+	/* the same bytes again, another name */
+	copy_in("简报.docx", "outbox/b.docx");
+	sbuf_reset(&msg);
+	assert_int_equal(outbox_ingest(c, q, "b.docx", 1000, &id, &msg), OUTBOX_DUPLICATE);
+
+	/* a folder: the document is the issue, the table is attached after it */
+	snprintf(p, sizeof(p), "%s/outbox/第8期", root);
+	assert_int_equal(mkdir(p, 0755), 0);
+	copy_in("简报.docx", "outbox/第8期/简报.docx");
+	snprintf(p, sizeof(p), "%s/outbox/第8期/附表.xlsx", root);
+	write_file(p, "PK\3\4 a table");
+	sbuf_reset(&msg);
+	assert_int_equal(outbox_ingest(c, q, "第8期", 1000, &id, &msg), OUTBOX_QUEUED);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM attachments WHERE issue = "
+	    "(SELECT MAX(id) FROM issues)"), 2);
+	assert_int_equal(sqlite3_prepare_v2(queue_test_db(q),
+	    "SELECT name FROM attachments WHERE issue = (SELECT MAX(id) FROM issues) "
+	    "ORDER BY rowid", -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(st, 0), "简报.docx");
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(st, 0), "附表.xlsx");
+	sqlite3_finalize(st);
+
+	/* a text beside the document: the text is the issue (as before) */
+	snprintf(p, sizeof(p), "%s/outbox/第9期", root);
+	assert_int_equal(mkdir(p, 0755), 0);
+	copy_in("简报.docx", "outbox/第9期/原件.docx");
+	snprintf(p, sizeof(p), "%s/outbox/第9期/简报.txt", root);
+	write_file(p, "简报\n第9期\n2021年1月9日\n\n正文。\n\n报：甲\n");
+	snprintf(p, sizeof(p), "%s/outbox/第9期", root);
+	if (outbox_read_issue(c, p, OUTBOX_READ_STRICT, &is, why, sizeof(why)) < 0)
+		fail_msg("%s", why);
+	assert_int_equal(is.format, EXTRACT_TEXT);
+	assert_string_equal(is.main_name, "简报.txt");
+	assert_true(is.folder);
+	assert_int_equal(is.n_att, 1);
+	assert_string_equal(is.att[0].name, "原件.docx");
+	issue_digest(is.text, is.text_len, is.att, is.n_att, text_digest);
+	assert_string_equal(is.sha256, text_digest);
+	outbox_issue_free(&is);
+	sbuf_reset(&msg);
+	assert_int_equal(outbox_ingest(c, q, "第9期", 1000, &id, &msg), OUTBOX_QUEUED);
+
+	free(doc);
+	sbuf_free(&msg);
+	queue_close(q);
+	conf_free(c);
+	sh("rm -rf %s", root);
+}
+
 /* ---- hard links are refused --------------------------------------------------- */
 
 /*
@@ -453,8 +683,8 @@ test_shared_folder_issues(void **state)
 	write_file(p, "%PDF-1.4\n");
 	snprintf(p, sizeof(p), "%s/outbox/empty", root);
 	assert_int_equal(mkdir(p, 0755), 0);
-	snprintf(p, sizeof(p), "%s/outbox/empty/notes.pdf", root);
-	write_file(p, "%PDF-1.4\n");
+	snprintf(p, sizeof(p), "%s/outbox/empty/notes.xlsx", root);
+	write_file(p, "PK\3\4");
 
 	assert_int_equal(outbox_ingest(a, q, "第7期", 1000, &id, &msg), OUTBOX_QUEUED);
 	assert_int_equal(outbox_ingest(b, q, "第7期", 1000, &id, &msg), OUTBOX_TAKEN);
@@ -463,7 +693,7 @@ test_shared_folder_issues(void **state)
 	sbuf_reset(&msg);
 	assert_int_equal(outbox_ingest(b, q, "empty", 1000, &id, &msg), OUTBOX_REJECTED);
 	assert_non_null(strstr(sbuf_str(&msg), "no issue text"));
-	sh("test -f %s/rejected/empty/notes.pdf", root);
+	sh("test -f %s/rejected/empty/notes.xlsx", root);
 	sh("test -f %s/rejected/empty.reason", root);
 	assert_int_equal(outbox_ingest(a, q, "empty", 1000, &id, &msg), OUTBOX_TAKEN);
 	sh("test -z \"$(ls -A %s/outbox/.node-a)\"", root);
@@ -814,6 +1044,8 @@ main(void)
 		cmocka_unit_test(test_move_across_filesystems),
 		cmocka_unit_test(test_unarchived_source_is_not_queued_again),
 		cmocka_unit_test(test_hard_links_refused),
+		cmocka_unit_test(test_document_refusals),
+		cmocka_unit_test(test_document_issues),
 		cmocka_unit_test(test_shared_claimed_once),
 		cmocka_unit_test(test_shared_folder_issues),
 		cmocka_unit_test(test_shared_leftover_claims),

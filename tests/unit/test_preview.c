@@ -109,7 +109,7 @@ test_json_carries_the_design_keys(void **state)
 	(void)state;
 	struct fixture *f = load("报：中央文明办，新设单位\n");
 
-	preview_json(&f->out, f->bulletin, f->route, "工作简报 第7期", ISSUE_HOLD, "", NULL);
+	preview_json(&f->out, f->bulletin, f->route, "工作简报 第7期", ISSUE_HOLD, "", NULL, NULL);
 	const char *s = sbuf_str(&f->out);
 	assert_int_equal(s[0], '{');
 	assert_non_null(strstr(s, "\"title\":\"工作简报\""));
@@ -137,7 +137,7 @@ test_json_size_ends_the_object(void **state)
 	struct fixture *f = load("报：中央文明办\n");
 
 	struct preview_message msg = { 1234, 0 };
-	preview_json(&f->out, f->bulletin, f->route, "工作简报 第7期", ISSUE_SEND, "", &msg);
+	preview_json(&f->out, f->bulletin, f->route, "工作简报 第7期", ISSUE_SEND, "", &msg, NULL);
 	const char *s = sbuf_str(&f->out);
 	assert_non_null(strstr(s, ",\"message_bytes\":1234,\"size_limit\":null}\n"));
 	assert_null(strstr(s, "}\n,"));
@@ -145,7 +145,7 @@ test_json_size_ends_the_object(void **state)
 
 	f = load("报：中央文明办\n");
 	msg = (struct preview_message){ 10, 4000 };
-	preview_json(&f->out, f->bulletin, f->route, "工作简报 第7期", ISSUE_SEND, "", &msg);
+	preview_json(&f->out, f->bulletin, f->route, "工作简报 第7期", ISSUE_SEND, "", &msg, NULL);
 	assert_non_null(strstr(sbuf_str(&f->out), ",\"message_bytes\":10,\"size_limit\":4000}\n"));
 	unload(f);
 }
@@ -169,6 +169,40 @@ test_size_line_names_the_limit_and_its_source(void **state)
 	sbuf_free(&out);
 }
 
+/* A document issue: where the text came from and what is attached, in both forms. */
+static void
+test_source_and_attachments(void **state)
+{
+	(void)state;
+	struct fixture *f = load("报：中央文明办\n");
+	struct attachment att[] = { { "简报.docx", "PK", 40136 }, { "附件1.pdf", "%PDF", 900 } };
+	struct preview_source src = { "简报.docx", "docx", "UTF-8", true, 40136, 6424, att, 2 };
+
+	preview_source_text(&f->out, &src);
+	const char *s = sbuf_str(&f->out);
+	assert_non_null(strstr(s, "简报.docx in a folder (40136 bytes, docx: 6424 bytes of text "
+	    "extracted; the document itself is attached)\n"));
+	assert_non_null(strstr(s, "attachments:    2\n  简报.docx (40136 bytes)\n"
+	    "  附件1.pdf (900 bytes)\n"));
+	sbuf_reset(&f->out);
+	struct preview_message msg = { 1234, 0 };
+	preview_json(&f->out, f->bulletin, f->route, "工作简报 第7期", ISSUE_SEND, "", &msg, &src);
+	s = sbuf_str(&f->out);
+	assert_non_null(strstr(s, ",\"source\":{\"file\":\"简报.docx\",\"format\":\"docx\","
+	    "\"encoding\":\"UTF-8\",\"folder\":true,\"bytes\":40136,\"text_bytes\":6424},"
+	    "\"attachments\":[{\"name\":\"简报.docx\",\"bytes\":40136},"
+	    "{\"name\":\"附件1.pdf\",\"bytes\":900}]}\n"));
+	unload(f);
+
+	/* a text file alone: said so, nothing attached */
+	f = load("报：中央文明办\n");
+	src = (struct preview_source){ "a.txt", "text", "GB18030", false, 100, 150, NULL, 0 };
+	preview_source_text(&f->out, &src);
+	assert_non_null(strstr(sbuf_str(&f->out), "a.txt (100 bytes, GB18030)\n"));
+	assert_non_null(strstr(sbuf_str(&f->out), "attachments:    none\n"));
+	unload(f);
+}
+
 int
 main(void)
 {
@@ -179,6 +213,7 @@ main(void)
 		cmocka_unit_test(test_json_carries_the_design_keys),
 		cmocka_unit_test(test_json_size_ends_the_object),
 		cmocka_unit_test(test_size_line_names_the_limit_and_its_source),
+		cmocka_unit_test(test_source_and_attachments),
 	};
 	return cmocka_run_group_tests_name("preview", tests, NULL, NULL);
 }
