@@ -131,8 +131,9 @@ extract_zip_read(struct extract_zip *z, const char *name, char **buf,
 		return -1;
 	}
 	size = (size_t)st.size;
-	if (size > RATIO_FLOOR && (st.comp_size == 0 ||
-	    st.size / st.comp_size >= lim->max_ratio)) {
+	/* size > ratio × compressed, without the product (it may overflow) */
+	if (size > RATIO_FLOOR && lim->max_ratio > 0 &&
+	    st.size / lim->max_ratio > st.comp_size) {
 		snprintf(err, errsz, "%s inflates %llu bytes to %zu (more than %u "
 		    "times): refused as a zip bomb", name,
 		    (unsigned long long)st.comp_size, size, lim->max_ratio);

@@ -38,7 +38,8 @@ bool extract_zip_has(struct extract_zip *z, const char *name);
  * caller frees it) and *len. Refuses an encrypted entry, one larger than
  * lim->max_entry, one that inflates more than lim->max_ratio times its
  * compressed size (entries under 64 KB are exempt: they cannot be a bomb,
- * and small XML parts of repeated markup compress very well), one that
+ * and small XML parts of repeated markup compress very well; a max_ratio
+ * of 0 sets no bound), one that
  * would take the archive's total read past lim->max_unzipped, and one
  * whose data is corrupt (CRC, truncated). A missing entry is -1 with
  * err "NAME: no such entry".

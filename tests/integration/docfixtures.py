@@ -1,10 +1,11 @@
 """Document fixtures made from the text seeds, as an office would have them.
 
 make_docx(text_path, out_path): a Word document (python-docx, Debian
-python3-docx): one paragraph per line of text, Markdown decoration turned
-into styles, the field lines of the 版记 kept together in one paragraph with
-line breaks, and the tiers (报/送/发 …) in a one-column table, a tier a row,
-as offices lay out the 版记.
+python3-docx): one paragraph per line of text (but the masthead's issuer
+and date: one paragraph, a line break between), Markdown decoration turned
+into styles; in the 版记, consecutive field lines (责编, 电话 …) one paragraph
+with line breaks, and the tiers (报/送/发 …) a one-column table, a tier a
+row, as offices lay it out.
 
 make_ofd(text_path, out_path): an OFD (GB/T 33190-2016) written per the
 standard's structure: OFD.xml → Doc_0/Document.xml → Pages/Page_N/Content.xml,
@@ -25,6 +26,7 @@ from xml.sax.saxutils import escape, quoteattr
 TIER = re.compile(r"^\s*(报|抄报|呈报|报送|主报|送|抄送|分送|主送|发|分发|下发|抄发)\s*[:：]")
 FIELD = re.compile(r"^\s*(责任编辑|责编|主编|编辑|核稿|编校|核签|审核|审稿|签发|校对|联系人|"
                    r"联系电话|电话|传真|电子邮箱|邮箱|电子信箱|E-mail|Email|地址|邮编)\s*[:：]")
+DATE = re.compile(r"^\s*\d{4}\s*年\s*\d{1,2}\s*月\s*\d{1,2}\s*日\s*$")
 RULE = re.compile(r"^\s*(-{3,}|_{3,}|\*{3,}|—{2,})\s*$")
 
 
@@ -46,32 +48,48 @@ def _plain(line):
 
 
 def _split(lines):
-    """(body lines, field lines, tier lines), blank lines and rules dropped.
+    """(body lines, 版记 lines), blank lines and rules dropped.
 
     The 版记 is the run of tier and field lines at the end of the text
     (rules and blank lines in between do not end it).
     """
     kept = [l for l in lines if l.strip() and not RULE.match(l)]
-    end = len(kept)
-    start = end
+    start = len(kept)
     while start > 0 and (TIER.match(kept[start - 1]) or FIELD.match(kept[start - 1])):
         start -= 1
-    body = kept[:start]
-    tiers = [l.strip() for l in kept[start:end] if TIER.match(l)]
-    fields = [l.strip() for l in kept[start:end] if not TIER.match(l)]
-    # field lines just above the 版记 (责编/电话 … after the last article)
-    while body and FIELD.match(body[-1]):
-        fields.insert(0, body.pop().strip())
-    return body, fields, tiers
+    return kept[:start], [l.strip() for l in kept[start:]]
+
+
+def _runs(footer):
+    """The 版记 in runs of consecutive field lines and tier lines, in order:
+    [(is_tier, [line, ...]), ...]."""
+    runs = []
+    for line in footer:
+        tier = bool(TIER.match(line))
+        if runs and runs[-1][0] == tier:
+            runs[-1][1].append(line)
+        else:
+            runs.append((tier, [line]))
+    return runs
 
 
 def make_docx(text_path, out_path):
     import docx  # python3-docx
     from docx.shared import Pt
 
-    body, fields, tiers = _split(_lines(text_path))
+    body, footer = _split(_lines(text_path))
     d = docx.Document()
-    for line in body:
+    # the masthead's issuer and date: one paragraph, a line break between
+    date = next((i for i, l in enumerate(body[:8]) if DATE.match(l)), None)
+    for n, line in enumerate(body):
+        if date and n == date - 1:
+            p = d.add_paragraph()
+            p.add_run(line.strip())
+            p.add_run().add_break()
+            p.add_run(body[date].strip())
+            continue
+        if date and n == date:
+            continue
         s, level, bold = _plain(line)
         if level:
             d.add_heading(s, level=min(level, 3))
@@ -85,18 +103,19 @@ def make_docx(text_path, out_path):
                 p.add_run(rest)
         else:
             p.add_run(s)
-    if fields:
-        # one paragraph, the entries kept apart by line breaks
-        p = d.add_paragraph()
-        for i, f in enumerate(fields):
-            if i:
-                p.add_run().add_break()
-            p.add_run(f).font.size = Pt(10)
-    if tiers:
-        t = d.add_table(rows=len(tiers), cols=1)
-        t.style = "Table Grid"
-        for row, tier in zip(t.rows, tiers):
-            row.cells[0].text = tier
+    for tier, run in _runs(footer):
+        if tier:
+            t = d.add_table(rows=len(run), cols=1)
+            t.style = "Table Grid"
+            for row, line in zip(t.rows, run):
+                row.cells[0].text = line
+        else:
+            # one paragraph, the entries kept apart by line breaks
+            p = d.add_paragraph()
+            for i, line in enumerate(run):
+                if i:
+                    p.add_run().add_break()
+                p.add_run(line).font.size = Pt(10)
     d.save(out_path)
 
 
@@ -134,12 +153,12 @@ def _text_object(oid, y, line):
 
 
 def make_ofd(text_path, out_path):
-    body, fields, tiers = _split(_lines(text_path))
-    lines = [_plain(l)[0] for l in body] + fields + tiers
+    body, footer = _split(_lines(text_path))
+    lines = [_plain(l)[0] for l in body] + footer
     pages = [lines[i:i + LINES_PER_PAGE] for i in range(0, len(lines), LINES_PER_PAGE)]
     # the 版记 is not split from its last lines over a page break
-    if len(pages) > 1 and len(pages[-1]) < len(tiers) + len(fields):
-        move = len(tiers) + len(fields) - len(pages[-1])
+    if len(pages) > 1 and len(pages[-1]) < len(footer):
+        move = len(footer) - len(pages[-1])
         pages[-1] = pages[-2][-move:] + pages[-1]
         pages[-2] = pages[-2][:-move]
 

@@ -379,6 +379,49 @@ test_truncated_and_corrupt(void **state)
 	free(z);
 }
 
+/* Sets the uncompressed size the headers claim for the (only) entry. */
+static void
+claim_size(unsigned char *z, size_t zn, uint32_t size)
+{
+	for (size_t i = 0; i + 30 <= zn; i++) {
+		if (memcmp(z + i, "PK\3\4", 4) == 0)
+			memcpy(z + i + 22, &size, 4);	/* little-endian host */
+		else if (memcmp(z + i, "PK\1\2", 4) == 0)
+			memcpy(z + i + 24, &size, 4);
+	}
+}
+
+static void
+test_lying_sizes(void **state)
+{
+	struct zentry e[] = {
+		{ "word/document.xml", DOC(P("正文正文正文正文正文正文正文正文")), 0, false },
+	};
+	struct extract_limits lim;
+	unsigned char *z;
+	size_t zn, tl;
+	char *t, err[256];
+
+	(void)state;
+	extract_limits_default(&lim);
+	/* the data inflates to more than the headers say: never trusted */
+	z = mkzip(e, 1, &zn);
+	claim_size(z, zn, 20);
+	assert_int_equal(extract_docx(z, zn, &lim, &t, &tl, err, sizeof(err)), -1);
+	assert_null(t);
+	if (strstr(err, "damaged") == NULL && strstr(err, "header") == NULL)
+		fail_msg("%s", err);
+	free(z);
+	/* and to less */
+	z = mkzip(e, 1, &zn);
+	claim_size(z, zn, 5000);
+	assert_int_equal(extract_docx(z, zn, &lim, &t, &tl, err, sizeof(err)), -1);
+	assert_null(t);
+	if (strstr(err, "damaged") == NULL && strstr(err, "header") == NULL)
+		fail_msg("%s", err);
+	free(z);
+}
+
 static void
 test_encrypted_entry(void **state)
 {
@@ -615,6 +658,7 @@ main(void)
 		cmocka_unit_test(test_zip_bomb),
 		cmocka_unit_test(test_too_many_entries),
 		cmocka_unit_test(test_truncated_and_corrupt),
+		cmocka_unit_test(test_lying_sizes),
 		cmocka_unit_test(test_encrypted_entry),
 		cmocka_unit_test(test_deep_xml),
 		cmocka_unit_test(test_billion_laughs),
