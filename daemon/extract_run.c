@@ -339,16 +339,15 @@ extract_document(enum extract_format f, const unsigned char *data, size_t len,
 		} else {
 			snprintf(err, errsz, "%s", payload);
 		}
-	} else if (rd == 0 || (killed && rd != -1)) {
-		snprintf(err, errsz, "reading the %s took more than %u s (the limit): "
-		    "it was stopped", doc_name(f), lim->max_seconds);
 	} else if (rd == -1 && have_head) {
 		snprintf(err, errsz, "reading the %s gave a result larger than the limit "
 		    "of %zu bytes", doc_name(f), h.status == FRAME_OK ? lim->max_text :
 		    (size_t)ERROR_MAX);
-	} else if (status != -1 && WIFSIGNALED(status) &&
-	    (WTERMSIG(status) == SIGXCPU || WTERMSIG(status) == SIGKILL)) {
-		/* SIGKILL not from us: the hard CPU limit */
+	} else if (rd == -1) {
+		snprintf(err, errsz, "cannot read the %s: the result pipe failed",
+		    doc_name(f));
+	} else if (rd == 0 || killed || (status != -1 && WIFSIGNALED(status) &&
+	    WTERMSIG(status) == SIGXCPU)) {
 		snprintf(err, errsz, "reading the %s took more than %u s (the limit): "
 		    "it was stopped", doc_name(f), lim->max_seconds);
 	} else if (status != -1 && WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT) {
@@ -356,6 +355,11 @@ extract_document(enum extract_format f, const unsigned char *data, size_t len,
 		 * poppler's gmem, C++'s bad_alloc; with RLIMIT_AS that is the limit */
 		snprintf(err, errsz, "reading the %s ran out of the %s memory limit",
 		    doc_name(f), mem);
+	} else if (status != -1 && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) {
+		/* not ours, and before the wall-clock bound, which comes before the
+		 * hard CPU limit's SIGKILL: the kernel's OOM killer */
+		snprintf(err, errsz, "reading the %s ran out of memory: the system "
+		    "killed it before its %s limit", doc_name(f), mem);
 	} else if (status != -1 && WIFSIGNALED(status)) {
 		snprintf(err, errsz, "reading the %s crashed (signal %d, %s): the file "
 		    "is damaged or hostile", doc_name(f), WTERMSIG(status),

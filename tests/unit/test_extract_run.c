@@ -41,6 +41,8 @@ misbehave(const unsigned char *data, size_t len, char **text, size_t *textlen,
 		}
 	} else if (strcmp(cmd, "crash") == 0) {
 		raise(SIGSEGV);
+	} else if (strcmp(cmd, "oom") == 0) {
+		raise(SIGKILL);		/* as the kernel's OOM killer does */
 	} else if (strcmp(cmd, "exit") == 0) {
 		_exit(3);
 	} else if (strcmp(cmd, "refuse") == 0) {
@@ -282,6 +284,8 @@ test_crash_and_exit(void **state)
 	(void)state;
 	expect_refusal("crash", NULL, "crashed (signal 11");
 	expect_refusal("exit", NULL, "failed without a result (exit 3)");
+	expect_refusal("oom", NULL, "ran out of memory: the system killed it before "
+	    "its 512 MB limit");
 }
 
 /* More than a pipe holds at once; and a child that sends more than max_text. */
