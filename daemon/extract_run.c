@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 
@@ -107,25 +108,34 @@ set_limit(int resource, rlim_t soft, rlim_t hard)
 
 /* The child: never returns. Only its frame and its exit status speak. */
 static void __attribute__((noreturn))
-run_child(int wfd, extractor fn, const unsigned char *data, size_t len,
+run_child(pid_t parent, int wfd, extractor fn, const unsigned char *data, size_t len,
     const struct extract_limits *lim)
 {
 	struct frame_head h = { FRAME_OK, 0, 0 };
 	char err[ERROR_MAX] = "", *text = NULL;
 	size_t textlen = 0;
-	sigset_t none;
+	sigset_t set;
 	int null;
 
-	/* distd blocks its signals for the signalfd; the child takes them
-	 * plainly, and dies of a crash or an abort instead of running a
-	 * handler a library or a test harness installed in the parent */
+	/*
+	 * The signals of a crash, an abort or a limit kill the child, whatever
+	 * handler a library or a test harness installed in the parent. The
+	 * ones distd blocks for its signalfd (TERM, INT, HUP, USR1) stay
+	 * blocked: systemd's stop sends SIGTERM to the whole cgroup, and the
+	 * document being read must not turn into a refusal for it; the child
+	 * ends within max_seconds anyway, and dies with distd (PDEATHSIG).
+	 */
 	static const int sigs[] = {
-		SIGXCPU, SIGPIPE, SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTERM,
+		SIGXCPU, SIGPIPE, SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT,
 	};
-	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+	sigemptyset(&set);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
 		signal(sigs[i], SIG_DFL);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
+		sigaddset(&set, sigs[i]);
+	}
+	sigprocmask(SIG_UNBLOCK, &set, NULL);
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+		_exit(124);	/* the parent is gone already */
 
 	/* the pipe on 3, /dev/null on 0-2, nothing else open */
 	if (wfd != 3) {
@@ -271,7 +281,7 @@ extract_document(enum extract_format f, const unsigned char *data, size_t len,
 	bool have_head = false, killed = false;
 	long long deadline;
 	int fds[2], rd, status, ret = -1;
-	pid_t pid;
+	pid_t pid, parent;
 
 	*text = NULL;
 	*textlen = 0;
@@ -309,6 +319,7 @@ extract_document(enum extract_format f, const unsigned char *data, size_t len,
 		return -1;
 	}
 	deadline = now_ms() + (long long)lim->max_seconds * 1000;
+	parent = getpid();
 	pid = fork();
 	if (pid < 0) {
 		snprintf(err, errsz, "cannot read the %s: fork: %s", doc_name(f),
@@ -319,7 +330,7 @@ extract_document(enum extract_format f, const unsigned char *data, size_t len,
 	}
 	if (pid == 0) {
 		close(fds[0]);
-		run_child(fds[1], fn, data, len, lim);
+		run_child(parent, fds[1], fn, data, len, lim);
 	}
 	close(fds[1]);
 
@@ -339,16 +350,15 @@ extract_document(enum extract_format f, const unsigned char *data, size_t len,
 		} else {
 			snprintf(err, errsz, "%s", payload);
 		}
-	} else if (rd == 0 || (killed && rd != -1)) {
-		snprintf(err, errsz, "reading the %s took more than %u s (the limit): "
-		    "it was stopped", doc_name(f), lim->max_seconds);
 	} else if (rd == -1 && have_head) {
 		snprintf(err, errsz, "reading the %s gave a result larger than the limit "
 		    "of %zu bytes", doc_name(f), h.status == FRAME_OK ? lim->max_text :
 		    (size_t)ERROR_MAX);
-	} else if (status != -1 && WIFSIGNALED(status) &&
-	    (WTERMSIG(status) == SIGXCPU || WTERMSIG(status) == SIGKILL)) {
-		/* SIGKILL not from us: the hard CPU limit */
+	} else if (rd == -1) {
+		snprintf(err, errsz, "cannot read the %s: the result pipe failed",
+		    doc_name(f));
+	} else if (rd == 0 || killed || (status != -1 && WIFSIGNALED(status) &&
+	    WTERMSIG(status) == SIGXCPU)) {
 		snprintf(err, errsz, "reading the %s took more than %u s (the limit): "
 		    "it was stopped", doc_name(f), lim->max_seconds);
 	} else if (status != -1 && WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT) {
@@ -356,6 +366,11 @@ extract_document(enum extract_format f, const unsigned char *data, size_t len,
 		 * poppler's gmem, C++'s bad_alloc; with RLIMIT_AS that is the limit */
 		snprintf(err, errsz, "reading the %s ran out of the %s memory limit",
 		    doc_name(f), mem);
+	} else if (status != -1 && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) {
+		/* not ours, and before the wall-clock bound, which comes before the
+		 * hard CPU limit's SIGKILL: the kernel's OOM killer */
+		snprintf(err, errsz, "reading the %s ran out of memory: the system "
+		    "killed it before its %s limit", doc_name(f), mem);
 	} else if (status != -1 && WIFSIGNALED(status)) {
 		snprintf(err, errsz, "reading the %s crashed (signal %d, %s): the file "
 		    "is damaged or hostile", doc_name(f), WTERMSIG(status),

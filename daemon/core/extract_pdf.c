@@ -15,7 +15,11 @@
  * the seeds exported with cairo and on a 版记 set in two columns with a
  * tab: reading order gives one entry per line ("编校：…⏎核签：…"), which
  * the parser reads; -layout style output (poppler_page_get_text_for_area
- * is the same mode) would only add runs of spaces.
+ * is the same mode) would only add runs of spaces. Two steps on top
+ * (below): lines wrapped by the layout are rejoined into paragraphs, and
+ * a printed page number at the head or foot of a page is dropped. Pages
+ * are separated by "\n\f\n": the '\f' line is a blank line to the parser,
+ * which rejoins a sentence the page break split.
  *
  * What poppler prints to stderr about a damaged file is not ours to log:
  * extract_document runs this in a child whose stderr is /dev/null, and
@@ -255,8 +259,9 @@ extract_pdf(const unsigned char *data, size_t len, const struct extract_limits *
 		if (g_error_matches(gerr, POPPLER_ERROR, POPPLER_ERROR_ENCRYPTED))
 			snprintf(err, errsz, "encrypted PDF: save it without a password");
 		else
-			snprintf(err, errsz, "damaged PDF: %s",
-			    gerr != NULL ? gerr->message : "poppler cannot open it");
+			snprintf(err, errsz, "damaged PDF: poppler cannot open it (%s); "
+			    "export it again from the word processor",
+			    gerr != NULL ? gerr->message : "no reason given");
 		goto out;
 	}
 	pages = poppler_document_get_n_pages(doc);

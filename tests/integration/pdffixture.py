@@ -19,6 +19,7 @@ is written by hand per PDF 1.7 §7.6.3 (algorithms 2, 3 and 4).
 
 Command line (for the C unit tests):
     pdffixture.py pdf TEXT OUT | scanned TEXT OUT | encrypted OUT [PASSWORD]
+                  | restricted OUT   (encrypted, empty user password)
 """
 
 import hashlib
@@ -257,7 +258,8 @@ def _rc4(key, data):
 
 
 def make_encrypted_pdf(out_path, password="secret"):
-    """One page saying "encrypted bulletin", openable only with password."""
+    """One page saying "encrypted bulletin", openable only with password;
+    with password "" anyone opens it (permissions set by an owner only)."""
     def padded(pw):
         return (pw.encode("latin-1") + _PAD)[:32]
 
@@ -305,6 +307,8 @@ def main(argv):
         make_scanned_pdf(argv[2], argv[3])
     elif len(argv) in (3, 4) and argv[1] == "encrypted":
         make_encrypted_pdf(argv[2], *argv[3:])
+    elif len(argv) == 3 and argv[1] == "restricted":
+        make_encrypted_pdf(argv[2], "")     # an owner password only
     else:
         sys.stderr.write(__doc__.split("Command line")[1])
         return 2

@@ -201,6 +201,21 @@ test_encrypted(void **state)
 	free(pdf);
 }
 
+/* Encrypted with an empty user password (an owner's restrictions only): it opens, it is read. */
+static void
+test_restricted(void **state)
+{
+	(void)state;
+	size_t len, textlen;
+	unsigned char *pdf = test_pdf_fixture("restricted", NULL, &len);
+	char *text, err[512];
+
+	assert_int_equal(extract(pdf, len, NULL, &text, &textlen, err, sizeof(err)), 0);
+	assert_string_equal(text, "encrypted bulletin");
+	free(text);
+	free(pdf);
+}
+
 #define CATALOG "<< /Type /Catalog /Pages 2 0 R >>"
 #define FONT "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"
 
@@ -406,6 +421,7 @@ main(void)
 		cmocka_unit_test(test_seed_mentougou),
 		cmocka_unit_test(test_scanned),
 		cmocka_unit_test(test_encrypted),
+		cmocka_unit_test(test_restricted),
 		cmocka_unit_test(test_handmade_text),
 		cmocka_unit_test(test_no_text_layer),
 		cmocka_unit_test(test_one_scanned_page),

@@ -41,6 +41,10 @@ misbehave(const unsigned char *data, size_t len, char **text, size_t *textlen,
 		}
 	} else if (strcmp(cmd, "crash") == 0) {
 		raise(SIGSEGV);
+	} else if (strcmp(cmd, "term") == 0) {
+		raise(SIGTERM);		/* as systemd stopping the service's cgroup */
+	} else if (strcmp(cmd, "oom") == 0) {
+		raise(SIGKILL);		/* as the kernel's OOM killer does */
 	} else if (strcmp(cmd, "exit") == 0) {
 		_exit(3);
 	} else if (strcmp(cmd, "refuse") == 0) {
@@ -123,6 +127,19 @@ count_children(void)
 	return n;
 }
 
+static int
+count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	assert_non_null(d);
+	while (readdir(d) != NULL)
+		n++;
+	closedir(d);
+	return n;
+}
+
 static void
 limits(struct extract_limits *lim)
 {
@@ -137,7 +154,7 @@ run(const char *cmd, const struct extract_limits *lim, char **text, size_t *text
     char *err, size_t errsz)
 {
 	struct extract_limits def;
-	int rc;
+	int rc, fds;
 
 	if (lim == NULL) {
 		limits(&def);
@@ -145,9 +162,11 @@ run(const char *cmd, const struct extract_limits *lim, char **text, size_t *text
 	}
 	err[0] = '\0';
 	*text = (char *)1;
+	fds = count_fds();
 	rc = extract_document(EXTRACT_DOCX, (const unsigned char *)cmd, strlen(cmd), lim,
 	    text, textlen, err, errsz);
 	assert_int_equal(count_children(), 0);	/* reaped, no zombie */
+	assert_int_equal(count_fds(), fds);	/* the pipe closed */
 	if (rc < 0)
 		assert_null(*text);
 	return rc;
@@ -282,6 +301,32 @@ test_crash_and_exit(void **state)
 	(void)state;
 	expect_refusal("crash", NULL, "crashed (signal 11");
 	expect_refusal("exit", NULL, "failed without a result (exit 3)");
+	expect_refusal("oom", NULL, "ran out of memory: the system killed it before "
+	    "its 512 MB limit");
+}
+
+/*
+ * distd blocks SIGTERM for its signalfd; systemd's stop sends it to the
+ * whole cgroup: the child finishes its document instead of dying, and
+ * the issue is not refused for it (distd stops after the call).
+ */
+static void
+test_stop_signal_waits(void **state)
+{
+	(void)state;
+	sigset_t set, old;
+	char *text, err[512];
+	size_t textlen;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigprocmask(SIG_BLOCK, &set, &old);
+	int rc = run("term", NULL, &text, &textlen, err, sizeof(err));
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0)
+		fail_msg("refused: %s", err);
+	assert_string_equal(text, "quiet");
+	free(text);
 }
 
 /* More than a pipe holds at once; and a child that sends more than max_text. */
@@ -356,6 +401,7 @@ main(void)
 		cmocka_unit_test(test_cpu_time),
 		cmocka_unit_test(test_memory),
 		cmocka_unit_test(test_crash_and_exit),
+		cmocka_unit_test(test_stop_signal_waits),
 		cmocka_unit_test(test_big_text),
 		cmocka_unit_test(test_child_is_silent),
 		cmocka_unit_test(test_fds_closed),

@@ -52,15 +52,29 @@ test_read_file(const char *path, size_t *len)
 
 /*
  * kind "pdf" or "scanned" of seed (a file name in tests/data/seeds), or
- * "encrypted" (seed NULL): made by pdffixture.py in a temporary folder.
+ * "encrypted" (seed NULL): made by pdffixture.py in a temporary folder,
+ * once per program (a PDF takes python a second or two). A copy to free.
  */
 static inline unsigned char *
 test_pdf_fixture(const char *kind, const char *seed, size_t *len)
 {
+	static struct { char key[128]; unsigned char *data; size_t len; } cache[8];
 	const char *seeds = getenv("DISTD_SEEDS");
-	char dir[] = "/tmp/distd-pdf-XXXXXX", out[64], cmd[2048];
+	char dir[] = "/tmp/distd-pdf-XXXXXX", out[64], cmd[2048], key[128];
 	unsigned char *buf;
+	size_t slot;
 	int rc;
+
+	snprintf(key, sizeof(key), "%s %s", kind, seed ? seed : "");
+	for (slot = 0; slot < 8 && cache[slot].data != NULL; slot++) {
+		if (strcmp(cache[slot].key, key) == 0) {
+			buf = malloc(cache[slot].len);
+			assert_non_null(buf);
+			memcpy(buf, cache[slot].data, cache[slot].len);
+			*len = cache[slot].len;
+			return buf;
+		}
+	}
 
 	assert_non_null(mkdtemp(dir));
 	snprintf(out, sizeof(out), "%s/out.pdf", dir);
@@ -76,6 +90,13 @@ test_pdf_fixture(const char *kind, const char *seed, size_t *len)
 	buf = test_read_file(out, len);
 	unlink(out);
 	rmdir(dir);
+	if (slot < 8) {		/* kept until the program ends */
+		snprintf(cache[slot].key, sizeof(cache[slot].key), "%s", key);
+		cache[slot].data = malloc(*len);
+		assert_non_null(cache[slot].data);
+		memcpy(cache[slot].data, buf, *len);
+		cache[slot].len = *len;
+	}
 	return buf;
 }
 
