@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from conftest import wait_for
+from conftest import both_backends, wait_for
 
 UNITS = [("甲单位", "a@example.test"), ("乙单位", "b@example.test"),
          ("丙单位", "c@example.test"), ("丁单位", "d@example.test")]
@@ -117,6 +117,7 @@ def history(d):
     return sum(1 for e in d.log_entries() if e.get("status") in ("bounced", "confirmed"))
 
 
+@both_backends
 def test_feedback_mailbox(smtp_server, distd, imap_server):
     imap = imap_server
     server = smtp_server()
@@ -186,6 +187,7 @@ def test_feedback_mailbox(smtp_server, distd, imap_server):
     assert imap.password not in text
 
 
+@both_backends
 def test_mailbox_unreachable_or_refused(smtp_server, distd, imap_server):
     imap = imap_server
     server = smtp_server()
