@@ -171,6 +171,11 @@ def test_feedback_mailbox(smtp_server, distd, imap_server):
     assert "feedback" not in d.alert_kinds()
     n_history = history(d)
     assert n_history == 3
+    # the stored facts themselves, on the backend under test (the poll's
+    # thread opens its own handle on `state`): one key per applied message,
+    # the cursor past all six
+    assert d.query("SELECT count(*) FROM feedback")[0][0] == 3
+    assert d.query("SELECT uid FROM feedback_cursors")[0][0] == 6
 
     # a restart reads nothing twice: the cursor passed all five
     reads = d.stderr_text().count("INBOX read (")
@@ -343,7 +348,12 @@ def test_uidvalidity_changed(smtp_server, distd, imap_server):
     imap.deliver(reply(msgid, "c@example.test"))
     assert sorted(m.uid for m in imap.list("INBOX")) == [1, 2, 3, 4, 5]
 
+    reads = d.stderr_text().count("INBOX read (")
     d.start()
+    # the first poll after the start reads the whole folder again, at once
+    wait_for(lambda: d.stderr_text().count("INBOX read (") == reads + 1, timeout=30,
+             what="the first read after the restart")
+    assert d.stderr_text().rsplit("INBOX read (", 1)[1].startswith("5 new message(s))")
 
     def confirmed():
         r = rows(d, issue)
@@ -356,6 +366,7 @@ def test_uidvalidity_changed(smtp_server, distd, imap_server):
              what="the bounce and the two receipts moved")
     assert r["a@example.test"] == bounced
     assert history(d) == 3
+    assert d.query("SELECT uidvalidity, uid FROM feedback_cursors") == [(new, 5)]
     assert sum(1 for e in d.log_entries() if e.get("status") == "bounced") == 1
     # left for a human: still there, as they were, no flag set
     assert {m.raw: m.flags for m in imap.list("INBOX")} == human
