@@ -25,6 +25,7 @@ disable_plaintext_auth, so the only way in is TLS on .port.
         imap.user, imap.password, imap.ca_file
         imap.deliver(raw_bytes)         # as an MDA: tmp/ then new/
         imap.list("INBOX")              # [Message(uid, flags, raw)]
+        imap.renumber("INBOX")          # new UIDVALIDITY, UIDs from 1 again
 """
 
 import base64
@@ -444,3 +445,39 @@ service anvil {{
             if m.uid == uid:
                 return m.flags
         return None
+
+    def uidvalidity(self, folder="INBOX"):
+        """The folder's UIDVALIDITY as SELECT (EXAMINE) answers it."""
+        c = self.connect()
+        try:
+            typ, data = c.select(_quote(mutf7(folder)), readonly=True)
+            if typ != "OK":
+                raise RuntimeError(f"IMAP EXAMINE {folder!r}: {data}")
+            typ, data = c.response("UIDVALIDITY")
+        finally:
+            c.logout()
+        return int(data[0])
+
+    def renumber(self, folder="INBOX"):
+        """Makes Dovecot number the folder afresh, as a server restored from
+        a backup or a rebuilt index does: the master stopped, the folder's
+        dovecot-uidlist and index files (and the mailbox list index, which
+        remembers UIDVALIDITY too) removed, the master started again on the
+        same port. The messages stay, their flags with them (in the file
+        names; dovecot-keywords is kept), under a new UIDVALIDITY (Dovecot's
+        dovecot-uidvalidity makes it differ from the old) and UIDs from 1.
+        Returns (old, new) UIDVALIDITY."""
+        old = self.uidvalidity(folder)
+        self._kill()
+        path = self.folder_path(folder)
+        for name in os.listdir(path):
+            if name == "dovecot-uidlist" or name.startswith("dovecot.index"):
+                os.unlink(os.path.join(path, name))
+        for name in os.listdir(self.maildir):
+            if name.startswith("dovecot.list.index"):
+                os.unlink(os.path.join(self.maildir, name))
+        self._launch(30)
+        new = self.uidvalidity(folder)
+        if new == old:
+            raise RuntimeError(f"test Dovecot kept UIDVALIDITY {old} of {folder!r}")
+        return old, new

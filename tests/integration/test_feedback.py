@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from conftest import wait_for
+from conftest import both_backends, wait_for
 
 UNITS = [("甲单位", "a@example.test"), ("乙单位", "b@example.test"),
          ("丙单位", "c@example.test"), ("丁单位", "d@example.test")]
@@ -117,6 +117,7 @@ def history(d):
     return sum(1 for e in d.log_entries() if e.get("status") in ("bounced", "confirmed"))
 
 
+@both_backends
 def test_feedback_mailbox(smtp_server, distd, imap_server):
     imap = imap_server
     server = smtp_server()
@@ -170,6 +171,11 @@ def test_feedback_mailbox(smtp_server, distd, imap_server):
     assert "feedback" not in d.alert_kinds()
     n_history = history(d)
     assert n_history == 3
+    # the stored facts themselves, on the backend under test (the poll's
+    # thread opens its own handle on `state`): one key per applied message,
+    # the cursor past all six
+    assert d.query("SELECT count(*) FROM feedback")[0][0] == 3
+    assert d.query("SELECT uid FROM feedback_cursors")[0][0] == 6
 
     # a restart reads nothing twice: the cursor passed all five
     reads = d.stderr_text().count("INBOX read (")
@@ -186,6 +192,7 @@ def test_feedback_mailbox(smtp_server, distd, imap_server):
     assert imap.password not in text
 
 
+@both_backends
 def test_mailbox_unreachable_or_refused(smtp_server, distd, imap_server):
     imap = imap_server
     server = smtp_server()
@@ -295,3 +302,75 @@ def test_server_without_move(smtp_server, distd):
         bounce = [f for k, f in inbox.items() if b"MAILER-DAEMON" in k][0]
         assert bounce == frozenset({"\\Seen", "$DistdProcessed"})
         assert "\\Deleted" not in imap.list("distd-done")[0].flags
+
+
+@both_backends
+def test_uidvalidity_changed(smtp_server, distd, imap_server):
+    """The server renumbers INBOX (new UIDVALIDITY, UIDs from 1 again) while
+    distd is stopped: the cursor starts over, so new feedback under UIDs the
+    old numbering had passed is applied; what was applied before (a bounce a
+    human put back in INBOX) is not applied again; what was left for a human
+    is read again but stays as it was."""
+    imap = imap_server
+    server = smtp_server()
+    d = distd(server)
+    feedback_conf(d, imap, server)
+    d.start()
+    d.drop("seed.txt", ISSUE)
+    d.wait_states(("delivered",), count=4)
+    issue = d.issues("bulletin")[0]["id"]
+    sent = server.messages[0]
+    msgid = sent.parsed()["Message-ID"].strip("<>")
+
+    bounce = dsn(headers_of(sent.data), "a@example.test")
+    imap.deliver(bounce)
+    # two delay warnings: filed away with nothing to apply; they take the
+    # old numbering's cursor past the UIDs the new feedback gets below
+    imap.deliver(dsn(headers_of(sent.data), "d@example.test", b"delayed", b"4.4.1"))
+    imap.deliver(dsn(headers_of(sent.data), "d@example.test", b"delayed", b"4.4.2"))
+    imap.deliver(UNRELATED)
+    imap.deliver(malformed(msgid))
+    wait_for(lambda: rows(d, issue)["a@example.test"][1], timeout=60,
+             what="the bounce applied")
+    wait_for(lambda: len(imap.list("INBOX")) == 2, timeout=30, what="three moved")
+    bounced = rows(d, issue)["a@example.test"]
+    assert history(d) == 1
+    human = {m.raw: m.flags for m in imap.list("INBOX")}
+    assert set(human.values()) == {frozenset()}
+    assert d.stop() == 0
+
+    # a human puts the applied bounce back; the server renumbers the folder
+    imap.deliver(bounce)
+    old, new = imap.renumber("INBOX")
+    assert sorted(m.uid for m in imap.list("INBOX")) == [1, 2, 3]
+    # new feedback under UIDs 4 and 5, which the old cursor (5) had passed
+    imap.deliver(mdn(msgid, "b@example.test"))
+    imap.deliver(reply(msgid, "c@example.test"))
+    assert sorted(m.uid for m in imap.list("INBOX")) == [1, 2, 3, 4, 5]
+
+    reads = d.stderr_text().count("INBOX read (")
+    d.start()
+    # the first poll after the start reads the whole folder again, at once
+    wait_for(lambda: d.stderr_text().count("INBOX read (") == reads + 1, timeout=30,
+             what="the first read after the restart")
+    assert d.stderr_text().rsplit("INBOX read (", 1)[1].startswith("5 new message(s))")
+
+    def confirmed():
+        r = rows(d, issue)
+        return r["b@example.test"][3] and r["c@example.test"][3] and r
+    r = wait_for(confirmed, timeout=60, what="the new feedback applied")
+    assert f"UIDVALIDITY changed ({old} to {new})" in d.stderr_text()
+    assert r["b@example.test"][4] == "mdn" and r["c@example.test"][4] == "reply"
+    # the bounce put back: known by its key, filed away, applied once only
+    wait_for(lambda: len(imap.list("INBOX")) == 2, timeout=30,
+             what="the bounce and the two receipts moved")
+    assert r["a@example.test"] == bounced
+    assert history(d) == 3
+    assert d.query("SELECT uidvalidity, uid FROM feedback_cursors") == [(new, 5)]
+    assert sum(1 for e in d.log_entries() if e.get("status") == "bounced") == 1
+    # left for a human: still there, as they were, no flag set
+    assert {m.raw: m.flags for m in imap.list("INBOX")} == human
+    done = imap.list("distd-done")
+    assert len(done) == 6
+    assert sum(1 for m in done if m.raw == bounce) == 2
+    assert "feedback" not in d.alert_kinds()
