@@ -313,20 +313,21 @@ extract_document(enum extract_format f, const unsigned char *data, size_t len,
 		return -1;
 	}
 
+	/* the system's trouble, not the document's: EXTRACT_AGAIN */
 	if (pipe2(fds, O_CLOEXEC) < 0) {
-		snprintf(err, errsz, "cannot read the %s: pipe: %s", doc_name(f),
+		snprintf(err, errsz, "cannot read the %s now: pipe: %s", doc_name(f),
 		    strerror(errno));
-		return -1;
+		return EXTRACT_AGAIN;
 	}
 	deadline = now_ms() + (long long)lim->max_seconds * 1000;
 	parent = getpid();
 	pid = fork();
 	if (pid < 0) {
-		snprintf(err, errsz, "cannot read the %s: fork: %s", doc_name(f),
+		snprintf(err, errsz, "cannot read the %s now: fork: %s", doc_name(f),
 		    strerror(errno));
 		close(fds[0]);
 		close(fds[1]);
-		return -1;
+		return EXTRACT_AGAIN;
 	}
 	if (pid == 0) {
 		close(fds[0]);

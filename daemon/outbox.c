@@ -411,7 +411,8 @@ digest_document(const char *data, size_t len, const struct attachment *att,
  * The text of the main file: decoded, or extracted from a document and
  * then decoded as a text file is (the extractors' text is UTF-8 with '\t'
  * between a table row's cells and '\f' between pages: decode keeps both,
- * and the parser reads them as spaces). -1 with why.
+ * and the parser reads them as spaces). -1 with why, or EXTRACT_AGAIN
+ * with why when the document could not be read for now.
  */
 static int
 main_text(const char *name, const char *raw, size_t raw_len, struct outbox_issue *is,
@@ -435,11 +436,11 @@ main_text(const char *name, const char *raw, size_t raw_len, struct outbox_issue
 	 * (it is attached, so the issue's bound is the document's); the
 	 * extractor's own bounds apply to what it unpacks */
 	extract_limits_default(&lim);
-	if (extract_document(is->format, (const unsigned char *)raw, raw_len, &lim,
-	    &extracted, &extracted_len, err, sizeof(err)) < 0) {
+	if ((rc = extract_document(is->format, (const unsigned char *)raw, raw_len, &lim,
+	    &extracted, &extracted_len, err, sizeof(err))) < 0) {
 		snprintf(why, whysz, "%s (%s): %s", name, extract_format_name(is->format),
 		    err);
-		return -1;
+		return rc == EXTRACT_AGAIN ? EXTRACT_AGAIN : -1;
 	}
 	rc = decode_to_utf8(extracted, extracted_len, &is->text, &is->text_len,
 	    &is->encoding, err, sizeof(err));
@@ -502,8 +503,9 @@ outbox_read_issue(const struct conf *c, const char *path, int flags,
 	if (read_bounded(c, p, flags, &total, &raw, &raw_len, why, whysz) < 0)
 		goto out;
 	is->raw_len = raw_len;
-	if (main_text(names[main], raw, raw_len, is, why, whysz) < 0)
+	if ((rc = main_text(names[main], raw, raw_len, is, why, whysz)) < 0)
 		goto out;
+	rc = -1;
 	is->att = xcalloc(n + 1, sizeof(*is->att));
 	if (is->format != EXTRACT_TEXT) {
 		is->att[0] = (struct attachment){ xstrdup(names[main]), raw, raw_len };
@@ -607,7 +609,15 @@ outbox_ingest(const struct conf *c, struct queue *q, const char *given, int64_t 
 		    "itself, not a link to it", msg);
 		goto out;
 	}
-	if (outbox_read_issue(c, path, OUTBOX_READ_STRICT, &is, why, sizeof(why)) < 0) {
+	switch (outbox_read_issue(c, path, OUTBOX_READ_STRICT, &is, why, sizeof(why))) {
+	case 0:
+		break;
+	case EXTRACT_AGAIN:
+		/* no process or descriptor to read it with: the file stays */
+		sbuf_printf(msg, "%s: not queued yet, will retry: %s", name, why);
+		result = OUTBOX_RETRY;
+		goto out;
+	default:
 		result = reject(c, dir, name, why, msg);
 		goto out;
 	}

@@ -97,7 +97,9 @@ struct outbox_issue {
 /*
  * Reads the issue at path (a file or a folder issue) as above, each file
  * bounded by what is left of limits.max_issue_bytes. 0, or -1 with why:
- * the refusal, one sentence naming the file and what to do. Nothing is
+ * the refusal, one sentence naming the file and what to do; or
+ * EXTRACT_AGAIN (extract.h) with why: a document could not be read for
+ * now (no process or descriptor to read it with), try again. Nothing is
  * moved. outbox_issue_free frees what it holds (a zeroed one too).
  */
 int outbox_read_issue(const struct conf *c, const char *path, int flags,

@@ -73,8 +73,13 @@ int extract_pdf(const unsigned char *data, size_t len, const struct extract_limi
  * Runs the extractor for format f in a forked child under lim (RLIMIT_AS,
  * RLIMIT_CPU, a wall-clock bound after which it is killed) and reads its
  * text back through a pipe. Legacy and unknown formats are refused here
- * with a message saying what to do. 0 or -1 with err.
+ * with a message saying what to do. 0, -1 with err (the document is
+ * refused), or EXTRACT_AGAIN with err: the child could not be started
+ * (fork or pipe failed: EAGAIN, ENOMEM, EMFILE), which is not the
+ * document's fault; try it again later.
  */
+#define EXTRACT_AGAIN	(-2)
+
 int extract_document(enum extract_format f, const unsigned char *data, size_t len,
     const struct extract_limits *lim, char **text, size_t *textlen, char *err,
     size_t errsz);

@@ -1,7 +1,8 @@
 /*
  * extract_docx: the text of an Office Open XML word-processing document
- * (.docx, also as written by WPS): its main part (word/document.xml or
- * wherever the package relations say), then its headers and footers.
+ * (.docx, also as written by WPS): its headers, its main part
+ * (word/document.xml or wherever the package relations say), then its
+ * footers, as they print on a page.
  */
 #include "extract.h"
 
@@ -437,13 +438,68 @@ has_text(const char *s, size_t n)
 	return false;
 }
 
+/* s[0..n) without spaces (ASCII, tab, U+3000) into b, for comparing lines. */
+static void
+squeeze(const char *s, size_t n, struct sbuf *b)
+{
+	sbuf_reset(b);
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\f')
+			continue;
+		if (i + 2 < n && memcmp(s + i, "\xE3\x80\x80", 3) == 0) {
+			i += 2;
+			continue;
+		}
+		sbuf_append(b, s + i, 1);
+	}
+}
+
+/* Lines of the body's top that a header line may repeat (the masthead). */
+#define ECHO_LINES	16
+
+/*
+ * Does the header line s[0..n) only repeat a line of the body's top (the
+ * series title, the issuer's name)? Then the masthead already has it, and
+ * put above it, it would run into the title. A line with anything a
+ * classification or circulation mark holds is never left out (fail
+ * closed: the parser reads marks only at the top).
+ */
+static bool
+echoed(const struct sbuf *body, const char *s, size_t n)
+{
+	static const char *const marks[] = { "密", "★", "☆", "内部" };
+	struct sbuf a = SBUF_INIT, b = SBUF_INIT;
+	const char *p = body->data, *end = body->data + body->len;
+	bool same = false;
+
+	for (size_t i = 0; i < sizeof(marks) / sizeof(marks[0]); i++)
+		if (memmem(s, n, marks[i], strlen(marks[i])) != NULL)
+			return false;
+	squeeze(s, n, &a);
+	for (unsigned seen = 0; p != NULL && p < end && seen < ECHO_LINES && !same;) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t ln = nl ? (size_t)(nl - p) : (size_t)(end - p);
+
+		squeeze(p, ln, &b);
+		if (b.len > 0) {
+			seen++;
+			same = a.len > 0 && a.len == b.len &&
+			    memcmp(a.data, b.data, a.len) == 0;
+		}
+		p = nl ? nl + 1 : end;
+	}
+	sbuf_free(&a);
+	sbuf_free(&b);
+	return same;
+}
+
 int
 extract_docx(const unsigned char *data, size_t len, const struct extract_limits *lim,
     char **text, size_t *textlen, char *err, size_t errsz)
 {
 	struct extract_zip *z = NULL;
 	struct walk w;
-	struct sbuf out = SBUF_INIT, part = SBUF_INIT;
+	struct sbuf out = SBUF_INIT, part = SBUF_INIT, top = SBUF_INIT;
 	char *doc = NULL, *rels = NULL, **hf[2] = { NULL, NULL };
 	size_t nhf[2] = { 0, 0 };
 	const char *kinds[2] = { "header", "footer" };
@@ -466,9 +522,11 @@ extract_docx(const unsigned char *data, size_t len, const struct extract_limits 
 		goto done;
 
 	/*
-	 * Headers and footers once each, after the body: the 版记 is
-	 * sometimes a footer, and a header repeated on every page is one
-	 * part. Two parts with the same text (first page, default) once.
+	 * Headers and footers once each (a header repeated on every page is
+	 * one part; two parts with the same text, first page and default,
+	 * once). Headers go above the body, where they print: offices put
+	 * the 密级 in the page header, and the parser reads marks only at
+	 * the top. Footers go after it: the 版记 is sometimes a footer.
 	 */
 	rels = rels_of(doc);
 	for (int k = 0; k < 2; k++) {
@@ -492,14 +550,35 @@ extract_docx(const unsigned char *data, size_t len, const struct extract_limits 
 			if (nseen % 8 == 0)
 				seen = xreallocarray(seen, nseen + 8, sizeof(*seen));
 			seen[nseen++] = xstrdup(part.data);
-			close_line(&w, &out);
-			put(&w, &out, part.data, part.len);
-			put(&w, &out, "\n", 1);
+			if (k == 0) {
+				/* line by line: what only repeats the masthead is left out */
+				for (const char *p = part.data; *p != '\0';) {
+					const char *nl = strchr(p, '\n');
+					size_t ln = nl ? (size_t)(nl - p) : strlen(p);
+
+					if (has_text(p, ln) && !echoed(&out, p, ln)) {
+						put(&w, &top, p, ln);
+						put(&w, &top, "\n", 1);
+					}
+					p += ln + (nl != NULL);
+				}
+			} else {
+				close_line(&w, &out);
+				put(&w, &out, part.data, part.len);
+				put(&w, &out, "\n", 1);
+			}
 			if (w.failed) {
 				snprintf(err, errsz, "%s: %s", hf[k][i], w.err);
 				goto done;
 			}
 		}
+	}
+	if (top.len > 0) {
+		/* top's bytes were counted already: no second put() */
+		sbuf_append(&top, out.data, out.len);
+		sbuf_free(&out);
+		out = top;
+		top = (struct sbuf)SBUF_INIT;
 	}
 
 	if (!has_text(out.data, out.len)) {
@@ -517,6 +596,7 @@ done:
 	free(rels);
 	free(doc);
 	sbuf_free(&part);
+	sbuf_free(&top);
 	sbuf_free(&out);
 	extract_zip_close(z);
 	return rc;

@@ -4,7 +4,9 @@
  * order (Pages/Page BaseLoc), and each page's content holds TextObjects
  * whose TextCodes carry text at positions. Lines are rebuilt from those
  * positions, since a producer may write one TextCode per line, per word
- * or per glyph.
+ * or per glyph. A page may name template pages (CommonData/TemplatePage):
+ * what every page prints, such as a 密级 or the series title; their text
+ * is read too, once, where it lies (the background under the page).
  */
 #include "extract.h"
 
@@ -29,7 +31,6 @@ static const char *const OFD_NS = "http://www.ofdspec.org/2016";
 struct page_state {
 	const struct extract_limits *lim;
 	struct sbuf *out;
-	size_t base;		/* out->len when the page began */
 	bool failed;
 	char err[256];
 	bool have;		/* a glyph was placed on this page */
@@ -301,15 +302,158 @@ has_text(const char *s, size_t n)
 	return false;
 }
 
+/* s[0..n) without spaces (ASCII, tab, U+3000) into b, for comparing lines. */
+static void
+squeeze(const char *s, size_t n, struct sbuf *b)
+{
+	sbuf_reset(b);
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\f')
+			continue;
+		if (i + 2 < n && memcmp(s + i, "\xE3\x80\x80", 3) == 0) {
+			i += 2;
+			continue;
+		}
+		sbuf_append(b, s + i, 1);
+	}
+}
+
+/* Lines of the page's top that a template line may repeat (the masthead). */
+#define ECHO_LINES	16
+
+/*
+ * Does the template line s[0..n) only repeat a line of the page's top
+ * (the series title, the issuer)? Then it is left out: above the title it
+ * would run into it. Never a line with what a classification or
+ * circulation mark holds (fail closed: marks are read only at the top).
+ */
+static bool
+echoed(const struct sbuf *page, const char *s, size_t n)
+{
+	static const char *const marks[] = { "密", "★", "☆", "内部" };
+	struct sbuf a = SBUF_INIT, b = SBUF_INIT;
+	const char *p = page->data, *end = page->data + page->len;
+	bool same = false;
+
+	for (size_t i = 0; i < sizeof(marks) / sizeof(marks[0]); i++)
+		if (memmem(s, n, marks[i], strlen(marks[i])) != NULL)
+			return false;
+	squeeze(s, n, &a);
+	for (unsigned seen = 0; p != NULL && p < end && seen < ECHO_LINES && !same;) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t ln = nl ? (size_t)(nl - p) : (size_t)(end - p);
+
+		squeeze(p, ln, &b);
+		if (b.len > 0) {
+			seen++;
+			same = a.len > 0 && a.len == b.len &&
+			    memcmp(a.data, b.data, a.len) == 0;
+		}
+		p = nl ? nl + 1 : end;
+	}
+	sbuf_free(&a);
+	sbuf_free(&b);
+	return same;
+}
+
+/* The text of one page or template (its root element) into out; -1 with err. */
+static int
+read_page(const xmlNode *root, const char *name, const struct extract_limits *lim,
+    struct sbuf *out, double *dx, double *dy, char *err, size_t errsz)
+{
+	struct page_state ps;
+
+	memset(&ps, 0, sizeof(ps));
+	ps.lim = lim;
+	ps.out = out;
+	walk_page(&ps, root, 1, dx, dy);
+	if (!ps.failed && out->len > 0)
+		put(&ps, "\n", 1);
+	if (ps.failed) {
+		snprintf(err, errsz, "%s: %s", name, ps.err);
+		return -1;
+	}
+	return 0;
+}
+
+/* A template page of CommonData, read at most once. */
+struct tpl {
+	const char *id, *loc, *zorder;
+	bool done;
+};
+
+/*
+ * The templates the page (root) names that were not read yet, into bg
+ * (ZOrder Background, the default: under the page's own content) or fg
+ * (Foreground). -1 with err.
+ */
+static int
+read_templates(struct extract_zip *z, const char *docname, const xmlNode *root,
+    struct tpl *tpls, size_t ntpl, const struct extract_limits *lim,
+    struct sbuf *bg, struct sbuf *fg, double *dx, double *dy, char *err, size_t errsz)
+{
+	for (const xmlNode *c = root->children; c != NULL; c = c->next) {
+		const char *id, *zorder;
+		struct tpl *t = NULL;
+		char *name;
+		xmlDocPtr d;
+		int rc;
+
+		if (!is_ofd(c, "Template") || (id = attr(c, "TemplateID")) == NULL)
+			continue;
+		for (size_t i = 0; i < ntpl && t == NULL; i++)
+			if (strcmp(tpls[i].id, id) == 0)
+				t = &tpls[i];
+		if (t == NULL || t->done)
+			continue;
+		t->done = true;
+		if ((zorder = attr(c, "ZOrder")) == NULL)
+			zorder = t->zorder;
+		name = locate(z, docname, t->loc);
+		if (!extract_zip_has(z, name)) {
+			/* a page printed without its template still prints */
+			free(name);
+			continue;
+		}
+		if ((d = extract_zip_xml(z, name, err, errsz)) == NULL) {
+			free(name);
+			return -1;
+		}
+		rc = read_page(xmlDocGetRootElement(d), name, lim,
+		    zorder != NULL && strcmp(zorder, "Foreground") == 0 ? fg : bg,
+		    dx, dy, err, errsz);
+		xmlFreeDoc(d);
+		free(name);
+		if (rc != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Appends s[0..n) to out within the text limit; -1 with err. */
+static int
+emit(struct sbuf *out, const char *s, size_t n, const struct extract_limits *lim,
+    char *err, size_t errsz)
+{
+	if (n > lim->max_text || out->len > lim->max_text - n) {
+		snprintf(err, errsz, "more than %zu bytes of text", lim->max_text);
+		return -1;
+	}
+	sbuf_append(out, s, n);
+	return 0;
+}
+
 int
 extract_ofd(const unsigned char *data, size_t len, const struct extract_limits *lim,
     char **text, size_t *textlen, char *err, size_t errsz)
 {
 	struct extract_zip *z = NULL;
 	xmlDocPtr ofd = NULL, doc = NULL;
-	struct sbuf out = SBUF_INIT;
+	struct sbuf out = SBUF_INIT, pg = SBUF_INIT, bg = SBUF_INIT, fg = SBUF_INIT;
 	char *root = NULL, *docname = NULL;
-	const xmlNode *pages;
+	const xmlNode *pages, *common;
+	struct tpl *tpls = NULL;
+	size_t ntpl = 0;
 	double *dx = NULL, *dy = NULL;
 	unsigned npages = 0;
 	int rc = -1;
@@ -341,13 +485,26 @@ extract_ofd(const unsigned char *data, size_t len, const struct extract_limits *
 		snprintf(err, errsz, "%s has no Pages", docname);
 		goto done;
 	}
+	if ((common = child(xmlDocGetRootElement(doc), "CommonData")) != NULL)
+		for (const xmlNode *c = common->children; c != NULL; c = c->next) {
+			const char *id = attr(c, "ID"), *loc = attr(c, "BaseLoc");
+
+			if (!is_ofd(c, "TemplatePage") || id == NULL || loc == NULL)
+				continue;
+			if (ntpl % 8 == 0)
+				tpls = xreallocarray(tpls, ntpl + 8, sizeof(*tpls));
+			tpls[ntpl].id = id;
+			tpls[ntpl].loc = loc;
+			tpls[ntpl].zorder = attr(c, "ZOrder");
+			tpls[ntpl++].done = false;
+		}
 	dx = xreallocarray(NULL, MAX_DELTAS, sizeof(*dx));
 	dy = xreallocarray(NULL, MAX_DELTAS, sizeof(*dy));
 	for (const xmlNode *p = pages->children; p != NULL; p = p->next) {
-		struct page_state ps;
 		const char *loc;
 		char *name;
 		xmlDocPtr page;
+		int prc;
 
 		if (!is_ofd(p, "Page") || (loc = attr(p, "BaseLoc")) == NULL)
 			continue;
@@ -361,22 +518,34 @@ extract_ofd(const unsigned char *data, size_t len, const struct extract_limits *
 			free(name);
 			goto done;
 		}
-		memset(&ps, 0, sizeof(ps));
-		ps.lim = lim;
-		ps.out = &out;
-		if (out.len > 0)
-			put(&ps, "\f\n", 2);
-		ps.base = out.len;
-		walk_page(&ps, xmlDocGetRootElement(page), 1, dx, dy);
-		if (!ps.failed && out.len > ps.base)
-			put(&ps, "\n", 1);
+		sbuf_reset(&pg);
+		sbuf_reset(&bg);
+		sbuf_reset(&fg);
+		prc = read_page(xmlDocGetRootElement(page), name, lim, &pg, dx, dy,
+		    err, errsz);
+		if (prc == 0)
+			prc = read_templates(z, docname, xmlDocGetRootElement(page), tpls,
+			    ntpl, lim, &bg, &fg, dx, dy, err, errsz);
 		xmlFreeDoc(page);
-		if (ps.failed) {
-			snprintf(err, errsz, "%s: %s", name, ps.err);
-			free(name);
-			goto done;
-		}
 		free(name);
+		if (prc != 0)
+			goto done;
+		if (out.len > 0 && emit(&out, "\f\n", 2, lim, err, errsz) != 0)
+			goto done;
+		/* the background first, line by line: what repeats the page's top is left out */
+		for (const char *q = bg.data, *e = bg.data + bg.len; q != NULL && q < e;) {
+			const char *nl = memchr(q, '\n', (size_t)(e - q));
+			size_t ln = nl ? (size_t)(nl - q) : (size_t)(e - q);
+
+			if (has_text(q, ln) && !echoed(&pg, q, ln) &&
+			    (emit(&out, q, ln, lim, err, errsz) != 0 ||
+			    emit(&out, "\n", 1, lim, err, errsz) != 0))
+				goto done;
+			q += ln + 1;
+		}
+		if (emit(&out, pg.data, pg.len, lim, err, errsz) != 0 ||
+		    emit(&out, fg.data, fg.len, lim, err, errsz) != 0)
+			goto done;
 	}
 	if (npages == 0) {
 		snprintf(err, errsz, "%s lists no pages", docname);
@@ -391,6 +560,10 @@ extract_ofd(const unsigned char *data, size_t len, const struct extract_limits *
 	*text = sbuf_steal(&out);
 	rc = 0;
 done:
+	free(tpls);
+	sbuf_free(&pg);
+	sbuf_free(&bg);
+	sbuf_free(&fg);
 	free(dx);
 	free(dy);
 	free(root);

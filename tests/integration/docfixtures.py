@@ -13,8 +13,12 @@ a font in Doc_0/PublicRes.xml, one TextObject per line whose words are
 TextCodes placed with X/Y and DeltaX (the spaces between words are gaps, not
 characters, as producers write them).
 
-Also a command line: docfixtures.py docx|ofd TEXT OUT (exit 77 when
-python-docx is missing, so that a caller can skip).
+make_docx and make_ofd take an optional header: lines printed at the top
+of every page (a Word page header; an OFD template page in the
+background), where offices put the 密级 or repeat the series title.
+
+Also a command line: docfixtures.py docx|ofd TEXT OUT [HEADER] (exit 77
+when python-docx is missing, so that a caller can skip).
 """
 
 import re
@@ -73,12 +77,18 @@ def _runs(footer):
     return runs
 
 
-def make_docx(text_path, out_path):
+def make_docx(text_path, out_path, header=None):
     import docx  # python3-docx
     from docx.shared import Pt
 
     body, footer = _split(_lines(text_path))
     d = docx.Document()
+    if header:
+        h = d.sections[0].header
+        h.is_linked_to_previous = False
+        for i, line in enumerate(header.split("\n")):
+            p = h.paragraphs[0] if i == 0 else h.add_paragraph()
+            p.text = line
     # the masthead's issuer and date: one paragraph, a line break between
     date = next((i for i, l in enumerate(body[:8]) if DATE.match(l)), None)
     for n, line in enumerate(body):
@@ -152,7 +162,7 @@ def _text_object(oid, y, line):
             % (oid, LEFT, y - SIZE, width, SIZE * 1.4, SIZE, "".join(codes)))
 
 
-def make_ofd(text_path, out_path):
+def make_ofd(text_path, out_path, header=None):
     body, footer = _split(_lines(text_path))
     lines = [_plain(l)[0] for l in body] + footer
     pages = [lines[i:i + LINES_PER_PAGE] for i in range(0, len(lines), LINES_PER_PAGE)]
@@ -165,6 +175,21 @@ def make_ofd(text_path, out_path):
     oid = 10
     files = {}
     page_refs = []
+    template = tpl_ref = ""
+    if header:
+        # a template page every page names, in the background (the default)
+        objs = []
+        for i, line in enumerate(header.split("\n")):
+            objs.append(_text_object(oid, 10.0 + i * LINE, line))
+            oid += 1
+        files["Doc_0/Tpls/Tpl_0/Content.xml"] = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            '<ofd:Page xmlns:ofd="%s"><ofd:Content><ofd:Layer ID="%d">%s'
+            '</ofd:Layer></ofd:Content></ofd:Page>' % (OFD_NS, oid, "".join(objs)))
+        template = ('<ofd:TemplatePage ID="%d" BaseLoc="Tpls/Tpl_0/Content.xml"/>'
+                    % (oid + 1))
+        tpl_ref = '<ofd:Template TemplateID="%d"/>' % (oid + 1)
+        oid += 2
     for n, plines in enumerate(pages):
         objs = []
         for i, line in enumerate(plines):
@@ -172,8 +197,8 @@ def make_ofd(text_path, out_path):
             oid += 1
         files["Doc_0/Pages/Page_%d/Content.xml" % n] = (
             '<?xml version="1.0" encoding="UTF-8"?>\n'
-            '<ofd:Page xmlns:ofd="%s"><ofd:Content><ofd:Layer ID="%d">%s'
-            '</ofd:Layer></ofd:Content></ofd:Page>' % (OFD_NS, oid, "".join(objs)))
+            '<ofd:Page xmlns:ofd="%s">%s<ofd:Content><ofd:Layer ID="%d">%s'
+            '</ofd:Layer></ofd:Content></ofd:Page>' % (OFD_NS, tpl_ref, oid, "".join(objs)))
         oid += 1
         page_refs.append('<ofd:Page ID="%d" BaseLoc=%s/>'
                          % (oid, quoteattr("Pages/Page_%d/Content.xml" % n)))
@@ -190,9 +215,9 @@ def make_ofd(text_path, out_path):
         '<ofd:Document xmlns:ofd="%s"><ofd:CommonData>'
         '<ofd:MaxUnitID>%d</ofd:MaxUnitID>'
         '<ofd:PageArea><ofd:PhysicalBox>0 0 %.0f %.0f</ofd:PhysicalBox></ofd:PageArea>'
-        '<ofd:PublicRes>PublicRes.xml</ofd:PublicRes></ofd:CommonData>'
+        '<ofd:PublicRes>PublicRes.xml</ofd:PublicRes>%s</ofd:CommonData>'
         '<ofd:Pages>%s</ofd:Pages></ofd:Document>'
-        % (OFD_NS, oid, PAGE_W, PAGE_H, "".join(page_refs)))
+        % (OFD_NS, oid, PAGE_W, PAGE_H, template, "".join(page_refs)))
     files["Doc_0/PublicRes.xml"] = (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         '<ofd:Res xmlns:ofd="%s" BaseLoc="Res"><ofd:Fonts>'
@@ -205,8 +230,8 @@ def make_ofd(text_path, out_path):
 
 
 def main(argv):
-    if len(argv) != 4 or argv[1] not in ("docx", "ofd"):
-        print("usage: docfixtures.py docx|ofd TEXT OUT", file=sys.stderr)
+    if len(argv) not in (4, 5) or argv[1] not in ("docx", "ofd"):
+        print("usage: docfixtures.py docx|ofd TEXT OUT [HEADER]", file=sys.stderr)
         return 2
     if argv[1] == "docx":
         try:
@@ -214,9 +239,9 @@ def main(argv):
         except ImportError:
             print("python-docx is missing (Debian python3-docx)", file=sys.stderr)
             return 77
-        make_docx(argv[2], argv[3])
+        make_docx(argv[2], argv[3], argv[4] if len(argv) == 5 else None)
     else:
-        make_ofd(argv[2], argv[3])
+        make_ofd(argv[2], argv[3], argv[4] if len(argv) == 5 else None)
     return 0
 
 

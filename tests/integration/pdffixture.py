@@ -5,7 +5,9 @@ cairo + pango in Noto CJK (embedded, with a ToUnicode map, so that the text
 can be extracted): red masthead, rules drawn as lines, headings and **bold**
 as bold type, paragraphs wrapped with a two-character indent and no blank
 line between them (as a word processor prints them), page breaks where the
-page is full and a page number "— N —" at the foot of each page. In the
+page is full and a page number "— N —" at the foot of each page; with
+header, that line at the top left of each page, above the masthead (a page
+header, where offices print the 密级). In the
 版记, a line holding two entries ("编校：… 核签：…") is set as two columns,
 the second flush right, as offices do with a tab.
 
@@ -58,10 +60,11 @@ def _markup(s):
 class _Pager:
     """Where the lines go: a cairo context per page and a cursor on it."""
 
-    def __init__(self, surface_ctx, scanned=False, dpi=100):
+    def __init__(self, surface_ctx, scanned=False, dpi=100, header=None):
         self.pdf = surface_ctx
         self.scanned = scanned
         self.dpi = dpi
+        self.header = header
         self.page = 0
         self.ctx = None
         self._start()
@@ -79,6 +82,15 @@ class _Pager:
             self.ctx.scale(scale, scale)
         else:
             self.ctx = self.pdf
+        if self.header:
+            ctx = self.ctx
+            ctx.save()
+            ctx.set_source_rgb(0, 0, 0)
+            layout = _layout(ctx, self.header, BODY_SIZE - 2, A4[0] - 2 * MARGIN_X,
+                             Pango.Alignment.LEFT)
+            ctx.move_to(MARGIN_X, MARGIN_TOP - 40)
+            PangoCairo.show_layout(ctx, layout)
+            ctx.restore()
 
     def finish_page(self):
         ctx = self.ctx
@@ -221,11 +233,11 @@ def _read(text_path):
         return f.read()
 
 
-def make_pdf(text_path, out_path):
-    """The seed at text_path as a text PDF at out_path."""
+def make_pdf(text_path, out_path, header=None):
+    """The seed at text_path as a text PDF at out_path, header atop each page."""
     surface = cairo.PDFSurface(str(out_path), *A4)
     surface.set_metadata(cairo.PDFMetadata.TITLE, "bulletin")
-    _render(_read(text_path), _Pager(cairo.Context(surface)))
+    _render(_read(text_path), _Pager(cairo.Context(surface), header=header))
     surface.finish()
 
 

@@ -238,3 +238,40 @@ def test_two_documents_without_text_refused(binaries, tmp_path):
     r = preview(binaries, folder)
     assert r.returncode == 1
     assert "capital.docx, capital.pdf" in r.stderr and "Choose" in r.stderr
+
+
+# ---- classification printed in the page header --------------------------------
+
+def test_mark_in_page_header_refused(smtp_server, distd, tmp_path):
+    """秘密★ printed only in the page header (Word header, OFD template page,
+    the top of a PDF page) reaches the masthead: refused, nothing sent; a
+    header that repeats the series title changes nothing."""
+    server = smtp_server()
+    d = distd(server)
+    demo_conf(d, server)
+    docs = {}
+    for fmt in FORMATS:
+        path = tmp_path / f"secret.{fmt}"
+        MAKE[fmt](str(SEED_CAPITAL), str(path), "秘密★1年")
+        docs[path.name] = path.read_bytes()
+        # preview says so too, exiting 3 (would not be sent)
+        r = preview(d.binaries, path, "--json")
+        assert r.returncode == 3, (fmt, r.stderr)
+        got = json.loads(r.stdout)
+        assert got["classification"] == "秘密" and got["classification_period"] == "1年", fmt
+    for fmt in ("docx", "ofd"):
+        path = tmp_path / f"benign.{fmt}"
+        MAKE[fmt](str(SEED_CAPITAL), str(path), "首都精神文明建设情况简报")
+        got, want = preview_json(d.binaries, path), preview_json(d.binaries, SEED_CAPITAL)
+        for key in SAME:
+            assert got[key] == want[key], f"{fmt} {key}: {got[key]!r} != {want[key]!r}"
+    d.start()
+    for name, data in docs.items():
+        d.drop(name, data)
+    for name, data in docs.items():
+        reason = d.rejected / f"{name}.reason"
+        wait_for(reason.exists, timeout=60, what=f"{name} rejected")
+        text = reason.read_text(encoding="utf-8")
+        assert "秘密" in text and "never sent" in text, (name, text)
+        assert (d.rejected / name).read_bytes() == data
+    assert d.issues() == [] and server.messages == []

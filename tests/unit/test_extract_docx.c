@@ -214,7 +214,8 @@ test_headers_footers_once(void **state)
 	z = mkzip(e, sizeof(e) / sizeof(e[0]), &zn);
 	if (extract_docx(z, zn, &lim, &t, &tl, err, sizeof(err)) != 0)
 		fail_msg("%s", err);
-	assert_string_equal(t, "正文\n内部资料\n报：中央文明办\n- 1 -\n");
+	/* the header above the body, where it prints; footers after */
+	assert_string_equal(t, "内部资料\n正文\n报：中央文明办\n- 1 -\n");
 	free(t);
 	free(z);
 }
@@ -641,6 +642,36 @@ test_seed_mentougou_docx(void **state)
 	check_seed_fixture("docx", SEED_MENTOUGOU, extract_docx);
 }
 
+/*
+ * A header that repeats the masthead (the series title, the issuer) does
+ * not change what the seed parses to: it is not run into the title.
+ */
+static void
+test_seed_benign_header_docx(void **state)
+{
+	(void)state;
+	check_seed_fixture_header("docx", SEED_CAPITAL, extract_docx,
+	    "首都精神文明建设情况简报", NULL);
+	check_seed_fixture_header("docx", SEED_CAPITAL, extract_docx,
+	    "首都精神文明办\n首都精神文明建设情况简报", NULL);
+	check_seed_fixture_header("docx", SEED_MENTOUGOU, extract_docx,
+	    "门头沟区创建全国文明城市总指挥部办公室", NULL);
+	check_seed_fixture_header("docx", SEED_MENTOUGOU, extract_docx,
+	    "门头沟区创建全国文明城市 工作快报", NULL);
+}
+
+/* 密级 printed only in the page header: the parser must see it (fail closed). */
+static void
+test_seed_secret_header_docx(void **state)
+{
+	(void)state;
+	check_seed_fixture_header("docx", SEED_CAPITAL, extract_docx, "秘密★1年", "秘密");
+	check_seed_fixture_header("docx", SEED_MENTOUGOU, extract_docx, "机密", "机密");
+	/* a mark beside the repeated title is not left out as a repeat */
+	check_seed_fixture_header("docx", SEED_CAPITAL, extract_docx,
+	    "首都精神文明建设情况简报\n秘密", "秘密");
+}
+
 int
 main(void)
 {
@@ -668,6 +699,8 @@ main(void)
 		cmocka_unit_test(test_max_input),
 		cmocka_unit_test(test_seed_capital_docx),
 		cmocka_unit_test(test_seed_mentougou_docx),
+		cmocka_unit_test(test_seed_benign_header_docx),
+		cmocka_unit_test(test_seed_secret_header_docx),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

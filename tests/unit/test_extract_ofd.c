@@ -419,6 +419,73 @@ test_seed_mentougou_ofd(void **state)
 	check_seed_fixture("ofd", SEED_MENTOUGOU, extract_ofd);
 }
 
+/*
+ * Template pages (CommonData/TemplatePage, named by a page's Template):
+ * a background one's text before the page's own, once however many pages
+ * name it; a foreground one after; a ZOrder on the page's Template wins
+ * over the template's own.
+ */
+static void
+test_templates(void **state)
+{
+	static const char doc[] = "<ofd:Document " NS "><ofd:CommonData>"
+	    "<ofd:TemplatePage ID=\"2\" BaseLoc=\"Tpls/T0.xml\"/>"
+	    "<ofd:TemplatePage ID=\"3\" BaseLoc=\"/Doc_0/Tpls/T1.xml\" ZOrder=\"Foreground\"/>"
+	    "<ofd:TemplatePage ID=\"4\" BaseLoc=\"Tpls/T2.xml\" ZOrder=\"Foreground\"/>"
+	    "<ofd:TemplatePage ID=\"5\" BaseLoc=\"Tpls/missing.xml\"/>"
+	    "</ofd:CommonData><ofd:Pages>"
+	    "<ofd:Page ID=\"10\" BaseLoc=\"Pages/P0.xml\"/>"
+	    "<ofd:Page ID=\"11\" BaseLoc=\"Pages/P1.xml\"/>"
+	    "</ofd:Pages></ofd:Document>";
+	struct zentry e[] = {
+		{ "OFD.xml", OFD_XML("Doc_0/Document.xml"), 0, false },
+		{ "Doc_0/Document.xml", doc, 0, false },
+		{ "Doc_0/Pages/P0.xml", "<ofd:Page " NS "><ofd:Template TemplateID=\"2\"/>"
+		    "<ofd:Template TemplateID=\"3\"/>"
+		    "<ofd:Template TemplateID=\"4\" ZOrder=\"Background\"/>"
+		    "<ofd:Template TemplateID=\"5\"/>"
+		    "<ofd:Content><ofd:Layer ID=\"1\">" TO(20, 40, TC(0, 5, "正文一"))
+		    "</ofd:Layer></ofd:Content></ofd:Page>", 0, false },
+		{ "Doc_0/Pages/P1.xml", "<ofd:Page " NS "><ofd:Template TemplateID=\"2\"/>"
+		    "<ofd:Content><ofd:Layer ID=\"1\">" TO(20, 40, TC(0, 5, "正文二"))
+		    "</ofd:Layer></ofd:Content></ofd:Page>", 0, false },
+		{ "Doc_0/Tpls/T0.xml", PAGE(TO(20, 10, TC(0, 5, "秘密★1年"))), 0, false },
+		{ "Doc_0/Tpls/T1.xml", PAGE(TO(20, 280, TC(0, 5, "页脚"))), 0, false },
+		{ "Doc_0/Tpls/T2.xml", PAGE(TO(20, 15, TC(0, 5, "底纹"))), 0, false },
+	};
+	struct extract_limits lim;
+	unsigned char *z;
+	size_t zn, tl;
+	char *t, err[256];
+	struct bulletin *b;
+
+	(void)state;
+	extract_limits_default(&lim);
+	z = mkzip(e, sizeof(e) / sizeof(e[0]), &zn);
+	if (extract_ofd(z, zn, &lim, &t, &tl, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_string_equal(t, "秘密★1年\n底纹\n正文一\n页脚\n\f\n正文二\n");
+	assert_int_equal(bulletin_parse(t, tl, NULL, 0, &b, err, sizeof(err)), 0);
+	assert_non_null(b->classification);
+	assert_string_equal(b->classification, "秘密");
+	bulletin_free(b);
+	free(t);
+	free(z);
+}
+
+/* A template repeating the masthead changes nothing; one with 秘密★ is read. */
+static void
+test_seed_template_header_ofd(void **state)
+{
+	(void)state;
+	check_seed_fixture_header("ofd", SEED_CAPITAL, extract_ofd,
+	    "首都精神文明建设情况简报", NULL);
+	check_seed_fixture_header("ofd", SEED_MENTOUGOU, extract_ofd,
+	    "门头沟区创建全国文明城市总指挥部办公室", NULL);
+	check_seed_fixture_header("ofd", SEED_CAPITAL, extract_ofd, "秘密★1年", "秘密");
+	check_seed_fixture_header("ofd", SEED_MENTOUGOU, extract_ofd, "机密★10年", "机密");
+}
+
 int
 main(void)
 {
@@ -437,6 +504,8 @@ main(void)
 		cmocka_unit_test(test_text_limit),
 		cmocka_unit_test(test_seed_capital_ofd),
 		cmocka_unit_test(test_seed_mentougou_ofd),
+		cmocka_unit_test(test_templates),
+		cmocka_unit_test(test_seed_template_header_ofd),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

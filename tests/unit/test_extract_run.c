@@ -1,6 +1,8 @@
 #include "testutil.h"
 
 #include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -87,6 +89,41 @@ extract_ofd(const unsigned char *data, size_t len, const struct extract_limits *
 {
 	(void)lim;
 	return misbehave(data, len, text, textlen, err, errsz);
+}
+
+/*
+ * fork and pipe2 as the system refuses them (EAGAIN, EMFILE) while
+ * fail_fork / fail_pipe is set; otherwise libc's (this program's symbols
+ * come before libc's for extract_document).
+ */
+static int fail_fork, fail_pipe;
+
+pid_t
+fork(void)
+{
+	static pid_t (*real)(void);
+
+	if (fail_fork) {
+		errno = EAGAIN;
+		return -1;
+	}
+	if (real == NULL)
+		*(void **)&real = dlsym(RTLD_NEXT, "fork");
+	return real();
+}
+
+int
+pipe2(int fds[2], int flags)
+{
+	static int (*real)(int *, int);
+
+	if (fail_pipe) {
+		errno = EMFILE;
+		return -1;
+	}
+	if (real == NULL)
+		*(void **)&real = dlsym(RTLD_NEXT, "pipe2");
+	return real(fds, flags);
 }
 
 /* ---- helpers ------------------------------------------------------------- */
@@ -263,6 +300,33 @@ test_legacy_without_fork(void **state)
 	assert_int_equal(forks, before + 1);
 }
 
+/* No child or no pipe: not the document's fault, EXTRACT_AGAIN, no refusal. */
+static void
+test_no_child_is_temporary(void **state)
+{
+	(void)state;
+	char *text, err[512];
+	size_t textlen;
+	unsigned before = forks;
+
+	fail_fork = 1;
+	assert_int_equal(run("quiet", NULL, &text, &textlen, err, sizeof(err)),
+	    EXTRACT_AGAIN);
+	fail_fork = 0;
+	assert_non_null(strstr(err, "fork"));
+	assert_non_null(strstr(err, strerror(EAGAIN)));
+	fail_pipe = 1;
+	assert_int_equal(run("quiet", NULL, &text, &textlen, err, sizeof(err)),
+	    EXTRACT_AGAIN);
+	fail_pipe = 0;
+	assert_non_null(strstr(err, "pipe"));
+	assert_int_equal(forks, before);
+	/* and then it reads */
+	assert_int_equal(run("quiet", NULL, &text, &textlen, err, sizeof(err)), 0);
+	assert_string_equal(text, "quiet");
+	free(text);
+}
+
 static void
 test_wall_time(void **state)
 {
@@ -397,6 +461,7 @@ main(void)
 		cmocka_unit_test(test_pdf_seed),
 		cmocka_unit_test(test_pdf_refusal),
 		cmocka_unit_test(test_legacy_without_fork),
+		cmocka_unit_test(test_no_child_is_temporary),
 		cmocka_unit_test(test_wall_time),
 		cmocka_unit_test(test_cpu_time),
 		cmocka_unit_test(test_memory),

@@ -5,6 +5,8 @@
  */
 #include "testutil.h"
 
+#include <dlfcn.h>
+#include <errno.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -19,6 +21,27 @@
 #include "settle.h"
 
 static char root[64];
+
+/*
+ * fork as the system refuses it (EAGAIN: no processes left) while
+ * fail_fork is set: this program's fork is the one extract_document
+ * calls (the linker takes it before libc's); otherwise libc's.
+ */
+static int fail_fork;
+
+pid_t
+fork(void)
+{
+	static pid_t (*real)(void);
+
+	if (fail_fork) {
+		errno = EAGAIN;
+		return -1;
+	}
+	if (real == NULL)
+		*(void **)&real = dlsym(RTLD_NEXT, "fork");
+	return real();
+}
 
 static void
 sh(const char *fmt, const char *arg)
@@ -478,6 +501,61 @@ test_document_issues(void **state)
 	assert_int_equal(outbox_ingest(c, q, "第9期", 1000, &id, &msg), OUTBOX_QUEUED);
 
 	free(doc);
+	sbuf_free(&msg);
+	queue_close(q);
+	conf_free(c);
+	sh("rm -rf %s", root);
+}
+
+/*
+ * A document that cannot be read for now (fork fails: the system's fault,
+ * not the document's) stays in the outbox, is not rejected, and is taken
+ * on a later scan.
+ */
+static void
+test_document_fork_fails_retried(void **state)
+{
+	(void)state;
+	struct conf *c = spool_conf("");
+	struct queue *q;
+	struct outbox_memo *m = outbox_memo_new();
+	struct sbuf msg = SBUF_INIT;
+	char err[512], p[300], why[1024];
+	struct outbox_issue is;
+	struct stat st;
+	int64_t id;
+
+	sh("rm -rf %s", root);
+	assert_int_equal(outbox_prepare(c, err, sizeof(err)), 0);
+	assert_int_equal(queue_open(c->state, &q, err, sizeof(err)), 0);
+	snprintf(p, sizeof(p), "%s/outbox/a.docx", root);
+	write_docx(p);
+
+	fail_fork = 1;
+	assert_int_equal(outbox_read_issue(c, p, 0, &is, why, sizeof(why)), EXTRACT_AGAIN);
+	assert_non_null(strstr(why, "fork"));
+	assert_int_equal(outbox_ingest(c, q, "a.docx", 1000, &id, &msg), OUTBOX_RETRY);
+	assert_non_null(strstr(sbuf_str(&msg), "will retry"));
+	assert_non_null(strstr(sbuf_str(&msg), "fork"));
+	assert_int_equal(stat(p, &st), 0);		/* still in the outbox */
+	snprintf(p, sizeof(p), "%s/rejected/a.docx", root);
+	assert_int_equal(stat(p, &st), -1);
+	snprintf(p, sizeof(p), "%s/rejected/a.docx.reason", root);
+	assert_int_equal(stat(p, &st), -1);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM issues"), 0);
+	/* a scan while it lasts: one to retry, still nothing moved */
+	assert_int_equal(outbox_scan(c, q, 1000, m, NULL, NULL), 1);
+	snprintf(p, sizeof(p), "%s/outbox/a.docx", root);
+	assert_int_equal(stat(p, &st), 0);
+	fail_fork = 0;
+
+	/* the next scan takes it */
+	assert_int_equal(outbox_scan(c, q, 1030, m, NULL, NULL), 0);
+	assert_int_equal(stat(p, &st), -1);
+	assert_int_equal(count(q, "SELECT COUNT(*) FROM issues"), 1);
+	sh("test -f %s/archive/*/*/a.docx", root);
+
+	outbox_memo_free(m);
 	sbuf_free(&msg);
 	queue_close(q);
 	conf_free(c);
@@ -1046,6 +1124,7 @@ main(void)
 		cmocka_unit_test(test_hard_links_refused),
 		cmocka_unit_test(test_document_refusals),
 		cmocka_unit_test(test_document_issues),
+		cmocka_unit_test(test_document_fork_fails_retried),
 		cmocka_unit_test(test_shared_claimed_once),
 		cmocka_unit_test(test_shared_folder_issues),
 		cmocka_unit_test(test_shared_leftover_claims),
