@@ -457,7 +457,14 @@ do_preview(struct ctl *ctl, int argc, char **argv)
 		return 1;
 	/* read as distd reads a drop: a file, a document or a folder issue;
 	 * what distd would refuse is said, with exit 1 */
-	if (outbox_read_issue(c, argv[0], 0, &is, err, sizeof(err)) < 0) {
+	int read = outbox_read_issue(c, argv[0], 0, &is, err, sizeof(err));
+	if (read == EXTRACT_AGAIN) {
+		/* the machine's fault (no process could be started), not the file's */
+		fprintf(stderr, "distctl: %s: cannot be read now (distd would retry it): %s\n",
+		    argv[0], err);
+		goto out;
+	}
+	if (read < 0) {
 		fprintf(stderr, "distctl: %s: refused: %s\n", argv[0], err);
 		goto out;
 	}
