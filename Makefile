@@ -148,14 +148,17 @@ check: deps
 	$(MAKE) unit
 	$(MAKE) integration
 
-# The daemon under valgrind memcheck in the main scenarios: any error or a
-# definitely lost byte makes distd exit 99, which fails the test.
+# The daemon under valgrind memcheck in the main scenarios (delivery, the
+# feedback mailbox's worker thread, documents read in a child): any error or
+# a definitely lost byte makes distd exit 99, which fails the test.
 VALGRIND = valgrind --quiet --error-exitcode=99 --leak-check=full \
 	--errors-for-leak-kinds=definite --show-leak-kinds=definite --track-fds=no
 check-valgrind: deps all
 	DISTD_BUILD=$(abspath $(BUILD)) DISTD_WRAPPER="$(VALGRIND)" $(PYTHON) -m pytest -q \
 		tests/integration/test_delivery.py tests/integration/test_daemon.py \
-		-k "seeds or refused_and_deferred or folder or rejects or sighup or sigterm or wrong_password"
+		tests/integration/test_feedback.py tests/integration/test_documents.py \
+		-k "seeds or refused_and_deferred or folder or rejects or sighup or sigterm or \
+		wrong_password or feedback_mailbox or delivered_like_text or hostile_documents"
 
 demo: deps
 	$(MAKE) all
