@@ -220,7 +220,7 @@ on_entity(void *ctx, const xmlChar *name, int type, const xmlChar *publicId,
 	(void)type;
 	(void)publicId;
 	(void)content;
-	refuse(ctx, systemId ? "an external entity" : "an entity declaration", name);
+	refuse(ctx, systemId ? "an external entity" : "an entity", name);
 }
 
 static void
@@ -283,8 +283,13 @@ extract_zip_parse_xml(const char *buf, size_t len, const char *name, char *err,
 		snprintf(msg, sizeof(msg), "%s", e && e->message ? e->message :
 		    "not well-formed");
 		msg[strcspn(msg, "\n")] = '\0';
-		snprintf(err, errsz, "%s: bad XML at line %d: %s", name,
-		    e ? e->line : 0, msg);
+		/* libxml2's own depth bound: its advice (XML_PARSE_HUGE) is not the office's */
+		if (strstr(msg, "Excessive depth") != NULL)
+			snprintf(err, errsz, "%s: elements nested too deep (libxml2 stops at "
+			    "256 levels): refused", name);
+		else
+			snprintf(err, errsz, "%s: bad XML at line %d: %s", name,
+			    e ? e->line : 0, msg);
 		xmlFreeDoc(doc);
 		doc = NULL;
 	} else if (xmlDocGetRootElement(doc) == NULL) {

@@ -157,9 +157,9 @@ CONTENT_TYPES = ('<?xml version="1.0"?><Types xmlns="http://schemas.openxmlforma
                  'wordprocessingml.document.main+xml"/></Types>')
 
 
-def docx_with(document_xml):
+def docx_with(document_xml, compression=zipfile.ZIP_DEFLATED):
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+    with zipfile.ZipFile(buf, "w", compression) as z:
         z.writestr("[Content_Types].xml", CONTENT_TYPES)
         z.writestr("word/document.xml", document_xml)
     return buf.getvalue()
@@ -180,6 +180,21 @@ def billion_laughs():
                      '</w:r></w:p></w:body></w:document>')
 
 
+def deep_xml(levels=10000):
+    """Elements nested far past any document's depth, stored uncompressed so
+    that the depth bound, not the zip-bomb ratio, is what refuses it."""
+    return docx_with(f'<?xml version="1.0"?><w:document xmlns:w="{W}"><w:body>'
+                     + "<w:p>" * levels + "</w:p>" * levels + "</w:body></w:document>",
+                     zipfile.ZIP_STORED)
+
+
+def external_entity():
+    """An entity that would read a file of the machine into the issue's text."""
+    return docx_with('<?xml version="1.0"?><!DOCTYPE w:document [<!ENTITY x SYSTEM '
+                     f'"file:///etc/passwd">]><w:document xmlns:w="{W}"><w:body><w:p><w:r>'
+                     '<w:t>简报&x;</w:t></w:r></w:p></w:body></w:document>')
+
+
 def hostile(tmp_path):
     """name → bytes of what must be refused, and a word its reason must say."""
     scanned = tmp_path / "scanned.pdf"
@@ -194,6 +209,8 @@ def hostile(tmp_path):
         "bomb.docx": (zip_bomb(), ""),
         "laughs.docx": (billion_laughs(), ""),
         "truncated.docx": (good.read_bytes()[: good.stat().st_size // 2], ""),
+        "deep.docx": (deep_xml(), "deep"),
+        "entity.docx": (external_entity(), ""),
     }
 
 
@@ -218,6 +235,7 @@ def test_hostile_documents_refused_and_distd_carries_on(smtp_server, distd, tmp_
         wait_for(reason.exists, timeout=60, what=f"{name} rejected")
         text = reason.read_text(encoding="utf-8")
         assert word in text and "nothing was sent" in text, (name, text)
+        assert "root:" not in text, (name, text)     # no file of the machine read
         assert (d.rejected / name).read_bytes() == data    # moved, unchanged
     assert d.proc.poll() is None, d.stderr_text()
     assert d.ctl("status").returncode in (0, 3)
