@@ -542,6 +542,12 @@ struct queue_view_status {
 	/* failed recipients (not replaced) of issues received since
 	 * failed_since that were not cancelled: they need an admin's look */
 	long recent_failed;
+	/* recipients (not replaced) the relay accepted whose server sent a
+	 * bounce back (counted delivered in counts: the transfer state), and
+	 * of those the ones that bounced since failed_since of issues not
+	 * cancelled: like recent_failed, they need an admin's look */
+	long bounced;
+	long recent_bounced;
 	struct queue_view_recent *recent;	/* newest first */
 	size_t n_recent;
 };

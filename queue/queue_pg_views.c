@@ -142,11 +142,14 @@ read_counts(struct queue *q, struct queue_state_counts *c, char *err, size_t err
 
 /*
  * The recent failures (see recent_failed; a corrected recipient needs no
- * look any more) and the deferred recipient of the issue received first,
- * in one row. The failures are found by state (recipients_due) and their
+ * look any more), the bounced recipients (see bounced, recent_bounced)
+ * and the deferred recipient of the issue received first, in one row. The failures are found by state (recipients_due) and their
  * issue looked up by id, SQLite's plan: a join lets the planner scan every
  * issue ever received instead (issues.received has no index), which
- * costs more than the few failed rows do.
+ * costs more than the few failed rows do. The bounces are read through
+ * recipients_bounced, the partial index of bounced rows (its predicate is
+ * the query's): the bounces ever received, never the history; an issue
+ * is looked up by id only for a recent bounce.
  */
 static int
 read_summary(struct queue *q, int64_t failed_since, struct queue_view_status *v,
@@ -157,8 +160,13 @@ read_summary(struct queue *q, int64_t failed_since, struct queue_view_status *v,
 	    "  WHERE r.state = 'failed' AND r.replaced_by IS NULL"
 	    "  AND (SELECT i.state <> 'cancelled' AND i.received >= $1 FROM issues i"
 	    "   WHERE i.id = r.issue)),"
+	    " b.total, b.recent,"
 	    " d.address, d.issue, d.attempts, d.next_attempt, d.last_reply, d.received"
-	    " FROM (SELECT 1) one LEFT JOIN (SELECT r.address, r.issue, r.attempts,"
+	    " FROM (SELECT COUNT(*) AS total, COUNT(*) FILTER (WHERE r.bounced >= $1"
+	    "  AND (SELECT i.state <> 'cancelled' FROM issues i WHERE i.id = r.issue))"
+	    "  AS recent FROM recipients r WHERE r.bounced IS NOT NULL"
+	    "  AND r.replaced_by IS NULL AND r.state = 'delivered') b"
+	    " LEFT JOIN (SELECT r.address, r.issue, r.attempts,"
 	    "  r.next_attempt, r.last_reply, i.received FROM recipients r"
 	    "  JOIN issues i ON i.id = r.issue WHERE r.state = 'deferred'"
 	    "  ORDER BY i.received, r.id LIMIT 1) d ON true";
@@ -172,15 +180,17 @@ read_summary(struct queue *q, int64_t failed_since, struct queue_view_status *v,
 		return -1;
 	if (PQntuples(res) == 1) {
 		v->recent_failed = col_long(res, 0, 0);
-		if (!PQgetisnull(res, 0, 1)) {
+		v->bounced = col_long(res, 0, 1);
+		v->recent_bounced = col_long(res, 0, 2);
+		if (!PQgetisnull(res, 0, 3)) {
 			struct queue_view_deferred *d = &v->oldest_deferred;
 			v->has_oldest_deferred = true;
-			d->address = col_text(res, 0, 1);
-			d->issue = col_int64(res, 0, 2);
-			d->attempts = col_long(res, 0, 3);
-			d->next_attempt = col_int64(res, 0, 4);
-			d->last_reply = col_text(res, 0, 5);
-			d->received = col_int64(res, 0, 6);
+			d->address = col_text(res, 0, 3);
+			d->issue = col_int64(res, 0, 4);
+			d->attempts = col_long(res, 0, 5);
+			d->next_attempt = col_int64(res, 0, 6);
+			d->last_reply = col_text(res, 0, 7);
+			d->received = col_int64(res, 0, 8);
 		}
 	}
 	PQclear(res);

@@ -27,6 +27,8 @@
 
 /* The bounced notices' look-up (queue_sqlite.c), for the plan test. */
 extern const char queue_bounced_due_sql[];
+/* status's bounced counts (queue_sqlite_views.c), for the plan test. */
+extern const char queue_bounced_count_sql[];
 
 int sqlite_hold(struct queue *q, int64_t issue, const char *tier, const char *reason,
     char *err, size_t errsz);

@@ -174,6 +174,38 @@ read_recent_failed(struct queue *q, int64_t since, long *count, char *err, size_
 	return finished(q, st, rc, err, errsz);
 }
 
+/*
+ * The bounced recipients, and those that bounced since ?1 of issues not
+ * cancelled, for status. recipients_bounced holds only the bounced rows:
+ * the count walks the bounces ever received, never the history, and
+ * looks an issue up by id only for a recent bounce (test_status_bounced_plan
+ * in test_queue.c checks the plan). A bounce is set only on a delivered
+ * row; state is asked all the same, so that status may take the bounced
+ * out of the delivered count.
+ */
+const char queue_bounced_count_sql[] =
+    "SELECT COUNT(*), COALESCE(SUM(r.bounced >= ?1 AND (SELECT i.state != 'cancelled'"
+    "  FROM issues i WHERE i.id = r.issue)), 0)"
+    " FROM recipients r INDEXED BY recipients_bounced"
+    " WHERE r.bounced IS NOT NULL AND r.replaced_by IS NULL AND r.state = 'delivered'";
+
+static int
+read_bounced(struct queue *q, int64_t since, struct queue_view_status *v, char *err,
+    size_t errsz)
+{
+	sqlite3_stmt *st = prepare(q, queue_bounced_count_sql, err, errsz);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, since);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		v->bounced = (long)sqlite3_column_int64(st, 0);
+		v->recent_bounced = (long)sqlite3_column_int64(st, 1);
+	}
+	return finished(q, st, rc, err, errsz);
+}
+
 static void
 read_tiers(struct queue *q, struct queue_view_recent *r)
 {
@@ -252,6 +284,7 @@ sqlite_view_status(struct queue *q, int64_t failed_since, size_t max_recent,
 	    read_alerts(q, out, err, errsz) < 0 ||
 	    read_held(q, out, err, errsz) < 0 ||
 	    read_recent_failed(q, failed_since, &out->recent_failed, err, errsz) < 0 ||
+	    read_bounced(q, failed_since, out, err, errsz) < 0 ||
 	    read_recent(q, max_recent, out, err, errsz) < 0) {
 		queue_view_status_free(out);
 		return -1;

@@ -268,7 +268,8 @@ tier_group(struct sbuf *out, int *col, bool first, enum queue_kind kind,
 bool
 status_attention(const struct queue_view_status *v)
 {
-	return v != NULL && (v->n_alerts > 0 || v->n_held > 0 || v->recent_failed > 0);
+	return v != NULL && (v->n_alerts > 0 || v->n_held > 0 || v->recent_failed > 0 ||
+	    v->recent_bounced > 0);
 }
 
 /*
@@ -336,10 +337,22 @@ where_text(struct sbuf *out, const struct status_where *w, const struct status_d
 		sbuf_puts(out, "queue:   none yet: ");
 		wrapf(out, 19, 9, "%s is created when distd first starts", vis(&slot, w->state));
 	} else {
+		/*
+		 * The line's numbers are disjoint, each recipient counted
+		 * once, and delivered means what the tier column's does:
+		 * accepted and not sent back. So a bounced recipient moves
+		 * from delivered to bounced (a reader adds the numbers up to
+		 * the total, as for a tier); JSON's counts keep the transfer
+		 * state with bounced beside them.
+		 */
 		const struct queue_state_counts *c = &v->counts;
+		char bounced[40] = "";
+		long bn = v->bounced > c->delivered ? c->delivered : v->bounced;
+		if (bn > 0)
+			snprintf(bounced, sizeof(bounced), "  bounced %ld", bn);
 		wrapf(out, 0, 9, "queue:   queued %ld  sending %ld  deferred %ld  "
-		    "delivered %ld  failed %ld  held %ld", c->queued, c->sending, c->deferred,
-		    c->delivered, c->failed, c->held);
+		    "delivered %ld%s  failed %ld  held %ld", c->queued, c->sending, c->deferred,
+		    c->delivered - bn, bounced, c->failed, c->held);
 	}
 	sbuf_free(&slot);
 }
@@ -377,6 +390,16 @@ attention_text(struct sbuf *out, const struct queue_view_status *v,
 		sbuf_printf(out, "%s%s%s ", RED(style), head, OFF(style));
 		wrap(out, text_width(head) + 1, 2, h->reason ? vis(&v0, h->reason) :
 		    "by distctl hold");
+	}
+	/*
+	 * Bounced after the relay accepted: the delivered count alone hides
+	 * them, and exit 3 must say why. Which issues: the ↩ marks below;
+	 * who and why: show --pending lists them with the remote reply.
+	 */
+	if (v->recent_bounced > 0) {
+		sbuf_printf(out, "%s! recent bounces:%s ", RED(style), OFF(style));
+		wrapf(out, 18, 2, "%ld in the last 24 hours (distctl show ID --pending)",
+		    v->recent_bounced);
 	}
 	sbuf_free(&v0);
 	sbuf_free(&v1);
@@ -722,6 +745,10 @@ status_json_nodes(struct sbuf *out, const struct status_where *w,
 	json_member_string(&j, "queue", w->state);
 	json_member_bool(&j, "queue_exists", v != &empty);
 	counts_json(&j, &v->counts);
+	/* beside counts, not in them: counts are transfer states, a bounced
+	 * recipient is counted delivered there */
+	json_member_number(&j, "bounced", v->bounced);
+	json_member_number(&j, "recent_bounced", v->recent_bounced);
 	nodes_json(&j, nodes);
 	oldest_deferred_json(&j, v);
 	alerts_json(&j, v);
