@@ -566,6 +566,85 @@ test_resend_clears_the_bounce(void **state)
 
 /* ---- views ------------------------------------------------------------------------------- */
 
+/* queue_view_status's bounced and recent_bounced (since `since`). */
+static void
+bounced_counts(struct queue *q, int64_t since, long *bounced, long *recent, long *delivered)
+{
+	struct queue_view_status v;
+	char err[256];
+
+	if (queue_view_status(q, since, 10, &v, err, sizeof(err)) < 0)
+		fail_msg("%s", err);
+	*bounced = v.bounced;
+	*recent = v.recent_bounced;
+	*delivered = v.counts.delivered;
+	queue_view_status_free(&v);
+}
+
+/*
+ * status's bounce counts: every bounced recipient (not replaced), and of
+ * those the ones that bounced since the window's start in issues not
+ * cancelled (what makes distctl status exit 3). A resend or a correction
+ * takes a recipient out; the first bounce's time is the one that counts.
+ */
+static void
+test_status_counts_bounces(void **state)
+{
+	skip_unless_ops(FEEDBACK_OPS);
+	struct queue *q = *state;
+	long bounced, recent, delivered;
+	char err[256];
+	int64_t id = enqueue_bulletin(q, "sb1", 4, false, 1000);
+
+	deliver_all(q, 1000, NULL);
+	bounced_counts(q, 0, &bounced, &recent, &delivered);
+	assert_int_equal(bounced, 0);
+	assert_int_equal(recent, 0);
+	apply(q, "sb-r0", QUEUE_FEEDBACK_BOUNCE, id, "r0@example.test", "5.2.2", "full", 2000);
+	apply(q, "sb-r1", QUEUE_FEEDBACK_BOUNCE, id, "r1@example.test", "5.1.1", "gone", 5000);
+	/* a confirmation is no bounce */
+	apply(q, "sb-c2", QUEUE_FEEDBACK_CONFIRM, id, "r2@example.test", NULL, "displayed", 5000);
+	bounced_counts(q, 3000, &bounced, &recent, &delivered);
+	assert_int_equal(bounced, 2);
+	assert_int_equal(recent, 1);		/* r0 bounced before the window */
+	assert_int_equal(delivered, 4);		/* counts keep the transfer state */
+	bounced_counts(q, 2000, &bounced, &recent, &delivered);
+	assert_int_equal(recent, 2);		/* at the window's start counts */
+	/* a later bounce of r0 adds history only: its first bounce stays the time */
+	apply(q, "sb-r0b", QUEUE_FEEDBACK_BOUNCE, id, "r0@example.test", "5.2.2", "full", 6000);
+	bounced_counts(q, 5500, &bounced, &recent, &delivered);
+	assert_int_equal(bounced, 2);
+	assert_int_equal(recent, 0);
+
+	/* sent again: no longer bounced */
+	assert_int_equal(queue_resend(q, id, NULL, "r1@example.test", 7000, err, sizeof(err)),
+	    1);
+	bounced_counts(q, 3000, &bounced, &recent, &delivered);
+	assert_int_equal(bounced, 1);
+	assert_int_equal(recent, 0);
+	deliver_all(q, 7000, NULL);
+
+	/* a cancelled issue's bounce stays counted, but needs no look */
+	int64_t other = enqueue_bulletin(q, "sb2", 2, false, 8000);
+	deliver_all(q, 8000, NULL);
+	apply(q, "sb2-r0", QUEUE_FEEDBACK_BOUNCE, other, "r0@example.test", "5.1.1", "gone",
+	    9000);
+	bounced_counts(q, 3000, &bounced, &recent, &delivered);
+	assert_int_equal(bounced, 2);
+	assert_int_equal(recent, 1);
+	assert_int_equal(queue_cancel(q, other, NULL, 9500, err, sizeof(err)) >= 0, 1);
+	bounced_counts(q, 3000, &bounced, &recent, &delivered);
+	assert_int_equal(bounced, 2);
+	assert_int_equal(recent, 0);
+
+	/* corrected: the replaced row is no longer counted */
+	assert_int_equal(queue_resend_to(q, id, NULL, "new0@example.test", "r0@example.test",
+	    10000, err, sizeof(err)), 1);
+	bounced_counts(q, 0, &bounced, &recent, &delivered);
+	assert_int_equal(bounced, 1);		/* the cancelled issue's */
+	assert_int_equal(recent, 0);
+}
+
 static const struct queue_view_tier *
 tier_of(const struct queue_view_status *v, int64_t id, const char *tier)
 {
@@ -1038,6 +1117,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_reminder_counted_and_feedback_redirected,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resend_clears_the_bounce, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_status_counts_bounces, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_view_tiers_live_and_finished_agree, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_pending_and_unconfirmed_filters, setup,
