@@ -165,7 +165,11 @@ wrap(struct sbuf *out, int col, int indent, const char *text)
 		if (j == i)		/* not even one character fits: take it anyway */
 			char_width(text, n, &j);
 		if (j < n && space > i) {
-			sbuf_append(out, text + i, space - i);
+			/* no blank at the line's end: "failed 5  held 6" breaks clean */
+			size_t end = space;
+			while (end > i && text[end - 1] == ' ')
+				end--;
+			sbuf_append(out, text + i, end - i);
 			i = space + 1;
 		} else {
 			sbuf_append(out, text + i, j - i);

@@ -250,6 +250,66 @@ test_status_text_with_a_queue(void **state)
 	sbuf_free(&b);
 }
 
+/*
+ * Bounces after the relay accepted: the queue line takes them out of
+ * delivered (its numbers stay disjoint, as a tier's), a line points at
+ * show --pending when some came back within the window, and those make
+ * status need attention (exit 3), as recent failures do; older ones do
+ * not. JSON has both numbers beside counts (which keep the transfer state).
+ */
+static void
+test_status_bounces_need_a_look(void **state)
+{
+	struct status_where w = { "/etc/distd/distd.conf", "smtps://mail.example.test:465",
+		"/var/lib/distd/queue.db", NULL };
+	struct status_daemon d = { .running = true, .pid = 812, .since = 1795420800 };
+	struct status_style style = { false, 100 }, colour = { true, 100 };
+	struct queue_view_status v = a_status(), calm = { 0 };
+	struct sbuf b = SBUF_INIT;
+
+	(void)state;
+	v.bounced = 3;
+	v.recent_bounced = 2;
+	status_text(&b, &w, &d, &v, &style);
+	const char *s = sbuf_str(&b);
+	if (getenv("SHOW"))
+		fputs(s, stderr);
+	assert_true(widest(s) <= 80);
+	assert_non_null(strstr(s, "queue:   queued 1  sending 2  deferred 3  delivered 37  "
+	    "bounced 3  failed 5\n         held 6\n"));
+	assert_non_null(strstr(s, "! recent bounces: 2 in the last 24 hours "
+	    "(distctl show ID --pending)\n"));
+	sbuf_reset(&b);
+	status_text(&b, &w, &d, &v, &colour);
+	assert_non_null(strstr(sbuf_str(&b), "\033[31m! recent bounces:\033[0m 2 in"));
+
+	/* bounced long ago: still on the queue line, no line of its own */
+	v.recent_bounced = 0;
+	sbuf_reset(&b);
+	status_text(&b, &w, &d, &v, &style);
+	assert_non_null(strstr(sbuf_str(&b), "delivered 37  bounced 3"));
+	assert_null(strstr(sbuf_str(&b), "recent bounces"));
+	v.recent_bounced = 2;
+
+	sbuf_reset(&b);
+	status_json(&b, &w, &d, &v);
+	assert_non_null(strstr(sbuf_str(&b), "\"delivered\":40,\"failed\":5,\"held\":6,"
+	    "\"cancelled\":7},\"bounced\":3,\"recent_bounced\":2,"));
+	sbuf_reset(&b);
+	status_json(&b, &w, &d, &calm);
+	assert_non_null(strstr(sbuf_str(&b), "},\"bounced\":0,\"recent_bounced\":0,"));
+
+	/* exit 3 for a recent bounce alone; an old one needs no look */
+	assert_false(status_attention(&calm));
+	calm.recent_bounced = 1;
+	calm.bounced = 1;
+	assert_true(status_attention(&calm));
+	calm.recent_bounced = 0;
+	calm.bounced = 5;
+	assert_false(status_attention(&calm));
+	sbuf_free(&b);
+}
+
 static void
 test_status_json_and_attention(void **state)
 {
@@ -814,6 +874,7 @@ main(void)
 		cmocka_unit_test_setup(test_show_json_keys, utc),
 		cmocka_unit_test(test_show_empty_list_says_why),
 		cmocka_unit_test(test_status_without_a_queue),
+		cmocka_unit_test(test_status_bounces_need_a_look),
 		cmocka_unit_test_setup(test_status_text_with_a_queue, utc),
 		cmocka_unit_test_setup(test_status_json_and_attention, utc),
 		cmocka_unit_test_setup(test_status_daemon_queue, utc),
