@@ -317,6 +317,11 @@ def test_feedback_mailbox_as_distctl_shows_it(smtp_server, distd, imap_server):
     sent = server.messages[0]
     msgid = sent.parsed()["Message-ID"].strip("<>")
     assert [r["receipt"] for r in d.recipients(1)] == [True] * 3 + [False] * 3
+    # all delivered, nothing came back: nothing needs a look
+    r = d.ctl("--json", "status")
+    assert r.returncode == 0, r.stdout
+    s = json.loads(r.stdout)
+    assert (s["bounced"], s["recent_bounced"]) == (0, 0)
 
     imap.deliver(dsn(headers_of(sent.data), "a@example.test"))
     imap.deliver(mdn(msgid, "b@example.test"))
@@ -337,7 +342,13 @@ def test_feedback_mailbox_as_distctl_shows_it(smtp_server, distd, imap_server):
     assert r.returncode == 0, r.stderr
     wait_for(lambda: d.recipient("c@example.test", 1)["reminders"] == 1, what="reminded")
 
-    s = d.ctl_json("status")
+    # a bounce of today needs a look as a failure does: exit 3, and it says so
+    r = d.ctl("--json", "status")
+    assert r.returncode == 3, r.stdout
+    s = json.loads(r.stdout)
+    assert (s["bounced"], s["recent_bounced"]) == (1, 1)
+    # counts keep the transfer state (the reminder may have gone too)
+    assert s["counts"]["delivered"] >= 6 and s["alerts"] == []
     tiers = {t["tier"]: t for t in next(i for i in s["issues"] if i["id"] == 1)["tiers"]}
     assert tiers["报"] == {"tier": "报", "total": 3, "delivered": 2, "deferred": 0, "failed": 0,
                           "bounced": 1, "receipt": 3, "confirmed": 1}
@@ -357,6 +368,8 @@ def test_feedback_mailbox_as_distctl_shows_it(smtp_server, distd, imap_server):
     assert max(width(l) for l in text.splitlines() if not l.startswith("config:")) <= 80
     line = next(l for l in text.splitlines() if l.startswith("   1 "))
     assert "报 2/3 ↩1 ✓1/3 送 2/2 发 1/1" in line, text
+    assert "  bounced 1  failed 0" in text, text
+    assert "! recent bounces: 1 in the last 24 hours (distctl show ID --pending)\n" in text
     text = d.ctl("show", "1", env=env).stdout
     assert max(width(l) for l in text.splitlines()) <= 80
     assert ("  recipients: 报 3: 2 delivered, 1 bounced, 1/3 confirmed\n"
@@ -373,3 +386,13 @@ def test_feedback_mailbox_as_distctl_shows_it(smtp_server, distd, imap_server):
     text = d.ctl("record", "1", env=env).stdout
     assert "By tier:    报 3: 2 delivered, 1 bounced, 1/3 confirmed\n" in text
     assert "reminded 1 time" in text and "by mdn" in text
+
+    # sent again: the bounce is gone, and with it the need for a look
+    r = d.ctl("resend", "1", "--to", "a@example.test")
+    assert r.returncode == 0, r.stderr
+    wait_for(lambda: d.recipient("a@example.test", 1)["state"] == "delivered"
+             and d.issue_state(1) == "done", what="a@ delivered again")
+    r = d.ctl("--json", "status")
+    s = json.loads(r.stdout)
+    assert (s["bounced"], s["recent_bounced"]) == (0, 0)
+    assert r.returncode == 0, r.stdout
