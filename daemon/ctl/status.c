@@ -351,6 +351,7 @@ where_text(struct sbuf *out, const struct status_where *w, const struct status_d
 		 */
 		const struct queue_state_counts *c = &v->counts;
 		char bounced[40] = "";
+		/* two reads, no snapshot: a delivered count never goes negative */
 		long bn = v->bounced > c->delivered ? c->delivered : v->bounced;
 		if (bn > 0)
 			snprintf(bounced, sizeof(bounced), "  bounced %ld", bn);
@@ -402,8 +403,8 @@ attention_text(struct sbuf *out, const struct queue_view_status *v,
 	 */
 	if (v->recent_bounced > 0) {
 		sbuf_printf(out, "%s! recent bounces:%s ", RED(style), OFF(style));
-		wrapf(out, 18, 2, "%ld in the last 24 hours (distctl show ID --pending)",
-		    v->recent_bounced);
+		wrapf(out, 18, 2, "%ld in the last %d hours (distctl show ID --pending)",
+		    v->recent_bounced, STATUS_FAILED_WINDOW / 3600);
 	}
 	sbuf_free(&v0);
 	sbuf_free(&v1);
