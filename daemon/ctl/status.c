@@ -900,6 +900,12 @@ feedback_text(struct sbuf *out, const struct queue_view_recipient *r,
 		sbuf_printf(&line, "✓ confirmed %s", t);
 		if (r->confirmed_by)
 			sbuf_printf(&line, " by %s", vis(&s0, r->confirmed_by));
+		/*
+		 * One mailbox serving several units (route merged them into
+		 * this row): the confirmation stands for each, so name them.
+		 */
+		if (r->via && strchr(r->via, ';') != NULL)
+			sbuf_printf(&line, " for %s", vis(&s1, r->via));
 	} else if (r->receipt && r->reminders > 0) {
 		sbuf_puts(&line, "not confirmed");
 	}
