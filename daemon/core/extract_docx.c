@@ -49,8 +49,7 @@ struct walk {
 	unsigned nfld;		/* open fields (may exceed MAX_FIELDS) */
 	unsigned in_code;	/* how many open fields are in their code part */
 	/* where the last text box ended: its paragraph adds no empty line */
-	const struct sbuf *box_out;
-	size_t box_end;
+	unsigned in_cell;	/* table cells being walked: lines, not paragraphs */
 };
 
 static void walk_children(struct walk *, const xmlNode *, struct sbuf *, unsigned);
@@ -84,6 +83,19 @@ static void
 close_line(struct walk *w, struct sbuf *out)
 {
 	if (out->len > 0 && out->data[out->len - 1] != '\n')
+		put(w, out, "\n", 1);
+}
+
+/*
+ * Ends a paragraph: a blank line after it (extract.h), as the text seeds
+ * separate paragraphs; the parser and renderer read consecutive lines as
+ * one paragraph. Once only: an empty w:p adds nothing more.
+ */
+static void
+close_para(struct walk *w, struct sbuf *out)
+{
+	close_line(w, out);
+	if (out->len > 0 && (out->len < 2 || out->data[out->len - 2] != '\n'))
 		put(w, out, "\n", 1);
 }
 
@@ -168,7 +180,9 @@ walk_row(struct walk *w, const xmlNode *tr, struct sbuf *out, unsigned depth)
 			cells = xreallocarray(cells, cap, sizeof(*cells));
 		}
 		memset(&cells[n], 0, sizeof(cells[n]));
+		w->in_cell++;
 		walk_children(w, c, &cells[n], depth + 1);
+		w->in_cell--;
 		while (cells[n].len > 0 && (cells[n].data[cells[n].len - 1] == '\n' ||
 		    cells[n].data[cells[n].len - 1] == ' '))
 			cells[n].data[--cells[n].len] = '\0';
@@ -269,18 +283,28 @@ walk_node(struct walk *w, const xmlNode *n, struct sbuf *out, unsigned depth)
 		field_char(w, n);
 	} else if (extract_zip_is(n, "p", W)) {
 		walk_children(w, n, out, depth);
-		if (out != w->box_out || out->len != w->box_end)
-			put(w, out, "\n", 1);
+		/* in a cell, a paragraph is a line of the row as before */
+		if (w->in_cell > 0)
+			close_line(w, out);
+		else
+			close_para(w, out);
 	} else if (extract_zip_is(n, "tbl", W)) {
-		close_line(w, out);
+		if (w->in_cell > 0)
+			close_line(w, out);
+		else
+			close_para(w, out);
 		walk_table(w, n, out, depth + 1);
+		if (w->in_cell == 0)
+			close_para(w, out);
 	} else if (extract_zip_is(n, "txbxContent", W)) {
-		/* a text box inside a paragraph: its own lines */
+		/* a text box inside a paragraph: its own lines (paragraphs) */
+		unsigned cell = w->in_cell;
+
 		close_line(w, out);
+		w->in_cell = 0;
 		walk_children(w, n, out, depth);
+		w->in_cell = cell;
 		close_line(w, out);
-		w->box_out = out;
-		w->box_end = out->len;
 	} else if (extract_zip_is(n, "AlternateContent", MC)) {
 		/* the same content twice (DrawingML and VML): one branch only */
 		const xmlNode *pick = NULL;
@@ -563,7 +587,7 @@ extract_docx(const unsigned char *data, size_t len, const struct extract_limits 
 					p += ln + (nl != NULL);
 				}
 			} else {
-				close_line(&w, &out);
+				close_para(&w, &out);
 				put(&w, &out, part.data, part.len);
 				put(&w, &out, "\n", 1);
 			}
@@ -574,6 +598,7 @@ extract_docx(const unsigned char *data, size_t len, const struct extract_limits 
 		}
 	}
 	if (top.len > 0) {
+		put(&w, &top, "\n", 1);	/* a paragraph of its own */
 		/* top's bytes were counted already: no second put() */
 		sbuf_append(&top, out.data, out.len);
 		sbuf_free(&out);
@@ -581,6 +606,9 @@ extract_docx(const unsigned char *data, size_t len, const struct extract_limits 
 		top = (struct sbuf)SBUF_INIT;
 	}
 
+	/* one '\n' at the end: the last paragraph's blank line separates nothing */
+	while (out.len >= 2 && out.data[out.len - 1] == '\n' && out.data[out.len - 2] == '\n')
+		out.data[--out.len] = '\0';
 	if (!has_text(out.data, out.len)) {
 		snprintf(err, errsz, "the document has no text (is it a scanned "
 		    "image?): nothing to send");

@@ -49,6 +49,12 @@ def squeeze(s):
     return re.sub(r"\s+", "", s)
 
 
+def blocks(msg):
+    """The HTML part's paragraphs and headings: the body's structure."""
+    html = msg.get_body(("html",)).get_content()
+    return len(re.findall(r"<(?:p|h[1-6])[\s>]", html))
+
+
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("seed", sorted(SEEDS))
 def test_preview_matches_text_seed(binaries, tmp_path, seed, fmt):
@@ -104,6 +110,7 @@ def test_documents_delivered_like_text(smtp_server, distd, tmp_path):
         assert len(text_msgs) == 1
         m_txt, msg_txt, _ = text_msgs[0]
         body_txt = msg_txt.get_body(("plain",)).get_content()
+        counts = {"txt": blocks(msg_txt)}
         for fmt in FORMATS:
             name = f"{seed}.{fmt}"
             (m, msg, att), = by_source[name]
@@ -116,6 +123,10 @@ def test_documents_delivered_like_text(smtp_server, distd, tmp_path):
             first = squeeze(body_txt)[:60]
             assert first in squeeze(body), (name, body[:300])
             assert squeeze(body).count("报：") == 1
+            counts[fmt] = blocks(msg)
+        # paragraphs and headings stay apart: not one wall of text
+        print(seed, counts)
+        assert all(abs(counts[f] - counts["txt"]) <= 2 for f in FORMATS), (seed, counts)
 
 
 def test_folder_with_docx_main_and_pdf_attachment(smtp_server, distd, tmp_path):

@@ -88,7 +88,7 @@ test_paragraphs_breaks_tabs(void **state)
 	t = text_of(DOC(P("第一段") "<w:p><w:r><w:t>甲</w:t><w:br/><w:t>乙</w:t>"
 	    "<w:cr/><w:t>丙</w:t><w:tab/><w:t xml:space=\"preserve\">丁 </w:t></w:r>"
 	    "<w:r><w:t>戊</w:t></w:r></w:p>" "<w:p/>" P("末段")));
-	assert_string_equal(t, "第一段\n甲\n乙\n丙\t丁 戊\n\n末段\n");
+	assert_string_equal(t, "第一段\n\n甲\n乙\n丙\t丁 戊\n\n末段\n");
 	free(t);
 }
 
@@ -108,7 +108,7 @@ test_tables_row_by_row(void **state)
 	    "</w:tbl>"
 	    "<w:tbl><w:tr><w:tc>" P("报：中央文明办") "</w:tc></w:tr>"
 	    "<w:tr><w:tc>" P("发：各区文明办") "</w:tc></w:tr></w:tbl>"));
-	assert_string_equal(t, "正文\n编校：甲\t核签：乙\n一 二\t三\n"
+	assert_string_equal(t, "正文\n\n编校：甲\t核签：乙\n一 二\t三\n\n"
 	    "报：中央文明办\n发：各区文明办\n");
 	free(t);
 }
@@ -130,7 +130,7 @@ test_text_boxes_once(void **state)
 	    "<w:p><w:r><mc:AlternateContent><mc:Fallback><w:pict><v:shape><v:textbox>"
 	    "<w:txbxContent>" P("只有备选") "</w:txbxContent></v:textbox></v:shape>"
 	    "</w:pict></mc:Fallback></mc:AlternateContent></w:r></w:p>"));
-	assert_string_equal(t, "前\n框中文字\n后\n只有备选\n");
+	assert_string_equal(t, "前\n框中文字\n\n后\n\n只有备选\n");
 	free(t);
 }
 
@@ -153,7 +153,7 @@ test_fields_display_text(void **state)
 	    "<w:r><w:fldChar w:fldCharType=\"separate\"/></w:r>"
 	    "<w:r><w:t>链接</w:t></w:r><w:r><w:fldChar w:fldCharType=\"end\"/></w:r>"
 	    "<w:fldSimple w:instr=\"DATE\"><w:r><w:t>2020年6月30日</w:t></w:r></w:fldSimple></w:p>"));
-	assert_string_equal(t, "第3页\n链接2020年6月30日\n");
+	assert_string_equal(t, "第3页\n\n链接2020年6月30日\n");
 	free(t);
 }
 
@@ -215,7 +215,7 @@ test_headers_footers_once(void **state)
 	if (extract_docx(z, zn, &lim, &t, &tl, err, sizeof(err)) != 0)
 		fail_msg("%s", err);
 	/* the header above the body, where it prints; footers after */
-	assert_string_equal(t, "内部资料\n正文\n报：中央文明办\n- 1 -\n");
+	assert_string_equal(t, "内部资料\n\n正文\n\n报：中央文明办\n\n- 1 -\n");
 	free(t);
 	free(z);
 }
