@@ -132,9 +132,9 @@ put_page(struct sbuf *out, const char *s)
  * left edge (or a two-character indent) and does not end a sentence
  * continues on the next line when that one is not indented and set in the
  * same size. Without it each printed line would be a line of the mail.
- * Anything unsure keeps its line break, which is what the text seeds have
- * (and what the parser reads). Returns NULL when the boxes do not match
- * the text.
+ * Anything unsure keeps its line break, as a blank line: a paragraph of
+ * its own, which is what the text seeds have (and what the parser and the
+ * renderer read). Returns NULL when the boxes do not match the text.
  */
 struct pline {
 	size_t from, to;	/* bytes of s, '\n' excluded */
@@ -217,6 +217,10 @@ reflow(const char *s, const PopplerRectangle *rects, guint nrects)
 		    !ends_sentence(s, a->from, a->to)) {
 			if (ascii_word(s[a->to - 1]) && ascii_word(s[b->from]))
 				sbuf_putc(&out, ' ');
+		} else if (a->text && b->text) {
+			/* a paragraph's end, a heading, a short line: a
+			 * paragraph of its own (extract.h), as in the seeds */
+			sbuf_puts(&out, "\n\n");
 		} else {
 			sbuf_putc(&out, '\n');
 		}

@@ -150,16 +150,16 @@ test_seed_capital(void **state)
 	(void)state;
 	char *text = check_seed(SEED_CAPITAL, 4);
 
-	assert_memory_equal(text, "首都精神文明建设情况简报\n第 29 期\n",
-	    strlen("首都精神文明建设情况简报\n第 29 期\n"));
+	assert_memory_equal(text, "首都精神文明建设情况简报\n\n第 29 期\n\n",
+	    strlen("首都精神文明建设情况简报\n\n第 29 期\n\n"));
 	/* lines wrapped by the layout are one paragraph again, also in the 版记 */
-	assert_non_null(strstr(text, "\n区四套班子领导高度重视、高位推进文明城区创建工作，"
-	    "抓部门联动、抓常态管理、抓守土有责，各项工作纵深推进。\n"));
-	assert_non_null(strstr(text, "\n报:中央文明办,首都文明委主任、副主任,市委、市人大、"
-	    "市政府、市政协。\n"));
-	/* a paragraph's last line, a heading and a short line keep their breaks */
-	assert_non_null(strstr(text, "\n(延庆区文明办)\n责编:梅雪峰\n核稿:田文松\n"));
-	assert_non_null(strstr(text, "\n【文明创建】\n大兴区齐心协力 吹响全国文明城区创建冲锋号\n"));
+	assert_non_null(strstr(text, "\n\n区四套班子领导高度重视、高位推进文明城区创建工作，"
+	    "抓部门联动、抓常态管理、抓守土有责，各项工作纵深推进。\n\n"));
+	assert_non_null(strstr(text, "\n\n报:中央文明办,首都文明委主任、副主任,市委、市人大、"
+	    "市政府、市政协。\n\n"));
+	/* a paragraph's last line, a heading and a short line end a paragraph: a blank line */
+	assert_non_null(strstr(text, "\n\n(延庆区文明办)\n\n责编:梅雪峰\n\n核稿:田文松\n\n"));
+	assert_non_null(strstr(text, "\n\n【文明创建】\n\n大兴区齐心协力 吹响全国文明城区创建冲锋号\n\n"));
 	free(text);
 }
 
@@ -171,8 +171,8 @@ test_seed_mentougou(void **state)
 	char *text = check_seed(SEED_MENTOUGOU, 4);
 
 	/* the right column, flush right, is not taken for a wrapped line */
-	assert_non_null(strstr(text, "\n编校：史佳怡\n核签：李争三\n报：首都文明办、区委、"
-	    "区人大、区政府、区政协领导同志\n发："));
+	assert_non_null(strstr(text, "\n\n编校：史佳怡\n\n核签：李争三\n\n报：首都文明办、区委、"
+	    "区人大、区政府、区政协领导同志\n\n发："));
 	free(text);
 }
 
