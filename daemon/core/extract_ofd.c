@@ -35,6 +35,16 @@ struct page_state {
 	char err[256];
 	bool have;		/* a glyph was placed on this page */
 	double y, end_x, size;	/* the last line's baseline, where its text ends */
+	struct oline *lines;	/* the visual lines placed, for reflow() */
+	size_t nlines;
+};
+
+/* One visual line: out's bytes [from, to), where its glyphs lie. */
+struct oline {
+	size_t from, to;
+	double x1, x2, y, size;	/* first glyph's left, last one's end, baseline */
+	size_t glyphs;
+	bool columns;		/* a gap of columns in it: never a wrapped line */
 };
 
 static bool
@@ -200,16 +210,41 @@ place(struct page_state *ps, const char *g, size_t n, double x, double y, double
 {
 	double big = size > ps->size ? size : ps->size;
 
+	struct oline *l;
+
 	if (ps->have) {
-		if (fabs(y - ps->y) > big / 2)
+		if (fabs(y - ps->y) > big / 2) {
+			ps->lines[ps->nlines - 1].to = ps->out->len;
 			put(ps, "\n", 1);
-		else if (x - ps->end_x > big * 0.6)
+			ps->have = false;
+		} else if (x - ps->end_x > big * 0.6) {
 			put(ps, " ", 1);
+			if (x - ps->end_x > big * 1.5)
+				ps->lines[ps->nlines - 1].columns = true;
+		}
 	}
+	if (!ps->have) {
+		if (ps->nlines % 64 == 0)
+			ps->lines = xreallocarray(ps->lines, ps->nlines + 64,
+			    sizeof(*ps->lines));
+		l = &ps->lines[ps->nlines++];
+		l->from = ps->out->len;
+		l->x1 = x;
+		l->y = y;
+		l->size = size;
+		l->glyphs = 0;
+		l->columns = false;
+	}
+	l = &ps->lines[ps->nlines - 1];
 	if (n == 1 && ((unsigned char)g[0] < 0x20 || g[0] == 0x7f))
 		put(ps, " ", 1);
 	else
 		put(ps, g, n);
+	l->to = ps->out->len;
+	l->x2 = x + advance(n, size);
+	if (size > l->size)
+		l->size = size;
+	l->glyphs++;
 	ps->have = true;
 	ps->y = y;
 	ps->size = size;
@@ -356,6 +391,92 @@ echoed(const struct sbuf *page, const char *s, size_t n)
 	return same;
 }
 
+/* The last character of s[from..to) ends a sentence or a closing bracket. */
+static bool
+ends_sentence(const char *s, size_t from, size_t to)
+{
+	static const char *const enders[] = {
+		"\xe3\x80\x82", "\xef\xbc\x81", "\xef\xbc\x9f",	/* 。！？ */
+		"\xef\xbc\x89", "\xe3\x80\x91", "\xe2\x80\x9d",	/* ）】” */
+		"\xe3\x80\x8d", "\xe3\x80\x8f", "\xe2\x80\xa6",	/* 」』… */
+		".", "!", "?", ")", ":", "\xef\xbc\x9a",			/* ：*/
+	};
+
+	for (size_t k = 0; k < sizeof(enders) / sizeof(enders[0]); k++) {
+		size_t m = strlen(enders[k]);
+		if (to - from >= m && memcmp(s + to - m, enders[k], m) == 0)
+			return true;
+	}
+	return false;
+}
+
+static bool
+ascii_word(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+/*
+ * Paragraphs from the visual lines placed since out's byte start, as
+ * extract_pdf rejoins them: a line that runs to the right edge of the
+ * text block, starts at its left edge (or a two-character indent) and
+ * does not end a sentence (and holds a dozen characters or more: a short
+ * block's widest line is no wrap) continues on the next line when that one is
+ * the next baseline down, not indented and set in the same size. Any
+ * other break is a paragraph's end (a heading, a short line, an indented
+ * first line): a blank line (extract.h), as the text seeds have it.
+ */
+static void
+reflow(struct page_state *ps, size_t start)
+{
+	double left = 1e18, right = -1e18;
+	struct sbuf b = SBUF_INIT;
+	const char *s = ps->out->data;
+
+	if (ps->nlines == 0 || ps->failed)
+		return;
+	for (size_t k = 0; k < ps->nlines; k++) {
+		const struct oline *l = &ps->lines[k];
+
+		if (l->glyphs > 2) {
+			if (l->x1 < left)
+				left = l->x1;
+			if (l->x2 > right)
+				right = l->x2;
+		}
+	}
+	sbuf_append(&b, s + start, ps->lines[0].from - start);
+	for (size_t k = 0; k < ps->nlines; k++) {
+		const struct oline *a = &ps->lines[k];
+		const struct oline *n = k + 1 < ps->nlines ? &ps->lines[k + 1] : NULL;
+		double dy;
+
+		sbuf_append(&b, s + a->from, a->to - a->from);
+		if (n == NULL)
+			break;
+		dy = n->y - a->y;
+		if (a->to > a->from && n->to > n->from &&
+		    a->x2 >= right - 2.5 * a->size && a->x1 <= left + 2.5 * a->size &&
+		    a->x2 - a->x1 >= 12 * a->size && !a->columns &&
+		    n->x1 <= left + 0.5 * a->size && n->size > 0.8 * a->size &&
+		    n->size < 1.25 * a->size && dy > 0 && dy < 2.5 * a->size &&
+		    !ends_sentence(s, a->from, a->to)) {
+			if (ascii_word(s[a->to - 1]) && ascii_word(s[n->from]))
+				sbuf_putc(&b, ' ');
+		} else {
+			sbuf_puts(&b, "\n\n");
+		}
+	}
+	/* what followed the last line (its '\n'), unchanged */
+	{
+		const struct oline *z = &ps->lines[ps->nlines - 1];
+		sbuf_append(&b, s + z->to, ps->out->len - z->to);
+	}
+	ps->out->len = start;
+	put(ps, b.data, b.len);
+	sbuf_free(&b);
+}
+
 /* The text of one page or template (its root element) into out; -1 with err. */
 static int
 read_page(const xmlNode *root, const char *name, const struct extract_limits *lim,
@@ -363,10 +484,14 @@ read_page(const xmlNode *root, const char *name, const struct extract_limits *li
 {
 	struct page_state ps;
 
+	size_t start = out->len;
+
 	memset(&ps, 0, sizeof(ps));
 	ps.lim = lim;
 	ps.out = out;
 	walk_page(&ps, root, 1, dx, dy);
+	reflow(&ps, start);
+	free(ps.lines);
 	if (!ps.failed && out->len > 0)
 		put(&ps, "\n", 1);
 	if (ps.failed) {

@@ -99,7 +99,7 @@ test_lines_by_position(void **state)
 	(void)state;
 	t = text_of(pages);
 
-	assert_string_equal(t, "首都精神文明\n第二行\n甲乙丙\n");
+	assert_string_equal(t, "首都精神文明\n\n第二行\n\n甲乙丙\n");
 	free(t);
 }
 
@@ -119,7 +119,7 @@ test_gaps_are_spaces(void **state)
 	(void)state;
 	t = text_of(pages);
 
-	assert_string_equal(t, "编校：史佳怡 核签：李争三\n第 29 期\nabcd\n");
+	assert_string_equal(t, "编校：史佳怡 核签：李争三\n\n第 29 期\n\nabcd\n");
 	free(t);
 }
 
@@ -143,7 +143,34 @@ test_delta_x(void **state)
 	(void)state;
 	t = text_of(pages);
 
-	assert_string_equal(t, "一二三四 五\n紧排字续\n竖\n排\n字\n");
+	assert_string_equal(t, "一二三四 五\n\n紧排字续\n\n竖\n\n排\n\n字\n");
+	free(t);
+}
+
+/*
+ * Lines wrapped at the text block's right edge are one paragraph again; a
+ * paragraph's last line, an indented first line, a heading end one: a
+ * blank line, as the text seeds separate paragraphs.
+ */
+static void
+test_wrapped_lines_rejoined(void **state)
+{
+	const char *pages[] = {
+		PAGE(TO(20, 10, TC(0, 5, "【标题】"))
+		    TO(20, 20, TC(10, 5, "一二三四五六七八九十一二三四"))
+		    TO(20, 27, TC(0, 5, "五六七八九十一二三四五六七八九十"))
+		    TO(20, 34, TC(0, 5, "完。"))
+		    TO(20, 41, TC(10, 5, "二段一二三四五六七八九十一二"))
+		    TO(20, 48, TC(0, 5, "三四"))),
+		NULL
+	};
+	char *t;
+
+	(void)state;
+	t = text_of(pages);
+
+	assert_string_equal(t, "【标题】\n\n一二三四五六七八九十一二三四"
+	    "五六七八九十一二三四五六七八九十完。\n\n二段一二三四五六七八九十一二三四\n");
 	free(t);
 }
 
@@ -162,7 +189,7 @@ test_pages_in_order(void **state)
 	(void)state;
 	t = text_of(pages);
 
-	assert_string_equal(t, "第一页\n\f\n\f\n第三页\n末行\n");
+	assert_string_equal(t, "第一页\n\f\n\f\n第三页\n\n末行\n");
 	free(t);
 }
 
@@ -493,6 +520,7 @@ main(void)
 		cmocka_unit_test(test_lines_by_position),
 		cmocka_unit_test(test_gaps_are_spaces),
 		cmocka_unit_test(test_delta_x),
+		cmocka_unit_test(test_wrapped_lines_rejoined),
 		cmocka_unit_test(test_pages_in_order),
 		cmocka_unit_test(test_max_pages),
 		cmocka_unit_test(test_namespaces_and_paths),
