@@ -8,10 +8,12 @@
  * their text, extracted so that the bulletin parser reads it as it reads
  * a .txt issue, while the original file is attached unchanged.
  *
- * The text is UTF-8 with '\n' between lines (paragraphs, table rows, line
- * breaks), cells of one table row separated by '\t', and '\f' between
- * pages where the format has pages (PDF, OFD): the parser already rejoins
- * what a page break split.
+ * The text is UTF-8 with a blank line between paragraphs (and headings),
+ * '\n' for a line break inside one and between the rows of a table, as
+ * the text seeds have it: the parser and the renderer read consecutive
+ * lines as one paragraph. Cells of one table row are separated by '\t',
+ * and '\f' between pages where the format has pages (PDF, OFD): the
+ * parser already rejoins what a page break split.
  *
  * The extractors are pure (bytes in, text out) and bounded by limits;
  * everything they are handed may be hostile. extract_document runs them

@@ -1,5 +1,6 @@
 #include "extract.h"
 
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -139,6 +140,7 @@ put_page(struct sbuf *out, const char *s)
 struct pline {
 	size_t from, to;	/* bytes of s, '\n' excluded */
 	double x1, x2, h;	/* left, right, character height */
+	double y;		/* top of its first character */
 	bool text;
 };
 
@@ -178,13 +180,15 @@ reflow(const char *s, const PopplerRectangle *rects, guint nrects)
 	if (!g_utf8_validate(s, (gssize)n, NULL) || g_utf8_strlen(s, (gssize)n) != (glong)nrects)
 		return NULL;
 	while (i <= n) {
-		struct pline l = { i, i, 1e9, -1e9, 0, false };
+		struct pline l = { i, i, 1e9, -1e9, 0, 0, false };
 
 		while (i < n && s[i] != '\n') {
 			const PopplerRectangle *r = &rects[ci];
 			if (s[i] != ' ') {
-				if (!l.text)
+				if (!l.text) {
 					l.x1 = r->x1;
+					l.y = r->y1;
+				}
 				l.x2 = r->x2;
 				if (r->y2 - r->y1 > l.h)
 					l.h = r->y2 - r->y1;
@@ -217,6 +221,11 @@ reflow(const char *s, const PopplerRectangle *rects, guint nrects)
 		    !ends_sentence(s, a->from, a->to)) {
 			if (ascii_word(s[a->to - 1]) && ascii_word(s[b->from]))
 				sbuf_putc(&out, ' ');
+		} else if (a->text && b->text && fabs(b->y - a->y) < 0.5 * a->h &&
+		    b->x1 > a->x2) {
+			/* the next column of the same printed line ("编校：…
+			 * 核签：…"): one line, as the text seeds have it */
+			sbuf_putc(&out, ' ');
 		} else if (a->text && b->text) {
 			/* a paragraph's end, a heading, a short line: a
 			 * paragraph of its own (extract.h), as in the seeds */

@@ -125,7 +125,6 @@ def test_documents_delivered_like_text(smtp_server, distd, tmp_path):
             assert squeeze(body).count("报：") == 1
             counts[fmt] = blocks(msg)
         # paragraphs and headings stay apart: not one wall of text
-        print(seed, counts)
         assert all(abs(counts[f] - counts["txt"]) <= 2 for f in FORMATS), (seed, counts)
 
 

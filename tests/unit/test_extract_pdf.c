@@ -171,7 +171,7 @@ test_seed_mentougou(void **state)
 	char *text = check_seed(SEED_MENTOUGOU, 4);
 
 	/* the right column, flush right, is not taken for a wrapped line */
-	assert_non_null(strstr(text, "\n\n编校：史佳怡\n\n核签：李争三\n\n报：首都文明办、区委、"
+	assert_non_null(strstr(text, "\n\n编校：史佳怡 核签：李争三\n\n报：首都文明办、区委、"
 	    "区人大、区政府、区政协领导同志\n\n发："));
 	free(text);
 }
