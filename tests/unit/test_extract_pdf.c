@@ -2,6 +2,7 @@
 
 #include "bulletin.h"
 #include "extract.h"
+#include "testextract.h"
 #include "testpdf.h"
 
 /*
@@ -129,6 +130,7 @@ check_seed(const char *seed, size_t pages)
 	want = parse_text(seedtext, seedlen);
 	got = parse_text(text, textlen);
 	assert_same_bulletin(want, got);
+	assert_paragraphs_like(want->body, got->body, "pdf");
 	/* the whole body, every character in order: nothing lost or moved */
 	char *wb = squeeze(want->body), *gb = squeeze(got->body);
 	assert_string_equal(gb, wb);

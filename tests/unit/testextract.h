@@ -131,6 +131,44 @@ typedef int (*extractor)(const unsigned char *, size_t, const struct extract_lim
  * seed does, or, when secret is not NULL, that the parser reads that
  * classification. Skips when python-docx is missing.
  */
+/*
+ * Paragraphs of text: runs of lines with text between blank lines (a '\f'
+ * line is blank). The text seeds separate paragraphs and headings with a
+ * blank line and the renderer makes each run one paragraph: an extracted
+ * document that runs them together reaches recipients as a wall of text.
+ */
+static inline size_t
+count_paragraphs(const char *s)
+{
+	size_t n = 0;
+	bool in = false;
+
+	while (*s != '\0') {
+		const char *e = strchr(s, '\n');
+		size_t len = e ? (size_t)(e - s) : strlen(s);
+		bool text = false;
+
+		for (size_t i = 0; i < len; i++)
+			if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\f')
+				text = true;
+		if (text && !in)
+			n++;
+		in = text;
+		s += len + (e != NULL);
+	}
+	return n;
+}
+
+/* The extracted body has the seed's paragraphs, give or take two. */
+static inline void
+assert_paragraphs_like(const char *seedtext, const char *text, const char *what)
+{
+	size_t want = count_paragraphs(seedtext), got = count_paragraphs(text);
+
+	if (got + 2 < want || got > want + 2)
+		fail_msg("%s: %zu paragraphs, the seed has %zu", what, got, want);
+}
+
 static inline void
 check_seed_fixture_header(const char *kind, const char *seed, extractor fn,
     const char *header, const char *secret)
@@ -182,6 +220,7 @@ check_seed_fixture_header(const char *kind, const char *seed, extractor fn,
 		assert_string_equal(got->classification, secret);
 	} else
 		same_parse(want, got);
+	assert_paragraphs_like(want->body, got->body, kind);
 	bulletin_free(want);
 	bulletin_free(got);
 	free(seedtext);
