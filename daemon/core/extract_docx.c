@@ -452,71 +452,6 @@ walk_part(struct walk *w, struct extract_zip *z, const char *name, struct sbuf *
 	return 0;
 }
 
-static bool
-has_text(const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\n' && s[i] != '\r' &&
-		    s[i] != '\f')
-			return true;
-	return false;
-}
-
-/* s[0..n) without spaces (ASCII, tab, U+3000) into b, for comparing lines. */
-static void
-squeeze(const char *s, size_t n, struct sbuf *b)
-{
-	sbuf_reset(b);
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\f')
-			continue;
-		if (i + 2 < n && memcmp(s + i, "\xE3\x80\x80", 3) == 0) {
-			i += 2;
-			continue;
-		}
-		sbuf_append(b, s + i, 1);
-	}
-}
-
-/* Lines of the body's top that a header line may repeat (the masthead). */
-#define ECHO_LINES	16
-
-/*
- * Does the header line s[0..n) only repeat a line of the body's top (the
- * series title, the issuer's name)? Then the masthead already has it, and
- * put above it, it would run into the title. A line with anything a
- * classification or circulation mark holds is never left out (fail
- * closed: the parser reads marks only at the top).
- */
-static bool
-echoed(const struct sbuf *body, const char *s, size_t n)
-{
-	static const char *const marks[] = { "密", "★", "☆", "内部" };
-	struct sbuf a = SBUF_INIT, b = SBUF_INIT;
-	const char *p = body->data, *end = body->data + body->len;
-	bool same = false;
-
-	for (size_t i = 0; i < sizeof(marks) / sizeof(marks[0]); i++)
-		if (memmem(s, n, marks[i], strlen(marks[i])) != NULL)
-			return false;
-	squeeze(s, n, &a);
-	for (unsigned seen = 0; p != NULL && p < end && seen < ECHO_LINES && !same;) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t ln = nl ? (size_t)(nl - p) : (size_t)(end - p);
-
-		squeeze(p, ln, &b);
-		if (b.len > 0) {
-			seen++;
-			same = a.len > 0 && a.len == b.len &&
-			    memcmp(a.data, b.data, a.len) == 0;
-		}
-		p = nl ? nl + 1 : end;
-	}
-	sbuf_free(&a);
-	sbuf_free(&b);
-	return same;
-}
-
 int
 extract_docx(const unsigned char *data, size_t len, const struct extract_limits *lim,
     char **text, size_t *textlen, char *err, size_t errsz)
@@ -565,7 +500,7 @@ extract_docx(const unsigned char *data, size_t len, const struct extract_limits 
 				goto done;
 			while (part.len > 0 && part.data[part.len - 1] == '\n')
 				part.data[--part.len] = '\0';
-			if (!has_text(part.data, part.len))
+			if (!extract_has_text(part.data, part.len))
 				continue;
 			for (size_t j = 0; j < nseen && !dup; j++)
 				dup = strcmp(seen[j], part.data) == 0;
@@ -580,7 +515,7 @@ extract_docx(const unsigned char *data, size_t len, const struct extract_limits 
 					const char *nl = strchr(p, '\n');
 					size_t ln = nl ? (size_t)(nl - p) : strlen(p);
 
-					if (has_text(p, ln) && !echoed(&out, p, ln)) {
+					if (extract_has_text(p, ln) && !extract_line_echoed(&out, p, ln)) {
 						put(&w, &top, p, ln);
 						put(&w, &top, "\n", 1);
 					}
@@ -609,7 +544,7 @@ extract_docx(const unsigned char *data, size_t len, const struct extract_limits 
 	/* one '\n' at the end: the last paragraph's blank line separates nothing */
 	while (out.len >= 2 && out.data[out.len - 1] == '\n' && out.data[out.len - 2] == '\n')
 		out.data[--out.len] = '\0';
-	if (!has_text(out.data, out.len)) {
+	if (!extract_has_text(out.data, out.len)) {
 		snprintf(err, errsz, "the document has no text (is it a scanned "
 		    "image?): nothing to send");
 		goto done;

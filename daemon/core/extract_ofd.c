@@ -327,70 +327,6 @@ walk_page(struct page_state *ps, const xmlNode *n, unsigned depth, double *dx,
 	}
 }
 
-static bool
-has_text(const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\n' && s[i] != '\r' &&
-		    s[i] != '\f')
-			return true;
-	return false;
-}
-
-/* s[0..n) without spaces (ASCII, tab, U+3000) into b, for comparing lines. */
-static void
-squeeze(const char *s, size_t n, struct sbuf *b)
-{
-	sbuf_reset(b);
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\f')
-			continue;
-		if (i + 2 < n && memcmp(s + i, "\xE3\x80\x80", 3) == 0) {
-			i += 2;
-			continue;
-		}
-		sbuf_append(b, s + i, 1);
-	}
-}
-
-/* Lines of the page's top that a template line may repeat (the masthead). */
-#define ECHO_LINES	16
-
-/*
- * Does the template line s[0..n) only repeat a line of the page's top
- * (the series title, the issuer)? Then it is left out: above the title it
- * would run into it. Never a line with what a classification or
- * circulation mark holds (fail closed: marks are read only at the top).
- */
-static bool
-echoed(const struct sbuf *page, const char *s, size_t n)
-{
-	static const char *const marks[] = { "密", "★", "☆", "内部" };
-	struct sbuf a = SBUF_INIT, b = SBUF_INIT;
-	const char *p = page->data, *end = page->data + page->len;
-	bool same = false;
-
-	for (size_t i = 0; i < sizeof(marks) / sizeof(marks[0]); i++)
-		if (memmem(s, n, marks[i], strlen(marks[i])) != NULL)
-			return false;
-	squeeze(s, n, &a);
-	for (unsigned seen = 0; p != NULL && p < end && seen < ECHO_LINES && !same;) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t ln = nl ? (size_t)(nl - p) : (size_t)(end - p);
-
-		squeeze(p, ln, &b);
-		if (b.len > 0) {
-			seen++;
-			same = a.len > 0 && a.len == b.len &&
-			    memcmp(a.data, b.data, a.len) == 0;
-		}
-		p = nl ? nl + 1 : end;
-	}
-	sbuf_free(&a);
-	sbuf_free(&b);
-	return same;
-}
-
 /* The last character of s[from..to) ends a sentence or a closing bracket. */
 static bool
 ends_sentence(const char *s, size_t from, size_t to)
@@ -662,7 +598,7 @@ extract_ofd(const unsigned char *data, size_t len, const struct extract_limits *
 			const char *nl = memchr(q, '\n', (size_t)(e - q));
 			size_t ln = nl ? (size_t)(nl - q) : (size_t)(e - q);
 
-			if (has_text(q, ln) && !echoed(&pg, q, ln) &&
+			if (extract_has_text(q, ln) && !extract_line_echoed(&pg, q, ln) &&
 			    (emit(&out, q, ln, lim, err, errsz) != 0 ||
 			    emit(&out, "\n", 1, lim, err, errsz) != 0))
 				goto done;
@@ -676,7 +612,7 @@ extract_ofd(const unsigned char *data, size_t len, const struct extract_limits *
 		snprintf(err, errsz, "%s lists no pages", docname);
 		goto done;
 	}
-	if (!has_text(out.data, out.len)) {
+	if (!extract_has_text(out.data, out.len)) {
 		snprintf(err, errsz, "the document has no text (is it a scanned "
 		    "image?): nothing to send");
 		goto done;

@@ -370,3 +370,64 @@ extract_zip_is(const xmlNode *node, const char *local, const char *const *nss)
 			return true;
 	return false;
 }
+
+bool
+extract_has_text(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\n' && s[i] != '\r' &&
+		    s[i] != '\f')
+			return true;
+	return false;
+}
+
+/* s[0..n) without spaces (ASCII, tab, U+3000) into b, for comparing lines. */
+static void
+squeeze(const char *s, size_t n, struct sbuf *b)
+{
+	sbuf_reset(b);
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\f')
+			continue;
+		if (i + 2 < n && memcmp(s + i, "\xE3\x80\x80", 3) == 0) {
+			i += 2;
+			continue;
+		}
+		sbuf_append(b, s + i, 1);
+	}
+}
+
+/* Lines of the top that a header or template line may repeat (the masthead). */
+#define ECHO_LINES	16
+
+/*
+ * See extract_zip.h.
+ */
+bool
+extract_line_echoed(const struct sbuf *body, const char *s, size_t n)
+{
+	static const char *const marks[] = { "密", "★", "☆", "内部" };
+	struct sbuf a = SBUF_INIT, b = SBUF_INIT;
+	const char *p = body->data, *end = body->data + body->len;
+	bool same = false;
+
+	for (size_t i = 0; i < sizeof(marks) / sizeof(marks[0]); i++)
+		if (memmem(s, n, marks[i], strlen(marks[i])) != NULL)
+			return false;
+	squeeze(s, n, &a);
+	for (unsigned seen = 0; p != NULL && p < end && seen < ECHO_LINES && !same;) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t ln = nl ? (size_t)(nl - p) : (size_t)(end - p);
+
+		squeeze(p, ln, &b);
+		if (b.len > 0) {
+			seen++;
+			same = a.len > 0 && a.len == b.len &&
+			    memcmp(a.data, b.data, a.len) == 0;
+		}
+		p = nl ? nl + 1 : end;
+	}
+	sbuf_free(&a);
+	sbuf_free(&b);
+	return same;
+}

@@ -77,4 +77,18 @@ char *extract_zip_resolve(const char *base, const char *target);
  */
 bool extract_zip_is(const xmlNode *node, const char *local, const char *const *nss);
 
+/* Whether s[0..n) holds anything but blanks (space, tab, CR, LF, FF). */
+bool extract_has_text(const char *s, size_t n);
+
+/*
+ * Whether the page-header (docx) or template (ofd) line s[0..n) only
+ * repeats one of the first non-blank lines of top (the series title, the
+ * issuer), spaces ignored: put above the masthead it would run into the
+ * title, so it is left out. A line holding what a classification or
+ * circulation mark holds (密, ★, ☆, 内部) never counts as a repeat (fail
+ * closed: the parser reads marks only at the top).
+ */
+struct sbuf;
+bool extract_line_echoed(const struct sbuf *top, const char *s, size_t n);
+
 #endif
